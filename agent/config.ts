@@ -1,0 +1,116 @@
+import fs from "node:fs";
+import path from "node:path";
+import dotenv from "dotenv";
+import { z } from "zod";
+import { UserError } from "./errors.ts";
+import { DEFAULT_TEMPLATE } from "./prompt.ts";
+import { PACKAGE_ROOT } from "../tools/mcp-config.ts";
+
+export type Env = Record<string, string | undefined>;
+
+/**
+ * The environment the run sees: `.env` in the working directory fills in what the
+ * real environment lacks (the environment wins). process.env is not modified.
+ */
+export function loadEnv(cwd: string, processEnv: NodeJS.ProcessEnv = process.env): Env {
+  const file = path.join(cwd, ".env");
+  let fromFile: Record<string, string> = {};
+  if (fs.existsSync(file)) {
+    try {
+      fromFile = dotenv.parse(fs.readFileSync(file));
+    } catch (err) {
+      throw new UserError(`Cannot read ${file}: ${(err as Error).message}`, "Fix or remove the .env file.");
+    }
+  }
+  return { ...fromFile, ...processEnv };
+}
+
+const positiveInt = (what: string) =>
+  z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).positive(`${what} must be above 0`);
+
+/** Flags of `tinkerloop run`, as commander hands them over (strings until validated). */
+export const runFlagsShape = z.object({
+  model: z.string().optional(),
+  prompt: z.string().optional(),
+  promptFile: z.string().optional(),
+  template: z.string().optional(),
+  planner: z.string().optional(),
+  mcpConfig: z.string().optional(),
+  runDir: z.string().optional(),
+  maxTurns: positiveInt("--max-turns").default(200),
+  maxMinutes: z.coerce.number({ error: "--max-minutes must be a number" }).positive("--max-minutes must be above 0").default(240),
+  maxNudges: z.coerce.number().int().min(0, "--max-nudges must be 0 or more").default(3),
+  toolTimeout: positiveInt("--tool-timeout").default(1800),
+});
+export type RunFlags = z.input<typeof runFlagsShape>;
+
+/** A validated run configuration. */
+export type RunConfig = {
+  model: string;
+  prompt: string;
+  /** Where the prompt came from: "flag", a file path, or a recipe name. */
+  promptSource: string;
+  templatePath: string;
+  plannerSpec: string | undefined;
+  mcpConfigPath: string | undefined;
+  runDir: string;
+  runId: string;
+  maxTurns: number;
+  maxMinutes: number;
+  maxNudges: number;
+  /** Default per-call tool timeout, seconds; the MCP config may set it per tool. */
+  toolTimeoutSec: number;
+};
+
+export function newRunId(now: Date = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  return `${stamp}-${Math.random().toString(16).slice(2, 6)}`;
+}
+
+export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunConfig {
+  const parsed = runFlagsShape.safeParse(flags);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new UserError(first?.message ?? "invalid options", "See tinkerloop run --help.");
+  }
+  const f = parsed.data;
+  if (f.prompt !== undefined && f.promptFile !== undefined) {
+    throw new UserError("Pass either --prompt or --prompt-file, not both.");
+  }
+  let prompt = f.prompt;
+  let promptSource = "flag";
+  if (f.promptFile !== undefined) {
+    const file = path.resolve(cwd, f.promptFile);
+    try {
+      prompt = fs.readFileSync(file, "utf8");
+    } catch {
+      throw new UserError(`Cannot read the prompt file ${file}.`, "Check the path given to --prompt-file.");
+    }
+    promptSource = file;
+  }
+  const model = f.model ?? env.TINKERLOOP_MODEL;
+  if (!prompt || !prompt.trim()) {
+    throw new UserError("No research prompt given.", "Pass --prompt TEXT or --prompt-file FILE (see tinkerloop run --help).");
+  }
+  if (!model || !model.trim()) {
+    throw new UserError("No base model given.", "Pass --model NAME (the model the planner must post-train).");
+  }
+  const runId = newRunId();
+  const mcpConfigPath = f.mcpConfig
+    ? path.resolve(cwd, f.mcpConfig)
+    : [path.join(cwd, ".mcp.json"), path.join(PACKAGE_ROOT, ".mcp.json")].find((p) => fs.existsSync(p));
+  return {
+    model: model.trim(),
+    prompt,
+    promptSource,
+    templatePath: f.template ? path.resolve(cwd, f.template) : DEFAULT_TEMPLATE,
+    plannerSpec: f.planner ?? env.TINKERLOOP_PLANNER,
+    mcpConfigPath,
+    runDir: path.resolve(cwd, f.runDir ?? path.join("runs", runId)),
+    runId,
+    maxTurns: f.maxTurns,
+    maxMinutes: f.maxMinutes,
+    maxNudges: f.maxNudges,
+    toolTimeoutSec: f.toolTimeout,
+  };
+}

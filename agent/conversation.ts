@@ -1,0 +1,87 @@
+/**
+ * Provider-neutral conversation types. Blocks are shaped like Anthropic's content
+ * blocks (the richest of the providers we speak), so translating to and from each
+ * provider is a small, lossless mapping.
+ */
+
+export type TextBlock = { type: "text"; text: string };
+export type ToolUseBlock = { type: "tool_use"; id: string; name: string; input: unknown };
+export type ToolResultBlock = {
+  type: "tool_result";
+  toolUseId: string;
+  content: string;
+  isError?: boolean;
+};
+export type Block = TextBlock | ToolUseBlock | ToolResultBlock;
+
+export type Role = "user" | "assistant";
+export type Message = { role: Role; content: Block[] };
+
+/** A tool as the planner sees it: name, description and JSON Schema of its input. */
+export type ToolSpec = {
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  /** Which server (or "workspace") provides it; not sent to the planner. */
+  source: string;
+};
+
+/** Token counts as the provider reported them; cache fields are 0 where unsupported. */
+export type Usage = {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+};
+
+export const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+
+export function addUsage(a: Usage, b: Usage): Usage {
+  return {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    cacheReadTokens: a.cacheReadTokens + b.cacheReadTokens,
+    cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens,
+  };
+}
+
+export type StopReason = "tool_use" | "end_turn" | "max_tokens" | "pause_turn" | "refusal" | "error";
+
+/**
+ * What kind of failure a planner error was. The loop uses it to decide between
+ * retrying and ending the run; `fatal` kinds (auth, bad request) never retry.
+ */
+export type PlannerErrorKind =
+  | "auth"
+  | "bad_request"
+  | "rate_limit"
+  | "overloaded"
+  | "server"
+  | "connection"
+  | "timeout"
+  | "context_overflow"
+  | "aborted"
+  | "other";
+
+export type AssistantTurn = {
+  content: Block[];
+  stopReason: StopReason;
+  usage: Usage;
+  /** Set when stopReason is "error": a message fit for a user to read. */
+  error?: string;
+  errorKind?: PlannerErrorKind;
+  /** Provider model id that answered, when the provider says. */
+  model?: string;
+};
+
+export function toolUses(content: Block[]): ToolUseBlock[] {
+  return content.filter((b): b is ToolUseBlock => b.type === "tool_use");
+}
+
+export function textOf(content: Block[]): string {
+  return content
+    .filter((b): b is TextBlock => b.type === "text")
+    .map((b) => b.text)
+    .join("\n");
+}

@@ -1,0 +1,57 @@
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import type { Env } from "./config.ts";
+import { Redactor } from "./redact.ts";
+import { ToolHub } from "../tools/hub.ts";
+import { loadMcpConfig, PACKAGE_ROOT } from "../tools/mcp-config.ts";
+
+export type Check = { name: string; ok: boolean; detail: string; required: boolean };
+
+const KEYS = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "TINKER_API_KEY", "HF_TOKEN"];
+
+/** Checks the machine and the configuration; never prints a secret's value. */
+export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undefined): Promise<Check[]> {
+  const checks: Check[] = [];
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  checks.push({
+    name: "node",
+    ok: major > 20 || (major === 20 && minor >= 19),
+    detail: `v${process.versions.node} (needs 20.19 or newer)`,
+    required: true,
+  });
+  try {
+    const v = execFileSync("python3", ["--version"], { encoding: "utf8", timeout: 10_000 }).trim();
+    checks.push({ name: "python3", ok: true, detail: `${v} (runs reward functions)`, required: true });
+  } catch {
+    checks.push({ name: "python3", ok: false, detail: "not found on PATH; reward functions need it", required: true });
+  }
+  for (const k of KEYS) {
+    checks.push({ name: k, ok: Boolean(env[k]), detail: env[k] ? "set" : "not set", required: false });
+  }
+  const configPath = mcpConfig
+    ? path.resolve(cwd, mcpConfig)
+    : [path.join(cwd, ".mcp.json"), path.join(PACKAGE_ROOT, ".mcp.json")].find((p) => fs.existsSync(p));
+  if (!configPath) {
+    checks.push({ name: "mcp config", ok: false, detail: "no .mcp.json found", required: true });
+    return checks;
+  }
+  let servers;
+  try {
+    servers = loadMcpConfig(configPath, env);
+    checks.push({ name: "mcp config", ok: true, detail: `${configPath}: ${servers.length} server(s)`, required: true });
+  } catch (err) {
+    checks.push({ name: "mcp config", ok: false, detail: (err as Error).message, required: true });
+    return checks;
+  }
+  const redactor = Redactor.fromEnv(env);
+  for (const r of await ToolHub.probe({ servers, env })) {
+    checks.push({
+      name: `server ${r.name}`,
+      ok: r.ok,
+      detail: redactor.text(r.ok ? `${r.tools.length} tools: ${r.tools.join(", ")}` : (r.error ?? "failed")),
+      required: true,
+    });
+  }
+  return checks;
+}

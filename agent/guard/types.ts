@@ -1,0 +1,41 @@
+import type { ToolSpec } from "../conversation.ts";
+
+/** What the guard decided about one tool call. */
+export type GuardDecision =
+  | { action: "allow" }
+  /** Run with `input` instead; `note` is prepended to the tool result the planner sees. */
+  | { action: "rewrite"; input: unknown; note: string }
+  /** Do not run; `message` becomes an isError tool result. */
+  | { action: "reject"; message: string }
+  /** Do not run, and end the run cleanly after this turn. */
+  | { action: "stop"; reason: string };
+
+/** A tool call as the guard sees it. */
+export type ToolCall = { id: string; name: string; input: unknown };
+
+/** Read-only facts a rule may consult. */
+export type GuardContext = {
+  tools: ToolSpec[];
+  /** The run's base model (MODEL). */
+  model: string;
+  turn: number;
+};
+
+/**
+ * One rule. Rules must not throw and must not do I/O the loop would wait on for
+ * long; a rule that needs state keeps it and updates it in `observe`.
+ */
+export interface GuardRule {
+  readonly name: string;
+  check(call: ToolCall, ctx: GuardContext): GuardDecision | Promise<GuardDecision>;
+  /** Told about every executed call and its outcome, so stateful rules can track the run. */
+  observe?(call: ToolCall, result: { isError: boolean; structured?: unknown; content: string }): void;
+}
+
+export type GuardVerdict = { decision: GuardDecision; rule?: string };
+
+/** The guard as the loop sees it. */
+export interface Guard {
+  check(call: ToolCall, ctx: GuardContext): Promise<GuardVerdict>;
+  observe(call: ToolCall, result: { isError: boolean; structured?: unknown; content: string }): void;
+}

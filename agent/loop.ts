@@ -1,0 +1,225 @@
+import { addUsage, toolUses, ZERO_USAGE } from "./conversation.ts";
+import type { Block, Message, ToolResultBlock, ToolUseBlock, Usage } from "./conversation.ts";
+import type { Guard, GuardVerdict, ToolCall } from "./guard/types.ts";
+import type { Planner } from "./planners/planner.ts";
+import type { TranscriptSink } from "./transcript.ts";
+import type { ToolExecutor, ToolResult } from "../tools/types.ts";
+
+/** Wall-clock source; injected so tests control time. */
+export interface Clock {
+  now(): number;
+}
+
+/**
+ * Source of the per-turn feedback block (training metrics and alerts). It sees every
+ * executed call and is asked once per turn for text to append after the tool results.
+ */
+export interface FeedbackSource {
+  observe(call: ToolCall, result: ToolResult): void;
+  /** Text for the end of the next user message, or undefined for none this turn. */
+  block(turn: number): string | undefined;
+}
+
+export type LoopOptions = {
+  system: string;
+  /** The run's MODEL, handed to guard rules. */
+  model: string;
+  /** The first user message's text (ignored when `messages` resumes a conversation). */
+  kickoff: string;
+  /** A conversation to continue (resume, fork); starts fresh when absent. */
+  messages?: Message[];
+  maxTurns: number;
+  /** Wall-time budget in milliseconds from the loop's start. */
+  maxMs: number;
+  /** How many times the planner may end a turn without tool calls before the run stops. */
+  maxNudges: number;
+  /** Which tool names end the run when they succeed. */
+  isFinishTool?: (name: string) => boolean;
+};
+
+export type LoopDeps = {
+  planner: Planner;
+  tools: ToolExecutor;
+  transcript: TranscriptSink;
+  clock: Clock;
+  signal: AbortSignal;
+  guard?: Guard;
+  feedback?: FeedbackSource;
+};
+
+export type EndReason =
+  | "finished"
+  | "max_turns"
+  | "time_limit"
+  | "planner_stopped"
+  | "planner_error"
+  | "refusal"
+  | "guard_stop"
+  | "aborted";
+
+export type LoopResult = {
+  reason: EndReason;
+  detail?: string;
+  turns: number;
+  usage: Usage;
+  messages: Message[];
+  elapsedMs: number;
+};
+
+export const NUDGE_TEXT =
+  "You ended your turn without calling a tool. This run is unattended and nobody will reply. " +
+  "Continue the experiment with the tools, or call finish() if you are done.";
+
+const TRUNCATED_CALL_TEXT =
+  "Not run: your reply hit the output token limit, so this call may be incomplete. " +
+  "Send it again with less text before it.";
+
+const defaultIsFinish = (name: string) => name === "finish" || name.endsWith("__finish");
+
+/**
+ * The turn loop. It performs no I/O of its own: planner, tools, transcript, clock and
+ * abort signal are passed in, and everything it does is written to the transcript.
+ */
+export async function runLoop(opts: LoopOptions, deps: LoopDeps): Promise<LoopResult> {
+  const { planner, tools, transcript, clock, signal, guard, feedback } = deps;
+  const isFinish = opts.isFinishTool ?? defaultIsFinish;
+  const start = clock.now();
+  const messages: Message[] = opts.messages ? [...opts.messages] : [];
+  let usage = ZERO_USAGE;
+  let turn = 0;
+  let nudges = 0;
+
+  const end = (reason: EndReason, detail?: string): LoopResult => {
+    const elapsedMs = clock.now() - start;
+    transcript.append({ type: "end", reason, ...(detail ? { detail } : {}), turns: turn, elapsedMs });
+    return { reason, ...(detail ? { detail } : {}), turns: turn, usage, messages, elapsedMs };
+  };
+  const pushUser = (content: Block[]) => {
+    const message: Message = { role: "user", content };
+    messages.push(message);
+    transcript.append({ type: "user", turn, message });
+  };
+
+  if (messages.length === 0) pushUser([{ type: "text", text: opts.kickoff }]);
+
+  for (;;) {
+    if (signal.aborted) return end("aborted", "stop requested");
+    if (turn >= opts.maxTurns) return end("max_turns", `reached --max-turns ${opts.maxTurns}`);
+    if (clock.now() - start >= opts.maxMs) return end("time_limit", `reached the ${Math.round(opts.maxMs / 60000)} minute limit`);
+    turn++;
+
+    const asked = clock.now();
+    const reply = await planner.next({ system: opts.system, messages, tools: tools.tools, signal });
+    usage = addUsage(usage, reply.usage);
+    transcript.append({ type: "assistant", turn, latencyMs: clock.now() - asked, ...reply });
+
+    if (reply.stopReason === "error") {
+      if (reply.errorKind === "aborted" || signal.aborted) return end("aborted", "stop requested");
+      return end("planner_error", reply.error);
+    }
+    messages.push({ role: "assistant", content: reply.content });
+    if (reply.stopReason === "refusal") return end("refusal", "the planner refused to continue");
+
+    const calls = toolUses(reply.content);
+    if (calls.length === 0) {
+      // A paused turn continues from the assistant message itself, with no user reply.
+      if (reply.stopReason === "pause_turn") continue;
+      if (reply.stopReason === "max_tokens") {
+        pushUser([{ type: "text", text: "Your reply was cut off at the output token limit. Continue." }]);
+        continue;
+      }
+      nudges++;
+      if (nudges > opts.maxNudges) return end("planner_stopped", `no tool call after ${opts.maxNudges} nudges`);
+      pushUser([{ type: "text", text: NUDGE_TEXT }]);
+      continue;
+    }
+    nudges = 0;
+
+    const results: ToolResultBlock[] = [];
+    let finished = false;
+    let stopReason: string | undefined;
+    for (const [i, use] of calls.entries()) {
+      const truncated = reply.stopReason === "max_tokens" && i === calls.length - 1;
+      if (truncated || signal.aborted || stopReason) {
+        const text = truncated ? TRUNCATED_CALL_TEXT : "Not run: the run is stopping.";
+        results.push({ type: "tool_result", toolUseId: use.id, content: text, isError: true });
+        continue;
+      }
+      const outcome = await runOneCall(use, turn, { ...deps, model: opts.model });
+      results.push(outcome.block);
+      if (outcome.stop) stopReason = outcome.stop;
+      if (outcome.ran && !outcome.block.isError && isFinish(use.name)) finished = true;
+    }
+
+    const tail: Block[] = [];
+    const fb = feedback?.block(turn);
+    if (fb) {
+      transcript.append({ type: "feedback", turn, text: fb });
+      tail.push({ type: "text", text: fb });
+    }
+    pushUser([...results, ...tail]);
+
+    if (finished) return end("finished");
+    if (stopReason) return end("guard_stop", stopReason);
+    if (signal.aborted) return end("aborted", "stop requested");
+  }
+}
+
+type CallOutcome = { block: ToolResultBlock; ran: boolean; stop?: string };
+
+async function runOneCall(
+  use: ToolUseBlock,
+  turn: number,
+  deps: LoopDeps & { model: string },
+): Promise<CallOutcome> {
+  const { tools, transcript, clock, signal, guard, feedback } = deps;
+  const call: ToolCall = { id: use.id, name: use.name, input: use.input };
+  const verdict: GuardVerdict = guard
+    ? await guard.check(call, { tools: tools.tools, model: deps.model, turn })
+    : { decision: { action: "allow" } };
+  const decision = verdict.decision;
+  const effective = decision.action === "rewrite" ? decision.input : use.input;
+  transcript.append({
+    type: "guard",
+    turn,
+    toolUseId: use.id,
+    name: use.name,
+    decision,
+    ...(verdict.rule ? { rule: verdict.rule } : {}),
+    original: use.input,
+    effective: decision.action === "allow" || decision.action === "rewrite" ? effective : null,
+  });
+
+  if (decision.action === "reject" || decision.action === "stop") {
+    const text = decision.action === "reject" ? decision.message : `Not run: ${decision.reason}`;
+    return {
+      block: { type: "tool_result", toolUseId: use.id, content: text, isError: true },
+      ran: false,
+      ...(decision.action === "stop" ? { stop: decision.reason } : {}),
+    };
+  }
+
+  const started = clock.now();
+  const result = await tools.call(use.name, effective, { signal });
+  const ms = clock.now() - started;
+  transcript.append({
+    type: "tool",
+    turn,
+    toolUseId: use.id,
+    name: use.name,
+    input: effective,
+    result: result.content,
+    ...(result.structured !== undefined ? { structured: result.structured } : {}),
+    isError: result.isError,
+    ms,
+  });
+  const executed: ToolCall = { ...call, input: effective };
+  guard?.observe(executed, result);
+  feedback?.observe(executed, result);
+
+  const content = decision.action === "rewrite" ? `[guard] ${decision.note}\n${result.content}` : result.content;
+  return {
+    block: { type: "tool_result", toolUseId: use.id, content, ...(result.isError ? { isError: true } : {}) },
+    ran: true,
+  };
+}

@@ -1,0 +1,195 @@
+import Anthropic from "@anthropic-ai/sdk";
+import type {
+  ContentBlockParam,
+  MessageCreateParamsNonStreaming,
+  MessageParam,
+  Tool,
+  TextBlockParam,
+  StopReason as AnthropicStopReason,
+} from "@anthropic-ai/sdk/resources/messages/messages";
+import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason, ToolSpec } from "../conversation.ts";
+import type { Planner, PlannerRequest } from "./planner.ts";
+
+export type AnthropicPlannerOptions = {
+  model: string;
+  apiKey: string;
+  /** Endpoint override (ANTHROPIC_BASE_URL); the SDK default otherwise. */
+  baseURL?: string;
+  maxTokens?: number;
+  /** HTTP-level retries done by the SDK itself (429, 5xx, connection errors). */
+  maxRetries?: number;
+  timeoutMs?: number;
+};
+
+const EPHEMERAL = { type: "ephemeral" } as const;
+
+/** Planner backed by the Anthropic Messages API through the official SDK. */
+export class AnthropicPlanner implements Planner {
+  readonly id: string;
+  private readonly client: Anthropic;
+  private readonly model: string;
+  private readonly maxTokens: number;
+
+  constructor(opts: AnthropicPlannerOptions) {
+    this.id = `anthropic:${opts.model}`;
+    this.model = opts.model;
+    this.maxTokens = opts.maxTokens ?? 8192;
+    this.client = new Anthropic({
+      apiKey: opts.apiKey,
+      ...(opts.baseURL ? { baseURL: opts.baseURL } : {}),
+      maxRetries: opts.maxRetries ?? 2,
+      timeout: opts.timeoutMs ?? 10 * 60_000,
+    });
+  }
+
+  async next(req: PlannerRequest): Promise<AssistantTurn> {
+    const params = buildAnthropicRequest(this.model, this.maxTokens, req);
+    try {
+      const msg = await this.client.messages.create(params, { signal: req.signal });
+      return {
+        content: fromAnthropicContent(msg.content),
+        stopReason: mapStopReason(msg.stop_reason),
+        usage: {
+          inputTokens: msg.usage.input_tokens ?? 0,
+          outputTokens: msg.usage.output_tokens ?? 0,
+          cacheReadTokens: msg.usage.cache_read_input_tokens ?? 0,
+          cacheWriteTokens: msg.usage.cache_creation_input_tokens ?? 0,
+        },
+        model: msg.model,
+      };
+    } catch (err) {
+      const { kind, message } = describeAnthropicError(err);
+      return {
+        content: [],
+        stopReason: "error",
+        usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
+        error: message,
+        errorKind: kind,
+      };
+    }
+  }
+}
+
+/**
+ * The exact request body for one turn. Cache breakpoints sit on the system prompt,
+ * the last tool and the last block of the newest user message, so each request's
+ * cached prefix is the previous request plus the newest exchange.
+ */
+export function buildAnthropicRequest(
+  model: string,
+  maxTokens: number,
+  req: Pick<PlannerRequest, "system" | "messages" | "tools">,
+): MessageCreateParamsNonStreaming {
+  const system: TextBlockParam[] = [{ type: "text", text: req.system, cache_control: EPHEMERAL }];
+  const tools: Tool[] = req.tools.map((t, i) => ({
+    name: t.name,
+    description: t.description,
+    input_schema: t.inputSchema as Tool["input_schema"],
+    ...(i === req.tools.length - 1 ? { cache_control: EPHEMERAL } : {}),
+  }));
+  return {
+    model,
+    max_tokens: maxTokens,
+    system,
+    tools,
+    messages: toAnthropicMessages(req.messages),
+  };
+}
+
+export function toAnthropicMessages(messages: Message[]): MessageParam[] {
+  let lastUser = -1;
+  messages.forEach((m, i) => {
+    if (m.role === "user") lastUser = i;
+  });
+  return messages.map((m, i) => {
+    const content = m.content.map(toAnthropicBlock);
+    const last = content[content.length - 1];
+    if (i === lastUser && last && last.type !== "thinking" && last.type !== "redacted_thinking") {
+      content[content.length - 1] = { ...last, cache_control: EPHEMERAL } as ContentBlockParam;
+    }
+    return { role: m.role, content };
+  });
+}
+
+function toAnthropicBlock(b: Block): ContentBlockParam {
+  switch (b.type) {
+    case "text":
+      return { type: "text", text: b.text };
+    case "tool_use":
+      return { type: "tool_use", id: b.id, name: b.name, input: b.input ?? {} };
+    case "tool_result":
+      return {
+        type: "tool_result",
+        tool_use_id: b.toolUseId,
+        content: b.content,
+        ...(b.isError ? { is_error: true } : {}),
+      };
+  }
+}
+
+function fromAnthropicContent(content: Anthropic.Messages.ContentBlock[]): Block[] {
+  const out: Block[] = [];
+  for (const b of content) {
+    if (b.type === "text") out.push({ type: "text", text: b.text });
+    else if (b.type === "tool_use") out.push({ type: "tool_use", id: b.id, name: b.name, input: b.input });
+    // Thinking and server-tool blocks are not requested by this harness; drop them.
+  }
+  return out;
+}
+
+function mapStopReason(r: AnthropicStopReason | null): StopReason {
+  switch (r) {
+    case "tool_use":
+      return "tool_use";
+    case "max_tokens":
+    case "model_context_window_exceeded":
+      return "max_tokens";
+    case "pause_turn":
+      return "pause_turn";
+    case "refusal":
+      return "refusal";
+    default:
+      return "end_turn";
+  }
+}
+
+/** Classifies an SDK error and words it for a user, without echoing credentials. */
+export function describeAnthropicError(err: unknown): { kind: PlannerErrorKind; message: string } {
+  if (err instanceof Anthropic.APIUserAbortError) return { kind: "aborted", message: "planner request aborted" };
+  if (err instanceof Anthropic.APIConnectionTimeoutError) {
+    return { kind: "timeout", message: "Anthropic API request timed out; the SDK's retries were exhausted." };
+  }
+  if (err instanceof Anthropic.APIConnectionError) {
+    return {
+      kind: "connection",
+      message: `Could not reach the Anthropic API (${err.message}). Check the network or ANTHROPIC_BASE_URL.`,
+    };
+  }
+  if (err instanceof Anthropic.APIError) {
+    const status = err.status ?? 0;
+    const detail = apiErrorDetail(err);
+    if (status === 401 || status === 403) {
+      return {
+        kind: "auth",
+        message: `Anthropic API refused the credentials (HTTP ${status}: ${detail}). Check ANTHROPIC_API_KEY.`,
+      };
+    }
+    if (status === 400 || status === 404 || status === 413 || status === 422) {
+      const overflow = /too long|context|max_tokens.*exceed/i.test(detail);
+      return {
+        kind: overflow ? "context_overflow" : "bad_request",
+        message: `Anthropic API rejected the request (HTTP ${status}: ${detail}).`,
+      };
+    }
+    if (status === 429) return { kind: "rate_limit", message: `Anthropic API rate limit (HTTP 429: ${detail}).` };
+    if (status === 529) return { kind: "overloaded", message: `Anthropic API overloaded (HTTP 529: ${detail}).` };
+    if (status >= 500) return { kind: "server", message: `Anthropic API server error (HTTP ${status}: ${detail}).` };
+    return { kind: "other", message: `Anthropic API error (HTTP ${status}: ${detail}).` };
+  }
+  return { kind: "other", message: `Planner failed: ${err instanceof Error ? err.message : String(err)}` };
+}
+
+function apiErrorDetail(err: InstanceType<typeof Anthropic.APIError>): string {
+  const body = err.error as { error?: { message?: string; type?: string } } | undefined;
+  return body?.error?.message ?? body?.error?.type ?? err.message;
+}

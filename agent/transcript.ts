@@ -1,0 +1,143 @@
+import fs from "node:fs";
+import { z } from "zod";
+import type { AssistantTurn, Block, Message } from "./conversation.ts";
+import type { GuardDecision } from "./guard/types.ts";
+import type { Redactor } from "./redact.ts";
+
+/** Bump when an event's shape changes; the reader upgrades older versions. */
+export const TRANSCRIPT_SCHEMA_VERSION = 1;
+
+export type RunHeader = {
+  type: "run";
+  schema: number;
+  runId: string;
+  startedAt: string;
+  planner: string;
+  model: string;
+  /** The run's configuration, secrets already redacted. */
+  config: Record<string, unknown>;
+  templateSha256: string;
+  tools: Array<{ name: string; source: string }>;
+  /** Run this one was forked or resumed from, when any. */
+  parent?: string;
+};
+
+export type TranscriptEvent =
+  | RunHeader
+  | { type: "system"; text: string }
+  | { type: "user"; turn: number; message: Message }
+  | ({ type: "assistant"; turn: number; latencyMs: number } & AssistantTurn)
+  | {
+      type: "guard";
+      turn: number;
+      toolUseId: string;
+      name: string;
+      decision: GuardDecision;
+      rule?: string;
+      original: unknown;
+      effective: unknown;
+    }
+  | {
+      type: "tool";
+      turn: number;
+      toolUseId: string;
+      name: string;
+      input: unknown;
+      result: string;
+      structured?: unknown;
+      isError: boolean;
+      ms: number;
+    }
+  | { type: "feedback"; turn: number; text: string }
+  | { type: "retry"; turn: number; attempt: number; delayMs: number; error: string }
+  | { type: "note"; turn: number; text: string }
+  | { type: "end"; reason: string; detail?: string; turns: number; elapsedMs: number };
+
+/** A recorded line: the event plus its sequence number and wall-clock time. */
+export type RecordedEvent = TranscriptEvent & { seq: number; t: string };
+
+/** Where the loop writes its events. Implementations must persist before returning. */
+export interface TranscriptSink {
+  append(event: TranscriptEvent): void;
+}
+
+/**
+ * Append-only JSONL writer. Each event is redacted, serialized and written with a
+ * synchronous write, so a crash loses at most the line being written.
+ */
+export class TranscriptWriter implements TranscriptSink {
+  private fd: number | undefined;
+  private seq: number;
+
+  constructor(
+    readonly path: string,
+    private readonly redactor: Redactor,
+    private readonly now: () => Date = () => new Date(),
+    startSeq = 0,
+  ) {
+    this.fd = fs.openSync(path, "a", 0o600);
+    this.seq = startSeq;
+  }
+
+  append(event: TranscriptEvent): void {
+    if (this.fd === undefined) throw new Error(`transcript ${this.path} is closed`);
+    const line = this.redactor.text(JSON.stringify({ seq: ++this.seq, t: this.now().toISOString(), ...event }));
+    fs.writeSync(this.fd, line + "\n");
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    fs.fsyncSync(this.fd);
+    fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+const recordedShape = z.looseObject({ seq: z.number().int(), t: z.string(), type: z.string() });
+
+export type TranscriptReadResult = {
+  events: RecordedEvent[];
+  /** Set when the file ends in a partial line (a crash mid-write); that line is dropped. */
+  tornTail?: string;
+  /** Set when a line before the end could not be read; events stop just before it. */
+  damage?: { line: number; reason: string };
+};
+
+/** Reads a transcript, tolerating a torn last line and stopping at the first damaged one. */
+export function readTranscript(path: string): TranscriptReadResult {
+  const raw = fs.readFileSync(path, "utf8");
+  const lines = raw.split("\n");
+  const endsClean = raw.endsWith("\n") || raw.length === 0;
+  if (endsClean) lines.pop();
+  const events: RecordedEvent[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? "";
+    const isLast = i === lines.length - 1;
+    if (line.trim() === "") continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch (err) {
+      if (isLast && !endsClean) return { events, tornTail: line };
+      return { events, damage: { line: i + 1, reason: `not JSON: ${(err as Error).message}` } };
+    }
+    const checked = recordedShape.safeParse(parsed);
+    if (!checked.success) {
+      return { events, damage: { line: i + 1, reason: "not a transcript event (needs seq, t and type)" } };
+    }
+    events.push(checked.data as unknown as RecordedEvent);
+  }
+  return { events };
+}
+
+/** The message list as the planner last saw it, rebuilt from the recorded events. */
+export function messagesFromEvents(events: RecordedEvent[]): Message[] {
+  const messages: Message[] = [];
+  for (const e of events) {
+    if (e.type === "user") messages.push(e.message);
+    else if (e.type === "assistant" && e.stopReason !== "error") {
+      messages.push({ role: "assistant", content: e.content as Block[] });
+    }
+  }
+  return messages;
+}

@@ -1,0 +1,28 @@
+import type { ToolSpec } from "../agent/conversation.ts";
+
+/** The outcome of one tool call, whatever the tool's provider. */
+export type ToolResult = {
+  /** Readable text for the planner. */
+  content: string;
+  isError: boolean;
+  /** The tool's structuredContent, when it declared an output schema. */
+  structured?: unknown;
+};
+
+export type ToolCallOptions = { signal?: AbortSignal; timeoutMs?: number };
+
+/**
+ * Everything the loop can call. Implementations never throw for a failed call:
+ * timeouts, dead servers and bad input come back as isError results.
+ */
+export interface ToolExecutor {
+  readonly tools: ToolSpec[];
+  call(name: string, input: unknown, opts?: ToolCallOptions): Promise<ToolResult>;
+}
+
+/** A group of tools served in-process (no MCP), e.g. the workspace file tools. */
+export interface LocalToolProvider {
+  readonly source: string;
+  readonly tools: ToolSpec[];
+  call(name: string, input: unknown): Promise<ToolResult>;
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    exclude: ["node_modules/**", "runs/**"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // End-to-end tests spawn real processes; two cores cannot run many at once.
+    maxWorkers: 2,
+  },
+});
