@@ -7,6 +7,7 @@ import { unknownToolRule } from "./guard/unknown-tool.ts";
 import { runLoop } from "./loop.ts";
 import type { LoopResult } from "./loop.ts";
 import { resolvePlanner } from "./planners/index.ts";
+import { RedactingPlanner } from "./planners/redacting.ts";
 import { ProgressPrinter } from "./progress.ts";
 import { buildSystemPrompt } from "./prompt.ts";
 import { Redactor } from "./redact.ts";
@@ -14,6 +15,7 @@ import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
 import { ToolHub, ServerStartError } from "../tools/hub.ts";
 import { loadMcpConfig, PACKAGE_ROOT } from "../tools/mcp-config.ts";
 import type { ServerConfig } from "../tools/mcp-config.ts";
+import { RedactingExecutor } from "../tools/redacting-executor.ts";
 import { WorkspaceTools } from "../tools/workspace.ts";
 
 export const PLAYBOOK_FILE = path.join(PACKAGE_ROOT, "playbook", "AGENTS.md");
@@ -112,8 +114,8 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{
         maxNudges: cfg.maxNudges,
       },
       {
-        planner,
-        tools: hub,
+        planner: new RedactingPlanner(planner, redactor),
+        tools: new RedactingExecutor(hub, redactor),
         transcript,
         clock: { now: () => Date.now() },
         signal: io.signal,

@@ -128,7 +128,7 @@ class ServerConnection {
       if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
         return {
           content:
-            `Call to '${name}' timed out after ${Math.round(timeoutMs / 1000)}s and was abandoned. ` +
+            `Call to '${name}' timed out after ${seconds(timeoutMs)} and was abandoned. ` +
             `Try smaller work per call (fewer prompts or iterations), or raise the timeout in the MCP config.`,
           isError: true,
         };
@@ -338,6 +338,10 @@ function fromCallResult(res: CallResultLike): ToolResult {
     isError: res.isError === true,
     ...(res.structuredContent !== undefined ? { structured: res.structuredContent } : {}),
   };
+}
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
 }
 
 function describeError(err: unknown): string {

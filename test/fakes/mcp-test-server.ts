@@ -1,0 +1,76 @@
+/**
+ * A small real MCP server (stdio) used only by tests of the tool hub and the loop.
+ * Flags: --name N (server name), --fail-start (write to stderr and exit before
+ * connecting), --prefix P (prefix on every tool name).
+ */
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { z } from "zod";
+
+const args = process.argv.slice(2);
+const flag = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+
+if (args.includes("--fail-start")) {
+  process.stderr.write("loading config...\nfatal: cannot open /nonexistent/config.toml\n");
+  process.exit(3);
+}
+
+const name = flag("--name") ?? "testsrv";
+const prefix = flag("--prefix") ?? "";
+const server = new McpServer({ name, version: "1.0.0" });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+server.registerTool(
+  `${prefix}echo`,
+  { description: "Echo text back.", inputSchema: { text: z.string() }, outputSchema: { echoed: z.string(), server: z.string() } },
+  async ({ text }) => ({ content: [{ type: "text", text: `${name} echoes: ${text}` }], structuredContent: { echoed: text, server: name } }),
+);
+
+server.registerTool(
+  `${prefix}add`,
+  { description: "Add two numbers.", inputSchema: { a: z.number(), b: z.number() }, outputSchema: { sum: z.number() } },
+  async ({ a, b }) => ({ content: [{ type: "text", text: `sum = ${a + b}` }], structuredContent: { sum: a + b } }),
+);
+
+server.registerTool(
+  `${prefix}slow`,
+  { description: "Wait ms milliseconds, then answer.", inputSchema: { ms: z.number() } },
+  async ({ ms }) => {
+    await sleep(ms);
+    return { content: [{ type: "text", text: `waited ${ms} ms` }] };
+  },
+);
+
+server.registerTool(
+  `${prefix}fail`,
+  { description: "Always fails.", inputSchema: { message: z.string().optional() } },
+  async ({ message }) => ({ content: [{ type: "text", text: `failed: ${message ?? "as asked"}` }], isError: true }),
+);
+
+server.registerTool(`${prefix}crash`, { description: "Exits the server process mid-call.", inputSchema: {} }, async () => {
+  setTimeout(() => process.exit(7), 10);
+  await sleep(1000);
+  return { content: [{ type: "text", text: "unreachable" }] };
+});
+
+server.registerTool(
+  `${prefix}env_has`,
+  { description: "Says whether an environment variable is set in this server.", inputSchema: { name: z.string() } },
+  async ({ name: v }) => ({ content: [{ type: "text", text: process.env[v] !== undefined ? `${v} is set` : `${v} is not set` }] }),
+);
+
+server.registerTool(
+  `${prefix}init_grpo`,
+  { description: "Pretend to open a training session.", inputSchema: { base_model: z.string(), lora_rank: z.number().optional() } },
+  async ({ base_model }) => ({ content: [{ type: "text", text: `session opened for ${base_model}` }], structuredContent: { base_model } }),
+);
+
+server.registerTool(`${prefix}finish`, { description: "End the run.", inputSchema: {} }, async () => ({
+  content: [{ type: "text", text: "run finished" }],
+}));
+
+await server.connect(new StdioServerTransport());
+process.stderr.write(`${name} ready\n`);

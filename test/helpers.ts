@@ -1,0 +1,64 @@
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+export const REPO = path.resolve(import.meta.dirname, "..");
+export const TEST_SERVER = path.join(REPO, "test", "fakes", "mcp-test-server.ts");
+export const CLI = path.join(REPO, "bin", "tinkerloop.js");
+
+export function tempDir(prefix = "tl-test-"): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A stdio entry that starts the test MCP server through tsx. */
+export function testServerEntry(extraArgs: string[] = [], env: Record<string, string> = {}) {
+  return { command: process.execPath, args: ["--import", "tsx", TEST_SERVER, ...extraArgs], env, cwd: REPO };
+}
+
+export function writeMcpConfig(dir: string, servers: Record<string, unknown>): string {
+  const file = path.join(dir, "mcp.json");
+  fs.writeFileSync(file, JSON.stringify({ mcpServers: servers }, null, 2));
+  return file;
+}
+
+export type CliResult = { code: number | null; stdout: string; stderr: string };
+
+/** Runs the real CLI in a child process (async, so fakes in this process keep serving). */
+export function runCli(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...baseEnv(), ...opts.env })) if (v !== undefined) env[k] = v;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? REPO, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`CLI timed out\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, opts.timeoutMs ?? 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The environment minus anything that could point the CLI at a real service. */
+function baseEnv(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/API_KEY|TOKEN|BASE_URL|^TINKERLOOP_/.test(k)) continue;
+    env[k] = v;
+  }
+  return env;
+}
+
+export function readJsonl(file: string): any[] {
+  return fs
+    .readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}

@@ -1,0 +1,112 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ToolHub, ServerStartError } from "../tools/hub.ts";
+import { loadMcpConfig } from "../tools/mcp-config.ts";
+import { tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
+
+let hub: ToolHub | undefined;
+afterEach(async () => {
+  await hub?.close();
+  hub = undefined;
+});
+
+function servers(config: Record<string, unknown>, env: Record<string, string | undefined> = process.env) {
+  return loadMcpConfig(writeMcpConfig(tempDir(), config), env);
+}
+
+describe("tool hub", () => {
+  it("exposes tools under their own names and prefixes only the ones two servers share", async () => {
+    hub = await ToolHub.start({
+      servers: servers({
+        alpha: testServerEntry(["--name", "alpha"]),
+        beta: testServerEntry(["--name", "beta", "--prefix", "b_"]),
+        gamma: testServerEntry(["--name", "gamma"]),
+      }),
+      env: process.env,
+    });
+    const names = hub.tools.map((t) => t.name);
+    // alpha and gamma both offer echo, add, ...: those are prefixed; beta's b_* are unique.
+    expect(names).toContain("alpha__echo");
+    expect(names).toContain("gamma__echo");
+    expect(names).not.toContain("echo");
+    expect(names).toContain("b_echo");
+    const r = await hub.call("gamma__echo", { text: "hi" });
+    expect(r).toMatchObject({ isError: false, structured: { echoed: "hi", server: "gamma" } });
+    expect((await hub.call("b_add", { a: 2, b: 3 })).structured).toEqual({ sum: 5 });
+  });
+
+  it("returns tool failures and schema violations as error results, not exceptions", async () => {
+    hub = await ToolHub.start({ servers: servers({ t: testServerEntry() }), env: process.env });
+    const failed = await hub.call("fail", { message: "nope" });
+    expect(failed).toMatchObject({ isError: true });
+    expect(failed.content).toContain("nope");
+    const bad = await hub.call("add", { a: "x", b: 1 });
+    expect(bad.isError).toBe(true);
+    expect(bad.content).toMatch(/a/);
+    expect((await hub.call("no_such_tool", {})).isError).toBe(true);
+  });
+
+  it("abandons a call that outlives its timeout and keeps serving", async () => {
+    hub = await ToolHub.start({
+      servers: servers({ t: { ...testServerEntry(), timeouts: { slow: 0.3 } } }),
+      env: process.env,
+    });
+    const started = Date.now();
+    const r = await hub.call("slow", { ms: 5000 });
+    expect(r.isError).toBe(true);
+    expect(r.content).toMatch(/timed out after 0\.3s/);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect((await hub.call("add", { a: 1, b: 1 })).structured).toEqual({ sum: 2 });
+  });
+
+  it("names a server that will not start and quotes its stderr", async () => {
+    const err = await ToolHub.start({
+      servers: servers({ ok: testServerEntry(), broken: testServerEntry(["--fail-start"]) }),
+      env: process.env,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerStartError);
+    expect((err as Error).message).toContain("'broken'");
+    expect((err as Error).message).toContain("cannot open /nonexistent/config.toml");
+  });
+
+  it("reports a missing command by server name", async () => {
+    const err = await ToolHub.start({
+      servers: servers({ ghost: { command: "/nonexistent/bin/server", args: [] } }),
+      env: process.env,
+    }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/MCP server 'ghost' failed to start/);
+  });
+
+  it("tells the caller when a server dies mid-call, and restarts it on the next call", async () => {
+    hub = await ToolHub.start({ servers: servers({ t: testServerEntry() }), env: process.env });
+    const died = await hub.call("crash", {});
+    expect(died.isError).toBe(true);
+    expect(died.content).toMatch(/stopped/);
+    const after = await hub.call("add", { a: 4, b: 5 });
+    expect(after.isError).toBe(false);
+    expect(after.structured).toEqual({ sum: 9 });
+    expect(after.content).toMatch(/restarted; any state it held/);
+  });
+
+  it("gives each server only a base environment plus the variables its entry names", async () => {
+    const env = { ...process.env, ANTHROPIC_API_KEY: "sk-ant-should-not-leak-123", MY_SERVER_KEY: "value-for-beta-only" };
+    hub = await ToolHub.start({
+      servers: servers(
+        {
+          alpha: testServerEntry(["--prefix", "a_"]),
+          beta: testServerEntry(["--prefix", "b_"], { MY_SERVER_KEY: "${MY_SERVER_KEY}", OPTIONAL: "${UNSET_VAR_XYZ:-}" }),
+        },
+        env,
+      ),
+      env,
+    });
+    expect((await hub.call("a_env_has", { name: "ANTHROPIC_API_KEY" })).content).toBe("ANTHROPIC_API_KEY is not set");
+    expect((await hub.call("a_env_has", { name: "MY_SERVER_KEY" })).content).toBe("MY_SERVER_KEY is not set");
+    expect((await hub.call("b_env_has", { name: "MY_SERVER_KEY" })).content).toBe("MY_SERVER_KEY is set");
+    expect((await hub.call("b_env_has", { name: "OPTIONAL" })).content).toBe("OPTIONAL is not set");
+    expect((await hub.call("b_env_has", { name: "PATH" })).content).toBe("PATH is set");
+  });
+
+  it("refuses a config that names an unset variable without a default", () => {
+    expect(() => servers({ t: testServerEntry([], { KEY: "${SURELY_UNSET_VAR_123}" }) }, {})).toThrow(/SURELY_UNSET_VAR_123/);
+  });
+});

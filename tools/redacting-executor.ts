@@ -1,0 +1,26 @@
+import type { Redactor } from "../agent/redact.ts";
+import type { ToolCallOptions, ToolExecutor, ToolResult } from "./types.ts";
+
+/**
+ * Redacts secrets from every tool result before the planner (or anything else)
+ * sees it: a tool that echoes its environment must not hand a key to the planner.
+ */
+export class RedactingExecutor implements ToolExecutor {
+  constructor(
+    private readonly inner: ToolExecutor,
+    private readonly redactor: Redactor,
+  ) {}
+
+  get tools() {
+    return this.inner.tools;
+  }
+
+  async call(name: string, input: unknown, opts?: ToolCallOptions): Promise<ToolResult> {
+    const r = await this.inner.call(name, input, opts);
+    return {
+      content: this.redactor.text(r.content),
+      isError: r.isError,
+      ...(r.structured !== undefined ? { structured: this.redactor.value(r.structured) } : {}),
+    };
+  }
+}
