@@ -66,7 +66,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{
     hub = await ToolHub.start({
       servers,
       local: [workspace],
-      env,
+      env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir },
       defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
       onStderr: (server, chunk) =>
         fs.appendFileSync(path.join(cfg.runDir, "logs", `${server}.stderr.log`), redactor.text(chunk)),

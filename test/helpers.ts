@@ -62,3 +62,27 @@ export function readJsonl(file: string): any[] {
     .filter(Boolean)
     .map((l) => JSON.parse(l));
 }
+
+/** A real MCP client connected over stdio to one of the bundled servers. */
+export async function connectBundled(server: "tinker" | "hf-datasets", env: Record<string, string> = {}) {
+  const { Client } = await import("@modelcontextprotocol/sdk/client/index.js");
+  const { StdioClientTransport, getDefaultEnvironment } = await import("@modelcontextprotocol/sdk/client/stdio.js");
+  const client = new Client({ name: "test", version: "1.0.0" });
+  await client.connect(
+    new StdioClientTransport({
+      command: process.execPath,
+      args: [path.join(REPO, "bin", `${server}-mcp.js`)],
+      env: { ...getDefaultEnvironment(), TMPDIR: os.tmpdir(), ...env },
+      stderr: "ignore",
+    }),
+  );
+  const call = async (name: string, args: Record<string, unknown> = {}) => {
+    const r = (await client.callTool({ name, arguments: args }, undefined, { timeout: 120_000 })) as {
+      content: Array<{ type: string; text: string }>;
+      structuredContent?: any;
+      isError?: boolean;
+    };
+    return { text: r.content.map((c) => c.text).join("\n"), structured: r.structuredContent, isError: r.isError === true };
+  };
+  return { client, call, close: () => client.close() };
+}

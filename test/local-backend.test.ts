@@ -1,0 +1,178 @@
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_MODELS_DIR, LocalBackend } from "../tools/tinker/backends/local/backend.ts";
+import { tf } from "../tools/tinker/backends/local/tf-runtime.ts";
+import { tempDir } from "./helpers.ts";
+
+const MODEL = "local/tiny-arith";
+const adam = (lr: number) => ({ learningRate: lr });
+
+let backend: LocalBackend;
+let checkpoints: string;
+
+beforeAll(async () => {
+  checkpoints = tempDir("tl-ckpt-");
+  backend = new LocalBackend({ checkpointDir: checkpoints });
+  await backend.open(MODEL, { loraRank: 8, seed: 1 });
+});
+afterAll(async () => {
+  await backend.close();
+});
+
+const sftSet = [
+  { prompt: "Say hi", response: "hello there" },
+  { prompt: "Colour of sky?", response: "blue, mostly" },
+  { prompt: "Name a fruit", response: "a ripe mango" },
+  { prompt: "Capital of Oslo land?", response: "Norway has Oslo" },
+];
+
+describe("local CPU backend", () => {
+  it("opens a shipped model and reports its card", async () => {
+    const b = new LocalBackend({ checkpointDir: tempDir() });
+    const card = await b.open(MODEL, { loraRank: 4 });
+    expect(card).toMatchObject({ baseModel: MODEL, backend: "local", loraRank: 4 });
+    expect(card.parameters).toBeGreaterThan(50_000);
+    expect(card.trainableParameters).toBeGreaterThan(0);
+    expect(card.trainableParameters).toBeLessThan(card.parameters / 2);
+    await b.close();
+    await expect(b.open("local/no-such-model", { loraRank: 4 })).rejects.toThrow(/no local model 'local\/no-such-model'.*tiny-arith/i);
+  });
+
+  it("cuts the response loss by at least a third in 40 SFT steps, and eval changes nothing", async () => {
+    const b = new LocalBackend({ checkpointDir: tempDir() });
+    await b.open(MODEL, { loraRank: 8, seed: 3 });
+    const before = (await b.evalSupervised(sftSet)).loss;
+    for (let i = 0; i < 40; i++) await b.trainSupervised(sftSet, adam(1e-2));
+    const after = (await b.evalSupervised(sftSet)).loss;
+    expect(after).toBeLessThan(before * (2 / 3));
+
+    // evalSupervised leaves weights and optimizer state bit-identical.
+    const s1 = await b.saveState("before-eval", {});
+    await b.evalSupervised(sftSet);
+    const s2 = await b.saveState("after-eval", {});
+    const dir = (p: string) => path.join((b as unknown as { opts: { checkpointDir: string } }).opts.checkpointDir, p.slice("local://".length));
+    for (const f of ["adapters.bin", "optimizer.bin"]) {
+      expect(fs.readFileSync(path.join(dir(s2.path), f)).equals(fs.readFileSync(path.join(dir(s1.path), f)))).toBe(true);
+    }
+    await b.close();
+  });
+
+  it("raises the mean reward of a toy task with the policy-gradient loss", async () => {
+    const b = new LocalBackend({ checkpointDir: tempDir() });
+    await b.open(MODEL, { loraRank: 8, seed: 5 });
+    const prompts = ["What is 3 + 4?", "What is 12 + 30?", "Reverse: abc", "JSON with name Ann"];
+    // Reward: the completion starts with the character "7".
+    const reward = (text: string): number => (text.startsWith("7") ? 1 : 0);
+    const meanReward = async () => {
+      const groups = await b.sample(prompts, 16, { temperature: 1, maxTokens: 4, seed: 99 });
+      return groups.flat().reduce((a, c) => a + reward(c.text), 0) / (prompts.length * 16);
+    };
+    const start = await meanReward();
+    for (let step = 0; step < 40; step++) {
+      const groups = await b.sample(prompts, 8, { temperature: 1, maxTokens: 4, seed: 1000 + step });
+      const rollouts = groups.flatMap((g, i) => {
+        const r = g.map((c) => reward(c.text));
+        const mean = r.reduce((a, x) => a + x, 0) / r.length;
+        return g.map((c, j) => ({ prompt: prompts[i]!, tokens: c.tokens, logprobs: c.logprobs, advantage: r[j]! - mean }));
+      });
+      await b.trainPolicy(rollouts, adam(3e-3));
+    }
+    const end = await meanReward();
+    expect(end).toBeGreaterThan(start + 0.2);
+    await b.close();
+  });
+
+  it("samples deterministically at temperature 0, honours stop sequences, and reports log-probs a full forward pass reproduces", async () => {
+    const prompts = ["What is 21 + 34?", "JSON with name Bob, age 40"];
+    const a = await backend.sample(prompts, 2, { temperature: 0, maxTokens: 12 });
+    const b = await backend.sample(prompts, 2, { temperature: 0, maxTokens: 12, seed: 5 });
+    expect(a.map((g) => g.map((c) => c.text))).toEqual(b.map((g) => g.map((c) => c.text)));
+    expect(a[0]![0]!.text).toBe(a[0]![1]!.text);
+
+    const free = await backend.sample(["Reverse: hello"], 1, { temperature: 0, maxTokens: 20, stop: [] });
+    const text = free[0]![0]!.text;
+    const stopAt = text.length > 2 ? text[1]! : undefined;
+    if (stopAt) {
+      const stopped = await backend.sample(["Reverse: hello"], 1, { temperature: 0, maxTokens: 20, stop: [stopAt] });
+      expect(stopped[0]![0]!.finishReason).toBe("stop");
+      expect(stopped[0]![0]!.text.length).toBeLessThan(text.length);
+    }
+
+    const hot = await backend.sample(["What is 45 + 17?", "Uppercase: abc"], 3, { temperature: 1, maxTokens: 10, seed: 7 });
+    for (const [i, group] of hot.entries()) {
+      for (const c of group) {
+        const recomputed = await backend.scoreTokens(i === 0 ? "What is 45 + 17?" : "Uppercase: abc", c.tokens);
+        expect(recomputed).toHaveLength(c.logprobs.length);
+        recomputed.forEach((lp, t) => expect(Math.abs(lp - c.logprobs[t]!)).toBeLessThan(1e-3));
+      }
+    }
+  });
+
+  it("round-trips a saved state: same greedy samples and Adam state; refuses a foreign base model and a damaged file", async () => {
+    const b = new LocalBackend({ checkpointDir: checkpoints });
+    await b.open(MODEL, { loraRank: 8, seed: 11 });
+    for (let i = 0; i < 3; i++) await b.trainSupervised(sftSet, adam(5e-3));
+    const probe = ["Say hi", "What is 5 + 5?"];
+    const want = await b.sample(probe, 1, { temperature: 0, maxTokens: 10 });
+    const saved = await b.saveState("roundtrip", { method: "sft", steps: 3 });
+    const optimizerFile = path.join(checkpoints, "roundtrip", "optimizer.bin");
+    const optimizerBytes = fs.readFileSync(optimizerFile);
+    for (let i = 0; i < 3; i++) await b.trainSupervised(sftSet, adam(5e-2));
+    await b.close();
+
+    const c = new LocalBackend({ checkpointDir: checkpoints });
+    await c.open(MODEL, { loraRank: 8, seed: 99 });
+    const { meta } = await c.loadState(saved.path);
+    expect(meta).toEqual({ method: "sft", steps: 3 });
+    expect((await c.sample(probe, 1, { temperature: 0, maxTokens: 10 })).map((g) => g[0]!.text)).toEqual(want.map((g) => g[0]!.text));
+    const again = await c.saveState("roundtrip-again", {});
+    expect(fs.readFileSync(path.join(checkpoints, again.path.slice(8), "optimizer.bin")).equals(optimizerBytes)).toBe(true);
+
+    // A state claiming another base model is refused.
+    const foreign = path.join(checkpoints, "foreign");
+    fs.cpSync(path.join(checkpoints, "roundtrip"), foreign, { recursive: true });
+    const st = JSON.parse(fs.readFileSync(path.join(foreign, "state.json"), "utf8"));
+    fs.writeFileSync(path.join(foreign, "state.json"), JSON.stringify({ ...st, baseModel: "local/other-model" }));
+    await expect(c.loadState("local://foreign")).rejects.toThrow(/made from local\/other-model/);
+
+    // A flipped byte in the adapters is caught by the checksum.
+    const damaged = path.join(checkpoints, "damaged");
+    fs.cpSync(path.join(checkpoints, "roundtrip"), damaged, { recursive: true });
+    const bytes = fs.readFileSync(path.join(damaged, "adapters.bin"));
+    bytes[10] = bytes[10]! ^ 0xff;
+    fs.writeFileSync(path.join(damaged, "adapters.bin"), bytes);
+    await expect(c.loadState("local://damaged")).rejects.toThrow(/damaged.*corrupted/);
+    await expect(c.loadState("local://never-saved")).rejects.toThrow(/No checkpoint/);
+    await c.close();
+  });
+
+  it("refuses a corrupted base weight file with a clear error", async () => {
+    const models = tempDir("tl-models-");
+    fs.cpSync(path.join(DEFAULT_MODELS_DIR, "tiny-arith"), path.join(models, "tiny-arith"), { recursive: true });
+    const file = path.join(models, "tiny-arith", "weights.bin");
+    const bytes = fs.readFileSync(file);
+    bytes[100] = bytes[100]! ^ 0x55;
+    fs.writeFileSync(file, bytes);
+    const b = new LocalBackend({ modelsDir: models, checkpointDir: tempDir() });
+    await expect(b.open(MODEL, { loraRank: 4 })).rejects.toThrow(/corrupted.*SHA-256/);
+  });
+
+  it("keeps the live tensor count flat over 200 mixed steps", async () => {
+    const b = new LocalBackend({ checkpointDir: tempDir() });
+    await b.open(MODEL, { loraRank: 4, seed: 2 });
+    const mixed = async (i: number) => {
+      if (i % 3 === 0) await b.trainSupervised(sftSet.slice(0, 2), adam(1e-3));
+      else if (i % 3 === 1) await b.evalSupervised(sftSet.slice(0, 2));
+      else {
+        const g = await b.sample(["What is 1 + 2?"], 2, { temperature: 1, maxTokens: 3, seed: i });
+        await b.trainPolicy(g[0]!.map((c, j) => ({ prompt: "What is 1 + 2?", tokens: c.tokens, logprobs: c.logprobs, advantage: j === 0 ? 1 : -1 })), adam(1e-3));
+      }
+    };
+    for (let i = 0; i < 10; i++) await mixed(i);
+    const baseline = tf.memory().numTensors;
+    for (let i = 10; i < 200; i++) await mixed(i);
+    expect(tf.memory().numTensors).toBe(baseline);
+    await b.close();
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * The contract between the tinker MCP server and a training backend (local CPU or
+ * the remote Tinker service). The server owns sessions, schedules and reports; a
+ * backend owns weights, sampling and optimizer steps.
+ */
+
+/** What `open` and `loadState` report about the model being trained. */
+export type ModelCard = {
+  baseModel: string;
+  backend: "local" | "tinker";
+  /** Parameters of the base model. */
+  parameters: number;
+  /** Parameters the optimizer updates (LoRA adapters). */
+  trainableParameters: number;
+  loraRank: number;
+  contextLength: number;
+  /** How prompts are rendered, e.g. "Q: {prompt}\nA: ". */
+  renderer: string;
+  /** Stop sequences appended to every sampling request. */
+  stop: string[];
+};
+
+export type SamplingParams = {
+  temperature: number;
+  maxTokens: number;
+  stop?: string[];
+  seed?: number;
+};
+
+/** One sampled completion. `logprobs` are of the sampled tokens under the model at temperature 1. */
+export type Completion = {
+  text: string;
+  tokens: number[];
+  logprobs: number[];
+  finishReason: "stop" | "length";
+};
+
+export type SftExample = { prompt: string; response: string };
+
+/** One Adam step's settings; the learning rate is given on every call (the server owns the schedule). */
+export type AdamStep = { learningRate: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
+
+/** A sampled completion with its advantage, for the importance-sampling policy loss. */
+export type Rollout = { prompt: string; tokens: number[]; logprobs: number[]; advantage: number };
+
+export type PolicyStepResult = {
+  loss: number;
+  /** mean(sampler logprob − learner logprob) over completion tokens. */
+  kl: number;
+  /** mean(½(sampler − learner)²). */
+  klSquared: number;
+  tokens: number;
+};
+
+/** Opaque state the server stores alongside the weights (method, counters). */
+export type StateMeta = Record<string, unknown>;
+
+export interface TrainingBackend {
+  open(baseModel: string, opts: { loraRank: number; seed?: number }): Promise<ModelCard>;
+  sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]>;
+  trainSupervised(batch: SftExample[], opt: AdamStep): Promise<{ loss: number; tokens: number }>;
+  /** Loss without changing weights or optimizer state. */
+  evalSupervised(batch: SftExample[]): Promise<{ loss: number; tokens: number }>;
+  trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult>;
+  /** Saves adapters + optimizer state + meta; returns an addressable path. */
+  saveState(name: string, meta: StateMeta): Promise<{ path: string }>;
+  /** Restores a saved state; refuses one made from another base model. */
+  loadState(path: string): Promise<{ card: ModelCard; meta: StateMeta }>;
+  close(): Promise<void>;
+}
+
+/** A backend failure worth showing the planner as is (bad checkpoint, wrong model, …). */
+export class BackendError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = "BackendError";
+  }
+}

@@ -1,0 +1,275 @@
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { tf, initTf } from "./tf-runtime.ts";
+import { rolloutSequence, sftSequence } from "./batch.ts";
+import { Engine } from "./engine.ts";
+import { newLora, parameterCount, Transformer } from "./model.ts";
+import type { ModelConfig } from "./model.ts";
+import { sampleBatch } from "./sampler.ts";
+import { readTensorFile, TensorFileError, writeTensorFile } from "./tensor-file.ts";
+import { RENDER_TEMPLATE, VOCAB_SIZE } from "./tokenizer.ts";
+import { BackendError } from "../../backend.ts";
+import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
+import { PACKAGE_ROOT } from "../../../mcp-config.ts";
+
+export const DEFAULT_MODELS_DIR = path.join(PACKAGE_ROOT, "models");
+/** Rows sampled in one batch; more are split into several batches. */
+const SAMPLE_CHUNK = 256;
+
+const indexShape = z.array(z.object({ name: z.string(), shape: z.array(z.number()), offset: z.number(), length: z.number() }));
+const configShape = z.object({
+  vocabSize: z.number(),
+  contextLength: z.number(),
+  dModel: z.number(),
+  nLayers: z.number(),
+  nHeads: z.number(),
+  dFF: z.number(),
+});
+
+/** `models/<name>/manifest.json`: a shipped base model. */
+export const manifestShape = z.object({
+  id: z.string(),
+  description: z.string(),
+  config: configShape,
+  parameters: z.number(),
+  weights: z.object({ file: z.string(), sha256: z.string(), index: indexShape }),
+  renderer: z.string(),
+  stop: z.array(z.string()),
+  pretraining: z.record(z.string(), z.unknown()),
+  baseline: z.record(z.string(), z.unknown()).optional(),
+});
+export type ModelManifest = z.infer<typeof manifestShape>;
+
+const stateShape = z.object({
+  format: z.literal("tinkerloop-local-state-1"),
+  baseModel: z.string(),
+  baseSha256: z.string(),
+  loraRank: z.number(),
+  adamStep: z.number(),
+  meta: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+  adapters: z.object({ file: z.string(), sha256: z.string(), index: indexShape }),
+  optimizer: z.object({ file: z.string(), sha256: z.string(), index: indexShape }),
+});
+
+export const LOCAL_PREFIX = "local://";
+
+/** Lists the shipped local models (ids like "local/tiny-arith"). */
+export function listLocalModels(modelsDir = DEFAULT_MODELS_DIR): ModelManifest[] {
+  if (!fs.existsSync(modelsDir)) return [];
+  return fs
+    .readdirSync(modelsDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && fs.existsSync(path.join(modelsDir, d.name, "manifest.json")))
+    .map((d) => manifestShape.parse(JSON.parse(fs.readFileSync(path.join(modelsDir, d.name, "manifest.json"), "utf8"))));
+}
+
+type Session = { manifest: ModelManifest; model: Transformer; engine: Engine; base: tf.Tensor[]; card: ModelCard };
+
+/** The local CPU backend: a small transformer with LoRA adapters, trained with TensorFlow.js. */
+export class LocalBackend implements TrainingBackend {
+  private session: Session | undefined;
+  private sampleCalls = 0;
+
+  constructor(private readonly opts: { modelsDir?: string; checkpointDir: string }) {}
+
+  get modelsDir(): string {
+    return this.opts.modelsDir ?? DEFAULT_MODELS_DIR;
+  }
+
+  async open(baseModel: string, o: { loraRank: number; seed?: number }): Promise<ModelCard> {
+    await initTf();
+    const manifest = this.readManifest(baseModel);
+    await this.close();
+    let tensors;
+    try {
+      tensors = readTensorFile(path.join(this.modelsDir, baseModel.slice("local/".length), manifest.weights.file), manifest.weights.index, manifest.weights.sha256);
+    } catch (err) {
+      if (err instanceof TensorFileError) throw new BackendError(`Cannot load ${baseModel}: ${err.message}. Re-run npm run models:pretrain or restore the file from git.`, "corrupt_model");
+      throw err;
+    }
+    const config: ModelConfig = manifest.config;
+    if (config.vocabSize !== VOCAB_SIZE) throw new BackendError(`${baseModel} was made for another tokenizer`, "bad_model");
+    const weights = new Map<string, tf.Tensor>();
+    for (const [name, t] of tensors) weights.set(name, tf.keep(tf.tensor(t.data, t.shape)));
+    const lora = newLora(config, o.loraRank, o.seed ?? 1234);
+    const model = new Transformer(config, weights, lora);
+    const engine = new Engine(model, lora.vars);
+    const trainable = [...lora.vars.values()].reduce((n, v) => n + v.size, 0);
+    const card: ModelCard = {
+      baseModel,
+      backend: "local",
+      parameters: parameterCount(config),
+      trainableParameters: trainable,
+      loraRank: o.loraRank,
+      contextLength: config.contextLength,
+      renderer: manifest.renderer,
+      stop: manifest.stop,
+    };
+    this.session = { manifest, model, engine, base: [...weights.values()], card };
+    return card;
+  }
+
+  private readManifest(baseModel: string): ModelManifest {
+    const name = baseModel.startsWith("local/") ? baseModel.slice("local/".length) : undefined;
+    const file = name && /^[A-Za-z0-9._-]+$/.test(name) ? path.join(this.modelsDir, name, "manifest.json") : undefined;
+    if (!file || !fs.existsSync(file)) {
+      const known = listLocalModels(this.modelsDir).map((m) => m.id);
+      throw new BackendError(`There is no local model '${baseModel}'. Local models: ${known.join(", ") || "(none)"}.`, "unknown_model");
+    }
+    return manifestShape.parse(JSON.parse(fs.readFileSync(file, "utf8")));
+  }
+
+  private need(): Session {
+    if (!this.session) throw new BackendError("No model is open.", "no_session");
+    return this.session;
+  }
+
+  async sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]> {
+    const s = this.need();
+    const rows = prompts.flatMap((prompt) => Array.from({ length: n }, () => prompt));
+    const out: Completion[] = [];
+    const seed = p.seed ?? 9173 + ++this.sampleCalls;
+    for (let i = 0; i < rows.length; i += SAMPLE_CHUNK) {
+      const chunk = sampleBatch(s.model, {
+        prompts: rows.slice(i, i + SAMPLE_CHUNK),
+        temperature: p.temperature,
+        maxTokens: p.maxTokens,
+        stop: [...s.card.stop, ...(p.stop ?? [])],
+        seed: seed + i,
+      });
+      out.push(...chunk);
+    }
+    return prompts.map((_, i) => out.slice(i * n, (i + 1) * n));
+  }
+
+  async trainSupervised(batch: SftExample[], opt: AdamStep) {
+    const s = this.need();
+    return s.engine.supervised(batch.map((e) => sftSequence(e.prompt, e.response, s.card.contextLength)), adam(opt));
+  }
+
+  async evalSupervised(batch: SftExample[]) {
+    const s = this.need();
+    return s.engine.supervised(batch.map((e) => sftSequence(e.prompt, e.response, s.card.contextLength)), undefined);
+  }
+
+  async trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult> {
+    const s = this.need();
+    const seqs = rollouts.map((r) => rolloutSequence(r.prompt, r.tokens, r.logprobs, r.advantage, s.card.contextLength));
+    return s.engine.policy(seqs, adam(opt));
+  }
+
+  /** Per-token log-probs of `response` given `prompt` (tests and diagnostics). */
+  async scoreTokens(prompt: string, completion: number[]): Promise<number[]> {
+    const s = this.need();
+    return s.engine.logprobs([rolloutSequence(prompt, completion, [], 0, s.card.contextLength)])[0] ?? [];
+  }
+
+  async saveState(name: string, meta: StateMeta): Promise<{ path: string }> {
+    const s = this.need();
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) throw new BackendError(`Invalid checkpoint name '${name}'.`, "bad_name");
+    const dir = path.join(this.opts.checkpointDir, name);
+    if (fs.existsSync(dir)) throw new BackendError(`A checkpoint named '${name}' already exists; choose another name.`, "exists");
+    const tmp = `${dir}.tmp-${process.pid}`;
+    fs.mkdirSync(tmp, { recursive: true });
+    const adapters = [...s.model.lora!.vars].map(([k, v]) => ({ name: k, shape: v.shape, data: v.dataSync() as Float32Array }));
+    const a = writeTensorFile(path.join(tmp, "adapters.bin"), adapters);
+    const st = s.engine.adam.exportState();
+    const moments = [...st.m].flatMap(([k, m]) => [
+      { name: `m:${k}`, shape: [m.length], data: m },
+      { name: `v:${k}`, shape: [m.length], data: st.v.get(k)! },
+    ]);
+    const o = writeTensorFile(path.join(tmp, "optimizer.bin"), moments);
+    const state: z.infer<typeof stateShape> = {
+      format: "tinkerloop-local-state-1",
+      baseModel: s.card.baseModel,
+      baseSha256: s.manifest.weights.sha256,
+      loraRank: s.card.loraRank,
+      adamStep: st.step,
+      meta,
+      createdAt: new Date().toISOString(),
+      adapters: { file: "adapters.bin", ...a },
+      optimizer: { file: "optimizer.bin", ...o },
+    };
+    fs.writeFileSync(path.join(tmp, "state.json"), JSON.stringify(state, null, 1));
+    fs.renameSync(tmp, dir);
+    return { path: `${LOCAL_PREFIX}${name}` };
+  }
+
+  /** Resolves `local://name` or a directory path to a checkpoint directory. */
+  resolveCheckpoint(p: string): string {
+    if (p.startsWith(LOCAL_PREFIX)) {
+      const name = p.slice(LOCAL_PREFIX.length);
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) throw new BackendError(`Invalid checkpoint path '${p}'.`, "bad_name");
+      return path.join(this.opts.checkpointDir, name);
+    }
+    return path.resolve(p);
+  }
+
+  /** Reads a checkpoint's header without loading it. */
+  peekState(p: string): { baseModel: string; meta: StateMeta } {
+    const dir = this.resolveCheckpoint(p);
+    const file = path.join(dir, "state.json");
+    if (!fs.existsSync(file)) throw new BackendError(`No checkpoint at '${p}'.`, "unknown_checkpoint");
+    const parsed = stateShape.safeParse(JSON.parse(fs.readFileSync(file, "utf8")));
+    if (!parsed.success) throw new BackendError(`'${p}' is not a readable checkpoint (state.json is malformed).`, "corrupt_checkpoint");
+    return { baseModel: parsed.data.baseModel, meta: parsed.data.meta };
+  }
+
+  async loadState(p: string): Promise<{ card: ModelCard; meta: StateMeta }> {
+    const dir = this.resolveCheckpoint(p);
+    const file = path.join(dir, "state.json");
+    if (!fs.existsSync(file)) throw new BackendError(`No checkpoint at '${p}'.`, "unknown_checkpoint");
+    const parsed = stateShape.safeParse(JSON.parse(fs.readFileSync(file, "utf8")));
+    if (!parsed.success) throw new BackendError(`'${p}' is not a readable checkpoint (state.json is malformed).`, "corrupt_checkpoint");
+    const state = parsed.data;
+    if (this.session && this.session.card.baseModel !== state.baseModel) {
+      throw new BackendError(
+        `Checkpoint '${p}' was made from ${state.baseModel}, but this session trains ${this.session.card.baseModel}; refusing to load it.`,
+        "wrong_base_model",
+      );
+    }
+    let adapters, moments;
+    try {
+      adapters = readTensorFile(path.join(dir, state.adapters.file), state.adapters.index, state.adapters.sha256);
+      moments = readTensorFile(path.join(dir, state.optimizer.file), state.optimizer.index, state.optimizer.sha256);
+    } catch (err) {
+      if (err instanceof TensorFileError) throw new BackendError(`Checkpoint '${p}' is damaged: ${err.message}.`, "corrupt_checkpoint");
+      throw err;
+    }
+    if (!this.session || this.session.card.loraRank !== state.loraRank) await this.open(state.baseModel, { loraRank: state.loraRank });
+    const s = this.need();
+    if (s.manifest.weights.sha256 !== state.baseSha256) {
+      throw new BackendError(`Checkpoint '${p}' was made from a different build of ${state.baseModel} (weights changed since).`, "wrong_base_model");
+    }
+    for (const [k, v] of s.model.lora!.vars) {
+      const t = adapters.get(k);
+      if (!t || t.data.length !== v.size) throw new BackendError(`Checkpoint '${p}' lacks adapter ${k}.`, "corrupt_checkpoint");
+      v.assign(tf.tensor(t.data, v.shape));
+    }
+    const m = new Map<string, Float32Array>();
+    const vv = new Map<string, Float32Array>();
+    for (const [name, t] of moments) (name.startsWith("m:") ? m : vv).set(name.slice(2), t.data);
+    s.engine.adam.importState({ step: state.adamStep, m, v: vv });
+    return { card: s.card, meta: state.meta };
+  }
+
+  /** Live tensor count (leak checks). */
+  static liveTensors(): number {
+    return tf.memory().numTensors;
+  }
+
+  async close(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    if (!s) return;
+    s.engine.dispose();
+    for (const v of s.model.lora?.vars.values() ?? []) v.dispose();
+    for (const t of s.base) t.dispose();
+  }
+}
+
+function adam(o: AdamStep) {
+  if (!Number.isFinite(o.learningRate) || o.learningRate < 0) throw new BackendError(`learning rate must be a non-negative number, got ${o.learningRate}`, "bad_lr");
+  return { learningRate: o.learningRate, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0 };
+}

@@ -1,0 +1,33 @@
+import { BackendError } from "../backend.ts";
+import type { ModelCard, TrainingBackend } from "../backend.ts";
+import { LOCAL_PREFIX, LocalBackend, listLocalModels } from "./local/backend.ts";
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Picks the backend for a base model: `local/…` ids train on this machine's CPU;
+ * any other id needs the Tinker service (TINKER_API_KEY).
+ */
+export function createBackend(baseModel: string, env: Env, checkpointDir: string): TrainingBackend {
+  if (baseModel.startsWith("local/")) return new LocalBackend({ checkpointDir, ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
+  const local = listLocalModels(env.TINKERLOOP_MODELS_DIR).map((m) => m.id).join(", ") || "none installed";
+  if (!env.TINKER_API_KEY) {
+    throw new BackendError(
+      `'${baseModel}' is not a local model, and TINKER_API_KEY is not set, so it cannot be trained here. ` +
+        `Either use a local model (${local}) or set TINKER_API_KEY to train on the Tinker service.`,
+      "no_backend",
+    );
+  }
+  throw new BackendError(`Training '${baseModel}' on the Tinker service is not available in this build; use a local model (${local}).`, "no_backend");
+}
+
+/** The backend that can read a checkpoint path, for `load` before any init. */
+export function backendForCheckpoint(path: string, env: Env, checkpointDir: string): TrainingBackend {
+  if (path.startsWith(LOCAL_PREFIX) || path.startsWith("/")) return new LocalBackend({ checkpointDir, ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
+  return createBackend(path, env, checkpointDir);
+}
+
+/** A max_tokens default that fits the model: short for the small local models. */
+export function defaultMaxTokens(card: ModelCard): number {
+  return card.backend === "local" ? Math.min(32, Math.floor(card.contextLength / 3)) : 2048;
+}

@@ -1,0 +1,67 @@
+import type { ModelCard } from "./backend.ts";
+import type { GrpoOutcome, Guidance } from "./grpo.ts";
+import type { SftOutcome } from "./sft.ts";
+import type { Counters, Method } from "./session.ts";
+
+/** Readable text reports for the tinker tools. The structured versions carry the same numbers. */
+
+const rule = (title: string) => `${title}\n${"=".repeat(title.length)}`;
+const pct = (x: number, of: number) => (of > 0 ? `${((100 * x) / of).toFixed(0)}%` : "0%");
+
+export function logsFooter(dir: string): string {
+  return `\nSession logs: ${dir}/ (training_debug.log, sampling_debug.log, reward_debug.log, grading_function.py, progress.txt)`;
+}
+
+export function initReport(method: Method, card: ModelCard, groupSize: number, maxTokens: number, dir: string): string {
+  const lines = [
+    rule(`${method.toUpperCase()} session ready`),
+    `Model: ${card.baseModel} (${card.backend} backend, ${card.parameters.toLocaleString("en-US")} parameters, context ${card.contextLength} tokens)`,
+    `LoRA rank ${card.loraRank}: ${card.trainableParameters.toLocaleString("en-US")} trainable parameters`,
+    `Prompts are rendered as ${JSON.stringify(card.renderer)}; stop sequences ${JSON.stringify(card.stop)}; default max_tokens ${maxTokens}`,
+  ];
+  if (method === "grpo") {
+    lines.push(`group_size ${groupSize}: each prompt gets ${groupSize} samples per iteration`);
+    lines.push("", "Next: validate your reward with check_reward, then train_grpo_step(prompts, reward_function, num_iterations=1).");
+  } else {
+    lines.push("", "Next: train_sft_step(examples, num_epochs=1). Watch the validation loss: if it rises while training loss falls, stop and save.");
+  }
+  return lines.join("\n") + logsFooter(dir);
+}
+
+export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: number, counters: Counters, g: Guidance, dir: string): string {
+  const lines = [rule(o.aborted ? "GRPO step stopped: no learning signal" : "GRPO step complete")];
+  lines.push(`Iterations this call: ${o.iterations.filter((i) => i.loss !== null).length} · cumulative: ${counters.grpoIterations} · prompts ${promptCount} × group ${groupSize}`);
+  lines.push(`Schedule horizon ${o.horizon} steps · warmup ${o.effectiveWarmup}`);
+  lines.push("", "Per iteration:");
+  for (const it of o.iterations) {
+    const gr = it.groups;
+    lines.push(
+      `  iter ${it.iteration}: reward ${it.rewardMean.toFixed(3)} ± ${it.rewardStd.toFixed(3)} · lr ${it.learningRate.toExponential(2)}` +
+        (it.kl !== null ? ` · KL ${it.kl.toFixed(5)}` : "") +
+        `\n    groups ${gr.total}: mixed ${gr.mixed}, ALL-0 ${gr.allZero}, ALL-1 ${gr.allOne}` +
+        (gr.uniformOther ? `, other uniform ${gr.uniformOther}` : "") +
+        (gr.failed ? `, failed ${gr.failed}` : "") +
+        ` · samples used ${it.samplesUsed}/${it.samplesGenerated} (${pct(it.samplesUsed, it.samplesGenerated)})` +
+        `\n    tokens sampled ${it.tokensSampled}${it.truncated ? ` (${it.truncated} cut at max_tokens)` : ""} · reward errors ${it.rewardErrors}` +
+        ` · time sample ${it.seconds.sampling.toFixed(1)}s, reward ${it.seconds.reward.toFixed(1)}s, train ${it.seconds.training.toFixed(1)}s, other ${it.seconds.other.toFixed(1)}s`,
+    );
+  }
+  if (o.aborted) lines.push("", o.aborted);
+  if (o.autoCheckpoints.length) lines.push("", "Auto-checkpoints:", ...o.autoCheckpoints.map((c) => `  ${c.name} (reward ${c.rewardMean.toFixed(3)}) → ${c.path}`));
+  if (o.examples.length) lines.push("", "Sample completions:", ...o.examples.map((e) => `  [${e.reward.toFixed(2)}] ${JSON.stringify(e.prompt.slice(0, 60))} → ${JSON.stringify(e.completion.slice(0, 80))}`));
+  if (o.warnings.length) lines.push("", "Warnings:", ...o.warnings.map((w) => `  - ${w}`));
+  lines.push("", `Assessment: ${g.verdict}`, `Next: ${g.next}`);
+  return lines.join("\n") + logsFooter(dir);
+}
+
+export function sftReport(o: SftOutcome, counters: Counters, g: Guidance, dir: string): string {
+  const lines = [rule("SFT step complete")];
+  lines.push(`Examples: ${o.train} train / ${o.validation} validation · steps this call ${o.stepsThisCall} · cumulative epochs ${counters.sftEpochs}, steps ${counters.sftSteps}`);
+  lines.push(`Last learning rate ${o.lastLearningRate.toExponential(2)} · horizon ${o.horizon} · warmup ${o.effectiveWarmup} · ${o.tokens} response tokens · ${o.seconds.toFixed(1)}s`);
+  lines.push("", "Loss per epoch:");
+  for (const e of o.epochs) lines.push(`  epoch ${e.epoch}: train ${e.trainLoss.toFixed(4)}${e.valLoss === null ? "" : ` · validation ${e.valLoss.toFixed(4)}`}`);
+  if (o.overfitting) lines.push("", "WARNING: validation loss is above its best while training loss keeps falling — overfitting.");
+  if (o.warnings.length) lines.push("", "Warnings:", ...o.warnings.map((w) => `  - ${w}`));
+  lines.push("", `Assessment: ${g.verdict}`, `Next: ${g.next}`);
+  return lines.join("\n") + logsFooter(dir);
+}

@@ -1,0 +1,153 @@
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const RUNNER = path.join(import.meta.dirname, "runner.py");
+
+export type RewardItem = { completion: string; ground_truth: string };
+
+export type ScoreResult = {
+  scores: number[];
+  /** Per item: why it scored 0 by failure, or null. */
+  errors: Array<string | null>;
+  /** The module itself failed to load (every item scored 0). */
+  loadError?: string;
+  /** What the reward code printed (stdout and stderr), trimmed. */
+  output: string;
+  ms: number;
+  isolation: "unshare+audit" | "audit";
+};
+
+export type SandboxOptions = {
+  python?: string;
+  itemTimeoutSec?: number;
+  /** After this many timed-out items, the rest of the batch is skipped (scored 0). */
+  maxTimeouts?: number;
+  memoryBytes?: number;
+};
+
+let unshareWorks: boolean | undefined;
+
+/** Whether `unshare -n` can give the reward process a network namespace of its own. */
+export function networkIsolationAvailable(): boolean {
+  if (unshareWorks === undefined) {
+    const r = spawnSync("unshare", ["-n", "true"], { stdio: "ignore", timeout: 5000 });
+    unshareWorks = r.status === 0;
+  }
+  return unshareWorks;
+}
+
+/**
+ * Runs untrusted `compute_reward` code in a python3 subprocess: clean environment,
+ * fresh temp directory, CPU/memory/time limits, network cut with `unshare -n` where
+ * the kernel allows, and an audit hook refusing sockets, processes and writes
+ * outside the temp directory. A whole batch is one process; any failure scores 0.
+ */
+export class RewardSandbox {
+  private readonly python: string;
+  private readonly itemTimeoutSec: number;
+  private readonly maxTimeouts: number;
+  private readonly memoryBytes: number;
+
+  constructor(opts: SandboxOptions = {}) {
+    this.python = opts.python ?? process.env.TINKERLOOP_PYTHON ?? "python3";
+    this.itemTimeoutSec = opts.itemTimeoutSec ?? 2;
+    this.maxTimeouts = opts.maxTimeouts ?? 3;
+    this.memoryBytes = opts.memoryBytes ?? 1 << 30;
+  }
+
+  /** Static check (syntax, the function's signature); returns the problem or undefined. */
+  async check(code: string): Promise<string | undefined> {
+    const lines = await this.run({ mode: "check", code, items: [] }, 20_000);
+    const first = lines.records[0];
+    if (!first) return `the reward check could not run (${lines.failure ?? "no answer"})`;
+    return first.type === "invalid" ? String(first.error) : undefined;
+  }
+
+  async score(code: string, items: RewardItem[]): Promise<ScoreResult> {
+    const started = Date.now();
+    const wallMs = 20_000 + items.length * 20 + this.itemTimeoutSec * 1000 * (this.maxTimeouts + 2);
+    const res = await this.run(
+      { mode: "score", code, items, item_timeout: this.itemTimeoutSec, max_timeouts: this.maxTimeouts, memory_bytes: this.memoryBytes, cpu_seconds: Math.ceil(wallMs / 1000) },
+      wallMs,
+    );
+    const scores = items.map(() => 0);
+    const errors: Array<string | null> = items.map(() => null);
+    const seen = new Set<number>();
+    let loadError: string | undefined;
+    for (const r of res.records) {
+      if (r.type === "invalid" || r.type === "load_error") loadError = String(r.error);
+      if (r.type === "score" && typeof r.i === "number" && r.i >= 0 && r.i < items.length) {
+        scores[r.i] = typeof r.score === "number" && Number.isFinite(r.score) ? r.score : 0;
+        errors[r.i] = typeof r.error === "string" ? r.error : null;
+        seen.add(r.i);
+      }
+    }
+    for (let i = 0; i < items.length; i++) {
+      if (seen.has(i)) continue;
+      errors[i] = loadError ? `the reward module failed to load: ${loadError}` : `the reward process ended before scoring this item (${res.failure ?? "no result"})`;
+    }
+    return {
+      scores,
+      errors,
+      ...(loadError ? { loadError } : {}),
+      output: res.output,
+      ms: Date.now() - started,
+      isolation: networkIsolationAvailable() ? "unshare+audit" : "audit",
+    };
+  }
+
+  private run(job: Record<string, unknown>, wallMs: number): Promise<{ records: Array<Record<string, unknown>>; output: string; failure?: string }> {
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "tl-reward-"));
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", HOME: cwd, PYTHONDONTWRITEBYTECODE: "1", PYTHONIOENCODING: "utf-8" };
+    const argv = [this.python, "-I", "-S", RUNNER];
+    const [cmd, ...args] = networkIsolationAvailable() ? ["unshare", "-n", "--", ...argv] : argv;
+    return new Promise((resolve) => {
+      const child = spawn(cmd!, args, { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      let output = "";
+      let killedForTime = false;
+      child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+      child.stderr.on("data", (c: Buffer) => {
+        if (output.length < 8000) output += c.toString("utf8");
+      });
+      const timer = setTimeout(() => {
+        killedForTime = true;
+        child.kill("SIGKILL");
+      }, wallMs);
+      child.on("error", (err) => {
+        clearTimeout(timer);
+        fs.rmSync(cwd, { recursive: true, force: true });
+        resolve({ records: [], output, failure: `could not start ${this.python}: ${err.message}` });
+      });
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        fs.rmSync(cwd, { recursive: true, force: true });
+        const records: Array<Record<string, unknown>> = [];
+        for (const line of stdout.split("\n")) {
+          if (!line.trim()) continue;
+          try {
+            const v = JSON.parse(line) as unknown;
+            if (v && typeof v === "object") records.push(v as Record<string, unknown>);
+          } catch {
+            // A line we cannot read is ignored; its item scores 0 as unscored.
+          }
+        }
+        const done = records.some((r) => r.type === "done" || r.type === "valid" || r.type === "invalid" || r.type === "load_error");
+        const failure = done
+          ? undefined
+          : killedForTime
+            ? `killed after the ${Math.round(wallMs / 1000)}s limit`
+            : signal
+              ? `killed by ${signal} (memory or CPU limit?)`
+              : `exit code ${code}`;
+        resolve({ records, output: output.trim(), ...(failure ? { failure } : {}) });
+      });
+      child.stdin.on("error", () => {
+        // The child may die before reading its job; the close handler reports it.
+      });
+      child.stdin.end(JSON.stringify(job));
+    });
+  }
+}

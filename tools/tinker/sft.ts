@@ -1,0 +1,127 @@
+import type { SftRecord } from "./data-input.ts";
+import { hashString } from "../random.ts";
+import { learningRateAt, resolveHorizon } from "./schedule.ts";
+import type { Scheduler } from "./schedule.ts";
+import type { EpochRecord, TrainingSession } from "./session.ts";
+
+export type SftArgs = {
+  examples: SftRecord[];
+  numEpochs: number;
+  learningRate: number;
+  batchSize: number;
+  warmupRatio: number;
+  scheduler: Scheduler;
+  schedulerTotalSteps: number | undefined;
+  validationSplit: number;
+};
+
+export type SftOutcome = {
+  train: number;
+  validation: number;
+  epochs: EpochRecord[];
+  overfitting: boolean;
+  lastLearningRate: number;
+  horizon: number;
+  effectiveWarmup: number;
+  stepsThisCall: number;
+  tokens: number;
+  seconds: number;
+  warnings: string[];
+};
+
+/**
+ * Deterministic train/validation split: examples are ordered by a hash of their
+ * content, and the first share goes to validation. The same examples always split
+ * the same way, whatever order they come in.
+ */
+export function splitExamples(examples: SftRecord[], share: number): { train: SftRecord[]; val: SftRecord[] } {
+  if (share <= 0 || examples.length < 2) return { train: examples, val: [] };
+  const keyed = examples.map((e) => ({ e, h: hashString(`${e.prompt}\n${e.response}`) }));
+  keyed.sort((a, b) => a.h - b.h);
+  const nVal = Math.max(1, Math.floor(examples.length * share));
+  const valSet = new Set(keyed.slice(0, nVal).map((k) => k.e));
+  return { train: examples.filter((e) => !valSet.has(e)), val: examples.filter((e) => valSet.has(e)) };
+}
+
+export async function runSft(session: TrainingSession, a: SftArgs, onProgress: (msg: string) => void): Promise<SftOutcome> {
+  const backend = session.backend!;
+  const logs = session.logs;
+  const started = Date.now();
+  const warnings: string[] = [];
+  const { train, val } = splitExamples(a.examples, a.validationSplit);
+  const batches = Math.max(1, Math.ceil(train.length / a.batchSize));
+  const stepsThisCall = batches * a.numEpochs;
+  const before = session.counters.sftSteps;
+  let warmup = a.warmupRatio;
+  if (warmup > 0 && before > 0) {
+    warnings.push(`warmup_ratio=${warmup} ignored on continued training (step ${before}); warmup only applies to a session's first training call.`);
+    warmup = 0;
+  }
+  const horizon = resolveHorizon({ scheduler: a.scheduler, explicit: a.schedulerTotalSteps, stepsSoFar: before, stepsThisCall, persisted: session.counters.sftHorizon });
+  if (horizon.warning) warnings.push(horizon.warning);
+  session.counters.sftHorizon = Math.max(session.counters.sftHorizon, horizon.total);
+  logs.write("training_debug.log", `[START] train_sft_step examples=${a.examples.length} train/val=${train.length}/${val.length} epochs=${a.numEpochs} batches=${batches} lr=${a.learningRate} horizon=${horizon.total}`);
+
+  const epochs: EpochRecord[] = [];
+  let lr = a.learningRate;
+  let tokens = 0;
+  for (let e = 0; e < a.numEpochs; e++) {
+    const losses: number[] = [];
+    for (let b = 0; b < batches; b++) {
+      const step = session.counters.sftSteps;
+      lr = learningRateAt(step, horizon.total, a.learningRate, warmup, a.scheduler);
+      const res = await backend.trainSupervised(train.slice(b * a.batchSize, (b + 1) * a.batchSize), { learningRate: lr });
+      losses.push(res.loss);
+      tokens += res.tokens;
+      session.counters.sftSteps++;
+      session.unsavedSteps++;
+      logs.write("training_debug.log", `[BATCH ${b + 1}/${batches}] loss=${res.loss.toFixed(4)} lr=${lr.toExponential(2)} tokens=${res.tokens}`);
+      onProgress(`SFT epoch ${session.counters.sftEpochs + 1}: batch ${b + 1}/${batches} loss ${res.loss.toFixed(4)}`);
+    }
+    const trainLoss = losses.reduce((x, y) => x + y, 0) / losses.length;
+    const valLoss = val.length ? (await backend.evalSupervised(val)).loss : null;
+    session.counters.sftEpochs++;
+    const rec = { epoch: session.counters.sftEpochs, trainLoss, valLoss };
+    epochs.push(rec);
+    session.sftHistory.push(rec);
+    logs.write("training_debug.log", `[EPOCH ${rec.epoch}] train_loss=${trainLoss.toFixed(4)}${valLoss === null ? "" : ` val_loss=${valLoss.toFixed(4)}`}`);
+  }
+  return {
+    train: train.length,
+    validation: val.length,
+    epochs,
+    overfitting: isOverfitting(session.sftHistory),
+    lastLearningRate: lr,
+    horizon: horizon.total,
+    effectiveWarmup: warmup,
+    stepsThisCall,
+    tokens,
+    seconds: (Date.now() - started) / 1000,
+    warnings,
+  };
+}
+
+/**
+ * Validation loss above its best so far (by more than 1%) while training loss kept
+ * falling over the same epochs. History spans calls, since one epoch per call is
+ * the recommended way to train.
+ */
+export function isOverfitting(history: EpochRecord[]): boolean {
+  const withVal = history.filter((h) => h.valLoss !== null);
+  if (withVal.length < 2) return false;
+  let best = 0;
+  withVal.forEach((h, i) => {
+    if (h.valLoss! < withVal[best]!.valLoss!) best = i;
+  });
+  const last = withVal[withVal.length - 1]!;
+  const bestRec = withVal[best]!;
+  return best < withVal.length - 1 && last.valLoss! > bestRec.valLoss! * 1.01 && last.trainLoss < bestRec.trainLoss;
+}
+
+export function sftGuidance(o: SftOutcome, history: EpochRecord[]): { verdict: string; next: string } {
+  if (o.overfitting) return { verdict: "OVERFITTING: validation loss is rising while training loss falls.", next: "Stop training; save (or load the best checkpoint) and check quality with sample()." };
+  const recent = history.slice(-2);
+  if (recent.length === 2 && recent[1]!.trainLoss > recent[0]!.trainLoss + 0.1) return { verdict: "UNSTABLE: training loss went up.", next: "Lower the learning rate 2-5x." };
+  if (recent.length === 2 && Math.abs(recent[1]!.trainLoss - recent[0]!.trainLoss) < 0.001 && history.length > 3) return { verdict: "PLATEAU: loss has stopped moving.", next: "sample() to check quality; if good, save. Otherwise bring more or better data." };
+  return { verdict: "HEALTHY: loss is going down.", next: "Continue with train_sft_step(num_epochs=1, warmup_ratio=0); watch the validation loss." };
+}
