@@ -41,6 +41,11 @@ program
   .addOption(new Option("--max-minutes <n>", "stop after this much wall time").default("240"))
   .addOption(new Option("--max-nudges <n>", "turns without a tool call tolerated before stopping").default("3"))
   .addOption(new Option("--tool-timeout <seconds>", "default timeout of one tool call").default("1800"))
+  .addOption(new Option("--on-wrong-model <policy>", "a call with another base_model: rewrite it to MODEL, or reject it").choices(["rewrite", "reject"]).default("rewrite"))
+  .option("--max-train-calls <n>", "budget: training calls; past it, training is refused (save and finish)")
+  .option("--max-planner-cost <usd>", "budget: estimated planner spend in US dollars")
+  .option("--guard-off <rules>", "comma-separated guard rules to switch off (unknown-tool, schema, base-model, reward-code, large-inline, workflow, budget)")
+  .option("--guard-rule <file...>", "extra guard rule modules (default export {name, check(call, ctx)})")
   .action(async (flags: RunFlags) => {
     const cwd = process.cwd();
     const env = loadEnv(cwd);

@@ -41,6 +41,11 @@ export const runFlagsShape = z.object({
   maxMinutes: z.coerce.number({ error: "--max-minutes must be a number" }).positive("--max-minutes must be above 0").default(240),
   maxNudges: z.coerce.number().int().min(0, "--max-nudges must be 0 or more").default(3),
   toolTimeout: positiveInt("--tool-timeout").default(1800),
+  onWrongModel: z.enum(["rewrite", "reject"], { error: "--on-wrong-model must be rewrite or reject" }).default("rewrite"),
+  maxTrainCalls: positiveInt("--max-train-calls").optional(),
+  maxPlannerCost: z.coerce.number({ error: "--max-planner-cost must be a number (US dollars)" }).positive("--max-planner-cost must be above 0").optional(),
+  guardOff: z.string().optional(),
+  guardRule: z.array(z.string()).optional(),
 });
 export type RunFlags = z.input<typeof runFlagsShape>;
 
@@ -60,6 +65,13 @@ export type RunConfig = {
   maxNudges: number;
   /** Default per-call tool timeout, seconds; the MCP config may set it per tool. */
   toolTimeoutSec: number;
+  onWrongModel: "rewrite" | "reject";
+  maxTrainCalls: number | undefined;
+  maxPlannerCostUsd: number | undefined;
+  /** Guard rules switched off. */
+  guardOff: string[];
+  /** Modules with custom guard rules. */
+  guardRules: string[];
 };
 
 export function newRunId(now: Date = new Date()): string {
@@ -112,5 +124,10 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     maxMinutes: f.maxMinutes,
     maxNudges: f.maxNudges,
     toolTimeoutSec: f.toolTimeout,
+    onWrongModel: f.onWrongModel,
+    maxTrainCalls: f.maxTrainCalls,
+    maxPlannerCostUsd: f.maxPlannerCost,
+    guardOff: (f.guardOff ?? "").split(",").map((x) => x.trim()).filter(Boolean),
+    guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
   };
 }

@@ -145,7 +145,7 @@ export async function runLoop(opts: LoopOptions, deps: LoopDeps): Promise<LoopRe
         results.push({ type: "tool_result", toolUseId: use.id, content: text, isError: true });
         continue;
       }
-      const outcome = await runOneCall(use, turn, { ...deps, model: opts.model });
+      const outcome = await runOneCall(use, turn, { ...deps, model: opts.model, elapsedMs: clock.now() - start, usage });
       results.push(outcome.block);
       if (outcome.stop) stopReason = outcome.stop;
       if (outcome.ran && !outcome.block.isError && isFinish(use.name)) finished = true;
@@ -170,12 +170,12 @@ type CallOutcome = { block: ToolResultBlock; ran: boolean; stop?: string };
 async function runOneCall(
   use: ToolUseBlock,
   turn: number,
-  deps: LoopDeps & { model: string },
+  deps: LoopDeps & { model: string; elapsedMs: number; usage: Usage },
 ): Promise<CallOutcome> {
   const { tools, transcript, clock, signal, guard, feedback } = deps;
   const call: ToolCall = { id: use.id, name: use.name, input: use.input };
   const verdict: GuardVerdict = guard
-    ? await guard.check(call, { tools: tools.tools, model: deps.model, turn })
+    ? await guard.check(call, { tools: tools.tools, model: deps.model, turn, elapsedMs: deps.elapsedMs, usage: deps.usage })
     : { decision: { action: "allow" } };
   const decision = verdict.decision;
   const effective = decision.action === "rewrite" ? decision.input : use.input;

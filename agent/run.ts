@@ -2,8 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Env, RunConfig } from "./config.ts";
 import { EXIT, UserError } from "./errors.ts";
-import { GuardPipeline } from "./guard/pipeline.ts";
-import { unknownToolRule } from "./guard/unknown-tool.ts";
+import { buildGuard } from "./guard/index.ts";
+import { MetricsLedger } from "./metrics.ts";
 import { runLoop } from "./loop.ts";
 import type { LoopResult } from "./loop.ts";
 import { resolvePlanner } from "./planners/index.ts";
@@ -56,6 +56,15 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{
   }
 
   const redactor = Redactor.fromEnv(env);
+  // Past --max-minutes training is refused (save and finish); past the grace period the run stops.
+  const graceMinutes = Math.max(1, Math.min(10, cfg.maxMinutes * 0.2));
+  const guard = await buildGuard({
+    onWrongModel: cfg.onWrongModel,
+    dataDir: path.join(cfg.runDir, "data"),
+    budget: { maxMinutes: cfg.maxMinutes, graceMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), ...(cfg.maxPlannerCostUsd ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}) },
+    disabled: cfg.guardOff,
+    customRuleFiles: cfg.guardRules,
+  });
   fs.mkdirSync(path.join(cfg.runDir, "logs"), { recursive: true });
   io.out(`planner: ${planner.id} (${why})`);
   io.out(`run dir: ${cfg.runDir}`);
@@ -79,6 +88,15 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{
   }
 
   const started = Date.now();
+  const metricsFile = path.join(cfg.runDir, "metrics.jsonl");
+  const ledger = new MetricsLedger({
+    model: cfg.model,
+    now: Date.now,
+    startedAt: started,
+    maxMinutes: cfg.maxMinutes,
+    ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
+    sink: (rec) => fs.appendFileSync(metricsFile, redactor.text(JSON.stringify(rec)) + "\n"),
+  });
   const writer = new TranscriptWriter(transcriptPath, redactor);
   const transcript = new ProgressPrinter(writer, io.out, redactor, started);
   let result: LoopResult;
@@ -110,7 +128,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{
         model: cfg.model,
         kickoff: KICKOFF,
         maxTurns: cfg.maxTurns,
-        maxMs: cfg.maxMinutes * 60_000,
+        maxMs: (cfg.maxMinutes + graceMinutes) * 60_000,
         maxNudges: cfg.maxNudges,
       },
       {
@@ -119,7 +137,8 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{
         transcript,
         clock: { now: () => Date.now() },
         signal: io.signal,
-        guard: new GuardPipeline([unknownToolRule]),
+        guard,
+        feedback: ledger,
       },
     );
   } finally {

@@ -1,4 +1,4 @@
-import type { ToolSpec } from "../conversation.ts";
+import type { ToolSpec, Usage } from "../conversation.ts";
 
 /** What the guard decided about one tool call. */
 export type GuardDecision =
@@ -19,6 +19,10 @@ export type GuardContext = {
   /** The run's base model (MODEL). */
   model: string;
   turn: number;
+  /** Wall time since the loop started. */
+  elapsedMs: number;
+  /** Planner tokens used so far. */
+  usage: Usage;
 };
 
 /**

@@ -68,6 +68,30 @@ server.registerTool(
   async ({ base_model }) => ({ content: [{ type: "text", text: `session opened for ${base_model}` }], structuredContent: { base_model } }),
 );
 
+let iteration = 0;
+server.registerTool(
+  `${prefix}train_grpo_step`,
+  {
+    description: "Pretend to train: reports the metrics it is given, in the tinker server's structured format.",
+    inputSchema: { prompts: z.string(), reward_function: z.string(), reward_mean: z.number().default(0.5), all_zero: z.number().default(0), all_one: z.number().default(0), kl: z.number().default(0.001) },
+  },
+  async (a) => {
+    iteration++;
+    const total = 10;
+    const groups = { total, mixed: total - a.all_zero - a.all_one, all_zero: a.all_zero, all_one: a.all_one, uniform_other: 0, failed: 0 };
+    const it = { iteration, reward_mean: a.reward_mean, reward_std: 0.3, learning_rate: 1e-4, groups, samples_generated: 40, samples_used: groups.mixed * 4, reward_errors: 0, kl: a.kl, kl_squared: 0, loss: 0.1, tokens_sampled: 400, truncated: 0, seconds: { sampling: 0.1, reward: 0.1, training: 0.1, other: 0 } };
+    return {
+      content: [{ type: "text", text: `iteration ${iteration}: reward ${a.reward_mean}` }],
+      structuredContent: { method: "grpo", cumulative_iterations: iteration, iterations: [it], auto_checkpoints: [] },
+    };
+  },
+);
+
+server.registerTool(`${prefix}save`, { description: "Pretend to save.", inputSchema: { name: z.string() } }, async ({ name: n }) => ({
+  content: [{ type: "text", text: `saved ${n}` }],
+  structuredContent: { name: n, path: `fake://${n}`, base_model: process.env.FAKE_BASE_MODEL ?? "local/tiny-arith" },
+}));
+
 server.registerTool(`${prefix}finish`, { description: "End the run.", inputSchema: {} }, async () => ({
   content: [{ type: "text", text: "run finished" }],
 }));

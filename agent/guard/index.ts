@@ -1,0 +1,63 @@
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { UserError } from "../errors.ts";
+import { baseModelRule } from "./base-model.ts";
+import type { WrongModelPolicy } from "./base-model.ts";
+import { budgetRule } from "./budget.ts";
+import type { Budget } from "./budget.ts";
+import { largeInlineRule } from "./large-inline.ts";
+import { GuardPipeline } from "./pipeline.ts";
+import { rewardCodeRule } from "./reward-code.ts";
+import { schemaRule } from "./schema.ts";
+import type { GuardRule } from "./types.ts";
+import { unknownToolRule } from "./unknown-tool.ts";
+import { workflowRule } from "./workflow.ts";
+
+export const RULE_NAMES = ["unknown-tool", "schema", "base-model", "reward-code", "large-inline", "workflow", "budget"] as const;
+
+export type GuardConfig = {
+  onWrongModel: WrongModelPolicy;
+  /** Where large inline data is written (the run's data folder). */
+  dataDir: string;
+  inlineLimitBytes?: number;
+  budget: Budget;
+  /** Rule names to switch off. */
+  disabled?: string[];
+  /** Modules whose default export is a GuardRule (or a function returning one). */
+  customRuleFiles?: string[];
+};
+
+/** The built-in rules in order, minus the disabled ones, then any custom rules. */
+export async function buildGuard(c: GuardConfig): Promise<GuardPipeline> {
+  const disabled = new Set(c.disabled ?? []);
+  for (const d of disabled) {
+    if (!(RULE_NAMES as readonly string[]).includes(d)) throw new UserError(`Unknown guard rule '${d}'.`, `Rules: ${RULE_NAMES.join(", ")}.`);
+  }
+  const builtIn: GuardRule[] = [
+    unknownToolRule,
+    schemaRule(),
+    baseModelRule(c.onWrongModel),
+    rewardCodeRule,
+    largeInlineRule(c.dataDir, c.inlineLimitBytes),
+    workflowRule(),
+    budgetRule(c.budget),
+  ];
+  const rules = builtIn.filter((r) => !disabled.has(r.name));
+  for (const file of c.customRuleFiles ?? []) rules.push(await loadCustomRule(file));
+  return new GuardPipeline(rules);
+}
+
+async function loadCustomRule(file: string): Promise<GuardRule> {
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(path.resolve(file)).href)) as { default?: unknown };
+  } catch (err) {
+    throw new UserError(`Cannot load the guard rule ${file}: ${(err as Error).message}`, "A rule module's default export is {name, check(call, ctx)} or a function returning one.");
+  }
+  const exported = typeof mod.default === "function" ? (mod.default as () => unknown)() : mod.default;
+  const rule = exported as GuardRule | undefined;
+  if (!rule || typeof rule.name !== "string" || typeof rule.check !== "function") {
+    throw new UserError(`${file} does not export a guard rule.`, "Export default {name: string, check(call, ctx) {...}}.");
+  }
+  return rule;
+}

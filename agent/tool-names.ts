@@ -1,0 +1,12 @@
+/**
+ * Tool names as the harness reasons about them: a server prefix added by the hub on
+ * a name collision ("tinker__save") is ignored, so rules and metrics work whatever
+ * the servers are called.
+ */
+export function baseToolName(name: string): string {
+  const i = name.lastIndexOf("__");
+  return i >= 0 ? name.slice(i + 2) : name;
+}
+
+export const isTrainingTool = (name: string) => /^train_.*_step$/.test(baseToolName(name));
+export const isInitTool = (name: string) => baseToolName(name).startsWith("init_");
