@@ -22,6 +22,7 @@ Exit codes:
   130  interrupted (Ctrl-C)
 
 Examples:
+  tinkerloop run --recipe arithmetic                 (offline: scripted planner, local CPU model)
   tinkerloop run --model local/tiny-arith --prompt "Teach it two-digit addition"
   tinkerloop run --planner anthropic:claude-sonnet-5-5 --model Qwen/Qwen3-8B --prompt-file objective.md
   tinkerloop doctor`,
@@ -32,8 +33,9 @@ program
   .description("start a research run; everything it does lands in runs/<run-id>/")
   .option("--model <name>", "base model the planner must post-train (the template's MODEL)")
   .option("--prompt <text>", "the research objective (the template's PROMPT)")
-  .option("--prompt-file <file>", "read the research objective from a file")
-  .option("--planner <spec>", "anthropic:<model>; default: anthropic when ANTHROPIC_API_KEY is set")
+  .option("--prompt-file <file>", "read the research objective from a file (a --- front-matter block gives the scripted planner hints)")
+  .option("--recipe <name>", "a built-in recipe from prompts/recipes/ (arithmetic, countdown, format): prompt, model and hints")
+  .option("--planner <spec>", "anthropic:<model> or scripted; default: anthropic when ANTHROPIC_API_KEY is set, else scripted")
   .option("--template <file>", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)")
   .option("--mcp-config <file>", "MCP servers in Claude Code's .mcp.json format (default: ./.mcp.json, else the bundled one)")
   .option("--run-dir <dir>", "where to write the transcript and files (default: runs/<run-id>)")

@@ -4,6 +4,8 @@ import dotenv from "dotenv";
 import { z } from "zod";
 import { UserError } from "./errors.ts";
 import { DEFAULT_TEMPLATE } from "./prompt.ts";
+import { loadRecipe, parseFrontMatter } from "./recipes.ts";
+import type { Hints } from "./recipes.ts";
 import { PACKAGE_ROOT } from "../tools/mcp-config.ts";
 
 export type Env = Record<string, string | undefined>;
@@ -33,6 +35,7 @@ export const runFlagsShape = z.object({
   model: z.string().optional(),
   prompt: z.string().optional(),
   promptFile: z.string().optional(),
+  recipe: z.string().optional(),
   template: z.string().optional(),
   planner: z.string().optional(),
   mcpConfig: z.string().optional(),
@@ -55,6 +58,8 @@ export type RunConfig = {
   prompt: string;
   /** Where the prompt came from: "flag", a file path, or a recipe name. */
   promptSource: string;
+  /** Structured hints for the scripted planner (from --recipe or a prompt file's front matter). */
+  hints: Hints | undefined;
   templatePath: string;
   plannerSpec: string | undefined;
   mcpConfigPath: string | undefined;
@@ -86,26 +91,43 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     throw new UserError(first?.message ?? "invalid options", "See tinkerloop run --help.");
   }
   const f = parsed.data;
-  if (f.prompt !== undefined && f.promptFile !== undefined) {
-    throw new UserError("Pass either --prompt or --prompt-file, not both.");
+  if ([f.prompt, f.promptFile, f.recipe].filter((x) => x !== undefined).length > 1) {
+    throw new UserError("Pass only one of --prompt, --prompt-file and --recipe.");
   }
   let prompt = f.prompt;
   let promptSource = "flag";
+  let hints: Hints | undefined;
   if (f.promptFile !== undefined) {
     const file = path.resolve(cwd, f.promptFile);
+    let text: string;
     try {
-      prompt = fs.readFileSync(file, "utf8");
+      text = fs.readFileSync(file, "utf8");
     } catch {
       throw new UserError(`Cannot read the prompt file ${file}.`, "Check the path given to --prompt-file.");
     }
+    const parsed = parseFrontMatter(text, file);
+    prompt = parsed.body;
+    hints = parsed.hints;
     promptSource = file;
   }
-  const model = f.model ?? env.TINKERLOOP_MODEL;
+  if (f.recipe !== undefined) {
+    const parsed = loadRecipe(f.recipe);
+    prompt = parsed.body;
+    hints = parsed.hints;
+    promptSource = `recipe:${f.recipe}`;
+  }
+  const model = f.model ?? hints?.model ?? env.TINKERLOOP_MODEL;
   if (!prompt || !prompt.trim()) {
-    throw new UserError("No research prompt given.", "Pass --prompt TEXT or --prompt-file FILE (see tinkerloop run --help).");
+    throw new UserError("No research prompt given.", "Pass --prompt TEXT, --prompt-file FILE or --recipe NAME (see tinkerloop run --help).");
   }
   if (!model || !model.trim()) {
     throw new UserError("No base model given.", "Pass --model NAME (the model the planner must post-train).");
+  }
+  if (!model.trim().startsWith("local/") && !env.TINKER_API_KEY) {
+    throw new UserError(
+      `The model ${model.trim()} trains on the Tinker service, and TINKER_API_KEY is not set.`,
+      "Either set TINKER_API_KEY (environment or .env), or train a local model on this machine's CPU, e.g. --model local/tiny-arith.",
+    );
   }
   const runId = newRunId();
   const mcpConfigPath = f.mcpConfig
@@ -115,6 +137,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     model: model.trim(),
     prompt,
     promptSource,
+    hints,
     templatePath: f.template ? path.resolve(cwd, f.template) : DEFAULT_TEMPLATE,
     plannerSpec: f.planner ?? env.TINKERLOOP_PLANNER,
     mcpConfigPath,

@@ -11,6 +11,11 @@ export type ToolResultBlock = {
   toolUseId: string;
   content: string;
   isError?: boolean;
+  /**
+   * The tool's structuredContent. Kept in the conversation for planners that read
+   * numbers (the scripted planner) and for replay; LLM providers are sent `content` only.
+   */
+  structured?: unknown;
 };
 export type Block = TextBlock | ToolUseBlock | ToolResultBlock;
 

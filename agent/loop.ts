@@ -219,7 +219,13 @@ async function runOneCall(
 
   const content = decision.action === "rewrite" ? `[guard] ${decision.note}\n${result.content}` : result.content;
   return {
-    block: { type: "tool_result", toolUseId: use.id, content, ...(result.isError ? { isError: true } : {}) },
+    block: {
+      type: "tool_result",
+      toolUseId: use.id,
+      content,
+      ...(result.isError ? { isError: true } : {}),
+      ...(result.structured !== undefined ? { structured: result.structured } : {}),
+    },
     ran: true,
   };
 }

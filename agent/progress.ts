@@ -39,7 +39,7 @@ export class ProgressPrinter implements TranscriptSink {
         break;
       case "tool": {
         const prior = this.calls.find((c) => c.name === event.name && c.mark === "rewritten");
-        const mark = `${event.isError ? "✗" : "✓"} ${(event.ms / 1000).toFixed(1)}s`;
+        const mark = `${event.isError ? "✗" : "✓"} ${(event.ms / 1000).toFixed(1)}s${event.isError ? "" : metricsNote(event.structured)}`;
         if (prior) prior.mark = `${mark} (rewritten)`;
         else this.calls.push({ name: event.name, mark });
         break;
@@ -61,6 +61,23 @@ export class ProgressPrinter implements TranscriptSink {
     const elapsed = ((this.now() - this.startedAt) / 1000).toFixed(1).padStart(7);
     this.write(this.redactor.text(`turn ${String(this.turn).padStart(3)} ${elapsed}s  ${body}`));
   }
+}
+
+/** Training and holdout numbers worth a glance in the progress line. */
+function metricsNote(s: unknown): string {
+  const x = s as Record<string, any> | undefined;
+  if (!x || typeof x !== "object") return "";
+  if (x.method === "grpo" && Array.isArray(x.iterations) && x.iterations.length) {
+    const it = x.iterations[x.iterations.length - 1];
+    const g = it.groups ?? {};
+    return ` [iter ${it.iteration}: reward ${Number(it.reward_mean).toFixed(3)}, mixed/ALL-0/ALL-1 ${g.mixed}/${g.all_zero}/${g.all_one}]`;
+  }
+  if (x.method === "sft" && Array.isArray(x.epochs) && x.epochs.length) {
+    const e = x.epochs[x.epochs.length - 1];
+    return ` [epoch ${e.epoch}: train ${Number(e.train_loss).toFixed(3)}${e.val_loss === null ? "" : `, val ${Number(e.val_loss).toFixed(3)}`}]`;
+  }
+  if (typeof x.mean_reward === "number") return ` [holdout ${(x.mean_reward * 100).toFixed(1)}% over ${x.scored}]`;
+  return "";
 }
 
 function clip(s: string, n: number): string {

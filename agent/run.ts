@@ -10,6 +10,7 @@ import { resolvePlanner } from "./planners/index.ts";
 import { RedactingPlanner } from "./planners/redacting.ts";
 import { ProgressPrinter } from "./progress.ts";
 import { buildSystemPrompt } from "./prompt.ts";
+import { baseToolName } from "./tool-names.ts";
 import { Redactor } from "./redact.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
 import { ToolHub, ServerStartError } from "../tools/hub.ts";
@@ -40,6 +41,10 @@ export type RunSummary = {
   toolCalls: number;
   toolErrors: number;
   guardInterventions: number;
+  /** Holdout evaluations (sample calls scored with a reward): first, best and last. */
+  holdout: { baseline: number; best: number; final: number; evaluations: number } | null;
+  /** The checkpoint the session ended on (last load, else last save). */
+  bestCheckpoint: string | null;
   usage: LoopResult["usage"];
   elapsedMs: number;
 };
@@ -48,7 +53,7 @@ export type RunSummary = {
 export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{ exitCode: number; summary: RunSummary }> {
   // Everything that can be refused is checked before a process starts or a file is written.
   const prompt = buildSystemPrompt(cfg.templatePath, cfg.prompt, cfg.model);
-  const { planner, why } = resolvePlanner(cfg.plannerSpec, env);
+  const { planner, why } = resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
   const servers: ServerConfig[] = cfg.mcpConfigPath ? loadMcpConfig(cfg.mcpConfigPath, env) : [];
   const transcriptPath = path.join(cfg.runDir, "transcript.jsonl");
   if (fs.existsSync(transcriptPath)) {
@@ -158,12 +163,19 @@ function summarize(cfg: RunConfig, plannerId: string, result: LoopResult, transc
   let toolCalls = 0;
   let toolErrors = 0;
   let guardInterventions = 0;
+  const scores: number[] = [];
+  let lastSave: string | null = null;
+  let lastLoad: string | null = null;
   for (const line of fs.readFileSync(transcriptPath, "utf8").split("\n")) {
     if (!line) continue;
-    const e = JSON.parse(line) as { type: string; isError?: boolean; decision?: { action: string } };
+    const e = JSON.parse(line) as { type: string; name?: string; isError?: boolean; decision?: { action: string }; structured?: Record<string, unknown> };
     if (e.type === "tool") {
       toolCalls++;
       if (e.isError) toolErrors++;
+      const tool = baseToolName(e.name ?? "");
+      if (!e.isError && tool === "sample" && typeof e.structured?.mean_reward === "number") scores.push(e.structured.mean_reward);
+      if (!e.isError && tool === "save" && typeof e.structured?.path === "string") lastSave = e.structured.path;
+      if (!e.isError && tool === "load" && typeof e.structured?.path === "string") lastLoad = e.structured.path;
     } else if (e.type === "guard" && e.decision?.action !== "allow") guardInterventions++;
   }
   return {
@@ -177,6 +189,8 @@ function summarize(cfg: RunConfig, plannerId: string, result: LoopResult, transc
     toolCalls,
     toolErrors,
     guardInterventions,
+    holdout: scores.length ? { baseline: scores[0]!, best: Math.max(...scores), final: scores[scores.length - 1]!, evaluations: scores.length } : null,
+    bestCheckpoint: lastLoad ?? lastSave,
     usage: result.usage,
     elapsedMs: result.elapsedMs,
   };
@@ -193,12 +207,18 @@ const REASON_TEXT: Record<LoopResult["reason"], string> = {
   aborted: "interrupted",
 };
 
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
 export function formatSummary(s: RunSummary): string[] {
   const u = s.usage;
   return [
     "",
     `── ${REASON_TEXT[s.reason]}${s.detail ? ` (${s.detail})` : ""}`,
     `   turns ${s.turns} · tool calls ${s.toolCalls} (${s.toolErrors} errors) · guard interventions ${s.guardInterventions}`,
+    ...(s.holdout
+      ? [`   holdout score: baseline ${pct(s.holdout.baseline)} → final ${pct(s.holdout.final)} (best ${pct(s.holdout.best)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`]
+      : []),
+    ...(s.bestCheckpoint ? [`   checkpoint: ${s.bestCheckpoint}`] : []),
     `   tokens in ${u.inputTokens} out ${u.outputTokens} cache read ${u.cacheReadTokens} write ${u.cacheWriteTokens}`,
     `   time ${(s.elapsedMs / 1000).toFixed(1)}s · planner ${s.planner} · model ${s.model}`,
     `   transcript ${path.join(s.runDir, "transcript.jsonl")}`,

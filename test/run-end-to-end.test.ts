@@ -94,7 +94,7 @@ describe("tinkerloop run, end to end", () => {
     const dir = tempDir("tl-tpl-");
     fs.writeFileSync(path.join(dir, "bad.md"), "Objective: <<PROMPT>> (no model here)");
     const runDir = path.join(dir, "run");
-    const res = await runCli(["run", "--planner", "anthropic:x", "--model", "m", "--prompt", "p", "--template", path.join(dir, "bad.md"), "--run-dir", runDir], {
+    const res = await runCli(["run", "--planner", "anthropic:x", "--model", "local/tiny-arith", "--prompt", "p", "--template", path.join(dir, "bad.md"), "--run-dir", runDir], {
       env: { ANTHROPIC_API_KEY: "sk-ant-whatever-123" },
     });
     expect(res.code).toBe(2);
@@ -116,7 +116,7 @@ describe("tinkerloop run, end to end", () => {
     fake = await FakeAnthropic.start([]);
     const dir = tempDir("tl-bad-srv-");
     const mcp = writeMcpConfig(dir, { broken: testServerEntry(["--fail-start"]) });
-    const res = await runCli(["run", "--planner", "anthropic:x", "--model", "m", "--prompt", "p", "--mcp-config", mcp, "--run-dir", path.join(dir, "run")], {
+    const res = await runCli(["run", "--planner", "anthropic:x", "--model", "local/tiny-arith", "--prompt", "p", "--mcp-config", mcp, "--run-dir", path.join(dir, "run")], {
       env: { ANTHROPIC_API_KEY: "sk-ant-whatever-123", ANTHROPIC_BASE_URL: fake.url },
     });
     expect(res.code).toBe(3);

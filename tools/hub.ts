@@ -116,11 +116,16 @@ class ServerConnection {
     if (!client || !this.alive) {
       return { content: `The '${this.config.name}' tool server is not running.`, isError: true };
     }
+    // A per-call signal: the SDK leaves a listener on the signal it is given, and the
+    // run's signal lives for hundreds of calls.
+    const perCall = new AbortController();
+    const onAbort = () => perCall.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const res = await client.callTool(
         { name, arguments: (args ?? {}) as Record<string, unknown> },
         undefined,
-        { timeout: timeoutMs, resetTimeoutOnProgress: true, ...(signal ? { signal } : {}) },
+        { timeout: timeoutMs, resetTimeoutOnProgress: true, signal: perCall.signal },
       );
       return fromCallResult(res as CallResultLike);
     } catch (err) {
@@ -142,6 +147,8 @@ class ServerConnection {
         };
       }
       return { content: `Call to '${name}' failed: ${describeError(err)}`, isError: true };
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
     }
   }
 

@@ -44,8 +44,12 @@ export class AnthropicPlanner implements Planner {
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {
     const params = buildAnthropicRequest(this.model, this.maxTokens, req);
+    // A per-request signal, so the run's long-lived signal does not collect listeners.
+    const perCall = new AbortController();
+    const onAbort = () => perCall.abort();
+    req.signal.addEventListener("abort", onAbort, { once: true });
     try {
-      const msg = await this.client.messages.create(params, { signal: req.signal });
+      const msg = await this.client.messages.create(params, { signal: perCall.signal });
       return {
         content: fromAnthropicContent(msg.content),
         stopReason: mapStopReason(msg.stop_reason),
@@ -66,6 +70,8 @@ export class AnthropicPlanner implements Planner {
         error: message,
         errorKind: kind,
       };
+    } finally {
+      req.signal.removeEventListener("abort", onAbort);
     }
   }
 }

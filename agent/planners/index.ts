@@ -1,7 +1,9 @@
 import { UserError } from "../errors.ts";
 import type { Env } from "../config.ts";
+import type { Hints } from "../recipes.ts";
 import { AnthropicPlanner } from "./anthropic.ts";
 import type { Planner } from "./planner.ts";
+import { ScriptedPlanner } from "./scripted.ts";
 
 export const DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5";
 
@@ -11,7 +13,8 @@ export type PlannerChoice = { planner: Planner; why: string };
  * Turns a planner spec ("anthropic:<model>", "anthropic") into a planner. With no
  * spec, picks Anthropic when ANTHROPIC_API_KEY is set and says why.
  */
-export function resolvePlanner(spec: string | undefined, env: Env): PlannerChoice {
+export function resolvePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints; model?: string } = {}): PlannerChoice {
+  const scripted = () => new ScriptedPlanner({ ...(ctx.hints ? { hints: ctx.hints } : {}), ...(ctx.model ? { model: ctx.model } : {}) });
   if (spec === undefined || spec === "") {
     if (env.ANTHROPIC_API_KEY) {
       return {
@@ -19,18 +22,17 @@ export function resolvePlanner(spec: string | undefined, env: Env): PlannerChoic
         why: `no --planner given and ANTHROPIC_API_KEY is set: using anthropic:${DEFAULT_ANTHROPIC_MODEL}`,
       };
     }
-    throw new UserError(
-      "No planner available: ANTHROPIC_API_KEY is not set and no --planner was given.",
-      "Set ANTHROPIC_API_KEY (in the environment or .env), or pass --planner anthropic:<model>.",
-    );
+    return { planner: scripted(), why: "no --planner given and no ANTHROPIC_API_KEY: using the offline scripted planner" };
   }
   const [kind, ...rest] = spec.split(":");
   const arg = rest.join(":");
   switch (kind) {
     case "anthropic":
       return { planner: makeAnthropic(arg || DEFAULT_ANTHROPIC_MODEL, env), why: `--planner ${spec}` };
+    case "scripted":
+      return { planner: scripted(), why: `--planner ${spec}` };
     default:
-      throw new UserError(`Unknown planner '${spec}'.`, "Use anthropic:<model> (e.g. anthropic:claude-sonnet-5-5).");
+      throw new UserError(`Unknown planner '${spec}'.`, "Use anthropic:<model> (e.g. anthropic:claude-sonnet-5-5) or scripted.");
   }
 }
 

@@ -143,6 +143,21 @@ server.registerTool(
 );
 
 const records = z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]);
+/** Optional window over a pool file, wrapping around, so planners can rotate prompts without writing files. */
+const windowArgs = {
+  start: z.number().int().min(0).optional(),
+  limit: z.number().int().min(1).max(100_000).optional(),
+};
+
+function windowOf<T>(items: T[], start: number | undefined, limit: number | undefined): T[] {
+  if (start === undefined && limit === undefined) return items;
+  const n = items.length;
+  if (n === 0) return items;
+  const from = (start ?? 0) % n;
+  const count = Math.min(limit ?? n, n);
+  return Array.from({ length: count }, (_, i) => items[(from + i) % n]!);
+}
+
 const scheduleArgs = {
   warmup_ratio: z.number().min(0).max(1).default(0.1),
   lr_scheduler: z.enum(SCHEDULERS).default("constant"),
@@ -161,6 +176,7 @@ server.registerTool(
       learning_rate: z.number().positive().max(1).default(1e-4),
       batch_size: z.number().int().min(1).max(4096).default(128),
       validation_split: z.number().min(0).max(0.5).default(0.1),
+      ...windowArgs,
       ...scheduleArgs,
     },
     outputSchema: z.object({
@@ -186,7 +202,8 @@ server.registerTool(
     const problem = needSession("sft");
     if (problem) return fail(problem);
     const { records: recs, source } = loadRecords(a.examples, "examples");
-    const { examples, skipped } = toSftExamples(recs);
+    const { examples: all, skipped } = toSftExamples(recs);
+    const examples = windowOf(all, a.start, a.limit);
     if (examples.length === 0) return fail(`Error: no usable examples in ${source} (${skipped} skipped for an empty prompt or response).`);
     const o = await runSft(
       session,
@@ -239,7 +256,8 @@ server.registerTool(
     description:
       "Run GRPO iterations: sample group_size completions per prompt, score them with reward_function " +
       "(Python source defining compute_reward(completion, ground_truth) -> float, or a path to a .py file), " +
-      "and update on groups with reward variance. prompts: [{prompt, ground_truth}] as JSON or a .jsonl path.",
+      "and update on groups with reward variance. prompts: [{prompt, ground_truth}] as JSON or a .jsonl path; " +
+      "start/limit pick a window of a pool file (wrapping around) so each call trains on fresh prompts.",
     inputSchema: {
       prompts: records,
       reward_function: z.string().min(1),
@@ -251,6 +269,7 @@ server.registerTool(
       auto_checkpoint_reward_threshold: z.number().min(0).default(0.3),
       auto_checkpoint_min_iterations: z.number().int().min(0).default(3),
       normalize_advantages: z.boolean().default(true),
+      ...windowArgs,
       ...scheduleArgs,
     },
     outputSchema: z.object({
@@ -287,7 +306,7 @@ server.registerTool(
   guarded("train_grpo_step", async (a: any, progress) => {
     const problem = needSession("grpo");
     if (problem) return fail(problem);
-    const prompts = toGrpoPrompts(loadRecords(a.prompts, "prompts").records);
+    const prompts = windowOf(toGrpoPrompts(loadRecords(a.prompts, "prompts").records), a.start, a.limit);
     if (prompts.length === 0) return fail("Error: the prompt list is empty.");
     const code = rewardSource(a.reward_function);
     const invalid = await sandbox.check(code);

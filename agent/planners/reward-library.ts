@@ -1,0 +1,200 @@
+/**
+ * Reward functions the scripted planner writes, with the hand-made cases it validates
+ * each one against (a right answer scores 1, a wrong one 0 — or the partial credit —,
+ * garbage 0). Pure standard-library Python.
+ */
+
+export type RewardCase = { completion: string; ground_truth: string; expected: number };
+export type RewardSpec = { name: string; partial: boolean; code: string; cases: RewardCase[]; note: string };
+
+const NUMERIC = (partial: number) => `import re
+
+def compute_reward(completion, ground_truth):
+    """1.0 for the exact number (the first number in the completion)${partial ? `, ${partial} for a wrong but well-formed number` : ""}."""
+    try:
+        m = re.search(r"-?\\d[\\d,]*(\\.\\d+)?", completion)
+        if not m:
+            return 0.0
+        got = float(m.group(0).replace(",", ""))
+        want = float(str(ground_truth).replace(",", "").strip())
+        return 1.0 if abs(got - want) < 1e-9 else ${partial.toFixed(2)}
+    except Exception:
+        return 0.0
+`;
+
+const EXACT = (partial: number) => `def compute_reward(completion, ground_truth):
+    """1.0 when the completion is exactly the ground truth (surrounding space ignored)${partial ? `, ${partial} when it merely starts right` : ""}."""
+    try:
+        got = completion.strip()
+        want = str(ground_truth).strip()
+        if got == want:
+            return 1.0
+        return ${partial ? `${partial.toFixed(2)} if got[:1] == want[:1] else 0.0` : "0.0"}
+    except Exception:
+        return 0.0
+`;
+
+const JSON_EQUAL = (partial: number) => `import json
+
+def compute_reward(completion, ground_truth):
+    """1.0 when the completion's JSON object equals the ground truth's${partial ? `, ${partial} for any JSON object` : ""}."""
+    try:
+        text = completion.strip()
+        start, end = text.find("{"), text.rfind("}")
+        if start < 0 or end < start:
+            return 0.0
+        got = json.loads(text[start:end + 1])
+        want = json.loads(ground_truth)
+        if got == want:
+            return 1.0
+        return ${partial ? `${partial.toFixed(2)} if isinstance(got, dict) else 0.0` : "0.0"}
+    except Exception:
+        return 0.0
+`;
+
+/** Format compliance: the answer is one JSON object, nothing else. */
+const JSON_FORMAT = `import json
+
+def compute_reward(completion, ground_truth):
+    """1.0 when the whole completion parses as a JSON object (format compliance)."""
+    try:
+        return 1.0 if isinstance(json.loads(completion.strip()), dict) else 0.0
+    except Exception:
+        return 0.0
+`;
+
+const COUNTDOWN = (partial: number) => `import json
+import re
+
+def _evaluate(expr):
+    tokens = re.findall(r"\\d+|[-+*()]", expr)
+    if "".join(tokens) != expr.replace(" ", ""):
+        return None, []
+    pos = [0]
+    nums = []
+
+    def atom():
+        if pos[0] < len(tokens) and tokens[pos[0]] == "(":
+            pos[0] += 1
+            v = add()
+            if pos[0] >= len(tokens) or tokens[pos[0]] != ")":
+                raise ValueError("unbalanced")
+            pos[0] += 1
+            return v
+        if pos[0] < len(tokens) and tokens[pos[0]].isdigit():
+            nums.append(int(tokens[pos[0]]))
+            pos[0] += 1
+            return nums[-1]
+        raise ValueError("expected a number")
+
+    def mul():
+        v = atom()
+        while pos[0] < len(tokens) and tokens[pos[0]] == "*":
+            pos[0] += 1
+            v = v * atom()
+        return v
+
+    def add():
+        v = mul()
+        while pos[0] < len(tokens) and tokens[pos[0]] in "+-":
+            op = tokens[pos[0]]
+            pos[0] += 1
+            r = mul()
+            v = v + r if op == "+" else v - r
+        return v
+
+    value = add()
+    if pos[0] != len(tokens):
+        return None, []
+    return value, nums
+
+def compute_reward(completion, ground_truth):
+    """1.0 when the expression uses the given numbers at most once each and hits the target${partial ? `; ${partial} for a valid expression that misses` : ""}."""
+    try:
+        gt = json.loads(ground_truth)
+        expr = completion.strip().split("=")[0]
+        if not expr or len(expr) > 60:
+            return 0.0
+        value, used = _evaluate(expr)
+        if value is None:
+            return 0.0
+        pool = list(gt["numbers"])
+        for n in used:
+            if n not in pool:
+                return 0.0
+            pool.remove(n)
+        return 1.0 if value == gt["target"] else ${partial.toFixed(2)}
+    except Exception:
+        return 0.0
+`;
+
+export function rewardSpecs(kind: string): RewardSpec[] {
+  switch (kind) {
+    case "numeric":
+      return [0, 0.1].map((p) => ({
+        name: p ? "numeric-partial" : "numeric",
+        partial: p > 0,
+        code: NUMERIC(p),
+        note: p ? "exact number, 0.1 for a wrong number" : "exact number",
+        cases: [
+          { completion: "82", ground_truth: "82", expected: 1 },
+          { completion: " 1,234", ground_truth: "1234", expected: 1 },
+          { completion: "81", ground_truth: "82", expected: p },
+          { completion: "no idea ???", ground_truth: "82", expected: 0 },
+        ],
+      }));
+    case "exact":
+      return [0, 0.1].map((p) => ({
+        name: p ? "exact-partial" : "exact",
+        partial: p > 0,
+        code: EXACT(p),
+        note: p ? "exact string, 0.1 for the right first character" : "exact string",
+        cases: [
+          { completion: "olleh", ground_truth: "olleh", expected: 1 },
+          { completion: "oleh", ground_truth: "olleh", expected: p },
+          { completion: "???", ground_truth: "olleh", expected: 0 },
+        ],
+      }));
+    case "json":
+      return [0, 0.1].map((p) => ({
+        name: p ? "json-partial" : "json",
+        partial: p > 0,
+        code: JSON_EQUAL(p),
+        note: p ? "JSON deep-equal, 0.1 for any JSON object" : "JSON deep-equal",
+        cases: [
+          { completion: '{"name":"Ann","age":31}', ground_truth: '{"name":"Ann","age":31}', expected: 1 },
+          { completion: '{"name":"Bob","age":31}', ground_truth: '{"name":"Ann","age":31}', expected: p },
+          { completion: "name: Ann, age: 31", ground_truth: '{"name":"Ann","age":31}', expected: 0 },
+        ],
+      }));
+    case "json_format":
+      return [
+        {
+          name: "json-format",
+          partial: false,
+          code: JSON_FORMAT,
+          note: "format compliance: the answer parses as one JSON object",
+          cases: [
+            { completion: '{"name":"Ann"}', ground_truth: '{"name":"Ann"}', expected: 1 },
+            { completion: "name: Ann", ground_truth: '{"name":"Ann"}', expected: 0 },
+            { completion: "[1, 2]", ground_truth: '{"name":"Ann"}', expected: 0 },
+          ],
+        },
+      ];
+    case "countdown":
+      return [0, 0.1].map((p) => ({
+        name: p ? "countdown-partial" : "countdown",
+        partial: p > 0,
+        code: COUNTDOWN(p),
+        note: p ? "valid expression hitting the target, 0.1 for a valid miss" : "valid expression hitting the target",
+        cases: [
+          { completion: "25+3*7", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: 1 },
+          { completion: "(25-3)*7", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: p },
+          { completion: "25+25-4", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: 0 },
+          { completion: "import os", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: 0 },
+        ],
+      }));
+    default:
+      return rewardSpecs("exact");
+  }
+}

@@ -1,0 +1,427 @@
+import type { Hints } from "../recipes.ts";
+import { rewardSpecs } from "./reward-library.ts";
+import type { RewardSpec } from "./reward-library.ts";
+
+/** A tool result as the researcher reads it. */
+export type Observation = { ok: boolean; text: string; s: any };
+
+/** One step of the research plan: a tool call, why, and what to do with its result. */
+export type Action = { tool: string; input: Record<string, unknown>; say: string; then?: (o: Observation) => void };
+
+/** Defaults for anything a recipe leaves out. */
+const DEFAULTS = {
+  method: "grpo" as const,
+  task: "arithmetic",
+  difficulty: 2 as number | "mixed",
+  pool_size: 2000,
+  holdout_size: 200,
+  reward: "numeric",
+  batch_size: 32,
+  group_size: 8,
+  lora_rank: 16,
+  learning_rate: 2e-3,
+  temperature: 1.0,
+  max_tokens: 16,
+  max_steps: 100,
+  sample_every: 10,
+  patience: 4,
+  target: 0.95,
+};
+type Plan = typeof DEFAULTS & Hints;
+
+/** Checklist thresholds the researcher acts on (the playbook's, in numbers). */
+export const REACT = { uniformShare: 0.6, rewardDrop: 0.1, kl: 0.05, lrFloor: 1e-5, maxTemperature: 1.4, maxTokensCap: 64 };
+
+/**
+ * The scripted planner's research logic: a deterministic plan that follows the
+ * playbook — data, a validated reward, a baseline, small training steps, holdout
+ * checks, reactions to the checklist, save on improvement, finish with the best.
+ */
+export class Researcher {
+  private queue: Action[] = [];
+  private current: Action | undefined;
+  private phase: "start" | "data" | "reward" | "init" | "baseline" | "train" | "wrapup" | "finishing" | "done" = "start";
+  private readonly p: Plan;
+  private pool = "";
+  private poolRows = 0;
+  private holdout = "";
+  private specs: RewardSpec[] = [];
+  private spec: RewardSpec | undefined;
+  private scorer: RewardSpec | undefined;
+  private tried = new Set<string>();
+  private steps = 0;
+  private errors = 0;
+  private lr: number;
+  private temperature: number;
+  private maxTokens: number;
+  private difficulty: number | "mixed";
+  private pools = 0;
+  private rewards: number[] = [];
+  private valLosses: number[] = [];
+  readonly evals: Array<{ step: number; score: number }> = [];
+  best: { name: string; score: number } | undefined;
+  private stale = 0;
+  private lastEvalIsCurrent = false;
+  /** Whether the weights in the session are the best checkpoint's. */
+  private bestIsCurrent = false;
+  private stopReason = "";
+  private finishRetried = false;
+  /** Human-readable record of every reaction, for tests and the final note. */
+  readonly reactions: string[] = [];
+
+  constructor(
+    readonly model: string,
+    hints: Hints,
+  ) {
+    this.p = { ...DEFAULTS, ...hints } as Plan;
+    this.lr = this.p.learning_rate;
+    this.temperature = this.p.temperature;
+    this.maxTokens = this.p.max_tokens;
+    this.difficulty = this.p.difficulty;
+  }
+
+  get done(): boolean {
+    return this.phase === "done";
+  }
+
+  /** Feeds the result of the last action and returns the next one (undefined when finished). */
+  next(o: Observation | undefined): Action | undefined {
+    const cur = this.current;
+    this.current = undefined;
+    if (cur && o) cur.then?.(o);
+    if (this.queue.length === 0) this.plan();
+    const a = this.queue.shift();
+    this.current = a;
+    return a;
+  }
+
+  summary(): string {
+    const base = this.evals[0];
+    const last = this.evals[this.evals.length - 1];
+    return (
+      `Run complete (${this.stopReason || "plan finished"}). Holdout score: baseline ${fmt(base?.score)}, ` +
+      `best ${fmt(this.best?.score)} (${this.best?.name ?? "none"}), last evaluation ${fmt(last?.score)} after ${this.steps} training steps.`
+    );
+  }
+
+  private push(...a: Action[]): void {
+    this.queue.push(...a);
+  }
+
+  private plan(): void {
+    switch (this.phase) {
+      case "start":
+        this.phase = "data";
+        return this.push({ tool: "read_file", input: { path: "/app/AGENTS.md" }, say: "Reading the harness playbook first: method choice, heuristics and the decision checklist." });
+      case "data":
+        return this.planData();
+      case "reward":
+        return this.planReward();
+      case "init":
+        return this.planInit();
+      case "baseline":
+        this.phase = "train";
+        return this.pushEval("Measuring the holdout before any training, so every later number has a baseline.", true);
+      case "train":
+        return this.planTrain();
+      case "wrapup":
+        return this.planWrapup();
+      case "finishing":
+        this.phase = "done";
+        return this.push({
+          tool: "finish",
+          input: {},
+          say: this.summary(),
+          then: (o) => {
+            // A refused finish (e.g. unsaved training) is answered by finishing again, which the guard lets through.
+            if (!o.ok && !this.finishRetried) {
+              this.finishRetried = true;
+              this.push({ tool: "finish", input: {}, say: "Finishing anyway: the best checkpoint is saved." });
+            }
+          },
+        });
+      default:
+        return;
+    }
+  }
+
+  private planData(): void {
+    const p = this.p;
+    const method = p.method;
+    this.push(
+      {
+        tool: "generate_synthetic",
+        input: { task: p.task, n: p.pool_size, seed: 1, difficulty: this.difficulty, format: method, split: "train", output: "pool-train.jsonl", overwrite: true },
+        say: `The objective is ${method === "grpo" ? "checkable (a ground truth per prompt), so I use GRPO" : "about form rather than a checkable answer, so I use SFT on worked examples"}. Building a training pool of ${p.pool_size} ${p.task} items to rotate through, so no call trains on the same prompts twice in a row.`,
+        then: (o) => {
+          if (!o.ok) return this.fail(`could not build the training pool: ${o.text.slice(0, 200)}`);
+          this.pool = o.s.path;
+          this.poolRows = o.s.rows_written;
+        },
+      },
+      {
+        tool: "generate_synthetic",
+        input: { task: p.task, n: p.holdout_size, seed: 2, difficulty: this.difficulty, format: "grpo", split: "eval", output: "holdout.jsonl", overwrite: true },
+        say: `Now a disjoint holdout of ${p.holdout_size} items from the eval split; I never train on it and use it to judge progress.`,
+        then: (o) => {
+          if (!o.ok) return this.fail(`could not build the holdout: ${o.text.slice(0, 200)}`);
+          this.holdout = o.s.path;
+          this.phase = "reward";
+        },
+      },
+    );
+  }
+
+  private planReward(): void {
+    const kind = this.p.method === "grpo" ? this.p.reward : "json_format";
+    this.specs = rewardSpecs(kind);
+    const spec = this.specs[0]!;
+    this.push({
+      tool: "check_reward",
+      input: { reward_function: spec.code, cases: spec.cases },
+      say:
+        this.p.method === "grpo"
+          ? `Writing the ${spec.name} reward (${spec.note}) and validating it on hand-made cases before training on it: a right answer must score 1, a wrong one 0, garbage 0.`
+          : `Validating the holdout scorer (${spec.note}) on hand-made cases: compliant output must score 1, anything else 0.`,
+      then: (o) => {
+        if (!o.ok || !o.s?.ok) return this.fail(`the ${spec.name} reward failed its check (${o.s ? `${o.s.errors} errors, ${o.s.mismatches} mismatches` : o.text.slice(0, 160)}); I will not train on a reward I cannot trust`);
+        this.tried.add(spec.name);
+        this.scorer = spec;
+        if (this.p.method === "grpo") this.spec = spec;
+        this.phase = "init";
+      },
+    });
+  }
+
+  private planInit(): void {
+    const p = this.p;
+    this.phase = "baseline";
+    const tool = p.method === "grpo" ? "init_grpo" : "init_sft";
+    const input: Record<string, unknown> = { base_model: this.model, lora_rank: p.lora_rank };
+    if (p.method === "grpo") input.group_size = p.group_size;
+    this.push({
+      tool,
+      input,
+      say: `Opening a ${p.method.toUpperCase()} session on ${this.model} (the run's model), LoRA rank ${p.lora_rank}${p.method === "grpo" ? `, ${p.group_size} samples per prompt so most groups have reward variance` : ""}.`,
+      then: (o) => {
+        if (!o.ok) this.fail(`init failed: ${o.text.slice(0, 200)}`);
+      },
+    });
+  }
+
+  private pushEval(say: string, baseline = false): void {
+    this.push({
+      tool: "sample",
+      input: { prompts: this.holdout, temperature: 0, max_tokens: this.maxTokens, reward_function: this.scorer!.code, limit: this.p.holdout_size },
+      say,
+      then: (o) => {
+        if (!o.ok || typeof o.s?.mean_reward !== "number") return this.fail(`holdout sampling failed: ${o.text.slice(0, 200)}`);
+        const score = o.s.mean_reward as number;
+        this.evals.push({ step: this.steps, score });
+        this.lastEvalIsCurrent = true;
+        if (baseline) {
+          this.queue.unshift(this.saveAction(`baseline-holdout${pct(score)}`, score, `Baseline holdout score ${pct(score)}%. Saving the untrained adapters too, so there is always a checkpoint to fall back on.`));
+          return;
+        }
+        if (!this.best || score > this.best.score + 1e-9) {
+          this.stale = 0;
+          // Saved right away, before anything else queued changes the weights.
+          this.queue.unshift(this.saveAction(`${this.p.recipe ?? this.p.task}-step${this.steps}-holdout${pct(score)}`, score, `Holdout score ${pct(score)}% beats the best so far (${pct(this.best?.score ?? 0)}%): saving this checkpoint.`));
+        } else {
+          this.stale++;
+          this.reactions.push(`no holdout improvement (${pct(score)}% vs best ${pct(this.best.score)}%), ${this.stale}/${this.p.patience}`);
+        }
+        if (score >= this.p.target) this.stop(`holdout score ${pct(score)}% reached the target ${pct(this.p.target)}%`);
+        else if (this.stale >= this.p.patience) this.stop(`no holdout improvement in ${this.stale} evaluations (plateau)`);
+      },
+    });
+  }
+
+  private saveAction(name: string, score: number, say: string): Action {
+    return {
+      tool: "save",
+      input: { name },
+      say,
+      then: (o) => {
+        if (o.ok) {
+          this.best = { name, score };
+          this.bestIsCurrent = true;
+        }
+      },
+    };
+  }
+
+  private stop(reason: string): void {
+    if (this.phase === "train") {
+      this.stopReason = reason;
+      this.reactions.push(`stop: ${reason}`);
+      this.phase = "wrapup";
+    }
+  }
+
+  private fail(reason: string): void {
+    this.stopReason = reason;
+    this.reactions.push(`abort: ${reason}`);
+    this.queue = [];
+    this.phase = this.phase === "train" || this.best ? "wrapup" : "finishing";
+  }
+
+  private planTrain(): void {
+    if (this.steps >= this.p.max_steps) {
+      this.stop(`step budget of ${this.p.max_steps} training calls spent`);
+      return this.plan();
+    }
+    const p = this.p;
+    const start = (this.steps * p.batch_size) % Math.max(1, this.poolRows);
+    const first = this.steps === 0;
+    const input: Record<string, unknown> =
+      p.method === "grpo"
+        ? { prompts: this.pool, start, limit: p.batch_size, reward_function: this.spec!.code, num_iterations: 1, learning_rate: this.lr, temperature: this.temperature, max_tokens: this.maxTokens, warmup_ratio: first ? 0.1 : 0, auto_checkpoint: false }
+        : { examples: this.pool, start, limit: p.batch_size, num_epochs: 1, learning_rate: this.lr, batch_size: p.batch_size, validation_split: 0.1, warmup_ratio: first ? 0.1 : 0 };
+    const what = p.method === "grpo" ? `GRPO iteration on prompts ${start}–${start + p.batch_size - 1} of the pool (lr ${this.lr.toExponential(1)}, temperature ${this.temperature})` : `SFT epoch on examples ${start}–${start + p.batch_size - 1} (lr ${this.lr.toExponential(1)})`;
+    this.push({
+      tool: p.method === "grpo" ? "train_grpo_step" : "train_sft_step",
+      input,
+      say: `Step ${this.steps + 1}: one ${what}${first ? ", with warmup on this first call only" : ""}.`,
+      then: (o) => this.afterTraining(o),
+    });
+  }
+
+  /** Reads a training report and acts on the playbook's checklist. */
+  afterTraining(o: Observation): void {
+    if (!o.ok) {
+      this.errors++;
+      if (/no learning signal|unusable/i.test(o.text)) this.reactToAllZero(1);
+      if (this.errors >= 3) this.stop("three failed training calls in a row");
+      return;
+    }
+    this.errors = 0;
+    this.steps++;
+    this.lastEvalIsCurrent = false;
+    this.bestIsCurrent = false;
+    if (this.p.method === "grpo") this.reactGrpo(o.s);
+    else this.reactSft(o.s);
+    if (this.phase === "train" && this.steps % this.p.sample_every === 0 && !this.queue.some((a) => a.tool === "sample")) {
+      this.pushEval(`Every ${this.p.sample_every} steps I look at real outputs: sampling the holdout at temperature 0.`);
+    }
+  }
+
+  private reactGrpo(s: any): void {
+    const it = s?.iterations?.[s.iterations.length - 1];
+    if (!it) return;
+    this.rewards.push(it.reward_mean);
+    const g = it.groups;
+    const z = g.total ? g.all_zero / g.total : 0;
+    const one = g.total ? g.all_one / g.total : 0;
+    if (z >= REACT.uniformShare - 1e-9) this.reactToAllZero(z);
+    else if (one >= REACT.uniformShare - 1e-9) this.reactToAllOne(one);
+    const r = this.rewards;
+    if (r.length >= 4) {
+      const recent = (r[r.length - 1]! + r[r.length - 2]!) / 2;
+      const before = (r[r.length - 3]! + r[r.length - 4]!) / 2;
+      if (before - recent >= REACT.rewardDrop - 1e-9) this.lowerLr(`reward fell from ${before.toFixed(2)} to ${recent.toFixed(2)}`);
+    }
+    if (typeof it.kl === "number" && it.kl >= REACT.kl) this.lowerLr(`KL spiked to ${it.kl.toFixed(3)}`);
+  }
+
+  private reactSft(s: any): void {
+    const e = s?.epochs?.[s.epochs.length - 1];
+    if (!e) return;
+    if (s.overfitting) return this.stop("validation loss is rising while training loss falls (overfitting)");
+    if (typeof e.val_loss === "number") {
+      const v = this.valLosses;
+      if (v.length >= 2 && e.val_loss > v[v.length - 1]! && v[v.length - 1]! > v[v.length - 2]!) {
+        v.push(e.val_loss);
+        return this.stop("validation loss rose two calls in a row");
+      }
+      v.push(e.val_loss);
+    }
+  }
+
+  private reactToAllZero(share: number): void {
+    const partial = this.specs.find((x) => x.partial && !this.tried.has(x.name));
+    if (partial && !this.spec?.partial) {
+      this.tried.add(partial.name);
+      this.reactions.push(`all-0 (${pct(share)}%): switch to partial credit`);
+      this.queue.unshift({
+        tool: "check_reward",
+        input: { reward_function: partial.code, cases: partial.cases },
+        say: `Mostly ALL-0 groups (${pct(share)}%): the reward is too strict for where the model is. Validating a partial-credit version (${partial.note}) before switching to it.`,
+        then: (o) => {
+          if (o.ok && o.s?.ok) this.spec = partial;
+        },
+      });
+      return;
+    }
+    if (this.temperature < REACT.maxTemperature - 1e-9) {
+      this.temperature = Math.round((this.temperature + 0.2) * 10) / 10;
+      this.reactions.push(`all-0 (${pct(share)}%): temperature → ${this.temperature}`);
+      return;
+    }
+    if (this.maxTokens < REACT.maxTokensCap) {
+      this.maxTokens = Math.min(REACT.maxTokensCap, this.maxTokens * 2);
+      this.reactions.push(`all-0 (${pct(share)}%): max_tokens → ${this.maxTokens}`);
+      return;
+    }
+    if (typeof this.difficulty === "number" && this.difficulty > 1) this.newPool(this.difficulty - 1, `all-0 (${pct(share)}%): easier prompts`);
+  }
+
+  private reactToAllOne(share: number): void {
+    this.reactions.push(`all-1 (${pct(share)}%): evaluate, then harder prompts if not at target`);
+    this.pushEval(`Mostly ALL-1 groups (${pct(share)}%): either converged or the prompts are too easy. Checking the holdout before deciding.`);
+    if (typeof this.difficulty === "number" && this.difficulty < 4) this.newPool(this.difficulty + 1, `all-1 (${pct(share)}%): harder prompts`);
+  }
+
+  private lowerLr(why: string): void {
+    const next = Math.max(REACT.lrFloor, this.lr / 2);
+    if (next < this.lr) {
+      this.reactions.push(`${why}: learning rate ${this.lr.toExponential(1)} → ${next.toExponential(1)}`);
+      this.lr = next;
+    }
+  }
+
+  private newPool(difficulty: number, why: string): void {
+    this.reactions.push(`${why}: new pool at difficulty ${difficulty}`);
+    this.difficulty = difficulty;
+    const n = ++this.pools;
+    this.push({
+      tool: "generate_synthetic",
+      input: { task: this.p.task, n: this.p.pool_size, seed: 100 + n, difficulty, format: this.p.method, split: "train", output: `pool-train-d${difficulty}-${n}.jsonl`, overwrite: true },
+      say: `${why[0]!.toUpperCase()}${why.slice(1)}: generating a new training pool at difficulty ${difficulty}.`,
+      then: (o) => {
+        if (o.ok) {
+          this.pool = o.s.path;
+          this.poolRows = o.s.rows_written;
+        }
+      },
+    });
+  }
+
+  private planWrapup(): void {
+    if (!this.lastEvalIsCurrent && this.steps > 0 && this.scorer) {
+      this.lastEvalIsCurrent = true;
+      return this.pushEval("Final check of the current weights on the holdout before choosing what to keep.");
+    }
+    this.phase = "finishing";
+    if (this.best && !this.bestIsCurrent) {
+      const name = this.best.name;
+      return this.push({
+        tool: "load",
+        input: { path: name },
+        say: `The best holdout score was ${pct(this.best.score)}% at ${name}; loading it so the session ends on the best weights.`,
+        then: (o) => {
+          if (o.ok) this.bestIsCurrent = true;
+        },
+      });
+    }
+    return this.plan();
+  }
+}
+
+function pct(x: number): string {
+  return (Math.round(x * 1000) / 10).toString();
+}
+
+function fmt(x: number | undefined): string {
+  return x === undefined ? "-" : `${pct(x)}%`;
+}

@@ -1,0 +1,93 @@
+import type { AssistantTurn, Message, ToolResultBlock, ToolSpec } from "../conversation.ts";
+import { ZERO_USAGE } from "../conversation.ts";
+import { loadRecipe } from "../recipes.ts";
+import type { Hints } from "../recipes.ts";
+import { baseToolName } from "../tool-names.ts";
+import type { Planner, PlannerRequest } from "./planner.ts";
+import { Researcher } from "./scripted-researcher.ts";
+import type { Observation } from "./scripted-researcher.ts";
+
+/** Words in an objective that point at a built-in recipe. */
+const KEYWORDS: Array<[RegExp, string]> = [
+  [/countdown/i, "countdown"],
+  [/\bjson\b|format|schema/i, "format"],
+  [/arithmetic|addition|subtraction|\badd\b|\bsum\b|math|number|calculat/i, "arithmetic"],
+];
+
+/**
+ * A deterministic researcher that acts only through the same tools an LLM planner
+ * uses, explaining each decision in its text. With recipe hints it follows them;
+ * otherwise it reads the objective, searches the catalog and picks the closest recipe.
+ */
+export class ScriptedPlanner implements Planner {
+  readonly id = "scripted";
+  private researcher: Researcher | undefined;
+  private pendingId: string | undefined;
+  private calls = 0;
+  private searched = false;
+
+  constructor(private readonly opts: { hints?: Hints; model?: string } = {}) {}
+
+  /** The researcher, for tests that drive it with recorded metrics. */
+  get state(): Researcher | undefined {
+    return this.researcher;
+  }
+
+  async next(req: PlannerRequest): Promise<AssistantTurn> {
+    const obs = this.observe(req.messages);
+    const model = /base_model="([^"]+)"/.exec(req.system)?.[1] ?? this.opts.model;
+    if (!model) return this.say("I cannot find the model to train in the system prompt (base_model=\"...\"); stopping.", "end_turn");
+    if (!this.researcher) {
+      if (this.opts.hints) this.researcher = new Researcher(model, this.opts.hints);
+      else if (!this.searched) {
+        this.searched = true;
+        const objective = /## PROMPT\s*\n\*\*([\s\S]*?)\*\*\s*\n/.exec(req.system)?.[1] ?? req.system.slice(0, 400);
+        const query = keywords(objective);
+        return this.call(req.tools, "search_datasets", { query, max_results: 5 }, `No recipe was given, so I start from the objective: searching the catalog and the Hub for "${query}".`);
+      } else {
+        const objective = /## PROMPT\s*\n\*\*([\s\S]*?)\*\*/.exec(req.system)?.[1] ?? "";
+        const found = (obs?.s?.results ?? []).map((r: { id: string }) => r.id).join(", ");
+        const recipe = KEYWORDS.find(([re]) => re.test(objective))?.[1] ?? "arithmetic";
+        const hints = loadRecipe(recipe).hints ?? {};
+        this.researcher = new Researcher(model, hints);
+        const first = this.researcher.next(undefined)!;
+        return this.call(
+          req.tools,
+          first.tool,
+          first.input,
+          `The search found ${found || "nothing usable"}. The objective matches the built-in "${recipe}" recipe, which this model can be trained on offline; following it. ${first.say}`,
+        );
+      }
+    }
+    const action = this.researcher.next(obs);
+    if (!action) return this.say(this.researcher.summary(), "end_turn");
+    return this.call(req.tools, action.tool, action.input, action.say);
+  }
+
+  private observe(messages: Message[]): Observation | undefined {
+    if (!this.pendingId) return undefined;
+    const last = messages[messages.length - 1];
+    const block = last?.content.find((b): b is ToolResultBlock => b.type === "tool_result" && b.toolUseId === this.pendingId);
+    this.pendingId = undefined;
+    if (!block) return { ok: false, text: "no result", s: undefined };
+    return { ok: !block.isError, text: block.content, s: block.structured };
+  }
+
+  private call(tools: ToolSpec[], wanted: string, input: Record<string, unknown>, text: string): AssistantTurn {
+    const tool = tools.find((t) => t.name === wanted) ?? tools.find((t) => baseToolName(t.name) === wanted);
+    if (!tool) return this.say(`${text}\nBut no tool named ${wanted} is available (tools: ${tools.map((t) => t.name).join(", ")}); I cannot continue.`, "end_turn");
+    const id = `scripted_${++this.calls}`;
+    this.pendingId = id;
+    return { content: [{ type: "text", text }, { type: "tool_use", id, name: tool.name, input }], stopReason: "tool_use", usage: ZERO_USAGE };
+  }
+
+  private say(text: string, stopReason: "end_turn"): AssistantTurn {
+    return { content: [{ type: "text", text }], stopReason, usage: ZERO_USAGE };
+  }
+}
+
+function keywords(text: string): string {
+  const stop = new Set(["the", "a", "an", "to", "of", "and", "or", "with", "for", "on", "in", "model", "teach", "train", "make", "it", "its", "that", "this", "answer", "answers", "questions", "question", "like", "what", "is", "nothing", "else", "exact", "only"]);
+  const words = text.toLowerCase().match(/[a-z][a-z0-9-]{2,}/g) ?? [];
+  return [...new Set(words.filter((w) => !stop.has(w)))].slice(0, 3).join(" ") || "math";
+}
