@@ -4,6 +4,9 @@ import type { RunFlags } from "./config.ts";
 import { runDoctor } from "./doctor.ts";
 import { EXIT, UserError } from "./errors.ts";
 import { executeRun } from "./run.ts";
+import type { RunIO } from "./run.ts";
+import { cassetteReplay, executeReplay, forkRun, loadRecording, resumeRun } from "./replay/replay-run.ts";
+import { renderTranscript } from "./replay/view.ts";
 
 const program = new Command();
 
@@ -52,20 +55,90 @@ program
     const cwd = process.cwd();
     const env = loadEnv(cwd);
     const cfg = resolveRunConfig(flags, cwd, env);
-    const controller = new AbortController();
-    let interrupts = 0;
-    const onSignal = (sig: NodeJS.Signals) => {
-      interrupts++;
-      if (interrupts > 1) {
-        process.stderr.write("second interrupt: exiting now; the transcript is intact up to the last event.\n");
-        process.exit(EXIT.interrupted);
-      }
-      process.stderr.write(`${sig}: stopping after the current step (interrupt again to exit at once)\n`);
-      controller.abort();
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-    const { exitCode } = await executeRun(cfg, env, { out: (l) => process.stdout.write(l + "\n"), signal: controller.signal });
+    const { exitCode } = await executeRun(cfg, env, stdoutIO(interruptible()));
+    process.exitCode = exitCode;
+  });
+
+/** An abort signal that the first Ctrl-C trips; a second one exits at once. */
+function interruptible(): AbortSignal {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts > 1) {
+      process.stderr.write("second interrupt: exiting now; the transcript is intact up to the last event.\n");
+      process.exit(EXIT.interrupted);
+    }
+    process.stderr.write(`${sig}: stopping after the current step (interrupt again to exit at once)\n`);
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return controller.signal;
+}
+
+const stdoutIO = (signal: AbortSignal): RunIO => ({ out: (l) => process.stdout.write(l + "\n"), signal });
+
+program
+  .command("replay")
+  .description("show a recorded run, or re-run it: --cassette (no servers), --execute (live tools), --fork N (another planner from turn N)")
+  .argument("<run>", "a run directory (runs/<id>) or a transcript.jsonl")
+  .option("--view", "render the run in the terminal (default)")
+  .option("--full", "with --view: print texts and results in full")
+  .option("--cassette", "recorded planner turns and tool results, no servers; the guard and metrics run again and differences are printed")
+  .option("--execute", "recorded planner turns against live tools; prints where results diverge")
+  .option("--fork <turn>", "replay up to this turn, then continue live with --planner into a new run directory")
+  .option("--planner <spec>", "with --fork: anthropic:<model>, openai:<model>, scripted")
+  .option("--run-dir <dir>", "with --fork: the new run's directory")
+  .option("--mcp-config <file>", "with --execute/--fork: MCP servers to use instead of the recorded config")
+  .addOption(new Option("--on-wrong-model <policy>", "with --cassette: replay under this base-model policy").choices(["rewrite", "reject"]))
+  .option("--guard-off <rules>", "with --cassette: switch guard rules off")
+  .option("--guard-rule <file...>", "with --cassette: add guard rules")
+  .action(async (target: string, f: { full?: boolean; cassette?: boolean; execute?: boolean; fork?: string; planner?: string; runDir?: string; mcpConfig?: string; onWrongModel?: "rewrite" | "reject"; guardOff?: string; guardRule?: string[] }) => {
+    const cwd = process.cwd();
+    if (f.cassette) {
+      const { differences } = await cassetteReplay(target, {
+        ...(f.onWrongModel ? { onWrongModel: f.onWrongModel } : {}),
+        ...(f.guardOff !== undefined ? { guardOff: f.guardOff.split(",").map((x) => x.trim()).filter(Boolean) } : {}),
+        ...(f.guardRule ? { guardRules: f.guardRule } : {}),
+      });
+      process.stdout.write(differences.length ? `${differences.length} difference(s) from the recording:\n${differences.map((d) => `  ${d}`).join("\n")}\n` : "cassette replay: no differences from the recording.\n");
+      return;
+    }
+    const env = loadEnv(cwd);
+    if (f.execute) {
+      const { divergences } = await executeReplay(target, { env, ...(f.mcpConfig ? { mcpConfigPath: f.mcpConfig } : {}), out: (l) => process.stdout.write(l + "\n") });
+      process.stdout.write(divergences.length ? `${divergences.length} divergence(s) from the recording:\n${divergences.map((d) => `  ${d}`).join("\n")}\n` : "execute replay: live tools reproduced every recorded result.\n");
+      return;
+    }
+    if (f.fork !== undefined) {
+      if (!f.planner) throw new UserError("--fork needs --planner: the planner that continues the run.", "e.g. --fork 3 --planner openai:gpt-5");
+      const { exitCode } = await forkRun(target, Number(f.fork), f.planner, { env, io: stdoutIO(interruptible()), ...(f.runDir ? { runDir: f.runDir } : {}), ...(f.mcpConfig ? { mcpConfigPath: f.mcpConfig } : {}) });
+      process.exitCode = exitCode;
+      return;
+    }
+    const rec = loadRecording(target);
+    process.stdout.write(renderTranscript(rec.read, { full: f.full ?? false }).join("\n") + "\n");
+  });
+
+program
+  .command("resume")
+  .description("continue a stopped or crashed run in its own directory: conversation rebuilt, training restored from the last save")
+  .argument("<run-dir>", "the run directory (runs/<id>)")
+  .option("--planner <spec>", "continue with another planner than the recorded one")
+  .option("--mcp-config <file>", "MCP servers to use instead of the recorded config")
+  .option("--max-turns <n>", "new turn limit (counts the turns already taken)")
+  .option("--max-minutes <n>", "new time limit for the resumed part")
+  .action(async (runDir: string, f: { planner?: string; mcpConfig?: string; maxTurns?: string; maxMinutes?: string }) => {
+    const env = loadEnv(process.cwd());
+    const { exitCode } = await resumeRun(runDir, {
+      env,
+      io: stdoutIO(interruptible()),
+      ...(f.planner ? { plannerSpec: f.planner } : {}),
+      ...(f.mcpConfig ? { mcpConfigPath: f.mcpConfig } : {}),
+      ...(f.maxTurns ? { maxTurns: Number(f.maxTurns) } : {}),
+      ...(f.maxMinutes ? { maxMinutes: Number(f.maxMinutes) } : {}),
+    });
     process.exitCode = exitCode;
   });
 

@@ -33,6 +33,8 @@ export type LoopOptions = {
   maxMs: number;
   /** How many times the planner may end a turn without tool calls before the run stops. */
   maxNudges: number;
+  /** Turns already taken (resume, fork): numbering continues from here and counts toward maxTurns. */
+  startTurn?: number;
   /** Which tool names end the run when they succeed. */
   isFinishTool?: (name: string) => boolean;
 };
@@ -86,7 +88,7 @@ export async function runLoop(opts: LoopOptions, deps: LoopDeps): Promise<LoopRe
   const start = clock.now();
   const messages: Message[] = opts.messages ? [...opts.messages] : [];
   let usage = ZERO_USAGE;
-  let turn = 0;
+  let turn = opts.startTurn ?? 0;
   let nudges = 0;
 
   const end = (reason: EndReason, detail?: string): LoopResult => {
@@ -200,7 +202,7 @@ async function runOneCall(
   }
 
   const started = clock.now();
-  const result = await tools.call(use.name, effective, { signal });
+  const result = await tools.call(use.name, effective, { signal, toolUseId: use.id });
   const ms = clock.now() - started;
   transcript.append({
     type: "tool",

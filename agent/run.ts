@@ -10,9 +10,14 @@ import { resolvePlanner } from "./planners/index.ts";
 import { RedactingPlanner } from "./planners/redacting.ts";
 import { ProgressPrinter } from "./progress.ts";
 import { buildSystemPrompt } from "./prompt.ts";
-import { baseToolName } from "./tool-names.ts";
 import { Redactor } from "./redact.ts";
-import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
+import { messagesFromEvents, TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
+import type { RecordedEvent } from "./transcript.ts";
+import { formatSummary, summarize } from "./summary.ts";
+import type { RunSummary } from "./summary.ts";
+import type { PlannerChoice } from "./planners/index.ts";
+import { toolUses } from "./conversation.ts";
+import type { Block, Message } from "./conversation.ts";
 import { ToolHub, ServerStartError } from "../tools/hub.ts";
 import { loadMcpConfig, PACKAGE_ROOT } from "../tools/mcp-config.ts";
 import type { ServerConfig } from "../tools/mcp-config.ts";
@@ -30,34 +35,38 @@ export type RunIO = {
   signal: AbortSignal;
 };
 
-export type RunSummary = {
-  runId: string;
-  runDir: string;
-  planner: string;
-  model: string;
-  reason: LoopResult["reason"];
-  detail?: string;
-  turns: number;
-  toolCalls: number;
-  toolErrors: number;
-  guardInterventions: number;
-  /** Holdout evaluations (sample calls scored with a reward): first, best and last. */
-  holdout: { baseline: number; best: number; final: number; evaluations: number } | null;
-  /** The checkpoint the session ended on (last load, else last save). */
-  bestCheckpoint: string | null;
-  usage: LoopResult["usage"];
-  elapsedMs: number;
+
+/**
+ * Carrying on from recorded events: a fork copies them into a new run's transcript,
+ * a resume continues the same transcript. Training state comes back through `load`
+ * of the given checkpoint.
+ */
+export type Continuation = {
+  prefix: RecordedEvent[];
+  /** true: copy `prefix` into a new transcript (fork); false: it is already there (resume). */
+  copyPrefix: boolean;
+  startTurn: number;
+  /** The run this one continues from, named in a fork's header. */
+  parent?: string;
+  /** Checkpoint to `load` before the planner carries on (absolute path or name). */
+  checkpoint?: string;
+  /** One line saying what this continuation is, for the planner's note. */
+  reason: string;
 };
 
+export type RunOptions = { planner?: PlannerChoice; continuation?: Continuation };
+
 /** Runs one research run end to end; returns the exit code. User errors are thrown as UserError. */
-export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{ exitCode: number; summary: RunSummary }> {
+export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunOptions = {}): Promise<{ exitCode: number; summary: RunSummary }> {
   // Everything that can be refused is checked before a process starts or a file is written.
   const prompt = buildSystemPrompt(cfg.templatePath, cfg.prompt, cfg.model);
-  const { planner, why } = resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
+  const { planner, why } = opts.planner ?? resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
   const servers: ServerConfig[] = cfg.mcpConfigPath ? loadMcpConfig(cfg.mcpConfigPath, env) : [];
   const transcriptPath = path.join(cfg.runDir, "transcript.jsonl");
-  if (fs.existsSync(transcriptPath)) {
-    throw new UserError(`${cfg.runDir} already holds a transcript.`, "Choose another --run-dir (or leave it out for a new one).");
+  const cont = opts.continuation;
+  const resuming = cont !== undefined && !cont.copyPrefix;
+  if (!resuming && fs.existsSync(transcriptPath)) {
+    throw new UserError(`${cfg.runDir} already holds a transcript.`, "Choose another --run-dir (or leave it out for a new one), or resume it with tinkerloop resume.");
   }
 
   const redactor = Redactor.fromEnv(env);
@@ -102,11 +111,13 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{
     ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
     sink: (rec) => fs.appendFileSync(metricsFile, redactor.text(JSON.stringify(rec)) + "\n"),
   });
-  const writer = new TranscriptWriter(transcriptPath, redactor);
+  const lastSeq = resuming ? Math.max(0, ...cont!.prefix.map((e) => e.seq)) : 0;
+  if (resuming) truncateTornTail(transcriptPath);
+  const writer = new TranscriptWriter(transcriptPath, redactor, () => new Date(), lastSeq);
   const transcript = new ProgressPrinter(writer, io.out, redactor, started);
   let result: LoopResult;
   try {
-    writer.append({
+    if (!resuming) writer.append({
       type: "run",
       schema: TRANSCRIPT_SCHEMA_VERSION,
       runId: cfg.runId,
@@ -123,9 +134,12 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{
       }),
       templateSha256: prompt.templateSha256,
       tools: hub.tools.map((t) => ({ name: t.name, source: t.source })),
+      toolSpecs: hub.tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema, source: t.source })),
+      ...(cont?.parent ? { parent: cont.parent } : {}),
     });
-    writer.append({ type: "system", text: prompt.system });
+    if (!resuming) writer.append({ type: "system", text: prompt.system });
     io.out(`tools: ${hub.tools.map((t) => t.name).join(", ")}`);
+    const messages = cont ? await bridge(cont, { writer, hub: new RedactingExecutor(hub, redactor), guard, ledger, io, signal: io.signal }) : undefined;
 
     result = await runLoop(
       {
@@ -135,6 +149,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{
         maxTurns: cfg.maxTurns,
         maxMs: (cfg.maxMinutes + graceMinutes) * 60_000,
         maxNudges: cfg.maxNudges,
+        ...(messages ? { messages, startTurn: cont!.startTurn } : {}),
       },
       {
         planner: new RedactingPlanner(planner, redactor),
@@ -159,68 +174,69 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO): Promise<{
   return { exitCode, summary };
 }
 
-function summarize(cfg: RunConfig, plannerId: string, result: LoopResult, transcriptPath: string): RunSummary {
-  let toolCalls = 0;
-  let toolErrors = 0;
-  let guardInterventions = 0;
-  const scores: number[] = [];
-  let lastSave: string | null = null;
-  let lastLoad: string | null = null;
-  for (const line of fs.readFileSync(transcriptPath, "utf8").split("\n")) {
-    if (!line) continue;
-    const e = JSON.parse(line) as { type: string; name?: string; isError?: boolean; decision?: { action: string }; structured?: Record<string, unknown> };
-    if (e.type === "tool") {
-      toolCalls++;
-      if (e.isError) toolErrors++;
-      const tool = baseToolName(e.name ?? "");
-      if (!e.isError && tool === "sample" && typeof e.structured?.mean_reward === "number") scores.push(e.structured.mean_reward);
-      if (!e.isError && tool === "save" && typeof e.structured?.path === "string") lastSave = e.structured.path;
-      if (!e.isError && tool === "load" && typeof e.structured?.path === "string") lastLoad = e.structured.path;
-    } else if (e.type === "guard" && e.decision?.action !== "allow") guardInterventions++;
-  }
-  return {
-    runId: cfg.runId,
-    runDir: cfg.runDir,
-    planner: plannerId,
-    model: cfg.model,
-    reason: result.reason,
-    ...(result.detail ? { detail: result.detail } : {}),
-    turns: result.turns,
-    toolCalls,
-    toolErrors,
-    guardInterventions,
-    holdout: scores.length ? { baseline: scores[0]!, best: Math.max(...scores), final: scores[scores.length - 1]!, evaluations: scores.length } : null,
-    bestCheckpoint: lastLoad ?? lastSave,
-    usage: result.usage,
-    elapsedMs: result.elapsedMs,
-  };
+
+/** Drops a partial last line (a crash mid-write) so appended events start on a line of their own. */
+function truncateTornTail(file: string): void {
+  const raw = fs.readFileSync(file, "utf8");
+  if (raw.length === 0 || raw.endsWith("\n")) return;
+  fs.writeFileSync(file, raw.slice(0, raw.lastIndexOf("\n") + 1));
 }
 
-const REASON_TEXT: Record<LoopResult["reason"], string> = {
-  finished: "finished: the planner called finish()",
-  max_turns: "stopped: turn limit reached",
-  time_limit: "stopped: time limit reached",
-  planner_stopped: "stopped: the planner stopped calling tools",
-  planner_error: "stopped: the planner failed",
-  refusal: "stopped: the planner refused",
-  guard_stop: "stopped by the guard",
-  aborted: "interrupted",
+type BridgeDeps = {
+  writer: TranscriptWriter;
+  hub: { call: RedactingExecutor["call"]; tools: RedactingExecutor["tools"] };
+  guard: { observe: (c: { id: string; name: string; input: unknown }, r: { isError: boolean; structured?: unknown; content: string }) => void };
+  ledger: MetricsLedger;
+  io: RunIO;
+  signal: AbortSignal;
 };
 
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-
-export function formatSummary(s: RunSummary): string[] {
-  const u = s.usage;
-  return [
-    "",
-    `── ${REASON_TEXT[s.reason]}${s.detail ? ` (${s.detail})` : ""}`,
-    `   turns ${s.turns} · tool calls ${s.toolCalls} (${s.toolErrors} errors) · guard interventions ${s.guardInterventions}`,
-    ...(s.holdout
-      ? [`   holdout score: baseline ${pct(s.holdout.baseline)} → final ${pct(s.holdout.final)} (best ${pct(s.holdout.best)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`]
-      : []),
-    ...(s.bestCheckpoint ? [`   checkpoint: ${s.bestCheckpoint}`] : []),
-    `   tokens in ${u.inputTokens} out ${u.outputTokens} cache read ${u.cacheReadTokens} write ${u.cacheWriteTokens}`,
-    `   time ${(s.elapsedMs / 1000).toFixed(1)}s · planner ${s.planner} · model ${s.model}`,
-    `   transcript ${path.join(s.runDir, "transcript.jsonl")}`,
-  ];
+/**
+ * Rebuilds the conversation from recorded events, replays them into the guard and the
+ * metrics ledger, copies them (fork), restores training from the checkpoint, answers
+ * any tool call left without a result, and tells the planner in one note what
+ * happened. Returns the messages the loop continues from.
+ */
+async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message[]> {
+  for (const e of cont.prefix) {
+    if (cont.copyPrefix && e.type !== "run" && e.type !== "end" && e.type !== "system") {
+      const { seq: _seq, t: _t, ...event } = e;
+      d.writer.append(event as Parameters<TranscriptWriter["append"]>[0]);
+    }
+    if (e.type === "tool") {
+      const call = { id: e.toolUseId, name: e.name, input: e.input };
+      const result = { isError: e.isError, content: e.result, ...(e.structured !== undefined ? { structured: e.structured } : {}) };
+      d.guard.observe(call, result);
+      d.ledger.observe(call, result);
+    }
+  }
+  const messages = messagesFromEvents(cont.prefix);
+  const notes = [`[harness] ${cont.reason}`];
+  if (cont.checkpoint) {
+    const load = d.hub.tools.find((t) => t.name === "load" || t.name.endsWith("__load"));
+    const r = load ? await d.hub.call(load.name, { path: cont.checkpoint }, { signal: d.signal }) : { isError: true, content: "no load tool is available" };
+    d.writer.append({ type: "note", turn: cont.startTurn, text: `restore from ${cont.checkpoint}: ${r.isError ? "failed" : "ok"} — ${r.content.split("\n")[0]}` });
+    d.io.out(`restore: ${r.isError ? "FAILED" : "loaded"} ${cont.checkpoint}`);
+    notes.push(
+      r.isError
+        ? `Restoring the training session from ${cont.checkpoint} failed (${r.content.split("\n")[0]}); the tool servers are fresh, so re-initialise (init_*) before training.`
+        : `The training session was restored from checkpoint ${cont.checkpoint} (weights, optimizer state and counters). Training done after that checkpoint was lost; continue from it (warmup_ratio=0).`,
+    );
+  } else {
+    notes.push("No checkpoint was saved before this point: the tool servers are fresh, so call init_* again before training.");
+  }
+  const last = messages[messages.length - 1];
+  const note: Block = { type: "text", text: notes.join(" ") };
+  if (last?.role === "assistant") {
+    // Calls that were made but never answered (the run stopped in between) get an error result.
+    const orphans = toolUses(last.content).map((u) => ({ type: "tool_result" as const, toolUseId: u.id, content: "Not run: the run stopped before this call completed.", isError: true }));
+    const message: Message = { role: "user", content: [...orphans, note] };
+    messages.push(message);
+    d.writer.append({ type: "user", turn: cont.startTurn, message });
+  } else if (last?.role === "user") {
+    const message: Message = { role: "user", content: [...last.content, note] };
+    messages[messages.length - 1] = message;
+    d.writer.append({ type: "user", turn: cont.startTurn, message, amends: true });
+  }
+  return messages;
 }

@@ -18,6 +18,8 @@ export type RunHeader = {
   config: Record<string, unknown>;
   templateSha256: string;
   tools: Array<{ name: string; source: string }>;
+  /** The tools' descriptions and input schemas, so a replay can check calls as the run did. */
+  toolSpecs?: Array<{ name: string; description: string; inputSchema: Record<string, unknown>; source: string }>;
   /** Run this one was forked or resumed from, when any. */
   parent?: string;
 };
@@ -25,7 +27,8 @@ export type RunHeader = {
 export type TranscriptEvent =
   | RunHeader
   | { type: "system"; text: string }
-  | { type: "user"; turn: number; message: Message }
+  /** `amends`: this message replaces the previous user message (a resume or fork note added to it). */
+  | { type: "user"; turn: number; message: Message; amends?: boolean }
   | ({ type: "assistant"; turn: number; latencyMs: number } & AssistantTurn)
   | {
       type: "guard";
@@ -103,6 +106,31 @@ export type TranscriptReadResult = {
   damage?: { line: number; reason: string };
 };
 
+/**
+ * Upgrades an event written under an older schema to the current one. Schema 0 is
+ * the draft format of the first design (header `version` instead of `schema`, tool
+ * results under `output`, user messages as bare `content` arrays); it is read so
+ * transcripts from that stage still replay.
+ */
+export function upgradeEvent(e: Record<string, unknown>, schema: number): Record<string, unknown> {
+  if (schema >= TRANSCRIPT_SCHEMA_VERSION) return e;
+  const out = { ...e };
+  if (out.type === "run" && out.schema === undefined) {
+    out.schema = TRANSCRIPT_SCHEMA_VERSION;
+    out.upgradedFrom = typeof out.version === "number" ? out.version : 0;
+    delete out.version;
+  }
+  if (out.type === "tool" && out.result === undefined && typeof out.output === "string") {
+    out.result = out.output;
+    delete out.output;
+  }
+  if (out.type === "user" && out.message === undefined && Array.isArray(out.content)) {
+    out.message = { role: "user", content: out.content };
+    delete out.content;
+  }
+  return out;
+}
+
 /** Reads a transcript, tolerating a torn last line and stopping at the first damaged one. */
 export function readTranscript(path: string): TranscriptReadResult {
   const raw = fs.readFileSync(path, "utf8");
@@ -110,6 +138,7 @@ export function readTranscript(path: string): TranscriptReadResult {
   const endsClean = raw.endsWith("\n") || raw.length === 0;
   if (endsClean) lines.pop();
   const events: RecordedEvent[] = [];
+  let schema = TRANSCRIPT_SCHEMA_VERSION;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? "";
     const isLast = i === lines.length - 1;
@@ -125,7 +154,14 @@ export function readTranscript(path: string): TranscriptReadResult {
     if (!checked.success) {
       return { events, damage: { line: i + 1, reason: "not a transcript event (needs seq, t and type)" } };
     }
-    events.push(checked.data as unknown as RecordedEvent);
+    if (checked.data.type === "run") {
+      const v = (checked.data as Record<string, unknown>).schema ?? (checked.data as Record<string, unknown>).version;
+      schema = typeof v === "number" ? v : 0;
+      if (schema > TRANSCRIPT_SCHEMA_VERSION) {
+        return { events, damage: { line: i + 1, reason: `written by a newer tinkerloop (schema ${schema}; this one reads up to ${TRANSCRIPT_SCHEMA_VERSION})` } };
+      }
+    }
+    events.push(upgradeEvent(checked.data, schema) as unknown as RecordedEvent);
   }
   return { events };
 }
@@ -134,7 +170,8 @@ export function readTranscript(path: string): TranscriptReadResult {
 export function messagesFromEvents(events: RecordedEvent[]): Message[] {
   const messages: Message[] = [];
   for (const e of events) {
-    if (e.type === "user") messages.push(e.message);
+    if (e.type === "user" && e.amends && messages[messages.length - 1]?.role === "user") messages[messages.length - 1] = e.message;
+    else if (e.type === "user") messages.push(e.message);
     else if (e.type === "assistant" && e.stopReason !== "error") {
       messages.push({ role: "assistant", content: e.content as Block[] });
     }

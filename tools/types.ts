@@ -9,7 +9,8 @@ export type ToolResult = {
   structured?: unknown;
 };
 
-export type ToolCallOptions = { signal?: AbortSignal; timeoutMs?: number };
+/** Per-call options; `toolUseId` lets a recorded-results executor (cassette replay) find its answer. */
+export type ToolCallOptions = { signal?: AbortSignal; timeoutMs?: number; toolUseId?: string };
 
 /**
  * Everything the loop can call. Implementations never throw for a failed call:

@@ -6,6 +6,7 @@ import type { WrongModelPolicy } from "./base-model.ts";
 import { budgetRule } from "./budget.ts";
 import type { Budget } from "./budget.ts";
 import { largeInlineRule } from "./large-inline.ts";
+import { malformedArgsRule } from "./malformed-args.ts";
 import { GuardPipeline } from "./pipeline.ts";
 import { rewardCodeRule } from "./reward-code.ts";
 import { schemaRule } from "./schema.ts";
@@ -13,7 +14,7 @@ import type { GuardRule } from "./types.ts";
 import { unknownToolRule } from "./unknown-tool.ts";
 import { workflowRule } from "./workflow.ts";
 
-export const RULE_NAMES = ["unknown-tool", "schema", "base-model", "reward-code", "large-inline", "workflow", "budget"] as const;
+export const RULE_NAMES = ["malformed-args", "unknown-tool", "schema", "base-model", "reward-code", "large-inline", "workflow", "budget"] as const;
 
 export type GuardConfig = {
   onWrongModel: WrongModelPolicy;
@@ -34,6 +35,7 @@ export async function buildGuard(c: GuardConfig): Promise<GuardPipeline> {
     if (!(RULE_NAMES as readonly string[]).includes(d)) throw new UserError(`Unknown guard rule '${d}'.`, `Rules: ${RULE_NAMES.join(", ")}.`);
   }
   const builtIn: GuardRule[] = [
+    malformedArgsRule,
     unknownToolRule,
     schemaRule(),
     baseModelRule(c.onWrongModel),

@@ -2,8 +2,13 @@ import { UserError } from "../errors.ts";
 import type { Env } from "../config.ts";
 import type { Hints } from "../recipes.ts";
 import { AnthropicPlanner } from "./anthropic.ts";
+import { OpenAIPlanner } from "./openai.ts";
 import type { Planner } from "./planner.ts";
 import { ScriptedPlanner } from "./scripted.ts";
+import { RecordedPlanner } from "../replay/recorded.ts";
+import { readTranscript } from "../transcript.ts";
+import fs from "node:fs";
+import path from "node:path";
 
 export const DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5";
 
@@ -31,8 +36,19 @@ export function resolvePlanner(spec: string | undefined, env: Env, ctx: { hints?
       return { planner: makeAnthropic(arg || DEFAULT_ANTHROPIC_MODEL, env), why: `--planner ${spec}` };
     case "scripted":
       return { planner: scripted(), why: `--planner ${spec}` };
+    case "replay": {
+      const file = arg && fs.existsSync(arg) && fs.statSync(arg).isDirectory() ? path.join(arg, "transcript.jsonl") : arg;
+      if (!file || !fs.existsSync(file)) throw new UserError(`--planner replay needs a transcript: replay:<run-dir or transcript.jsonl>; ${JSON.stringify(arg)} does not exist.`);
+      return { planner: RecordedPlanner.fromEvents(readTranscript(file).events, file), why: `--planner ${spec}: the recorded planner turns` };
+    }
+    case "openai": {
+      if (!arg) throw new UserError("--planner openai needs a model name: openai:<model>.", "e.g. --planner openai:gpt-5 or, for a local server, openai:qwen3-8b with OPENAI_BASE_URL.");
+      const apiKey = env.OPENAI_API_KEY ?? (env.OPENAI_BASE_URL ? "none" : undefined);
+      if (!apiKey) throw new UserError(`The planner openai:${arg} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server that needs no key).`, "Set it in the environment or in .env.");
+      return { planner: new OpenAIPlanner({ model: arg, apiKey, ...(env.OPENAI_BASE_URL ? { baseURL: env.OPENAI_BASE_URL } : {}) }), why: `--planner ${spec}` };
+    }
     default:
-      throw new UserError(`Unknown planner '${spec}'.`, "Use anthropic:<model> (e.g. anthropic:claude-sonnet-5-5) or scripted.");
+      throw new UserError(`Unknown planner '${spec}'.`, "Use anthropic:<model>, openai:<model>, scripted or replay:<transcript>.");
   }
 }
 

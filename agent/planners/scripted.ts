@@ -34,6 +34,7 @@ export class ScriptedPlanner implements Planner {
   }
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {
+    if (!this.researcher && !this.pendingId && req.messages.some((m) => m.role === "assistant")) this.fastForward(req);
     const obs = this.observe(req.messages);
     const model = /base_model="([^"]+)"/.exec(req.system)?.[1] ?? this.opts.model;
     if (!model) return this.say("I cannot find the model to train in the system prompt (base_model=\"...\"); stopping.", "end_turn");
@@ -41,13 +42,11 @@ export class ScriptedPlanner implements Planner {
       if (this.opts.hints) this.researcher = new Researcher(model, this.opts.hints);
       else if (!this.searched) {
         this.searched = true;
-        const objective = /## PROMPT\s*\n\*\*([\s\S]*?)\*\*\s*\n/.exec(req.system)?.[1] ?? req.system.slice(0, 400);
-        const query = keywords(objective);
+        const query = keywords(objectiveOf(req.system));
         return this.call(req.tools, "search_datasets", { query, max_results: 5 }, `No recipe was given, so I start from the objective: searching the catalog and the Hub for "${query}".`);
       } else {
-        const objective = /## PROMPT\s*\n\*\*([\s\S]*?)\*\*/.exec(req.system)?.[1] ?? "";
         const found = (obs?.s?.results ?? []).map((r: { id: string }) => r.id).join(", ");
-        const recipe = KEYWORDS.find(([re]) => re.test(objective))?.[1] ?? "arithmetic";
+        const recipe = recipeFor(objectiveOf(req.system));
         const hints = loadRecipe(recipe).hints ?? {};
         this.researcher = new Researcher(model, hints);
         const first = this.researcher.next(undefined)!;
@@ -64,7 +63,40 @@ export class ScriptedPlanner implements Planner {
     return this.call(req.tools, action.tool, action.input, action.say);
   }
 
+  /**
+   * Rebuilds the researcher's state from a conversation it did not see live (resume,
+   * fork onto the scripted planner): its decisions are deterministic, so feeding it
+   * the recorded results in order brings it to where the conversation stands.
+   */
+  private fastForward(req: PlannerRequest): void {
+    const model = /base_model="([^"]+)"/.exec(req.system)?.[1] ?? this.opts.model ?? "";
+    const hints = this.opts.hints ?? loadRecipe(recipeFor(objectiveOf(req.system))).hints ?? {};
+    this.searched = true;
+    this.researcher = new Researcher(model, hints);
+    let obs: Observation | undefined;
+    let primed = false;
+    req.messages.forEach((m, i) => {
+      if (m.role !== "assistant") return;
+      const use = m.content.find((b) => b.type === "tool_use") as { id: string; name: string } | undefined;
+      if (!use || (!primed && baseToolName(use.name) === "search_datasets")) return;
+      primed = true;
+      this.researcher!.next(obs);
+      const result = req.messages[i + 1]?.content.find((b): b is ToolResultBlock => b.type === "tool_result" && b.toolUseId === use.id);
+      obs = result ? { ok: !result.isError, text: result.content, s: result.structured } : { ok: false, text: "no result", s: undefined };
+      this.calls++;
+    });
+    this.carried = obs;
+  }
+
+  /** The last recorded result after a fast-forward, fed to the researcher on the next turn. */
+  private carried: Observation | undefined;
+
   private observe(messages: Message[]): Observation | undefined {
+    if (this.carried) {
+      const c = this.carried;
+      this.carried = undefined;
+      return c;
+    }
     if (!this.pendingId) return undefined;
     const last = messages[messages.length - 1];
     const block = last?.content.find((b): b is ToolResultBlock => b.type === "tool_result" && b.toolUseId === this.pendingId);
@@ -84,6 +116,15 @@ export class ScriptedPlanner implements Planner {
   private say(text: string, stopReason: "end_turn"): AssistantTurn {
     return { content: [{ type: "text", text }], stopReason, usage: ZERO_USAGE };
   }
+}
+
+/** The research objective: the PROMPT section of the filled template. */
+function objectiveOf(system: string): string {
+  return /## PROMPT\s*\n\*\*([\s\S]*?)\*\*\s*\n/.exec(system)?.[1] ?? system.slice(0, 400);
+}
+
+function recipeFor(objective: string): string {
+  return KEYWORDS.find(([re]) => re.test(objective))?.[1] ?? "arithmetic";
 }
 
 function keywords(text: string): string {

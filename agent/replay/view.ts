@@ -1,0 +1,74 @@
+import { addUsage, ZERO_USAGE } from "../conversation.ts";
+import type { Block, Usage } from "../conversation.ts";
+import { plannerCostUsd } from "../guard/budget.ts";
+import type { RecordedEvent, TranscriptReadResult } from "../transcript.ts";
+
+const clip = (s: string, n: number) => {
+  const one = s.replace(/\s+/g, " ").trim();
+  return one.length > n ? `${one.slice(0, n - 1)}…` : one;
+};
+
+export type ViewOptions = { full?: boolean; width?: number };
+
+/** Renders a transcript for a terminal: turns, text, calls, guard decisions, results, feedback, usage and cost. */
+export function renderTranscript(read: TranscriptReadResult, o: ViewOptions = {}): string[] {
+  const w = o.full ? 100_000 : (o.width ?? 200);
+  const out: string[] = [];
+  let usage: Usage = ZERO_USAGE;
+  for (const e of read.events) out.push(...renderEvent(e, w, o.full ?? false, (u) => (usage = addUsage(usage, u))));
+  out.push(
+    "",
+    `tokens: in ${usage.inputTokens} · out ${usage.outputTokens} · cache read ${usage.cacheReadTokens} · cache write ${usage.cacheWriteTokens} · est. cost $${plannerCostUsd(usage).toFixed(4)}`,
+  );
+  if (read.tornTail !== undefined) out.push(`note: the last line was cut off mid-write (${read.tornTail.length} bytes), probably by a crash; everything before it is shown.`);
+  if (read.damage) out.push(`note: line ${read.damage.line} is damaged (${read.damage.reason}); the events after it are not shown.`);
+  return out;
+}
+
+function renderEvent(e: RecordedEvent, w: number, full: boolean, addU: (u: Usage) => void): string[] {
+  switch (e.type) {
+    case "run":
+      return [
+        `run ${e.runId}${e.parent ? ` (from ${e.parent})` : ""} · planner ${e.planner} · model ${e.model} · started ${e.startedAt}`,
+        `tools: ${e.tools.map((t) => t.name).join(", ")}`,
+      ];
+    case "system":
+      return full ? ["system prompt:", e.text] : [`system prompt: ${e.text.length} characters (--full shows it)`];
+    case "user": {
+      if (e.turn !== 0) {
+        const texts = e.message.content.filter((b: Block) => b.type === "text").map((b) => (b as { text: string }).text);
+        const nudges = texts.filter((t) => !t.startsWith("── training feedback"));
+        return nudges.map((t) => `  user: ${clip(t, w)}`);
+      }
+      const t = e.message.content.find((b: Block) => b.type === "text") as { text: string } | undefined;
+      return t ? [`kickoff: ${clip(t.text, w)}`] : [];
+    }
+    case "assistant": {
+      addU(e.usage);
+      const lines = [`── turn ${e.turn} ── ${e.stopReason}${e.latencyMs ? ` · ${(e.latencyMs / 1000).toFixed(1)}s` : ""} · in ${e.usage.inputTokens} out ${e.usage.outputTokens}`];
+      if (e.error) lines.push(`  planner error: ${e.error}`);
+      for (const b of e.content) {
+        if (b.type === "text") lines.push(`  ${full ? b.text : clip(b.text, w)}`);
+        else if (b.type === "tool_use") lines.push(`  → ${b.name}(${clip(JSON.stringify(b.input ?? {}), Math.max(40, w - b.name.length - 6))})`);
+      }
+      return lines;
+    }
+    case "guard":
+      if (e.decision.action === "allow") return [];
+      return [
+        `  guard ${e.rule ?? ""} ${e.decision.action}: ${clip(e.decision.action === "rewrite" ? e.decision.note : e.decision.action === "reject" ? e.decision.message : e.decision.reason, w)}`,
+      ];
+    case "tool":
+      return [`  ← ${e.name} ${e.isError ? "✗" : "✓"} ${(e.ms / 1000).toFixed(1)}s: ${full ? e.result : clip(e.result, w)}`];
+    case "feedback":
+      return e.text.split("\n").map((l) => `  │ ${l}`);
+    case "retry":
+      return [`  retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s: ${clip(e.error, w)}`];
+    case "note":
+      return [`  note: ${clip(e.text, w)}`];
+    case "end":
+      return [`── end: ${e.reason}${e.detail ? ` (${e.detail})` : ""} after ${e.turns} turns, ${(e.elapsedMs / 1000).toFixed(1)}s`];
+    default:
+      return [`  (${(e as { type: string }).type} event)`];
+  }
+}

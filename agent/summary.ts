@@ -1,0 +1,91 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { RunConfig } from "./config.ts";
+import type { LoopResult } from "./loop.ts";
+import { baseToolName } from "./tool-names.ts";
+
+export type RunSummary = {
+  runId: string;
+  runDir: string;
+  planner: string;
+  model: string;
+  reason: LoopResult["reason"];
+  detail?: string;
+  turns: number;
+  toolCalls: number;
+  toolErrors: number;
+  guardInterventions: number;
+  /** Holdout evaluations (sample calls scored with a reward): first, best and last. */
+  holdout: { baseline: number; best: number; final: number; evaluations: number } | null;
+  /** The checkpoint the session ended on (last load, else last save). */
+  bestCheckpoint: string | null;
+  usage: LoopResult["usage"];
+  elapsedMs: number;
+};
+
+/** Counts and holdout scores of a run, read back from its transcript. */
+export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult, transcriptPath: string): RunSummary {
+  let toolCalls = 0;
+  let toolErrors = 0;
+  let guardInterventions = 0;
+  const scores: number[] = [];
+  let lastSave: string | null = null;
+  let lastLoad: string | null = null;
+  for (const line of fs.readFileSync(transcriptPath, "utf8").split("\n")) {
+    if (!line) continue;
+    const e = JSON.parse(line) as { type: string; name?: string; isError?: boolean; decision?: { action: string }; structured?: Record<string, unknown> };
+    if (e.type === "tool") {
+      toolCalls++;
+      if (e.isError) toolErrors++;
+      const tool = baseToolName(e.name ?? "");
+      if (!e.isError && tool === "sample" && typeof e.structured?.mean_reward === "number") scores.push(e.structured.mean_reward);
+      if (!e.isError && tool === "save" && typeof e.structured?.path === "string") lastSave = e.structured.path;
+      if (!e.isError && tool === "load" && typeof e.structured?.path === "string") lastLoad = e.structured.path;
+    } else if (e.type === "guard" && e.decision?.action !== "allow") guardInterventions++;
+  }
+  return {
+    runId: cfg.runId,
+    runDir: cfg.runDir,
+    planner: plannerId,
+    model: cfg.model,
+    reason: result.reason,
+    ...(result.detail ? { detail: result.detail } : {}),
+    turns: result.turns,
+    toolCalls,
+    toolErrors,
+    guardInterventions,
+    holdout: scores.length ? { baseline: scores[0]!, best: Math.max(...scores), final: scores[scores.length - 1]!, evaluations: scores.length } : null,
+    bestCheckpoint: lastLoad ?? lastSave,
+    usage: result.usage,
+    elapsedMs: result.elapsedMs,
+  };
+}
+
+const REASON_TEXT: Record<LoopResult["reason"], string> = {
+  finished: "finished: the planner called finish()",
+  max_turns: "stopped: turn limit reached",
+  time_limit: "stopped: time limit reached",
+  planner_stopped: "stopped: the planner stopped calling tools",
+  planner_error: "stopped: the planner failed",
+  refusal: "stopped: the planner refused",
+  guard_stop: "stopped by the guard",
+  aborted: "interrupted",
+};
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+export function formatSummary(s: RunSummary): string[] {
+  const u = s.usage;
+  return [
+    "",
+    `── ${REASON_TEXT[s.reason]}${s.detail ? ` (${s.detail})` : ""}`,
+    `   turns ${s.turns} · tool calls ${s.toolCalls} (${s.toolErrors} errors) · guard interventions ${s.guardInterventions}`,
+    ...(s.holdout
+      ? [`   holdout score: baseline ${pct(s.holdout.baseline)} → final ${pct(s.holdout.final)} (best ${pct(s.holdout.best)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`]
+      : []),
+    ...(s.bestCheckpoint ? [`   checkpoint: ${s.bestCheckpoint}`] : []),
+    `   tokens in ${u.inputTokens} out ${u.outputTokens} cache read ${u.cacheReadTokens} write ${u.cacheWriteTokens}`,
+    `   time ${(s.elapsedMs / 1000).toFixed(1)}s · planner ${s.planner} · model ${s.model}`,
+    `   transcript ${path.join(s.runDir, "transcript.jsonl")}`,
+  ];
+}

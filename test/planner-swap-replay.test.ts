@@ -1,0 +1,163 @@
+import fs from "node:fs";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { OpenAIPlanner, toOpenAIMessages } from "../agent/planners/openai.ts";
+import { cassetteReplay } from "../agent/replay/replay-run.ts";
+import { renderTranscript } from "../agent/replay/view.ts";
+import { readTranscript } from "../agent/transcript.ts";
+import { FakeAnthropic, textReply, toolUseReply } from "./fakes/anthropic-server.ts";
+import { chatText, chatToolCalls, FakeOpenAI } from "./fakes/openai-server.ts";
+import { REPO, runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
+
+const MODEL = "local/tiny-arith";
+const FIXTURES = path.join(REPO, "test", "fixtures", "transcripts");
+let anthropic: FakeAnthropic | undefined;
+let openai: FakeOpenAI | undefined;
+afterEach(async () => {
+  await anthropic?.close();
+  await openai?.close();
+  anthropic = openai = undefined;
+});
+
+/** One scenario, as calls: the same decisions whichever provider makes them. */
+const SCENARIO = [
+  { name: "echo", input: { text: "hello" } },
+  { name: "init_grpo", input: { base_model: MODEL } },
+  { name: "add", input: { a: 2, b: 3 } },
+  { name: "save", input: { name: "ckpt-a" } },
+  { name: "finish", input: {} },
+];
+
+async function runWith(planner: string, env: Record<string, string>) {
+  const dir = tempDir("tl-swap-");
+  const runDir = path.join(dir, "run");
+  const mcp = writeMcpConfig(dir, { lab: testServerEntry() });
+  const res = await runCli(["run", "--planner", planner, "--model", MODEL, "--prompt", "Teach addition.", "--mcp-config", mcp, "--run-dir", runDir], { env });
+  return { res, runDir, mcp, events: readTranscript(path.join(runDir, "transcript.jsonl")).events };
+}
+
+const toolCalls = (events: any[]) => events.filter((e) => e.type === "tool").map((e) => ({ name: e.name, input: e.input, isError: e.isError }));
+
+describe("swapping planners", () => {
+  it("runs the same scenario through the Anthropic and the OpenAI-compatible planner to the same tool calls", async () => {
+    anthropic = await FakeAnthropic.start(SCENARIO.map((c) => toolUseReply([c])));
+    openai = await FakeOpenAI.start(SCENARIO.map((c) => chatToolCalls([{ name: c.name, args: c.input }])));
+    const a = await runWith("anthropic:claude-x", { ANTHROPIC_API_KEY: "sk-ant-swap-000000", ANTHROPIC_BASE_URL: anthropic.url });
+    const o = await runWith("openai:fake-model", { OPENAI_API_KEY: "sk-openai-swap-000000", OPENAI_BASE_URL: openai.url });
+    expect(a.res.code, a.res.stderr).toBe(0);
+    expect(o.res.code, o.res.stderr).toBe(0);
+    expect(toolCalls(o.events)).toEqual(toolCalls(a.events));
+    expect(toolCalls(a.events).map((c) => c.name)).toEqual(SCENARIO.map((c) => c.name));
+    // What the OpenAI-compatible server was sent: system first, tool results as `tool` messages with the call ids.
+    const second = openai.requests[1]!.body;
+    expect(second.messages[0]).toEqual({ role: "system", content: expect.stringContaining(MODEL) });
+    const call = second.messages.find((m: any) => m.role === "assistant").tool_calls[0];
+    expect(JSON.parse(call.function.arguments)).toEqual({ text: "hello" });
+    expect(second.messages.find((m: any) => m.role === "tool")).toMatchObject({ tool_call_id: call.id, content: "testsrv echoes: hello" });
+    expect(second.tools[0]).toMatchObject({ type: "function", function: { name: expect.any(String), parameters: expect.any(Object) } });
+    expect(openai.requests[0]!.headers.authorization).toBe("Bearer sk-openai-swap-000000");
+    const assistant = o.events.find((e) => e.type === "assistant") as any;
+    expect(assistant.usage).toEqual({ inputTokens: 50, outputTokens: 10, cacheReadTokens: 20, cacheWriteTokens: 0 });
+  });
+
+  it("answers malformed tool arguments with an error result instead of crashing, and maps finish reasons", async () => {
+    openai = await FakeOpenAI.start([
+      chatToolCalls([{ name: "add", args: '{"a": 2, "b": ' }]),
+      chatText("cut off", "length"),
+      chatToolCalls([{ name: "finish", args: {} }]),
+    ]);
+    const o = await runWith("openai:fake-model", { OPENAI_API_KEY: "sk-openai-swap-000000", OPENAI_BASE_URL: openai.url });
+    expect(o.res.code, o.res.stderr).toBe(0);
+    const guard = o.events.find((e) => e.type === "guard") as any;
+    expect(guard).toMatchObject({ rule: "malformed-args", decision: { action: "reject" } });
+    const toolMsg = openai.requests[1]!.body.messages.find((m: any) => m.role === "tool");
+    expect(toolMsg.content).toMatch(/not valid JSON/);
+    // The malformed arguments are sent back verbatim, as the model wrote them.
+    expect(openai.requests[1]!.body.messages.find((m: any) => m.role === "assistant").tool_calls[0].function.arguments).toBe('{"a": 2, "b": ');
+    expect((o.events.filter((e) => e.type === "assistant") as any[])[1].stopReason).toBe("max_tokens");
+  });
+
+  it("continues a conversation recorded with one provider on the other (message translation)", () => {
+    const msgs = toOpenAIMessages("SYS", [
+      { role: "user", content: [{ type: "text", text: "go" }] },
+      { role: "assistant", content: [{ type: "text", text: "calling" }, { type: "tool_use", id: "toolu_01ABC", name: "echo", input: { text: "x" } }] },
+      { role: "user", content: [{ type: "tool_result", toolUseId: "toolu_01ABC", content: "failed", isError: true }, { type: "text", text: "── training feedback ──" }] },
+    ]);
+    expect(msgs.map((m) => m.role)).toEqual(["system", "user", "assistant", "tool", "user"]);
+    expect(msgs[3]).toEqual({ role: "tool", tool_call_id: "toolu_01ABC", content: "Error: failed" });
+    expect(new OpenAIPlanner({ model: "m", apiKey: "k" }).id).toBe("openai:m");
+  });
+
+  it("forks a run recorded with the Anthropic planner at turn 3 onto the OpenAI-compatible planner, which finishes it", async () => {
+    anthropic = await FakeAnthropic.start([...SCENARIO.slice(0, 4).map((c) => toolUseReply([c])), textReply("done?"), toolUseReply([SCENARIO[4]!])]);
+    const a = await runWith("anthropic:claude-x", { ANTHROPIC_API_KEY: "sk-ant-swap-000000", ANTHROPIC_BASE_URL: anthropic.url });
+    expect(a.res.code).toBe(0);
+    openai = await FakeOpenAI.start([chatToolCalls([{ name: "echo", args: { text: "forked" } }]), chatToolCalls([{ name: "finish", args: {} }])]);
+    const forkDir = path.join(tempDir("tl-fork-"), "forked");
+    const res = await runCli(["replay", a.runDir, "--fork", "3", "--planner", "openai:fake-model", "--run-dir", forkDir, "--mcp-config", a.mcp], {
+      env: { OPENAI_API_KEY: "sk-openai-swap-000000", OPENAI_BASE_URL: openai.url },
+    });
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    const { events } = readTranscript(path.join(forkDir, "transcript.jsonl"));
+    const header = events[0] as any;
+    expect(header.parent).toMatch(/at turn 3/);
+    expect(header.planner).toBe("openai:fake-model");
+    // The first three turns are the recorded ones; the OpenAI planner saw them, translated.
+    expect(toolCalls(events).slice(0, 3).map((c) => c.name)).toEqual(["echo", "init_grpo", "add"]);
+    expect(toolCalls(events).slice(3).map((c) => c.name)).toEqual(["echo", "finish"]);
+    const first = openai.requests[0]!.body.messages;
+    expect(first.filter((m: any) => m.role === "tool").map((m: any) => m.tool_call_id)).toHaveLength(3);
+    expect(first.at(-1).content).toMatch(/forked from run .* at turn 3/);
+    expect(events.at(-1)).toMatchObject({ type: "end", reason: "finished" });
+    expect((events.filter((e) => e.type === "assistant") as any[]).map((e) => e.turn)).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+describe("replay", () => {
+  it("cassette replay reproduces the recorded tool calls exactly, and a changed guard rule names the turns it affects", async () => {
+    const same = await cassetteReplay(path.join(FIXTURES, "v1-guarded-run.jsonl"));
+    expect(same.differences).toEqual([]);
+    const recorded = readTranscript(path.join(FIXTURES, "v1-guarded-run.jsonl")).events;
+    const calls = (evs: any[]) => evs.filter((e) => e.type === "tool").map((e) => [e.turn, e.name, JSON.stringify(e.input), e.result]);
+    expect(calls(same.events)).toEqual(calls(recorded));
+    const changed = await cassetteReplay(path.join(FIXTURES, "v1-guarded-run.jsonl"), { onWrongModel: "reject" });
+    expect(changed.differences[0]).toMatch(/^turn 2: init_grpo — guard decision was rewrite \(base-model\), now reject \(base-model\)/);
+    expect(changed.differences.some((d) => d.startsWith("turn 3: train_grpo_step"))).toBe(true);
+    expect(changed.differences.some((d) => /turn 3: feedback alert no longer fires: Mostly ALL-0/.test(d))).toBe(true);
+  });
+
+  it("views the fixture corpus: current schema, a torn last line, and the older draft schema", async () => {
+    const full = renderTranscript(readTranscript(path.join(FIXTURES, "v1-guarded-run.jsonl"))).join("\n");
+    expect(full).toMatch(/── turn 2 ──[\s\S]*guard base-model rewrite: base_model corrected/);
+    expect(full).toMatch(/│ ── training feedback after turn 3 ──/);
+    expect(full).toMatch(/── end: finished after 7 turns/);
+    expect(full).toMatch(/est\. cost \$/);
+    const torn = readTranscript(path.join(FIXTURES, "v1-torn-tail.jsonl"));
+    expect(torn.tornTail).toBeDefined();
+    expect(renderTranscript(torn).join("\n")).toMatch(/last line was cut off mid-write/);
+    const old = readTranscript(path.join(FIXTURES, "v0-draft-format.jsonl"));
+    expect(old.events[0]).toMatchObject({ type: "run", schema: 1, upgradedFrom: 0 });
+    expect(old.events.find((e) => e.type === "tool")).toMatchObject({ result: "GRPO session ready for local/tiny-arith" });
+    const view = await runCli(["replay", path.join(FIXTURES, "v0-draft-format.jsonl")]);
+    expect(view.code).toBe(0);
+    expect(view.stdout).toMatch(/← init_grpo ✓ 0\.9s: GRPO session ready/);
+  });
+
+  it("reads a damaged transcript up to the damage and reports the rest", () => {
+    const dir = tempDir();
+    const lines = fs.readFileSync(path.join(FIXTURES, "v1-guarded-run.jsonl"), "utf8").split("\n");
+    lines[10] = "{ this is not json";
+    fs.writeFileSync(path.join(dir, "t.jsonl"), lines.join("\n"));
+    const r = readTranscript(path.join(dir, "t.jsonl"));
+    expect(r.events).toHaveLength(10);
+    expect(r.damage?.line).toBe(11);
+    expect(renderTranscript(r).join("\n")).toMatch(/line 11 is damaged/);
+  });
+
+  it("runs a recorded transcript as a planner: --planner replay:<file> against live tools", async () => {
+    const dir = tempDir("tl-replay-planner-");
+    const res = await runCli(["run", "--planner", `replay:${path.join(FIXTURES, "v1-guarded-run.jsonl")}`, "--model", MODEL, "--prompt", "p", "--mcp-config", writeMcpConfig(dir, { lab: testServerEntry() }), "--run-dir", path.join(dir, "run")]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/finished: the planner called finish/);
+  });
+});
