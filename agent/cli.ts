@@ -19,9 +19,10 @@ program
     `
 Exit codes:
   0    the planner finished the run (finish() succeeded)
-  1    the run ended without finishing (turn/time limit, planner error or silence)
+  1    the run ended without finishing (turn/time/budget limit, or the planner went quiet)
   2    bad input (missing prompt or model, bad template, unreadable file, missing key)
   3    a tool server could not start
+  4    the planner failed for good (refused key, bad request, retries spent)
   130  interrupted (Ctrl-C)
 
 Examples:
@@ -51,6 +52,7 @@ program
   .option("--max-planner-cost <usd>", "budget: estimated planner spend in US dollars")
   .option("--guard-off <rules>", "comma-separated guard rules to switch off (unknown-tool, schema, base-model, reward-code, large-inline, workflow, budget)")
   .option("--guard-rule <file...>", "extra guard rule modules (default export {name, check(call, ctx)})")
+  .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default("150000"))
   .action(async (flags: RunFlags) => {
     const cwd = process.cwd();
     const env = loadEnv(cwd);

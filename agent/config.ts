@@ -48,6 +48,7 @@ export const runFlagsShape = z.object({
   maxTrainCalls: positiveInt("--max-train-calls").optional(),
   maxPlannerCost: z.coerce.number({ error: "--max-planner-cost must be a number (US dollars)" }).positive("--max-planner-cost must be above 0").optional(),
   guardOff: z.string().optional(),
+  maxContextTokens: positiveInt("--max-context-tokens").default(150_000),
   guardRule: z.array(z.string()).optional(),
 });
 export type RunFlags = z.input<typeof runFlagsShape>;
@@ -75,6 +76,8 @@ export type RunConfig = {
   maxPlannerCostUsd: number | undefined;
   /** Guard rules switched off. */
   guardOff: string[];
+  /** Above this estimated size, older tool results in the conversation are elided. */
+  maxContextTokens: number;
   /** Modules with custom guard rules. */
   guardRules: string[];
 };
@@ -150,6 +153,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     onWrongModel: f.onWrongModel,
     maxTrainCalls: f.maxTrainCalls,
     maxPlannerCostUsd: f.maxPlannerCost,
+    maxContextTokens: f.maxContextTokens,
     guardOff: (f.guardOff ?? "").split(",").map((x) => x.trim()).filter(Boolean),
     guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
   };

@@ -22,5 +22,7 @@ export const EXIT = {
   usage: 2,
   /** A tool server or the planner could not be set up. */
   setup: 3,
+  /** The planner failed for good: refused credentials, a bad request, or retries spent. */
+  plannerFailed: 4,
   interrupted: 130,
 } as const;

@@ -1,14 +1,39 @@
+import { compactMessages, estimateTokens } from "./compaction.ts";
 import { addUsage, toolUses, ZERO_USAGE } from "./conversation.ts";
-import type { Block, Message, ToolResultBlock, ToolUseBlock, Usage } from "./conversation.ts";
+import type { AssistantTurn, Block, Message, PlannerErrorKind, ToolResultBlock, ToolUseBlock, Usage } from "./conversation.ts";
 import type { Guard, GuardVerdict, ToolCall } from "./guard/types.ts";
 import type { Planner } from "./planners/planner.ts";
 import type { TranscriptSink } from "./transcript.ts";
 import type { ToolExecutor, ToolResult } from "../tools/types.ts";
 
-/** Wall-clock source; injected so tests control time. */
+/** Wall-clock source and sleeper; injected so tests control time. */
 export interface Clock {
   now(): number;
+  /** Waits `ms` (or until `signal` aborts); the loop's only wait, used between planner retries. */
+  sleep?(ms: number, signal: AbortSignal): Promise<void>;
 }
+
+/** Loop-level retry of planner failures the SDKs do not retry themselves (errors inside a stream, dropped connections). */
+export type RetryPolicy = {
+  /** Attempts after the first. */
+  retries: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Random 0..1 for jitter; injected for tests. */
+  random?: () => number;
+};
+
+export const DEFAULT_RETRY: RetryPolicy = { retries: 4, baseDelayMs: 2000, maxDelayMs: 60_000 };
+const RETRYABLE: PlannerErrorKind[] = ["overloaded", "rate_limit", "server", "connection", "timeout"];
+
+export type ContextPolicy = {
+  /** Above this estimated size, older tool results and texts are elided. */
+  maxContextTokens: number;
+  /** Messages at the end that are never elided. */
+  keepRecentMessages: number;
+};
+
+export const DEFAULT_CONTEXT: ContextPolicy = { maxContextTokens: 150_000, keepRecentMessages: 8 };
 
 /**
  * Source of the per-turn feedback block (training metrics and alerts). It sees every
@@ -37,6 +62,8 @@ export type LoopOptions = {
   startTurn?: number;
   /** Which tool names end the run when they succeed. */
   isFinishTool?: (name: string) => boolean;
+  retry?: RetryPolicy;
+  context?: ContextPolicy;
 };
 
 export type LoopDeps = {
@@ -58,6 +85,9 @@ export type EndReason =
   | "refusal"
   | "guard_stop"
   | "aborted";
+
+/** Planner errors that end a run at once: retrying cannot help. */
+export const FATAL_PLANNER_ERRORS: PlannerErrorKind[] = ["auth", "bad_request"];
 
 export type LoopResult = {
   reason: EndReason;
@@ -104,17 +134,57 @@ export async function runLoop(opts: LoopOptions, deps: LoopDeps): Promise<LoopRe
 
   if (messages.length === 0) pushUser([{ type: "text", text: opts.kickoff }]);
 
+  const retry = opts.retry ?? DEFAULT_RETRY;
+  const context = opts.context ?? DEFAULT_CONTEXT;
+  const sleep = clock.sleep ?? ((ms: number, s: AbortSignal) => new Promise<void>((r) => {
+    const t = setTimeout(r, ms);
+    s.addEventListener("abort", () => { clearTimeout(t); r(); }, { once: true });
+  }));
+
+  /** Elides older content so the request stays under the context budget; recorded so the transcript rebuilds it. */
+  const compact = (trigger: "threshold" | "overflow", keep: number) => {
+    const before = estimateTokens(opts.system, messages);
+    const boundary = Math.max(0, messages.length - keep);
+    const r = compactMessages(messages, boundary);
+    if (r.elided === 0) return false;
+    messages.splice(0, messages.length, ...r.messages);
+    transcript.append({ type: "compaction", turn, boundary, elided: r.elided, tokensBefore: before, tokensAfter: estimateTokens(opts.system, messages), trigger });
+    return true;
+  };
+
+  /** One planner turn, with compaction and loop-level retries; failures come back as an error turn. */
+  const askPlanner = async (): Promise<AssistantTurn> => {
+    if (estimateTokens(opts.system, messages) > context.maxContextTokens) compact("threshold", context.keepRecentMessages);
+    let compactedForOverflow = false;
+    for (let attempt = 0; ; attempt++) {
+      const asked = clock.now();
+      const reply = await planner.next({ system: opts.system, messages, tools: tools.tools, signal });
+      usage = addUsage(usage, reply.usage);
+      transcript.append({ type: "assistant", turn, latencyMs: clock.now() - asked, ...reply });
+      if (reply.stopReason !== "error" || signal.aborted || reply.errorKind === "aborted") return reply;
+      if (reply.errorKind === "context_overflow" && !compactedForOverflow) {
+        compactedForOverflow = true;
+        if (compact("overflow", 2)) continue;
+      }
+      if (!RETRYABLE.includes(reply.errorKind ?? "other") || attempt >= retry.retries) {
+        const spent = attempt > 0 ? ` (after ${attempt} retr${attempt === 1 ? "y" : "ies"})` : "";
+        return { ...reply, error: `${reply.error ?? "planner error"}${spent}` };
+      }
+      const jitter = 0.75 + 0.5 * (retry.random ?? Math.random)();
+      const delayMs = Math.round(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt) * jitter);
+      transcript.append({ type: "retry", turn, attempt: attempt + 1, delayMs, error: reply.error ?? String(reply.errorKind) });
+      await sleep(delayMs, signal);
+      if (signal.aborted) return reply;
+    }
+  };
+
   for (;;) {
     if (signal.aborted) return end("aborted", "stop requested");
     if (turn >= opts.maxTurns) return end("max_turns", `reached --max-turns ${opts.maxTurns}`);
     if (clock.now() - start >= opts.maxMs) return end("time_limit", `reached the ${Math.round(opts.maxMs / 60000)} minute limit`);
     turn++;
 
-    const asked = clock.now();
-    const reply = await planner.next({ system: opts.system, messages, tools: tools.tools, signal });
-    usage = addUsage(usage, reply.usage);
-    transcript.append({ type: "assistant", turn, latencyMs: clock.now() - asked, ...reply });
-
+    const reply = await askPlanner();
     if (reply.stopReason === "error") {
       if (reply.errorKind === "aborted" || signal.aborted) return end("aborted", "stop requested");
       return end("planner_error", reply.error);

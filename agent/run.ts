@@ -4,6 +4,9 @@ import type { Env, RunConfig } from "./config.ts";
 import { EXIT, UserError } from "./errors.ts";
 import { buildGuard } from "./guard/index.ts";
 import { MetricsLedger } from "./metrics.ts";
+import { Heartbeat } from "./heartbeat.ts";
+import { RestartNoteExecutor } from "./restart-note.ts";
+import { TrainingState } from "./training-state.ts";
 import { runLoop } from "./loop.ts";
 import type { LoopResult } from "./loop.ts";
 import { resolvePlanner } from "./planners/index.ts";
@@ -12,7 +15,7 @@ import { ProgressPrinter } from "./progress.ts";
 import { buildSystemPrompt } from "./prompt.ts";
 import { Redactor } from "./redact.ts";
 import { messagesFromEvents, TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
-import type { RecordedEvent } from "./transcript.ts";
+import type { RecordedEvent, TranscriptSink } from "./transcript.ts";
 import { formatSummary, summarize } from "./summary.ts";
 import type { RunSummary } from "./summary.ts";
 import type { PlannerChoice } from "./planners/index.ts";
@@ -72,7 +75,9 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const redactor = Redactor.fromEnv(env);
   // Past --max-minutes training is refused (save and finish); past the grace period the run stops.
   const graceMinutes = Math.max(1, Math.min(10, cfg.maxMinutes * 0.2));
+  const training = new TrainingState();
   const guard = await buildGuard({
+    trainingState: training,
     onWrongModel: cfg.onWrongModel,
     dataDir: path.join(cfg.runDir, "data"),
     budget: { maxMinutes: cfg.maxMinutes, graceMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), ...(cfg.maxPlannerCostUsd ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}) },
@@ -84,6 +89,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   io.out(`run dir: ${cfg.runDir}`);
 
   const workspace = new WorkspaceTools({ root: cfg.runDir, playbookFile: PLAYBOOK_FILE });
+  let heartbeat: Heartbeat | undefined;
   let hub: ToolHub;
   try {
     hub = await ToolHub.start({
@@ -93,6 +99,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
       defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
       onStderr: (server, chunk) =>
         fs.appendFileSync(path.join(cfg.runDir, "logs", `${server}.stderr.log`), redactor.text(chunk)),
+      onProgress: (server, tool, message) => heartbeat?.progress(server, tool, message),
     });
   } catch (err) {
     if (err instanceof ServerStartError) {
@@ -114,7 +121,10 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const lastSeq = resuming ? Math.max(0, ...cont!.prefix.map((e) => e.seq)) : 0;
   if (resuming) truncateTornTail(transcriptPath);
   const writer = new TranscriptWriter(transcriptPath, redactor, () => new Date(), lastSeq);
-  const transcript = new ProgressPrinter(writer, io.out, redactor, started);
+  heartbeat = new Heartbeat(writer, path.join(cfg.runDir, "progress.txt"));
+  heartbeat.start();
+  const transcript = new ProgressPrinter(heartbeat, io.out, redactor, started);
+  const tools = new RestartNoteExecutor(new RedactingExecutor(hub, redactor), training);
   let result: LoopResult;
   try {
     if (!resuming) writer.append({
@@ -139,7 +149,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     });
     if (!resuming) writer.append({ type: "system", text: prompt.system });
     io.out(`tools: ${hub.tools.map((t) => t.name).join(", ")}`);
-    const messages = cont ? await bridge(cont, { writer, hub: new RedactingExecutor(hub, redactor), guard, ledger, io, signal: io.signal }) : undefined;
+    const messages = cont ? await bridge(cont, { writer: transcript, hub: tools, guard, ledger, io, signal: io.signal }) : undefined;
 
     result = await runLoop(
       {
@@ -150,10 +160,11 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         maxMs: (cfg.maxMinutes + graceMinutes) * 60_000,
         maxNudges: cfg.maxNudges,
         ...(messages ? { messages, startTurn: cont!.startTurn } : {}),
+        context: { maxContextTokens: cfg.maxContextTokens, keepRecentMessages: 8 },
       },
       {
         planner: new RedactingPlanner(planner, redactor),
-        tools: new RedactingExecutor(hub, redactor),
+        tools,
         transcript,
         clock: { now: () => Date.now() },
         signal: io.signal,
@@ -161,7 +172,9 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         feedback: ledger,
       },
     );
+    if (result.reason !== "finished") await wrapUp(result, { tools, training, transcript, io });
   } finally {
+    heartbeat.stop();
     await hub.close();
     writer.close();
   }
@@ -170,7 +183,13 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   fs.writeFileSync(path.join(cfg.runDir, "summary.json"), redactor.text(JSON.stringify(summary, null, 2)) + "\n");
   for (const line of formatSummary(summary)) io.out(redactor.text(line));
   const exitCode =
-    result.reason === "finished" ? EXIT.finished : result.reason === "aborted" ? EXIT.interrupted : EXIT.unfinished;
+    result.reason === "finished"
+      ? EXIT.finished
+      : result.reason === "aborted"
+        ? EXIT.interrupted
+        : result.reason === "planner_error"
+          ? EXIT.plannerFailed
+          : EXIT.unfinished;
   return { exitCode, summary };
 }
 
@@ -182,9 +201,40 @@ function truncateTornTail(file: string): void {
   fs.writeFileSync(file, raw.slice(0, raw.lastIndexOf("\n") + 1));
 }
 
+/**
+ * A graceful stop (interrupt, spent budget, planner failure): no new planner turn;
+ * training since the last save is saved by the harness itself, then the session is
+ * finished, so nothing trained is lost and a resume can restore it.
+ */
+async function wrapUp(result: LoopResult, d: { tools: RestartNoteExecutor; training: TrainingState; transcript: TranscriptSink; io: RunIO }): Promise<void> {
+  if (!d.training.sessionOpen) return;
+  const find = (n: string) => d.tools.tools.find((t) => t.name === n || t.name.endsWith(`__${n}`))?.name;
+  const signal = new AbortController().signal; // the run's own signal may already be aborted
+  const turn = result.turns;
+  const call = async (name: string, input: Record<string, unknown>, id: string) => {
+    const started = Date.now();
+    const r = await d.tools.call(name, input, { signal, toolUseId: id });
+    d.transcript.append({ type: "tool", turn, toolUseId: id, name, input, result: r.content, ...(r.structured !== undefined ? { structured: r.structured } : {}), isError: r.isError, ms: Date.now() - started });
+    d.training.observe(name, r);
+    return r;
+  };
+  const save = find("save");
+  if (d.training.unsavedTrainingCalls > 0 && save) {
+    const name = `emergency-${new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}`;
+    d.transcript.append({ type: "note", turn, text: `graceful stop (${result.reason}): saving unsaved training as ${name}` });
+    const r = await call(save, { name }, "harness-emergency-save");
+    d.io.out(`emergency save: ${r.isError ? `FAILED (${r.content.split("\n")[0]})` : `${name}`}`);
+  }
+  const finish = find("finish");
+  if (finish) {
+    const r = await call(finish, {}, "harness-finish");
+    d.io.out(`session finished by the harness${r.isError ? ` (failed: ${r.content.split("\n")[0]})` : ""}`);
+  }
+}
+
 type BridgeDeps = {
-  writer: TranscriptWriter;
-  hub: { call: RedactingExecutor["call"]; tools: RedactingExecutor["tools"] };
+  writer: TranscriptSink;
+  hub: RestartNoteExecutor;
   guard: { observe: (c: { id: string; name: string; input: unknown }, r: { isError: boolean; structured?: unknown; content: string }) => void };
   ledger: MetricsLedger;
   io: RunIO;
@@ -201,7 +251,7 @@ async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message[]> {
   for (const e of cont.prefix) {
     if (cont.copyPrefix && e.type !== "run" && e.type !== "end" && e.type !== "system") {
       const { seq: _seq, t: _t, ...event } = e;
-      d.writer.append(event as Parameters<TranscriptWriter["append"]>[0]);
+      d.writer.append(event as Parameters<TranscriptSink["append"]>[0]);
     }
     if (e.type === "tool") {
       const call = { id: e.toolUseId, name: e.name, input: e.input };

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AssistantTurn, Block, Message } from "./conversation.ts";
 import type { GuardDecision } from "./guard/types.ts";
 import type { Redactor } from "./redact.ts";
+import { compactMessages } from "./compaction.ts";
 
 /** Bump when an event's shape changes; the reader upgrades older versions. */
 export const TRANSCRIPT_SCHEMA_VERSION = 1;
@@ -54,6 +55,8 @@ export type TranscriptEvent =
   | { type: "feedback"; turn: number; text: string }
   | { type: "retry"; turn: number; attempt: number; delayMs: number; error: string }
   | { type: "note"; turn: number; text: string }
+  /** Older messages (before `boundary`) were shortened to stubs from here on. */
+  | { type: "compaction"; turn: number; boundary: number; elided: number; tokensBefore: number; tokensAfter: number; trigger: "threshold" | "overflow" }
   | { type: "end"; reason: string; detail?: string; turns: number; elapsedMs: number };
 
 /** A recorded line: the event plus its sequence number and wall-clock time. */
@@ -172,6 +175,7 @@ export function messagesFromEvents(events: RecordedEvent[]): Message[] {
   for (const e of events) {
     if (e.type === "user" && e.amends && messages[messages.length - 1]?.role === "user") messages[messages.length - 1] = e.message;
     else if (e.type === "user") messages.push(e.message);
+    else if (e.type === "compaction") messages.splice(0, messages.length, ...compactMessages(messages, e.boundary).messages);
     else if (e.type === "assistant" && e.stopReason !== "error") {
       messages.push({ role: "assistant", content: e.content as Block[] });
     }

@@ -45,7 +45,7 @@ describe("tool hub", () => {
     expect((await hub.call("no_such_tool", {})).isError).toBe(true);
   });
 
-  it("abandons a call that outlives its timeout and keeps serving", async () => {
+  it("abandons a call that shows no progress within its timeout, and restarts the server for the next call", async () => {
     hub = await ToolHub.start({
       servers: servers({ t: { ...testServerEntry(), timeouts: { slow: 0.3 } } }),
       env: process.env,
@@ -53,9 +53,12 @@ describe("tool hub", () => {
     const started = Date.now();
     const r = await hub.call("slow", { ms: 5000 });
     expect(r.isError).toBe(true);
-    expect(r.content).toMatch(/timed out after 0\.3s/);
+    expect(r.content).toMatch(/showed no progress for 0\.3s and was abandoned/);
     expect(Date.now() - started).toBeLessThan(3000);
-    expect((await hub.call("add", { a: 1, b: 1 })).structured).toEqual({ sum: 2 });
+    const next = await hub.call("add", { a: 1, b: 1 });
+    expect(next.structured).toEqual({ sum: 2 });
+    expect(next.restarted).toBe(true);
+    expect(next.content).toMatch(/hung for 0\.3s without progress/);
   });
 
   it("names a server that will not start and quotes its stderr", async () => {

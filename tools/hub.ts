@@ -21,6 +21,8 @@ export type HubOptions = {
   defaultCallTimeoutMs?: number;
   /** Receives every chunk a server writes to stderr (for the run's log files). */
   onStderr?: (server: string, chunk: string) => void;
+  /** Told about every progress notification a long call sends (heartbeats). */
+  onProgress?: (server: string, tool: string, message: string | undefined) => void;
 };
 
 /** Why a server could not be started; the message names it and quotes its stderr tail. */
@@ -52,7 +54,7 @@ class ServerConnection {
 
   constructor(
     readonly config: ServerConfig,
-    private readonly opts: Required<Pick<HubOptions, "env" | "startTimeoutMs">> & Pick<HubOptions, "onStderr">,
+    private readonly opts: Required<Pick<HubOptions, "env" | "startTimeoutMs">> & Pick<HubOptions, "onStderr" | "onProgress">,
   ) {}
 
   get stderr(): string {
@@ -125,15 +127,24 @@ class ServerConnection {
       const res = await client.callTool(
         { name, arguments: (args ?? {}) as Record<string, unknown> },
         undefined,
-        { timeout: timeoutMs, resetTimeoutOnProgress: true, signal: perCall.signal },
+        {
+          // The timeout is a watchdog: every progress notification restarts it.
+          timeout: timeoutMs,
+          resetTimeoutOnProgress: true,
+          onprogress: (p) => this.opts.onProgress?.(this.config.name, name, p.message),
+          signal: perCall.signal,
+        },
       );
       return fromCallResult(res as CallResultLike);
     } catch (err) {
       if (signal?.aborted) return { content: `Call to '${name}' was cancelled: the run is stopping.`, isError: true };
       if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
+        // The server may still be busy with the hung call: stop it, so the next call gets a fresh one.
+        this.lostReason = `a call to '${name}' hung for ${seconds(timeoutMs)} without progress and was abandoned`;
+        await this.close();
         return {
           content:
-            `Call to '${name}' timed out after ${seconds(timeoutMs)} and was abandoned. ` +
+            `Call to '${name}' showed no progress for ${seconds(timeoutMs)} and was abandoned; the '${this.config.name}' server is restarted on the next call. ` +
             `Try smaller work per call (fewer prompts or iterations), or raise the timeout in the MCP config.`,
           isError: true,
         };
@@ -188,7 +199,7 @@ export class ToolHub implements ToolExecutor {
 
   /** Starts every server; if any fails, stops the others and throws its ServerStartError. */
   static async start(opts: HubOptions): Promise<ToolHub> {
-    const connOpts = { env: opts.env, startTimeoutMs: opts.startTimeoutMs ?? 30_000, onStderr: opts.onStderr };
+    const connOpts = { env: opts.env, startTimeoutMs: opts.startTimeoutMs ?? 30_000, onStderr: opts.onStderr, onProgress: opts.onProgress };
     const servers = opts.servers.map((c) => new ServerConnection(c, connOpts));
     const outcomes = await Promise.allSettled(servers.map((s) => s.start()));
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
@@ -288,7 +299,7 @@ export class ToolHub implements ToolExecutor {
     }
     const timeoutMs = opts.timeoutMs ?? this.timeoutFor(server.config, route.original);
     const result = await server.call(route.original, input, timeoutMs, opts.signal);
-    return prefix ? { ...result, content: prefix + result.content } : result;
+    return prefix ? { ...result, content: prefix + result.content, restarted: true } : result;
   }
 
   private timeoutFor(config: ServerConfig, tool: string): number {

@@ -7,6 +7,8 @@ export type ToolResult = {
   isError: boolean;
   /** The tool's structuredContent, when it declared an output schema. */
   structured?: unknown;
+  /** Set when the tool's server had died and was restarted for this call (its state is gone). */
+  restarted?: boolean;
 };
 
 /** Per-call options; `toolUseId` lets a recorded-results executor (cassette replay) find its answer. */

@@ -13,6 +13,7 @@ import { schemaRule } from "./schema.ts";
 import type { GuardRule } from "./types.ts";
 import { unknownToolRule } from "./unknown-tool.ts";
 import { workflowRule } from "./workflow.ts";
+import type { TrainingState } from "../training-state.ts";
 
 export const RULE_NAMES = ["malformed-args", "unknown-tool", "schema", "base-model", "reward-code", "large-inline", "workflow", "budget"] as const;
 
@@ -26,6 +27,8 @@ export type GuardConfig = {
   disabled?: string[];
   /** Modules whose default export is a GuardRule (or a function returning one). */
   customRuleFiles?: string[];
+  /** Shared with the harness, which also needs to know what is unsaved. */
+  trainingState?: TrainingState;
 };
 
 /** The built-in rules in order, minus the disabled ones, then any custom rules. */
@@ -41,7 +44,7 @@ export async function buildGuard(c: GuardConfig): Promise<GuardPipeline> {
     baseModelRule(c.onWrongModel),
     rewardCodeRule,
     largeInlineRule(c.dataDir, c.inlineLimitBytes),
-    workflowRule(),
+    workflowRule(c.trainingState),
     budgetRule(c.budget),
   ];
   const rules = builtIn.filter((r) => !disabled.has(r.name));

@@ -49,7 +49,9 @@ export class AnthropicPlanner implements Planner {
     const onAbort = () => perCall.abort();
     req.signal.addEventListener("abort", onAbort, { once: true });
     try {
-      const msg = await this.client.messages.create(params, { signal: perCall.signal });
+      // Streamed, so long replies are not cut by the non-streaming time limit; the SDK
+      // does not retry errors inside a stream, which the loop's retry covers.
+      const msg = await this.client.messages.stream(params, { signal: perCall.signal }).finalMessage();
       return {
         content: fromAnthropicContent(msg.content),
         stopReason: mapStopReason(msg.stop_reason),
@@ -174,6 +176,13 @@ export function describeAnthropicError(err: unknown): { kind: PlannerErrorKind; 
   if (err instanceof Anthropic.APIError) {
     const status = err.status ?? 0;
     const detail = apiErrorDetail(err);
+    if (!status) {
+      // An error event inside a 200 stream carries only its type.
+      const type = (err.error as { error?: { type?: string } } | undefined)?.error?.type ?? "";
+      if (type === "overloaded_error") return { kind: "overloaded", message: `Anthropic API overloaded mid-stream (${detail}).` };
+      if (type === "rate_limit_error") return { kind: "rate_limit", message: `Anthropic API rate limit mid-stream (${detail}).` };
+      return { kind: "server", message: `Anthropic API error mid-stream (${type || "unknown"}: ${detail}).` };
+    }
     if (status === 401 || status === 403) {
       return {
         kind: "auth",
@@ -192,7 +201,11 @@ export function describeAnthropicError(err: unknown): { kind: PlannerErrorKind; 
     if (status >= 500) return { kind: "server", message: `Anthropic API server error (HTTP ${status}: ${detail}).` };
     return { kind: "other", message: `Anthropic API error (HTTP ${status}: ${detail}).` };
   }
-  return { kind: "other", message: `Planner failed: ${err instanceof Error ? err.message : String(err)}` };
+  const text = err instanceof Error ? err.message : String(err);
+  if (/terminated|socket|ECONNRESET|premature|other side closed|fetch failed/i.test(text)) {
+    return { kind: "connection", message: `The connection to the Anthropic API dropped mid-response (${text}).` };
+  }
+  return { kind: "other", message: `Planner failed: ${text}` };
 }
 
 function apiErrorDetail(err: InstanceType<typeof Anthropic.APIError>): string {

@@ -60,6 +60,7 @@ export function configOf(header: RunHeader): RunConfig {
     maxTrainCalls: c.maxTrainCalls,
     maxPlannerCostUsd: c.maxPlannerCostUsd,
     guardOff: c.guardOff ?? [],
+    maxContextTokens: c.maxContextTokens ?? 150_000,
     guardRules: c.guardRules ?? [],
   };
 }

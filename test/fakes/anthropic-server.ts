@@ -4,7 +4,15 @@ import type { AddressInfo } from "node:net";
 /** A request as the fake received it. */
 export type RecordedRequest = { method: string; path: string; headers: http.IncomingHttpHeaders; body: any };
 
-export type FakeResponse = { status?: number; headers?: Record<string, string>; body: unknown };
+export type FakeResponse = {
+  status?: number;
+  headers?: Record<string, string>;
+  body: unknown;
+  /** Streamed requests: send message_start, then this error event (an overload inside a 200 stream). */
+  sseError?: { type: string; message: string };
+  /** Streamed requests: cut the connection after the first events. */
+  dropMidStream?: boolean;
+};
 export type FakeStep = FakeResponse | ((req: RecordedRequest, index: number) => FakeResponse);
 
 let counter = 0;
@@ -58,8 +66,43 @@ export class FakeAnthropic {
       : typeof step === "function"
         ? step(rec, index)
         : step;
+    const streamed = typeof body === "object" && body !== null && (body as { stream?: boolean }).stream === true;
+    if (streamed && (reply.status ?? 200) === 200) return this.stream(res, reply);
     res.writeHead(reply.status ?? 200, { "content-type": "application/json", ...(reply.headers ?? {}) });
     res.end(JSON.stringify(reply.body));
+  }
+
+  /** Writes a Messages API reply as server-sent events, the way the streaming API does. */
+  private stream(res: http.ServerResponse, reply: FakeResponse): void {
+    const msg = reply.body as { id: string; model: string; content: Array<Record<string, unknown>>; stop_reason: string; usage: Record<string, number> };
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    send("message_start", { type: "message_start", message: { ...msg, content: [], stop_reason: null, usage: { ...msg.usage, output_tokens: 1 } } });
+    if (reply.sseError) {
+      send("error", { type: "error", error: reply.sseError });
+      res.end();
+      return;
+    }
+    if (reply.dropMidStream) {
+      send("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
+      res.socket?.destroy();
+      return;
+    }
+    msg.content.forEach((block, index) => {
+      if (block.type === "text") {
+        send("content_block_start", { type: "content_block_start", index, content_block: { type: "text", text: "" } });
+        send("content_block_delta", { type: "content_block_delta", index, delta: { type: "text_delta", text: block.text } });
+      } else {
+        send("content_block_start", { type: "content_block_start", index, content_block: { ...block, input: {} } });
+        const json = JSON.stringify(block.input ?? {});
+        const mid = Math.floor(json.length / 2);
+        for (const part of [json.slice(0, mid), json.slice(mid)]) send("content_block_delta", { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: part } });
+      }
+      send("content_block_stop", { type: "content_block_stop", index });
+    });
+    send("message_delta", { type: "message_delta", delta: { stop_reason: msg.stop_reason, stop_sequence: null }, usage: { output_tokens: msg.usage.output_tokens } });
+    send("message_stop", { type: "message_stop" });
+    res.end();
   }
 
   async close(): Promise<void> {

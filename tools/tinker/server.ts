@@ -26,6 +26,7 @@ const lock = new CallLock(Number.isFinite(lockTimeoutSec) ? lockTimeoutSec * 100
 const server = new McpServer({ name: "tinker", version: "0.1.0" });
 
 const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const HEARTBEAT_MS = Number(process.env.TINKERLOOP_HEARTBEAT_MS ?? 20_000);
 
 function ok(text: string, structured: Record<string, unknown>): CallToolResult {
   return { content: [{ type: "text", text }], structuredContent: structured };
@@ -49,6 +50,10 @@ function guarded<A>(name: string, body: (args: A, progress: (msg: string) => voi
             extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: ++n, message } }).catch(() => {});
           }
         };
+        // A heartbeat while the call runs: keeps the client's watchdog from firing and
+        // shows in progress.txt that the server is alive.
+        const started = Date.now();
+        const beat = setInterval(() => progress(`${name} still running (${Math.round((Date.now() - started) / 1000)}s)`), HEARTBEAT_MS);
         try {
           return await body(args, progress);
         } catch (err) {
@@ -56,6 +61,8 @@ function guarded<A>(name: string, body: (args: A, progress: (msg: string) => voi
           if (err instanceof BackendError) return fail(`Error (${err.code}): ${err.message}`);
           session.logs.write("training_debug.log", `[ERROR] ${name} failed: ${(err as Error).stack ?? err}`);
           return fail(`Error in ${name}: ${(err as Error).message}. Details are in training_debug.log.`);
+        } finally {
+          clearInterval(beat);
         }
       },
       () => fail(`Error: another tinker call is still running (calls run one at a time). Retry ${name} when it has finished.`),
