@@ -9,7 +9,7 @@ export function estimateTokens(system: string, messages: Message[]): number {
 const KEEP_CHARS = 300;
 
 function stub(kind: string, chars: number, ref: string): string {
-  return `[elided to bound the context: ${kind} of ${chars} characters; the numbers are in the feedback blocks, the full text in the transcript (${ref})]`;
+  return `[elided: ${kind}, ${chars} chars; full text in the transcript (${ref})]`;
 }
 
 /**
@@ -18,7 +18,35 @@ function stub(kind: string, chars: number, ref: string): string {
  * rebuild the exact conversation from the boundary alone, and blocks elided once
  * stay byte-identical: the cached prefix changes only when a compaction happens.
  */
-export function compactMessages(messages: Message[], boundary: number): { messages: Message[]; elided: number } {
+export function compactMessages(messages: Message[], boundary: number, dropExchanges = 0): { messages: Message[]; elided: number } {
+  const shortened = elideBefore(messages, boundary);
+  if (dropExchanges <= 0) return shortened;
+  return { messages: dropOldest(shortened.messages, dropExchanges), elided: shortened.elided };
+}
+
+/**
+ * Removes the oldest `n` exchanges (an assistant message and the user message that
+ * answers it) after the first message, and says so in a note on the first message.
+ * Whole exchanges go, so every tool call keeps its result.
+ */
+function dropOldest(messages: Message[], n: number): Message[] {
+  const [first, ...rest] = messages;
+  if (!first) return messages;
+  let removed = 0;
+  let i = 0;
+  while (removed < n && i + 1 < rest.length && rest[i]!.role === "assistant" && rest[i + 1]!.role === "user") {
+    i += 2;
+    removed++;
+  }
+  if (removed === 0) return messages;
+  const prior = /^\[(\d+) earlier exchanges? removed/.exec((first.content[first.content.length - 1] as { text?: string }).text ?? "");
+  const total = removed + (prior ? Number(prior[1]) : 0);
+  const note = { type: "text" as const, text: `[${total} earlier exchange${total === 1 ? "" : "s"} removed to bound the context; the feedback blocks carry the training numbers and the transcript has everything]` };
+  const content = prior ? [...first.content.slice(0, -1), note] : [...first.content, note];
+  return [{ role: first.role, content }, ...rest.slice(i)];
+}
+
+function elideBefore(messages: Message[], boundary: number): { messages: Message[]; elided: number } {
   let elided = 0;
   const names = new Map<string, string>();
   const out = messages.map((m, i) => {

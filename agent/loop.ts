@@ -64,6 +64,12 @@ export type LoopOptions = {
   isFinishTool?: (name: string) => boolean;
   retry?: RetryPolicy;
   context?: ContextPolicy;
+  /**
+   * Called when the run stops without finishing, before the end event is written:
+   * the caller's chance to save and close the session (events it writes land before
+   * the end event, so the transcript ends with it).
+   */
+  onStop?: (result: LoopResult) => Promise<void>;
 };
 
 export type LoopDeps = {
@@ -113,6 +119,15 @@ const defaultIsFinish = (name: string) => name === "finish" || name.endsWith("__
  * abort signal are passed in, and everything it does is written to the transcript.
  */
 export async function runLoop(opts: LoopOptions, deps: LoopDeps): Promise<LoopResult> {
+  const start = deps.clock.now();
+  const result = await turns(opts, deps);
+  if (result.reason !== "finished") await opts.onStop?.(result);
+  result.elapsedMs = deps.clock.now() - start;
+  deps.transcript.append({ type: "end", reason: result.reason, ...(result.detail ? { detail: result.detail } : {}), turns: result.turns, elapsedMs: result.elapsedMs });
+  return result;
+}
+
+async function turns(opts: LoopOptions, deps: LoopDeps): Promise<LoopResult> {
   const { planner, tools, transcript, clock, signal, guard, feedback } = deps;
   const isFinish = opts.isFinishTool ?? defaultIsFinish;
   const start = clock.now();
@@ -121,11 +136,7 @@ export async function runLoop(opts: LoopOptions, deps: LoopDeps): Promise<LoopRe
   let turn = opts.startTurn ?? 0;
   let nudges = 0;
 
-  const end = (reason: EndReason, detail?: string): LoopResult => {
-    const elapsedMs = clock.now() - start;
-    transcript.append({ type: "end", reason, ...(detail ? { detail } : {}), turns: turn, elapsedMs });
-    return { reason, ...(detail ? { detail } : {}), turns: turn, usage, messages, elapsedMs };
-  };
+  const end = (reason: EndReason, detail?: string): LoopResult => ({ reason, ...(detail ? { detail } : {}), turns: turn, usage, messages, elapsedMs: 0 });
   const pushUser = (content: Block[]) => {
     const message: Message = { role: "user", content };
     messages.push(message);
@@ -141,14 +152,25 @@ export async function runLoop(opts: LoopOptions, deps: LoopDeps): Promise<LoopRe
     s.addEventListener("abort", () => { clearTimeout(t); r(); }, { once: true });
   }));
 
-  /** Elides older content so the request stays under the context budget; recorded so the transcript rebuilds it. */
+  /**
+   * Elides older content so the request stays under the context budget, down to half
+   * of it so compactions stay rare; when stubs alone are too many, the oldest whole
+   * exchanges go too. Recorded so the transcript rebuilds the exact conversation.
+   */
   const compact = (trigger: "threshold" | "overflow", keep: number) => {
     const before = estimateTokens(opts.system, messages);
+    const target = Math.min(before, context.maxContextTokens) / 2;
     const boundary = Math.max(0, messages.length - keep);
-    const r = compactMessages(messages, boundary);
-    if (r.elided === 0) return false;
+    let r = compactMessages(messages, boundary);
+    let dropped = 0;
+    const maxDrop = Math.floor(Math.max(0, boundary - 1) / 2);
+    while (estimateTokens(opts.system, r.messages) > target && dropped < maxDrop) {
+      dropped = Math.min(maxDrop, dropped + Math.max(1, Math.ceil(maxDrop / 8)));
+      r = compactMessages(messages, boundary, dropped);
+    }
+    if (r.elided === 0 && dropped === 0) return false;
     messages.splice(0, messages.length, ...r.messages);
-    transcript.append({ type: "compaction", turn, boundary, elided: r.elided, tokensBefore: before, tokensAfter: estimateTokens(opts.system, messages), trigger });
+    transcript.append({ type: "compaction", turn, boundary, ...(dropped ? { dropped } : {}), elided: r.elided, tokensBefore: before, tokensAfter: estimateTokens(opts.system, messages), trigger });
     return true;
   };
 

@@ -7,7 +7,7 @@ import { MetricsLedger } from "./metrics.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { RestartNoteExecutor } from "./restart-note.ts";
 import { TrainingState } from "./training-state.ts";
-import { runLoop } from "./loop.ts";
+import { DEFAULT_RETRY, runLoop } from "./loop.ts";
 import type { LoopResult } from "./loop.ts";
 import { resolvePlanner } from "./planners/index.ts";
 import { RedactingPlanner } from "./planners/redacting.ts";
@@ -161,6 +161,12 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         maxNudges: cfg.maxNudges,
         ...(messages ? { messages, startTurn: cont!.startTurn } : {}),
         context: { maxContextTokens: cfg.maxContextTokens, keepRecentMessages: 8 },
+        onStop: (r) => wrapUp(r, { tools, training, transcript, io }),
+        retry: {
+          retries: Number(env.TINKERLOOP_RETRIES ?? DEFAULT_RETRY.retries),
+          baseDelayMs: Number(env.TINKERLOOP_RETRY_BASE_MS ?? DEFAULT_RETRY.baseDelayMs),
+          maxDelayMs: DEFAULT_RETRY.maxDelayMs,
+        },
       },
       {
         planner: new RedactingPlanner(planner, redactor),
@@ -172,7 +178,6 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         feedback: ledger,
       },
     );
-    if (result.reason !== "finished") await wrapUp(result, { tools, training, transcript, io });
   } finally {
     heartbeat.stop();
     await hub.close();

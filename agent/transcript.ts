@@ -56,7 +56,7 @@ export type TranscriptEvent =
   | { type: "retry"; turn: number; attempt: number; delayMs: number; error: string }
   | { type: "note"; turn: number; text: string }
   /** Older messages (before `boundary`) were shortened to stubs from here on. */
-  | { type: "compaction"; turn: number; boundary: number; elided: number; tokensBefore: number; tokensAfter: number; trigger: "threshold" | "overflow" }
+  | { type: "compaction"; turn: number; boundary: number; dropped?: number; elided: number; tokensBefore: number; tokensAfter: number; trigger: "threshold" | "overflow" }
   | { type: "end"; reason: string; detail?: string; turns: number; elapsedMs: number };
 
 /** A recorded line: the event plus its sequence number and wall-clock time. */
@@ -175,7 +175,7 @@ export function messagesFromEvents(events: RecordedEvent[]): Message[] {
   for (const e of events) {
     if (e.type === "user" && e.amends && messages[messages.length - 1]?.role === "user") messages[messages.length - 1] = e.message;
     else if (e.type === "user") messages.push(e.message);
-    else if (e.type === "compaction") messages.splice(0, messages.length, ...compactMessages(messages, e.boundary).messages);
+    else if (e.type === "compaction") messages.splice(0, messages.length, ...compactMessages(messages, e.boundary, e.dropped ?? 0).messages);
     else if (e.type === "assistant" && e.stopReason !== "error") {
       messages.push({ role: "assistant", content: e.content as Block[] });
     }

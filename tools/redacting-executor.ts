@@ -18,8 +18,8 @@ export class RedactingExecutor implements ToolExecutor {
   async call(name: string, input: unknown, opts?: ToolCallOptions): Promise<ToolResult> {
     const r = await this.inner.call(name, input, opts);
     return {
+      ...r,
       content: this.redactor.text(r.content),
-      isError: r.isError,
       ...(r.structured !== undefined ? { structured: this.redactor.value(r.structured) } : {}),
     };
   }

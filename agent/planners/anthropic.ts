@@ -52,6 +52,10 @@ export class AnthropicPlanner implements Planner {
       // Streamed, so long replies are not cut by the non-streaming time limit; the SDK
       // does not retry errors inside a stream, which the loop's retry covers.
       const msg = await this.client.messages.stream(params, { signal: perCall.signal }).finalMessage();
+      if (msg.stop_reason === null) {
+        // The stream ended without message_delta: the reply is incomplete, whatever it holds.
+        return errorTurn("connection", "The reply stream from the Anthropic API ended before the message was complete.");
+      }
       return {
         content: fromAnthropicContent(msg.content),
         stopReason: mapStopReason(msg.stop_reason),
@@ -65,17 +69,15 @@ export class AnthropicPlanner implements Planner {
       };
     } catch (err) {
       const { kind, message } = describeAnthropicError(err);
-      return {
-        content: [],
-        stopReason: "error",
-        usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
-        error: message,
-        errorKind: kind,
-      };
+      return errorTurn(kind, message);
     } finally {
       req.signal.removeEventListener("abort", onAbort);
     }
   }
+}
+
+function errorTurn(kind: PlannerErrorKind, message: string): AssistantTurn {
+  return { content: [], stopReason: "error", usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 }, error: message, errorKind: kind };
 }
 
 /**

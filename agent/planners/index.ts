@@ -65,5 +65,6 @@ function makeAnthropic(model: string, env: Env): Planner {
     apiKey,
     ...(env.ANTHROPIC_BASE_URL ? { baseURL: env.ANTHROPIC_BASE_URL } : {}),
     ...(env.TINKERLOOP_PLANNER_MAX_TOKENS ? { maxTokens: Number(env.TINKERLOOP_PLANNER_MAX_TOKENS) } : {}),
+    ...(env.TINKERLOOP_SDK_MAX_RETRIES ? { maxRetries: Number(env.TINKERLOOP_SDK_MAX_RETRIES) } : {}),
   });
 }

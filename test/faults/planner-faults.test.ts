@@ -1,0 +1,87 @@
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { readTranscript } from "../../agent/transcript.ts";
+import { errorResponse, FakeAnthropic, toolUseReply } from "../fakes/anthropic-server.ts";
+import type { FakeStep } from "../fakes/anthropic-server.ts";
+import { runCli, tempDir, testServerEntry, writeMcpConfig } from "../helpers.ts";
+
+const MODEL = "local/tiny-arith";
+let fake: FakeAnthropic | undefined;
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+});
+
+const TRAIN = { name: "train_grpo_step", input: { prompts: "p.jsonl", reward_function: "def compute_reward(c, g):\n    return 1.0\n" } };
+
+async function run(script: FakeStep[], extraEnv: Record<string, string> = {}) {
+  fake = await FakeAnthropic.start(script);
+  const dir = tempDir("tl-fault-");
+  const runDir = path.join(dir, "run");
+  const mcp = writeMcpConfig(dir, { lab: testServerEntry() });
+  const res = await runCli(["run", "--planner", "anthropic:m", "--model", MODEL, "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir], {
+    env: { ANTHROPIC_API_KEY: "sk-ant-fault-000000", ANTHROPIC_BASE_URL: fake.url, TINKERLOOP_RETRY_BASE_MS: "50", ...extraEnv },
+    timeoutMs: 120_000,
+  });
+  const read = readTranscript(path.join(runDir, "transcript.jsonl"));
+  // Every event parses and the file ends cleanly, whatever happened.
+  expect(read.tornTail).toBeUndefined();
+  expect(read.damage).toBeUndefined();
+  return { res, events: read.events as any[] };
+}
+
+describe("fault injection: the planner API", () => {
+  it("429 with retry-after: the SDK waits as told and the run continues", async () => {
+    const { res, events } = await run([errorResponse(429, "rate_limit_error", "slow down", { "retry-after-ms": "100" }), toolUseReply([{ name: "echo", input: { text: "a" } }]), toolUseReply([{ name: "finish", input: {} }])]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(fake!.messageRequests).toHaveLength(3);
+    expect(events.at(-1)).toMatchObject({ type: "end", reason: "finished" });
+  });
+
+  it("529 three times, then success: the loop retries after the SDK's own retries", async () => {
+    const overloaded = errorResponse(529, "overloaded_error", "Overloaded", { "retry-after-ms": "10" });
+    const { res, events } = await run([overloaded, overloaded, overloaded, toolUseReply([{ name: "finish", input: {} }])]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(events.filter((e) => e.type === "retry")).toHaveLength(1);
+    expect(events.find((e) => e.type === "retry").error).toMatch(/overloaded/i);
+  });
+
+  it("an overloaded error inside the stream is retried", async () => {
+    const { res, events } = await run([{ ...toolUseReply([{ name: "echo", input: { text: "x" } }]), sseError: { type: "overloaded_error", message: "Overloaded" } }, toolUseReply([{ name: "finish", input: {} }])]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(events.find((e) => e.type === "retry")).toMatchObject({ attempt: 1, error: expect.stringMatching(/overloaded mid-stream/) });
+  });
+
+  it("a connection reset mid-response is retried, never taken for a (partial) reply", async () => {
+    const { res, events } = await run([{ ...toolUseReply([{ name: "echo", input: { text: "x" } }]), dropMidStream: true }, toolUseReply([{ name: "finish", input: {} }])], { TINKERLOOP_SDK_MAX_RETRIES: "0" });
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(events.find((e) => e.type === "retry")).toMatchObject({ error: expect.stringMatching(/Connection error|ended before the message was complete/) });
+    // The cut-off turn left nothing in the conversation: the next request repeats the same messages.
+    expect(fake!.messageRequests[1]!.body.messages).toEqual(fake!.messageRequests[0]!.body.messages);
+    expect(events.filter((e) => e.type === "tool").map((e) => e.name)).toEqual(["finish"]);
+  });
+
+  it("persistent 500: retries run out, the run stops gracefully with an emergency save and finish", async () => {
+    const broken = errorResponse(500, "api_error", "Internal server error");
+    const script: FakeStep[] = [toolUseReply([{ name: "init_grpo", input: { base_model: MODEL } }]), toolUseReply([TRAIN])];
+    for (let i = 0; i < 20; i++) script.push(broken);
+    const { res, events } = await run(script, { TINKERLOOP_RETRIES: "2" });
+    expect(res.code).toBe(4);
+    expect(events.filter((e) => e.type === "retry")).toHaveLength(2);
+    const save = events.find((e) => e.type === "tool" && e.toolUseId === "harness-emergency-save");
+    expect(save).toMatchObject({ name: "save", isError: false });
+    expect(save.input.name).toMatch(/^emergency-\d{8}-\d{6}$/);
+    expect(events.find((e) => e.type === "tool" && e.toolUseId === "harness-finish")).toMatchObject({ isError: false });
+    expect(events.at(-1)).toMatchObject({ type: "end", reason: "planner_error", detail: expect.stringMatching(/after 2 retries/) });
+    expect(res.stdout).toMatch(/emergency save: emergency-/);
+  });
+
+  it("401: the run ends at once with a clear message, no retries", async () => {
+    const { res, events } = await run([errorResponse(401, "authentication_error", "invalid x-api-key")]);
+    expect(res.code).toBe(4);
+    expect(fake!.messageRequests).toHaveLength(1);
+    expect(events.filter((e) => e.type === "retry")).toHaveLength(0);
+    expect(res.stdout).toMatch(/refused the credentials.*Check ANTHROPIC_API_KEY/);
+    expect(res.stdout + res.stderr).not.toContain("sk-ant-fault-000000");
+  });
+});
