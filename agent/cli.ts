@@ -8,6 +8,12 @@ import type { RunIO } from "./run.ts";
 import { cassetteReplay, executeReplay, forkRun, loadRecording, resumeRun } from "./replay/replay-run.ts";
 import { renderTranscript } from "./replay/view.ts";
 
+// Output piped into `head` and the like: stop quietly when the reader goes away.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 const program = new Command();
 
 program
@@ -142,6 +148,21 @@ program
       ...(f.maxMinutes ? { maxMinutes: Number(f.maxMinutes) } : {}),
     });
     process.exitCode = exitCode;
+  });
+
+program
+  .command("models")
+  .description("list the models a run can train: local CPU models (offline) and the Tinker lineup")
+  .action(async () => {
+    const { listLocalModels } = await import("../tools/tinker/backends/local/backend.ts");
+    const { TINKER_MODELS } = await import("../tools/tinker/models.ts");
+    process.stdout.write("Local models (CPU, no key needed):\n");
+    for (const m of listLocalModels()) {
+      const base = m.baseline as { greedyExactAccuracy?: number } | undefined;
+      process.stdout.write(`  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · arithmetic holdout ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`);
+    }
+    process.stdout.write("\nTinker models (need TINKER_API_KEY and the worker's Python packages):\n");
+    for (const m of TINKER_MODELS) process.stdout.write(`  ${m.id.padEnd(40)} ${m.type.padEnd(11)} ${m.architecture.padEnd(5)} ${m.activeParams.padStart(6)} active · group ${String(m.recommendedGroupSize).padStart(2)} · ${m.renderer}\n`);
   });
 
 program

@@ -26,6 +26,12 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
   } catch {
     checks.push({ name: "python3", ok: false, detail: "not found on PATH; reward functions need it", required: true });
   }
+  try {
+    execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-c", "import tinker, tinker_cookbook"], { stdio: "ignore", timeout: 20_000, env: { PATH: env.PATH ?? "", ...(env.PYTHONPATH ? { PYTHONPATH: env.PYTHONPATH } : {}) } });
+    checks.push({ name: "tinker SDK", ok: true, detail: `importable; ${env.TINKER_API_KEY ? "TINKER_API_KEY is set: Tinker model ids train remotely" : "set TINKER_API_KEY to train Tinker model ids"}`, required: false });
+  } catch {
+    checks.push({ name: "tinker SDK", ok: false, detail: "not installed (only needed for Tinker model ids): python3 -m pip install -r tools/tinker/backends/tinker/requirements.txt", required: false });
+  }
   for (const k of KEYS) {
     checks.push({ name: k, ok: Boolean(env[k]), detail: env[k] ? "set" : "not set", required: false });
   }

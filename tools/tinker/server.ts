@@ -16,6 +16,7 @@ import { grpoReport, initReport, logsFooter, sftReport } from "./reports.ts";
 import { RewardSandbox } from "./reward/sandbox.ts";
 import { HorizonError, SCHEDULERS } from "./schedule.ts";
 import { CallLock, TrainingSession } from "./session.ts";
+import { defaultGroupSize, modelInfo } from "./models.ts";
 import type { Method } from "./session.ts";
 import { runSft, sftGuidance } from "./sft.ts";
 
@@ -96,7 +97,11 @@ async function openSession(method: Method, baseModel: string, loraRank: number, 
   session.bestAutoReward = -Infinity;
   session.logs.write("init_debug.log", `[DONE] ${JSON.stringify(card)}`);
   const maxTokens = defaultMaxTokens(card);
-  return ok(initReport(method, card, groupSize, maxTokens, session.logs.dir), {
+  const info = modelInfo(baseModel);
+  const registry = info
+    ? `\nRegistry: ${info.type} model, ${info.architecture}, ${info.activeParams} active parameters; recommended group_size ${info.recommendedGroupSize}; renderer ${info.renderer}.${info.type !== "Base" ? " Base models usually give steadier post-training signals." : ""}`
+    : "";
+  return ok(initReport(method, card, groupSize, maxTokens, session.logs.dir) + registry, {
     session_dir: session.logs.dir,
     method,
     base_model: card.baseModel,
@@ -140,12 +145,12 @@ server.registerTool(
     inputSchema: {
       base_model: z.string().min(1),
       lora_rank: z.number().int().min(1).max(256).default(32),
-      group_size: z.number().int().min(2).max(64).default(4),
+      group_size: z.number().int().min(2).max(64).optional().describe("samples per prompt; default: the model's recommendation"),
     },
     outputSchema: initOutput,
   },
-  guarded("init_grpo", async (a: { base_model: string; lora_rank: number; group_size: number }, progress) =>
-    openSession("grpo", a.base_model, a.lora_rank, a.group_size, progress),
+  guarded("init_grpo", async (a: { base_model: string; lora_rank: number; group_size?: number }, progress) =>
+    openSession("grpo", a.base_model, a.lora_rank, a.group_size ?? defaultGroupSize(a.base_model), progress),
   ),
 );
 

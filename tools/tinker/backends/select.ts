@@ -1,6 +1,7 @@
 import { BackendError } from "../backend.ts";
 import type { ModelCard, TrainingBackend } from "../backend.ts";
 import { LOCAL_PREFIX, LocalBackend, listLocalModels } from "./local/backend.ts";
+import { TinkerBackend } from "./tinker/client.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -18,12 +19,16 @@ export function createBackend(baseModel: string, env: Env, checkpointDir: string
       "no_backend",
     );
   }
-  throw new BackendError(`Training '${baseModel}' on the Tinker service is not available in this build; use a local model (${local}).`, "no_backend");
+  return new TinkerBackend({ env, checkpointDir });
 }
 
 /** The backend that can read a checkpoint path, for `load` before any init. */
 export function backendForCheckpoint(path: string, env: Env, checkpointDir: string): TrainingBackend {
   if (path.startsWith(LOCAL_PREFIX) || path.startsWith("/")) return new LocalBackend({ checkpointDir, ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
+  if (path.startsWith("tinker://")) {
+    if (!env.TINKER_API_KEY) throw new BackendError(`Loading ${path} needs the Tinker service, and TINKER_API_KEY is not set.`, "no_backend");
+    return new TinkerBackend({ env, checkpointDir });
+  }
   return createBackend(path, env, checkpointDir);
 }
 

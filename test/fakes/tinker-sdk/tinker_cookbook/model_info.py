@@ -1,0 +1,2 @@
+def get_recommended_renderer_name(model_name):
+    return "role_colon"

@@ -1,0 +1,209 @@
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import path from "node:path";
+import readline from "node:readline";
+import { BackendError } from "../../backend.ts";
+import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
+import { modelInfo } from "../../models.ts";
+
+const WORKER = path.join(import.meta.dirname, "worker.py");
+
+/** How long each worker method may take before the client gives up on it (seconds). */
+const TIMEOUTS: Record<string, number> = { open: 1900, sample: 700, train_supervised: 1000, eval_supervised: 1000, train_policy: 1000, save_state: 1600, load_state: 1600, close: 30 };
+
+/** Only what the worker needs (and the SDK's own TINKER_* settings): never the planner's keys. */
+const PASS_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "HF_TOKEN", "HF_HOME", "HF_HUB_OFFLINE"];
+const passes = (k: string) => PASS_ENV.includes(k) || k.startsWith("TINKER_");
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; method: string };
+
+export type TinkerBackendOptions = {
+  env: Record<string, string | undefined>;
+  /** Where the counters and base model of each remote checkpoint are kept (the service stores weights only). */
+  checkpointDir: string;
+  python?: string;
+  /** Another worker script (tests use one that misbehaves). */
+  workerPath?: string;
+  timeouts?: Partial<Record<string, number>>;
+};
+
+type IndexEntry = { name: string; baseModel: string; meta: StateMeta };
+
+/**
+ * The Tinker service as a TrainingBackend: a Python worker on the official SDK,
+ * spoken to in JSON lines. A worker that dies is restarted on the next call; the
+ * remote session it held is then gone and the caller is told so.
+ */
+export class TinkerBackend implements TrainingBackend {
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private nextId = 0;
+  private readonly pending = new Map<number, Pending>();
+  private stderrTail = "";
+  private card: ModelCard | undefined;
+  /** Set when the worker died: the remote training client it held is lost. */
+  private lost: string | undefined;
+
+  constructor(private readonly opts: TinkerBackendOptions) {}
+
+  private start(): ChildProcessWithoutNullStreams {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.opts.env)) if (v !== undefined && passes(k)) env[k] = v;
+    const child = spawn(this.opts.python ?? this.opts.env.TINKERLOOP_PYTHON ?? "python3", ["-u", this.opts.workerPath ?? WORKER], { env, stdio: ["pipe", "pipe", "pipe"] });
+    child.stderr.on("data", (c: Buffer) => {
+      this.stderrTail = (this.stderrTail + c.toString()).slice(-4000);
+    });
+    readline.createInterface({ input: child.stdout }).on("line", (line) => this.onLine(line));
+    child.on("exit", (code, signal) => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      const why = `the Tinker worker exited (${signal ?? `code ${code}`})${this.stderrTail.trim() ? `: ${this.stderrTail.trim().split("\n").slice(-3).join(" | ")}` : ""}`;
+      if (this.card) this.lost = why;
+      for (const [id, p] of this.pending) {
+        clearTimeout(p.timer);
+        p.reject(new BackendError(`${why}. The remote training session was lost; load your last checkpoint to continue.`, "worker_died"));
+        this.pending.delete(id);
+      }
+    });
+    child.stdin.on("error", () => {
+      // The exit handler reports a worker that died before reading.
+    });
+    this.child = child;
+    return child;
+  }
+
+  private onLine(line: string): void {
+    let msg: { id?: number; ok?: boolean; result?: unknown; error?: { type?: string; message?: string } };
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      // A line we cannot read fails every call waiting on this worker; it is restarted next time.
+      for (const [id, p] of this.pending) {
+        clearTimeout(p.timer);
+        p.reject(new BackendError(`The Tinker worker sent an unreadable line (${line.slice(0, 120)}).`, "bad_response"));
+        this.pending.delete(id);
+      }
+      this.child?.kill("SIGKILL");
+      return;
+    }
+    const p = msg.id !== undefined ? this.pending.get(msg.id) : undefined;
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending.delete(msg.id!);
+    if (msg.ok) p.resolve(msg.result);
+    else p.reject(new BackendError(`Tinker ${p.method} failed (${msg.error?.type ?? "error"}): ${msg.error?.message ?? "no message"}`, msg.error?.type ?? "tinker_error"));
+  }
+
+  /** One request to the worker, with the method's timeout. */
+  request<T>(method: string, params: Record<string, unknown>): Promise<T> {
+    const child = this.child ?? this.start();
+    const id = ++this.nextId;
+    const seconds = this.opts.timeouts?.[method] ?? TIMEOUTS[method] ?? 600;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new BackendError(`Tinker ${method} did not answer within ${seconds}s; the worker is restarted and its session lost.`, "timeout"));
+        if (this.card) this.lost = `a ${method} call timed out`;
+        child.kill("SIGKILL");
+      }, seconds * 1000);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method });
+      child.stdin.write(JSON.stringify({ id, method, params }) + "\n");
+    });
+  }
+
+  private needSession(): ModelCard {
+    if (this.lost) {
+      const why = this.lost;
+      this.lost = undefined;
+      this.card = undefined;
+      throw new BackendError(`The Tinker session was lost (${why}). Load your last checkpoint (load) or call init_* again.`, "session_lost");
+    }
+    if (!this.card) throw new BackendError("No model is open.", "no_session");
+    return this.card;
+  }
+
+  async open(baseModel: string, o: { loraRank: number }): Promise<ModelCard> {
+    const r = await this.request<{ renderer: string; stop: string[] }>("open", { base_model: baseModel, rank: o.loraRank, ...(modelInfo(baseModel)?.renderer ? { renderer: modelInfo(baseModel)!.renderer } : {}) });
+    const info = modelInfo(baseModel);
+    this.lost = undefined;
+    this.card = {
+      baseModel,
+      backend: "tinker",
+      parameters: info?.totalParamsB ? info.totalParamsB * 1e9 : 0,
+      trainableParameters: 0,
+      loraRank: o.loraRank,
+      contextLength: 32_768,
+      renderer: r.renderer,
+      stop: r.stop,
+    };
+    return this.card;
+  }
+
+  async sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]> {
+    this.needSession();
+    return this.request("sample", { prompts, n, temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) });
+  }
+
+  async trainSupervised(batch: SftExample[], opt: AdamStep) {
+    this.needSession();
+    return this.request<{ loss: number; tokens: number }>("train_supervised", { examples: batch, ...adam(opt) });
+  }
+
+  async evalSupervised(batch: SftExample[]) {
+    this.needSession();
+    return this.request<{ loss: number; tokens: number }>("eval_supervised", { examples: batch });
+  }
+
+  async trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult> {
+    this.needSession();
+    const r = await this.request<{ loss: number; kl: number; kl_squared: number; tokens: number }>("train_policy", { rollouts, ...adam(opt) });
+    return { loss: r.loss, kl: r.kl, klSquared: r.kl_squared, tokens: r.tokens };
+  }
+
+  private indexFile(): string {
+    return path.join(this.opts.checkpointDir, "tinker-checkpoints.json");
+  }
+
+  private readIndex(): Record<string, IndexEntry> {
+    try {
+      return JSON.parse(fs.readFileSync(this.indexFile(), "utf8")) as Record<string, IndexEntry>;
+    } catch {
+      return {};
+    }
+  }
+
+  async saveState(name: string, meta: StateMeta): Promise<{ path: string }> {
+    const card = this.needSession();
+    const r = await this.request<{ path: string }>("save_state", { name });
+    const index = this.readIndex();
+    index[r.path] = { name, baseModel: card.baseModel, meta };
+    fs.mkdirSync(this.opts.checkpointDir, { recursive: true });
+    fs.writeFileSync(this.indexFile(), JSON.stringify(index, null, 1));
+    return r;
+  }
+
+  async loadState(p: string): Promise<{ card: ModelCard; meta: StateMeta }> {
+    const entry = this.readIndex()[p];
+    const current = this.card?.baseModel;
+    if (entry && current && entry.baseModel !== current) {
+      throw new BackendError(`Checkpoint '${p}' was made from ${entry.baseModel}, but this session trains ${current}; refusing to load it.`, "wrong_base_model");
+    }
+    const base = current ?? entry?.baseModel;
+    const r = await this.request<{ base_model: string | null }>("load_state", { path: p, ...(base ? { base_model: base } : {}), ...(base && modelInfo(base) ? { renderer: modelInfo(base)!.renderer } : {}) });
+    this.lost = undefined;
+    this.card ??= { baseModel: r.base_model ?? base ?? "unknown", backend: "tinker", parameters: 0, trainableParameters: 0, loraRank: 0, contextLength: 32_768, renderer: "", stop: [] };
+    return { card: this.card, meta: entry?.meta ?? {} };
+  }
+
+  async close(): Promise<void> {
+    if (!this.child) return;
+    await this.request("close", {}).catch(() => undefined);
+    this.child?.kill();
+    this.child = undefined;
+    this.card = undefined;
+  }
+}
+
+function adam(o: AdamStep) {
+  return { learning_rate: o.learningRate, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, eps: o.eps ?? 1e-8 };
+}
