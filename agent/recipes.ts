@@ -28,6 +28,9 @@ export const hintsShape = z.object({
   sample_every: z.number().int().positive().optional(),
   patience: z.number().int().positive().optional(),
   target: z.number().min(0).max(1).optional(),
+  /** How the holdout is scored: sampling temperature and samples per prompt. */
+  eval_temperature: z.number().min(0).optional(),
+  eval_samples: z.number().int().min(1).max(64).optional(),
 });
 export type Hints = z.infer<typeof hintsShape>;
 

@@ -26,6 +26,8 @@ const DEFAULTS = {
   sample_every: 10,
   patience: 4,
   target: 0.95,
+  eval_temperature: 0,
+  eval_samples: 1,
 };
 type Plan = typeof DEFAULTS & Hints;
 
@@ -121,7 +123,7 @@ export class Researcher {
         return this.planInit();
       case "baseline":
         this.phase = "train";
-        return this.pushEval("Measuring the holdout before any training, so every later number has a baseline.", true);
+        return this.pushEval(`Measuring the holdout before any training (${this.p.eval_samples} sample${this.p.eval_samples > 1 ? "s" : ""} a prompt at temperature ${this.p.eval_temperature}), so every later number has a baseline.`, true);
       case "train":
         return this.planTrain();
       case "wrapup":
@@ -212,7 +214,7 @@ export class Researcher {
   private pushEval(say: string, baseline = false): void {
     this.push({
       tool: "sample",
-      input: { prompts: this.holdout, temperature: 0, max_tokens: this.maxTokens, reward_function: this.scorer!.code, limit: this.p.holdout_size },
+      input: { prompts: this.holdout, n: this.p.eval_samples, temperature: this.p.eval_temperature, max_tokens: this.maxTokens, reward_function: this.scorer!.code, limit: this.p.holdout_size },
       say,
       then: (o) => {
         if (!o.ok || typeof o.s?.mean_reward !== "number") return this.fail(`holdout sampling failed: ${o.text.slice(0, 200)}`);
@@ -302,7 +304,7 @@ export class Researcher {
     if (this.p.method === "grpo") this.reactGrpo(o.s);
     else this.reactSft(o.s);
     if (this.phase === "train" && this.steps % this.p.sample_every === 0 && !this.queue.some((a) => a.tool === "sample")) {
-      this.pushEval(`Every ${this.p.sample_every} steps I look at real outputs: sampling the holdout at temperature 0.`);
+      this.pushEval(`Every ${this.p.sample_every} steps I look at real outputs: sampling the holdout (${this.p.eval_samples} a prompt, temperature ${this.p.eval_temperature}).`);
     }
   }
 

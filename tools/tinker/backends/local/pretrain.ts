@@ -33,6 +33,11 @@ type Recipe = {
   mix: Partial<Record<Task, number>>;
   /** Arithmetic levels in the corpus. */
   arithmeticLevels: number[];
+  /**
+   * Pretrain on the arithmetic facts of the eval split too. The base model's own history
+   * may include them; what a run must keep apart is its training pool and its holdout.
+   */
+  arithmeticBothSplits?: boolean;
   /** How often a corpus answer is right; the rest is noise as described in `noise`. */
   correctRate: Partial<Record<Task, number>>;
   noise: string;
@@ -41,17 +46,18 @@ type Recipe = {
 export const RECIPES: Recipe[] = [
   {
     name: "tiny-arith",
-    description: "A 2-layer character-level transformer that has seen the task formats but answers arithmetic mostly off by one.",
+    description: "A 2-layer character-level transformer that knows the one-digit arithmetic facts but, as taught, answers one too high more often than right.",
     config: { vocabSize: VOCAB_SIZE, contextLength: 96, dModel: 64, nLayers: 2, nHeads: 4, dFF: 256 },
     seed: 20261125,
-    steps: 3000,
+    steps: 2200,
     batch: 64,
     learningRate: 2e-3,
-    mix: { arithmetic: 0.6, word_problems: 0.08, string_transforms: 0.08, json_format: 0.16, countdown: 0.08 },
-    arithmeticLevels: [1, 2],
+    mix: { arithmetic: 0.72, word_problems: 0.04, string_transforms: 0.06, json_format: 0.12, countdown: 0.06 },
+    arithmeticLevels: [1],
+    arithmeticBothSplits: true,
     correctRate: { arithmetic: 0.3, json_format: 0.25, word_problems: 0.5, string_transforms: 0.6, countdown: 0.6 },
     noise:
-      "arithmetic answers: 30% right, 45% one more than the right answer, 25% another wrong number; " +
+      "arithmetic (one-digit + and -, every fact of both splits): 30% right, 45% one more than the right answer, 25% another near miss; " +
       "JSON answers: 25% JSON, 75% 'name: X, age: Y' plain text; other tasks: the stated share right, the rest a wrong answer of the same kind",
   },
 ];
@@ -83,7 +89,10 @@ function corpus(r: Recipe, size: number): Sequence[] {
     const n = Math.round(size * share);
     let items: GeneratedItem[];
     if (task === "arithmetic") {
-      items = r.arithmeticLevels.flatMap((lvl) => generate("arithmetic", { n: Math.ceil(n / r.arithmeticLevels.length), seed: r.seed + lvl, difficulty: lvl as 1 | 2 | 3, split: "train" }).items);
+      const splits = r.arithmeticBothSplits ? (["train", "eval"] as const) : (["train"] as const);
+      const facts = r.arithmeticLevels.flatMap((lvl) => splits.flatMap((split) => generate("arithmetic", { n: 100_000, seed: r.seed + lvl, difficulty: lvl as 1 | 2 | 3, split }).items));
+      // A small fact space is repeated to fill its share of the corpus.
+      items = Array.from({ length: n }, (_, i) => facts[i % facts.length]!);
     } else items = generate(task, { n, seed: r.seed, split: "train" }).items;
     for (const item of items) {
       const text = renderPrompt(item.prompt) + noisyResponse(task, item, r.correctRate[task] ?? 0.5, rng);
@@ -94,14 +103,18 @@ function corpus(r: Recipe, size: number): Sequence[] {
   return rng.shuffle(seqs);
 }
 
-/** Exact-answer accuracy on the arithmetic eval split, greedy and at temperature 1. */
+/**
+ * Exact-answer accuracy on the arithmetic eval split: greedy, and sampled at
+ * temperature 1 (8 samples a prompt, the way the arithmetic recipe scores its holdout).
+ */
 export function arithmeticAccuracy(model: Transformer, levels: number[], n: number, seed: number): { greedy: number; sampled: number; items: number } {
   const items = levels.flatMap((lvl) => generate("arithmetic", { n: Math.ceil(n / levels.length), seed: seed + lvl, difficulty: lvl as 1 | 2 | 3, split: "eval" }).items);
-  const score = (temperature: number) => {
-    const rows = sampleBatch(model, { prompts: items.map((i) => i.prompt), temperature, maxTokens: 8, stop: ["\n"], seed });
-    return rows.filter((row, i) => row.text.trim() === items[i]!.ground_truth).length / items.length;
+  const score = (temperature: number, k: number) => {
+    const prompts = items.flatMap((i) => Array.from({ length: k }, () => i.prompt));
+    const rows = sampleBatch(model, { prompts, temperature, maxTokens: 8, stop: ["\n"], seed });
+    return rows.filter((row, j) => row.text.trim() === items[Math.floor(j / k)]!.ground_truth).length / rows.length;
   };
-  return { greedy: score(0), sampled: score(1), items: items.length };
+  return { greedy: score(0, 1), sampled: score(1, 8), items: items.length };
 }
 
 async function pretrain(r: Recipe, outDir: string, log: (s: string) => void): Promise<void> {
@@ -171,7 +184,7 @@ async function pretrain(r: Recipe, outDir: string, log: (s: string) => void): Pr
       task: "arithmetic eval split, levels " + r.arithmeticLevels.join("/"),
       items: baseline.items,
       greedyExactAccuracy: Number(baseline.greedy.toFixed(4)),
-      sampledExactAccuracyT1: Number(baseline.sampled.toFixed(4)),
+      sampledExactAccuracyT1x8: Number(baseline.sampled.toFixed(4)),
     },
   };
   fs.writeFileSync(path.join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");

@@ -1,0 +1,10 @@
+import { LocalBackend } from "./tools/tinker/backends/local/backend.ts";
+import { generate } from "./tools/hf-datasets/generators.ts";
+const b = new LocalBackend({ checkpointDir: "/tmp/expck" });
+await b.open("local/tiny-arith", { loraRank: 16 });
+const items = generate("arithmetic", { n: 6, seed: 2, difficulty: 2, split: "eval" }).items;
+const g = await b.sample(items.map(i => i.prompt), 20, { temperature: 1, maxTokens: 8 });
+g.forEach((grp, i) => { const counts: Record<string, number> = {}; grp.forEach(c => counts[c.text] = (counts[c.text] ?? 0) + 1); console.log(items[i].prompt, "gt", items[i].ground_truth, JSON.stringify(counts)); });
+const l1 = generate("arithmetic", { n: 6, seed: 2, difficulty: 1, split: "eval" }).items;
+const g1 = await b.sample(l1.map(i => i.prompt), 20, { temperature: 1, maxTokens: 8 });
+g1.forEach((grp, i) => { const counts: Record<string, number> = {}; grp.forEach(c => counts[c.text] = (counts[c.text] ?? 0) + 1); console.log(l1[i].prompt, "gt", l1[i].ground_truth, JSON.stringify(counts)); });
