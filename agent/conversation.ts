@@ -90,3 +90,8 @@ export function textOf(content: Block[]): string {
     .map((b) => b.text)
     .join("\n");
 }
+
+/** A failed planner turn: planners return this instead of throwing. */
+export function plannerErrorTurn(kind: PlannerErrorKind, message: string): AssistantTurn {
+  return { content: [], stopReason: "error", usage: ZERO_USAGE, error: message, errorKind: kind };
+}

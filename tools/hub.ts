@@ -3,6 +3,7 @@ import { StdioClientTransport, getDefaultEnvironment } from "@modelcontextprotoc
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { callSignal } from "../agent/call-signal.ts";
 import type { ToolSpec } from "../agent/conversation.ts";
 import type { ServerConfig } from "./mcp-config.ts";
 import type { LocalToolProvider, ToolCallOptions, ToolExecutor, ToolResult } from "./types.ts";
@@ -118,11 +119,7 @@ class ServerConnection {
     if (!client || !this.alive) {
       return { content: `The '${this.config.name}' tool server is not running.`, isError: true };
     }
-    // A per-call signal: the SDK leaves a listener on the signal it is given, and the
-    // run's signal lives for hundreds of calls.
-    const perCall = new AbortController();
-    const onAbort = () => perCall.abort();
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const perCall = callSignal(signal);
     try {
       const res = await client.callTool(
         { name, arguments: (args ?? {}) as Record<string, unknown> },
@@ -159,7 +156,7 @@ class ServerConnection {
       }
       return { content: `Call to '${name}' failed: ${describeError(err)}`, isError: true };
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      perCall.release();
     }
   }
 

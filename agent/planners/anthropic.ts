@@ -7,8 +7,10 @@ import type {
   TextBlockParam,
   StopReason as AnthropicStopReason,
 } from "@anthropic-ai/sdk/resources/messages/messages";
-import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason, ToolSpec } from "../conversation.ts";
+import { plannerErrorTurn } from "../conversation.ts";
+import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../conversation.ts";
 import type { Planner, PlannerRequest } from "./planner.ts";
+import { callSignal } from "../call-signal.ts";
 
 export type AnthropicPlannerOptions = {
   model: string;
@@ -44,17 +46,14 @@ export class AnthropicPlanner implements Planner {
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {
     const params = buildAnthropicRequest(this.model, this.maxTokens, req);
-    // A per-request signal, so the run's long-lived signal does not collect listeners.
-    const perCall = new AbortController();
-    const onAbort = () => perCall.abort();
-    req.signal.addEventListener("abort", onAbort, { once: true });
+    const perCall = callSignal(req.signal);
     try {
       // Streamed, so long replies are not cut by the non-streaming time limit; the SDK
       // does not retry errors inside a stream, which the loop's retry covers.
       const msg = await this.client.messages.stream(params, { signal: perCall.signal }).finalMessage();
       if (msg.stop_reason === null) {
         // The stream ended without message_delta: the reply is incomplete, whatever it holds.
-        return errorTurn("connection", "The reply stream from the Anthropic API ended before the message was complete.");
+        return plannerErrorTurn("connection", "The reply stream from the Anthropic API ended before the message was complete.");
       }
       return {
         content: fromAnthropicContent(msg.content),
@@ -69,16 +68,13 @@ export class AnthropicPlanner implements Planner {
       };
     } catch (err) {
       const { kind, message } = describeAnthropicError(err);
-      return errorTurn(kind, message);
+      return plannerErrorTurn(kind, message);
     } finally {
-      req.signal.removeEventListener("abort", onAbort);
+      perCall.release();
     }
   }
 }
 
-function errorTurn(kind: PlannerErrorKind, message: string): AssistantTurn {
-  return { content: [], stopReason: "error", usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 }, error: message, errorKind: kind };
-}
 
 /**
  * The exact request body for one turn. Cache breakpoints sit on the system prompt,

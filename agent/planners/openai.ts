@@ -1,7 +1,9 @@
 import OpenAI from "openai";
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions/completions";
+import { plannerErrorTurn } from "../conversation.ts";
 import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../conversation.ts";
 import type { Planner, PlannerRequest } from "./planner.ts";
+import { callSignal } from "../call-signal.ts";
 
 export type OpenAIPlannerOptions = {
   model: string;
@@ -32,9 +34,7 @@ export class OpenAIPlanner implements Planner {
   }
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {
-    const perCall = new AbortController();
-    const onAbort = () => perCall.abort();
-    req.signal.addEventListener("abort", onAbort, { once: true });
+    const perCall = callSignal(req.signal);
     try {
       const res = await this.client.chat.completions.create(
         {
@@ -46,7 +46,7 @@ export class OpenAIPlanner implements Planner {
         { signal: perCall.signal },
       );
       const choice = res.choices[0];
-      if (!choice) return errorTurn("other", "The server returned no choices.");
+      if (!choice) return plannerErrorTurn("other", "The server returned no choices.");
       const content: Block[] = [];
       if (choice.message.content) content.push({ type: "text", text: choice.message.content });
       for (const call of choice.message.tool_calls ?? []) {
@@ -66,16 +66,13 @@ export class OpenAIPlanner implements Planner {
       };
     } catch (err) {
       const { kind, message } = describeOpenAIError(err);
-      return errorTurn(kind, message);
+      return plannerErrorTurn(kind, message);
     } finally {
-      req.signal.removeEventListener("abort", onAbort);
+      perCall.release();
     }
   }
 }
 
-function errorTurn(kind: PlannerErrorKind, message: string): AssistantTurn {
-  return { content: [], stopReason: "error", usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 }, error: message, errorKind: kind };
-}
 
 function parseArguments(raw: string): unknown {
   if (!raw || !raw.trim()) return {};
