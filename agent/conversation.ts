@@ -69,6 +69,9 @@ export type PlannerErrorKind =
   | "aborted"
   | "other";
 
+/** A failed HTTP attempt that the provider SDK retried by itself. */
+export type SdkRetry = { status: number; retryAfterMs?: number; error?: string };
+
 export type AssistantTurn = {
   content: Block[];
   stopReason: StopReason;
@@ -78,6 +81,8 @@ export type AssistantTurn = {
   errorKind?: PlannerErrorKind;
   /** Provider model id that answered, when the provider says. */
   model?: string;
+  /** Attempts the SDK retried before this turn came back. */
+  sdkRetries?: SdkRetry[];
 };
 
 export function toolUses(content: Block[]): ToolUseBlock[] {

@@ -181,6 +181,9 @@ async function turns(opts: LoopOptions, deps: LoopDeps): Promise<LoopResult> {
     for (let attempt = 0; ; attempt++) {
       const asked = clock.now();
       const reply = await planner.next({ system: opts.system, messages, tools: tools.tools, signal });
+      for (const [i, r] of (reply.sdkRetries ?? []).entries()) {
+        transcript.append({ type: "retry", turn, attempt: i + 1, delayMs: r.retryAfterMs ?? 0, error: `${r.status ? `HTTP ${r.status}` : `connection failed (${r.error ?? "?"})`}, retried by the SDK` });
+      }
       usage = addUsage(usage, reply.usage);
       transcript.append({ type: "assistant", turn, latencyMs: clock.now() - asked, ...reply });
       if (reply.stopReason !== "error" || signal.aborted || reply.errorKind === "aborted") return reply;

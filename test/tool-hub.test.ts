@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ToolHub, ServerStartError } from "../tools/hub.ts";
 import { loadMcpConfig } from "../tools/mcp-config.ts";
+import { startHttpMcpServer } from "./fakes/mcp-http-server.ts";
 import { tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 
 let hub: ToolHub | undefined;
@@ -107,6 +108,23 @@ describe("tool hub", () => {
     expect((await hub.call("b_env_has", { name: "MY_SERVER_KEY" })).content).toBe("MY_SERVER_KEY is set");
     expect((await hub.call("b_env_has", { name: "OPTIONAL" })).content).toBe("OPTIONAL is not set");
     expect((await hub.call("b_env_has", { name: "PATH" })).content).toBe("PATH is set");
+  });
+
+  it("connects to an HTTP MCP server with headers from the environment, beside stdio ones", async () => {
+    const http = await startHttpMcpServer("lab-secret-token-1");
+    try {
+      hub = await ToolHub.start({
+        servers: servers({ web: { type: "http", url: http.url, headers: { Authorization: "Bearer ${LAB_TOKEN}" } }, t: testServerEntry() }, { ...process.env, LAB_TOKEN: "lab-secret-token-1" }),
+        env: process.env,
+      });
+      expect(hub.tools.map((t) => t.name)).toContain("shout");
+      expect(await hub.call("shout", { text: "hi" })).toMatchObject({ content: "HI", isError: false });
+      expect(http.seenAuth.every((a) => a === "Bearer lab-secret-token-1")).toBe(true);
+    } finally {
+      await hub?.close();
+      hub = undefined;
+      await http.close();
+    }
   });
 
   it("refuses a config that names an unset variable without a default", () => {

@@ -11,6 +11,7 @@ import { plannerErrorTurn } from "../conversation.ts";
 import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../conversation.ts";
 import type { Planner, PlannerRequest } from "./planner.ts";
 import { callSignal } from "../call-signal.ts";
+import { RetryWatch } from "./retry-watch.ts";
 
 export type AnthropicPlannerOptions = {
   model: string;
@@ -28,6 +29,7 @@ const EPHEMERAL = { type: "ephemeral" } as const;
 /** Planner backed by the Anthropic Messages API through the official SDK. */
 export class AnthropicPlanner implements Planner {
   readonly id: string;
+  private readonly retries = new RetryWatch();
   private readonly client: Anthropic;
   private readonly model: string;
   private readonly maxTokens: number;
@@ -41,10 +43,19 @@ export class AnthropicPlanner implements Planner {
       ...(opts.baseURL ? { baseURL: opts.baseURL } : {}),
       maxRetries: opts.maxRetries ?? 2,
       timeout: opts.timeoutMs ?? 10 * 60_000,
+      fetch: this.retries.fetch,
     });
   }
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {
+    const turn = await this.ask(req);
+    const sdkRetries = this.retries.take();
+    // The last failed attempt of a failed turn is the turn's own error, not a retry.
+    if (turn.stopReason === "error") sdkRetries.pop();
+    return sdkRetries.length ? { ...turn, sdkRetries } : turn;
+  }
+
+  private async ask(req: PlannerRequest): Promise<AssistantTurn> {
     const params = buildAnthropicRequest(this.model, this.maxTokens, req);
     const perCall = callSignal(req.signal);
     try {

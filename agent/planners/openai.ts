@@ -4,6 +4,7 @@ import { plannerErrorTurn } from "../conversation.ts";
 import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../conversation.ts";
 import type { Planner, PlannerRequest } from "./planner.ts";
 import { callSignal } from "../call-signal.ts";
+import { RetryWatch } from "./retry-watch.ts";
 
 export type OpenAIPlannerOptions = {
   model: string;
@@ -21,6 +22,7 @@ export const MALFORMED_ARGS = "__malformed_arguments";
 /** Planner over the chat-completions API with tools, through the official `openai` SDK. */
 export class OpenAIPlanner implements Planner {
   readonly id: string;
+  private readonly retries = new RetryWatch();
   private readonly client: OpenAI;
 
   constructor(private readonly opts: OpenAIPlannerOptions) {
@@ -30,10 +32,18 @@ export class OpenAIPlanner implements Planner {
       ...(opts.baseURL ? { baseURL: opts.baseURL } : {}),
       maxRetries: opts.maxRetries ?? 2,
       timeout: opts.timeoutMs ?? 10 * 60_000,
+      fetch: this.retries.fetch,
     });
   }
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {
+    const turn = await this.ask(req);
+    const sdkRetries = this.retries.take();
+    if (turn.stopReason === "error") sdkRetries.pop();
+    return sdkRetries.length ? { ...turn, sdkRetries } : turn;
+  }
+
+  private async ask(req: PlannerRequest): Promise<AssistantTurn> {
     const perCall = callSignal(req.signal);
     try {
       const res = await this.client.chat.completions.create(

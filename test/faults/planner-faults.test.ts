@@ -35,6 +35,7 @@ describe("fault injection: the planner API", () => {
     const { res, events } = await run([errorResponse(429, "rate_limit_error", "slow down", { "retry-after-ms": "100" }), toolUseReply([{ name: "echo", input: { text: "a" } }]), toolUseReply([{ name: "finish", input: {} }])]);
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(fake!.messageRequests).toHaveLength(3);
+    expect(events.filter((e) => e.type === "retry")).toEqual([expect.objectContaining({ turn: 1, delayMs: 100, error: "HTTP 429, retried by the SDK" })]);
     expect(events.at(-1)).toMatchObject({ type: "end", reason: "finished" });
   });
 
@@ -42,8 +43,9 @@ describe("fault injection: the planner API", () => {
     const overloaded = errorResponse(529, "overloaded_error", "Overloaded", { "retry-after-ms": "10" });
     const { res, events } = await run([overloaded, overloaded, overloaded, toolUseReply([{ name: "finish", input: {} }])]);
     expect(res.code, res.stdout + res.stderr).toBe(0);
-    expect(events.filter((e) => e.type === "retry")).toHaveLength(1);
-    expect(events.find((e) => e.type === "retry").error).toMatch(/overloaded/i);
+    const retries = events.filter((e) => e.type === "retry");
+    // Two attempts the SDK retried itself, then one by the loop after the SDK gave up.
+    expect(retries.map((r) => r.error)).toEqual(["HTTP 529, retried by the SDK", "HTTP 529, retried by the SDK", expect.stringMatching(/overloaded/i)]);
   });
 
   it("an overloaded error inside the stream is retried", async () => {
@@ -67,7 +69,9 @@ describe("fault injection: the planner API", () => {
     for (let i = 0; i < 20; i++) script.push(broken);
     const { res, events } = await run(script, { TINKERLOOP_RETRIES: "2" });
     expect(res.code).toBe(4);
-    expect(events.filter((e) => e.type === "retry")).toHaveLength(2);
+    const loopRetries = events.filter((e) => e.type === "retry" && !/retried by the SDK/.test(e.error));
+    expect(loopRetries).toHaveLength(2);
+    expect(events.filter((e) => e.type === "retry" && /retried by the SDK/.test(e.error))).toHaveLength(6);
     const save = events.find((e) => e.type === "tool" && e.toolUseId === "harness-emergency-save");
     expect(save).toMatchObject({ name: "save", isError: false });
     expect(save.input.name).toMatch(/^emergency-\d{8}-\d{6}$/);
