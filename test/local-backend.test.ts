@@ -3,6 +3,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_MODELS_DIR, LocalBackend } from "../tools/tinker/backends/local/backend.ts";
 import { tf } from "../tools/tinker/backends/local/tf-runtime.ts";
+import { cachedMaskCount } from "../tools/tinker/backends/local/model.ts";
 import { tempDir } from "./helpers.ts";
 
 const MODEL = "local/tiny-arith";
@@ -37,6 +38,19 @@ describe("local CPU backend", () => {
     expect(card.trainableParameters).toBeLessThan(card.parameters / 2);
     await b.close();
     await expect(b.open("local/no-such-model", { loraRank: 4 })).rejects.toThrow(/no local model 'local\/no-such-model'.*tiny-arith/i);
+  });
+
+  it("ships a model whose arithmetic holdout accuracy starts between 5% and 40%, with its manifest's figure", async () => {
+    const { generate } = await import("../tools/hf-datasets/generators.ts");
+    const manifest = JSON.parse(fs.readFileSync(path.join(DEFAULT_MODELS_DIR, "tiny-arith", "manifest.json"), "utf8"));
+    const holdout = generate("arithmetic", { n: 200, seed: 2, difficulty: 1, split: "eval" }).items;
+    const groups = await backend.sample(holdout.map((h) => h.prompt), 8, { temperature: 1, maxTokens: 8, seed: 11 });
+    const right = groups.reduce((n, g, i) => n + g.filter((c) => c.text.trim() === holdout[i]!.ground_truth).length, 0);
+    const accuracy = right / (holdout.length * 8);
+    expect(accuracy).toBeGreaterThan(0.05);
+    expect(accuracy).toBeLessThan(0.4);
+    expect(manifest.baseline.sampledExactAccuracyT1x8).toBeGreaterThan(0.05);
+    expect(manifest.baseline.sampledExactAccuracyT1x8).toBeLessThan(0.4);
   });
 
   it("cuts the response loss by at least a third in 40 SFT steps, and eval changes nothing", async () => {
@@ -169,10 +183,12 @@ describe("local CPU backend", () => {
         await b.trainPolicy(g[0]!.map((c, j) => ({ prompt: "What is 1 + 2?", tokens: c.tokens, logprobs: c.logprobs, advantage: j === 0 ? 1 : -1 })), adam(1e-3));
       }
     };
+    // Masks are cached once per sequence length; everything else must be released.
+    const live = () => tf.memory().numTensors - cachedMaskCount();
     for (let i = 0; i < 10; i++) await mixed(i);
-    const baseline = tf.memory().numTensors;
+    const baseline = live();
     for (let i = 10; i < 200; i++) await mixed(i);
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(live()).toBe(baseline);
     await b.close();
   });
 });

@@ -235,6 +235,11 @@ export class Transformer {
 
 const causalMasks = new Map<number, tf.Tensor>();
 
+/** How many causal masks are cached: a bounded cache (one per sequence length), not a leak. */
+export function cachedMaskCount(): number {
+  return causalMasks.size;
+}
+
 /** Additive causal mask [1, 1, T, T], cached per length (kept outside any tidy scope). */
 export function causalMask(T: number): tf.Tensor {
   let m = causalMasks.get(T);
