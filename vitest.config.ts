@@ -8,5 +8,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // End-to-end tests spawn real processes; two cores cannot run many at once.
     maxWorkers: 2,
+    reporters: ["default", "./test/summary-reporter.ts"],
   },
 });
