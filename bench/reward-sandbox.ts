@@ -30,7 +30,7 @@ session.backend = new LocalBackend({ checkpointDir: fs.mkdtempSync(path.join(os.
 session.card = await session.backend.open("local/tiny-arith", { loraRank: 16 });
 session.method = "grpo";
 session.groupSize = 8;
-const prompts = generate("arithmetic", { n: 32, seed: 3, difficulty: 2 }).items.map((i) => ({ prompt: i.prompt, ground_truth: i.ground_truth }));
+const prompts = generate("arithmetic", { n: 32, seed: 3, difficulty: 1 }).items.map((i) => ({ prompt: i.prompt, ground_truth: i.ground_truth }));
 const shares: number[] = [];
 for (let i = 0; i < 5; i++) {
   const t = performance.now();
