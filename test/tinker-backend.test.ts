@@ -87,6 +87,17 @@ describe("Tinker backend through the Python worker (fake SDK)", () => {
     fs.writeFileSync(path.join(dir, "ckpt", "tinker-checkpoints.json"), JSON.stringify(index));
     await expect(b.loadState("tinker://other/state/x")).rejects.toThrow(/made from Qwen\/Qwen3-8B/);
     await b.close();
+    // A fresh worker (after a restart) restores by creating a training client from the state.
+    const fresh = backend().b;
+    (fresh as unknown as { opts: { env: Record<string, string> } }).opts.env.TINKER_FAKE_LOG = path.join(dir, "calls2.jsonl");
+    (fresh as unknown as { opts: { checkpointDir: string } }).opts.checkpointDir = path.join(dir, "ckpt");
+    const restored = await fresh.loadState(saved.path);
+    expect(restored.card.baseModel).toBe(MODEL);
+    expect(restored.meta).toEqual({ method: "grpo", counters: { grpoIterations: 3 } });
+    const calls2 = fs.readFileSync(path.join(dir, "calls2.jsonl"), "utf8");
+    expect(calls2).toContain('"call": "create_training_client_from_state_with_optimizer"');
+    await fresh.sample(["x"], 1, { temperature: 1, maxTokens: 4 });
+    await fresh.close();
   });
 
   it("passes only the variables the worker needs: no planner key reaches it", async () => {

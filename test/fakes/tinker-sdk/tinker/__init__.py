@@ -105,5 +105,6 @@ class ServiceClient:
         return TrainingClient(base_model, rank)
 
     def create_training_client_from_state_with_optimizer(self, path, user_metadata=None):
+        # The current docs show this returning a future: ...with_optimizer(path).result().
         _record("create_training_client_from_state_with_optimizer", path=path)
-        return TrainingClient("restored", 32)
+        return APIFuture(TrainingClient("restored", 32))

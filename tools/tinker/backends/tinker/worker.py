@@ -44,8 +44,8 @@ class WorkerError(Exception):
 
 
 def resolve(future, timeout):
-    """Waits for an SDK future (APIFuture or concurrent future) with a timeout."""
-    if hasattr(future, "result"):
+    """Waits for an SDK future (APIFuture or concurrent future) with a timeout; other values pass through."""
+    if hasattr(future, "result") and callable(future.result):
         return future.result(timeout=timeout)
     return future
 
@@ -127,7 +127,7 @@ class Worker:
     def open(self, p):
         self.service = self.service or tinker.ServiceClient()
         rank = int(p.get("rank", 32))
-        self.training = with_retries(lambda: self.service.create_lora_training_client(base_model=p["base_model"], rank=rank), "create_lora_training_client")
+        self.training = resolve(with_retries(lambda: self.service.create_lora_training_client(base_model=p["base_model"], rank=rank), "create_lora_training_client"), TIMEOUTS["open"])
         self.tokenizer = self.training.get_tokenizer()
         self.renderer_name = p.get("renderer") or model_info.get_recommended_renderer_name(p["base_model"])
         self.renderer = renderers.get_renderer(self.renderer_name, self.tokenizer)
@@ -224,7 +224,8 @@ class Worker:
         self.service = self.service or tinker.ServiceClient()
         path = p["path"]
         if self.training is None:
-            self.training = with_retries(lambda: self.service.create_training_client_from_state_with_optimizer(path), "create_training_client_from_state_with_optimizer")
+            # Documented as returning a future (…_with_optimizer(path).result()); resolve() accepts either.
+            self.training = resolve(with_retries(lambda: self.service.create_training_client_from_state_with_optimizer(path), "create_training_client_from_state_with_optimizer"), TIMEOUTS["load_state"])
             self.tokenizer = self.training.get_tokenizer()
             self.base_model = p.get("base_model") or self.base_model
             self.renderer_name = p.get("renderer") or model_info.get_recommended_renderer_name(self.base_model)
