@@ -1,0 +1,180 @@
+import { z } from "zod";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { backendForCheckpoint, createBackend, defaultMaxTokens } from "../backends/select.ts";
+import { defaultGroupSize, modelInfo } from "../models.ts";
+import { initReport, logsFooter } from "../reports.ts";
+import { TrainingSession } from "../session.ts";
+import type { Method } from "../session.ts";
+import { failIn, guarded, ok, sessionProblem } from "../tool-context.ts";
+import type { ToolContext } from "../tool-context.ts";
+
+const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** init_sft, init_grpo, save, load, finish: opening, persisting and closing the session. */
+export function registerSessionTools(ctx: ToolContext): void {
+  const { session } = ctx;
+  async function openSession(method: Method, baseModel: string, loraRank: number, groupSize: number, progress: (m: string) => void): Promise<CallToolResult> {
+    progress(`Initializing ${method.toUpperCase()} session: ${baseModel}`);
+    session.logs.write("init_debug.log", `[START] init_${method} model=${baseModel} lora_rank=${loraRank}${method === "grpo" ? ` group_size=${groupSize}` : ""}`);
+    const backend = createBackend(baseModel, process.env, TrainingSession.checkpointDir());
+    const card = await backend.open(baseModel, { loraRank });
+    await session.backend?.close();
+    session.backend = backend;
+    session.card = card;
+    session.method = method;
+    session.groupSize = groupSize;
+    session.counters = { sftEpochs: 0, sftSteps: 0, grpoIterations: 0, sftHorizon: 0, grpoHorizon: 0 };
+    session.unsavedSteps = 0;
+    session.sftHistory = [];
+    session.rewardHistory = [];
+    session.bestAutoReward = -Infinity;
+    session.logs.write("init_debug.log", `[DONE] ${JSON.stringify(card)}`);
+    const maxTokens = defaultMaxTokens(card);
+    const info = modelInfo(baseModel);
+    const registry = info
+      ? `\nRegistry: ${info.type} model, ${info.architecture}, ${info.activeParams} active parameters; recommended group_size ${info.recommendedGroupSize}; renderer ${info.renderer}.${info.type !== "Base" ? " Base models usually give steadier post-training signals." : ""}`
+      : "";
+    return ok(initReport(method, card, groupSize, maxTokens, session.logs.dir) + registry, {
+      session_dir: session.logs.dir,
+      method,
+      base_model: card.baseModel,
+      backend: card.backend,
+      parameters: card.parameters,
+      trainable_parameters: card.trainableParameters,
+      lora_rank: card.loraRank,
+      group_size: method === "grpo" ? groupSize : null,
+      context_length: card.contextLength,
+      default_max_tokens: maxTokens,
+    });
+  }
+
+  const initOutput = z.object({
+    session_dir: z.string(),
+    method: z.enum(["sft", "grpo"]),
+    base_model: z.string(),
+    backend: z.string(),
+    parameters: z.number(),
+    trainable_parameters: z.number(),
+    lora_rank: z.number(),
+    group_size: z.number().nullable(),
+    context_length: z.number(),
+    default_max_tokens: z.number(),
+  });
+
+  ctx.server.registerTool(
+    "init_sft",
+    {
+      description: "Open a supervised fine-tuning session (LoRA) on base_model. Use the run's MODEL exactly.",
+      inputSchema: { base_model: z.string().min(1), lora_rank: z.number().int().min(1).max(256).default(16) },
+      outputSchema: initOutput,
+    },
+    guarded(ctx, "init_sft", async (a: { base_model: string; lora_rank: number }, progress) => openSession("sft", a.base_model, a.lora_rank, 0, progress)),
+  );
+
+  ctx.server.registerTool(
+    "init_grpo",
+    {
+      description: "Open a GRPO (reinforcement learning with a reward function) session (LoRA) on base_model. Use the run's MODEL exactly.",
+      inputSchema: {
+        base_model: z.string().min(1),
+        lora_rank: z.number().int().min(1).max(256).default(32),
+        group_size: z.number().int().min(2).max(64).optional().describe("samples per prompt; default: the model's recommendation"),
+      },
+      outputSchema: initOutput,
+    },
+    guarded(ctx, "init_grpo", async (a: { base_model: string; lora_rank: number; group_size?: number }, progress) =>
+      openSession("grpo", a.base_model, a.lora_rank, a.group_size ?? defaultGroupSize(a.base_model), progress),
+    ),
+  );
+
+  const countersShape = z.object({ sft_epochs: z.number(), sft_steps: z.number(), grpo_iterations: z.number() });
+
+  ctx.server.registerTool(
+    "save",
+    {
+      description: "Save the current weights and optimizer state under a descriptive name (letters, digits, . _ -).",
+      inputSchema: { name: z.string() },
+      outputSchema: z.object({ session_dir: z.string(), name: z.string(), path: z.string(), method: z.string(), base_model: z.string(), counters: countersShape }),
+    },
+    guarded(ctx, "save", async (a: { name: string }) => {
+      const problem = sessionProblem(session);
+      if (problem) return failIn(session, problem);
+      if (!CHECKPOINT_NAME.test(a.name)) return failIn(session, `Error: invalid checkpoint name '${a.name}': use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit.`);
+      if (session.checkpoints.has(a.name)) return failIn(session, `Error: a checkpoint named '${a.name}' already exists in this session; choose another name.`);
+      const meta = { method: session.method, counters: { ...session.counters }, groupSize: session.groupSize };
+      const saved = await session.backend!.saveState(a.name, meta);
+      session.checkpoints.set(a.name, saved.path);
+      session.unsavedSteps = 0;
+      session.logs.write("save_load_debug.log", `[SAVE] ${a.name} -> ${saved.path}`);
+      const c = session.counters;
+      return ok(`Saved '${a.name}' → ${saved.path}\nState: SFT epochs ${c.sftEpochs}, SFT steps ${c.sftSteps}, GRPO iterations ${c.grpoIterations}.\nLoad it later with load("${a.name}").${logsFooter(session.logs.dir)}`, {
+        session_dir: session.logs.dir,
+        name: a.name,
+        path: saved.path,
+        method: session.method!,
+        base_model: session.card!.baseModel,
+        counters: { sft_epochs: c.sftEpochs, sft_steps: c.sftSteps, grpo_iterations: c.grpoIterations },
+      });
+    }),
+  );
+
+  ctx.server.registerTool(
+    "load",
+    {
+      description: "Restore a checkpoint (a name saved in this session, or its path): weights, optimizer state and counters, so the LR schedule continues without a new warmup.",
+      inputSchema: { path: z.string().min(1) },
+      outputSchema: z.object({ session_dir: z.string(), path: z.string(), base_model: z.string(), method: z.string(), counters: countersShape }),
+    },
+    guarded(ctx, "load", async (a: { path: string }, progress) => {
+      const resolved = session.checkpoints.get(a.path) ?? (a.path.includes("://") || a.path.includes("/") ? a.path : `local://${a.path}`);
+      // Before any init (e.g. after a restart), the checkpoint's backend opens its own base model.
+      session.backend ??= backendForCheckpoint(resolved, process.env, TrainingSession.checkpointDir());
+      progress(`Loading ${resolved}`);
+      const { card, meta } = await session.backend.loadState(resolved);
+      const m = meta as { method?: Method; counters?: typeof session.counters; groupSize?: number };
+      session.card = card;
+      if (m.method) session.method = m.method;
+      session.method ??= "sft";
+      if (m.counters) session.counters = { ...session.counters, ...m.counters };
+      if (m.groupSize) session.groupSize = m.groupSize;
+      session.unsavedSteps = 0;
+      session.logs.write("save_load_debug.log", `[LOAD] ${a.path} -> ${resolved}`);
+      const c = session.counters;
+      return ok(`Loaded ${resolved} (${card.baseModel}, method ${session.method}).\nRestored: SFT epochs ${c.sftEpochs}, SFT steps ${c.sftSteps}, GRPO iterations ${c.grpoIterations}; the LR schedule continues (set warmup_ratio=0).${logsFooter(session.logs.dir)}`, {
+        session_dir: session.logs.dir,
+        path: resolved,
+        base_model: card.baseModel,
+        method: session.method,
+        counters: { sft_epochs: c.sftEpochs, sft_steps: c.sftSteps, grpo_iterations: c.grpoIterations },
+      });
+    }),
+  );
+
+  ctx.server.registerTool(
+    "finish",
+    {
+      description: "End the training session: summary, backend closed, a fresh log directory for any next session.",
+      inputSchema: {},
+      outputSchema: z.object({ session_dir: z.string(), new_session_dir: z.string(), method: z.string().nullable(), base_model: z.string().nullable(), counters: countersShape, checkpoints: z.array(z.object({ name: z.string(), path: z.string() })), unsaved_steps: z.number() }),
+    },
+    guarded(ctx, "finish", async () => {
+      const c = session.counters;
+      const summary = {
+        method: session.method ?? null,
+        base_model: session.card?.baseModel ?? null,
+        counters: { sft_epochs: c.sftEpochs, sft_steps: c.sftSteps, grpo_iterations: c.grpoIterations },
+        checkpoints: [...session.checkpoints].map(([name, path]) => ({ name, path })),
+        unsaved_steps: session.unsavedSteps,
+      };
+      const old = await session.reset();
+      const lines = [
+        "Session finished.",
+        summary.method ? `Method ${summary.method} on ${summary.base_model}: SFT epochs ${c.sftEpochs}, GRPO iterations ${c.grpoIterations}.` : "No training recorded.",
+        summary.checkpoints.length ? `Checkpoints: ${summary.checkpoints.map((x) => `${x.name} (${x.path})`).join(", ")}` : "No checkpoints saved.",
+        summary.unsaved_steps ? `Note: ${summary.unsaved_steps} training step(s) after the last save were not saved.` : "",
+        `Logs kept at ${old}/`,
+      ].filter(Boolean);
+      return ok(lines.join("\n"), { session_dir: old, new_session_dir: session.logs.dir, ...summary });
+    }),
+  );
+}

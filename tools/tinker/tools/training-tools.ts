@@ -1,0 +1,228 @@
+import { z } from "zod";
+import { defaultMaxTokens } from "../backends/select.ts";
+import { loadRecords, toGrpoPrompts, toSftExamples } from "../data-input.ts";
+import { grpoGuidance, runGrpo } from "../grpo.ts";
+import { grpoReport, sftReport } from "../reports.ts";
+import { SCHEDULERS } from "../schedule.ts";
+import { runSft, sftGuidance } from "../sft.ts";
+import { failIn, guarded, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
+import type { ToolContext } from "../tool-context.ts";
+
+const windowArgs = {
+  start: z.number().int().min(0).optional(),
+  limit: z.number().int().min(1).max(100_000).optional(),
+};
+
+function windowOf<T>(items: T[], start: number | undefined, limit: number | undefined): T[] {
+  if (start === undefined && limit === undefined) return items;
+  const n = items.length;
+  if (n === 0) return items;
+  const from = (start ?? 0) % n;
+  const count = Math.min(limit ?? n, n);
+  return Array.from({ length: count }, (_, i) => items[(from + i) % n]!);
+}
+
+const scheduleArgs = {
+  warmup_ratio: z.number().min(0).max(1).default(0.1),
+  lr_scheduler: z.enum(SCHEDULERS).default("constant"),
+  scheduler_total_steps: z.number().int().min(0).default(0),
+};
+
+/** train_sft_step and train_grpo_step. */
+export function registerTrainingTools(ctx: ToolContext): void {
+  const { session, sandbox } = ctx;
+  ctx.server.registerTool(
+    "train_sft_step",
+    {
+      description:
+        "Train on examples ({prompt, response} or {input, output}) given as a JSON array or a path to a .json/.jsonl file. " +
+        "Reports train and validation loss per epoch; validation never changes the weights.",
+      inputSchema: {
+        examples: records,
+        num_epochs: z.number().int().min(1).max(100).default(1),
+        learning_rate: z.number().positive().max(1).default(1e-4),
+        batch_size: z.number().int().min(1).max(4096).default(128),
+        validation_split: z.number().min(0).max(0.5).default(0.1),
+        ...windowArgs,
+        ...scheduleArgs,
+      },
+      outputSchema: z.object({
+        session_dir: z.string(),
+        method: z.literal("sft"),
+        train_examples: z.number(),
+        validation_examples: z.number(),
+        skipped_examples: z.number(),
+        epochs: z.array(z.object({ epoch: z.number(), train_loss: z.number(), val_loss: z.number().nullable() })),
+        overfitting: z.boolean(),
+        cumulative_epochs: z.number(),
+        cumulative_steps: z.number(),
+        learning_rate: z.number(),
+        scheduler_total_steps: z.number(),
+        tokens: z.number(),
+        seconds: z.number(),
+        verdict: z.string(),
+        next_step: z.string(),
+        warnings: z.array(z.string()),
+      }),
+    },
+    guarded(ctx, "train_sft_step", async (a: any, progress) => {
+      const problem = sessionProblem(session, "sft");
+      if (problem) return failIn(session, problem);
+      const { records: recs, source } = loadRecords(a.examples, "examples");
+      const { examples: all, skipped } = toSftExamples(recs);
+      const examples = windowOf(all, a.start, a.limit);
+      if (examples.length === 0) return failIn(session, `Error: no usable examples in ${source} (${skipped} skipped for an empty prompt or response).`);
+      const o = await runSft(
+        session,
+        {
+          examples,
+          numEpochs: a.num_epochs,
+          learningRate: a.learning_rate,
+          batchSize: a.batch_size,
+          warmupRatio: a.warmup_ratio,
+          scheduler: a.lr_scheduler,
+          schedulerTotalSteps: a.scheduler_total_steps || undefined,
+          validationSplit: a.validation_split,
+        },
+        progress,
+      );
+      const g = sftGuidance(o, session.sftHistory);
+      return ok(sftReport(o, session.counters, g, session.logs.dir), {
+        session_dir: session.logs.dir,
+        method: "sft",
+        train_examples: o.train,
+        validation_examples: o.validation,
+        skipped_examples: skipped,
+        epochs: o.epochs.map((e) => ({ epoch: e.epoch, train_loss: e.trainLoss, val_loss: e.valLoss })),
+        overfitting: o.overfitting,
+        cumulative_epochs: session.counters.sftEpochs,
+        cumulative_steps: session.counters.sftSteps,
+        learning_rate: o.lastLearningRate,
+        scheduler_total_steps: o.horizon,
+        tokens: o.tokens,
+        seconds: o.seconds,
+        verdict: g.verdict,
+        next_step: g.next,
+        warnings: o.warnings,
+      });
+    }),
+  );
+
+  const groupsShape = z.object({ total: z.number(), mixed: z.number(), all_zero: z.number(), all_one: z.number(), uniform_other: z.number(), failed: z.number() });
+
+  /** Reads reward code given inline or as a path to a .py file. */
+  ctx.server.registerTool(
+    "train_grpo_step",
+    {
+      description:
+        "Run GRPO iterations: sample group_size completions per prompt, score them with reward_function " +
+        "(Python source defining compute_reward(completion, ground_truth) -> float, or a path to a .py file), " +
+        "and update on groups with reward variance. prompts: [{prompt, ground_truth}] as JSON or a .jsonl path; " +
+        "start/limit pick a window of a pool file (wrapping around) so each call trains on fresh prompts.",
+      inputSchema: {
+        prompts: records,
+        reward_function: z.string().min(1),
+        num_iterations: z.number().int().min(1).max(100).default(1),
+        learning_rate: z.number().positive().max(1).default(4e-5),
+        temperature: z.number().min(0).max(2).default(0.7),
+        max_tokens: z.number().int().min(1).max(32768).optional(),
+        auto_checkpoint: z.boolean().default(true),
+        auto_checkpoint_reward_threshold: z.number().min(0).default(0.3),
+        auto_checkpoint_min_iterations: z.number().int().min(0).default(3),
+        normalize_advantages: z.boolean().default(true),
+        ...windowArgs,
+        ...scheduleArgs,
+      },
+      outputSchema: z.object({
+        session_dir: z.string(),
+        method: z.literal("grpo"),
+        prompts: z.number(),
+        group_size: z.number(),
+        cumulative_iterations: z.number(),
+        iterations: z.array(
+          z.object({
+            iteration: z.number(),
+            reward_mean: z.number(),
+            reward_std: z.number(),
+            learning_rate: z.number(),
+            groups: groupsShape,
+            samples_generated: z.number(),
+            samples_used: z.number(),
+            reward_errors: z.number(),
+            kl: z.number().nullable(),
+            kl_squared: z.number().nullable(),
+            loss: z.number().nullable(),
+            tokens_sampled: z.number(),
+            truncated: z.number(),
+            seconds: z.object({ sampling: z.number(), reward: z.number(), training: z.number(), other: z.number() }),
+          }),
+        ),
+        auto_checkpoints: z.array(z.object({ name: z.string(), path: z.string(), reward_mean: z.number() })),
+        scheduler_total_steps: z.number(),
+        verdict: z.string(),
+        next_step: z.string(),
+        warnings: z.array(z.string()),
+      }),
+    },
+    guarded(ctx, "train_grpo_step", async (a: any, progress) => {
+      const problem = sessionProblem(session, "grpo");
+      if (problem) return failIn(session, problem);
+      const prompts = windowOf(toGrpoPrompts(loadRecords(a.prompts, "prompts").records), a.start, a.limit);
+      if (prompts.length === 0) return failIn(session, "Error: the prompt list is empty.");
+      const code = rewardSource(a.reward_function);
+      const invalid = await sandbox.check(code);
+      if (invalid) return failIn(session, `Error: the reward function was refused: ${invalid}.\nDefine exactly one top-level function:\n\ndef compute_reward(completion: str, ground_truth: str) -> float:\n    ...`);
+      const o = await runGrpo(
+        session,
+        sandbox,
+        {
+          prompts,
+          rewardFunction: code,
+          numIterations: a.num_iterations,
+          learningRate: a.learning_rate,
+          warmupRatio: a.warmup_ratio,
+          scheduler: a.lr_scheduler,
+          schedulerTotalSteps: a.scheduler_total_steps || undefined,
+          temperature: a.temperature,
+          maxTokens: a.max_tokens ?? defaultMaxTokens(session.card!),
+          autoCheckpoint: a.auto_checkpoint,
+          autoCheckpointThreshold: a.auto_checkpoint_reward_threshold,
+          autoCheckpointMinIterations: a.auto_checkpoint_min_iterations,
+          normalizeAdvantages: a.normalize_advantages,
+        },
+        progress,
+      );
+      const g = grpoGuidance(o, session.rewardHistory);
+      const text = grpoReport(o, prompts.length, session.groupSize, session.counters, g, session.logs.dir);
+      if (o.aborted) return { content: [{ type: "text", text: `${text}\n\nError: no optimizer step was taken. Use prompts the model sometimes gets right, add partial credit, or raise temperature.` }], isError: true };
+      return ok(text, {
+        session_dir: session.logs.dir,
+        method: "grpo",
+        prompts: prompts.length,
+        group_size: session.groupSize,
+        cumulative_iterations: session.counters.grpoIterations,
+        iterations: o.iterations.map((it) => ({
+          iteration: it.iteration,
+          reward_mean: it.rewardMean,
+          reward_std: it.rewardStd,
+          learning_rate: it.learningRate,
+          groups: { total: it.groups.total, mixed: it.groups.mixed, all_zero: it.groups.allZero, all_one: it.groups.allOne, uniform_other: it.groups.uniformOther, failed: it.groups.failed },
+          samples_generated: it.samplesGenerated,
+          samples_used: it.samplesUsed,
+          reward_errors: it.rewardErrors,
+          kl: it.kl,
+          kl_squared: it.klSquared,
+          loss: it.loss,
+          tokens_sampled: it.tokensSampled,
+          truncated: it.truncated,
+          seconds: it.seconds,
+        })),
+        auto_checkpoints: o.autoCheckpoints.map((c) => ({ name: c.name, path: c.path, reward_mean: c.rewardMean })),
+        scheduler_total_steps: o.horizon,
+        verdict: g.verdict,
+        next_step: g.next,
+        warnings: o.warnings,
+      });
+    }),
+  );
+}
