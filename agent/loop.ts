@@ -128,7 +128,7 @@ export async function runLoop(opts: LoopOptions, deps: LoopDeps): Promise<LoopRe
 }
 
 async function turns(opts: LoopOptions, deps: LoopDeps): Promise<LoopResult> {
-  const { planner, tools, transcript, clock, signal, guard, feedback } = deps;
+  const { planner, tools, transcript, clock, signal, feedback } = deps;
   const isFinish = opts.isFinishTool ?? defaultIsFinish;
   const start = clock.now();
   const messages: Message[] = opts.messages ? [...opts.messages] : [];

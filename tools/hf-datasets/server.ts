@@ -7,23 +7,23 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { CATALOG, findCatalogDataset, findPreset, generatorEntries, licenseWarning, searchCatalog } from "./catalog.ts";
-import type { CatalogDataset } from "./catalog.ts";
+import { CATALOG, findCatalogDataset, generatorEntries, licenseWarning, searchCatalog } from "./catalog.ts";
 import { exportRoot, OutputPathError, resolveOutput, writeJsonl } from "./export-writer.ts";
 import { generate, TASKS } from "./generators.ts";
 import type { Difficulty } from "./generators.ts";
 import { HfError, HubClient, hubConfigFromEnv } from "./hub-client.ts";
-import type { ViewerFeature } from "./hub-client.ts";
-import { compileMapping, MappingSkip, TemplateError } from "./mapping.ts";
-import type { Format, GrpoMapping, SftMapping, SkipReason } from "./mapping.ts";
-import { suggestMapping, compactType } from "./suggest.ts";
+import { TemplateError } from "./mapping.ts";
+import type { Format } from "./mapping.ts";
+import { inspect, InputProblem, licenseOf, truncateCells } from "./inspection.ts";
+import { mapRows, readRows, resolveMapping } from "./row-mapping.ts";
+import type { ExportArgs } from "./row-mapping.ts";
+import { suggestMapping } from "./suggest.ts";
 import { Rng } from "../random.ts";
 
 const env = process.env;
 const hub = new HubClient(hubConfigFromEnv(env), (m) => process.stderr.write(`${m}\n`));
 const server = new McpServer({ name: "hf-datasets", version: "0.1.0" });
 const MAX_EXPORT_ROWS = 10_000;
-const CELL_CHARS = 300;
 
 function ok(text: string, structured: Record<string, unknown>): CallToolResult {
   return { content: [{ type: "text", text }], structuredContent: structured };
@@ -46,32 +46,6 @@ function guarded<A>(body: (a: A) => Promise<CallToolResult>) {
       return fail("internal", env.HF_TOKEN ? msg.split(env.HF_TOKEN).join("[REDACTED]") : msg, "This looks like a bug; the other tools still work.");
     }
   };
-}
-
-class InputProblem extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-  }
-}
-
-function truncateCells(row: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) {
-    const s = typeof v === "string" ? v : JSON.stringify(v);
-    out[k] = s && s.length > CELL_CHARS ? `${s.slice(0, CELL_CHARS)}…[+${s.length - CELL_CHARS} chars]` : v;
-  }
-  return out;
-}
-
-function licenseOf(tags: string[], card?: Record<string, unknown>): string {
-  const fromCard = card?.license;
-  if (typeof fromCard === "string") return fromCard;
-  if (Array.isArray(fromCard) && typeof fromCard[0] === "string") return fromCard[0];
-  return tags.find((t) => t.startsWith("license:"))?.slice("license:".length) ?? "unknown";
 }
 
 // ---------------------------------------------------------------- search_datasets
@@ -170,92 +144,6 @@ server.registerTool(
 
 // ---------------------------------------------------------------- inspect_dataset
 
-type Inspection = {
-  id: string;
-  source: "hub" | "catalog";
-  license: string;
-  gated: boolean | string;
-  configs: Array<{ config: string; splits: Array<{ split: string; num_rows: number | null }> }>;
-  config: string;
-  split: string;
-  features: Array<{ name: string; type: string }>;
-  rows: Array<Record<string, unknown>>;
-  classLabels: Record<string, string[]>;
-  note: string | null;
-};
-
-function pickConfigSplit(configs: Inspection["configs"], config?: string, split?: string): { config: string; split: string } {
-  const c = config ? configs.find((x) => x.config === config) : (configs.find((x) => x.config === "default" || x.config === "main") ?? configs[0]);
-  if (!c) throw new InputProblem("bad_request", `Config ${JSON.stringify(config)} does not exist.`, `Configs: ${configs.map((x) => x.config).join(", ")}.`);
-  const s = split ? c.splits.find((x) => x.split === split) : (c.splits.find((x) => x.split === "train") ?? c.splits[0]);
-  if (!s) throw new InputProblem("bad_request", `Split ${JSON.stringify(split)} does not exist in config ${c.config}.`, `Splits: ${c.splits.map((x) => x.split).join(", ")}.`);
-  return { config: c.config, split: s.split };
-}
-
-function fromCatalog(d: CatalogDataset, config?: string, split?: string, note: string | null = null): Inspection {
-  const configs = Object.entries(d.configs).map(([c, splits]) => ({ config: c, splits: Object.entries(splits).map(([s, n]) => ({ split: s, num_rows: n })) }));
-  const chosen = pickConfigSplit(configs, config, split);
-  return {
-    id: d.id,
-    source: "catalog",
-    license: d.license,
-    gated: false,
-    configs,
-    ...chosen,
-    features: Object.entries(d.features).map(([name, type]) => ({ name, type })),
-    rows: d.sampleRows,
-    classLabels: {},
-    note: note ?? "Offline catalog entry: the sample rows are hand-written in the dataset's shape; exports from the catalog contain only these rows.",
-  };
-}
-
-async function inspect(dataset: string, config: string | undefined, split: string | undefined, sampleRows: number): Promise<Inspection> {
-  const cat = findCatalogDataset(dataset);
-  if (hub.config.offline) {
-    if (cat) return fromCatalog(cat, config, split);
-    throw new HfError("offline", `HF_HUB_OFFLINE is set and ${dataset} is not in the built-in catalog.`, `Catalog datasets: ${CATALOG.map((d) => d.id).join(", ")}; or use generate_synthetic.`);
-  }
-  let info;
-  try {
-    info = await hub.datasetInfo(dataset);
-  } catch (err) {
-    if (err instanceof HfError && err.code === "offline" && cat) return fromCatalog(cat, config, split, `${err.message} Using the built-in catalog entry instead.`);
-    throw err;
-  }
-  const valid = await hub.isValid(info.id);
-  if (!valid.viewer && !valid.preview) {
-    throw new HfError("unsupported", `${info.id} has no Dataset Viewer rows (viewer disabled, gated without access, or no supported files).`, info.gated ? "The dataset is gated: accept its terms on the Hub and set HF_TOKEN." : "Pick another dataset.");
-  }
-  const sizes = await hub.size(info.id).catch(() => [] as Array<{ config: string; split: string; num_rows: number }>);
-  const splits = sizes.length ? sizes : (await hub.splits(info.id)).map((s) => ({ ...s, num_rows: null as number | null }));
-  const configs: Inspection["configs"] = [];
-  for (const s of splits) {
-    let c = configs.find((x) => x.config === s.config);
-    if (!c) configs.push((c = { config: s.config, splits: [] }));
-    c.splits.push({ split: s.split, num_rows: s.num_rows });
-  }
-  const chosen = pickConfigSplit(configs, config, split);
-  const page = valid.viewer ? await hub.rows(info.id, chosen.config, chosen.split, 0, Math.max(1, sampleRows)) : await hub.firstRows(info.id, chosen.config, chosen.split);
-  return {
-    id: info.id,
-    source: "hub",
-    license: licenseOf(info.tags, info.cardData),
-    gated: info.gated,
-    configs,
-    ...chosen,
-    features: page.features.map((f) => ({ name: f.name, type: compactType(f.type) })),
-    rows: page.rows.map((r) => r.row),
-    classLabels: classLabelsOf(page.features),
-    note: valid.viewer ? null : "Only the first rows are available (no random access): exports are limited to them.",
-  };
-}
-
-function classLabelsOf(features: ViewerFeature[]): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const f of features) if (f.type._type === "ClassLabel" && Array.isArray(f.type.names)) out[f.name] = f.type.names as string[];
-  return out;
-}
-
 server.registerTool(
   "inspect_dataset",
   {
@@ -277,7 +165,7 @@ server.registerTool(
     }),
   },
   guarded(async (a: { dataset: string; config?: string; split?: string; sample_rows: number }) => {
-    const ins = await inspect(a.dataset, a.config, a.split, a.sample_rows);
+    const ins = await inspect(hub, a.dataset, a.config, a.split, a.sample_rows);
     const samples = ins.rows.slice(0, a.sample_rows).map(truncateCells);
     const suggested = suggestMapping(ins.id, ins.features, ins.rows);
     const warning = licenseWarning(ins.license) ?? null;
@@ -329,66 +217,6 @@ const exportArgs = {
   start: z.number().int().min(0).default(0),
 };
 
-type ExportArgs = { dataset: string; config?: string; split?: string; format?: Format; mapping?: z.infer<typeof mappingShape>; preset?: string; start: number };
-
-function resolveMapping(a: ExportArgs): { format: Format; mapping: GrpoMapping | SftMapping; preset: string | null } {
-  if (a.preset) {
-    const p = findPreset(a.preset);
-    if (!p) throw new InputProblem("bad_request", `Unknown preset ${JSON.stringify(a.preset)}.`, `Presets: ${CATALOG.flatMap((d) => d.presets.map((x) => x.name)).join(", ")}.`);
-    return { format: p.preset.format, mapping: p.preset.mapping, preset: p.preset.name };
-  }
-  if (!a.mapping || !a.format) throw new InputProblem("bad_request", "Pass format and mapping, or a preset.", 'e.g. format: "grpo", mapping: {prompt: "{question}", ground_truth: "{answer}", ground_truth_regex: "####\\\\s*(-?[0-9.,]+)"}');
-  if (a.format === "grpo" && a.mapping.ground_truth === undefined) throw new InputProblem("bad_mapping", "A grpo mapping needs ground_truth.", 'Add ground_truth: "{answer}" (and ground_truth_regex to extract the final answer).');
-  if (a.format === "sft" && a.mapping.response === undefined) throw new InputProblem("bad_mapping", "An sft mapping needs response.", 'Add response: "{output}".');
-  return { format: a.format, mapping: a.mapping as GrpoMapping | SftMapping, preset: null };
-}
-
-/** Reads rows [start, start+count) 100 at a time (or the catalog's sample rows offline). */
-async function readRows(ins: Inspection, start: number, count: number): Promise<{ rows: Array<Record<string, unknown>>; truncated: number; total: number | null }> {
-  if (ins.source === "catalog") return { rows: ins.rows.slice(start, start + count), truncated: 0, total: ins.rows.length };
-  const rows: Array<Record<string, unknown>> = [];
-  let truncated = 0;
-  let total: number | null = null;
-  for (let offset = start; offset < start + count; offset += 100) {
-    const page = await hub.rows(ins.id, ins.config, ins.split, offset, Math.min(100, start + count - offset));
-    total = page.numRowsTotal;
-    for (const r of page.rows) {
-      if (r.truncated_cells && r.truncated_cells.length) truncated++;
-      else rows.push(r.row);
-    }
-    if (page.rows.length === 0 || (total !== null && offset + 100 >= total)) break;
-  }
-  return { rows, truncated, total };
-}
-
-type Mapped = { records: Array<Record<string, string>>; skipped: Record<SkipReason, number>; examplesOfSkips: string[] };
-
-function mapRows(format: Format, mapping: GrpoMapping | SftMapping, rows: Array<Record<string, unknown>>, dedupe: boolean, classLabels: Record<string, string[]>): Mapped {
-  const fn = compileMapping(format, mapping);
-  const skipped: Record<SkipReason, number> = { missing_field: 0, regex_no_match: 0, empty: 0, too_long: 0, duplicate: 0, truncated_cells: 0 };
-  const examplesOfSkips: string[] = [];
-  const seen = new Set<string>();
-  const records: Array<Record<string, string>> = [];
-  rows.forEach((row, i) => {
-    try {
-      const m = fn(row, { classLabels });
-      if (dedupe) {
-        if (seen.has(m.prompt)) {
-          skipped.duplicate++;
-          return;
-        }
-        seen.add(m.prompt);
-      }
-      records.push(format === "grpo" ? { prompt: m.prompt, ground_truth: m.ground_truth! } : { prompt: m.prompt, response: m.response! });
-    } catch (err) {
-      if (!(err instanceof MappingSkip)) throw err;
-      skipped[err.reason]++;
-      if (examplesOfSkips.length < 5) examplesOfSkips.push(`row ${i}: ${err.message}`);
-    }
-  });
-  return { records, skipped, examplesOfSkips };
-}
-
 const skippedShape = z.object({ missing_field: z.number(), regex_no_match: z.number(), empty: z.number(), too_long: z.number(), duplicate: z.number(), truncated_cells: z.number() });
 
 server.registerTool(
@@ -400,8 +228,8 @@ server.registerTool(
   },
   guarded(async (a: ExportArgs & { n: number }) => {
     const { format, mapping } = resolveMapping(a);
-    const ins = await inspect(a.dataset, a.config, a.split, 1);
-    const { rows } = await readRows(ins, a.start, a.n);
+    const ins = await inspect(hub, a.dataset, a.config, a.split, 1);
+    const { rows } = await readRows(hub, ins, a.start, a.n);
     const m = mapRows(format, mapping, rows, false, ins.classLabels);
     const lines = [`${m.records.length}/${rows.length} rows mapped as ${format}:`, ...m.records.map((r) => `  ${JSON.stringify(r)}`), ...(m.examplesOfSkips.length ? ["Skipped:", ...m.examplesOfSkips.map((x) => `  ${x}`)] : [])];
     return ok(lines.join("\n"), { format, records: m.records, rows_read: rows.length, skipped: m.skipped, skip_examples: m.examplesOfSkips });
@@ -442,8 +270,8 @@ server.registerTool(
     const { format, mapping, preset } = resolveMapping(a);
     const root = exportRoot(env);
     const file = resolveOutput(root, a.output, a.overwrite);
-    const ins = await inspect(a.dataset, a.config, a.split, 1);
-    const { rows, truncated } = await readRows(ins, a.start, a.limit);
+    const ins = await inspect(hub, a.dataset, a.config, a.split, 1);
+    const { rows, truncated } = await readRows(hub, ins, a.start, a.limit);
     const m = mapRows(format, mapping, rows, a.dedupe, ins.classLabels);
     m.skipped.truncated_cells += truncated;
     let records = m.records;

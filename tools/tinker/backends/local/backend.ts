@@ -8,7 +8,7 @@ import { newLora, parameterCount, Transformer } from "./model.ts";
 import type { ModelConfig } from "./model.ts";
 import { sampleBatch } from "./sampler.ts";
 import { readTensorFile, TensorFileError, writeTensorFile } from "./tensor-file.ts";
-import { RENDER_TEMPLATE, VOCAB_SIZE } from "./tokenizer.ts";
+import { VOCAB_SIZE } from "./tokenizer.ts";
 import { BackendError } from "../../backend.ts";
 import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
 import { PACKAGE_ROOT } from "../../../mcp-config.ts";
