@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { loadEnv, resolveRunConfig } from "./config.ts";
+import { loadEnv, parseThresholds, resolveRunConfig } from "./config.ts";
 import type { RunFlags } from "./config.ts";
 import { runDoctor } from "./doctor.ts";
 import { EXIT, UserError } from "./errors.ts";
@@ -59,6 +59,8 @@ program
   .option("--guard-off <rules>", "comma-separated guard rules to switch off (unknown-tool, schema, base-model, reward-code, large-inline, workflow, budget)")
   .option("--guard-rule <file...>", "extra guard rule modules (default export {name, check(call, ctx)})")
   .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default("150000"))
+  .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default("16"))
+  .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
   .action(async (flags: RunFlags) => {
     const cwd = process.cwd();
     const env = loadEnv(cwd);
@@ -102,13 +104,15 @@ program
   .addOption(new Option("--on-wrong-model <policy>", "with --cassette: replay under this base-model policy").choices(["rewrite", "reject"]))
   .option("--guard-off <rules>", "with --cassette: switch guard rules off")
   .option("--guard-rule <file...>", "with --cassette: add guard rules")
-  .action(async (target: string, f: { full?: boolean; cassette?: boolean; execute?: boolean; fork?: string; planner?: string; runDir?: string; mcpConfig?: string; onWrongModel?: "rewrite" | "reject"; guardOff?: string; guardRule?: string[] }) => {
+  .option("--alert-thresholds <json>", "with --cassette: replay under other feedback alert thresholds")
+  .action(async (target: string, f: { full?: boolean; cassette?: boolean; execute?: boolean; fork?: string; planner?: string; runDir?: string; mcpConfig?: string; onWrongModel?: "rewrite" | "reject"; guardOff?: string; guardRule?: string[]; alertThresholds?: string }) => {
     const cwd = process.cwd();
     if (f.cassette) {
       const { differences } = await cassetteReplay(target, {
         ...(f.onWrongModel ? { onWrongModel: f.onWrongModel } : {}),
         ...(f.guardOff !== undefined ? { guardOff: f.guardOff.split(",").map((x) => x.trim()).filter(Boolean) } : {}),
         ...(f.guardRule ? { guardRules: f.guardRule } : {}),
+        ...(f.alertThresholds ? { alertThresholds: parseThresholds(f.alertThresholds) } : {}),
       });
       process.stdout.write(differences.length ? `${differences.length} difference(s) from the recording:\n${differences.map((d) => `  ${d}`).join("\n")}\n` : "cassette replay: no differences from the recording.\n");
       return;

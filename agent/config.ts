@@ -6,6 +6,8 @@ import { UserError } from "./errors.ts";
 import { DEFAULT_TEMPLATE } from "./prompt.ts";
 import { loadRecipe, parseFrontMatter } from "./recipes.ts";
 import type { Hints } from "./recipes.ts";
+import { ALERT_THRESHOLDS } from "./metrics.ts";
+import type { AlertThresholds } from "./metrics.ts";
 import { PACKAGE_ROOT } from "../tools/mcp-config.ts";
 
 export type Env = Record<string, string | undefined>;
@@ -49,6 +51,8 @@ export const runFlagsShape = z.object({
   maxPlannerCost: z.coerce.number({ error: "--max-planner-cost must be a number (US dollars)" }).positive("--max-planner-cost must be above 0").optional(),
   guardOff: z.string().optional(),
   maxContextTokens: positiveInt("--max-context-tokens").default(150_000),
+  inlineLimitKb: positiveInt("--inline-limit-kb").default(16),
+  alertThresholds: z.string().optional(),
   guardRule: z.array(z.string()).optional(),
 });
 export type RunFlags = z.input<typeof runFlagsShape>;
@@ -78,6 +82,10 @@ export type RunConfig = {
   guardOff: string[];
   /** Above this estimated size, older tool results in the conversation are elided. */
   maxContextTokens: number;
+  /** Inline prompts/examples above this size are moved to a file by the guard. */
+  inlineLimitKb: number;
+  /** Overrides of the feedback alerts' thresholds. */
+  alertThresholds: Partial<AlertThresholds>;
   /** Modules with custom guard rules. */
   guardRules: string[];
 };
@@ -154,7 +162,27 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     maxTrainCalls: f.maxTrainCalls,
     maxPlannerCostUsd: f.maxPlannerCost,
     maxContextTokens: f.maxContextTokens,
+    inlineLimitKb: f.inlineLimitKb,
+    alertThresholds: parseThresholds(f.alertThresholds),
     guardOff: (f.guardOff ?? "").split(",").map((x) => x.trim()).filter(Boolean),
     guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
   };
+}
+
+/** `--alert-thresholds '{"uniformShare": 0.5}'`: known keys with numbers only. */
+export function parseThresholds(json: string | undefined): Partial<AlertThresholds> {
+  if (!json) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw new UserError("--alert-thresholds is not valid JSON.", `e.g. --alert-thresholds '{"uniformShare": 0.5}'; keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`);
+  }
+  const out: Partial<AlertThresholds> = {};
+  for (const [k, x] of Object.entries((v ?? {}) as Record<string, unknown>)) {
+    if (!(k in ALERT_THRESHOLDS)) throw new UserError(`Unknown alert threshold '${k}'.`, `Keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`);
+    if (typeof x !== "number" || !Number.isFinite(x)) throw new UserError(`Alert threshold '${k}' must be a number.`);
+    (out as Record<string, number>)[k] = x;
+  }
+  return out;
 }

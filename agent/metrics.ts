@@ -143,7 +143,11 @@ export type LedgerOptions = {
   maxTrainCalls?: number;
   /** Receives every training record (for metrics.jsonl). */
   sink?: (record: TrainingRecord) => void;
+  /** Overrides of ALERT_THRESHOLDS (from --alert-thresholds). */
+  thresholds?: Partial<AlertThresholds>;
 };
+
+export type AlertThresholds = typeof ALERT_THRESHOLDS;
 
 /**
  * The metrics ledger: fed by every tool result, it keeps the training history and
@@ -182,7 +186,7 @@ export class MetricsLedger implements FeedbackSource {
 
   alerts(): Alert[] {
     const out: Alert[] = [];
-    const t = ALERT_THRESHOLDS;
+    const t = { ...ALERT_THRESHOLDS, ...this.o.thresholds };
     const last = this.records[this.records.length - 1];
     if (!last) return out;
     if (last.groups && last.groups.total > 0) {

@@ -80,6 +80,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     trainingState: training,
     onWrongModel: cfg.onWrongModel,
     dataDir: path.join(cfg.runDir, "data"),
+    inlineLimitBytes: cfg.inlineLimitKb * 1024,
     budget: { maxMinutes: cfg.maxMinutes, graceMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), ...(cfg.maxPlannerCostUsd ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}) },
     disabled: cfg.guardOff,
     customRuleFiles: cfg.guardRules,
@@ -117,6 +118,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     maxMinutes: cfg.maxMinutes,
     ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
     sink: (rec) => fs.appendFileSync(metricsFile, redactor.text(JSON.stringify(rec)) + "\n"),
+    thresholds: cfg.alertThresholds,
   });
   const lastSeq = resuming ? Math.max(0, ...cont!.prefix.map((e) => e.seq)) : 0;
   if (resuming) truncateTornTail(transcriptPath);

@@ -124,6 +124,9 @@ describe("replay", () => {
     expect(changed.differences[0]).toMatch(/^turn 2: init_grpo — guard decision was rewrite \(base-model\), now reject \(base-model\)/);
     expect(changed.differences.some((d) => d.startsWith("turn 3: train_grpo_step"))).toBe(true);
     expect(changed.differences.some((d) => /turn 3: feedback alert no longer fires: Mostly ALL-0/.test(d))).toBe(true);
+    // A changed alert threshold names the turn whose feedback it would have changed.
+    const lower = await cassetteReplay(path.join(FIXTURES, "v1-guarded-run.jsonl"), { alertThresholds: { uniformShare: 0.25 } });
+    expect(lower.differences).toEqual([expect.stringMatching(/^turn 4: feedback alert now fires: Mostly ALL-0 \(30% of groups\)/)]);
   });
 
   it("views the fixture corpus: current schema, a torn last line, and the older draft schema", async () => {

@@ -7,6 +7,7 @@ import { UserError } from "../errors.ts";
 import { buildGuard } from "../guard/index.ts";
 import { runLoop } from "../loop.ts";
 import { MetricsLedger } from "../metrics.ts";
+import type { AlertThresholds } from "../metrics.ts";
 import { resolvePlanner } from "../planners/index.ts";
 import { executeRun, PLAYBOOK_FILE } from "../run.ts";
 import type { RunIO } from "../run.ts";
@@ -61,11 +62,13 @@ export function configOf(header: RunHeader): RunConfig {
     maxPlannerCostUsd: c.maxPlannerCostUsd,
     guardOff: c.guardOff ?? [],
     maxContextTokens: c.maxContextTokens ?? 150_000,
+    inlineLimitKb: c.inlineLimitKb ?? 16,
+    alertThresholds: c.alertThresholds ?? {},
     guardRules: c.guardRules ?? [],
   };
 }
 
-export type GuardOverrides = { onWrongModel?: "rewrite" | "reject"; guardOff?: string[]; guardRules?: string[]; maxTrainCalls?: number };
+export type GuardOverrides = { onWrongModel?: "rewrite" | "reject"; guardOff?: string[]; guardRules?: string[]; maxTrainCalls?: number; alertThresholds?: Partial<AlertThresholds> };
 
 type Key = string;
 const keyOf = (e: { toolUseId: string }) => e.toolUseId;
@@ -92,7 +95,7 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
     customRuleFiles: overrides.guardRules ?? cfg.guardRules,
   });
   const events: TranscriptEvent[] = [];
-  const ledger = new MetricsLedger({ model: rec.header.model, now: Date.now, startedAt: Date.now() });
+  const ledger = new MetricsLedger({ model: rec.header.model, now: Date.now, startedAt: Date.now(), thresholds: overrides.alertThresholds ?? cfg.alertThresholds });
   await runLoop(
     { system: rec.system, model: rec.header.model, kickoff: rec.kickoff, maxTurns: 100_000, maxMs: Number.MAX_SAFE_INTEGER, maxNudges: cfg.maxNudges },
     { planner: RecordedPlanner.fromEvents(rec.read.events, rec.file), tools: cassette, transcript: { append: (e) => events.push(e) }, clock: { now: Date.now }, signal: new AbortController().signal, guard, feedback: ledger },
