@@ -48,11 +48,7 @@ export class AnthropicPlanner implements Planner {
   }
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {
-    const turn = await this.ask(req);
-    const sdkRetries = this.retries.take();
-    // The last failed attempt of a failed turn is the turn's own error, not a retry.
-    if (turn.stopReason === "error") sdkRetries.pop();
-    return sdkRetries.length ? { ...turn, sdkRetries } : turn;
+    return this.retries.attachTo(await this.ask(req));
   }
 
   private async ask(req: PlannerRequest): Promise<AssistantTurn> {

@@ -37,10 +37,7 @@ export class OpenAIPlanner implements Planner {
   }
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {
-    const turn = await this.ask(req);
-    const sdkRetries = this.retries.take();
-    if (turn.stopReason === "error") sdkRetries.pop();
-    return sdkRetries.length ? { ...turn, sdkRetries } : turn;
+    return this.retries.attachTo(await this.ask(req));
   }
 
   private async ask(req: PlannerRequest): Promise<AssistantTurn> {

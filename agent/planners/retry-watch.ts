@@ -1,4 +1,4 @@
-import type { SdkRetry } from "../conversation.ts";
+import type { AssistantTurn, SdkRetry } from "../conversation.ts";
 
 const RETRIED = new Set([408, 409, 429, 500, 502, 503, 504, 529]);
 
@@ -23,10 +23,14 @@ export class RetryWatch {
     }
   };
 
-  /** The failed attempts since the last call (the final one, if it failed too, is the turn's error). */
-  take(): SdkRetry[] {
-    const s = this.seen;
+  /**
+   * The turn with the attempts the SDK retried since the last call. The last failed
+   * attempt of a failed turn is the turn's own error, not a retry.
+   */
+  attachTo(turn: AssistantTurn): AssistantTurn {
+    const retried = this.seen;
     this.seen = [];
-    return s;
+    if (turn.stopReason === "error") retried.pop();
+    return retried.length ? { ...turn, sdkRetries: retried } : turn;
   }
 }
