@@ -131,3 +131,30 @@ describe("tool hub", () => {
     expect(() => servers({ t: testServerEntry([], { KEY: "${SURELY_UNSET_VAR_123}" }) }, {})).toThrow(/SURELY_UNSET_VAR_123/);
   });
 });
+
+describe("tool hub watchdog and progress", () => {
+  it("keeps a long call alive while the server sends progress notifications, and abandons it without them", async () => {
+    const { REPO } = await import("./helpers.ts");
+    const path = await import("node:path");
+    const sleepy = "import time\ndef compute_reward(c, g):\n    time.sleep(1.5)\n    return 1.0\n";
+    const entry = (heartbeatMs: string) => ({ command: process.execPath, args: [path.join(REPO, "bin", "tinker-mcp.js")], cwd: REPO, env: { TINKERLOOP_HEARTBEAT_MS: heartbeatMs }, timeouts: { check_reward: 0.8 } });
+    const seen: string[] = [];
+    const withBeats = await ToolHub.start({ servers: servers({ tinker: entry("200") }), env: { ...process.env, TINKERLOOP_HEARTBEAT_MS: "200" }, onProgress: (_s, tool, m) => seen.push(`${tool}: ${m}`) });
+    try {
+      const r = await withBeats.call("check_reward", { reward_function: sleepy, cases: [{ completion: "a", ground_truth: "a" }] });
+      expect(r.isError, r.content).toBe(false);
+      expect(r.structured).toMatchObject({ ok: true });
+      expect(seen.some((s) => /check_reward: check_reward still running/.test(s))).toBe(true);
+    } finally {
+      await withBeats.close();
+    }
+    const silent = await ToolHub.start({ servers: servers({ tinker: entry("60000") }), env: { ...process.env, TINKERLOOP_HEARTBEAT_MS: "60000" } });
+    try {
+      const r = await silent.call("check_reward", { reward_function: sleepy, cases: [{ completion: "a", ground_truth: "a" }] });
+      expect(r.isError).toBe(true);
+      expect(r.content).toMatch(/showed no progress for 0\.8s/);
+    } finally {
+      await silent.close();
+    }
+  });
+});
