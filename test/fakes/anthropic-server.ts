@@ -1,5 +1,5 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type http from "node:http";
+import { listenOnLoopback, readBody, type LoopbackServer } from "./loopback.ts";
 
 /** A request as the fake received it. */
 export type RecordedRequest = { method: string; path: string; headers: http.IncomingHttpHeaders; body: any };
@@ -25,24 +25,19 @@ let counter = 0;
 export class FakeAnthropic {
   readonly requests: RecordedRequest[] = [];
   private constructor(
-    private readonly server: http.Server,
+    private readonly server: LoopbackServer,
     private readonly script: FakeStep[],
   ) {}
 
   static async start(script: FakeStep[]): Promise<FakeAnthropic> {
     let fake!: FakeAnthropic;
-    const server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => fake.handle(req, Buffer.concat(chunks).toString("utf8"), res));
-    });
+    const server = await listenOnLoopback(async (req, res) => fake.handle(req, await readBody(req), res));
     fake = new FakeAnthropic(server, script);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     return fake;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.server.origin;
   }
 
   /** Requests that reached /v1/messages, in order. */
@@ -105,9 +100,8 @@ export class FakeAnthropic {
     res.end();
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  close(): Promise<void> {
+    return this.server.close();
   }
 }
 

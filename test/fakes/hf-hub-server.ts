@@ -1,5 +1,5 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type http from "node:http";
+import { listenOnLoopback, type LoopbackServer } from "./loopback.ts";
 
 /**
  * A loopback stand-in for the Hugging Face Hub API (/api/datasets…) and the Dataset
@@ -75,23 +75,21 @@ export class FakeHfHub {
   readonly requests: Array<{ path: string; params: URLSearchParams; auth: string | undefined }> = [];
   private rateLimitedHits = 0;
 
-  private constructor(private readonly server: http.Server) {}
+  private constructor(private readonly server: LoopbackServer) {}
 
   static async start(): Promise<FakeHfHub> {
     let fake!: FakeHfHub;
-    const server = http.createServer((req, res) => fake.handle(req, res));
+    const server = await listenOnLoopback((req, res) => fake.handle(req, res));
     fake = new FakeHfHub(server);
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     return fake;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.server.origin;
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+  close(): Promise<void> {
+    return this.server.close();
   }
 
   private send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -1,5 +1,4 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenOnLoopback, readBody } from "./loopback.ts";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { z } from "zod";
@@ -10,15 +9,14 @@ import { z } from "zod";
  */
 export async function startHttpMcpServer(token: string): Promise<{ url: string; seenAuth: string[]; close: () => Promise<void> }> {
   const seenAuth: string[] = [];
-  const server = http.createServer(async (req, res) => {
+  const server = await listenOnLoopback(async (req, res) => {
     seenAuth.push(req.headers.authorization ?? "");
     if (req.headers.authorization !== `Bearer ${token}`) {
       res.writeHead(401).end("unauthorized");
       return;
     }
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : undefined;
+    const raw = await readBody(req);
+    const body = raw ? JSON.parse(raw) : undefined;
     const mcp = new McpServer({ name: "http-lab", version: "1.0.0" });
     mcp.registerTool("shout", { description: "Upper-case text.", inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: "text", text: text.toUpperCase() }] }));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
@@ -29,13 +27,5 @@ export async function startHttpMcpServer(token: string): Promise<{ url: string; 
     await mcp.connect(transport);
     await transport.handleRequest(req, res, body);
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`,
-    seenAuth,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  return { url: `${server.origin}/mcp`, seenAuth, close: server.close };
 }
