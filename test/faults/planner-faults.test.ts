@@ -1,11 +1,9 @@
-import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { readTranscript } from "../../agent/transcript.ts";
 import { errorResponse, FakeAnthropic, toolUseReply } from "../fakes/anthropic-server.ts";
 import type { FakeStep } from "../fakes/anthropic-server.ts";
-import { runCli, tempDir, testServerEntry, writeMcpConfig } from "../helpers.ts";
+import { testServerEntry } from "../helpers.ts";
+import { FAULT_API_KEY, FAULT_MODEL as MODEL, runAgainstFake } from "./fault-run.ts";
 
-const MODEL = "local/tiny-arith";
 let fake: FakeAnthropic | undefined;
 afterEach(async () => {
   await fake?.close();
@@ -16,18 +14,7 @@ const TRAIN = { name: "train_grpo_step", input: { prompts: "p.jsonl", reward_fun
 
 async function run(script: FakeStep[], extraEnv: Record<string, string> = {}) {
   fake = await FakeAnthropic.start(script);
-  const dir = tempDir("tl-fault-");
-  const runDir = path.join(dir, "run");
-  const mcp = writeMcpConfig(dir, { lab: testServerEntry() });
-  const res = await runCli(["run", "--planner", "anthropic:m", "--model", MODEL, "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir], {
-    env: { ANTHROPIC_API_KEY: "sk-ant-fault-000000", ANTHROPIC_BASE_URL: fake.url, TINKERLOOP_RETRY_BASE_MS: "50", ...extraEnv },
-    timeoutMs: 120_000,
-  });
-  const read = readTranscript(path.join(runDir, "transcript.jsonl"));
-  // Every event parses and the file ends cleanly, whatever happened.
-  expect(read.tornTail).toBeUndefined();
-  expect(read.damage).toBeUndefined();
-  return { res, events: read.events as any[] };
+  return runAgainstFake(fake, { lab: testServerEntry() }, { env: extraEnv, timeoutMs: 120_000 });
 }
 
 describe("fault injection: the planner API", () => {
@@ -86,6 +73,6 @@ describe("fault injection: the planner API", () => {
     expect(fake!.messageRequests).toHaveLength(1);
     expect(events.filter((e) => e.type === "retry")).toHaveLength(0);
     expect(res.stdout).toMatch(/refused the credentials.*Check ANTHROPIC_API_KEY/);
-    expect(res.stdout + res.stderr).not.toContain("sk-ant-fault-000000");
+    expect(res.stdout + res.stderr).not.toContain(FAULT_API_KEY);
   });
 });

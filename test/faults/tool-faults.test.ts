@@ -2,12 +2,11 @@ import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { readTranscript } from "../../agent/transcript.ts";
 import { FakeAnthropic, toolUseReply } from "../fakes/anthropic-server.ts";
 import type { FakeStep } from "../fakes/anthropic-server.ts";
-import { REPO, runCli, tempDir, testServerEntry, writeMcpConfig } from "../helpers.ts";
+import { REPO, testServerEntry } from "../helpers.ts";
+import { FAULT_MODEL as MODEL, runAgainstFake } from "./fault-run.ts";
 
-const MODEL = "local/tiny-arith";
 const PARITY = "def compute_reward(completion, ground_truth):\n    return float(len(completion.strip()) % 2)\n";
 let fake: FakeAnthropic | undefined;
 afterEach(async () => {
@@ -19,16 +18,7 @@ const pool = (n: number) => Array.from({ length: n }, (_, i) => ({ prompt: `What
 
 async function runScenario(script: FakeStep[], servers: Record<string, unknown>, env: Record<string, string> = {}) {
   fake = await FakeAnthropic.start(script);
-  const dir = tempDir("tl-toolfault-");
-  const runDir = path.join(dir, "run");
-  const res = await runCli(["run", "--planner", "anthropic:m", "--model", MODEL, "--prompt", "p", "--mcp-config", writeMcpConfig(dir, servers), "--run-dir", runDir], {
-    env: { ANTHROPIC_API_KEY: "sk-ant-toolfault-0000", ANTHROPIC_BASE_URL: fake.url, TINKERLOOP_RETRY_BASE_MS: "50", ...env },
-    timeoutMs: 180_000,
-  });
-  const read = readTranscript(path.join(runDir, "transcript.jsonl"));
-  expect(read.tornTail).toBeUndefined();
-  expect(read.damage).toBeUndefined();
-  return { res, events: read.events as any[] };
+  return runAgainstFake(fake, servers, { env, timeoutMs: 180_000 });
 }
 
 describe("fault injection: tool servers", () => {
