@@ -128,45 +128,41 @@ def compute_reward(completion, ground_truth):
         return 0.0
 `;
 
+/**
+ * A strict reward and its partial-credit variant (0.1 for a near miss), the pair the
+ * scripted planner chooses between; `cases` gives the expected scores for a credit.
+ */
+function strictAndPartial(name: string, code: (partial: number) => string, strictNote: string, partialFor: string, cases: (partial: number) => RewardCase[]): RewardSpec[] {
+  return [0, 0.1].map((p) => ({
+    name: p ? `${name}-partial` : name,
+    partial: p > 0,
+    code: code(p),
+    note: p ? `${strictNote}, 0.1 for ${partialFor}` : strictNote,
+    cases: cases(p),
+  }));
+}
+
 export function rewardSpecs(kind: string): RewardSpec[] {
   switch (kind) {
     case "numeric":
-      return [0, 0.1].map((p) => ({
-        name: p ? "numeric-partial" : "numeric",
-        partial: p > 0,
-        code: NUMERIC(p),
-        note: p ? "exact number, 0.1 for a wrong number" : "exact number",
-        cases: [
-          { completion: "82", ground_truth: "82", expected: 1 },
-          { completion: " 1,234", ground_truth: "1234", expected: 1 },
-          { completion: "81", ground_truth: "82", expected: p },
-          { completion: "no idea ???", ground_truth: "82", expected: 0 },
-        ],
-      }));
+      return strictAndPartial("numeric", NUMERIC, "exact number", "a wrong number", (p) => [
+        { completion: "82", ground_truth: "82", expected: 1 },
+        { completion: " 1,234", ground_truth: "1234", expected: 1 },
+        { completion: "81", ground_truth: "82", expected: p },
+        { completion: "no idea ???", ground_truth: "82", expected: 0 },
+      ]);
     case "exact":
-      return [0, 0.1].map((p) => ({
-        name: p ? "exact-partial" : "exact",
-        partial: p > 0,
-        code: EXACT(p),
-        note: p ? "exact string, 0.1 for the right first character" : "exact string",
-        cases: [
-          { completion: "olleh", ground_truth: "olleh", expected: 1 },
-          { completion: "oleh", ground_truth: "olleh", expected: p },
-          { completion: "???", ground_truth: "olleh", expected: 0 },
-        ],
-      }));
+      return strictAndPartial("exact", EXACT, "exact string", "the right first character", (p) => [
+        { completion: "olleh", ground_truth: "olleh", expected: 1 },
+        { completion: "oleh", ground_truth: "olleh", expected: p },
+        { completion: "???", ground_truth: "olleh", expected: 0 },
+      ]);
     case "json":
-      return [0, 0.1].map((p) => ({
-        name: p ? "json-partial" : "json",
-        partial: p > 0,
-        code: JSON_EQUAL(p),
-        note: p ? "JSON deep-equal, 0.1 for any JSON object" : "JSON deep-equal",
-        cases: [
-          { completion: '{"name":"Ann","age":31}', ground_truth: '{"name":"Ann","age":31}', expected: 1 },
-          { completion: '{"name":"Bob","age":31}', ground_truth: '{"name":"Ann","age":31}', expected: p },
-          { completion: "name: Ann, age: 31", ground_truth: '{"name":"Ann","age":31}', expected: 0 },
-        ],
-      }));
+      return strictAndPartial("json", JSON_EQUAL, "JSON deep-equal", "any JSON object", (p) => [
+        { completion: '{"name":"Ann","age":31}', ground_truth: '{"name":"Ann","age":31}', expected: 1 },
+        { completion: '{"name":"Bob","age":31}', ground_truth: '{"name":"Ann","age":31}', expected: p },
+        { completion: "name: Ann, age: 31", ground_truth: '{"name":"Ann","age":31}', expected: 0 },
+      ]);
     case "json_format":
       return [
         {
@@ -182,18 +178,12 @@ export function rewardSpecs(kind: string): RewardSpec[] {
         },
       ];
     case "countdown":
-      return [0, 0.1].map((p) => ({
-        name: p ? "countdown-partial" : "countdown",
-        partial: p > 0,
-        code: COUNTDOWN(p),
-        note: p ? "valid expression hitting the target, 0.1 for a valid miss" : "valid expression hitting the target",
-        cases: [
-          { completion: "25+3*7", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: 1 },
-          { completion: "(25-3)*7", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: p },
-          { completion: "25+25-4", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: 0 },
-          { completion: "import os", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: 0 },
-        ],
-      }));
+      return strictAndPartial("countdown", COUNTDOWN, "valid expression hitting the target", "a valid miss", (p) => [
+        { completion: "25+3*7", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: 1 },
+        { completion: "(25-3)*7", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: p },
+        { completion: "25+25-4", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: 0 },
+        { completion: "import os", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: 0 },
+      ]);
     default:
       return rewardSpecs("exact");
   }
