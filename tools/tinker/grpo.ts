@@ -1,7 +1,7 @@
 import type { Rollout } from "./backend.ts";
 import type { GrpoRecord } from "./data-input.ts";
 import type { RewardSandbox } from "./reward/sandbox.ts";
-import { learningRateAt, resolveHorizon } from "./schedule.ts";
+import { learningRateAt, scheduleForCall } from "./schedule.ts";
 import type { Scheduler } from "./schedule.ts";
 import type { TrainingSession } from "./session.ts";
 
@@ -65,24 +65,25 @@ function meanStd(xs: number[]): { mean: number; std: number } {
 export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, a: GrpoArgs, onProgress: (msg: string) => void): Promise<GrpoOutcome> {
   const backend = session.backend!;
   const logs = session.logs;
-  const warnings: string[] = [];
   const start = session.counters.grpoIterations;
-  let warmup = a.warmupRatio;
-  if (warmup > 0 && start > 0) {
-    warnings.push(`warmup_ratio=${warmup} ignored on continued training (iteration ${start}); warmup only applies to a session's first training call.`);
-    warmup = 0;
-  }
-  const horizon = resolveHorizon({ scheduler: a.scheduler, explicit: a.schedulerTotalSteps, stepsSoFar: start, stepsThisCall: a.numIterations, persisted: session.counters.grpoHorizon });
-  if (horizon.warning) warnings.push(horizon.warning);
-  session.counters.grpoHorizon = Math.max(session.counters.grpoHorizon, horizon.total);
+  const { warmup, horizon, warnings } = scheduleForCall({
+    scheduler: a.scheduler,
+    explicit: a.schedulerTotalSteps,
+    warmupRatio: a.warmupRatio,
+    stepsSoFar: start,
+    stepsThisCall: a.numIterations,
+    persisted: session.counters.grpoHorizon,
+    unit: "iteration",
+  });
+  session.counters.grpoHorizon = Math.max(session.counters.grpoHorizon, horizon);
   logs.writeGradingFunction(a.rewardFunction);
-  logs.write("training_debug.log", `[START] train_grpo_step prompts=${a.prompts.length} iterations=${a.numIterations} group_size=${session.groupSize} lr=${a.learningRate} scheduler=${a.scheduler} horizon=${horizon.total}`);
+  logs.write("training_debug.log", `[START] train_grpo_step prompts=${a.prompts.length} iterations=${a.numIterations} group_size=${session.groupSize} lr=${a.learningRate} scheduler=${a.scheduler} horizon=${horizon}`);
 
-  const out: GrpoOutcome = { iterations: [], warnings, autoCheckpoints: [], horizon: horizon.total, effectiveWarmup: warmup, examples: [] };
+  const out: GrpoOutcome = { iterations: [], warnings, autoCheckpoints: [], horizon, effectiveWarmup: warmup, examples: [] };
   const G = session.groupSize;
   for (let it = 0; it < a.numIterations; it++) {
     const step = start + it;
-    const lr = learningRateAt(step, horizon.total, a.learningRate, warmup, a.scheduler);
+    const lr = learningRateAt(step, horizon, a.learningRate, warmup, a.scheduler);
     onProgress(`GRPO iteration ${step + 1} (${it + 1}/${a.numIterations}): sampling ${a.prompts.length}×${G}`);
     const t0 = Date.now();
     const groups = await backend.sample(a.prompts.map((p) => p.prompt), G, { temperature: a.temperature, maxTokens: a.maxTokens });

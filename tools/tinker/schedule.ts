@@ -51,3 +51,28 @@ export function resolveHorizon(args: {
       : undefined;
   return { total, ...(warning ? { warning } : {}) };
 }
+
+/**
+ * The schedule of one training call. Warmup applies only to a session's first call:
+ * on a later call it is dropped, with a warning, because a fresh ramp would undo the
+ * learning rate the session has reached. `unit` names a step in that warning.
+ */
+export function scheduleForCall(args: {
+  scheduler: Scheduler;
+  explicit: number | undefined;
+  warmupRatio: number;
+  stepsSoFar: number;
+  stepsThisCall: number;
+  persisted: number;
+  unit: "step" | "iteration";
+}): { warmup: number; horizon: number; warnings: string[] } {
+  const warnings: string[] = [];
+  let warmup = args.warmupRatio;
+  if (warmup > 0 && args.stepsSoFar > 0) {
+    warnings.push(`warmup_ratio=${warmup} ignored on continued training (${args.unit} ${args.stepsSoFar}); warmup only applies to a session's first training call.`);
+    warmup = 0;
+  }
+  const horizon = resolveHorizon(args);
+  if (horizon.warning) warnings.push(horizon.warning);
+  return { warmup, horizon: horizon.total, warnings };
+}

@@ -1,6 +1,6 @@
 import type { SftRecord } from "./data-input.ts";
 import { hashString } from "../random.ts";
-import { learningRateAt, resolveHorizon } from "./schedule.ts";
+import { learningRateAt, scheduleForCall } from "./schedule.ts";
 import type { Scheduler } from "./schedule.ts";
 import type { EpochRecord, TrainingSession } from "./session.ts";
 
@@ -47,20 +47,20 @@ export async function runSft(session: TrainingSession, a: SftArgs, onProgress: (
   const backend = session.backend!;
   const logs = session.logs;
   const started = Date.now();
-  const warnings: string[] = [];
   const { train, val } = splitExamples(a.examples, a.validationSplit);
   const batches = Math.max(1, Math.ceil(train.length / a.batchSize));
   const stepsThisCall = batches * a.numEpochs;
-  const before = session.counters.sftSteps;
-  let warmup = a.warmupRatio;
-  if (warmup > 0 && before > 0) {
-    warnings.push(`warmup_ratio=${warmup} ignored on continued training (step ${before}); warmup only applies to a session's first training call.`);
-    warmup = 0;
-  }
-  const horizon = resolveHorizon({ scheduler: a.scheduler, explicit: a.schedulerTotalSteps, stepsSoFar: before, stepsThisCall, persisted: session.counters.sftHorizon });
-  if (horizon.warning) warnings.push(horizon.warning);
-  session.counters.sftHorizon = Math.max(session.counters.sftHorizon, horizon.total);
-  logs.write("training_debug.log", `[START] train_sft_step examples=${a.examples.length} train/val=${train.length}/${val.length} epochs=${a.numEpochs} batches=${batches} lr=${a.learningRate} horizon=${horizon.total}`);
+  const { warmup, horizon, warnings } = scheduleForCall({
+    scheduler: a.scheduler,
+    explicit: a.schedulerTotalSteps,
+    warmupRatio: a.warmupRatio,
+    stepsSoFar: session.counters.sftSteps,
+    stepsThisCall,
+    persisted: session.counters.sftHorizon,
+    unit: "step",
+  });
+  session.counters.sftHorizon = Math.max(session.counters.sftHorizon, horizon);
+  logs.write("training_debug.log", `[START] train_sft_step examples=${a.examples.length} train/val=${train.length}/${val.length} epochs=${a.numEpochs} batches=${batches} lr=${a.learningRate} horizon=${horizon}`);
 
   const epochs: EpochRecord[] = [];
   let lr = a.learningRate;
@@ -69,7 +69,7 @@ export async function runSft(session: TrainingSession, a: SftArgs, onProgress: (
     const losses: number[] = [];
     for (let b = 0; b < batches; b++) {
       const step = session.counters.sftSteps;
-      lr = learningRateAt(step, horizon.total, a.learningRate, warmup, a.scheduler);
+      lr = learningRateAt(step, horizon, a.learningRate, warmup, a.scheduler);
       const res = await backend.trainSupervised(train.slice(b * a.batchSize, (b + 1) * a.batchSize), { learningRate: lr });
       losses.push(res.loss);
       tokens += res.tokens;
@@ -92,7 +92,7 @@ export async function runSft(session: TrainingSession, a: SftArgs, onProgress: (
     epochs,
     overfitting: isOverfitting(session.sftHistory),
     lastLearningRate: lr,
-    horizon: horizon.total,
+    horizon,
     effectiveWarmup: warmup,
     stepsThisCall,
     tokens,
