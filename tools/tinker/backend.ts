@@ -40,6 +40,11 @@ export type SftExample = { prompt: string; response: string };
 /** One Adam step's settings; the learning rate is given on every call (the server owns the schedule). */
 export type AdamStep = { learningRate: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
 
+/** The settings a step left out, filled with the defaults every backend applies. */
+export function adamWithDefaults(o: AdamStep): Required<AdamStep> {
+  return { learningRate: o.learningRate, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0 };
+}
+
 /** A sampled completion with its advantage, for the importance-sampling policy loss. */
 export type Rollout = { prompt: string; tokens: number[]; logprobs: number[]; advantage: number };
 

@@ -9,7 +9,7 @@ import type { ModelConfig } from "./model.ts";
 import { sampleBatch } from "./sampler.ts";
 import { readTensorFile, TensorFileError, writeTensorFile } from "./tensor-file.ts";
 import { VOCAB_SIZE } from "./tokenizer.ts";
-import { BackendError } from "../../backend.ts";
+import { adamWithDefaults, BackendError } from "../../backend.ts";
 import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
 import { PACKAGE_ROOT } from "../../../mcp-config.ts";
 
@@ -271,5 +271,5 @@ export class LocalBackend implements TrainingBackend {
 
 function adam(o: AdamStep) {
   if (!Number.isFinite(o.learningRate) || o.learningRate < 0) throw new BackendError(`learning rate must be a non-negative number, got ${o.learningRate}`, "bad_lr");
-  return { learningRate: o.learningRate, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0 };
+  return adamWithDefaults(o);
 }

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
 import readline from "node:readline";
-import { BackendError } from "../../backend.ts";
+import { adamWithDefaults, BackendError } from "../../backend.ts";
 import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
 import { modelInfo } from "../../models.ts";
 
@@ -204,6 +204,8 @@ export class TinkerBackend implements TrainingBackend {
   }
 }
 
+/** The worker's wire form. Weight decay is not sent: the worker builds AdamParams without it. */
 function adam(o: AdamStep) {
-  return { learning_rate: o.learningRate, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, eps: o.eps ?? 1e-8 };
+  const a = adamWithDefaults(o);
+  return { learning_rate: a.learningRate, beta1: a.beta1, beta2: a.beta2, eps: a.eps };
 }
