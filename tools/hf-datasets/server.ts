@@ -19,15 +19,13 @@ import { mapRows, readRows, resolveMapping } from "./row-mapping.ts";
 import type { ExportArgs } from "./row-mapping.ts";
 import { suggestMapping } from "./suggest.ts";
 import { Rng } from "../random.ts";
+import { ok } from "../tool-results.ts";
 
 const env = process.env;
 const hub = new HubClient(hubConfigFromEnv(env), (m) => process.stderr.write(`${m}\n`));
 const server = new McpServer({ name: "hf-datasets", version: "0.1.0" });
 const MAX_EXPORT_ROWS = 10_000;
 
-function ok(text: string, structured: Record<string, unknown>): CallToolResult {
-  return { content: [{ type: "text", text }], structuredContent: structured };
-}
 function fail(code: string, message: string, hint: string): CallToolResult {
   return { content: [{ type: "text", text: `Error [${code}]: ${message}\nHint: ${hint}` }], isError: true };
 }

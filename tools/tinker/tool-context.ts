@@ -14,9 +14,7 @@ export type ToolContext = { server: McpServer; session: TrainingSession; sandbox
 
 const HEARTBEAT_MS = Number(process.env.TINKERLOOP_HEARTBEAT_MS ?? 20_000);
 
-export function ok(text: string, structured: Record<string, unknown>): CallToolResult {
-  return { content: [{ type: "text", text }], structuredContent: structured };
-}
+export { ok } from "../tool-results.ts";
 
 export function failIn(session: TrainingSession, text: string): CallToolResult {
   return { content: [{ type: "text", text: `${text}${logsFooter(session.logs.dir)}` }], isError: true };
