@@ -3,6 +3,7 @@ import { addUsage, toolUses, ZERO_USAGE } from "./conversation.ts";
 import type { AssistantTurn, Block, Message, PlannerErrorKind, ToolResultBlock, ToolUseBlock, Usage } from "./conversation.ts";
 import type { Guard, GuardVerdict, ToolCall } from "./guard/types.ts";
 import type { Planner } from "./planners/planner.ts";
+import { baseToolName } from "./tool-names.ts";
 import type { TranscriptSink } from "./transcript.ts";
 import type { ToolExecutor, ToolResult } from "../tools/types.ts";
 
@@ -112,7 +113,7 @@ const TRUNCATED_CALL_TEXT =
   "Not run: your reply hit the output token limit, so this call may be incomplete. " +
   "Send it again with less text before it.";
 
-const defaultIsFinish = (name: string) => name === "finish" || name.endsWith("__finish");
+const defaultIsFinish = (name: string) => baseToolName(name) === "finish";
 
 /**
  * The turn loop. It performs no I/O of its own: planner, tools, transcript, clock and

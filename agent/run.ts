@@ -20,6 +20,7 @@ import { formatSummary, summarize } from "./summary.ts";
 import type { RunSummary } from "./summary.ts";
 import type { PlannerChoice } from "./planners/index.ts";
 import { toolUses } from "./conversation.ts";
+import { exposedToolName } from "./tool-names.ts";
 import type { Block, Message } from "./conversation.ts";
 import { ToolHub, ServerStartError } from "../tools/hub.ts";
 import { loadMcpConfig, PACKAGE_ROOT } from "../tools/mcp-config.ts";
@@ -215,7 +216,6 @@ function truncateTornTail(file: string): void {
  */
 async function wrapUp(result: LoopResult, d: { tools: RestartNoteExecutor; training: TrainingState; transcript: TranscriptSink; io: RunIO }): Promise<void> {
   if (!d.training.sessionOpen) return;
-  const find = (n: string) => d.tools.tools.find((t) => t.name === n || t.name.endsWith(`__${n}`))?.name;
   const signal = new AbortController().signal; // the run's own signal may already be aborted
   const turn = result.turns;
   const call = async (name: string, input: Record<string, unknown>, id: string) => {
@@ -225,14 +225,14 @@ async function wrapUp(result: LoopResult, d: { tools: RestartNoteExecutor; train
     d.training.observe(name, r);
     return r;
   };
-  const save = find("save");
+  const save = exposedToolName(d.tools.tools, "save");
   if (d.training.unsavedTrainingCalls > 0 && save) {
     const name = `emergency-${new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}`;
     d.transcript.append({ type: "note", turn, text: `graceful stop (${result.reason}): saving unsaved training as ${name}` });
     const r = await call(save, { name }, "harness-emergency-save");
     d.io.out(`emergency save: ${r.isError ? `FAILED (${r.content.split("\n")[0]})` : `${name}`}`);
   }
-  const finish = find("finish");
+  const finish = exposedToolName(d.tools.tools, "finish");
   if (finish) {
     const r = await call(finish, {}, "harness-finish");
     d.io.out(`session finished by the harness${r.isError ? ` (failed: ${r.content.split("\n")[0]})` : ""}`);
@@ -270,8 +270,8 @@ async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message[]> {
   const messages = messagesFromEvents(cont.prefix);
   const notes = [`[harness] ${cont.reason}`];
   if (cont.checkpoint) {
-    const load = d.hub.tools.find((t) => t.name === "load" || t.name.endsWith("__load"));
-    const r = load ? await d.hub.call(load.name, { path: cont.checkpoint }, { signal: d.signal }) : { isError: true, content: "no load tool is available" };
+    const load = exposedToolName(d.hub.tools, "load");
+    const r = load ? await d.hub.call(load, { path: cont.checkpoint }, { signal: d.signal }) : { isError: true, content: "no load tool is available" };
     d.writer.append({ type: "note", turn: cont.startTurn, text: `restore from ${cont.checkpoint}: ${r.isError ? "failed" : "ok"} — ${r.content.split("\n")[0]}` });
     d.io.out(`restore: ${r.isError ? "FAILED" : "loaded"} ${cont.checkpoint}`);
     notes.push(
