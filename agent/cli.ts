@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { loadEnv, parseThresholds, resolveRunConfig } from "./config.ts";
+import { loadEnv, parseThresholds, resolveRunConfig, RUN_DEFAULTS } from "./config.ts";
 import type { RunFlags } from "./config.ts";
 import { runDoctor } from "./doctor.ts";
 import { EXIT, UserError } from "./errors.ts";
@@ -49,17 +49,17 @@ program
   .option("--template <file>", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)")
   .option("--mcp-config <file>", "MCP servers in Claude Code's .mcp.json format (default: ./.mcp.json, else the bundled one)")
   .option("--run-dir <dir>", "where to write the transcript and files (default: runs/<run-id>)")
-  .addOption(new Option("--max-turns <n>", "stop after this many planner turns").default("200"))
-  .addOption(new Option("--max-minutes <n>", "stop after this much wall time").default("240"))
-  .addOption(new Option("--max-nudges <n>", "turns without a tool call tolerated before stopping").default("3"))
-  .addOption(new Option("--tool-timeout <seconds>", "watchdog for one tool call: abandoned after this long without progress").default("1800"))
-  .addOption(new Option("--on-wrong-model <policy>", "a call with another base_model: rewrite it to MODEL, or reject it").choices(["rewrite", "reject"]).default("rewrite"))
+  .addOption(new Option("--max-turns <n>", "stop after this many planner turns").default(String(RUN_DEFAULTS.maxTurns)))
+  .addOption(new Option("--max-minutes <n>", "stop after this much wall time").default(String(RUN_DEFAULTS.maxMinutes)))
+  .addOption(new Option("--max-nudges <n>", "turns without a tool call tolerated before stopping").default(String(RUN_DEFAULTS.maxNudges)))
+  .addOption(new Option("--tool-timeout <seconds>", "watchdog for one tool call: abandoned after this long without progress").default(String(RUN_DEFAULTS.toolTimeoutSec)))
+  .addOption(new Option("--on-wrong-model <policy>", "a call with another base_model: rewrite it to MODEL, or reject it").choices(["rewrite", "reject"]).default(RUN_DEFAULTS.onWrongModel))
   .option("--max-train-calls <n>", "budget: training calls; past it, training is refused (save and finish)")
   .option("--max-planner-cost <usd>", "budget: estimated planner spend in US dollars")
   .option("--guard-off <rules>", "comma-separated guard rules to switch off (malformed-args, unknown-tool, schema, base-model, reward-code, large-inline, workflow, budget)")
   .option("--guard-rule <file...>", "extra guard rule modules (default export {name, check(call, ctx)})")
-  .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default("150000"))
-  .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default("16"))
+  .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(String(RUN_DEFAULTS.maxContextTokens)))
+  .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
   .action(async (flags: RunFlags) => {
     const cwd = process.cwd();

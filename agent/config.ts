@@ -29,6 +29,17 @@ export function loadEnv(cwd: string, processEnv: NodeJS.ProcessEnv = process.env
   return { ...fromFile, ...processEnv };
 }
 
+/** Defaults of a run's limits and guard settings: flag parsing, `--help` and transcripts that predate a setting all take them from here. */
+export const RUN_DEFAULTS = {
+  maxTurns: 200,
+  maxMinutes: 240,
+  maxNudges: 3,
+  toolTimeoutSec: 1800,
+  onWrongModel: "rewrite",
+  maxContextTokens: 150_000,
+  inlineLimitKb: 16,
+} as const;
+
 const positiveInt = (what: string) =>
   z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).positive(`${what} must be above 0`);
 
@@ -42,16 +53,16 @@ export const runFlagsShape = z.object({
   planner: z.string().optional(),
   mcpConfig: z.string().optional(),
   runDir: z.string().optional(),
-  maxTurns: positiveInt("--max-turns").default(200),
-  maxMinutes: z.coerce.number({ error: "--max-minutes must be a number" }).positive("--max-minutes must be above 0").default(240),
-  maxNudges: z.coerce.number().int().min(0, "--max-nudges must be 0 or more").default(3),
-  toolTimeout: positiveInt("--tool-timeout").default(1800),
-  onWrongModel: z.enum(["rewrite", "reject"], { error: "--on-wrong-model must be rewrite or reject" }).default("rewrite"),
+  maxTurns: positiveInt("--max-turns").default(RUN_DEFAULTS.maxTurns),
+  maxMinutes: z.coerce.number({ error: "--max-minutes must be a number" }).positive("--max-minutes must be above 0").default(RUN_DEFAULTS.maxMinutes),
+  maxNudges: z.coerce.number().int().min(0, "--max-nudges must be 0 or more").default(RUN_DEFAULTS.maxNudges),
+  toolTimeout: positiveInt("--tool-timeout").default(RUN_DEFAULTS.toolTimeoutSec),
+  onWrongModel: z.enum(["rewrite", "reject"], { error: "--on-wrong-model must be rewrite or reject" }).default(RUN_DEFAULTS.onWrongModel),
   maxTrainCalls: positiveInt("--max-train-calls").optional(),
   maxPlannerCost: z.coerce.number({ error: "--max-planner-cost must be a number (US dollars)" }).positive("--max-planner-cost must be above 0").optional(),
   guardOff: z.string().optional(),
-  maxContextTokens: positiveInt("--max-context-tokens").default(150_000),
-  inlineLimitKb: positiveInt("--inline-limit-kb").default(16),
+  maxContextTokens: positiveInt("--max-context-tokens").default(RUN_DEFAULTS.maxContextTokens),
+  inlineLimitKb: positiveInt("--inline-limit-kb").default(RUN_DEFAULTS.inlineLimitKb),
   alertThresholds: z.string().optional(),
   guardRule: z.array(z.string()).optional(),
 });

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Env, RunConfig } from "../config.ts";
-import { newRunId } from "../config.ts";
+import { newRunId, RUN_DEFAULTS } from "../config.ts";
 import { UserError } from "../errors.ts";
 import { buildGuard } from "../guard/index.ts";
 import { runLoop } from "../loop.ts";
@@ -53,22 +53,26 @@ export function configOf(header: RunHeader): RunConfig {
     mcpConfigPath: c.mcpConfigPath,
     runDir: c.runDir ?? "",
     runId: header.runId,
-    maxTurns: c.maxTurns ?? 200,
-    maxMinutes: c.maxMinutes ?? 240,
-    maxNudges: c.maxNudges ?? 3,
-    toolTimeoutSec: c.toolTimeoutSec ?? 1800,
-    onWrongModel: c.onWrongModel ?? "rewrite",
+    maxTurns: c.maxTurns ?? RUN_DEFAULTS.maxTurns,
+    maxMinutes: c.maxMinutes ?? RUN_DEFAULTS.maxMinutes,
+    maxNudges: c.maxNudges ?? RUN_DEFAULTS.maxNudges,
+    toolTimeoutSec: c.toolTimeoutSec ?? RUN_DEFAULTS.toolTimeoutSec,
+    onWrongModel: c.onWrongModel ?? RUN_DEFAULTS.onWrongModel,
     maxTrainCalls: c.maxTrainCalls,
     maxPlannerCostUsd: c.maxPlannerCostUsd,
     guardOff: c.guardOff ?? [],
-    maxContextTokens: c.maxContextTokens ?? 150_000,
-    inlineLimitKb: c.inlineLimitKb ?? 16,
+    maxContextTokens: c.maxContextTokens ?? RUN_DEFAULTS.maxContextTokens,
+    inlineLimitKb: c.inlineLimitKb ?? RUN_DEFAULTS.inlineLimitKb,
     alertThresholds: c.alertThresholds ?? {},
     guardRules: c.guardRules ?? [],
   };
 }
 
 export type GuardOverrides = { onWrongModel?: "rewrite" | "reject"; guardOff?: string[]; guardRules?: string[]; maxTrainCalls?: number; alertThresholds?: Partial<AlertThresholds> };
+
+/** The turn an event belongs to; run-level events (header, system prompt) have none. */
+const turnOf = (e: RecordedEvent): number | undefined => ("turn" in e && typeof e.turn === "number" ? e.turn : undefined);
+const lastTurn = (events: RecordedEvent[]) => Math.max(0, ...events.map((e) => turnOf(e) ?? 0));
 
 type Key = string;
 const keyOf = (e: { toolUseId: string }) => e.toolUseId;
@@ -208,9 +212,9 @@ export function lastCheckpoint(prefix: RecordedEvent[], runDir: string): string 
  */
 export async function forkRun(target: string, turn: number, plannerSpec: string, o: { env: Env; io: RunIO; runDir?: string; mcpConfigPath?: string }) {
   const rec = loadRecording(target);
-  const maxTurn = Math.max(0, ...rec.read.events.map((e) => ("turn" in e && typeof e.turn === "number" ? e.turn : 0)));
+  const maxTurn = lastTurn(rec.read.events);
   if (!Number.isInteger(turn) || turn < 1 || turn > maxTurn) throw new UserError(`--fork needs a turn between 1 and ${maxTurn}, got ${turn}.`);
-  const prefix = rec.read.events.filter((e) => e.type !== "end" && (!("turn" in e) || typeof e.turn !== "number" || e.turn <= turn));
+  const prefix = rec.read.events.filter((e) => e.type !== "end" && (turnOf(e) ?? 0) <= turn);
   const parentCfg = configOf(rec.header);
   const parentDir = parentCfg.runDir || path.dirname(rec.file);
   const runId = newRunId();
@@ -242,7 +246,7 @@ export async function resumeRun(runDirArg: string, o: { env: Env; io: RunIO; pla
   const last = rec.read.events[rec.read.events.length - 1];
   if (last?.type === "end" && last.reason === "finished") throw new UserError(`The run in ${path.dirname(rec.file)} already finished.`, "Fork it (tinkerloop replay --fork N --planner …) to try another direction.");
   const prefix = rec.read.events.filter((e) => e.type !== "end");
-  const startTurn = Math.max(0, ...prefix.map((e) => ("turn" in e && typeof e.turn === "number" ? e.turn : 0)));
+  const startTurn = lastTurn(prefix);
   const cfg: RunConfig = {
     ...configOf(rec.header),
     runDir: path.dirname(rec.file),
