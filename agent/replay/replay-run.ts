@@ -12,6 +12,7 @@ import { resolvePlanner } from "../planners/index.ts";
 import { executeRun, PLAYBOOK_FILE } from "../run.ts";
 import type { RunIO } from "../run.ts";
 import { baseToolName } from "../tool-names.ts";
+import { TrainingState } from "../training-state.ts";
 import { readTranscript } from "../transcript.ts";
 import type { RecordedEvent, TranscriptEvent, TranscriptReadResult } from "../transcript.ts";
 import { CassetteTools, RecordedPlanner, toolSpecsOf } from "./recorded.ts";
@@ -191,16 +192,14 @@ export async function executeReplay(target: string, o: { env: Env; mcpConfigPath
   return { divergences };
 }
 
-/** The checkpoint to restore after `prefix`: the last successful save, load or auto-checkpoint. */
+/**
+ * The checkpoint to restore after `prefix`: the one the run's training state points at
+ * (last successful save, load or auto-checkpoint), with a local path made absolute.
+ */
 export function lastCheckpoint(prefix: RecordedEvent[], runDir: string): string | undefined {
-  let found: string | undefined;
-  for (const e of prefix) {
-    if (e.type !== "tool" || e.isError) continue;
-    const s = e.structured as { path?: string; auto_checkpoints?: Array<{ path: string }> } | undefined;
-    const tool = baseToolName(e.name);
-    if ((tool === "save" || tool === "load") && typeof s?.path === "string") found = s.path;
-    if (Array.isArray(s?.auto_checkpoints) && s.auto_checkpoints.length) found = s.auto_checkpoints[s.auto_checkpoints.length - 1]!.path;
-  }
+  const state = new TrainingState();
+  for (const e of prefix) if (e.type === "tool") state.observe(e.name, e);
+  const found = state.lastCheckpoint;
   if (found?.startsWith("local://")) return path.join(runDir, "checkpoints", found.slice("local://".length));
   return found;
 }
