@@ -1,8 +1,8 @@
-import fs from "node:fs";
 import path from "node:path";
 import type { RunConfig } from "./config.ts";
 import type { LoopResult } from "./loop.ts";
 import { baseToolName } from "./tool-names.ts";
+import { readTranscript } from "./transcript.ts";
 
 export type RunSummary = {
   runId: string;
@@ -31,17 +31,16 @@ export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult,
   const scores: number[] = [];
   let lastSave: string | null = null;
   let lastLoad: string | null = null;
-  for (const line of fs.readFileSync(transcriptPath, "utf8").split("\n")) {
-    if (!line) continue;
-    const e = JSON.parse(line) as { type: string; name?: string; isError?: boolean; decision?: { action: string }; structured?: Record<string, unknown> };
+  for (const e of readTranscript(transcriptPath).events) {
     if (e.type === "tool") {
       toolCalls++;
       if (e.isError) toolErrors++;
-      const tool = baseToolName(e.name ?? "");
-      if (!e.isError && tool === "sample" && typeof e.structured?.mean_reward === "number") scores.push(e.structured.mean_reward);
-      if (!e.isError && tool === "save" && typeof e.structured?.path === "string") lastSave = e.structured.path;
-      if (!e.isError && tool === "load" && typeof e.structured?.path === "string") lastLoad = e.structured.path;
-    } else if (e.type === "guard" && e.decision?.action !== "allow") guardInterventions++;
+      const tool = baseToolName(e.name);
+      const s = e.structured as { mean_reward?: unknown; path?: unknown } | undefined;
+      if (!e.isError && tool === "sample" && typeof s?.mean_reward === "number") scores.push(s.mean_reward);
+      if (!e.isError && tool === "save" && typeof s?.path === "string") lastSave = s.path;
+      if (!e.isError && tool === "load" && typeof s?.path === "string") lastLoad = s.path;
+    } else if (e.type === "guard" && e.decision.action !== "allow") guardInterventions++;
   }
   return {
     runId: cfg.runId,
