@@ -54,6 +54,15 @@ export class TrainingSession {
     return run ? path.join(run, "checkpoints") : path.join(os.tmpdir(), `tinkerloop-checkpoints-${process.pid}`);
   }
 
+  /** Forgets all training progress (counters, histories, unsaved steps); checkpoints and logs stay. */
+  clearProgress(): void {
+    this.counters = { ...ZERO_COUNTERS };
+    this.unsavedSteps = 0;
+    this.sftHistory = [];
+    this.bestAutoReward = -Infinity;
+    this.rewardHistory = [];
+  }
+
   /** Closes the backend and starts over with a fresh log directory; returns the old one. */
   async reset(): Promise<string> {
     const old = this.logs.dir;
@@ -61,12 +70,8 @@ export class TrainingSession {
     this.backend = undefined;
     this.card = undefined;
     this.method = undefined;
-    this.counters = { ...ZERO_COUNTERS };
-    this.unsavedSteps = 0;
+    this.clearProgress();
     this.checkpoints.clear();
-    this.sftHistory = [];
-    this.bestAutoReward = -Infinity;
-    this.rewardHistory = [];
     this.logs = new SessionLogs(this.logRoot);
     return old;
   }

@@ -10,6 +10,9 @@ import type { ToolContext } from "../tool-context.ts";
 
 const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
+/** The session counters as save, load and finish report them. */
+const countersOut = (c: TrainingSession["counters"]) => ({ sft_epochs: c.sftEpochs, sft_steps: c.sftSteps, grpo_iterations: c.grpoIterations });
+
 /** init_sft, init_grpo, save, load, finish: opening, persisting and closing the session. */
 export function registerSessionTools(ctx: ToolContext): void {
   const { session } = ctx;
@@ -23,11 +26,7 @@ export function registerSessionTools(ctx: ToolContext): void {
     session.card = card;
     session.method = method;
     session.groupSize = groupSize;
-    session.counters = { sftEpochs: 0, sftSteps: 0, grpoIterations: 0, sftHorizon: 0, grpoHorizon: 0 };
-    session.unsavedSteps = 0;
-    session.sftHistory = [];
-    session.rewardHistory = [];
-    session.bestAutoReward = -Infinity;
+    session.clearProgress();
     session.logs.write("init_debug.log", `[DONE] ${JSON.stringify(card)}`);
     const maxTokens = defaultMaxTokens(card);
     const info = modelInfo(baseModel);
@@ -113,7 +112,7 @@ export function registerSessionTools(ctx: ToolContext): void {
         path: saved.path,
         method: session.method!,
         base_model: session.card!.baseModel,
-        counters: { sft_epochs: c.sftEpochs, sft_steps: c.sftSteps, grpo_iterations: c.grpoIterations },
+        counters: countersOut(c),
       });
     }),
   );
@@ -145,7 +144,7 @@ export function registerSessionTools(ctx: ToolContext): void {
         path: resolved,
         base_model: card.baseModel,
         method: session.method,
-        counters: { sft_epochs: c.sftEpochs, sft_steps: c.sftSteps, grpo_iterations: c.grpoIterations },
+        counters: countersOut(c),
       });
     }),
   );
@@ -162,7 +161,7 @@ export function registerSessionTools(ctx: ToolContext): void {
       const summary = {
         method: session.method ?? null,
         base_model: session.card?.baseModel ?? null,
-        counters: { sft_epochs: c.sftEpochs, sft_steps: c.sftSteps, grpo_iterations: c.grpoIterations },
+        counters: countersOut(c),
         checkpoints: [...session.checkpoints].map(([name, path]) => ({ name, path })),
         unsaved_steps: session.unsavedSteps,
       };
