@@ -106,30 +106,12 @@ export class HubClient {
     params.push(["sort", q.sort], ["direction", "-1"], ["limit", String(q.limit)], ["full", "true"]);
     const { json } = await this.get(this.config.endpoint, "/api/datasets", params);
     if (!Array.isArray(json)) throw new HfError("http_error", "The Hub answered the search with something that is not a list.", "Retry later.");
-    return json.map((d: Record<string, unknown>) => ({
-      id: String(d.id ?? d.name ?? ""),
-      downloads: Number(d.downloads ?? 0),
-      likes: Number(d.likes ?? 0),
-      gated: (d.gated as boolean | string) ?? false,
-      tags: Array.isArray(d.tags) ? (d.tags as string[]) : [],
-      ...(typeof d.description === "string" ? { description: d.description } : {}),
-      ...(typeof d.lastModified === "string" ? { lastModified: d.lastModified } : {}),
-      ...(d.cardData && typeof d.cardData === "object" ? { cardData: d.cardData as Record<string, unknown> } : {}),
-    }));
+    return json.map((d: Record<string, unknown>) => toHubDataset(d, String(d.name ?? "")));
   }
 
   async datasetInfo(id: string): Promise<HubDataset> {
     const { json } = await this.get(this.config.endpoint, `/api/datasets/${encodeRepo(id)}`, [["full", "true"]]);
-    const d = json as Record<string, unknown>;
-    return {
-      id: String(d.id ?? id),
-      downloads: Number(d.downloads ?? 0),
-      likes: Number(d.likes ?? 0),
-      gated: (d.gated as boolean | string) ?? false,
-      tags: Array.isArray(d.tags) ? (d.tags as string[]) : [],
-      ...(typeof d.description === "string" ? { description: d.description } : {}),
-      ...(d.cardData && typeof d.cardData === "object" ? { cardData: d.cardData as Record<string, unknown> } : {}),
-    };
+    return toHubDataset(json as Record<string, unknown>, id);
   }
 
   async isValid(id: string): Promise<{ viewer: boolean; preview: boolean; search: boolean; filter: boolean }> {
@@ -191,4 +173,18 @@ function mapStatus(status: number, message: string, errorCode: string | undefine
       : new HfError("http_error", `The server failed (HTTP ${status}): ${message}`, "Retry later.", status);
   }
   return new HfError("http_error", `Unexpected HTTP ${status}: ${message}`, "Retry later.", status);
+}
+
+/** A dataset entry of the Hub API (search list or info), with absent fields defaulted; `id` when the entry names none. */
+function toHubDataset(d: Record<string, unknown>, id: string): HubDataset {
+  return {
+    id: String(d.id ?? id),
+    downloads: Number(d.downloads ?? 0),
+    likes: Number(d.likes ?? 0),
+    gated: (d.gated as boolean | string) ?? false,
+    tags: Array.isArray(d.tags) ? (d.tags as string[]) : [],
+    ...(typeof d.description === "string" ? { description: d.description } : {}),
+    ...(typeof d.lastModified === "string" ? { lastModified: d.lastModified } : {}),
+    ...(d.cardData && typeof d.cardData === "object" ? { cardData: d.cardData as Record<string, unknown> } : {}),
+  };
 }
