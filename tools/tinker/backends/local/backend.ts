@@ -208,21 +208,22 @@ export class LocalBackend implements TrainingBackend {
 
   /** Reads a checkpoint's header without loading it. */
   peekState(p: string): { baseModel: string; meta: StateMeta } {
+    const { state } = this.readState(p);
+    return { baseModel: state.baseModel, meta: state.meta };
+  }
+
+  /** A checkpoint's directory and its validated state.json. */
+  private readState(p: string): { dir: string; state: z.infer<typeof stateShape> } {
     const dir = this.resolveCheckpoint(p);
     const file = path.join(dir, "state.json");
     if (!fs.existsSync(file)) throw new BackendError(`No checkpoint at '${p}'.`, "unknown_checkpoint");
     const parsed = stateShape.safeParse(JSON.parse(fs.readFileSync(file, "utf8")));
     if (!parsed.success) throw new BackendError(`'${p}' is not a readable checkpoint (state.json is malformed).`, "corrupt_checkpoint");
-    return { baseModel: parsed.data.baseModel, meta: parsed.data.meta };
+    return { dir, state: parsed.data };
   }
 
   async loadState(p: string): Promise<{ card: ModelCard; meta: StateMeta }> {
-    const dir = this.resolveCheckpoint(p);
-    const file = path.join(dir, "state.json");
-    if (!fs.existsSync(file)) throw new BackendError(`No checkpoint at '${p}'.`, "unknown_checkpoint");
-    const parsed = stateShape.safeParse(JSON.parse(fs.readFileSync(file, "utf8")));
-    if (!parsed.success) throw new BackendError(`'${p}' is not a readable checkpoint (state.json is malformed).`, "corrupt_checkpoint");
-    const state = parsed.data;
+    const { dir, state } = this.readState(p);
     if (this.session && this.session.card.baseModel !== state.baseModel) {
       throw new BackendError(
         `Checkpoint '${p}' was made from ${state.baseModel}, but this session trains ${this.session.card.baseModel}; refusing to load it.`,
