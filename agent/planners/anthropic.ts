@@ -12,17 +12,10 @@ import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from
 import type { Planner, PlannerRequest } from "./planner.ts";
 import { callSignal } from "../call-signal.ts";
 import { RetryWatch } from "./retry-watch.ts";
+import { apiClientOptions, DEFAULT_PLANNER_MAX_TOKENS } from "./api-client-options.ts";
+import type { ApiPlannerOptions } from "./api-client-options.ts";
 
-export type AnthropicPlannerOptions = {
-  model: string;
-  apiKey: string;
-  /** Endpoint override (ANTHROPIC_BASE_URL); the SDK default otherwise. */
-  baseURL?: string;
-  maxTokens?: number;
-  /** HTTP-level retries done by the SDK itself (429, 5xx, connection errors). */
-  maxRetries?: number;
-  timeoutMs?: number;
-};
+export type AnthropicPlannerOptions = ApiPlannerOptions;
 
 const EPHEMERAL = { type: "ephemeral" } as const;
 
@@ -37,14 +30,8 @@ export class AnthropicPlanner implements Planner {
   constructor(opts: AnthropicPlannerOptions) {
     this.id = `anthropic:${opts.model}`;
     this.model = opts.model;
-    this.maxTokens = opts.maxTokens ?? 8192;
-    this.client = new Anthropic({
-      apiKey: opts.apiKey,
-      ...(opts.baseURL ? { baseURL: opts.baseURL } : {}),
-      maxRetries: opts.maxRetries ?? 2,
-      timeout: opts.timeoutMs ?? 10 * 60_000,
-      fetch: this.retries.fetch,
-    });
+    this.maxTokens = opts.maxTokens ?? DEFAULT_PLANNER_MAX_TOKENS;
+    this.client = new Anthropic(apiClientOptions(opts, this.retries));
   }
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {

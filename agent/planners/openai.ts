@@ -5,16 +5,10 @@ import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from
 import type { Planner, PlannerRequest } from "./planner.ts";
 import { callSignal } from "../call-signal.ts";
 import { RetryWatch } from "./retry-watch.ts";
+import { apiClientOptions, DEFAULT_PLANNER_MAX_TOKENS } from "./api-client-options.ts";
+import type { ApiPlannerOptions } from "./api-client-options.ts";
 
-export type OpenAIPlannerOptions = {
-  model: string;
-  apiKey: string;
-  /** Any OpenAI-compatible server: vLLM, Ollama, llama.cpp server, OpenRouter, … */
-  baseURL?: string;
-  maxTokens?: number;
-  maxRetries?: number;
-  timeoutMs?: number;
-};
+export type OpenAIPlannerOptions = ApiPlannerOptions;
 
 /** Input placed on a tool call whose arguments were not valid JSON; the guard answers it with an error. */
 export const MALFORMED_ARGS = "__malformed_arguments";
@@ -27,13 +21,7 @@ export class OpenAIPlanner implements Planner {
 
   constructor(private readonly opts: OpenAIPlannerOptions) {
     this.id = `openai:${opts.model}`;
-    this.client = new OpenAI({
-      apiKey: opts.apiKey,
-      ...(opts.baseURL ? { baseURL: opts.baseURL } : {}),
-      maxRetries: opts.maxRetries ?? 2,
-      timeout: opts.timeoutMs ?? 10 * 60_000,
-      fetch: this.retries.fetch,
-    });
+    this.client = new OpenAI(apiClientOptions(opts, this.retries));
   }
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {
@@ -46,7 +34,7 @@ export class OpenAIPlanner implements Planner {
       const res = await this.client.chat.completions.create(
         {
           model: this.opts.model,
-          max_completion_tokens: this.opts.maxTokens ?? 8192,
+          max_completion_tokens: this.opts.maxTokens ?? DEFAULT_PLANNER_MAX_TOKENS,
           messages: toOpenAIMessages(req.system, req.messages),
           ...(req.tools.length ? { tools: req.tools.map(toOpenAITool) } : {}),
         },
