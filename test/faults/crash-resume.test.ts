@@ -44,13 +44,19 @@ const trainedAfterSave = (events: any[]) => {
   return lastSave >= 0 && t.slice(lastSave + 1).some((e) => e.name === "train_grpo_step" && !e.isError);
 };
 
+/** Starts a scripted run of `steps` training steps; returns once it has trained after a save. */
+async function startRunPastASave(prefix: string, steps: number) {
+  const dir = tempDir(prefix);
+  const runDir = path.join(dir, "run");
+  const file = path.join(runDir, "transcript.jsonl");
+  const run = startRun(["run", "--prompt-file", shortRecipe(dir, steps), "--planner", "scripted", "--run-dir", runDir]);
+  await waitFor(file, trainedAfterSave);
+  return { run, runDir, file };
+}
+
 describe("fault injection: the harness process itself", () => {
   it("SIGKILL mid-run, then `tinkerloop resume` continues from the last save and finishes; a torn last line does not stop it", async () => {
-    const dir = tempDir("tl-crash-");
-    const runDir = path.join(dir, "run");
-    const file = path.join(runDir, "transcript.jsonl");
-    const run = startRun(["run", "--prompt-file", shortRecipe(dir, 8), "--planner", "scripted", "--run-dir", runDir]);
-    await waitFor(file, trainedAfterSave);
+    const { run, runDir, file } = await startRunPastASave("tl-crash-", 8);
     run.child.kill("SIGKILL");
     await run.exited;
     const before = readTranscript(file).events;
@@ -79,11 +85,7 @@ describe("fault injection: the harness process itself", () => {
   }, 300_000);
 
   it("SIGINT: no new planner turn, the harness saves unsaved training and finishes the session, exit 130", async () => {
-    const dir = tempDir("tl-sigint-");
-    const runDir = path.join(dir, "run");
-    const file = path.join(runDir, "transcript.jsonl");
-    const run = startRun(["run", "--prompt-file", shortRecipe(dir, 200), "--planner", "scripted", "--run-dir", runDir]);
-    await waitFor(file, trainedAfterSave);
+    const { run, runDir, file } = await startRunPastASave("tl-sigint-", 200);
     run.child.kill("SIGINT");
     const code = await run.exited;
     expect(code, run.output()).toBe(130);
