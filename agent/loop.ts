@@ -93,9 +93,6 @@ export type EndReason =
   | "guard_stop"
   | "aborted";
 
-/** Planner errors that end a run at once: retrying cannot help. */
-export const FATAL_PLANNER_ERRORS: PlannerErrorKind[] = ["auth", "bad_request"];
-
 export type LoopResult = {
   reason: EndReason;
   detail?: string;
