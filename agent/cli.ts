@@ -1,12 +1,18 @@
-import { Command, Option } from "commander";
-import { loadEnv, parseThresholds, resolveRunConfig, RUN_DEFAULTS } from "./config.ts";
+import path from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { z } from "zod";
+import { loadEnv, mcpConfigFor, parseThresholds, resolveRunConfig, RUN_DEFAULTS } from "./config.ts";
 import type { RunFlags } from "./config.ts";
 import { runDoctor } from "./doctor.ts";
 import { EXIT, UserError } from "./errors.ts";
 import { executeRun } from "./run.ts";
 import type { RunIO } from "./run.ts";
-import { cassetteReplay, executeReplay, forkRun, loadRecording, resumeRun } from "./replay/replay-run.ts";
+import { cassetteReplay } from "./replay/cassette.ts";
+import { forkRun, resumeRun } from "./replay/continue.ts";
+import { executeReplay } from "./replay/execute.ts";
+import { loadRecording } from "./replay/recording.ts";
 import { renderTranscript } from "./replay/view.ts";
+import { terminalSafe } from "./terminal.ts";
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -14,7 +20,14 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+/** Everything the CLI prints goes through here: no control character from a transcript or a tool reaches the terminal raw. */
+const print = (text: string): void => void process.stdout.write(terminalSafe(text));
+const printErr = (text: string): void => void process.stderr.write(terminalSafe(text));
+
 const program = new Command();
+
+// Usage errors (unknown option, bad choice, missing argument) are bad input: exit 2.
+program.exitOverride();
 
 program
   .name("tinkerloop")
@@ -76,10 +89,10 @@ function interruptible(): AbortSignal {
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
     if (interrupts > 1) {
-      process.stderr.write("second interrupt: exiting now; the transcript is intact up to the last event.\n");
+      printErr("second interrupt: exiting now; the transcript is intact up to the last event.\n");
       process.exit(EXIT.interrupted);
     }
-    process.stderr.write(`${sig}: stopping after the current step (interrupt again to exit at once)\n`);
+    printErr(`${sig}: stopping after the current step (interrupt again to exit at once)\n`);
     controller.abort();
   };
   process.on("SIGINT", onSignal);
@@ -87,7 +100,39 @@ function interruptible(): AbortSignal {
   return controller.signal;
 }
 
-const stdoutIO = (signal: AbortSignal): RunIO => ({ out: (l) => process.stdout.write(l + "\n"), signal });
+const stdoutIO = (signal: AbortSignal): RunIO => ({ out: (l) => print(l + "\n"), signal });
+
+const positiveInt = (flag: string) => z.coerce.number({ error: `${flag} must be a number` }).int(`${flag} must be a whole number`).positive(`${flag} must be above 0`);
+
+const replayFlagsShape = z.object({
+  full: z.boolean().optional(),
+  view: z.boolean().optional(),
+  cassette: z.boolean().optional(),
+  execute: z.boolean().optional(),
+  fork: positiveInt("--fork").optional(),
+  planner: z.string().optional(),
+  runDir: z.string().optional(),
+  mcpConfig: z.string().optional(),
+  onWrongModel: z.enum(["rewrite", "reject"]).optional(),
+  guardOff: z.string().optional(),
+  guardRule: z.array(z.string()).optional(),
+  alertThresholds: z.string().optional(),
+});
+
+const resumeFlagsShape = z.object({
+  planner: z.string().optional(),
+  mcpConfig: z.string().optional(),
+  guardRule: z.array(z.string()).optional(),
+  maxTurns: positiveInt("--max-turns").optional(),
+  maxMinutes: z.coerce.number({ error: "--max-minutes must be a number" }).positive("--max-minutes must be above 0").optional(),
+});
+
+/** Validates a command's flags; a bad value is a one-line usage error. */
+function parseFlags<T>(shape: z.ZodType<T>, flags: unknown): T {
+  const r = shape.safeParse(flags);
+  if (r.success) return r.data;
+  throw new UserError(r.error.issues[0]?.message ?? "invalid options", "See --help.");
+}
 
 program
   .command("replay")
@@ -100,37 +145,39 @@ program
   .option("--fork <turn>", "replay up to this turn, then continue live with --planner into a new run directory")
   .option("--planner <spec>", "with --fork: anthropic:<model>, openai:<model>, scripted")
   .option("--run-dir <dir>", "with --fork: the new run's directory")
-  .option("--mcp-config <file>", "with --execute/--fork: MCP servers to use instead of the recorded config")
+  .option("--mcp-config <file>", "with --execute/--fork: MCP servers (default: ./.mcp.json, else the bundled one; never the recorded config)")
   .addOption(new Option("--on-wrong-model <policy>", "with --cassette: replay under this base-model policy").choices(["rewrite", "reject"]))
   .option("--guard-off <rules>", "with --cassette: switch guard rules off")
-  .option("--guard-rule <file...>", "with --cassette: add guard rules")
+  .option("--guard-rule <file...>", "with --cassette/--execute/--fork: add guard rule modules (never taken from the transcript)")
   .option("--alert-thresholds <json>", "with --cassette: replay under other feedback alert thresholds")
-  .action(async (target: string, f: { full?: boolean; cassette?: boolean; execute?: boolean; fork?: string; planner?: string; runDir?: string; mcpConfig?: string; onWrongModel?: "rewrite" | "reject"; guardOff?: string; guardRule?: string[]; alertThresholds?: string }) => {
+  .action(async (target: string, flags: unknown) => {
+    const f = parseFlags(replayFlagsShape, flags);
     const cwd = process.cwd();
+    const guardRules = (f.guardRule ?? []).map((g) => path.resolve(cwd, g));
     if (f.cassette) {
       const { differences } = await cassetteReplay(target, {
         ...(f.onWrongModel ? { onWrongModel: f.onWrongModel } : {}),
         ...(f.guardOff !== undefined ? { guardOff: f.guardOff.split(",").map((x) => x.trim()).filter(Boolean) } : {}),
-        ...(f.guardRule ? { guardRules: f.guardRule } : {}),
+        guardRules,
         ...(f.alertThresholds ? { alertThresholds: parseThresholds(f.alertThresholds) } : {}),
       });
-      process.stdout.write(differences.length ? `${differences.length} difference(s) from the recording:\n${differences.map((d) => `  ${d}`).join("\n")}\n` : "cassette replay: no differences from the recording.\n");
+      print(differences.length ? `${differences.length} difference(s) from the recording:\n${differences.map((d) => `  ${d}`).join("\n")}\n` : "cassette replay: no differences from the recording.\n");
       return;
     }
     const env = loadEnv(cwd);
     if (f.execute) {
-      const { divergences } = await executeReplay(target, { env, ...(f.mcpConfig ? { mcpConfigPath: f.mcpConfig } : {}), out: (l) => process.stdout.write(l + "\n") });
-      process.stdout.write(divergences.length ? `${divergences.length} divergence(s) from the recording:\n${divergences.map((d) => `  ${d}`).join("\n")}\n` : "execute replay: live tools reproduced every recorded result.\n");
+      const { divergences } = await executeReplay(target, { env, mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, out: (l) => print(l + "\n") });
+      print(divergences.length ? `${divergences.length} divergence(s) from the recording:\n${divergences.map((d) => `  ${d}`).join("\n")}\n` : "execute replay: live tools reproduced every recorded result.\n");
       return;
     }
     if (f.fork !== undefined) {
       if (!f.planner) throw new UserError("--fork needs --planner: the planner that continues the run.", "e.g. --fork 3 --planner openai:gpt-5");
-      const { exitCode } = await forkRun(target, Number(f.fork), f.planner, { env, io: stdoutIO(interruptible()), ...(f.runDir ? { runDir: f.runDir } : {}), ...(f.mcpConfig ? { mcpConfigPath: f.mcpConfig } : {}) });
+      const { exitCode } = await forkRun(target, f.fork, f.planner, { env, io: stdoutIO(interruptible()), ...(f.runDir ? { runDir: f.runDir } : {}), mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules });
       process.exitCode = exitCode;
       return;
     }
-    const rec = loadRecording(target);
-    process.stdout.write(renderTranscript(rec.read, { full: f.full ?? false }).join("\n") + "\n");
+    const rec = loadRecording(target, { tolerateDamage: true });
+    print(renderTranscript(rec.read, { full: f.full ?? false }).join("\n") + "\n");
   });
 
 program
@@ -138,18 +185,22 @@ program
   .description("continue a stopped or crashed run in its own directory: conversation rebuilt, training restored from the last save")
   .argument("<run-dir>", "the run directory (runs/<id>)")
   .option("--planner <spec>", "continue with another planner than the recorded one")
-  .option("--mcp-config <file>", "MCP servers to use instead of the recorded config")
+  .option("--mcp-config <file>", "MCP servers (default: ./.mcp.json, else the bundled one; never the recorded config)")
+  .option("--guard-rule <file...>", "extra guard rule modules (never taken from the transcript)")
   .option("--max-turns <n>", "new turn limit (counts the turns already taken)")
   .option("--max-minutes <n>", "new time limit for the resumed part")
-  .action(async (runDir: string, f: { planner?: string; mcpConfig?: string; maxTurns?: string; maxMinutes?: string }) => {
-    const env = loadEnv(process.cwd());
+  .action(async (runDir: string, flags: unknown) => {
+    const f = parseFlags(resumeFlagsShape, flags);
+    const cwd = process.cwd();
+    const env = loadEnv(cwd);
     const { exitCode } = await resumeRun(runDir, {
       env,
       io: stdoutIO(interruptible()),
       ...(f.planner ? { plannerSpec: f.planner } : {}),
-      ...(f.mcpConfig ? { mcpConfigPath: f.mcpConfig } : {}),
-      ...(f.maxTurns ? { maxTurns: Number(f.maxTurns) } : {}),
-      ...(f.maxMinutes ? { maxMinutes: Number(f.maxMinutes) } : {}),
+      mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd),
+      guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
+      ...(f.maxTurns ? { maxTurns: f.maxTurns } : {}),
+      ...(f.maxMinutes ? { maxMinutes: f.maxMinutes } : {}),
     });
     process.exitCode = exitCode;
   });
@@ -158,15 +209,15 @@ program
   .command("models")
   .description("list the models a run can train: local CPU models (offline) and the Tinker lineup")
   .action(async () => {
-    const { listLocalModels } = await import("../tools/tinker/backends/local/backend.ts");
+    const { listLocalModels } = await import("../tools/tinker/backends/local/manifest.ts");
     const { TINKER_MODELS } = await import("../tools/tinker/models.ts");
-    process.stdout.write("Local models (CPU, no key needed):\n");
+    print("Local models (CPU, no key needed):\n");
     for (const m of listLocalModels()) {
       const base = m.baseline as { greedyExactAccuracy?: number } | undefined;
-      process.stdout.write(`  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · arithmetic holdout ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`);
+      print(`  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · arithmetic holdout ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`);
     }
-    process.stdout.write("\nTinker models (need TINKER_API_KEY and the worker's Python packages):\n");
-    for (const m of TINKER_MODELS) process.stdout.write(`  ${m.id.padEnd(40)} ${m.type.padEnd(11)} ${m.architecture.padEnd(5)} ${m.activeParams.padStart(6)} active · group ${String(m.recommendedGroupSize).padStart(2)} · ${m.renderer}\n`);
+    print("\nTinker models (need TINKER_API_KEY and the worker's Python packages):\n");
+    for (const m of TINKER_MODELS) print(`  ${m.id.padEnd(40)} ${m.type.padEnd(11)} ${m.architecture.padEnd(5)} ${m.activeParams.padStart(6)} active · group ${String(m.recommendedGroupSize).padStart(2)} · ${m.renderer}\n`);
   });
 
 program
@@ -178,24 +229,31 @@ program
     const checks = await runDoctor(cwd, loadEnv(cwd), flags.mcpConfig);
     for (const c of checks) {
       const mark = c.ok ? "ok  " : c.required ? "FAIL" : "--  ";
-      process.stdout.write(`${mark} ${c.name.padEnd(20)} ${c.detail}\n`);
+      print(`${mark} ${c.name.padEnd(20)} ${c.detail}\n`);
     }
     const failed = checks.filter((c) => c.required && !c.ok);
-    process.stdout.write(failed.length ? `\n${failed.length} check(s) failed.\n` : "\nall required checks passed.\n");
+    print(failed.length ? `\n${failed.length} check(s) failed.\n` : "\nall required checks passed.\n");
     process.exitCode = failed.length ? EXIT.setup : 0;
   });
 
 try {
+  if (process.argv.length <= 2) {
+    printErr(program.helpInformation());
+    throw new UserError("No command given.", "Run tinkerloop run --help, or tinkerloop --help for every command.");
+  }
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof UserError) {
-    process.stderr.write(`error: ${err.message}\n`);
-    if (err.hint) process.stderr.write(`  ${err.hint}\n`);
+  if (err instanceof CommanderError) {
+    // Commander has printed its message; help and version are not errors.
+    process.exitCode = ["commander.helpDisplayed", "commander.help", "commander.version"].includes(err.code) ? 0 : EXIT.usage;
+  } else if (err instanceof UserError) {
+    printErr(`error: ${err.message}\n`);
+    if (err.hint) printErr(`  ${err.hint}\n`);
     process.exitCode = err.exitCode;
   } else {
-    process.stderr.write(`tinkerloop failed unexpectedly: ${(err as Error).message}\n`);
-    if (process.env.TINKERLOOP_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    else process.stderr.write("  This is a bug; rerun with TINKERLOOP_DEBUG=1 for the stack trace and report it.\n");
+    printErr(`tinkerloop failed unexpectedly: ${(err as Error).message}\n`);
+    if (process.env.TINKERLOOP_DEBUG) printErr(`${(err as Error).stack}\n`);
+    else printErr("  This is a bug; rerun with TINKERLOOP_DEBUG=1 for the stack trace and report it.\n");
     process.exitCode = 1;
   }
 }

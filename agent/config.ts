@@ -9,6 +9,7 @@ import type { Hints } from "./recipes.ts";
 import { ALERT_THRESHOLDS } from "./metrics.ts";
 import type { AlertThresholds } from "./metrics.ts";
 import { PACKAGE_ROOT } from "../tools/mcp-config.ts";
+import { localModelIds } from "../tools/tinker/backends/local/manifest.ts";
 
 export type Env = Record<string, string | undefined>;
 
@@ -101,6 +102,32 @@ export type RunConfig = {
   guardRules: string[];
 };
 
+/** A model id: `org/name` (Tinker, Hugging Face style) or `local/<folder>`; no spaces, no `..`. */
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._:-]*)+$/;
+
+/** Refuses a model id that cannot name a model, and a local model that is not installed. */
+export function checkModelId(model: string, env: Env): void {
+  if (!MODEL_ID.test(model) || model.split("/").some((p) => p === ".." || p === ".")) {
+    throw new UserError(`--model ${JSON.stringify(model)} is not a model id.`, "Model ids look like local/tiny-arith or Qwen/Qwen3-8B (see tinkerloop models).");
+  }
+  if (model.startsWith("local/")) {
+    const known = localModelIds(env.TINKERLOOP_MODELS_DIR);
+    if (!known.includes(model)) {
+      throw new UserError(`There is no local model ${model}.`, `Local models: ${known.join(", ") || "(none installed)"}; see tinkerloop models.`);
+    }
+  }
+}
+
+/** The MCP config the user named, else the project's ./.mcp.json, else the bundled one. */
+export function mcpConfigFor(flag: string | undefined, cwd: string): string | undefined {
+  if (flag !== undefined) {
+    const p = path.resolve(cwd, flag);
+    if (!fs.existsSync(p)) throw new UserError(`No MCP config at ${p}.`, "Pass an existing .mcp.json with --mcp-config.");
+    return p;
+  }
+  return [path.join(cwd, ".mcp.json"), path.join(PACKAGE_ROOT, ".mcp.json")].find((p) => fs.existsSync(p));
+}
+
 export function newRunId(now: Date = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
   return `${stamp}-${Math.random().toString(16).slice(2, 6)}`;
@@ -145,6 +172,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
   if (!model || !model.trim()) {
     throw new UserError("No base model given.", "Pass --model NAME (the model the planner must post-train).");
   }
+  checkModelId(model.trim(), env);
   if (!model.trim().startsWith("local/") && !env.TINKER_API_KEY) {
     throw new UserError(
       `The model ${model.trim()} trains on the Tinker service, and TINKER_API_KEY is not set.`,
@@ -152,9 +180,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     );
   }
   const runId = newRunId();
-  const mcpConfigPath = f.mcpConfig
-    ? path.resolve(cwd, f.mcpConfig)
-    : [path.join(cwd, ".mcp.json"), path.join(PACKAGE_ROOT, ".mcp.json")].find((p) => fs.existsSync(p));
+  const mcpConfigPath = mcpConfigFor(f.mcpConfig, cwd);
   return {
     model: model.trim(),
     prompt,
@@ -180,6 +206,11 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
   };
 }
 
+/** Known alert threshold keys with finite numbers: from a flag or a recorded config. */
+export const thresholdsShape = z.strictObject(
+  Object.fromEntries(Object.keys(ALERT_THRESHOLDS).map((k) => [k, z.number().finite(`alert threshold '${k}' must be a number`).optional()])),
+) as unknown as z.ZodType<Partial<AlertThresholds>>;
+
 /** `--alert-thresholds '{"uniformShare": 0.5}'`: known keys with numbers only. */
 export function parseThresholds(json: string | undefined): Partial<AlertThresholds> {
   if (!json) return {};
@@ -189,11 +220,12 @@ export function parseThresholds(json: string | undefined): Partial<AlertThreshol
   } catch {
     throw new UserError("--alert-thresholds is not valid JSON.", `e.g. --alert-thresholds '{"uniformShare": 0.5}'; keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`);
   }
-  const out: Partial<AlertThresholds> = {};
-  for (const [k, x] of Object.entries((v ?? {}) as Record<string, unknown>)) {
-    if (!(k in ALERT_THRESHOLDS)) throw new UserError(`Unknown alert threshold '${k}'.`, `Keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`);
-    if (typeof x !== "number" || !Number.isFinite(x)) throw new UserError(`Alert threshold '${k}' must be a number.`);
-    (out as Record<string, number>)[k] = x;
+  const r = thresholdsShape.safeParse(v);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const unknownKey = issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
+    if (unknownKey !== undefined) throw new UserError(`Unknown alert threshold '${unknownKey}'.`, `Keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`);
+    throw new UserError(issue.path.length ? `Alert threshold '${issue.path.join(".")}' must be a number.` : "--alert-thresholds must be a JSON object.", `Keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`);
   }
-  return out;
+  return r.data;
 }

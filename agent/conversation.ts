@@ -1,3 +1,5 @@
+import { z } from "zod";
+
 /**
  * Provider-neutral conversation types. Blocks are shaped like Anthropic's content
  * blocks (the richest of the providers we speak), so translating to and from each
@@ -22,6 +24,14 @@ export type Block = TextBlock | ToolUseBlock | ToolResultBlock;
 export type Role = "user" | "assistant";
 export type Message = { role: Role; content: Block[] };
 
+/** Shapes of the types above, for checking what comes back from disk (transcripts); typed against them. */
+export const blockShape: z.ZodType<Block> = z.discriminatedUnion("type", [
+  z.looseObject({ type: z.literal("text"), text: z.string() }),
+  z.looseObject({ type: z.literal("tool_use"), id: z.string(), name: z.string(), input: z.unknown() }),
+  z.looseObject({ type: z.literal("tool_result"), toolUseId: z.string(), content: z.string(), isError: z.boolean().optional(), structured: z.unknown().optional() }),
+]);
+export const messageShape: z.ZodType<Message> = z.looseObject({ role: z.enum(["user", "assistant"]), content: z.array(blockShape) });
+
 /** A tool as the planner sees it: name, description and JSON Schema of its input. */
 export type ToolSpec = {
   name: string;
@@ -39,6 +49,13 @@ export type Usage = {
   cacheReadTokens: number;
   cacheWriteTokens: number;
 };
+
+export const usageShape: z.ZodType<Usage> = z.looseObject({
+  inputTokens: z.number(),
+  outputTokens: z.number(),
+  cacheReadTokens: z.number(),
+  cacheWriteTokens: z.number(),
+});
 
 export const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
 

@@ -81,6 +81,8 @@ export type LoopDeps = {
   signal: AbortSignal;
   guard?: Guard;
   feedback?: FeedbackSource;
+  /** Further listeners told about every executed call and its outcome (the harness's training state). */
+  observers?: Array<{ observe(call: ToolCall, result: ToolResult): void }>;
 };
 
 export type EndReason =
@@ -305,12 +307,14 @@ async function runOneCall(
     input: effective,
     result: result.content,
     ...(result.structured !== undefined ? { structured: result.structured } : {}),
+    ...(result.meta !== undefined ? { meta: result.meta } : {}),
     isError: result.isError,
     ms,
   });
   const executed: ToolCall = { ...call, input: effective };
   guard?.observe(executed, result);
   feedback?.observe(executed, result);
+  for (const o of deps.observers ?? []) o.observe(executed, result);
 
   const content = decision.action === "rewrite" ? `[guard] ${decision.note}\n${result.content}` : result.content;
   return {

@@ -5,8 +5,11 @@
  */
 
 const SECRET_NAME = /(_API_KEY|_TOKEN|_SECRET|_PASSWORD|^HF_TOKEN)$/i;
-/** Shorter values are too likely to occur by chance ("1", "true") to be worth replacing. */
-const MIN_SECRET_LENGTH = 8;
+/**
+ * Shorter values are too likely to occur by chance ("1", "on", "abc") to be replaced
+ * without mangling every text; a run names such variables at its start.
+ */
+export const MIN_SECRET_LENGTH = 4;
 
 export function isSecretName(name: string): boolean {
   return SECRET_NAME.test(name);
@@ -15,7 +18,7 @@ export function isSecretName(name: string): boolean {
 export class Redactor {
   private readonly pairs: Array<[string, string]>;
 
-  /** @param secrets name → value; values shorter than 8 characters are ignored. */
+  /** @param secrets name → value; values shorter than MIN_SECRET_LENGTH are ignored. */
   constructor(secrets: Record<string, string | undefined>) {
     const pairs: Array<[string, string]> = [];
     for (const [name, value] of Object.entries(secrets)) {
@@ -34,6 +37,13 @@ export class Redactor {
     const secrets: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(env)) if (isSecretName(k)) secrets[k] = v;
     return new Redactor(secrets);
+  }
+
+  /** Names of secret variables whose values are too short to be redacted. */
+  static tooShort(env: NodeJS.ProcessEnv): string[] {
+    return Object.entries(env)
+      .filter(([k, v]) => isSecretName(k) && v !== undefined && v.length > 0 && v.length < MIN_SECRET_LENGTH)
+      .map(([k]) => k);
   }
 
   get size(): number {

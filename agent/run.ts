@@ -1,3 +1,4 @@
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Env, RunConfig } from "./config.ts";
@@ -13,7 +14,7 @@ import { resolvePlanner } from "./planners/index.ts";
 import { RedactingPlanner } from "./planners/redacting.ts";
 import { ProgressPrinter } from "./progress.ts";
 import { buildSystemPrompt } from "./prompt.ts";
-import { Redactor } from "./redact.ts";
+import { MIN_SECRET_LENGTH, Redactor } from "./redact.ts";
 import { messagesFromEvents, TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
 import type { RecordedEvent, TranscriptSink } from "./transcript.ts";
 import { formatSummary, summarize } from "./summary.ts";
@@ -22,11 +23,15 @@ import type { PlannerChoice } from "./planners/index.ts";
 import { toolUses } from "./conversation.ts";
 import { exposedToolName } from "./tool-names.ts";
 import type { Block, Message } from "./conversation.ts";
+import { ZERO_USAGE } from "./conversation.ts";
+import type { Guard, ToolCall } from "./guard/types.ts";
+import type { ToolExecutor, ToolResult } from "../tools/types.ts";
 import { ToolHub, ServerStartError } from "../tools/hub.ts";
 import { loadMcpConfig, PACKAGE_ROOT } from "../tools/mcp-config.ts";
 import type { ServerConfig } from "../tools/mcp-config.ts";
 import { RedactingExecutor } from "../tools/redacting-executor.ts";
 import { WorkspaceTools } from "../tools/workspace.ts";
+import { RUN_FILES, runLayout } from "../tools/run-layout.ts";
 
 export const PLAYBOOK_FILE = path.join(PACKAGE_ROOT, "playbook", "AGENTS.md");
 
@@ -47,6 +52,8 @@ export type RunIO = {
  */
 export type Continuation = {
   prefix: RecordedEvent[];
+  /** The recorded system prompt (a continuation never reads a template again). */
+  system: string;
   /** true: copy `prefix` into a new transcript (fork); false: it is already there (resume). */
   copyPrefix: boolean;
   startTurn: number;
@@ -54,6 +61,8 @@ export type Continuation = {
   parent?: string;
   /** Checkpoint to `load` before the planner carries on (absolute path or name). */
   checkpoint?: string;
+  /** A recorded checkpoint that was not restored, and why. */
+  refusedCheckpoint?: string;
   /** One line saying what this continuation is, for the planner's note. */
   reason: string;
 };
@@ -63,15 +72,14 @@ export type RunOptions = { planner?: PlannerChoice; continuation?: Continuation 
 /** Runs one research run end to end; returns the exit code. User errors are thrown as UserError. */
 export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunOptions = {}): Promise<{ exitCode: number; summary: RunSummary }> {
   // Everything that can be refused is checked before a process starts or a file is written.
-  const prompt = buildSystemPrompt(cfg.templatePath, cfg.prompt, cfg.model);
+  const cont = opts.continuation;
+  const prompt = cont ? { system: cont.system, templateSha256: sha256(cont.system) } : buildSystemPrompt(cfg.templatePath, cfg.prompt, cfg.model);
   const { planner, why } = opts.planner ?? resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
   const servers: ServerConfig[] = cfg.mcpConfigPath ? loadMcpConfig(cfg.mcpConfigPath, env) : [];
-  const transcriptPath = path.join(cfg.runDir, "transcript.jsonl");
-  const cont = opts.continuation;
+  const layout = runLayout(cfg.runDir);
+  const transcriptPath = layout.transcript;
   const resuming = cont !== undefined && !cont.copyPrefix;
-  if (!resuming && fs.existsSync(transcriptPath)) {
-    throw new UserError(`${cfg.runDir} already holds a transcript.`, "Choose another --run-dir (or leave it out for a new one), or resume it with tinkerloop resume.");
-  }
+  checkRunDir(cfg.runDir, resuming);
 
   const redactor = Redactor.fromEnv(env);
   // Past --max-minutes training is refused (save and finish); past the grace period the run stops.
@@ -86,21 +94,23 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     disabled: cfg.guardOff,
     customRuleFiles: cfg.guardRules,
   });
-  fs.mkdirSync(path.join(cfg.runDir, "logs"), { recursive: true });
+  fs.mkdirSync(layout.logs, { recursive: true });
+  for (const name of Redactor.tooShort(env)) io.out(`warning: ${name} is shorter than ${MIN_SECRET_LENGTH} characters, too short to be redacted from what the run writes`);
   io.out(`planner: ${planner.id} (${why})`);
   io.out(`run dir: ${cfg.runDir}`);
+  io.out(`tool servers: ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
 
-  const workspace = new WorkspaceTools({ root: cfg.runDir, playbookFile: PLAYBOOK_FILE });
+  const workspace = new WorkspaceTools({ root: cfg.runDir, playbookFile: PLAYBOOK_FILE, sessionDirs: () => [...training.sessionDirs] });
   let heartbeat: Heartbeat | undefined;
   let hub: ToolHub;
   try {
     hub = await ToolHub.start({
       servers,
       local: [workspace],
-      env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir },
+      env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir, TINKERLOOP_MODEL: cfg.model },
       defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
       onStderr: (server, chunk) =>
-        fs.appendFileSync(path.join(cfg.runDir, "logs", `${server}.stderr.log`), redactor.text(chunk)),
+        fs.appendFileSync(path.join(layout.logs, `${server}.stderr.log`), redactor.text(chunk)),
       onProgress: (server, tool, message) => heartbeat?.progress(server, tool, message),
     });
   } catch (err) {
@@ -111,7 +121,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   }
 
   const started = Date.now();
-  const metricsFile = path.join(cfg.runDir, "metrics.jsonl");
+  const metricsFile = layout.metrics;
   const ledger = new MetricsLedger({
     model: cfg.model,
     now: Date.now,
@@ -124,7 +134,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const lastSeq = resuming ? Math.max(0, ...cont!.prefix.map((e) => e.seq)) : 0;
   if (resuming) truncateTornTail(transcriptPath);
   const writer = new TranscriptWriter(transcriptPath, redactor, () => new Date(), lastSeq);
-  heartbeat = new Heartbeat(writer, path.join(cfg.runDir, "progress.txt"));
+  heartbeat = new Heartbeat(writer, layout.progress);
   heartbeat.start();
   const transcript = new ProgressPrinter(heartbeat, io.out, redactor, started);
   const tools = new RestartNoteExecutor(new RedactingExecutor(hub, redactor), training);
@@ -152,7 +162,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     });
     if (!resuming) writer.append({ type: "system", text: prompt.system });
     io.out(`tools: ${hub.tools.map((t) => t.name).join(", ")}`);
-    const messages = cont ? await bridge(cont, { writer: transcript, hub: tools, guard, ledger, io, signal: io.signal }) : undefined;
+    const messages = cont ? await bridge(cont, { writer: transcript, hub: tools, guard, ledger, io, signal: io.signal, model: cfg.model, training }) : undefined;
 
     result = await runLoop(
       {
@@ -164,7 +174,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         maxNudges: cfg.maxNudges,
         ...(messages ? { messages, startTurn: cont!.startTurn } : {}),
         context: { maxContextTokens: cfg.maxContextTokens, keepRecentMessages: 8 },
-        onStop: (r) => wrapUp(r, { tools, training, transcript, io }),
+        onStop: (r) => wrapUp(r, { tools, training, transcript, io, guard, model: cfg.model }),
         retry: {
           retries: Number(env.TINKERLOOP_RETRIES ?? DEFAULT_RETRY.retries),
           baseDelayMs: Number(env.TINKERLOOP_RETRY_BASE_MS ?? DEFAULT_RETRY.baseDelayMs),
@@ -179,6 +189,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         signal: io.signal,
         guard,
         feedback: ledger,
+        observers: [training],
       },
     );
   } finally {
@@ -188,7 +199,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   }
 
   const summary = summarize(cfg, planner.id, result, transcriptPath);
-  fs.writeFileSync(path.join(cfg.runDir, "summary.json"), redactor.text(JSON.stringify(summary, null, 2)) + "\n");
+  fs.writeFileSync(layout.summary, redactor.text(JSON.stringify(summary, null, 2)) + "\n");
   for (const line of formatSummary(summary)) io.out(redactor.text(line));
   const exitCode =
     result.reason === "finished"
@@ -202,6 +213,30 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
 }
 
 
+const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
+
+/**
+ * A new run needs an empty (or missing) folder: a run never writes over files it did not
+ * make. A resumed run needs its own transcript there.
+ */
+function checkRunDir(dir: string, resuming: boolean): void {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    st = undefined;
+  }
+  if (resuming) {
+    if (!st?.isDirectory() || !fs.existsSync(runLayout(dir).transcript)) throw new UserError(`${dir} holds no run to resume (no ${RUN_FILES.transcript}).`);
+    return;
+  }
+  if (!st) return;
+  if (!st.isDirectory()) throw new UserError(`--run-dir ${dir} is a file, not a folder.`, "Name a new folder (or leave --run-dir out for runs/<run-id>).");
+  const entries = fs.readdirSync(dir);
+  if (entries.includes(RUN_FILES.transcript)) throw new UserError(`${dir} already holds a run.`, "Choose another --run-dir (or leave it out for a new one), or continue it with tinkerloop resume.");
+  if (entries.length > 0) throw new UserError(`--run-dir ${dir} is not empty (${entries.length} entr${entries.length === 1 ? "y" : "ies"}).`, "A run writes only into a new or empty folder; name another one.");
+}
+
 /** Drops a partial last line (a crash mid-write) so appended events start on a line of their own. */
 function truncateTornTail(file: string): void {
   const raw = fs.readFileSync(file, "utf8");
@@ -210,49 +245,74 @@ function truncateTornTail(file: string): void {
 }
 
 /**
- * A graceful stop (interrupt, spent budget, planner failure): no new planner turn;
- * training since the last save is saved by the harness itself, then the session is
- * finished, so nothing trained is lost and a resume can restore it.
+ * A call the harness makes itself (restore, emergency save, closing finish), recorded
+ * like the planner's. With `guard`, it is checked first, as every training path is:
+ * a refused call is recorded and not run.
  */
-async function wrapUp(result: LoopResult, d: { tools: RestartNoteExecutor; training: TrainingState; transcript: TranscriptSink; io: RunIO }): Promise<void> {
+async function harnessCall(
+  d: { tools: ToolExecutor; transcript: TranscriptSink; observe: (call: ToolCall, r: ToolResult) => void; guard?: { check: Guard["check"]; model: string } },
+  turn: number,
+  call: ToolCall,
+): Promise<ToolResult> {
+  let input = call.input;
+  if (d.guard) {
+    const verdict = await d.guard.check(call, { tools: d.tools.tools, model: d.guard.model, turn, elapsedMs: 0, usage: ZERO_USAGE });
+    const decision = verdict.decision;
+    if (decision.action === "rewrite") input = decision.input;
+    d.transcript.append({ type: "guard", turn, toolUseId: call.id, name: call.name, decision, ...(verdict.rule ? { rule: verdict.rule } : {}), original: call.input, effective: decision.action === "allow" || decision.action === "rewrite" ? input : null });
+    if (decision.action === "reject" || decision.action === "stop") {
+      return { content: decision.action === "reject" ? decision.message : `Not run: ${decision.reason}`, isError: true };
+    }
+  }
+  const started = Date.now();
+  const r = await d.tools.call(call.name, input, { signal: new AbortController().signal, toolUseId: call.id });
+  d.transcript.append({ type: "tool", turn, toolUseId: call.id, name: call.name, input, result: r.content, ...(r.structured !== undefined ? { structured: r.structured } : {}), ...(r.meta !== undefined ? { meta: r.meta } : {}), isError: r.isError, ms: Date.now() - started });
+  d.observe({ ...call, input }, r);
+  return r;
+}
+
+/**
+ * A graceful stop (interrupt, spent budget, planner failure): no new planner turn;
+ * training since the last save is saved by the harness itself (through the guard),
+ * then the session is finished, so nothing trained is lost and a resume can restore it.
+ */
+async function wrapUp(result: LoopResult, d: { tools: ToolExecutor; training: TrainingState; transcript: TranscriptSink; io: RunIO; guard: Guard; model: string }): Promise<void> {
   if (!d.training.sessionOpen) return;
-  const signal = new AbortController().signal; // the run's own signal may already be aborted
   const turn = result.turns;
-  const call = async (name: string, input: Record<string, unknown>, id: string) => {
-    const started = Date.now();
-    const r = await d.tools.call(name, input, { signal, toolUseId: id });
-    d.transcript.append({ type: "tool", turn, toolUseId: id, name, input, result: r.content, ...(r.structured !== undefined ? { structured: r.structured } : {}), isError: r.isError, ms: Date.now() - started });
-    d.training.observe(name, r);
-    return r;
+  const observe = (call: ToolCall, r: ToolResult) => {
+    d.guard.observe(call, r);
+    d.training.observe(call, r);
   };
   const save = exposedToolName(d.tools.tools, "save");
   if (d.training.unsavedTrainingCalls > 0 && save) {
     const name = `emergency-${new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}`;
     d.transcript.append({ type: "note", turn, text: `graceful stop (${result.reason}): saving unsaved training as ${name}` });
-    const r = await call(save, { name }, "harness-emergency-save");
+    const r = await harnessCall({ tools: d.tools, transcript: d.transcript, observe, guard: { check: (c, x) => d.guard.check(c, x), model: d.model } }, turn, { id: "harness-emergency-save", name: save, input: { name } });
     d.io.out(`emergency save: ${r.isError ? `FAILED (${r.content.split("\n")[0]})` : `${name}`}`);
   }
   const finish = exposedToolName(d.tools.tools, "finish");
   if (finish) {
-    const r = await call(finish, {}, "harness-finish");
+    const r = await harnessCall({ tools: d.tools, transcript: d.transcript, observe }, turn, { id: "harness-finish", name: finish, input: {} });
     d.io.out(`session finished by the harness${r.isError ? ` (failed: ${r.content.split("\n")[0]})` : ""}`);
   }
 }
 
 type BridgeDeps = {
   writer: TranscriptSink;
-  hub: RestartNoteExecutor;
-  guard: { observe: (c: { id: string; name: string; input: unknown }, r: { isError: boolean; structured?: unknown; content: string }) => void };
+  hub: ToolExecutor;
+  guard: Guard;
   ledger: MetricsLedger;
   io: RunIO;
   signal: AbortSignal;
+  model: string;
+  training: TrainingState;
 };
 
 /**
  * Rebuilds the conversation from recorded events, replays them into the guard and the
- * metrics ledger, copies them (fork), restores training from the checkpoint, answers
- * any tool call left without a result, and tells the planner in one note what
- * happened. Returns the messages the loop continues from.
+ * metrics ledger, copies them (fork), restores training from the checkpoint (through
+ * the guard, like any load), answers any tool call left without a result, and tells
+ * the planner in one note what happened. Returns the messages the loop continues from.
  */
 async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message[]> {
   for (const e of cont.prefix) {
@@ -262,16 +322,28 @@ async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message[]> {
     }
     if (e.type === "tool") {
       const call = { id: e.toolUseId, name: e.name, input: e.input };
-      const result = { isError: e.isError, content: e.result, ...(e.structured !== undefined ? { structured: e.structured } : {}) };
+      const result = { isError: e.isError, content: e.result, ...(e.structured !== undefined ? { structured: e.structured } : {}), ...(e.meta !== undefined ? { meta: e.meta } : {}) };
       d.guard.observe(call, result);
       d.ledger.observe(call, result);
+      d.training.observe(call, result);
     }
   }
   const messages = messagesFromEvents(cont.prefix);
   const notes = [`[harness] ${cont.reason}`];
+  if (cont.refusedCheckpoint) {
+    d.writer.append({ type: "note", turn: cont.startTurn, text: `not restored: ${cont.refusedCheckpoint}` });
+    d.io.out(`restore: refused ${cont.refusedCheckpoint}`);
+  }
   if (cont.checkpoint) {
     const load = exposedToolName(d.hub.tools, "load");
-    const r = load ? await d.hub.call(load, { path: cont.checkpoint }, { signal: d.signal }) : { isError: true, content: "no load tool is available" };
+    const observe = (call: ToolCall, r: ToolResult) => {
+      d.guard.observe(call, r);
+      d.ledger.observe(call, r);
+      d.training.observe(call, r);
+    };
+    const r = load
+      ? await harnessCall({ tools: d.hub, transcript: d.writer, observe, guard: { check: (c, x) => d.guard.check(c, x), model: d.model } }, cont.startTurn, { id: "harness-restore", name: load, input: { path: cont.checkpoint } })
+      : { isError: true, content: "no load tool is available" };
     d.writer.append({ type: "note", turn: cont.startTurn, text: `restore from ${cont.checkpoint}: ${r.isError ? "failed" : "ok"} — ${r.content.split("\n")[0]}` });
     d.io.out(`restore: ${r.isError ? "FAILED" : "loaded"} ${cont.checkpoint}`);
     notes.push(
@@ -280,7 +352,7 @@ async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message[]> {
         : `The training session was restored from checkpoint ${cont.checkpoint} (weights, optimizer state and counters). Training done after that checkpoint was lost; continue from it (warmup_ratio=0).`,
     );
   } else {
-    notes.push("No checkpoint was saved before this point: the tool servers are fresh, so call init_* again before training.");
+    notes.push("No checkpoint was restored: the tool servers are fresh, so call init_* again before training.");
   }
   const last = messages[messages.length - 1];
   const note: Block = { type: "text", text: notes.join(" ") };

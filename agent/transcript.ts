@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import { z } from "zod";
+import { blockShape, messageShape, usageShape } from "./conversation.ts";
 import type { AssistantTurn, Block, Message } from "./conversation.ts";
 import type { GuardDecision } from "./guard/types.ts";
 import type { Redactor } from "./redact.ts";
@@ -49,6 +50,7 @@ export type TranscriptEvent =
       input: unknown;
       result: string;
       structured?: unknown;
+      meta?: Record<string, unknown>;
       isError: boolean;
       ms: number;
     }
@@ -101,6 +103,105 @@ export class TranscriptWriter implements TranscriptSink {
 
 const recordedShape = z.looseObject({ seq: z.number().int(), t: z.string(), type: z.string() });
 
+const turn = z.number().int().min(0);
+const decisionShape = z.discriminatedUnion("action", [
+  z.looseObject({ action: z.literal("allow") }),
+  z.looseObject({ action: z.literal("rewrite"), input: z.unknown(), note: z.string() }),
+  z.looseObject({ action: z.literal("reject"), message: z.string() }),
+  z.looseObject({ action: z.literal("stop"), reason: z.string() }),
+]);
+
+/**
+ * What each event type must carry to be read back (extra fields are kept). A line that
+ * fails its shape is damage, named by line and field, never a crash further on.
+ */
+const EVENT_SHAPES: Record<TranscriptEvent["type"], z.ZodType> = {
+  run: z.looseObject({
+    schema: z.number().int(),
+    runId: z.string(),
+    planner: z.string(),
+    model: z.string(),
+    config: z.record(z.string(), z.unknown()),
+    tools: z.array(z.looseObject({ name: z.string(), source: z.string() })),
+    toolSpecs: z.array(z.looseObject({ name: z.string(), description: z.string(), inputSchema: z.record(z.string(), z.unknown()), source: z.string() })).optional(),
+    parent: z.string().optional(),
+  }),
+  system: z.looseObject({ text: z.string() }),
+  user: z.looseObject({ turn, message: messageShape, amends: z.boolean().optional() }),
+  assistant: z.looseObject({
+    turn,
+    content: z.array(blockShape),
+    stopReason: z.enum(["tool_use", "end_turn", "max_tokens", "pause_turn", "refusal", "error"]),
+    usage: usageShape,
+    error: z.string().optional(),
+  }),
+  guard: z.looseObject({ turn, toolUseId: z.string(), name: z.string(), decision: decisionShape, rule: z.string().optional() }),
+  tool: z.looseObject({ turn, toolUseId: z.string(), name: z.string(), result: z.string(), isError: z.boolean(), ms: z.number() }),
+  feedback: z.looseObject({ turn, text: z.string() }),
+  retry: z.looseObject({ turn, attempt: z.number(), delayMs: z.number(), error: z.string() }),
+  note: z.looseObject({ turn, text: z.string() }),
+  compaction: z.looseObject({ turn, boundary: z.number().int().min(0), dropped: z.number().int().min(0).optional(), elided: z.number(), tokensBefore: z.number(), tokensAfter: z.number() }),
+  end: z.looseObject({ reason: z.string(), turns: z.number(), elapsedMs: z.number() }),
+};
+
+/** Why an (upgraded) event does not have its type's shape, or undefined when it does. */
+export function eventProblem(e: Record<string, unknown>): string | undefined {
+  const shape = EVENT_SHAPES[e.type as TranscriptEvent["type"]];
+  if (!shape) return `unknown event type ${JSON.stringify(String(e.type).slice(0, 40))}`;
+  const r = shape.safeParse(e);
+  if (r.success) return undefined;
+  const issue = r.error.issues[0]!;
+  return `${e.type} event, field ${issue.path.join(".") || "(event)"}: ${issue.message}`;
+}
+
+/** Lines longer than this are damage: no event is that large, and V8 strings have a ceiling. */
+const MAX_LINE_BYTES = 128 * 1024 * 1024;
+const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Calls `onLine` for every line of a file, read in chunks (a transcript may be larger
+ * than the largest string V8 can hold). `last` marks the final line, `complete` whether
+ * it ended with a newline. Returning false stops the walk.
+ */
+function forEachLine(file: string, onLine: (line: string | undefined, n: number, last: boolean, complete: boolean) => boolean): void {
+  const fd = fs.openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(READ_CHUNK_BYTES);
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let n = 0;
+    let tooLong = false;
+    for (;;) {
+      const got = fs.readSync(fd, buf, 0, buf.length, null);
+      if (got === 0) break;
+      let start = 0;
+      for (;;) {
+        const nl = buf.indexOf(10, start);
+        if (nl === -1 || nl >= got) break;
+        n++;
+        const piece = buf.subarray(start, nl);
+        const line = tooLong || pendingBytes + piece.length > MAX_LINE_BYTES ? undefined : Buffer.concat([...pending, piece]).toString("utf8");
+        pending = [];
+        pendingBytes = 0;
+        tooLong = false;
+        start = nl + 1;
+        if (!onLine(line, n, false, true)) return;
+      }
+      if (start < got) {
+        const rest = Buffer.from(buf.subarray(start, got));
+        if (pendingBytes + rest.length > MAX_LINE_BYTES) {
+          tooLong = true;
+          pending = [];
+        } else pending.push(rest);
+        pendingBytes += rest.length;
+      }
+    }
+    if (pendingBytes > 0) onLine(tooLong ? undefined : Buffer.concat(pending).toString("utf8"), n + 1, true, false);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export type TranscriptReadResult = {
   events: RecordedEvent[];
   /** Set when the file ends in a partial line (a crash mid-write); that line is dropped. */
@@ -134,39 +235,51 @@ export function upgradeEvent(e: Record<string, unknown>, schema: number): Record
   return out;
 }
 
-/** Reads a transcript, tolerating a torn last line and stopping at the first damaged one. */
+/**
+ * Reads a transcript, tolerating a torn last line and stopping at the first damaged
+ * one (not JSON, not an event, an event without its type's fields, a newer schema).
+ */
 export function readTranscript(path: string): TranscriptReadResult {
-  const raw = fs.readFileSync(path, "utf8");
-  const lines = raw.split("\n");
-  const endsClean = raw.endsWith("\n") || raw.length === 0;
-  if (endsClean) lines.pop();
   const events: RecordedEvent[] = [];
   let schema = TRANSCRIPT_SCHEMA_VERSION;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] ?? "";
-    const isLast = i === lines.length - 1;
-    if (line.trim() === "") continue;
+  let result: TranscriptReadResult = { events };
+  forEachLine(path, (line, n, last, complete) => {
+    if (line === undefined) {
+      result = { events, damage: { line: n, reason: `longer than ${MAX_LINE_BYTES / 1024 / 1024} MB` } };
+      return false;
+    }
+    if (line.trim() === "") return true;
     let parsed: unknown;
     try {
       parsed = JSON.parse(line);
     } catch (err) {
-      if (isLast && !endsClean) return { events, tornTail: line };
-      return { events, damage: { line: i + 1, reason: `not JSON: ${(err as Error).message}` } };
+      if (last && !complete) result = { events, tornTail: line };
+      else result = { events, damage: { line: n, reason: `not JSON: ${(err as Error).message.slice(0, 120)}` } };
+      return false;
     }
     const checked = recordedShape.safeParse(parsed);
     if (!checked.success) {
-      return { events, damage: { line: i + 1, reason: "not a transcript event (needs seq, t and type)" } };
+      result = { events, damage: { line: n, reason: "not a transcript event (needs seq, t and type)" } };
+      return false;
     }
     if (checked.data.type === "run") {
       const v = (checked.data as Record<string, unknown>).schema ?? (checked.data as Record<string, unknown>).version;
       schema = typeof v === "number" ? v : 0;
       if (schema > TRANSCRIPT_SCHEMA_VERSION) {
-        return { events, damage: { line: i + 1, reason: `written by a newer tinkerloop (schema ${schema}; this one reads up to ${TRANSCRIPT_SCHEMA_VERSION})` } };
+        result = { events, damage: { line: n, reason: `written by a newer tinkerloop (transcript schema ${schema}; this one reads up to ${TRANSCRIPT_SCHEMA_VERSION}): upgrade tinkerloop to read it` } };
+        return false;
       }
     }
-    events.push(upgradeEvent(checked.data, schema) as unknown as RecordedEvent);
-  }
-  return { events };
+    const event = upgradeEvent(checked.data, schema);
+    const problem = eventProblem(event);
+    if (problem) {
+      result = { events, damage: { line: n, reason: problem } };
+      return false;
+    }
+    events.push(event as unknown as RecordedEvent);
+    return true;
+  });
+  return result;
 }
 
 /** The message list as the planner last saw it, rebuilt from the recorded events. */

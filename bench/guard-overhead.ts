@@ -9,6 +9,7 @@ import path from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { buildGuard } from "../agent/guard/index.ts";
+import { TrainingState } from "../agent/training-state.ts";
 import { MetricsLedger } from "../agent/metrics.ts";
 import { Redactor } from "../agent/redact.ts";
 import { TranscriptWriter } from "../agent/transcript.ts";
@@ -30,7 +31,8 @@ await client.close();
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-guard-"));
 const hub = await ToolHub.start({ servers: [{ kind: "stdio", name: "t", command: process.execPath, args: ["--import", "tsx", server], env: {}, cwd: path.resolve(import.meta.dirname, ".."), timeouts: {} }], env: process.env });
-const guard = await buildGuard({ onWrongModel: "rewrite", dataDir: path.join(dir, "data"), budget: { maxMinutes: 60 } });
+const training = new TrainingState();
+const guard = await buildGuard({ trainingState: training, onWrongModel: "rewrite", dataDir: path.join(dir, "data"), budget: { maxMinutes: 60 } });
 const ledger = new MetricsLedger({ model: "m", now: Date.now, startedAt: Date.now() });
 const redactor = Redactor.fromEnv({ ...process.env, BENCH_API_KEY: "sk-bench-secret-value-123" });
 const transcript = new TranscriptWriter(path.join(dir, "t.jsonl"), redactor);
@@ -48,6 +50,7 @@ for (let i = 0; i < N + 50; i++) {
   transcript.append({ type: "tool", turn: i, toolUseId: c.id, name: c.name, input: c.input, result: redactor.text(r.content), isError: r.isError, ms: t2 - t1 });
   guard.observe(c, r);
   ledger.observe(c, r);
+  training.observe(c, r);
   ledger.block(i);
   const t3 = performance.now();
   if (i >= 50) {

@@ -8,7 +8,8 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { LocalBackend, listLocalModels } from "../tools/tinker/backends/local/backend.ts";
+import { LocalBackend } from "../tools/tinker/backends/local/backend.ts";
+import { listLocalModels } from "../tools/tinker/backends/local/manifest.ts";
 import { generate } from "../tools/hf-datasets/generators.ts";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;

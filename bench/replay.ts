@@ -5,7 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Redactor } from "../agent/redact.ts";
-import { cassetteReplay } from "../agent/replay/replay-run.ts";
+import { cassetteReplay } from "../agent/replay/cassette.ts";
 import { renderTranscript } from "../agent/replay/view.ts";
 import { readTranscript, TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "../agent/transcript.ts";
 

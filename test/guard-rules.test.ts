@@ -6,6 +6,7 @@ import { buildGuard } from "../agent/guard/index.ts";
 import type { GuardConfig } from "../agent/guard/index.ts";
 import type { GuardContext, ToolCall } from "../agent/guard/types.ts";
 import { readTranscript } from "../agent/transcript.ts";
+import { TrainingState } from "../agent/training-state.ts";
 import { FakeAnthropic, toolUseReply } from "./fakes/anthropic-server.ts";
 import { runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 
@@ -22,7 +23,12 @@ const usage: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cach
 const ctx = (over: Partial<GuardContext> = {}): GuardContext => ({ tools, model: MODEL, turn: 1, elapsedMs: 0, usage, ...over });
 const call = (name: string, input: unknown): ToolCall => ({ id: `c_${name}`, name, input });
 const REWARD = "def compute_reward(completion, ground_truth):\n    return 1.0 if completion.strip() == ground_truth else 0.0\n";
-const guard = (over: Partial<GuardConfig> = {}) => buildGuard({ onWrongModel: "rewrite", dataDir: path.join(tempDir(), "data"), budget: {}, ...over });
+/** A guard with its training state, observed as the harness observes it. */
+const guard = async (over: Partial<GuardConfig> = {}) => {
+  const state = new TrainingState();
+  const g = await buildGuard({ onWrongModel: "rewrite", dataDir: path.join(tempDir(), "data"), budget: {}, trainingState: state, ...over });
+  return { check: g.check.bind(g), observe: (c: ToolCall, r: Parameters<typeof g.observe>[1]) => (g.observe(c, r), state.observe(c, r)) };
+};
 const ok = { isError: false, content: "ok" };
 
 describe("guard rules", () => {

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { OpenAIPlanner, toOpenAIMessages } from "../agent/planners/openai.ts";
-import { cassetteReplay } from "../agent/replay/replay-run.ts";
+import { cassetteReplay } from "../agent/replay/cassette.ts";
 import { renderTranscript } from "../agent/replay/view.ts";
 import { readTranscript } from "../agent/transcript.ts";
 import { FakeAnthropic, textReply, toolUseReply } from "./fakes/anthropic-server.ts";

@@ -71,7 +71,7 @@ function setupAnswers(holdoutScore = 0.2) {
   return (c: ToolUseBlock): Answer => {
     switch (c.name) {
       case "generate_synthetic":
-        return { s: { path: `/run/data/${(c.input as { output: string }).output}`, rows_written: 500 } };
+        return { s: { path: `/run/${(c.input as { output: string }).output}`, rows_written: 500 } };
       case "check_reward":
         return { s: { ok: true, errors: 0, mismatches: 0 } };
       case "sample":

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_MODELS_DIR } from "../tools/tinker/backends/local/backend.ts";
+import { DEFAULT_MODELS_DIR } from "../tools/tinker/backends/local/manifest.ts";
 import { connectBundled, REPO, tempDir } from "./helpers.ts";
 
 const MODEL = "local/tiny-arith";
@@ -22,6 +22,7 @@ function arithmeticPool(n: number, offset = 0) {
 let s: Awaited<ReturnType<typeof connectBundled>>;
 let checkpoints: string;
 let models: string;
+let runDir: string;
 
 beforeAll(async () => {
   checkpoints = tempDir("tl-srv-ckpt-");
@@ -31,7 +32,8 @@ beforeAll(async () => {
   fs.cpSync(path.join(DEFAULT_MODELS_DIR, "tiny-arith"), path.join(models, "tiny-other"), { recursive: true });
   const mf = path.join(models, "tiny-other", "manifest.json");
   fs.writeFileSync(mf, JSON.stringify({ ...JSON.parse(fs.readFileSync(mf, "utf8")), id: "local/tiny-other" }));
-  s = await connectBundled("tinker", { TINKERLOOP_CHECKPOINT_DIR: checkpoints, TINKERLOOP_MODELS_DIR: models });
+  runDir = tempDir("tl-srv-run-");
+  s = await connectBundled("tinker", { TINKERLOOP_CHECKPOINT_DIR: checkpoints, TINKERLOOP_MODELS_DIR: models, TINKERLOOP_RUN_DIR: runDir });
 });
 afterAll(async () => {
   await s?.close();
@@ -95,10 +97,11 @@ describe("tinker MCP server", () => {
     expect(horizon.isError).toBe(true);
     expect(horizon.text).toMatch(/scheduler_total_steps=1 is smaller/);
 
-    const dir = tempDir("tl-srv-data-");
-    fs.writeFileSync(path.join(dir, "empty.jsonl"), "");
-    expect((await s.call("train_grpo_step", { prompts: path.join(dir, "empty.jsonl"), reward_function: EXACT })).text).toMatch(/is empty/);
-    expect((await s.call("train_grpo_step", { prompts: path.join(dir, "missing.jsonl"), reward_function: EXACT })).text).toMatch(/does not exist/);
+    fs.writeFileSync(path.join(runDir, "empty.jsonl"), "");
+    expect((await s.call("train_grpo_step", { prompts: "empty.jsonl", reward_function: EXACT })).text).toMatch(/is empty/);
+    const missing = (await s.call("train_grpo_step", { prompts: "data/missing.jsonl", reward_function: EXACT })).text;
+    expect(missing).toMatch(/No such file: data\/missing.jsonl/);
+    expect(missing).toMatch(/relative paths are resolved against the run directory/);
     expect((await s.call("train_grpo_step", { prompts: '[{"prompt": 5}]', reward_function: EXACT })).text).toMatch(/non-empty string "prompt"/);
     expect((await s.call("train_grpo_step", { prompts: "{not json", reward_function: EXACT })).text).toMatch(/not valid JSON|Could not parse/);
     const noFn = await s.call("train_grpo_step", { prompts: arithmeticPool(2), reward_function: "def reward(c, g):\n    return 1.0\n" });

@@ -18,7 +18,7 @@ beforeEach(() => {
   fs.mkdirSync(path.join(logRoot, "tinkerer_abc"));
   fs.writeFileSync(path.join(logRoot, "tinkerer_abc", "training_debug.log"), "step 1 loss 2.3\n");
   fs.writeFileSync(path.join(logRoot, "other.txt"), "not a log");
-  ws = new WorkspaceTools({ root, playbookFile: playbook, logRoot });
+  ws = new WorkspaceTools({ root, playbookFile: playbook, sessionDirs: () => [path.join(logRoot, "tinkerer_abc")] });
 });
 
 describe("workspace tools", () => {
@@ -83,7 +83,7 @@ describe("workspace tools", () => {
     expect(again.content).toMatch(/overwrite: true/);
     expect((await ws.call("write_file", { path: "notes.md", content: "v2", overwrite: true })).isError).toBe(false);
     expect(fs.readFileSync(path.join(root, "notes.md"), "utf8")).toBe("v2");
-    const small = new WorkspaceTools({ root, playbookFile: playbook, logRoot, maxWriteBytes: 10 });
+    const small = new WorkspaceTools({ root, playbookFile: playbook, sessionDirs: () => [], maxWriteBytes: 10 });
     expect((await small.call("write_file", { path: "big.txt", content: "x".repeat(11) })).content).toMatch(/at most 10 bytes/);
   });
 

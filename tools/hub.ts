@@ -10,7 +10,7 @@ import type { LocalToolProvider, ToolCallOptions, ToolExecutor, ToolResult } fro
 
 const STDERR_TAIL_BYTES = 4096;
 /** Variables every stdio server gets besides those its entry names. */
-const BASE_ENV_EXTRA = ["LANG", "LC_ALL", "TMPDIR", "TZ", "TINKERLOOP_RUN_DIR", "TINKERLOOP_MODELS_DIR", "TINKERLOOP_TF_BACKEND"];
+const BASE_ENV_EXTRA = ["LANG", "LC_ALL", "TMPDIR", "TZ", "TINKERLOOP_RUN_DIR", "TINKERLOOP_MODEL", "TINKERLOOP_MODELS_DIR", "TINKERLOOP_TF_BACKEND"];
 
 export type HubOptions = {
   servers: ServerConfig[];
@@ -337,6 +337,7 @@ type CallResultLike = {
   structuredContent?: unknown;
   isError?: boolean;
   toolResult?: unknown;
+  _meta?: Record<string, unknown>;
 };
 
 function fromCallResult(res: CallResultLike): ToolResult {
@@ -352,6 +353,7 @@ function fromCallResult(res: CallResultLike): ToolResult {
     content,
     isError: res.isError === true,
     ...(res.structuredContent !== undefined ? { structured: res.structuredContent } : {}),
+    ...(res._meta && typeof res._meta === "object" && Object.keys(res._meta).length ? { meta: res._meta } : {}),
   };
 }
 

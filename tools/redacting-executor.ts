@@ -21,6 +21,7 @@ export class RedactingExecutor implements ToolExecutor {
       ...r,
       content: this.redactor.text(r.content),
       ...(r.structured !== undefined ? { structured: this.redactor.value(r.structured) } : {}),
+      ...(r.meta !== undefined ? { meta: this.redactor.value(r.meta) } : {}),
     };
   }
 }

@@ -7,6 +7,8 @@ export type ToolResult = {
   isError: boolean;
   /** The tool's structuredContent, when it declared an output schema. */
   structured?: unknown;
+  /** The result's `_meta` (facts about the call rather than its answer, e.g. a session directory). */
+  meta?: Record<string, unknown>;
   /** Set when the tool's server had died and was restarted for this call (its state is gone). */
   restarted?: boolean;
 };

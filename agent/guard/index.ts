@@ -27,8 +27,8 @@ export type GuardConfig = {
   disabled?: string[];
   /** Modules whose default export is a GuardRule (or a function returning one). */
   customRuleFiles?: string[];
-  /** Shared with the harness, which also needs to know what is unsaved. */
-  trainingState?: TrainingState;
+  /** The harness's training state (the harness observes every call into it; rules only read it). */
+  trainingState: TrainingState;
 };
 
 /** The built-in rules in order, minus the disabled ones, then any custom rules. */

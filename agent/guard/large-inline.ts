@@ -1,7 +1,7 @@
 import fs from "node:fs";
-import path from "node:path";
 import { baseToolName } from "../tool-names.ts";
 import type { GuardRule } from "./types.ts";
+import { writeInsideRoot } from "../../tools/run-files.ts";
 
 const DATA_ARGS = ["prompts", "examples"];
 
@@ -30,8 +30,8 @@ export function largeInlineRule(dataDir: string, limitBytes = 16 * 1024): GuardR
         }
         if (!Array.isArray(records)) continue;
         fs.mkdirSync(dataDir, { recursive: true });
-        const file = path.join(dataDir, `inline-${baseToolName(call.name)}-${key}-${++n}.jsonl`);
-        fs.writeFileSync(file, records.map((r) => JSON.stringify(r)).join("\n") + "\n");
+        // The data folder is the planner's too: written under the one write rule (no link followed).
+        const file = writeInsideRoot(`inline-${baseToolName(call.name)}-${key}-${++n}.jsonl`, records.map((r) => JSON.stringify(r)).join("\n") + "\n", { root: dataDir, overwrite: true });
         return {
           action: "rewrite",
           input: { ...input, [key]: file },

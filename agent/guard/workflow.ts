@@ -1,12 +1,13 @@
-import { TrainingState } from "../training-state.ts";
+import type { TrainingState } from "../training-state.ts";
 import { baseToolName, isTrainingTool } from "../tool-names.ts";
 import type { GuardRule } from "./types.ts";
 
 /**
  * Order of work: no training before a session is open, and no `finish` with training
- * that was never saved (refused once with the reason; a second `finish` passes).
+ * that was never saved (refused once with the reason; a second `finish` passes). It
+ * reads the harness's training state; the harness keeps that state up to date.
  */
-export function workflowRule(state = new TrainingState()): GuardRule {
+export function workflowRule(state: TrainingState): GuardRule {
   let finishWarned = false;
   return {
     name: "workflow",
@@ -25,7 +26,6 @@ export function workflowRule(state = new TrainingState()): GuardRule {
       return { action: "allow" };
     },
     observe(call, result) {
-      state.observe(call.name, result);
       if (baseToolName(call.name) === "finish" && !result.isError) finishWarned = false;
     },
   };

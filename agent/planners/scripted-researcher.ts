@@ -153,7 +153,7 @@ export class Researcher {
     this.push(
       {
         tool: "generate_synthetic",
-        input: { task: p.task, n: p.pool_size, seed: 1, difficulty: this.difficulty, format: method, split: "train", output: "pool-train.jsonl", overwrite: true },
+        input: { task: p.task, n: p.pool_size, seed: 1, difficulty: this.difficulty, format: method, split: "train", output: "data/pool-train.jsonl", overwrite: true },
         say: `The objective is ${method === "grpo" ? "checkable (a ground truth per prompt), so I use GRPO" : "about form rather than a checkable answer, so I use SFT on worked examples"}. Building a training pool of ${p.pool_size} ${p.task} items to rotate through, so no call trains on the same prompts twice in a row.`,
         then: (o) => {
           if (!o.ok) return this.fail(`could not build the training pool: ${o.text.slice(0, 200)}`);
@@ -163,7 +163,7 @@ export class Researcher {
       },
       {
         tool: "generate_synthetic",
-        input: { task: p.task, n: p.holdout_size, seed: 2, difficulty: this.difficulty, format: "grpo", split: "eval", output: "holdout.jsonl", overwrite: true },
+        input: { task: p.task, n: p.holdout_size, seed: 2, difficulty: this.difficulty, format: "grpo", split: "eval", output: "data/holdout.jsonl", overwrite: true },
         say: `Now a disjoint holdout of ${p.holdout_size} items from the eval split; I never train on it and use it to judge progress.`,
         then: (o) => {
           if (!o.ok) return this.fail(`could not build the holdout: ${o.text.slice(0, 200)}`);
@@ -388,7 +388,7 @@ export class Researcher {
     const n = ++this.pools;
     this.push({
       tool: "generate_synthetic",
-      input: { task: this.p.task, n: this.p.pool_size, seed: 100 + n, difficulty, format: this.p.method, split: "train", output: `pool-train-d${difficulty}-${n}.jsonl`, overwrite: true },
+      input: { task: this.p.task, n: this.p.pool_size, seed: 100 + n, difficulty, format: this.p.method, split: "train", output: `data/pool-train-d${difficulty}-${n}.jsonl`, overwrite: true },
       say: `${why[0]!.toUpperCase()}${why.slice(1)}: generating a new training pool at difficulty ${difficulty}.`,
       then: (o) => {
         if (o.ok) {

@@ -65,7 +65,7 @@ export class CassetteTools implements ToolExecutor {
     if (JSON.stringify(rec.input) !== JSON.stringify(input)) {
       this.divergences.push({ turn: rec.turn, toolUseId: rec.toolUseId, name, what: `ran with different input: recorded ${short(rec.input)}, now ${short(input)}` });
     }
-    return { content: rec.result, isError: rec.isError, ...(rec.structured !== undefined ? { structured: rec.structured } : {}) };
+    return { content: rec.result, isError: rec.isError, ...(rec.structured !== undefined ? { structured: rec.structured } : {}), ...(rec.meta !== undefined ? { meta: rec.meta } : {}) };
   }
 
   /** Recorded calls that the replay did not run. */

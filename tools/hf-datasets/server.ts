@@ -252,7 +252,7 @@ server.registerTool(
   "export_dataset",
   {
     description:
-      "Map rows of a dataset split to training records and write them as JSONL under the export directory " +
+      "Map rows of a dataset split to training records and write them as JSONL at output (relative to the run directory, e.g. \"data/gsm8k-train.jsonl\"; the tinker tools take the same path) " +
       "(GRPO: {prompt, ground_truth}; SFT: {prompt, response}), with a .meta.json provenance sidecar. Pass the returned path to the tinker tools.",
     inputSchema: {
       ...exportArgs,
@@ -276,7 +276,7 @@ server.registerTool(
     if (a.sample && a.sample.n < records.length) records = new Rng(a.sample.seed).shuffle([...records]).slice(0, a.sample.n);
     const warning = licenseWarning(ins.license) ?? null;
     const provenance = { dataset: ins.id, config: ins.config, split: ins.split, source: ins.source, license: ins.license, license_warning: warning, format, preset, mapping, start: a.start, limit: a.limit, sample: a.sample ?? null, dedupe: a.dedupe, rows_read: rows.length, skipped: m.skipped };
-    const w = writeJsonl(file, records, provenance);
+    const w = writeJsonl(root, file, records, provenance, a.overwrite);
     const skippedTotal = Object.values(m.skipped).reduce((x, y) => x + y, 0);
     const lines = [
       `Wrote ${records.length} ${format} records to ${file} (read ${rows.length} rows of ${ins.id} ${ins.config}/${ins.split}; skipped ${skippedTotal}).`,
@@ -298,7 +298,8 @@ server.registerTool(
   {
     description:
       `Generate a seeded task dataset offline and write it as JSONL: ${TASKS.join(", ")}. ` +
-      "Train and eval splits never share a prompt. GRPO records carry a checkable ground_truth; SFT records a worked response.",
+      "Train and eval splits never share a prompt. GRPO records carry a checkable ground_truth; SFT records a worked response. " +
+      "output is relative to the run directory (e.g. \"data/pool.jsonl\"); the tinker tools take the same path.",
     inputSchema: {
       task: z.enum(TASKS),
       n: z.number().int().min(1).max(20_000),
@@ -312,10 +313,11 @@ server.registerTool(
     outputSchema: z.object({ path: z.string(), task: z.string(), format: z.enum(["grpo", "sft"]), split: z.string(), rows_written: z.number(), requested: z.number(), exhausted: z.boolean(), sha256: z.string(), meta_path: z.string(), preview: z.array(z.record(z.string(), z.string())) }),
   },
   guarded(async (a: { task: (typeof TASKS)[number]; n: number; seed: number; difficulty: "mixed" | number; format: Format; split: "train" | "eval"; output: string; overwrite: boolean }) => {
-    const file = resolveOutput(exportRoot(env), a.output, a.overwrite);
+    const root = exportRoot(env);
+    const file = resolveOutput(root, a.output, a.overwrite);
     const { items, exhausted } = generate(a.task, { n: a.n, seed: a.seed, difficulty: a.difficulty as Difficulty, split: a.split });
     const records = items.map((it): Record<string, string> => (a.format === "grpo" ? { prompt: it.prompt, ground_truth: it.ground_truth } : { prompt: it.prompt, response: it.response }));
-    const w = writeJsonl(file, records, { generator: a.task, seed: a.seed, difficulty: a.difficulty, split: a.split, format: a.format, license: "generated" });
+    const w = writeJsonl(root, file, records, { generator: a.task, seed: a.seed, difficulty: a.difficulty, split: a.split, format: a.format, license: "generated" }, a.overwrite);
     const lines = [
       `Wrote ${records.length} ${a.task} ${a.format} records (${a.split} split, seed ${a.seed}, difficulty ${a.difficulty}) to ${file}.`,
       ...(exhausted ? [`Only ${records.length} distinct items exist at this difficulty and split; asked for ${a.n}.`] : []),

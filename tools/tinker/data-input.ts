@@ -1,5 +1,4 @@
-import fs from "node:fs";
-import path from "node:path";
+import { isPathLike, readAllowedFile } from "../run-files.ts";
 
 /** A user-facing input problem; its message says what to pass instead. */
 export class InputError extends Error {}
@@ -9,10 +8,8 @@ export function dataRoot(): string {
   return process.env.TINKERLOOP_RUN_DIR ?? process.cwd();
 }
 
-function looksLikePath(s: string): boolean {
-  const t = s.trim();
-  return !t.startsWith("[") && !t.startsWith("{") && (t.startsWith("/") || t.endsWith(".json") || t.endsWith(".jsonl"));
-}
+/** The largest data file read (prompts, examples). */
+const MAX_DATA_FILE_BYTES = 256 * 1024 * 1024;
 
 /**
  * Reads a list of objects given as a JSON array string, JSONL text, or a path to a
@@ -21,14 +18,11 @@ function looksLikePath(s: string): boolean {
 export function loadRecords(input: string | unknown[], entity: string): { records: unknown[]; source: string } {
   if (Array.isArray(input)) return { records: input, source: "inline array" };
   if (typeof input !== "string" || input.trim() === "") throw new InputError(`No ${entity} given: pass a JSON array or a path to a .jsonl file.`);
-  if (looksLikePath(input)) {
-    const file = path.resolve(dataRoot(), input.trim());
-    if (!fs.existsSync(file)) throw new InputError(`The ${entity} file ${file} does not exist. Pass an existing .json/.jsonl path or a JSON array.`);
-    const stat = fs.statSync(file);
-    if (!stat.isFile()) throw new InputError(`${file} is not a file.`);
-    const text = fs.readFileSync(file, "utf8");
-    if (text.trim() === "") throw new InputError(`The ${entity} file ${file} is empty.`);
-    return { records: parseText(text, entity, file.endsWith(".jsonl"), file), source: file };
+  if (isPathLike(input)) {
+    const { path: file, bytes } = readAllowedFile(input, { root: dataRoot(), maxBytes: MAX_DATA_FILE_BYTES, what: entity });
+    const text = bytes.toString("utf8");
+    if (text.trim() === "") throw new InputError(`The ${entity} file ${input.trim()} is empty.`);
+    return { records: parseText(text, entity, file.endsWith(".jsonl"), input.trim()), source: file };
   }
   return { records: parseText(input, entity, false, undefined), source: "inline JSON" };
 }
@@ -43,7 +37,8 @@ function parseText(text: string, entity: string, jsonl: boolean, file: string | 
     } catch (err) {
       if (err instanceof InputError) throw err;
       if (!text.trimStart().startsWith("{")) {
-        throw new InputError(`Could not parse the ${entity}${where} as JSON (${(err as Error).message}). Pass a JSON array, JSONL, or a file path.`);
+        const pathHint = !file && !text.includes("\n") && !/\s/.test(text.trim()) ? ` If ${JSON.stringify(text.trim().slice(0, 80))} was meant as a file, its name must end in .json or .jsonl.` : "";
+        throw new InputError(`Could not parse the ${entity}${where} as JSON (${(err as Error).message}). Pass a JSON array, JSONL, or a .json/.jsonl file path relative to the run directory.${pathHint}`);
       }
     }
   }

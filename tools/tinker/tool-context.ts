@@ -1,9 +1,9 @@
-import fs from "node:fs";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { BackendError } from "./backend.ts";
-import { InputError } from "./data-input.ts";
+import { dataRoot, InputError } from "./data-input.ts";
+import { isPathLike, PathRefused, readAllowedFile } from "../run-files.ts";
 import { logsFooter } from "./reports.ts";
 import type { RewardSandbox } from "./reward/sandbox.ts";
 import { HorizonError } from "./schedule.ts";
@@ -15,9 +15,11 @@ export type ToolContext = { server: McpServer; session: TrainingSession; sandbox
 const HEARTBEAT_MS = Number(process.env.TINKERLOOP_HEARTBEAT_MS ?? 20_000);
 
 export { ok } from "../tool-results.ts";
+import { SESSION_DIR_META } from "../tool-results.ts";
 
+/** An error result; it names the session's log directory in its text and its structured content, so the harness can let the planner read those logs. */
 export function failIn(session: TrainingSession, text: string): CallToolResult {
-  return { content: [{ type: "text", text: `${text}${logsFooter(session.logs.dir)}` }], isError: true };
+  return { content: [{ type: "text", text: `${text}${logsFooter(session.logs.dir)}` }], _meta: { [SESSION_DIR_META]: session.logs.dir }, isError: true };
 }
 
 type Extra = { _meta?: { progressToken?: string | number }; sendNotification: (n: any) => Promise<void> };
@@ -44,7 +46,7 @@ export function guarded<A>(ctx: ToolContext, name: string, body: (args: A, progr
         try {
           return await body(args, progress);
         } catch (err) {
-          if (err instanceof InputError || err instanceof HorizonError) return fail(`Error: ${err.message}`);
+          if (err instanceof InputError || err instanceof HorizonError || err instanceof PathRefused) return fail(`Error: ${err.message}`);
           if (err instanceof BackendError) return fail(`Error (${err.code}): ${err.message}`);
           session.logs.write("training_debug.log", `[ERROR] ${name} failed: ${(err as Error).stack ?? err}`);
           return fail(`Error in ${name}: ${(err as Error).message}. Details are in training_debug.log.`);
@@ -70,8 +72,18 @@ export function sessionProblem(session: TrainingSession, method?: Method): strin
 /** Records given inline (a JSON array) or as a string (JSON, JSONL or a file path). */
 export const records = z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]);
 
+/** The largest reward function file read. */
+const MAX_REWARD_FILE_BYTES = 1024 * 1024;
+
+/** How every tool that takes files describes the path rule to the planner. */
+export const PATH_RULE_TEXT =
+  "File paths are relative to the run directory (where write_file and export_dataset write), e.g. \"reward.py\" or \"data/pool.jsonl\".";
+
+/**
+ * reward_function is Python source or a file: a one-line value ending in .py, .json
+ * or .jsonl names a file of the run directory (the one path rule); anything else is source.
+ */
 export function rewardSource(s: string): string {
-  const t = s.trim();
-  if (t.endsWith(".py") && !t.includes("\n") && fs.existsSync(t)) return fs.readFileSync(t, "utf8");
-  return s;
+  if (!isPathLike(s)) return s;
+  return readAllowedFile(s, { root: dataRoot(), maxBytes: MAX_REWARD_FILE_BYTES, what: "reward function" }).bytes.toString("utf8");
 }

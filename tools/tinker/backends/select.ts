@@ -1,6 +1,7 @@
 import { BackendError } from "../backend.ts";
 import type { ModelCard, TrainingBackend } from "../backend.ts";
-import { LOCAL_PREFIX, LocalBackend, listLocalModels } from "./local/backend.ts";
+import { LOCAL_PREFIX, LocalBackend } from "./local/backend.ts";
+import { listLocalModels } from "./local/manifest.ts";
 import { TinkerBackend } from "./tinker/client.ts";
 
 type Env = Record<string, string | undefined>;

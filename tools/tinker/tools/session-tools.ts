@@ -10,6 +10,11 @@ import type { ToolContext } from "../tool-context.ts";
 
 const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
+/** The run's MODEL when a harness started this server: nothing else is opened, whatever a call or a checkpoint says. */
+const runModel = (): string | undefined => process.env.TINKERLOOP_MODEL || undefined;
+const otherModelRefusal = (what: string, model: string, run: string) =>
+  `Refused: ${what} ${model}, but this run trains ${run} only. Use base_model="${run}" or a checkpoint made from ${run}.`;
+
 /** The session counters as save, load and finish report them. */
 const countersOut = (c: TrainingSession["counters"]) => ({ sft_epochs: c.sftEpochs, sft_steps: c.sftSteps, grpo_iterations: c.grpoIterations });
 
@@ -17,6 +22,8 @@ const countersOut = (c: TrainingSession["counters"]) => ({ sft_epochs: c.sftEpoc
 export function registerSessionTools(ctx: ToolContext): void {
   const { session } = ctx;
   async function openSession(method: Method, baseModel: string, loraRank: number, groupSize: number, progress: (m: string) => void): Promise<CallToolResult> {
+    const run = runModel();
+    if (run && baseModel !== run) return failIn(session, otherModelRefusal("the call asks for", baseModel, run));
     progress(`Initializing ${method.toUpperCase()} session: ${baseModel}`);
     session.logs.write("init_debug.log", `[START] init_${method} model=${baseModel} lora_rank=${loraRank}${method === "grpo" ? ` group_size=${groupSize}` : ""}`);
     const backend = createBackend(baseModel, process.env, TrainingSession.checkpointDir());
@@ -127,9 +134,18 @@ export function registerSessionTools(ctx: ToolContext): void {
     guarded(ctx, "load", async (a: { path: string }, progress) => {
       const resolved = session.checkpoints.get(a.path) ?? (a.path.includes("://") || a.path.includes("/") ? a.path : `local://${a.path}`);
       // Before any init (e.g. after a restart), the checkpoint's backend opens its own base model.
-      session.backend ??= backendForCheckpoint(resolved, process.env, TrainingSession.checkpointDir());
+      const fresh = session.backend === undefined;
+      const backend = session.backend ?? backendForCheckpoint(resolved, process.env, TrainingSession.checkpointDir());
       progress(`Loading ${resolved}`);
-      const { card, meta } = await session.backend.loadState(resolved);
+      const { card, meta } = await backend.loadState(resolved);
+      const run = runModel();
+      if (run && card.baseModel !== run) {
+        // The checkpoint's own record decides; nothing of it stays open.
+        await backend.close();
+        if (!fresh) await session.reset();
+        return failIn(session, otherModelRefusal(`checkpoint '${a.path}' was made from`, card.baseModel, run) + (fresh ? "" : " The session was closed: call init_* or load a checkpoint of the run's model."));
+      }
+      session.backend = backend;
       const m = meta as { method?: Method; counters?: typeof session.counters; groupSize?: number };
       session.card = card;
       if (m.method) session.method = m.method;

@@ -8,38 +8,18 @@ import { newLora, parameterCount, Transformer } from "./model.ts";
 import type { ModelConfig } from "./model.ts";
 import { sampleBatch } from "./sampler.ts";
 import { readTensorFile, TensorFileError, writeTensorFile } from "./tensor-file.ts";
+import { DEFAULT_MODELS_DIR, indexShape, listLocalModels, manifestShape } from "./manifest.ts";
+import type { ModelManifest } from "./manifest.ts";
 import { VOCAB_SIZE } from "./tokenizer.ts";
 import { adamWithDefaults, BackendError } from "../../backend.ts";
 import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
-import { PACKAGE_ROOT } from "../../../mcp-config.ts";
+import { checkAllowedFile, PathRefused, readAllowedFile } from "../../../run-files.ts";
 
-export const DEFAULT_MODELS_DIR = path.join(PACKAGE_ROOT, "models");
 /** Rows sampled in one batch; more are split into several batches. */
 const SAMPLE_CHUNK = 256;
 
-const indexShape = z.array(z.object({ name: z.string(), shape: z.array(z.number()), offset: z.number(), length: z.number() }));
-const configShape = z.object({
-  vocabSize: z.number(),
-  contextLength: z.number(),
-  dModel: z.number(),
-  nLayers: z.number(),
-  nHeads: z.number(),
-  dFF: z.number(),
-});
-
-/** `models/<name>/manifest.json`: a shipped base model. */
-export const manifestShape = z.object({
-  id: z.string(),
-  description: z.string(),
-  config: configShape,
-  parameters: z.number(),
-  weights: z.object({ file: z.string(), sha256: z.string(), index: indexShape }),
-  renderer: z.string(),
-  stop: z.array(z.string()),
-  pretraining: z.record(z.string(), z.unknown()),
-  baseline: z.record(z.string(), z.unknown()).optional(),
-});
-export type ModelManifest = z.infer<typeof manifestShape>;
+/** Largest adapter or optimizer file a checkpoint may hold. */
+const MAX_TENSOR_FILE_BYTES = 2 * 1024 * 1024 * 1024;
 
 const stateShape = z.object({
   format: z.literal("tinkerloop-local-state-1"),
@@ -54,15 +34,6 @@ const stateShape = z.object({
 });
 
 export const LOCAL_PREFIX = "local://";
-
-/** Lists the shipped local models (ids like "local/tiny-arith"). */
-export function listLocalModels(modelsDir = DEFAULT_MODELS_DIR): ModelManifest[] {
-  if (!fs.existsSync(modelsDir)) return [];
-  return fs
-    .readdirSync(modelsDir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && fs.existsSync(path.join(modelsDir, d.name, "manifest.json")))
-    .map((d) => manifestShape.parse(JSON.parse(fs.readFileSync(path.join(modelsDir, d.name, "manifest.json"), "utf8"))));
-}
 
 type Session = { manifest: ModelManifest; model: Transformer; engine: Engine; base: tf.Tensor[]; card: ModelCard };
 
@@ -215,10 +186,26 @@ export class LocalBackend implements TrainingBackend {
   /** A checkpoint's directory and its validated state.json. */
   private readState(p: string): { dir: string; state: z.infer<typeof stateShape> } {
     const dir = this.resolveCheckpoint(p);
-    const file = path.join(dir, "state.json");
-    if (!fs.existsSync(file)) throw new BackendError(`No checkpoint at '${p}'.`, "unknown_checkpoint");
-    const parsed = stateShape.safeParse(JSON.parse(fs.readFileSync(file, "utf8")));
+    if (!fs.existsSync(path.join(dir, "state.json"))) throw new BackendError(`No checkpoint at '${p}'.`, "unknown_checkpoint");
+    // A checkpoint folder is untrusted: only regular files inside it are read, within size caps.
+    const inDir = <T>(read: () => T): T => {
+      try {
+        return read();
+      } catch (err) {
+        if (err instanceof PathRefused) throw new BackendError(`'${p}' is not a readable checkpoint: ${err.message}`, "corrupt_checkpoint");
+        throw err;
+      }
+    };
+    let json: unknown;
+    try {
+      json = JSON.parse(inDir(() => readAllowedFile("state.json", { root: dir, maxBytes: 1024 * 1024, what: "checkpoint state" }).bytes.toString("utf8")));
+    } catch (err) {
+      if (err instanceof BackendError) throw err;
+      json = undefined;
+    }
+    const parsed = stateShape.safeParse(json);
     if (!parsed.success) throw new BackendError(`'${p}' is not a readable checkpoint (state.json is malformed).`, "corrupt_checkpoint");
+    for (const f of [parsed.data.adapters.file, parsed.data.optimizer.file]) inDir(() => checkAllowedFile(f, { root: dir, maxBytes: MAX_TENSOR_FILE_BYTES, what: "checkpoint tensor file" }));
     return { dir, state: parsed.data };
   }
 

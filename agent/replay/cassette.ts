@@ -1,0 +1,85 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { buildGuard } from "../guard/index.ts";
+import { runLoop } from "../loop.ts";
+import { MetricsLedger } from "../metrics.ts";
+import { TrainingState } from "../training-state.ts";
+import type { AlertThresholds } from "../metrics.ts";
+import type { RecordedEvent, TranscriptEvent } from "../transcript.ts";
+import { loadRecording, recordedConfig } from "./recording.ts";
+import { CassetteTools, RecordedPlanner, toolSpecsOf } from "./recorded.ts";
+
+/** What a cassette replay may change; guard rule modules come only from the user's flags, never from the transcript. */
+export type GuardOverrides = { onWrongModel?: "rewrite" | "reject"; guardOff?: string[]; guardRules?: string[]; maxTrainCalls?: number; alertThresholds?: Partial<AlertThresholds> };
+
+type Key = string;
+const keyOf = (e: { toolUseId: string }) => e.toolUseId;
+
+function decisionText(e: Extract<RecordedEvent, { type: "guard" }> | Extract<TranscriptEvent, { type: "guard" }>): string {
+  return `${e.decision.action}${e.rule ? ` (${e.rule})` : ""}`;
+}
+
+/**
+ * Cassette replay: the recorded planner turns and the recorded tool results, no
+ * servers; the guard and the metrics run again, so a changed rule or threshold shows
+ * what it would have changed. Returns the differences, each naming its turn. Nothing
+ * is written: the guard's scratch folder is removed before this returns.
+ */
+export async function cassetteReplay(target: string, overrides: GuardOverrides = {}): Promise<{ differences: string[]; events: TranscriptEvent[] }> {
+  const rec = loadRecording(target);
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tl-cassette-"));
+  try {
+    const cfg = recordedConfig(rec, { runDir: scratch, mcpConfigPath: undefined, guardRules: overrides.guardRules ?? [] });
+    const tools = toolSpecsOf(rec.header);
+    const cassette = new CassetteTools(tools, rec.read.events);
+    const maxTrainCalls = overrides.maxTrainCalls ?? cfg.maxTrainCalls;
+    const training = new TrainingState();
+    const guard = await buildGuard({
+      trainingState: training,
+      onWrongModel: overrides.onWrongModel ?? cfg.onWrongModel,
+      dataDir: path.join(scratch, "data"),
+      budget: { ...(maxTrainCalls ? { maxTrainCalls } : {}) },
+      disabled: overrides.guardOff ?? cfg.guardOff,
+      customRuleFiles: cfg.guardRules,
+    });
+    const events: TranscriptEvent[] = [];
+    const ledger = new MetricsLedger({ model: rec.header.model, now: Date.now, startedAt: Date.now(), thresholds: overrides.alertThresholds ?? cfg.alertThresholds });
+    await runLoop(
+      { system: rec.system, model: rec.header.model, kickoff: rec.kickoff, maxTurns: 100_000, maxMs: Number.MAX_SAFE_INTEGER, maxNudges: cfg.maxNudges },
+      { planner: RecordedPlanner.fromEvents(rec.read.events, rec.file), tools: cassette, transcript: { append: (e) => events.push(e) }, clock: { now: Date.now }, signal: new AbortController().signal, guard, feedback: ledger, observers: [training] },
+    );
+    return { differences: differencesFrom(rec.read.events, events, cassette), events };
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function differencesFrom(recorded: RecordedEvent[], events: TranscriptEvent[], cassette: CassetteTools): string[] {
+  const differences: string[] = [];
+  const oldGuard = new Map<Key, Extract<RecordedEvent, { type: "guard" }>>();
+  for (const e of recorded) if (e.type === "guard") oldGuard.set(keyOf(e), e);
+  for (const e of events) {
+    if (e.type !== "guard") continue;
+    const old = oldGuard.get(keyOf(e));
+    if (!old) continue;
+    if (old.decision.action !== e.decision.action || old.rule !== e.rule) {
+      const why = e.decision.action === "reject" ? `: ${e.decision.message}` : e.decision.action === "rewrite" ? `: ${e.decision.note}` : "";
+      differences.push(`turn ${e.turn}: ${e.name} — guard decision was ${decisionText(old)}, now ${decisionText(e)}${why}`);
+    }
+  }
+  for (const d of cassette.divergences) differences.push(`turn ${d.turn >= 0 ? d.turn : "?"}: ${d.name} ${d.what}`);
+  for (const e of cassette.notRun()) differences.push(`turn ${e.turn}: ${e.name} ran in the recording but not now`);
+  const oldFeedback = new Map<number, string>();
+  for (const e of recorded) if (e.type === "feedback") oldFeedback.set(e.turn, e.text);
+  const alerts = (t: string | undefined) => (t ?? "").split("\n").filter((l) => l.startsWith("! "));
+  const newFeedback = new Map<number, string>();
+  for (const e of events) if (e.type === "feedback") newFeedback.set(e.turn, e.text);
+  for (const turn of [...new Set([...oldFeedback.keys(), ...newFeedback.keys()])].sort((a, b) => a - b)) {
+    const before = alerts(oldFeedback.get(turn));
+    const after = alerts(newFeedback.get(turn));
+    for (const a of after.filter((x) => !before.includes(x))) differences.push(`turn ${turn}: feedback alert now fires: ${a.slice(2)}`);
+    for (const a of before.filter((x) => !after.includes(x))) differences.push(`turn ${turn}: feedback alert no longer fires: ${a.slice(2)}`);
+  }
+  return differences;
+}

@@ -1,0 +1,114 @@
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import type { RunConfig } from "../config.ts";
+import { RUN_DEFAULTS, thresholdsShape } from "../config.ts";
+import { UserError } from "../errors.ts";
+import { hintsShape } from "../recipes.ts";
+import { readTranscript } from "../transcript.ts";
+import type { RecordedEvent, TranscriptReadResult } from "../transcript.ts";
+import { RUN_FILES } from "../../tools/run-layout.ts";
+
+export type RunHeader = Extract<RecordedEvent, { type: "run" }>;
+
+export type Recording = { file: string; read: TranscriptReadResult; header: RunHeader; system: string; kickoff: string };
+
+/** A transcript path from a run directory or a file path. */
+export function transcriptFile(target: string): string {
+  const p = path.resolve(target);
+  if (fs.existsSync(p) && fs.statSync(p).isDirectory()) return path.join(p, RUN_FILES.transcript);
+  return p;
+}
+
+/**
+ * Reads a recorded run. `tolerateDamage` (the viewer) shows what precedes a damaged
+ * line; everything that acts on a recording refuses one, naming the line and field.
+ */
+export function loadRecording(target: string, o: { tolerateDamage?: boolean } = {}): Recording {
+  const file = transcriptFile(target);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    throw new UserError(`No transcript at ${file}.`, "Pass a run directory (runs/<id>) or a transcript.jsonl file.");
+  }
+  if (!st.isFile()) throw new UserError(`${file} is not a regular file.`, "Pass a run directory (runs/<id>) or a transcript.jsonl file.");
+  const read = readTranscript(file);
+  const damaged = read.damage ? `${file} line ${read.damage.line}: ${read.damage.reason}` : undefined;
+  const header = read.events.find((e): e is RunHeader => e.type === "run");
+  if (!header) {
+    throw new UserError(damaged ?? `${file} has no run header: it is not a tinkerloop transcript.`, "Pass the transcript.jsonl of a tinkerloop run.");
+  }
+  if (damaged && !o.tolerateDamage) {
+    throw new UserError(`The transcript is damaged: ${damaged}.`, "Repair or remove that line (everything before it is intact), or view what is readable with tinkerloop replay <run>.");
+  }
+  const system = read.events.find((e): e is Extract<RecordedEvent, { type: "system" }> => e.type === "system")?.text ?? "";
+  const first = read.events.find((e): e is Extract<RecordedEvent, { type: "user" }> => e.type === "user");
+  const kickoff = first?.message.content.find((b) => b.type === "text")?.text ?? "";
+  return { file, read, header, system, kickoff };
+}
+
+/**
+ * The settings of a recorded run that are plain data (limits, policies, the prompt).
+ * What a transcript could use to run code or touch files — the MCP config, guard rule
+ * modules, the template, the run directory — is not taken from it: the caller names
+ * those again.
+ */
+const recordedSettingsShape = z.object({
+  prompt: z.string().default(""),
+  promptSource: z.string().default("transcript"),
+  hints: hintsShape.optional(),
+  plannerSpec: z.string().optional(),
+  maxTurns: z.number().int().positive().default(RUN_DEFAULTS.maxTurns),
+  maxMinutes: z.number().positive().default(RUN_DEFAULTS.maxMinutes),
+  maxNudges: z.number().int().min(0).default(RUN_DEFAULTS.maxNudges),
+  toolTimeoutSec: z.number().int().positive().default(RUN_DEFAULTS.toolTimeoutSec),
+  onWrongModel: z.enum(["rewrite", "reject"]).default(RUN_DEFAULTS.onWrongModel),
+  maxTrainCalls: z.number().int().positive().optional(),
+  maxPlannerCostUsd: z.number().positive().optional(),
+  guardOff: z.array(z.string()).default([]),
+  maxContextTokens: z.number().int().positive().default(RUN_DEFAULTS.maxContextTokens),
+  inlineLimitKb: z.number().int().positive().default(RUN_DEFAULTS.inlineLimitKb),
+  alertThresholds: thresholdsShape.default({}),
+});
+
+/** What the user names again when acting on a recording. */
+export type UserNamed = { runDir: string; mcpConfigPath: string | undefined; guardRules: string[] };
+
+/** The run configuration for acting on a recording: recorded data plus what the user named. */
+export function recordedConfig(rec: Recording, named: UserNamed): RunConfig {
+  const header = rec.header;
+  const r = recordedSettingsShape.safeParse(header.config);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new UserError(`The transcript's run header is damaged: ${rec.file} line 1, field config.${issue.path.join(".")}: ${issue.message}.`);
+  }
+  const c = r.data;
+  return {
+    model: header.model,
+    prompt: c.prompt,
+    promptSource: c.promptSource,
+    hints: c.hints,
+    templatePath: "",
+    plannerSpec: c.plannerSpec,
+    mcpConfigPath: named.mcpConfigPath,
+    runDir: named.runDir,
+    runId: header.runId,
+    maxTurns: c.maxTurns,
+    maxMinutes: c.maxMinutes,
+    maxNudges: c.maxNudges,
+    toolTimeoutSec: c.toolTimeoutSec,
+    onWrongModel: c.onWrongModel,
+    maxTrainCalls: c.maxTrainCalls,
+    maxPlannerCostUsd: c.maxPlannerCostUsd,
+    guardOff: c.guardOff,
+    maxContextTokens: c.maxContextTokens,
+    inlineLimitKb: c.inlineLimitKb,
+    alertThresholds: c.alertThresholds,
+    guardRules: named.guardRules,
+  };
+}
+
+/** The turn an event belongs to; run-level events (header, system prompt) have none. */
+export const turnOf = (e: RecordedEvent): number | undefined => ("turn" in e && typeof e.turn === "number" ? e.turn : undefined);
+export const lastTurn = (events: RecordedEvent[]) => Math.max(0, ...events.map((e) => turnOf(e) ?? 0));

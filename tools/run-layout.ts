@@ -1,0 +1,48 @@
+import path from "node:path";
+
+/**
+ * The files of a run directory. The harness writes the ones it owns; the planner's
+ * tools may read them but never write, replace or delete them (they are what replay,
+ * resume and the summary trust).
+ */
+export const RUN_FILES = {
+  transcript: "transcript.jsonl",
+  metrics: "metrics.jsonl",
+  summary: "summary.json",
+  progress: "progress.txt",
+  report: "report.html",
+} as const;
+
+export const RUN_DIRS = {
+  /** Tool servers' stderr. */
+  logs: "logs",
+  /** Saved training states (local backend). */
+  checkpoints: "checkpoints",
+  /** Exported and planner-written data files. */
+  data: "data",
+} as const;
+
+/** Top-level names in a run directory that only the harness (and its servers) write. */
+export const HARNESS_OWNED: readonly string[] = [...Object.values(RUN_FILES), RUN_DIRS.logs, RUN_DIRS.checkpoints];
+
+/** Absolute paths of a run directory's files. */
+export function runLayout(runDir: string) {
+  const at = (name: string) => path.join(runDir, name);
+  return {
+    dir: runDir,
+    transcript: at(RUN_FILES.transcript),
+    metrics: at(RUN_FILES.metrics),
+    summary: at(RUN_FILES.summary),
+    progress: at(RUN_FILES.progress),
+    report: at(RUN_FILES.report),
+    logs: at(RUN_DIRS.logs),
+    checkpoints: at(RUN_DIRS.checkpoints),
+    data: at(RUN_DIRS.data),
+  };
+}
+
+/** True when `rel` (relative to the run directory) is, or lies under, a harness-owned name. */
+export function isHarnessOwned(rel: string): boolean {
+  const first = path.normalize(rel).split(path.sep).filter((p) => p && p !== ".")[0];
+  return first !== undefined && HARNESS_OWNED.includes(first);
+}
