@@ -3,12 +3,13 @@ import path from "node:path";
 import dotenv from "dotenv";
 import { z } from "zod";
 import { UserError } from "./errors.ts";
-import { DEFAULT_TEMPLATE } from "./prompt.ts";
 import { loadRecipe, parseFrontMatter } from "./recipes.ts";
 import type { Hints } from "./recipes.ts";
 import { ALERT_THRESHOLDS } from "./metrics.ts";
 import type { AlertThresholds } from "./metrics.ts";
-import { PACKAGE_ROOT } from "../tools/mcp-config.ts";
+import { loadMcpConfig, McpConfigError } from "../tools/client/mcp-config.ts";
+import type { ServerConfig } from "../tools/client/mcp-config.ts";
+import { BUNDLED_MCP_CONFIG, DEFAULT_TEMPLATE } from "../tools/package-paths.ts";
 import { localModelIds } from "../tools/tinker/backends/local/manifest.ts";
 
 export type Env = Record<string, string | undefined>;
@@ -118,6 +119,16 @@ export function checkModelId(model: string, env: Env): void {
   }
 }
 
+/** The servers of an MCP config; a config that cannot be used is a user error (exit 2). */
+export function loadServers(file: string, env: Env): ServerConfig[] {
+  try {
+    return loadMcpConfig(file, env);
+  } catch (err) {
+    if (err instanceof McpConfigError) throw new UserError(err.message, err.hint);
+    throw err;
+  }
+}
+
 /** The MCP config the user named, else the project's ./.mcp.json, else the bundled one. */
 export function mcpConfigFor(flag: string | undefined, cwd: string): string | undefined {
   if (flag !== undefined) {
@@ -125,7 +136,7 @@ export function mcpConfigFor(flag: string | undefined, cwd: string): string | un
     if (!fs.existsSync(p)) throw new UserError(`No MCP config at ${p}.`, "Pass an existing .mcp.json with --mcp-config.");
     return p;
   }
-  return [path.join(cwd, ".mcp.json"), path.join(PACKAGE_ROOT, ".mcp.json")].find((p) => fs.existsSync(p));
+  return [path.join(cwd, ".mcp.json"), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
 }
 
 export function newRunId(now: Date = new Date()): string {

@@ -32,16 +32,6 @@ export const blockShape: z.ZodType<Block> = z.discriminatedUnion("type", [
 ]);
 export const messageShape: z.ZodType<Message> = z.looseObject({ role: z.enum(["user", "assistant"]), content: z.array(blockShape) });
 
-/** A tool as the planner sees it: name, description and JSON Schema of its input. */
-export type ToolSpec = {
-  name: string;
-  description: string;
-  inputSchema: Record<string, unknown>;
-  outputSchema?: Record<string, unknown>;
-  /** Which server (or "workspace") provides it; not sent to the planner. */
-  source: string;
-};
-
 /** Token counts as the provider reported them; cache fields are 0 where unsupported. */
 export type Usage = {
   inputTokens: number;
@@ -85,6 +75,13 @@ export type PlannerErrorKind =
   | "context_overflow"
   | "aborted"
   | "other";
+
+/**
+ * The input key under which a planner passes tool arguments it could not parse (an
+ * OpenAI-style JSON string that is not JSON), so the guard can refuse the call with
+ * the raw text instead of the call vanishing.
+ */
+export const MALFORMED_ARGS = "__malformed_arguments";
 
 /** A failed HTTP attempt that the provider SDK retried by itself. */
 export type SdkRetry = { status: number; retryAfterMs?: number; error?: string };

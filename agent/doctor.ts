@@ -3,8 +3,9 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Env } from "./config.ts";
 import { Redactor } from "./redact.ts";
-import { ToolHub } from "../tools/hub.ts";
-import { loadMcpConfig, PACKAGE_ROOT } from "../tools/mcp-config.ts";
+import { ToolHub } from "../tools/client/hub.ts";
+import { loadServers } from "./config.ts";
+import { BUNDLED_MCP_CONFIG } from "../tools/package-paths.ts";
 
 export type Check = { name: string; ok: boolean; detail: string; required: boolean };
 
@@ -37,14 +38,14 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
   }
   const configPath = mcpConfig
     ? path.resolve(cwd, mcpConfig)
-    : [path.join(cwd, ".mcp.json"), path.join(PACKAGE_ROOT, ".mcp.json")].find((p) => fs.existsSync(p));
+    : [path.join(cwd, ".mcp.json"), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
   if (!configPath) {
     checks.push({ name: "mcp config", ok: false, detail: "no .mcp.json found", required: true });
     return checks;
   }
   let servers;
   try {
-    servers = loadMcpConfig(configPath, env);
+    servers = loadServers(configPath, env);
     checks.push({ name: "mcp config", ok: true, detail: `${configPath}: ${servers.length} server(s)`, required: true });
   } catch (err) {
     checks.push({ name: "mcp config", ok: false, detail: (err as Error).message, required: true });

@@ -5,7 +5,7 @@ import type { Guard, GuardVerdict, ToolCall } from "./guard/types.ts";
 import type { Planner } from "./planners/planner.ts";
 import { baseToolName } from "./tool-names.ts";
 import type { TranscriptSink } from "./transcript.ts";
-import type { ToolExecutor, ToolResult } from "../tools/types.ts";
+import type { ToolExecutor, ToolResult } from "../tools/client/types.ts";
 
 /** Wall-clock source and sleeper; injected so tests control time. */
 export interface Clock {

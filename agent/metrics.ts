@@ -1,7 +1,7 @@
 import type { ToolCall } from "./guard/types.ts";
 import type { FeedbackSource } from "./loop.ts";
 import { baseToolName, isTrainingTool } from "./tool-names.ts";
-import type { ToolResult } from "../tools/types.ts";
+import type { ToolResult } from "../tools/client/types.ts";
 
 /** One training call as the ledger understands it. */
 export type TrainingRecord = {

@@ -1,11 +1,6 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
-import path from "node:path";
 import { UserError } from "./errors.ts";
-import { PACKAGE_ROOT } from "../tools/mcp-config.ts";
-
-/** The user's template, shipped as the default system prompt. */
-export const DEFAULT_TEMPLATE = path.join(PACKAGE_ROOT, "prompts", "system.md");
 export const PLACEHOLDERS = ["<<PROMPT>>", "<<MODEL>>"] as const;
 
 export type FilledPrompt = { system: string; templatePath: string; templateSha256: string };

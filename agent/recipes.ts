@@ -2,9 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { UserError } from "./errors.ts";
-import { PACKAGE_ROOT } from "../tools/mcp-config.ts";
-
-export const RECIPES_DIR = path.join(PACKAGE_ROOT, "prompts", "recipes");
+import { RECIPES_DIR } from "../tools/package-paths.ts";
 
 /** Structured hints a recipe (or a prompt file's front matter) gives the scripted planner. */
 export const hintsShape = z.object({

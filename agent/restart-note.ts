@@ -1,5 +1,5 @@
 import type { TrainingState } from "./training-state.ts";
-import type { ToolCallOptions, ToolExecutor, ToolResult } from "../tools/types.ts";
+import type { ToolCallOptions, ToolExecutor, ToolResult } from "../tools/client/types.ts";
 
 /**
  * When a tool server had to be restarted, tells the planner in the same result which

@@ -25,15 +25,15 @@ import { exposedToolName } from "./tool-names.ts";
 import type { Block, Message } from "./conversation.ts";
 import { ZERO_USAGE } from "./conversation.ts";
 import type { Guard, ToolCall } from "./guard/types.ts";
-import type { ToolExecutor, ToolResult } from "../tools/types.ts";
-import { ToolHub, ServerStartError } from "../tools/hub.ts";
-import { loadMcpConfig, PACKAGE_ROOT } from "../tools/mcp-config.ts";
-import type { ServerConfig } from "../tools/mcp-config.ts";
-import { RedactingExecutor } from "../tools/redacting-executor.ts";
-import { WorkspaceTools } from "../tools/workspace.ts";
+import type { ToolExecutor, ToolResult } from "../tools/client/types.ts";
+import { ToolHub, ServerStartError } from "../tools/client/hub.ts";
+import { loadServers } from "./config.ts";
+import { PLAYBOOK_FILE } from "../tools/package-paths.ts";
+import type { ServerConfig } from "../tools/client/mcp-config.ts";
+import { RedactingExecutor } from "../tools/client/redacting-executor.ts";
+import { WorkspaceTools } from "../tools/client/workspace.ts";
 import { RUN_FILES, runLayout } from "../tools/run-layout.ts";
 
-export const PLAYBOOK_FILE = path.join(PACKAGE_ROOT, "playbook", "AGENTS.md");
 
 export const KICKOFF =
   "Begin the research run now. You act only through the tools; nobody will answer questions " +
@@ -75,7 +75,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const cont = opts.continuation;
   const prompt = cont ? { system: cont.system, templateSha256: sha256(cont.system) } : buildSystemPrompt(cfg.templatePath, cfg.prompt, cfg.model);
   const { planner, why } = opts.planner ?? resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
-  const servers: ServerConfig[] = cfg.mcpConfigPath ? loadMcpConfig(cfg.mcpConfigPath, env) : [];
+  const servers: ServerConfig[] = cfg.mcpConfigPath ? loadServers(cfg.mcpConfigPath, env) : [];
   const layout = runLayout(cfg.runDir);
   const transcriptPath = layout.transcript;
   const resuming = cont !== undefined && !cont.copyPrefix;

@@ -13,7 +13,7 @@ import { TrainingState } from "../agent/training-state.ts";
 import { MetricsLedger } from "../agent/metrics.ts";
 import { Redactor } from "../agent/redact.ts";
 import { TranscriptWriter } from "../agent/transcript.ts";
-import { ToolHub } from "../tools/hub.ts";
+import { ToolHub } from "../tools/client/hub.ts";
 
 const server = path.resolve(import.meta.dirname, "..", "test", "fakes", "mcp-test-server.ts");
 const N = 1000;

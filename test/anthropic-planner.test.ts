@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { Message, ToolSpec } from "../agent/conversation.ts";
+import type { Message } from "../agent/conversation.ts";
+import type { ToolSpec } from "../tools/client/types.ts";
 import { AnthropicPlanner } from "../agent/planners/anthropic.ts";
 import { errorResponse, FakeAnthropic, textReply, toolUseReply } from "./fakes/anthropic-server.ts";
 

@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ToolSpec, Usage } from "../agent/conversation.ts";
+import type { Usage } from "../agent/conversation.ts";
+import type { ToolSpec } from "../tools/client/types.ts";
 import { buildGuard } from "../agent/guard/index.ts";
 import type { GuardConfig } from "../agent/guard/index.ts";
 import type { GuardContext, ToolCall } from "../agent/guard/types.ts";

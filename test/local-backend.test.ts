@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalBackend } from "../tools/tinker/backends/local/backend.ts";
-import { DEFAULT_MODELS_DIR } from "../tools/tinker/backends/local/manifest.ts";
+import { DEFAULT_MODELS_DIR } from "../tools/package-paths.ts";
 import { tf } from "../tools/tinker/backends/local/tf-runtime.ts";
 import { cachedMaskCount } from "../tools/tinker/backends/local/model.ts";
 import { tempDir } from "./helpers.ts";

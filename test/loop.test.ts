@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
-import type { AssistantTurn, Block, ToolSpec } from "../agent/conversation.ts";
+import type { AssistantTurn, Block } from "../agent/conversation.ts";
+import type { ToolSpec } from "../tools/client/types.ts";
 import { GuardPipeline } from "../agent/guard/pipeline.ts";
 import { unknownToolRule } from "../agent/guard/unknown-tool.ts";
 import { NUDGE_TEXT, runLoop } from "../agent/loop.ts";
 import type { LoopOptions } from "../agent/loop.ts";
 import type { Planner, PlannerRequest } from "../agent/planners/planner.ts";
 import type { TranscriptEvent } from "../agent/transcript.ts";
-import type { ToolExecutor, ToolResult } from "../tools/types.ts";
+import type { ToolExecutor, ToolResult } from "../tools/client/types.ts";
 
 const usage = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0 };
 const turn = (content: Block[], stopReason: AssistantTurn["stopReason"] = "tool_use"): AssistantTurn => ({ content, stopReason, usage });

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ALERT_THRESHOLDS, fromPredecessorText, MetricsLedger } from "../agent/metrics.ts";
-import type { ToolResult } from "../tools/types.ts";
+import type { ToolResult } from "../tools/client/types.ts";
 import { FakeAnthropic, toolUseReply } from "./fakes/anthropic-server.ts";
 import { readJsonl, runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 

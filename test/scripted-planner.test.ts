@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Message, ToolSpec, ToolUseBlock } from "../agent/conversation.ts";
+import type { Message, ToolUseBlock } from "../agent/conversation.ts";
+import type { ToolSpec } from "../tools/client/types.ts";
 import { toolUses } from "../agent/conversation.ts";
 import { ScriptedPlanner } from "../agent/planners/scripted.ts";
 import type { Hints } from "../agent/recipes.ts";

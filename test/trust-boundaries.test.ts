@@ -8,8 +8,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readTranscript } from "../agent/transcript.ts";
-import { WorkspaceTools } from "../tools/workspace.ts";
-import { DEFAULT_MODELS_DIR } from "../tools/tinker/backends/local/manifest.ts";
+import { WorkspaceTools } from "../tools/client/workspace.ts";
+import { DEFAULT_MODELS_DIR } from "../tools/package-paths.ts";
 import { connectBundled, readJsonl, REPO, runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 
 const MODEL = "local/tiny-arith";

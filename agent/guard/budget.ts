@@ -1,5 +1,6 @@
 import { isTrainingTool } from "../tool-names.ts";
-import type { Usage } from "../conversation.ts";
+import { plannerCostUsd } from "../pricing.ts";
+import type { PlannerPrice } from "../pricing.ts";
 import type { GuardRule } from "./types.ts";
 
 export type Budget = {
@@ -11,15 +12,9 @@ export type Budget = {
   /** Extra minutes after the time budget before the run is stopped outright. */
   graceMinutes?: number;
   /** USD per million tokens, for the cost estimate. */
-  pricing?: { input: number; output: number; cacheRead: number; cacheWrite: number };
+  pricing?: PlannerPrice;
 };
 
-/** Sonnet-class list prices; an estimate for budgeting, not a bill. */
-export const DEFAULT_PRICING = { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 };
-
-export function plannerCostUsd(u: Usage, p = DEFAULT_PRICING): number {
-  return (u.inputTokens * p.input + u.outputTokens * p.output + u.cacheReadTokens * p.cacheRead + u.cacheWriteTokens * p.cacheWrite) / 1e6;
-}
 
 /**
  * Past a budget, training calls are refused with "budget spent: save and finish"

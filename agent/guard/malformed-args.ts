@@ -1,4 +1,4 @@
-import { MALFORMED_ARGS } from "../planners/openai.ts";
+import { MALFORMED_ARGS } from "../conversation.ts";
 import type { GuardRule } from "./types.ts";
 
 /** A call whose arguments the planner's provider could not parse is answered with the parse error. */

@@ -1,4 +1,5 @@
-import type { ToolSpec, Usage } from "../conversation.ts";
+import type { Usage } from "../conversation.ts";
+import type { ToolSpec } from "../../tools/client/types.ts";
 
 /** What the guard decided about one tool call. */
 export type GuardDecision =

@@ -1,9 +1,9 @@
 import OpenAI from "openai";
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions/completions";
-import { plannerErrorTurn } from "../conversation.ts";
+import { MALFORMED_ARGS, plannerErrorTurn } from "../conversation.ts";
 import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../conversation.ts";
 import type { Planner, PlannerRequest } from "./planner.ts";
-import { callSignal } from "../call-signal.ts";
+import { callSignal } from "../../tools/client/call-signal.ts";
 import { RetryWatch } from "./retry-watch.ts";
 import { apiClientOptions, DEFAULT_PLANNER_MAX_TOKENS } from "./api-client-options.ts";
 import type { ApiPlannerOptions } from "./api-client-options.ts";
@@ -11,7 +11,6 @@ import type { ApiPlannerOptions } from "./api-client-options.ts";
 export type OpenAIPlannerOptions = ApiPlannerOptions;
 
 /** Input placed on a tool call whose arguments were not valid JSON; the guard answers it with an error. */
-export const MALFORMED_ARGS = "__malformed_arguments";
 
 /** Planner over the chat-completions API with tools, through the official `openai` SDK. */
 export class OpenAIPlanner implements Planner {

@@ -1,4 +1,5 @@
-import type { AssistantTurn, Message, ToolSpec } from "../conversation.ts";
+import type { AssistantTurn, Message } from "../conversation.ts";
+import type { ToolSpec } from "../../tools/client/types.ts";
 
 /** One request to a planner: everything it needs to decide its next turn. */
 export type PlannerRequest = {

@@ -1,4 +1,5 @@
-import type { AssistantTurn, Message, ToolResultBlock, ToolSpec } from "../conversation.ts";
+import type { AssistantTurn, Message, ToolResultBlock } from "../conversation.ts";
+import type { ToolSpec } from "../../tools/client/types.ts";
 import { ZERO_USAGE } from "../conversation.ts";
 import { loadRecipe } from "../recipes.ts";
 import type { Hints } from "../recipes.ts";

@@ -4,15 +4,15 @@ import path from "node:path";
 import type { Env } from "../config.ts";
 import { buildGuard } from "../guard/index.ts";
 import { runLoop } from "../loop.ts";
-import { PLAYBOOK_FILE } from "../run.ts";
+import { PLAYBOOK_FILE } from "../../tools/package-paths.ts";
 import { baseToolName } from "../tool-names.ts";
 import { TrainingState } from "../training-state.ts";
 import type { RecordedEvent, TranscriptEvent } from "../transcript.ts";
 import { loadRecording, recordedConfig } from "./recording.ts";
 import { RecordedPlanner } from "./recorded.ts";
-import { ToolHub } from "../../tools/hub.ts";
-import { loadMcpConfig } from "../../tools/mcp-config.ts";
-import { WorkspaceTools } from "../../tools/workspace.ts";
+import { ToolHub } from "../../tools/client/hub.ts";
+import { loadServers } from "../config.ts";
+import { WorkspaceTools } from "../../tools/client/workspace.ts";
 
 type Key = string;
 const keyOf = (e: { toolUseId: string }) => e.toolUseId;
@@ -39,7 +39,7 @@ export async function executeReplay(target: string, o: { env: Env; mcpConfigPath
   const training = new TrainingState();
   o.out(`tool servers from ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
   const hub = await ToolHub.start({
-    servers: cfg.mcpConfigPath ? loadMcpConfig(cfg.mcpConfigPath, o.env) : [],
+    servers: cfg.mcpConfigPath ? loadServers(cfg.mcpConfigPath, o.env) : [],
     local: [new WorkspaceTools({ root: runDir, playbookFile: PLAYBOOK_FILE, sessionDirs: () => [...training.sessionDirs] })],
     env: { ...o.env, TINKERLOOP_RUN_DIR: runDir },
     defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,

@@ -1,7 +1,8 @@
-import type { AssistantTurn, ToolSpec } from "../conversation.ts";
+import type { AssistantTurn } from "../conversation.ts";
+import type { ToolSpec } from "../../tools/client/types.ts";
 import type { Planner } from "../planners/planner.ts";
 import type { RecordedEvent } from "../transcript.ts";
-import type { ToolCallOptions, ToolExecutor, ToolResult } from "../../tools/types.ts";
+import type { ToolCallOptions, ToolExecutor, ToolResult } from "../../tools/client/types.ts";
 
 type ToolEvent = Extract<RecordedEvent, { type: "tool" }>;
 type AssistantEvent = Extract<RecordedEvent, { type: "assistant" }>;

@@ -1,6 +1,6 @@
 import { addUsage, ZERO_USAGE } from "../conversation.ts";
 import type { Block, Usage } from "../conversation.ts";
-import { plannerCostUsd } from "../guard/budget.ts";
+import { plannerCostUsd } from "../pricing.ts";
 import type { RecordedEvent, TranscriptReadResult } from "../transcript.ts";
 
 const clip = (s: string, n: number) => {

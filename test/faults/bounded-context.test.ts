@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { estimateTokens } from "../../agent/compaction.ts";
-import type { AssistantTurn, ToolSpec } from "../../agent/conversation.ts";
+import type { AssistantTurn } from "../../agent/conversation.ts";
+import type { ToolSpec } from "../../tools/client/types.ts";
 import { runLoop } from "../../agent/loop.ts";
 import type { Planner, PlannerRequest } from "../../agent/planners/planner.ts";
 import { messagesFromEvents } from "../../agent/transcript.ts";
 import type { RecordedEvent, TranscriptEvent } from "../../agent/transcript.ts";
-import type { ToolExecutor } from "../../tools/types.ts";
+import type { ToolExecutor } from "../../tools/client/types.ts";
 
 const usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
 const SYSTEM = "You are a researcher.";

@@ -1,10 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { PACKAGE_ROOT } from "../../../mcp-config.ts";
-
-/** Where the shipped local base models live (one folder each, with a manifest.json). */
-export const DEFAULT_MODELS_DIR = path.join(PACKAGE_ROOT, "models");
+import { DEFAULT_MODELS_DIR } from "../../../package-paths.ts";
 
 export const indexShape = z.array(z.object({ name: z.string(), shape: z.array(z.number()), offset: z.number(), length: z.number() }));
 const configShape = z.object({

@@ -15,7 +15,7 @@ import type { ModelConfig } from "./model.ts";
 import { sampleBatch } from "./sampler.ts";
 import { writeTensorFile } from "./tensor-file.ts";
 import { BOS, EOS, encode, renderPrompt, RENDER_TEMPLATE, VOCAB_SIZE } from "./tokenizer.ts";
-import { DEFAULT_MODELS_DIR } from "./manifest.ts";
+import { DEFAULT_MODELS_DIR } from "../../../package-paths.ts";
 import type { ModelManifest } from "./manifest.ts";
 import { generate } from "../../../hf-datasets/generators.ts";
 import type { GeneratedItem, Task } from "../../../hf-datasets/generators.ts";

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { UserError } from "../agent/errors.ts";
+import { PACKAGE_ROOT } from "../package-paths.ts";
 
 /**
  * `.mcp.json` in the format Claude Code uses:
@@ -50,8 +50,17 @@ export type HttpServerConfig = {
 };
 export type ServerConfig = StdioServerConfig | HttpServerConfig;
 
-/** The repository root, exposed to `.mcp.json` as ${TINKERLOOP_HOME}. */
-export const PACKAGE_ROOT = path.resolve(import.meta.dirname, "..");
+
+/** A config that cannot be used; `hint` says what to do. The harness shows it as a user error (exit 2). */
+export class McpConfigError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = "McpConfigError";
+  }
+}
 
 /**
  * Expands `${VAR}` and `${VAR:-default}`. A variable that is unset and has no default
@@ -62,7 +71,7 @@ export function expandVars(text: string, vars: Record<string, string | undefined
     const value = vars[name];
     if (value !== undefined && value !== "") return value;
     if (hasDefault !== undefined) return dflt ?? "";
-    throw new UserError(
+    throw new McpConfigError(
       `${where} uses \${${name}}, which is not set.`,
       `Set ${name} in the environment or .env, or write \${${name}:-default} in the config.`,
     );
@@ -74,23 +83,24 @@ export function loadMcpConfig(file: string, env: Record<string, string | undefin
   try {
     raw = fs.readFileSync(file, "utf8");
   } catch {
-    throw new UserError(`Cannot read the MCP config ${file}.`, "Pass an existing file with --mcp-config.");
+    throw new McpConfigError(`Cannot read the MCP config ${file}.`, "Pass an existing file with --mcp-config.");
   }
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch (err) {
-    throw new UserError(`${file} is not valid JSON: ${(err as Error).message}`, "Fix the file and run again.");
+    throw new McpConfigError(`${file} is not valid JSON: ${(err as Error).message}`, "Fix the file and run again.");
   }
   const parsed = configShape.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ");
-    throw new UserError(
+    throw new McpConfigError(
       `${file} is not a valid MCP config: ${issues}`,
       'Expected {"mcpServers": {"name": {"command": "...", "args": [...], "env": {...}}}}.',
     );
   }
   const dir = path.dirname(path.resolve(file));
+  // The repository root is exposed to `.mcp.json` as ${TINKERLOOP_HOME}.
   const vars = { ...env, TINKERLOOP_HOME: PACKAGE_ROOT };
   return Object.entries(parsed.data.mcpServers).map(([name, entry]): ServerConfig => {
     const where = `MCP server '${name}' in ${file}`;

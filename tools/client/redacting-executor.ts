@@ -1,4 +1,4 @@
-import type { Redactor } from "../agent/redact.ts";
+import type { Redaction } from "./types.ts";
 import type { ToolCallOptions, ToolExecutor, ToolResult } from "./types.ts";
 
 /**
@@ -8,7 +8,7 @@ import type { ToolCallOptions, ToolExecutor, ToolResult } from "./types.ts";
 export class RedactingExecutor implements ToolExecutor {
   constructor(
     private readonly inner: ToolExecutor,
-    private readonly redactor: Redactor,
+    private readonly redactor: Redaction,
   ) {}
 
   get tools() {

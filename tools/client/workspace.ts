@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import type { ToolSpec } from "../agent/conversation.ts";
-import { displayName, PathRefused, readAllowedFile, within, writeInsideRoot } from "./run-files.ts";
+import type { ToolSpec } from "./types.ts";
+import { displayName, PathRefused, readAllowedFile, within, writeInsideRoot } from "../run-files.ts";
 import type { LocalToolProvider, ToolResult } from "./types.ts";
 
 export type WorkspaceOptions = {

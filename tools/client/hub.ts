@@ -3,8 +3,8 @@ import { StdioClientTransport, getDefaultEnvironment } from "@modelcontextprotoc
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
-import { callSignal } from "../agent/call-signal.ts";
-import type { ToolSpec } from "../agent/conversation.ts";
+import { callSignal } from "./call-signal.ts";
+import type { ToolSpec } from "./types.ts";
 import type { ServerConfig } from "./mcp-config.ts";
 import type { LocalToolProvider, ToolCallOptions, ToolExecutor, ToolResult } from "./types.ts";
 

@@ -1,4 +1,12 @@
-import type { ToolSpec } from "../agent/conversation.ts";
+/** A tool as the planner sees it: name, description and JSON Schema of its input. */
+export type ToolSpec = {
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  /** Which server (or "workspace") provides it; not sent to the planner. */
+  source: string;
+};
 
 /** The outcome of one tool call, whatever the tool's provider. */
 export type ToolResult = {
@@ -30,4 +38,10 @@ export interface LocalToolProvider {
   readonly source: string;
   readonly tools: ToolSpec[];
   call(name: string, input: unknown): Promise<ToolResult>;
+}
+
+/** Secret redaction as the client side needs it (the harness's Redactor fits). */
+export interface Redaction {
+  text(s: string): string;
+  value<T>(v: T): T;
 }

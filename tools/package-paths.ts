@@ -1,0 +1,18 @@
+import path from "node:path";
+
+/**
+ * Where the package's own files are: the one place paths inside the repository are
+ * spelled out. Harness, client and servers all import them from here.
+ */
+export const PACKAGE_ROOT = path.resolve(import.meta.dirname, "..");
+
+/** The default system prompt template (the seed's), with <<PROMPT>> and <<MODEL>>. */
+export const DEFAULT_TEMPLATE = path.join(PACKAGE_ROOT, "prompts", "system.md");
+/** Built-in recipes: objectives with a hint block for the scripted planner. */
+export const RECIPES_DIR = path.join(PACKAGE_ROOT, "prompts", "recipes");
+/** The harness playbook the planner reads at /app/AGENTS.md or /root/CLAUDE.md. */
+export const PLAYBOOK_FILE = path.join(PACKAGE_ROOT, "playbook", "AGENTS.md");
+/** Shipped local base models, one folder each with a manifest.json. */
+export const DEFAULT_MODELS_DIR = path.join(PACKAGE_ROOT, "models");
+/** The MCP config naming the bundled servers. */
+export const BUNDLED_MCP_CONFIG = path.join(PACKAGE_ROOT, ".mcp.json");
