@@ -5,6 +5,39 @@ export function estimateTokens(system: string, messages: Message[]): number {
   return Math.ceil((system.length + JSON.stringify(messages).length) / 4);
 }
 
+export type ContextPolicy = {
+  /** Above this estimated size, older tool results and texts are elided. */
+  maxContextTokens: number;
+  /** Messages at the end that are never elided. */
+  keepRecentMessages: number;
+};
+
+export const DEFAULT_CONTEXT: ContextPolicy = { maxContextTokens: 150_000, keepRecentMessages: 8 };
+
+/** What one compaction did, as the transcript records it (the boundary and drop count rebuild it). */
+export type Compaction = { boundary: number; dropped?: number; elided: number; tokensBefore: number; tokensAfter: number; trigger: "threshold" | "overflow" };
+
+/**
+ * Elides older content so the request stays under the context budget, down to half of
+ * it so compactions stay rare; when stubs alone are not enough, the oldest whole
+ * exchanges go too. Returns the new messages and the record, or undefined when there
+ * was nothing to shorten.
+ */
+export function compactToFit(system: string, messages: Message[], policy: ContextPolicy, trigger: Compaction["trigger"], keep: number): { messages: Message[]; compaction: Compaction } | undefined {
+  const before = estimateTokens(system, messages);
+  const target = Math.min(before, policy.maxContextTokens) / 2;
+  const boundary = Math.max(0, messages.length - keep);
+  let r = compactMessages(messages, boundary);
+  let dropped = 0;
+  const maxDrop = Math.floor(Math.max(0, boundary - 1) / 2);
+  while (estimateTokens(system, r.messages) > target && dropped < maxDrop) {
+    dropped = Math.min(maxDrop, dropped + Math.max(1, Math.ceil(maxDrop / 8)));
+    r = compactMessages(messages, boundary, dropped);
+  }
+  if (r.elided === 0 && dropped === 0) return undefined;
+  return { messages: r.messages, compaction: { boundary, ...(dropped ? { dropped } : {}), elided: r.elided, tokensBefore: before, tokensAfter: estimateTokens(system, r.messages), trigger } };
+}
+
 /** Blocks shorter than this are kept whole: eliding them would save nothing. */
 const KEEP_CHARS = 300;
 

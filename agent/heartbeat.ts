@@ -1,18 +1,17 @@
 import fs from "node:fs";
-import type { TranscriptEvent, TranscriptSink } from "./transcript.ts";
+import type { EventListener, RunEvent } from "./events.ts";
 
 /**
  * Keeps `progress.txt` in the run directory current: rewritten on every event, and at
  * least every `intervalMs` while a long call runs, so a person or a watchdog outside
  * the process can tell a slow run from a dead one.
  */
-export class Heartbeat implements TranscriptSink {
+export class Heartbeat implements EventListener {
   private last = "starting";
   private lastAt = Date.now();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly inner: TranscriptSink,
     private readonly file: string,
     private readonly intervalMs = 30_000,
   ) {}
@@ -33,8 +32,7 @@ export class Heartbeat implements TranscriptSink {
     this.note(`${server}/${tool}: ${message ?? "working"}`);
   }
 
-  append(event: TranscriptEvent): void {
-    this.inner.append(event);
+  on(event: RunEvent): void {
     const turn = "turn" in event ? ` turn ${event.turn}` : "";
     const what = event.type === "tool" || event.type === "guard" ? ` ${event.name}` : event.type === "end" ? ` ${event.reason}` : "";
     this.note(`${event.type}${turn}${what}`);

@@ -1,6 +1,6 @@
 import { textOf, toolUses } from "./conversation.ts";
 import type { Redactor } from "./redact.ts";
-import type { TranscriptEvent, TranscriptSink } from "./transcript.ts";
+import type { EventListener, RunEvent } from "./events.ts";
 
 type CallMark = { name: string; mark: string };
 
@@ -8,21 +8,19 @@ type CallMark = { name: string; mark: string };
  * Prints one line per turn (turn number, elapsed time, tool calls and how each
  * went) by watching the events on their way to the transcript.
  */
-export class ProgressPrinter implements TranscriptSink {
+export class ProgressPrinter implements EventListener {
   private calls: CallMark[] = [];
   private turnText = "";
   private turn = 0;
 
   constructor(
-    private readonly inner: TranscriptSink,
     private readonly write: (line: string) => void,
     private readonly redactor: Redactor,
     private readonly startedAt: number,
     private readonly now: () => number = Date.now,
   ) {}
 
-  append(event: TranscriptEvent): void {
-    this.inner.append(event);
+  on(event: RunEvent): void {
     switch (event.type) {
       case "assistant": {
         this.turn = event.turn;

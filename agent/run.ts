@@ -2,38 +2,36 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Env, RunConfig } from "./config.ts";
+import { loadServers } from "./config.ts";
+import { bridge } from "./continuation.ts";
+import type { Continuation } from "./continuation.ts";
 import { EXIT, UserError } from "./errors.ts";
+import { EventBus, observing } from "./events.ts";
 import { buildGuard } from "./guard/index.ts";
-import { MetricsLedger } from "./metrics.ts";
+import { wrapUp } from "./harness-calls.ts";
 import { Heartbeat } from "./heartbeat.ts";
-import { RestartNoteExecutor } from "./restart-note.ts";
-import { TrainingState } from "./training-state.ts";
-import { DEFAULT_RETRY, runLoop } from "./loop.ts";
+import { runLoop } from "./loop.ts";
 import type { LoopResult } from "./loop.ts";
+import { MetricsLedger } from "./metrics/ledger.ts";
+import { MetricsFileWriter } from "./metrics/metrics-file.ts";
 import { resolvePlanner } from "./planners/index.ts";
+import type { PlannerChoice } from "./planners/index.ts";
 import { RedactingPlanner } from "./planners/redacting.ts";
+import { DEFAULT_RETRY, RetryingPlanner } from "./planners/retrying.ts";
 import { ProgressPrinter } from "./progress.ts";
 import { buildSystemPrompt } from "./prompt.ts";
 import { MIN_SECRET_LENGTH, Redactor } from "./redact.ts";
-import { messagesFromEvents, TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
-import type { RecordedEvent, TranscriptSink } from "./transcript.ts";
+import { RestartNoteExecutor } from "./restart-note.ts";
 import { formatSummary, summarize } from "./summary.ts";
 import type { RunSummary } from "./summary.ts";
-import type { PlannerChoice } from "./planners/index.ts";
-import { toolUses } from "./conversation.ts";
-import { exposedToolName } from "./tool-names.ts";
-import type { Block, Message } from "./conversation.ts";
-import { ZERO_USAGE } from "./conversation.ts";
-import type { Guard, ToolCall } from "./guard/types.ts";
-import type { ToolExecutor, ToolResult } from "../tools/client/types.ts";
-import { ToolHub, ServerStartError } from "../tools/client/hub.ts";
-import { loadServers } from "./config.ts";
-import { PLAYBOOK_FILE } from "../tools/package-paths.ts";
+import { TrainingState } from "./training-state.ts";
+import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
+import { ServerStartError, ToolHub } from "../tools/client/hub.ts";
 import type { ServerConfig } from "../tools/client/mcp-config.ts";
 import { RedactingExecutor } from "../tools/client/redacting-executor.ts";
 import { WorkspaceTools } from "../tools/client/workspace.ts";
+import { PLAYBOOK_FILE } from "../tools/package-paths.ts";
 import { RUN_FILES, runLayout } from "../tools/run-layout.ts";
-
 
 export const KICKOFF =
   "Begin the research run now. You act only through the tools; nobody will answer questions " +
@@ -44,32 +42,13 @@ export type RunIO = {
   signal: AbortSignal;
 };
 
-
-/**
- * Carrying on from recorded events: a fork copies them into a new run's transcript,
- * a resume continues the same transcript. Training state comes back through `load`
- * of the given checkpoint.
- */
-export type Continuation = {
-  prefix: RecordedEvent[];
-  /** The recorded system prompt (a continuation never reads a template again). */
-  system: string;
-  /** true: copy `prefix` into a new transcript (fork); false: it is already there (resume). */
-  copyPrefix: boolean;
-  startTurn: number;
-  /** The run this one continues from, named in a fork's header. */
-  parent?: string;
-  /** Checkpoint to `load` before the planner carries on (absolute path or name). */
-  checkpoint?: string;
-  /** A recorded checkpoint that was not restored, and why. */
-  refusedCheckpoint?: string;
-  /** One line saying what this continuation is, for the planner's note. */
-  reason: string;
-};
-
 export type RunOptions = { planner?: PlannerChoice; continuation?: Continuation };
 
-/** Runs one research run end to end; returns the exit code. User errors are thrown as UserError. */
+/**
+ * Runs one research run end to end; returns the exit code. User errors are thrown as
+ * UserError. This is the composition root: it builds the planner, the tools, the guard
+ * and the listeners of the event stream, and hands them to the loop.
+ */
 export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunOptions = {}): Promise<{ exitCode: number; summary: RunSummary }> {
   // Everything that can be refused is checked before a process starts or a file is written.
   const cont = opts.continuation;
@@ -77,7 +56,6 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const { planner, why } = opts.planner ?? resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
   const servers: ServerConfig[] = cfg.mcpConfigPath ? loadServers(cfg.mcpConfigPath, env) : [];
   const layout = runLayout(cfg.runDir);
-  const transcriptPath = layout.transcript;
   const resuming = cont !== undefined && !cont.copyPrefix;
   checkRunDir(cfg.runDir, resuming);
 
@@ -88,7 +66,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const guard = await buildGuard({
     trainingState: training,
     onWrongModel: cfg.onWrongModel,
-    dataDir: path.join(cfg.runDir, "data"),
+    dataDir: layout.data,
     inlineLimitBytes: cfg.inlineLimitKb * 1024,
     budget: { maxMinutes: cfg.maxMinutes, graceMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), ...(cfg.maxPlannerCostUsd ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}) },
     disabled: cfg.guardOff,
@@ -100,70 +78,38 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   io.out(`run dir: ${cfg.runDir}`);
   io.out(`tool servers: ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
 
-  const workspace = new WorkspaceTools({ root: cfg.runDir, playbookFile: PLAYBOOK_FILE, sessionDirs: () => [...training.sessionDirs] });
-  let heartbeat: Heartbeat | undefined;
-  let hub: ToolHub;
-  try {
-    hub = await ToolHub.start({
-      servers,
-      local: [workspace],
-      env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir, TINKERLOOP_MODEL: cfg.model },
-      defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
-      onStderr: (server, chunk) =>
-        fs.appendFileSync(path.join(layout.logs, `${server}.stderr.log`), redactor.text(chunk)),
-      onProgress: (server, tool, message) => heartbeat?.progress(server, tool, message),
-    });
-  } catch (err) {
-    if (err instanceof ServerStartError) {
-      throw new UserError(redactor.text(err.message), "Run `tinkerloop doctor` to check every server in the MCP config.", EXIT.setup);
-    }
-    throw err;
-  }
-
+  const heartbeat = new Heartbeat(layout.progress);
+  const hub = await startTools(cfg, env, servers, redactor, training, heartbeat);
   const started = Date.now();
-  const metricsFile = layout.metrics;
-  const ledger = new MetricsLedger({
-    model: cfg.model,
-    now: Date.now,
-    startedAt: started,
-    maxMinutes: cfg.maxMinutes,
-    ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
-    sink: (rec) => fs.appendFileSync(metricsFile, redactor.text(JSON.stringify(rec)) + "\n"),
-    thresholds: cfg.alertThresholds,
-  });
-  const lastSeq = resuming ? Math.max(0, ...cont!.prefix.map((e) => e.seq)) : 0;
-  if (resuming) truncateTornTail(transcriptPath);
-  const writer = new TranscriptWriter(transcriptPath, redactor, () => new Date(), lastSeq);
-  heartbeat = new Heartbeat(writer, layout.progress);
-  heartbeat.start();
-  const transcript = new ProgressPrinter(heartbeat, io.out, redactor, started);
+  const ledger = new MetricsLedger({ model: cfg.model, now: Date.now, startedAt: started, maxMinutes: cfg.maxMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), thresholds: cfg.alertThresholds });
+  if (resuming) truncateTornTail(layout.transcript);
+  const writer = new TranscriptWriter(layout.transcript, redactor, () => new Date(), resuming ? Math.max(0, ...cont!.prefix.map((e) => e.seq)) : 0);
+  // State listeners rebuild from recorded events on resume; file writers and printers only see what happens now.
+  const state = [observing(training), observing(guard), ledger];
+  const events = new EventBus([writer, ...state, new MetricsFileWriter(layout.metrics, (t) => redactor.text(t)), new ProgressPrinter(io.out, redactor, started), heartbeat]);
   const tools = new RestartNoteExecutor(new RedactingExecutor(hub, redactor), training);
+  heartbeat.start();
   let result: LoopResult;
   try {
-    if (!resuming) writer.append({
-      type: "run",
-      schema: TRANSCRIPT_SCHEMA_VERSION,
-      runId: cfg.runId,
-      startedAt: new Date(started).toISOString(),
-      planner: planner.id,
-      model: cfg.model,
-      config: redactor.value({
-        ...cfg,
-        mcpServers: servers.map((s) =>
-          s.kind === "stdio"
-            ? { name: s.name, command: s.command, args: s.args, envNames: Object.keys(s.env) }
-            : { name: s.name, url: s.url },
-        ),
-      }),
-      templateSha256: prompt.templateSha256,
-      tools: hub.tools.map((t) => ({ name: t.name, source: t.source })),
-      toolSpecs: hub.tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema, source: t.source })),
-      ...(cont?.parent ? { parent: cont.parent } : {}),
-    });
-    if (!resuming) writer.append({ type: "system", text: prompt.system });
+    if (!resuming) {
+      events.emit({
+        type: "run",
+        schema: TRANSCRIPT_SCHEMA_VERSION,
+        runId: cfg.runId,
+        startedAt: new Date(started).toISOString(),
+        planner: planner.id,
+        model: cfg.model,
+        config: redactor.value({ ...cfg, mcpServers: servers.map((s) => (s.kind === "stdio" ? { name: s.name, command: s.command, args: s.args, envNames: Object.keys(s.env) } : { name: s.name, url: s.url })) }),
+        templateSha256: prompt.templateSha256,
+        tools: hub.tools.map((t) => ({ name: t.name, source: t.source })),
+        toolSpecs: hub.tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema, source: t.source })),
+        ...(cont?.parent ? { parent: cont.parent } : {}),
+      });
+      events.emit({ type: "system", text: prompt.system });
+    }
     io.out(`tools: ${hub.tools.map((t) => t.name).join(", ")}`);
-    const messages = cont ? await bridge(cont, { writer: transcript, hub: tools, guard, ledger, io, signal: io.signal, model: cfg.model, training }) : undefined;
-
+    const messages = cont ? await bridge(cont, { events, state, tools, guard, model: cfg.model, out: io.out }) : undefined;
+    const retry = { ...DEFAULT_RETRY, retries: Number(env.TINKERLOOP_RETRIES ?? DEFAULT_RETRY.retries), baseDelayMs: Number(env.TINKERLOOP_RETRY_BASE_MS ?? DEFAULT_RETRY.baseDelayMs) };
     result = await runLoop(
       {
         system: prompt.system,
@@ -174,23 +120,9 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         maxNudges: cfg.maxNudges,
         ...(messages ? { messages, startTurn: cont!.startTurn } : {}),
         context: { maxContextTokens: cfg.maxContextTokens, keepRecentMessages: 8 },
-        onStop: (r) => wrapUp(r, { tools, training, transcript, io, guard, model: cfg.model }),
-        retry: {
-          retries: Number(env.TINKERLOOP_RETRIES ?? DEFAULT_RETRY.retries),
-          baseDelayMs: Number(env.TINKERLOOP_RETRY_BASE_MS ?? DEFAULT_RETRY.baseDelayMs),
-          maxDelayMs: DEFAULT_RETRY.maxDelayMs,
-        },
+        onStop: (r) => wrapUp(r, { tools, events, training, out: io.out, guard: { check: (c, x) => guard.check(c, x), model: cfg.model } }),
       },
-      {
-        planner: new RedactingPlanner(planner, redactor),
-        tools,
-        transcript,
-        clock: { now: () => Date.now() },
-        signal: io.signal,
-        guard,
-        feedback: ledger,
-        observers: [training],
-      },
+      { planner: new RetryingPlanner(new RedactingPlanner(planner, redactor), retry), tools, events, clock: { now: () => Date.now() }, signal: io.signal, guard, feedback: ledger },
     );
   } finally {
     heartbeat.stop();
@@ -198,20 +130,41 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     writer.close();
   }
 
-  const summary = summarize(cfg, planner.id, result, transcriptPath);
+  const summary = summarize(cfg, planner.id, result, layout.transcript);
   fs.writeFileSync(layout.summary, redactor.text(JSON.stringify(summary, null, 2)) + "\n");
   for (const line of formatSummary(summary)) io.out(redactor.text(line));
-  const exitCode =
-    result.reason === "finished"
-      ? EXIT.finished
-      : result.reason === "aborted"
-        ? EXIT.interrupted
-        : result.reason === "planner_error"
-          ? EXIT.plannerFailed
-          : EXIT.unfinished;
-  return { exitCode, summary };
+  return { exitCode: EXIT_FOR[result.reason], summary };
 }
 
+const EXIT_FOR: Record<LoopResult["reason"], number> = {
+  finished: EXIT.finished,
+  aborted: EXIT.interrupted,
+  planner_error: EXIT.plannerFailed,
+  max_turns: EXIT.unfinished,
+  time_limit: EXIT.unfinished,
+  planner_stopped: EXIT.unfinished,
+  refusal: EXIT.unfinished,
+  guard_stop: EXIT.unfinished,
+};
+
+/** Starts the tool servers (stderr to logs/, progress to the heartbeat) beside the workspace tools. */
+async function startTools(cfg: RunConfig, env: Env, servers: ServerConfig[], redactor: Redactor, training: TrainingState, heartbeat: Heartbeat): Promise<ToolHub> {
+  const layout = runLayout(cfg.runDir);
+  const workspace = new WorkspaceTools({ root: cfg.runDir, playbookFile: PLAYBOOK_FILE, sessionDirs: () => [...training.sessionDirs] });
+  try {
+    return await ToolHub.start({
+      servers,
+      local: [workspace],
+      env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir, TINKERLOOP_MODEL: cfg.model },
+      defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
+      onStderr: (server, chunk) => fs.appendFileSync(path.join(layout.logs, `${server}.stderr.log`), redactor.text(chunk)),
+      onProgress: (server, tool, message) => heartbeat.progress(server, tool, message),
+    });
+  } catch (err) {
+    if (err instanceof ServerStartError) throw new UserError(redactor.text(err.message), "Run `tinkerloop doctor` to check every server in the MCP config.", EXIT.setup);
+    throw err;
+  }
+}
 
 const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
 
@@ -244,128 +197,3 @@ function truncateTornTail(file: string): void {
   fs.writeFileSync(file, raw.slice(0, raw.lastIndexOf("\n") + 1));
 }
 
-/**
- * A call the harness makes itself (restore, emergency save, closing finish), recorded
- * like the planner's. With `guard`, it is checked first, as every training path is:
- * a refused call is recorded and not run.
- */
-async function harnessCall(
-  d: { tools: ToolExecutor; transcript: TranscriptSink; observe: (call: ToolCall, r: ToolResult) => void; guard?: { check: Guard["check"]; model: string } },
-  turn: number,
-  call: ToolCall,
-): Promise<ToolResult> {
-  let input = call.input;
-  if (d.guard) {
-    const verdict = await d.guard.check(call, { tools: d.tools.tools, model: d.guard.model, turn, elapsedMs: 0, usage: ZERO_USAGE });
-    const decision = verdict.decision;
-    if (decision.action === "rewrite") input = decision.input;
-    d.transcript.append({ type: "guard", turn, toolUseId: call.id, name: call.name, decision, ...(verdict.rule ? { rule: verdict.rule } : {}), original: call.input, effective: decision.action === "allow" || decision.action === "rewrite" ? input : null });
-    if (decision.action === "reject" || decision.action === "stop") {
-      return { content: decision.action === "reject" ? decision.message : `Not run: ${decision.reason}`, isError: true };
-    }
-  }
-  const started = Date.now();
-  const r = await d.tools.call(call.name, input, { signal: new AbortController().signal, toolUseId: call.id });
-  d.transcript.append({ type: "tool", turn, toolUseId: call.id, name: call.name, input, result: r.content, ...(r.structured !== undefined ? { structured: r.structured } : {}), ...(r.meta !== undefined ? { meta: r.meta } : {}), isError: r.isError, ms: Date.now() - started });
-  d.observe({ ...call, input }, r);
-  return r;
-}
-
-/**
- * A graceful stop (interrupt, spent budget, planner failure): no new planner turn;
- * training since the last save is saved by the harness itself (through the guard),
- * then the session is finished, so nothing trained is lost and a resume can restore it.
- */
-async function wrapUp(result: LoopResult, d: { tools: ToolExecutor; training: TrainingState; transcript: TranscriptSink; io: RunIO; guard: Guard; model: string }): Promise<void> {
-  if (!d.training.sessionOpen) return;
-  const turn = result.turns;
-  const observe = (call: ToolCall, r: ToolResult) => {
-    d.guard.observe(call, r);
-    d.training.observe(call, r);
-  };
-  const save = exposedToolName(d.tools.tools, "save");
-  if (d.training.unsavedTrainingCalls > 0 && save) {
-    const name = `emergency-${new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}`;
-    d.transcript.append({ type: "note", turn, text: `graceful stop (${result.reason}): saving unsaved training as ${name}` });
-    const r = await harnessCall({ tools: d.tools, transcript: d.transcript, observe, guard: { check: (c, x) => d.guard.check(c, x), model: d.model } }, turn, { id: "harness-emergency-save", name: save, input: { name } });
-    d.io.out(`emergency save: ${r.isError ? `FAILED (${r.content.split("\n")[0]})` : `${name}`}`);
-  }
-  const finish = exposedToolName(d.tools.tools, "finish");
-  if (finish) {
-    const r = await harnessCall({ tools: d.tools, transcript: d.transcript, observe }, turn, { id: "harness-finish", name: finish, input: {} });
-    d.io.out(`session finished by the harness${r.isError ? ` (failed: ${r.content.split("\n")[0]})` : ""}`);
-  }
-}
-
-type BridgeDeps = {
-  writer: TranscriptSink;
-  hub: ToolExecutor;
-  guard: Guard;
-  ledger: MetricsLedger;
-  io: RunIO;
-  signal: AbortSignal;
-  model: string;
-  training: TrainingState;
-};
-
-/**
- * Rebuilds the conversation from recorded events, replays them into the guard and the
- * metrics ledger, copies them (fork), restores training from the checkpoint (through
- * the guard, like any load), answers any tool call left without a result, and tells
- * the planner in one note what happened. Returns the messages the loop continues from.
- */
-async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message[]> {
-  for (const e of cont.prefix) {
-    if (cont.copyPrefix && e.type !== "run" && e.type !== "end" && e.type !== "system") {
-      const { seq: _seq, t: _t, ...event } = e;
-      d.writer.append(event as Parameters<TranscriptSink["append"]>[0]);
-    }
-    if (e.type === "tool") {
-      const call = { id: e.toolUseId, name: e.name, input: e.input };
-      const result = { isError: e.isError, content: e.result, ...(e.structured !== undefined ? { structured: e.structured } : {}), ...(e.meta !== undefined ? { meta: e.meta } : {}) };
-      d.guard.observe(call, result);
-      d.ledger.observe(call, result);
-      d.training.observe(call, result);
-    }
-  }
-  const messages = messagesFromEvents(cont.prefix);
-  const notes = [`[harness] ${cont.reason}`];
-  if (cont.refusedCheckpoint) {
-    d.writer.append({ type: "note", turn: cont.startTurn, text: `not restored: ${cont.refusedCheckpoint}` });
-    d.io.out(`restore: refused ${cont.refusedCheckpoint}`);
-  }
-  if (cont.checkpoint) {
-    const load = exposedToolName(d.hub.tools, "load");
-    const observe = (call: ToolCall, r: ToolResult) => {
-      d.guard.observe(call, r);
-      d.ledger.observe(call, r);
-      d.training.observe(call, r);
-    };
-    const r = load
-      ? await harnessCall({ tools: d.hub, transcript: d.writer, observe, guard: { check: (c, x) => d.guard.check(c, x), model: d.model } }, cont.startTurn, { id: "harness-restore", name: load, input: { path: cont.checkpoint } })
-      : { isError: true, content: "no load tool is available" };
-    d.writer.append({ type: "note", turn: cont.startTurn, text: `restore from ${cont.checkpoint}: ${r.isError ? "failed" : "ok"} — ${r.content.split("\n")[0]}` });
-    d.io.out(`restore: ${r.isError ? "FAILED" : "loaded"} ${cont.checkpoint}`);
-    notes.push(
-      r.isError
-        ? `Restoring the training session from ${cont.checkpoint} failed (${r.content.split("\n")[0]}); the tool servers are fresh, so re-initialise (init_*) before training.`
-        : `The training session was restored from checkpoint ${cont.checkpoint} (weights, optimizer state and counters). Training done after that checkpoint was lost; continue from it (warmup_ratio=0).`,
-    );
-  } else {
-    notes.push("No checkpoint was restored: the tool servers are fresh, so call init_* again before training.");
-  }
-  const last = messages[messages.length - 1];
-  const note: Block = { type: "text", text: notes.join(" ") };
-  if (last?.role === "assistant") {
-    // Calls that were made but never answered (the run stopped in between) get an error result.
-    const orphans = toolUses(last.content).map((u) => ({ type: "tool_result" as const, toolUseId: u.id, content: "Not run: the run stopped before this call completed.", isError: true }));
-    const message: Message = { role: "user", content: [...orphans, note] };
-    messages.push(message);
-    d.writer.append({ type: "user", turn: cont.startTurn, message });
-  } else if (last?.role === "user") {
-    const message: Message = { role: "user", content: [...last.content, note] };
-    messages[messages.length - 1] = message;
-    d.writer.append({ type: "user", turn: cont.startTurn, message, amends: true });
-  }
-  return messages;
-}

@@ -1,7 +1,10 @@
 import path from "node:path";
+import { pct } from "../tools/format.ts";
 import type { RunConfig } from "./config.ts";
 import type { LoopResult } from "./loop.ts";
-import { baseToolName } from "./tool-names.ts";
+import { replay } from "./events.ts";
+import type { EventListener, RunEvent } from "./events.ts";
+import { baseToolName, isInitTool, isTrainingTool } from "./tool-names.ts";
 import { readTranscript } from "./transcript.ts";
 
 export type RunSummary = {
@@ -17,31 +20,75 @@ export type RunSummary = {
   guardInterventions: number;
   /** Holdout evaluations (sample calls scored with a reward): first, best and last. */
   holdout: { baseline: number; best: number; final: number; evaluations: number } | null;
-  /** The checkpoint the session ended on (last load, else last save). */
+  /**
+   * The checkpoint holding the weights that scored best on the holdout (saved or loaded
+   * with no training between that evaluation and it); null when there was no holdout
+   * evaluation or those weights were never saved.
+   */
   bestCheckpoint: string | null;
+  /** The last checkpoint saved or loaded, whatever its score. */
+  lastCheckpoint: string | null;
   usage: LoopResult["usage"];
   elapsedMs: number;
 };
 
+/**
+ * Tallies a run from its events, live or replayed: counts, holdout scores, and which
+ * checkpoint holds which weights. Weights change with every training call and every
+ * init or load; a save names the weights of the moment.
+ */
+export class SummaryCollector implements EventListener {
+  toolCalls = 0;
+  toolErrors = 0;
+  guardInterventions = 0;
+  readonly scores: number[] = [];
+  lastCheckpoint: string | null = null;
+  private best: { score: number; checkpoint: string | null } | undefined;
+  /** The checkpoint identical to the current weights, when one is. */
+  private current: string | null = null;
+  /** The best evaluation's weights are the current ones but not saved yet. */
+  private bestUnsaved = false;
+
+  on(e: RunEvent): void {
+    if (e.type === "guard" && e.decision.action !== "allow") this.guardInterventions++;
+    if (e.type !== "tool") return;
+    this.toolCalls++;
+    if (e.isError) {
+      this.toolErrors++;
+      return;
+    }
+    const tool = baseToolName(e.name);
+    const s = e.structured as { mean_reward?: unknown; path?: unknown } | undefined;
+    const path = typeof s?.path === "string" ? s.path : undefined;
+    if (isTrainingTool(e.name) || isInitTool(e.name)) {
+      this.current = null;
+      this.bestUnsaved = false;
+    } else if (tool === "save" && path) {
+      this.current = this.lastCheckpoint = path;
+      if (this.bestUnsaved && this.best) this.best.checkpoint = path;
+      this.bestUnsaved = false;
+    } else if (tool === "load" && path) {
+      this.current = this.lastCheckpoint = path;
+      this.bestUnsaved = false;
+    } else if (tool === "sample" && typeof s?.mean_reward === "number") {
+      this.scores.push(s.mean_reward);
+      if (!this.best || s.mean_reward > this.best.score) {
+        this.best = { score: s.mean_reward, checkpoint: this.current };
+        this.bestUnsaved = this.current === null;
+      }
+    }
+  }
+
+  get bestCheckpoint(): string | null {
+    return this.best?.checkpoint ?? null;
+  }
+}
+
 /** Counts and holdout scores of a run, read back from its transcript. */
 export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult, transcriptPath: string): RunSummary {
-  let toolCalls = 0;
-  let toolErrors = 0;
-  let guardInterventions = 0;
-  const scores: number[] = [];
-  let lastSave: string | null = null;
-  let lastLoad: string | null = null;
-  for (const e of readTranscript(transcriptPath).events) {
-    if (e.type === "tool") {
-      toolCalls++;
-      if (e.isError) toolErrors++;
-      const tool = baseToolName(e.name);
-      const s = e.structured as { mean_reward?: unknown; path?: unknown } | undefined;
-      if (!e.isError && tool === "sample" && typeof s?.mean_reward === "number") scores.push(s.mean_reward);
-      if (!e.isError && tool === "save" && typeof s?.path === "string") lastSave = s.path;
-      if (!e.isError && tool === "load" && typeof s?.path === "string") lastLoad = s.path;
-    } else if (e.type === "guard" && e.decision.action !== "allow") guardInterventions++;
-  }
+  const c = new SummaryCollector();
+  replay(readTranscript(transcriptPath).events, [c]);
+  const scores = c.scores;
   return {
     runId: cfg.runId,
     runDir: cfg.runDir,
@@ -50,11 +97,12 @@ export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult,
     reason: result.reason,
     ...(result.detail ? { detail: result.detail } : {}),
     turns: result.turns,
-    toolCalls,
-    toolErrors,
-    guardInterventions,
+    toolCalls: c.toolCalls,
+    toolErrors: c.toolErrors,
+    guardInterventions: c.guardInterventions,
     holdout: scores.length ? { baseline: scores[0]!, best: Math.max(...scores), final: scores[scores.length - 1]!, evaluations: scores.length } : null,
-    bestCheckpoint: lastLoad ?? lastSave,
+    bestCheckpoint: c.bestCheckpoint,
+    lastCheckpoint: c.lastCheckpoint,
     usage: result.usage,
     elapsedMs: result.elapsedMs,
   };
@@ -71,7 +119,6 @@ const REASON_TEXT: Record<LoopResult["reason"], string> = {
   aborted: "interrupted",
 };
 
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export function formatSummary(s: RunSummary): string[] {
   const u = s.usage;
@@ -80,9 +127,10 @@ export function formatSummary(s: RunSummary): string[] {
     `── ${REASON_TEXT[s.reason]}${s.detail ? ` (${s.detail})` : ""}`,
     `   turns ${s.turns} · tool calls ${s.toolCalls} (${s.toolErrors} errors) · guard interventions ${s.guardInterventions}`,
     ...(s.holdout
-      ? [`   holdout score: baseline ${pct(s.holdout.baseline)} → final ${pct(s.holdout.final)} (best ${pct(s.holdout.best)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`]
+      ? [`   holdout score: baseline ${pct(s.holdout.baseline, 1)} → final ${pct(s.holdout.final, 1)} (best ${pct(s.holdout.best, 1)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`]
       : []),
-    ...(s.bestCheckpoint ? [`   checkpoint: ${s.bestCheckpoint}`] : []),
+    ...(s.bestCheckpoint ? [`   best checkpoint: ${s.bestCheckpoint}${s.holdout ? ` (holdout ${pct(s.holdout.best, 1)})` : ""}`] : []),
+    ...(s.lastCheckpoint && s.lastCheckpoint !== s.bestCheckpoint ? [`   last checkpoint: ${s.lastCheckpoint}`] : []),
     `   tokens in ${u.inputTokens} out ${u.outputTokens} cache read ${u.cacheReadTokens} write ${u.cacheWriteTokens}`,
     `   time ${(s.elapsedMs / 1000).toFixed(1)}s · planner ${s.planner} · model ${s.model}`,
     `   transcript ${path.join(s.runDir, "transcript.jsonl")}`,

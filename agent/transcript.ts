@@ -1,79 +1,22 @@
 import fs from "node:fs";
 import { z } from "zod";
 import { blockShape, messageShape, usageShape } from "./conversation.ts";
-import type { AssistantTurn, Block, Message } from "./conversation.ts";
-import type { GuardDecision } from "./guard/types.ts";
+import type { Block, Message } from "./conversation.ts";
+import type { EventListener, RunEvent } from "./events.ts";
 import type { Redactor } from "./redact.ts";
 import { compactMessages } from "./compaction.ts";
 
 /** Bump when an event's shape changes; the reader upgrades older versions. */
 export const TRANSCRIPT_SCHEMA_VERSION = 1;
 
-export type RunHeader = {
-  type: "run";
-  schema: number;
-  runId: string;
-  startedAt: string;
-  planner: string;
-  model: string;
-  /** The run's configuration, secrets already redacted. */
-  config: Record<string, unknown>;
-  templateSha256: string;
-  tools: Array<{ name: string; source: string }>;
-  /** The tools' descriptions and input schemas, so a replay can check calls as the run did. */
-  toolSpecs?: Array<{ name: string; description: string; inputSchema: Record<string, unknown>; source: string }>;
-  /** Run this one was forked or resumed from, when any. */
-  parent?: string;
-};
-
-export type TranscriptEvent =
-  | RunHeader
-  | { type: "system"; text: string }
-  /** `amends`: this message replaces the previous user message (a resume or fork note added to it). */
-  | { type: "user"; turn: number; message: Message; amends?: boolean }
-  | ({ type: "assistant"; turn: number; latencyMs: number } & AssistantTurn)
-  | {
-      type: "guard";
-      turn: number;
-      toolUseId: string;
-      name: string;
-      decision: GuardDecision;
-      rule?: string;
-      original: unknown;
-      effective: unknown;
-    }
-  | {
-      type: "tool";
-      turn: number;
-      toolUseId: string;
-      name: string;
-      input: unknown;
-      result: string;
-      structured?: unknown;
-      meta?: Record<string, unknown>;
-      isError: boolean;
-      ms: number;
-    }
-  | { type: "feedback"; turn: number; text: string }
-  | { type: "retry"; turn: number; attempt: number; delayMs: number; error: string }
-  | { type: "note"; turn: number; text: string }
-  /** Older messages (before `boundary`) were shortened to stubs from here on. */
-  | { type: "compaction"; turn: number; boundary: number; dropped?: number; elided: number; tokensBefore: number; tokensAfter: number; trigger: "threshold" | "overflow" }
-  | { type: "end"; reason: string; detail?: string; turns: number; elapsedMs: number };
-
 /** A recorded line: the event plus its sequence number and wall-clock time. */
-export type RecordedEvent = TranscriptEvent & { seq: number; t: string };
-
-/** Where the loop writes its events. Implementations must persist before returning. */
-export interface TranscriptSink {
-  append(event: TranscriptEvent): void;
-}
+export type RecordedEvent = RunEvent & { seq: number; t: string };
 
 /**
  * Append-only JSONL writer. Each event is redacted, serialized and written with a
  * synchronous write, so a crash loses at most the line being written.
  */
-export class TranscriptWriter implements TranscriptSink {
+export class TranscriptWriter implements EventListener {
   private fd: number | undefined;
   private seq: number;
 
@@ -87,7 +30,7 @@ export class TranscriptWriter implements TranscriptSink {
     this.seq = startSeq;
   }
 
-  append(event: TranscriptEvent): void {
+  on(event: RunEvent): void {
     if (this.fd === undefined) throw new Error(`transcript ${this.path} is closed`);
     const line = this.redactor.text(JSON.stringify({ seq: ++this.seq, t: this.now().toISOString(), ...event }));
     fs.writeSync(this.fd, line + "\n");
@@ -115,7 +58,7 @@ const decisionShape = z.discriminatedUnion("action", [
  * What each event type must carry to be read back (extra fields are kept). A line that
  * fails its shape is damage, named by line and field, never a crash further on.
  */
-const EVENT_SHAPES: Record<TranscriptEvent["type"], z.ZodType> = {
+const EVENT_SHAPES: Record<RunEvent["type"], z.ZodType> = {
   run: z.looseObject({
     schema: z.number().int(),
     runId: z.string(),
@@ -127,6 +70,7 @@ const EVENT_SHAPES: Record<TranscriptEvent["type"], z.ZodType> = {
     parent: z.string().optional(),
   }),
   system: z.looseObject({ text: z.string() }),
+  turn: z.looseObject({ turn }),
   user: z.looseObject({ turn, message: messageShape, amends: z.boolean().optional() }),
   assistant: z.looseObject({
     turn,
@@ -146,7 +90,7 @@ const EVENT_SHAPES: Record<TranscriptEvent["type"], z.ZodType> = {
 
 /** Why an (upgraded) event does not have its type's shape, or undefined when it does. */
 export function eventProblem(e: Record<string, unknown>): string | undefined {
-  const shape = EVENT_SHAPES[e.type as TranscriptEvent["type"]];
+  const shape = EVENT_SHAPES[e.type as RunEvent["type"]];
   if (!shape) return `unknown event type ${JSON.stringify(String(e.type).slice(0, 40))}`;
   const r = shape.safeParse(e);
   if (r.success) return undefined;

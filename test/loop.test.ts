@@ -6,7 +6,7 @@ import { unknownToolRule } from "../agent/guard/unknown-tool.ts";
 import { NUDGE_TEXT, runLoop } from "../agent/loop.ts";
 import type { LoopOptions } from "../agent/loop.ts";
 import type { Planner, PlannerRequest } from "../agent/planners/planner.ts";
-import type { TranscriptEvent } from "../agent/transcript.ts";
+import type { RunEvent } from "../agent/events.ts";
 import type { ToolExecutor, ToolResult } from "../tools/client/types.ts";
 
 const usage = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0 };
@@ -26,10 +26,13 @@ class ListPlanner implements Planner {
 
 class FakeTools implements ToolExecutor {
   calls: Array<{ name: string; input: unknown }> = [];
+  /** Names whose next call fails. */
+  failOnce = new Set<string>();
   readonly tools: ToolSpec[] = ["echo", "finish", "boom"].map((name) => ({ name, description: name, inputSchema: { type: "object" }, source: "fake" }));
   async call(name: string, input: unknown): Promise<ToolResult> {
     this.calls.push({ name, input });
     if (name === "boom") return { content: "exploded", isError: true };
+    if (this.failOnce.delete(name)) return { content: `${name} failed`, isError: true };
     return { content: `${name} ok`, isError: false };
   }
 }
@@ -37,13 +40,13 @@ class FakeTools implements ToolExecutor {
 function setup(turns: AssistantTurn[], opts: Partial<LoopOptions> = {}) {
   const planner = new ListPlanner(turns);
   const tools = new FakeTools();
-  const events: TranscriptEvent[] = [];
+  const events: RunEvent[] = [];
   let now = 0;
   const clock = { now: () => now };
   const run = (signal = new AbortController().signal) =>
     runLoop(
       { system: "SYS", model: "m", kickoff: "go", maxTurns: 20, maxMs: 60_000, maxNudges: 2, ...opts },
-      { planner, tools, transcript: { append: (e) => events.push(e) }, clock, signal, guard: new GuardPipeline([unknownToolRule]) },
+      { planner, tools, events: { emit: (e) => events.push(e) }, clock, signal, guard: new GuardPipeline([unknownToolRule]) },
     );
   return { planner, tools, events, run, advance: (ms: number) => (now += ms) };
 }
@@ -64,9 +67,11 @@ describe("the turn loop", () => {
   });
 
   it("does not end on a finish call that failed", async () => {
-    const s = setup([turn([call("boom")]), turn([call("finish")])]);
-    // 'boom' fails, the loop carries on to the real finish.
-    expect((await s.run()).reason).toBe("finished");
+    const s = setup([turn([call("finish")]), turn([call("echo")]), turn([call("finish")])]);
+    s.tools.failOnce.add("finish");
+    const r = await s.run();
+    expect(r).toMatchObject({ reason: "finished", turns: 3 });
+    expect(s.tools.calls.map((c) => c.name)).toEqual(["finish", "echo", "finish"]);
   });
 
   it("nudges a planner that stops calling tools, then stops the run", async () => {
@@ -130,16 +135,16 @@ describe("the turn loop", () => {
 
   it("appends the feedback block after the tool results and keeps earlier messages unchanged", async () => {
     const planner = new ListPlanner([turn([call("echo")]), turn([call("echo")]), turn([call("finish")])]);
-    const events: TranscriptEvent[] = [];
+    const events: RunEvent[] = [];
     await runLoop(
       { system: "SYS", model: "m", kickoff: "go", maxTurns: 10, maxMs: 60_000, maxNudges: 1 },
       {
         planner,
         tools: new FakeTools(),
-        transcript: { append: (e) => events.push(e) },
+        events: { emit: (e) => events.push(e) },
         clock: { now: () => 0 },
         signal: new AbortController().signal,
-        feedback: { observe() {}, block: (t) => `FEEDBACK turn ${t}` },
+        feedback: { block: (t) => `FEEDBACK turn ${t}` },
       },
     );
     const [r1, r2, r3] = planner.requests;

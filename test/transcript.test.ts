@@ -9,8 +9,8 @@ describe("transcript", () => {
   it("writes one event a line with sequence numbers and reads them back", () => {
     const file = path.join(tempDir(), "t.jsonl");
     const w = new TranscriptWriter(file, new Redactor({}));
-    w.append({ type: "system", text: "sys" });
-    w.append({ type: "user", turn: 0, message: { role: "user", content: [{ type: "text", text: "go" }] } });
+    w.on({ type: "system", text: "sys" });
+    w.on({ type: "user", turn: 0, message: { role: "user", content: [{ type: "text", text: "go" }] } });
     w.close();
     const r = readTranscript(file);
     expect(r.events.map((e) => [e.seq, e.type])).toEqual([[1, "system"], [2, "user"]]);
@@ -36,7 +36,7 @@ describe("transcript", () => {
     const file = path.join(tempDir(), "t.jsonl");
     const secret = 'sk-ant-"quoted"-0123456789';
     const w = new TranscriptWriter(file, Redactor.fromEnv({ ANTHROPIC_API_KEY: secret, HF_TOKEN: "hf_abcdefghijkl", SHORT_TOKEN: "1" }));
-    w.append({ type: "system", text: `key=${secret} hf=hf_abcdefghijkl one=1` });
+    w.on({ type: "system", text: `key=${secret} hf=hf_abcdefghijkl one=1` });
     w.close();
     const raw = fs.readFileSync(file, "utf8");
     expect(raw).not.toContain("0123456789");

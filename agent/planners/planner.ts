@@ -8,7 +8,14 @@ export type PlannerRequest = {
   messages: Message[];
   tools: ToolSpec[];
   signal: AbortSignal;
+  /** The turn being decided (1-based). */
+  turn?: number;
+  /** Told about each failed attempt a wrapper is about to retry, as it happens. */
+  onRetry?: (r: RetryReport) => void;
 };
+
+/** A failed planner attempt that will be tried again after `delayMs`. */
+export type RetryReport = { failed: AssistantTurn; latencyMs: number; attempt: number; delayMs: number };
 
 /**
  * A decision-maker. Implementations must not throw: every failure (HTTP error,

@@ -1,4 +1,6 @@
 import type { Hints } from "../recipes.ts";
+import { CHECKLIST } from "../../tools/tinker/checklist.ts";
+import { pct } from "../../tools/format.ts";
 import { rewardSpecs } from "./reward-library.ts";
 import type { RewardSpec } from "./reward-library.ts";
 
@@ -32,7 +34,7 @@ const DEFAULTS = {
 type Plan = typeof DEFAULTS & Hints;
 
 /** Checklist thresholds the researcher acts on (the playbook's, in numbers). */
-export const REACT = { uniformShare: 0.6, rewardDrop: 0.1, kl: 0.05, lrFloor: 1e-5, maxTemperature: 1.4, maxTokensCap: 64 };
+export const REACT = { uniformShare: CHECKLIST.uniformShare, rewardDrop: CHECKLIST.rewardDrop, kl: CHECKLIST.kl, lrFloor: 1e-5, maxTemperature: 1.4, maxTokensCap: 64 };
 
 /**
  * The scripted planner's research logic: a deterministic plan that follows the
@@ -222,18 +224,18 @@ export class Researcher {
         this.evals.push({ step: this.steps, score });
         this.lastEvalIsCurrent = true;
         if (baseline) {
-          this.queue.unshift(this.saveAction(`baseline-holdout${pct(score)}`, score, `Baseline holdout score ${pct(score)}%. Saving the untrained adapters too, so there is always a checkpoint to fall back on.`));
+          this.queue.unshift(this.saveAction(`baseline-holdout${scoreTag(score)}`, score, `Baseline holdout score ${pct(score, 1)}. Saving the untrained adapters too, so there is always a checkpoint to fall back on.`));
           return;
         }
         if (!this.best || score > this.best.score + 1e-9) {
           this.stale = 0;
           // Saved right away, before anything else queued changes the weights.
-          this.queue.unshift(this.saveAction(`${this.p.recipe ?? this.p.task}-step${this.steps}-holdout${pct(score)}`, score, `Holdout score ${pct(score)}% beats the best so far (${pct(this.best?.score ?? 0)}%): saving this checkpoint.`));
+          this.queue.unshift(this.saveAction(`${this.p.recipe ?? this.p.task}-step${this.steps}-holdout${scoreTag(score)}`, score, `Holdout score ${pct(score, 1)} beats the best so far (${pct(this.best?.score ?? 0, 1)}): saving this checkpoint.`));
         } else {
           this.stale++;
-          this.reactions.push(`no holdout improvement (${pct(score)}% vs best ${pct(this.best.score)}%), ${this.stale}/${this.p.patience}`);
+          this.reactions.push(`no holdout improvement (${pct(score, 1)} vs best ${pct(this.best.score, 1)}), ${this.stale}/${this.p.patience}`);
         }
-        if (score >= this.p.target) this.stop(`holdout score ${pct(score)}% reached the target ${pct(this.p.target)}%`);
+        if (score >= this.p.target) this.stop(`holdout score ${pct(score, 1)} reached the target ${pct(this.p.target, 1)}`);
         else if (this.stale >= this.p.patience) this.stop(`no holdout improvement in ${this.stale} evaluations (plateau)`);
       },
     });
@@ -344,11 +346,11 @@ export class Researcher {
     const partial = this.specs.find((x) => x.partial && !this.tried.has(x.name));
     if (partial && !this.spec?.partial) {
       this.tried.add(partial.name);
-      this.reactions.push(`all-0 (${pct(share)}%): switch to partial credit`);
+      this.reactions.push(`all-0 (${pct(share, 1)}): switch to partial credit`);
       this.queue.unshift({
         tool: "check_reward",
         input: { reward_function: partial.code, cases: partial.cases },
-        say: `Mostly ALL-0 groups (${pct(share)}%): the reward is too strict for where the model is. Validating a partial-credit version (${partial.note}) before switching to it.`,
+        say: `Mostly ALL-0 groups (${pct(share, 1)}): the reward is too strict for where the model is. Validating a partial-credit version (${partial.note}) before switching to it.`,
         then: (o) => {
           if (o.ok && o.s?.ok) this.spec = partial;
         },
@@ -357,21 +359,21 @@ export class Researcher {
     }
     if (this.temperature < REACT.maxTemperature - 1e-9) {
       this.temperature = Math.round((this.temperature + 0.2) * 10) / 10;
-      this.reactions.push(`all-0 (${pct(share)}%): temperature → ${this.temperature}`);
+      this.reactions.push(`all-0 (${pct(share, 1)}): temperature → ${this.temperature}`);
       return;
     }
     if (this.maxTokens < REACT.maxTokensCap) {
       this.maxTokens = Math.min(REACT.maxTokensCap, this.maxTokens * 2);
-      this.reactions.push(`all-0 (${pct(share)}%): max_tokens → ${this.maxTokens}`);
+      this.reactions.push(`all-0 (${pct(share, 1)}): max_tokens → ${this.maxTokens}`);
       return;
     }
-    if (typeof this.difficulty === "number" && this.difficulty > 1) this.newPool(this.difficulty - 1, `all-0 (${pct(share)}%): easier prompts`);
+    if (typeof this.difficulty === "number" && this.difficulty > 1) this.newPool(this.difficulty - 1, `all-0 (${pct(share, 1)}): easier prompts`);
   }
 
   private reactToAllOne(share: number): void {
-    this.reactions.push(`all-1 (${pct(share)}%): evaluate, then harder prompts if not at target`);
-    this.pushEval(`Mostly ALL-1 groups (${pct(share)}%): either converged or the prompts are too easy. Checking the holdout before deciding.`);
-    if (typeof this.difficulty === "number" && this.difficulty < 4) this.newPool(this.difficulty + 1, `all-1 (${pct(share)}%): harder prompts`);
+    this.reactions.push(`all-1 (${pct(share, 1)}): evaluate, then harder prompts if not at target`);
+    this.pushEval(`Mostly ALL-1 groups (${pct(share, 1)}): either converged or the prompts are too easy. Checking the holdout before deciding.`);
+    if (typeof this.difficulty === "number" && this.difficulty < 4) this.newPool(this.difficulty + 1, `all-1 (${pct(share, 1)}): harder prompts`);
   }
 
   private lowerLr(why: string): void {
@@ -410,7 +412,7 @@ export class Researcher {
       return this.push({
         tool: "load",
         input: { path: name },
-        say: `The best holdout score was ${pct(this.best.score)}% at ${name}; loading it so the session ends on the best weights.`,
+        say: `The best holdout score was ${pct(this.best.score, 1)} at ${name}; loading it so the session ends on the best weights.`,
         then: (o) => {
           if (o.ok) this.bestIsCurrent = true;
         },
@@ -420,10 +422,11 @@ export class Researcher {
   }
 }
 
-function pct(x: number): string {
+/** A score as it appears in a checkpoint name: percent, one decimal, no trailing ".0". */
+function scoreTag(x: number): string {
   return (Math.round(x * 1000) / 10).toString();
 }
 
 function fmt(x: number | undefined): string {
-  return x === undefined ? "-" : `${pct(x)}%`;
+  return x === undefined ? "-" : `${pct(x, 1)}`;
 }

@@ -3,10 +3,12 @@ import os from "node:os";
 import path from "node:path";
 import { buildGuard } from "../guard/index.ts";
 import { runLoop } from "../loop.ts";
-import { MetricsLedger } from "../metrics.ts";
+import { MetricsLedger } from "../metrics/ledger.ts";
 import { TrainingState } from "../training-state.ts";
-import type { AlertThresholds } from "../metrics.ts";
-import type { RecordedEvent, TranscriptEvent } from "../transcript.ts";
+import type { AlertThresholds } from "../metrics/alerts.ts";
+import { EventBus, observing } from "../events.ts";
+import type { RunEvent } from "../events.ts";
+import type { RecordedEvent } from "../transcript.ts";
 import { loadRecording, recordedConfig } from "./recording.ts";
 import { CassetteTools, RecordedPlanner, toolSpecsOf } from "./recorded.ts";
 
@@ -16,7 +18,7 @@ export type GuardOverrides = { onWrongModel?: "rewrite" | "reject"; guardOff?: s
 type Key = string;
 const keyOf = (e: { toolUseId: string }) => e.toolUseId;
 
-function decisionText(e: Extract<RecordedEvent, { type: "guard" }> | Extract<TranscriptEvent, { type: "guard" }>): string {
+function decisionText(e: Extract<RunEvent, { type: "guard" }>): string {
   return `${e.decision.action}${e.rule ? ` (${e.rule})` : ""}`;
 }
 
@@ -26,7 +28,7 @@ function decisionText(e: Extract<RecordedEvent, { type: "guard" }> | Extract<Tra
  * what it would have changed. Returns the differences, each naming its turn. Nothing
  * is written: the guard's scratch folder is removed before this returns.
  */
-export async function cassetteReplay(target: string, overrides: GuardOverrides = {}): Promise<{ differences: string[]; events: TranscriptEvent[] }> {
+export async function cassetteReplay(target: string, overrides: GuardOverrides = {}): Promise<{ differences: string[]; events: RunEvent[] }> {
   const rec = loadRecording(target);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tl-cassette-"));
   try {
@@ -43,11 +45,19 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
       disabled: overrides.guardOff ?? cfg.guardOff,
       customRuleFiles: cfg.guardRules,
     });
-    const events: TranscriptEvent[] = [];
+    const events: RunEvent[] = [];
     const ledger = new MetricsLedger({ model: rec.header.model, now: Date.now, startedAt: Date.now(), thresholds: overrides.alertThresholds ?? cfg.alertThresholds });
     await runLoop(
       { system: rec.system, model: rec.header.model, kickoff: rec.kickoff, maxTurns: 100_000, maxMs: Number.MAX_SAFE_INTEGER, maxNudges: cfg.maxNudges },
-      { planner: RecordedPlanner.fromEvents(rec.read.events, rec.file), tools: cassette, transcript: { append: (e) => events.push(e) }, clock: { now: Date.now }, signal: new AbortController().signal, guard, feedback: ledger, observers: [training] },
+      {
+        planner: RecordedPlanner.fromEvents(rec.read.events, rec.file),
+        tools: cassette,
+        events: new EventBus([{ on: (e) => events.push(e) }, observing(training), observing(guard), ledger]),
+        clock: { now: Date.now },
+        signal: new AbortController().signal,
+        guard,
+        feedback: ledger,
+      },
     );
     return { differences: differencesFrom(rec.read.events, events, cassette), events };
   } finally {
@@ -55,7 +65,7 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
   }
 }
 
-function differencesFrom(recorded: RecordedEvent[], events: TranscriptEvent[], cassette: CassetteTools): string[] {
+function differencesFrom(recorded: RecordedEvent[], events: RunEvent[], cassette: CassetteTools): string[] {
   const differences: string[] = [];
   const oldGuard = new Map<Key, Extract<RecordedEvent, { type: "guard" }>>();
   for (const e of recorded) if (e.type === "guard") oldGuard.set(keyOf(e), e);

@@ -7,7 +7,9 @@ import { runLoop } from "../loop.ts";
 import { PLAYBOOK_FILE } from "../../tools/package-paths.ts";
 import { baseToolName } from "../tool-names.ts";
 import { TrainingState } from "../training-state.ts";
-import type { RecordedEvent, TranscriptEvent } from "../transcript.ts";
+import type { RecordedEvent } from "../transcript.ts";
+import { EventBus, observing } from "../events.ts";
+import type { RunEvent } from "../events.ts";
 import { loadRecording, recordedConfig } from "./recording.ts";
 import { RecordedPlanner } from "./recorded.ts";
 import { ToolHub } from "../../tools/client/hub.ts";
@@ -45,12 +47,12 @@ export async function executeReplay(target: string, o: { env: Env; mcpConfigPath
     defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
   });
   o.out(`execute replay of ${rec.file}: recorded planner turns, live tools (scratch dir ${runDir})`);
-  const events: TranscriptEvent[] = [];
+  const events: RunEvent[] = [];
   try {
     const guard = await buildGuard({ trainingState: training, onWrongModel: cfg.onWrongModel, dataDir: path.join(runDir, "data"), budget: {}, disabled: cfg.guardOff, customRuleFiles: cfg.guardRules });
     await runLoop(
       { system: rec.system, model: rec.header.model, kickoff: rec.kickoff, maxTurns: 100_000, maxMs: Number.MAX_SAFE_INTEGER, maxNudges: cfg.maxNudges },
-      { planner: RecordedPlanner.fromEvents(rec.read.events, rec.file), tools: hub, transcript: { append: (e) => events.push(e) }, clock: { now: Date.now }, signal: new AbortController().signal, guard, observers: [training] },
+      { planner: RecordedPlanner.fromEvents(rec.read.events, rec.file), tools: hub, events: new EventBus([{ on: (e) => events.push(e) }, observing(training), observing(guard)]), clock: { now: Date.now }, signal: new AbortController().signal, guard },
     );
   } finally {
     await hub.close();

@@ -5,7 +5,8 @@ import type { ToolSpec } from "../../tools/client/types.ts";
 import { runLoop } from "../../agent/loop.ts";
 import type { Planner, PlannerRequest } from "../../agent/planners/planner.ts";
 import { messagesFromEvents } from "../../agent/transcript.ts";
-import type { RecordedEvent, TranscriptEvent } from "../../agent/transcript.ts";
+import type { RecordedEvent } from "../../agent/transcript.ts";
+import type { RunEvent } from "../../agent/events.ts";
 import type { ToolExecutor } from "../../tools/client/types.ts";
 
 const usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
@@ -37,10 +38,10 @@ const tools: ToolExecutor = {
 };
 
 async function run(planner: LongPlanner, maxContextTokens: number) {
-  const events: TranscriptEvent[] = [];
+  const events: RunEvent[] = [];
   const r = await runLoop(
     { system: SYSTEM, model: "m", kickoff: "go", maxTurns: 1000, maxMs: 1e9, maxNudges: 1, context: { maxContextTokens, keepRecentMessages: 8 } },
-    { planner, tools, transcript: { append: (e) => events.push(e) }, clock: { now: Date.now }, signal: new AbortController().signal, feedback: { observe() {}, block: (t) => `── training feedback after turn ${t} ──\n${"metrics ".repeat(60)}` } },
+    { planner, tools, events: { emit: (e) => events.push(e) }, clock: { now: Date.now }, signal: new AbortController().signal, feedback: { block: (t) => `── training feedback after turn ${t} ──\n${"metrics ".repeat(60)}` } },
   );
   return { r, events };
 }
@@ -53,9 +54,11 @@ describe("bounded context", () => {
     expect(r.reason).toBe("finished");
     expect(planner.sizes).toHaveLength(300);
     expect(Math.max(...planner.sizes)).toBeLessThanOrEqual(limit);
-    const unbounded = SYSTEM.length / 4 + 300 * 700;
-    expect(unbounded).toBeGreaterThan(limit * 5); // without compaction the run would have been far over
-    const compactions = events.filter((e) => e.type === "compaction") as Array<Extract<TranscriptEvent, { type: "compaction" }>>;
+    // Without compaction the same run grows far past the limit.
+    const unbounded = new LongPlanner(300);
+    await run(unbounded, Number.MAX_SAFE_INTEGER);
+    expect(Math.max(...unbounded.sizes)).toBeGreaterThan(limit * 5);
+    const compactions = events.filter((e) => e.type === "compaction") as Array<Extract<RunEvent, { type: "compaction" }>>;
     expect(compactions.length).toBeGreaterThan(0);
     expect(compactions.length).toBeLessThan(30);
     for (const c of compactions) expect(c.tokensAfter).toBeLessThan(c.tokensBefore);
@@ -70,7 +73,7 @@ describe("bounded context", () => {
     const planner = new LongPlanner(30, 20);
     const { r, events } = await run(planner, 1_000_000);
     expect(r.reason).toBe("finished");
-    const c = events.find((e) => e.type === "compaction") as Extract<TranscriptEvent, { type: "compaction" }>;
+    const c = events.find((e) => e.type === "compaction") as Extract<RunEvent, { type: "compaction" }>;
     expect(c).toMatchObject({ trigger: "overflow" });
     expect(planner.sizes[20]!).toBeLessThan(planner.sizes[19]!);
   });

@@ -1,4 +1,5 @@
 import type { Rollout } from "./backend.ts";
+import { CHECKLIST } from "./checklist.ts";
 import type { GrpoRecord } from "./data-input.ts";
 import type { RewardSandbox } from "./reward/sandbox.ts";
 import { learningRateAt, scheduleForCall } from "./schedule.ts";
@@ -221,9 +222,9 @@ export function grpoGuidance(o: GrpoOutcome, history: number[]): Guidance {
   const noSignal = g.total > 0 ? (uniform + g.failed) / g.total : 0;
   const errRate = last.samplesGenerated > 0 ? last.rewardErrors / last.samplesGenerated : 0;
   const trunc = last.samplesGenerated > 0 ? last.truncated / last.samplesGenerated : 0;
-  if (errRate > 0.3) return { verdict: `PROBLEM: ${(errRate * 100).toFixed(0)}% of rewards failed with errors.`, next: "Fix the reward function (check_reward, reward_debug.log) before training further." };
-  if (noSignal > 0.7 && g.allOne >= g.allZero) return { verdict: "CONVERGED OR TOO EASY: most groups score all 1.", next: "sample() the holdout; if it is good, save and finish, otherwise move to harder prompts." };
-  if (noSignal > 0.7) {
+  if (errRate >= CHECKLIST.rewardErrorShare) return { verdict: `PROBLEM: ${(errRate * 100).toFixed(0)}% of rewards failed with errors.`, next: "Fix the reward function (check_reward, reward_debug.log) before training further." };
+  if (noSignal >= CHECKLIST.uniformShare && g.allOne >= g.allZero) return { verdict: "CONVERGED OR TOO EASY: most groups score all 1.", next: "sample() the holdout; if it is good, save and finish, otherwise move to harder prompts." };
+  if (noSignal >= CHECKLIST.uniformShare) {
     const why = trunc > 0.3 ? ` ${Math.round(trunc * 100)}% of samples hit max_tokens: raise max_tokens.` : "";
     return { verdict: `NO SIGNAL: most groups score all 0 (too hard, reward too strict, or truncation).${why}`, next: "Use easier prompts, give partial credit, or raise temperature/max_tokens." };
   }
@@ -232,9 +233,9 @@ export function grpoGuidance(o: GrpoOutcome, history: number[]): Guidance {
     const first = recent.slice(0, recent.length / 2);
     const second = recent.slice(recent.length / 2);
     const delta = meanStd(second).mean - meanStd(first).mean;
-    if (delta < -0.05) return { verdict: "DECLINING: reward is falling over recent iterations.", next: "Lower the learning rate 2-5x, or load the last good checkpoint." };
+    if (delta <= -CHECKLIST.rewardDrop) return { verdict: "DECLINING: reward is falling over recent iterations.", next: "Lower the learning rate 2-5x, or load the last good checkpoint." };
     if (Math.abs(delta) < 0.01 && history.length > 8) return { verdict: "PLATEAU: reward flat over recent iterations.", next: "sample() to check quality; if good, save. Otherwise try 2x learning rate or harder data." };
   }
-  if (last.kl !== null && last.kl > 0.05) return { verdict: `UNSTABLE: KL ${last.kl.toFixed(3)} is high.`, next: "Lower the learning rate." };
+  if (last.kl !== null && last.kl >= CHECKLIST.kl) return { verdict: `UNSTABLE: KL ${last.kl.toFixed(3)} is high.`, next: "Lower the learning rate." };
   return { verdict: "HEALTHY: training has signal.", next: "Continue with train_grpo_step(num_iterations=1) on fresh prompts; sample the holdout every few calls." };
 }

@@ -1,3 +1,4 @@
+import { pct } from "../format.ts";
 import type { ModelCard } from "./backend.ts";
 import type { GrpoOutcome, Guidance } from "./grpo.ts";
 import type { SftOutcome } from "./sft.ts";
@@ -6,7 +7,6 @@ import type { Counters, Method } from "./session.ts";
 /** Readable text reports for the tinker tools. The structured versions carry the same numbers. */
 
 const rule = (title: string) => `${title}\n${"=".repeat(title.length)}`;
-const pct = (x: number, of: number) => (of > 0 ? `${((100 * x) / of).toFixed(0)}%` : "0%");
 
 export function logsFooter(dir: string): string {
   return `\nSession logs: ${dir}/ (training_debug.log, sampling_debug.log, reward_debug.log, grading_function.py, progress.txt)`;
@@ -41,7 +41,7 @@ export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: numbe
         `\n    groups ${gr.total}: mixed ${gr.mixed}, ALL-0 ${gr.allZero}, ALL-1 ${gr.allOne}` +
         (gr.uniformOther ? `, other uniform ${gr.uniformOther}` : "") +
         (gr.failed ? `, failed ${gr.failed}` : "") +
-        ` · samples used ${it.samplesUsed}/${it.samplesGenerated} (${pct(it.samplesUsed, it.samplesGenerated)})` +
+        ` · samples used ${it.samplesUsed}/${it.samplesGenerated} (${pct(it.samplesGenerated > 0 ? it.samplesUsed / it.samplesGenerated : 0)})` +
         `\n    tokens sampled ${it.tokensSampled}${it.truncated ? ` (${it.truncated} cut at max_tokens)` : ""} · reward errors ${it.rewardErrors}` +
         ` · time sample ${it.seconds.sampling.toFixed(1)}s, reward ${it.seconds.reward.toFixed(1)}s, train ${it.seconds.training.toFixed(1)}s, other ${it.seconds.other.toFixed(1)}s`,
     );

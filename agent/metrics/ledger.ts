@@ -1,0 +1,103 @@
+import { fixed } from "../../tools/format.ts";
+import type { EventListener, RunEvent } from "../events.ts";
+import { toolOutcome } from "../events.ts";
+import type { ToolCall } from "../guard/types.ts";
+import type { FeedbackSource } from "../loop.ts";
+import { baseToolName, isTrainingTool } from "../tool-names.ts";
+import type { ToolResult } from "../../tools/client/types.ts";
+import { alertsFor } from "./alerts.ts";
+import type { Alert, AlertThresholds } from "./alerts.ts";
+import { trainingRecordOf } from "./records.ts";
+import type { TrainingRecord } from "./records.ts";
+
+export type LedgerOptions = {
+  model: string;
+  now: () => number;
+  startedAt: number;
+  maxMinutes?: number;
+  maxTrainCalls?: number;
+  /** Overrides of the checklist thresholds (from --alert-thresholds). */
+  thresholds?: Partial<AlertThresholds>;
+};
+
+const MAX_BLOCK_CHARS = 1800;
+const TABLE_ROWS = 5;
+
+/**
+ * The metrics ledger: it listens to every tool outcome, keeps the training history and
+ * writes the feedback block the planner reads after each turn that touched training.
+ * Pure: no file I/O (metrics.jsonl is another listener's job).
+ */
+export class MetricsLedger implements FeedbackSource, EventListener {
+  readonly records: TrainingRecord[] = [];
+  private touched = false;
+  private callsSinceSample = 0;
+  private lastSample: { turn: number; mean: number | null; n: number } | undefined;
+  private saves = 0;
+  /** The turn a call observed without one belongs to: the one after the last feedback block. */
+  private nextTurn = 1;
+
+  constructor(private readonly o: LedgerOptions) {}
+
+  on(e: RunEvent): void {
+    if (e.type !== "tool") return;
+    const { call, result } = toolOutcome(e);
+    this.observe(call, result, e.turn);
+  }
+
+  observe(call: ToolCall, result: ToolResult, turn = this.nextTurn): void {
+    const tool = baseToolName(call.name);
+    if (tool === "sample" && !result.isError) {
+      const s = result.structured as { mean_reward?: number | null; completions?: unknown[] } | undefined;
+      this.lastSample = { turn, mean: typeof s?.mean_reward === "number" ? s.mean_reward : null, n: Array.isArray(s?.completions) ? s.completions.length : 1 };
+      this.callsSinceSample = 0;
+      return;
+    }
+    if (tool === "save" && !result.isError) this.saves++;
+    if (!isTrainingTool(call.name)) return;
+    this.touched = true;
+    const rec = trainingRecordOf(call, result, turn);
+    if (!rec) return;
+    this.records.push(rec);
+    this.callsSinceSample++;
+  }
+
+  alerts(): Alert[] {
+    return alertsFor({ records: this.records, callsSinceSample: this.callsSinceSample }, this.o.thresholds);
+  }
+
+  block(turn: number): string | undefined {
+    this.nextTurn = turn + 1;
+    if (!this.touched) return undefined;
+    this.touched = false;
+    const r = this.records;
+    const last = r[r.length - 1];
+    const elapsed = (this.o.now() - this.o.startedAt) / 60_000;
+    const header =
+      `── training feedback after turn ${turn} ──\n` +
+      `${last?.method ?? "training"} on ${this.o.model} · ${r.length} training call(s)` +
+      `${last?.cumulative !== null && last?.cumulative !== undefined ? ` · cumulative ${last.method === "grpo" ? "iterations" : "epochs"} ${last.cumulative}` : ""}` +
+      ` · ${elapsed.toFixed(1)}${this.o.maxMinutes ? ` of ${this.o.maxMinutes}` : ""} min` +
+      `${this.o.maxTrainCalls ? ` · ${r.length} of ${this.o.maxTrainCalls} training calls` : ""} · saves ${this.saves}`;
+    const lines = [header];
+    if (!last) lines.push("The last training call failed: read its error and fix the input before calling again.");
+    else if (last.method === "grpo") {
+      lines.push("turn  reward       mixed/ALL-0/ALL-1/fail  KL");
+      for (const x of r.slice(-TABLE_ROWS)) {
+        const g = x.groups;
+        lines.push(`${String(x.turn).padStart(4)}  ${fixed(x.rewardMean, 3)}±${fixed(x.rewardStd, 2)}  ${g ? `${g.mixed}/${g.allZero}/${g.allOne}/${g.failed}`.padEnd(22) : "-".padEnd(22)}  ${fixed(x.kl, 4)}`);
+      }
+      const rewards = r.filter((x) => x.rewardMean !== null).map((x) => x.rewardMean!);
+      if (rewards.length >= 2) lines.push(`trend: reward ${rewards[Math.max(0, rewards.length - 5)]!.toFixed(3)} → ${rewards[rewards.length - 1]!.toFixed(3)} over the last ${Math.min(5, rewards.length)} calls`);
+    } else {
+      lines.push("turn  train loss  val loss");
+      for (const x of r.slice(-TABLE_ROWS)) lines.push(`${String(x.turn).padStart(4)}  ${fixed(x.trainLoss, 4).padEnd(10)}  ${fixed(x.valLoss, 4)}`);
+    }
+    if (this.lastSample) lines.push(`last sample(): turn ${this.lastSample.turn}, ${this.lastSample.n} completion(s)${this.lastSample.mean !== null ? `, mean reward ${this.lastSample.mean.toFixed(3)}` : ""}`);
+    const alerts = this.alerts();
+    if (alerts.length) lines.push("alerts:", ...alerts.map((a) => `! ${a.text}`));
+    let text = lines.join("\n");
+    if (text.length > MAX_BLOCK_CHARS) text = `${text.slice(0, MAX_BLOCK_CHARS - 1)}…`;
+    return text;
+  }
+}

@@ -1,0 +1,20 @@
+import fs from "node:fs";
+import type { EventListener, RunEvent } from "../events.ts";
+import { toolOutcome } from "../events.ts";
+import { isTrainingTool } from "../tool-names.ts";
+import { trainingRecordOf } from "./records.ts";
+
+/** Appends one line per training call to metrics.jsonl, as the call happens (a file writer: never part of a replay). */
+export class MetricsFileWriter implements EventListener {
+  constructor(
+    private readonly file: string,
+    private readonly redact: (text: string) => string,
+  ) {}
+
+  on(e: RunEvent): void {
+    if (e.type !== "tool" || !isTrainingTool(e.name)) return;
+    const { call, result } = toolOutcome(e);
+    const rec = trainingRecordOf(call, result, e.turn);
+    if (rec) fs.appendFileSync(this.file, this.redact(JSON.stringify(rec)) + "\n");
+  }
+}
