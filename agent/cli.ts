@@ -7,6 +7,9 @@ import { executeRun } from "./run.ts";
 import type { RunIO } from "./run.ts";
 import { cassetteReplay, executeReplay, forkRun, loadRecording, resumeRun } from "./replay/replay-run.ts";
 import { renderTranscript } from "./replay/view.ts";
+import { writeCompare } from "./report/compare.ts";
+import { liveOptionsFrom, LIVE_DEFAULTS, startLiveServer } from "./report/live-server.ts";
+import { readRunTranscript, runDirOf, writeReport } from "./report/report.ts";
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -35,6 +38,9 @@ Examples:
   tinkerloop run --recipe arithmetic                 (offline: scripted planner, local CPU model)
   tinkerloop run --model local/tiny-arith --prompt "Teach it two-digit addition"
   tinkerloop run --planner anthropic:claude-sonnet-5-5 --model Qwen/Qwen3-8B --prompt-file objective.md
+  tinkerloop run --recipe arithmetic --serve         (watch it at http://127.0.0.1:${LIVE_DEFAULTS.port}/)
+  tinkerloop report runs/<id>                        (runs/<id>/report.html, also written when a run ends)
+  tinkerloop compare runs/<a> runs/<b>               (compare.html and a table)
   tinkerloop doctor`,
   );
 
@@ -61,13 +67,24 @@ program
   .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(String(RUN_DEFAULTS.maxContextTokens)))
   .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
-  .action(async (flags: RunFlags) => {
+  .option("--serve [port]", `serve a live view of the run on 127.0.0.1 (default port ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
+  .option("--host <address>", "with --serve: listen on this address instead of loopback (e.g. 0.0.0.0 to be reachable from other machines)")
+  .action(async (flags: RunFlags & LiveFlags) => {
     const cwd = process.cwd();
     const env = loadEnv(cwd);
     const cfg = resolveRunConfig(flags, cwd, env);
-    const { exitCode } = await executeRun(cfg, env, stdoutIO(interruptible()));
-    process.exitCode = exitCode;
+    const live = liveOptionsFrom(flags);
+    const server = live ? await startLiveServer({ runDir: cfg.runDir, ...live }) : undefined;
+    if (server) process.stdout.write(`live view: ${server.url}\n`);
+    try {
+      const { exitCode } = await executeRun(cfg, env, stdoutIO(interruptible()));
+      process.exitCode = exitCode;
+    } finally {
+      await server?.close();
+    }
   });
+
+type LiveFlags = { serve?: string | boolean; host?: string };
 
 /** An abort signal that the first Ctrl-C trips; a second one exits at once. */
 function interruptible(): AbortSignal {
@@ -152,6 +169,39 @@ program
       ...(f.maxMinutes ? { maxMinutes: Number(f.maxMinutes) } : {}),
     });
     process.exitCode = exitCode;
+  });
+
+program
+  .command("report")
+  .description("write runs/<id>/report.html: curves, timeline, samples and reward code in one offline page")
+  .argument("<run>", "a run directory (runs/<id>) or its transcript.jsonl")
+  .action((target: string) => {
+    process.stdout.write(`${writeReport(target)}\n`);
+  });
+
+program
+  .command("watch")
+  .description("serve a run's report on 127.0.0.1, updated as the run goes (server-sent events); Ctrl-C stops")
+  .argument("<run>", "a run directory (runs/<id>), running or finished")
+  .option("--port <n>", `port to listen on (default ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
+  .option("--host <address>", "listen on this address instead of loopback (e.g. 0.0.0.0)")
+  .action(async (target: string, f: { port?: string; host?: string }) => {
+    const runDir = runDirOf(target);
+    readRunTranscript(runDir);
+    const server = await startLiveServer({ runDir, ...liveOptionsFrom({ serve: true, ...f })! });
+    process.stdout.write(`watching ${runDir}\nlive view: ${server.url}  (Ctrl-C to stop)\n`);
+    await new Promise<void>((resolve) => interruptible().addEventListener("abort", () => resolve()));
+    await server.close();
+  });
+
+program
+  .command("compare")
+  .description("overlay several runs' curves in compare.html and print a table: holdout lift, best, time, turns, tokens, cost, interventions")
+  .argument("<runs...>", "two or more run directories")
+  .option("--out <file>", "where to write the page", "compare.html")
+  .action((targets: string[], f: { out: string }) => {
+    const { file, table } = writeCompare(targets, f.out);
+    process.stdout.write(`${table.join("\n")}\n\ncompare: ${file}\n`);
   });
 
 program

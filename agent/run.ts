@@ -17,6 +17,7 @@ import { Redactor } from "./redact.ts";
 import { messagesFromEvents, TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
 import type { RecordedEvent, TranscriptSink } from "./transcript.ts";
 import { formatSummary, summarize } from "./summary.ts";
+import { reportLine } from "./report/report.ts";
 import type { RunSummary } from "./summary.ts";
 import type { PlannerChoice } from "./planners/index.ts";
 import { toolUses } from "./conversation.ts";
@@ -190,6 +191,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const summary = summarize(cfg, planner.id, result, transcriptPath);
   fs.writeFileSync(path.join(cfg.runDir, "summary.json"), redactor.text(JSON.stringify(summary, null, 2)) + "\n");
   for (const line of formatSummary(summary)) io.out(redactor.text(line));
+  io.out(redactor.text(reportLine(cfg.runDir)));
   const exitCode =
     result.reason === "finished"
       ? EXIT.finished

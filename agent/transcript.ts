@@ -134,6 +134,31 @@ export function upgradeEvent(e: Record<string, unknown>, schema: number): Record
   return out;
 }
 
+export type ParsedLine = { event: RecordedEvent; schema: number } | { error: string; notJson: boolean };
+
+/**
+ * One complete transcript line: parsed, checked and upgraded. `schema` is the schema of
+ * the header read so far; a header line returns its own.
+ */
+export function parseTranscriptLine(line: string, schema: number): ParsedLine {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch (err) {
+    return { error: `not JSON: ${(err as Error).message}`, notJson: true };
+  }
+  const checked = recordedShape.safeParse(parsed);
+  if (!checked.success) return { error: "not a transcript event (needs seq, t and type)", notJson: false };
+  if (checked.data.type === "run") {
+    const v = (checked.data as Record<string, unknown>).schema ?? (checked.data as Record<string, unknown>).version;
+    schema = typeof v === "number" ? v : 0;
+    if (schema > TRANSCRIPT_SCHEMA_VERSION) {
+      return { error: `written by a newer tinkerloop (schema ${schema}; this one reads up to ${TRANSCRIPT_SCHEMA_VERSION})`, notJson: false };
+    }
+  }
+  return { event: upgradeEvent(checked.data, schema) as unknown as RecordedEvent, schema };
+}
+
 /** Reads a transcript, tolerating a torn last line and stopping at the first damaged one. */
 export function readTranscript(path: string): TranscriptReadResult {
   const raw = fs.readFileSync(path, "utf8");
@@ -146,25 +171,13 @@ export function readTranscript(path: string): TranscriptReadResult {
     const line = lines[i] ?? "";
     const isLast = i === lines.length - 1;
     if (line.trim() === "") continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch (err) {
-      if (isLast && !endsClean) return { events, tornTail: line };
-      return { events, damage: { line: i + 1, reason: `not JSON: ${(err as Error).message}` } };
+    const r = parseTranscriptLine(line, schema);
+    if ("error" in r) {
+      if (r.notJson && isLast && !endsClean) return { events, tornTail: line };
+      return { events, damage: { line: i + 1, reason: r.error } };
     }
-    const checked = recordedShape.safeParse(parsed);
-    if (!checked.success) {
-      return { events, damage: { line: i + 1, reason: "not a transcript event (needs seq, t and type)" } };
-    }
-    if (checked.data.type === "run") {
-      const v = (checked.data as Record<string, unknown>).schema ?? (checked.data as Record<string, unknown>).version;
-      schema = typeof v === "number" ? v : 0;
-      if (schema > TRANSCRIPT_SCHEMA_VERSION) {
-        return { events, damage: { line: i + 1, reason: `written by a newer tinkerloop (schema ${schema}; this one reads up to ${TRANSCRIPT_SCHEMA_VERSION})` } };
-      }
-    }
-    events.push(upgradeEvent(checked.data, schema) as unknown as RecordedEvent);
+    schema = r.schema;
+    events.push(r.event);
   }
   return { events };
 }

@@ -12,7 +12,8 @@ export function spendOf(m: ReportModel): { usd: number; estimated: boolean } {
   return { usd: plannerCostUsd({ inputTokens: t.input, outputTokens: t.output, cacheReadTokens: t.cacheRead, cacheWriteTokens: t.cacheWrite }), estimated: true };
 }
 
-export const formatUsd = (s: { usd: number; estimated: boolean }) => `${s.estimated ? "≈" : ""}$${s.usd.toFixed(s.usd < 1 ? 4 : 2)}`;
+/** "$1.23", "≈$0.0042" for an estimate, "–" when there was no planner spend to speak of (the scripted planner). */
+export const formatUsd = (s: { usd: number; estimated: boolean }) => (s.estimated && s.usd === 0 ? "–" : `${s.estimated ? "≈" : ""}$${s.usd.toFixed(s.usd < 1 ? 4 : 2)}`);
 
 export const COMPARE_COLUMNS = ["run", "planner", "model", "outcome", "baseline", "final", "lift", "best", "time", "turns", "tokens", "cost", "interventions"] as const;
 

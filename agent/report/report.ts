@@ -95,3 +95,12 @@ export function writeReport(target: string): string {
   fs.renameSync(tmp, file);
   return file;
 }
+
+/** The run's closing line about its report: written (with the path), or why not. A report never fails a run. */
+export function reportLine(runDir: string): string {
+  try {
+    return `report: ${writeReport(runDir)}`;
+  } catch (err) {
+    return `report: not written (${(err as Error).message.split("\n")[0]}); try tinkerloop report ${runDir}`;
+  }
+}
