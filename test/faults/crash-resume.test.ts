@@ -3,18 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { readTranscript } from "../../agent/transcript.ts";
-import { CLI, REPO, runCli, tempDir } from "../helpers.ts";
-
-/** A short offline arithmetic run for the scripted planner. */
-function shortRecipe(dir: string, steps: number): string {
-  const recipe = fs.readFileSync(path.join(REPO, "prompts", "recipes", "arithmetic.md"), "utf8");
-  const file = path.join(dir, "short.md");
-  fs.writeFileSync(
-    file,
-    recipe.replace("max_steps: 120", `max_steps: ${steps}`).replace("sample_every: 10", "sample_every: 2").replace("pool_size: 2000", "pool_size: 300").replace("holdout_size: 200", "holdout_size: 40").replace("patience: 4", "patience: 100"),
-  );
-  return file;
-}
+import { CLI, REPO, runCli, shortRecipe, tempDir } from "../helpers.ts";
 
 function startRun(args: string[]) {
   const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_OFFLINE: "1" };
