@@ -214,6 +214,7 @@ describe("a short real scripted run: live view, report, compare", () => {
     await expect(w.page.locator('[data-fact="holdout"] dd').textContent()).resolves.toContain(`${(summary.holdout.baseline * 100).toFixed(1)}% → ${(summary.holdout.final * 100).toFixed(1)}%`);
     expect(await w.page.locator("table.samples tbody tr").count()).toBeGreaterThan(0);
     const shot = path.join(path.dirname(runDir), "report.png");
+    await w.page.setViewportSize({ width: 1280, height: 1560 });
     await w.page.screenshot({ path: shot });
     expect(fs.statSync(shot).size).toBeGreaterThan(20_000);
     if (UPDATE_DOCS) fs.copyFileSync(shot, path.join(REPO, "docs", "report.png"));
