@@ -10,6 +10,7 @@ import { renderTranscript } from "./replay/view.ts";
 import { writeCompare } from "./report/compare.ts";
 import { liveOptionsFrom, LIVE_DEFAULTS, startLiveServer } from "./report/live-server.ts";
 import { readRunTranscript, runDirOf, writeReport } from "./report/report.ts";
+import { WandbLogger, wandbRequested } from "./wandb/logger.ts";
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -69,22 +70,34 @@ program
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
   .option("--serve [port]", `serve a live view of the run on 127.0.0.1 (default port ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
   .option("--host <address>", "with --serve: listen on this address instead of loopback (e.g. 0.0.0.0 to be reachable from other machines)")
-  .action(async (flags: RunFlags & LiveFlags) => {
+  .option("--wandb <project>", "log metrics, config and summary to Weights & Biases (needs the Python wandb package; also on with WANDB_PROJECT and WANDB_API_KEY)")
+  .action(async (flags: RunFlags & WatcherFlags) => {
     const cwd = process.cwd();
     const env = loadEnv(cwd);
     const cfg = resolveRunConfig(flags, cwd, env);
-    const live = liveOptionsFrom(flags);
-    const server = live ? await startLiveServer({ runDir: cfg.runDir, ...live }) : undefined;
-    if (server) process.stdout.write(`live view: ${server.url}\n`);
-    try {
-      const { exitCode } = await executeRun(cfg, env, stdoutIO(interruptible()));
-      process.exitCode = exitCode;
-    } finally {
-      await server?.close();
-    }
+    const { exitCode } = await withWatchers(cfg.runDir, flags, env, () => executeRun(cfg, env, stdoutIO(interruptible())));
+    process.exitCode = exitCode;
   });
 
-type LiveFlags = { serve?: string | boolean; host?: string };
+type WatcherFlags = { serve?: string | boolean; host?: string; wandb?: string };
+
+/**
+ * Runs `body` with what watches a run from outside its loop: the live view and W&B,
+ * each following the transcript. Both are checked before the run starts; neither can fail it.
+ */
+async function withWatchers<T>(runDir: string, flags: WatcherFlags, env: Record<string, string | undefined>, body: () => Promise<T>): Promise<T> {
+  const live = liveOptionsFrom(flags);
+  const wandb = wandbRequested(flags.wandb, env);
+  const server = live ? await startLiveServer({ runDir, ...live }) : undefined;
+  if (server) process.stdout.write(`live view: ${server.url}\n`);
+  const logger = wandb ? WandbLogger.start({ runDir, choice: wandb, env, out: (l) => process.stdout.write(`${l}\n`) }) : undefined;
+  try {
+    return await body();
+  } finally {
+    await logger?.finish();
+    await server?.close();
+  }
+}
 
 /** An abort signal that the first Ctrl-C trips; a second one exits at once. */
 function interruptible(): AbortSignal {
@@ -158,16 +171,19 @@ program
   .option("--mcp-config <file>", "MCP servers to use instead of the recorded config")
   .option("--max-turns <n>", "new turn limit (counts the turns already taken)")
   .option("--max-minutes <n>", "new time limit for the resumed part")
-  .action(async (runDir: string, f: { planner?: string; mcpConfig?: string; maxTurns?: string; maxMinutes?: string }) => {
+  .option("--serve [port]", `serve a live view on 127.0.0.1 (default port ${LIVE_DEFAULTS.port})`)
+  .option("--host <address>", "with --serve: listen on this address instead of loopback")
+  .option("--wandb <project>", "log to Weights & Biases (also on with WANDB_PROJECT and WANDB_API_KEY)")
+  .action(async (runDir: string, f: { planner?: string; mcpConfig?: string; maxTurns?: string; maxMinutes?: string } & WatcherFlags) => {
     const env = loadEnv(process.cwd());
-    const { exitCode } = await resumeRun(runDir, {
+    const { exitCode } = await withWatchers(runDirOf(runDir), f, env, () => resumeRun(runDir, {
       env,
       io: stdoutIO(interruptible()),
       ...(f.planner ? { plannerSpec: f.planner } : {}),
       ...(f.mcpConfig ? { mcpConfigPath: f.mcpConfig } : {}),
       ...(f.maxTurns ? { maxTurns: Number(f.maxTurns) } : {}),
       ...(f.maxMinutes ? { maxMinutes: Number(f.maxMinutes) } : {}),
-    });
+    }));
     process.exitCode = exitCode;
   });
 

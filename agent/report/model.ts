@@ -78,6 +78,17 @@ export type TurnEntry = {
 
 export type SampleRow = { prompt: string; completion: string; reward: number | null };
 
+/** The training session as the last successful init_* opened it. */
+export type SessionInfo = {
+  method: "grpo" | "sft";
+  baseModel: string | null;
+  loraRank: number | null;
+  groupSize: number | null;
+  /** The predecessor's W&B arguments, as the planner passed them (used only when the user turned W&B on). */
+  wandbProject: string | null;
+  wandbRunName: string | null;
+};
+
 export type ReportModel = {
   runId: string;
   planner: string;
@@ -99,6 +110,7 @@ export type ReportModel = {
   toolCalls: number;
   toolErrors: number;
   method: "grpo" | "sft" | null;
+  session: SessionInfo | null;
   grpo: GrpoPoint[];
   sft: SftPoint[];
   holdout: HoldoutPoint[];
@@ -130,6 +142,7 @@ export function emptyModel(): ReportModel {
     toolCalls: 0,
     toolErrors: 0,
     method: null,
+    session: null,
     grpo: [],
     sft: [],
     holdout: [],
@@ -335,8 +348,17 @@ export class ReportFolder {
       m.rewardCode = clip(input.reward_function, REPORT_LIMITS.codeChars);
     }
     if (e.isError) return;
-    if (tool === "init_grpo") m.method = "grpo";
-    if (tool === "init_sft") m.method = "sft";
+    if (tool === "init_grpo" || tool === "init_sft") {
+      m.method = tool === "init_grpo" ? "grpo" : "sft";
+      m.session = {
+        method: m.method,
+        baseModel: str(s?.base_model) ?? str(input.base_model),
+        loraRank: num(s?.lora_rank) ?? num(input.lora_rank),
+        groupSize: num(s?.group_size) ?? num(input.group_size),
+        wandbProject: str(input.wandb_project),
+        wandbRunName: str(input.wandb_run_name),
+      };
+    }
     if (isTrainingTool(e.name) && !s) {
       // A tinker server without structured output (the Python predecessor): its text report, read as the ledger reads it.
       const r = fromPredecessorText(tool, e.result, e.turn);

@@ -54,7 +54,7 @@ function readMetrics(runDir: string): Array<z.infer<typeof metricsLine>> {
   return out;
 }
 
-function readSummary(runDir: string): Record<string, unknown> | undefined {
+export function readSummary(runDir: string): Record<string, unknown> | undefined {
   const file = path.join(runDir, "summary.json");
   if (!fs.existsSync(file)) return undefined;
   try {
