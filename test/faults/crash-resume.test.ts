@@ -71,6 +71,9 @@ describe("fault injection: the harness process itself", () => {
     const names = tools(events).map((e) => e.name);
     expect(names.filter((n) => n === "init_grpo")).toHaveLength(1);
     expect(names.at(-1)).toBe("finish");
+    // A run resumed to its end ends with its report, written over the whole run.
+    expect(res.stdout.trimEnd().split("\n").at(-1)).toBe(`report: ${path.join(runDir, "report.html")}`);
+    expect(fs.readFileSync(path.join(runDir, "report.html"), "utf8")).toContain(`"seq":${events.at(-1).seq},`);
   }, 300_000);
 
   it("SIGINT: no new planner turn, the harness saves unsaved training and finishes the session, exit 130", async () => {
@@ -85,5 +88,7 @@ describe("fault injection: the harness process itself", () => {
     expect(events.find((e) => e.type === "tool" && e.toolUseId === "harness-finish")).toMatchObject({ isError: false });
     expect(fs.existsSync(path.join(runDir, "summary.json"))).toBe(true);
     expect(fs.readFileSync(path.join(runDir, "progress.txt"), "utf8")).toMatch(/last: end aborted/);
+    expect(run.output()).toContain(`report: ${path.join(runDir, "report.html")}`);
+    expect(fs.existsSync(path.join(runDir, "report.html"))).toBe(true);
   }, 300_000);
 });
