@@ -77,7 +77,7 @@ describe("report.html in a real browser", () => {
     await w.page.screenshot({ path: path.join(path.dirname(runDir), "fixture-report.png"), fullPage: true });
     expect(fs.statSync(path.join(path.dirname(runDir), "fixture-report.png")).size).toBeGreaterThan(10_000);
     await w.page.close();
-  });
+  }, 180_000);
 
   it("renders markup from a planner, a tool and a dataset as text: no script runs, no element is injected", async () => {
     const attack = `<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"></script><script>window.__pwned = 3</script>\u2028`;
@@ -124,7 +124,7 @@ describe("report.html in a real browser", () => {
     await expect(w.page.locator("pre.code").textContent()).resolves.toContain("# <script>window.__pwned = 1</script>");
     expect(await w.page.title()).toContain("<script>");
     await w.page.close();
-  });
+  }, 180_000);
 });
 
 /** Starts the CLI as a child process; resolves the first stdout line matching `pattern`. */
@@ -163,8 +163,8 @@ describe("a short real scripted run: live view, report, compare", () => {
   it("run --serve: the page shows the iteration count rising without a reload; the run ends by printing the report's path", async () => {
     const dir = tempDir("tl-live-");
     runDir = path.join(dir, "run");
-    const run = startCli(["run", "--prompt-file", shortRecipe(dir, 6), "--planner", "scripted", "--run-dir", runDir, "--serve", "0"]);
-    const [, url] = await run.line(/live view: (http:\/\/127\.0\.0\.1:\d+\/)/);
+    const run = startCli(["run", "--prompt-file", shortRecipe(dir, 4), "--planner", "scripted", "--run-dir", runDir, "--serve", "0"]);
+    const [, url] = await run.line(/live view: (http:\/\/127\.0\.0\.1:\d+\/)/, 120_000);
     const w = await watchedPage(browser);
     let navigations = 0;
     w.page.on("framenavigated", (f) => {
@@ -175,7 +175,7 @@ describe("a short real scripted run: live view, report, compare", () => {
     await w.page.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true));
     const iterations = () => w.page.evaluate(() => (window.__report.model() as { grpo: unknown[] }).grpo.length);
     const first = await iterations();
-    await w.page.waitForFunction((n) => (window.__report.model() as { grpo: unknown[] }).grpo.length > n && (window.__report.charts.reward?.data[0].length ?? 0) > n, first, { timeout: 90_000 });
+    await w.page.waitForFunction((n) => (window.__report.model() as { grpo: unknown[] }).grpo.length > n && (window.__report.charts.reward?.data[0].length ?? 0) > n, first, { timeout: 240_000 });
     const later = await iterations();
     expect(later).toBeGreaterThan(first);
     expect(await w.page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
@@ -192,14 +192,14 @@ describe("a short real scripted run: live view, report, compare", () => {
     expect(w.consoleErrors.filter((e) => !/ERR_CONNECTION_REFUSED|EventSource/.test(e))).toEqual([]);
     for (const r of w.requests) expect(r.startsWith(url!)).toBe(true);
     await w.page.close();
-  }, 180_000);
+  }, 360_000);
 
   it("the run's report: as many points per chart as metrics.jsonl has records, every holdout evaluation, one timeline entry per turn; screenshot", async () => {
     const file = path.join(runDir, "report.html");
     const metrics = readJsonl(path.join(runDir, "metrics.jsonl"));
     const summary = JSON.parse(fs.readFileSync(path.join(runDir, "summary.json"), "utf8"));
     const events = readTranscript(path.join(runDir, "transcript.jsonl")).events;
-    expect(metrics.length).toBe(6);
+    expect(metrics.length).toBe(4);
 
     const w = await openReport(file);
     expect(w.consoleErrors).toEqual([]);
@@ -241,7 +241,7 @@ describe("a short real scripted run: live view, report, compare", () => {
     expect(series).toHaveLength(2);
     for (const [i, id] of ids.entries()) expect(series[i]).toContain(id);
     await w.page.close();
-  });
+  }, 180_000);
 });
 
 describe("live view server", () => {
@@ -258,7 +258,7 @@ describe("live view server", () => {
     } finally {
       await first.close();
     }
-  });
+  }, 180_000);
 
   it("listens on loopback only and refuses requests addressed to another host name (DNS rebinding)", async () => {
     const runDir = runDirWith(FIXTURE, "tl-host-");
@@ -298,5 +298,5 @@ describe("live view server", () => {
     expect(body).toContain("id: 31\n");
     watch.child.kill("SIGINT");
     expect(await watch.exited).toBe(0);
-  });
+  }, 180_000);
 });

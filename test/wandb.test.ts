@@ -68,7 +68,7 @@ describe("W&B: init_sft and init_grpo take the predecessor's arguments", () => {
     } finally {
       await s.close();
     }
-  });
+  }, 180_000);
 });
 
 describe("W&B: a failure never stops a run", () => {
@@ -85,7 +85,7 @@ describe("W&B: a failure never stops a run", () => {
     expect(lines.filter((l) => l.startsWith("W&B:"))).toEqual(["W&B: could not start /nonexistent/python3 (spawn /nonexistent/python3 ENOENT); the run goes on without W&B."]);
     expect(res.stdout).toMatch(/stopped: turn limit reached/);
     expect(lines.filter(Boolean).at(-1)).toMatch(/^report: .*report\.html$/);
-  });
+  }, 180_000);
 
   const wandbImportable = spawnSync(process.env.TINKERLOOP_PYTHON ?? "python3", ["-c", "import wandb"]).status === 0;
   it.skipIf(wandbImportable)("a python3 without the wandb package: the worker says so, and the run goes on", async () => {
@@ -93,5 +93,5 @@ describe("W&B: a failure never stops a run", () => {
     expect(res.code).toBe(1);
     expect(res.stdout.split("\n").filter((l) => l.startsWith("W&B:"))).toEqual([expect.stringMatching(/^W&B: the Python package wandb cannot be imported \(ModuleNotFoundError: .*\); the run goes on without W&B\.$/)]);
     expect(res.stdout).toMatch(/report: .*report\.html\n$/);
-  });
+  }, 180_000);
 });

@@ -136,7 +136,8 @@ function markPlugin(marks: () => CheckpointMark[]): uPlot.Plugin {
         const ctx = u.ctx;
         ctx.save();
         ctx.font = `${Math.round(10 * devicePixelRatio)}px system-ui, sans-serif`;
-        for (const mk of marks()) {
+        // Labels are staggered over three rows and flipped left near the right edge, so close checkpoints stay readable.
+        for (const [i, mk] of marks().entries()) {
           const x = Math.round(u.valToPos(mk.minutes, "x", true));
           if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
           ctx.strokeStyle = mk.kind === "load" ? "#9333ea" : mk.kind === "emergency" ? "#dc2626" : "#6b7280";
@@ -146,7 +147,10 @@ function markPlugin(marks: () => CheckpointMark[]): uPlot.Plugin {
           ctx.lineTo(x, u.bbox.top + u.bbox.height);
           ctx.stroke();
           ctx.fillStyle = ctx.strokeStyle;
-          ctx.fillText(`${mk.kind === "load" ? "⟲ " : "◆ "}${mk.name}`.slice(0, 40), x + 3, u.bbox.top + 12 * devicePixelRatio);
+          const label = `${mk.kind === "load" ? "⟲ " : "◆ "}${mk.name}`.slice(0, 40);
+          const right = x + 3 + ctx.measureText(label).width > u.bbox.left + u.bbox.width;
+          ctx.textAlign = right ? "right" : "left";
+          ctx.fillText(label, right ? x - 3 : x + 3, u.bbox.top + (12 + (i % 3) * 12) * devicePixelRatio);
         }
         ctx.restore();
       },
