@@ -149,5 +149,6 @@ table { border-collapse: collapse; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 td pre { margin: 0; max-height: 160px; }
 td.num { text-align: right; }
+table.compare td { white-space: nowrap; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; }
 `;

@@ -176,7 +176,23 @@ export function mountChart(spec: ChartSpec, host: HTMLElement, existing: Mounted
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
     scales: {
-      x: { time: false, ...(spec.xSteps ? { range: (_u: uPlot, min: number, max: number): uPlot.Range.MinMax => [Math.floor(min) - 0.5, Math.ceil(max) + 0.5] } : {}) },
+      x: {
+        time: false,
+        ...(spec.xSteps
+          ? { range: (_u: uPlot, min: number, max: number): uPlot.Range.MinMax => [Math.floor(min) - 0.5, Math.ceil(max) + 0.5] }
+          : spec.marks
+            ? {
+                // The time axis spans the checkpoints too, so a save after the last evaluation is still marked.
+                range: (_u: uPlot, min: number, max: number): uPlot.Range.MinMax => {
+                  const xs = (spec.marks ?? []).map((mk) => mk.minutes);
+                  const lo = Math.min(min, ...xs);
+                  const hi = Math.max(max, ...xs);
+                  const pad = (hi - lo || 1) * 0.03;
+                  return [Math.max(0, lo - pad), hi + pad];
+                },
+              }
+            : {}),
+      },
       ...(spec.yRange ? { y: { range: spec.yRange } } : spec.yFromZero ? { y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, Math.max(1, max)] } } : {}),
     },
     axes: [
