@@ -13,6 +13,10 @@ import { executeReplay } from "./replay/execute.ts";
 import { loadRecording } from "./replay/recording.ts";
 import { renderTranscript } from "./replay/view.ts";
 import { terminalSafe } from "./terminal.ts";
+import { writeCompare } from "./report/compare.ts";
+import { liveOptionsFrom, LIVE_DEFAULTS, startLiveServer } from "./report/live-server.ts";
+import { readRunTranscript, runDirOf, writeReport } from "./report/report.ts";
+import { WandbLogger, wandbRequested } from "./wandb/logger.ts";
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -48,6 +52,9 @@ Examples:
   tinkerloop run --recipe arithmetic                 (offline: scripted planner, local CPU model)
   tinkerloop run --model local/tiny-arith --prompt "Teach it two-digit addition"
   tinkerloop run --planner anthropic:claude-sonnet-5-5 --model Qwen/Qwen3-8B --prompt-file objective.md
+  tinkerloop run --recipe arithmetic --serve         (watch it at http://127.0.0.1:${LIVE_DEFAULTS.port}/)
+  tinkerloop report runs/<id>                        (runs/<id>/report.html, also written when a run ends)
+  tinkerloop compare runs/<a> runs/<b>               (compare.html and a table)
   tinkerloop doctor`,
   );
 
@@ -74,13 +81,36 @@ program
   .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(String(RUN_DEFAULTS.maxContextTokens)))
   .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
-  .action(async (flags: RunFlags) => {
+  .option("--serve [port]", `serve a live view of the run on 127.0.0.1 (default port ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
+  .option("--host <address>", "with --serve: listen on this address instead of loopback (e.g. 0.0.0.0 to be reachable from other machines)")
+  .option("--wandb <project>", "log metrics, config and summary to Weights & Biases (needs the Python wandb package; also on with WANDB_PROJECT and WANDB_API_KEY)")
+  .action(async (flags: RunFlags & WatcherFlags) => {
     const cwd = process.cwd();
     const env = loadEnv(cwd);
     const cfg = resolveRunConfig(flags, cwd, env);
-    const { exitCode } = await executeRun(cfg, env, stdoutIO(interruptible()));
+    const { exitCode } = await withWatchers(cfg.runDir, flags, env, () => executeRun(cfg, env, stdoutIO(interruptible())));
     process.exitCode = exitCode;
   });
+
+type WatcherFlags = { serve?: string | boolean; host?: string; wandb?: string };
+
+/**
+ * Runs `body` with what watches a run from outside its loop: the live view and W&B,
+ * each following the transcript. Both are checked before the run starts; neither can fail it.
+ */
+async function withWatchers<T>(runDir: string, flags: WatcherFlags, env: Record<string, string | undefined>, body: () => Promise<T>): Promise<T> {
+  const live = liveOptionsFrom(flags);
+  const wandb = wandbRequested(flags.wandb, env);
+  const server = live ? await startLiveServer({ runDir, ...live }) : undefined;
+  if (server) print(`live view: ${server.url}\n`);
+  const logger = wandb ? WandbLogger.start({ runDir, choice: wandb, env, out: (l) => print(`${l}\n`) }) : undefined;
+  try {
+    return await body();
+  } finally {
+    await logger?.finish();
+    await server?.close();
+  }
+}
 
 /** An abort signal that the first Ctrl-C trips; a second one exits at once. */
 function interruptible(): AbortSignal {
@@ -120,6 +150,9 @@ const replayFlagsShape = z.object({
 });
 
 const resumeFlagsShape = z.object({
+  serve: z.union([z.string(), z.boolean()]).optional(),
+  host: z.string().optional(),
+  wandb: z.string().optional(),
   planner: z.string().optional(),
   mcpConfig: z.string().optional(),
   guardRule: z.array(z.string()).optional(),
@@ -189,20 +222,58 @@ program
   .option("--guard-rule <file...>", "extra guard rule modules (never taken from the transcript)")
   .option("--max-turns <n>", "new turn limit (counts the turns already taken)")
   .option("--max-minutes <n>", "new time limit for the resumed part")
+  .option("--serve [port]", `serve a live view on 127.0.0.1 (default port ${LIVE_DEFAULTS.port})`)
+  .option("--host <address>", "with --serve: listen on this address instead of loopback")
+  .option("--wandb <project>", "log to Weights & Biases (also on with WANDB_PROJECT and WANDB_API_KEY)")
   .action(async (runDir: string, flags: unknown) => {
     const f = parseFlags(resumeFlagsShape, flags);
     const cwd = process.cwd();
     const env = loadEnv(cwd);
-    const { exitCode } = await resumeRun(runDir, {
-      env,
-      io: stdoutIO(interruptible()),
-      ...(f.planner ? { plannerSpec: f.planner } : {}),
-      mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd),
-      guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
-      ...(f.maxTurns ? { maxTurns: f.maxTurns } : {}),
-      ...(f.maxMinutes ? { maxMinutes: f.maxMinutes } : {}),
-    });
+    const { exitCode } = await withWatchers(runDirOf(runDir), f, env, () =>
+      resumeRun(runDir, {
+        env,
+        io: stdoutIO(interruptible()),
+        ...(f.planner ? { plannerSpec: f.planner } : {}),
+        mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd),
+        guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
+        ...(f.maxTurns ? { maxTurns: f.maxTurns } : {}),
+        ...(f.maxMinutes ? { maxMinutes: f.maxMinutes } : {}),
+      }),
+    );
     process.exitCode = exitCode;
+  });
+
+program
+  .command("report")
+  .description("write runs/<id>/report.html: curves, timeline, samples and reward code in one offline page")
+  .argument("<run>", "a run directory (runs/<id>) or its transcript.jsonl")
+  .action((target: string) => {
+    print(`${writeReport(target)}\n`);
+  });
+
+program
+  .command("watch")
+  .description("serve a run's report on 127.0.0.1, updated as the run goes (server-sent events); Ctrl-C stops")
+  .argument("<run>", "a run directory (runs/<id>), running or finished")
+  .option("--port <n>", `port to listen on (default ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
+  .option("--host <address>", "listen on this address instead of loopback (e.g. 0.0.0.0)")
+  .action(async (target: string, f: { port?: string; host?: string }) => {
+    const runDir = runDirOf(target);
+    readRunTranscript(runDir);
+    const server = await startLiveServer({ runDir, ...liveOptionsFrom({ serve: true, ...f })! });
+    print(`watching ${runDir}\nlive view: ${server.url}  (Ctrl-C to stop)\n`);
+    await new Promise<void>((resolve) => interruptible().addEventListener("abort", () => resolve()));
+    await server.close();
+  });
+
+program
+  .command("compare")
+  .description("overlay several runs' curves in compare.html and print a table: holdout lift, best, time, turns, tokens, cost, interventions")
+  .argument("<runs...>", "two or more run directories")
+  .option("--out <file>", "where to write the page", "compare.html")
+  .action((targets: string[], f: { out: string }) => {
+    const { file, table } = writeCompare(targets, f.out);
+    print(`${table.join("\n")}\n\ncompare: ${file}\n`);
   });
 
 program

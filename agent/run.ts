@@ -23,6 +23,7 @@ import { buildSystemPrompt } from "./prompt.ts";
 import { MIN_SECRET_LENGTH, Redactor } from "./redact.ts";
 import { RestartNoteExecutor } from "./restart-note.ts";
 import { formatSummary, summarize } from "./summary.ts";
+import { reportLine } from "./report/report.ts";
 import type { RunSummary } from "./summary.ts";
 import { TrainingState } from "./training-state.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
@@ -133,6 +134,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const summary = summarize(cfg, planner.id, result, layout.transcript);
   fs.writeFileSync(layout.summary, redactor.text(JSON.stringify(summary, null, 2)) + "\n");
   for (const line of formatSummary(summary)) io.out(redactor.text(line));
+  io.out(redactor.text(reportLine(cfg.runDir)));
   return { exitCode: EXIT_FOR[result.reason], summary };
 }
 

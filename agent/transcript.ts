@@ -179,6 +179,34 @@ export function upgradeEvent(e: Record<string, unknown>, schema: number): Record
   return out;
 }
 
+export type ParsedLine = { event: RecordedEvent; schema: number } | { error: string; notJson: boolean };
+
+/**
+ * One complete transcript line: parsed, checked against its event type's shape, and
+ * upgraded. `schema` is the schema of the header read so far; a header line returns its own.
+ */
+export function parseTranscriptLine(line: string, schema: number): ParsedLine {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch (err) {
+    return { error: `not JSON: ${(err as Error).message.slice(0, 120)}`, notJson: true };
+  }
+  const checked = recordedShape.safeParse(parsed);
+  if (!checked.success) return { error: "not a transcript event (needs seq, t and type)", notJson: false };
+  if (checked.data.type === "run") {
+    const v = (checked.data as Record<string, unknown>).schema ?? (checked.data as Record<string, unknown>).version;
+    schema = typeof v === "number" ? v : 0;
+    if (schema > TRANSCRIPT_SCHEMA_VERSION) {
+      return { error: `written by a newer tinkerloop (transcript schema ${schema}; this one reads up to ${TRANSCRIPT_SCHEMA_VERSION}): upgrade tinkerloop to read it`, notJson: false };
+    }
+  }
+  const event = upgradeEvent(checked.data, schema);
+  const problem = eventProblem(event);
+  if (problem) return { error: problem, notJson: false };
+  return { event: event as unknown as RecordedEvent, schema };
+}
+
 /**
  * Reads a transcript, tolerating a torn last line and stopping at the first damaged
  * one (not JSON, not an event, an event without its type's fields, a newer schema).
@@ -193,34 +221,13 @@ export function readTranscript(path: string): TranscriptReadResult {
       return false;
     }
     if (line.trim() === "") return true;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch (err) {
-      if (last && !complete) result = { events, tornTail: line };
-      else result = { events, damage: { line: n, reason: `not JSON: ${(err as Error).message.slice(0, 120)}` } };
+    const r = parseTranscriptLine(line, schema);
+    if ("error" in r) {
+      result = r.notJson && last && !complete ? { events, tornTail: line } : { events, damage: { line: n, reason: r.error } };
       return false;
     }
-    const checked = recordedShape.safeParse(parsed);
-    if (!checked.success) {
-      result = { events, damage: { line: n, reason: "not a transcript event (needs seq, t and type)" } };
-      return false;
-    }
-    if (checked.data.type === "run") {
-      const v = (checked.data as Record<string, unknown>).schema ?? (checked.data as Record<string, unknown>).version;
-      schema = typeof v === "number" ? v : 0;
-      if (schema > TRANSCRIPT_SCHEMA_VERSION) {
-        result = { events, damage: { line: n, reason: `written by a newer tinkerloop (transcript schema ${schema}; this one reads up to ${TRANSCRIPT_SCHEMA_VERSION}): upgrade tinkerloop to read it` } };
-        return false;
-      }
-    }
-    const event = upgradeEvent(checked.data, schema);
-    const problem = eventProblem(event);
-    if (problem) {
-      result = { events, damage: { line: n, reason: problem } };
-      return false;
-    }
-    events.push(event as unknown as RecordedEvent);
+    schema = r.schema;
+    events.push(r.event);
     return true;
   });
   return result;

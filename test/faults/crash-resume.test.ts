@@ -3,18 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { readTranscript } from "../../agent/transcript.ts";
-import { CLI, REPO, runCli, tempDir } from "../helpers.ts";
-
-/** A short offline arithmetic run for the scripted planner. */
-function shortRecipe(dir: string, steps: number): string {
-  const recipe = fs.readFileSync(path.join(REPO, "prompts", "recipes", "arithmetic.md"), "utf8");
-  const file = path.join(dir, "short.md");
-  fs.writeFileSync(
-    file,
-    recipe.replace("max_steps: 120", `max_steps: ${steps}`).replace("sample_every: 10", "sample_every: 2").replace("pool_size: 2000", "pool_size: 300").replace("holdout_size: 200", "holdout_size: 40").replace("patience: 4", "patience: 100"),
-  );
-  return file;
-}
+import { CLI, REPO, runCli, shortRecipe, tempDir } from "../helpers.ts";
 
 function startRun(args: string[]) {
   const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_OFFLINE: "1" };
@@ -82,6 +71,9 @@ describe("fault injection: the harness process itself", () => {
     const names = tools(events).map((e) => e.name);
     expect(names.filter((n) => n === "init_grpo")).toHaveLength(1);
     expect(names.at(-1)).toBe("finish");
+    // A run resumed to its end ends with its report, written over the whole run.
+    expect(res.stdout.trimEnd().split("\n").at(-1)).toBe(`report: ${path.join(runDir, "report.html")}`);
+    expect(fs.readFileSync(path.join(runDir, "report.html"), "utf8")).toContain(`"seq":${events.at(-1).seq},`);
   }, 300_000);
 
   it("SIGINT: no new planner turn, the harness saves unsaved training and finishes the session, exit 130", async () => {
@@ -96,5 +88,7 @@ describe("fault injection: the harness process itself", () => {
     expect(events.find((e) => e.type === "tool" && e.toolUseId === "harness-finish")).toMatchObject({ isError: false });
     expect(fs.existsSync(path.join(runDir, "summary.json"))).toBe(true);
     expect(fs.readFileSync(path.join(runDir, "progress.txt"), "utf8")).toMatch(/last: end aborted/);
+    expect(run.output()).toContain(`report: ${path.join(runDir, "report.html")}`);
+    expect(fs.existsSync(path.join(runDir, "report.html"))).toBe(true);
   }, 300_000);
 });

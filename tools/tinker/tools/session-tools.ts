@@ -15,6 +15,15 @@ const runModel = (): string | undefined => process.env.TINKERLOOP_MODEL || undef
 const otherModelRefusal = (what: string, model: string, run: string) =>
   `Refused: ${what} ${model}, but this run trains ${run} only. Use base_model="${run}" or a checkpoint made from ${run}.`;
 
+/**
+ * The predecessor's W&B arguments. The harness logs the run to W&B when the user turned
+ * it on, and then names the W&B project and run after these; otherwise they are unused.
+ */
+const wandbArgs = {
+  wandb_project: z.string().min(1).max(128).optional().describe("Weights & Biases project for this session's metrics (used only when the user turned W&B on)"),
+  wandb_run_name: z.string().min(1).max(128).optional().describe("Weights & Biases run name (used only when W&B is on)"),
+};
+
 /** The session counters as save, load and finish report them. */
 const countersOut = (c: TrainingSession["counters"]) => ({ sft_epochs: c.sftEpochs, sft_steps: c.sftSteps, grpo_iterations: c.grpoIterations });
 
@@ -71,7 +80,7 @@ export function registerSessionTools(ctx: ToolContext): void {
     "init_sft",
     {
       description: "Open a supervised fine-tuning session (LoRA) on base_model. Use the run's MODEL exactly.",
-      inputSchema: { base_model: z.string().min(1), lora_rank: z.number().int().min(1).max(256).default(16) },
+      inputSchema: { base_model: z.string().min(1), lora_rank: z.number().int().min(1).max(256).default(16), ...wandbArgs },
       outputSchema: initOutput,
     },
     guarded(ctx, "init_sft", async (a: { base_model: string; lora_rank: number }, progress) => openSession("sft", a.base_model, a.lora_rank, 0, progress)),
@@ -85,6 +94,7 @@ export function registerSessionTools(ctx: ToolContext): void {
         base_model: z.string().min(1),
         lora_rank: z.number().int().min(1).max(256).default(32),
         group_size: z.number().int().min(2).max(64).optional().describe("samples per prompt; default: the model's recommendation"),
+        ...wandbArgs,
       },
       outputSchema: initOutput,
     },

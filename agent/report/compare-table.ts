@@ -1,0 +1,63 @@
+/**
+ * The comparison table, shared by `tinkerloop compare` (printed) and compare.html.
+ * Pure: no Node or DOM imports.
+ */
+import { plannerCostUsd } from "../pricing.ts";
+import type { ReportModel } from "./model.ts";
+
+/** Planner spend: as the run recorded it, else estimated from its tokens at list prices. */
+export function spendOf(m: ReportModel): { usd: number; estimated: boolean } {
+  if (m.costUsd !== null) return { usd: m.costUsd, estimated: false };
+  const t = m.tokens;
+  return { usd: plannerCostUsd({ inputTokens: t.input, outputTokens: t.output, cacheReadTokens: t.cacheRead, cacheWriteTokens: t.cacheWrite }), estimated: true };
+}
+
+/** "$1.23", "≈$0.0042" for an estimate, "–" when there was no planner spend to speak of (the scripted planner). */
+export const formatUsd = (s: { usd: number; estimated: boolean }) => (s.estimated && s.usd === 0 ? "–" : `${s.estimated ? "≈" : ""}$${s.usd.toFixed(s.usd < 1 ? 4 : 2)}`);
+
+export const COMPARE_COLUMNS = ["run", "planner", "model", "outcome", "baseline", "final", "lift", "best", "time", "turns", "tokens", "cost", "interventions"] as const;
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m}m ${s % 60}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+
+/** One row of text cells per run, in COMPARE_COLUMNS order. */
+export function compareRows(runs: readonly ReportModel[]): { columns: readonly string[]; rows: string[][] } {
+  const rows = runs.map((m) => {
+    const h = m.holdout;
+    const base = h[0]?.score;
+    const last = h[h.length - 1]?.score;
+    const best = h.length ? Math.max(...h.map((x) => x.score)) : undefined;
+    return [
+      m.runId,
+      m.planner,
+      m.model,
+      m.state === "ended" ? (m.endReason ?? "ended") : "running",
+      base === undefined ? "–" : pct(base),
+      last === undefined ? "–" : pct(last),
+      base === undefined || last === undefined ? "–" : `${last >= base ? "+" : ""}${((last - base) * 100).toFixed(1)} pts`,
+      best === undefined ? "–" : pct(best),
+      duration(m.elapsedMs),
+      String(m.turns),
+      String(m.tokens.input + m.tokens.output),
+      formatUsd(spendOf(m)),
+      String(m.guardInterventions),
+    ];
+  });
+  return { columns: COMPARE_COLUMNS, rows };
+}
+
+/** The table as aligned plain-text lines for the terminal. */
+export function formatCompareTable(runs: readonly ReportModel[]): string[] {
+  const { columns } = compareRows(runs);
+  // Run ids and planner names come from transcripts: no control character reaches the terminal.
+  const rows = compareRows(runs).rows.map((r) => r.map((c) => c.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?")));
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(columns), line(widths.map((w) => "─".repeat(w))), ...rows.map(line)];
+}

@@ -1,0 +1,450 @@
+/**
+ * The report's view of a run, folded from recorded transcript events one at a time.
+ *
+ * Pure (no Node or DOM imports): the static report folds a whole transcript in Node,
+ * and the live page folds the same events in the browser as the server pushes them.
+ * Everything here is data from the run — planner text, tool results, dataset rows —
+ * and is rendered as text, never as markup.
+ */
+import type { RecordedEvent } from "../transcript.ts";
+import { fromPredecessorText } from "../metrics/records.ts";
+import { baseToolName, isTrainingTool } from "../tool-names.ts";
+
+/** Bounds on what one report carries, so a long run still makes a page a browser opens quickly. */
+export const REPORT_LIMITS = {
+  /** Characters of a call's input kept (JSON). */
+  inputChars: 4000,
+  /** Characters of a tool result's text kept. */
+  resultChars: 1500,
+  /** Characters of planner text kept per turn. */
+  textChars: 8000,
+  /** Holdout samples shown from the last evaluation. */
+  samples: 40,
+  /** Characters of each sample's prompt and completion. */
+  sampleChars: 1000,
+  /** Characters of reward code. */
+  codeChars: 20_000,
+};
+
+export type GrpoPoint = {
+  /** 1-based position among the run's GRPO iterations (the x axis: a load may rewind the counter). */
+  index: number;
+  /** The session's own iteration counter. */
+  iteration: number;
+  turn: number;
+  /** Minutes since the run started, at the end of the call that ran this iteration. */
+  minutes: number;
+  rewardMean: number | null;
+  rewardStd: number | null;
+  mixed: number;
+  allZero: number;
+  allOne: number;
+  /** Groups that gave no signal for another reason (uniform in between, failed). */
+  other: number;
+  kl: number | null;
+  learningRate: number | null;
+  /** Share of samples cut off at max_tokens, when the tool reported it. */
+  truncation: number | null;
+};
+
+export type SftPoint = { index: number; epoch: number; turn: number; minutes: number; trainLoss: number | null; valLoss: number | null; learningRate: number | null };
+export type HoldoutPoint = { turn: number; minutes: number; score: number; scored: number };
+export type CheckpointMark = { turn: number; minutes: number; name: string; kind: "save" | "auto" | "load" | "emergency" };
+
+export type CallEntry = {
+  id: string;
+  name: string;
+  /** The input as the tool received it (after a guard rewrite), as clipped JSON. */
+  input: string;
+  guard: { action: "allow" | "rewrite" | "reject" | "stop"; rule?: string; message?: string } | null;
+  result: { isError: boolean; ms: number; text: string } | null;
+};
+
+export type TurnEntry = {
+  turn: number;
+  /** Minutes since the start at the turn's first event. */
+  minutes: number;
+  text: string;
+  thinking: string;
+  stopReason: string | null;
+  error: string | null;
+  calls: CallEntry[];
+  feedback: string | null;
+  alerts: string[];
+  retries: Array<{ attempt: number; delayMs: number; error: string }>;
+  compactions: Array<{ elided: number; tokensBefore: number; tokensAfter: number; trigger: string }>;
+  notes: string[];
+};
+
+export type SampleRow = { prompt: string; completion: string; reward: number | null };
+
+/** The training session as the last successful init_* opened it. */
+export type SessionInfo = {
+  method: "grpo" | "sft";
+  baseModel: string | null;
+  loraRank: number | null;
+  groupSize: number | null;
+  /** The predecessor's W&B arguments, as the planner passed them (used only when the user turned W&B on). */
+  wandbProject: string | null;
+  wandbRunName: string | null;
+};
+
+export type ReportModel = {
+  runId: string;
+  planner: string;
+  model: string;
+  objective: string;
+  startedAt: string | null;
+  parent: string | null;
+  /** "running" until an end event; a resumed run is running again until its next end. */
+  state: "running" | "ended";
+  endReason: string | null;
+  endDetail: string | null;
+  elapsedMs: number;
+  /** The highest turn number seen. */
+  turns: number;
+  tokens: { input: number; output: number; cacheRead: number; cacheWrite: number };
+  /** Planner spend in US dollars, when the run recorded it. */
+  costUsd: number | null;
+  guardInterventions: number;
+  toolCalls: number;
+  toolErrors: number;
+  method: "grpo" | "sft" | null;
+  session: SessionInfo | null;
+  grpo: GrpoPoint[];
+  sft: SftPoint[];
+  holdout: HoldoutPoint[];
+  checkpoints: CheckpointMark[];
+  timeline: TurnEntry[];
+  lastSamples: { turn: number; rows: SampleRow[]; total: number } | null;
+  rewardCode: string | null;
+  /** Sequence number of the last event folded in. */
+  seq: number;
+  lastEventAt: string | null;
+};
+
+export function emptyModel(): ReportModel {
+  return {
+    runId: "",
+    planner: "",
+    model: "",
+    objective: "",
+    startedAt: null,
+    parent: null,
+    state: "running",
+    endReason: null,
+    endDetail: null,
+    elapsedMs: 0,
+    turns: 0,
+    tokens: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+    costUsd: null,
+    guardInterventions: 0,
+    toolCalls: 0,
+    toolErrors: 0,
+    method: null,
+    session: null,
+    grpo: [],
+    sft: [],
+    holdout: [],
+    checkpoints: [],
+    timeline: [],
+    lastSamples: null,
+    rewardCode: null,
+    seq: 0,
+    lastEventAt: null,
+  };
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}… [${s.length - n} more characters]` : s);
+
+/** A spend figure under one of the names a run may record it by, or null. */
+export function costOf(v: unknown): number | null {
+  if (!isObj(v)) return null;
+  for (const k of ["costUsd", "cost_usd", "spendUsd", "usd"]) {
+    const x = num(v[k]);
+    if (x !== null) return x;
+  }
+  for (const k of ["cost", "spend"]) {
+    const x = v[k];
+    if (num(x) !== null) return num(x);
+    if (isObj(x)) {
+      const inner = costOf(x);
+      if (inner !== null) return inner;
+    }
+  }
+  return null;
+}
+
+/** Folds events into a model; `apply` may be called again as more events arrive. */
+export class ReportFolder {
+  readonly m: ReportModel;
+  private startMs: number | null = null;
+  private calls = new Map<string, CallEntry>();
+
+  constructor(model: ReportModel = emptyModel()) {
+    this.m = model;
+    const started = model.startedAt ? Date.parse(model.startedAt) : NaN;
+    if (Number.isFinite(started)) this.startMs = started;
+    for (const t of model.timeline) for (const c of t.calls) this.calls.set(c.id, c);
+  }
+
+  applyAll(events: readonly RecordedEvent[]): ReportModel {
+    for (const e of events) this.apply(e);
+    return this.m;
+  }
+
+  apply(e: RecordedEvent): void {
+    const m = this.m;
+    if (typeof e.seq === "number" && e.seq <= m.seq && e.type !== "run") return; // already folded (a reconnecting live view)
+    m.seq = Math.max(m.seq, e.seq);
+    m.lastEventAt = e.t;
+    const minutes = this.minutesAt(e.t);
+    switch (e.type) {
+      case "run": {
+        if (m.runId && m.runId !== e.runId) break; // a second header (should not happen): keep the first
+        m.runId = e.runId;
+        m.planner = e.planner;
+        m.model = e.model;
+        m.objective = str(e.config?.prompt) ?? "";
+        m.startedAt = e.startedAt;
+        m.parent = e.parent ?? null;
+        const started = Date.parse(e.startedAt);
+        if (Number.isFinite(started)) this.startMs = started;
+        break;
+      }
+      case "assistant": {
+        this.seeTurn(e.turn);
+        const t = this.turn(e.turn, minutes);
+        const usage = e.usage as unknown as Obj | undefined;
+        m.tokens.input += num(usage?.inputTokens) ?? 0;
+        m.tokens.output += num(usage?.outputTokens) ?? 0;
+        m.tokens.cacheRead += num(usage?.cacheReadTokens) ?? 0;
+        m.tokens.cacheWrite += num(usage?.cacheWriteTokens) ?? 0;
+        const cost = costOf(usage) ?? costOf(e);
+        if (cost !== null) m.costUsd = (m.costUsd ?? 0) + cost;
+        t.stopReason = e.stopReason;
+        if (e.stopReason === "error") t.error = e.error ?? "planner error";
+        for (const b of e.content as unknown[]) {
+          if (!isObj(b)) continue;
+          if (b.type === "text" && typeof b.text === "string") t.text = clip(t.text ? `${t.text}\n\n${b.text}` : b.text, REPORT_LIMITS.textChars);
+          else if ((b.type === "thinking" || b.type === "reasoning") && (typeof b.thinking === "string" || typeof b.text === "string")) {
+            const th = (b.thinking ?? b.text) as string;
+            t.thinking = clip(t.thinking ? `${t.thinking}\n\n${th}` : th, REPORT_LIMITS.textChars);
+          } else if (b.type === "tool_use" && typeof b.id === "string" && typeof b.name === "string") {
+            this.call(t, b.id, b.name, b.input);
+          }
+        }
+        break;
+      }
+      case "guard": {
+        this.seeTurn(e.turn);
+        const t = this.turn(e.turn, minutes);
+        const c = this.call(t, e.toolUseId, e.name, e.effective ?? e.original);
+        const d = e.decision;
+        c.guard = {
+          action: d.action,
+          ...(e.rule ? { rule: e.rule } : {}),
+          ...(d.action === "reject" ? { message: d.message } : d.action === "rewrite" ? { message: d.note } : d.action === "stop" ? { message: d.reason } : {}),
+        };
+        if (d.action === "rewrite") c.input = json(d.input);
+        if (d.action !== "allow") m.guardInterventions++;
+        break;
+      }
+      case "tool": {
+        this.seeTurn(e.turn);
+        const t = this.turn(e.turn, minutes);
+        const c = this.call(t, e.toolUseId, e.name, e.input);
+        c.input = json(e.input);
+        c.result = { isError: e.isError, ms: e.ms, text: clip(e.result, REPORT_LIMITS.resultChars) };
+        m.toolCalls++;
+        if (e.isError) m.toolErrors++;
+        this.observeTool(e, minutes);
+        break;
+      }
+      case "feedback": {
+        const t = this.turn(e.turn, minutes);
+        t.feedback = e.text;
+        t.alerts = e.text.split("\n").filter((l) => l.startsWith("! ")).map((l) => l.slice(2));
+        break;
+      }
+      case "retry": {
+        this.seeTurn(e.turn);
+        this.turn(e.turn, minutes).retries.push({ attempt: e.attempt, delayMs: e.delayMs, error: e.error });
+        break;
+      }
+      case "compaction": {
+        this.turn(Math.max(1, e.turn), minutes).compactions.push({ elided: e.elided, tokensBefore: e.tokensBefore, tokensAfter: e.tokensAfter, trigger: e.trigger });
+        break;
+      }
+      case "note": {
+        this.turn(Math.max(1, e.turn), minutes).notes.push(e.text);
+        break;
+      }
+      case "end": {
+        m.state = "ended";
+        m.endReason = e.reason;
+        m.endDetail = e.detail ?? null;
+        m.turns = Math.max(m.turns, e.turns);
+        m.elapsedMs = Math.max(m.elapsedMs, this.startMs !== null ? Date.parse(e.t) - this.startMs : e.elapsedMs);
+        break;
+      }
+      case "user":
+      case "system":
+        break;
+    }
+    if (e.type !== "end" && e.type !== "run" && e.type !== "system") {
+      if (m.state === "ended" && e.type === "user") {
+        // Events after an end: the run was resumed.
+        m.state = "running";
+        m.endReason = null;
+        m.endDetail = null;
+      }
+      if (this.startMs !== null) m.elapsedMs = Math.max(m.elapsedMs, Date.parse(e.t) - this.startMs);
+    }
+  }
+
+  private minutesAt(t: string): number {
+    const at = Date.parse(t);
+    if (this.startMs === null || !Number.isFinite(at)) return 0;
+    return Math.max(0, (at - this.startMs) / 60_000);
+  }
+
+  private seeTurn(turn: number): void {
+    this.m.turns = Math.max(this.m.turns, turn);
+  }
+
+  /** The timeline entry of `turn`, created in order when first seen. */
+  private turn(turn: number, minutes: number): TurnEntry {
+    const tl = this.m.timeline;
+    let i = tl.length - 1;
+    while (i >= 0 && tl[i]!.turn > turn) i--;
+    if (i >= 0 && tl[i]!.turn === turn) return tl[i]!;
+    const entry: TurnEntry = { turn, minutes, text: "", thinking: "", stopReason: null, error: null, calls: [], feedback: null, alerts: [], retries: [], compactions: [], notes: [] };
+    tl.splice(i + 1, 0, entry);
+    return entry;
+  }
+
+  private call(t: TurnEntry, id: string, name: string, input: unknown): CallEntry {
+    let c = this.calls.get(id);
+    if (!c) {
+      c = { id, name, input: json(input), guard: null, result: null };
+      this.calls.set(id, c);
+      t.calls.push(c);
+    }
+    return c;
+  }
+
+  /** Training points, holdout scores, checkpoints, samples and reward code from one tool result. */
+  private observeTool(e: Extract<RecordedEvent, { type: "tool" }>, minutes: number): void {
+    const m = this.m;
+    const tool = baseToolName(e.name);
+    const input = isObj(e.input) ? e.input : {};
+    const s = isObj(e.structured) ? e.structured : undefined;
+    if (typeof input.reward_function === "string" && (tool === "train_grpo_step" || tool === "check_reward" || (tool === "sample" && !e.isError))) {
+      m.rewardCode = clip(input.reward_function, REPORT_LIMITS.codeChars);
+    }
+    if (e.isError) return;
+    if (tool === "init_grpo" || tool === "init_sft") {
+      m.method = tool === "init_grpo" ? "grpo" : "sft";
+      m.session = {
+        method: m.method,
+        baseModel: str(s?.base_model) ?? str(input.base_model),
+        loraRank: num(s?.lora_rank) ?? num(input.lora_rank),
+        groupSize: num(s?.group_size) ?? num(input.group_size),
+        wandbProject: str(input.wandb_project),
+        wandbRunName: str(input.wandb_run_name),
+      };
+    }
+    if (isTrainingTool(e.name) && !s) {
+      // A tinker server without structured output (the Python predecessor): its text report, read as the ledger reads it.
+      const r = fromPredecessorText(tool, e.result, e.turn);
+      if (r?.method === "grpo") {
+        m.method = "grpo";
+        const g = r.groups;
+        m.grpo.push({ index: m.grpo.length + 1, iteration: r.cumulative ?? m.grpo.length + 1, turn: e.turn, minutes, rewardMean: r.rewardMean, rewardStd: r.rewardStd, mixed: g?.mixed ?? 0, allZero: g?.allZero ?? 0, allOne: g?.allOne ?? 0, other: g ? g.total - g.mixed - g.allZero - g.allOne : 0, kl: r.kl, learningRate: r.learningRate, truncation: null });
+      } else if (r?.method === "sft") {
+        m.method = "sft";
+        m.sft.push({ index: m.sft.length + 1, epoch: r.cumulative ?? m.sft.length + 1, turn: e.turn, minutes, trainLoss: r.trainLoss, valLoss: r.valLoss, learningRate: r.learningRate });
+      }
+      return;
+    }
+    if (isTrainingTool(e.name) && s) {
+      if (s.method === "grpo" && Array.isArray(s.iterations)) {
+        m.method = "grpo";
+        for (const raw of s.iterations) {
+          if (!isObj(raw)) continue;
+          const g = isObj(raw.groups) ? raw.groups : {};
+          const generated = num(raw.samples_generated);
+          const truncated = num(raw.truncated);
+          const share = num(raw.truncation_share) ?? num(raw.truncated_share) ?? (truncated !== null && generated ? truncated / generated : null);
+          m.grpo.push({
+            index: m.grpo.length + 1,
+            iteration: num(raw.iteration) ?? m.grpo.length + 1,
+            turn: e.turn,
+            minutes,
+            rewardMean: num(raw.reward_mean),
+            rewardStd: num(raw.reward_std),
+            mixed: num(g.mixed) ?? 0,
+            allZero: num(g.all_zero) ?? 0,
+            allOne: num(g.all_one) ?? 0,
+            other: (num(g.uniform_other) ?? 0) + (num(g.failed) ?? 0),
+            kl: num(raw.kl),
+            learningRate: num(raw.learning_rate),
+            truncation: share,
+          });
+        }
+        if (Array.isArray(s.auto_checkpoints)) {
+          for (const a of s.auto_checkpoints) if (isObj(a) && typeof a.name === "string") m.checkpoints.push({ turn: e.turn, minutes, name: a.name, kind: "auto" });
+        }
+      } else if (s.method === "sft" && Array.isArray(s.epochs)) {
+        m.method = "sft";
+        for (const raw of s.epochs) {
+          if (!isObj(raw)) continue;
+          m.sft.push({ index: m.sft.length + 1, epoch: num(raw.epoch) ?? m.sft.length + 1, turn: e.turn, minutes, trainLoss: num(raw.train_loss), valLoss: num(raw.val_loss), learningRate: num(s.learning_rate) });
+        }
+      }
+      return;
+    }
+    if (tool === "sample" && s) {
+      const score = num(s.mean_reward);
+      const completions = Array.isArray(s.completions) ? s.completions.filter(isObj) : [];
+      if (score !== null) m.holdout.push({ turn: e.turn, minutes, score, scored: num(s.scored) ?? completions.length });
+      if (completions.length) {
+        m.lastSamples = {
+          turn: e.turn,
+          total: completions.length,
+          rows: completions.slice(0, REPORT_LIMITS.samples).map((c) => ({
+            prompt: clip(str(c.prompt) ?? "", REPORT_LIMITS.sampleChars),
+            completion: clip(str(c.text) ?? "", REPORT_LIMITS.sampleChars),
+            reward: num(c.reward),
+          })),
+        };
+      }
+      return;
+    }
+    if ((tool === "save" || tool === "load") && (s || typeof input.name === "string" || typeof input.path === "string")) {
+      const name = str(s?.name) ?? str(input.name) ?? str(s?.path) ?? str(input.path) ?? "?";
+      const kind = tool === "load" ? "load" : e.toolUseId.startsWith("harness-emergency") || name.startsWith("emergency-") ? "emergency" : "save";
+      m.checkpoints.push({ turn: e.turn, minutes, name, kind });
+    }
+  }
+}
+
+function json(v: unknown): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v, null, 1) ?? "";
+  } catch {
+    s = String(v);
+  }
+  return clip(s, REPORT_LIMITS.inputChars);
+}
+
+/** The model of a whole recorded run. */
+export function foldEvents(events: readonly RecordedEvent[]): ReportModel {
+  return new ReportFolder().applyAll(events);
+}

@@ -1,0 +1,6 @@
+import type { ReportModel } from "./model.ts";
+
+/** What a page carries: one run (static or live) or several runs to compare. */
+export type PagePayload =
+  | { kind: "run"; model: ReportModel; live?: { events: string } }
+  | { kind: "compare"; runs: ReportModel[] };
