@@ -1,6 +1,7 @@
 """Fake tinker SDK: records calls to $TINKER_FAKE_LOG; see README.md beside it."""
 import json
 import os
+import struct
 import time
 
 from . import types
@@ -17,6 +18,22 @@ def _record(call, **fields):
 
 def _datum(d):
     return {"model_input": d.model_input.to_ints(), "loss_fn_inputs": {k: {"dtype": v.dtype, "data": v.tolist()} for k, v in d.loss_fn_inputs.items()}}
+
+
+# Long completions for benchmarks: printable characters and log-probs with float32
+# precision (what the real sampler returns), cycled from small pools so a 16k-token
+# group is cheap to make.
+_PRINTABLE = [c for c in range(33, 127)]
+_LOGPROB_POOL = [struct.unpack("f", struct.pack("f", -((k * 7919) % 1000) / 997.0 - 1e-3))[0] for k in range(1009)]
+
+
+def _long_body(n, salt):
+    return [_PRINTABLE[(k * 31 + salt * 17 + (k >> 3)) % len(_PRINTABLE)] for k in range(n)]
+
+
+def _float32_logprobs(n, salt):
+    pool = _LOGPROB_POOL
+    return [pool[(k + salt * 13) % len(pool)] for k in range(n)]
 
 
 class APIFuture:
@@ -44,7 +61,13 @@ class SamplingClient:
         if _MODE == "slow_sample":
             time.sleep(30)
         seqs = []
+        long_tokens = int(os.environ.get("TINKER_FAKE_SAMPLE_TOKENS", "0") or 0)
         for i in range(num_samples):
+            if long_tokens:
+                body = _long_body(long_tokens - len("\n\nUser:"), i)
+                tokens = body + [ord(c) for c in "\n\nUser:"]
+                seqs.append(types.SampledSequence("stop", tokens, _float32_logprobs(len(tokens), i)))
+                continue
             text = " %d" % (i % 3 + 4)
             tokens = [ord(c) for c in text] + [ord(c) for c in "\n\nUser:"]
             seqs.append(types.SampledSequence("stop", tokens, [-0.25] * len(tokens)))
