@@ -23,6 +23,7 @@ export type ModelCard = {
 export type SamplingParams = {
   temperature: number;
   maxTokens: number;
+  /** The caller's stop strings: a completion ends at the first one, and its text is cut before it (finish reason "stop"). */
   stop?: string[];
   seed?: number;
 };
@@ -37,23 +38,28 @@ export type Completion = {
 
 export type SftExample = { prompt: string; response: string };
 
-/** One Adam step's settings; the learning rate is given on every call (the server owns the schedule). */
-export type AdamStep = { learningRate: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
+/**
+ * One Adam step's settings; the learning rate is given on every call (the server owns
+ * the schedule). What a step leaves out takes the backend's own default: the Tinker SDK's
+ * on Tinker (eps 1e-12), `adamWithDefaults` on the local backend.
+ */
+export type AdamStep = { learningRate: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number; gradClipNorm?: number };
 
-/** The settings a step left out, filled with the defaults every backend applies. */
-export function adamWithDefaults(o: AdamStep): Required<AdamStep> {
+/** The local backend's Adam defaults for the settings a step left out (it does not clip gradients). */
+export function adamWithDefaults(o: AdamStep): Required<Omit<AdamStep, "gradClipNorm">> {
   return { learningRate: o.learningRate, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0 };
 }
 
 /** A sampled completion with its advantage, for the importance-sampling policy loss. */
 export type Rollout = { prompt: string; tokens: number[]; logprobs: number[]; advantage: number };
 
+/** Loss and KL are null when the service sent no per-token log-probs back (a server-side filter can drop them). */
 export type PolicyStepResult = {
-  loss: number;
+  loss: number | null;
   /** mean(sampler logprob − learner logprob) over completion tokens. */
-  kl: number;
+  kl: number | null;
   /** mean(½(sampler − learner)²). */
-  klSquared: number;
+  klSquared: number | null;
   tokens: number;
 };
 

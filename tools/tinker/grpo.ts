@@ -186,7 +186,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
     logs.write(
       "training_debug.log",
       `[ITER ${step + 1}] reward=${rewardMean.toFixed(3)}±${rewardStd.toFixed(3)} lr=${lr.toExponential(2)} groups mixed/all0/all1/other/failed=${counts.mixed}/${counts.allZero}/${counts.allOne}/${counts.uniformOther}/${counts.failed} ` +
-        `used=${rollouts.length}/${flat.length} loss=${res.loss.toFixed(4)} kl=${res.kl.toFixed(5)} tokens=${tokensSampled} ` +
+        `used=${rollouts.length}/${flat.length} loss=${res.loss?.toFixed(4) ?? "n/a"} kl=${res.kl?.toFixed(5) ?? "n/a"} tokens=${tokensSampled} ` +
         `time sample/reward/train=${metrics.seconds.sampling.toFixed(2)}/${metrics.seconds.reward.toFixed(2)}/${metrics.seconds.training.toFixed(2)}s`,
     );
     onProgress(`GRPO iteration ${step + 1} done: reward ${rewardMean.toFixed(3)}, mixed ${counts.mixed}/${counts.total} groups`);

@@ -272,5 +272,6 @@ export class LocalBackend implements TrainingBackend {
 
 function adam(o: AdamStep) {
   if (!Number.isFinite(o.learningRate) || o.learningRate < 0) throw new BackendError(`learning rate must be a non-negative number, got ${o.learningRate}`, "bad_lr");
+  if (o.gradClipNorm) throw new BackendError("The local backend does not clip gradients; leave grad_clip_norm unset.", "unsupported");
   return adamWithDefaults(o);
 }

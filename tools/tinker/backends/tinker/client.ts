@@ -3,9 +3,12 @@ import fs from "node:fs";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
 import readline from "node:readline";
-import { adamWithDefaults, BackendError } from "../../backend.ts";
+import { BackendError } from "../../backend.ts";
 import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
 import { modelInfo } from "../../models.ts";
+import { closed, lossResult, policyResult, sampledGroups, savedState, workerCard } from "./wire.ts";
+import type { WorkerCard } from "./wire.ts";
+import type { z } from "zod";
 
 const WORKER = path.join(import.meta.dirname, "worker.py");
 
@@ -94,6 +97,17 @@ export class TinkerBackend implements TrainingBackend {
     else p.reject(new BackendError(`Tinker ${p.method} failed (${msg.error?.type ?? "error"}): ${msg.error?.message ?? "no message"}`, msg.error?.type ?? "tinker_error"));
   }
 
+  /** One request to the worker, its answer checked against `shape`. */
+  async call<S extends z.ZodType>(method: string, params: Record<string, unknown>, shape: S): Promise<z.infer<S>> {
+    const raw = await this.request<unknown>(method, params);
+    const parsed = shape.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new BackendError(`The Tinker worker's answer to ${method} is malformed (${issue ? `${issue.path.join(".") || "answer"}: ${issue.message}` : "unexpected shape"}).`, "bad_response");
+    }
+    return parsed.data;
+  }
+
   /** One request to the worker, with the method's timeout. */
   request<T>(method: string, params: Record<string, unknown>): Promise<T> {
     const child = this.child ?? this.start();
@@ -123,40 +137,32 @@ export class TinkerBackend implements TrainingBackend {
   }
 
   async open(baseModel: string, o: { loraRank: number }): Promise<ModelCard> {
-    const r = await this.request<{ renderer: string; stop: string[] }>("open", { base_model: baseModel, rank: o.loraRank, ...(modelInfo(baseModel)?.renderer ? { renderer: modelInfo(baseModel)!.renderer } : {}) });
-    const info = modelInfo(baseModel);
+    const renderer = modelInfo(baseModel)?.renderer;
+    const r = await this.call("open", { base_model: baseModel, rank: o.loraRank, ...(renderer ? { renderer } : {}) }, workerCard);
     this.lost = undefined;
-    this.card = {
-      baseModel,
-      backend: "tinker",
-      parameters: info?.totalParamsB ? info.totalParamsB * 1e9 : 0,
-      trainableParameters: 0,
-      loraRank: o.loraRank,
-      contextLength: 32_768,
-      renderer: r.renderer,
-      stop: r.stop,
-    };
+    this.card = cardFrom(r);
     return this.card;
   }
 
   async sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]> {
     this.needSession();
-    return this.request("sample", { prompts, n, temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) });
+    const groups = await this.call("sample", { prompts, n, temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) }, sampledGroups);
+    return groups.map((g) => g.map((c) => ({ text: c.text, tokens: c.tokens, logprobs: c.logprobs, finishReason: c.finish_reason })));
   }
 
   async trainSupervised(batch: SftExample[], opt: AdamStep) {
     this.needSession();
-    return this.request<{ loss: number; tokens: number }>("train_supervised", { examples: batch, ...adam(opt) });
+    return this.call("train_supervised", { examples: batch, ...adam(opt) }, lossResult);
   }
 
   async evalSupervised(batch: SftExample[]) {
     this.needSession();
-    return this.request<{ loss: number; tokens: number }>("eval_supervised", { examples: batch });
+    return this.call("eval_supervised", { examples: batch }, lossResult);
   }
 
   async trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult> {
     this.needSession();
-    const r = await this.request<{ loss: number; kl: number; kl_squared: number; tokens: number }>("train_policy", { rollouts, ...adam(opt) });
+    const r = await this.call("train_policy", { rollouts, ...adam(opt) }, policyResult);
     return { loss: r.loss, kl: r.kl, klSquared: r.kl_squared, tokens: r.tokens };
   }
 
@@ -174,7 +180,7 @@ export class TinkerBackend implements TrainingBackend {
 
   async saveState(name: string, meta: StateMeta): Promise<{ path: string }> {
     const card = this.needSession();
-    const r = await this.request<{ path: string }>("save_state", { name });
+    const r = await this.call("save_state", { name }, savedState);
     const index = this.readIndex();
     index[r.path] = { name, baseModel: card.baseModel, meta };
     fs.mkdirSync(this.opts.checkpointDir, { recursive: true });
@@ -188,24 +194,40 @@ export class TinkerBackend implements TrainingBackend {
     if (entry && current && entry.baseModel !== current) {
       throw new BackendError(`Checkpoint '${p}' was made from ${entry.baseModel}, but this session trains ${current}; refusing to load it.`, "wrong_base_model");
     }
-    const base = current ?? entry?.baseModel;
-    const r = await this.request<{ base_model: string | null }>("load_state", { path: p, ...(base ? { base_model: base } : {}), ...(base && modelInfo(base) ? { renderer: modelInfo(base)!.renderer } : {}) });
+    // What we expect the checkpoint to hold; the worker reads what it does hold from the service and refuses a mismatch.
+    const expected = current ?? entry?.baseModel;
+    const renderer = expected ? modelInfo(expected)?.renderer : undefined;
+    const r = await this.call("load_state", { path: p, ...(expected ? { base_model: expected } : {}), ...(renderer ? { renderer } : {}) }, workerCard);
     this.lost = undefined;
-    this.card ??= { baseModel: r.base_model ?? base ?? "unknown", backend: "tinker", parameters: 0, trainableParameters: 0, loraRank: 0, contextLength: 32_768, renderer: "", stop: [] };
+    this.card = cardFrom(r);
     return { card: this.card, meta: entry?.meta ?? {} };
   }
 
   async close(): Promise<void> {
     if (!this.child) return;
-    await this.request("close", {}).catch(() => undefined);
+    await this.call("close", {}, closed).catch(() => undefined);
     this.child?.kill();
     this.child = undefined;
     this.card = undefined;
   }
 }
 
-/** The worker's wire form. Weight decay is not sent: the worker builds AdamParams without it. */
+/** The worker's wire form: only the settings the step gives; the SDK's own defaults fill the rest (eps 1e-12). */
 function adam(o: AdamStep) {
-  const a = adamWithDefaults(o);
-  return { learning_rate: a.learningRate, beta1: a.beta1, beta2: a.beta2, eps: a.eps };
+  const wire = { learning_rate: o.learningRate, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weightDecay, grad_clip_norm: o.gradClipNorm };
+  return Object.fromEntries(Object.entries(wire).filter(([, v]) => v !== undefined));
+}
+
+function cardFrom(r: WorkerCard): ModelCard {
+  const info = modelInfo(r.base_model);
+  return {
+    baseModel: r.base_model,
+    backend: "tinker",
+    parameters: info ? info.totalParamsB * 1e9 : 0,
+    trainableParameters: 0,
+    loraRank: r.lora_rank,
+    contextLength: 32_768,
+    renderer: r.renderer,
+    stop: r.stop,
+  };
 }
