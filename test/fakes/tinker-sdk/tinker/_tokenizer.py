@@ -1,6 +1,7 @@
 """Fake tokenizers: one token per character (its code point), plus each family's
 special tokens with their real ids, recognised as single tokens when they appear in
-text (as Hugging Face tokenizers do)."""
+text (as Hugging Face tokenizers do). Imports nothing: the real-SDK run
+(scripts/real-sdk/) loads this file by path to stand in for the Hugging Face downloads."""
 
 LLAMA3_SPECIALS = {
     "<|begin_of_text|>": 128000,
@@ -61,10 +62,14 @@ class FakeTokenizer:
         return "".join(parts)
 
 
+LLAMA3_TOKENIZER = "thinkingmachineslabinc/meta-llama-3-instruct-tokenizer"
+
+
 def tokenizer_for(model_name):
-    if model_name.startswith("meta-llama/Llama-3"):
+    """The tokenizer of a model id, or of the tokenizer id Tinker names for it."""
+    if model_name.startswith("meta-llama/Llama-3") or model_name == LLAMA3_TOKENIZER:
         # The instruct tokenizer Tinker uses for every Llama 3 model (its EOS is <|eot_id|>).
-        return FakeTokenizer("thinkingmachineslabinc/meta-llama-3-instruct-tokenizer", LLAMA3_SPECIALS, "<|begin_of_text|>", "<|eot_id|>")
+        return FakeTokenizer(LLAMA3_TOKENIZER, LLAMA3_SPECIALS, "<|begin_of_text|>", "<|eot_id|>")
     if model_name.startswith("Qwen/Qwen3"):
         return FakeTokenizer(model_name, QWEN3_SPECIALS, None, "<|endoftext|>" if model_name.endswith("-Base") else "<|im_end|>")
     raise ValueError("the fake SDK has no tokenizer for %s" % model_name)
