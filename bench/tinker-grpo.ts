@@ -2,7 +2,8 @@
  * One GRPO iteration at Tinker scale through the real client and Python worker over
  * the fake SDK (`npm run bench:tinker`): 64 prompts × 16 samples × 4,096 tokens, then
  * the same at 16,384. Prints the bytes crossing the pipe each way, wall time per
- * phase and the peak RSS of both processes. Each size runs in a fresh Node process
+ * phase (and the CPU time of each process: steadier than wall time on a shared machine)
+ * and the peak RSS of both processes. Each size runs in a fresh Node process
  * (`--one <tokens>`) so its peak RSS is its own.
  */
 import { spawnSync } from "node:child_process";
@@ -30,6 +31,17 @@ function peakRssKb(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 
+/** CPU seconds the worker has used (user + system): steadier than wall time on a busy machine. */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const nodeCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 async function one(tokens: number): Promise<void> {
@@ -40,16 +52,19 @@ async function one(tokens: number): Promise<void> {
     timeouts: { sample: 3600, train_policy: 3600 },
   });
   const prompts = Array.from({ length: PROMPTS }, (_, i) => `Problem ${i}: what is ${i} + ${i * 3}? Think step by step.`);
-  const phases: Array<{ name: string; ms: number; toWorker: number; fromWorker: number }> = [];
+  const phases: Array<{ name: string; ms: number; toWorker: number; fromWorker: number; nodeCpu: number; workerCpu: number }> = [];
   let pid = 0;
   const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-    const before = pid ? io(pid) : { rchar: 0, wchar: 0 };
+    const before = pid ? { ...io(pid), cpu: cpuSeconds(pid) } : { rchar: 0, wchar: 0, cpu: 0 };
+    const nodeBefore = nodeCpuSeconds();
     const t = performance.now();
     const out = await fn();
     const ms = performance.now() - t;
+    const nodeCpu = nodeCpuSeconds() - nodeBefore;
     pid ||= (b as unknown as { child: { pid: number } }).child.pid;
-    const after = io(pid);
-    phases.push({ name, ms, toWorker: name === "open" ? 0 : after.rchar - before.rchar, fromWorker: name === "open" ? 0 : after.wchar - before.wchar });
+    const after = { ...io(pid), cpu: cpuSeconds(pid) };
+    const opening = name === "open";
+    phases.push({ name, ms, toWorker: opening ? 0 : after.rchar - before.rchar, fromWorker: opening ? 0 : after.wchar - before.wchar, nodeCpu, workerCpu: after.cpu - before.cpu });
     return out;
   };
   let failure: string | undefined;
@@ -61,7 +76,7 @@ async function one(tokens: number): Promise<void> {
       groups.flatMap((g, i) => {
         const r: number[] = g.map((c) => (c.text.charCodeAt(0) % 2 === 0 ? 1 : 0));
         const mean = r.reduce((x, y) => x + y, 0) / r.length;
-        return g.map((c, j) => ({ prompt: prompts[i]!, tokens: c.tokens, logprobs: c.logprobs, advantage: r[j]! - mean }));
+        return g.map((c, j) => ({ rolloutId: c.rolloutId, advantage: r[j]! - mean }));
       }),
     );
     const res = await phase("train_policy", () => b.trainPolicy(rollouts, { learningRate: 1e-5 }));
@@ -76,7 +91,8 @@ async function one(tokens: number): Promise<void> {
   const fromWorker = phases.reduce((a, p) => a + p.fromWorker, 0);
   const lines = [
     `${PROMPTS} prompts × ${GROUP} samples × ${tokens.toLocaleString("en-US")} tokens = ${(PROMPTS * GROUP * tokens).toLocaleString("en-US")} sampled tokens`,
-    ...phases.map((p) => `  ${p.name.padEnd(20)} ${(p.ms / 1000).toFixed(2).padStart(7)} s   to worker ${mb(p.toWorker).padStart(10)}   from worker ${mb(p.fromWorker).padStart(10)}`),
+    `  ${"phase".padEnd(20)} ${"wall".padStart(9)}  ${"cpu node".padStart(9)}  ${"cpu worker".padStart(10)}   ${"to worker".padStart(10)}   ${"from worker".padStart(11)}`,
+    ...phases.map((p) => `  ${p.name.padEnd(20)} ${`${(p.ms / 1000).toFixed(2)} s`.padStart(9)}  ${`${p.nodeCpu.toFixed(2)} s`.padStart(9)}  ${`${p.workerCpu.toFixed(2)} s`.padStart(10)}   ${mb(p.toWorker).padStart(10)}   ${mb(p.fromWorker).padStart(11)}`),
     `  pipe total: to worker ${mb(toWorker)}, from worker ${mb(fromWorker)}, both ${mb(toWorker + fromWorker)}`,
     `  peak RSS: node ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB, worker ${(workerPeak / 1024).toFixed(0)} MB`,
     failure ? `  FAILED: ${failure}` : "  completed",

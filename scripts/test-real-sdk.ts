@@ -207,13 +207,18 @@ async function scenario(model: string, python: string, env: Record<string, strin
     await step("open", () => b.open(model, { loraRank: 8 }), (c) => [c.renderer === expected && c.baseModel === model && c.loraRank === 8, `renderer ${c.renderer}, stop ${JSON.stringify(c.stop)}, rank ${c.loraRank}`]);
     const groups = await step("sample, stop [\"###\"]", () => b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64, stop: ["###"] }), (g) => {
       const texts = g[0]!.map((c) => c.text);
-      return [JSON.stringify(texts) === JSON.stringify(["4 ", "5 "]) && g[0]!.every((c) => c.finishReason === "stop"), `${JSON.stringify(texts)} (${g[0]!.map((c) => `${c.finishReason}, ${c.tokens.length} tokens`).join("; ")})`];
+      return [JSON.stringify(texts) === JSON.stringify(["4 ", "5 "]) && g[0]!.every((c) => c.finishReason === "stop"), `${JSON.stringify(texts)} (${g[0]!.map((c) => `${c.finishReason}, ${c.tokenCount} tokens, ${c.rolloutId}`).join("; ")})`];
     });
     await step("train_supervised", () => b.trainSupervised([{ prompt: "What is 2 + 2?", response: "4" }], { learningRate: 1e-4 }), (r) => [Math.abs(r.loss - 0.5) < 1e-6 && r.tokens > 0, `loss ${r.loss.toFixed(4)} over ${r.tokens} tokens`]);
     await step("eval_supervised", () => b.evalSupervised([{ prompt: "What is 2 + 2?", response: "4" }]), (r) => [Math.abs(r.loss - 0.51) < 1e-6, `loss ${r.loss.toFixed(4)} (after one step)`]);
     if (groups) {
-      const rollouts = groups[0]!.map((c, j) => ({ prompt: "What is 2 + 2?", tokens: c.tokens, logprobs: c.logprobs, advantage: j === 0 ? 1 : -0.5 }));
-      await step("train_policy", () => b.trainPolicy(rollouts, { learningRate: 1e-5 }), (r) => [r.kl !== null && r.loss !== null && r.tokens === rollouts.reduce((a, x) => a + x.tokens.length, 0), `loss ${r.loss?.toFixed(4)}, KL ${r.kl?.toFixed(4)}, ${r.tokens} tokens`]);
+      // SFT changed the weights, so the rollouts sampled before it are stale; the policy step needs a fresh sample.
+      const stale = groups[0]!.map((c) => ({ rolloutId: c.rolloutId, advantage: 1 }));
+      await step("train_policy on rollouts from before the SFT step", () => b.trainPolicy(stale, { learningRate: 1e-5 }).then(() => "accepted", (e: Error) => e.message), (m) => [/is stale/.test(m), m.split(":").slice(0, 2).join(":")]);
+      const fresh = await b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64 });
+      const rollouts = fresh[0]!.map((c, j) => ({ rolloutId: c.rolloutId, advantage: j === 0 ? 1 : -0.5 }));
+      const count = fresh[0]!.reduce((a, c) => a + c.tokenCount, 0);
+      await step("train_policy on kept rollouts", () => b.trainPolicy(rollouts, { learningRate: 1e-5 }), (r) => [r.kl !== null && r.loss !== null && r.tokens === count, `loss ${r.loss?.toFixed(4)}, KL ${r.kl?.toFixed(4)}, ${r.tokens} tokens`]);
     }
     saved = await step("save_state", () => b.saveState("real-sdk", { method: "grpo", counters: { grpoIterations: 1 } }), (r) => [r.path.startsWith("tinker://"), r.path]);
     if (saved) await step("load_state (same worker)", () => b.loadState(saved!.path), (r) => [r.card.baseModel === model, `${r.card.baseModel}, meta ${JSON.stringify(r.meta)}`]);

@@ -96,7 +96,7 @@ describe.each(FORMATS)("Tinker backend through the Python worker, $renderer rend
     await b.close();
   });
 
-  it("samples with the renderer's stop and trains the importance-sampling loss on padded datums", async () => {
+  it("samples with the renderer's stop and trains the importance-sampling loss on padded datums built from the kept rollout", async () => {
     const { b, calls } = backend();
     await b.open(f.model, { loraRank: 8 });
     const groups = await b.sample(["What is 2 + 2?"], 3, { temperature: 0.9, maxTokens: 64 });
@@ -106,19 +106,21 @@ describe.each(FORMATS)("Tinker backend through the Python worker, $renderer rend
     // The text is the answer only: stop sequence and any thinking are not part of it.
     expect(groups[0]!.map((c) => c.text)).toEqual(["4", "5", "6"]);
     expect(groups[0]!.map((c) => c.finishReason)).toEqual(["stop", "stop", "stop"]);
+    const sampled = s.sequences[0] as { tokens: number[]; logprobs: number[] };
     const c = groups[0]![0]!;
-    const pg = await b.trainPolicy([{ prompt: "What is 2 + 2?", tokens: c.tokens, logprobs: c.logprobs, advantage: 1.5 }], { learningRate: 1e-5 });
+    expect(c.tokenCount).toBe(sampled.tokens.length);
+    const pg = await b.trainPolicy([{ rolloutId: c.rolloutId, advantage: 1.5 }], { learningRate: 1e-5 });
     const fb = calls().find((x) => x.call === "forward_backward");
     expect(fb.loss_fn).toBe("importance_sampling");
     const prompt = encode(f.prompt("What is 2 + 2?"));
     const d = fb.datums[0];
     const pad = prompt.length - 1;
-    expect(d.model_input).toEqual([...prompt, ...c.tokens.slice(0, -1)]);
-    expect(d.loss_fn_inputs.target_tokens).toEqual({ dtype: "int64", data: [...Array(pad).fill(0), ...c.tokens] });
-    expect(d.loss_fn_inputs.logprobs.data).toEqual([...Array(pad).fill(0), ...c.logprobs]);
-    expect(d.loss_fn_inputs.advantages.data).toEqual([...Array(pad).fill(0), ...c.tokens.map(() => 1.5)]);
+    expect(d.model_input).toEqual([...prompt, ...sampled.tokens.slice(0, -1)]);
+    expect(d.loss_fn_inputs.target_tokens).toEqual({ dtype: "int64", data: [...Array(pad).fill(0), ...sampled.tokens] });
+    expect(d.loss_fn_inputs.logprobs.data).toEqual([...Array(pad).fill(0), ...sampled.logprobs]);
+    expect(d.loss_fn_inputs.advantages.data).toEqual([...Array(pad).fill(0), ...sampled.tokens.map(() => 1.5)]);
     expect(pg.kl).toBeCloseTo(-0.25 - -0.5);
-    expect(pg.tokens).toBe(c.tokens.length);
+    expect(pg.tokens).toBe(sampled.tokens.length);
     await b.close();
   });
 
@@ -128,12 +130,15 @@ describe.each(FORMATS)("Tinker backend through the Python worker, $renderer rend
     const groups = await b.sample(["Count"], 2, { temperature: 1, maxTokens: 64, stop: ["###"] });
     expect(groups[0]!.map((c) => c.text)).toEqual(["4 ", "5 "]);
     expect(groups[0]!.map((c) => c.finishReason)).toEqual(["stop", "stop"]);
-    const kept = groups[0]![0]!;
-    expect(kept.tokens.slice(-3)).toEqual(encode("###"));
-    expect(kept.logprobs).toHaveLength(kept.tokens.length);
     // Token-id stops and strings never share one SamplingParams (the real SDK refuses the mix).
     const stop = calls().find((c) => c.call === "sample").stop;
     expect(stop).toEqual(typeof f.samplerStop[0] === "number" ? [...f.samplerStop] : [...f.samplerStop, "###"]);
+    // The kept rollout ends with the tokens that completed the stop, as a sampler's stop would have left it.
+    const kept = groups[0]![0]!;
+    await b.trainPolicy([{ rolloutId: kept.rolloutId, advantage: 1 }], { learningRate: 1e-5 });
+    const targets: number[] = calls().find((c) => c.call === "forward_backward").datums[0].loss_fn_inputs.target_tokens.data;
+    expect(targets.slice(-3)).toEqual(encode("###"));
+    expect(targets.filter((t) => t !== 0)).toHaveLength(kept.tokenCount);
     // A stop that never appears changes nothing.
     const free = await b.sample(["Count"], 1, { temperature: 1, maxTokens: 64, stop: ["@@"] });
     expect(free[0]![0]!.text).toBe("4 ### and more text");
@@ -236,8 +241,8 @@ describe("Tinker backend through the Python worker (fake SDK)", () => {
     expect(sft.loss).toBeCloseTo(expected.loss);
     expect(sft.tokens).toBe(expected.tokens);
     const c = (await b.sample(["What is 2 + 2?"], 1, { temperature: 1, maxTokens: 64 }))[0]![0]!;
-    const pg = await b.trainPolicy([{ prompt: "What is 2 + 2?", tokens: c.tokens, logprobs: c.logprobs, advantage: 1 }], { learningRate: 1e-5 });
-    expect(pg).toMatchObject({ kl: null, klSquared: null, tokens: c.tokens.length });
+    const pg = await b.trainPolicy([{ rolloutId: c.rolloutId, advantage: 1 }], { learningRate: 1e-5 });
+    expect(pg).toMatchObject({ kl: null, klSquared: null, tokens: c.tokenCount });
     expect(pg.loss).toBeCloseTo(-Math.exp(-0.51 - -0.25));
     await b.close();
   });
@@ -270,6 +275,17 @@ describe("Tinker backend through the Python worker (fake SDK)", () => {
     expect(Date.now() - started).toBeLessThan(5000);
     await expect(b.trainSupervised([{ prompt: "a", response: "b" }], { learningRate: 1e-4 })).rejects.toThrow(/session was lost/);
     await b.close();
+  });
+
+  it("a line longer than the limit fails the call without being assembled, and the worker is restarted", async () => {
+    const dir = tempDir();
+    const big = path.join(dir, "big_worker.py");
+    // Answers in 64 KiB writes that never end the line: the client must give up at its limit, not buffer it all.
+    fs.writeFileSync(big, "import sys\nfor line in sys.stdin:\n    for _ in range(64):\n        sys.stdout.write('x' * 65536)\n        sys.stdout.flush()\n");
+    const { b } = backend({}, { workerPath: big, maxLineBytes: 1024 * 1024 });
+    await expect(b.open(MODEL, { loraRank: 4 })).rejects.toThrow(/a line of more than \d+ bytes \(limit 1048576\)/);
+    const child = (b as unknown as { child?: { killed: boolean } }).child;
+    expect(child === undefined || child.killed).toBe(true);
   });
 
   it("malformed responses fail the call with a clear error", async () => {
@@ -314,6 +330,75 @@ describe("Tinker backend through the Python worker (fake SDK)", () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+/** Datums and results recorded by the client that still sent tokens and log-probs from TypeScript (see _about in the file). */
+const BEFORE = JSON.parse(fs.readFileSync(path.join(REPO, "test", "fixtures", "tinker-policy-datums.json"), "utf8")) as Record<string, { forwardBackward: string; result: Record<string, number> }>;
+
+describe("rollouts stay in the worker: only ids, texts, finish reasons and counts cross the pipe", () => {
+  it.each(FORMATS)("policy datums built in the worker equal, byte for byte, the ones the client built from sent tokens ($renderer)", async (f) => {
+    const { b, dir } = backend({ TINKER_FAKE_TEXT: "{n} apples" });
+    await b.open(f.model, { loraRank: 8 });
+    const prompts = ["What is 2 + 2?", "Name a color."];
+    const groups = await b.sample(prompts, 2, { temperature: 1, maxTokens: 64 });
+    const adv = [1.5, -0.5, 0.25, 1.0];
+    const res = await b.trainPolicy(groups.flat().map((c, k) => ({ rolloutId: c.rolloutId, advantage: adv[k]! })), { learningRate: 1e-5 });
+    await b.close();
+    const line = fs.readFileSync(path.join(dir, "calls.jsonl"), "utf8").split("\n").find((l) => l.startsWith('{"call": "forward_backward"'));
+    expect(line).toBe(BEFORE[f.model]!.forwardBackward);
+    expect(res).toEqual(BEFORE[f.model]!.result);
+  });
+
+  it("refuses stale and unknown rollout ids with the reason, and a batch is used once", async () => {
+    const { b } = backend();
+    await b.open(MODEL, { loraRank: 4 });
+    const step = (ids: string[]) => b.trainPolicy(ids.map((rolloutId) => ({ rolloutId, advantage: 1 })), { learningRate: 1e-5 });
+    const first = (await b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64 }))[0]!.map((c) => c.rolloutId);
+    const second = (await b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64 }))[0]!.map((c) => c.rolloutId);
+    await expect(step(first)).rejects.toThrow(/stale_rollout.*is stale.*a later sample call replaced them/);
+    // The refused step consumed the batch too: sample again.
+    await expect(step(second)).rejects.toThrow(/stale_rollout/);
+    const third = (await b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64 }))[0]!.map((c) => c.rolloutId);
+    await expect(step([third[0]!, third[0]!])).rejects.toThrow(/bad_rollout.*listed twice/);
+    const fourth = (await b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64 }))[0]!.map((c) => c.rolloutId);
+    expect((await step(fourth)).tokens).toBeGreaterThan(0);
+    await expect(step(fourth)).rejects.toThrow(/is stale.*a training step changed the weights/);
+    const fifth = (await b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64 }))[0]!.map((c) => c.rolloutId);
+    await b.trainSupervised([{ prompt: "a", response: "b" }], { learningRate: 1e-4 });
+    await expect(step(fifth)).rejects.toThrow(/is stale.*a training step changed the weights/);
+    await expect(step(["r-1-0"])).rejects.toThrow(/unknown_rollout.*Unknown rollout id|unknown rollout id "r-1-0"/);
+    await expect(step(["abcdef-1-0"])).rejects.toThrow(/sampled by another worker process/);
+    const sixth = (await b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64 }))[0]!.map((c) => c.rolloutId);
+    const saved = await b.saveState("s", {});
+    await b.loadState(saved.path);
+    await expect(step(sixth)).rejects.toThrow(/is stale.*opened or loaded again/);
+    await b.close();
+  });
+
+  it("a GRPO-sized batch sends texts one group a line, and the policy step sends ids and advantages only", async () => {
+    const tokens = 3000;
+    const { b } = backend({ TINKER_FAKE_SAMPLE_TOKENS: String(tokens) });
+    await b.open(MODEL, { loraRank: 4 });
+    const pid = (b as unknown as { child: { pid: number } }).child.pid;
+    const io = () => {
+      const text = fs.readFileSync(`/proc/${pid}/io`, "utf8");
+      const get = (k: string) => Number(new RegExp(`^${k}: (\\d+)$`, "m").exec(text)?.[1] ?? NaN);
+      return { rchar: get("rchar"), wchar: get("wchar") };
+    };
+    const prompts = Array.from({ length: 8 }, (_, i) => `Prompt ${i}`);
+    const before = io();
+    const groups = await b.sample(prompts, 4, { temperature: 1, maxTokens: tokens });
+    const afterSample = io();
+    const textBytes = groups.flat().reduce((n, c) => n + Buffer.byteLength(JSON.stringify(c.text)), 0);
+    expect(groups.flat().every((c) => c.tokenCount === tokens)).toBe(true);
+    // Out: the texts and a few bytes per completion; no token ids or log-probs (they would be ~10x the texts).
+    expect(afterSample.wchar - before.wchar).toBeLessThan(textBytes + 200 * 32);
+    const res = await b.trainPolicy(groups.flat().map((c, k) => ({ rolloutId: c.rolloutId, advantage: k % 2 ? 1 : -1 })), { learningRate: 1e-5 });
+    expect(res.tokens).toBe(32 * tokens);
+    // In: ids and advantages, about 60 bytes a rollout.
+    expect(io().rchar - afterSample.rchar).toBeLessThan(32 * 100 + 500);
+    await b.close();
   });
 });
 

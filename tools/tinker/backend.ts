@@ -28,11 +28,16 @@ export type SamplingParams = {
   seed?: number;
 };
 
-/** One sampled completion. `logprobs` are of the sampled tokens under the model at temperature 1. */
+/**
+ * One sampled completion, as the harness sees it. Its tokens and their log-probs (under
+ * the model at temperature 1) stay with the backend, kept under `rolloutId` until the
+ * next sample call, training step, open, load or close (see rollouts.ts).
+ */
 export type Completion = {
+  rolloutId: string;
   text: string;
-  tokens: number[];
-  logprobs: number[];
+  /** Sampled tokens, the stop token included when the sampler returned it. */
+  tokenCount: number;
   finishReason: "stop" | "length";
 };
 
@@ -50,8 +55,8 @@ export function adamWithDefaults(o: AdamStep): Required<Omit<AdamStep, "gradClip
   return { learningRate: o.learningRate, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0 };
 }
 
-/** A sampled completion with its advantage, for the importance-sampling policy loss. */
-export type Rollout = { prompt: string; tokens: number[]; logprobs: number[]; advantage: number };
+/** A kept rollout chosen for the importance-sampling policy loss, with its advantage. */
+export type Rollout = { rolloutId: string; advantage: number };
 
 /** Loss and KL are null when the service sent no per-token log-probs back (a server-side filter can drop them). */
 export type PolicyStepResult = {
@@ -72,6 +77,7 @@ export interface TrainingBackend {
   trainSupervised(batch: SftExample[], opt: AdamStep): Promise<{ loss: number; tokens: number }>;
   /** Loss without changing weights or optimizer state. */
   evalSupervised(batch: SftExample[]): Promise<{ loss: number; tokens: number }>;
+  /** One policy step on kept rollouts; refuses unknown ids ("unknown_rollout") and ids whose batch was dropped ("stale_rollout"). Consumes the kept batch. */
   trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult>;
   /** Saves adapters + optimizer state + meta; returns an addressable path. */
   saveState(name: string, meta: StateMeta): Promise<{ path: string }>;

@@ -1,6 +1,7 @@
 """Fake tinker SDK (the shape of tinker 0.25): clients, a simulated service, and a call
 log in $TINKER_FAKE_LOG. See README.md beside it."""
 import json
+import math
 import os
 import re
 import struct
@@ -97,7 +98,8 @@ _LOGPROB_POOL = [struct.unpack("f", struct.pack("f", -((k * 7919) % 1000) / 997.
 
 
 def _long_body(n, salt):
-    return "".join(chr(_PRINTABLE[(k * 31 + salt * 17 + (k >> 3)) % len(_PRINTABLE)]) for k in range(max(0, n)))
+    """n printable characters; one token each (no special token can appear in them)."""
+    return [_PRINTABLE[(k * 31 + salt * 17 + (k >> 3)) % len(_PRINTABLE)] for k in range(max(0, n))]
 
 
 class SamplingClient:
@@ -113,12 +115,12 @@ class SamplingClient:
             stop = [stop]
         if stop and isinstance(stop[0], int):
             # A chat model ends its turn with the end-of-turn token the sampler stops on.
-            think = "<think>\nAdding the numbers.\n</think>\n\n" if _SERVED[self._base_model] else ""
-            if long_tokens:
-                content = _long_body(long_tokens - 1 - len(tok.encode(think, add_special_tokens=False)), i)
-            return tok.encode(think + content, add_special_tokens=False) + [stop[0]], "stop"
+            think = tok.encode("<think>\nAdding the numbers.\n</think>\n\n" if _SERVED[self._base_model] else "", add_special_tokens=False)
+            body = _long_body(long_tokens - 1 - len(think), i) if long_tokens else tok.encode(content, add_special_tokens=False)
+            return think + body + [stop[0]], "stop"
         if long_tokens:
-            content = _long_body(long_tokens - len(stop[0] if stop else "") - 1, i)
+            tail = tok.encode(stop[0], add_special_tokens=False) if stop else []
+            return tok.encode(" ", add_special_tokens=False) + _long_body(long_tokens - len(tail) - 1, i) + tail, "stop" if stop else "length"
         text = " " + content + (stop[0] if stop else "")
         if stop:
             # String stops end generation at the first one to appear; the stop is kept.
@@ -135,7 +137,6 @@ class SamplingClient:
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError("num_samples must be a positive int")
         p = sampling_params
-        _record("sample", prompt=prompt.to_ints(), num_samples=num_samples, max_tokens=p.max_tokens, temperature=p.temperature, stop=p.stop, seed=p.seed)
         if "slow_sample" in _MODES:
             time.sleep(30)
         long_mode = bool(os.environ.get("TINKER_FAKE_SAMPLE_TOKENS"))
@@ -146,6 +147,8 @@ class SamplingClient:
                 tokens, reason = tokens[: p.max_tokens], "length"
             logprobs = [_LOGPROB_POOL[(k + i * 13) % len(_LOGPROB_POOL)] for k in range(len(tokens))] if long_mode else [-0.25] * len(tokens)
             seqs.append(types.SampledSequence(stop_reason=reason, _tokens_list=tokens, _logprobs_list=logprobs))
+        sampled = [{"tokens": q.tokens, "logprobs": q.logprobs, "stop_reason": q.stop_reason} for q in seqs] if not long_mode else []
+        _record("sample", prompt=prompt.to_ints(), num_samples=num_samples, max_tokens=p.max_tokens, temperature=p.temperature, stop=p.stop, seed=p.seed, sequences=sampled)
         return APIFuture(types.SampleResponse(sequences=seqs))
 
 
@@ -164,8 +167,8 @@ def _check_batch(data, loss_fn):
         if required is not None and keys != required:
             return "datum %d: %s needs inputs %s, got %s" % (k, loss_fn, sorted(required), sorted(keys))
         for key, td in d.loss_fn_inputs.items():
-            if len(td.tolist()) != n:
-                return "datum %d: %s has %d values for %d input tokens" % (k, key, len(td.tolist()), n)
+            if len(td) != n:
+                return "datum %d: %s has %d values for %d input tokens" % (k, key, len(td), n)
             if td.dtype != ("int64" if key == "target_tokens" else "float32"):
                 return "datum %d: %s has dtype %s" % (k, key, td.dtype)
     return None
@@ -206,7 +209,7 @@ class TrainingClient:
             if loss_fn == "cross_entropy":
                 loss_sum += -sum(w * lp for w in inputs["weights"])
             else:
-                loss_sum += -sum(2.718281828459045 ** (lp - old) * a for old, a in zip(inputs["logprobs"], inputs["advantages"]) if a != 0.0)
+                loss_sum += -sum(math.exp(lp - old) * a for old, a in zip(inputs["logprobs"], inputs["advantages"]) if a != 0.0)
             # A server-side filter can drop the per-token outputs (the metrics stay).
             outputs.append({} if "drop_logprobs" in _MODES else {"logprobs": types.TensorData(data=[lp] * n, dtype="float32")})
         return APIFuture(types.ForwardBackwardOutput(loss_fn_output_type="ArrayRecord", loss_fn_outputs=outputs, metrics={"loss:sum": loss_sum}))

@@ -68,14 +68,17 @@ class TensorData:
         if dtype not in TENSOR_DTYPES:
             raise ValueError("Unsupported TensorDtype: %s" % dtype)
         values = list(data.tolist() if hasattr(data, "tolist") else (data or []))
-        for v in values:
-            if not _is_number(v):
-                raise ValueError("TensorData values must be numbers, got %r" % (v,))
-            if dtype == "int64" and not (_is_int(v) or float(v).is_integer()):
-                raise ValueError("int64 TensorData got a non-integral value %r" % (v,))
+        # The common cases in one pass each (benchmarks build millions of values); the slow loop names the culprit.
+        clean = all(type(v) is int for v in values) if dtype == "int64" else all(type(v) is float or type(v) is int for v in values)
+        if not clean:
+            for v in values:
+                if not _is_number(v):
+                    raise ValueError("TensorData values must be numbers, got %r" % (v,))
+                if dtype == "int64" and not (_is_int(v) or float(v).is_integer()):
+                    raise ValueError("int64 TensorData got a non-integral value %r" % (v,))
         self.dtype = dtype
         self.shape = shape
-        self._values = [int(v) for v in values] if dtype == "int64" else [float(v) for v in values]
+        self._values = ([int(v) for v in values] if not clean else values) if dtype == "int64" else [float(v) for v in values]
 
     @property
     def data(self):
@@ -84,6 +87,9 @@ class TensorData:
     def tolist(self):
         return list(self._values)
 
+    def __len__(self):
+        return len(self._values)
+
 
 class EncodedTextChunk(_Strict):
     _fields = {"tokens": _REQUIRED, "type": "encoded_text"}
@@ -91,9 +97,9 @@ class EncodedTextChunk(_Strict):
     def _validate(self):
         if not isinstance(self.tokens, (list, tuple)):
             raise ValidationError("EncodedTextChunk.tokens: input should be a sequence of ints, got %s" % type(self.tokens).__name__)
-        for t in self.tokens:
-            if not _is_int(t):
-                raise ValidationError("EncodedTextChunk.tokens: input should be a valid integer, got %r (%s)" % (t, type(t).__name__))
+        if not all(type(t) is int for t in self.tokens):
+            bad = next(t for t in self.tokens if type(t) is not int)
+            raise ValidationError("EncodedTextChunk.tokens: input should be a valid integer, got %r (%s)" % (bad, type(bad).__name__))
 
     @property
     def length(self):
@@ -139,9 +145,13 @@ class Datum:
             if isinstance(value, TensorData):
                 converted[key] = value
             elif isinstance(value, list):
-                if any(isinstance(v, list) for v in value):
-                    raise ValueError("%s must be a rectangular numeric array; ragged nested lists are not supported" % key)
-                converted[key] = TensorData(data=value, dtype=_KEY_TO_TYPE[key], shape=[len(value)])
+                dtype = _KEY_TO_TYPE[key]
+                try:
+                    converted[key] = TensorData(data=value, dtype=dtype, shape=[len(value)])
+                except ValueError:
+                    if any(isinstance(v, list) for v in value):
+                        raise ValueError("%s must be a rectangular numeric array; ragged nested lists are not supported" % key)
+                    raise
             else:
                 raise TypeError("Unsupported loss_fn_inputs value for %r: %s" % (key, type(value).__name__))
         self.loss_fn_inputs = converted

@@ -7,11 +7,13 @@ import { Engine } from "./engine.ts";
 import { newLora, parameterCount, Transformer } from "./model.ts";
 import type { ModelConfig } from "./model.ts";
 import { sampleBatch } from "./sampler.ts";
+import type { SampledRow } from "./sampler.ts";
 import { readTensorFile, TensorFileError, writeTensorFile } from "./tensor-file.ts";
 import { VOCAB_SIZE } from "./tokenizer.ts";
 import { adamWithDefaults, BackendError } from "../../backend.ts";
 import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
 import { PACKAGE_ROOT } from "../../../mcp-config.ts";
+import { RolloutStore } from "../../rollouts.ts";
 
 export const DEFAULT_MODELS_DIR = path.join(PACKAGE_ROOT, "models");
 /** Rows sampled in one batch; more are split into several batches. */
@@ -66,10 +68,14 @@ export function listLocalModels(modelsDir = DEFAULT_MODELS_DIR): ModelManifest[]
 
 type Session = { manifest: ModelManifest; model: Transformer; engine: Engine; base: tf.Tensor[]; card: ModelCard };
 
+/** What a sampled completion leaves beside the model for a policy step. */
+export type KeptRollout = { prompt: string; tokens: number[]; logprobs: number[] };
+
 /** The local CPU backend: a small transformer with LoRA adapters, trained with TensorFlow.js. */
 export class LocalBackend implements TrainingBackend {
   private session: Session | undefined;
   private sampleCalls = 0;
+  private readonly rollouts = new RolloutStore<KeptRollout>();
 
   constructor(private readonly opts: { modelsDir?: string; checkpointDir: string }) {}
 
@@ -81,6 +87,7 @@ export class LocalBackend implements TrainingBackend {
     await initTf();
     const manifest = this.readManifest(baseModel);
     await this.close();
+    this.rollouts.drop("the model was opened or loaded again");
     let tensors;
     try {
       tensors = readTensorFile(path.join(this.modelsDir, baseModel.slice("local/".length), manifest.weights.file), manifest.weights.index, manifest.weights.sha256);
@@ -128,7 +135,7 @@ export class LocalBackend implements TrainingBackend {
   async sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]> {
     const s = this.need();
     const rows = prompts.flatMap((prompt) => Array.from({ length: n }, () => prompt));
-    const out: Completion[] = [];
+    const out: SampledRow[] = [];
     const seed = p.seed ?? 9173 + ++this.sampleCalls;
     for (let i = 0; i < rows.length; i += SAMPLE_CHUNK) {
       const chunk = sampleBatch(s.model, {
@@ -140,11 +147,19 @@ export class LocalBackend implements TrainingBackend {
       });
       out.push(...chunk);
     }
-    return prompts.map((_, i) => out.slice(i * n, (i + 1) * n));
+    const ids = this.rollouts.keep(out.map((c, i) => ({ prompt: rows[i]!, tokens: c.tokens, logprobs: c.logprobs })));
+    const completions: Completion[] = out.map((c, i) => ({ rolloutId: ids[i]!, text: c.text, tokenCount: c.tokens.length, finishReason: c.finishReason }));
+    return prompts.map((_, i) => completions.slice(i * n, (i + 1) * n));
+  }
+
+  /** A kept rollout's prompt, tokens and log-probs (tests and diagnostics). */
+  keptRollout(rolloutId: string): KeptRollout | undefined {
+    return this.rollouts.peek(rolloutId);
   }
 
   async trainSupervised(batch: SftExample[], opt: AdamStep) {
     const s = this.need();
+    this.rollouts.drop("a training step changed the weights");
     return s.engine.supervised(batch.map((e) => sftSequence(e.prompt, e.response, s.card.contextLength)), adam(opt));
   }
 
@@ -155,7 +170,8 @@ export class LocalBackend implements TrainingBackend {
 
   async trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult> {
     const s = this.need();
-    const seqs = rollouts.map((r) => rolloutSequence(r.prompt, r.tokens, r.logprobs, r.advantage, s.card.contextLength));
+    const kept = this.rollouts.take(rollouts.map((r) => r.rolloutId));
+    const seqs = rollouts.map((r, i) => rolloutSequence(kept[i]!.prompt, kept[i]!.tokens, kept[i]!.logprobs, r.advantage, s.card.contextLength));
     return s.engine.policy(seqs, adam(opt));
   }
 
@@ -230,6 +246,7 @@ export class LocalBackend implements TrainingBackend {
         "wrong_base_model",
       );
     }
+    this.rollouts.drop("the model was opened or loaded again");
     let adapters, moments;
     try {
       adapters = readTensorFile(path.join(dir, state.adapters.file), state.adapters.index, state.adapters.sha256);
@@ -263,6 +280,7 @@ export class LocalBackend implements TrainingBackend {
   async close(): Promise<void> {
     const s = this.session;
     this.session = undefined;
+    this.rollouts.drop("the session was closed");
     if (!s) return;
     s.engine.dispose();
     for (const v of s.model.lora?.vars.values() ?? []) v.dispose();

@@ -1,14 +1,15 @@
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import fs from "node:fs";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
-import readline from "node:readline";
+import type { z } from "zod";
 import { BackendError } from "../../backend.ts";
 import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
 import { modelInfo } from "../../models.ts";
-import { closed, lossResult, policyResult, sampledGroups, savedState, workerCard } from "./wire.ts";
+import { LineSplitter } from "./line-splitter.ts";
+import { closed, lossResult, MAX_LINE_BYTES, policyResult, sampleResult, savedState, STREAMED_PARAM, workerCard, workerLine } from "./wire.ts";
 import type { WorkerCard } from "./wire.ts";
-import type { z } from "zod";
 
 const WORKER = path.join(import.meta.dirname, "worker.py");
 
@@ -19,7 +20,7 @@ const TIMEOUTS: Record<string, number> = { open: 1900, sample: 700, train_superv
 const PASS_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "HF_TOKEN", "HF_HOME", "HF_HUB_OFFLINE"];
 const passes = (k: string) => PASS_ENV.includes(k) || k.startsWith("TINKER_");
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; method: string };
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; method: string; items: unknown[] };
 
 export type TinkerBackendOptions = {
   env: Record<string, string | undefined>;
@@ -29,14 +30,17 @@ export type TinkerBackendOptions = {
   /** Another worker script (tests use one that misbehaves). */
   workerPath?: string;
   timeouts?: Partial<Record<string, number>>;
+  /** The longest line the worker may send (tests lower it). */
+  maxLineBytes?: number;
 };
 
 type IndexEntry = { name: string; baseModel: string; meta: StateMeta };
 
 /**
  * The Tinker service as a TrainingBackend: a Python worker on the official SDK,
- * spoken to in JSON lines. A worker that dies is restarted on the next call; the
- * remote session it held is then gone and the caller is told so.
+ * spoken to in JSON lines (wire.ts). Sampled tokens and log-probs stay in the worker,
+ * under rollout ids. A worker that dies is restarted on the next call; the remote
+ * session it held is then gone and the caller is told so.
  */
 export class TinkerBackend implements TrainingBackend {
   private child: ChildProcessWithoutNullStreams | undefined;
@@ -56,7 +60,13 @@ export class TinkerBackend implements TrainingBackend {
     child.stderr.on("data", (c: Buffer) => {
       this.stderrTail = (this.stderrTail + c.toString()).slice(-4000);
     });
-    readline.createInterface({ input: child.stdout }).on("line", (line) => this.onLine(line));
+    const max = this.opts.maxLineBytes ?? MAX_LINE_BYTES;
+    const lines = new LineSplitter(
+      max,
+      (line) => this.onLine(line),
+      (bytes) => this.failAll(`The Tinker worker sent a line of more than ${bytes} bytes (limit ${max}); it is restarted.`),
+    );
+    child.stdout.on("data", (c: Buffer) => lines.push(c));
     child.on("exit", (code, signal) => {
       if (this.child !== child) return;
       this.child = undefined;
@@ -75,26 +85,39 @@ export class TinkerBackend implements TrainingBackend {
     return child;
   }
 
+  /** Fails every waiting call and restarts the worker next time (it can no longer be trusted). */
+  private failAll(message: string): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new BackendError(message, "bad_response"));
+      this.pending.delete(id);
+    }
+    this.child?.kill("SIGKILL");
+  }
+
   private onLine(line: string): void {
-    let msg: { id?: number; ok?: boolean; result?: unknown; error?: { type?: string; message?: string } };
+    let parsed;
     try {
-      msg = JSON.parse(line);
+      parsed = workerLine.safeParse(JSON.parse(line));
     } catch {
-      // A line we cannot read fails every call waiting on this worker; it is restarted next time.
-      for (const [id, p] of this.pending) {
-        clearTimeout(p.timer);
-        p.reject(new BackendError(`The Tinker worker sent an unreadable line (${line.slice(0, 120)}).`, "bad_response"));
-        this.pending.delete(id);
-      }
-      this.child?.kill("SIGKILL");
+      parsed = undefined;
+    }
+    if (!parsed?.success) return this.failAll(`The Tinker worker sent an unreadable line (${line.slice(0, 120)}).`);
+    const msg = parsed.data;
+    const p = msg.id !== null ? this.pending.get(msg.id) : undefined;
+    if (!p || msg.id === null) return;
+    if ("item" in msg) {
+      p.items.push(msg.item);
       return;
     }
-    const p = msg.id !== undefined ? this.pending.get(msg.id) : undefined;
-    if (!p) return;
     clearTimeout(p.timer);
-    this.pending.delete(msg.id!);
-    if (msg.ok) p.resolve(msg.result);
-    else p.reject(new BackendError(`Tinker ${p.method} failed (${msg.error?.type ?? "error"}): ${msg.error?.message ?? "no message"}`, msg.error?.type ?? "tinker_error"));
+    this.pending.delete(msg.id);
+    if (!msg.ok) return p.reject(new BackendError(`Tinker ${p.method} failed (${msg.error.type}): ${msg.error.message}`, msg.error.type));
+    if (msg.streamed) {
+      if (p.items.length !== msg.streamed.count) return p.reject(new BackendError(`The Tinker worker announced ${msg.streamed.count} ${msg.streamed.field} but sent ${p.items.length}.`, "bad_response"));
+      return p.resolve({ ...msg.result, [msg.streamed.field]: p.items });
+    }
+    p.resolve(msg.result);
   }
 
   /** One request to the worker, its answer checked against `shape`. */
@@ -108,21 +131,33 @@ export class TinkerBackend implements TrainingBackend {
     return parsed.data;
   }
 
-  /** One request to the worker, with the method's timeout. */
-  request<T>(method: string, params: Record<string, unknown>): Promise<T> {
+  /** One request to the worker, with the method's timeout; its list parameter goes one element a line. */
+  async request<T>(method: string, params: Record<string, unknown>): Promise<T> {
     const child = this.child ?? this.start();
     const id = ++this.nextId;
     const seconds = this.opts.timeouts?.[method] ?? TIMEOUTS[method] ?? 600;
-    return new Promise<T>((resolve, reject) => {
+    const field = STREAMED_PARAM[method];
+    const items = field && Array.isArray(params[field]) ? (params[field] as unknown[]) : undefined;
+    const head = items ? { id, method, params: { ...params, [field!]: undefined }, items: { field, count: items.length } } : { id, method, params };
+    const answer = new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new BackendError(`Tinker ${method} did not answer within ${seconds}s; the worker is restarted and its session lost.`, "timeout"));
         if (this.card) this.lost = `a ${method} call timed out`;
         child.kill("SIGKILL");
       }, seconds * 1000);
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method });
-      child.stdin.write(JSON.stringify({ id, method, params }) + "\n");
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method, items: [] });
     });
+    await this.send(child, [JSON.stringify(head), ...(items ?? []).map((item) => JSON.stringify({ id, item }))]);
+    return answer;
+  }
+
+  /** Writes lines, waiting for the pipe to drain when it is full (a large batch never sits in memory twice). */
+  private async send(child: ChildProcessWithoutNullStreams, lines: string[]): Promise<void> {
+    for (const line of lines) {
+      if (child.exitCode !== null || child.signalCode !== null || child.stdin.destroyed) return;
+      if (!child.stdin.write(line + "\n")) await Promise.race([once(child.stdin, "drain"), once(child, "exit")]);
+    }
   }
 
   private needSession(): ModelCard {
@@ -146,8 +181,8 @@ export class TinkerBackend implements TrainingBackend {
 
   async sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]> {
     this.needSession();
-    const groups = await this.call("sample", { prompts, n, temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) }, sampledGroups);
-    return groups.map((g) => g.map((c) => ({ text: c.text, tokens: c.tokens, logprobs: c.logprobs, finishReason: c.finish_reason })));
+    const r = await this.call("sample", { prompts, n, temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) }, sampleResult);
+    return r.groups.map((g) => g.map((c) => ({ rolloutId: c.id, text: c.text, tokenCount: c.tokens, finishReason: c.finish_reason })));
   }
 
   async trainSupervised(batch: SftExample[], opt: AdamStep) {
@@ -162,7 +197,7 @@ export class TinkerBackend implements TrainingBackend {
 
   async trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult> {
     this.needSession();
-    const r = await this.call("train_policy", { rollouts, ...adam(opt) }, policyResult);
+    const r = await this.call("train_policy", { rollouts: rollouts.map((x) => ({ id: x.rolloutId, advantage: x.advantage })), ...adam(opt) }, policyResult);
     return { loss: r.loss, kl: r.kl, klSquared: r.kl_squared, tokens: r.tokens };
   }
 

@@ -1,22 +1,28 @@
 """Tinker backend worker: the official `tinker` SDK and the cookbook's renderers behind
-a JSON-lines protocol on stdio.
+a JSON-lines protocol on stdio (tools/tinker/backends/tinker/wire.ts describes it).
 
-One request per line in: {"id": n, "method": str, "params": {...}}
-One response per line out: {"id": n, "ok": true, "result": ...}
-                        or {"id": n, "ok": false, "error": {"type", "message", "retryable"}}
-Logs go to stderr only; stdout is reserved for responses (anything the SDK prints is
+Lines in:  {"id", "method", "params", "items"?: {"field", "count"}} then `count` lines
+           {"id", "item"}: a list parameter one element a line.
+Lines out: {"id", "item"} lines, then {"id", "ok": true, "result", "streamed"?: {"field",
+           "count"}} or {"id", "ok": false, "error": {"type", "message", "retryable"}}.
+Logs go to stderr only; stdout is reserved for the protocol (anything the SDK prints is
 redirected to stderr).
 
-The session (training client, tokenizer, renderer, base model) is replaced as a whole,
-and only once every step of open or load_state has succeeded: a failure leaves the
-previous session as it was.
+Sampled tokens and log-probs never leave this process: each completion is kept under a
+rollout id (RolloutStore) and a policy step names ids and advantages. The session
+(training client, tokenizer, renderer, base model) is replaced as a whole, and only once
+every step of open or load_state has succeeded: a failure leaves the previous session
+as it was.
 """
 import json
 import math
 import os
+import secrets
 import sys
 import time
 import traceback
+from array import array
+from collections import deque
 
 OUT = os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(2, 1)
@@ -93,6 +99,83 @@ def recommended_renderer(base_model):
         raise WorkerError("unknown_model", "the cookbook has no renderer for %r (%s: %s); use a model `tinkerloop models` lists" % (base_model, type(e).__name__, e))
 
 
+class Rollout:
+    """What a sampled completion leaves here for a policy step (compact arrays: a 16k-token
+    GRPO batch is a million tokens and as many log-probs)."""
+
+    __slots__ = ("prompt", "tokens", "logprobs")
+
+    def __init__(self, prompt, tokens, logprobs):
+        self.prompt = prompt
+        self.tokens = array("q", tokens)
+        self.logprobs = array("d", logprobs)
+
+
+class RolloutStore:
+    """The rollouts of the last sample call, by id `<store>-<batch>-<index>` (the same form
+    as tools/tinker/rollouts.ts). A batch lives until the next sample call, training step,
+    open, load or close: never longer than the weights that produced it."""
+
+    def __init__(self):
+        self.store = secrets.token_hex(3)
+        self.batch = 0
+        self.size = 0
+        self.kept = {}
+        self.dropped = None
+
+    def new_batch(self):
+        self.drop("a later sample call replaced them")
+        self.batch += 1
+        self.size = 0
+        self.dropped = None
+
+    def add(self, rollout):
+        rid = "%s-%d-%d" % (self.store, self.batch, self.size)
+        self.kept[rid] = rollout
+        self.size += 1
+        return rid
+
+    def drop(self, reason):
+        if self.kept or self.batch:
+            self.dropped = reason
+        self.kept = {}
+
+    def take(self, ids):
+        """The kept rollouts for `ids`, in order; the batch is consumed either way."""
+        try:
+            seen, out = set(), []
+            for rid in ids:
+                if rid in seen:
+                    raise WorkerError("bad_rollout", "rollout %s is listed twice in one policy step" % rid)
+                seen.add(rid)
+                if rid not in self.kept:
+                    raise self.refusal(rid)
+                out.append(self.kept[rid])
+            return out
+        finally:
+            self.drop("a training step changed the weights")
+
+    def refusal(self, rid):
+        parts = rid.split("-") if isinstance(rid, str) else []
+        ok = len(parts) == 3 and len(parts[0]) == 6 and parts[1].isdigit() and parts[2].isdigit()
+        store, batch, index = (parts[0], int(parts[1]), int(parts[2])) if ok else (None, 0, 0)
+        if store == self.store and (batch < self.batch or (batch == self.batch and index < self.size)):
+            why = "a later sample call replaced them" if batch < self.batch else (self.dropped or "a training step changed the weights")
+            return WorkerError("stale_rollout", "rollout %s is stale: rollouts are kept only until the next sample call or training step, and its batch was dropped (%s). Sample again and train on the new ids." % (rid, why))
+        if store is not None and store != self.store:
+            return WorkerError("stale_rollout", "rollout %s is stale: it was sampled by another worker process, which has since gone. Sample again and train on the new ids." % rid)
+        return WorkerError("unknown_rollout", "unknown rollout id %s: policy steps take the rollout ids that sample returned" % json.dumps(rid))
+
+
+class Streamed:
+    """A result whose `field` is a list sent one element a line (`items` is an iterable)."""
+
+    def __init__(self, field, items, rest=None):
+        self.field = field
+        self.items = items
+        self.rest = rest or {}
+
+
 class Session:
     """One open model: never half-built (see the module docstring)."""
 
@@ -157,6 +240,12 @@ class Worker:
         self.service = None
         self.session = None
         self.sampler = None
+        self.rollouts = RolloutStore()
+
+    def weights_changed(self, reason):
+        """The sampler and every kept rollout belong to the old weights."""
+        self.sampler = None
+        self.rollouts.drop(reason)
 
     def need(self):
         if self.session is None:
@@ -220,7 +309,7 @@ class Worker:
         service = self.service_client()
         training = resolve(with_retries(lambda: service.create_lora_training_client(base_model=base_model, rank=rank), "create_lora_training_client"), TIMEOUTS["open"])
         self.session = Session(training, base_model, rank, renderer_name)
-        self.sampler = None
+        self.weights_changed("the model was opened or loaded again")
         return self.session.card()
 
     def sample(self, p):
@@ -231,34 +320,45 @@ class Worker:
         stop = list(s.stops) if s.token_stops else list(dict.fromkeys(list(s.stops) + user_stops))
         params = types.SamplingParams(max_tokens=int(p["max_tokens"]), temperature=float(p["temperature"]), stop=stop, seed=p.get("seed"))
         client = self.sampling_client(s)
-        futures = [client.sample(prompt=s.prompt_input(text), num_samples=int(p["n"]), sampling_params=params) for text in p["prompts"]]
-        groups = []
-        for fut in futures:
-            resp = resolve(fut, TIMEOUTS["sample"])
-            group = []
-            for seq in resp.sequences:
-                tokens = ints(seq.tokens)
-                if seq.logprobs is None or len(seq.logprobs) != len(tokens):
-                    raise WorkerError("bad_sample", "the sampler returned %s logprobs for %d tokens" % ("no" if seq.logprobs is None else len(seq.logprobs), len(tokens)))
-                logprobs = [float(x) for x in seq.logprobs]
-                text = s.text_of(tokens)
-                finish = "stop" if seq.stop_reason == "stop" else "length"
-                cut = s.cut_at_user_stop(tokens, logprobs, text, user_stops) if user_stops else None
-                if cut is not None:
-                    tokens, logprobs, text = cut
-                    finish = "stop"
-                group.append({"text": text, "tokens": tokens, "logprobs": logprobs, "finish_reason": finish})
-            groups.append(group)
-        return groups
+        self.rollouts.new_batch()
+        inputs = [s.prompt_input(text) for text in p["prompts"]]
+        # Every request is in flight at once; each response is let go as soon as its group is kept and sent.
+        pending = deque((mi, client.sample(prompt=mi, num_samples=int(p["n"]), sampling_params=params)) for mi in inputs)
+
+        def groups():
+            while pending:
+                mi, fut = pending.popleft()
+                yield self.sampled_group(s, ints(mi.to_ints()), fut, user_stops)
+
+        return Streamed("groups", groups())
+
+    def sampled_group(self, s, prompt, fut, user_stops):
+        """One prompt's completions, kept here; what crosses the pipe is ids, texts, finish reasons and counts."""
+        resp = resolve(fut, TIMEOUTS["sample"])
+        group = []
+        for seq in resp.sequences:
+            tokens = ints(seq.tokens)
+            if seq.logprobs is None or len(seq.logprobs) != len(tokens):
+                raise WorkerError("bad_sample", "the sampler returned %s logprobs for %d tokens" % ("no" if seq.logprobs is None else len(seq.logprobs), len(tokens)))
+            logprobs = [float(x) for x in seq.logprobs]
+            text = s.text_of(tokens)
+            finish = "stop" if seq.stop_reason == "stop" else "length"
+            cut = s.cut_at_user_stop(tokens, logprobs, text, user_stops) if user_stops else None
+            if cut is not None:
+                tokens, logprobs, text = cut
+                finish = "stop"
+            rid = self.rollouts.add(Rollout(prompt, tokens, logprobs))
+            group.append({"id": rid, "text": text, "finish_reason": finish, "tokens": len(tokens)})
+        return group
 
     def train_supervised(self, p):
         s = self.need()
         datums = self.supervised_datums(s, p["examples"])
         fb = s.training.forward_backward(datums, loss_fn="cross_entropy")
         opt = s.training.optim_step(self.adam(p))
+        self.weights_changed("a training step changed the weights")
         out = resolve(fb, TIMEOUTS["train_supervised"])
         resolve(opt, TIMEOUTS["train_supervised"])
-        self.sampler = None
         loss, tokens = self.weighted_nll(datums, out, "train_supervised")
         return {"loss": loss, "tokens": tokens}
 
@@ -271,12 +371,13 @@ class Worker:
 
     def train_policy(self, p):
         s = self.need()
+        chosen = p["rollouts"]
+        kept = self.rollouts.take([r.get("id") for r in chosen])
         datums, spans = [], []
-        for r in p["rollouts"]:
-            prompt = ints(s.prompt_input(r["prompt"]).to_ints())
-            toks, lps = ints(r["tokens"]), [float(x) for x in r["logprobs"]]
-            if len(toks) < 1 or len(toks) != len(lps):
-                raise WorkerError("bad_rollout", "a rollout has %d tokens and %d logprobs" % (len(toks), len(lps)))
+        for r, k in zip(chosen, kept):
+            prompt, toks, lps = list(k.prompt), list(k.tokens), list(k.logprobs)
+            if len(toks) < 1:
+                raise WorkerError("bad_rollout", "rollout %s has no tokens" % r["id"])
             pad = len(prompt) - 1
             adv = float(r["advantage"])
             datums.append(types.Datum(
@@ -290,9 +391,9 @@ class Worker:
             spans.append((pad, lps, adv))
         fb = s.training.forward_backward(datums, loss_fn="importance_sampling")
         opt = s.training.optim_step(self.adam(p))
+        self.weights_changed("a training step changed the weights")
         out = resolve(fb, TIMEOUTS["train_policy"])
         resolve(opt, TIMEOUTS["train_policy"])
-        self.sampler = None
         count = sum(len(old) for _pad, old, _adv in spans)
         learner = self.per_token_logprobs(out)
         if learner is None:
@@ -337,27 +438,53 @@ class Worker:
                 raise WorkerError("wrong_base_model", "checkpoint %s restored as %s, but its weights info says %s" % (path, model_name, made_from))
             rank = int(getattr(restored, "lora_rank", None) or info.lora_rank or 0)
             self.session = Session(training, made_from, rank, renderer_name)
-        self.sampler = None
+        self.weights_changed("the model was opened or loaded again")
         return {"path": path, **self.session.card()}
 
     def close(self, _p):
         self.session = None
-        self.sampler = None
+        self.weights_changed("the session was closed")
         return {"closed": True}
 
 
 METHODS = ("open", "sample", "train_supervised", "eval_supervised", "train_policy", "save_state", "load_state", "close")
 
 
+def emit(message):
+    OUT.write(json.dumps(message) + "\n")
+
+
+def error_line(rid, kind, message, retryable=False):
+    return {"id": rid, "ok": False, "error": {"type": kind, "message": message, "retryable": retryable}}
+
+
+def read_request(line, lines):
+    """A request and, when it streams a list parameter, that many item lines after it."""
+    req = json.loads(line)
+    items = req.get("items")
+    if items:
+        params = dict(req.get("params") or {})
+        values = []
+        for _ in range(int(items["count"])):
+            item = json.loads(next(lines))
+            if item.get("id") != req.get("id") or "item" not in item:
+                raise ValueError("expected item %d of %d for request %s" % (len(values) + 1, items["count"], req.get("id")))
+            values.append(item["item"])
+        params[items["field"]] = values
+        req["params"] = params
+    return req
+
+
 def main():
     worker = Worker()
-    for line in sys.stdin:
+    lines = iter(sys.stdin)
+    for line in lines:
         if not line.strip():
             continue
         try:
-            req = json.loads(line)
-        except ValueError as e:
-            OUT.write(json.dumps({"id": None, "ok": False, "error": {"type": "bad_request", "message": "unreadable request: %s" % e, "retryable": False}}) + "\n")
+            req = read_request(line, lines)
+        except (ValueError, StopIteration) as e:
+            emit(error_line(None, "bad_request", "unreadable request: %s" % e))
             continue
         rid = req.get("id")
         method = req.get("method")
@@ -368,13 +495,24 @@ def main():
             if fn is None:
                 raise WorkerError("bad_request", "unknown method %r" % method)
             result = fn(req.get("params") or {})
-            OUT.write(json.dumps({"id": rid, "ok": True, "result": result}) + "\n")
+            if isinstance(result, Streamed):
+                count = 0
+                for item in result.items:
+                    emit({"id": rid, "item": item})
+                    count += 1
+                emit({"id": rid, "ok": True, "result": result.rest, "streamed": {"field": result.field, "count": count}})
+            else:
+                emit({"id": rid, "ok": True, "result": result})
         except WorkerError as e:
-            OUT.write(json.dumps({"id": rid, "ok": False, "error": {"type": e.kind, "message": str(e), "retryable": e.retryable}}) + "\n")
+            if method == "sample":
+                worker.rollouts.drop("the sample call that made them failed")
+            emit(error_line(rid, e.kind, str(e), e.retryable))
         except Exception as e:  # noqa: BLE001 - every SDK failure goes back as data
             log(traceback.format_exc())
+            if method == "sample":
+                worker.rollouts.drop("the sample call that made them failed")
             name = type(e).__name__
-            OUT.write(json.dumps({"id": rid, "ok": False, "error": {"type": name, "message": str(e), "retryable": any(t in name for t in TRANSIENT)}}) + "\n")
+            emit(error_line(rid, name, str(e), any(t in name for t in TRANSIENT)))
         if method == "close":
             break
 
