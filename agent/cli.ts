@@ -288,7 +288,10 @@ program
       print(`  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · arithmetic holdout ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`);
     }
     print("\nTinker models (need TINKER_API_KEY and the worker's Python packages):\n");
-    for (const m of TINKER_MODELS) print(`  ${m.id.padEnd(40)} ${m.type.padEnd(11)} ${m.architecture.padEnd(5)} ${m.activeParams.padStart(6)} active · group ${String(m.recommendedGroupSize).padStart(2)} · ${m.renderer}\n`);
+    for (const m of TINKER_MODELS) {
+      const traits = [m.thinks ? "thinks" : "", m.vision ? "vision" : ""].filter(Boolean).join(", ");
+      print(`  ${m.id.padEnd(50)} ${m.type.padEnd(11)} ${m.architecture.padEnd(5)} ${m.activeParams.padStart(5)} active · group ${String(m.recommendedGroupSize).padStart(2)} · ${m.renderer}${traits ? ` (${traits})` : ""}\n`);
+    }
   });
 
 program

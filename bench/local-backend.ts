@@ -28,16 +28,19 @@ for (const m of listLocalModels()) {
   for (let i = 0; i < 2; i++) await b.trainSupervised(sft, { learningRate: 1e-3 });
   const sftMs: number[] = [];
   for (let i = 0; i < 10; i++) sftMs.push(await time(() => b.trainSupervised(sft, { learningRate: 1e-3 })));
-  const groups = await b.sample(prompts, 1, { temperature: 1, maxTokens: 8, seed: 1 });
-  const rollouts = groups.map((g, i) => ({ prompt: prompts[i]!, tokens: g[0]!.tokens, logprobs: g[0]!.logprobs, advantage: i % 2 ? 1 : -1 }));
+  // A policy step consumes the rollouts it names, so each timed step gets a fresh (untimed) sample.
+  const policyBatch = async () => (await b.sample(prompts, 1, { temperature: 1, maxTokens: 8, seed: 1 })).map((g, i) => ({ rolloutId: g[0]!.rolloutId, advantage: i % 2 ? 1 : -1 }));
   const pgMs: number[] = [];
-  for (let i = 0; i < 10; i++) pgMs.push(await time(() => b.trainPolicy(rollouts, { learningRate: 1e-4 })));
+  for (let i = 0; i < 10; i++) {
+    const rollouts = await policyBatch();
+    pgMs.push(await time(() => b.trainPolicy(rollouts, { learningRate: 1e-4 })));
+  }
   const sampleRuns: Array<{ ms: number; tokens: number }> = [];
   for (let i = 0; i < 5; i++) {
     let tokens = 0;
     const ms = await time(async () => {
       const out = await b.sample(prompts.slice(0, 32), 4, { temperature: 1, maxTokens: 24, seed: i, stop: [] });
-      tokens = out.flat().reduce((a, c) => a + c.tokens.length, 0);
+      tokens = out.flat().reduce((a, c) => a + c.tokenCount, 0);
     });
     sampleRuns.push({ ms, tokens });
   }

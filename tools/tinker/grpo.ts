@@ -110,19 +110,19 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
     let k = 0;
     groups.forEach((g, i) => {
       const rewards: number[] = [];
-      const usable: Array<{ tokens: number[]; logprobs: number[]; reward: number }> = [];
+      const usable: Array<{ rolloutId: string; reward: number }> = [];
       for (const c of g) {
         const r = scored.scores[k++]!;
-        tokensSampled += c.tokens.length;
+        tokensSampled += c.tokenCount;
         if (c.finishReason === "length") truncated++;
         all.push(r);
-        if (c.tokens.length === 0) continue;
+        if (c.tokenCount === 0) continue;
         rewards.push(r);
-        usable.push({ tokens: c.tokens, logprobs: c.logprobs, reward: r });
+        usable.push({ rolloutId: c.rolloutId, reward: r });
       }
       if (i < 3) {
         logs.write("sampling_debug.log", `[SAMPLE] prompt ${i}: ${JSON.stringify(a.prompts[i]!.prompt.slice(0, 80))}`);
-        g.forEach((c, j) => logs.write("sampling_debug.log", `  completion ${j} (${c.tokens.length} tokens, ${c.finishReason}, reward ${rewards[j]?.toFixed(2) ?? "-"}): ${JSON.stringify(c.text.slice(0, 120))}`));
+        g.forEach((c, j) => logs.write("sampling_debug.log", `  completion ${j} (${c.tokenCount} tokens, ${c.finishReason}, reward ${rewards[j]?.toFixed(2) ?? "-"}): ${JSON.stringify(c.text.slice(0, 120))}`));
       }
       if (usable.length < 2) {
         counts.failed++;
@@ -140,7 +140,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
       for (const u of usable) {
         let adv = u.reward - mean;
         if (a.normalizeAdvantages) adv = Math.max(-5, Math.min(5, adv / (std + 1e-8)));
-        rollouts.push({ prompt: a.prompts[i]!.prompt, tokens: u.tokens, logprobs: u.logprobs, advantage: adv });
+        rollouts.push({ rolloutId: u.rolloutId, advantage: adv });
       }
     });
     if (out.examples.length < 4 && groups[0]?.[0]) {
@@ -187,7 +187,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
     logs.write(
       "training_debug.log",
       `[ITER ${step + 1}] reward=${rewardMean.toFixed(3)}±${rewardStd.toFixed(3)} lr=${lr.toExponential(2)} groups mixed/all0/all1/other/failed=${counts.mixed}/${counts.allZero}/${counts.allOne}/${counts.uniformOther}/${counts.failed} ` +
-        `used=${rollouts.length}/${flat.length} loss=${res.loss.toFixed(4)} kl=${res.kl.toFixed(5)} tokens=${tokensSampled} ` +
+        `used=${rollouts.length}/${flat.length} loss=${res.loss?.toFixed(4) ?? "n/a"} kl=${res.kl?.toFixed(5) ?? "n/a"} tokens=${tokensSampled} ` +
         `time sample/reward/train=${metrics.seconds.sampling.toFixed(2)}/${metrics.seconds.reward.toFixed(2)}/${metrics.seconds.training.toFixed(2)}s`,
     );
     onProgress(`GRPO iteration ${step + 1} done: reward ${rewardMean.toFixed(3)}, mixed ${counts.mixed}/${counts.total} groups`);

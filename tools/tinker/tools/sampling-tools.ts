@@ -13,13 +13,16 @@ export function registerSamplingTools(ctx: ToolContext): void {
     {
       description:
         "Generate from the current weights. Either one prompt, or prompts (a JSON array or .jsonl path of {prompt, ground_truth}) " +
-        "to sample a holdout; with reward_function, every completion is scored and the mean reported.",
+        "to sample a holdout; with reward_function, every completion is scored and the mean reported. " +
+        "stop: strings that end a completion — generation stops at the first one, the text is cut before it and the finish reason is 'stop'; " +
+        "the model's own end-of-turn stop always applies as well.",
       inputSchema: {
         prompt: z.string().optional(),
         prompts: records.optional(),
         n: z.number().int().min(1).max(64).default(1),
         max_tokens: z.number().int().min(1).max(32768).optional(),
         temperature: z.number().min(0).max(2).default(0.7),
+        stop: z.array(z.string().min(1).max(200)).max(8).optional().describe("stop strings: a completion ends before the first one that appears"),
         reward_function: z.string().optional(),
         limit: z.number().int().min(1).max(2000).default(200),
       },
@@ -39,7 +42,7 @@ export function registerSamplingTools(ctx: ToolContext): void {
       if (items.length === 0) return failIn(session, "Error: no prompts to sample.");
       progress(`Sampling ${items.length}×${a.n}`);
       const maxTokens = a.max_tokens ?? defaultMaxTokens(session.card!);
-      const groups = await session.backend!.sample(items.map((i) => i.prompt), a.n, { temperature: a.temperature, maxTokens });
+      const groups = await session.backend!.sample(items.map((i) => i.prompt), a.n, { temperature: a.temperature, maxTokens, ...(a.stop ? { stop: a.stop } : {}) });
       const flat = groups.flatMap((g, i) => g.map((c) => ({ prompt: items[i]!.prompt, ground_truth: items[i]!.ground_truth, c })));
       let rewards: Array<number | null> = flat.map(() => null);
       let mean: number | null = null;

@@ -47,7 +47,7 @@ export function registerSessionTools(ctx: ToolContext): void {
     const maxTokens = defaultMaxTokens(card);
     const info = modelInfo(baseModel);
     const registry = info
-      ? `\nRegistry: ${info.type} model, ${info.architecture}, ${info.activeParams} active parameters; recommended group_size ${info.recommendedGroupSize}; renderer ${info.renderer}.${info.type !== "Base" ? " Base models usually give steadier post-training signals." : ""}`
+      ? `\nRegistry: ${info.type} model, ${info.architecture}, ${info.activeParams} active parameters; recommended group_size ${info.recommendedGroupSize}; renderer ${info.renderer}${info.thinks ? " (thinks before answering: leave max_tokens room for it)" : ""}.${info.kind !== "base" ? " Base models usually give steadier post-training signals." : ""}`
       : "";
     return ok(initReport(method, card, groupSize, maxTokens, session.logs.dir) + registry, {
       session_dir: session.logs.dir,
