@@ -85,6 +85,11 @@ export function uniqueName(name: string): string {
   return `m${++uid}_${name}`;
 }
 
+/** How much a rank-r adapter's product is scaled (alpha = 16). */
+export function loraScale(rank: number): number {
+  return 16 / rank;
+}
+
 export function newLora(c: ModelConfig, rank: number, seed: number): Lora {
   const rng = new Rng(seed);
   const vars = new Map<string, tf.Variable>();
@@ -105,7 +110,7 @@ export function newLora(c: ModelConfig, rank: number, seed: number): Lora {
       vars.set(`l${l}.${t}.B`, tf.variable(tf.zeros([rank, outDim]), true, uniqueName(`l${l}.${t}.B`)));
     }
   }
-  return { rank, scale: 16 / rank, vars };
+  return { rank, scale: loraScale(rank), vars };
 }
 
 type MM = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
