@@ -8,9 +8,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { tf, initTf } from "./tf-runtime.ts";
 import { Adam } from "./adam.ts";
-import { packBatch } from "./batch.ts";
+import { packTokens } from "./batch.ts";
 import type { Sequence } from "./batch.ts";
-import { causalMask, initWeights, parameterCount, tokenLogprobs, Transformer, uniqueName, weightShapes } from "./model.ts";
+import { initWeights, parameterCount, tokenLogprobs, Transformer, uniqueName, weightShapes } from "./model.ts";
 import type { ModelConfig } from "./model.ts";
 import { sampleBatch } from "./sampler.ts";
 import { writeTensorFile } from "./tensor-file.ts";
@@ -133,10 +133,10 @@ async function pretrain(r: Recipe, outDir: string, log: (s: string) => void): Pr
   for (let step = 1; step <= r.steps; step++) {
     const seqs = data.slice(cursor, cursor + r.batch);
     cursor = (cursor + r.batch) % Math.max(1, data.length - r.batch);
-    const b = packBatch(seqs);
+    const b = packTokens(seqs);
     const total = b.weights.reduce((a, w) => a + w, 0);
     const { value, grads } = tf.variableGrads(() => {
-      const logits = model.forward({ ids: tf.tensor2d(b.inputs, [b.B, b.T], "int32"), positions: tf.tensor2d(b.positions, [b.B, b.T], "int32"), mask: causalMask(b.T) }).logits;
+      const logits = model.forward(b, {}, true);
       const lp = tokenLogprobs(logits, tf.tensor1d(b.targets, "int32"));
       return tf.div(tf.neg(tf.sum(tf.mul(lp, tf.tensor1d(b.weights)))), total) as tf.Scalar;
     }, [...vars.values()]);
