@@ -3,6 +3,7 @@ import { loadEnv, parseThresholds, resolveRunConfig, RUN_DEFAULTS } from "./conf
 import type { RunFlags } from "./config.ts";
 import { runDoctor } from "./doctor.ts";
 import { EXIT, UserError } from "./errors.ts";
+import { recipeHelp } from "./recipes.ts";
 import { executeRun } from "./run.ts";
 import type { RunIO } from "./run.ts";
 import { cassetteReplay, executeReplay, forkRun, loadRecording, resumeRun } from "./replay/replay-run.ts";
@@ -32,7 +33,7 @@ Exit codes:
   130  interrupted (Ctrl-C)
 
 Examples:
-  tinkerloop run --recipe arithmetic                 (offline: scripted planner, local CPU model)
+  tinkerloop run --recipe addition                   (offline: scripted planner, local CPU model, ~2 min)
   tinkerloop run --model local/tiny-arith --prompt "Teach it two-digit addition"
   tinkerloop run --planner anthropic:claude-sonnet-5-5 --model Qwen/Qwen3-8B --prompt-file objective.md
   tinkerloop doctor`,
@@ -44,7 +45,7 @@ program
   .option("--model <name>", "base model the planner must post-train (the template's MODEL)")
   .option("--prompt <text>", "the research objective (the template's PROMPT)")
   .option("--prompt-file <file>", "read the research objective from a file (a --- front-matter block gives the scripted planner hints)")
-  .option("--recipe <name>", "a built-in recipe from prompts/recipes/ (arithmetic, countdown, format): prompt, model and hints")
+  .option("--recipe <name>", "a built-in recipe from prompts/recipes/ (listed below): prompt, model and hints")
   .option("--planner <spec>", "anthropic:<model>, openai:<model>, scripted or replay:<run>; default: anthropic when ANTHROPIC_API_KEY is set, else scripted")
   .option("--template <file>", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)")
   .option("--mcp-config <file>", "MCP servers in Claude Code's .mcp.json format (default: ./.mcp.json, else the bundled one)")
@@ -61,6 +62,7 @@ program
   .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(String(RUN_DEFAULTS.maxContextTokens)))
   .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
+  .addHelpText("after", () => `\nRecipes (--recipe NAME; method, model, what it needs beyond this machine):\n${recipeHelp()}`)
   .action(async (flags: RunFlags) => {
     const cwd = process.cwd();
     const env = loadEnv(cwd);
@@ -162,8 +164,8 @@ program
     const { TINKER_MODELS } = await import("../tools/tinker/models.ts");
     process.stdout.write("Local models (CPU, no key needed):\n");
     for (const m of listLocalModels()) {
-      const base = m.baseline as { greedyExactAccuracy?: number } | undefined;
-      process.stdout.write(`  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · arithmetic holdout ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`);
+      const base = m.baseline as { greedyExactAccuracy?: number; task?: string } | undefined;
+      process.stdout.write(`  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · ${base.task ?? "holdout"}: ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`);
     }
     process.stdout.write("\nTinker models (need TINKER_API_KEY and the worker's Python packages):\n");
     for (const m of TINKER_MODELS) process.stdout.write(`  ${m.id.padEnd(40)} ${m.type.padEnd(11)} ${m.architecture.padEnd(5)} ${m.activeParams.padStart(6)} active · group ${String(m.recommendedGroupSize).padStart(2)} · ${m.renderer}\n`);
