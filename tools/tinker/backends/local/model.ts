@@ -12,8 +12,8 @@ import { Rng } from "../../../random.ts";
  *   sequence over its causal triangle in attention.ts;
  * - LoRA is folded into its weight (W + s·A·B, one matmul a projection) and the bias
  *   fused into the matmul; gradients are written out with explicit transposes;
- * - embeddings are a gather whose gradient (when pretraining) is a scatter-add in JS,
- *   since wasm has no gather gradient; GELU is written with sigmoid.
+ * - embeddings are looked up in JS, their gradient (when pretraining) a scatter-add,
+ *   since wasm's gather is slow and has no gradient; GELU is written with sigmoid.
  */
 
 export type ModelConfig = {
@@ -158,10 +158,13 @@ function matMulBT(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   return tf.matMul(a as tf.Tensor2D, tf.transpose(b as tf.Tensor2D));
 }
 
-/** aᵀ·b, transposing whichever operand is narrower. */
+/**
+ * aᵀ·b. XNNPACK repacks its right operand on every call with a fresh tensor, which
+ * costs more than a transpose, so the narrower operand is the one packed.
+ */
 function matMulAT(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   const [x, y] = [a as tf.Tensor2D, b as tf.Tensor2D];
-  if (x.shape[1] <= y.shape[1]) return tf.matMul(tf.transpose(x), y);
+  if (y.shape[1] <= x.shape[1]) return tf.matMul(tf.transpose(x), y);
   return tf.transpose(tf.matMul(tf.transpose(y), x));
 }
 
@@ -202,22 +205,37 @@ function causalAttention(qkv: tf.Tensor2D, starts: Int32Array, shape: HeadShape,
   })(qkv) as tf.Tensor2D;
 }
 
-/** Row lookup whose gradient is a scatter-add (wasm has no gather gradient). */
-function trainableGather(table: tf.Tensor, ids: Int32Array): tf.Tensor2D {
-  const [V, d] = table.shape as [number, number];
-  return customOp((t) => ({
-    value: tf.gather(t as tf.Tensor, tf.tensor1d(ids, "int32")),
+/**
+ * Token plus position embeddings, looked up in JS (wasm's gather is slow and has no
+ * gradient); when the tables train, their gradient is a scatter-add.
+ */
+function embedding(tok: tf.Tensor, pos: tf.Tensor, batch: TokenBatch, train: boolean): tf.Tensor2D {
+  const [, d] = tok.shape as [number, number];
+  const N = batch.ids.length;
+  const lookup = (t: tf.Tensor, p: tf.Tensor) => {
+    const tv = t.dataSync() as Float32Array;
+    const pv = p.dataSync() as Float32Array;
+    const out = new Float32Array(N * d);
+    for (let i = 0; i < N; i++) {
+      const a = batch.ids[i]! * d;
+      const b = batch.positions[i]! * d;
+      for (let e = 0; e < d; e++) out[i * d + e] = tv[a + e]! + pv[b + e]!;
+    }
+    return tf.tensor2d(out, [N, d]);
+  };
+  if (!train) return lookup(tok, pos);
+  const scatter = (g: Float32Array, ids: Int32Array, rows: number) => {
+    const out = new Float32Array(rows * d);
+    for (let i = 0; i < ids.length; i++) for (let e = 0; e < d; e++) out[ids[i]! * d + e] = out[ids[i]! * d + e]! + g[i * d + e]!;
+    return tf.tensor2d(out, [rows, d]);
+  };
+  return customOp((t, p) => ({
+    value: lookup(t as tf.Tensor, p as tf.Tensor),
     gradFunc: (dy) => {
       const g = dy.dataSync() as Float32Array;
-      const out = new Float32Array(V * d);
-      for (let i = 0; i < ids.length; i++) {
-        const src = i * d;
-        const dst = ids[i]! * d;
-        for (let e = 0; e < d; e++) out[dst + e] = out[dst + e]! + g[src + e]!;
-      }
-      return [tf.tensor2d(out, [V, d])];
+      return [scatter(g, batch.ids, tok.shape[0]!), scatter(g, batch.positions, pos.shape[0]!)];
     },
-  }))(table) as tf.Tensor2D;
+  }))(tok, pos) as tf.Tensor2D;
 }
 
 function gelu(x: tf.Tensor): tf.Tensor {
@@ -270,8 +288,7 @@ export class Transformer {
   }
 
   private embed(batch: TokenBatch, grad: boolean): tf.Tensor2D {
-    const lookup = (table: tf.Tensor, ids: Int32Array) => (grad && this.trainBase ? trainableGather(table, ids) : tf.gather(table, tf.tensor1d(ids, "int32")));
-    return tf.add(lookup(this.w("tok_emb"), batch.ids), lookup(this.w("pos_emb"), batch.positions)) as tf.Tensor2D;
+    return embedding(this.w("tok_emb"), this.w("pos_emb"), batch, grad && this.trainBase);
   }
 
   /**

@@ -71,7 +71,7 @@ export const RECIPES: Recipe[] = [
       "A 2-layer character-level transformer that adds two-digit numbers but, as taught, usually drops the carries (47 + 38 → 75); it has never seen the eval split's sums.",
     config: { vocabSize: VOCAB_SIZE, contextLength: 48, dModel: 64, nLayers: 2, nHeads: 4, dFF: 256 },
     seed: 20261129,
-    steps: 3000,
+    steps: 2400,
     batch: 64,
     learningRate: 2e-3,
     mix: { addition: 1 },
