@@ -312,7 +312,8 @@ export class Transformer {
       const h2 = layerNorm(x, this.w(`l${l}.ln2_g`), this.w(`l${l}.ln2_b`));
       x = tf.add(x, lin(gelu(lin(h2, l, "w1", "b1")), l, "w2", "b2"));
     }
-    if (opts.rows) x = tf.gather(x, tf.tensor1d(opts.rows, "int32"));
+    // Decode steps ask for every row (one token each): no gather then.
+    if (opts.rows && !(opts.rows.length === batch.ids.length && opts.rows.every((r, i) => r === i))) x = tf.gather(x, tf.tensor1d(opts.rows, "int32"));
     const hf = layerNorm(x, this.w("lnf_g"), this.w("lnf_b"));
     return linear(hf as tf.Tensor2D, this.w("head"), this.w("head_b"), grad && this.trainBase, trainBias, grad);
   }
