@@ -24,6 +24,9 @@ export const hintsShape = z.object({
   learning_rate: z.number().positive().optional(),
   temperature: z.number().min(0).optional(),
   max_tokens: z.number().int().positive().optional(),
+  /** Ceilings for the ALL-0 reactions (raising temperature, lengthening completions); a tiny model sampled hotter only produces garbage. */
+  max_temperature: z.number().min(0).optional(),
+  max_tokens_cap: z.number().int().positive().optional(),
   max_steps: z.number().int().positive().optional(),
   sample_every: z.number().int().positive().optional(),
   patience: z.number().int().positive().optional(),

@@ -42,6 +42,8 @@ const sequences = (): Sequence[] => [
   sftSequence("JSON with name Ann, age 31", '{"name":"Ann","age":31}', config.contextLength),
   rolloutSequence("What is 3 + 4?", [10, 3, 2], [-0.5, -1.2, -0.1], 1, config.contextLength),
   sftSequence("x", "y", config.contextLength),
+  // A long one: a word problem and a 16-token completion, near the context length.
+  rolloutSequence("Bob has 11 books and gets 12 more. How many now? And then some more words here", [20, 20, 14, 20, 20, 20, 20, 17, 18, 19, 20, 20, 21, 22, 23, 24], Array.from({ length: 16 }, () => -2), -1, config.contextLength),
 ];
 
 function referenceLoss(model: PaddedTransformer, seqs: Sequence[]): tf.Scalar {

@@ -370,13 +370,15 @@ export class Researcher {
       });
       return;
     }
-    if (this.temperature < REACT.maxTemperature - 1e-9) {
-      this.temperature = Math.round((this.temperature + 0.2) * 10) / 10;
+    const maxTemperature = this.p.max_temperature ?? REACT.maxTemperature;
+    const maxTokensCap = this.p.max_tokens_cap ?? REACT.maxTokensCap;
+    if (this.temperature < maxTemperature - 1e-9) {
+      this.temperature = Math.min(maxTemperature, Math.round((this.temperature + 0.2) * 10) / 10);
       this.reactions.push(`all-0 (${pct(share)}%): temperature → ${this.temperature}`);
       return;
     }
-    if (this.maxTokens < REACT.maxTokensCap) {
-      this.maxTokens = Math.min(REACT.maxTokensCap, this.maxTokens * 2);
+    if (this.maxTokens < maxTokensCap) {
+      this.maxTokens = Math.min(maxTokensCap, this.maxTokens * 2);
       this.reactions.push(`all-0 (${pct(share)}%): max_tokens → ${this.maxTokens}`);
       return;
     }
