@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadRecipe } from "../agent/recipes.ts";
-import { carrylessSum, generate, hasCarry, splitOf } from "../tools/hf-datasets/generators.ts";
+import { carrylessSum, generate, hasCarry, splitOf, TASKS } from "../tools/hf-datasets/generators.ts";
 import { RECIPES } from "../tools/tinker/backends/local/pretrain.ts";
 
 describe("the addition recipe needs generalisation", () => {
@@ -32,5 +32,19 @@ describe("the addition recipe needs generalisation", () => {
     expect(carrylessSum(41, 38)).toBe(79);
     expect(hasCarry(41, 38)).toBe(false);
     expect(hasCarry(45, 5)).toBe(true);
+  });
+});
+
+describe("generator streams", () => {
+  it("are fixed per task: adding a task never changes another's data (the shipped models were pretrained on them)", () => {
+    const first = Object.fromEntries(TASKS.map((t) => [t, generate(t, { n: 2, seed: 1 }).items.map((i) => i.prompt)]));
+    expect(first).toEqual({
+      arithmetic: ["What is 8 - 6?", "What is 88 + 68?"],
+      addition: ["What is 487 + 546?", "What is 92 + 35?"],
+      countdown: ["Make 30 from 11 10 18 9 using + - *", "Make 44 from 23 21 19 19 using + - *"],
+      word_problems: ["Lea has 9 books and gets 19 more. How many now?", "Tom has 37 apples and gives away 24. How many left?"],
+      string_transforms: ["Count the letters of: pwas", "Reverse: tuxexiy"],
+      json_format: ["JSON with name Sam, age 55", "JSON with name Bob"],
+    });
   });
 });
