@@ -238,14 +238,57 @@ function embedding(tok: tf.Tensor, pos: tf.Tensor, batch: TokenBatch, train: boo
   }))(tok, pos) as tf.Tensor2D;
 }
 
+const GELU_C = 2 * Math.sqrt(2 / Math.PI);
+
 function gelu(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), 2 * Math.sqrt(2 / Math.PI));
+  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_C);
   return tf.mul(x, tf.sigmoid(inner));
 }
+
+/**
+ * GELU with its derivative written out: x·s(z) with z = c(x + 0.044715x³) has
+ * derivative s + x·s(1−s)·c(1 + 0.134145x²). Same forward ops as `gelu`; the gradient
+ * skips autograd's per-op casts and copies. Used when only adapters train (pretraining
+ * keeps plain autograd, so the shipped models stay reproducible bit for bit).
+ */
+const geluFast: CustomOp = customOp((x, save) => {
+  const xx = x as tf.Tensor;
+  const s = tf.sigmoid(tf.mul(tf.add(xx, tf.mul(tf.mul(tf.mul(xx, xx), xx), 0.044715)), GELU_C));
+  (save as tf.GradSaveFunc)([xx, s]);
+  return {
+    value: tf.mul(xx, s),
+    gradFunc: (dy, [sx, ss]) => {
+      const slope = tf.add(tf.mul(tf.square(sx!), GELU_C * 3 * 0.044715), GELU_C);
+      const ds = tf.mul(tf.mul(sx!, tf.mul(ss!, tf.sub(1, ss!))), slope);
+      return [tf.mul(dy, tf.add(ss!, ds))];
+    },
+  };
+});
 
 function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
+}
+
+/**
+ * Layer norm with frozen gain and bias and its input gradient written out:
+ * dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·g. Same forward ops as `layerNorm`.
+ */
+function layerNormFrozen(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return customOp((xx, save) => {
+    const { mean, variance } = tf.moments(xx as tf.Tensor, -1, true);
+    const rstd = tf.rsqrt(tf.add(variance, 1e-5));
+    const xhat = tf.mul(tf.sub(xx as tf.Tensor, mean), rstd);
+    (save as tf.GradSaveFunc)([xhat, rstd]);
+    return {
+      value: tf.add(tf.mul(xhat, g), b),
+      gradFunc: (dy, [sx, sr]) => {
+        const gh = tf.mul(dy, g);
+        const inner = tf.sub(tf.sub(gh, tf.mean(gh, -1, true)), tf.mul(sx!, tf.mean(tf.mul(gh, sx!), -1, true)));
+        return [tf.mul(inner, sr!)];
+      },
+    };
+  })(x);
 }
 
 export class Transformer {
@@ -304,17 +347,21 @@ export class Transformer {
     const attend = opts.attend ?? ((_l: number, qkv: tf.Tensor2D) => causalAttention(qkv, batch.starts, shape, grad));
     const lin = (x: tf.Tensor, l: number, name: (typeof LORA_TARGETS)[number], bias: string) =>
       linear(x as tf.Tensor2D, folded.get(`l${l}.${name}`)!, this.w(`l${l}.${bias}`), trainW, trainBias, grad);
+    // With only adapters training, norms and GELU use their written-out gradients.
+    const fast = grad && !this.trainBase;
+    const norm = fast ? layerNormFrozen : layerNorm;
+    const act = fast ? geluFast : gelu;
     let x: tf.Tensor = this.embed(batch, grad);
     for (let l = 0; l < c.nLayers; l++) {
-      const h = layerNorm(x, this.w(`l${l}.ln1_g`), this.w(`l${l}.ln1_b`));
+      const h = norm(x, this.w(`l${l}.ln1_g`), this.w(`l${l}.ln1_b`));
       const att = attend(l, lin(h, l, "wqkv", "bqkv"));
       x = tf.add(x, lin(att, l, "wo", "bo"));
-      const h2 = layerNorm(x, this.w(`l${l}.ln2_g`), this.w(`l${l}.ln2_b`));
-      x = tf.add(x, lin(gelu(lin(h2, l, "w1", "b1")), l, "w2", "b2"));
+      const h2 = norm(x, this.w(`l${l}.ln2_g`), this.w(`l${l}.ln2_b`));
+      x = tf.add(x, lin(act(lin(h2, l, "w1", "b1")), l, "w2", "b2"));
     }
     // Decode steps ask for every row (one token each): no gather then.
     if (opts.rows && !(opts.rows.length === batch.ids.length && opts.rows.every((r, i) => r === i))) x = tf.gather(x, tf.tensor1d(opts.rows, "int32"));
-    const hf = layerNorm(x, this.w("lnf_g"), this.w("lnf_b"));
+    const hf = norm(x, this.w("lnf_g"), this.w("lnf_b"));
     return linear(hf as tf.Tensor2D, this.w("head"), this.w("head_b"), grad && this.trainBase, trainBias, grad);
   }
 }
