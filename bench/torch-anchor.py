@@ -162,30 +162,38 @@ def policy_step(model, opt, b, lr):
 
 @torch.no_grad()
 def sample(model, prompts, forced, temperature, seed, eos, pad):
-    """Left-padded prefill, then one token per step with a preallocated K/V cache."""
+    """Left-padded prefill of each distinct prompt, then one token per step for every row with a preallocated K/V cache."""
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     cfg = model.cfg
     B = len(prompts)
     L = max(len(p) for p in prompts)
     steps = max(len(f) for f in forced)
-    padn = torch.tensor([L - len(p) for p in prompts])
-    ids = torch.full((B, L), pad, dtype=torch.long)
-    for i, p in enumerate(prompts):
+    # Each distinct prompt is prefilled once; its rows then share its cache and logits.
+    first = {}
+    for p in prompts:
+        first.setdefault(tuple(p), len(first))
+    uniq = [list(p) for p in first]
+    idx = torch.tensor([first[tuple(p)] for p in prompts])
+    U = len(uniq)
+    padn = torch.tensor([L - len(p) for p in uniq])
+    ids = torch.full((U, L), pad, dtype=torch.long)
+    for i, p in enumerate(uniq):
         ids[i, L - len(p):] = torch.tensor(p)
     ar = torch.arange(L)
     pos = (ar[None, :] - padn[:, None]).clamp(min=0)
-    key_ok = ar[None, :] >= padn[:, None]  # [B, L]
-    mask = torch.where((ar[None, :, None] >= ar[None, None, :]) & key_ok[:, None, :], 0.0, -1e9)[:, None]  # [B,1,L,L]
+    key_ok = ar[None, :] >= padn[:, None]  # [U, L]
+    mask = torch.where((ar[None, :, None] >= ar[None, None, :]) & key_ok[:, None, :], 0.0, -1e9)[:, None]  # [U,1,L,L]
     merged = model.merged()
     Tmax = L + steps
-    caches = [(torch.zeros(B, model.H, Tmax, model.dh), torch.zeros(B, model.H, Tmax, model.dh)) for _ in range(cfg["nLayers"])]
+    caches = [(torch.zeros(U, model.H, Tmax, model.dh), torch.zeros(U, model.H, Tmax, model.dh)) for _ in range(cfg["nLayers"])]
     x = model.embed(ids, pos)
     for l in range(cfg["nLayers"]):
-        x = model.block(l, x, B, L, mask, (caches[l][0], caches[l][1], 0), merged)
-    logits = model.head(x.reshape(B, L, -1)[:, -1])
+        x = model.block(l, x, U, L, mask, (caches[l][0], caches[l][1], 0), merged)
+    logits = model.head(x.reshape(U, L, -1)[:, -1]).index_select(0, idx)
+    caches = [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in caches]
     key_mask = torch.zeros(B, 1, 1, Tmax)
-    key_mask[:, 0, 0, :L] = torch.where(key_ok, 0.0, -1e9)
+    key_mask[:, 0, 0, :L] = torch.where(key_ok, 0.0, -1e9).index_select(0, idx)
     next_pos = torch.tensor([len(p) for p in prompts])
     done = torch.zeros(B, dtype=torch.bool)
     out_lp = [[] for _ in range(B)]

@@ -96,7 +96,7 @@ describe("local engine equivalence with the padded reference", () => {
 
   it("samples what the reference model predicts: greedy tokens are its argmax and log-probs match", () => {
     const model = new Transformer(config, base, lora);
-    const prompts = ["What is 47 + 38?", "Reverse: abc", "JSON with name Bob, age 40", "Q"];
+    const prompts = ["What is 47 + 38?", "Reverse: abc", "What is 47 + 38?", "JSON with name Bob, age 40", "Q", "Reverse: abc"];
     const rows = sampleBatch(model, { prompts, temperature: 0, maxTokens: 12, stop: [], seed: 1 });
     const reference = new PaddedTransformer(config, base, lora);
     rows.forEach((row, i) => {

@@ -212,6 +212,19 @@ export class KvCache {
     return out;
   }
 
+  /** Makes row `to` a copy of row `from` (every layer, every cached position). */
+  copyRow(from: number, to: number): void {
+    const d = this.shape.heads * this.shape.headDim;
+    const n = this.length[from]! * d;
+    const a = from * this.capacity * d;
+    const b = to * this.capacity * d;
+    for (let l = 0; l < this.k.length; l++) {
+      this.k[l]!.copyWithin(b, a, a + n);
+      this.v[l]!.copyWithin(b, a, a + n);
+    }
+    this.length[to] = this.length[from]!;
+  }
+
   /** Records that `count[s]` tokens were appended to row `rowIds[s]` (after every layer saw them). */
   advance(rowIds: Int32Array, starts: Int32Array): void {
     for (let s = 0; s < rowIds.length; s++) this.length[rowIds[s]!] = this.length[rowIds[s]!]! + starts[s + 1]! - starts[s]!;

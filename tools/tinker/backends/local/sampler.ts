@@ -32,7 +32,7 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
   });
 
   /** Runs `batch` (one run of tokens per row in `rowIds`) through the model against the cache; logits of each run's last token. */
-  const step = (batch: TokenBatch, rowIds: Int32Array): Float32Array => {
+  const step = (batch: TokenBatch, rowIds: Int32Array): Float32Array<ArrayBufferLike> => {
     const last = new Int32Array(rowIds.length);
     for (let s = 0; s < rowIds.length; s++) last[s] = batch.starts[s + 1]! - 1;
     const attend = (layer: number, qkv: tf.Tensor2D) =>
@@ -48,14 +48,27 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
   const done = new Array<boolean>(B).fill(false);
   const nextPos = prompts.map((p) => p.length);
   try {
-    // Prefill: all prompts packed back to back.
-    const starts = new Int32Array(B + 1);
-    prompts.forEach((p, b) => (starts[b + 1] = starts[b]! + p.length));
-    const ids = new Int32Array(starts[B]!);
-    const positions = new Int32Array(starts[B]!);
-    prompts.forEach((p, b) => p.forEach((tok, t) => ((ids[starts[b]! + t] = tok), (positions[starts[b]! + t] = t))));
+    // Prefill: each distinct prompt once (a group of samples shares its prompt), packed
+    // back to back; the rows that repeat a prompt copy its cache and logits.
+    const firstRow = new Map<string, number>();
+    req.prompts.forEach((p, b) => firstRow.has(p) || firstRow.set(p, b));
+    const unique = Int32Array.from(firstRow.values());
+    const starts = new Int32Array(unique.length + 1);
+    unique.forEach((b, u) => (starts[u + 1] = starts[u]! + prompts[b]!.length));
+    const ids = new Int32Array(starts[unique.length]!);
+    const positions = new Int32Array(starts[unique.length]!);
+    unique.forEach((b, u) => prompts[b]!.forEach((tok, t) => ((ids[starts[u]! + t] = tok), (positions[starts[u]! + t] = t))));
+    const prefill = step({ ids, positions, starts }, unique);
+    const V = prefill.length / unique.length;
+    const slot = new Map([...unique].map((b, u) => [b, u]));
+    let logits: Float32Array<ArrayBufferLike> = new Float32Array(B * V);
+    req.prompts.forEach((p, b) => {
+      const src = firstRow.get(p)!;
+      if (src !== b) cache.copyRow(src, b);
+      const u = slot.get(src)!;
+      logits.set(prefill.subarray(u * V, (u + 1) * V), b * V);
+    });
     let active = Int32Array.from({ length: B }, (_, b) => b);
-    let logits = step({ ids, positions, starts }, active);
 
     for (let s = 0; s < maxNew; s++) {
       const V = logits.length / active.length;
