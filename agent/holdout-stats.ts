@@ -20,7 +20,8 @@ export function meanInterval(xs: number[]): Estimate {
     return { mean, low: Math.max(0, centre - half), high: Math.min(1, centre + half), n };
   }
   const half = Z95 * standardError(xs, mean);
-  return { mean, low: mean - half, high: mean + half, n };
+  const unit = xs.every((x) => x >= 0 && x <= 1);
+  return { mean, low: unit ? Math.max(0, mean - half) : mean - half, high: unit ? Math.min(1, mean + half) : mean + half, n };
 }
 
 /**
@@ -33,7 +34,9 @@ export function liftInterval(before: PromptScores, after: PromptScores): Estimat
     const d = after.scores.map((x, i) => x - before.scores[i]!);
     const mean = d.reduce((a, x) => a + x, 0) / Math.max(1, d.length);
     const half = Z95 * standardError(d, mean);
-    return { mean, low: mean - half, high: mean + half, n: d.length, paired };
+    // Scores in [0, 1] cannot move by more than one either way.
+    const unit = [...before.scores, ...after.scores].every((x) => x >= 0 && x <= 1);
+    return { mean, low: unit ? Math.max(-1, mean - half) : mean - half, high: unit ? Math.min(1, mean + half) : mean + half, n: d.length, paired };
   }
   const mb = before.scores.reduce((a, x) => a + x, 0) / Math.max(1, before.scores.length);
   const ma = after.scores.reduce((a, x) => a + x, 0) / Math.max(1, after.scores.length);

@@ -38,3 +38,12 @@ describe("holdout intervals", () => {
     expect(s).toEqual({ prompts: ["a", "b"], scores: [0.5, 0] });
   });
 });
+
+describe("holdout intervals stay in range", () => {
+  it("never claims a lift beyond 100 points for scores in [0, 1]", () => {
+    const prompts = Array.from({ length: 100 }, (_, i) => `p${i}`);
+    const lift = liftInterval({ prompts, scores: prompts.map(() => 0) }, { prompts, scores: prompts.map((_, i) => (i < 98 ? 1 : 0)) });
+    expect(lift.high).toBeLessThanOrEqual(1);
+    expect(lift.low).toBeGreaterThan(0.9);
+  });
+});
