@@ -6,7 +6,7 @@ import { hashString, Rng } from "../random.ts";
  * local model and its data always speak the same formats.
  */
 
-export const TASKS = ["arithmetic", "addition", "countdown", "word_problems", "string_transforms", "json_format"] as const;
+export const TASKS = ["arithmetic", "countdown", "word_problems", "string_transforms", "json_format", "addition"] as const;
 export type Task = (typeof TASKS)[number];
 export type Split = "train" | "eval";
 export type Difficulty = 1 | 2 | 3 | 4 | "mixed";
