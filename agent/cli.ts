@@ -5,6 +5,7 @@ import { loadEnv, mcpConfigFor, parseThresholds, resolveRunConfig, RUN_DEFAULTS 
 import type { RunFlags } from "./config.ts";
 import { runDoctor } from "./doctor.ts";
 import { EXIT, UserError } from "./errors.ts";
+import { recipeHelp } from "./recipes.ts";
 import { executeRun } from "./run.ts";
 import type { RunIO } from "./run.ts";
 import { cassetteReplay } from "./replay/cassette.ts";
@@ -49,7 +50,7 @@ Exit codes:
   130  interrupted (Ctrl-C)
 
 Examples:
-  tinkerloop run --recipe arithmetic                 (offline: scripted planner, local CPU model)
+  tinkerloop run --recipe addition                   (offline: scripted planner, local CPU model, ~2 min)
   tinkerloop run --model local/tiny-arith --prompt "Teach it two-digit addition"
   tinkerloop run --planner anthropic:claude-sonnet-5-5 --model Qwen/Qwen3-8B --prompt-file objective.md
   tinkerloop run --recipe arithmetic --serve         (watch it at http://127.0.0.1:${LIVE_DEFAULTS.port}/)
@@ -64,7 +65,7 @@ program
   .option("--model <name>", "base model the planner must post-train (the template's MODEL)")
   .option("--prompt <text>", "the research objective (the template's PROMPT)")
   .option("--prompt-file <file>", "read the research objective from a file (a --- front-matter block gives the scripted planner hints)")
-  .option("--recipe <name>", "a built-in recipe from prompts/recipes/ (arithmetic, countdown, format): prompt, model and hints")
+  .option("--recipe <name>", "a built-in recipe from prompts/recipes/ (listed below): prompt, model and hints")
   .option("--planner <spec>", "anthropic:<model>, openai:<model>, scripted or replay:<run>; default: anthropic when ANTHROPIC_API_KEY is set, else scripted")
   .option("--template <file>", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)")
   .option("--mcp-config <file>", "MCP servers in Claude Code's .mcp.json format (default: ./.mcp.json, else the bundled one)")
@@ -84,6 +85,7 @@ program
   .option("--serve [port]", `serve a live view of the run on 127.0.0.1 (default port ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
   .option("--host <address>", "with --serve: listen on this address instead of loopback (e.g. 0.0.0.0 to be reachable from other machines)")
   .option("--wandb <project>", "log metrics, config and summary to Weights & Biases (needs the Python wandb package; also on with WANDB_PROJECT and WANDB_API_KEY)")
+  .addHelpText("after", () => `\nRecipes (--recipe NAME; method, model, what it needs beyond this machine):\n${recipeHelp()}`)
   .action(async (flags: RunFlags & WatcherFlags) => {
     const cwd = process.cwd();
     const env = loadEnv(cwd);
@@ -284,8 +286,8 @@ program
     const { TINKER_MODELS } = await import("../tools/tinker/models.ts");
     print("Local models (CPU, no key needed):\n");
     for (const m of listLocalModels()) {
-      const base = m.baseline as { greedyExactAccuracy?: number } | undefined;
-      print(`  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · arithmetic holdout ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`);
+      const base = m.baseline as { greedyExactAccuracy?: number; task?: string } | undefined;
+      print(`  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · ${base.task ?? "holdout"}: ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`);
     }
     print("\nTinker models (need TINKER_API_KEY and the worker's Python packages):\n");
     for (const m of TINKER_MODELS) {

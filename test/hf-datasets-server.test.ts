@@ -142,7 +142,7 @@ describe("hf-datasets server offline", () => {
     try {
       const cat = await off.call("list_catalog");
       expect(cat.structured.datasets.map((d: any) => d.id)).toContain("openai/gsm8k");
-      expect(cat.structured.generators.map((g: any) => g.task)).toEqual(["arithmetic", "countdown", "word_problems", "string_transforms", "json_format"]);
+      expect(cat.structured.generators.map((g: any) => g.task)).toEqual(["arithmetic", "countdown", "word_problems", "string_transforms", "json_format", "addition"]);
       const search = await off.call("search_datasets", { query: "math" });
       expect(search.structured.hub_searched).toBe(false);
       expect(search.structured.results[0].source).toBe("catalog");

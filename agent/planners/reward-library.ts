@@ -22,6 +22,59 @@ def compute_reward(completion, ground_truth):
         return 0.0
 `;
 
+const LAST_NUMBER = (partial: number) => `import re
+
+def compute_reward(completion, ground_truth):
+    """1.0 when the last number in the completion (after "####" if present) is the answer${partial ? `, ${partial} for a wrong but well-formed number` : ""}."""
+    try:
+        text = completion.split("####")[-1]
+        found = re.findall(r"-?\\d[\\d,]*(?:\\.\\d+)?", text)
+        if not found:
+            return 0.0
+        got = float(found[-1].replace(",", ""))
+        want = float(str(ground_truth).replace(",", "").strip())
+        return 1.0 if abs(got - want) < 1e-9 else ${partial.toFixed(2)}
+    except Exception:
+        return 0.0
+`;
+
+/** Code: run the completion's first Python code block (or the whole text) against the ground truth's asserts. */
+const CODE_TESTS = (partial: number) => `import json
+import re
+
+def compute_reward(completion, ground_truth):
+    """Share of the assert tests in ground_truth (a JSON list) that the completion's code passes${partial ? `; at least ${partial} when the code merely runs` : ""}."""
+    try:
+        fence = chr(96) * 3
+        block = re.search(fence + r"(?:python)?\\n(.*?)" + fence, completion, re.S)
+        code = block.group(1) if block else completion
+        tests = json.loads(ground_truth)
+        scope = {}
+        exec(compile(code, "<completion>", "exec"), scope)
+        passed = 0
+        for test in tests:
+            try:
+                exec(compile(test, "<test>", "exec"), dict(scope))
+                passed += 1
+            except Exception:
+                pass
+        return max(passed / max(1, len(tests)), ${partial.toFixed(2)})
+    except Exception:
+        return 0.0
+`;
+
+/** Form only: a direct answer of a few words, not an echo of the prompt format. */
+const ANSWERED = `def compute_reward(completion, ground_truth):
+    """1.0 for a direct answer of at least three words that does not restart the prompt format."""
+    try:
+        text = completion.strip()
+        if len(text.split()) < 3 or text.lower().startswith(("q:", "question:", "instruction:")):
+            return 0.0
+        return 1.0
+    except Exception:
+        return 0.0
+`;
+
 const EXACT = (partial: number) => `def compute_reward(completion, ground_truth):
     """1.0 when the completion is exactly the ground truth (surrounding space ignored)${partial ? `, ${partial} when it merely starts right` : ""}."""
     try:
@@ -150,6 +203,33 @@ export function rewardSpecs(kind: string): RewardSpec[] {
         { completion: " 1,234", ground_truth: "1234", expected: 1 },
         { completion: "81", ground_truth: "82", expected: p },
         { completion: "no idea ???", ground_truth: "82", expected: 0 },
+      ]);
+    case "last_number":
+      return strictAndPartial("last-number", LAST_NUMBER, "the last number is the answer", "a wrong number", (p) => [
+        { completion: "5 + 7 = 12", ground_truth: "12", expected: 1 },
+        { completion: "She has 3 left. #### 1,234", ground_truth: "1234", expected: 1 },
+        { completion: "5 + 7 = 13", ground_truth: "12", expected: p },
+        { completion: "no idea", ground_truth: "12", expected: 0 },
+      ]);
+    case "answered":
+      return [
+        {
+          name: "answered",
+          partial: false,
+          code: ANSWERED,
+          note: "form only: a direct answer of at least three words",
+          cases: [
+            { completion: "Paris is the capital of France.", ground_truth: "", expected: 1 },
+            { completion: "Paris", ground_truth: "", expected: 0 },
+            { completion: "Q: what is the capital", ground_truth: "", expected: 0 },
+          ],
+        },
+      ];
+    case "code_tests":
+      return strictAndPartial("code-tests", CODE_TESTS, "share of the tests passed", "code that runs", (p) => [
+        { completion: "def add(a, b):\n    return a + b", ground_truth: '["assert add(1, 2) == 3", "assert add(0, 0) == 0"]', expected: 1 },
+        { completion: "def add(a, b):\n    return a - b", ground_truth: '["assert add(1, 2) == 3", "assert add(0, 0) == 0"]', expected: Math.max(0.5, p) },
+        { completion: "def add(a, b) return", ground_truth: '["assert add(1, 2) == 3"]', expected: 0 },
       ]);
     case "exact":
       return strictAndPartial("exact", EXACT, "exact string", "the right first character", (p) => [

@@ -6,7 +6,7 @@ import { hashString, Rng } from "../random.ts";
  * local model and its data always speak the same formats.
  */
 
-export const TASKS = ["arithmetic", "countdown", "word_problems", "string_transforms", "json_format"] as const;
+export const TASKS = ["arithmetic", "countdown", "word_problems", "string_transforms", "json_format", "addition"] as const;
 export type Task = (typeof TASKS)[number];
 export type Split = "train" | "eval";
 export type Difficulty = 1 | 2 | 3 | 4 | "mixed";
@@ -24,6 +24,12 @@ export const TASK_INFO: Record<Task, TaskInfo> = {
     description: "What is 37 + 45? — integer arithmetic",
     groundTruth: "the integer result, e.g. \"82\"",
     levels: "1: one-digit + and -; 2: two-digit + and -; 3: adds one-digit × two-digit; 4: three operands with precedence",
+  },
+  addition: {
+    task: "addition",
+    description: "What is 47 + 38? — multi-digit addition, most of it with carries",
+    groundTruth: "the integer sum, e.g. \"85\"",
+    levels: "1: two-digit + one-digit; 2: two-digit + two-digit; 3: three-digit + two-digit; 4: three-digit + three-digit",
   },
   countdown: {
     task: "countdown",
@@ -106,6 +112,26 @@ const arithmetic: Maker = (rng, level) => {
   return { prompt: `What is (${a} + ${b}) * ${c}?`, ground_truth: String(ans), response: `${a + b}, ${ans}` };
 };
 
+const addition: Maker = (rng, level) => {
+  const [da, db] = ([[2, 1], [2, 2], [3, 2], [3, 3]] as const)[level - 1]!;
+  const a = rng.int(10 ** (da - 1), 10 ** da - 1);
+  const b = rng.int(db === 1 ? 0 : 10 ** (db - 1), 10 ** db - 1);
+  return { prompt: `What is ${a} + ${b}?`, ground_truth: String(a + b), response: String(a + b) };
+};
+
+/** Whether adding a and b carries in any column. */
+export function hasCarry(a: number, b: number): boolean {
+  for (; a > 0 || b > 0; a = Math.floor(a / 10), b = Math.floor(b / 10)) if ((a % 10) + (b % 10) >= 10) return true;
+  return false;
+}
+
+/** a + b added column by column with every carry dropped (47 + 38 → 75, 85 + 38 → 13). */
+export function carrylessSum(a: number, b: number): number {
+  let out = 0;
+  for (let place = 1; a > 0 || b > 0; place *= 10, a = Math.floor(a / 10), b = Math.floor(b / 10)) out += (((a % 10) + (b % 10)) % 10) * place;
+  return out;
+}
+
 const countdown: Maker = (rng, level) => {
   const count = level <= 2 ? 3 : 4;
   const hi = level <= 2 ? 12 : 25;
@@ -182,11 +208,19 @@ const jsonFormat: Maker = (rng, level) => {
 
 const MAKERS: Record<Task, Maker> = {
   arithmetic,
+  addition,
   countdown,
   word_problems: wordProblems,
   string_transforms: stringTransforms,
   json_format: jsonFormat,
 };
+
+/**
+ * Each task's seed offset, fixed so that adding a task never changes another task's
+ * data (the shipped models were pretrained on these streams). The first five are the
+ * tasks' original positions; addition's 1 is the stream local/tiny-adder was made from.
+ */
+const SEED_SALT: Record<Task, number> = { arithmetic: 0, countdown: 1, word_problems: 2, string_transforms: 3, json_format: 4, addition: 1 };
 
 export type GenerateResult = { items: GeneratedItem[]; exhausted: boolean };
 
@@ -197,7 +231,7 @@ export type GenerateResult = { items: GeneratedItem[]; exhausted: boolean };
  */
 export function generate(task: Task, opts: GenerateOptions): GenerateResult {
   const make = MAKERS[task];
-  const rng = new Rng(opts.seed * 7919 + TASKS.indexOf(task));
+  const rng = new Rng(opts.seed * 7919 + SEED_SALT[task]);
   const difficulty = opts.difficulty ?? "mixed";
   const split = opts.split ?? "train";
   const seen = new Set<string>();

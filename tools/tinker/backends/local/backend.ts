@@ -147,6 +147,13 @@ export class LocalBackend implements TrainingBackend {
     return s.engine.policy(seqs, adam(opt));
   }
 
+  /** A policy step on given rollouts rather than kept ones (benchmarks, which repeat one batch). */
+  async policyStepOn(rollouts: Array<KeptRollout & { advantage: number }>, opt: AdamStep): Promise<PolicyStepResult> {
+    const s = this.need();
+    this.rollouts.drop("a training step changed the weights");
+    return s.engine.policy(rollouts.map((r) => rolloutSequence(r.prompt, r.tokens, r.logprobs, r.advantage, s.card.contextLength)), adam(opt));
+  }
+
   /** Per-token log-probs of `response` given `prompt` (tests and diagnostics). */
   async scoreTokens(prompt: string, completion: number[]): Promise<number[]> {
     const s = this.need();
