@@ -166,6 +166,8 @@ export function registerSessionTools(ctx: ToolContext): void {
         unsaved_steps: session.unsavedSteps,
       };
       const old = await session.reset();
+      // The next session gets a fresh reward worker (nothing a reward left behind carries over).
+      ctx.sandbox.close();
       const lines = [
         "Session finished.",
         summary.method ? `Method ${summary.method} on ${summary.base_model}: SFT epochs ${c.sftEpochs}, GRPO iterations ${c.grpoIterations}.` : "No training recorded.",
