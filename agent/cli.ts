@@ -61,6 +61,7 @@ program
   .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(String(RUN_DEFAULTS.maxContextTokens)))
   .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
+  .option("--bash-env <names>", "comma-separated environment variables the bash tool's sandbox may see (never secrets; default: only PATH, HOME, LANG, TMPDIR)")
   .action(async (flags: RunFlags) => {
     const cwd = process.cwd();
     const env = loadEnv(cwd);

@@ -27,8 +27,25 @@ import { loadMcpConfig, PACKAGE_ROOT } from "../tools/mcp-config.ts";
 import type { ServerConfig } from "../tools/mcp-config.ts";
 import { RedactingExecutor } from "../tools/redacting-executor.ts";
 import { WorkspaceTools } from "../tools/workspace.ts";
+import { BashTool } from "../tools/bash/bash-tool.ts";
+import { sandboxStatus } from "../tools/sandbox/os-sandbox.ts";
+import type { LocalToolProvider } from "../tools/types.ts";
 
 export const PLAYBOOK_FILE = path.join(PACKAGE_ROOT, "playbook", "AGENTS.md");
+
+/** Top-level names of a run directory that only the harness and its servers write (read-only to `bash`). */
+export const HARNESS_OWNED = ["transcript.jsonl", "metrics.jsonl", "summary.json", "progress.txt", "report.html", "logs", "checkpoints"] as const;
+
+/**
+ * The in-process tools of a run: the workspace file tools, and `bash` where the OS
+ * sandbox works (never without it). `bashUnavailable` says why it is missing.
+ */
+export function localTools(runDir: string, env: Record<string, string> = {}): { providers: LocalToolProvider[]; bashUnavailable?: string } {
+  const workspace = new WorkspaceTools({ root: runDir, playbookFile: PLAYBOOK_FILE });
+  const status = sandboxStatus();
+  if (!status.available) return { providers: [workspace], bashUnavailable: status.reason };
+  return { providers: [workspace, new BashTool({ runDir, playbookFile: PLAYBOOK_FILE, harnessOwned: HARNESS_OWNED, env })] };
+}
 
 export const KICKOFF =
   "Begin the research run now. You act only through the tools; nobody will answer questions " +
@@ -90,13 +107,14 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   io.out(`planner: ${planner.id} (${why})`);
   io.out(`run dir: ${cfg.runDir}`);
 
-  const workspace = new WorkspaceTools({ root: cfg.runDir, playbookFile: PLAYBOOK_FILE });
+  const local = localTools(cfg.runDir, pickEnv(env, cfg.bashEnv));
+  if (local.bashUnavailable) io.out(`bash: not offered — ${local.bashUnavailable}`);
   let heartbeat: Heartbeat | undefined;
   let hub: ToolHub;
   try {
     hub = await ToolHub.start({
       servers,
-      local: [workspace],
+      local: local.providers,
       env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir },
       defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
       onStderr: (server, chunk) =>
@@ -151,6 +169,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
       ...(cont?.parent ? { parent: cont.parent } : {}),
     });
     if (!resuming) writer.append({ type: "system", text: prompt.system });
+    if (local.bashUnavailable) writer.append({ type: "note", turn: cont?.startTurn ?? 0, text: `bash not offered: ${local.bashUnavailable}` });
     io.out(`tools: ${hub.tools.map((t) => t.name).join(", ")}`);
     const messages = cont ? await bridge(cont, { writer: transcript, hub: tools, guard, ledger, io, signal: io.signal }) : undefined;
 
@@ -201,6 +220,13 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   return { exitCode, summary };
 }
 
+
+/** The variables the user allowed into `bash` (--bash-env), with their values from the environment. */
+function pickEnv(env: Env, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) if (env[n] !== undefined) out[n] = env[n]!;
+  return out;
+}
 
 /** Drops a partial last line (a crash mid-write) so appended events start on a line of their own. */
 function truncateTornTail(file: string): void {

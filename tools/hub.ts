@@ -10,7 +10,7 @@ import type { LocalToolProvider, ToolCallOptions, ToolExecutor, ToolResult } fro
 
 const STDERR_TAIL_BYTES = 4096;
 /** Variables every stdio server gets besides those its entry names. */
-const BASE_ENV_EXTRA = ["LANG", "LC_ALL", "TMPDIR", "TZ", "TINKERLOOP_RUN_DIR", "TINKERLOOP_MODELS_DIR", "TINKERLOOP_TF_BACKEND"];
+const BASE_ENV_EXTRA = ["LANG", "LC_ALL", "TMPDIR", "TZ", "TINKERLOOP_RUN_DIR", "TINKERLOOP_MODELS_DIR", "TINKERLOOP_TF_BACKEND", "TINKERLOOP_SANDBOX", "TINKERLOOP_PYTHON"];
 
 export type HubOptions = {
   servers: ServerConfig[];

@@ -9,7 +9,7 @@ import { runLoop } from "../loop.ts";
 import { MetricsLedger } from "../metrics.ts";
 import type { AlertThresholds } from "../metrics.ts";
 import { resolvePlanner } from "../planners/index.ts";
-import { executeRun, PLAYBOOK_FILE } from "../run.ts";
+import { executeRun, localTools } from "../run.ts";
 import type { RunIO } from "../run.ts";
 import { baseToolName } from "../tool-names.ts";
 import { TrainingState } from "../training-state.ts";
@@ -18,7 +18,6 @@ import type { RecordedEvent, TranscriptEvent, TranscriptReadResult } from "../tr
 import { CassetteTools, RecordedPlanner, toolSpecsOf } from "./recorded.ts";
 import { ToolHub } from "../../tools/hub.ts";
 import { loadMcpConfig } from "../../tools/mcp-config.ts";
-import { WorkspaceTools } from "../../tools/workspace.ts";
 
 type RunHeader = Extract<RecordedEvent, { type: "run" }>;
 
@@ -66,6 +65,7 @@ export function configOf(header: RunHeader): RunConfig {
     inlineLimitKb: c.inlineLimitKb ?? RUN_DEFAULTS.inlineLimitKb,
     alertThresholds: c.alertThresholds ?? {},
     guardRules: c.guardRules ?? [],
+    bashEnv: c.bashEnv ?? [],
   };
 }
 
@@ -157,7 +157,7 @@ export async function executeReplay(target: string, o: { env: Env; mcpConfigPath
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "tl-execute-"));
   const hub = await ToolHub.start({
     servers: mcp ? loadMcpConfig(mcp, o.env) : [],
-    local: [new WorkspaceTools({ root: runDir, playbookFile: PLAYBOOK_FILE })],
+    local: localTools(runDir).providers,
     env: { ...o.env, TINKERLOOP_RUN_DIR: runDir },
     defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
   });
