@@ -17,6 +17,8 @@ export type TrainingRecord = {
   kl: number | null;
   rewardErrors: number | null;
   samples: number | null;
+  /** Completions that hit max_tokens (GRPO). */
+  truncated: number | null;
   trainLoss: number | null;
   valLoss: number | null;
   learningRate: number | null;
@@ -38,9 +40,11 @@ export const ALERT_THRESHOLDS = {
   callsWithoutSample: 5,
   /** Share of rewards that raised or returned junk. */
   rewardErrorShare: 0.1,
+  /** Share of completions cut at max_tokens in the last GRPO call. */
+  truncationShare: 0.2,
 };
 
-export type Alert = { id: "all_zero" | "all_one" | "reward_falling" | "kl_spike" | "overfitting" | "no_sample" | "reward_errors"; text: string };
+export type Alert = { id: "all_zero" | "all_one" | "reward_falling" | "kl_spike" | "overfitting" | "no_sample" | "reward_errors" | "truncated"; text: string };
 
 const MAX_BLOCK_CHARS = 1800;
 /** Thresholds are compared with a little slack, so a value printed as the threshold fires. */
@@ -67,6 +71,7 @@ function fromStructured(tool: string, s: Record<string, any>, turn: number): Tra
       kl: num(last.kl),
       rewardErrors: num(last.reward_errors),
       samples: num(last.samples_generated),
+      truncated: num(last.truncated),
       trainLoss: null,
       valLoss: null,
       learningRate: num(last.learning_rate),
@@ -89,6 +94,7 @@ function fromStructured(tool: string, s: Record<string, any>, turn: number): Tra
       kl: null,
       rewardErrors: null,
       samples: null,
+      truncated: null,
       trainLoss: num(last.train_loss),
       valLoss: num(last.val_loss),
       learningRate: num(s.learning_rate),
@@ -101,7 +107,7 @@ function fromStructured(tool: string, s: Record<string, any>, turn: number): Tra
 
 /** Reads the Python predecessor's text reports, for tinker servers without structured output. */
 export function fromPredecessorText(tool: string, text: string, turn: number): TrainingRecord | undefined {
-  const base: TrainingRecord = { turn, tool, method: "grpo", source: "text", cumulative: null, rewardMean: null, rewardStd: null, groups: null, kl: null, rewardErrors: null, samples: null, trainLoss: null, valLoss: null, learningRate: null, tokens: null, seconds: null };
+  const base: TrainingRecord = { turn, tool, method: "grpo", source: "text", cumulative: null, rewardMean: null, rewardStd: null, groups: null, kl: null, rewardErrors: null, samples: null, truncated: null, trainLoss: null, valLoss: null, learningRate: null, tokens: null, seconds: null };
   const iters = [...text.matchAll(/Iter (\d+): reward=(-?[\d.]+) \+\/- ([\d.]+), lr=([\d.e+-]+)(?:, kl_v1=(-?[\d.e+-]+))?/g)];
   if (iters.length > 0) {
     const last = iters[iters.length - 1]!;
@@ -215,6 +221,9 @@ export class MetricsLedger implements FeedbackSource {
     if (this.callsSinceSample >= t.callsWithoutSample) out.push({ id: "no_sample", text: `No sample() in the last ${this.callsSinceSample} training calls: look at real outputs on the holdout now.` });
     if (last.rewardErrors !== null && last.samples && last.rewardErrors / last.samples >= t.rewardErrorShare - EPS) {
       out.push({ id: "reward_errors", text: `Reward errors on ${pct(last.rewardErrors / last.samples)} of samples: fix the reward function (check_reward, reward_debug.log) before training on.` });
+    }
+    if (last.truncated !== null && last.samples && last.truncated / last.samples >= t.truncationShare - EPS) {
+      out.push({ id: "truncated", text: `Truncation: ${pct(last.truncated / last.samples)} of completions hit max_tokens and were cut off before they ended, so rewards read them as wrong. Raise max_tokens (reasoning models need thousands of tokens), or ask for shorter answers; sample() to see where they stop.` });
     }
     return out;
   }
