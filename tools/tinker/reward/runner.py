@@ -99,35 +99,46 @@ def on_alarm(signum, frame):
 # --------------------------------------------------------------------------- serve mode
 
 
-def own_ancestors():
-    """This process and its ancestors inside the namespace: the only processes a sweep spares."""
-    keep = {os.getpid(), 1}
-    pid = os.getppid()
-    while pid > 1 and pid not in keep:
-        keep.add(pid)
+def become_subreaper():
+    """Orphans of reward code are re-parented to this worker (not to the namespace's init),
+    so every process reward code started stays a descendant we can find and kill."""
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def descendants(root):
+    """Live processes below `root` (never `root` itself, never anything else)."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
         try:
-            with open("/proc/%d/stat" % pid) as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return keep
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "Z":
+            continue  # dead already; reaped below
+        children.setdefault(int(fields[1]), []).append(int(name))
+    found, stack = [], list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, []))
+    return found
 
 
-def sweep(keep):
-    """Kills every other process in the sandbox (children of reward code included), then reaps."""
-    for _ in range(20):
+def sweep():
+    """Kills every process reward code started (the worker's descendants), then reaps.
+    Only descendants: this is safe even where no PID namespace surrounds the worker."""
+    me = os.getpid()
+    for _ in range(50):
         reap()
-        others = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) in keep:
-                continue
-            try:
-                with open("/proc/%s/stat" % name) as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                        continue  # already dead; its parent (or the namespace's init) reaps it
-            except (OSError, IndexError):
-                continue
-            others.append(int(name))
+        others = descendants(me)
         if not others:
             return
         for pid in others:
@@ -197,7 +208,7 @@ def child_score(job, start, w):
         emit({"type": "score", "i": i, "score": score, "error": error}, b"S")
 
 
-def serve_job(job, emit_many, relay, keep, private_fds):
+def serve_job(job, emit_many, relay, private_fds):
     jid = job.get("id")
 
     def send(obj):
@@ -285,7 +296,7 @@ def serve_job(job, emit_many, relay, keep, private_fds):
                 break
         os.close(r)
         # Whatever the batch left behind (the child, its children, orphans holding pipes) goes now.
-        sweep(keep)
+        sweep()
         if ended == "load_error":
             return
         if ended == "timeout":
@@ -308,7 +319,7 @@ def serve():
     # User code (and its children) print to stderr, never into the protocol.
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    keep = own_ancestors()
+    become_subreaper()
 
     def emit_many(objs):
         relay([json.dumps(o).encode("utf-8") for o in objs])
@@ -327,7 +338,7 @@ def serve():
         except ValueError:
             continue
         try:
-            serve_job(job, emit_many, relay, keep, [proto_fd])
+            serve_job(job, emit_many, relay, [proto_fd])
         except BaseException as e:  # noqa: BLE001
             emit_many([{"type": "failed", "id": job.get("id"), "error": describe_error(e)}])
 
