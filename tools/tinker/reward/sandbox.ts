@@ -38,6 +38,8 @@ export type SandboxOptions = {
   /** After this many timed-out items, the rest of the batch is skipped (scored 0). */
   maxTimeouts?: number;
   memoryBytes?: number;
+  /** Use the audit-hook runner even where the OS sandbox works (benchmarks' anchor only). */
+  forceFallback?: boolean;
 };
 
 let unshareWorks: boolean | undefined;
@@ -70,7 +72,7 @@ export class RewardSandbox {
     this.itemTimeoutSec = opts.itemTimeoutSec ?? REWARD_LIMITS.itemTimeoutSec;
     this.maxTimeouts = opts.maxTimeouts ?? REWARD_LIMITS.maxTimeouts;
     this.memoryBytes = opts.memoryBytes ?? REWARD_LIMITS.process.memoryBytes;
-    this.worker = sandboxStatus().available ? new RewardWorker(this.python) : undefined;
+    this.worker = sandboxStatus().available && !opts.forceFallback ? new RewardWorker(this.python) : undefined;
   }
 
   /** Which sandbox this instance scores in. */
