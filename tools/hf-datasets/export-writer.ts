@@ -57,6 +57,9 @@ export function writeJsonl(file: string, records: Array<Record<string, string>>,
   fs.renameSync(tmp, file);
   const sha256 = crypto.createHash("sha256").update(body).digest("hex");
   const metaPath = `${file}.meta.json`;
-  fs.writeFileSync(metaPath, JSON.stringify({ ...meta, file: path.basename(file), rows: records.length, sha256, written_at: new Date().toISOString() }, null, 2) + "\n");
+  // Through a fresh file and a rename too: `bash` can plant a link where the sidecar goes.
+  const metaTmp = `${metaPath}.tmp-${process.pid}-${Date.now()}`;
+  fs.writeFileSync(metaTmp, JSON.stringify({ ...meta, file: path.basename(file), rows: records.length, sha256, written_at: new Date().toISOString() }, null, 2) + "\n", { flag: "wx" });
+  fs.renameSync(metaTmp, metaPath);
   return { sha256, bytes: Buffer.byteLength(body), metaPath };
 }
