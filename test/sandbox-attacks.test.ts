@@ -290,24 +290,23 @@ describe.skipIf(!available)("attacks through the bash tool", () => {
   });
 
   it("contains every attack, each as a Python program, and the next command still works", async () => {
-    const calls = attacks.flatMap((a) => [
-      {
+    const calls = [
+      ...attacks.map((a) => ({
         command: `cat > attack.py <<'ATTACK_EOF'\ncompletion = ${py(a.completion ?? "1")}\ndef attack():\n${a.body().split("\n").map((l) => `    ${l}`).join("\n")}\nattack()\nATTACK_EOF\npython3 attack.py 2>&1`,
-        timeout_s: 8,
-      },
+        timeout_s: 4,
+      })),
       { command: "echo still-working", timeout_s: 5 },
-    ]);
+    ];
     const results = await bashCalls(calls);
     expect(results).toHaveLength(calls.length);
     attacks.forEach((a, i) => {
-      const r = results[2 * i]!;
-      const next = results[2 * i + 1]!;
+      const r = results[i]!;
       // "timed out" is the reward path's word; in bash a hang ends at the call's time limit.
       const refused = a.refused.source.includes("timed out") ? new RegExp(`${a.refused.source}|time limit was reached|output passed|MemoryError`) : a.refused;
       expect(r.content, a.name).toMatch(refused);
-      expect(next.content.trim(), a.name).toMatch(/^still-working/);
       a.after?.();
     });
+    expect(results.at(-1)!.content.trim()).toMatch(/^still-working/);
     expectIntact();
   }, 240_000);
 
@@ -328,8 +327,9 @@ describe.skipIf(!available)("attacks through the bash tool", () => {
     const [slow, loud, big, tmp] = await bashCalls([
       { command: "(setsid sleep 1002.5 &); nohup sleep 1003.5 >/dev/null 2>&1 & sleep 1005.5", timeout_s: 2 },
       { command: "yes", timeout_s: 20 },
-      { command: "head -c 400M /dev/zero > big.bin; ls -la big.bin; rm -f big.bin", timeout_s: 30 },
-      { command: "for f in a b c; do head -c 250M /dev/zero > /tmp/$f.bin; done; df -h /tmp | tail -1", timeout_s: 30 },
+      // fallocate asks for the space without writing it: the limits answer just the same.
+      { command: "fallocate -l 400M big.bin; ls -la big.bin; rm -f big.bin", timeout_s: 30 },
+      { command: "fallocate -l 200M /tmp/a.bin && fallocate -l 200M /tmp/b.bin && fallocate -l 200M /tmp/c.bin; df -h /tmp | tail -1", timeout_s: 30 },
     ]);
     expect(slow!.structured?.stopped).toBe("time");
     expect(slow!.content).toMatch(/2s time limit was reached; the command and every process it started were killed/);
@@ -338,7 +338,7 @@ describe.skipIf(!available)("attacks through the bash tool", () => {
     expect(loud!.content).toMatch(/full output: logs\/bash\/call-\d+\.txt/);
     expect(loud!.ms).toBeLessThan(15_000);
     expect(big!.content).toMatch(/File size limit exceeded|File too large/);
-    expect(big!.content).toMatch(/268435456 .*big\.bin/);
+    expect(big!.content).not.toMatch(/419430400 .*big\.bin/);
     expect(tmp!.content).toMatch(/No space left on device/);
   }, 120_000);
 

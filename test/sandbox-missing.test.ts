@@ -2,14 +2,15 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { readTranscript } from "../agent/transcript.ts";
 import { FakeAnthropic, textReply, toolUseReply } from "./fakes/anthropic-server.ts";
-import { connectBundled, runCli, tempDir } from "./helpers.ts";
+import { connectBundled, runCli, tempDir, writeMcpConfig } from "./helpers.ts";
 
 /** TINKERLOOP_SANDBOX=off stands for a machine without bubblewrap. */
 const OFF = { TINKERLOOP_SANDBOX: "off" };
 
 describe("without the OS sandbox", () => {
   it("doctor says so and what it means: no bash tool, rewards in the audit-hook fallback", async () => {
-    const r = await runCli(["doctor"], { env: OFF });
+    const dir = tempDir("tl-nosbx-doctor-");
+    const r = await runCli(["doctor", "--mcp-config", writeMcpConfig(dir, {})], { env: OFF });
     expect(r.stdout).toMatch(/--\s+OS sandbox\s+switched off by TINKERLOOP_SANDBOX=off — the bash tool is not offered and rewards use the audit-hook fallback \(not a security boundary\)/);
   });
 

@@ -1,5 +1,6 @@
 import type { ModelCard } from "./backend.ts";
 import type { GrpoOutcome, Guidance } from "./grpo.ts";
+import { describeIsolation } from "./reward/sandbox.ts";
 import type { SftOutcome } from "./sft.ts";
 import type { Counters, Method } from "./session.ts";
 
@@ -37,7 +38,7 @@ export function initReport(method: Method, card: ModelCard, groupSize: number, g
 export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: number, maxTokens: number, counters: Counters, g: Guidance, dir: string): string {
   const lines = [rule(o.aborted ? "GRPO step stopped: no learning signal" : "GRPO step complete")];
   lines.push(`Iterations this call: ${o.iterations.filter((i) => i.loss !== null).length} · cumulative: ${counters.grpoIterations} · prompts ${promptCount} × group ${groupSize}`);
-  lines.push(`Schedule horizon ${o.horizon} steps · warmup ${o.effectiveWarmup}`);
+  lines.push(`Schedule horizon ${o.horizon} steps · warmup ${o.effectiveWarmup} · rewards scored in the ${describeIsolation(o.isolation)}`);
   lines.push("", "Per iteration:");
   for (const it of o.iterations) {
     const gr = it.groups;

@@ -139,6 +139,7 @@ export function registerTrainingTools(ctx: ToolContext): void {
         prompts: z.number(),
         group_size: z.number(),
         max_tokens: z.number(),
+        sandbox: z.string(),
         cumulative_iterations: z.number(),
         iterations: z.array(
           z.object({
@@ -203,6 +204,7 @@ export function registerTrainingTools(ctx: ToolContext): void {
         prompts: prompts.length,
         group_size: session.groupSize,
         max_tokens: maxTokens,
+        sandbox: o.isolation,
         cumulative_iterations: session.counters.grpoIterations,
         iterations: o.iterations.map((it) => ({
           iteration: it.iteration,
