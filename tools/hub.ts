@@ -272,7 +272,7 @@ export class ToolHub implements ToolExecutor {
     if (!route) return { content: `There is no tool named '${name}'.`, isError: true };
     if (route.kind === "local") {
       try {
-        return await route.provider.call(route.original, input);
+        return await route.provider.call(route.original, input, opts);
       } catch (err) {
         return { content: `Tool '${name}' failed: ${describeError(err)}`, isError: true };
       }

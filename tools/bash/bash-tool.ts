@@ -5,7 +5,7 @@ import { z } from "zod";
 import type { ToolSpec } from "../../agent/conversation.ts";
 import { BASH_LIMITS, describeLimits } from "../sandbox/limits.ts";
 import { sandboxPath, sandboxStatus, spawnSandboxed } from "../sandbox/os-sandbox.ts";
-import type { LocalToolProvider, ToolResult } from "../types.ts";
+import type { LocalToolProvider, ToolCallOptions, ToolResult } from "../types.ts";
 
 export type BashToolOptions = {
   /** The run directory: cwd, HOME, and the only place commands may write. */
@@ -31,7 +31,7 @@ export const bashInput = z.object({
 
 export type BashOutcome = {
   exit_code: number | null;
-  stopped: "time" | "output" | "disk" | null;
+  stopped: "time" | "output" | "disk" | "cancelled" | null;
   ms: number;
   output_chars: number;
   output_file: string | null;
@@ -71,16 +71,17 @@ export class BashTool implements LocalToolProvider {
     ];
   }
 
-  async call(name: string, input: unknown): Promise<ToolResult> {
+  async call(name: string, input: unknown, opts: ToolCallOptions = {}): Promise<ToolResult> {
     if (name !== "bash") return { content: `The shell has no tool '${name}'.`, isError: true };
     const parsed = bashInput.safeParse(input ?? {});
     if (!parsed.success) {
       return { content: `Invalid arguments for bash: ${parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ")}`, isError: true };
     }
-    return this.run(parsed.data.command, parsed.data.timeout_s ?? BASH_LIMITS.defaultTimeoutSec);
+    if (opts.signal?.aborted) return { content: "Not run: the run is stopping.", isError: true };
+    return this.run(parsed.data.command, parsed.data.timeout_s ?? BASH_LIMITS.defaultTimeoutSec, opts.signal);
   }
 
-  private async run(command: string, timeoutSec: number): Promise<ToolResult> {
+  private async run(command: string, timeoutSec: number, signal: AbortSignal | undefined): Promise<ToolResult> {
     const n = ++this.calls;
     const status = sandboxStatus();
     if (!status.available) return { content: `bash is not available: ${status.reason}`, isError: true };
@@ -113,12 +114,15 @@ export class BashTool implements LocalToolProvider {
     proc.child.stdout.on("data", onData);
     proc.child.stderr.on("data", onData);
     const timer = setTimeout(() => stop("time"), timeoutSec * 1000);
+    const onAbort = () => stop("cancelled");
+    signal?.addEventListener("abort", onAbort, { once: true });
     const disk = setInterval(() => {
       if (treeSize(this.runDir) - sizeBefore > BASH_LIMITS.maxRunDirGrowthBytes) stop("disk");
     }, 500);
     const { code } = await proc.exited;
     clearTimeout(timer);
     clearInterval(disk);
+    signal?.removeEventListener("abort", onAbort);
     // The sandbox is gone, so nobody holds the pipes any more; read what is left, briefly.
     await Promise.race([Promise.all([ended(proc.child.stdout), ended(proc.child.stderr)]), new Promise((r) => setTimeout(r, 500))]);
     const ms = Date.now() - started;
@@ -132,6 +136,7 @@ export class BashTool implements LocalToolProvider {
     const notes: string[] = [];
     if (stopped === "time") notes.push(`stopped: the ${timeoutSec}s time limit was reached; the command and every process it started were killed. Pass a larger timeout_s (up to ${BASH_LIMITS.maxTimeoutSec}) or do less per call.`);
     if (stopped === "output") notes.push(`stopped: the output passed ${BASH_LIMITS.maxOutputBytes / (1024 * 1024)} MiB; the command and every process it started were killed. Write big results to a file and look at parts of it.`);
+    if (stopped === "cancelled") notes.push("stopped: the run is stopping; the command and every process it started were killed.");
     if (stopped === "disk") notes.push(`stopped: the run directory grew by more than ${BASH_LIMITS.maxRunDirGrowthBytes / (1024 * 1024 * 1024)} GiB in this call; the command was killed. Delete what you do not need.`);
     for (const c of cleaned) notes.push(`removed ${c}: the harness owns that name; commands may not create it.`);
     const exit = stopped ? `killed (${stopped} limit)` : `exit code ${code ?? "?"}`;
