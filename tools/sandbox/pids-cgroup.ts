@@ -25,6 +25,7 @@ function cgroupBase(): string | null {
     // no /proc/self/cgroup: no cgroups
   }
   for (const c of candidates) {
+    removeStale(c);
     const dir = path.join(c, `tinkerloop-${process.pid}`);
     try {
       fs.mkdirSync(dir, { recursive: true });
@@ -46,6 +47,36 @@ function cgroupBase(): string | null {
     }
   }
   return base;
+}
+
+/** Empty cgroups left by tinkerloop processes that died without cleaning up (killed by a signal). */
+function removeStale(root: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^tinkerloop-(\d+)$/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    const dir = path.join(root, name);
+    try {
+      for (const sub of fs.readdirSync(dir, { withFileTypes: true })) if (sub.isDirectory()) fs.rmdirSync(path.join(dir, sub.name));
+      fs.rmdirSync(dir);
+    } catch {
+      // still has members (or not ours to remove): leave it
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 export function pidsCgroupAvailable(): boolean {
