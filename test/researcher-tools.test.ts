@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +13,15 @@ import { sandboxStatus } from "../tools/sandbox/os-sandbox.ts";
 import { connectBundled, readJsonl, tempDir } from "./helpers.ts";
 
 const MODEL = "local/tiny-arith";
+/** A third-party package the user's python3 has (site-packages), if any. */
+const installedPackage = ["sympy", "numpy", "yaml", "setuptools", "pip"].find((m) => {
+  try {
+    execFileSync("python3", ["-E", "-c", `import ${m}`], { stdio: "ignore", timeout: 20_000 });
+    return true;
+  } catch {
+    return false;
+  }
+});
 const card = (baseModel: string, backend: "local" | "tinker" = "tinker", contextLength = 32_768): ModelCard => ({ baseModel, backend, parameters: 1, trainableParameters: 1, loraRank: 8, contextLength, renderer: "", stop: [] });
 
 describe("what the planner sees of samples", () => {
@@ -122,6 +132,12 @@ describe("sample, check_reward and the code recipe on the real tinker server", (
     expect(r.text.length).toBeLessThan(SAMPLE_TEXT_BUDGET + 3000);
     expect(readJsonl(path.join(runDir, r.structured.completions_file))[0].completion).toBe(long);
     expect(r.text).toMatch(sandboxStatus().available ? /Reward check in the OS sandbox \(bubblewrap/ : /audit-hook fallback/);
+  });
+
+  it.skipIf(!sandboxStatus().available || !installedPackage)(`rewards import the packages of the user's python3 (${installedPackage})`, async () => {
+    const code = `import ${installedPackage}\ndef compute_reward(c, g):\n    return 1.0 if ${installedPackage}.__file__ else 0.0\n`;
+    const r = await s.call("check_reward", { reward_function: code, cases: [{ completion: "x", ground_truth: "x", expected: 1 }] });
+    expect(r.structured.ok, r.text).toBe(true);
   });
 
   it.skipIf(!sandboxStatus().available)("code recipe: the reward runs completions against their tests in a child, and one GRPO step runs on it", async () => {
