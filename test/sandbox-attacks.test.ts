@@ -293,7 +293,8 @@ describe.skipIf(!available)("attacks through the bash tool", () => {
     const calls = [
       ...attacks.map((a) => ({
         command: `cat > attack.py <<'ATTACK_EOF'\ncompletion = ${py(a.completion ?? "1")}\ndef attack():\n${a.body().split("\n").map((l) => `    ${l}`).join("\n")}\nattack()\nATTACK_EOF\npython3 attack.py 2>&1`,
-        timeout_s: 4,
+        // Attacks that hang end at the time limit; the others end by themselves, given time to start on a busy machine.
+        timeout_s: a.refused.source.includes("timed out") ? 5 : 30,
       })),
       { command: "echo still-working", timeout_s: 5 },
     ];
