@@ -1,7 +1,7 @@
 import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { z } from "zod";
-import { loadEnv, mcpConfigFor, parseThresholds, resolveRunConfig, RUN_DEFAULTS } from "./config.ts";
+import { loadEnv, mcpConfigFor, parseBashEnv, parseThresholds, resolveRunConfig, RUN_DEFAULTS } from "./config.ts";
 import type { RunFlags } from "./config.ts";
 import { runDoctor } from "./doctor.ts";
 import { EXIT, UserError } from "./errors.ts";
@@ -82,6 +82,7 @@ program
   .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(String(RUN_DEFAULTS.maxContextTokens)))
   .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
+  .option("--bash-env <names>", "comma-separated environment variables the bash tool's sandbox may see (never secrets; default: only PATH, HOME, LANG, TMPDIR)")
   .option("--serve [port]", `serve a live view of the run on 127.0.0.1 (default port ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
   .option("--host <address>", "with --serve: listen on this address instead of loopback (e.g. 0.0.0.0 to be reachable from other machines)")
   .option("--wandb <project>", "log metrics, config and summary to Weights & Biases (needs the Python wandb package; also on with WANDB_PROJECT and WANDB_API_KEY)")
@@ -137,6 +138,7 @@ const stdoutIO = (signal: AbortSignal): RunIO => ({ out: (l) => print(l + "\n"),
 const positiveInt = (flag: string) => z.coerce.number({ error: `${flag} must be a number` }).int(`${flag} must be a whole number`).positive(`${flag} must be above 0`);
 
 const replayFlagsShape = z.object({
+  bashEnv: z.string().optional(),
   full: z.boolean().optional(),
   view: z.boolean().optional(),
   cassette: z.boolean().optional(),
@@ -152,6 +154,7 @@ const replayFlagsShape = z.object({
 });
 
 const resumeFlagsShape = z.object({
+  bashEnv: z.string().optional(),
   serve: z.union([z.string(), z.boolean()]).optional(),
   host: z.string().optional(),
   wandb: z.string().optional(),
@@ -184,6 +187,7 @@ program
   .addOption(new Option("--on-wrong-model <policy>", "with --cassette: replay under this base-model policy").choices(["rewrite", "reject"]))
   .option("--guard-off <rules>", "with --cassette: switch guard rules off")
   .option("--guard-rule <file...>", "with --cassette/--execute/--fork: add guard rule modules (never taken from the transcript)")
+  .option("--bash-env <names>", "with --execute/--fork: environment variables the bash sandbox may see (never taken from the transcript)")
   .option("--alert-thresholds <json>", "with --cassette: replay under other feedback alert thresholds")
   .action(async (target: string, flags: unknown) => {
     const f = parseFlags(replayFlagsShape, flags);
@@ -201,13 +205,13 @@ program
     }
     const env = loadEnv(cwd);
     if (f.execute) {
-      const { divergences } = await executeReplay(target, { env, mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, out: (l) => print(l + "\n") });
+      const { divergences } = await executeReplay(target, { env, mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, bashEnv: parseBashEnv(f.bashEnv), out: (l) => print(l + "\n") });
       print(divergences.length ? `${divergences.length} divergence(s) from the recording:\n${divergences.map((d) => `  ${d}`).join("\n")}\n` : "execute replay: live tools reproduced every recorded result.\n");
       return;
     }
     if (f.fork !== undefined) {
       if (!f.planner) throw new UserError("--fork needs --planner: the planner that continues the run.", "e.g. --fork 3 --planner openai:gpt-5");
-      const { exitCode } = await forkRun(target, f.fork, f.planner, { env, io: stdoutIO(interruptible()), ...(f.runDir ? { runDir: f.runDir } : {}), mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules });
+      const { exitCode } = await forkRun(target, f.fork, f.planner, { env, io: stdoutIO(interruptible()), ...(f.runDir ? { runDir: f.runDir } : {}), mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, bashEnv: parseBashEnv(f.bashEnv) });
       process.exitCode = exitCode;
       return;
     }
@@ -222,6 +226,7 @@ program
   .option("--planner <spec>", "continue with another planner than the recorded one")
   .option("--mcp-config <file>", "MCP servers (default: ./.mcp.json, else the bundled one; never the recorded config)")
   .option("--guard-rule <file...>", "extra guard rule modules (never taken from the transcript)")
+  .option("--bash-env <names>", "environment variables the bash sandbox may see (never taken from the transcript)")
   .option("--max-turns <n>", "new turn limit (counts the turns already taken)")
   .option("--max-minutes <n>", "new time limit for the resumed part")
   .option("--serve [port]", `serve a live view on 127.0.0.1 (default port ${LIVE_DEFAULTS.port})`)
@@ -238,6 +243,7 @@ program
         ...(f.planner ? { plannerSpec: f.planner } : {}),
         mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd),
         guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
+        bashEnv: parseBashEnv(f.bashEnv),
         ...(f.maxTurns ? { maxTurns: f.maxTurns } : {}),
         ...(f.maxMinutes ? { maxMinutes: f.maxMinutes } : {}),
       }),

@@ -10,6 +10,8 @@ import { EventBus, observing } from "./events.ts";
 import { buildGuard } from "./guard/index.ts";
 import { wrapUp } from "./harness-calls.ts";
 import { Heartbeat } from "./heartbeat.ts";
+import { localTools, pickEnv } from "./local-tools.ts";
+import type { LocalTools } from "./local-tools.ts";
 import { runLoop } from "./loop.ts";
 import type { LoopResult } from "./loop.ts";
 import { MetricsLedger } from "./metrics/ledger.ts";
@@ -30,9 +32,8 @@ import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
 import { ServerStartError, ToolHub } from "../tools/client/hub.ts";
 import type { ServerConfig } from "../tools/client/mcp-config.ts";
 import { RedactingExecutor } from "../tools/client/redacting-executor.ts";
-import { WorkspaceTools } from "../tools/client/workspace.ts";
-import { PLAYBOOK_FILE } from "../tools/package-paths.ts";
 import { RUN_FILES, runLayout } from "../tools/run-layout.ts";
+import { replaceFile } from "../tools/run-files.ts";
 
 export const KICKOFF =
   "Begin the research run now. You act only through the tools; nobody will answer questions " +
@@ -73,14 +74,18 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     disabled: cfg.guardOff,
     customRuleFiles: cfg.guardRules,
   });
-  fs.mkdirSync(layout.logs, { recursive: true });
+  // Every harness-owned name exists before the planner's shell could plant a link there.
+  for (const dir of [layout.logs, layout.checkpoints]) fs.mkdirSync(dir, { recursive: true });
+  fs.closeSync(fs.openSync(layout.metrics, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o644));
   for (const name of Redactor.tooShort(env)) io.out(`warning: ${name} is shorter than ${MIN_SECRET_LENGTH} characters, too short to be redacted from what the run writes`);
   io.out(`planner: ${planner.id} (${why})`);
   io.out(`run dir: ${cfg.runDir}`);
   io.out(`tool servers: ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
 
   const heartbeat = new Heartbeat(layout.progress);
-  const hub = await startTools(cfg, env, servers, redactor, training, heartbeat);
+  const local = localTools(cfg.runDir, () => [...training.sessionDirs], pickEnv(env, cfg.bashEnv));
+  if (local.bashUnavailable) io.out(`bash: not offered — ${local.bashUnavailable}`);
+  const hub = await startTools(cfg, env, servers, local, redactor, heartbeat);
   const started = Date.now();
   const ledger = new MetricsLedger({ model: cfg.model, now: Date.now, startedAt: started, maxMinutes: cfg.maxMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), thresholds: cfg.alertThresholds });
   if (resuming) truncateTornTail(layout.transcript);
@@ -108,6 +113,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
       });
       events.emit({ type: "system", text: prompt.system });
     }
+    if (local.bashUnavailable) events.emit({ type: "note", turn: cont?.startTurn ?? 0, text: `bash not offered: ${local.bashUnavailable}` });
     io.out(`tools: ${hub.tools.map((t) => t.name).join(", ")}`);
     const messages = cont ? await bridge(cont, { events, state, tools, guard, model: cfg.model, out: io.out }) : undefined;
     const retry = { ...DEFAULT_RETRY, retries: Number(env.TINKERLOOP_RETRIES ?? DEFAULT_RETRY.retries), baseDelayMs: Number(env.TINKERLOOP_RETRY_BASE_MS ?? DEFAULT_RETRY.baseDelayMs) };
@@ -132,7 +138,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   }
 
   const summary = summarize(cfg, planner.id, result, layout.transcript);
-  fs.writeFileSync(layout.summary, redactor.text(JSON.stringify(summary, null, 2)) + "\n");
+  replaceFile(layout.summary, redactor.text(JSON.stringify(summary, null, 2)) + "\n");
   for (const line of formatSummary(summary)) io.out(redactor.text(line));
   io.out(redactor.text(reportLine(cfg.runDir)));
   return { exitCode: EXIT_FOR[result.reason], summary };
@@ -149,14 +155,13 @@ const EXIT_FOR: Record<LoopResult["reason"], number> = {
   guard_stop: EXIT.unfinished,
 };
 
-/** Starts the tool servers (stderr to logs/, progress to the heartbeat) beside the workspace tools. */
-async function startTools(cfg: RunConfig, env: Env, servers: ServerConfig[], redactor: Redactor, training: TrainingState, heartbeat: Heartbeat): Promise<ToolHub> {
+/** Starts the tool servers (stderr to logs/, progress to the heartbeat) beside the in-process tools. */
+async function startTools(cfg: RunConfig, env: Env, servers: ServerConfig[], local: LocalTools, redactor: Redactor, heartbeat: Heartbeat): Promise<ToolHub> {
   const layout = runLayout(cfg.runDir);
-  const workspace = new WorkspaceTools({ root: cfg.runDir, playbookFile: PLAYBOOK_FILE, sessionDirs: () => [...training.sessionDirs] });
   try {
     return await ToolHub.start({
       servers,
-      local: [workspace],
+      local: local.providers,
       env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir, TINKERLOOP_MODEL: cfg.model },
       defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
       onStderr: (server, chunk) => fs.appendFileSync(path.join(layout.logs, `${server}.stderr.log`), redactor.text(chunk)),
@@ -192,6 +197,7 @@ function checkRunDir(dir: string, resuming: boolean): void {
   if (entries.length > 0) throw new UserError(`--run-dir ${dir} is not empty (${entries.length} entr${entries.length === 1 ? "y" : "ies"}).`, "A run writes only into a new or empty folder; name another one.");
 }
 
+/** The variables the user allowed into `bash` (--bash-env), with their values from the environment. */
 /** Drops a partial last line (a crash mid-write) so appended events start on a line of their own. */
 function truncateTornTail(file: string): void {
   const raw = fs.readFileSync(file, "utf8");

@@ -1,7 +1,7 @@
 import type { Rollout } from "./backend.ts";
 import { CHECKLIST } from "./checklist.ts";
 import type { GrpoRecord } from "./data-input.ts";
-import type { RewardSandbox } from "./reward/sandbox.ts";
+import type { Isolation, RewardSandbox } from "./reward/sandbox.ts";
 import { learningRateAt, scheduleForCall } from "./schedule.ts";
 import type { Scheduler } from "./schedule.ts";
 import type { TrainingSession } from "./session.ts";
@@ -51,6 +51,8 @@ export type GrpoOutcome = {
   examples: Array<{ prompt: string; completion: string; reward: number }>;
   /** Set when an iteration could not update (every group unusable); no step was taken for it. */
   aborted?: string;
+  /** Which sandbox scored the rewards. */
+  isolation: Isolation;
 };
 
 const UNIFORM_EPS = 1e-6;
@@ -80,7 +82,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
   logs.writeGradingFunction(a.rewardFunction);
   logs.write("training_debug.log", `[START] train_grpo_step prompts=${a.prompts.length} iterations=${a.numIterations} group_size=${session.groupSize} lr=${a.learningRate} scheduler=${a.scheduler} horizon=${horizon}`);
 
-  const out: GrpoOutcome = { iterations: [], warnings, autoCheckpoints: [], horizon, effectiveWarmup: warmup, examples: [] };
+  const out: GrpoOutcome = { iterations: [], warnings, autoCheckpoints: [], horizon, effectiveWarmup: warmup, examples: [], isolation: sandbox.isolation };
   const G = session.groupSize;
   for (let it = 0; it < a.numIterations; it++) {
     const step = start + it;
