@@ -4,10 +4,3 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 export function ok(text: string, structured: Record<string, unknown>): CallToolResult {
   return { content: [{ type: "text", text }], structuredContent: structured };
 }
-
-/**
- * The `_meta` key under which a tinker result (an error one included: those carry no
- * structured content) names the session's log directory, so the harness can let the
- * planner read the logs of its own sessions and no others.
- */
-export const SESSION_DIR_META = "tinkerloop/session_dir";

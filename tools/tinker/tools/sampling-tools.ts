@@ -9,6 +9,7 @@ import type { Isolation } from "../reward/sandbox.ts";
 import { logsFooter, truncationLine } from "../reports.ts";
 import { failIn, guarded, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
+import { checkRewardResult, sampleResult } from "./results.ts";
 
 /** sample (one prompt, or a holdout scored with a reward) and check_reward. */
 export function registerSamplingTools(ctx: ToolContext): void {
@@ -33,18 +34,7 @@ export function registerSamplingTools(ctx: ToolContext): void {
         reward_function: z.string().optional(),
         limit: z.number().int().min(1).max(2000).default(200),
       },
-      outputSchema: z.object({
-        session_dir: z.string(),
-        completions: z.array(z.object({ prompt: z.string(), text: z.string(), reward: z.number().nullable(), finish_reason: z.string(), tokens: z.number() })),
-        completions_file: z.string(),
-        mean_reward: z.number().nullable(),
-        scored: z.number(),
-        temperature: z.number(),
-        max_tokens: z.number(),
-        truncated: z.number(),
-        reward_errors: z.number(),
-        sandbox: z.string().nullable(),
-      }),
+      outputSchema: sampleResult,
     },
     guarded(ctx, "sample", async (a: any, progress) => {
       const problem = sessionProblem(session);
@@ -121,15 +111,7 @@ export function registerSamplingTools(ctx: ToolContext): void {
         reward_function: z.string().min(1),
         cases: z.array(z.object({ completion: z.string(), ground_truth: z.string(), expected: z.number().optional() })).min(1).max(1000),
       },
-      outputSchema: z.object({
-        session_dir: z.string(),
-        cases: z.array(z.object({ completion: z.string(), ground_truth: z.string(), score: z.number(), error: z.string().nullable(), expected: z.number().nullable(), matches: z.boolean().nullable() })),
-        errors: z.number(),
-        mismatches: z.number(),
-        ok: z.boolean(),
-        completions_file: z.string(),
-        sandbox: z.string(),
-      }),
+      outputSchema: checkRewardResult,
     },
     guarded(ctx, "check_reward", async (a: { reward_function: string; cases: Array<{ completion: string; ground_truth: string; expected?: number }> }) => {
       const code = rewardSource(a.reward_function);
