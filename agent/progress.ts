@@ -2,7 +2,8 @@ import { textOf, toolUses } from "./conversation.ts";
 import type { Redactor } from "./redact.ts";
 import type { EventListener, RunEvent } from "./events.ts";
 import { pct } from "../tools/format.ts";
-import { grpoStepResult, readResult, sampleResult, sftStepResult } from "../tools/tinker/tools/results.ts";
+import { grpoStepResult, sampleResult, sftStepResult } from "../tools/tinker/tools/results.ts";
+import { readResult } from "../tools/tool-results.ts";
 
 type CallMark = { name: string; mark: string };
 

@@ -1,8 +1,7 @@
-import { z } from "zod";
 import type { ToolCall } from "../guard/types.ts";
 import { baseToolName } from "../tool-names.ts";
 import type { ToolResult } from "../../tools/client/types.ts";
-import { ERROR_KIND_META, grpoIterationShape, grpoStepResult, groupsShape, sftStepResult } from "../../tools/tinker/tools/results.ts";
+import { ERROR_KIND_META, grpoStepRead, sftStepRead } from "../../tools/tinker/tools/results.ts";
 
 /**
  * What a training call did:
@@ -42,18 +41,6 @@ export type TrainingRecord = {
 
 const EMPTY = { cumulative: null, rewardMean: null, rewardStd: null, groups: null, kl: null, rewardErrors: null, samples: null, truncated: null, trainLoss: null, valLoss: null, learningRate: null, tokens: null, seconds: null } as const;
 
-/**
- * The server's result shapes, read leniently: fields may be missing (older tinker servers,
- * other servers, recorded transcripts), but a field that is there has its declared type.
- */
-const grpoRead = z.looseObject({
-  method: z.literal("grpo"),
-  cumulative_iterations: grpoStepResult.shape.cumulative_iterations.optional(),
-  optimizer_steps: grpoStepResult.shape.optimizer_steps.optional(),
-  iterations: z.array(grpoIterationShape.partial().extend({ groups: groupsShape.partial().optional() })).min(1),
-});
-const sftRead = sftStepResult.partial().extend({ method: z.literal("sft"), epochs: sftStepResult.shape.epochs.min(1) });
-
 /** The training record a training tool's result makes (errors included), or undefined when it says nothing readable. */
 export function trainingRecordOf(call: ToolCall, result: ToolResult, turn: number): TrainingRecord | undefined {
   const tool = baseToolName(call.name);
@@ -71,7 +58,7 @@ function firstLine(text: string): string {
 
 /** Reads our tinker server's structuredContent. */
 function fromStructured(tool: string, structured: unknown, turn: number): TrainingRecord | undefined {
-  const g = grpoRead.safeParse(structured);
+  const g = grpoStepRead.safeParse(structured);
   if (g.success) {
     const s = g.data;
     const last = s.iterations[s.iterations.length - 1]!;
@@ -99,7 +86,7 @@ function fromStructured(tool: string, structured: unknown, turn: number): Traini
       seconds,
     };
   }
-  const f = sftRead.safeParse(structured);
+  const f = sftStepRead.safeParse(structured);
   if (f.success) {
     const s = f.data;
     const last = s.epochs[s.epochs.length - 1]!;

@@ -1,6 +1,6 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, ServerNotification } from "@modelcontextprotocol/sdk/types.js";
 import { BackendError } from "./backend.ts";
 import { dataRoot, InputError } from "./data-input.ts";
 import { isPathLike, PathRefused, readAllowedFile } from "../run-files.ts";
@@ -26,7 +26,7 @@ export function failIn(session: TrainingSession, text: string, kind: ErrorKind =
   return { content: [{ type: "text", text: `${text}${logsFooter(session.logs.dir)}` }], _meta: { [SESSION_DIR_META]: session.logs.dir, [ERROR_KIND_META]: kind }, isError: true };
 }
 
-type Extra = { _meta?: { progressToken?: string | number }; sendNotification: (n: any) => Promise<void> };
+type Extra = { _meta?: { progressToken?: string | number }; sendNotification: (n: ServerNotification) => Promise<void> };
 
 /** Runs a tool body under the session lock, turning known errors into instructive isError results. */
 export function guarded<A>(ctx: ToolContext, name: string, body: (args: A, progress: (msg: string) => void) => Promise<CallToolResult>) {

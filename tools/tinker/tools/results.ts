@@ -130,11 +130,18 @@ export type GrpoIteration = z.infer<typeof grpoIterationShape>;
 export type SampleResult = z.infer<typeof sampleResult>;
 export type CheckRewardResult = z.infer<typeof checkRewardResult>;
 
-/** A tool's structured result read as `shape`, or undefined when it is not one (another server's, an older version's). */
-export function readResult<T>(shape: z.ZodType<T>, structured: unknown): T | undefined {
-  const r = shape.safeParse(structured);
-  return r.success ? r.data : undefined;
-}
+/**
+ * The training results read leniently: fields may be missing (older tinker servers, other
+ * servers, recorded transcripts, test fakes), but a field that is there has its declared type.
+ */
+export const grpoStepRead = z.looseObject({
+  method: z.literal("grpo"),
+  cumulative_iterations: grpoStepResult.shape.cumulative_iterations.optional(),
+  optimizer_steps: grpoStepResult.shape.optimizer_steps.optional(),
+  iterations: z.array(grpoIterationShape.partial().extend({ groups: groupsShape.partial().optional() })).min(1),
+});
+export const sftStepRead = sftStepResult.partial().extend({ method: z.literal("sft"), epochs: sftStepResult.shape.epochs.min(1) });
+
 
 /**
  * The `_meta` key under which a tinker result (an error one included: those carry no

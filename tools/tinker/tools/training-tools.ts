@@ -30,6 +30,31 @@ const scheduleArgs = {
   scheduler_total_steps: z.number().int().min(0).default(0),
 };
 
+const sftStepInput = {
+    examples: records,
+    num_epochs: z.number().int().min(1).max(100).default(1),
+    learning_rate: z.number().positive().max(1).default(1e-4),
+    batch_size: z.number().int().min(1).max(4096).default(128),
+    validation_split: z.number().min(0).max(0.5).default(0.1),
+    ...windowArgs,
+    ...scheduleArgs,
+};
+
+const grpoStepInput = {
+    prompts: records,
+    reward_function: z.string().min(1),
+    num_iterations: z.number().int().min(1).max(100).default(1),
+    learning_rate: z.number().positive().max(1).default(4e-5),
+    temperature: z.number().min(0).max(2).default(0.7),
+    max_tokens: z.number().int().min(1).max(32768).optional(),
+    auto_checkpoint: z.boolean().default(true),
+    auto_checkpoint_reward_threshold: z.number().min(0).default(0.3),
+    auto_checkpoint_min_iterations: z.number().int().min(0).default(3),
+    normalize_advantages: z.boolean().default(true),
+    ...windowArgs,
+    ...scheduleArgs,
+};
+
 /** train_sft_step and train_grpo_step. */
 export function registerTrainingTools(ctx: ToolContext): void {
   const { session, sandbox } = ctx;
@@ -39,18 +64,10 @@ export function registerTrainingTools(ctx: ToolContext): void {
       description:
         "Train on examples ({prompt, response} or {input, output}) given as a JSON array or a path to a .json/.jsonl file. " +
         "Reports train and validation loss per epoch; validation never changes the weights.",
-      inputSchema: {
-        examples: records,
-        num_epochs: z.number().int().min(1).max(100).default(1),
-        learning_rate: z.number().positive().max(1).default(1e-4),
-        batch_size: z.number().int().min(1).max(4096).default(128),
-        validation_split: z.number().min(0).max(0.5).default(0.1),
-        ...windowArgs,
-        ...scheduleArgs,
-      },
+      inputSchema: sftStepInput,
       outputSchema: sftStepResult,
     },
-    guarded(ctx, "train_sft_step", async (a: any, progress) => {
+    guarded(ctx, "train_sft_step", async (a: z.infer<z.ZodObject<typeof sftStepInput>>, progress) => {
       const problem = sessionProblem(session, "sft");
       if (problem) return failIn(session, problem);
       const { records: recs, source } = loadRecords(a.examples, "examples");
@@ -102,23 +119,10 @@ export function registerTrainingTools(ctx: ToolContext): void {
         "(Python source defining compute_reward(completion, ground_truth) -> float, or a path to a .py file), " +
         "and update on groups with reward variance. prompts: [{prompt, ground_truth}] as JSON or a .jsonl path; " +
         "start/limit pick a window of a pool file (wrapping around) so each call trains on fresh prompts.",
-      inputSchema: {
-        prompts: records,
-        reward_function: z.string().min(1),
-        num_iterations: z.number().int().min(1).max(100).default(1),
-        learning_rate: z.number().positive().max(1).default(4e-5),
-        temperature: z.number().min(0).max(2).default(0.7),
-        max_tokens: z.number().int().min(1).max(32768).optional(),
-        auto_checkpoint: z.boolean().default(true),
-        auto_checkpoint_reward_threshold: z.number().min(0).default(0.3),
-        auto_checkpoint_min_iterations: z.number().int().min(0).default(3),
-        normalize_advantages: z.boolean().default(true),
-        ...windowArgs,
-        ...scheduleArgs,
-      },
+      inputSchema: grpoStepInput,
       outputSchema: grpoStepResult,
     },
-    guarded(ctx, "train_grpo_step", async (a: any, progress) => {
+    guarded(ctx, "train_grpo_step", async (a: z.infer<z.ZodObject<typeof grpoStepInput>>, progress) => {
       const problem = sessionProblem(session, "grpo");
       if (problem) return failIn(session, problem);
       const prompts = windowOf(toGrpoPrompts(loadRecords(a.prompts, "prompts").records), a.start, a.limit);
