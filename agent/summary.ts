@@ -1,4 +1,5 @@
 import path from "node:path";
+import { END_REASON_TEXT } from "./end-reasons.ts";
 import { pct } from "../tools/format.ts";
 import type { RunConfig } from "./config.ts";
 import type { LoopResult } from "./loop.ts";
@@ -124,16 +125,6 @@ function holdoutInterval(evals: PromptScores[]): { interval?: HoldoutInterval } 
   return { interval: { prompts: last.scores.length, baseline: meanInterval(first.scores), final: meanInterval(last.scores), lift: liftInterval(first, last) } };
 }
 
-const REASON_TEXT: Record<LoopResult["reason"], string> = {
-  finished: "finished: the planner called finish()",
-  max_turns: "stopped: turn limit reached",
-  time_limit: "stopped: time limit reached",
-  planner_stopped: "stopped: the planner stopped calling tools",
-  planner_error: "stopped: the planner failed",
-  refusal: "stopped: the planner refused",
-  guard_stop: "stopped by the guard",
-  aborted: "interrupted",
-};
 
 
 const points = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}`;
@@ -147,7 +138,7 @@ export function formatSummary(s: RunSummary): string[] {
   const u = s.usage;
   return [
     "",
-    `── ${REASON_TEXT[s.reason]}${s.detail ? ` (${s.detail})` : ""}`,
+    `── ${END_REASON_TEXT[s.reason]}${s.detail ? ` (${s.detail})` : ""}`,
     `   turns ${s.turns} · tool calls ${s.toolCalls} (${s.toolErrors} errors) · guard interventions ${s.guardInterventions}`,
     ...(s.holdout
       ? [`   holdout score: baseline ${pct(s.holdout.baseline, 1)} → final ${pct(s.holdout.final, 1)} (best ${pct(s.holdout.best, 1)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`]

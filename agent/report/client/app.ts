@@ -4,6 +4,7 @@
  * view folds in the events the server pushes (server-sent events) without a reload.
  */
 import type uPlot from "uplot";
+import { END_REASON_TEXT } from "../../end-reasons.ts";
 import { ReportFolder } from "../model.ts";
 import type { CallEntry, ReportModel, TurnEntry } from "../model.ts";
 import type { PagePayload } from "../payload.ts";
@@ -57,16 +58,6 @@ function drawCharts(specs: ChartSpec[]): void {
   else host.querySelector(".empty")?.remove();
 }
 
-const REASONS: Record<string, string> = {
-  finished: "finished: the planner called finish()",
-  max_turns: "stopped: turn limit reached",
-  time_limit: "stopped: time limit reached",
-  planner_stopped: "stopped: the planner stopped calling tools",
-  planner_error: "stopped: the planner failed",
-  refusal: "stopped: the planner refused",
-  guard_stop: "stopped by the guard",
-  aborted: "interrupted",
-};
 
 function holdoutLine(m: ReportModel): string {
   if (!m.holdout.length) return "no holdout evaluation";
@@ -77,7 +68,7 @@ function holdoutLine(m: ReportModel): string {
 }
 
 function renderHeader(m: ReportModel): void {
-  const state = m.state === "ended" ? (REASONS[m.endReason ?? ""] ?? m.endReason ?? "ended") : "running";
+  const state = m.state === "ended" ? ((END_REASON_TEXT as Record<string, string>)[m.endReason ?? ""] ?? m.endReason ?? "ended") : "running";
   const facts: Array<[string, string]> = [
     ["model", m.model],
     ["planner", m.planner],
