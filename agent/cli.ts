@@ -81,6 +81,7 @@ program
   .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(String(RUN_DEFAULTS.maxContextTokens)))
   .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
+  .option("--seed <n>", "the run's seed: the local backend's adapter initialisation and sampling (a sweep gives each cell one)")
   .option("--serve [port]", `serve a live view of the run on 127.0.0.1 (default port ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
   .option("--host <address>", "with --serve: listen on this address instead of loopback (e.g. 0.0.0.0 to be reachable from other machines)")
   .option("--wandb <project>", "log metrics, config and summary to Weights & Biases (needs the Python wandb package; also on with WANDB_PROJECT and WANDB_API_KEY)")

@@ -67,6 +67,7 @@ export const runFlagsShape = z.object({
   inlineLimitKb: positiveInt("--inline-limit-kb").default(RUN_DEFAULTS.inlineLimitKb),
   alertThresholds: z.string().optional(),
   guardRule: z.array(z.string()).optional(),
+  seed: z.coerce.number({ error: "--seed must be a number" }).int("--seed must be a whole number").min(0, "--seed must be 0 or more").max(1_000_000, "--seed must be at most 1000000").optional(),
 });
 export type RunFlags = z.input<typeof runFlagsShape>;
 
@@ -101,6 +102,8 @@ export type RunConfig = {
   alertThresholds: Partial<AlertThresholds>;
   /** Modules with custom guard rules. */
   guardRules: string[];
+  /** The run's seed (one per sweep cell), handed to the tool servers; unset leaves their defaults. */
+  seed?: number;
 };
 
 /** A model id: `org/name` (Tinker, Hugging Face style) or `local/<folder>`; no spaces, no `..`. */
@@ -214,6 +217,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     alertThresholds: parseThresholds(f.alertThresholds),
     guardOff: (f.guardOff ?? "").split(",").map((x) => x.trim()).filter(Boolean),
     guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
+    ...(f.seed !== undefined ? { seed: f.seed } : {}),
   };
 }
 
