@@ -17,6 +17,8 @@ import { writeCompare } from "./report/compare.ts";
 import { liveOptionsFrom, LIVE_DEFAULTS, startLiveServer } from "./report/live-server.ts";
 import { readRunTranscript, runDirOf, writeReport } from "./report/report.ts";
 import { WandbLogger, wandbRequested } from "./wandb/logger.ts";
+import { runGateway, seedPrompt, TOKEN_ENV } from "./gateway/gateway.ts";
+import { GATEWAY_DEFAULT_PORT } from "./gateway/http.ts";
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -166,6 +168,58 @@ function parseFlags<T>(shape: z.ZodType<T>, flags: unknown): T {
   const r = shape.safeParse(flags);
   if (r.success) return r.data;
   throw new UserError(r.error.issues[0]?.message ?? "invalid options", "See --help.");
+}
+
+program
+  .command("mcp")
+  .description("serve the guarded tools as one MCP server for your own agent (Claude Code, Codex CLI, …): a run dir like run's, MODEL fixed, feedback in training results")
+  .option("--model <name>", "the base model the agent must post-train (fixed: other base models are rewritten or refused)")
+  .option("--prompt <text>", "the research objective, for the seed prompt the agent gets as instructions")
+  .option("--prompt-file <file>", "read the research objective from a file")
+  .option("--recipe <name>", "a built-in recipe: objective and model")
+  .option("--template <file>", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)")
+  .option("--mcp-config <file>", "MCP servers to put behind the gateway (default: ./.mcp.json, else the bundled tinker and hf-datasets)")
+  .option("--run-dir <dir>", "where to write the transcript and files (default: runs/<run-id>)")
+  .option("--http [port]", `serve Streamable HTTP on 127.0.0.1 (default port ${GATEWAY_DEFAULT_PORT}; 0 picks a free one) with a bearer token, instead of stdio`)
+  .option("--print-prompt", "print the seed prompt (the agent's instructions) to stdout and exit")
+  .addOption(new Option("--max-minutes <n>", "time budget: past it training is refused; after a grace period the run ends").default(String(RUN_DEFAULTS.maxMinutes)))
+  .addOption(new Option("--tool-timeout <seconds>", "watchdog for one tool call").default(String(RUN_DEFAULTS.toolTimeoutSec)))
+  .addOption(new Option("--on-wrong-model <policy>", "a call with another base_model: rewrite it to MODEL, or reject it").choices(["rewrite", "reject"]).default(RUN_DEFAULTS.onWrongModel))
+  .option("--max-train-calls <n>", "budget: training calls")
+  .option("--guard-off <rules>", "comma-separated guard rules to switch off")
+  .option("--guard-rule <file...>", "extra guard rule modules")
+  .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
+  .option("--alert-thresholds <json>", "override feedback alert thresholds")
+  .option("--seed <n>", "the run's seed (local backend)")
+  .addHelpText(
+    "after",
+    `
+Over stdio (the default) the agent starts the gateway itself; everything the gateway says goes
+to stderr. With --http, it prints its URL and a bearer token (or uses ${TOKEN_ENV}); requests
+without the token are refused, and a second agent is refused as busy: one gateway, one run.
+The run ends when finish() succeeds (then every further call is refused), and otherwise when the
+agent disconnects or on Ctrl-C (unsaved training is saved first). Examples:
+  claude mcp add tinkerloop -- npx tinkerloop mcp --recipe arithmetic
+  tinkerloop mcp --model local/tiny-arith --prompt "Teach one-digit addition" --http`,
+  )
+  .action(async (flags: RunFlags & { http?: string | boolean; printPrompt?: boolean }) => {
+    const cwd = process.cwd();
+    const env = loadEnv(cwd);
+    const cfg = resolveRunConfig(flags, cwd, env);
+    if (flags.printPrompt) {
+      print(`${seedPrompt(cfg).system}\n`);
+      return;
+    }
+    const httpPort = flags.http === undefined || flags.http === false ? undefined : flags.http === true ? GATEWAY_DEFAULT_PORT : parsePort("--http", flags.http);
+    process.exitCode = await runGateway(cfg, env, { ...(httpPort !== undefined ? { httpPort } : {}), out: (l) => printErr(`${l}\n`), signal: interruptible() });
+  });
+
+const portShape = z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 to 65535").max(65535, "must be 0 to 65535");
+
+function parsePort(flag: string, value: string): number {
+  const r = portShape.safeParse(value);
+  if (!r.success) throw new UserError(`${flag} ${value}: ${r.error.issues[0]?.message ?? "not a port"}.`, "e.g. --http 8766, or --http 0 for any free port.");
+  return r.data;
 }
 
 program
