@@ -11,6 +11,9 @@ import { gatewayServer } from "./mcp-server.ts";
 /** A fixed bearer token for the HTTP gateway (so an agent's config can name it); otherwise a fresh one is printed. */
 export const TOKEN_ENV = "TINKERLOOP_MCP_TOKEN";
 
+/** Over HTTP, how long the gateway keeps answering (every call refused) after its run ended. */
+export const ENDED_GRACE_MS = 3000;
+
 export type GatewayOptions = {
   /** Serve Streamable HTTP on this 127.0.0.1 port (0: a free one) instead of stdio. */
   httpPort?: number;
@@ -45,7 +48,12 @@ export async function runGateway(cfg: RunConfig, env: Env, o: GatewayOptions): P
     void gw.end("aborted", detail);
     agentGone();
   };
-  gw.whenEnded(() => o.out(`the run has ended; the gateway stops when the agent disconnects${o.httpPort !== undefined ? " (or Ctrl-C)" : ""}.`));
+  gw.whenEnded(() => {
+    if (o.httpPort === undefined) return o.out("the run has ended; the gateway stops when the agent disconnects.");
+    // Over HTTP nothing says the agent has gone: it has the last answer by now, so the gateway stops shortly.
+    o.out(`the run has ended; the gateway stops in ${ENDED_GRACE_MS / 1000} s.`);
+    setTimeout(agentGone, ENDED_GRACE_MS).unref();
+  });
 
   let close: () => Promise<void>;
   if (o.httpPort !== undefined) {
