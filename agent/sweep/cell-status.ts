@@ -77,8 +77,9 @@ export function isAlive(runDir: string, rec: Pick<CellRecord, "pid" | "host">): 
   if (rec.pid !== undefined && rec.host === os.hostname()) {
     try {
       process.kill(rec.pid, 0);
-    } catch {
-      return false;
+    } catch (err) {
+      // EPERM: a process of another user holds the pid; the command line below decides.
+      if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
     }
     try {
       return fs.readFileSync(`/proc/${rec.pid}/cmdline`, "utf8").split("\0").includes(runDir);
