@@ -108,8 +108,9 @@ describe("tinkerloop mcp: the guarded gateway", () => {
       // A second agent while the first holds the run: a clear busy error.
       await expect(connect(gw.url, gw.token, "second-agent")).rejects.toThrow(/busy: this gateway serves one agent at a time, and mcp:test-agent has held its run/);
 
+      const progress: string[] = [];
       const call = async (name: string, args: Record<string, unknown>) => {
-        const r = await agent.callTool({ name, arguments: args }, undefined, { timeout: 120_000 });
+        const r = await agent.callTool({ name, arguments: args }, undefined, { timeout: 120_000, onprogress: (p) => progress.push(`${name}: ${p.message ?? p.progress}`) });
         return { text: text(r), isError: r.isError === true, structured: r.structuredContent as any };
       };
       expect((await agent.getInstructions()) ?? "").toContain(MODEL);
@@ -123,6 +124,8 @@ describe("tinkerloop mcp: the guarded gateway", () => {
       expect(trained.isError, trained.text).toBe(false);
       // The feedback block rides on the training result: the agent has no harness message to carry it.
       expect(trained.text).toMatch(/── training feedback after turn 6 ──\ngrpo on local\/tiny-arith · 1 training call/);
+      // The tinker server's progress notifications reach the agent that asked for them.
+      expect(progress.some((p) => p.startsWith("train_grpo_step: "))).toBe(true);
       const sampled = await call("sample", { prompts: "data/holdout.jsonl", n: 2, max_tokens: 8, reward_function: "reward.py" });
       expect(typeof sampled.structured.mean_reward).toBe("number");
       expect((await call("save", { name: "after-one-step" })).isError).toBe(false);

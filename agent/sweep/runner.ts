@@ -36,7 +36,7 @@ export type RunnerOptions = {
   hardStop: AbortSignal;
 };
 
-type Action = "keep" | "run" | "resume" | "restart" | "retry" | "adopt" | "elsewhere" | "give-up";
+type Action = "keep" | "run" | "resume" | "restart" | "retry" | "adopt" | "give-up";
 
 /** What to do with a cell found in `obs`: keep what ended, resume what was interrupted, retry a failure once. */
 export function actionFor(rec: CellRecord, obs: Observation): Action {
@@ -45,7 +45,7 @@ export function actionFor(rec: CellRecord, obs: Observation): Action {
     case "stopped":
       return "keep";
     case "running":
-      return rec.host === os.hostname() && rec.pid !== undefined ? "adopt" : "elsewhere";
+      return "adopt";
     case "interrupted":
       // A recorded planner replays its turns from the first one: it cannot carry on a conversation.
       return rec.planner.spec.startsWith("replay:") ? "restart" : "resume";
@@ -73,10 +73,10 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
     const rec = byId.get(cell.id)!;
     const obs = observeCell(dirOf(rec), rec);
     const action = actionFor(rec, obs);
-    if (action === "keep" || action === "give-up" || action === "elsewhere") {
+    if (action === "keep" || action === "give-up") {
       o.store.update(rec.id, { state: obs.state, ...(obs.note ? { note: action === "give-up" ? `${obs.note}; failed ${rec.attempts} times, not retried again` : obs.note } : {}) });
-      if (action !== "elsewhere") done++;
-      say(cell, action === "keep" ? `${obs.state}, kept` : action === "give-up" ? "failed again earlier; not retried (delete its run directory to run it anew)" : "running on another machine (its heartbeat is fresh); left alone");
+      done++;
+      say(cell, action === "keep" ? `${obs.state}, kept` : "failed again earlier; not retried (delete its run directory to run it anew)");
       continue;
     }
     queue.push({ rec, cell, action });
@@ -161,13 +161,21 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
     });
   };
 
-  /** A cell whose process outlived an earlier sweep invocation: wait for it instead of starting it again. */
+  /**
+   * A cell whose process outlived an earlier sweep invocation: wait for it instead of
+   * starting it again (here: while its pid lives; on another machine: while its heartbeat
+   * is fresh, so a hard-killed one is resumed by the next invocation once it went quiet).
+   */
   const adopt = async (job: Job): Promise<void> => {
-    const pid = job.rec.pid!;
-    pids.add(pid);
-    say(job.cell, `still running from an earlier invocation (pid ${pid}); waiting for it`);
+    const here = job.rec.host === os.hostname() && job.rec.pid !== undefined;
+    if (here) pids.add(job.rec.pid!);
+    say(job.cell, here ? `still running from an earlier invocation (pid ${job.rec.pid}); waiting for it` : `running on ${job.rec.host ?? "another machine"} (its heartbeat is fresh); waiting for it`);
     while (isAlive(dirOf(job.rec), job.rec)) await new Promise((r) => setTimeout(r, ADOPT_POLL_MS));
-    pids.delete(pid);
+    if (here) pids.delete(job.rec.pid!);
+    // Gone without an end of its own (killed with the sweep's machine, say): carry on from where it stopped.
+    const rec = o.store.cells.find((r) => r.id === job.rec.id)!;
+    const next = actionFor(rec, observeCell(dirOf(rec), { ...rec, state: "failed" }));
+    if (!o.stop.aborted && (next === "resume" || next === "restart" || next === "retry")) return launch({ ...job, rec, action: next });
     finish(job, undefined);
   };
 
