@@ -6,6 +6,7 @@
  * filesystem never write the same file.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.ts";
@@ -61,6 +62,8 @@ const manifestShape = z.object({
     run: z.record(z.string(), z.string()),
   }),
   shard: z.object({ index: z.number().int(), count: z.number().int() }).nullable(),
+  /** The invocation writing this manifest: a second one on the same machine is refused while it lives. */
+  owner: z.object({ pid: z.number().int(), host: z.string() }).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   cells: z.array(cellRecordShape),
@@ -122,6 +125,9 @@ export class ManifestStore {
     }
     const now = new Date().toISOString();
     const existing = fs.existsSync(file) ? readManifest(file) : undefined;
+    if (existing?.owner && existing.owner.pid !== process.pid && existing.owner.host === os.hostname() && isSweepProcess(existing.owner.pid)) {
+      throw new UserError(`Another tinkerloop sweep (pid ${existing.owner.pid}) is running ${path.basename(file)} in ${dir}.`, "Wait for it, or stop it (Ctrl-C in its terminal, or kill -INT it) and run this again.");
+    }
     const known = new Map((existing?.cells ?? []).map((c) => [c.id, c]));
     const m: Manifest = {
       kind: "tinkerloop-sweep",
@@ -130,6 +136,7 @@ export class ManifestStore {
       fingerprint: o.fingerprint,
       spec: o.spec,
       shard: o.shard ?? null,
+      owner: { pid: process.pid, host: os.hostname() },
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
       cells: o.cells.map((c) => known.get(c.id) ?? newCellRecord(c)),
@@ -163,5 +170,15 @@ export class ManifestStore {
     const tmp = `${this.file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, JSON.stringify(this.m, null, 2) + "\n");
     fs.renameSync(tmp, this.file);
+  }
+}
+
+/** Whether `pid` is a live tinkerloop sweep on this machine (a reused pid is not taken for one). */
+function isSweepProcess(pid: number): boolean {
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return argv.includes("sweep");
+  } catch {
+    return false;
   }
 }
