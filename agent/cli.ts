@@ -1,10 +1,11 @@
 import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { z } from "zod";
-import { loadEnv, mcpConfigFor, parseThresholds, resolveRunConfig, RUN_DEFAULTS } from "./config.ts";
+import { loadEnv, mcpConfigFor, parseBashEnv, parseThresholds, resolveRunConfig, RUN_DEFAULTS } from "./config.ts";
 import type { RunFlags } from "./config.ts";
 import { runDoctor } from "./doctor.ts";
 import { EXIT, UserError } from "./errors.ts";
+import { recipeHelp } from "./recipes.ts";
 import { executeRun } from "./run.ts";
 import type { RunIO } from "./run.ts";
 import { cassetteReplay } from "./replay/cassette.ts";
@@ -53,7 +54,7 @@ Exit codes:
   130  interrupted (Ctrl-C)
 
 Examples:
-  tinkerloop run --recipe arithmetic                 (offline: scripted planner, local CPU model)
+  tinkerloop run --recipe addition                   (offline: scripted planner, local CPU model, ~2 min)
   tinkerloop run --model local/tiny-arith --prompt "Teach it two-digit addition"
   tinkerloop run --planner anthropic:claude-sonnet-5-5 --model Qwen/Qwen3-8B --prompt-file objective.md
   tinkerloop run --recipe arithmetic --serve         (watch it at http://127.0.0.1:${LIVE_DEFAULTS.port}/)
@@ -70,7 +71,7 @@ program
   .option("--model <name>", "base model the planner must post-train (the template's MODEL)")
   .option("--prompt <text>", "the research objective (the template's PROMPT)")
   .option("--prompt-file <file>", "read the research objective from a file (a --- front-matter block gives the scripted planner hints)")
-  .option("--recipe <name>", "a built-in recipe from prompts/recipes/ (arithmetic, countdown, format): prompt, model and hints")
+  .option("--recipe <name>", "a built-in recipe from prompts/recipes/ (listed below): prompt, model and hints")
   .option("--planner <spec>", "anthropic:<model>, openai:<model>, scripted or replay:<run>; default: anthropic when ANTHROPIC_API_KEY is set, else scripted")
   .option("--template <file>", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)")
   .option("--mcp-config <file>", "MCP servers in Claude Code's .mcp.json format (default: ./.mcp.json, else the bundled one)")
@@ -87,10 +88,12 @@ program
   .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(String(RUN_DEFAULTS.maxContextTokens)))
   .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
+  .option("--bash-env <names>", "comma-separated environment variables the bash tool's sandbox may see (never secrets; default: only PATH, HOME, LANG, TMPDIR)")
   .option("--seed <n>", "the run's seed: the local backend's adapter initialisation and sampling (a sweep gives each cell one)")
   .option("--serve [port]", `serve a live view of the run on 127.0.0.1 (default port ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
   .option("--host <address>", "with --serve: listen on this address instead of loopback (e.g. 0.0.0.0 to be reachable from other machines)")
   .option("--wandb <project>", "log metrics, config and summary to Weights & Biases (needs the Python wandb package; also on with WANDB_PROJECT and WANDB_API_KEY)")
+  .addHelpText("after", () => `\nRecipes (--recipe NAME; method, model, what it needs beyond this machine):\n${recipeHelp()}`)
   .action(async (flags: RunFlags & WatcherFlags) => {
     const cwd = process.cwd();
     const env = loadEnv(cwd);
@@ -142,6 +145,7 @@ const stdoutIO = (signal: AbortSignal): RunIO => ({ out: (l) => print(l + "\n"),
 const positiveInt = (flag: string) => z.coerce.number({ error: `${flag} must be a number` }).int(`${flag} must be a whole number`).positive(`${flag} must be above 0`);
 
 const replayFlagsShape = z.object({
+  bashEnv: z.string().optional(),
   full: z.boolean().optional(),
   view: z.boolean().optional(),
   cassette: z.boolean().optional(),
@@ -157,6 +161,7 @@ const replayFlagsShape = z.object({
 });
 
 const resumeFlagsShape = z.object({
+  bashEnv: z.string().optional(),
   serve: z.union([z.string(), z.boolean()]).optional(),
   host: z.string().optional(),
   wandb: z.string().optional(),
@@ -281,6 +286,7 @@ program
   .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
   .option("--alert-thresholds <json>", "override feedback alert thresholds")
   .option("--seed <n>", "the run's seed (local backend)")
+  .option("--bash-env <names>", "comma-separated environment variables the bash tool's sandbox may see (never secrets)")
   .addHelpText(
     "after",
     `
@@ -327,6 +333,7 @@ program
   .addOption(new Option("--on-wrong-model <policy>", "with --cassette: replay under this base-model policy").choices(["rewrite", "reject"]))
   .option("--guard-off <rules>", "with --cassette: switch guard rules off")
   .option("--guard-rule <file...>", "with --cassette/--execute/--fork: add guard rule modules (never taken from the transcript)")
+  .option("--bash-env <names>", "with --execute/--fork: environment variables the bash sandbox may see (never taken from the transcript)")
   .option("--alert-thresholds <json>", "with --cassette: replay under other feedback alert thresholds")
   .action(async (target: string, flags: unknown) => {
     const f = parseFlags(replayFlagsShape, flags);
@@ -344,13 +351,13 @@ program
     }
     const env = loadEnv(cwd);
     if (f.execute) {
-      const { divergences } = await executeReplay(target, { env, mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, out: (l) => print(l + "\n") });
+      const { divergences } = await executeReplay(target, { env, mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, bashEnv: parseBashEnv(f.bashEnv), out: (l) => print(l + "\n") });
       print(divergences.length ? `${divergences.length} divergence(s) from the recording:\n${divergences.map((d) => `  ${d}`).join("\n")}\n` : "execute replay: live tools reproduced every recorded result.\n");
       return;
     }
     if (f.fork !== undefined) {
       if (!f.planner) throw new UserError("--fork needs --planner: the planner that continues the run.", "e.g. --fork 3 --planner openai:gpt-5");
-      const { exitCode } = await forkRun(target, f.fork, f.planner, { env, io: stdoutIO(interruptible()), ...(f.runDir ? { runDir: f.runDir } : {}), mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules });
+      const { exitCode } = await forkRun(target, f.fork, f.planner, { env, io: stdoutIO(interruptible()), ...(f.runDir ? { runDir: f.runDir } : {}), mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, bashEnv: parseBashEnv(f.bashEnv) });
       process.exitCode = exitCode;
       return;
     }
@@ -365,6 +372,7 @@ program
   .option("--planner <spec>", "continue with another planner than the recorded one")
   .option("--mcp-config <file>", "MCP servers (default: ./.mcp.json, else the bundled one; never the recorded config)")
   .option("--guard-rule <file...>", "extra guard rule modules (never taken from the transcript)")
+  .option("--bash-env <names>", "environment variables the bash sandbox may see (never taken from the transcript)")
   .option("--max-turns <n>", "new turn limit (counts the turns already taken)")
   .option("--max-minutes <n>", "new time limit for the resumed part")
   .option("--serve [port]", `serve a live view on 127.0.0.1 (default port ${LIVE_DEFAULTS.port})`)
@@ -381,6 +389,7 @@ program
         ...(f.planner ? { plannerSpec: f.planner } : {}),
         mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd),
         guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
+        bashEnv: parseBashEnv(f.bashEnv),
         ...(f.maxTurns ? { maxTurns: f.maxTurns } : {}),
         ...(f.maxMinutes ? { maxMinutes: f.maxMinutes } : {}),
       }),
@@ -429,11 +438,14 @@ program
     const { TINKER_MODELS } = await import("../tools/tinker/models.ts");
     print("Local models (CPU, no key needed):\n");
     for (const m of listLocalModels()) {
-      const base = m.baseline as { greedyExactAccuracy?: number } | undefined;
-      print(`  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · arithmetic holdout ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`);
+      const base = m.baseline as { greedyExactAccuracy?: number; task?: string } | undefined;
+      print(`  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · ${base.task ?? "holdout"}: ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`);
     }
     print("\nTinker models (need TINKER_API_KEY and the worker's Python packages):\n");
-    for (const m of TINKER_MODELS) print(`  ${m.id.padEnd(40)} ${m.type.padEnd(11)} ${m.architecture.padEnd(5)} ${m.activeParams.padStart(6)} active · group ${String(m.recommendedGroupSize).padStart(2)} · ${m.renderer}\n`);
+    for (const m of TINKER_MODELS) {
+      const traits = [m.thinks ? "thinks" : "", m.vision ? "vision" : ""].filter(Boolean).join(", ");
+      print(`  ${m.id.padEnd(50)} ${m.type.padEnd(11)} ${m.architecture.padEnd(5)} ${m.activeParams.padStart(5)} active · group ${String(m.recommendedGroupSize).padStart(2)} · ${m.renderer}${traits ? ` (${traits})` : ""}\n`);
+    }
   });
 
 program

@@ -67,6 +67,7 @@ export const runFlagsShape = z.object({
   inlineLimitKb: positiveInt("--inline-limit-kb").default(RUN_DEFAULTS.inlineLimitKb),
   alertThresholds: z.string().optional(),
   guardRule: z.array(z.string()).optional(),
+  bashEnv: z.string().optional(),
   seed: z.coerce.number({ error: "--seed must be a number" }).int("--seed must be a whole number").min(0, "--seed must be 0 or more").max(1_000_000, "--seed must be at most 1000000").optional(),
 });
 export type RunFlags = z.input<typeof runFlagsShape>;
@@ -102,6 +103,8 @@ export type RunConfig = {
   alertThresholds: Partial<AlertThresholds>;
   /** Modules with custom guard rules. */
   guardRules: string[];
+  /** Environment variables passed into the `bash` sandbox (never secrets). */
+  bashEnv: string[];
   /** The run's seed (one per sweep cell), handed to the tool servers; unset leaves their defaults. */
   seed?: number;
 };
@@ -217,6 +220,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     alertThresholds: parseThresholds(f.alertThresholds),
     guardOff: (f.guardOff ?? "").split(",").map((x) => x.trim()).filter(Boolean),
     guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
+    bashEnv: parseBashEnv(f.bashEnv),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
   };
 }
@@ -225,6 +229,19 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
 export const thresholdsShape = z.strictObject(
   Object.fromEntries(Object.keys(ALERT_THRESHOLDS).map((k) => [k, z.number().finite(`alert threshold '${k}' must be a number`).optional()])),
 ) as unknown as z.ZodType<Partial<AlertThresholds>>;
+
+/** A name that looks like a secret never enters the sandbox, even when asked for. */
+const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)/i;
+
+/** `--bash-env NAME,NAME`: variable names only; secret-looking names are refused. */
+export function parseBashEnv(list: string | undefined): string[] {
+  const names = (list ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) throw new UserError(`--bash-env: '${n}' is not a variable name.`, "e.g. --bash-env HF_HUB_OFFLINE,OMP_NUM_THREADS");
+    if (SECRET_NAME.test(n)) throw new UserError(`--bash-env: '${n}' looks like a secret; secrets never enter the bash sandbox.`, "Pass only harmless settings (e.g. OMP_NUM_THREADS).");
+  }
+  return names;
+}
 
 /** `--alert-thresholds '{"uniformShare": 0.5}'`: known keys with numbers only. */
 export function parseThresholds(json: string | undefined): Partial<AlertThresholds> {

@@ -6,6 +6,8 @@ import { Redactor } from "./redact.ts";
 import { ToolHub } from "../tools/client/hub.ts";
 import { loadServers } from "./config.ts";
 import { BUNDLED_MCP_CONFIG } from "../tools/package-paths.ts";
+import { BASH_LIMITS, describeLimits } from "../tools/sandbox/limits.ts";
+import { sandboxStatus } from "../tools/sandbox/os-sandbox.ts";
 
 export type Check = { name: string; ok: boolean; detail: string; required: boolean };
 
@@ -33,6 +35,19 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
   } catch {
     checks.push({ name: "tinker SDK", ok: false, detail: "not installed (only needed for Tinker model ids): python3 -m pip install -r tools/tinker/backends/tinker/requirements.txt", required: false });
   }
+  const sandbox = sandboxStatus(env);
+  checks.push(
+    sandbox.available
+      ? {
+          name: "OS sandbox",
+          ok: true,
+          detail:
+            `${sandbox.version}; bash tool offered; rewards run in it (child processes, ${sandbox.python ? `python ${sandbox.python.version} with its packages` : "no python3 found"}); ` +
+            `process count limited by ${sandbox.processLimit === "cgroup" ? "a pids cgroup" : sandbox.processLimit === "rlimit" ? "RLIMIT_NPROC" : "nothing but the time limit (root without a writable pids cgroup)"}; bash: ${describeLimits(BASH_LIMITS.process)}`,
+          required: false,
+        }
+      : { name: "OS sandbox", ok: false, detail: `${sandbox.reason} — the bash tool is not offered and rewards use the audit-hook fallback (not a security boundary)`, required: false },
+  );
   for (const k of KEYS) {
     checks.push({ name: k, ok: Boolean(env[k]), detail: env[k] ? "set" : "not set", required: false });
   }

@@ -22,6 +22,9 @@ export const hintsShape = z.object({
   learning_rate: z.number().positive().optional(),
   temperature: z.number().min(0).optional(),
   max_tokens: z.number().int().positive().optional(),
+  /** Ceilings for the ALL-0 reactions (raising temperature, lengthening completions); a tiny model sampled hotter only produces garbage. */
+  max_temperature: z.number().min(0).optional(),
+  max_tokens_cap: z.number().int().positive().optional(),
   max_steps: z.number().int().positive().optional(),
   sample_every: z.number().int().positive().optional(),
   patience: z.number().int().positive().optional(),
@@ -29,6 +32,10 @@ export const hintsShape = z.object({
   /** How the holdout is scored: sampling temperature and samples per prompt. */
   eval_temperature: z.number().min(0).optional(),
   eval_samples: z.number().int().min(1).max(64).optional(),
+  /** What running the recipe needs beyond this machine ("nothing", or keys and Hub access); shown by --help. */
+  needs: z.string().optional(),
+  /** One line for --help: what the recipe teaches and how it is judged. */
+  summary: z.string().optional(),
 });
 export type Hints = z.infer<typeof hintsShape>;
 
@@ -64,6 +71,16 @@ export function parseFrontMatter(text: string, where: string): ParsedPrompt {
 export function listRecipes(): string[] {
   if (!fs.existsSync(RECIPES_DIR)) return [];
   return fs.readdirSync(RECIPES_DIR).filter((f) => f.endsWith(".md")).map((f) => f.slice(0, -3)).sort();
+}
+
+/** One line per recipe for `run --help`: name, method, model, what it needs, what it teaches. */
+export function recipeHelp(): string {
+  const rows = listRecipes().map((name) => {
+    const h = loadRecipe(name).hints ?? {};
+    return `  ${name.padEnd(15)} ${(h.method ?? "").toUpperCase().padEnd(5)} ${(h.model ?? "").padEnd(20)} needs: ${h.needs ?? "nothing"}
+  ${"".padEnd(15)} ${h.summary ?? ""}`;
+  });
+  return rows.join("\n");
 }
 
 export function loadRecipe(name: string): ParsedPrompt {

@@ -9,6 +9,8 @@ import { buildGuard } from "./guard/index.ts";
 import type { GuardPipeline } from "./guard/pipeline.ts";
 import { wrapUp } from "./harness-calls.ts";
 import { Heartbeat } from "./heartbeat.ts";
+import { localTools, pickEnv } from "./local-tools.ts";
+import type { LocalTools } from "./local-tools.ts";
 import type { LoopResult } from "./loop.ts";
 import { MetricsLedger } from "./metrics/ledger.ts";
 import { MetricsFileWriter } from "./metrics/metrics-file.ts";
@@ -24,8 +26,7 @@ import { ServerStartError, ToolHub } from "../tools/client/hub.ts";
 import type { ServerConfig } from "../tools/client/mcp-config.ts";
 import { RedactingExecutor } from "../tools/client/redacting-executor.ts";
 import type { ToolExecutor } from "../tools/client/types.ts";
-import { WorkspaceTools } from "../tools/client/workspace.ts";
-import { PLAYBOOK_FILE } from "../tools/package-paths.ts";
+import { replaceFile } from "../tools/run-files.ts";
 import { RUN_FILES, runLayout } from "../tools/run-layout.ts";
 import { RUN_SEED_ENV } from "../tools/run-seed.ts";
 
@@ -80,6 +81,8 @@ export class RunSession {
     readonly startedAt: number,
     /** Past --max-minutes training is refused (save and finish); past this grace period the run stops. */
     readonly graceMinutes: number,
+    /** Why `bash` is not offered, when it is not. */
+    private readonly bashUnavailable: string | undefined,
   ) {}
 
   /** Checks the run directory, builds the guard, starts the tool servers and the listeners. Refusals throw UserError before anything is written. */
@@ -100,13 +103,17 @@ export class RunSession {
       disabled: cfg.guardOff,
       customRuleFiles: cfg.guardRules,
     });
-    fs.mkdirSync(layout.logs, { recursive: true });
+    // Every harness-owned name exists before the planner's shell could plant a link there.
+    for (const dir of [layout.logs, layout.checkpoints]) fs.mkdirSync(dir, { recursive: true });
+    fs.closeSync(fs.openSync(layout.metrics, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o644));
     for (const name of Redactor.tooShort(env)) io.out(`warning: ${name} is shorter than ${MIN_SECRET_LENGTH} characters, too short to be redacted from what the run writes`);
     io.out(`run dir: ${cfg.runDir}`);
     io.out(`tool servers: ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
 
     const heartbeat = new Heartbeat(layout.progress);
-    const hub = await startTools(cfg, env, servers, redactor, training, (server, tool, message) => {
+    const local = localTools(cfg.runDir, () => [...training.sessionDirs], pickEnv(env, cfg.bashEnv));
+    if (local.bashUnavailable) io.out(`bash: not offered — ${local.bashUnavailable}`);
+    const hub = await startTools(cfg, env, servers, local, redactor, (server, tool, message) => {
       heartbeat.progress(server, tool, message);
       o.onProgress?.(server, tool, message);
     });
@@ -119,7 +126,7 @@ export class RunSession {
     const events = new EventBus([writer, ...state, new MetricsFileWriter(layout.metrics, (t) => redactor.text(t)), new ProgressPrinter(io.out, redactor, started), heartbeat]);
     const tools = new RestartNoteExecutor(new RedactingExecutor(hub, redactor), training);
     heartbeat.start();
-    return new RunSession(cfg, io, redactor, training, guard, ledger, events, state, tools, hub, servers, writer, heartbeat, started, graceMinutes);
+    return new RunSession(cfg, io, redactor, training, guard, ledger, events, state, tools, hub, servers, writer, heartbeat, started, graceMinutes, local.bashUnavailable);
   }
 
   /** The run header and the system prompt: the first two events of a new run. */
@@ -141,6 +148,11 @@ export class RunSession {
     this.events.emit({ type: "system", text: h.system });
   }
 
+  /** Notes for the record at the start (or restart) of a session: what is not offered and why. */
+  noteStart(turn: number): void {
+    if (this.bashUnavailable) this.events.emit({ type: "note", turn, text: `bash not offered: ${this.bashUnavailable}` });
+  }
+
   /** A graceful stop: unsaved training saved by the harness (through the guard), the training session finished. */
   wrapUp(result: LoopResult): Promise<void> {
     return wrapUp(result, { tools: this.tools, events: this.events, training: this.training, out: this.io.out, guard: { check: (c, x) => this.guard.check(c, x), model: this.cfg.model } });
@@ -157,21 +169,20 @@ export class RunSession {
   conclude(result: LoopResult, plannerId: string): { exitCode: number; summary: RunSummary } {
     const layout = runLayout(this.cfg.runDir);
     const summary = summarize(this.cfg, plannerId, result, layout.transcript);
-    fs.writeFileSync(layout.summary, this.redactor.text(JSON.stringify(summary, null, 2)) + "\n");
+    replaceFile(layout.summary, this.redactor.text(JSON.stringify(summary, null, 2)) + "\n");
     for (const line of formatSummary(summary)) this.io.out(this.redactor.text(line));
     this.io.out(this.redactor.text(reportLine(this.cfg.runDir)));
     return { exitCode: EXIT_FOR[result.reason], summary };
   }
 }
 
-/** Starts the tool servers (stderr to logs/, progress to `onProgress`) beside the workspace tools. */
-async function startTools(cfg: RunConfig, env: Env, servers: ServerConfig[], redactor: Redactor, training: TrainingState, onProgress: (server: string, tool: string, message: string | undefined) => void): Promise<ToolHub> {
+/** Starts the tool servers (stderr to logs/, progress to `onProgress`) beside the in-process tools. */
+async function startTools(cfg: RunConfig, env: Env, servers: ServerConfig[], local: LocalTools, redactor: Redactor, onProgress: (server: string, tool: string, message: string | undefined) => void): Promise<ToolHub> {
   const layout = runLayout(cfg.runDir);
-  const workspace = new WorkspaceTools({ root: cfg.runDir, playbookFile: PLAYBOOK_FILE, sessionDirs: () => [...training.sessionDirs] });
   try {
     return await ToolHub.start({
       servers,
-      local: [workspace],
+      local: local.providers,
       env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir, TINKERLOOP_MODEL: cfg.model, [RUN_SEED_ENV]: cfg.seed === undefined ? undefined : String(cfg.seed) },
       defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
       onStderr: (server, chunk) => fs.appendFileSync(path.join(layout.logs, `${server}.stderr.log`), redactor.text(chunk)),

@@ -37,6 +37,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   let result: LoopResult;
   try {
     if (!resuming) session.begin({ planner: planner.id, system: prompt.system, templateSha256: prompt.templateSha256, ...(cont?.parent ? { parent: cont.parent } : {}) });
+    session.noteStart(cont?.startTurn ?? 0);
     io.out(`tools: ${session.tools.tools.map((t) => t.name).join(", ")}`);
     const messages = cont ? await bridge(cont, { events: session.events, state: session.state, tools: session.tools, guard: session.guard, model: cfg.model, out: io.out }) : undefined;
     const retry = { ...DEFAULT_RETRY, retries: Number(env.TINKERLOOP_RETRIES ?? DEFAULT_RETRY.retries), baseDelayMs: Number(env.TINKERLOOP_RETRY_BASE_MS ?? DEFAULT_RETRY.baseDelayMs) };

@@ -4,6 +4,8 @@ import type { RunConfig } from "./config.ts";
 import type { LoopResult } from "./loop.ts";
 import { replay } from "./events.ts";
 import type { EventListener, RunEvent } from "./events.ts";
+import { liftInterval, meanInterval, scoresByPrompt } from "./holdout-stats.ts";
+import type { Estimate, PromptScores } from "./holdout-stats.ts";
 import { baseToolName, isInitTool, isTrainingTool } from "./tool-names.ts";
 import { readTranscript } from "./transcript.ts";
 
@@ -19,7 +21,7 @@ export type RunSummary = {
   toolErrors: number;
   guardInterventions: number;
   /** Holdout evaluations (sample calls scored with a reward): first, best and last. */
-  holdout: { baseline: number; best: number; final: number; evaluations: number } | null;
+  holdout: { baseline: number; best: number; final: number; evaluations: number; interval?: HoldoutInterval } | null;
   /**
    * The checkpoint holding the weights that scored best on the holdout (saved or loaded
    * with no training between that evaluation and it); null when there was no holdout
@@ -32,6 +34,9 @@ export type RunSummary = {
   elapsedMs: number;
 };
 
+/** 95% intervals over the holdout's prompts: first and last evaluation, and the lift between them. */
+export type HoldoutInterval = { prompts: number; baseline: Estimate; final: Estimate; lift: Estimate & { paired: boolean } };
+
 /**
  * Tallies a run from its events, live or replayed: counts, holdout scores, and which
  * checkpoint holds which weights. Weights change with every training call and every
@@ -42,6 +47,8 @@ export class SummaryCollector implements EventListener {
   toolErrors = 0;
   guardInterventions = 0;
   readonly scores: number[] = [];
+  /** Per-prompt scores of every holdout evaluation, for the intervals. */
+  readonly perPrompt: PromptScores[] = [];
   lastCheckpoint: string | null = null;
   private best: { score: number; checkpoint: string | null } | undefined;
   /** The checkpoint identical to the current weights, when one is. */
@@ -58,7 +65,7 @@ export class SummaryCollector implements EventListener {
       return;
     }
     const tool = baseToolName(e.name);
-    const s = e.structured as { mean_reward?: unknown; path?: unknown } | undefined;
+    const s = e.structured as { mean_reward?: unknown; path?: unknown; completions?: Array<{ prompt: string; reward: number | null }> } | undefined;
     const path = typeof s?.path === "string" ? s.path : undefined;
     if (isTrainingTool(e.name) || isInitTool(e.name)) {
       this.current = null;
@@ -72,6 +79,7 @@ export class SummaryCollector implements EventListener {
       this.bestUnsaved = false;
     } else if (tool === "sample" && typeof s?.mean_reward === "number") {
       this.scores.push(s.mean_reward);
+      this.perPrompt.push(scoresByPrompt(Array.isArray(s.completions) ? s.completions : []));
       if (!this.best || s.mean_reward > this.best.score) {
         this.best = { score: s.mean_reward, checkpoint: this.current };
         this.bestUnsaved = this.current === null;
@@ -100,12 +108,19 @@ export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult,
     toolCalls: c.toolCalls,
     toolErrors: c.toolErrors,
     guardInterventions: c.guardInterventions,
-    holdout: scores.length ? { baseline: scores[0]!, best: Math.max(...scores), final: scores[scores.length - 1]!, evaluations: scores.length } : null,
+    holdout: scores.length ? { baseline: scores[0]!, best: Math.max(...scores), final: scores[scores.length - 1]!, evaluations: scores.length, ...holdoutInterval(c.perPrompt) } : null,
     bestCheckpoint: c.bestCheckpoint,
     lastCheckpoint: c.lastCheckpoint,
     usage: result.usage,
     elapsedMs: result.elapsedMs,
   };
+}
+
+function holdoutInterval(evals: PromptScores[]): { interval?: HoldoutInterval } {
+  const first = evals[0];
+  const last = evals[evals.length - 1];
+  if (!first || !last || first.scores.length === 0 || last.scores.length === 0) return {};
+  return { interval: { prompts: last.scores.length, baseline: meanInterval(first.scores), final: meanInterval(last.scores), lift: liftInterval(first, last) } };
 }
 
 const REASON_TEXT: Record<LoopResult["reason"], string> = {
@@ -120,6 +135,13 @@ const REASON_TEXT: Record<LoopResult["reason"], string> = {
 };
 
 
+const points = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}`;
+
+function formatInterval(i: HoldoutInterval): string {
+  const range = (e: Estimate) => `[${(e.low * 100).toFixed(1)}, ${(e.high * 100).toFixed(1)}]`;
+  return `   95% CI over ${i.prompts} prompts: baseline ${range(i.baseline)} → final ${range(i.final)}; lift ${points(i.lift.mean)} points [${points(i.lift.low)}, ${points(i.lift.high)}]${i.lift.paired ? " (paired)" : ""}`;
+}
+
 export function formatSummary(s: RunSummary): string[] {
   const u = s.usage;
   return [
@@ -129,6 +151,7 @@ export function formatSummary(s: RunSummary): string[] {
     ...(s.holdout
       ? [`   holdout score: baseline ${pct(s.holdout.baseline, 1)} → final ${pct(s.holdout.final, 1)} (best ${pct(s.holdout.best, 1)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`]
       : []),
+    ...(s.holdout?.interval ? [formatInterval(s.holdout.interval)] : []),
     ...(s.bestCheckpoint ? [`   best checkpoint: ${s.bestCheckpoint}${s.holdout ? ` (holdout ${pct(s.holdout.best, 1)})` : ""}`] : []),
     ...(s.lastCheckpoint && s.lastCheckpoint !== s.bestCheckpoint ? [`   last checkpoint: ${s.lastCheckpoint}`] : []),
     `   tokens in ${u.inputTokens} out ${u.outputTokens} cache read ${u.cacheReadTokens} write ${u.cacheWriteTokens}`,

@@ -21,9 +21,9 @@ try {
   console.log(`SFT step: loss ${sft.loss.toFixed(4)} over ${sft.tokens} tokens`);
   const groups = await b.sample(["What is 2 + 2?"], 4, { temperature: 1, maxTokens: 16 });
   console.log(`sampled: ${groups[0]!.map((c) => JSON.stringify(c.text)).join(", ")}`);
-  const rollouts = groups[0]!.map((c) => ({ prompt: "What is 2 + 2?", tokens: c.tokens, logprobs: c.logprobs, advantage: c.text.trim().startsWith("4") ? 1 : -1 }));
+  const rollouts = groups[0]!.map((c) => ({ rolloutId: c.rolloutId, advantage: c.text.trim().startsWith("4") ? 1 : -1 }));
   const pg = await b.trainPolicy(rollouts, { learningRate: 1e-5 });
-  console.log(`policy step: loss ${pg.loss.toFixed(4)}, KL ${pg.kl.toFixed(5)}`);
+  console.log(`policy step: loss ${pg.loss?.toFixed(4) ?? "n/a"}, KL ${pg.kl?.toFixed(5) ?? "n/a"}`);
   const saved = await b.saveState("smoke", {});
   console.log(`saved ${saved.path}`);
   console.log("smoke:tinker passed");

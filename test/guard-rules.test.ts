@@ -48,7 +48,7 @@ describe("guard rules", () => {
     const msg = (v.decision as { message: string }).message;
     expect(msg).toMatch(/missing required argument 'base_model'/);
     expect(msg).toMatch(/lora_rank must be integer/);
-    expect(msg).toMatch(/unknown argument 'extra'/);
+    expect(msg).toMatch(/unknown argument 'extra' ignored/);
     const e = await g.check(call("train_grpo_step", { prompts: "p.jsonl", reward_function: REWARD, lr_scheduler: "cosine" }), ctx());
     expect((e.decision as { message: string }).message).toMatch(/lr_scheduler must be one of \["constant","linear"\]/);
   });
@@ -70,8 +70,8 @@ describe("guard rules", () => {
     expect((await rw.check(call("load", { path: "mine" }), ctx())).decision.action).toBe("allow");
   });
 
-  it("reward code: needs compute_reward and refuses network, process and file escapes with the line", async () => {
-    const g = await guard();
+  it("reward code without the OS sandbox: needs compute_reward and refuses network, process and file escapes with the line", async () => {
+    const g = await guard({ rewardsRunCode: false });
     g.observe(call("init_grpo", {}), ok);
     const check = (code: string) => g.check(call("train_grpo_step", { prompts: "p.jsonl", reward_function: code }), ctx());
     expect((await check(REWARD)).decision.action).toBe("allow");
@@ -88,6 +88,17 @@ describe("guard rules", () => {
       expect((v.decision as { message: string }).message).toMatch(what);
     }
     expect((await check("# import socket is fine in a comment\n" + REWARD)).decision.action).toBe("allow");
+  });
+
+  it("reward code in the OS sandbox: child processes and temp files are allowed, the network is still refused", async () => {
+    const g = await guard({ rewardsRunCode: true });
+    g.observe(call("init_grpo", {}), ok);
+    const check = (code: string) => g.check(call("train_grpo_step", { prompts: "p.jsonl", reward_function: code }), ctx());
+    expect((await check("import subprocess\n" + REWARD)).decision.action).toBe("allow");
+    expect((await check(REWARD.replace("return", "open('t.py', 'w').write('1')\n    return"))).decision.action).toBe("allow");
+    const net = await check("import requests\n" + REWARD);
+    expect(net.decision.action).toBe("reject");
+    expect((net.decision as { message: string }).message).toMatch(/network access.*child processes/);
   });
 
   it("large inline data: written to the run's data folder and passed by path", async () => {

@@ -142,7 +142,7 @@ describe("hf-datasets server offline", () => {
     try {
       const cat = await off.call("list_catalog");
       expect(cat.structured.datasets.map((d: any) => d.id)).toContain("openai/gsm8k");
-      expect(cat.structured.generators.map((g: any) => g.task)).toEqual(["arithmetic", "countdown", "word_problems", "string_transforms", "json_format"]);
+      expect(cat.structured.generators.map((g: any) => g.task)).toEqual(["arithmetic", "countdown", "word_problems", "string_transforms", "json_format", "addition", "python_functions"]);
       const search = await off.call("search_datasets", { query: "math" });
       expect(search.structured.hub_searched).toBe(false);
       expect(search.structured.results[0].source).toBe("catalog");
@@ -233,7 +233,7 @@ describe("generators", () => {
     const a = generate("arithmetic", { n: 300, seed: 1 }).items;
     expect(generate("arithmetic", { n: 300, seed: 1 }).items).toEqual(a);
     expect(generate("arithmetic", { n: 300, seed: 2 }).items).not.toEqual(a);
-    for (const task of ["arithmetic", "countdown", "word_problems", "string_transforms", "json_format"] as const) {
+    for (const task of ["arithmetic", "countdown", "word_problems", "string_transforms", "json_format", "python_functions"] as const) {
       const train = new Set(generate(task, { n: 400, seed: 5, split: "train" }).items.map((i) => i.prompt));
       const evalItems = generate(task, { n: 100, seed: 5, split: "eval" }).items;
       expect(evalItems.length, task).toBeGreaterThan(0);

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalBackend } from "../tools/tinker/backends/local/backend.ts";
 import { DEFAULT_MODELS_DIR } from "../tools/package-paths.ts";
 import { tf } from "../tools/tinker/backends/local/tf-runtime.ts";
-import { cachedMaskCount } from "../tools/tinker/backends/local/model.ts";
 import { tempDir } from "./helpers.ts";
 
 const MODEL = "local/tiny-arith";
@@ -89,7 +88,7 @@ describe("local CPU backend", () => {
       const rollouts = groups.flatMap((g, i) => {
         const r = g.map((c) => reward(c.text));
         const mean = r.reduce((a, x) => a + x, 0) / r.length;
-        return g.map((c, j) => ({ prompt: prompts[i]!, tokens: c.tokens, logprobs: c.logprobs, advantage: r[j]! - mean }));
+        return g.map((c, j) => ({ rolloutId: c.rolloutId, advantage: r[j]! - mean }));
       });
       await b.trainPolicy(rollouts, adam(3e-3));
     }
@@ -117,9 +116,12 @@ describe("local CPU backend", () => {
     const hot = await backend.sample(["What is 45 + 17?", "Uppercase: abc"], 3, { temperature: 1, maxTokens: 10, seed: 7 });
     for (const [i, group] of hot.entries()) {
       for (const c of group) {
-        const recomputed = await backend.scoreTokens(i === 0 ? "What is 45 + 17?" : "Uppercase: abc", c.tokens);
-        expect(recomputed).toHaveLength(c.logprobs.length);
-        recomputed.forEach((lp, t) => expect(Math.abs(lp - c.logprobs[t]!)).toBeLessThan(1e-3));
+        const kept = backend.keptRollout(c.rolloutId)!;
+        expect(kept.prompt).toBe(i === 0 ? "What is 45 + 17?" : "Uppercase: abc");
+        expect(kept.tokens).toHaveLength(c.tokenCount);
+        const recomputed = await backend.scoreTokens(kept.prompt, kept.tokens);
+        expect(recomputed).toHaveLength(kept.logprobs.length);
+        recomputed.forEach((lp, t) => expect(Math.abs(lp - kept.logprobs[t]!)).toBeLessThan(1e-3));
       }
     }
   });
@@ -173,6 +175,38 @@ describe("local CPU backend", () => {
     await expect(b.open(MODEL, { loraRank: 4 })).rejects.toThrow(/corrupted.*SHA-256/);
   });
 
+  it("keeps rollouts beside the model: a policy step on ids trains exactly what sending tokens trained, and stale or unknown ids are refused", async () => {
+    const ids = new LocalBackend({ checkpointDir: tempDir() });
+    const direct = new LocalBackend({ checkpointDir: tempDir() });
+    await ids.open(MODEL, { loraRank: 4, seed: 3 });
+    await direct.open(MODEL, { loraRank: 4, seed: 3 });
+    const prompts = ["What is 2 + 5?", "What is 3 + 3?"];
+    const a = await ids.sample(prompts, 2, { temperature: 1, maxTokens: 4, seed: 11 });
+    const b = await direct.sample(prompts, 2, { temperature: 1, maxTokens: 4, seed: 11 });
+    const adv = [1, -0.5, 0.25, -0.75];
+    const viaIds = await ids.trainPolicy(a.flat().map((c, k) => ({ rolloutId: c.rolloutId, advantage: adv[k]! })), adam(1e-3));
+    // What trainPolicy did when the harness sent prompt, tokens and log-probs: the same sequences, built here from the kept rollouts.
+    const kept = b.flat().map((c) => direct.keptRollout(c.rolloutId)!);
+    const { rolloutSequence } = await import("../tools/tinker/backends/local/batch.ts");
+    const engine = (direct as unknown as { session: { engine: { policy: (s: unknown[], o: unknown) => Promise<unknown> }; card: { contextLength: number } } }).session;
+    const viaTokens = await engine.engine.policy(
+      kept.map((r, k) => rolloutSequence(r.prompt, r.tokens, r.logprobs, adv[k]!, engine.card.contextLength)),
+      { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0 },
+    );
+    expect(viaIds).toEqual(viaTokens);
+
+    const step = (rolloutIds: string[]) => ids.trainPolicy(rolloutIds.map((rolloutId) => ({ rolloutId, advantage: 1 })), adam(1e-3));
+    await expect(step([a[0]![0]!.rolloutId])).rejects.toThrow(/is stale.*a training step changed the weights/);
+    const first = (await ids.sample(prompts, 2, { temperature: 1, maxTokens: 4 })).flat().map((c) => c.rolloutId);
+    await ids.sample(prompts, 2, { temperature: 1, maxTokens: 4 });
+    await expect(step(first)).rejects.toThrow(/is stale.*a later sample call replaced them/);
+    await expect(step(["nope"])).rejects.toThrow(/Unknown rollout id "nope"/);
+    const fresh = (await direct.sample(prompts, 1, { temperature: 1, maxTokens: 4 })).flat().map((c) => c.rolloutId);
+    await expect(step(fresh)).rejects.toThrow(/sampled by another backend/);
+    await ids.close();
+    await direct.close();
+  });
+
   it("keeps the live tensor count flat over 200 mixed steps", async () => {
     const b = new LocalBackend({ checkpointDir: tempDir() });
     await b.open(MODEL, { loraRank: 4, seed: 2 });
@@ -181,11 +215,11 @@ describe("local CPU backend", () => {
       else if (i % 3 === 1) await b.evalSupervised(sftSet.slice(0, 2));
       else {
         const g = await b.sample(["What is 1 + 2?"], 2, { temperature: 1, maxTokens: 3, seed: i });
-        await b.trainPolicy(g[0]!.map((c, j) => ({ prompt: "What is 1 + 2?", tokens: c.tokens, logprobs: c.logprobs, advantage: j === 0 ? 1 : -1 })), adam(1e-3));
+        await b.trainPolicy(g[0]!.map((c, j) => ({ rolloutId: c.rolloutId, advantage: j === 0 ? 1 : -1 })), adam(1e-3));
       }
     };
-    // Masks are cached once per sequence length; everything else must be released.
-    const live = () => tf.memory().numTensors - cachedMaskCount();
+    // Everything a step makes must be released.
+    const live = () => tf.memory().numTensors;
     for (let i = 0; i < 10; i++) await mixed(i);
     const baseline = live();
     for (let i = 10; i < 200; i++) await mixed(i);

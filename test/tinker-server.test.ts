@@ -169,10 +169,7 @@ describe("tinker MCP server", () => {
     const hostile: Array<[string, string, RegExp]> = [
       ["infinite loop", "def compute_reward(c, g):\n    while True:\n        pass\n", /timed out/],
       ["memory bomb", "def compute_reward(c, g):\n    x = bytearray(8 * 1024 ** 3)\n    return 1.0\n", /MemoryError/],
-      ["socket", "import socket\ndef compute_reward(c, g):\n    socket.create_connection(('10.255.255.1', 80), timeout=1)\n    return 1.0\n", /blocked by the reward sandbox: socket/],
-      ["subprocess", "import subprocess\ndef compute_reward(c, g):\n    subprocess.run(['id'])\n    return 1.0\n", /subprocess\.Popen/],
-      ["os.system", "import os\ndef compute_reward(c, g):\n    os.system('id')\n    return 1.0\n", /os\.system/],
-      ["fork bomb", "import os\ndef compute_reward(c, g):\n    while True:\n        os.fork()\n", /os\.fork/],
+      // Network, processes, writes, secrets and the rest: test/sandbox-attacks.test.ts.
       ["NaN", "def compute_reward(c, g):\n    return float('nan')\n", /not a finite number/],
       ["string", "def compute_reward(c, g):\n    return 'high'\n", /returned str/],
       ["None", "def compute_reward(c, g):\n    return None\n", /returned NoneType/],

@@ -211,3 +211,19 @@ export function writeInsideRoot(p: string, data: string | Buffer, rule: WriteRul
   fs.renameSync(tmp, target);
   return target;
 }
+
+/**
+ * Replaces a file the harness owns (summary, report) in a folder the planner's shell can
+ * also reach: through a fresh temp file (never opened through a link) and a rename, which
+ * replaces whatever entry is there — a planted link included — without following it.
+ */
+export function replaceFile(file: string, data: string | Buffer): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+  try {
+    fs.writeSync(fd, typeof data === "string" ? Buffer.from(data, "utf8") : data);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}

@@ -78,6 +78,7 @@ export class GatewayRun {
     if (this.agent !== undefined) return;
     this.agent = `mcp:${clientName.replace(/[^\w.@/-]/g, "_").slice(0, 60) || "agent"}`;
     this.session.begin({ planner: this.agent, system: this.prompt.system, templateSha256: this.prompt.templateSha256 });
+    this.session.noteStart(0);
     this.out(`agent: ${this.agent} holds the run`);
   }
 

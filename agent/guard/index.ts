@@ -3,6 +3,7 @@ import { pathToFileURL } from "node:url";
 import { UserError } from "../errors.ts";
 import { baseModelRule } from "./base-model.ts";
 import type { WrongModelPolicy } from "./base-model.ts";
+import { bashCommandRule } from "./bash-command.ts";
 import { budgetRule } from "./budget.ts";
 import type { Budget } from "./budget.ts";
 import { largeInlineRule } from "./large-inline.ts";
@@ -14,8 +15,9 @@ import type { GuardRule } from "./types.ts";
 import { unknownToolRule } from "./unknown-tool.ts";
 import { workflowRule } from "./workflow.ts";
 import type { TrainingState } from "../training-state.ts";
+import { sandboxStatus } from "../../tools/sandbox/os-sandbox.ts";
 
-export const RULE_NAMES = ["malformed-args", "unknown-tool", "schema", "base-model", "reward-code", "large-inline", "workflow", "budget"] as const;
+export const RULE_NAMES = ["malformed-args", "unknown-tool", "schema", "base-model", "reward-code", "bash-command", "large-inline", "workflow", "budget"] as const;
 
 export type GuardConfig = {
   onWrongModel: WrongModelPolicy;
@@ -29,6 +31,8 @@ export type GuardConfig = {
   customRuleFiles?: string[];
   /** The harness's training state (the harness observes every call into it; rules only read it). */
   trainingState: TrainingState;
+  /** Whether reward code runs in the OS sandbox (child processes and file writes allowed); default: this machine's. */
+  rewardsRunCode?: boolean;
 };
 
 /** The built-in rules in order, minus the disabled ones, then any custom rules. */
@@ -42,7 +46,8 @@ export async function buildGuard(c: GuardConfig): Promise<GuardPipeline> {
     unknownToolRule,
     schemaRule(),
     baseModelRule(c.onWrongModel),
-    rewardCodeRule,
+    rewardCodeRule(c.rewardsRunCode ?? sandboxStatus().available),
+    bashCommandRule,
     largeInlineRule(c.dataDir, c.inlineLimitBytes),
     workflowRule(c.trainingState),
     budgetRule(c.budget),

@@ -1,7 +1,7 @@
 import fs from "node:fs";
+import path from "node:path";
 import { baseToolName } from "../tool-names.ts";
 import type { GuardRule } from "./types.ts";
-import { writeInsideRoot } from "../../tools/run-files.ts";
 
 const DATA_ARGS = ["prompts", "examples"];
 
@@ -30,8 +30,7 @@ export function largeInlineRule(dataDir: string, limitBytes = 16 * 1024): GuardR
         }
         if (!Array.isArray(records)) continue;
         fs.mkdirSync(dataDir, { recursive: true });
-        // The data folder is the planner's too: written under the one write rule (no link followed).
-        const file = writeInsideRoot(`inline-${baseToolName(call.name)}-${key}-${++n}.jsonl`, records.map((r) => JSON.stringify(r)).join("\n") + "\n", { root: dataDir, overwrite: true });
+        const file = writeFresh(dataDir, `inline-${baseToolName(call.name)}-${key}`, records.map((r) => JSON.stringify(r)).join("\n") + "\n", () => ++n);
         return {
           action: "rewrite",
           input: { ...input, [key]: file },
@@ -41,4 +40,27 @@ export function largeInlineRule(dataDir: string, limitBytes = 16 * 1024): GuardR
       return { action: "allow" };
     },
   };
+}
+
+/**
+ * Writes a new file `<stem>-<n>.jsonl` in `dir`, never through a link and never over an
+ * existing file (the data folder is the planner's, and `bash` can plant links in it).
+ */
+function writeFresh(dir: string, stem: string, body: string, next: () => number): string {
+  for (;;) {
+    const file = path.join(dir, `${stem}-${next()}.jsonl`);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST" || (err as NodeJS.ErrnoException).code === "ELOOP") continue;
+      throw err;
+    }
+    try {
+      fs.writeSync(fd, body);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return file;
+  }
 }

@@ -6,7 +6,7 @@ import type { TrainingRecord } from "./records.ts";
 export type AlertThresholds = ChecklistThresholds;
 export const ALERT_THRESHOLDS: AlertThresholds = CHECKLIST;
 
-export type AlertId = "all_zero" | "all_one" | "reward_falling" | "kl_spike" | "overfitting" | "no_sample" | "reward_errors";
+export type AlertId = "all_zero" | "all_one" | "reward_falling" | "kl_spike" | "overfitting" | "no_sample" | "reward_errors" | "truncated";
 export type Alert = { id: AlertId; text: string };
 
 /** Thresholds are compared with a little slack, so a value printed as the threshold fires. */
@@ -47,6 +47,9 @@ export function alertsFor(h: AlertInput, thresholds: Partial<AlertThresholds> = 
   if (h.callsSinceSample >= t.callsWithoutSample) out.push({ id: "no_sample", text: `No sample() in the last ${h.callsSinceSample} training calls: look at real outputs on the holdout now.` });
   if (last.rewardErrors !== null && last.samples && last.rewardErrors / last.samples >= t.rewardErrorShare - EPS) {
     out.push({ id: "reward_errors", text: `Reward errors on ${pct(last.rewardErrors / last.samples)} of samples: fix the reward function (check_reward, reward_debug.log) before training on.` });
+  }
+  if (last.truncated !== null && last.samples && last.truncated / last.samples >= t.truncationShare - EPS) {
+    out.push({ id: "truncated", text: `Truncation: ${pct(last.truncated / last.samples)} of completions hit max_tokens and were cut off before they ended, so rewards read them as wrong. Raise max_tokens (reasoning models need thousands of tokens), or ask for shorter answers; sample() to see where they stop.` });
   }
   return out;
 }

@@ -16,6 +16,8 @@ export type TrainingRecord = {
   kl: number | null;
   rewardErrors: number | null;
   samples: number | null;
+  /** Completions that hit max_tokens (GRPO). */
+  truncated: number | null;
   trainLoss: number | null;
   valLoss: number | null;
   learningRate: number | null;
@@ -53,6 +55,7 @@ function fromStructured(tool: string, s: Record<string, any>, turn: number): Tra
       kl: num(last.kl),
       rewardErrors: num(last.reward_errors),
       samples: num(last.samples_generated),
+      truncated: num(last.truncated),
       trainLoss: null,
       valLoss: null,
       learningRate: num(last.learning_rate),
@@ -75,6 +78,7 @@ function fromStructured(tool: string, s: Record<string, any>, turn: number): Tra
       kl: null,
       rewardErrors: null,
       samples: null,
+      truncated: null,
       trainLoss: num(last.train_loss),
       valLoss: num(last.val_loss),
       learningRate: num(s.learning_rate),
@@ -87,7 +91,7 @@ function fromStructured(tool: string, s: Record<string, any>, turn: number): Tra
 
 /** Reads the Python predecessor's text reports, for tinker servers without structured output. */
 export function fromPredecessorText(tool: string, text: string, turn: number): TrainingRecord | undefined {
-  const base: TrainingRecord = { turn, tool, method: "grpo", source: "text", cumulative: null, rewardMean: null, rewardStd: null, groups: null, kl: null, rewardErrors: null, samples: null, trainLoss: null, valLoss: null, learningRate: null, tokens: null, seconds: null };
+  const base: TrainingRecord = { turn, tool, method: "grpo", source: "text", cumulative: null, rewardMean: null, rewardStd: null, groups: null, kl: null, rewardErrors: null, samples: null, truncated: null, trainLoss: null, valLoss: null, learningRate: null, tokens: null, seconds: null };
   const iters = [...text.matchAll(/Iter (\d+): reward=(-?[\d.]+) \+\/- ([\d.]+), lr=([\d.e+-]+)(?:, kl_v1=(-?[\d.e+-]+))?/g)];
   if (iters.length > 0) {
     const last = iters[iters.length - 1]!;

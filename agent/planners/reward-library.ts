@@ -22,6 +22,34 @@ def compute_reward(completion, ground_truth):
         return 0.0
 `;
 
+const LAST_NUMBER = (partial: number) => `import re
+
+def compute_reward(completion, ground_truth):
+    """1.0 when the last number in the completion (after "####" if present) is the answer${partial ? `, ${partial} for a wrong but well-formed number` : ""}."""
+    try:
+        text = completion.split("####")[-1]
+        found = re.findall(r"-?\\d[\\d,]*(?:\\.\\d+)?", text)
+        if not found:
+            return 0.0
+        got = float(found[-1].replace(",", ""))
+        want = float(str(ground_truth).replace(",", "").strip())
+        return 1.0 if abs(got - want) < 1e-9 else ${partial.toFixed(2)}
+    except Exception:
+        return 0.0
+`;
+
+/** Form only: a direct answer of a few words, not an echo of the prompt format. */
+const ANSWERED = `def compute_reward(completion, ground_truth):
+    """1.0 for a direct answer of at least three words that does not restart the prompt format."""
+    try:
+        text = completion.strip()
+        if len(text.split()) < 3 or text.lower().startswith(("q:", "question:", "instruction:")):
+            return 0.0
+        return 1.0
+    except Exception:
+        return 0.0
+`;
+
 const EXACT = (partial: number) => `def compute_reward(completion, ground_truth):
     """1.0 when the completion is exactly the ground truth (surrounding space ignored)${partial ? `, ${partial} when it merely starts right` : ""}."""
     try:
@@ -142,6 +170,76 @@ function strictAndPartial(name: string, code: (partial: number) => string, stric
   }));
 }
 
+/**
+ * Code against tests: the completion's code (a fenced block if there is one) runs with
+ * the task's tests in a child process with a time limit; the score is the share of
+ * tests passed (partial credit per test), 0.1 for code that at least defines the
+ * function. Needs rewards that may start processes (the OS sandbox).
+ */
+export const CODE_TESTS = `import json
+import re
+import secrets
+import subprocess
+import sys
+
+CHECK = r"""
+import json, sys
+token, spec = sys.argv[1], json.loads(sys.argv[2])
+source = sys.stdin.read()
+result = {"defined": False, "passed": 0}
+try:
+    ns = {}
+    exec(compile(source, "solution.py", "exec"), ns)
+    entry = spec.get("entry")
+    result["defined"] = callable(ns.get(entry)) if entry else True
+    for test in spec["tests"]:
+        try:
+            try:
+                ok = eval(compile(test, "<test>", "eval"), ns) is True
+            except SyntaxError:
+                exec(compile(test, "<test>", "exec"), ns)
+                ok = True
+            if ok:
+                result["passed"] += 1
+        except BaseException:
+            pass
+except BaseException:
+    pass
+print(token + json.dumps(result))
+"""
+
+
+def compute_reward(completion, ground_truth):
+    """Share of the tests passed by the completion's code (run in a child with a 1.5 s limit); 0.1 for defining the function."""
+    try:
+        spec = json.loads(ground_truth)
+        if isinstance(spec, list):
+            spec = {"tests": spec}
+        tests = spec["tests"]
+    except Exception:
+        return 0.0
+    fenced = re.search(r"\`\`\`(?:python)?[ \\t]*\\n(.*?)\`\`\`", completion, re.S)
+    code = fenced.group(1) if fenced else completion
+    token = secrets.token_hex(8)
+    try:
+        run = subprocess.run([sys.executable, "-I", "-c", CHECK, token, json.dumps(spec)], input=code, capture_output=True, text=True, timeout=1.5)
+    except Exception:
+        return 0.0
+    lines = [l for l in run.stdout.splitlines() if l.startswith(token)]
+    if not lines:
+        return 0.0
+    try:
+        result = json.loads(lines[-1][len(token):])
+    except Exception:
+        return 0.0
+    if not tests:
+        return 0.0
+    score = result.get("passed", 0) / len(tests)
+    if score == 0 and result.get("defined"):
+        return 0.1
+    return float(max(0.0, min(1.0, score)))
+`;
+
 export function rewardSpecs(kind: string): RewardSpec[] {
   switch (kind) {
     case "numeric":
@@ -151,6 +249,27 @@ export function rewardSpecs(kind: string): RewardSpec[] {
         { completion: "81", ground_truth: "82", expected: p },
         { completion: "no idea ???", ground_truth: "82", expected: 0 },
       ]);
+    case "last_number":
+      return strictAndPartial("last-number", LAST_NUMBER, "the last number is the answer", "a wrong number", (p) => [
+        { completion: "5 + 7 = 12", ground_truth: "12", expected: 1 },
+        { completion: "She has 3 left. #### 1,234", ground_truth: "1234", expected: 1 },
+        { completion: "5 + 7 = 13", ground_truth: "12", expected: p },
+        { completion: "no idea", ground_truth: "12", expected: 0 },
+      ]);
+    case "answered":
+      return [
+        {
+          name: "answered",
+          partial: false,
+          code: ANSWERED,
+          note: "form only: a direct answer of at least three words",
+          cases: [
+            { completion: "Paris is the capital of France.", ground_truth: "", expected: 1 },
+            { completion: "Paris", ground_truth: "", expected: 0 },
+            { completion: "Q: what is the capital", ground_truth: "", expected: 0 },
+          ],
+        },
+      ];
     case "exact":
       return strictAndPartial("exact", EXACT, "exact string", "the right first character", (p) => [
         { completion: "olleh", ground_truth: "olleh", expected: 1 },
@@ -184,6 +303,28 @@ export function rewardSpecs(kind: string): RewardSpec[] {
         { completion: "25+25-4", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: 0 },
         { completion: "import os", ground_truth: '{"target": 46, "numbers": [3, 7, 25]}', expected: 0 },
       ]);
+    case "code_tests": {
+      const gt = JSON.stringify({ entry: "add_7", tests: ["add_7(1) == 8", "add_7(-7) == 0", "add_7(93) == 100"] });
+      return [
+        {
+          name: "code-tests",
+          partial: true,
+          code: CODE_TESTS,
+          note: "share of tests passed, run in a child process; 0.1 for defining the function",
+          cases: [
+            { completion: "def add_7(x):\n    return x + 7\n", ground_truth: gt, expected: 1 },
+            { completion: "```python\ndef add_7(x):\n    return x + 7 if x > 0 else x\n```", ground_truth: gt, expected: 2 / 3 },
+            { completion: "def add_7(x):\n    return x\n", ground_truth: gt, expected: 0.1 },
+            { completion: "while True: pass", ground_truth: gt, expected: 0 },
+            { completion: "7", ground_truth: gt, expected: 0 },
+            // MBPP's form: a list of assert statements, no entry name.
+            { completion: "def add(a, b):\n    return a + b", ground_truth: '["assert add(1, 2) == 3", "assert add(0, 0) == 0"]', expected: 1 },
+            { completion: "def add(a, b):\n    return a - b", ground_truth: '["assert add(1, 2) == 3", "assert add(0, 0) == 0"]', expected: 0.5 },
+            { completion: "def add(a, b) return", ground_truth: '["assert add(1, 2) == 3"]', expected: 0 },
+          ],
+        },
+      ];
+    }
     default:
       return rewardSpecs("exact");
   }

@@ -12,7 +12,7 @@ export type Action = { tool: string; input: Record<string, unknown>; say: string
 
 /** Defaults for anything a recipe leaves out. */
 const DEFAULTS = {
-  method: "grpo" as const,
+  method: "grpo" as "grpo" | "sft",
   task: "arithmetic",
   difficulty: 2 as number | "mixed",
   pool_size: 2000,
@@ -34,7 +34,7 @@ const DEFAULTS = {
 type Plan = typeof DEFAULTS & Hints;
 
 /** Checklist thresholds the researcher acts on (the playbook's, in numbers). */
-export const REACT = { uniformShare: CHECKLIST.uniformShare, rewardDrop: CHECKLIST.rewardDrop, kl: CHECKLIST.kl, lrFloor: 1e-5, maxTemperature: 1.4, maxTokensCap: 64 };
+export const REACT = { uniformShare: CHECKLIST.uniformShare, rewardDrop: CHECKLIST.rewardDrop, kl: CHECKLIST.kl, lrFloor: 1e-5, maxTemperature: 1.4, maxTokensCap: 64, valLossGain: 0.01 };
 
 /**
  * The scripted planner's research logic: a deterministic plan that follows the
@@ -75,7 +75,7 @@ export class Researcher {
 
   constructor(
     readonly model: string,
-    hints: Hints,
+    private readonly hints: Hints,
   ) {
     this.p = { ...DEFAULTS, ...hints } as Plan;
     this.lr = this.p.learning_rate;
@@ -152,11 +152,17 @@ export class Researcher {
   private planData(): void {
     const p = this.p;
     const method = p.method;
+    const why = `The objective is ${method === "grpo" ? "checkable (a ground truth per prompt), so I use GRPO" : "about form rather than a checkable answer, so I use SFT on worked examples"}.`;
+    const source = (split: "train" | "eval", n: number, seed: number, output: string) =>
+      p.preset && p.dataset
+        ? // A dataset's rows: the holdout is the rows after the pool, so the two never overlap.
+          { tool: "export_dataset", input: { dataset: p.dataset, preset: p.preset, start: split === "train" ? 0 : p.pool_size, limit: n, output, overwrite: true } }
+        : { tool: "generate_synthetic", input: { task: p.task, n, seed, difficulty: this.difficulty, format: split === "train" ? method : "grpo", split, output, overwrite: true } };
+    const from = p.preset && p.dataset ? `rows of ${p.dataset} (preset ${p.preset})` : `${p.task} items`;
     this.push(
       {
-        tool: "generate_synthetic",
-        input: { task: p.task, n: p.pool_size, seed: 1, difficulty: this.difficulty, format: method, split: "train", output: "data/pool-train.jsonl", overwrite: true },
-        say: `The objective is ${method === "grpo" ? "checkable (a ground truth per prompt), so I use GRPO" : "about form rather than a checkable answer, so I use SFT on worked examples"}. Building a training pool of ${p.pool_size} ${p.task} items to rotate through, so no call trains on the same prompts twice in a row.`,
+        ...source("train", p.pool_size, 1, "data/pool-train.jsonl"),
+        say: `${why} Building a training pool of ${p.pool_size} ${from} to rotate through, so no call trains on the same prompts twice in a row.`,
         then: (o) => {
           if (!o.ok) return this.fail(`could not build the training pool: ${o.text.slice(0, 200)}`);
           this.pool = o.s.path;
@@ -164,9 +170,8 @@ export class Researcher {
         },
       },
       {
-        tool: "generate_synthetic",
-        input: { task: p.task, n: p.holdout_size, seed: 2, difficulty: this.difficulty, format: "grpo", split: "eval", output: "data/holdout.jsonl", overwrite: true },
-        say: `Now a disjoint holdout of ${p.holdout_size} items from the eval split; I never train on it and use it to judge progress.`,
+        ...source("eval", p.holdout_size, 2, "data/holdout.jsonl"),
+        say: `Now a disjoint holdout of ${p.holdout_size} ${p.preset ? "rows after the pool" : "items from the eval split"}; I never train on it and use it to judge progress.`,
         then: (o) => {
           if (!o.ok) return this.fail(`could not build the holdout: ${o.text.slice(0, 200)}`);
           this.holdout = o.s.path;
@@ -177,7 +182,8 @@ export class Researcher {
   }
 
   private planReward(): void {
-    const kind = this.p.method === "grpo" ? this.p.reward : "json_format";
+    // SFT scores its holdout with the recipe's scorer (default: JSON format compliance).
+    const kind = this.p.method === "grpo" || this.hints.reward ? this.p.reward : "json_format";
     this.specs = rewardSpecs(kind);
     const spec = this.specs[0]!;
     this.push({
@@ -235,7 +241,9 @@ export class Researcher {
           this.stale++;
           this.reactions.push(`no holdout improvement (${pct(score, 1)} vs best ${pct(this.best.score, 1)}), ${this.stale}/${this.p.patience}`);
         }
-        if (score >= this.p.target) this.stop(`holdout score ${pct(score, 1)} reached the target ${pct(this.p.target, 1)}`);
+        // SFT is stopped by its validation loss; a holdout score at target does not end it.
+        if (score >= this.p.target && this.p.method === "sft") this.reactions.push(`holdout score ${pct(score, 1)} at the target; the validation loss decides when to stop`);
+        else if (score >= this.p.target) this.stop(`holdout score ${pct(score, 1)} reached the target ${pct(this.p.target, 1)}`);
         else if (this.stale >= this.p.patience) this.stop(`no holdout improvement in ${this.stale} evaluations (plateau)`);
       },
     });
@@ -339,6 +347,13 @@ export class Researcher {
         return this.stop("validation loss rose two calls in a row");
       }
       v.push(e.val_loss);
+      // A plateau: the best validation loss of the last `patience` calls is no better than before them.
+      const k = this.p.patience;
+      if (v.length > k + 1) {
+        const before = Math.min(...v.slice(0, -k));
+        const recent = Math.min(...v.slice(-k));
+        if (recent > before * (1 - REACT.valLossGain)) return this.stop(`validation loss stopped improving (best ${recent.toFixed(4)} in the last ${k} calls vs ${before.toFixed(4)} before)`);
+      }
     }
   }
 
@@ -357,13 +372,15 @@ export class Researcher {
       });
       return;
     }
-    if (this.temperature < REACT.maxTemperature - 1e-9) {
-      this.temperature = Math.round((this.temperature + 0.2) * 10) / 10;
+    const maxTemperature = this.p.max_temperature ?? REACT.maxTemperature;
+    const maxTokensCap = this.p.max_tokens_cap ?? REACT.maxTokensCap;
+    if (this.temperature < maxTemperature - 1e-9) {
+      this.temperature = Math.min(maxTemperature, Math.round((this.temperature + 0.2) * 10) / 10);
       this.reactions.push(`all-0 (${pct(share, 1)}): temperature → ${this.temperature}`);
       return;
     }
-    if (this.maxTokens < REACT.maxTokensCap) {
-      this.maxTokens = Math.min(REACT.maxTokensCap, this.maxTokens * 2);
+    if (this.maxTokens < maxTokensCap) {
+      this.maxTokens = Math.min(maxTokensCap, this.maxTokens * 2);
       this.reactions.push(`all-0 (${pct(share, 1)}): max_tokens → ${this.maxTokens}`);
       return;
     }

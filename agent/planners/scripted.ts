@@ -11,6 +11,9 @@ import type { Observation } from "./scripted-researcher.ts";
 /** Words in an objective that point at a built-in recipe. */
 const KEYWORDS: Array<[RegExp, string]> = [
   [/countdown/i, "countdown"],
+  [/carr(y|ies)|two-digit|multi-digit/i, "addition"],
+  [/word problem|gsm8k/i, "word-problems"],
+  [/\brevers|uppercase|letters of/i, "strings"],
   [/\bjson\b|format|schema/i, "format"],
   [/arithmetic|addition|subtraction|\badd\b|\bsum\b|math|number|calculat/i, "arithmetic"],
 ];

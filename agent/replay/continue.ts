@@ -45,7 +45,7 @@ const CONTINUABLE = /^(scripted|anthropic:|openai:)/;
  * names its parent), training restored from the last checkpoint by then, and a live
  * planner of your choice from there on.
  */
-export async function forkRun(target: string, turn: number, plannerSpec: string, o: { env: Env; io: RunIO; runDir?: string; mcpConfigPath: string | undefined; guardRules: string[] }) {
+export async function forkRun(target: string, turn: number, plannerSpec: string, o: { env: Env; io: RunIO; runDir?: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[] }) {
   const rec = loadRecording(target);
   const maxTurn = lastTurn(rec.read.events);
   if (!Number.isInteger(turn) || turn < 1 || turn > maxTurn) throw new UserError(`--fork needs a turn between 1 and ${maxTurn}, got ${turn}.`);
@@ -53,7 +53,7 @@ export async function forkRun(target: string, turn: number, plannerSpec: string,
   const parentDir = path.dirname(rec.file);
   const runId = newRunId();
   const cfg: RunConfig = {
-    ...recordedConfig(rec, { runDir: path.resolve(o.runDir ?? path.join(path.dirname(parentDir), runId)), mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules }),
+    ...recordedConfig(rec, { runDir: path.resolve(o.runDir ?? path.join(path.dirname(parentDir), runId)), mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules, ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}) }),
     runId,
     plannerSpec,
   };
@@ -75,13 +75,13 @@ export async function forkRun(target: string, turn: number, plannerSpec: string,
 }
 
 /** Resume: continue a stopped or crashed run in its own directory and transcript. */
-export async function resumeRun(runDirArg: string, o: { env: Env; io: RunIO; plannerSpec?: string; mcpConfigPath: string | undefined; guardRules: string[]; maxTurns?: number; maxMinutes?: number }) {
+export async function resumeRun(runDirArg: string, o: { env: Env; io: RunIO; plannerSpec?: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; maxTurns?: number; maxMinutes?: number }) {
   const rec = loadRecording(runDirArg);
   const last = rec.read.events[rec.read.events.length - 1];
   if (last?.type === "end" && last.reason === "finished") throw new UserError(`The run in ${path.dirname(rec.file)} already finished.`, "Fork it (tinkerloop replay --fork N --planner …) to try another direction.");
   const prefix = rec.read.events.filter((e) => e.type !== "end");
   const startTurn = lastTurn(prefix);
-  const recorded = recordedConfig(rec, { runDir: path.dirname(rec.file), mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules });
+  const recorded = recordedConfig(rec, { runDir: path.dirname(rec.file), mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules, ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}) });
   const cfg: RunConfig = {
     ...recorded,
     ...(o.maxTurns ? { maxTurns: o.maxTurns } : {}),

@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Env } from "../config.ts";
 import { buildGuard } from "../guard/index.ts";
 import { runLoop } from "../loop.ts";
-import { PLAYBOOK_FILE } from "../../tools/package-paths.ts";
+import { localTools, pickEnv } from "../local-tools.ts";
 import { baseToolName } from "../tool-names.ts";
 import { TrainingState } from "../training-state.ts";
 import type { RecordedEvent } from "../transcript.ts";
@@ -14,7 +14,6 @@ import { loadRecording, recordedConfig } from "./recording.ts";
 import { RecordedPlanner } from "./recorded.ts";
 import { ToolHub } from "../../tools/client/hub.ts";
 import { loadServers } from "../config.ts";
-import { WorkspaceTools } from "../../tools/client/workspace.ts";
 
 type Key = string;
 const keyOf = (e: { toolUseId: string }) => e.toolUseId;
@@ -34,15 +33,15 @@ const round = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(
  * Execute replay: the recorded planner turns against live tools (fresh servers);
  * reports where the new results diverge from the recorded ones (e.g. rewards).
  */
-export async function executeReplay(target: string, o: { env: Env; mcpConfigPath: string | undefined; guardRules: string[]; out: (line: string) => void }): Promise<{ divergences: string[] }> {
+export async function executeReplay(target: string, o: { env: Env; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; out: (line: string) => void }): Promise<{ divergences: string[] }> {
   const rec = loadRecording(target);
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "tl-execute-"));
-  const cfg = recordedConfig(rec, { runDir, mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules });
+  const cfg = recordedConfig(rec, { runDir, mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules, ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}) });
   const training = new TrainingState();
   o.out(`tool servers from ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
   const hub = await ToolHub.start({
     servers: cfg.mcpConfigPath ? loadServers(cfg.mcpConfigPath, o.env) : [],
-    local: [new WorkspaceTools({ root: runDir, playbookFile: PLAYBOOK_FILE, sessionDirs: () => [...training.sessionDirs] })],
+    local: localTools(runDir, () => [...training.sessionDirs], pickEnv(o.env, cfg.bashEnv)).providers,
     env: { ...o.env, TINKERLOOP_RUN_DIR: runDir },
     defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
   });

@@ -73,8 +73,8 @@ const recordedSettingsShape = z.object({
   seed: z.number().int().min(0).optional(),
 });
 
-/** What the user names again when acting on a recording. */
-export type UserNamed = { runDir: string; mcpConfigPath: string | undefined; guardRules: string[] };
+/** What the user names again when acting on a recording (the shell's environment included: a transcript cannot widen it). */
+export type UserNamed = { runDir: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[] };
 
 /** The run configuration for acting on a recording: recorded data plus what the user named. */
 export function recordedConfig(rec: Recording, named: UserNamed): RunConfig {
@@ -107,6 +107,7 @@ export function recordedConfig(rec: Recording, named: UserNamed): RunConfig {
     inlineLimitKb: c.inlineLimitKb,
     alertThresholds: c.alertThresholds,
     guardRules: named.guardRules,
+    bashEnv: named.bashEnv ?? [],
     ...(c.seed !== undefined ? { seed: c.seed } : {}),
   };
 }

@@ -2,7 +2,9 @@
  * `tinkerloop report`: a run directory in, `report.html` out. The model is folded from
  * the transcript; metrics.jsonl and summary.json add what only they hold.
  */
+import { RUN_FILES } from "../../tools/run-layout.ts";
 import fs from "node:fs";
+import { replaceFile } from "../../tools/run-files.ts";
 import path from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.ts";
@@ -12,7 +14,6 @@ import { costOf, foldEvents } from "./model.ts";
 import type { ReportModel } from "./model.ts";
 import { renderPage } from "./page.ts";
 
-export const REPORT_FILE = "report.html";
 
 /** A run directory from a directory or a path to its transcript. */
 export function runDirOf(target: string): string {
@@ -89,10 +90,8 @@ export function loadRunModel(runDir: string): ReportModel {
 export function writeReport(target: string): string {
   const runDir = runDirOf(target);
   const model = loadRunModel(runDir);
-  const file = path.join(runDir, REPORT_FILE);
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, renderPage({ kind: "run", model }, `tinkerloop report · ${model.runId}`));
-  fs.renameSync(tmp, file);
+  const file = path.join(runDir, RUN_FILES.report);
+  replaceFile(file, renderPage({ kind: "run", model }, `tinkerloop report · ${model.runId}`));
   return file;
 }
 

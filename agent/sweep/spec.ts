@@ -26,6 +26,7 @@ export const CELL_RUN_OPTIONS = [
   "alertThresholds",
   "mcpConfig",
   "template",
+  "bashEnv",
 ] as const;
 export type CellRunOption = (typeof CELL_RUN_OPTIONS)[number];
 /** Options naming files: resolved against the sweep file's folder (or the working directory). */

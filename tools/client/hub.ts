@@ -11,7 +11,7 @@ import type { LocalToolProvider, ToolCallOptions, ToolExecutor, ToolResult } fro
 
 const STDERR_TAIL_BYTES = 4096;
 /** Variables every stdio server gets besides those its entry names. */
-const BASE_ENV_EXTRA = ["LANG", "LC_ALL", "TMPDIR", "TZ", "TINKERLOOP_RUN_DIR", "TINKERLOOP_MODEL", "TINKERLOOP_MODELS_DIR", "TINKERLOOP_TF_BACKEND", RUN_SEED_ENV];
+const BASE_ENV_EXTRA = ["LANG", "LC_ALL", "TMPDIR", "TZ", "TINKERLOOP_RUN_DIR", "TINKERLOOP_MODEL", "TINKERLOOP_MODELS_DIR", "TINKERLOOP_TF_BACKEND", "TINKERLOOP_SANDBOX", "TINKERLOOP_PYTHON", RUN_SEED_ENV];
 
 export type HubOptions = {
   servers: ServerConfig[];
@@ -273,7 +273,7 @@ export class ToolHub implements ToolExecutor {
     if (!route) return { content: `There is no tool named '${name}'.`, isError: true };
     if (route.kind === "local") {
       try {
-        return await route.provider.call(route.original, input);
+        return await route.provider.call(route.original, input, opts);
       } catch (err) {
         return { content: `Tool '${name}' failed: ${describeError(err)}`, isError: true };
       }

@@ -37,7 +37,8 @@ export interface ToolExecutor {
 export interface LocalToolProvider {
   readonly source: string;
   readonly tools: ToolSpec[];
-  call(name: string, input: unknown): Promise<ToolResult>;
+  /** `opts.signal` aborts a long call (the run is stopping); providers that cannot stop may ignore it. */
+  call(name: string, input: unknown, opts?: ToolCallOptions): Promise<ToolResult>;
 }
 
 /** Secret redaction as the client side needs it (the harness's Redactor fits). */

@@ -23,37 +23,48 @@ export type ModelCard = {
 export type SamplingParams = {
   temperature: number;
   maxTokens: number;
+  /** The caller's stop strings: a completion ends at the first one, and its text is cut before it (finish reason "stop"). */
   stop?: string[];
   seed?: number;
 };
 
-/** One sampled completion. `logprobs` are of the sampled tokens under the model at temperature 1. */
+/**
+ * One sampled completion, as the harness sees it. Its tokens and their log-probs (under
+ * the model at temperature 1) stay with the backend, kept under `rolloutId` until the
+ * next sample call, training step, open, load or close (see rollouts.ts).
+ */
 export type Completion = {
+  rolloutId: string;
   text: string;
-  tokens: number[];
-  logprobs: number[];
+  /** Sampled tokens, the stop token included when the sampler returned it. */
+  tokenCount: number;
   finishReason: "stop" | "length";
 };
 
 export type SftExample = { prompt: string; response: string };
 
-/** One Adam step's settings; the learning rate is given on every call (the server owns the schedule). */
-export type AdamStep = { learningRate: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
+/**
+ * One Adam step's settings; the learning rate is given on every call (the server owns
+ * the schedule). What a step leaves out takes the backend's own default: the Tinker SDK's
+ * on Tinker (eps 1e-12), `adamWithDefaults` on the local backend.
+ */
+export type AdamStep = { learningRate: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number; gradClipNorm?: number };
 
-/** The settings a step left out, filled with the defaults every backend applies. */
-export function adamWithDefaults(o: AdamStep): Required<AdamStep> {
+/** The local backend's Adam defaults for the settings a step left out (it does not clip gradients). */
+export function adamWithDefaults(o: AdamStep): Required<Omit<AdamStep, "gradClipNorm">> {
   return { learningRate: o.learningRate, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0 };
 }
 
-/** A sampled completion with its advantage, for the importance-sampling policy loss. */
-export type Rollout = { prompt: string; tokens: number[]; logprobs: number[]; advantage: number };
+/** A kept rollout chosen for the importance-sampling policy loss, with its advantage. */
+export type Rollout = { rolloutId: string; advantage: number };
 
+/** Loss and KL are null when the service sent no per-token log-probs back (a server-side filter can drop them). */
 export type PolicyStepResult = {
-  loss: number;
+  loss: number | null;
   /** mean(sampler logprob − learner logprob) over completion tokens. */
-  kl: number;
+  kl: number | null;
   /** mean(½(sampler − learner)²). */
-  klSquared: number;
+  klSquared: number | null;
   tokens: number;
 };
 
@@ -66,6 +77,7 @@ export interface TrainingBackend {
   trainSupervised(batch: SftExample[], opt: AdamStep): Promise<{ loss: number; tokens: number }>;
   /** Loss without changing weights or optimizer state. */
   evalSupervised(batch: SftExample[]): Promise<{ loss: number; tokens: number }>;
+  /** One policy step on kept rollouts; refuses unknown ids ("unknown_rollout") and ids whose batch was dropped ("stale_rollout"). Consumes the kept batch. */
   trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult>;
   /** Saves adapters + optimizer state + meta; returns an addressable path. */
   saveState(name: string, meta: StateMeta): Promise<{ path: string }>;

@@ -17,6 +17,8 @@ export const CHECKLIST = {
   callsWithoutSample: 5,
   /** Share of rewards that raised or returned junk. */
   rewardErrorShare: 0.1,
+  /** Share of completions cut at max_tokens in the last GRPO call. */
+  truncationShare: 0.2,
 };
 
 

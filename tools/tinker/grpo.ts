@@ -1,7 +1,7 @@
 import type { Rollout } from "./backend.ts";
 import { CHECKLIST } from "./checklist.ts";
 import type { GrpoRecord } from "./data-input.ts";
-import type { RewardSandbox } from "./reward/sandbox.ts";
+import type { Isolation, RewardSandbox } from "./reward/sandbox.ts";
 import { learningRateAt, scheduleForCall } from "./schedule.ts";
 import type { Scheduler } from "./schedule.ts";
 import type { TrainingSession } from "./session.ts";
@@ -51,6 +51,8 @@ export type GrpoOutcome = {
   examples: Array<{ prompt: string; completion: string; reward: number }>;
   /** Set when an iteration could not update (every group unusable); no step was taken for it. */
   aborted?: string;
+  /** Which sandbox scored the rewards. */
+  isolation: Isolation;
 };
 
 const UNIFORM_EPS = 1e-6;
@@ -80,7 +82,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
   logs.writeGradingFunction(a.rewardFunction);
   logs.write("training_debug.log", `[START] train_grpo_step prompts=${a.prompts.length} iterations=${a.numIterations} group_size=${session.groupSize} lr=${a.learningRate} scheduler=${a.scheduler} horizon=${horizon}`);
 
-  const out: GrpoOutcome = { iterations: [], warnings, autoCheckpoints: [], horizon, effectiveWarmup: warmup, examples: [] };
+  const out: GrpoOutcome = { iterations: [], warnings, autoCheckpoints: [], horizon, effectiveWarmup: warmup, examples: [], isolation: sandbox.isolation };
   const G = session.groupSize;
   for (let it = 0; it < a.numIterations; it++) {
     const step = start + it;
@@ -110,19 +112,19 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
     let k = 0;
     groups.forEach((g, i) => {
       const rewards: number[] = [];
-      const usable: Array<{ tokens: number[]; logprobs: number[]; reward: number }> = [];
+      const usable: Array<{ rolloutId: string; reward: number }> = [];
       for (const c of g) {
         const r = scored.scores[k++]!;
-        tokensSampled += c.tokens.length;
+        tokensSampled += c.tokenCount;
         if (c.finishReason === "length") truncated++;
         all.push(r);
-        if (c.tokens.length === 0) continue;
+        if (c.tokenCount === 0) continue;
         rewards.push(r);
-        usable.push({ tokens: c.tokens, logprobs: c.logprobs, reward: r });
+        usable.push({ rolloutId: c.rolloutId, reward: r });
       }
       if (i < 3) {
         logs.write("sampling_debug.log", `[SAMPLE] prompt ${i}: ${JSON.stringify(a.prompts[i]!.prompt.slice(0, 80))}`);
-        g.forEach((c, j) => logs.write("sampling_debug.log", `  completion ${j} (${c.tokens.length} tokens, ${c.finishReason}, reward ${rewards[j]?.toFixed(2) ?? "-"}): ${JSON.stringify(c.text.slice(0, 120))}`));
+        g.forEach((c, j) => logs.write("sampling_debug.log", `  completion ${j} (${c.tokenCount} tokens, ${c.finishReason}, reward ${rewards[j]?.toFixed(2) ?? "-"}): ${JSON.stringify(c.text.slice(0, 120))}`));
       }
       if (usable.length < 2) {
         counts.failed++;
@@ -140,7 +142,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
       for (const u of usable) {
         let adv = u.reward - mean;
         if (a.normalizeAdvantages) adv = Math.max(-5, Math.min(5, adv / (std + 1e-8)));
-        rollouts.push({ prompt: a.prompts[i]!.prompt, tokens: u.tokens, logprobs: u.logprobs, advantage: adv });
+        rollouts.push({ rolloutId: u.rolloutId, advantage: adv });
       }
     });
     if (out.examples.length < 4 && groups[0]?.[0]) {
@@ -187,7 +189,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
     logs.write(
       "training_debug.log",
       `[ITER ${step + 1}] reward=${rewardMean.toFixed(3)}±${rewardStd.toFixed(3)} lr=${lr.toExponential(2)} groups mixed/all0/all1/other/failed=${counts.mixed}/${counts.allZero}/${counts.allOne}/${counts.uniformOther}/${counts.failed} ` +
-        `used=${rollouts.length}/${flat.length} loss=${res.loss.toFixed(4)} kl=${res.kl.toFixed(5)} tokens=${tokensSampled} ` +
+        `used=${rollouts.length}/${flat.length} loss=${res.loss?.toFixed(4) ?? "n/a"} kl=${res.kl?.toFixed(5) ?? "n/a"} tokens=${tokensSampled} ` +
         `time sample/reward/train=${metrics.seconds.sampling.toFixed(2)}/${metrics.seconds.reward.toFixed(2)}/${metrics.seconds.training.toFixed(2)}s`,
     );
     onProgress(`GRPO iteration ${step + 1} done: reward ${rewardMean.toFixed(3)}, mixed ${counts.mixed}/${counts.total} groups`);

@@ -1,6 +1,7 @@
 import { pct } from "../format.ts";
 import type { ModelCard } from "./backend.ts";
 import type { GrpoOutcome, Guidance } from "./grpo.ts";
+import { describeIsolation } from "./reward/sandbox.ts";
 import type { SftOutcome } from "./sft.ts";
 import type { Counters, Method } from "./session.ts";
 
@@ -8,16 +9,22 @@ import type { Counters, Method } from "./session.ts";
 
 const rule = (title: string) => `${title}\n${"=".repeat(title.length)}`;
 
+/** "N of M (P%) hit max_tokens T": every sampling result says how many completions were cut. */
+export function truncationLine(truncated: number, total: number, maxTokens: number): string {
+  return `${truncated} of ${total} completions (${pct(total > 0 ? truncated / total : 0)}) hit max_tokens ${maxTokens}${truncated && truncated === total ? " — every one was cut off" : ""}`;
+}
+
 export function logsFooter(dir: string): string {
   return `\nSession logs: ${dir}/ (training_debug.log, sampling_debug.log, reward_debug.log, grading_function.py, progress.txt)`;
 }
 
-export function initReport(method: Method, card: ModelCard, groupSize: number, maxTokens: number, dir: string): string {
+export function initReport(method: Method, card: ModelCard, groupSize: number, generation: { tokens: number; why: string }, dir: string): string {
   const lines = [
     rule(`${method.toUpperCase()} session ready`),
     `Model: ${card.baseModel} (${card.backend} backend, ${card.parameters.toLocaleString("en-US")} parameters, context ${card.contextLength} tokens)`,
     `LoRA rank ${card.loraRank}: ${card.trainableParameters.toLocaleString("en-US")} trainable parameters`,
-    `Prompts are rendered as ${JSON.stringify(card.renderer)}; stop sequences ${JSON.stringify(card.stop)}; default max_tokens ${maxTokens}`,
+    `Prompts are rendered as ${JSON.stringify(card.renderer)}; stop sequences ${JSON.stringify(card.stop)}`,
+    `Default max_tokens ${generation.tokens} (${generation.why}); an explicit max_tokens always wins. Watch the share of completions cut at max_tokens in every sampling result.`,
   ];
   if (method === "grpo") {
     lines.push(`group_size ${groupSize}: each prompt gets ${groupSize} samples per iteration`);
@@ -28,10 +35,10 @@ export function initReport(method: Method, card: ModelCard, groupSize: number, m
   return lines.join("\n") + logsFooter(dir);
 }
 
-export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: number, counters: Counters, g: Guidance, dir: string): string {
+export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: number, maxTokens: number, counters: Counters, g: Guidance, dir: string): string {
   const lines = [rule(o.aborted ? "GRPO step stopped: no learning signal" : "GRPO step complete")];
   lines.push(`Iterations this call: ${o.iterations.filter((i) => i.loss !== null).length} · cumulative: ${counters.grpoIterations} · prompts ${promptCount} × group ${groupSize}`);
-  lines.push(`Schedule horizon ${o.horizon} steps · warmup ${o.effectiveWarmup}`);
+  lines.push(`Schedule horizon ${o.horizon} steps · warmup ${o.effectiveWarmup} · rewards scored in the ${describeIsolation(o.isolation)}`);
   lines.push("", "Per iteration:");
   for (const it of o.iterations) {
     const gr = it.groups;
@@ -42,7 +49,7 @@ export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: numbe
         (gr.uniformOther ? `, other uniform ${gr.uniformOther}` : "") +
         (gr.failed ? `, failed ${gr.failed}` : "") +
         ` · samples used ${it.samplesUsed}/${it.samplesGenerated} (${pct(it.samplesGenerated > 0 ? it.samplesUsed / it.samplesGenerated : 0)})` +
-        `\n    tokens sampled ${it.tokensSampled}${it.truncated ? ` (${it.truncated} cut at max_tokens)` : ""} · reward errors ${it.rewardErrors}` +
+        `\n    tokens sampled ${it.tokensSampled} · ${truncationLine(it.truncated, it.samplesGenerated, maxTokens)} · reward errors ${it.rewardErrors}` +
         ` · time sample ${it.seconds.sampling.toFixed(1)}s, reward ${it.seconds.reward.toFixed(1)}s, train ${it.seconds.training.toFixed(1)}s, other ${it.seconds.other.toFixed(1)}s`,
     );
   }

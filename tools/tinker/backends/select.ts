@@ -1,5 +1,5 @@
 import { BackendError } from "../backend.ts";
-import type { ModelCard, TrainingBackend } from "../backend.ts";
+import type { TrainingBackend } from "../backend.ts";
 import { LOCAL_PREFIX, LocalBackend } from "./local/backend.ts";
 import { listLocalModels } from "./local/manifest.ts";
 import { TinkerBackend } from "./tinker/client.ts";
@@ -32,9 +32,4 @@ export function backendForCheckpoint(path: string, env: Env, checkpointDir: stri
     return new TinkerBackend({ env, checkpointDir });
   }
   return createBackend(path, env, checkpointDir);
-}
-
-/** A max_tokens default that fits the model: short for the small local models. */
-export function defaultMaxTokens(card: ModelCard): number {
-  return card.backend === "local" ? Math.min(32, Math.floor(card.contextLength / 3)) : 2048;
 }

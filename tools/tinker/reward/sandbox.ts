@@ -2,8 +2,13 @@ import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { REWARD_LIMITS } from "../../sandbox/limits.ts";
+import { sandboxStatus } from "../../sandbox/os-sandbox.ts";
+import { RewardWorker, RUNNER } from "./worker.ts";
+import type { JobOutcome } from "./worker.ts";
 
-const RUNNER = path.join(import.meta.dirname, "runner.py");
+/** The largest reward magnitude the training code takes; beyond it (like NaN) a score counts 0, with an error. */
+export const MAX_ABS_REWARD = 1e6;
 
 export type RewardItem = { completion: string; ground_truth: string };
 
@@ -16,8 +21,19 @@ export type ScoreResult = {
   /** What the reward code printed (stdout and stderr), trimmed. */
   output: string;
   ms: number;
-  isolation: "unshare+audit" | "audit";
+  isolation: Isolation;
 };
+
+/** Which sandbox scored: the OS sandbox, or the audit-hook fallback (not a boundary) where it is missing. */
+export type Isolation = "os-sandbox" | "audit-hook+unshare" | "audit-hook";
+
+/** One line for results and logs: which sandbox ran, and for the fallback why and what it is not. */
+export function describeIsolation(i: Isolation): string {
+  if (i === "os-sandbox") return "OS sandbox (bubblewrap: no network, no secrets, writes only to its /tmp, child processes allowed)";
+  const status = sandboxStatus();
+  const why = status.available ? "" : ` because ${status.reason}`;
+  return `audit-hook fallback${why} — NOT a security boundary; no child processes, standard library only`;
+}
 
 export type SandboxOptions = {
   python?: string;
@@ -25,6 +41,8 @@ export type SandboxOptions = {
   /** After this many timed-out items, the rest of the batch is skipped (scored 0). */
   maxTimeouts?: number;
   memoryBytes?: number;
+  /** Use the audit-hook runner even where the OS sandbox works (benchmarks' anchor only). */
+  forceFallback?: boolean;
 };
 
 let unshareWorks: boolean | undefined;
@@ -39,22 +57,36 @@ export function networkIsolationAvailable(): boolean {
 }
 
 /**
- * Runs untrusted `compute_reward` code in a python3 subprocess: clean environment,
- * fresh temp directory, CPU/memory/time limits, network cut with `unshare -n` where
- * the kernel allows, and an audit hook refusing sockets, processes and writes
- * outside the temp directory. A whole batch is one process; any failure scores 0.
+ * Runs untrusted `compute_reward` code. Where the OS sandbox works: in one persistent
+ * sandboxed worker per session (no network, no secrets, writes only to its private
+ * /tmp, the user's Python packages, child processes inside every limit). Elsewhere the
+ * fallback: a python3 process per batch with a clean environment, rlimits, `unshare -n`
+ * where the kernel allows, and an audit hook. Any failure scores 0 with its reason.
  */
 export class RewardSandbox {
   private readonly python: string;
   private readonly itemTimeoutSec: number;
   private readonly maxTimeouts: number;
   private readonly memoryBytes: number;
+  private readonly worker: RewardWorker | undefined;
 
   constructor(opts: SandboxOptions = {}) {
     this.python = opts.python ?? process.env.TINKERLOOP_PYTHON ?? "python3";
-    this.itemTimeoutSec = opts.itemTimeoutSec ?? 2;
-    this.maxTimeouts = opts.maxTimeouts ?? 3;
-    this.memoryBytes = opts.memoryBytes ?? 1 << 30;
+    this.itemTimeoutSec = opts.itemTimeoutSec ?? REWARD_LIMITS.itemTimeoutSec;
+    this.maxTimeouts = opts.maxTimeouts ?? REWARD_LIMITS.maxTimeouts;
+    this.memoryBytes = opts.memoryBytes ?? REWARD_LIMITS.process.memoryBytes;
+    this.worker = sandboxStatus().available && !opts.forceFallback ? new RewardWorker(this.python) : undefined;
+  }
+
+  /** Which sandbox this instance scores in. */
+  get isolation(): Isolation {
+    if (this.worker) return "os-sandbox";
+    return networkIsolationAvailable() ? "audit-hook+unshare" : "audit-hook";
+  }
+
+  /** Stops the persistent worker, if any. */
+  close(): void {
+    this.worker?.close();
   }
 
   /** Static check (syntax, the function's signature); returns the problem or undefined. */
@@ -77,10 +109,11 @@ export class RewardSandbox {
     const seen = new Set<number>();
     let loadError: string | undefined;
     for (const r of res.records) {
-      if (r.type === "invalid" || r.type === "load_error") loadError = String(r.error);
+      if (r.type === "invalid" || r.type === "load_error" || r.type === "failed") loadError = String(r.error);
       if (r.type === "score" && typeof r.i === "number" && r.i >= 0 && r.i < items.length) {
-        scores[r.i] = typeof r.score === "number" && Number.isFinite(r.score) ? r.score : 0;
-        errors[r.i] = typeof r.error === "string" ? r.error : null;
+        const inRange = typeof r.score === "number" && Number.isFinite(r.score) && Math.abs(r.score) <= MAX_ABS_REWARD;
+        scores[r.i] = inRange ? (r.score as number) : 0;
+        errors[r.i] = typeof r.error === "string" ? r.error.slice(0, 500) : inRange ? null : `returned ${String(r.score).slice(0, 40)}, outside the range ±${MAX_ABS_REWARD} rewards may take (scored 0)`;
         seen.add(r.i);
       }
     }
@@ -94,11 +127,16 @@ export class RewardSandbox {
       ...(loadError ? { loadError } : {}),
       output: res.output,
       ms: Date.now() - started,
-      isolation: networkIsolationAvailable() ? "unshare+audit" : "audit",
+      isolation: this.isolation,
     };
   }
 
-  private run(job: Record<string, unknown>, wallMs: number): Promise<{ records: Array<Record<string, unknown>>; output: string; failure?: string }> {
+  private run(job: Record<string, unknown>, wallMs: number): Promise<JobOutcome> {
+    return this.worker ? this.worker.run(job, wallMs) : this.runFallback(job, wallMs);
+  }
+
+  /** The audit-hook runner: one process per batch (see runner.py; not a boundary). */
+  private runFallback(job: Record<string, unknown>, wallMs: number): Promise<JobOutcome> {
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "tl-reward-"));
     const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", HOME: cwd, PYTHONDONTWRITEBYTECODE: "1", PYTHONIOENCODING: "utf-8" };
     const argv = [this.python, "-I", "-S", RUNNER];

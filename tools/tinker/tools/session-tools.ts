@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { backendForCheckpoint, createBackend, defaultMaxTokens } from "../backends/select.ts";
+import { backendForCheckpoint, createBackend } from "../backends/select.ts";
+import { defaultMaxTokens } from "../generation-defaults.ts";
 import { defaultGroupSize, modelInfo } from "../models.ts";
 import { initReport, logsFooter } from "../reports.ts";
 import { TrainingSession } from "../session.ts";
@@ -44,12 +45,13 @@ export function registerSessionTools(ctx: ToolContext): void {
     session.groupSize = groupSize;
     session.clearProgress();
     session.logs.write("init_debug.log", `[DONE] ${JSON.stringify(card)}`);
-    const maxTokens = defaultMaxTokens(card);
+    const generation = defaultMaxTokens(card);
+    const maxTokens = generation.tokens;
     const info = modelInfo(baseModel);
     const registry = info
-      ? `\nRegistry: ${info.type} model, ${info.architecture}, ${info.activeParams} active parameters; recommended group_size ${info.recommendedGroupSize}; renderer ${info.renderer}.${info.type !== "Base" ? " Base models usually give steadier post-training signals." : ""}`
+      ? `\nRegistry: ${info.type} model, ${info.architecture}, ${info.activeParams} active parameters; recommended group_size ${info.recommendedGroupSize}; renderer ${info.renderer}${info.thinks ? " (thinks before answering: leave max_tokens room for it)" : ""}.${info.kind !== "base" ? " Base models usually give steadier post-training signals." : ""}`
       : "";
-    return ok(initReport(method, card, groupSize, maxTokens, session.logs.dir) + registry, {
+    return ok(initReport(method, card, groupSize, generation, session.logs.dir) + registry, {
       session_dir: session.logs.dir,
       method,
       base_model: card.baseModel,
@@ -192,6 +194,8 @@ export function registerSessionTools(ctx: ToolContext): void {
         unsaved_steps: session.unsavedSteps,
       };
       const old = await session.reset();
+      // The next session gets a fresh reward worker (nothing a reward left behind carries over).
+      ctx.sandbox.close();
       const lines = [
         "Session finished.",
         summary.method ? `Method ${summary.method} on ${summary.base_model}: SFT epochs ${c.sftEpochs}, GRPO iterations ${c.grpoIterations}.` : "No training recorded.",

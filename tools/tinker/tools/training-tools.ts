@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { defaultMaxTokens } from "../backends/select.ts";
 import { loadRecords, toGrpoPrompts, toSftExamples } from "../data-input.ts";
+import { defaultMaxTokens } from "../generation-defaults.ts";
 import { grpoGuidance, runGrpo } from "../grpo.ts";
 import { grpoReport, sftReport } from "../reports.ts";
 import { SCHEDULERS } from "../schedule.ts";
@@ -138,6 +138,8 @@ export function registerTrainingTools(ctx: ToolContext): void {
         method: z.literal("grpo"),
         prompts: z.number(),
         group_size: z.number(),
+        max_tokens: z.number(),
+        sandbox: z.string(),
         cumulative_iterations: z.number(),
         iterations: z.array(
           z.object({
@@ -170,6 +172,7 @@ export function registerTrainingTools(ctx: ToolContext): void {
       const prompts = windowOf(toGrpoPrompts(loadRecords(a.prompts, "prompts").records), a.start, a.limit);
       if (prompts.length === 0) return failIn(session, "Error: the prompt list is empty.");
       const code = rewardSource(a.reward_function);
+      const maxTokens: number = a.max_tokens ?? defaultMaxTokens(session.card!).tokens;
       const invalid = await sandbox.check(code);
       if (invalid) return failIn(session, `Error: the reward function was refused: ${invalid}.\nDefine exactly one top-level function:\n\ndef compute_reward(completion: str, ground_truth: str) -> float:\n    ...`);
       const o = await runGrpo(
@@ -184,7 +187,7 @@ export function registerTrainingTools(ctx: ToolContext): void {
           scheduler: a.lr_scheduler,
           schedulerTotalSteps: a.scheduler_total_steps || undefined,
           temperature: a.temperature,
-          maxTokens: a.max_tokens ?? defaultMaxTokens(session.card!),
+          maxTokens,
           autoCheckpoint: a.auto_checkpoint,
           autoCheckpointThreshold: a.auto_checkpoint_reward_threshold,
           autoCheckpointMinIterations: a.auto_checkpoint_min_iterations,
@@ -193,13 +196,15 @@ export function registerTrainingTools(ctx: ToolContext): void {
         progress,
       );
       const g = grpoGuidance(o, session.rewardHistory);
-      const text = grpoReport(o, prompts.length, session.groupSize, session.counters, g, session.logs.dir);
+      const text = grpoReport(o, prompts.length, session.groupSize, maxTokens, session.counters, g, session.logs.dir);
       if (o.aborted) return { content: [{ type: "text", text: `${text}\n\nError: no optimizer step was taken. Use prompts the model sometimes gets right, add partial credit, or raise temperature.` }], isError: true };
       return ok(text, {
         session_dir: session.logs.dir,
         method: "grpo",
         prompts: prompts.length,
         group_size: session.groupSize,
+        max_tokens: maxTokens,
+        sandbox: o.isolation,
         cumulative_iterations: session.counters.grpoIterations,
         iterations: o.iterations.map((it) => ({
           iteration: it.iteration,

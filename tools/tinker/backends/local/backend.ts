@@ -7,6 +7,7 @@ import { Engine } from "./engine.ts";
 import { newLora, parameterCount, Transformer } from "./model.ts";
 import type { ModelConfig } from "./model.ts";
 import { sampleBatch } from "./sampler.ts";
+import type { SampledRow } from "./sampler.ts";
 import { readTensorFile, TensorFileError, writeTensorFile } from "./tensor-file.ts";
 import { indexShape, listLocalModels, manifestShape } from "./manifest.ts";
 import { DEFAULT_MODELS_DIR } from "../../../package-paths.ts";
@@ -15,6 +16,7 @@ import { VOCAB_SIZE } from "./tokenizer.ts";
 import { adamWithDefaults, BackendError } from "../../backend.ts";
 import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
 import { checkAllowedFile, PathRefused, readAllowedFile } from "../../../run-files.ts";
+import { RolloutStore } from "../../rollouts.ts";
 
 /** Rows sampled in one batch; more are split into several batches. */
 const SAMPLE_CHUNK = 256;
@@ -38,10 +40,14 @@ export const LOCAL_PREFIX = "local://";
 
 type Session = { manifest: ModelManifest; model: Transformer; engine: Engine; base: tf.Tensor[]; card: ModelCard };
 
+/** What a sampled completion leaves beside the model for a policy step. */
+export type KeptRollout = { prompt: string; tokens: number[]; logprobs: number[] };
+
 /** The local CPU backend: a small transformer with LoRA adapters, trained with TensorFlow.js. */
 export class LocalBackend implements TrainingBackend {
   private session: Session | undefined;
   private sampleCalls = 0;
+  private readonly rollouts = new RolloutStore<KeptRollout>();
 
   /** `seed`: the run's seed (tools/run-seed.ts); it offsets adapter initialisation and sampling. */
   constructor(private readonly opts: { modelsDir?: string; checkpointDir: string; seed?: number }) {}
@@ -54,6 +60,7 @@ export class LocalBackend implements TrainingBackend {
     await initTf();
     const manifest = this.readManifest(baseModel);
     await this.close();
+    this.rollouts.drop("the model was opened or loaded again");
     let tensors;
     try {
       tensors = readTensorFile(path.join(this.modelsDir, baseModel.slice("local/".length), manifest.weights.file), manifest.weights.index, manifest.weights.sha256);
@@ -101,7 +108,7 @@ export class LocalBackend implements TrainingBackend {
   async sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]> {
     const s = this.need();
     const rows = prompts.flatMap((prompt) => Array.from({ length: n }, () => prompt));
-    const out: Completion[] = [];
+    const out: SampledRow[] = [];
     const seed = p.seed ?? 9173 + (this.opts.seed ?? 0) * 100_003 + ++this.sampleCalls;
     for (let i = 0; i < rows.length; i += SAMPLE_CHUNK) {
       const chunk = sampleBatch(s.model, {
@@ -113,11 +120,19 @@ export class LocalBackend implements TrainingBackend {
       });
       out.push(...chunk);
     }
-    return prompts.map((_, i) => out.slice(i * n, (i + 1) * n));
+    const ids = this.rollouts.keep(out.map((c, i) => ({ prompt: rows[i]!, tokens: c.tokens, logprobs: c.logprobs })));
+    const completions: Completion[] = out.map((c, i) => ({ rolloutId: ids[i]!, text: c.text, tokenCount: c.tokens.length, finishReason: c.finishReason }));
+    return prompts.map((_, i) => completions.slice(i * n, (i + 1) * n));
+  }
+
+  /** A kept rollout's prompt, tokens and log-probs (tests and diagnostics). */
+  keptRollout(rolloutId: string): KeptRollout | undefined {
+    return this.rollouts.peek(rolloutId);
   }
 
   async trainSupervised(batch: SftExample[], opt: AdamStep) {
     const s = this.need();
+    this.rollouts.drop("a training step changed the weights");
     return s.engine.supervised(batch.map((e) => sftSequence(e.prompt, e.response, s.card.contextLength)), adam(opt));
   }
 
@@ -128,8 +143,16 @@ export class LocalBackend implements TrainingBackend {
 
   async trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult> {
     const s = this.need();
-    const seqs = rollouts.map((r) => rolloutSequence(r.prompt, r.tokens, r.logprobs, r.advantage, s.card.contextLength));
+    const kept = this.rollouts.take(rollouts.map((r) => r.rolloutId));
+    const seqs = rollouts.map((r, i) => rolloutSequence(kept[i]!.prompt, kept[i]!.tokens, kept[i]!.logprobs, r.advantage, s.card.contextLength));
     return s.engine.policy(seqs, adam(opt));
+  }
+
+  /** A policy step on given rollouts rather than kept ones (benchmarks, which repeat one batch). */
+  async policyStepOn(rollouts: Array<KeptRollout & { advantage: number }>, opt: AdamStep): Promise<PolicyStepResult> {
+    const s = this.need();
+    this.rollouts.drop("a training step changed the weights");
+    return s.engine.policy(rollouts.map((r) => rolloutSequence(r.prompt, r.tokens, r.logprobs, r.advantage, s.card.contextLength)), adam(opt));
   }
 
   /** Per-token log-probs of `response` given `prompt` (tests and diagnostics). */
@@ -219,6 +242,7 @@ export class LocalBackend implements TrainingBackend {
         "wrong_base_model",
       );
     }
+    this.rollouts.drop("the model was opened or loaded again");
     let adapters, moments;
     try {
       adapters = readTensorFile(path.join(dir, state.adapters.file), state.adapters.index, state.adapters.sha256);
@@ -252,6 +276,7 @@ export class LocalBackend implements TrainingBackend {
   async close(): Promise<void> {
     const s = this.session;
     this.session = undefined;
+    this.rollouts.drop("the session was closed");
     if (!s) return;
     s.engine.dispose();
     for (const v of s.model.lora?.vars.values() ?? []) v.dispose();
@@ -261,5 +286,6 @@ export class LocalBackend implements TrainingBackend {
 
 function adam(o: AdamStep) {
   if (!Number.isFinite(o.learningRate) || o.learningRate < 0) throw new BackendError(`learning rate must be a non-negative number, got ${o.learningRate}`, "bad_lr");
+  if (o.gradClipNorm) throw new BackendError("The local backend does not clip gradients; leave grad_clip_norm unset.", "unsupported");
   return adamWithDefaults(o);
 }

@@ -1,3 +1,4 @@
+import type { TokenBatch } from "./model.ts";
 import { BOS, EOS, PAD, encode, renderPrompt } from "./tokenizer.ts";
 
 /**
@@ -6,7 +7,40 @@ import { BOS, EOS, PAD, encode, renderPrompt } from "./tokenizer.ts";
  */
 export type Sequence = { tokens: number[]; weights: number[]; oldLogprobs?: number[]; advantage?: number };
 
-/** A right-padded batch of next-token predictions, flattened to [B*T] where noted. */
+/** Sequences packed back to back: next-token inputs and, per input, its target and values. */
+export type PackedTokens = TokenBatch & {
+  targets: Int32Array; // [N]
+  weights: Float32Array; // [N]; 0 on prompt tokens
+  oldLogprobs: Float32Array; // [N]
+  advantages: Float32Array; // [N]
+};
+
+/** Packs sequences without padding: sequence s predicts its tokens 1… from positions starts[s]…. */
+export function packTokens(seqs: Sequence[]): PackedTokens {
+  const starts = new Int32Array(seqs.length + 1);
+  seqs.forEach((s, i) => (starts[i + 1] = starts[i]! + Math.max(0, s.tokens.length - 1)));
+  const N = starts[seqs.length]!;
+  const ids = new Int32Array(N);
+  const positions = new Int32Array(N);
+  const targets = new Int32Array(N);
+  const weights = new Float32Array(N);
+  const oldLogprobs = new Float32Array(N);
+  const advantages = new Float32Array(N);
+  seqs.forEach((s, b) => {
+    for (let t = 0; t < s.tokens.length - 1; t++) {
+      const i = starts[b]! + t;
+      ids[i] = s.tokens[t]!;
+      positions[i] = t;
+      targets[i] = s.tokens[t + 1]!;
+      weights[i] = s.weights[t + 1] ?? 0;
+      oldLogprobs[i] = s.oldLogprobs?.[t + 1] ?? 0;
+      advantages[i] = s.advantage ?? 0;
+    }
+  });
+  return { ids, positions, starts, targets, weights, oldLogprobs, advantages };
+}
+
+/** A right-padded batch of next-token predictions, flattened to [B*T] where noted (the PyTorch anchor's layout). */
 export type PackedBatch = {
   B: number;
   T: number;

@@ -1,9 +1,9 @@
 import { tf } from "./tf-runtime.ts";
 import { Adam } from "./adam.ts";
 import type { AdamSettings } from "./adam.ts";
-import { packBatch } from "./batch.ts";
-import type { PackedBatch, Sequence } from "./batch.ts";
-import { causalMask, tokenLogprobs, Transformer } from "./model.ts";
+import { packTokens } from "./batch.ts";
+import type { PackedTokens, Sequence } from "./batch.ts";
+import { tokenLogprobs, Transformer } from "./model.ts";
 
 /** Sequences per forward/backward pass; larger batches are split and their gradients summed. */
 const MICRO_BATCH = 64;
@@ -31,8 +31,8 @@ export class Engine {
   supervised(seqs: Sequence[], settings: AdamSettings | undefined): StepStats {
     const total = seqs.reduce((n, s) => n + s.weights.reduce((a, w) => a + (w > 0 ? 1 : 0), 0), 0);
     if (total === 0) return { loss: 0, tokens: 0 };
-    const { value, grads } = this.accumulate(seqs, settings !== undefined, (b, logits, targets) => {
-      const lp = tokenLogprobs(logits, targets);
+    const { value, grads } = this.accumulate(seqs, settings !== undefined, (b, logits) => {
+      const lp = tokenLogprobs(logits, tf.tensor1d(b.targets, "int32"));
       return tf.div(tf.neg(tf.sum(tf.mul(lp, tf.tensor1d(b.weights)))), total) as tf.Scalar;
     });
     if (settings) this.step(grads, settings);
@@ -49,16 +49,16 @@ export class Engine {
     if (total === 0) return { loss: 0, tokens: 0, kl: 0, klSquared: 0 };
     let klSum = 0;
     let kl2Sum = 0;
-    const { value, grads } = this.accumulate(seqs, true, (b, logits, targets) => {
-      const lp = tokenLogprobs(logits, targets);
+    const { value, grads } = this.accumulate(seqs, true, (b, logits) => {
+      const lp = tokenLogprobs(logits, tf.tensor1d(b.targets, "int32"));
       const mask = tf.tensor1d(b.weights);
       const old = tf.tensor1d(b.oldLogprobs);
-      const diff = tf.mul(tf.sub(old, lp), mask);
       // Read the KL terms without recording them on the gradient tape's path.
-      const d = diff.dataSync();
-      for (let i = 0; i < d.length; i++) {
-        klSum += d[i]!;
-        kl2Sum += 0.5 * d[i]! * d[i]!;
+      const cur = lp.dataSync();
+      for (let i = 0; i < cur.length; i++) {
+        const d = (b.oldLogprobs[i]! - cur[i]!) * b.weights[i]!;
+        klSum += d;
+        kl2Sum += 0.5 * d * d;
       }
       const ratio = tf.exp(tf.sub(lp, old));
       const obj = tf.mul(tf.mul(ratio, tf.tensor1d(b.advantages)), mask);
@@ -73,41 +73,36 @@ export class Engine {
     const out: number[][] = [];
     for (let i = 0; i < seqs.length; i += MICRO_BATCH) {
       const chunk = seqs.slice(i, i + MICRO_BATCH);
-      const b = packBatch(chunk);
-      const lp = tf.tidy(() => tokenLogprobs(this.forward(b), tf.tensor1d(b.targets, "int32")).dataSync());
+      const b = packTokens(chunk);
+      const t = tf.tidy(() => tokenLogprobs(this.model.forward(b), tf.tensor1d(b.targets, "int32")));
+      const lp = t.dataSync();
+      t.dispose();
       chunk.forEach((s, r) => {
         const row: number[] = [];
-        for (let t = 0; t < s.tokens.length - 1; t++) if ((s.weights[t + 1] ?? 0) > 0) row.push(lp[r * b.T + t]!);
+        for (let t = 0; t < s.tokens.length - 1; t++) if ((s.weights[t + 1] ?? 0) > 0) row.push(lp[b.starts[r]! + t]!);
         out.push(row);
       });
     }
     return out;
   }
 
-  private forward(b: PackedBatch): tf.Tensor2D {
-    return this.model.forward({
-      ids: tf.tensor2d(b.inputs, [b.B, b.T], "int32"),
-      positions: tf.tensor2d(b.positions, [b.B, b.T], "int32"),
-      mask: causalMask(b.T),
-    }).logits;
-  }
-
   private accumulate(
     seqs: Sequence[],
     withGrads: boolean,
-    lossOf: (b: PackedBatch, logits: tf.Tensor2D, targets: tf.Tensor1D) => tf.Scalar,
+    lossOf: (b: PackedTokens, logits: tf.Tensor2D) => tf.Scalar,
   ): { value: number; grads: Map<string, tf.Tensor> } {
     const grads = new Map<string, tf.Tensor>();
     let value = 0;
     const vars = [...this.trainable.values()];
     for (let i = 0; i < seqs.length; i += MICRO_BATCH) {
-      const b = packBatch(seqs.slice(i, i + MICRO_BATCH));
-      const f = () => lossOf(b, this.forward(b), tf.tensor1d(b.targets, "int32"));
+      const b = packTokens(seqs.slice(i, i + MICRO_BATCH));
       if (!withGrads) {
-        value += tf.tidy(() => f().dataSync()[0]!);
+        const loss = tf.tidy(() => lossOf(b, this.model.forward(b)));
+        value += loss.dataSync()[0]!;
+        loss.dispose();
         continue;
       }
-      const res = tf.variableGrads(f, vars);
+      const res = tf.variableGrads(() => lossOf(b, this.model.forward(b, {}, true)), vars);
       value += res.value.dataSync()[0]!;
       res.value.dispose();
       for (const [name, g] of Object.entries(res.grads)) {

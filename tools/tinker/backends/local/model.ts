@@ -1,12 +1,19 @@
 import { tf } from "./tf-runtime.ts";
+import { attentionBackward, attentionForward } from "./attention.ts";
+import type { HeadShape } from "./attention.ts";
 import { Rng } from "../../../random.ts";
 
 /**
- * A small decoder-only transformer (pre-norm, learned positions, untied head) in raw
+ * A small decoder-only transformer (pre-norm, learned positions, untied head) in
  * TensorFlow.js ops, with optional LoRA adapters on every projection. Written for the
- * wasm backend: embeddings are one-hot matmuls (wasm has no gather gradient), matmul
- * gradients use explicit transposes (wasm's transposed matmul is ~10x slower), and
- * GELU is written with sigmoid.
+ * wasm backend, whose fast path is XNNPACK's 2-D matmul and whose slow paths are
+ * batched or transposed matmuls and many small kernels:
+ * - sequences are packed back to back ([N, d], no padding); attention runs per
+ *   sequence over its causal triangle in attention.ts;
+ * - LoRA is folded into its weight (W + s·A·B, one matmul a projection) and the bias
+ *   fused into the matmul; gradients are written out with explicit transposes;
+ * - embeddings are looked up in JS, their gradient (when pretraining) a scatter-add,
+ *   since wasm's gather is slow and has no gradient; GELU is written with sigmoid.
  */
 
 export type ModelConfig = {
@@ -85,6 +92,11 @@ export function uniqueName(name: string): string {
   return `m${++uid}_${name}`;
 }
 
+/** How much a rank-r adapter's product is scaled (alpha = 16). */
+export function loraScale(rank: number): number {
+  return 16 / rank;
+}
+
 export function newLora(c: ModelConfig, rank: number, seed: number): Lora {
   const rng = new Rng(seed);
   const vars = new Map<string, tf.Variable>();
@@ -105,58 +117,179 @@ export function newLora(c: ModelConfig, rank: number, seed: number): Lora {
       vars.set(`l${l}.${t}.B`, tf.variable(tf.zeros([rank, outDim]), true, uniqueName(`l${l}.${t}.B`)));
     }
   }
-  return { rank, scale: 16 / rank, vars };
+  return { rank, scale: loraScale(rank), vars };
 }
 
-type MM = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+/** Sequences packed back to back without padding. */
+export type TokenBatch = {
+  /** Token ids [N]. */
+  ids: Int32Array;
+  /** Position of each token in its sequence [N]. */
+  positions: Int32Array;
+  /** Offset of each sequence in the packed tokens, then N. */
+  starts: Int32Array;
+};
 
-/** matMul whose gradient uses explicit transposes. */
-const mmT: MM = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as MM;
+/** Attention of one layer: the fused q|k|v projection [N, 3d] → merged heads [N, d]. */
+export type AttendFn = (layer: number, qkv: tf.Tensor2D) => tf.Tensor2D;
 
-/** matMul by a frozen weight: only the input gradient is computed. */
-function mmFrozen(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
-  const f = tf.customGrad(((a: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([a]);
+export type ForwardOptions = {
+  /** Attention over something other than the batch's own sequences (a KV cache). */
+  attend?: AttendFn;
+  /** Compute logits only for these packed rows (e.g. each prompt's last token). */
+  rows?: Int32Array;
+  /** Folded weights from `foldedWeights()`, to reuse across calls that do not train. */
+  folded?: Map<string, tf.Tensor>;
+};
+
+type CustomOp = (...inputs: tf.Tensor[]) => tf.Tensor;
+type GradResult = { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
+/**
+ * A differentiable op with a hand-written gradient. The forward pass runs in a scope
+ * that is cleaned up before the backward pass, so anything the gradient reads must be
+ * passed to `save` (or be a tensor that outlives the pass, like a frozen weight).
+ */
+function customOp(f: (...args: Array<tf.Tensor | tf.GradSaveFunc>) => GradResult): CustomOp {
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as CustomOp;
+}
+
+/** a·bᵀ with b's transpose built explicitly (wasm's transpose flags are ~10x slower). */
+function matMulBT(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  return tf.matMul(a as tf.Tensor2D, tf.transpose(b as tf.Tensor2D));
+}
+
+/**
+ * aᵀ·b. XNNPACK repacks its right operand on every call with a fresh tensor, which
+ * costs more than a transpose, so the narrower operand is the one packed.
+ */
+function matMulAT(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  const [x, y] = [a as tf.Tensor2D, b as tf.Tensor2D];
+  if (y.shape[1] <= x.shape[1]) return tf.matMul(tf.transpose(x), y);
+  return tf.transpose(tf.matMul(tf.transpose(y), x));
+}
+
+/**
+ * x·W + bias as one fused XNNPACK matmul. `trainW`/`trainBias` say which gradients
+ * the caller needs besides the input's; the others are not computed.
+ */
+function linear(x: tf.Tensor2D, w: tf.Tensor, bias: tf.Tensor, trainW: boolean, trainBias: boolean, grad: boolean): tf.Tensor2D {
+  if (!grad) return tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias }) as tf.Tensor2D;
+  const fused = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias: c });
+  if (trainW && trainBias) {
+    return customOp((xx, ww, bb, save) => {
+      (save as tf.GradSaveFunc)([xx as tf.Tensor, ww as tf.Tensor]);
+      return { value: fused(xx as tf.Tensor, ww as tf.Tensor, bb as tf.Tensor), gradFunc: (dy, [sx, sw]) => [matMulBT(dy, sw!), matMulAT(sx!, dy), tf.sum(dy, 0)] };
+    })(x, w, bias) as tf.Tensor2D;
+  }
+  if (trainW) {
+    return customOp((xx, ww, save) => {
+      (save as tf.GradSaveFunc)([xx as tf.Tensor, ww as tf.Tensor]);
+      return { value: fused(xx as tf.Tensor, ww as tf.Tensor, bias), gradFunc: (dy, [sx, sw]) => [matMulBT(dy, sw!), matMulAT(sx!, dy)] };
+    })(x, w) as tf.Tensor2D;
+  }
+  return customOp((xx) => ({ value: fused(xx as tf.Tensor, w, bias), gradFunc: (dy) => [matMulBT(dy, w)] }))(x) as tf.Tensor2D;
+}
+
+/** Causal attention over the packed sequences of a batch, differentiable. */
+function causalAttention(qkv: tf.Tensor2D, starts: Int32Array, shape: HeadShape, grad: boolean): tf.Tensor2D {
+  const N = qkv.shape[0];
+  const d = shape.heads * shape.headDim;
+  if (!grad) return tf.tensor2d(attentionForward(qkv.dataSync() as Float32Array, starts, shape).out, [N, d]);
+  return customOp((x) => {
+    const data = (x as tf.Tensor).dataSync() as Float32Array;
+    const { out, saved } = attentionForward(data, starts, shape);
     return {
-      value: tf.matMul(a as tf.Tensor2D, w as tf.Tensor2D),
-      gradFunc: (dy: tf.Tensor) => [tf.matMul(dy as tf.Tensor2D, tf.transpose(w as tf.Tensor2D))],
+      value: tf.tensor2d(out, [N, d]),
+      gradFunc: (dy) => [tf.tensor2d(attentionBackward(data, dy.dataSync() as Float32Array, starts, shape, saved), [N, 3 * d])],
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: tf.Tensor) => tf.Tensor;
-  return f(x);
+  })(qkv) as tf.Tensor2D;
 }
+
+/**
+ * Token plus position embeddings, looked up in JS (wasm's gather is slow and has no
+ * gradient); when the tables train, their gradient is a scatter-add.
+ */
+function embedding(tok: tf.Tensor, pos: tf.Tensor, batch: TokenBatch, train: boolean): tf.Tensor2D {
+  const [, d] = tok.shape as [number, number];
+  const N = batch.ids.length;
+  const lookup = (t: tf.Tensor, p: tf.Tensor) => {
+    const tv = t.dataSync() as Float32Array;
+    const pv = p.dataSync() as Float32Array;
+    const out = new Float32Array(N * d);
+    for (let i = 0; i < N; i++) {
+      const a = batch.ids[i]! * d;
+      const b = batch.positions[i]! * d;
+      for (let e = 0; e < d; e++) out[i * d + e] = tv[a + e]! + pv[b + e]!;
+    }
+    return tf.tensor2d(out, [N, d]);
+  };
+  if (!train) return lookup(tok, pos);
+  const scatter = (g: Float32Array, ids: Int32Array, rows: number) => {
+    const out = new Float32Array(rows * d);
+    for (let i = 0; i < ids.length; i++) for (let e = 0; e < d; e++) out[ids[i]! * d + e] = out[ids[i]! * d + e]! + g[i * d + e]!;
+    return tf.tensor2d(out, [rows, d]);
+  };
+  return customOp((t, p) => ({
+    value: lookup(t as tf.Tensor, p as tf.Tensor),
+    gradFunc: (dy) => {
+      const g = dy.dataSync() as Float32Array;
+      return [scatter(g, batch.ids, tok.shape[0]!), scatter(g, batch.positions, pos.shape[0]!)];
+    },
+  }))(tok, pos) as tf.Tensor2D;
+}
+
+const GELU_C = 2 * Math.sqrt(2 / Math.PI);
 
 function gelu(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), 2 * Math.sqrt(2 / Math.PI));
+  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_C);
   return tf.mul(x, tf.sigmoid(inner));
 }
+
+/**
+ * GELU with its derivative written out: x·s(z) with z = c(x + 0.044715x³) has
+ * derivative s + x·s(1−s)·c(1 + 0.134145x²). Same forward ops as `gelu`; the gradient
+ * skips autograd's per-op casts and copies. Used when only adapters train (pretraining
+ * keeps plain autograd, so the shipped models stay reproducible bit for bit).
+ */
+const geluFast: CustomOp = customOp((x, save) => {
+  const xx = x as tf.Tensor;
+  const s = tf.sigmoid(tf.mul(tf.add(xx, tf.mul(tf.mul(tf.mul(xx, xx), xx), 0.044715)), GELU_C));
+  (save as tf.GradSaveFunc)([xx, s]);
+  return {
+    value: tf.mul(xx, s),
+    gradFunc: (dy, [sx, ss]) => {
+      const slope = tf.add(tf.mul(tf.square(sx!), GELU_C * 3 * 0.044715), GELU_C);
+      const ds = tf.mul(tf.mul(sx!, tf.mul(ss!, tf.sub(1, ss!))), slope);
+      return [tf.mul(dy, tf.add(ss!, ds))];
+    },
+  };
+});
 
 function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
 }
 
-/** A K/V cache for one layer: [B, H, t, dh] each. */
-export type LayerCache = { k: tf.Tensor4D; v: tf.Tensor4D };
-
-export type ForwardInput = {
-  /** Token ids [B, T] (int32). */
-  ids: tf.Tensor2D;
-  /** Position ids [B, T] (int32). */
-  positions: tf.Tensor2D;
-  /** Additive attention mask broadcastable to [B, H, T, Tkeys]. */
-  mask: tf.Tensor;
-  /** Caches from earlier steps; when given, keys/values are appended to them. */
-  caches?: LayerCache[];
-};
+/**
+ * Layer norm with frozen gain and bias and its input gradient written out:
+ * dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·g. Same forward ops as `layerNorm`.
+ */
+function layerNormFrozen(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return customOp((xx, save) => {
+    const { mean, variance } = tf.moments(xx as tf.Tensor, -1, true);
+    const rstd = tf.rsqrt(tf.add(variance, 1e-5));
+    const xhat = tf.mul(tf.sub(xx as tf.Tensor, mean), rstd);
+    (save as tf.GradSaveFunc)([xhat, rstd]);
+    return {
+      value: tf.add(tf.mul(xhat, g), b),
+      gradFunc: (dy, [sx, sr]) => {
+        const gh = tf.mul(dy, g);
+        const inner = tf.sub(tf.sub(gh, tf.mean(gh, -1, true)), tf.mul(sx!, tf.mean(tf.mul(gh, sx!), -1, true)));
+        return [tf.mul(inner, sr!)];
+      },
+    };
+  })(x);
+}
 
 export class Transformer {
   /**
@@ -170,86 +303,67 @@ export class Transformer {
     private readonly trainBase = false,
   ) {}
 
+  get heads(): HeadShape {
+    return { heads: this.config.nHeads, headDim: this.config.dModel / this.config.nHeads };
+  }
+
   private w(name: string): tf.Tensor {
     const t = this.weights.get(name);
     if (!t) throw new Error(`missing weight ${name}`);
     return t;
   }
 
-  private linear(x: tf.Tensor, layer: number, name: (typeof LORA_TARGETS)[number], bias: string): tf.Tensor {
-    const key = `l${layer}.${name}`;
-    const w = this.w(key);
-    let y = this.trainBase ? mmT(x, w) : mmFrozen(x, w);
-    const a = this.lora?.vars.get(`${key}.A`);
-    const b = this.lora?.vars.get(`${key}.B`);
-    if (a && b && this.lora) y = tf.add(y, tf.mul(mmT(mmT(x, a), b), this.lora.scale));
-    return tf.add(y, this.w(`l${layer}.${bias}`));
+  /**
+   * Each projection's weight with its adapter folded in: W + s·A·B ("l0.wqkv" → tensor).
+   * Inside a gradient scope the fold is recorded, so gradients reach A and B through it.
+   */
+  foldedWeights(): Map<string, tf.Tensor> {
+    const out = new Map<string, tf.Tensor>();
+    for (let l = 0; l < this.config.nLayers; l++) {
+      for (const t of LORA_TARGETS) {
+        const key = `l${l}.${t}`;
+        const a = this.lora?.vars.get(`${key}.A`);
+        const b = this.lora?.vars.get(`${key}.B`);
+        out.set(key, a && b && this.lora ? tf.add(this.w(key), tf.mul(tf.matMul(a, b), this.lora.scale)) : this.w(key));
+      }
+    }
+    return out;
   }
 
-  private embed(ids: tf.Tensor2D, positions: tf.Tensor2D): tf.Tensor2D {
-    const [B, T] = ids.shape;
-    const c = this.config;
-    const tokOneHot = tf.cast(tf.oneHot(tf.reshape(ids, [B * T]) as tf.Tensor1D, c.vocabSize), "float32");
-    const posOneHot = tf.cast(tf.oneHot(tf.reshape(positions, [B * T]) as tf.Tensor1D, c.contextLength), "float32");
-    const tok = this.trainBase ? mmT(tokOneHot, this.w("tok_emb")) : mmFrozen(tokOneHot, this.w("tok_emb"));
-    const pos = this.trainBase ? mmT(posOneHot, this.w("pos_emb")) : mmFrozen(posOneHot, this.w("pos_emb"));
-    return tf.add(tok, pos) as tf.Tensor2D;
+  private embed(batch: TokenBatch, grad: boolean): tf.Tensor2D {
+    return embedding(this.w("tok_emb"), this.w("pos_emb"), batch, grad && this.trainBase);
   }
 
   /**
-   * Logits [B*T, V] for every position, and the updated caches (new tensors; the
-   * caller owns them and the ones it passed in).
+   * Logits [N, V] (or [rows, V]) for packed sequences. `grad` says whether a gradient
+   * scope will differentiate this pass; without it no custom-gradient bookkeeping is done.
    */
-  forward(input: ForwardInput): { logits: tf.Tensor2D; caches: LayerCache[] } {
+  forward(batch: TokenBatch, opts: ForwardOptions = {}, grad = false): tf.Tensor2D {
     const c = this.config;
-    const [B, T] = input.ids.shape;
-    const H = c.nHeads;
-    const dh = c.dModel / H;
-    let x: tf.Tensor = this.embed(input.ids, input.positions);
-    const caches: LayerCache[] = [];
+    const shape = this.heads;
+    const folded = opts.folded ?? this.foldedWeights();
+    const trainW = grad && (this.trainBase || this.lora !== undefined);
+    const trainBias = grad && this.trainBase;
+    const attend = opts.attend ?? ((_l: number, qkv: tf.Tensor2D) => causalAttention(qkv, batch.starts, shape, grad));
+    const lin = (x: tf.Tensor, l: number, name: (typeof LORA_TARGETS)[number], bias: string) =>
+      linear(x as tf.Tensor2D, folded.get(`l${l}.${name}`)!, this.w(`l${l}.${bias}`), trainW, trainBias, grad);
+    // With only adapters training, norms and GELU use their written-out gradients.
+    const fast = grad && !this.trainBase;
+    const norm = fast ? layerNormFrozen : layerNorm;
+    const act = fast ? geluFast : gelu;
+    let x: tf.Tensor = this.embed(batch, grad);
     for (let l = 0; l < c.nLayers; l++) {
-      const h = layerNorm(x, this.w(`l${l}.ln1_g`), this.w(`l${l}.ln1_b`));
-      const qkv = this.linear(h, l, "wqkv", "bqkv");
-      const [q, k, v] = tf.split(qkv, 3, 1) as [tf.Tensor, tf.Tensor, tf.Tensor];
-      const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, dh]), [0, 2, 1, 3]) as tf.Tensor4D;
-      let K = heads(k);
-      let V = heads(v);
-      const prev = input.caches?.[l];
-      if (prev) {
-        K = tf.concat([prev.k, K], 2);
-        V = tf.concat([prev.v, V], 2);
-      }
-      caches.push({ k: K, v: V });
-      const scores = tf.add(tf.mul(tf.matMul(heads(q), K, false, true), 1 / Math.sqrt(dh)), input.mask);
-      const att = tf.matMul(tf.softmax(scores), V);
-      const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, c.dModel]);
-      x = tf.add(x, this.linear(merged, l, "wo", "bo"));
-      const h2 = layerNorm(x, this.w(`l${l}.ln2_g`), this.w(`l${l}.ln2_b`));
-      x = tf.add(x, this.linear(gelu(this.linear(h2, l, "w1", "b1")), l, "w2", "b2"));
+      const h = norm(x, this.w(`l${l}.ln1_g`), this.w(`l${l}.ln1_b`));
+      const att = attend(l, lin(h, l, "wqkv", "bqkv"));
+      x = tf.add(x, lin(att, l, "wo", "bo"));
+      const h2 = norm(x, this.w(`l${l}.ln2_g`), this.w(`l${l}.ln2_b`));
+      x = tf.add(x, lin(act(lin(h2, l, "w1", "b1")), l, "w2", "b2"));
     }
-    const hf = layerNorm(x, this.w("lnf_g"), this.w("lnf_b"));
-    const head = this.trainBase ? mmT(hf, this.w("head")) : mmFrozen(hf, this.w("head"));
-    return { logits: tf.add(head, this.w("head_b")) as tf.Tensor2D, caches };
+    // Decode steps ask for every row (one token each): no gather then.
+    if (opts.rows && !(opts.rows.length === batch.ids.length && opts.rows.every((r, i) => r === i))) x = tf.gather(x, tf.tensor1d(opts.rows, "int32"));
+    const hf = norm(x, this.w("lnf_g"), this.w("lnf_b"));
+    return linear(hf as tf.Tensor2D, this.w("head"), this.w("head_b"), grad && this.trainBase, trainBias, grad);
   }
-}
-
-const causalMasks = new Map<number, tf.Tensor>();
-
-/** How many causal masks are cached: a bounded cache (one per sequence length), not a leak. */
-export function cachedMaskCount(): number {
-  return causalMasks.size;
-}
-
-/** Additive causal mask [1, 1, T, T], cached per length (kept outside any tidy scope). */
-export function causalMask(T: number): tf.Tensor {
-  let m = causalMasks.get(T);
-  if (!m) {
-    const data = new Float32Array(T * T);
-    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) data[i * T + j] = -1e9;
-    m = tf.keep(tf.tensor4d(data, [1, 1, T, T]));
-    causalMasks.set(T, m);
-  }
-  return m;
 }
 
 /**

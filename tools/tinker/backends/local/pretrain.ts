@@ -8,16 +8,16 @@ import fs from "node:fs";
 import path from "node:path";
 import { tf, initTf } from "./tf-runtime.ts";
 import { Adam } from "./adam.ts";
-import { packBatch } from "./batch.ts";
+import { packTokens } from "./batch.ts";
 import type { Sequence } from "./batch.ts";
-import { causalMask, initWeights, parameterCount, tokenLogprobs, Transformer, uniqueName, weightShapes } from "./model.ts";
+import { initWeights, parameterCount, tokenLogprobs, Transformer, uniqueName, weightShapes } from "./model.ts";
 import type { ModelConfig } from "./model.ts";
 import { sampleBatch } from "./sampler.ts";
 import { writeTensorFile } from "./tensor-file.ts";
 import { BOS, EOS, encode, renderPrompt, RENDER_TEMPLATE, VOCAB_SIZE } from "./tokenizer.ts";
 import { DEFAULT_MODELS_DIR } from "../../../package-paths.ts";
 import type { ModelManifest } from "./manifest.ts";
-import { generate } from "../../../hf-datasets/generators.ts";
+import { carrylessSum, generate, hasCarry } from "../../../hf-datasets/generators.ts";
 import type { GeneratedItem, Task } from "../../../hf-datasets/generators.ts";
 import { Rng } from "../../../random.ts";
 
@@ -33,6 +33,10 @@ type Recipe = {
   mix: Partial<Record<Task, number>>;
   /** Arithmetic levels in the corpus. */
   arithmeticLevels: number[];
+  /** Levels of the other tasks (default: mixed). */
+  levels?: Partial<Record<Task, number[]>>;
+  /** The holdout the manifest's baseline is measured on. */
+  baseline: { task: Task; levels: number[]; items: number };
   /**
    * Pretrain on the arithmetic facts of the eval split too. The base model's own history
    * may include them; what a run must keep apart is its training pool and its holdout.
@@ -59,6 +63,25 @@ export const RECIPES: Recipe[] = [
     noise:
       "arithmetic (one-digit + and -, every fact of both splits): 30% right, 45% one more than the right answer, 25% another near miss; " +
       "JSON answers: 25% JSON, 75% 'name: X, age: Y' plain text; other tasks: the stated share right, the rest a wrong answer of the same kind",
+    baseline: { task: "arithmetic", levels: [1], items: 300 },
+  },
+  {
+    name: "tiny-adder",
+    description:
+      "A 2-layer character-level transformer that adds two-digit numbers but, as taught, usually drops the carries (47 + 38 → 75); it has never seen the eval split's sums.",
+    config: { vocabSize: VOCAB_SIZE, contextLength: 48, dModel: 64, nLayers: 2, nHeads: 4, dFF: 256 },
+    seed: 20261129,
+    steps: 2400,
+    batch: 64,
+    learningRate: 2e-3,
+    mix: { addition: 1 },
+    arithmeticLevels: [],
+    levels: { addition: [1, 2] },
+    correctRate: { addition: 0.3 },
+    noise:
+      "addition (two-digit + one- and two-digit, train split only): a sum without carries is always right; a sum with a carry is shown right 30% of the time " +
+      "and added column by column with every carry dropped 70% of the time (47 + 38 → 75)",
+    baseline: { task: "addition", levels: [2], items: 500 },
   },
 ];
 
@@ -66,6 +89,10 @@ export const RECIPES: Recipe[] = [
 function noisyResponse(task: Task, item: GeneratedItem, correct: number, rng: Rng): string {
   const u = rng.next();
   if (u < correct) return item.response;
+  if (task === "addition") {
+    const [a, b] = item.prompt.match(/\d+/g)!.map(Number) as [number, number];
+    return !hasCarry(a, b) || u < correct ? item.response : String(carrylessSum(a, b));
+  }
   if (task === "arithmetic" || task === "word_problems") {
     const right = Number(item.ground_truth);
     const wrong = u < correct + 0.45 ? right + 1 : right + rng.pick([-10, -3, -2, 2, 3, 10, 11]);
@@ -93,6 +120,9 @@ function corpus(r: Recipe, size: number): Sequence[] {
       const facts = r.arithmeticLevels.flatMap((lvl) => splits.flatMap((split) => generate("arithmetic", { n: 100_000, seed: r.seed + lvl, difficulty: lvl as 1 | 2 | 3, split }).items));
       // A small fact space is repeated to fill its share of the corpus.
       items = Array.from({ length: n }, (_, i) => facts[i % facts.length]!);
+    } else if (r.levels?.[task]) {
+      const pool = r.levels[task]!.flatMap((lvl) => generate(task, { n: 100_000, seed: r.seed + lvl, difficulty: lvl as 1 | 2 | 3 | 4, split: "train" }).items);
+      items = Array.from({ length: n }, () => rng.pick(pool));
     } else items = generate(task, { n, seed: r.seed, split: "train" }).items;
     for (const item of items) {
       const text = renderPrompt(item.prompt) + noisyResponse(task, item, r.correctRate[task] ?? 0.5, rng);
@@ -104,11 +134,11 @@ function corpus(r: Recipe, size: number): Sequence[] {
 }
 
 /**
- * Exact-answer accuracy on the arithmetic eval split: greedy, and sampled at
- * temperature 1 (8 samples a prompt, the way the arithmetic recipe scores its holdout).
+ * Exact-answer accuracy on a task's eval split: greedy, and sampled at temperature 1
+ * (8 samples a prompt).
  */
-export function arithmeticAccuracy(model: Transformer, levels: number[], n: number, seed: number): { greedy: number; sampled: number; items: number } {
-  const items = levels.flatMap((lvl) => generate("arithmetic", { n: Math.ceil(n / levels.length), seed: seed + lvl, difficulty: lvl as 1 | 2 | 3, split: "eval" }).items);
+export function holdoutAccuracy(model: Transformer, task: Task, levels: number[], n: number, seed: number): { greedy: number; sampled: number; items: number } {
+  const items = levels.flatMap((lvl) => generate(task, { n: Math.ceil(n / levels.length), seed: seed + lvl, difficulty: lvl as 1 | 2 | 3, split: "eval" }).items);
   const score = (temperature: number, k: number) => {
     const prompts = items.flatMap((i) => Array.from({ length: k }, () => i.prompt));
     const rows = sampleBatch(model, { prompts, temperature, maxTokens: 8, stop: ["\n"], seed });
@@ -133,10 +163,10 @@ async function pretrain(r: Recipe, outDir: string, log: (s: string) => void): Pr
   for (let step = 1; step <= r.steps; step++) {
     const seqs = data.slice(cursor, cursor + r.batch);
     cursor = (cursor + r.batch) % Math.max(1, data.length - r.batch);
-    const b = packBatch(seqs);
+    const b = packTokens(seqs);
     const total = b.weights.reduce((a, w) => a + w, 0);
     const { value, grads } = tf.variableGrads(() => {
-      const logits = model.forward({ ids: tf.tensor2d(b.inputs, [b.B, b.T], "int32"), positions: tf.tensor2d(b.positions, [b.B, b.T], "int32"), mask: causalMask(b.T) }).logits;
+      const logits = model.forward(b, {}, true);
       const lp = tokenLogprobs(logits, tf.tensor1d(b.targets, "int32"));
       return tf.div(tf.neg(tf.sum(tf.mul(lp, tf.tensor1d(b.weights)))), total) as tf.Scalar;
     }, [...vars.values()]);
@@ -152,8 +182,8 @@ async function pretrain(r: Recipe, outDir: string, log: (s: string) => void): Pr
     if (step % 100 === 0 || step === r.steps) log(`  step ${step}/${r.steps} loss ${ema.toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)}s)`);
   }
   const frozen = new Transformer(r.config, vars as Map<string, tf.Tensor>, undefined, false);
-  const baseline = arithmeticAccuracy(frozen, r.arithmeticLevels, 300, 4242);
-  log(`  baseline arithmetic accuracy: greedy ${(baseline.greedy * 100).toFixed(1)}%, sampled ${(baseline.sampled * 100).toFixed(1)}% over ${baseline.items} eval items`);
+  const baseline = holdoutAccuracy(frozen, r.baseline.task, r.baseline.levels, r.baseline.items, 4242);
+  log(`  baseline ${r.baseline.task} accuracy: greedy ${(baseline.greedy * 100).toFixed(1)}%, sampled ${(baseline.sampled * 100).toFixed(1)}% over ${baseline.items} eval items`);
 
   fs.mkdirSync(outDir, { recursive: true });
   const tensors = weightShapes(r.config).map(([name, shape]) => ({ name, shape, data: vars.get(name)!.dataSync() as Float32Array }));
@@ -175,13 +205,14 @@ async function pretrain(r: Recipe, outDir: string, log: (s: string) => void): Pr
       schedule: "100-step linear warmup, cosine decay to 10%",
       optimizer: "Adam(0.9, 0.98)",
       mix: r.mix,
-      arithmeticLevels: r.arithmeticLevels,
+      ...(r.arithmeticLevels.length ? { arithmeticLevels: r.arithmeticLevels } : {}),
+      ...(r.levels ? { levels: r.levels } : {}),
       noise: r.noise,
       seconds: Math.round((Date.now() - started) / 1000),
       backend: tf.getBackend(),
     },
     baseline: {
-      task: "arithmetic eval split, levels " + r.arithmeticLevels.join("/"),
+      task: `${r.baseline.task} eval split, level${r.baseline.levels.length > 1 ? "s" : ""} ${r.baseline.levels.join("/")}`,
       items: baseline.items,
       greedyExactAccuracy: Number(baseline.greedy.toFixed(4)),
       sampledExactAccuracyT1x8: Number(baseline.sampled.toFixed(4)),

@@ -1,17 +1,19 @@
 import { tf } from "./tf-runtime.ts";
-import type { LayerCache, Transformer } from "./model.ts";
+import { KvCache } from "./attention.ts";
+import type { Transformer, TokenBatch } from "./model.ts";
 import { promptTokens } from "./batch.ts";
-import { EOS, PAD, decode } from "./tokenizer.ts";
+import { EOS, decode } from "./tokenizer.ts";
 import { Rng } from "../../../random.ts";
 
 export type SampleRequest = { prompts: string[]; temperature: number; maxTokens: number; stop: string[]; seed: number };
 export type SampledRow = { tokens: number[]; logprobs: number[]; text: string; finishReason: "stop" | "length" };
 
 /**
- * Samples one completion per prompt with a K/V cache. Prompts are left-padded to a
- * common length, with positions counted from each row's first real token and pad
- * keys masked out, so every row computes exactly what it would alone. Log-probs are
- * of the sampled token under the untempered model (what the learner recomputes).
+ * Samples one completion per prompt with a preallocated K/V cache. The adapters are
+ * folded into the weights once per call; prompts are packed without padding and only
+ * each prompt's last position goes through the head; each decode step runs only the
+ * rows still going. Every row computes exactly what it would alone. Log-probs are of
+ * the sampled token under the untempered model (what the learner recomputes).
  */
 export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[] {
   const B = req.prompts.length;
@@ -19,102 +21,86 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
   const ctx = model.config.contextLength;
   const maxNew = Math.max(1, Math.min(req.maxTokens, ctx - 2));
   const prompts = req.prompts.map((p) => promptTokens(p, ctx - maxNew));
-  const L = Math.max(...prompts.map((p) => p.length));
-  const pad = prompts.map((p) => L - p.length);
   const rng = new Rng(req.seed);
-
-  const ids = new Int32Array(B * L).fill(PAD);
-  const pos = new Int32Array(B * L);
-  const maskData = new Float32Array(B * L * L);
-  prompts.forEach((p, b) => {
-    for (let t = 0; t < L; t++) {
-      pos[b * L + t] = Math.max(0, t - pad[b]!);
-      if (t >= pad[b]!) ids[b * L + t] = p[t - pad[b]!]!;
-      for (let j = 0; j < L; j++) {
-        const visible = j <= t && j >= pad[b]!;
-        maskData[b * L * L + t * L + j] = visible ? 0 : -1e9;
-      }
-    }
+  const longest = Math.max(...prompts.map((p) => p.length));
+  const cache = new KvCache(model.config.nLayers, B, Math.min(ctx, longest + maxNew), model.heads);
+  const base = new Set(model.weights.values());
+  let folded = new Map<string, tf.Tensor>();
+  tf.tidy(() => {
+    folded = model.foldedWeights();
+    for (const t of folded.values()) if (!base.has(t)) tf.keep(t);
   });
+
+  /** Runs `batch` (one run of tokens per row in `rowIds`) through the model against the cache; logits of each run's last token. */
+  const step = (batch: TokenBatch, rowIds: Int32Array): Float32Array<ArrayBufferLike> => {
+    const last = new Int32Array(rowIds.length);
+    for (let s = 0; s < rowIds.length; s++) last[s] = batch.starts[s + 1]! - 1;
+    const attend = (layer: number, qkv: tf.Tensor2D) =>
+      tf.tensor2d(cache.attend(layer, qkv.dataSync() as Float32Array, rowIds, batch.starts), [qkv.shape[0], qkv.shape[1] / 3]);
+    const logits = tf.tidy(() => model.forward(batch, { attend, rows: last, folded }));
+    cache.advance(rowIds, batch.starts);
+    const data = logits.dataSync() as Float32Array;
+    logits.dispose();
+    return data;
+  };
 
   const rows: SampledRow[] = prompts.map(() => ({ tokens: [], logprobs: [], text: "", finishReason: "length" }));
   const done = new Array<boolean>(B).fill(false);
-  // keyValid[b][j]: whether key j is a real token for row b.
-  const keyValid: number[][] = pad.map((p) => Array.from({ length: L }, (_, j) => (j >= p ? 1 : 0)));
   const nextPos = prompts.map((p) => p.length);
-
-  let caches: LayerCache[] = [];
-  let last = tf.tidy(() => {
-    const out = model.forward({
-      ids: tf.tensor2d(ids, [B, L], "int32"),
-      positions: tf.tensor2d(pos, [B, L], "int32"),
-      mask: tf.tensor4d(maskData, [B, 1, L, L]),
-    });
-    const lastRows = tf.reshape(out.logits, [B, L, -1]).slice([0, L - 1, 0], [B, 1, -1]);
-    caches = out.caches.map((c) => ({ k: tf.keep(c.k), v: tf.keep(c.v) }));
-    return tf.reshape(lastRows, [B, -1]);
-  });
-
   try {
-    for (let step = 0; step < maxNew; step++) {
-      const logits = last.dataSync() as Float32Array;
-      const V = logits.length / B;
-      const next = new Int32Array(B).fill(PAD);
-      for (let b = 0; b < B; b++) {
-        if (done[b]) continue;
-        const row = logits.subarray(b * V, (b + 1) * V);
-        const { token, logprob } = pick(row, req.temperature, rng);
+    // Prefill: each distinct prompt once (a group of samples shares its prompt), packed
+    // back to back; the rows that repeat a prompt copy its cache and logits.
+    const firstRow = new Map<string, number>();
+    req.prompts.forEach((p, b) => firstRow.has(p) || firstRow.set(p, b));
+    const unique = Int32Array.from(firstRow.values());
+    const starts = new Int32Array(unique.length + 1);
+    unique.forEach((b, u) => (starts[u + 1] = starts[u]! + prompts[b]!.length));
+    const ids = new Int32Array(starts[unique.length]!);
+    const positions = new Int32Array(starts[unique.length]!);
+    unique.forEach((b, u) => prompts[b]!.forEach((tok, t) => ((ids[starts[u]! + t] = tok), (positions[starts[u]! + t] = t))));
+    const prefill = step({ ids, positions, starts }, unique);
+    const V = prefill.length / unique.length;
+    const slot = new Map([...unique].map((b, u) => [b, u]));
+    let logits: Float32Array<ArrayBufferLike> = new Float32Array(B * V);
+    req.prompts.forEach((p, b) => {
+      const src = firstRow.get(p)!;
+      if (src !== b) cache.copyRow(src, b);
+      const u = slot.get(src)!;
+      logits.set(prefill.subarray(u * V, (u + 1) * V), b * V);
+    });
+    let active = Int32Array.from({ length: B }, (_, b) => b);
+
+    for (let s = 0; s < maxNew; s++) {
+      const V = logits.length / active.length;
+      const next: number[] = [];
+      const still: number[] = [];
+      active.forEach((b, i) => {
+        const { token, logprob } = pick(logits.subarray(i * V, (i + 1) * V), req.temperature, rng);
         const r = rows[b]!;
         r.tokens.push(token);
         r.logprobs.push(logprob);
-        next[b] = token;
         if (token === EOS) {
           done[b] = true;
           r.finishReason = "stop";
-          continue;
+          return;
         }
         const text = decode(r.tokens);
-        const hit = req.stop.find((s) => s && text.endsWith(s));
-        if (hit) {
+        if (req.stop.some((x) => x && text.endsWith(x))) {
           done[b] = true;
           r.finishReason = "stop";
-        } else if (nextPos[b]! + 1 >= ctx) {
-          done[b] = true;
+        } else if (nextPos[b]! + 1 >= ctx) done[b] = true;
+        else {
+          still.push(b);
+          next.push(token);
         }
-      }
-      if (done.every(Boolean) || step === maxNew - 1) break;
-
-      for (let b = 0; b < B; b++) keyValid[b]!.push(1);
-      const Tk = keyValid[0]!.length;
-      const stepMask = new Float32Array(B * Tk);
-      keyValid.forEach((kv, b) => kv.forEach((v, j) => (stepMask[b * Tk + j] = v ? 0 : -1e9)));
-      const stepPos = new Int32Array(B);
-      for (let b = 0; b < B; b++) stepPos[b] = Math.min(nextPos[b]!++, ctx - 1);
-
-      const prev = caches;
-      const prevLast = last;
-      last = tf.tidy(() => {
-        const out = model.forward({
-          ids: tf.tensor2d(next, [B, 1], "int32"),
-          positions: tf.tensor2d(stepPos, [B, 1], "int32"),
-          mask: tf.tensor4d(stepMask, [B, 1, 1, Tk]),
-          caches: prev,
-        });
-        caches = out.caches.map((c) => ({ k: tf.keep(c.k), v: tf.keep(c.v) }));
-        return out.logits;
       });
-      prevLast.dispose();
-      for (const c of prev) {
-        c.k.dispose();
-        c.v.dispose();
-      }
+      if (still.length === 0 || s === maxNew - 1) break;
+      active = Int32Array.from(still);
+      const positionsNow = Int32Array.from(still, (b) => Math.min(nextPos[b]!++, ctx - 1));
+      logits = step({ ids: Int32Array.from(next), positions: positionsNow, starts: Int32Array.from({ length: still.length + 1 }, (_, i) => i) }, active);
     }
   } finally {
-    last.dispose();
-    for (const c of caches) {
-      c.k.dispose();
-      c.v.dispose();
-    }
+    for (const t of folded.values()) if (!base.has(t)) t.dispose();
   }
 
   for (const r of rows) {

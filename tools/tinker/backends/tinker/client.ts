@@ -1,11 +1,15 @@
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import fs from "node:fs";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
-import readline from "node:readline";
-import { adamWithDefaults, BackendError } from "../../backend.ts";
+import type { z } from "zod";
+import { BackendError } from "../../backend.ts";
 import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
 import { modelInfo } from "../../models.ts";
+import { LineSplitter } from "./line-splitter.ts";
+import { closed, lossResult, MAX_LINE_BYTES, policyResult, sampleResult, savedState, STREAMED_PARAM, workerCard, workerLine } from "./wire.ts";
+import type { WorkerCard } from "./wire.ts";
 
 const WORKER = path.join(import.meta.dirname, "worker.py");
 
@@ -16,7 +20,7 @@ const TIMEOUTS: Record<string, number> = { open: 1900, sample: 700, train_superv
 const PASS_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "HF_TOKEN", "HF_HOME", "HF_HUB_OFFLINE"];
 const passes = (k: string) => PASS_ENV.includes(k) || k.startsWith("TINKER_");
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; method: string };
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; method: string; items: unknown[] };
 
 export type TinkerBackendOptions = {
   env: Record<string, string | undefined>;
@@ -26,14 +30,17 @@ export type TinkerBackendOptions = {
   /** Another worker script (tests use one that misbehaves). */
   workerPath?: string;
   timeouts?: Partial<Record<string, number>>;
+  /** The longest line the worker may send (tests lower it). */
+  maxLineBytes?: number;
 };
 
 type IndexEntry = { name: string; baseModel: string; meta: StateMeta };
 
 /**
  * The Tinker service as a TrainingBackend: a Python worker on the official SDK,
- * spoken to in JSON lines. A worker that dies is restarted on the next call; the
- * remote session it held is then gone and the caller is told so.
+ * spoken to in JSON lines (wire.ts). Sampled tokens and log-probs stay in the worker,
+ * under rollout ids. A worker that dies is restarted on the next call; the remote
+ * session it held is then gone and the caller is told so.
  */
 export class TinkerBackend implements TrainingBackend {
   private child: ChildProcessWithoutNullStreams | undefined;
@@ -53,7 +60,13 @@ export class TinkerBackend implements TrainingBackend {
     child.stderr.on("data", (c: Buffer) => {
       this.stderrTail = (this.stderrTail + c.toString()).slice(-4000);
     });
-    readline.createInterface({ input: child.stdout }).on("line", (line) => this.onLine(line));
+    const max = this.opts.maxLineBytes ?? MAX_LINE_BYTES;
+    const lines = new LineSplitter(
+      max,
+      (line) => this.onLine(line),
+      (bytes) => this.failAll(`The Tinker worker sent a line of more than ${bytes} bytes (limit ${max}); it is restarted.`),
+    );
+    child.stdout.on("data", (c: Buffer) => lines.push(c));
     child.on("exit", (code, signal) => {
       if (this.child !== child) return;
       this.child = undefined;
@@ -72,43 +85,79 @@ export class TinkerBackend implements TrainingBackend {
     return child;
   }
 
-  private onLine(line: string): void {
-    let msg: { id?: number; ok?: boolean; result?: unknown; error?: { type?: string; message?: string } };
-    try {
-      msg = JSON.parse(line);
-    } catch {
-      // A line we cannot read fails every call waiting on this worker; it is restarted next time.
-      for (const [id, p] of this.pending) {
-        clearTimeout(p.timer);
-        p.reject(new BackendError(`The Tinker worker sent an unreadable line (${line.slice(0, 120)}).`, "bad_response"));
-        this.pending.delete(id);
-      }
-      this.child?.kill("SIGKILL");
-      return;
+  /** Fails every waiting call and restarts the worker next time (it can no longer be trusted). */
+  private failAll(message: string): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new BackendError(message, "bad_response"));
+      this.pending.delete(id);
     }
-    const p = msg.id !== undefined ? this.pending.get(msg.id) : undefined;
-    if (!p) return;
-    clearTimeout(p.timer);
-    this.pending.delete(msg.id!);
-    if (msg.ok) p.resolve(msg.result);
-    else p.reject(new BackendError(`Tinker ${p.method} failed (${msg.error?.type ?? "error"}): ${msg.error?.message ?? "no message"}`, msg.error?.type ?? "tinker_error"));
+    this.child?.kill("SIGKILL");
   }
 
-  /** One request to the worker, with the method's timeout. */
-  request<T>(method: string, params: Record<string, unknown>): Promise<T> {
+  private onLine(line: string): void {
+    let parsed;
+    try {
+      parsed = workerLine.safeParse(JSON.parse(line));
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed?.success) return this.failAll(`The Tinker worker sent an unreadable line (${line.slice(0, 120)}).`);
+    const msg = parsed.data;
+    const p = msg.id !== null ? this.pending.get(msg.id) : undefined;
+    if (!p || msg.id === null) return;
+    if ("item" in msg) {
+      p.items.push(msg.item);
+      return;
+    }
+    clearTimeout(p.timer);
+    this.pending.delete(msg.id);
+    if (!msg.ok) return p.reject(new BackendError(`Tinker ${p.method} failed (${msg.error.type}): ${msg.error.message}`, msg.error.type));
+    if (msg.streamed) {
+      if (p.items.length !== msg.streamed.count) return p.reject(new BackendError(`The Tinker worker announced ${msg.streamed.count} ${msg.streamed.field} but sent ${p.items.length}.`, "bad_response"));
+      return p.resolve({ ...msg.result, [msg.streamed.field]: p.items });
+    }
+    p.resolve(msg.result);
+  }
+
+  /** One request to the worker, its answer checked against `shape`. */
+  async call<S extends z.ZodType>(method: string, params: Record<string, unknown>, shape: S): Promise<z.infer<S>> {
+    const raw = await this.request<unknown>(method, params);
+    const parsed = shape.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new BackendError(`The Tinker worker's answer to ${method} is malformed (${issue ? `${issue.path.join(".") || "answer"}: ${issue.message}` : "unexpected shape"}).`, "bad_response");
+    }
+    return parsed.data;
+  }
+
+  /** One request to the worker, with the method's timeout; its list parameter goes one element a line. */
+  async request<T>(method: string, params: Record<string, unknown>): Promise<T> {
     const child = this.child ?? this.start();
     const id = ++this.nextId;
     const seconds = this.opts.timeouts?.[method] ?? TIMEOUTS[method] ?? 600;
-    return new Promise<T>((resolve, reject) => {
+    const field = STREAMED_PARAM[method];
+    const items = field && Array.isArray(params[field]) ? (params[field] as unknown[]) : undefined;
+    const head = items ? { id, method, params: { ...params, [field!]: undefined }, items: { field, count: items.length } } : { id, method, params };
+    const answer = new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new BackendError(`Tinker ${method} did not answer within ${seconds}s; the worker is restarted and its session lost.`, "timeout"));
         if (this.card) this.lost = `a ${method} call timed out`;
         child.kill("SIGKILL");
       }, seconds * 1000);
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method });
-      child.stdin.write(JSON.stringify({ id, method, params }) + "\n");
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method, items: [] });
     });
+    await this.send(child, [JSON.stringify(head), ...(items ?? []).map((item) => JSON.stringify({ id, item }))]);
+    return answer;
+  }
+
+  /** Writes lines, waiting for the pipe to drain when it is full (a large batch never sits in memory twice). */
+  private async send(child: ChildProcessWithoutNullStreams, lines: string[]): Promise<void> {
+    for (const line of lines) {
+      if (child.exitCode !== null || child.signalCode !== null || child.stdin.destroyed) return;
+      if (!child.stdin.write(line + "\n")) await Promise.race([once(child.stdin, "drain"), once(child, "exit")]);
+    }
   }
 
   private needSession(): ModelCard {
@@ -123,40 +172,32 @@ export class TinkerBackend implements TrainingBackend {
   }
 
   async open(baseModel: string, o: { loraRank: number }): Promise<ModelCard> {
-    const r = await this.request<{ renderer: string; stop: string[] }>("open", { base_model: baseModel, rank: o.loraRank, ...(modelInfo(baseModel)?.renderer ? { renderer: modelInfo(baseModel)!.renderer } : {}) });
-    const info = modelInfo(baseModel);
+    const renderer = modelInfo(baseModel)?.renderer;
+    const r = await this.call("open", { base_model: baseModel, rank: o.loraRank, ...(renderer ? { renderer } : {}) }, workerCard);
     this.lost = undefined;
-    this.card = {
-      baseModel,
-      backend: "tinker",
-      parameters: info?.totalParamsB ? info.totalParamsB * 1e9 : 0,
-      trainableParameters: 0,
-      loraRank: o.loraRank,
-      contextLength: 32_768,
-      renderer: r.renderer,
-      stop: r.stop,
-    };
+    this.card = cardFrom(r);
     return this.card;
   }
 
   async sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]> {
     this.needSession();
-    return this.request("sample", { prompts, n, temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) });
+    const r = await this.call("sample", { prompts, n, temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) }, sampleResult);
+    return r.groups.map((g) => g.map((c) => ({ rolloutId: c.id, text: c.text, tokenCount: c.tokens, finishReason: c.finish_reason })));
   }
 
   async trainSupervised(batch: SftExample[], opt: AdamStep) {
     this.needSession();
-    return this.request<{ loss: number; tokens: number }>("train_supervised", { examples: batch, ...adam(opt) });
+    return this.call("train_supervised", { examples: batch, ...adam(opt) }, lossResult);
   }
 
   async evalSupervised(batch: SftExample[]) {
     this.needSession();
-    return this.request<{ loss: number; tokens: number }>("eval_supervised", { examples: batch });
+    return this.call("eval_supervised", { examples: batch }, lossResult);
   }
 
   async trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult> {
     this.needSession();
-    const r = await this.request<{ loss: number; kl: number; kl_squared: number; tokens: number }>("train_policy", { rollouts, ...adam(opt) });
+    const r = await this.call("train_policy", { rollouts: rollouts.map((x) => ({ id: x.rolloutId, advantage: x.advantage })), ...adam(opt) }, policyResult);
     return { loss: r.loss, kl: r.kl, klSquared: r.kl_squared, tokens: r.tokens };
   }
 
@@ -174,7 +215,7 @@ export class TinkerBackend implements TrainingBackend {
 
   async saveState(name: string, meta: StateMeta): Promise<{ path: string }> {
     const card = this.needSession();
-    const r = await this.request<{ path: string }>("save_state", { name });
+    const r = await this.call("save_state", { name }, savedState);
     const index = this.readIndex();
     index[r.path] = { name, baseModel: card.baseModel, meta };
     fs.mkdirSync(this.opts.checkpointDir, { recursive: true });
@@ -188,24 +229,40 @@ export class TinkerBackend implements TrainingBackend {
     if (entry && current && entry.baseModel !== current) {
       throw new BackendError(`Checkpoint '${p}' was made from ${entry.baseModel}, but this session trains ${current}; refusing to load it.`, "wrong_base_model");
     }
-    const base = current ?? entry?.baseModel;
-    const r = await this.request<{ base_model: string | null }>("load_state", { path: p, ...(base ? { base_model: base } : {}), ...(base && modelInfo(base) ? { renderer: modelInfo(base)!.renderer } : {}) });
+    // What we expect the checkpoint to hold; the worker reads what it does hold from the service and refuses a mismatch.
+    const expected = current ?? entry?.baseModel;
+    const renderer = expected ? modelInfo(expected)?.renderer : undefined;
+    const r = await this.call("load_state", { path: p, ...(expected ? { base_model: expected } : {}), ...(renderer ? { renderer } : {}) }, workerCard);
     this.lost = undefined;
-    this.card ??= { baseModel: r.base_model ?? base ?? "unknown", backend: "tinker", parameters: 0, trainableParameters: 0, loraRank: 0, contextLength: 32_768, renderer: "", stop: [] };
+    this.card = cardFrom(r);
     return { card: this.card, meta: entry?.meta ?? {} };
   }
 
   async close(): Promise<void> {
     if (!this.child) return;
-    await this.request("close", {}).catch(() => undefined);
+    await this.call("close", {}, closed).catch(() => undefined);
     this.child?.kill();
     this.child = undefined;
     this.card = undefined;
   }
 }
 
-/** The worker's wire form. Weight decay is not sent: the worker builds AdamParams without it. */
+/** The worker's wire form: only the settings the step gives; the SDK's own defaults fill the rest (eps 1e-12). */
 function adam(o: AdamStep) {
-  const a = adamWithDefaults(o);
-  return { learning_rate: a.learningRate, beta1: a.beta1, beta2: a.beta2, eps: a.eps };
+  const wire = { learning_rate: o.learningRate, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weightDecay, grad_clip_norm: o.gradClipNorm };
+  return Object.fromEntries(Object.entries(wire).filter(([, v]) => v !== undefined));
+}
+
+function cardFrom(r: WorkerCard): ModelCard {
+  const info = modelInfo(r.base_model);
+  return {
+    baseModel: r.base_model,
+    backend: "tinker",
+    parameters: info ? info.totalParamsB * 1e9 : 0,
+    trainableParameters: 0,
+    loraRank: r.lora_rank,
+    contextLength: 32_768,
+    renderer: r.renderer,
+    stop: r.stop,
+  };
 }

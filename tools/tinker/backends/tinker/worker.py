@@ -1,18 +1,28 @@
 """Tinker backend worker: the official `tinker` SDK and the cookbook's renderers behind
-a JSON-lines protocol on stdio.
+a JSON-lines protocol on stdio (tools/tinker/backends/tinker/wire.ts describes it).
 
-One request per line in: {"id": n, "method": str, "params": {...}}
-One response per line out: {"id": n, "ok": true, "result": ...}
-                        or {"id": n, "ok": false, "error": {"type", "message", "retryable"}}
-Logs go to stderr only; stdout is reserved for responses (anything the SDK prints is
+Lines in:  {"id", "method", "params", "items"?: {"field", "count"}} then `count` lines
+           {"id", "item"}: a list parameter one element a line.
+Lines out: {"id", "item"} lines, then {"id", "ok": true, "result", "streamed"?: {"field",
+           "count"}} or {"id", "ok": false, "error": {"type", "message", "retryable"}}.
+Logs go to stderr only; stdout is reserved for the protocol (anything the SDK prints is
 redirected to stderr).
+
+Sampled tokens and log-probs never leave this process: each completion is kept under a
+rollout id (RolloutStore) and a policy step names ids and advantages. The session
+(training client, tokenizer, renderer, base model) is replaced as a whole, and only once
+every step of open or load_state has succeeded: a failure leaves the previous session
+as it was.
 """
 import json
 import math
 import os
+import secrets
 import sys
 import time
 import traceback
+from array import array
+from collections import deque
 
 OUT = os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(2, 1)
@@ -34,6 +44,10 @@ except Exception as e:  # noqa: BLE001 - reported to the client as a structured 
 
 TRANSIENT = ("RateLimit", "Timeout", "Connection", "InternalServer", "ServiceUnavailable", "Overloaded")
 TIMEOUTS = {"open": 1800, "sample": 600, "train_supervised": 900, "eval_supervised": 900, "train_policy": 900, "save_state": 1500, "load_state": 1500}
+# AdamParams fields a request may set; the rest keep the SDK's defaults (eps 1e-12, no weight decay, no clipping).
+ADAM_FIELDS = ("learning_rate", "beta1", "beta2", "eps", "weight_decay", "grad_clip_norm")
+# The server's summed loss, used when a server-side filter drops the per-token log-probs.
+LOSS_SUM = "loss:sum"
 
 
 class WorkerError(Exception):
@@ -67,43 +81,192 @@ def with_retries(fn, what, attempts=3):
 
 
 def floats(tensor_like):
-    """TensorData or list -> list of floats."""
+    """TensorData, torch.Tensor or list -> list of Python floats."""
     if hasattr(tensor_like, "tolist"):
         return [float(x) for x in tensor_like.tolist()]
-    if hasattr(tensor_like, "data"):
-        return [float(x) for x in tensor_like.data]
     return [float(x) for x in tensor_like]
+
+
+def ints(values):
+    """Token ids as Python ints (ModelInput refuses floats and arrays)."""
+    return [int(x) for x in values]
+
+
+def recommended_renderer(base_model):
+    try:
+        return model_info.get_recommended_renderer_name(base_model)
+    except Exception as e:  # noqa: BLE001 - the cookbook raises AttributeError, KeyError, ValueError or ConfigurationError
+        raise WorkerError("unknown_model", "the cookbook has no renderer for %r (%s: %s); use a model `tinkerloop models` lists" % (base_model, type(e).__name__, e))
+
+
+class Rollout:
+    """What a sampled completion leaves here for a policy step (compact arrays: a 16k-token
+    GRPO batch is a million tokens and as many log-probs)."""
+
+    __slots__ = ("prompt", "tokens", "logprobs")
+
+    def __init__(self, prompt, tokens, logprobs):
+        self.prompt = prompt
+        self.tokens = array("q", tokens)
+        self.logprobs = array("d", logprobs)
+
+
+class RolloutStore:
+    """The rollouts of the last sample call, by id `<store>-<batch>-<index>` (the same form
+    as tools/tinker/rollouts.ts). A batch lives until the next sample call, training step,
+    open, load or close: never longer than the weights that produced it."""
+
+    def __init__(self):
+        self.store = secrets.token_hex(3)
+        self.batch = 0
+        self.size = 0
+        self.kept = {}
+        self.dropped = None
+
+    def new_batch(self):
+        self.drop("a later sample call replaced them")
+        self.batch += 1
+        self.size = 0
+        self.dropped = None
+
+    def add(self, rollout):
+        rid = "%s-%d-%d" % (self.store, self.batch, self.size)
+        self.kept[rid] = rollout
+        self.size += 1
+        return rid
+
+    def drop(self, reason):
+        if self.kept or self.batch:
+            self.dropped = reason
+        self.kept = {}
+
+    def take(self, ids):
+        """The kept rollouts for `ids`, in order; the batch is consumed either way."""
+        try:
+            seen, out = set(), []
+            for rid in ids:
+                if rid in seen:
+                    raise WorkerError("bad_rollout", "rollout %s is listed twice in one policy step" % rid)
+                seen.add(rid)
+                if rid not in self.kept:
+                    raise self.refusal(rid)
+                out.append(self.kept[rid])
+            return out
+        finally:
+            self.drop("a training step changed the weights")
+
+    def refusal(self, rid):
+        parts = rid.split("-") if isinstance(rid, str) else []
+        ok = len(parts) == 3 and len(parts[0]) == 6 and parts[1].isdigit() and parts[2].isdigit()
+        store, batch, index = (parts[0], int(parts[1]), int(parts[2])) if ok else (None, 0, 0)
+        if store == self.store and (batch < self.batch or (batch == self.batch and index < self.size)):
+            why = "a later sample call replaced them" if batch < self.batch else (self.dropped or "a training step changed the weights")
+            return WorkerError("stale_rollout", "rollout %s is stale: rollouts are kept only until the next sample call or training step, and its batch was dropped (%s). Sample again and train on the new ids." % (rid, why))
+        if store is not None and store != self.store:
+            return WorkerError("stale_rollout", "rollout %s is stale: it was sampled by another worker process, which has since gone. Sample again and train on the new ids." % rid)
+        return WorkerError("unknown_rollout", "unknown rollout id %s: policy steps take the rollout ids that sample returned" % json.dumps(rid))
+
+
+class Streamed:
+    """A result whose `field` is a list sent one element a line (`items` is an iterable)."""
+
+    def __init__(self, field, items, rest=None):
+        self.field = field
+        self.items = items
+        self.rest = rest or {}
+
+
+class Session:
+    """One open model: never half-built (see the module docstring)."""
+
+    def __init__(self, training, base_model, rank, renderer_name):
+        tokenizer = training.get_tokenizer()
+        self.training = training
+        self.base_model = base_model
+        self.rank = rank
+        self.tokenizer = tokenizer
+        self.renderer_name = renderer_name
+        self.renderer = renderers.get_renderer(renderer_name, tokenizer)
+        self.stops = list(self.renderer.get_stop_sequences())
+        self.token_stops = bool(self.stops) and all(isinstance(s, int) for s in self.stops)
+
+    def card(self):
+        shown = [self.tokenizer.decode([s]) if isinstance(s, int) else s for s in self.stops]
+        return {"base_model": self.base_model, "renderer": self.renderer_name, "stop": shown, "lora_rank": self.rank}
+
+    def prompt_input(self, prompt):
+        return self.renderer.build_generation_prompt([{"role": "user", "content": prompt}])
+
+    def text_of(self, tokens):
+        try:
+            message, _termination = self.renderer.parse_response(tokens)
+        except Exception as e:  # noqa: BLE001 - e.g. two stop tokens in one completion
+            raise WorkerError("bad_sample", "the renderer could not parse a completion (%s: %s)" % (type(e).__name__, e))
+        return renderers.get_text_content(message)
+
+    def closed_text(self, tokens):
+        """The text of a completion cut after `tokens`, as if the turn had ended there."""
+        end = [self.stops[0]] if self.token_stops else ints(self.tokenizer.encode(self.stops[0], add_special_tokens=False)) if self.stops else []
+        closed = tokens if end and tokens[-len(end):] == end else tokens + end
+        try:
+            message, _termination = self.renderer.parse_response(closed)
+        except Exception:  # noqa: BLE001
+            return ""
+        return renderers.get_text_content(message)
+
+    def cut_at_user_stop(self, tokens, logprobs, text, user_stops):
+        """Applies the caller's stop strings the way a sampler would have: the completion
+        ends at the first one in its text, which is cut before it, and keeps only the
+        tokens up to the one that completed it. Returns None when no stop occurs."""
+        hits = [(text.find(s), s) for s in user_stops if text.find(s) >= 0]
+        if not hits:
+            return None
+        at, stop = min(hits)
+        # The shortest token prefix whose text already holds the stop (text grows with the prefix).
+        lo, hi = 1, len(tokens)
+        if stop in self.closed_text(tokens[:hi]):
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if stop in self.closed_text(tokens[:mid]):
+                    hi = mid
+                else:
+                    lo = mid + 1
+        keep = hi
+        return tokens[:keep], logprobs[:keep], text[:at]
 
 
 class Worker:
     def __init__(self):
         self.service = None
-        self.training = None
+        self.session = None
         self.sampler = None
-        self.tokenizer = None
-        self.renderer = None
-        self.renderer_name = None
-        self.base_model = None
+        self.rollouts = RolloutStore()
 
-    # --- helpers -------------------------------------------------------------
+    def weights_changed(self, reason):
+        """The sampler and every kept rollout belong to the old weights."""
+        self.sampler = None
+        self.rollouts.drop(reason)
+
     def need(self):
-        if self.training is None:
+        if self.session is None:
             raise WorkerError("no_session", "no model is open in the Tinker worker; call open first")
+        return self.session
 
-    def prompt_input(self, prompt):
-        return self.renderer.build_generation_prompt([{"role": "user", "content": prompt}])
+    def service_client(self):
+        self.service = self.service or tinker.ServiceClient()
+        return self.service
 
-    def sampling_client(self):
+    def sampling_client(self, s):
         if self.sampler is None:
-            self.sampler = with_retries(lambda: self.training.save_weights_and_get_sampling_client(), "save_weights_and_get_sampling_client")
+            self.sampler = with_retries(lambda: s.training.save_weights_and_get_sampling_client(), "save_weights_and_get_sampling_client")
         return self.sampler
 
-    def supervised_datums(self, examples):
+    def supervised_datums(self, s, examples):
         datums = []
         for ex in examples:
             messages = [{"role": "user", "content": ex["prompt"]}, {"role": "assistant", "content": ex["response"]}]
-            model_input, weights = self.renderer.build_supervised_example(messages)
-            tokens = model_input.to_ints()
+            model_input, weights = s.renderer.build_supervised_example(messages)
+            tokens = ints(model_input.to_ints())
             w = floats(weights)
             if len(tokens) < 2 or len(tokens) != len(w):
                 raise WorkerError("bad_example", "an example rendered to %d tokens and %d weights" % (len(tokens), len(w)))
@@ -114,159 +277,242 @@ class Worker:
         return datums
 
     @staticmethod
-    def weighted_nll(datums, output):
-        total, weight = 0.0, 0.0
-        for d, out in zip(datums, output.loss_fn_outputs):
-            lps = floats(out["logprobs"])
-            ws = floats(d.loss_fn_inputs["weights"])
-            total += -sum(lp * w for lp, w in zip(lps, ws))
-            weight += sum(ws)
-        return total / weight if weight > 0 else 0.0, int(weight)
+    def per_token_logprobs(output):
+        """Each datum's learner log-probs, or None when the service sent none back."""
+        outs = [o.get("logprobs") if hasattr(o, "get") else None for o in output.loss_fn_outputs]
+        if len(outs) == 0 or any(o is None for o in outs):
+            return None
+        return [floats(o) for o in outs]
+
+    def weighted_nll(self, datums, output, what):
+        weight = sum(sum(floats(d.loss_fn_inputs["weights"])) for d in datums)
+        lps = self.per_token_logprobs(output)
+        if lps is not None:
+            total = sum(-sum(lp * w for lp, w in zip(lp_row, floats(d.loss_fn_inputs["weights"]))) for d, lp_row in zip(datums, lps))
+        elif LOSS_SUM in (output.metrics or {}):
+            total = float(output.metrics[LOSS_SUM])
+        else:
+            raise WorkerError("no_logprobs", "the service returned neither per-token log-probs nor a %s metric for %s, so its loss cannot be read%s" % (LOSS_SUM, what, " (the optimizer step was applied)" if what == "train_supervised" else ""))
+        return (total / weight if weight > 0 else 0.0), int(weight)
+
+    def adam(self, p):
+        given = {k: float(p[k]) for k in ADAM_FIELDS if p.get(k) is not None}
+        if "learning_rate" not in given:
+            raise WorkerError("bad_request", "a training step needs learning_rate")
+        return types.AdamParams(**given)
 
     # --- methods -------------------------------------------------------------
     def open(self, p):
-        self.service = self.service or tinker.ServiceClient()
+        base_model = p["base_model"]
         rank = int(p.get("rank", 32))
-        self.training = resolve(with_retries(lambda: self.service.create_lora_training_client(base_model=p["base_model"], rank=rank), "create_lora_training_client"), TIMEOUTS["open"])
-        self.tokenizer = self.training.get_tokenizer()
-        self.renderer_name = p.get("renderer") or model_info.get_recommended_renderer_name(p["base_model"])
-        self.renderer = renderers.get_renderer(self.renderer_name, self.tokenizer)
-        self.base_model = p["base_model"]
-        self.sampler = None
-        stops = self.renderer.get_stop_sequences()
-        return {"base_model": self.base_model, "renderer": self.renderer_name, "stop": [s if isinstance(s, str) else "<token %d>" % s for s in stops]}
+        renderer_name = p.get("renderer") or recommended_renderer(base_model)
+        service = self.service_client()
+        training = resolve(with_retries(lambda: service.create_lora_training_client(base_model=base_model, rank=rank), "create_lora_training_client"), TIMEOUTS["open"])
+        self.session = Session(training, base_model, rank, renderer_name)
+        self.weights_changed("the model was opened or loaded again")
+        return self.session.card()
 
     def sample(self, p):
-        self.need()
-        client = self.sampling_client()
-        stops = self.renderer.get_stop_sequences()
-        extra = [s for s in p.get("stop") or [] if s]
-        if extra and all(isinstance(s, str) for s in stops):
-            stops = list(stops) + extra
-        params = types.SamplingParams(max_tokens=int(p["max_tokens"]), temperature=float(p["temperature"]), stop=stops, seed=p.get("seed"))
-        futures = [client.sample(prompt=self.prompt_input(text), num_samples=int(p["n"]), sampling_params=params) for text in p["prompts"]]
-        groups = []
-        for fut in futures:
-            resp = resolve(fut, TIMEOUTS["sample"])
-            group = []
-            for seq in resp.sequences:
-                tokens = list(seq.tokens)
-                if seq.logprobs is None or len(seq.logprobs) != len(tokens):
-                    raise WorkerError("bad_sample", "the sampler returned %s logprobs for %d tokens" % ("no" if seq.logprobs is None else len(seq.logprobs), len(tokens)))
-                message, _ok = self.renderer.parse_response(tokens)
-                group.append({"text": renderers.get_text_content(message), "tokens": tokens, "logprobs": [float(x) for x in seq.logprobs], "finish_reason": "stop" if seq.stop_reason == "stop" else "length"})
-            groups.append(group)
-        return groups
+        s = self.need()
+        user_stops = [x for x in (p.get("stop") or []) if isinstance(x, str) and x]
+        # Token-id stops cannot be mixed with strings in one SamplingParams: the renderer's
+        # stop goes to the sampler and the caller's strings are applied to the text here.
+        stop = list(s.stops) if s.token_stops else list(dict.fromkeys(list(s.stops) + user_stops))
+        params = types.SamplingParams(max_tokens=int(p["max_tokens"]), temperature=float(p["temperature"]), stop=stop, seed=p.get("seed"))
+        client = self.sampling_client(s)
+        self.rollouts.new_batch()
+        inputs = [s.prompt_input(text) for text in p["prompts"]]
+        # Every request is in flight at once; each response is let go as soon as its group is kept and sent.
+        pending = deque((mi, client.sample(prompt=mi, num_samples=int(p["n"]), sampling_params=params)) for mi in inputs)
 
-    def adam(self, p):
-        return types.AdamParams(learning_rate=float(p["learning_rate"]), beta1=float(p.get("beta1", 0.9)), beta2=float(p.get("beta2", 0.95)), eps=float(p.get("eps", 1e-8)))
+        def groups():
+            while pending:
+                mi, fut = pending.popleft()
+                yield self.sampled_group(s, ints(mi.to_ints()), fut, user_stops)
+
+        return Streamed("groups", groups())
+
+    def sampled_group(self, s, prompt, fut, user_stops):
+        """One prompt's completions, kept here; what crosses the pipe is ids, texts, finish reasons and counts."""
+        resp = resolve(fut, TIMEOUTS["sample"])
+        group = []
+        for seq in resp.sequences:
+            tokens = ints(seq.tokens)
+            if seq.logprobs is None or len(seq.logprobs) != len(tokens):
+                raise WorkerError("bad_sample", "the sampler returned %s logprobs for %d tokens" % ("no" if seq.logprobs is None else len(seq.logprobs), len(tokens)))
+            logprobs = [float(x) for x in seq.logprobs]
+            text = s.text_of(tokens)
+            finish = "stop" if seq.stop_reason == "stop" else "length"
+            cut = s.cut_at_user_stop(tokens, logprobs, text, user_stops) if user_stops else None
+            if cut is not None:
+                tokens, logprobs, text = cut
+                finish = "stop"
+            rid = self.rollouts.add(Rollout(prompt, tokens, logprobs))
+            group.append({"id": rid, "text": text, "finish_reason": finish, "tokens": len(tokens)})
+        return group
 
     def train_supervised(self, p):
-        self.need()
-        datums = self.supervised_datums(p["examples"])
-        fb = self.training.forward_backward(datums, loss_fn="cross_entropy")
-        opt = self.training.optim_step(self.adam(p))
+        s = self.need()
+        datums = self.supervised_datums(s, p["examples"])
+        fb = s.training.forward_backward(datums, loss_fn="cross_entropy")
+        opt = s.training.optim_step(self.adam(p))
+        self.weights_changed("a training step changed the weights")
         out = resolve(fb, TIMEOUTS["train_supervised"])
         resolve(opt, TIMEOUTS["train_supervised"])
-        self.sampler = None
-        loss, tokens = self.weighted_nll(datums, out)
+        loss, tokens = self.weighted_nll(datums, out, "train_supervised")
         return {"loss": loss, "tokens": tokens}
 
     def eval_supervised(self, p):
-        self.need()
-        datums = self.supervised_datums(p["examples"])
-        out = resolve(self.training.forward(datums, loss_fn="cross_entropy"), TIMEOUTS["eval_supervised"])
-        loss, tokens = self.weighted_nll(datums, out)
+        s = self.need()
+        datums = self.supervised_datums(s, p["examples"])
+        out = resolve(s.training.forward(datums, loss_fn="cross_entropy"), TIMEOUTS["eval_supervised"])
+        loss, tokens = self.weighted_nll(datums, out, "eval_supervised")
         return {"loss": loss, "tokens": tokens}
 
     def train_policy(self, p):
-        self.need()
+        s = self.need()
+        chosen = p["rollouts"]
+        kept = self.rollouts.take([r.get("id") for r in chosen])
         datums, spans = [], []
-        for r in p["rollouts"]:
-            prompt = self.prompt_input(r["prompt"]).to_ints()
-            toks, lps = list(r["tokens"]), [float(x) for x in r["logprobs"]]
-            if len(toks) < 1 or len(toks) != len(lps):
-                raise WorkerError("bad_rollout", "a rollout has %d tokens and %d logprobs" % (len(toks), len(lps)))
+        for r, k in zip(chosen, kept):
+            prompt, toks, lps = list(k.prompt), list(k.tokens), list(k.logprobs)
+            if len(toks) < 1:
+                raise WorkerError("bad_rollout", "rollout %s has no tokens" % r["id"])
             pad = len(prompt) - 1
+            adv = float(r["advantage"])
             datums.append(types.Datum(
                 model_input=types.ModelInput.from_ints(prompt + toks[:-1]),
                 loss_fn_inputs={
                     "target_tokens": [0] * pad + toks,
                     "logprobs": [0.0] * pad + lps,
-                    "advantages": [0.0] * pad + [float(r["advantage"])] * len(toks),
+                    "advantages": [0.0] * pad + [adv] * len(toks),
                 },
             ))
-            spans.append((pad, lps, float(r["advantage"])))
-        fb = self.training.forward_backward(datums, loss_fn="importance_sampling")
-        opt = self.training.optim_step(self.adam(p))
+            spans.append((pad, lps, adv))
+        fb = s.training.forward_backward(datums, loss_fn="importance_sampling")
+        opt = s.training.optim_step(self.adam(p))
+        self.weights_changed("a training step changed the weights")
         out = resolve(fb, TIMEOUTS["train_policy"])
         resolve(opt, TIMEOUTS["train_policy"])
-        self.sampler = None
-        diffs, objective, count = [], 0.0, 0
-        for (pad, old, adv), o in zip(spans, out.loss_fn_outputs):
-            new = floats(o["logprobs"])[pad:pad + len(old)]
-            for a, b in zip(old, new):
+        count = sum(len(old) for _pad, old, _adv in spans)
+        learner = self.per_token_logprobs(out)
+        if learner is None:
+            # A server-side filter dropped the per-token outputs: no KL; the summed loss if the service sent it.
+            loss_sum = (out.metrics or {}).get(LOSS_SUM)
+            return {"loss": None if loss_sum is None else float(loss_sum) / max(1, count), "kl": None, "kl_squared": None, "tokens": count}
+        diffs, objective = [], 0.0
+        for (pad, old, adv), row in zip(spans, learner):
+            for a, b in zip(old, row[pad:pad + len(old)]):
                 diffs.append(a - b)
                 objective += math.exp(b - a) * adv
-                count += 1
         n = max(1, len(diffs))
         return {"loss": -objective / max(1, count), "kl": sum(diffs) / n, "kl_squared": sum(0.5 * d * d for d in diffs) / n, "tokens": count}
 
     def save_state(self, p):
-        self.need()
-        res = resolve(with_retries(lambda: self.training.save_state(p["name"]), "save_state"), TIMEOUTS["save_state"])
+        s = self.need()
+        res = resolve(with_retries(lambda: s.training.save_state(p["name"]), "save_state"), TIMEOUTS["save_state"])
         path = getattr(res, "path", None) or getattr(res, "checkpoint_path", None)
         if not path:
             raise WorkerError("bad_response", "save_state returned no path")
         return {"path": path}
 
     def load_state(self, p):
-        self.service = self.service or tinker.ServiceClient()
         path = p["path"]
-        if self.training is None:
-            # Documented as returning a future (…_with_optimizer(path).result()); resolve() accepts either.
-            self.training = resolve(with_retries(lambda: self.service.create_training_client_from_state_with_optimizer(path), "create_training_client_from_state_with_optimizer"), TIMEOUTS["load_state"])
-            self.tokenizer = self.training.get_tokenizer()
-            self.base_model = p.get("base_model") or self.base_model
-            self.renderer_name = p.get("renderer") or model_info.get_recommended_renderer_name(self.base_model)
-            self.renderer = renderers.get_renderer(self.renderer_name, self.tokenizer)
+        service = self.service_client()
+        # The checkpoint says which model it was made from; the caller's expectation (its
+        # session, or its own record of the checkpoint) must agree before anything loads.
+        info = resolve(with_retries(lambda: service.create_rest_client().get_weights_info_by_tinker_path(path), "get_weights_info_by_tinker_path"), TIMEOUTS["load_state"])
+        made_from = info.base_model
+        expected = p.get("base_model") or (self.session.base_model if self.session else None)
+        if expected and made_from != expected:
+            raise WorkerError("wrong_base_model", "checkpoint %s was made from %s, but this session trains %s; refusing to load it" % (path, made_from, expected))
+        if self.session is not None:
+            resolve(self.session.training.load_state_with_optimizer(path), TIMEOUTS["load_state"])
         else:
-            resolve(self.training.load_state_with_optimizer(path), TIMEOUTS["load_state"])
-        self.sampler = None
-        return {"path": path, "base_model": self.base_model}
+            renderer_name = p.get("renderer") or recommended_renderer(made_from)
+            # 0.25 returns the TrainingClient itself; older SDKs returned a future (resolve accepts both).
+            training = resolve(with_retries(lambda: service.create_training_client_from_state_with_optimizer(path), "create_training_client_from_state_with_optimizer"), TIMEOUTS["load_state"])
+            restored = training.get_info()
+            model_name = getattr(restored.model_data, "model_name", None) or made_from
+            if model_name != made_from:
+                raise WorkerError("wrong_base_model", "checkpoint %s restored as %s, but its weights info says %s" % (path, model_name, made_from))
+            rank = int(getattr(restored, "lora_rank", None) or info.lora_rank or 0)
+            self.session = Session(training, made_from, rank, renderer_name)
+        self.weights_changed("the model was opened or loaded again")
+        return {"path": path, **self.session.card()}
 
     def close(self, _p):
-        self.training = None
-        self.sampler = None
+        self.session = None
+        self.weights_changed("the session was closed")
         return {"closed": True}
+
+
+METHODS = ("open", "sample", "train_supervised", "eval_supervised", "train_policy", "save_state", "load_state", "close")
+
+
+def emit(message):
+    OUT.write(json.dumps(message) + "\n")
+
+
+def error_line(rid, kind, message, retryable=False):
+    return {"id": rid, "ok": False, "error": {"type": kind, "message": message, "retryable": retryable}}
+
+
+def read_request(line, lines):
+    """A request and, when it streams a list parameter, that many item lines after it."""
+    req = json.loads(line)
+    items = req.get("items")
+    if items:
+        params = dict(req.get("params") or {})
+        values = []
+        for _ in range(int(items["count"])):
+            item = json.loads(next(lines))
+            if item.get("id") != req.get("id") or "item" not in item:
+                raise ValueError("expected item %d of %d for request %s" % (len(values) + 1, items["count"], req.get("id")))
+            values.append(item["item"])
+        params[items["field"]] = values
+        req["params"] = params
+    return req
 
 
 def main():
     worker = Worker()
-    for line in sys.stdin:
+    lines = iter(sys.stdin)
+    for line in lines:
         if not line.strip():
             continue
         try:
-            req = json.loads(line)
-        except ValueError as e:
-            OUT.write(json.dumps({"id": None, "ok": False, "error": {"type": "bad_request", "message": "unreadable request: %s" % e, "retryable": False}}) + "\n")
+            req = read_request(line, lines)
+        except (ValueError, StopIteration) as e:
+            emit(error_line(None, "bad_request", "unreadable request: %s" % e))
             continue
         rid = req.get("id")
         method = req.get("method")
         try:
             if IMPORT_ERROR:
                 raise WorkerError("sdk_missing", "the tinker SDK or tinker_cookbook cannot be imported (%s); install them with pip install -r tools/tinker/backends/tinker/requirements.txt" % IMPORT_ERROR)
-            fn = getattr(worker, method, None) if method in ("open", "sample", "train_supervised", "eval_supervised", "train_policy", "save_state", "load_state", "close") else None
+            fn = getattr(worker, method, None) if method in METHODS else None
             if fn is None:
                 raise WorkerError("bad_request", "unknown method %r" % method)
             result = fn(req.get("params") or {})
-            OUT.write(json.dumps({"id": rid, "ok": True, "result": result}) + "\n")
+            if isinstance(result, Streamed):
+                count = 0
+                for item in result.items:
+                    emit({"id": rid, "item": item})
+                    count += 1
+                emit({"id": rid, "ok": True, "result": result.rest, "streamed": {"field": result.field, "count": count}})
+            else:
+                emit({"id": rid, "ok": True, "result": result})
         except WorkerError as e:
-            OUT.write(json.dumps({"id": rid, "ok": False, "error": {"type": e.kind, "message": str(e), "retryable": e.retryable}}) + "\n")
+            if method == "sample":
+                worker.rollouts.drop("the sample call that made them failed")
+            emit(error_line(rid, e.kind, str(e), e.retryable))
         except Exception as e:  # noqa: BLE001 - every SDK failure goes back as data
             log(traceback.format_exc())
+            if method == "sample":
+                worker.rollouts.drop("the sample call that made them failed")
             name = type(e).__name__
-            OUT.write(json.dumps({"id": rid, "ok": False, "error": {"type": name, "message": str(e), "retryable": any(t in name for t in TRANSIENT)}}) + "\n")
+            emit(error_line(rid, name, str(e), any(t in name for t in TRANSIENT)))
         if method == "close":
             break
 

@@ -1,0 +1,10 @@
+class TinkerCookbookError(Exception):
+    pass
+
+
+class ConfigurationError(TinkerCookbookError):
+    pass
+
+
+class RendererError(TinkerCookbookError):
+    pass

@@ -1,0 +1,241 @@
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { PACKAGE_ROOT } from "../package-paths.ts";
+import type { ProcessLimits } from "./limits.ts";
+import { createPidsCgroup, pidsCgroupAvailable } from "./pids-cgroup.ts";
+
+/**
+ * The OS sandbox shared by the `bash` tool and reward code: bubblewrap with the rules of
+ * `@anthropic-ai/sandbox-runtime` (read-only root, writes only to named directories, no
+ * network, its own PID namespace so no /proc of the harness, home and `.env` files
+ * hidden), plus what that library leaves to its caller: a cleared environment,
+ * resource limits, a private size-capped /tmp, and a kill of the whole process tree.
+ */
+
+export type SandboxStatus =
+  | { available: true; kind: "bubblewrap"; version: string; processLimit: "cgroup" | "rlimit" | "none"; python: PythonInfo }
+  | { available: false; reason: string };
+
+export type PythonInfo = { executable: string; version: string; dirs: string[] } | undefined;
+
+/** What one sandboxed process may see and do. */
+export type SandboxSpec = {
+  argv: string[];
+  /** Working directory inside the sandbox (it must be visible there: a writable dir, or /tmp). */
+  cwd: string;
+  /** Host directories mounted read-write (everything else is read-only or hidden). */
+  writable?: string[];
+  /** Paths inside writable directories that stay read-only (must exist). */
+  readOnly?: string[];
+  /** Paths to show read-only even inside hidden areas (home, /tmp): the playbook, tinker logs. */
+  readable?: string[];
+  /** The whole environment of the sandboxed process (nothing is inherited). */
+  env: Record<string, string>;
+  limits: ProcessLimits;
+  /** CPU seconds per process (RLIMIT_CPU); none for long-lived workers that limit their own children. */
+  cpuSeconds?: number;
+};
+
+export type SandboxedProcess = {
+  child: ChildProcessWithoutNullStreams;
+  /** Kills every process of the sandbox (idempotent). */
+  kill(): void;
+  /** Resolves when the sandbox's own process has exited; it never waits for pipes held by others. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+};
+
+const SWITCH = "TINKERLOOP_SANDBOX";
+let cached: SandboxStatus | undefined;
+
+/** Whether the OS sandbox works on this machine, and if not, why (cached per process). */
+export function sandboxStatus(env: Record<string, string | undefined> = process.env): SandboxStatus {
+  if (cached) return cached;
+  cached = probe(env);
+  return cached;
+}
+
+function probe(env: Record<string, string | undefined>): SandboxStatus {
+  if (env[SWITCH] === "off") return { available: false, reason: `switched off by ${SWITCH}=off` };
+  if (process.platform !== "linux") return { available: false, reason: `no OS sandbox for ${process.platform} yet (bubblewrap is Linux only)` };
+  let version: string;
+  try {
+    version = execFileSync("bwrap", ["--version"], { encoding: "utf8", timeout: 5000, stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return { available: false, reason: "bubblewrap is not installed (Debian/Ubuntu: sudo apt-get install bubblewrap)" };
+  }
+  try {
+    execFileSync("prlimit", ["--version"], { stdio: "ignore", timeout: 5000 });
+  } catch {
+    return { available: false, reason: "prlimit (util-linux) is not installed" };
+  }
+  const python = pythonInfo(env);
+  // A real start with every rule, so a kernel without user namespaces shows up here, not mid-run.
+  const smoke = buildCommand({ argv: ["/bin/sh", "-c", "echo ok"], cwd: "/tmp", env: { PATH: "/usr/bin:/bin" }, limits: SMOKE_LIMITS }, python, undefined);
+  const r = spawnSync(smoke[0]!, smoke.slice(1), { encoding: "utf8", timeout: 10_000, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  if (r.status !== 0 || r.stdout.trim() !== "ok") {
+    const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split("\n")[0];
+    return { available: false, reason: `bubblewrap cannot build a sandbox here (${why}); unprivileged user namespaces may be disabled` };
+  }
+  const processLimit = pidsCgroupAvailable() ? "cgroup" : process.getuid?.() === 0 ? "none" : "rlimit";
+  return { available: true, kind: "bubblewrap", version, processLimit, python };
+}
+
+const SMOKE_LIMITS: ProcessLimits = { memoryBytes: 512 * 1024 * 1024, processes: 16, fileBytes: 1024 * 1024, openFiles: 64, tmpBytes: 1024 * 1024 };
+
+let pythonCache: PythonInfo | null = null;
+
+/** The user's python3: its real executable and the directories its packages live in (shown inside the sandbox). */
+function pythonInfo(env: Record<string, string | undefined>): PythonInfo {
+  if (pythonCache !== null) return pythonCache;
+  pythonCache = undefined;
+  const script =
+    "import json, os, site, sys\n" +
+    "dirs = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()]\n" +
+    "try:\n    dirs.append(site.getusersitepackages())\nexcept Exception:\n    pass\n" +
+    "print(json.dumps({'executable': os.path.realpath(sys.executable), 'version': sys.version.split()[0], 'dirs': dirs}))";
+  try {
+    const out = execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-E", "-c", script], { encoding: "utf8", timeout: 20_000, stdio: ["ignore", "pipe", "ignore"], env: { PATH: env.PATH ?? "/usr/bin:/bin", ...(env.HOME ? { HOME: env.HOME } : {}) } });
+    const v = JSON.parse(out) as { executable: string; version: string; dirs: string[] };
+    pythonCache = { executable: v.executable, version: v.version, dirs: [...new Set([...v.dirs, path.dirname(path.dirname(v.executable))])].filter((d) => fs.existsSync(d)) };
+  } catch {
+    pythonCache = undefined;
+  }
+  return pythonCache;
+}
+
+/** Home directories: hidden whole (SSH keys, cloud credentials, shell history). */
+function hiddenDirs(): string[] {
+  const dirs = new Set<string>([os.homedir(), "/root", "/home"]);
+  // The host's temp dirs: other sessions' files and sockets; the sandbox gets a private /tmp.
+  dirs.add("/tmp");
+  dirs.add(os.tmpdir());
+  // Sockets of system services (docker, dbus, …) live under /run.
+  dirs.add("/run");
+  const existing = [...dirs].filter((d) => d && d !== "/" && isDir(d)).sort((a, b) => a.length - b.length);
+  return existing.filter((d, i) => !existing.slice(0, i).some((outer) => within(d, outer)));
+}
+
+/** The sandbox's scratch space: a private, size-capped, writable /tmp. */
+const SCRATCH = "/tmp";
+
+const ENV_FILE = /^\.env(\..+)?$/;
+const ENV_EXAMPLE = /\.(example|sample|template|dist)$/;
+
+/** `.env` files of the project and of the working directory: never readable inside. */
+function hiddenFiles(): string[] {
+  const out = new Set<string>();
+  for (const dir of new Set([process.cwd(), PACKAGE_ROOT])) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) if (ENV_FILE.test(n) && !ENV_EXAMPLE.test(n)) out.add(path.join(dir, n));
+  }
+  return [...out];
+}
+
+/** PATH inside the sandbox: the user's python first, then the host PATH without hidden directories. */
+export function sandboxPath(status: SandboxStatus, hostPath = process.env.PATH ?? ""): string {
+  const hidden = hiddenDirs();
+  const entries = hostPath.split(":").filter((p) => p && path.isAbsolute(p) && !hidden.some((h) => within(p, h)));
+  const python = status.available && status.python ? [path.dirname(status.python.executable)] : [];
+  return [...new Set([...python, ...entries, "/usr/local/bin", "/usr/bin", "/bin"])].join(":");
+}
+
+function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: string | undefined): string[] {
+  const L = spec.limits;
+  const args: string[] = [
+    "--die-with-parent",
+    "--new-session",
+    "--unshare-user",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    "--disable-userns",
+    "--cap-drop",
+    "ALL",
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev",
+    "/dev",
+    "--proc",
+    "/proc",
+  ];
+  const hidden = hiddenDirs();
+  // Hidden directories become empty tmpfs mounts: /tmp is the writable scratch, the others turn read-only below.
+  for (const d of hidden) args.push("--size", String(d === SCRATCH ? L.tmpBytes : 1024 * 1024), "--tmpfs", d);
+  args.push("--size", String(L.tmpBytes), "--tmpfs", "/dev/shm");
+  const show = [...(python?.dirs ?? []), ...(spec.readable ?? [])].filter((p) => fs.existsSync(p) && hidden.some((h) => within(p, h)));
+  for (const p of show) args.push("--ro-bind", p, p);
+  for (const w of spec.writable ?? []) args.push("--bind", w, w);
+  for (const r of spec.readOnly ?? []) if (fs.existsSync(r)) args.push("--ro-bind", r, r);
+  for (const d of hidden) if (d !== SCRATCH) args.push("--remount-ro", d);
+  for (const f of hiddenFiles()) args.push("--ro-bind", "/dev/null", f);
+  args.push("--chdir", spec.cwd, "--clearenv");
+  for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
+  args.push("--", ...spec.argv);
+
+  const rootUser = process.getuid?.() === 0;
+  const limits = [
+    `--as=${L.memoryBytes}`,
+    `--fsize=${L.fileBytes}`,
+    `--nofile=${L.openFiles}`,
+    "--core=0",
+    // As root RLIMIT_NPROC does not bind (the pids cgroup does); as a user it counts this sandbox's own user namespace.
+    ...(rootUser ? [] : [`--nproc=${L.processes}`]),
+    ...(spec.cpuSeconds !== undefined ? [`--cpu=${Math.max(1, Math.ceil(spec.cpuSeconds))}`] : []),
+  ];
+  const command = ["prlimit", ...limits, "--", "bwrap", ...args];
+  // Join the cgroup before anything forks: the shell enters it, then becomes prlimit, then bwrap.
+  return cgroupProcs ? ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroupProcs, ...command] : command;
+}
+
+/** Starts `spec` in the OS sandbox. Throws when the sandbox is not available (callers check sandboxStatus first). */
+export function spawnSandboxed(spec: SandboxSpec): SandboxedProcess {
+  const status = sandboxStatus();
+  if (!status.available) throw new Error(`the OS sandbox is not available: ${status.reason}`);
+  const cgroup = createPidsCgroup(spec.limits.processes);
+  const cmd = buildCommand(spec, status.python, cgroup?.procsFile);
+  const child = spawn(cmd[0]!, cmd.slice(1), { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdio: ["pipe", "pipe", "pipe"] });
+  let killed = false;
+  const kill = () => {
+    if (killed) return;
+    killed = true;
+    // bwrap dies; --die-with-parent kills the namespace's init, and with it every process inside.
+    child.kill("SIGKILL");
+    cgroup?.killAll();
+  };
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once("exit", (code, signal) => {
+      cgroup?.killAll();
+      cgroup?.remove();
+      resolve({ code, signal });
+    });
+    child.once("error", () => {
+      cgroup?.remove();
+      resolve({ code: null, signal: null });
+    });
+  });
+  return { child, kill, exited };
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function within(p: string, root: string): boolean {
+  const rel = path.relative(root, p);
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}

@@ -1,0 +1,232 @@
+/**
+ * Causal multi-head attention as plain loops over packed sequences. The wasm backend
+ * runs batched matmuls on a slow scalar path and pays for every transpose, split,
+ * mask and softmax kernel; for the short character-level sequences here it is
+ * cheaper to read the fused q|k|v projection once and compute each sequence's
+ * causal triangle directly, skipping padding and the masked half.
+ *
+ * Layouts: qkv rows are [q(d) | k(d) | v(d)] with head h at columns h·dh…(h+1)·dh
+ * of each part; outputs are the merged heads [N, d].
+ */
+
+/** How heads are laid out in a d-wide row. */
+export type HeadShape = { heads: number; headDim: number };
+
+/** What the backward pass needs from a forward pass: the attention weights, per sequence and head. */
+export type AttentionSaved = { probs: Float32Array; offsets: Int32Array };
+
+/**
+ * Forward over packed sequences (`starts`: offsets, plus N at the end). Returns the
+ * merged-head output and the softmax weights for the backward pass.
+ */
+export function attentionForward(qkv: Float32Array, starts: Int32Array, shape: HeadShape): { out: Float32Array; saved: AttentionSaved } {
+  const { heads: H, headDim: dh } = shape;
+  const d = H * dh;
+  const row = 3 * d;
+  const N = starts[starts.length - 1]!;
+  const out = new Float32Array(N * d);
+  const S = starts.length - 1;
+  // Each sequence of length L keeps an L×L block per head (upper half unused).
+  const offsets = new Int32Array(S + 1);
+  for (let s = 0; s < S; s++) {
+    const L = starts[s + 1]! - starts[s]!;
+    offsets[s + 1] = offsets[s]! + H * L * L;
+  }
+  const probs = new Float32Array(offsets[S]!);
+  const scale = 1 / Math.sqrt(dh);
+  for (let s = 0; s < S; s++) {
+    const a = starts[s]!;
+    const L = starts[s + 1]! - a;
+    for (let h = 0; h < H; h++) {
+      const pBase = offsets[s]! + h * L * L;
+      const qo = h * dh;
+      const ko = d + h * dh;
+      const vo = 2 * d + h * dh;
+      for (let i = 0; i < L; i++) {
+        const qi = (a + i) * row + qo;
+        const pi = pBase + i * L;
+        let max = -Infinity;
+        for (let j = 0; j <= i; j++) {
+          const kj = (a + j) * row + ko;
+          let acc = 0;
+          for (let e = 0; e < dh; e++) acc += qkv[qi + e]! * qkv[kj + e]!;
+          acc *= scale;
+          probs[pi + j] = acc;
+          if (acc > max) max = acc;
+        }
+        let sum = 0;
+        for (let j = 0; j <= i; j++) {
+          const p = Math.exp(probs[pi + j]! - max);
+          probs[pi + j] = p;
+          sum += p;
+        }
+        const inv = 1 / sum;
+        const oi = (a + i) * d + qo;
+        for (let j = 0; j <= i; j++) {
+          const p = probs[pi + j]! * inv;
+          probs[pi + j] = p;
+          const vj = (a + j) * row + vo;
+          for (let e = 0; e < dh; e++) out[oi + e] = out[oi + e]! + p * qkv[vj + e]!;
+        }
+      }
+    }
+  }
+  return { out, saved: { probs, offsets } };
+}
+
+/** Gradient with respect to the fused q|k|v rows, given the gradient of the merged output. */
+export function attentionBackward(qkv: Float32Array, dOut: Float32Array, starts: Int32Array, shape: HeadShape, saved: AttentionSaved): Float32Array {
+  const { heads: H, headDim: dh } = shape;
+  const d = H * dh;
+  const row = 3 * d;
+  const N = starts[starts.length - 1]!;
+  const dqkv = new Float32Array(N * row);
+  const scale = 1 / Math.sqrt(dh);
+  const { probs, offsets } = saved;
+  let dp = new Float64Array(64);
+  for (let s = 0; s < starts.length - 1; s++) {
+    const a = starts[s]!;
+    const L = starts[s + 1]! - a;
+    if (dp.length < L) dp = new Float64Array(L);
+    for (let h = 0; h < H; h++) {
+      const pBase = offsets[s]! + h * L * L;
+      const qo = h * dh;
+      const ko = d + h * dh;
+      const vo = 2 * d + h * dh;
+      for (let i = 0; i < L; i++) {
+        const pi = pBase + i * L;
+        const oi = (a + i) * d + qo;
+        // dP_ij = dO_i · v_j ; dV_j += P_ij dO_i
+        let dot = 0;
+        for (let j = 0; j <= i; j++) {
+          const vj = (a + j) * row + vo;
+          const p = probs[pi + j]!;
+          let acc = 0;
+          for (let e = 0; e < dh; e++) {
+            const g = dOut[oi + e]!;
+            acc += g * qkv[vj + e]!;
+            dqkv[vj + e] = dqkv[vj + e]! + p * g;
+          }
+          dp[j] = acc;
+          dot += p * acc;
+        }
+        // dS_ij = P_ij (dP_ij − Σ_k P_ik dP_ik), scaled; dQ_i += dS_ij k_j ; dK_j += dS_ij q_i
+        const qi = (a + i) * row + qo;
+        for (let j = 0; j <= i; j++) {
+          const ds = probs[pi + j]! * (dp[j]! - dot) * scale;
+          if (ds === 0) continue;
+          const kj = (a + j) * row + ko;
+          const dkj = (a + j) * row + ko;
+          for (let e = 0; e < dh; e++) {
+            dqkv[qi + e] = dqkv[qi + e]! + ds * qkv[kj + e]!;
+            dqkv[dkj + e] = dqkv[dkj + e]! + ds * qkv[qi + e]!;
+          }
+        }
+      }
+    }
+  }
+  return dqkv;
+}
+
+/**
+ * Keys and values of every layer for a batch of rows being sampled, preallocated for
+ * the longest row ([rows, capacity, d] per layer), filled in place.
+ */
+export class KvCache {
+  readonly k: Float32Array[];
+  readonly v: Float32Array[];
+  /** Cached positions per row (the same for every layer once a step completes). */
+  readonly length: Int32Array;
+
+  constructor(
+    layers: number,
+    readonly rows: number,
+    readonly capacity: number,
+    readonly shape: HeadShape,
+  ) {
+    const size = rows * capacity * shape.heads * shape.headDim;
+    this.k = Array.from({ length: layers }, () => new Float32Array(size));
+    this.v = Array.from({ length: layers }, () => new Float32Array(size));
+    this.length = new Int32Array(rows);
+  }
+
+  /**
+   * Appends the keys/values of `qkv` (one packed run of tokens per listed row, `starts`
+   * as in attentionForward) to layer `layer` and attends each token to its row's cache
+   * (causally). Returns the merged-head outputs [N, d]. Call `advance` after the last layer.
+   */
+  attend(layer: number, qkv: Float32Array, rowIds: Int32Array, starts: Int32Array): Float32Array {
+    const { heads: H, headDim: dh } = this.shape;
+    const d = H * dh;
+    const row = 3 * d;
+    const N = starts[starts.length - 1]!;
+    const out = new Float32Array(N * d);
+    const K = this.k[layer]!;
+    const V = this.v[layer]!;
+    const scale = 1 / Math.sqrt(dh);
+    let w = new Float64Array(64);
+    for (let s = 0; s < rowIds.length; s++) {
+      const r = rowIds[s]!;
+      const a = starts[s]!;
+      const n = starts[s + 1]! - a;
+      const base = this.length[r]!;
+      if (base + n > this.capacity) throw new Error("KV cache overflow");
+      const cacheRow = r * this.capacity * d;
+      for (let t = 0; t < n; t++) {
+        const src = (a + t) * row;
+        const dst = cacheRow + (base + t) * d;
+        for (let e = 0; e < d; e++) {
+          K[dst + e] = qkv[src + d + e]!;
+          V[dst + e] = qkv[src + 2 * d + e]!;
+        }
+      }
+      if (w.length < base + n) w = new Float64Array(base + n);
+      for (let t = 0; t < n; t++) {
+        const visible = base + t + 1;
+        for (let h = 0; h < H; h++) {
+          const qi = (a + t) * row + h * dh;
+          let max = -Infinity;
+          for (let j = 0; j < visible; j++) {
+            const kj = cacheRow + j * d + h * dh;
+            let acc = 0;
+            for (let e = 0; e < dh; e++) acc += qkv[qi + e]! * K[kj + e]!;
+            acc *= scale;
+            w[j] = acc;
+            if (acc > max) max = acc;
+          }
+          let sum = 0;
+          for (let j = 0; j < visible; j++) {
+            const p = Math.exp(w[j]! - max);
+            w[j] = p;
+            sum += p;
+          }
+          const oi = (a + t) * d + h * dh;
+          for (let j = 0; j < visible; j++) {
+            const p = w[j]! / sum;
+            const vj = cacheRow + j * d + h * dh;
+            for (let e = 0; e < dh; e++) out[oi + e] = out[oi + e]! + p * V[vj + e]!;
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Makes row `to` a copy of row `from` (every layer, every cached position). */
+  copyRow(from: number, to: number): void {
+    const d = this.shape.heads * this.shape.headDim;
+    const n = this.length[from]! * d;
+    const a = from * this.capacity * d;
+    const b = to * this.capacity * d;
+    for (let l = 0; l < this.k.length; l++) {
+      this.k[l]!.copyWithin(b, a, a + n);
+      this.v[l]!.copyWithin(b, a, a + n);
+    }
+    this.length[to] = this.length[from]!;
+  }
+
+  /** Records that `count[s]` tokens were appended to row `rowIds[s]` (after every layer saw them). */
+  advance(rowIds: Int32Array, starts: Int32Array): void {
+    for (let s = 0; s < rowIds.length; s++) this.length[rowIds[s]!] = this.length[rowIds[s]!]! + starts[s + 1]! - starts[s]!;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The JSON-lines protocol between the client and the Python worker, and what each
+ * method answers: checked at the boundary, because the worker runs third-party code
+ * (the SDK, the cookbook) whose output we do not own.
+ *
+ * Lines in:  {"id", "method", "params", "items"?: {"field", "count"}} then `count` lines {"id", "item"}:
+ *            a large list parameter (prompts, examples, rollouts) travels one element a line.
+ * Lines out: {"id", "item"} lines, then {"id", "ok": true, "result", "streamed"?: {"field", "count"}}
+ *            (the items become result[field]) or {"id", "ok": false, "error": {"type", "message"}}.
+ * No line needs to hold a whole batch, so none approaches V8's string limit.
+ */
+import { z } from "zod";
+
+/** A line longer than this is a broken worker, not data: the call fails and the worker is restarted. */
+export const MAX_LINE_BYTES = 64 * 1024 * 1024;
+
+/** The list parameter each method sends one element a line. */
+export const STREAMED_PARAM: Record<string, string> = { sample: "prompts", train_supervised: "examples", eval_supervised: "examples", train_policy: "rollouts" };
+
+export const workerLine = z.union([
+  z.object({ id: z.number(), item: z.unknown() }).strict(),
+  z.object({ id: z.number(), ok: z.literal(true), result: z.record(z.string(), z.unknown()), streamed: z.object({ field: z.string(), count: z.number().int().min(0) }).optional() }),
+  z.object({ id: z.number().nullable(), ok: z.literal(false), error: z.object({ type: z.string(), message: z.string() }).passthrough() }),
+]);
+
+/** What open and load_state report about the model the worker holds. */
+export const workerCard = z.object({ base_model: z.string().min(1), renderer: z.string().min(1), stop: z.array(z.string()), lora_rank: z.number().int().min(0) });
+export type WorkerCard = z.infer<typeof workerCard>;
+
+/** Sampled completions: the rollout id the worker keeps them under, and what the harness reads. */
+export const sampleResult = z.object({
+  groups: z.array(z.array(z.object({ id: z.string().min(1), text: z.string(), finish_reason: z.enum(["stop", "length"]), tokens: z.number().int().min(0) }))),
+});
+
+export const lossResult = z.object({ loss: z.number(), tokens: z.number().int().min(0) });
+
+export const policyResult = z.object({ loss: z.number().nullable(), kl: z.number().nullable(), kl_squared: z.number().nullable(), tokens: z.number().int().min(0) });
+
+export const savedState = z.object({ path: z.string().min(1) });
+
+export const closed = z.object({ closed: z.literal(true) });
