@@ -1,5 +1,4 @@
-import { compactToFit, DEFAULT_CONTEXT, estimateTokens } from "./compaction.ts";
-import type { ContextPolicy } from "./compaction.ts";
+import { compactToFit, DEFAULT_CONTEXT, estimateTokens, type ContextPolicy } from "./compaction.ts";
 import { addUsage, toolUses, ZERO_USAGE } from "./conversation.ts";
 import type { AssistantTurn, Block, Message, ToolResultBlock, ToolUseBlock, Usage } from "./conversation.ts";
 import type { EventSink } from "./events.ts";
@@ -17,15 +16,10 @@ import type { ToolExecutor } from "../tools/client/types.ts";
  */
 
 /** Wall-clock source; injected so tests control time. */
-export interface Clock {
-  now(): number;
-}
+export type Clock = { now(): number };
 
-/** The per-turn feedback block (training metrics and alerts) to append after the tool results. */
-export interface FeedbackSource {
-  /** Text for the end of the next user message, or undefined for none this turn. */
-  block(turn: number): string | undefined;
-}
+/** The per-turn feedback block (training metrics and alerts): text for the end of the next user message, or none. */
+export type FeedbackSource = { block(turn: number): string | undefined };
 
 export type LoopOptions = {
   system: string;
@@ -61,8 +55,6 @@ export const NUDGE_TEXT =
 const CUT_OFF_TEXT = "Your reply was cut off at the output token limit. Continue.";
 const TRUNCATED_CALL_TEXT = "Not run: your reply hit the output token limit, so this call may be incomplete. Send it again with less text before it.";
 
-const defaultIsFinish = (name: string) => baseToolName(name) === "finish";
-
 export async function runLoop(opts: LoopOptions, deps: LoopDeps): Promise<LoopResult> {
   const start = deps.clock.now();
   const result = await turns(opts, deps, start);
@@ -74,7 +66,7 @@ export async function runLoop(opts: LoopOptions, deps: LoopDeps): Promise<LoopRe
 
 async function turns(opts: LoopOptions, deps: LoopDeps, start: number): Promise<LoopResult> {
   const { planner, tools, events, clock, signal, feedback } = deps;
-  const isFinish = opts.isFinishTool ?? defaultIsFinish;
+  const isFinish = opts.isFinishTool ?? ((name: string) => baseToolName(name) === "finish");
   const context = opts.context ?? DEFAULT_CONTEXT;
   const messages: Message[] = opts.messages ? [...opts.messages] : [];
   let usage = ZERO_USAGE;
@@ -86,7 +78,11 @@ async function turns(opts: LoopOptions, deps: LoopDeps, start: number): Promise<
     messages.push(message);
     events.emit({ type: "user", turn, message });
   };
+  /** One planner attempt: the retries the SDK made inside it, then the reply itself. */
   const recordReply = (reply: AssistantTurn, latencyMs: number) => {
+    for (const [i, r] of (reply.sdkRetries ?? []).entries()) {
+      events.emit({ type: "retry", turn, attempt: i + 1, delayMs: r.retryAfterMs ?? 0, error: `${r.status ? `HTTP ${r.status}` : `connection failed (${r.error ?? "?"})`}, retried by the SDK` });
+    }
     usage = addUsage(usage, reply.usage);
     events.emit({ type: "assistant", turn, latencyMs, ...reply });
   };
@@ -113,9 +109,6 @@ async function turns(opts: LoopOptions, deps: LoopDeps, start: number): Promise<
           events.emit({ type: "retry", turn, attempt: r.attempt, delayMs: r.delayMs, error: r.failed.error ?? String(r.failed.errorKind) });
         },
       });
-      for (const [i, r] of (reply.sdkRetries ?? []).entries()) {
-        events.emit({ type: "retry", turn, attempt: i + 1, delayMs: r.retryAfterMs ?? 0, error: `${r.status ? `HTTP ${r.status}` : `connection failed (${r.error ?? "?"})`}, retried by the SDK` });
-      }
       recordReply(reply, clock.now() - asked);
       if (reply.errorKind === "context_overflow" && !overflowRetried && !signal.aborted && compact("overflow", 2)) continue;
       return reply;

@@ -1,6 +1,9 @@
 import { textOf, toolUses } from "./conversation.ts";
 import type { Redactor } from "./redact.ts";
 import type { EventListener, RunEvent } from "./events.ts";
+import { pct } from "../tools/format.ts";
+import { grpoStepResult, sampleResult, sftStepResult } from "../tools/tinker/tools/results.ts";
+import { readResult } from "../tools/tool-results.ts";
 
 type CallMark = { name: string; mark: string };
 
@@ -62,19 +65,18 @@ export class ProgressPrinter implements EventListener {
 }
 
 /** Training and holdout numbers worth a glance in the progress line. */
-function metricsNote(s: unknown): string {
-  const x = s as Record<string, any> | undefined;
-  if (!x || typeof x !== "object") return "";
-  if (x.method === "grpo" && Array.isArray(x.iterations) && x.iterations.length) {
-    const it = x.iterations[x.iterations.length - 1];
-    const g = it.groups ?? {};
-    return ` [iter ${it.iteration}: reward ${Number(it.reward_mean).toFixed(3)}, mixed/ALL-0/ALL-1 ${g.mixed}/${g.all_zero}/${g.all_one}]`;
+function metricsNote(structured: unknown): string {
+  const grpo = readResult(grpoStepResult, structured);
+  const it = grpo?.iterations[grpo.iterations.length - 1];
+  if (it) {
+    const g = it.groups;
+    return ` [iter ${it.iteration}: reward ${it.reward_mean.toFixed(3)}, mixed/ALL-0/ALL-1 ${g.mixed}/${g.all_zero}/${g.all_one}${it.stepped ? "" : ", no step"}]`;
   }
-  if (x.method === "sft" && Array.isArray(x.epochs) && x.epochs.length) {
-    const e = x.epochs[x.epochs.length - 1];
-    return ` [epoch ${e.epoch}: train ${Number(e.train_loss).toFixed(3)}${e.val_loss === null ? "" : `, val ${Number(e.val_loss).toFixed(3)}`}]`;
-  }
-  if (typeof x.mean_reward === "number") return ` [holdout ${(x.mean_reward * 100).toFixed(1)}% over ${x.scored}]`;
+  const sft = readResult(sftStepResult, structured);
+  const e = sft?.epochs[sft.epochs.length - 1];
+  if (e) return ` [epoch ${e.epoch}: train ${e.train_loss.toFixed(3)}${e.val_loss === null ? "" : `, val ${e.val_loss.toFixed(3)}`}]`;
+  const sample = readResult(sampleResult, structured);
+  if (sample && sample.mean_reward !== null) return ` [holdout ${pct(sample.mean_reward, 1)} over ${sample.scored}]`;
   return "";
 }
 

@@ -3,6 +3,7 @@ import { pct } from "../tools/format.ts";
 import type { RunConfig } from "./config.ts";
 import type { LoopResult } from "./loop.ts";
 import { replay } from "./events.ts";
+import { tookStep } from "./training-state.ts";
 import type { EventListener, RunEvent } from "./events.ts";
 import { liftInterval, meanInterval, scoresByPrompt } from "./holdout-stats.ts";
 import type { Estimate, PromptScores } from "./holdout-stats.ts";
@@ -67,7 +68,7 @@ export class SummaryCollector implements EventListener {
     const tool = baseToolName(e.name);
     const s = e.structured as { mean_reward?: unknown; path?: unknown; completions?: Array<{ prompt: string; reward: number | null }> } | undefined;
     const path = typeof s?.path === "string" ? s.path : undefined;
-    if (isTrainingTool(e.name) || isInitTool(e.name)) {
+    if ((isTrainingTool(e.name) && tookStep(e.structured)) || isInitTool(e.name)) {
       this.current = null;
       this.bestUnsaved = false;
     } else if (tool === "save" && path) {

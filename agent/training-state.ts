@@ -1,6 +1,6 @@
 import path from "node:path";
 import { baseToolName, isInitTool, isTrainingTool } from "./tool-names.ts";
-import { SESSION_DIR_META } from "../tools/tool-results.ts";
+import { SESSION_DIR_META } from "../tools/tinker/tools/results.ts";
 
 /** Session log directories are named like this by the tinker server; nothing else is taken as one. */
 const SESSION_DIR = /^tinkerer_[A-Za-z0-9]+$/;
@@ -32,7 +32,7 @@ export class TrainingState {
       this.sessionOpen = true;
       this.unsavedTrainingCalls = 0;
     }
-    if (isTrainingTool(name)) {
+    if (isTrainingTool(name) && tookStep(r.structured)) {
       this.unsavedTrainingCalls++;
       const auto = s?.auto_checkpoints;
       if (Array.isArray(auto) && auto.length > 0) {
@@ -57,4 +57,10 @@ export class TrainingState {
       if (typeof d === "string" && path.isAbsolute(d) && SESSION_DIR.test(path.basename(d))) this.sessionDirs.add(path.normalize(d));
     }
   }
+}
+
+/** Whether a training result changed the weights: a GRPO call with no learning signal took no optimizer step. */
+export function tookStep(structured: unknown): boolean {
+  const steps = (structured as { optimizer_steps?: unknown } | undefined)?.optimizer_steps;
+  return typeof steps !== "number" || steps > 0;
 }

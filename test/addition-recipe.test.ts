@@ -45,6 +45,10 @@ describe("generator streams", () => {
       word_problems: ["Lea has 9 books and gets 19 more. How many now?", "Tom has 37 apples and gives away 24. How many left?"],
       string_transforms: ["Count the letters of: pwas", "Reverse: tuxexiy"],
       json_format: ["JSON with name Sam, age 55", "JSON with name Bob"],
+      python_functions: [
+        "Write a Python function `digit_sum_plus_9(n)` that returns the sum of the decimal digits of the non-negative integer n, plus 9. Answer with only the code.",
+        "Write a Python function `times_11(x)` that returns x multiplied by 11. Answer with only the code.",
+      ],
     });
   });
 });

@@ -113,13 +113,15 @@ describe("tinker MCP server", () => {
     expect((await s.call("load", { path: "never-saved" })).text).toMatch(/No checkpoint/);
   });
 
-  it("aborts before any optimizer step when every group is unusable", async () => {
+  it("takes no optimizer step when every group is unusable, and reports it as a result with the group counts, not an error", async () => {
     const before = (await s.call("save", { name: "before-abort" })).structured.counters.grpo_iterations;
     const zero = "def compute_reward(completion, ground_truth):\n    return 0.0\n";
     const r = await s.call("train_grpo_step", { prompts: arithmeticPool(4), reward_function: zero });
-    expect(r.isError).toBe(true);
+    expect(r.isError).toBe(false);
     expect(r.text).toMatch(/no learning signal/);
     expect(r.text).toMatch(/4 all-0/);
+    expect(r.structured.optimizer_steps).toBe(0);
+    expect(r.structured.iterations[0]).toMatchObject({ stepped: false, kl: null, groups: { total: 4, all_zero: 4 } });
     const after = (await s.call("save", { name: "after-abort" })).structured.counters.grpo_iterations;
     expect(after).toBe(before);
   });

@@ -1,13 +1,13 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { z } from "zod";
 
 /** A successful answer from one of our MCP servers: readable text for the planner, the same facts as structured content. */
 export function ok(text: string, structured: Record<string, unknown>): CallToolResult {
   return { content: [{ type: "text", text }], structuredContent: structured };
 }
 
-/**
- * The `_meta` key under which a tinker result (an error one included: those carry no
- * structured content) names the session's log directory, so the harness can let the
- * planner read the logs of its own sessions and no others.
- */
-export const SESSION_DIR_META = "tinkerloop/session_dir";
+/** A tool's structured result read as `shape`, or undefined when it is not one (another server's, an older version's). */
+export function readResult<T>(shape: z.ZodType<T>, structured: unknown): T | undefined {
+  const r = shape.safeParse(structured);
+  return r.success ? r.data : undefined;
+}

@@ -7,8 +7,8 @@ import { baseToolName, isTrainingTool } from "../tool-names.ts";
 import type { ToolResult } from "../../tools/client/types.ts";
 import { alertsFor } from "./alerts.ts";
 import type { Alert, AlertThresholds } from "./alerts.ts";
-import { trainingRecordOf } from "./records.ts";
-import type { TrainingRecord } from "./records.ts";
+import { ran, trainingRecordOf } from "./records.ts";
+import type { TrainingOutcome, TrainingRecord } from "./records.ts";
 
 export type LedgerOptions = {
   model: string;
@@ -59,40 +59,58 @@ export class MetricsLedger implements FeedbackSource, EventListener {
     const rec = trainingRecordOf(call, result, turn);
     if (!rec) return;
     this.records.push(rec);
-    this.callsSinceSample++;
+    if (ran(rec)) this.callsSinceSample++;
   }
 
+  /** The checklist on the calls that ran (a refused call has no numbers to judge). */
   alerts(): Alert[] {
-    return alertsFor({ records: this.records, callsSinceSample: this.callsSinceSample }, this.o.thresholds);
+    return alertsFor({ records: this.records.filter(ran), callsSinceSample: this.callsSinceSample }, this.o.thresholds);
   }
 
   block(turn: number): string | undefined {
     this.nextTurn = turn + 1;
     if (!this.touched) return undefined;
     this.touched = false;
-    const r = this.records;
+    const all = this.records;
+    const r = all.filter(ran);
     const last = r[r.length - 1];
+    const latest = all[all.length - 1];
     const elapsed = (this.o.now() - this.o.startedAt) / 60_000;
+    const count = (o: TrainingOutcome) => all.filter((x) => x.outcome === o).length;
+    const noStep = count("no_signal");
+    const refused = count("input_error") + count("failed");
     const header =
       `── training feedback after turn ${turn} ──\n` +
-      `${last?.method ?? "training"} on ${this.o.model} · ${r.length} training call(s)` +
+      `${last?.method ?? "training"} on ${this.o.model} · ${all.length} training call(s)` +
+      `${noStep || refused ? ` (${count("trained")} trained${noStep ? `, ${noStep} without an optimizer step` : ""}${refused ? `, ${refused} refused or failed` : ""})` : ""}` +
       `${last?.cumulative !== null && last?.cumulative !== undefined ? ` · cumulative ${last.method === "grpo" ? "iterations" : "epochs"} ${last.cumulative}` : ""}` +
       ` · ${elapsed.toFixed(1)}${this.o.maxMinutes ? ` of ${this.o.maxMinutes}` : ""} min` +
-      `${this.o.maxTrainCalls ? ` · ${r.length} of ${this.o.maxTrainCalls} training calls` : ""} · saves ${this.saves}`;
+      `${this.o.maxTrainCalls ? ` · ${all.length} of ${this.o.maxTrainCalls} training calls` : ""} · saves ${this.saves}`;
     const lines = [header];
-    if (!last) lines.push("The last training call failed: read its error and fix the input before calling again.");
-    else if (last.method === "grpo") {
-      lines.push("turn  reward       mixed/ALL-0/ALL-1/fail  KL");
-      for (const x of r.slice(-TABLE_ROWS)) {
+    if (last?.method === "grpo") {
+      lines.push("turn  reward       mixed/ALL-0/ALL-1/fail  KL of the step");
+      for (const x of all.slice(-TABLE_ROWS)) {
+        if (!ran(x)) {
+          lines.push(`${String(x.turn).padStart(4)}  ${x.outcome === "input_error" ? "refused" : "failed"}: ${x.error ?? ""}`);
+          continue;
+        }
         const g = x.groups;
-        lines.push(`${String(x.turn).padStart(4)}  ${fixed(x.rewardMean, 3)}±${fixed(x.rewardStd, 2)}  ${g ? `${g.mixed}/${g.allZero}/${g.allOne}/${g.failed}`.padEnd(22) : "-".padEnd(22)}  ${fixed(x.kl, 4)}`);
+        lines.push(`${String(x.turn).padStart(4)}  ${fixed(x.rewardMean, 3)}±${fixed(x.rewardStd, 2)}  ${g ? `${g.mixed}/${g.allZero}/${g.allOne}/${g.failed}`.padEnd(22) : "-".padEnd(22)}  ${x.outcome === "no_signal" ? "no step (no signal)" : fixed(x.kl, 4)}`);
       }
       const rewards = r.filter((x) => x.rewardMean !== null).map((x) => x.rewardMean!);
       if (rewards.length >= 2) lines.push(`trend: reward ${rewards[Math.max(0, rewards.length - 5)]!.toFixed(3)} → ${rewards[rewards.length - 1]!.toFixed(3)} over the last ${Math.min(5, rewards.length)} calls`);
-    } else {
+    } else if (last?.method === "sft") {
       lines.push("turn  train loss  val loss");
-      for (const x of r.slice(-TABLE_ROWS)) lines.push(`${String(x.turn).padStart(4)}  ${fixed(x.trainLoss, 4).padEnd(10)}  ${fixed(x.valLoss, 4)}`);
+      for (const x of all.slice(-TABLE_ROWS)) {
+        if (!ran(x)) lines.push(`${String(x.turn).padStart(4)}  ${x.outcome === "input_error" ? "refused" : "failed"}: ${x.error ?? ""}`);
+        else lines.push(`${String(x.turn).padStart(4)}  ${fixed(x.trainLoss, 4).padEnd(10)}  ${fixed(x.valLoss, 4)}`);
+      }
+    } else if (latest && !ran(latest)) {
+      lines.push(`turn ${latest.turn}: ${latest.outcome === "input_error" ? "refused" : "failed"}: ${latest.error ?? ""}`);
     }
+    if (latest?.outcome === "input_error") lines.push("The last training call was refused for its input: read its error and fix the arguments or files before calling again.");
+    else if (latest?.outcome === "failed") lines.push("The last training call failed: read its error (and the session logs it names) before calling again.");
+    else if (latest?.outcome === "no_signal") lines.push("The last training call took no optimizer step: every group scored the same, so there was nothing to learn from. The call itself was fine.");
     if (this.lastSample) lines.push(`last sample(): turn ${this.lastSample.turn}, ${this.lastSample.n} completion(s)${this.lastSample.mean !== null ? `, mean reward ${this.lastSample.mean.toFixed(3)}` : ""}`);
     const alerts = this.alerts();
     if (alerts.length) lines.push("alerts:", ...alerts.map((a) => `! ${a.text}`));

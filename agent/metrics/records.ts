@@ -1,18 +1,32 @@
 import type { ToolCall } from "../guard/types.ts";
 import { baseToolName } from "../tool-names.ts";
 import type { ToolResult } from "../../tools/client/types.ts";
+import { ERROR_KIND_META, grpoStepRead, sftStepRead } from "../../tools/tinker/tools/results.ts";
+
+/**
+ * What a training call did:
+ * - trained: at least one optimizer step;
+ * - no_signal: it ran, but no group had a learning signal, so no step was taken;
+ * - input_error: refused for its input (the arguments or files: fix them and call again);
+ * - failed: any other error (the backend refused, a crash, a timeout).
+ */
+export type TrainingOutcome = "trained" | "no_signal" | "input_error" | "failed";
 
 /** One training call as the ledger understands it. */
 export type TrainingRecord = {
   turn: number;
   tool: string;
-  method: "grpo" | "sft";
-  source: "structured" | "text";
+  method: "grpo" | "sft" | null;
+  source: "structured" | "text" | "error";
+  outcome: TrainingOutcome;
+  /** The error's first line, for refused and failed calls. */
+  error: string | null;
   /** Cumulative iterations (GRPO) or epochs (SFT) after this call. */
   cumulative: number | null;
   rewardMean: number | null;
   rewardStd: number | null;
   groups: { total: number; mixed: number; allZero: number; allOne: number; failed: number } | null;
+  /** How far the last step moved the policy (sampler vs updated learner). */
   kl: number | null;
   rewardErrors: number | null;
   samples: number | null;
@@ -25,73 +39,81 @@ export type TrainingRecord = {
   seconds: number | null;
 };
 
-export const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+const EMPTY = { cumulative: null, rewardMean: null, rewardStd: null, groups: null, kl: null, rewardErrors: null, samples: null, truncated: null, trainLoss: null, valLoss: null, learningRate: null, tokens: null, seconds: null } as const;
 
-/** The training record a training tool's result makes, or undefined when it carries none (an error, another tool). */
+/** The training record a training tool's result makes (errors included), or undefined when it says nothing readable. */
 export function trainingRecordOf(call: ToolCall, result: ToolResult, turn: number): TrainingRecord | undefined {
-  if (result.isError) return undefined;
   const tool = baseToolName(call.name);
-  return (
-    (result.structured && typeof result.structured === "object" ? fromStructured(tool, result.structured as Record<string, any>, turn) : undefined) ??
-    fromPredecessorText(tool, result.content, turn)
-  );
+  if (result.isError) {
+    const kind = result.meta?.[ERROR_KIND_META];
+    return { turn, tool, method: null, source: "error", outcome: kind === "input" ? "input_error" : "failed", error: firstLine(result.content), ...EMPTY };
+  }
+  return fromStructured(tool, result.structured, turn) ?? fromPredecessorText(tool, result.content, turn);
+}
+
+function firstLine(text: string): string {
+  const line = text.split("\n").find((l) => l.trim()) ?? "";
+  return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }
 
 /** Reads our tinker server's structuredContent. */
-function fromStructured(tool: string, s: Record<string, any>, turn: number): TrainingRecord | undefined {
-  if (s.method === "grpo" && Array.isArray(s.iterations)) {
-    const last = s.iterations[s.iterations.length - 1];
-    if (!last) return undefined;
-    const g = last.groups ?? {};
+function fromStructured(tool: string, structured: unknown, turn: number): TrainingRecord | undefined {
+  const g = grpoStepRead.safeParse(structured);
+  if (g.success) {
+    const s = g.data;
+    const last = s.iterations[s.iterations.length - 1]!;
+    const gr = last.groups ?? {};
+    const steps = s.optimizer_steps ?? s.iterations.filter((it) => it.stepped !== false).length;
+    const seconds = last.seconds ? last.seconds.sampling + last.seconds.reward + last.seconds.training + last.seconds.other : null;
     return {
       turn,
       tool,
       method: "grpo",
       source: "structured",
-      cumulative: num(s.cumulative_iterations),
-      rewardMean: num(last.reward_mean),
-      rewardStd: num(last.reward_std),
-      groups: { total: g.total ?? 0, mixed: g.mixed ?? 0, allZero: g.all_zero ?? 0, allOne: g.all_one ?? 0, failed: (g.failed ?? 0) + (g.uniform_other ?? 0) },
-      kl: num(last.kl),
-      rewardErrors: num(last.reward_errors),
-      samples: num(last.samples_generated),
-      truncated: num(last.truncated),
-      trainLoss: null,
-      valLoss: null,
-      learningRate: num(last.learning_rate),
-      tokens: num(last.tokens_sampled),
-      seconds: last.seconds ? Object.values(last.seconds as Record<string, number>).reduce((a, b) => a + b, 0) : null,
+      outcome: steps > 0 ? "trained" : "no_signal",
+      error: null,
+      ...EMPTY,
+      cumulative: s.cumulative_iterations ?? null,
+      rewardMean: last.reward_mean ?? null,
+      rewardStd: last.reward_std ?? null,
+      groups: { total: gr.total ?? 0, mixed: gr.mixed ?? 0, allZero: gr.all_zero ?? 0, allOne: gr.all_one ?? 0, failed: (gr.failed ?? 0) + (gr.uniform_other ?? 0) },
+      kl: last.kl ?? null,
+      rewardErrors: last.reward_errors ?? null,
+      samples: last.samples_generated ?? null,
+      truncated: last.truncated ?? null,
+      learningRate: last.learning_rate ?? null,
+      tokens: last.tokens_sampled ?? null,
+      seconds,
     };
   }
-  if (s.method === "sft" && Array.isArray(s.epochs)) {
-    const last = s.epochs[s.epochs.length - 1];
-    if (!last) return undefined;
+  const f = sftStepRead.safeParse(structured);
+  if (f.success) {
+    const s = f.data;
+    const last = s.epochs[s.epochs.length - 1]!;
     return {
       turn,
       tool,
       method: "sft",
       source: "structured",
-      cumulative: num(s.cumulative_epochs),
-      rewardMean: null,
-      rewardStd: null,
-      groups: null,
-      kl: null,
-      rewardErrors: null,
-      samples: null,
-      truncated: null,
-      trainLoss: num(last.train_loss),
-      valLoss: num(last.val_loss),
-      learningRate: num(s.learning_rate),
-      tokens: num(s.tokens),
-      seconds: num(s.seconds),
+      outcome: "trained",
+      error: null,
+      ...EMPTY,
+      cumulative: s.cumulative_epochs ?? null,
+      trainLoss: last.train_loss,
+      valLoss: last.val_loss,
+      learningRate: s.learning_rate ?? null,
+      tokens: s.tokens ?? null,
+      seconds: s.seconds ?? null,
     };
   }
   return undefined;
 }
 
+const num = (v: number): number | null => (Number.isFinite(v) ? v : null);
+
 /** Reads the Python predecessor's text reports, for tinker servers without structured output. */
 export function fromPredecessorText(tool: string, text: string, turn: number): TrainingRecord | undefined {
-  const base: TrainingRecord = { turn, tool, method: "grpo", source: "text", cumulative: null, rewardMean: null, rewardStd: null, groups: null, kl: null, rewardErrors: null, samples: null, truncated: null, trainLoss: null, valLoss: null, learningRate: null, tokens: null, seconds: null };
+  const base: TrainingRecord = { turn, tool, method: "grpo", source: "text", outcome: "trained", error: null, ...EMPTY };
   const iters = [...text.matchAll(/Iter (\d+): reward=(-?[\d.]+) \+\/- ([\d.]+), lr=([\d.e+-]+)(?:, kl_v1=(-?[\d.e+-]+))?/g)];
   if (iters.length > 0) {
     const last = iters[iters.length - 1]!;
@@ -125,3 +147,5 @@ export function fromPredecessorText(tool: string, text: string, turn: number): T
   return undefined;
 }
 
+/** Records that carry training numbers (a call that ran), as opposed to errors. */
+export const ran = (r: TrainingRecord) => r.outcome === "trained" || r.outcome === "no_signal";

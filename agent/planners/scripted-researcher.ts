@@ -1,11 +1,18 @@
+import { z } from "zod";
 import type { Hints } from "../recipes.ts";
+import { writtenFileShape } from "../../tools/hf-datasets/tools/results.ts";
+import { checkRewardResult, grpoStepRead, sampleResult, sftStepRead } from "../../tools/tinker/tools/results.ts";
+import { readResult } from "../../tools/tool-results.ts";
 import { CHECKLIST } from "../../tools/tinker/checklist.ts";
 import { pct } from "../../tools/format.ts";
 import { rewardSpecs } from "./reward-library.ts";
 import type { RewardSpec } from "./reward-library.ts";
 
-/** A tool result as the researcher reads it. */
-export type Observation = { ok: boolean; text: string; s: any };
+/** A tool result as the researcher reads it: `s` is the structured result, read with the tools' declared shapes. */
+export type Observation = { ok: boolean; text: string; s: unknown };
+
+const checked = checkRewardResult.pick({ ok: true, errors: true, mismatches: true });
+const scored = z.object({ mean_reward: sampleResult.shape.mean_reward });
 
 /** One step of the research plan: a tool call, why, and what to do with its result. */
 export type Action = { tool: string; input: Record<string, unknown>; say: string; then?: (o: Observation) => void };
@@ -164,17 +171,19 @@ export class Researcher {
         ...source("train", p.pool_size, 1, "data/pool-train.jsonl"),
         say: `${why} Building a training pool of ${p.pool_size} ${from} to rotate through, so no call trains on the same prompts twice in a row.`,
         then: (o) => {
-          if (!o.ok) return this.fail(`could not build the training pool: ${o.text.slice(0, 200)}`);
-          this.pool = o.s.path;
-          this.poolRows = o.s.rows_written;
+          const w = readResult(writtenFileShape, o.s);
+          if (!o.ok || !w) return this.fail(`could not build the training pool: ${o.text.slice(0, 200)}`);
+          this.pool = w.path;
+          this.poolRows = w.rows_written;
         },
       },
       {
         ...source("eval", p.holdout_size, 2, "data/holdout.jsonl"),
         say: `Now a disjoint holdout of ${p.holdout_size} ${p.preset ? "rows after the pool" : "items from the eval split"}; I never train on it and use it to judge progress.`,
         then: (o) => {
-          if (!o.ok) return this.fail(`could not build the holdout: ${o.text.slice(0, 200)}`);
-          this.holdout = o.s.path;
+          const w = readResult(writtenFileShape, o.s);
+          if (!o.ok || !w) return this.fail(`could not build the holdout: ${o.text.slice(0, 200)}`);
+          this.holdout = w.path;
           this.phase = "reward";
         },
       },
@@ -194,7 +203,8 @@ export class Researcher {
           ? `Writing the ${spec.name} reward (${spec.note}) and validating it on hand-made cases before training on it: a right answer must score 1, a wrong one 0, garbage 0.`
           : `Validating the holdout scorer (${spec.note}) on hand-made cases: compliant output must score 1, anything else 0.`,
       then: (o) => {
-        if (!o.ok || !o.s?.ok) return this.fail(`the ${spec.name} reward failed its check (${o.s ? `${o.s.errors} errors, ${o.s.mismatches} mismatches` : o.text.slice(0, 160)}); I will not train on a reward I cannot trust`);
+        const c = readResult(checked, o.s);
+        if (!o.ok || !c?.ok) return this.fail(`the ${spec.name} reward failed its check (${c ? `${c.errors} errors, ${c.mismatches} mismatches` : o.text.slice(0, 160)}); I will not train on a reward I cannot trust`);
         this.tried.add(spec.name);
         this.scorer = spec;
         if (this.p.method === "grpo") this.spec = spec;
@@ -225,8 +235,8 @@ export class Researcher {
       input: { prompts: this.holdout, n: this.p.eval_samples, temperature: this.p.eval_temperature, max_tokens: this.maxTokens, reward_function: this.scorer!.code, limit: this.p.holdout_size },
       say,
       then: (o) => {
-        if (!o.ok || typeof o.s?.mean_reward !== "number") return this.fail(`holdout sampling failed: ${o.text.slice(0, 200)}`);
-        const score = o.s.mean_reward as number;
+        const score = readResult(scored, o.s)?.mean_reward;
+        if (!o.ok || typeof score !== "number") return this.fail(`holdout sampling failed: ${o.text.slice(0, 200)}`);
         this.evals.push({ step: this.steps, score });
         this.lastEvalIsCurrent = true;
         if (baseline) {
@@ -301,31 +311,38 @@ export class Researcher {
 
   /** Reads a training report and acts on the playbook's checklist. */
   afterTraining(o: Observation): void {
-    if (!o.ok) {
+    const grpo = this.p.method === "grpo" ? readResult(grpoStepRead, o.s) : undefined;
+    // A call that took no optimizer step (no group had a learning signal) ran fine but
+    // trained nothing: it counts toward "stuck", not as a step.
+    if (!o.ok || grpo?.optimizer_steps === 0) {
       this.errors++;
-      if (/no learning signal|unusable/i.test(o.text)) this.reactToAllZero(1);
-      if (this.errors >= 3) this.stop("three failed training calls in a row");
+      const last = grpo?.iterations[grpo.iterations.length - 1];
+      const g = last?.groups;
+      if (g && (g.all_one ?? 0) > (g.all_zero ?? 0)) this.reactToAllOne(g.total ? (g.all_one ?? 0) / g.total : 1);
+      else if (grpo || /no learning signal|unusable/i.test(o.text)) this.reactToAllZero(g?.total ? (g.all_zero ?? 0) / g.total : 1);
+      if (this.errors >= 3) this.stop("three training calls in a row without an optimizer step");
       return;
     }
     this.errors = 0;
     this.steps++;
     this.lastEvalIsCurrent = false;
     this.bestIsCurrent = false;
-    if (this.p.method === "grpo") this.reactGrpo(o.s);
-    else this.reactSft(o.s);
+    if (grpo) this.reactGrpo(grpo);
+    else this.reactSft(readResult(sftStepRead, o.s));
     if (this.phase === "train" && this.steps % this.p.sample_every === 0 && !this.queue.some((a) => a.tool === "sample")) {
       this.pushEval(`Every ${this.p.sample_every} steps I look at real outputs: sampling the holdout (${this.p.eval_samples} a prompt, temperature ${this.p.eval_temperature}).`);
     }
   }
 
-  private reactGrpo(s: any): void {
-    const it = s?.iterations?.[s.iterations.length - 1];
-    if (!it) return;
+  private reactGrpo(s: z.infer<typeof grpoStepRead>): void {
+    const it = s.iterations[s.iterations.length - 1];
+    if (!it || typeof it.reward_mean !== "number") return;
     this.rewards.push(it.reward_mean);
-    const g = it.groups;
-    const z = g.total ? g.all_zero / g.total : 0;
-    const one = g.total ? g.all_one / g.total : 0;
-    if (z >= REACT.uniformShare - 1e-9) this.reactToAllZero(z);
+    const g = it.groups ?? {};
+    const total = g.total ?? 0;
+    const z0 = total ? (g.all_zero ?? 0) / total : 0;
+    const one = total ? (g.all_one ?? 0) / total : 0;
+    if (z0 >= REACT.uniformShare - 1e-9) this.reactToAllZero(z0);
     else if (one >= REACT.uniformShare - 1e-9) this.reactToAllOne(one);
     const r = this.rewards;
     if (r.length >= 4) {
@@ -336,9 +353,9 @@ export class Researcher {
     if (typeof it.kl === "number" && it.kl >= REACT.kl) this.lowerLr(`KL spiked to ${it.kl.toFixed(3)}`);
   }
 
-  private reactSft(s: any): void {
-    const e = s?.epochs?.[s.epochs.length - 1];
-    if (!e) return;
+  private reactSft(s: z.infer<typeof sftStepRead> | undefined): void {
+    const e = s?.epochs[s.epochs.length - 1];
+    if (!s || !e) return;
     if (s.overfitting) return this.stop("validation loss is rising while training loss falls (overfitting)");
     if (typeof e.val_loss === "number") {
       const v = this.valLosses;
@@ -367,7 +384,7 @@ export class Researcher {
         input: { reward_function: partial.code, cases: partial.cases },
         say: `Mostly ALL-0 groups (${pct(share, 1)}): the reward is too strict for where the model is. Validating a partial-credit version (${partial.note}) before switching to it.`,
         then: (o) => {
-          if (o.ok && o.s?.ok) this.spec = partial;
+          if (o.ok && readResult(checked, o.s)?.ok) this.spec = partial;
         },
       });
       return;
@@ -411,8 +428,10 @@ export class Researcher {
       say: `${why[0]!.toUpperCase()}${why.slice(1)}: generating a new training pool at difficulty ${difficulty}.`,
       then: (o) => {
         if (o.ok) {
-          this.pool = o.s.path;
-          this.poolRows = o.s.rows_written;
+          const w = readResult(writtenFileShape, o.s);
+          if (!w) return;
+          this.pool = w.path;
+          this.poolRows = w.rows_written;
         }
       },
     });

@@ -1,4 +1,6 @@
 import type { AssistantTurn, Message, ToolResultBlock } from "../conversation.ts";
+import { searchResult } from "../../tools/hf-datasets/tools/results.ts";
+import { readResult } from "../../tools/tool-results.ts";
 import type { ToolSpec } from "../../tools/client/types.ts";
 import { ZERO_USAGE } from "../conversation.ts";
 import { loadRecipe } from "../recipes.ts";
@@ -49,7 +51,7 @@ export class ScriptedPlanner implements Planner {
         const query = keywords(objectiveOf(req.system));
         return this.call(req.tools, "search_datasets", { query, max_results: 5 }, `No recipe was given, so I start from the objective: searching the catalog and the Hub for "${query}".`);
       } else {
-        const found = (obs?.s?.results ?? []).map((r: { id: string }) => r.id).join(", ");
+        const found = (readResult(searchResult, obs?.s)?.results ?? []).map((r) => r.id).join(", ");
         const recipe = recipeFor(objectiveOf(req.system));
         const hints = loadRecipe(recipe).hints ?? {};
         this.researcher = new Researcher(model, hints);

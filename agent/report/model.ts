@@ -7,6 +7,8 @@
  * and is rendered as text, never as markup.
  */
 import type { RecordedEvent } from "../transcript.ts";
+import { grpoStepRead, grpoStepResult, sftStepRead } from "../../tools/tinker/tools/results.ts";
+import { readResult } from "../../tools/tool-results.ts";
 import { fromPredecessorText } from "../metrics/records.ts";
 import { baseToolName, isTrainingTool } from "../tool-names.ts";
 
@@ -373,38 +375,36 @@ export class ReportFolder {
       return;
     }
     if (isTrainingTool(e.name) && s) {
-      if (s.method === "grpo" && Array.isArray(s.iterations)) {
+      const grpo = readResult(grpoStepRead, s);
+      const sft = readResult(sftStepRead, s);
+      if (grpo) {
         m.method = "grpo";
-        for (const raw of s.iterations) {
-          if (!isObj(raw)) continue;
-          const g = isObj(raw.groups) ? raw.groups : {};
-          const generated = num(raw.samples_generated);
-          const truncated = num(raw.truncated);
-          const share = num(raw.truncation_share) ?? num(raw.truncated_share) ?? (truncated !== null && generated ? truncated / generated : null);
+        for (const it of grpo.iterations) {
+          const g = it.groups ?? {};
+          const generated = it.samples_generated ?? null;
+          const truncated = it.truncated ?? null;
           m.grpo.push({
             index: m.grpo.length + 1,
-            iteration: num(raw.iteration) ?? m.grpo.length + 1,
+            iteration: it.iteration ?? m.grpo.length + 1,
             turn: e.turn,
             minutes,
-            rewardMean: num(raw.reward_mean),
-            rewardStd: num(raw.reward_std),
-            mixed: num(g.mixed) ?? 0,
-            allZero: num(g.all_zero) ?? 0,
-            allOne: num(g.all_one) ?? 0,
-            other: (num(g.uniform_other) ?? 0) + (num(g.failed) ?? 0),
-            kl: num(raw.kl),
-            learningRate: num(raw.learning_rate),
-            truncation: share,
+            rewardMean: it.reward_mean ?? null,
+            rewardStd: it.reward_std ?? null,
+            mixed: g.mixed ?? 0,
+            allZero: g.all_zero ?? 0,
+            allOne: g.all_one ?? 0,
+            other: (g.uniform_other ?? 0) + (g.failed ?? 0),
+            kl: it.kl ?? null,
+            learningRate: it.learning_rate ?? null,
+            truncation: truncated !== null && generated ? truncated / generated : null,
           });
         }
-        if (Array.isArray(s.auto_checkpoints)) {
-          for (const a of s.auto_checkpoints) if (isObj(a) && typeof a.name === "string") m.checkpoints.push({ turn: e.turn, minutes, name: a.name, kind: "auto" });
-        }
-      } else if (s.method === "sft" && Array.isArray(s.epochs)) {
+        const autos = readResult(grpoStepResult.pick({ auto_checkpoints: true }), s)?.auto_checkpoints ?? [];
+        for (const a of autos) m.checkpoints.push({ turn: e.turn, minutes, name: a.name, kind: "auto" });
+      } else if (sft) {
         m.method = "sft";
-        for (const raw of s.epochs) {
-          if (!isObj(raw)) continue;
-          m.sft.push({ index: m.sft.length + 1, epoch: num(raw.epoch) ?? m.sft.length + 1, turn: e.turn, minutes, trainLoss: num(raw.train_loss), valLoss: num(raw.val_loss), learningRate: num(s.learning_rate) });
+        for (const ep of sft.epochs) {
+          m.sft.push({ index: m.sft.length + 1, epoch: ep.epoch, turn: e.turn, minutes, trainLoss: ep.train_loss, valLoss: ep.val_loss, learningRate: sft.learning_rate ?? null });
         }
       }
       return;

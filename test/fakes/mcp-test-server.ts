@@ -6,6 +6,8 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { z } from "zod";
+import { grpoStepResult, saveResult } from "../../tools/tinker/tools/results.ts";
+import type { GrpoIteration, GrpoStepResult, SaveResult } from "../../tools/tinker/tools/results.ts";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => {
@@ -72,25 +74,40 @@ let iteration = 0;
 server.registerTool(
   `${prefix}train_grpo_step`,
   {
-    description: "Pretend to train: reports the metrics it is given, in the tinker server's structured format.",
+    description: "Pretend to train: reports the metrics it is given, with the tinker server's declared result shape.",
     inputSchema: { prompts: z.string(), reward_function: z.string(), reward_mean: z.number().default(0.5), all_zero: z.number().default(0), all_one: z.number().default(0), kl: z.number().default(0.001) },
+    outputSchema: grpoStepResult,
   },
   async (a) => {
-    iteration++;
     const total = 10;
     const groups = { total, mixed: total - a.all_zero - a.all_one, all_zero: a.all_zero, all_one: a.all_one, uniform_other: 0, failed: 0 };
-    const it = { iteration, reward_mean: a.reward_mean, reward_std: 0.3, learning_rate: 1e-4, groups, samples_generated: 40, samples_used: groups.mixed * 4, reward_errors: 0, kl: a.kl, kl_squared: 0, loss: 0.1, tokens_sampled: 400, truncated: 0, seconds: { sampling: 0.1, reward: 0.1, training: 0.1, other: 0 } };
-    return {
-      content: [{ type: "text", text: `iteration ${iteration}: reward ${a.reward_mean}` }],
-      structuredContent: { method: "grpo", cumulative_iterations: iteration, iterations: [it], auto_checkpoints: [] },
+    const stepped = groups.mixed > 0;
+    if (stepped) iteration++;
+    const it: GrpoIteration = { iteration, stepped, reward_mean: a.reward_mean, reward_std: 0.3, learning_rate: 1e-4, groups, samples_generated: 40, samples_used: groups.mixed * 4, reward_errors: 0, kl: stepped ? a.kl : null, kl_sampler: stepped ? 0 : null, kl_squared: stepped ? 0 : null, loss: stepped ? 0.1 : null, tokens_sampled: 400, truncated: 0, seconds: { sampling: 0.1, reward: 0.1, training: 0.1, other: 0 } };
+    const result: GrpoStepResult = {
+      session_dir: "/tmp/tinkerer_fake",
+      method: "grpo",
+      prompts: 10,
+      group_size: 4,
+      max_tokens: 32,
+      sandbox: "fake",
+      cumulative_iterations: iteration,
+      optimizer_steps: stepped ? 1 : 0,
+      iterations: [it],
+      auto_checkpoints: [],
+      scheduler_total_steps: 0,
+      verdict: stepped ? "HEALTHY" : "NO SIGNAL",
+      next_step: "",
+      warnings: [],
     };
+    return { content: [{ type: "text", text: `iteration ${iteration}: reward ${a.reward_mean}` }], structuredContent: result };
   },
 );
 
-server.registerTool(`${prefix}save`, { description: "Pretend to save.", inputSchema: { name: z.string() } }, async ({ name: n }) => ({
-  content: [{ type: "text", text: `saved ${n}` }],
-  structuredContent: { name: n, path: `fake://${n}`, base_model: process.env.FAKE_BASE_MODEL ?? "local/tiny-arith" },
-}));
+server.registerTool(`${prefix}save`, { description: "Pretend to save.", inputSchema: { name: z.string() }, outputSchema: saveResult }, async ({ name: n }) => {
+  const result: SaveResult = { session_dir: "/tmp/tinkerer_fake", name: n, path: `fake://${n}`, method: "grpo", base_model: process.env.FAKE_BASE_MODEL ?? "local/tiny-arith", counters: { sft_epochs: 0, sft_steps: 0, grpo_iterations: iteration } };
+  return { content: [{ type: "text", text: `saved ${n}` }], structuredContent: result };
+});
 
 server.registerTool(`${prefix}finish`, { description: "End the run.", inputSchema: {} }, async () => ({
   content: [{ type: "text", text: "run finished" }],

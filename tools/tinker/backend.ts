@@ -61,8 +61,13 @@ export type Rollout = { rolloutId: string; advantage: number };
 /** Loss and KL are null when the service sent no per-token log-probs back (a server-side filter can drop them). */
 export type PolicyStepResult = {
   loss: number | null;
-  /** mean(sampler logprob − learner logprob) over completion tokens. */
+  /** mean(sampler logprob − learner logprob) over completion tokens, before the step (on-policy: ~0). */
   kl: number | null;
+  /**
+   * mean(sampler logprob − updated learner logprob) over (a sample of) the batch's tokens,
+   * after the step: how far the step moved the policy. Null where it could not be measured.
+   */
+  klAfter: number | null;
   /** mean(½(sampler − learner)²). */
   klSquared: number | null;
   tokens: number;

@@ -27,6 +27,8 @@ export type GroupCounts = { total: number; mixed: number; allZero: number; allOn
 
 export type IterationMetrics = {
   iteration: number;
+  /** Whether an optimizer step was taken (no group with signal: none, and the iteration is not counted). */
+  stepped: boolean;
   rewardMean: number;
   rewardStd: number;
   learningRate: number;
@@ -34,7 +36,10 @@ export type IterationMetrics = {
   samplesGenerated: number;
   samplesUsed: number;
   rewardErrors: number;
+  /** How far the step moved the policy (sampler vs updated learner); null without a step. */
   kl: number | null;
+  /** Sampler vs learner before the step (on-policy: about 0). */
+  klSampler: number | null;
   klSquared: number | null;
   loss: number | null;
   tokensSampled: number;
@@ -152,6 +157,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
     const { mean: rewardMean, std: rewardStd } = meanStd(all);
     const metrics: IterationMetrics = {
       iteration: step + 1,
+      stepped: false,
       rewardMean,
       rewardStd,
       learningRate: lr,
@@ -160,6 +166,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
       samplesUsed: rollouts.length,
       rewardErrors,
       kl: null,
+      klSampler: null,
       klSquared: null,
       loss: null,
       tokensSampled,
@@ -179,7 +186,9 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
     const t3 = Date.now();
     const res = await backend.trainPolicy(rollouts, { learningRate: lr });
     const t4 = Date.now();
-    metrics.kl = res.kl;
+    metrics.stepped = true;
+    metrics.kl = res.klAfter;
+    metrics.klSampler = res.kl;
     metrics.klSquared = res.klSquared;
     metrics.loss = res.loss;
     metrics.seconds.training = (t4 - t3) / 1000;
@@ -189,7 +198,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
     logs.write(
       "training_debug.log",
       `[ITER ${step + 1}] reward=${rewardMean.toFixed(3)}±${rewardStd.toFixed(3)} lr=${lr.toExponential(2)} groups mixed/all0/all1/other/failed=${counts.mixed}/${counts.allZero}/${counts.allOne}/${counts.uniformOther}/${counts.failed} ` +
-        `used=${rollouts.length}/${flat.length} loss=${res.loss?.toFixed(4) ?? "n/a"} kl=${res.kl?.toFixed(5) ?? "n/a"} tokens=${tokensSampled} ` +
+        `used=${rollouts.length}/${flat.length} loss=${res.loss?.toFixed(4) ?? "n/a"} kl(step)=${res.klAfter?.toFixed(5) ?? "n/a"} kl(sampler)=${res.kl?.toFixed(5) ?? "n/a"} tokens=${tokensSampled} ` +
         `time sample/reward/train=${metrics.seconds.sampling.toFixed(2)}/${metrics.seconds.reward.toFixed(2)}/${metrics.seconds.training.toFixed(2)}s`,
     );
     onProgress(`GRPO iteration ${step + 1} done: reward ${rewardMean.toFixed(3)}, mixed ${counts.mixed}/${counts.total} groups`);

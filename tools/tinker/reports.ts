@@ -37,14 +37,14 @@ export function initReport(method: Method, card: ModelCard, groupSize: number, g
 
 export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: number, maxTokens: number, counters: Counters, g: Guidance, dir: string): string {
   const lines = [rule(o.aborted ? "GRPO step stopped: no learning signal" : "GRPO step complete")];
-  lines.push(`Iterations this call: ${o.iterations.filter((i) => i.loss !== null).length} · cumulative: ${counters.grpoIterations} · prompts ${promptCount} × group ${groupSize}`);
+  lines.push(`Optimizer steps this call: ${o.iterations.filter((i) => i.stepped).length} of ${o.iterations.length} iteration(s) · cumulative iterations: ${counters.grpoIterations} · prompts ${promptCount} × group ${groupSize}`);
   lines.push(`Schedule horizon ${o.horizon} steps · warmup ${o.effectiveWarmup} · rewards scored in the ${describeIsolation(o.isolation)}`);
   lines.push("", "Per iteration:");
   for (const it of o.iterations) {
     const gr = it.groups;
     lines.push(
       `  iter ${it.iteration}: reward ${it.rewardMean.toFixed(3)} ± ${it.rewardStd.toFixed(3)} · lr ${it.learningRate.toExponential(2)}` +
-        (it.kl !== null ? ` · KL ${it.kl.toFixed(5)}` : "") +
+        (it.stepped ? (it.kl !== null ? ` · KL of the step ${it.kl.toFixed(5)}` : "") : " · NO STEP (no group had a learning signal)") +
         `\n    groups ${gr.total}: mixed ${gr.mixed}, ALL-0 ${gr.allZero}, ALL-1 ${gr.allOne}` +
         (gr.uniformOther ? `, other uniform ${gr.uniformOther}` : "") +
         (gr.failed ? `, failed ${gr.failed}` : "") +
@@ -53,7 +53,7 @@ export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: numbe
         ` · time sample ${it.seconds.sampling.toFixed(1)}s, reward ${it.seconds.reward.toFixed(1)}s, train ${it.seconds.training.toFixed(1)}s, other ${it.seconds.other.toFixed(1)}s`,
     );
   }
-  if (o.aborted) lines.push("", o.aborted);
+  if (o.aborted) lines.push("", `${o.aborted} Nothing is wrong with the call itself: the model's answers got the same reward within every group. Use prompts it sometimes gets right, give partial credit, or raise temperature (or max_tokens, if answers are cut off).`);
   if (o.autoCheckpoints.length) lines.push("", "Auto-checkpoints:", ...o.autoCheckpoints.map((c) => `  ${c.name} (reward ${c.rewardMean.toFixed(3)}) → ${c.path}`));
   if (o.examples.length) lines.push("", "Sample completions:", ...o.examples.map((e) => `  [${e.reward.toFixed(2)}] ${JSON.stringify(e.prompt.slice(0, 60))} → ${JSON.stringify(e.completion.slice(0, 80))}`));
   if (o.warnings.length) lines.push("", "Warnings:", ...o.warnings.map((w) => `  - ${w}`));

@@ -1,6 +1,6 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, ServerNotification } from "@modelcontextprotocol/sdk/types.js";
 import { BackendError } from "./backend.ts";
 import { dataRoot, InputError } from "./data-input.ts";
 import { isPathLike, PathRefused, readAllowedFile } from "../run-files.ts";
@@ -15,19 +15,23 @@ export type ToolContext = { server: McpServer; session: TrainingSession; sandbox
 const HEARTBEAT_MS = Number(process.env.TINKERLOOP_HEARTBEAT_MS ?? 20_000);
 
 export { ok } from "../tool-results.ts";
-import { SESSION_DIR_META } from "../tool-results.ts";
+import { ERROR_KIND_META, SESSION_DIR_META } from "./tools/results.ts";
+import type { ErrorKind } from "./tools/results.ts";
 
-/** An error result; it names the session's log directory in its text and its structured content, so the harness can let the planner read those logs. */
-export function failIn(session: TrainingSession, text: string): CallToolResult {
-  return { content: [{ type: "text", text: `${text}${logsFooter(session.logs.dir)}` }], _meta: { [SESSION_DIR_META]: session.logs.dir }, isError: true };
+/**
+ * An error result. Its `_meta` names the session's log directory (so the harness lets the
+ * planner read those logs) and the kind of error: most refusals are about the call's input.
+ */
+export function failIn(session: TrainingSession, text: string, kind: ErrorKind = "input"): CallToolResult {
+  return { content: [{ type: "text", text: `${text}${logsFooter(session.logs.dir)}` }], _meta: { [SESSION_DIR_META]: session.logs.dir, [ERROR_KIND_META]: kind }, isError: true };
 }
 
-type Extra = { _meta?: { progressToken?: string | number }; sendNotification: (n: any) => Promise<void> };
+type Extra = { _meta?: { progressToken?: string | number }; sendNotification: (n: ServerNotification) => Promise<void> };
 
 /** Runs a tool body under the session lock, turning known errors into instructive isError results. */
 export function guarded<A>(ctx: ToolContext, name: string, body: (args: A, progress: (msg: string) => void) => Promise<CallToolResult>) {
   const { session, lock } = ctx;
-  const fail = (t: string) => failIn(session, t);
+  const fail = (t: string, kind?: ErrorKind) => failIn(session, t, kind);
   return async (args: A, extra: Extra): Promise<CallToolResult> =>
     lock.run(
       async () => {
@@ -47,14 +51,14 @@ export function guarded<A>(ctx: ToolContext, name: string, body: (args: A, progr
           return await body(args, progress);
         } catch (err) {
           if (err instanceof InputError || err instanceof HorizonError || err instanceof PathRefused) return fail(`Error: ${err.message}`);
-          if (err instanceof BackendError) return fail(`Error (${err.code}): ${err.message}`);
+          if (err instanceof BackendError) return fail(`Error (${err.code}): ${err.message}`, "backend");
           session.logs.write("training_debug.log", `[ERROR] ${name} failed: ${(err as Error).stack ?? err}`);
-          return fail(`Error in ${name}: ${(err as Error).message}. Details are in training_debug.log.`);
+          return fail(`Error in ${name}: ${(err as Error).message}. Details are in training_debug.log.`, "internal");
         } finally {
           clearInterval(beat);
         }
       },
-      () => fail(`Error: another tinker call is still running (calls run one at a time). Retry ${name} when it has finished.`),
+      () => fail(`Error: another tinker call is still running (calls run one at a time). Retry ${name} when it has finished.`, "internal"),
     );
 }
 

@@ -9,6 +9,18 @@ import type { Isolation } from "../reward/sandbox.ts";
 import { logsFooter, truncationLine } from "../reports.ts";
 import { failIn, guarded, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
+import { checkRewardResult, sampleResult } from "./results.ts";
+
+const sampleInput = {
+    prompt: z.string().optional(),
+    prompts: records.optional(),
+    n: z.number().int().min(1).max(64).default(1),
+    max_tokens: z.number().int().min(1).max(32768).optional(),
+    temperature: z.number().min(0).max(2).default(0.7),
+    stop: z.array(z.string().min(1).max(200)).max(8).optional().describe("stop strings: a completion ends before the first one that appears"),
+    reward_function: z.string().optional(),
+    limit: z.number().int().min(1).max(2000).default(200),
+};
 
 /** sample (one prompt, or a holdout scored with a reward) and check_reward. */
 export function registerSamplingTools(ctx: ToolContext): void {
@@ -23,34 +35,14 @@ export function registerSamplingTools(ctx: ToolContext): void {
         "(prompt, completion, reward, finish reason, tokens). The result says how many hit max_tokens. " +
         "stop: strings that end a completion — generation stops at the first one, the text is cut before it and the finish reason is 'stop'; " +
         "the model's own end-of-turn stop always applies as well.",
-      inputSchema: {
-        prompt: z.string().optional(),
-        prompts: records.optional(),
-        n: z.number().int().min(1).max(64).default(1),
-        max_tokens: z.number().int().min(1).max(32768).optional(),
-        temperature: z.number().min(0).max(2).default(0.7),
-        stop: z.array(z.string().min(1).max(200)).max(8).optional().describe("stop strings: a completion ends before the first one that appears"),
-        reward_function: z.string().optional(),
-        limit: z.number().int().min(1).max(2000).default(200),
-      },
-      outputSchema: z.object({
-        session_dir: z.string(),
-        completions: z.array(z.object({ prompt: z.string(), text: z.string(), reward: z.number().nullable(), finish_reason: z.string(), tokens: z.number() })),
-        completions_file: z.string(),
-        mean_reward: z.number().nullable(),
-        scored: z.number(),
-        temperature: z.number(),
-        max_tokens: z.number(),
-        truncated: z.number(),
-        reward_errors: z.number(),
-        sandbox: z.string().nullable(),
-      }),
+      inputSchema: sampleInput,
+      outputSchema: sampleResult,
     },
-    guarded(ctx, "sample", async (a: any, progress) => {
+    guarded(ctx, "sample", async (a: z.infer<z.ZodObject<typeof sampleInput>>, progress) => {
       const problem = sessionProblem(session);
       if (problem) return failIn(session, problem);
       if ((a.prompt === undefined) === (a.prompts === undefined)) return failIn(session, "Error: pass exactly one of prompt (a string) or prompts (a list or file of {prompt, ground_truth}).");
-      const items = a.prompt !== undefined ? [{ prompt: a.prompt as string, ground_truth: "" }] : toGrpoPrompts(loadRecords(a.prompts, "prompts").records).slice(0, a.limit);
+      const items = a.prompt !== undefined ? [{ prompt: a.prompt, ground_truth: "" }] : toGrpoPrompts(loadRecords(a.prompts ?? [], "prompts").records).slice(0, a.limit);
       if (items.length === 0) return failIn(session, "Error: no prompts to sample.");
       progress(`Sampling ${items.length}×${a.n}`);
       const maxTokens: number = a.max_tokens ?? defaultMaxTokens(session.card!).tokens;
@@ -121,15 +113,7 @@ export function registerSamplingTools(ctx: ToolContext): void {
         reward_function: z.string().min(1),
         cases: z.array(z.object({ completion: z.string(), ground_truth: z.string(), expected: z.number().optional() })).min(1).max(1000),
       },
-      outputSchema: z.object({
-        session_dir: z.string(),
-        cases: z.array(z.object({ completion: z.string(), ground_truth: z.string(), score: z.number(), error: z.string().nullable(), expected: z.number().nullable(), matches: z.boolean().nullable() })),
-        errors: z.number(),
-        mismatches: z.number(),
-        ok: z.boolean(),
-        completions_file: z.string(),
-        sandbox: z.string(),
-      }),
+      outputSchema: checkRewardResult,
     },
     guarded(ctx, "check_reward", async (a: { reward_function: string; cases: Array<{ completion: string; ground_truth: string; expected?: number }> }) => {
       const code = rewardSource(a.reward_function);

@@ -8,6 +8,7 @@ import { TrainingSession } from "../session.ts";
 import type { Method } from "../session.ts";
 import { failIn, guarded, ok, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
+import { finishResult, initResult, loadResult, saveResult } from "./results.ts";
 
 const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -65,25 +66,13 @@ export function registerSessionTools(ctx: ToolContext): void {
     });
   }
 
-  const initOutput = z.object({
-    session_dir: z.string(),
-    method: z.enum(["sft", "grpo"]),
-    base_model: z.string(),
-    backend: z.string(),
-    parameters: z.number(),
-    trainable_parameters: z.number(),
-    lora_rank: z.number(),
-    group_size: z.number().nullable(),
-    context_length: z.number(),
-    default_max_tokens: z.number(),
-  });
 
   ctx.server.registerTool(
     "init_sft",
     {
       description: "Open a supervised fine-tuning session (LoRA) on base_model. Use the run's MODEL exactly.",
       inputSchema: { base_model: z.string().min(1), lora_rank: z.number().int().min(1).max(256).default(16), ...wandbArgs },
-      outputSchema: initOutput,
+      outputSchema: initResult,
     },
     guarded(ctx, "init_sft", async (a: { base_model: string; lora_rank: number }, progress) => openSession("sft", a.base_model, a.lora_rank, 0, progress)),
   );
@@ -98,21 +87,19 @@ export function registerSessionTools(ctx: ToolContext): void {
         group_size: z.number().int().min(2).max(64).optional().describe("samples per prompt; default: the model's recommendation"),
         ...wandbArgs,
       },
-      outputSchema: initOutput,
+      outputSchema: initResult,
     },
     guarded(ctx, "init_grpo", async (a: { base_model: string; lora_rank: number; group_size?: number }, progress) =>
       openSession("grpo", a.base_model, a.lora_rank, a.group_size ?? defaultGroupSize(a.base_model), progress),
     ),
   );
 
-  const countersShape = z.object({ sft_epochs: z.number(), sft_steps: z.number(), grpo_iterations: z.number() });
-
   ctx.server.registerTool(
     "save",
     {
       description: "Save the current weights and optimizer state under a descriptive name (letters, digits, . _ -).",
       inputSchema: { name: z.string() },
-      outputSchema: z.object({ session_dir: z.string(), name: z.string(), path: z.string(), method: z.string(), base_model: z.string(), counters: countersShape }),
+      outputSchema: saveResult,
     },
     guarded(ctx, "save", async (a: { name: string }) => {
       const problem = sessionProblem(session);
@@ -141,7 +128,7 @@ export function registerSessionTools(ctx: ToolContext): void {
     {
       description: "Restore a checkpoint (a name saved in this session, or its path): weights, optimizer state and counters, so the LR schedule continues without a new warmup.",
       inputSchema: { path: z.string().min(1) },
-      outputSchema: z.object({ session_dir: z.string(), path: z.string(), base_model: z.string(), method: z.string(), counters: countersShape }),
+      outputSchema: loadResult,
     },
     guarded(ctx, "load", async (a: { path: string }, progress) => {
       const resolved = session.checkpoints.get(a.path) ?? (a.path.includes("://") || a.path.includes("/") ? a.path : `local://${a.path}`);
@@ -182,7 +169,7 @@ export function registerSessionTools(ctx: ToolContext): void {
     {
       description: "End the training session: summary, backend closed, a fresh log directory for any next session.",
       inputSchema: {},
-      outputSchema: z.object({ session_dir: z.string(), new_session_dir: z.string(), method: z.string().nullable(), base_model: z.string().nullable(), counters: countersShape, checkpoints: z.array(z.object({ name: z.string(), path: z.string() })), unsaved_steps: z.number() }),
+      outputSchema: finishResult,
     },
     guarded(ctx, "finish", async () => {
       const c = session.counters;

@@ -7,6 +7,8 @@ import { SCHEDULERS } from "../schedule.ts";
 import { runSft, sftGuidance } from "../sft.ts";
 import { failIn, guarded, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
+import { grpoStepResult, sftStepResult } from "./results.ts";
+import type { GrpoStepResult } from "./results.ts";
 
 const windowArgs = {
   start: z.number().int().min(0).optional(),
@@ -28,6 +30,31 @@ const scheduleArgs = {
   scheduler_total_steps: z.number().int().min(0).default(0),
 };
 
+const sftStepInput = {
+    examples: records,
+    num_epochs: z.number().int().min(1).max(100).default(1),
+    learning_rate: z.number().positive().max(1).default(1e-4),
+    batch_size: z.number().int().min(1).max(4096).default(128),
+    validation_split: z.number().min(0).max(0.5).default(0.1),
+    ...windowArgs,
+    ...scheduleArgs,
+};
+
+const grpoStepInput = {
+    prompts: records,
+    reward_function: z.string().min(1),
+    num_iterations: z.number().int().min(1).max(100).default(1),
+    learning_rate: z.number().positive().max(1).default(4e-5),
+    temperature: z.number().min(0).max(2).default(0.7),
+    max_tokens: z.number().int().min(1).max(32768).optional(),
+    auto_checkpoint: z.boolean().default(true),
+    auto_checkpoint_reward_threshold: z.number().min(0).default(0.3),
+    auto_checkpoint_min_iterations: z.number().int().min(0).default(3),
+    normalize_advantages: z.boolean().default(true),
+    ...windowArgs,
+    ...scheduleArgs,
+};
+
 /** train_sft_step and train_grpo_step. */
 export function registerTrainingTools(ctx: ToolContext): void {
   const { session, sandbox } = ctx;
@@ -37,35 +64,10 @@ export function registerTrainingTools(ctx: ToolContext): void {
       description:
         "Train on examples ({prompt, response} or {input, output}) given as a JSON array or a path to a .json/.jsonl file. " +
         "Reports train and validation loss per epoch; validation never changes the weights.",
-      inputSchema: {
-        examples: records,
-        num_epochs: z.number().int().min(1).max(100).default(1),
-        learning_rate: z.number().positive().max(1).default(1e-4),
-        batch_size: z.number().int().min(1).max(4096).default(128),
-        validation_split: z.number().min(0).max(0.5).default(0.1),
-        ...windowArgs,
-        ...scheduleArgs,
-      },
-      outputSchema: z.object({
-        session_dir: z.string(),
-        method: z.literal("sft"),
-        train_examples: z.number(),
-        validation_examples: z.number(),
-        skipped_examples: z.number(),
-        epochs: z.array(z.object({ epoch: z.number(), train_loss: z.number(), val_loss: z.number().nullable() })),
-        overfitting: z.boolean(),
-        cumulative_epochs: z.number(),
-        cumulative_steps: z.number(),
-        learning_rate: z.number(),
-        scheduler_total_steps: z.number(),
-        tokens: z.number(),
-        seconds: z.number(),
-        verdict: z.string(),
-        next_step: z.string(),
-        warnings: z.array(z.string()),
-      }),
+      inputSchema: sftStepInput,
+      outputSchema: sftStepResult,
     },
-    guarded(ctx, "train_sft_step", async (a: any, progress) => {
+    guarded(ctx, "train_sft_step", async (a: z.infer<z.ZodObject<typeof sftStepInput>>, progress) => {
       const problem = sessionProblem(session, "sft");
       if (problem) return failIn(session, problem);
       const { records: recs, source } = loadRecords(a.examples, "examples");
@@ -108,8 +110,6 @@ export function registerTrainingTools(ctx: ToolContext): void {
     }),
   );
 
-  const groupsShape = z.object({ total: z.number(), mixed: z.number(), all_zero: z.number(), all_one: z.number(), uniform_other: z.number(), failed: z.number() });
-
   /** Reads reward code given inline or as a path to a .py file. */
   ctx.server.registerTool(
     "train_grpo_step",
@@ -119,54 +119,10 @@ export function registerTrainingTools(ctx: ToolContext): void {
         "(Python source defining compute_reward(completion, ground_truth) -> float, or a path to a .py file), " +
         "and update on groups with reward variance. prompts: [{prompt, ground_truth}] as JSON or a .jsonl path; " +
         "start/limit pick a window of a pool file (wrapping around) so each call trains on fresh prompts.",
-      inputSchema: {
-        prompts: records,
-        reward_function: z.string().min(1),
-        num_iterations: z.number().int().min(1).max(100).default(1),
-        learning_rate: z.number().positive().max(1).default(4e-5),
-        temperature: z.number().min(0).max(2).default(0.7),
-        max_tokens: z.number().int().min(1).max(32768).optional(),
-        auto_checkpoint: z.boolean().default(true),
-        auto_checkpoint_reward_threshold: z.number().min(0).default(0.3),
-        auto_checkpoint_min_iterations: z.number().int().min(0).default(3),
-        normalize_advantages: z.boolean().default(true),
-        ...windowArgs,
-        ...scheduleArgs,
-      },
-      outputSchema: z.object({
-        session_dir: z.string(),
-        method: z.literal("grpo"),
-        prompts: z.number(),
-        group_size: z.number(),
-        max_tokens: z.number(),
-        sandbox: z.string(),
-        cumulative_iterations: z.number(),
-        iterations: z.array(
-          z.object({
-            iteration: z.number(),
-            reward_mean: z.number(),
-            reward_std: z.number(),
-            learning_rate: z.number(),
-            groups: groupsShape,
-            samples_generated: z.number(),
-            samples_used: z.number(),
-            reward_errors: z.number(),
-            kl: z.number().nullable(),
-            kl_squared: z.number().nullable(),
-            loss: z.number().nullable(),
-            tokens_sampled: z.number(),
-            truncated: z.number(),
-            seconds: z.object({ sampling: z.number(), reward: z.number(), training: z.number(), other: z.number() }),
-          }),
-        ),
-        auto_checkpoints: z.array(z.object({ name: z.string(), path: z.string(), reward_mean: z.number() })),
-        scheduler_total_steps: z.number(),
-        verdict: z.string(),
-        next_step: z.string(),
-        warnings: z.array(z.string()),
-      }),
+      inputSchema: grpoStepInput,
+      outputSchema: grpoStepResult,
     },
-    guarded(ctx, "train_grpo_step", async (a: any, progress) => {
+    guarded(ctx, "train_grpo_step", async (a: z.infer<z.ZodObject<typeof grpoStepInput>>, progress) => {
       const problem = sessionProblem(session, "grpo");
       if (problem) return failIn(session, problem);
       const prompts = windowOf(toGrpoPrompts(loadRecords(a.prompts, "prompts").records), a.start, a.limit);
@@ -197,8 +153,9 @@ export function registerTrainingTools(ctx: ToolContext): void {
       );
       const g = grpoGuidance(o, session.rewardHistory);
       const text = grpoReport(o, prompts.length, session.groupSize, maxTokens, session.counters, g, session.logs.dir);
-      if (o.aborted) return { content: [{ type: "text", text: `${text}\n\nError: no optimizer step was taken. Use prompts the model sometimes gets right, add partial credit, or raise temperature.` }], isError: true };
-      return ok(text, {
+      // No learning signal is a result, not an error: the call did what it could, and the
+      // numbers (ALL-0 / ALL-1 / failed groups) are what the planner needs to react.
+      const result: GrpoStepResult = {
         session_dir: session.logs.dir,
         method: "grpo",
         prompts: prompts.length,
@@ -206,8 +163,10 @@ export function registerTrainingTools(ctx: ToolContext): void {
         max_tokens: maxTokens,
         sandbox: o.isolation,
         cumulative_iterations: session.counters.grpoIterations,
+        optimizer_steps: o.iterations.filter((it) => it.stepped).length,
         iterations: o.iterations.map((it) => ({
           iteration: it.iteration,
+          stepped: it.stepped,
           reward_mean: it.rewardMean,
           reward_std: it.rewardStd,
           learning_rate: it.learningRate,
@@ -216,6 +175,7 @@ export function registerTrainingTools(ctx: ToolContext): void {
           samples_used: it.samplesUsed,
           reward_errors: it.rewardErrors,
           kl: it.kl,
+          kl_sampler: it.klSampler,
           kl_squared: it.klSquared,
           loss: it.loss,
           tokens_sampled: it.tokensSampled,
@@ -227,7 +187,8 @@ export function registerTrainingTools(ctx: ToolContext): void {
         verdict: g.verdict,
         next_step: g.next,
         warnings: o.warnings,
-      });
+      };
+      return ok(text, result);
     }),
   );
 }

@@ -9,7 +9,10 @@ import { tokenLogprobs, Transformer } from "./model.ts";
 const MICRO_BATCH = 64;
 
 export type StepStats = { loss: number; tokens: number };
-export type PolicyStats = StepStats & { kl: number; klSquared: number };
+export type PolicyStats = StepStats & { kl: number; klSquared: number; klAfter: number | null };
+
+/** Sequences a policy step re-reads after the update to measure how far it moved (enough for a stable mean, cheap next to the step). */
+const KL_PROBE_SEQUENCES = 32;
 
 /**
  * Loss and gradient computations on a Transformer, with an Adam optimizer over its
@@ -46,7 +49,7 @@ export class Engine {
    */
   policy(seqs: Sequence[], settings: AdamSettings): PolicyStats {
     const total = seqs.reduce((n, s) => n + s.weights.reduce((a, w) => a + (w > 0 ? 1 : 0), 0), 0);
-    if (total === 0) return { loss: 0, tokens: 0, kl: 0, klSquared: 0 };
+    if (total === 0) return { loss: 0, tokens: 0, kl: 0, klSquared: 0, klAfter: null };
     let klSum = 0;
     let kl2Sum = 0;
     const { value, grads } = this.accumulate(seqs, true, (b, logits) => {
@@ -65,7 +68,24 @@ export class Engine {
       return tf.div(tf.neg(tf.sum(obj)), total) as tf.Scalar;
     });
     this.step(grads, settings);
-    return { loss: value, tokens: total, kl: klSum / total, klSquared: kl2Sum / total };
+    return { loss: value, tokens: total, kl: klSum / total, klSquared: kl2Sum / total, klAfter: this.klAfter(seqs.slice(0, KL_PROBE_SEQUENCES)) };
+  }
+
+  /** mean(sampler − current learner) log-prob over the sequences' weighted tokens: how far a step moved the policy. */
+  private klAfter(seqs: Sequence[]): number | null {
+    const rows = this.logprobs(seqs);
+    let sum = 0;
+    let n = 0;
+    seqs.forEach((s, i) => {
+      const row = rows[i] ?? [];
+      let k = 0;
+      s.weights.forEach((w, t) => {
+        if (w <= 0) return;
+        sum += (s.oldLogprobs?.[t] ?? 0) - row[k++]!;
+        n++;
+      });
+    });
+    return n > 0 ? sum / n : null;
   }
 
   /** Per-token log-probs of each sequence's weighted tokens under the current weights. */

@@ -198,7 +198,7 @@ export class TinkerBackend implements TrainingBackend {
   async trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult> {
     this.needSession();
     const r = await this.call("train_policy", { rollouts: rollouts.map((x) => ({ id: x.rolloutId, advantage: x.advantage })), ...adam(opt) }, policyResult);
-    return { loss: r.loss, kl: r.kl, klSquared: r.kl_squared, tokens: r.tokens };
+    return { loss: r.loss, kl: r.kl, klSquared: r.kl_squared, klAfter: r.kl_after, tokens: r.tokens };
   }
 
   private indexFile(): string {

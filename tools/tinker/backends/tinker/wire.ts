@@ -34,7 +34,7 @@ export const sampleResult = z.object({
 
 export const lossResult = z.object({ loss: z.number(), tokens: z.number().int().min(0) });
 
-export const policyResult = z.object({ loss: z.number().nullable(), kl: z.number().nullable(), kl_squared: z.number().nullable(), tokens: z.number().int().min(0) });
+export const policyResult = z.object({ loss: z.number().nullable(), kl: z.number().nullable(), kl_squared: z.number().nullable(), kl_after: z.number().nullable(), tokens: z.number().int().min(0) });
 
 export const savedState = z.object({ path: z.string().min(1) });
 

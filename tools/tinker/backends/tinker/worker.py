@@ -43,6 +43,8 @@ except Exception as e:  # noqa: BLE001 - reported to the client as a structured 
     IMPORT_ERROR = "%s: %s" % (type(e).__name__, e)
 
 TRANSIENT = ("RateLimit", "Timeout", "Connection", "InternalServer", "ServiceUnavailable", "Overloaded")
+# Sequences a policy step re-reads after the update to measure how far it moved.
+KL_PROBE_SEQUENCES = 16
 TIMEOUTS = {"open": 1800, "sample": 600, "train_supervised": 900, "eval_supervised": 900, "train_policy": 900, "save_state": 1500, "load_state": 1500}
 # AdamParams fields a request may set; the rest keep the SDK's defaults (eps 1e-12, no weight decay, no clipping).
 ADAM_FIELDS = ("learning_rate", "beta1", "beta2", "eps", "weight_decay", "grad_clip_norm")
@@ -399,14 +401,26 @@ class Worker:
         if learner is None:
             # A server-side filter dropped the per-token outputs: no KL; the summed loss if the service sent it.
             loss_sum = (out.metrics or {}).get(LOSS_SUM)
-            return {"loss": None if loss_sum is None else float(loss_sum) / max(1, count), "kl": None, "kl_squared": None, "tokens": count}
+            return {"loss": None if loss_sum is None else float(loss_sum) / max(1, count), "kl": None, "kl_squared": None, "kl_after": None, "tokens": count}
         diffs, objective = [], 0.0
         for (pad, old, adv), row in zip(spans, learner):
             for a, b in zip(old, row[pad:pad + len(old)]):
                 diffs.append(a - b)
                 objective += math.exp(b - a) * adv
         n = max(1, len(diffs))
-        return {"loss": -objective / max(1, count), "kl": sum(diffs) / n, "kl_squared": sum(0.5 * d * d for d in diffs) / n, "tokens": count}
+        return {"loss": -objective / max(1, count), "kl": sum(diffs) / n, "kl_squared": sum(0.5 * d * d for d in diffs) / n, "kl_after": self.kl_after(s, datums, spans), "tokens": count}
+
+    def kl_after(self, s, datums, spans):
+        """How far the step moved the policy: mean(sampler - updated learner) log-prob over a
+        few of the batch's sequences, read with a forward pass after the step (None when the
+        service sends no per-token outputs)."""
+        probe = datums[:KL_PROBE_SEQUENCES]
+        out = resolve(s.training.forward(probe, loss_fn="importance_sampling"), TIMEOUTS["train_policy"])
+        rows = self.per_token_logprobs(out)
+        if rows is None:
+            return None
+        diffs = [a - b for (pad, old, _adv), row in zip(spans, rows) for a, b in zip(old, row[pad:pad + len(old)])]
+        return sum(diffs) / len(diffs) if diffs else None
 
     def save_state(self, p):
         s = self.need()
