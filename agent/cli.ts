@@ -18,6 +18,10 @@ import { writeCompare } from "./report/compare.ts";
 import { liveOptionsFrom, LIVE_DEFAULTS, startLiveServer } from "./report/live-server.ts";
 import { readRunTranscript, runDirOf, writeReport } from "./report/report.ts";
 import { WandbLogger, wandbRequested } from "./wandb/logger.ts";
+import { runGateway, seedPrompt, TOKEN_ENV } from "./gateway/gateway.ts";
+import { GATEWAY_DEFAULT_PORT } from "./gateway/http.ts";
+import { collectSweeps, runSweep, sweepStatus } from "./sweep/sweep.ts";
+import type { SweepFlags } from "./sweep/spec.ts";
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -56,6 +60,8 @@ Examples:
   tinkerloop run --recipe arithmetic --serve         (watch it at http://127.0.0.1:${LIVE_DEFAULTS.port}/)
   tinkerloop report runs/<id>                        (runs/<id>/report.html, also written when a run ends)
   tinkerloop compare runs/<a> runs/<b>               (compare.html and a table)
+  tinkerloop sweep --planner scripted --planner anthropic --recipe arithmetic --seeds 3   (a leaderboard)
+  tinkerloop mcp --recipe arithmetic                 (the guarded tools for your own agent, over stdio)
   tinkerloop doctor`,
   );
 
@@ -83,6 +89,7 @@ program
   .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
   .option("--bash-env <names>", "comma-separated environment variables the bash tool's sandbox may see (never secrets; default: only PATH, HOME, LANG, TMPDIR)")
+  .option("--seed <n>", "the run's seed: the local backend's adapter initialisation and sampling (a sweep gives each cell one)")
   .option("--serve [port]", `serve a live view of the run on 127.0.0.1 (default port ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
   .option("--host <address>", "with --serve: listen on this address instead of loopback (e.g. 0.0.0.0 to be reachable from other machines)")
   .option("--wandb <project>", "log metrics, config and summary to Weights & Biases (needs the Python wandb package; also on with WANDB_PROJECT and WANDB_API_KEY)")
@@ -170,6 +177,145 @@ function parseFlags<T>(shape: z.ZodType<T>, flags: unknown): T {
   const r = shape.safeParse(flags);
   if (r.success) return r.data;
   throw new UserError(r.error.issues[0]?.message ?? "invalid options", "See --help.");
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+program
+  .command("sweep")
+  .description("planners side by side: a matrix of planners × recipes or prompt files × models × seeds, each cell a tinkerloop run, and a leaderboard")
+  .argument("[file]", "a sweep file (JSON or YAML) giving the matrix instead of the flags")
+  .option("--planner <spec>", "a planner to compare (repeat for each): anthropic:<model>, openai:<model>, scripted, replay:<run>", collect, [])
+  .option("--recipe <name>", "a built-in recipe (repeatable)", collect, [])
+  .option("--prompt-file <file>", "a research objective file (repeatable)", collect, [])
+  .option("--model <name>", "a base model (repeatable; default: each prompt's own)", collect, [])
+  .option("--seeds <n>", "seeds 1..n for every combination (default 1)")
+  .option("--name <id>", "the sweep's id (default: derived from the matrix, so the same command continues the same sweep)")
+  .option("--dir <dir>", "the sweep directory (default: sweeps/<id>); with --collect, where the merged leaderboard goes (default: the first directory)")
+  .option("--concurrency <n>", "cells at a time (default: one per core when every model is local; more for Tinker)")
+  .option("--shard <i/n>", "run only cells i, i+n, i+2n, … of the fixed order (Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
+  .option("--dry-run", "list the cells this invocation would run, and exit")
+  .option("--status <dir>", "show a sweep's cells and its leaderboard so far (runs nothing)")
+  .option("--collect <dirs...>", "merge the cells of sweep directories (the shards of one sweep) into one leaderboard")
+  .option("--max-turns <n>", "every cell: turn limit")
+  .option("--max-minutes <n>", "every cell: time limit")
+  .option("--max-train-calls <n>", "every cell: training-call budget")
+  .option("--max-planner-cost <usd>", "every cell: planner spend budget")
+  .option("--tool-timeout <seconds>", "every cell: tool call watchdog")
+  .option("--on-wrong-model <policy>", "every cell: rewrite or reject")
+  .option("--guard-off <rules>", "every cell: guard rules switched off")
+  .option("--mcp-config <file>", "every cell: the MCP servers")
+  .addHelpText(
+    "after",
+    `
+Each cell is an ordinary \`tinkerloop run\` in sweeps/<id>/<cell>/ (its output in logs/<cell>.log), and
+sweep.json records every cell's state. Running the same command again continues the sweep:
+finished cells are kept, interrupted ones resumed, failed ones retried once. Ctrl-C stops every
+cell gracefully (emergency saves); run the command again to continue. At the end: the leaderboard
+(printed, leaderboard.json, compare.html). Exit codes: 0 every cell ended on its own, 1 some did
+not, 2 bad input, 130 interrupted. A sweep file (YAML or JSON):
+  name: arith-planners
+  planners: [scripted, "anthropic:claude-sonnet-5-5", { spec: "replay:runs/abc", label: recorded }]
+  recipes: [arithmetic]
+  seeds: 3
+  concurrency: 2
+  run: { maxMinutes: 30, maxTurns: 60 }
+Examples:
+  tinkerloop sweep --planner scripted --planner openai:qwen3-32b --recipe arithmetic --seeds 3
+  tinkerloop sweep sweep.yaml --shard 0/4          (one Slurm array task or Kubernetes Indexed Job pod)
+  tinkerloop sweep --collect sweeps/arith-planners  (the merged leaderboard)
+  tinkerloop sweep --status sweeps/arith-planners`,
+  )
+  .action(async (file: string | undefined, f: SweepFlags & { concurrency?: string; shard?: string; dir?: string; dryRun?: boolean; status?: string; collect?: string[] }) => {
+    const cwd = process.cwd();
+    const out = (l: string) => print(`${l}\n`);
+    if (f.status !== undefined) {
+      process.exitCode = sweepStatus(f.status, { cwd, out });
+      return;
+    }
+    if (f.collect !== undefined) {
+      process.exitCode = collectSweeps(f.collect, f.dir, { cwd, out });
+      return;
+    }
+    const { stop, hardStop } = sweepSignals();
+    const { concurrency, shard, dir, dryRun, status: _s, collect: _c, ...flags } = f;
+    process.exitCode = await runSweep(
+      { ...(file ? { file } : {}), flags, ...(concurrency ? { concurrency } : {}), ...(shard ? { shard } : {}), ...(dir ? { dir } : {}), ...(dryRun ? { dryRun } : {}) },
+      { cwd, env: loadEnv(cwd), out, stop, hardStop },
+    );
+  });
+
+/** The first Ctrl-C asks every cell to stop gracefully; the second asks again (they exit at once); the third exits. */
+function sweepSignals(): { stop: AbortSignal; hardStop: AbortSignal } {
+  const stop = new AbortController();
+  const hardStop = new AbortController();
+  let n = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    n++;
+    if (n === 1) {
+      printErr(`${sig}: stopping every running cell gracefully (their emergency saves happen); interrupt again to stop them at once\n`);
+      stop.abort();
+    } else if (n === 2) {
+      printErr(`${sig}: stopping every running cell now\n`);
+      hardStop.abort();
+    } else process.exit(EXIT.interrupted);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return { stop: stop.signal, hardStop: hardStop.signal };
+}
+
+program
+  .command("mcp")
+  .description("serve the guarded tools as one MCP server for your own agent (Claude Code, Codex CLI, …): a run dir like run's, MODEL fixed, feedback in training results")
+  .option("--model <name>", "the base model the agent must post-train (fixed: other base models are rewritten or refused)")
+  .option("--prompt <text>", "the research objective, for the seed prompt the agent gets as instructions")
+  .option("--prompt-file <file>", "read the research objective from a file")
+  .option("--recipe <name>", "a built-in recipe: objective and model")
+  .option("--template <file>", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)")
+  .option("--mcp-config <file>", "MCP servers to put behind the gateway (default: ./.mcp.json, else the bundled tinker and hf-datasets)")
+  .option("--run-dir <dir>", "where to write the transcript and files (default: runs/<run-id>)")
+  .option("--http [port]", `serve Streamable HTTP on 127.0.0.1 (default port ${GATEWAY_DEFAULT_PORT}; 0 picks a free one) with a bearer token, instead of stdio`)
+  .option("--print-prompt", "print the seed prompt (the agent's instructions) to stdout and exit")
+  .addOption(new Option("--max-minutes <n>", "time budget: past it training is refused; after a grace period the run ends").default(String(RUN_DEFAULTS.maxMinutes)))
+  .addOption(new Option("--tool-timeout <seconds>", "watchdog for one tool call").default(String(RUN_DEFAULTS.toolTimeoutSec)))
+  .addOption(new Option("--on-wrong-model <policy>", "a call with another base_model: rewrite it to MODEL, or reject it").choices(["rewrite", "reject"]).default(RUN_DEFAULTS.onWrongModel))
+  .option("--max-train-calls <n>", "budget: training calls")
+  .option("--guard-off <rules>", "comma-separated guard rules to switch off")
+  .option("--guard-rule <file...>", "extra guard rule modules")
+  .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
+  .option("--alert-thresholds <json>", "override feedback alert thresholds")
+  .option("--seed <n>", "the run's seed (local backend)")
+  .option("--bash-env <names>", "comma-separated environment variables the bash tool's sandbox may see (never secrets)")
+  .addHelpText(
+    "after",
+    `
+Over stdio (the default) the agent starts the gateway itself; everything the gateway says goes
+to stderr. With --http, it prints its URL and a bearer token (or uses ${TOKEN_ENV}); requests
+without the token are refused, and a second agent is refused as busy: one gateway, one run.
+The run ends when finish() succeeds (then every further call is refused), and otherwise when the
+agent disconnects or on Ctrl-C (unsaved training is saved first). Examples:
+  claude mcp add tinkerloop -- npx tinkerloop mcp --recipe arithmetic
+  tinkerloop mcp --model local/tiny-arith --prompt "Teach one-digit addition" --http`,
+  )
+  .action(async (flags: RunFlags & { http?: string | boolean; printPrompt?: boolean }) => {
+    const cwd = process.cwd();
+    const env = loadEnv(cwd);
+    const cfg = resolveRunConfig(flags, cwd, env);
+    if (flags.printPrompt) {
+      print(`${seedPrompt(cfg).system}\n`);
+      return;
+    }
+    const httpPort = flags.http === undefined || flags.http === false ? undefined : flags.http === true ? GATEWAY_DEFAULT_PORT : parsePort("--http", flags.http);
+    process.exitCode = await runGateway(cfg, env, { ...(httpPort !== undefined ? { httpPort } : {}), out: (l) => printErr(`${l}\n`), signal: interruptible() });
+  });
+
+const portShape = z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 to 65535").max(65535, "must be 0 to 65535");
+
+function parsePort(flag: string, value: string): number {
+  const r = portShape.safeParse(value);
+  if (!r.success) throw new UserError(`${flag} ${value}: ${r.error.issues[0]?.message ?? "not a port"}.`, "e.g. --http 8766, or --http 0 for any free port.");
+  return r.data;
 }
 
 program

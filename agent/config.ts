@@ -68,6 +68,7 @@ export const runFlagsShape = z.object({
   alertThresholds: z.string().optional(),
   guardRule: z.array(z.string()).optional(),
   bashEnv: z.string().optional(),
+  seed: z.coerce.number({ error: "--seed must be a number" }).int("--seed must be a whole number").min(0, "--seed must be 0 or more").max(1_000_000, "--seed must be at most 1000000").optional(),
 });
 export type RunFlags = z.input<typeof runFlagsShape>;
 
@@ -104,6 +105,8 @@ export type RunConfig = {
   guardRules: string[];
   /** Environment variables passed into the `bash` sandbox (never secrets). */
   bashEnv: string[];
+  /** The run's seed (one per sweep cell), handed to the tool servers; unset leaves their defaults. */
+  seed?: number;
 };
 
 /** A model id: `org/name` (Tinker, Hugging Face style) or `local/<folder>`; no spaces, no `..`. */
@@ -218,6 +221,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     guardOff: (f.guardOff ?? "").split(",").map((x) => x.trim()).filter(Boolean),
     guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
     bashEnv: parseBashEnv(f.bashEnv),
+    ...(f.seed !== undefined ? { seed: f.seed } : {}),
   };
 }
 

@@ -166,10 +166,12 @@ async function turns(opts: LoopOptions, deps: LoopDeps, start: number): Promise<
   }
 }
 
-type CallOutcome = { block: ToolResultBlock; ran: boolean; stop?: string };
+export type CallOutcome = { block: ToolResultBlock; ran: boolean; stop?: string };
 
-/** One call: the guard's decision, then (unless refused) the tool; both are events. */
-async function runCall(use: ToolUseBlock, turn: number, deps: LoopDeps & { model: string; elapsedMs: number; usage: Usage }): Promise<CallOutcome> {
+export type CallDeps = Pick<LoopDeps, "tools" | "events" | "clock" | "signal" | "guard"> & { model: string; elapsedMs: number; usage: Usage };
+
+/** One call: the guard's decision, then (unless refused) the tool; both are events. The loop's calls and the MCP gateway's go through here. */
+export async function runCall(use: ToolUseBlock, turn: number, deps: CallDeps): Promise<CallOutcome> {
   const { tools, events, clock, signal, guard } = deps;
   const call: ToolCall = { id: use.id, name: use.name, input: use.input };
   const verdict = guard ? await guard.check(call, { tools: tools.tools, model: deps.model, turn, elapsedMs: deps.elapsedMs, usage: deps.usage }) : { decision: { action: "allow" as const } };

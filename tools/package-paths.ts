@@ -16,3 +16,5 @@ export const PLAYBOOK_FILE = path.join(PACKAGE_ROOT, "playbook", "AGENTS.md");
 export const DEFAULT_MODELS_DIR = path.join(PACKAGE_ROOT, "models");
 /** The MCP config naming the bundled servers. */
 export const BUNDLED_MCP_CONFIG = path.join(PACKAGE_ROOT, ".mcp.json");
+/** The CLI entry point, for processes that run tinkerloop itself (sweep cells). */
+export const CLI_ENTRY = path.join(PACKAGE_ROOT, "bin", "tinkerloop.js");

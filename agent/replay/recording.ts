@@ -70,6 +70,7 @@ const recordedSettingsShape = z.object({
   maxContextTokens: z.number().int().positive().default(RUN_DEFAULTS.maxContextTokens),
   inlineLimitKb: z.number().int().positive().default(RUN_DEFAULTS.inlineLimitKb),
   alertThresholds: thresholdsShape.default({}),
+  seed: z.number().int().min(0).optional(),
 });
 
 /** What the user names again when acting on a recording (the shell's environment included: a transcript cannot widen it). */
@@ -107,6 +108,7 @@ export function recordedConfig(rec: Recording, named: UserNamed): RunConfig {
     alertThresholds: c.alertThresholds,
     guardRules: named.guardRules,
     bashEnv: named.bashEnv ?? [],
+    ...(c.seed !== undefined ? { seed: c.seed } : {}),
   };
 }
 

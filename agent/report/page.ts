@@ -77,6 +77,7 @@ export function renderPage(payload: PagePayload, title: string): string {
 </section>
 <section id="samples-section"><h2>Last holdout samples</h2><div id="samples"></div></section>`;
   const compareBody = `
+<section id="tables-section"></section>
 <section><h2>Runs</h2><div id="compare-table"></div></section>
 <section id="charts-section"><h2>Curves</h2><div id="charts" class="charts"></div></section>`;
   return `<!doctype html>

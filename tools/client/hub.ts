@@ -4,13 +4,14 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { callSignal } from "./call-signal.ts";
+import { RUN_SEED_ENV } from "../run-seed.ts";
 import type { ToolSpec } from "./types.ts";
 import type { ServerConfig } from "./mcp-config.ts";
 import type { LocalToolProvider, ToolCallOptions, ToolExecutor, ToolResult } from "./types.ts";
 
 const STDERR_TAIL_BYTES = 4096;
 /** Variables every stdio server gets besides those its entry names. */
-const BASE_ENV_EXTRA = ["LANG", "LC_ALL", "TMPDIR", "TZ", "TINKERLOOP_RUN_DIR", "TINKERLOOP_MODEL", "TINKERLOOP_MODELS_DIR", "TINKERLOOP_TF_BACKEND", "TINKERLOOP_SANDBOX", "TINKERLOOP_PYTHON"];
+const BASE_ENV_EXTRA = ["LANG", "LC_ALL", "TMPDIR", "TZ", "TINKERLOOP_RUN_DIR", "TINKERLOOP_MODEL", "TINKERLOOP_MODELS_DIR", "TINKERLOOP_TF_BACKEND", "TINKERLOOP_SANDBOX", "TINKERLOOP_PYTHON", RUN_SEED_ENV];
 
 export type HubOptions = {
   servers: ServerConfig[];

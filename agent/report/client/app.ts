@@ -229,8 +229,20 @@ function connectLive(path: string): void {
   };
 }
 
+/** Tables shown above the runs (a sweep's leaderboard), text cells only. */
+function renderTables(tables: NonNullable<Extract<PagePayload, { kind: "compare" }>["tables"]>): void {
+  const host = document.getElementById("tables-section")!;
+  host.replaceChildren(
+    ...tables.flatMap((t) => [
+      el("h2", {}, t.title),
+      el("table", { class: "compare leaderboard" }, el("thead", {}, el("tr", {}, ...t.columns.map((c) => el("th", {}, c)))), el("tbody", {}, ...t.rows.map((r) => el("tr", {}, ...r.map((v) => el("td", {}, v)))))),
+    ]),
+  );
+}
+
 function renderCompare(runs: ReportModel[]): void {
   document.getElementById("title")!.textContent = `Comparing ${runs.length} runs`;
+  if (payload.kind === "compare" && payload.tables) renderTables(payload.tables);
   const rows = compareRows(runs);
   const table = el(
     "table",

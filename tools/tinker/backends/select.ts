@@ -3,6 +3,7 @@ import type { TrainingBackend } from "../backend.ts";
 import { LOCAL_PREFIX, LocalBackend } from "./local/backend.ts";
 import { listLocalModels } from "./local/manifest.ts";
 import { TinkerBackend } from "./tinker/client.ts";
+import { runSeedOf } from "../../run-seed.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -11,7 +12,7 @@ type Env = Record<string, string | undefined>;
  * any other id needs the Tinker service (TINKER_API_KEY).
  */
 export function createBackend(baseModel: string, env: Env, checkpointDir: string): TrainingBackend {
-  if (baseModel.startsWith("local/")) return new LocalBackend({ checkpointDir, ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
+  if (baseModel.startsWith("local/")) return new LocalBackend({ checkpointDir, seed: runSeedOf(env), ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
   const local = listLocalModels(env.TINKERLOOP_MODELS_DIR).map((m) => m.id).join(", ") || "none installed";
   if (!env.TINKER_API_KEY) {
     throw new BackendError(
@@ -25,7 +26,7 @@ export function createBackend(baseModel: string, env: Env, checkpointDir: string
 
 /** The backend that can read a checkpoint path, for `load` before any init. */
 export function backendForCheckpoint(path: string, env: Env, checkpointDir: string): TrainingBackend {
-  if (path.startsWith(LOCAL_PREFIX) || path.startsWith("/")) return new LocalBackend({ checkpointDir, ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
+  if (path.startsWith(LOCAL_PREFIX) || path.startsWith("/")) return new LocalBackend({ checkpointDir, seed: runSeedOf(env), ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
   if (path.startsWith("tinker://")) {
     if (!env.TINKER_API_KEY) throw new BackendError(`Loading ${path} needs the Tinker service, and TINKER_API_KEY is not set.`, "no_backend");
     return new TinkerBackend({ env, checkpointDir });

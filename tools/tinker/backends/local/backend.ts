@@ -49,7 +49,8 @@ export class LocalBackend implements TrainingBackend {
   private sampleCalls = 0;
   private readonly rollouts = new RolloutStore<KeptRollout>();
 
-  constructor(private readonly opts: { modelsDir?: string; checkpointDir: string }) {}
+  /** `seed`: the run's seed (tools/run-seed.ts); it offsets adapter initialisation and sampling. */
+  constructor(private readonly opts: { modelsDir?: string; checkpointDir: string; seed?: number }) {}
 
   get modelsDir(): string {
     return this.opts.modelsDir ?? DEFAULT_MODELS_DIR;
@@ -71,7 +72,7 @@ export class LocalBackend implements TrainingBackend {
     if (config.vocabSize !== VOCAB_SIZE) throw new BackendError(`${baseModel} was made for another tokenizer`, "bad_model");
     const weights = new Map<string, tf.Tensor>();
     for (const [name, t] of tensors) weights.set(name, tf.keep(tf.tensor(t.data, t.shape)));
-    const lora = newLora(config, o.loraRank, o.seed ?? 1234);
+    const lora = newLora(config, o.loraRank, o.seed ?? 1234 + (this.opts.seed ?? 0));
     const model = new Transformer(config, weights, lora);
     const engine = new Engine(model, lora.vars);
     const trainable = [...lora.vars.values()].reduce((n, v) => n + v.size, 0);
@@ -108,7 +109,7 @@ export class LocalBackend implements TrainingBackend {
     const s = this.need();
     const rows = prompts.flatMap((prompt) => Array.from({ length: n }, () => prompt));
     const out: SampledRow[] = [];
-    const seed = p.seed ?? 9173 + ++this.sampleCalls;
+    const seed = p.seed ?? 9173 + (this.opts.seed ?? 0) * 100_003 + ++this.sampleCalls;
     for (let i = 0; i < rows.length; i += SAMPLE_CHUNK) {
       const chunk = sampleBatch(s.model, {
         prompts: rows.slice(i, i + SAMPLE_CHUNK),

@@ -1,0 +1,122 @@
+import crypto from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { UserError } from "../errors.ts";
+import type { GatewayRun } from "./gateway-run.ts";
+import { gatewayServer } from "./mcp-server.ts";
+
+export const GATEWAY_PATH = "/mcp";
+/** `tinkerloop mcp --http` without a port. */
+export const GATEWAY_DEFAULT_PORT = 8766;
+/** A token from the environment must be at least this long; a shorter one is refused at start. */
+export const MIN_TOKEN_LENGTH = 16;
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+export type HttpGateway = { url: string; token: string; close(): Promise<void> };
+
+/** A fresh random bearer token (256 bits). */
+export function newToken(): string {
+  return crypto.randomBytes(32).toString("base64url");
+}
+
+/**
+ * Streamable HTTP on 127.0.0.1 only, every request with `Authorization: Bearer <token>`
+ * (compared in constant time), the Host header a loopback name (no DNS rebinding).
+ * One agent session at a time: the run, its MODEL, budget, training session and
+ * transcript belong to one researcher, so a second client's initialize is refused as
+ * busy (HTTP 409) while the first holds the run, and after the run has ended.
+ * `onClosed` is told when the agent ends its session (HTTP DELETE).
+ */
+export async function serveHttp(run: GatewayRun, o: { port: number; token: string; onClosed: () => void }): Promise<HttpGateway> {
+  let transport: StreamableHTTPServerTransport | undefined;
+  let since: Date | undefined;
+  const expected = Buffer.from(`Bearer ${o.token}`);
+  let port = o.port;
+
+  const server = http.createServer((req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) reply(res, 500, `internal error: ${(err as Error).message}`);
+    });
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const host = (req.headers.host ?? "").toLowerCase();
+    if (![`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host)) return reply(res, 403, "forbidden: this gateway answers only to 127.0.0.1 and localhost.");
+    const url = new URL(req.url ?? "/", `http://${host}`);
+    if (url.pathname !== GATEWAY_PATH) return reply(res, 404, `not found: the MCP endpoint is ${GATEWAY_PATH}.`);
+    const given = Buffer.from(req.headers.authorization ?? "");
+    if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) {
+      res.setHeader("WWW-Authenticate", 'Bearer realm="tinkerloop"');
+      return reply(res, 401, "unauthorized: send the token this gateway printed at start, as Authorization: Bearer <token>.");
+    }
+    let body: unknown;
+    if (req.method === "POST") {
+      const raw = await readBody(req);
+      if (raw === undefined) return reply(res, 413, `request too large (over ${MAX_BODY_BYTES} bytes).`);
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        return reply(res, 400, "parse error: the body is not JSON.", -32700);
+      }
+      const initializing = Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
+      if (initializing && (transport || run.endReason)) {
+        const why = run.endReason
+          ? `this gateway's run has ended (${run.endReason}); its record is in ${run.runDir}. Start tinkerloop mcp again for another run.`
+          : `this gateway serves one agent at a time, and ${run.holder ?? "another agent"} has held its run (${run.runDir}) since ${since?.toISOString() ?? "now"}. Start another tinkerloop mcp --http (another port, its own run dir) for a second agent.`;
+        return reply(res, 409, `busy: ${why}`);
+      }
+      if (initializing) {
+        since = new Date();
+        const t = new StreamableHTTPServerTransport({ sessionIdGenerator: () => crypto.randomUUID() });
+        t.onclose = () => o.onClosed();
+        transport = t;
+        await gatewayServer(run).connect(t);
+      }
+    }
+    if (!transport) return reply(res, 400, "no session: send initialize first.");
+    await transport.handleRequest(req, res, body);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(err.code === "EADDRINUSE" ? new UserError(`Port ${o.port} on 127.0.0.1 is already in use.`, "Pick another with --http <port>, or 0 for a free one.") : err),
+    );
+    server.listen(o.port, "127.0.0.1", () => resolve());
+  });
+  port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}${GATEWAY_PATH}`,
+    token: o.token,
+    close: async () => {
+      await transport?.close().catch(() => undefined);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** A JSON-RPC error answer with an HTTP status. */
+function reply(res: http.ServerResponse, status: number, message: string, code = -32000): void {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null }));
+}
+
+function readBody(req: http.IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        resolve(undefined);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}

@@ -1,0 +1,189 @@
+/**
+ * Runs a sweep's cells, at most `concurrency` at a time, each an ordinary `tinkerloop
+ * run` (or `resume`) child process with its own run directory and log file. Children run
+ * in their own process groups with their output in files, so a terminal's Ctrl-C reaches
+ * them only through the sweep (once: their emergency saves happen), and a sweep that is
+ * killed outright leaves them running: the next invocation adopts them.
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { CLI_ENTRY } from "../../tools/package-paths.ts";
+import { isAlive, observeCell } from "./cell-status.ts";
+import type { Observation } from "./cell-status.ts";
+import type { CellRecord, ManifestStore } from "./manifest.ts";
+import { SWEEP_FILES } from "./manifest.ts";
+import { runArgs } from "./spec.ts";
+import type { Cell, SweepSpec } from "./spec.ts";
+
+/** A failed cell gets this many fresh starts in all (the first and one retry). */
+export const MAX_ATTEMPTS = 2;
+const ADOPT_POLL_MS = 1000;
+
+export type RunnerOptions = {
+  sweepDir: string;
+  store: ManifestStore;
+  spec: SweepSpec;
+  cells: Cell[];
+  concurrency: number;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  out: (line: string) => void;
+  /** First Ctrl-C: no new cell starts; every child is asked to stop (SIGINT, graceful). */
+  stop: AbortSignal;
+  /** Second Ctrl-C: children are asked again (they exit at once). */
+  hardStop: AbortSignal;
+};
+
+type Action = "keep" | "run" | "resume" | "restart" | "retry" | "adopt" | "give-up";
+
+/** What to do with a cell found in `obs`: keep what ended, resume what was interrupted, retry a failure once. */
+export function actionFor(rec: CellRecord, obs: Observation): Action {
+  switch (obs.state) {
+    case "finished":
+    case "stopped":
+      return "keep";
+    case "running":
+      return "adopt";
+    case "interrupted":
+      // A recorded planner replays its turns from the first one: it cannot carry on a conversation.
+      return rec.planner.spec.startsWith("replay:") ? "restart" : "resume";
+    case "failed":
+      return rec.attempts < MAX_ATTEMPTS ? "retry" : "give-up";
+    case "pending":
+      return "run";
+  }
+}
+
+type Job = { rec: CellRecord; cell: Cell; action: Action };
+
+export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean }> {
+  const total = o.cells.length;
+  const byId = new Map(o.store.cells.map((r) => [r.id, r]));
+  const label = (c: Cell) => `${c.planner.label} · ${c.prompt.label}${c.model ? ` · ${c.model}` : ""} · seed ${c.seed}`;
+  const dirOf = (rec: CellRecord) => path.join(o.sweepDir, rec.runDir);
+  const pids = new Set<number>();
+  let done = 0;
+  const status = () => `[${done}/${total} done · ${pids.size} running]`;
+  const say = (c: Cell, text: string) => o.out(`${status()} ${label(c)}: ${text}`);
+
+  const queue: Job[] = [];
+  for (const cell of o.cells) {
+    const rec = byId.get(cell.id)!;
+    const obs = observeCell(dirOf(rec), rec);
+    const action = actionFor(rec, obs);
+    if (action === "keep" || action === "give-up") {
+      o.store.update(rec.id, { state: obs.state, ...(obs.note ? { note: action === "give-up" ? `${obs.note}; failed ${rec.attempts} times, not retried again` : obs.note } : {}) });
+      done++;
+      say(cell, action === "keep" ? `${obs.state}, kept` : "failed again earlier; not retried (delete its run directory to run it anew)");
+      continue;
+    }
+    queue.push({ rec, cell, action });
+  }
+
+  // Cells still running from an earlier invocation hold their slots first.
+  queue.sort((a, b) => Number(b.action === "adopt") - Number(a.action === "adopt"));
+  const running = new Set<Promise<void>>();
+  const stopChildren = () => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGINT");
+      } catch {
+        // already gone
+      }
+    }
+  };
+  o.stop.addEventListener("abort", stopChildren, { once: true });
+  o.hardStop.addEventListener("abort", stopChildren, { once: true });
+
+  const start = (job: Job) => {
+    const p = (job.action === "adopt" ? adopt(job) : launch(job)).finally(() => running.delete(p));
+    running.add(p);
+  };
+
+  const finish = (job: Job, exit: { code: number | null; signal: NodeJS.Signals | null } | undefined) => {
+    const rec = o.store.cells.find((r) => r.id === job.rec.id)!;
+    const obs = observeCell(dirOf(rec), { ...rec, state: "failed" });
+    const state = obs.state === "running" || obs.state === "pending" ? "failed" : obs.state;
+    const exitCode = exit ? (exit.code ?? (exit.signal ? 128 + (os.constants.signals[exit.signal] ?? 0) : null)) : null;
+    o.store.update(rec.id, { state, exitCode, endedAt: new Date().toISOString(), pid: undefined, note: obs.note ?? (exitCode !== null ? `exit ${exitCode}` : undefined) });
+    done++;
+    const h = obs.summary?.holdout;
+    const result = h ? `holdout ${(h.baseline * 100).toFixed(1)}% → ${(h.final * 100).toFixed(1)}% (${h.final >= h.baseline ? "+" : ""}${((h.final - h.baseline) * 100).toFixed(1)} pts)` : "";
+    const why = obs.note && obs.note !== state ? ` (${obs.note})` : state !== "finished" && exitCode !== null ? ` (exit ${exitCode})` : "";
+    say(job.cell, `${state}${why}${result ? `: ${result}` : ""}`);
+  };
+
+  const launch = (job: Job): Promise<void> => {
+    const { rec, cell } = job;
+    const dir = dirOf(rec);
+    const fresh = job.action !== "resume";
+    if (fresh && fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
+      // A run writes only into an empty folder: the earlier attempt is kept beside it.
+      const aside = `${dir}.attempt-${rec.attempts}-${Date.now().toString(36)}`;
+      fs.renameSync(dir, aside);
+    }
+    const args = fresh ? ["run", ...runArgs(cell, o.spec), "--run-dir", dir] : ["resume", dir, "--planner", cell.planner.spec, ...(o.spec.run.mcpConfig ? ["--mcp-config", o.spec.run.mcpConfig] : [])];
+    const logs = path.join(o.sweepDir, SWEEP_FILES.logs);
+    fs.mkdirSync(logs, { recursive: true });
+    const logFile = path.join(logs, `${rec.id}.log`);
+    const fd = fs.openSync(logFile, "a");
+    fs.writeSync(fd, `\n── ${new Date().toISOString()} tinkerloop ${args.join(" ")}\n`);
+    const child = spawn(process.execPath, [CLI_ENTRY, ...args], { cwd: o.cwd, env: o.env, stdio: ["ignore", fd, fd], detached: true });
+    fs.closeSync(fd);
+    return new Promise<void>((resolve) => {
+      child.once("error", (err) => {
+        fs.appendFileSync(logFile, `could not start: ${err.message}\n`);
+        finish(job, { code: null, signal: null });
+        resolve();
+      });
+      if (child.pid === undefined) return;
+      const pid = child.pid;
+      pids.add(pid);
+      o.store.update(rec.id, {
+        state: "running",
+        pid,
+        host: os.hostname(),
+        startedAt: new Date().toISOString(),
+        endedAt: undefined,
+        exitCode: undefined,
+        note: undefined,
+        ...(fresh ? { attempts: rec.attempts + 1 } : { resumes: rec.resumes + 1 }),
+      });
+      const verb = { run: "started", restart: "restarted from the beginning (a recorded planner cannot resume)", retry: `retried after a failure (attempt ${rec.attempts + 1} of ${MAX_ATTEMPTS})`, resume: "resumed (tinkerloop resume)" }[job.action as "run" | "restart" | "retry" | "resume"];
+      say(cell, `${verb} → ${path.relative(o.cwd, dir) || dir} (log: ${path.relative(o.cwd, logFile)})`);
+      child.once("exit", (code, signal) => {
+        pids.delete(pid);
+        finish(job, { code, signal });
+        resolve();
+      });
+    });
+  };
+
+  /**
+   * A cell whose process outlived an earlier sweep invocation: wait for it instead of
+   * starting it again (here: while its pid lives; on another machine: while its heartbeat
+   * is fresh, so a hard-killed one is resumed by the next invocation once it went quiet).
+   */
+  const adopt = async (job: Job): Promise<void> => {
+    const here = job.rec.host === os.hostname() && job.rec.pid !== undefined;
+    if (here) pids.add(job.rec.pid!);
+    say(job.cell, here ? `still running from an earlier invocation (pid ${job.rec.pid}); waiting for it` : `running on ${job.rec.host ?? "another machine"} (its heartbeat is fresh); waiting for it`);
+    while (isAlive(dirOf(job.rec), job.rec)) await new Promise((r) => setTimeout(r, ADOPT_POLL_MS));
+    if (here) pids.delete(job.rec.pid!);
+    // Gone without an end of its own (killed with the sweep's machine, say): carry on from where it stopped.
+    const rec = o.store.cells.find((r) => r.id === job.rec.id)!;
+    const next = actionFor(rec, observeCell(dirOf(rec), { ...rec, state: "failed" }));
+    if (!o.stop.aborted && (next === "resume" || next === "restart" || next === "retry")) return launch({ ...job, rec, action: next });
+    finish(job, undefined);
+  };
+
+  while (queue.length || running.size) {
+    while (!o.stop.aborted && queue.length && running.size < o.concurrency) start(queue.shift()!);
+    if (!running.size) break;
+    await Promise.race(running);
+  }
+  for (const job of queue) say(job.cell, "not started (the sweep was stopped)");
+  return { interrupted: o.stop.aborted };
+}
