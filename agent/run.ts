@@ -8,6 +8,7 @@ import type { Continuation } from "./continuation.ts";
 import { EXIT, UserError } from "./errors.ts";
 import { EventBus, observing } from "./events.ts";
 import { buildGuard } from "./guard/index.ts";
+import type { GuardContext, ToolCall } from "./guard/types.ts";
 import { wrapUp } from "./harness-calls.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { localTools, pickEnv } from "./local-tools.ts";
@@ -24,6 +25,7 @@ import { ProgressPrinter } from "./progress.ts";
 import { buildSystemPrompt } from "./prompt.ts";
 import { MIN_SECRET_LENGTH, Redactor } from "./redact.ts";
 import { RestartNoteExecutor } from "./restart-note.ts";
+import { ResumePoints } from "./resume-points.ts";
 import { formatSummary, summarize } from "./summary.ts";
 import { reportLine } from "./report/report.ts";
 import type { RunSummary } from "./summary.ts";
@@ -81,6 +83,11 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   io.out(`planner: ${planner.id} (${why})`);
   io.out(`run dir: ${cfg.runDir}`);
   io.out(`tool servers: ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
+  io.out(
+    cfg.resumeEvery > 0
+      ? `resume points: every ${cfg.resumeEvery} training calls without a checkpoint, at most two kept (${cfg.model.startsWith("local/") ? `in ${layout.checkpoints}` : "on Tinker they count toward your checkpoint storage"})`
+      : "resume points: off (--resume-every 0): a crash loses the training since the last save",
+  );
 
   const heartbeat = new Heartbeat(layout.progress);
   const local = localTools(cfg.runDir, () => [...training.sessionDirs], pickEnv(env, cfg.bashEnv));
@@ -91,7 +98,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   if (resuming) truncateTornTail(layout.transcript);
   const writer = new TranscriptWriter(layout.transcript, redactor, () => new Date(), resuming ? Math.max(0, ...cont!.prefix.map((e) => e.seq)) : 0);
   // State listeners rebuild from recorded events on resume; file writers and printers only see what happens now.
-  const state = [observing(training), observing(guard), ledger];
+  const state = [training, observing(guard), ledger];
   const events = new EventBus([writer, ...state, new MetricsFileWriter(layout.metrics, (t) => redactor.text(t)), new ProgressPrinter(io.out, redactor, started), heartbeat]);
   const tools = new RestartNoteExecutor(new RedactingExecutor(hub, redactor), training);
   heartbeat.start();
@@ -116,6 +123,8 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     if (local.bashUnavailable) events.emit({ type: "note", turn: cont?.startTurn ?? 0, text: `bash not offered: ${local.bashUnavailable}` });
     io.out(`tools: ${hub.tools.map((t) => t.name).join(", ")}`);
     const messages = cont ? await bridge(cont, { events, state, tools, guard, model: cfg.model, out: io.out }) : undefined;
+    const resumePoints = new ResumePoints(cfg.resumeEvery, training);
+    const harness = { tools, events, guard: { check: (c: ToolCall, x: GuardContext) => guard.check(c, x), model: cfg.model }, out: io.out };
     const retry = { ...DEFAULT_RETRY, retries: Number(env.TINKERLOOP_RETRIES ?? DEFAULT_RETRY.retries), baseDelayMs: Number(env.TINKERLOOP_RETRY_BASE_MS ?? DEFAULT_RETRY.baseDelayMs) };
     result = await runLoop(
       {
@@ -127,7 +136,8 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         maxNudges: cfg.maxNudges,
         ...(messages ? { messages, startTurn: cont!.startTurn } : {}),
         context: { maxContextTokens: cfg.maxContextTokens, keepRecentMessages: 8 },
-        onStop: (r) => wrapUp(r, { tools, events, training, out: io.out, guard: { check: (c, x) => guard.check(c, x), model: cfg.model } }),
+        onStop: (r) => wrapUp(r, { ...harness, training }),
+        afterCall: (turn) => resumePoints.afterCall(turn, harness),
       },
       { planner: new RetryingPlanner(new RedactingPlanner(planner, redactor), retry), tools, events, clock: { now: () => Date.now() }, signal: io.signal, guard, feedback: ledger },
     );
