@@ -98,13 +98,12 @@ export class TrainingState implements EventListener {
     if (tool === "save" || tool === "load") {
       this.sessionOpen = true;
       if (s?.counters) this.counters = { ...this.counters, ...s.counters };
-      if (typeof s?.path === "string") {
-        // A resume point saves the weights, but the planner's own save is what `finish` asks for.
-        if (tool === "load" || !isResumePoint(s.path)) this.unsavedTrainingCalls = 0;
-        this.sinceCheckpoint = 0;
-        if (tool === "load") this.trainingCallsInSession = 0;
-        this.remember(s.path, turn);
-      }
+      const saved = typeof s?.path === "string" ? s.path : undefined;
+      // A resume point saves the weights, but the planner's own save is what `finish` asks for.
+      if (tool === "load" || saved === undefined || !isResumePoint(saved)) this.unsavedTrainingCalls = 0;
+      this.sinceCheckpoint = 0;
+      if (tool === "load") this.trainingCallsInSession = 0;
+      if (saved !== undefined) this.remember(saved, turn);
       for (const gone of replacedBy(s)) this.forget(gone);
     }
     if (tool === "finish") {
