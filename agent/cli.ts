@@ -87,6 +87,7 @@ program
   .option("--guard-rule <file...>", "extra guard rule modules (default export {name, check(call, ctx)})")
   .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(String(RUN_DEFAULTS.maxContextTokens)))
   .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
+  .addOption(new Option("--resume-every <calls>", "the harness keeps a rolling resume point every this many training calls, so a crash loses at most that many (0: off)").default(String(RUN_DEFAULTS.resumeEvery)))
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
   .option("--bash-env <names>", "comma-separated environment variables the bash tool's sandbox may see (never secrets; default: only PATH, HOME, LANG, TMPDIR)")
   .option("--seed <n>", "the run's seed: the local backend's adapter initialisation and sampling (a sweep gives each cell one)")

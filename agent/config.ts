@@ -40,6 +40,8 @@ export const RUN_DEFAULTS = {
   onWrongModel: "rewrite",
   maxContextTokens: 150_000,
   inlineLimitKb: 16,
+  /** Training calls between the harness's resume points: a crash loses at most this many (0: none kept). */
+  resumeEvery: 5,
 } as const;
 
 const positiveInt = (what: string) =>
@@ -65,6 +67,7 @@ export const runFlagsShape = z.object({
   guardOff: z.string().optional(),
   maxContextTokens: positiveInt("--max-context-tokens").default(RUN_DEFAULTS.maxContextTokens),
   inlineLimitKb: positiveInt("--inline-limit-kb").default(RUN_DEFAULTS.inlineLimitKb),
+  resumeEvery: z.coerce.number({ error: "--resume-every must be a number" }).int("--resume-every must be a whole number").min(0, "--resume-every must be 0 (off) or more").default(RUN_DEFAULTS.resumeEvery),
   alertThresholds: z.string().optional(),
   guardRule: z.array(z.string()).optional(),
   bashEnv: z.string().optional(),
@@ -99,6 +102,8 @@ export type RunConfig = {
   maxContextTokens: number;
   /** Inline prompts/examples above this size are moved to a file by the guard. */
   inlineLimitKb: number;
+  /** The harness saves a rolling resume point after this many training calls without a checkpoint (0: never). */
+  resumeEvery: number;
   /** Overrides of the feedback alerts' thresholds. */
   alertThresholds: Partial<AlertThresholds>;
   /** Modules with custom guard rules. */
@@ -217,6 +222,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     maxPlannerCostUsd: f.maxPlannerCost,
     maxContextTokens: f.maxContextTokens,
     inlineLimitKb: f.inlineLimitKb,
+    resumeEvery: f.resumeEvery,
     alertThresholds: parseThresholds(f.alertThresholds),
     guardOff: (f.guardOff ?? "").split(",").map((x) => x.trim()).filter(Boolean),
     guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),

@@ -1,9 +1,13 @@
 import { toolUses } from "./conversation.ts";
-import type { Block, Message } from "./conversation.ts";
+import type { Message, ToolResultBlock } from "./conversation.ts";
 import { replay } from "./events.ts";
 import type { EventListener, EventSink } from "./events.ts";
 import type { Guard } from "./guard/types.ts";
+import { HARNESS_CALL } from "./harness-call-ids.ts";
 import { harnessCall } from "./harness-calls.ts";
+import { describeRestore, ORPHAN_ANSWER } from "./resume-note.ts";
+import type { RestoreFacts } from "./resume-note.ts";
+import type { SessionCounters } from "./training-state.ts";
 import { exposedToolName } from "./tool-names.ts";
 import { messagesFromEvents } from "./transcript.ts";
 import type { RecordedEvent } from "./transcript.ts";
@@ -27,6 +31,8 @@ export type Continuation = {
   checkpoint?: string;
   /** A recorded checkpoint that was not restored, and why. */
   refusedCheckpoint?: string;
+  /** Training calls recorded after `checkpoint` (or, with none, since the session began): what the restore cannot bring back. */
+  lostTrainingCalls: number;
   /** One line saying what this continuation is, for the planner's note. */
   reason: string;
 };
@@ -43,6 +49,28 @@ export type BridgeDeps = {
 };
 
 const RUN_LEVEL = new Set(["run", "system", "end"]);
+
+/**
+ * The answer to a call of the last turn, whose results message was never recorded:
+ * what the transcript shows happened to it (the guard refused it, or it ran and its
+ * result was recorded), else the orphan answer (it never returned).
+ */
+function answerFor(id: string, events: RecordedEvent[]): ToolResultBlock {
+  let guard: Extract<RecordedEvent, { type: "guard" }> | undefined;
+  let tool: Extract<RecordedEvent, { type: "tool" }> | undefined;
+  for (const e of events) {
+    if (e.type === "guard" && e.toolUseId === id) guard = e;
+    if (e.type === "tool" && e.toolUseId === id) tool = e;
+  }
+  const decision = guard?.decision;
+  if (decision?.action === "reject") return { type: "tool_result", toolUseId: id, content: decision.message, isError: true };
+  if (decision?.action === "stop") return { type: "tool_result", toolUseId: id, content: `Not run: ${decision.reason}`, isError: true };
+  if (tool) {
+    const content = decision?.action === "rewrite" ? `[guard] ${decision.note}\n${tool.result}` : tool.result;
+    return { type: "tool_result", toolUseId: id, content, ...(tool.isError ? { isError: true } : {}), ...(tool.structured !== undefined ? { structured: tool.structured } : {}) };
+  }
+  return { type: "tool_result", toolUseId: id, content: ORPHAN_ANSWER, isError: true };
+}
 
 /**
  * Rebuilds the conversation and the run's state from recorded events, restores training
@@ -66,31 +94,37 @@ export async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message
     d.events.emit({ type: "note", turn: cont.startTurn, text: `not restored: ${cont.refusedCheckpoint}` });
     d.out(`restore: refused ${cont.refusedCheckpoint}`);
   }
+  let facts: RestoreFacts;
   if (cont.checkpoint) {
     const load = exposedToolName(d.tools.tools, "load");
     const r = load
-      ? await harnessCall({ tools: d.tools, events: d.events, guard: { check: (c, x) => d.guard.check(c, x), model: d.model } }, cont.startTurn, { id: "harness-restore", name: load, input: { path: cont.checkpoint } })
+      ? await harnessCall({ tools: d.tools, events: d.events, guard: { check: (c, x) => d.guard.check(c, x), model: d.model } }, cont.startTurn, { id: HARNESS_CALL.restore, name: load, input: { path: cont.checkpoint } })
       : { isError: true, content: "no load tool is available" };
     d.events.emit({ type: "note", turn: cont.startTurn, text: `restore from ${cont.checkpoint}: ${r.isError ? "failed" : "ok"} — ${r.content.split("\n")[0]}` });
     d.out(`restore: ${r.isError ? "FAILED" : "loaded"} ${cont.checkpoint}`);
-    notes.push(
-      r.isError
-        ? `Restoring the training session from ${cont.checkpoint} failed (${r.content.split("\n")[0]}); the tool servers are fresh, so re-initialise (init_*) before training.`
-        : `The training session was restored from checkpoint ${cont.checkpoint} (weights, optimizer state and counters). Training done after that checkpoint was lost; continue from it (warmup_ratio=0).`,
-    );
+    const s = r.structured as { path?: unknown; counters?: Partial<SessionCounters> } | undefined;
+    facts = r.isError
+      ? { checkpoint: null, why: `restoring ${cont.checkpoint} failed: ${r.content.split("\n")[0]}`, lost: cont.lostTrainingCalls }
+      : {
+          checkpoint: typeof s?.path === "string" ? s.path : cont.checkpoint,
+          counters: { grpo_iterations: s?.counters?.grpo_iterations ?? 0, sft_epochs: s?.counters?.sft_epochs ?? 0, sft_steps: s?.counters?.sft_steps ?? 0 },
+          lost: cont.lostTrainingCalls,
+        };
   } else {
-    notes.push("No checkpoint was restored: the tool servers are fresh, so call init_* again before training.");
+    facts = { checkpoint: null, why: cont.refusedCheckpoint ? `the recorded checkpoint ${cont.refusedCheckpoint} was refused` : "no checkpoint was saved before this point", lost: cont.lostTrainingCalls };
   }
+  d.out(`restore: ${facts.checkpoint ? `at GRPO iteration ${facts.counters.grpo_iterations}, SFT epoch ${facts.counters.sft_epochs}` : "no session"}; ${facts.lost} training call(s) lost`);
+  notes.push(describeRestore(facts));
   const last = messages[messages.length - 1];
-  const note: Block = { type: "text", text: notes.join(" ") };
   if (last?.role === "assistant") {
-    // Calls that were made but never answered (the run stopped in between) get an error result.
-    const orphans = toolUses(last.content).map((u) => ({ type: "tool_result" as const, toolUseId: u.id, content: "Not run: the run stopped before this call completed.", isError: true }));
-    const message: Message = { role: "user", content: [...orphans, note] };
+    const answers = toolUses(last.content).map((u) => answerFor(u.id, cont.prefix));
+    const orphans = toolUses(last.content).filter((_, i) => answers[i]!.content === ORPHAN_ANSWER);
+    if (orphans.length) notes.push(`Not run to the end, so call again if still needed: ${orphans.map((u) => u.name).join(", ")}.`);
+    const message: Message = { role: "user", content: [...answers, { type: "text", text: notes.join(" ") }] };
     messages.push(message);
     d.events.emit({ type: "user", turn: cont.startTurn, message });
   } else if (last?.role === "user") {
-    const message: Message = { role: "user", content: [...last.content, note] };
+    const message: Message = { role: "user", content: [...last.content, { type: "text", text: notes.join(" ") }] };
     messages[messages.length - 1] = message;
     d.events.emit({ type: "user", turn: cont.startTurn, message, amends: true });
   }

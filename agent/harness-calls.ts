@@ -1,4 +1,5 @@
 import { ZERO_USAGE } from "./conversation.ts";
+import { HARNESS_CALL } from "./harness-call-ids.ts";
 import type { EventSink } from "./events.ts";
 import type { Guard, ToolCall } from "./guard/types.ts";
 import type { LoopResult } from "./loop.ts";
@@ -44,12 +45,12 @@ export async function wrapUp(result: LoopResult, d: HarnessCallDeps & { training
   if (d.training.unsavedTrainingCalls > 0 && save) {
     const name = `emergency-${new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}`;
     d.events.emit({ type: "note", turn, text: `graceful stop (${result.reason}): saving unsaved training as ${name}` });
-    const r = await harnessCall(d, turn, { id: "harness-emergency-save", name: save, input: { name } });
+    const r = await harnessCall(d, turn, { id: HARNESS_CALL.emergencySave, name: save, input: { name } });
     d.out(`emergency save: ${r.isError ? `FAILED (${r.content.split("\n")[0]})` : `${name}`}`);
   }
   const finish = exposedToolName(d.tools.tools, "finish");
   if (finish) {
-    const r = await harnessCall({ tools: d.tools, events: d.events }, turn, { id: "harness-finish", name: finish, input: {} });
+    const r = await harnessCall({ tools: d.tools, events: d.events }, turn, { id: HARNESS_CALL.finish, name: finish, input: {} });
     d.out(`session finished by the harness${r.isError ? ` (failed: ${r.content.split("\n")[0]})` : ""}`);
   }
 }

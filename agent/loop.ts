@@ -41,6 +41,8 @@ export type LoopOptions = {
   context?: ContextPolicy;
   /** Called when the run stops without finishing, before the end event: the caller's chance to save and close the session. */
   onStop?: (result: LoopResult) => Promise<void>;
+  /** Called after each call that ran (its tool event already emitted), unless the run is stopping: the harness's chance to keep a resume point. */
+  afterCall?: (turn: number) => Promise<void>;
 };
 
 export type LoopDeps = { planner: Planner; tools: ToolExecutor; events: EventSink; clock: Clock; signal: AbortSignal; guard?: Guard; feedback?: FeedbackSource };
@@ -153,6 +155,7 @@ async function turns(opts: LoopOptions, deps: LoopDeps, start: number): Promise<
       }
       const outcome = await runCall(use, turn, { ...deps, model: opts.model, elapsedMs: clock.now() - start, usage });
       results.push(outcome.block);
+      if (outcome.ran && !signal.aborted) await opts.afterCall?.(turn);
       if (outcome.stop) stopReason = outcome.stop;
       if (outcome.ran && !outcome.block.isError && isFinish(use.name)) finished = true;
     }

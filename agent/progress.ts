@@ -4,6 +4,10 @@ import type { EventListener, RunEvent } from "./events.ts";
 import { pct } from "../tools/format.ts";
 import { grpoStepResult, sampleResult, sftStepResult } from "../tools/tinker/tools/results.ts";
 import { readResult } from "../tools/tool-results.ts";
+import { HARNESS_CALL } from "./harness-call-ids.ts";
+
+/** How the harness's own calls show in the progress line. */
+const HARNESS_LABEL: Record<string, string> = { [HARNESS_CALL.restore]: "restore", [HARNESS_CALL.resumePoint]: "resume point", [HARNESS_CALL.emergencySave]: "emergency save" };
 
 type CallMark = { name: string; mark: string };
 
@@ -33,19 +37,23 @@ export class ProgressPrinter implements EventListener {
         else if (toolUses(event.content).length === 0) this.line(`(no tool call) ${clip(this.turnText, 70)}`);
         break;
       }
-      case "guard":
-        if (event.decision.action === "reject") this.calls.push({ name: event.name, mark: "⊘ rejected" });
-        else if (event.decision.action === "stop") this.calls.push({ name: event.name, mark: "⊘ stop" });
-        else if (event.decision.action === "rewrite") this.calls.push({ name: event.name, mark: "rewritten" });
+      case "guard": {
+        const name = HARNESS_LABEL[event.toolUseId] ?? event.name;
+        if (event.decision.action === "reject") this.calls.push({ name, mark: "⊘ rejected" });
+        else if (event.decision.action === "stop") this.calls.push({ name, mark: "⊘ stop" });
+        else if (event.decision.action === "rewrite") this.calls.push({ name, mark: "rewritten" });
         break;
+      }
       case "tool": {
-        const prior = this.calls.find((c) => c.name === event.name && c.mark === "rewritten");
+        const name = HARNESS_LABEL[event.toolUseId] ?? event.name;
+        const prior = this.calls.find((c) => c.name === name && c.mark === "rewritten");
         const mark = `${event.isError ? "✗" : "✓"} ${(event.ms / 1000).toFixed(1)}s${event.isError ? "" : metricsNote(event.structured)}`;
         if (prior) prior.mark = `${mark} (rewritten)`;
-        else this.calls.push({ name: event.name, mark });
+        else this.calls.push({ name, mark });
         break;
       }
       case "user":
+        this.turn = event.turn;
         if (event.turn > 0 && this.calls.length > 0) {
           this.line(this.calls.map((c) => `${c.name} ${c.mark}`).join(" · "));
           this.calls = [];

@@ -18,6 +18,7 @@ import { ProgressPrinter } from "./progress.ts";
 import { MIN_SECRET_LENGTH, Redactor } from "./redact.ts";
 import { reportLine } from "./report/report.ts";
 import { RestartNoteExecutor } from "./restart-note.ts";
+import { ResumePoints } from "./resume-points.ts";
 import { formatSummary, summarize } from "./summary.ts";
 import type { RunSummary } from "./summary.ts";
 import { TrainingState } from "./training-state.ts";
@@ -83,7 +84,11 @@ export class RunSession {
     readonly graceMinutes: number,
     /** Why `bash` is not offered, when it is not. */
     private readonly bashUnavailable: string | undefined,
-  ) {}
+  ) {
+    this.resumePoints = new ResumePoints(cfg.resumeEvery, training);
+  }
+
+  private readonly resumePoints: ResumePoints;
 
   /** Checks the run directory, builds the guard, starts the tool servers and the listeners. Refusals throw UserError before anything is written. */
   static async open(cfg: RunConfig, env: Env, io: RunIO, o: SessionOptions = {}): Promise<RunSession> {
@@ -109,6 +114,11 @@ export class RunSession {
     for (const name of Redactor.tooShort(env)) io.out(`warning: ${name} is shorter than ${MIN_SECRET_LENGTH} characters, too short to be redacted from what the run writes`);
     io.out(`run dir: ${cfg.runDir}`);
     io.out(`tool servers: ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
+    io.out(
+      cfg.resumeEvery > 0
+        ? `resume points: every ${cfg.resumeEvery} training calls without a checkpoint, at most two kept (${cfg.model.startsWith("local/") ? `in ${layout.checkpoints}` : "on Tinker they count toward your checkpoint storage"})`
+        : "resume points: off (--resume-every 0): a crash loses the training since the last save",
+    );
 
     const heartbeat = new Heartbeat(layout.progress);
     const local = localTools(cfg.runDir, () => [...training.sessionDirs], pickEnv(env, cfg.bashEnv));
@@ -122,7 +132,7 @@ export class RunSession {
     if (resuming) truncateTornTail(layout.transcript);
     const writer = new TranscriptWriter(layout.transcript, redactor, () => new Date(), o.resumeSeq ?? 0);
     // State listeners rebuild from recorded events on resume; file writers and printers only see what happens now.
-    const state = [observing(training), observing(guard), ledger];
+    const state = [training, observing(guard), ledger];
     const events = new EventBus([writer, ...state, new MetricsFileWriter(layout.metrics, (t) => redactor.text(t)), new ProgressPrinter(io.out, redactor, started), heartbeat]);
     const tools = new RestartNoteExecutor(new RedactingExecutor(hub, redactor), training);
     heartbeat.start();
@@ -155,7 +165,16 @@ export class RunSession {
 
   /** A graceful stop: unsaved training saved by the harness (through the guard), the training session finished. */
   wrapUp(result: LoopResult): Promise<void> {
-    return wrapUp(result, { tools: this.tools, events: this.events, training: this.training, out: this.io.out, guard: { check: (c, x) => this.guard.check(c, x), model: this.cfg.model } });
+    return wrapUp(result, { ...this.harnessDeps(), training: this.training });
+  }
+
+  /** After each call that ran: a rolling resume point when one is due (resume-points.ts). */
+  afterCall(turn: number): Promise<void> {
+    return this.resumePoints.afterCall(turn, this.harnessDeps());
+  }
+
+  private harnessDeps() {
+    return { tools: this.tools, events: this.events, out: this.io.out, guard: { check: this.guard.check.bind(this.guard), model: this.cfg.model } };
   }
 
   /** Stops the heartbeat and the tool servers and closes the transcript. */

@@ -52,6 +52,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         ...(messages ? { messages, startTurn: cont!.startTurn } : {}),
         context: { maxContextTokens: cfg.maxContextTokens, keepRecentMessages: 8 },
         onStop: (r) => session.wrapUp(r),
+        afterCall: (turn) => session.afterCall(turn),
       },
       { planner: new RetryingPlanner(new RedactingPlanner(planner, session.redactor), retry), tools: session.tools, events: session.events, clock: { now: () => Date.now() }, signal: io.signal, guard: session.guard, feedback: session.ledger },
     );

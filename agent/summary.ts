@@ -9,6 +9,7 @@ import type { EventListener, RunEvent } from "./events.ts";
 import { liftInterval, meanInterval, scoresByPrompt } from "./holdout-stats.ts";
 import type { Estimate, PromptScores } from "./holdout-stats.ts";
 import { baseToolName, isInitTool, isTrainingTool } from "./tool-names.ts";
+import { isResumePoint, replacedBy } from "./training-state.ts";
 import { readTranscript } from "./transcript.ts";
 
 export type RunSummary = {
@@ -32,6 +33,8 @@ export type RunSummary = {
   bestCheckpoint: string | null;
   /** The last checkpoint saved or loaded, whatever its score. */
   lastCheckpoint: string | null;
+  /** The harness's rolling resume points: how many were saved, and which still exist (at most two). */
+  resumePoints: { saved: number; kept: string[] };
   usage: LoopResult["usage"];
   elapsedMs: number;
 };
@@ -42,7 +45,8 @@ export type HoldoutInterval = { prompts: number; baseline: Estimate; final: Esti
 /**
  * Tallies a run from its events, live or replayed: counts, holdout scores, and which
  * checkpoint holds which weights. Weights change with every training call and every
- * init or load; a save names the weights of the moment.
+ * init; a save names the weights of the moment; a load brings back the weights of the
+ * checkpoint it names; a replaced resume point is gone.
  */
 export class SummaryCollector implements EventListener {
   toolCalls = 0;
@@ -52,11 +56,13 @@ export class SummaryCollector implements EventListener {
   /** Per-prompt scores of every holdout evaluation, for the intervals. */
   readonly perPrompt: PromptScores[] = [];
   lastCheckpoint: string | null = null;
-  private best: { score: number; checkpoint: string | null } | undefined;
-  /** The checkpoint identical to the current weights, when one is. */
-  private current: string | null = null;
-  /** The best evaluation's weights are the current ones but not saved yet. */
-  private bestUnsaved = false;
+  /** Resume points the harness saved. */
+  resumePointsSaved = 0;
+  private best: { score: number; weights: number } | undefined;
+  /** Which weights are current, and which weights each existing checkpoint holds (in the order saved). */
+  private weights = 0;
+  private versions = 0;
+  private readonly held = new Map<string, number>();
 
   on(e: RunEvent): void {
     if (e.type === "guard" && e.decision.action !== "allow") this.guardInterventions++;
@@ -70,27 +76,34 @@ export class SummaryCollector implements EventListener {
     const s = e.structured as { mean_reward?: unknown; path?: unknown; completions?: Array<{ prompt: string; reward: number | null }> } | undefined;
     const path = typeof s?.path === "string" ? s.path : undefined;
     if ((isTrainingTool(e.name) && tookStep(e.structured)) || isInitTool(e.name)) {
-      this.current = null;
-      this.bestUnsaved = false;
+      this.weights = ++this.versions;
     } else if (tool === "save" && path) {
-      this.current = this.lastCheckpoint = path;
-      if (this.bestUnsaved && this.best) this.best.checkpoint = path;
-      this.bestUnsaved = false;
+      this.held.delete(path);
+      this.held.set(path, this.weights);
+      this.lastCheckpoint = path;
+      if (isResumePoint(path)) this.resumePointsSaved++;
+      for (const gone of replacedBy(s)) this.held.delete(gone);
     } else if (tool === "load" && path) {
-      this.current = this.lastCheckpoint = path;
-      this.bestUnsaved = false;
+      this.weights = this.held.get(path) ?? ++this.versions;
+      if (!this.held.has(path)) this.held.set(path, this.weights);
+      this.lastCheckpoint = path;
     } else if (tool === "sample" && typeof s?.mean_reward === "number") {
       this.scores.push(s.mean_reward);
       this.perPrompt.push(scoresByPrompt(Array.isArray(s.completions) ? s.completions : []));
-      if (!this.best || s.mean_reward > this.best.score) {
-        this.best = { score: s.mean_reward, checkpoint: this.current };
-        this.bestUnsaved = this.current === null;
-      }
+      if (!this.best || s.mean_reward > this.best.score) this.best = { score: s.mean_reward, weights: this.weights };
     }
   }
 
+  /** The checkpoint holding the best-scoring weights: the planner's own first, a resume point only when it is the one. */
   get bestCheckpoint(): string | null {
-    return this.best?.checkpoint ?? null;
+    if (!this.best) return null;
+    const holding = [...this.held].filter(([, w]) => w === this.best!.weights).map(([p]) => p);
+    return holding.find((p) => !isResumePoint(p)) ?? holding[0] ?? null;
+  }
+
+  /** The resume points that still exist. */
+  get resumePointsKept(): string[] {
+    return [...this.held.keys()].filter(isResumePoint);
   }
 }
 
@@ -113,6 +126,7 @@ export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult,
     holdout: scores.length ? { baseline: scores[0]!, best: Math.max(...scores), final: scores[scores.length - 1]!, evaluations: scores.length, ...holdoutInterval(c.perPrompt) } : null,
     bestCheckpoint: c.bestCheckpoint,
     lastCheckpoint: c.lastCheckpoint,
+    resumePoints: { saved: c.resumePointsSaved, kept: c.resumePointsKept },
     usage: result.usage,
     elapsedMs: result.elapsedMs,
   };
@@ -146,6 +160,7 @@ export function formatSummary(s: RunSummary): string[] {
     ...(s.holdout?.interval ? [formatInterval(s.holdout.interval)] : []),
     ...(s.bestCheckpoint ? [`   best checkpoint: ${s.bestCheckpoint}${s.holdout ? ` (holdout ${pct(s.holdout.best, 1)})` : ""}`] : []),
     ...(s.lastCheckpoint && s.lastCheckpoint !== s.bestCheckpoint ? [`   last checkpoint: ${s.lastCheckpoint}`] : []),
+    ...(s.resumePoints?.saved ? [`   resume points: ${s.resumePoints.saved} saved by the harness, ${s.resumePoints.kept.length} kept${s.resumePoints.kept.length ? ` (${s.resumePoints.kept.join(", ")})` : ""}`] : []),
     `   tokens in ${u.inputTokens} out ${u.outputTokens} cache read ${u.cacheReadTokens} write ${u.cacheWriteTokens}`,
     `   time ${(s.elapsedMs / 1000).toFixed(1)}s · planner ${s.planner} · model ${s.model}`,
     `   transcript ${path.join(s.runDir, "transcript.jsonl")}`,

@@ -237,6 +237,14 @@ async function scenario(model: string, python: string, env: Record<string, strin
   };
   await restored("load_state in a fresh worker, with base_model (the checkpoint index knows it)", ckpt);
   await restored("load_state in a fresh worker, without base_model (no record of the path)", fs.mkdtempSync(path.join(os.tmpdir(), "tl-real-sdk-other-")));
+  // How a rolling resume point is replaced: deleted by its path, from a worker with no session open.
+  const deleter = backendIn(ckpt);
+  try {
+    await step("delete_state (no session open)", () => deleter.deleteState(saved!.path).then(() => "deleted"), (m) => [m === "deleted", m]);
+    await step("  then load_state refuses it", () => deleter.loadState(saved!.path).then(() => "loaded", (e: Error) => e.message), (m) => [m !== "loaded", m.split(":").slice(0, 2).join(":")]);
+  } finally {
+    await deleter.close();
+  }
 }
 
 await main();

@@ -8,6 +8,7 @@ import type { GuardConfig } from "../agent/guard/index.ts";
 import type { GuardContext, ToolCall } from "../agent/guard/types.ts";
 import { readTranscript } from "../agent/transcript.ts";
 import { TrainingState } from "../agent/training-state.ts";
+import { HARNESS_CALL } from "../agent/harness-call-ids.ts";
 import { FakeAnthropic, toolUseReply } from "./fakes/anthropic-server.ts";
 import { runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 
@@ -16,7 +17,7 @@ const tools: ToolSpec[] = [
   { name: "init_grpo", description: "", source: "t", inputSchema: { type: "object", properties: { base_model: { type: "string" }, lora_rank: { type: "integer" } }, required: ["base_model"], additionalProperties: false } },
   { name: "train_grpo_step", description: "", source: "t", inputSchema: { type: "object", properties: { prompts: { type: "string" }, reward_function: { type: "string" }, lr_scheduler: { enum: ["constant", "linear"] } }, required: ["prompts", "reward_function"] } },
   { name: "train_sft_step", description: "", source: "t", inputSchema: { type: "object", properties: { examples: {} }, required: ["examples"] } },
-  { name: "save", description: "", source: "t", inputSchema: { type: "object", properties: { name: { type: "string" } }, required: ["name"] } },
+  { name: "save", description: "", source: "t", inputSchema: { type: "object", properties: { name: { type: "string" }, keep_resume_points: { type: "array", items: { type: "string" } } }, required: ["name"] } },
   { name: "load", description: "", source: "t", inputSchema: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } },
   { name: "finish", description: "", source: "t", inputSchema: { type: "object" } },
 ];
@@ -133,6 +134,21 @@ describe("guard rules", () => {
     g2.observe(call("train_grpo_step", {}), ok);
     g2.observe(call("save", { name: "x" }), ok);
     expect((await g2.check(call("finish", {}), ctx())).decision.action).toBe("allow");
+  });
+
+  it("workflow: resume-* checkpoints are the harness's own, and one does not count as the planner's save", async () => {
+    const g = await guard();
+    g.observe(call("init_grpo", {}), ok);
+    const named = await g.check(call("save", { name: "resume-iter3-turn9" }), ctx());
+    expect(named.decision).toMatchObject({ action: "reject" });
+    expect((named.decision as { message: string }).message).toMatch(/harness's rolling resume points/);
+    expect((await g.check(call("save", { name: "best", keep_resume_points: [] }), ctx())).decision.action).toBe("reject");
+    const harness: ToolCall = { id: HARNESS_CALL.resumePoint, name: "save", input: { name: "resume-iter3-turn9", keep_resume_points: [] } };
+    expect((await g.check(harness, ctx())).decision.action).toBe("allow");
+    // Training saved only in a resume point is still unsaved work to the planner: finish is refused once.
+    g.observe(call("train_grpo_step", {}), ok);
+    g.observe(harness, { ...ok, structured: { path: "local://resume-iter3-turn9", replaced: [] } });
+    expect((await g.check(call("finish", {}), ctx())).decision.action).toBe("reject");
   });
 
   it("budget: training refused past the budget, the run stopped past the grace period", async () => {

@@ -22,13 +22,18 @@ export function writeMcpConfig(dir: string, servers: Record<string, unknown>): s
   return file;
 }
 
-/** A short offline arithmetic run for the scripted planner: `steps` training steps, the holdout sampled every 2. */
-export function shortRecipe(dir: string, steps: number): string {
+/** A short offline arithmetic run for the scripted planner: `steps` training steps, the holdout sampled every `sampleEvery` (default 2). */
+export function shortRecipe(dir: string, steps: number, o: { sampleEvery?: number } = {}): string {
   const recipe = fs.readFileSync(path.join(REPO, "prompts", "recipes", "arithmetic.md"), "utf8");
   const file = path.join(dir, "short.md");
   fs.writeFileSync(
     file,
-    recipe.replace("max_steps: 120", `max_steps: ${steps}`).replace("sample_every: 10", "sample_every: 2").replace("pool_size: 2000", "pool_size: 300").replace("holdout_size: 200", "holdout_size: 40").replace("patience: 4", "patience: 100"),
+    recipe
+      .replace("max_steps: 120", `max_steps: ${steps}`)
+      .replace("sample_every: 10", `sample_every: ${o.sampleEvery ?? 2}`)
+      .replace("pool_size: 2000", "pool_size: 300")
+      .replace("holdout_size: 200", "holdout_size: 40")
+      .replace("patience: 4", "patience: 100"),
   );
   return file;
 }

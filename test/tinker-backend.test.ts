@@ -176,6 +176,24 @@ describe.each(FORMATS)("Tinker backend through the Python worker, $renderer rend
   });
 });
 
+describe("Tinker backend: replacing rolling resume points", () => {
+  it("lists the run's saved states from its index and deletes one by its path through the SDK, with no session open", async () => {
+    const { b, dir } = backend();
+    await b.open(MODEL, { loraRank: 8 });
+    const older = await b.saveState("resume-iter3-turn9", {});
+    const newer = await b.saveState("resume-iter6-turn15", {});
+    expect((await b.listStates()).sort()).toEqual([older.path, newer.path].sort());
+    await b.close();
+    // A fresh worker (after a crash): only the index beside the run knows the checkpoints.
+    const fresh = freshBackend(path.join(dir, "ckpt"));
+    await fresh.b.deleteState(older.path);
+    expect(fresh.calls().filter((c) => c.call === "delete_checkpoint_from_tinker_path")).toEqual([{ call: "delete_checkpoint_from_tinker_path", path: older.path }]);
+    expect(await fresh.b.listStates()).toEqual([newer.path]);
+    await expect(fresh.b.deleteState("/etc/passwd")).rejects.toThrow(/tinker:\/\/ path/);
+    await fresh.b.close();
+  });
+});
+
 describe("Tinker backend through the Python worker (fake SDK)", () => {
   it("refuses a checkpoint of another base model, whether or not it is in the index, and keeps the open session", async () => {
     const { b, dir } = backend();

@@ -153,6 +153,30 @@ describe("tinker MCP server", () => {
     expect(refused.text).toMatch(/made from local\/tiny-other/);
   });
 
+  it("a resume point replaces the run's other resume points once it is saved, never the planner's checkpoints; a checkpoint loaded by its folder is named local://", async () => {
+    await s.call("init_grpo", { base_model: MODEL, lora_rank: 8, group_size: 4 });
+    const resumeFolders = () => fs.readdirSync(checkpoints).filter((n) => n.startsWith("resume-")).sort();
+    // One a crash left behind (saved, never recorded by the harness): the next resume point removes it too.
+    expect((await s.call("save", { name: "resume-iter0-turn1" })).isError).toBe(false);
+    const first = await s.call("save", { name: "resume-iter0-turn2", keep_resume_points: [] });
+    expect(first.structured.replaced).toEqual(["local://resume-iter0-turn1"]);
+    // The newest on record is kept until a newer one is saved.
+    expect((await s.call("save", { name: "resume-iter0-turn3", keep_resume_points: ["local://resume-iter0-turn2"] })).structured.replaced).toEqual([]);
+    const third = await s.call("save", { name: "resume-iter0-turn4", keep_resume_points: ["resume-iter0-turn3"] });
+    expect(third.structured.replaced).toEqual(["local://resume-iter0-turn2"]);
+    expect(third.text).toMatch(/Replaced \(deleted\): local:\/\/resume-iter0-turn2/);
+    expect(resumeFolders()).toEqual(["resume-iter0-turn3", "resume-iter0-turn4"]);
+    expect(fs.existsSync(path.join(checkpoints, "grpo-a", "state.json"))).toBe(true);
+    // Only a resume point replaces others.
+    const refused = await s.call("save", { name: "best", keep_resume_points: [] });
+    expect(refused.isError).toBe(true);
+    expect(refused.text).toMatch(/only for rolling resume points/);
+    expect(fs.existsSync(path.join(checkpoints, "best"))).toBe(false);
+    const loaded = await s.call("load", { path: path.join(checkpoints, "resume-iter0-turn4") });
+    expect(loaded.isError, loaded.text).toBe(false);
+    expect(loaded.structured.path).toBe("local://resume-iter0-turn4");
+  });
+
   it("reports SFT train and validation loss per epoch", async () => {
     await s.call("init_sft", { base_model: MODEL, lora_rank: 8 });
     const examples = Array.from({ length: 20 }, (_, i) => ({ prompt: `JSON with name N${i}`, response: `{"name":"N${i}"}` }));

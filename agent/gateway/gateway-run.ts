@@ -119,6 +119,7 @@ export class GatewayRun {
     } finally {
       this.progress = undefined;
     }
+    if (outcome.ran && !signal.aborted) await this.session.afterCall(turn);
     const feedback = this.session.ledger.block(turn);
     if (feedback) events.emit({ type: "feedback", turn, text: feedback });
     // What the agent receives, recorded as the message the harness sent.

@@ -1,11 +1,14 @@
+import { HARNESS_CALL } from "../harness-call-ids.ts";
 import type { TrainingState } from "../training-state.ts";
 import { baseToolName, isTrainingTool } from "../tool-names.ts";
+import { RESUME_POINT_PREFIX } from "../../tools/tinker/checkpoint-names.ts";
 import type { GuardRule } from "./types.ts";
 
 /**
- * Order of work: no training before a session is open, and no `finish` with training
- * that was never saved (refused once with the reason; a second `finish` passes). It
- * reads the harness's training state; the harness keeps that state up to date.
+ * Order of work: no training before a session is open, no `finish` with training
+ * that was never saved (refused once with the reason; a second `finish` passes), and
+ * `resume-*` checkpoints are the harness's own (the rolling resume points it replaces).
+ * It reads the harness's training state; the harness keeps that state up to date.
  */
 export function workflowRule(state: TrainingState): GuardRule {
   let finishWarned = false;
@@ -15,6 +18,10 @@ export function workflowRule(state: TrainingState): GuardRule {
       const tool = baseToolName(call.name);
       if (isTrainingTool(call.name) && !state.sessionOpen) {
         return { action: "reject", message: `Refused: no training session is open yet. Call init_grpo(base_model=...) or init_sft(base_model=...) before ${tool}.` };
+      }
+      const input = (call.input ?? {}) as { name?: unknown; keep_resume_points?: unknown };
+      if (tool === "save" && call.id !== HARNESS_CALL.resumePoint && ((typeof input.name === "string" && input.name.startsWith(RESUME_POINT_PREFIX)) || input.keep_resume_points !== undefined)) {
+        return { action: "reject", message: `Refused: checkpoints named ${RESUME_POINT_PREFIX}* (and save's keep_resume_points) are the harness's rolling resume points. Save under another name.` };
       }
       if (tool === "finish" && state.unsavedTrainingCalls > 0 && !finishWarned) {
         finishWarned = true;

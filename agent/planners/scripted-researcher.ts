@@ -3,6 +3,8 @@ import type { Hints } from "../recipes.ts";
 import { writtenFileShape } from "../../tools/hf-datasets/tools/results.ts";
 import { checkRewardResult, grpoStepRead, sampleResult, sftStepRead } from "../../tools/tinker/tools/results.ts";
 import { readResult } from "../../tools/tool-results.ts";
+import type { RestoreFacts } from "../resume-note.ts";
+import { checkpointNameOf } from "../../tools/tinker/checkpoint-names.ts";
 import { CHECKLIST } from "../../tools/tinker/checklist.ts";
 import { pct } from "../../tools/format.ts";
 import { rewardSpecs } from "./reward-library.ts";
@@ -104,6 +106,60 @@ export class Researcher {
     const a = this.queue.shift();
     this.current = a;
     return a;
+  }
+
+  /**
+   * Carries on after a resume or fork. The conversation up to the stop has been fed in;
+   * `o` is the answer to the last call (`orphaned`: it never returned). The session is
+   * what `facts` says: its step, and so the names and scores from here, come from the
+   * restored counters, not from the training calls the conversation shows.
+   */
+  resumeAfter(facts: RestoreFacts | undefined, o: Observation | undefined, orphaned: boolean): void {
+    const cur = this.current;
+    this.current = undefined;
+    if (cur && o && !orphaned) cur.then?.(o);
+    else if (cur && orphaned) this.retryOrReplan(cur);
+    if (facts) this.restoredTo(facts);
+  }
+
+  /** A call that never returned: repeat what can be repeated; a lost training call or save is planned again from the restored state. */
+  private retryOrReplan(a: Action): void {
+    if (a.tool === "train_grpo_step" || a.tool === "train_sft_step" || a.tool === "init_grpo" || a.tool === "init_sft") {
+      this.reactions.push(`resumed: ${a.tool} never returned; planning again from the restored step`);
+      return;
+    }
+    if (a.tool === "save") {
+      // The weights it was saving may not be the restored ones: measure what the session holds now, and save that if it is the best.
+      this.reactions.push(`resumed: save ${String(a.input.name)} never returned; measuring the restored weights again`);
+      if (this.scorer && this.holdout) this.pushEvalFirst("The save in flight when the run stopped may not have completed: measuring the restored weights on the holdout again before saving anything.");
+      return;
+    }
+    // Read-only or idempotent (sample, check_reward, data files, load, finish): simply call it again.
+    this.reactions.push(`resumed: ${a.tool} never returned; calling it again`);
+    this.queue.unshift(a);
+  }
+
+  private restoredTo(f: RestoreFacts): void {
+    const step = f.checkpoint === null ? 0 : this.p.method === "grpo" ? f.counters.grpo_iterations : f.counters.sft_epochs;
+    this.reactions.push(`resumed: ${f.checkpoint === null ? "no session restored" : `session restored from ${f.checkpoint}`} at step ${step} (the conversation had reached step ${this.steps}; ${f.lost} training call(s) lost)`);
+    this.steps = step;
+    this.rewards.splice(step);
+    this.valLosses.splice(step);
+    this.lastEvalIsCurrent = false;
+    this.bestIsCurrent = f.checkpoint !== null && this.best !== undefined && checkpointNameOf(f.checkpoint) === this.best.name;
+    if (f.checkpoint === null && !["start", "data", "reward", "init"].includes(this.phase)) {
+      const tool = this.p.method === "grpo" ? "init_grpo" : "init_sft";
+      const input: Record<string, unknown> = { base_model: this.model, lora_rank: this.p.lora_rank };
+      if (this.p.method === "grpo") input.group_size = this.p.group_size;
+      this.queue.unshift({
+        tool,
+        input,
+        say: `The run was resumed with no training session to restore: opening the ${this.p.method.toUpperCase()} session again and training from step 0.`,
+        then: (o) => {
+          if (!o.ok) this.fail(`init failed after the resume: ${o.text.slice(0, 200)}`);
+        },
+      });
+    }
   }
 
   summary(): string {
@@ -230,7 +286,15 @@ export class Researcher {
   }
 
   private pushEval(say: string, baseline = false): void {
-    this.push({
+    this.push(this.evalAction(say, baseline));
+  }
+
+  private pushEvalFirst(say: string): void {
+    this.queue.unshift(this.evalAction(say, false));
+  }
+
+  private evalAction(say: string, baseline: boolean): Action {
+    return {
       tool: "sample",
       input: { prompts: this.holdout, n: this.p.eval_samples, temperature: this.p.eval_temperature, max_tokens: this.maxTokens, reward_function: this.scorer!.code, limit: this.p.holdout_size },
       say,
@@ -256,7 +320,7 @@ export class Researcher {
         else if (score >= this.p.target) this.stop(`holdout score ${pct(score, 1)} reached the target ${pct(this.p.target, 1)}`);
         else if (this.stale >= this.p.patience) this.stop(`no holdout improvement in ${this.stale} evaluations (plateau)`);
       },
-    });
+    };
   }
 
   private saveAction(name: string, score: number, say: string): Action {

@@ -5,6 +5,7 @@ import type { ToolSpec } from "../../tools/client/types.ts";
 import { ZERO_USAGE } from "../conversation.ts";
 import { loadRecipe } from "../recipes.ts";
 import type { Hints } from "../recipes.ts";
+import { ORPHAN_ANSWER, readRestore } from "../resume-note.ts";
 import { baseToolName } from "../tool-names.ts";
 import type { Planner, PlannerRequest } from "./planner.ts";
 import { Researcher } from "./scripted-researcher.ts";
@@ -87,9 +88,17 @@ export class ScriptedPlanner implements Planner {
       if (!use || (!primed && baseToolName(use.name) === "search_datasets")) return;
       primed = true;
       this.researcher!.next(obs);
-      const result = req.messages[i + 1]?.content.find((b): b is ToolResultBlock => b.type === "tool_result" && b.toolUseId === use.id);
+      const answer = req.messages[i + 1];
+      const result = answer?.content.find((b): b is ToolResultBlock => b.type === "tool_result" && b.toolUseId === use.id);
       obs = result ? { ok: !result.isError, text: result.content, s: result.structured } : { ok: false, text: "no result", s: undefined };
       this.calls++;
+      // A resume or fork note (now, or at an earlier resume) says where the session stood from then on; a call that never returned is retried or planned again.
+      const facts = answer?.content.map((b) => (b.type === "text" ? readRestore(b.text) : undefined)).find((f) => f !== undefined);
+      const orphaned = obs.text === ORPHAN_ANSWER;
+      if (facts || orphaned) {
+        this.researcher!.resumeAfter(facts, obs, orphaned);
+        obs = undefined;
+      }
     });
     this.carried = obs;
   }

@@ -52,7 +52,7 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
       {
         planner: RecordedPlanner.fromEvents(rec.read.events, rec.file),
         tools: cassette,
-        events: new EventBus([{ on: (e) => events.push(e) }, observing(training), observing(guard), ledger]),
+        events: new EventBus([{ on: (e) => events.push(e) }, training, observing(guard), ledger]),
         clock: { now: Date.now },
         signal: new AbortController().signal,
         guard,

@@ -6,35 +6,47 @@ import { UserError } from "../errors.ts";
 import { resolvePlanner } from "../planners/index.ts";
 import { executeRun } from "../run.ts";
 import type { RunIO } from "../run.ts";
-import { TrainingState } from "../training-state.ts";
+import { replay } from "../events.ts";
+import { replacedBy, TrainingState } from "../training-state.ts";
 import type { RecordedEvent } from "../transcript.ts";
 import { lastTurn, loadRecording, recordedConfig, turnOf } from "./recording.ts";
 import { within } from "../../tools/run-files.ts";
 import { RUN_DIRS } from "../../tools/run-layout.ts";
 
 /**
- * The checkpoint to restore after `prefix`: the one the run's training state points at
- * (last successful save, load or auto-checkpoint). A local checkpoint is only taken
- * from `runDir`'s own checkpoints folder (a transcript is data: it cannot point the
- * harness at another folder); a remote one (tinker://) is taken as it is.
+ * The checkpoint to restore after `prefix`: the newest one the run's training state
+ * knows by then (save, load, auto-checkpoint or resume point), leaving out any that
+ * `later` (the rest of the recording, for a fork) deleted. A local checkpoint is only
+ * taken from `runDir`'s own checkpoints folder (a transcript is data: it cannot point the
+ * harness at another folder); a remote one (tinker://) is taken as it is. `lost`: the
+ * training calls recorded after it (with none, those since the session began).
  */
-export function lastCheckpoint(prefix: RecordedEvent[], runDir: string): { path?: string; refused?: string } {
+export function lastCheckpoint(prefix: RecordedEvent[], runDir: string, later: RecordedEvent[] = []): { path?: string; refused?: string; lost: number } {
   const state = new TrainingState();
-  for (const e of prefix) if (e.type === "tool") state.observe(e, e);
-  const found = state.lastCheckpoint;
-  if (found === undefined) return {};
-  if (/^[a-z][a-z0-9+.-]*:\/\//.test(found) && !found.startsWith("local://")) return { path: found };
+  replay(prefix, [state]);
+  for (const e of later) if (e.type === "tool" && !e.isError) for (const gone of replacedBy(e.structured)) state.forget(gone);
   const dir = path.join(runDir, RUN_DIRS.checkpoints);
-  const local = found.startsWith("local://") ? path.join(dir, found.slice("local://".length)) : path.resolve(dir, found);
-  let realDir: string;
-  try {
-    realDir = fs.realpathSync(dir);
-  } catch {
-    return { refused: `${found} (the run has no ${RUN_DIRS.checkpoints}/ folder)` };
+  // Newest first; a local one that is no longer in the folder (deleted by hand) gives way to the one before it.
+  let missing: string | undefined;
+  for (const found of [...state.checkpoints].reverse()) {
+    const lost = found.trainingCallsAfter;
+    if (/^[a-z][a-z0-9+.-]*:\/\//.test(found.path) && !found.path.startsWith("local://")) return { path: found.path, lost };
+    const local = found.path.startsWith("local://") ? path.join(dir, found.path.slice("local://".length)) : path.resolve(dir, found.path);
+    let realDir: string;
+    try {
+      realDir = fs.realpathSync(dir);
+    } catch {
+      return { refused: `${found.path} (the run has no ${RUN_DIRS.checkpoints}/ folder)`, lost: state.trainingCallsInSession };
+    }
+    if (!fs.existsSync(local)) {
+      missing ??= found.path;
+      continue;
+    }
+    const real = fs.existsSync(local) ? fs.realpathSync(local) : local;
+    if (!within(real, realDir) || real === realDir) return { refused: `${found.path} (not inside the run's ${RUN_DIRS.checkpoints}/ folder)`, lost: state.trainingCallsInSession };
+    return { path: real, lost };
   }
-  const real = fs.existsSync(local) ? fs.realpathSync(local) : local;
-  if (!within(real, realDir) || real === realDir) return { refused: `${found} (not inside the run's ${RUN_DIRS.checkpoints}/ folder)` };
-  return { path: real };
+  return { ...(missing ? { refused: `${missing} (no longer in the run's ${RUN_DIRS.checkpoints}/ folder)` } : {}), lost: state.trainingCallsInSession };
 }
 
 /** Planner kinds a recorded run can be continued with without the user naming one. */
@@ -58,7 +70,7 @@ export async function forkRun(target: string, turn: number, plannerSpec: string,
     plannerSpec,
   };
   const planner = resolvePlanner(plannerSpec, o.env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
-  const checkpoint = lastCheckpoint(prefix, parentDir);
+  const checkpoint = lastCheckpoint(prefix, parentDir, rec.read.events.filter((e) => (turnOf(e) ?? 0) > turn));
   return executeRun(cfg, o.env, o.io, {
     planner,
     continuation: {
@@ -69,6 +81,7 @@ export async function forkRun(target: string, turn: number, plannerSpec: string,
       parent: `${rec.header.runId} (${rec.file}) at turn ${turn}`,
       ...(checkpoint.path ? { checkpoint: checkpoint.path } : {}),
       ...(checkpoint.refused ? { refusedCheckpoint: checkpoint.refused } : {}),
+      lostTrainingCalls: checkpoint.lost,
       reason: `This run was forked from run ${rec.header.runId} at turn ${turn}; a different planner (${planner.planner.id}) continues it from here.`,
     },
   });
@@ -102,6 +115,7 @@ export async function resumeRun(runDirArg: string, o: { env: Env; io: RunIO; pla
       startTurn,
       ...(checkpoint.path ? { checkpoint: checkpoint.path } : {}),
       ...(checkpoint.refused ? { refusedCheckpoint: checkpoint.refused } : {}),
+      lostTrainingCalls: checkpoint.lost,
       reason: `The run stopped after turn ${startTurn} and was resumed.${lostNote}`,
     },
   });

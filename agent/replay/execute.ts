@@ -51,7 +51,7 @@ export async function executeReplay(target: string, o: { env: Env; mcpConfigPath
     const guard = await buildGuard({ trainingState: training, onWrongModel: cfg.onWrongModel, dataDir: path.join(runDir, "data"), budget: {}, disabled: cfg.guardOff, customRuleFiles: cfg.guardRules });
     await runLoop(
       { system: rec.system, model: rec.header.model, kickoff: rec.kickoff, maxTurns: 100_000, maxMs: Number.MAX_SAFE_INTEGER, maxNudges: cfg.maxNudges },
-      { planner: RecordedPlanner.fromEvents(rec.read.events, rec.file), tools: hub, events: new EventBus([{ on: (e) => events.push(e) }, observing(training), observing(guard)]), clock: { now: Date.now }, signal: new AbortController().signal, guard },
+      { planner: RecordedPlanner.fromEvents(rec.read.events, rec.file), tools: hub, events: new EventBus([{ on: (e) => events.push(e) }, training, observing(guard)]), clock: { now: Date.now }, signal: new AbortController().signal, guard },
     );
   } finally {
     await hub.close();

@@ -69,6 +69,7 @@ const recordedSettingsShape = z.object({
   guardOff: z.array(z.string()).default([]),
   maxContextTokens: z.number().int().positive().default(RUN_DEFAULTS.maxContextTokens),
   inlineLimitKb: z.number().int().positive().default(RUN_DEFAULTS.inlineLimitKb),
+  resumeEvery: z.number().int().min(0).default(RUN_DEFAULTS.resumeEvery),
   alertThresholds: thresholdsShape.default({}),
   seed: z.number().int().min(0).optional(),
 });
@@ -105,6 +106,7 @@ export function recordedConfig(rec: Recording, named: UserNamed): RunConfig {
     guardOff: c.guardOff,
     maxContextTokens: c.maxContextTokens,
     inlineLimitKb: c.inlineLimitKb,
+    resumeEvery: c.resumeEvery,
     alertThresholds: c.alertThresholds,
     guardRules: named.guardRules,
     bashEnv: named.bashEnv ?? [],

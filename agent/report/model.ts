@@ -10,6 +10,7 @@ import type { RecordedEvent } from "../transcript.ts";
 import { grpoStepRead, grpoStepResult, sftStepRead } from "../../tools/tinker/tools/results.ts";
 import { readResult } from "../../tools/tool-results.ts";
 import { fromPredecessorText } from "../metrics/records.ts";
+import { HARNESS_CALL } from "../harness-call-ids.ts";
 import { baseToolName, isTrainingTool } from "../tool-names.ts";
 
 /** Bounds on what one report carries, so a long run still makes a page a browser opens quickly. */
@@ -51,7 +52,7 @@ export type GrpoPoint = {
 
 export type SftPoint = { index: number; epoch: number; turn: number; minutes: number; trainLoss: number | null; valLoss: number | null; learningRate: number | null };
 export type HoldoutPoint = { turn: number; minutes: number; score: number; scored: number };
-export type CheckpointMark = { turn: number; minutes: number; name: string; kind: "save" | "auto" | "load" | "emergency" };
+export type CheckpointMark = { turn: number; minutes: number; name: string; kind: "save" | "auto" | "load" | "emergency" | "resume" };
 
 export type CallEntry = {
   id: string;
@@ -428,7 +429,7 @@ export class ReportFolder {
     }
     if ((tool === "save" || tool === "load") && (s || typeof input.name === "string" || typeof input.path === "string")) {
       const name = str(s?.name) ?? str(input.name) ?? str(s?.path) ?? str(input.path) ?? "?";
-      const kind = tool === "load" ? "load" : e.toolUseId.startsWith("harness-emergency") || name.startsWith("emergency-") ? "emergency" : "save";
+      const kind = tool === "load" ? "load" : e.toolUseId === HARNESS_CALL.emergencySave || name.startsWith("emergency-") ? "emergency" : e.toolUseId === HARNESS_CALL.resumePoint ? "resume" : "save";
       m.checkpoints.push({ turn: e.turn, minutes, name, kind });
     }
   }

@@ -13,6 +13,7 @@ $TINKER_STUB_STATE.
 import itertools
 import json
 import os
+import re
 import secrets
 import threading
 
@@ -62,6 +63,16 @@ class Service:
         if self.state_file:
             with open(self.state_file, "w") as f:
                 json.dump(cps, f)
+
+    def forget(self, path):
+        cps = self.checkpoints()
+        if path not in cps:
+            return False
+        del cps[path]
+        if self.state_file:
+            with open(self.state_file, "w") as f:
+                json.dump(cps, f)
+        return True
 
     def pending(self, kind, payload, model_id=None):
         rid = self.next_id("req")
@@ -289,6 +300,15 @@ class StubTinker:
                 raise StubError("checkpoint %s not found" % body["tinker_path"])
             return cast_to.model_validate({"base_model": cp["base_model"], "is_lora": True, "lora_rank": cp["rank"]})
         raise StubError("the stub service has no endpoint %s" % path)
+
+    async def delete(self, path, *, cast_to=None, **_):
+        m = re.match(r"^/api/v1/training_runs/([^/]+)/checkpoints/(weights|sampler_weights)/([^/]+)$", path)
+        if not m:
+            raise StubError("the stub service has no endpoint DELETE %s" % path)
+        tinker_path = "tinker://%s/%s/%s" % m.groups()
+        if not SERVICE.forget(tinker_path):
+            raise StubError("checkpoint %s not found" % tinker_path)
+        return None
 
     def __getattr__(self, name):
         raise StubError("the stub service has no client attribute %r" % name)

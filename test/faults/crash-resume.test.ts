@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { readTranscript } from "../../agent/transcript.ts";
-import { CLI, REPO, runCli, shortRecipe, tempDir } from "../helpers.ts";
+import { CLI, REPO, shortRecipe, tempDir } from "../helpers.ts";
 
 function startRun(args: string[]) {
   const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_OFFLINE: "1" };
@@ -43,39 +43,8 @@ async function startRunPastASave(prefix: string, steps: number) {
   return { run, runDir, file };
 }
 
+/** SIGKILL and resume at each kill point: power-cut-resume.test.ts. */
 describe("fault injection: the harness process itself", () => {
-  it("SIGKILL mid-run, then `tinkerloop resume` continues from the last save and finishes; a torn last line does not stop it", async () => {
-    const { run, runDir, file } = await startRunPastASave("tl-crash-", 8);
-    run.child.kill("SIGKILL");
-    await run.exited;
-    const before = readTranscript(file).events;
-    expect(before.at(-1)!.type).not.toBe("end");
-    // A crash in the middle of a write leaves half a line.
-    fs.appendFileSync(file, '{"seq":99999,"t":"2026-11-26T00:00:00Z","type":"tool","turn":7,"na');
-    const res = await runCli(["resume", runDir], { env: { HF_HUB_OFFLINE: "1" }, timeoutMs: 240_000 });
-    expect(res.code, res.stdout + res.stderr).toBe(0);
-    expect(res.stdout).toMatch(/restore: loaded .*checkpoints/);
-    const after = readTranscript(file);
-    expect(after.tornTail).toBeUndefined();
-    expect(after.damage).toBeUndefined();
-    const events = after.events as any[];
-    // Nothing recorded before the crash was lost.
-    expect(events.slice(0, before.length).map((e) => e.seq)).toEqual(before.map((e) => e.seq));
-    const note = events.find((e) => e.type === "note" && /^restore from/.test(e.text));
-    expect(note.text).toMatch(/: ok/);
-    // The planner is told once what happened: in an amended last message, or in the answer to an orphaned call.
-    const resumed = events.filter((e, i) => i >= before.length && e.type === "user" && JSON.stringify(e).includes("was resumed"));
-    expect(resumed).toHaveLength(1);
-    expect(events.at(-1)).toMatchObject({ type: "end", reason: "finished" });
-    // The resumed planner carried on (no second data build or init), then finished.
-    const names = tools(events).map((e) => e.name);
-    expect(names.filter((n) => n === "init_grpo")).toHaveLength(1);
-    expect(names.at(-1)).toBe("finish");
-    // A run resumed to its end ends with its report, written over the whole run.
-    expect(res.stdout.trimEnd().split("\n").at(-1)).toBe(`report: ${path.join(runDir, "report.html")}`);
-    expect(fs.readFileSync(path.join(runDir, "report.html"), "utf8")).toContain(`"seq":${events.at(-1).seq},`);
-  }, 300_000);
-
   it("SIGINT: no new planner turn, the harness saves unsaved training and finishes the session, exit 130", async () => {
     const { run, runDir, file } = await startRunPastASave("tl-sigint-", 200);
     run.child.kill("SIGINT");

@@ -88,6 +88,10 @@ export interface TrainingBackend {
   saveState(name: string, meta: StateMeta): Promise<{ path: string }>;
   /** Restores a saved state; refuses one made from another base model. */
   loadState(path: string): Promise<{ card: ModelCard; meta: StateMeta }>;
+  /** The saved states this backend's storage holds for the run (paths), whether or not this process made them. */
+  listStates(): Promise<string[]>;
+  /** Deletes a saved state by its path (needs no open model): how rolling resume points are replaced. */
+  deleteState(path: string): Promise<void>;
   close(): Promise<void>;
 }
 

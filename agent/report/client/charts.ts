@@ -140,12 +140,14 @@ function markPlugin(marks: () => CheckpointMark[]): uPlot.Plugin {
         for (const [i, mk] of marks().entries()) {
           const x = Math.round(u.valToPos(mk.minutes, "x", true));
           if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
-          ctx.strokeStyle = mk.kind === "load" ? "#9333ea" : mk.kind === "emergency" ? "#dc2626" : "#6b7280";
+          ctx.strokeStyle = mk.kind === "load" ? "#9333ea" : mk.kind === "emergency" ? "#dc2626" : mk.kind === "resume" ? "#d1d5db" : "#6b7280";
           ctx.setLineDash([4, 4]);
           ctx.beginPath();
           ctx.moveTo(x, u.bbox.top);
           ctx.lineTo(x, u.bbox.top + u.bbox.height);
           ctx.stroke();
+          // The harness's resume points come every few calls: a faint line each, no label.
+          if (mk.kind === "resume") continue;
           ctx.fillStyle = ctx.strokeStyle;
           const label = `${mk.kind === "load" ? "⟲ " : "◆ "}${mk.name}`.slice(0, 40);
           const right = x + 3 + ctx.measureText(label).width > u.bbox.left + u.bbox.width;

@@ -21,7 +21,17 @@ export const initResult = z.object({
   default_max_tokens: z.number(),
 });
 
-export const saveResult = z.object({ session_dir: z.string(), name: z.string(), path: z.string(), method: z.string(), base_model: z.string(), counters: countersShape });
+export const saveResult = z.object({
+  session_dir: z.string(),
+  name: z.string(),
+  path: z.string(),
+  method: z.string(),
+  base_model: z.string(),
+  counters: countersShape,
+  /** The resume points a save with keep_resume_points deleted. */
+  replaced: z.array(z.string()).optional(),
+  warnings: z.array(z.string()).optional(),
+});
 
 export const loadResult = z.object({ session_dir: z.string(), path: z.string(), base_model: z.string(), method: z.string(), counters: countersShape });
 

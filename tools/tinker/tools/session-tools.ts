@@ -1,6 +1,9 @@
+import path from "node:path";
+import fs from "node:fs";
 import { z } from "zod";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { backendForCheckpoint, createBackend } from "../backends/select.ts";
+import { CHECKPOINT_NAME, checkpointNameOf, isResumePointName, RESUME_POINT_PREFIX } from "../checkpoint-names.ts";
 import { defaultMaxTokens } from "../generation-defaults.ts";
 import { defaultGroupSize, modelInfo } from "../models.ts";
 import { initReport, logsFooter } from "../reports.ts";
@@ -9,8 +12,6 @@ import type { Method } from "../session.ts";
 import { failIn, guarded, ok, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
 import { finishResult, initResult, loadResult, saveResult } from "./results.ts";
-
-const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /** The run's MODEL when a harness started this server: nothing else is opened, whatever a call or a checkpoint says. */
 const runModel = (): string | undefined => process.env.TINKERLOOP_MODEL || undefined;
@@ -25,6 +26,23 @@ const wandbArgs = {
   wandb_project: z.string().min(1).max(128).optional().describe("Weights & Biases project for this session's metrics (used only when the user turned W&B on)"),
   wandb_run_name: z.string().min(1).max(128).optional().describe("Weights & Biases run name (used only when W&B is on)"),
 };
+
+/**
+ * A checkpoint folder of this server's own checkpoint folder goes by `local://name`,
+ * whatever path it was loaded by, so the harness sees one name for one checkpoint.
+ */
+function canonicalPath(p: string): string {
+  if (!path.isAbsolute(p)) return p;
+  const real = (x: string) => {
+    try {
+      return fs.realpathSync(x);
+    } catch {
+      return path.resolve(x);
+    }
+  };
+  const name = path.basename(p);
+  return CHECKPOINT_NAME.test(name) && path.dirname(real(p)) === real(TrainingSession.checkpointDir()) ? `local://${name}` : p;
+}
 
 /** The session counters as save, load and finish report them. */
 const countersOut = (c: TrainingSession["counters"]) => ({ sft_epochs: c.sftEpochs, sft_steps: c.sftSteps, grpo_iterations: c.grpoIterations });
@@ -98,28 +116,62 @@ export function registerSessionTools(ctx: ToolContext): void {
     "save",
     {
       description: "Save the current weights and optimizer state under a descriptive name (letters, digits, . _ -).",
-      inputSchema: { name: z.string() },
+      inputSchema: {
+        name: z.string(),
+        keep_resume_points: z
+          .array(z.string().min(1))
+          .max(16)
+          .optional()
+          .describe(`for the harness's rolling resume points only (a ${RESUME_POINT_PREFIX}* name): once this one is saved, every other ${RESUME_POINT_PREFIX}* checkpoint of the run except these (names or paths) is deleted`),
+      },
       outputSchema: saveResult,
     },
-    guarded(ctx, "save", async (a: { name: string }) => {
+    guarded(ctx, "save", async (a: { name: string; keep_resume_points?: string[] }) => {
       const problem = sessionProblem(session);
       if (problem) return failIn(session, problem);
       if (!CHECKPOINT_NAME.test(a.name)) return failIn(session, `Error: invalid checkpoint name '${a.name}': use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit.`);
       if (session.checkpoints.has(a.name)) return failIn(session, `Error: a checkpoint named '${a.name}' already exists in this session; choose another name.`);
+      if (a.keep_resume_points !== undefined && !isResumePointName(a.name)) {
+        return failIn(session, `Error: keep_resume_points is only for rolling resume points: '${a.name}' is not a ${RESUME_POINT_PREFIX}* name. Nothing was saved.`);
+      }
       const meta = { method: session.method, counters: { ...session.counters }, groupSize: session.groupSize };
-      const saved = await session.backend!.saveState(a.name, meta);
+      const backend = session.backend!;
+      const saved = await backend.saveState(a.name, meta);
       session.checkpoints.set(a.name, saved.path);
       session.unsavedSteps = 0;
       session.logs.write("save_load_debug.log", `[SAVE] ${a.name} -> ${saved.path}`);
+      // Only once the new resume point exists are the others deleted (and only resume points, never the planner's saves); a failed delete leaves one behind.
+      const warnings: string[] = [];
+      const replaced: string[] = [];
+      if (a.keep_resume_points !== undefined) {
+        const keep = new Set([saved.path, ...a.keep_resume_points.map((k) => session.checkpoints.get(k) ?? k)].map(checkpointNameOf));
+        for (const p of await backend.listStates()) {
+          const name = checkpointNameOf(p);
+          if (!isResumePointName(name) || keep.has(name)) continue;
+          try {
+            await backend.deleteState(p);
+            replaced.push(p);
+            session.checkpoints.delete(name);
+            session.logs.write("save_load_debug.log", `[DELETE] ${p} (replaced by ${a.name})`);
+          } catch (err) {
+            warnings.push(`could not delete the earlier resume point ${p}: ${(err as Error).message}`);
+          }
+        }
+      }
       const c = session.counters;
-      return ok(`Saved '${a.name}' → ${saved.path}\nState: SFT epochs ${c.sftEpochs}, SFT steps ${c.sftSteps}, GRPO iterations ${c.grpoIterations}.\nLoad it later with load("${a.name}").${logsFooter(session.logs.dir)}`, {
-        session_dir: session.logs.dir,
-        name: a.name,
-        path: saved.path,
-        method: session.method!,
-        base_model: session.card!.baseModel,
-        counters: countersOut(c),
-      });
+      return ok(
+        `Saved '${a.name}' → ${saved.path}\nState: SFT epochs ${c.sftEpochs}, SFT steps ${c.sftSteps}, GRPO iterations ${c.grpoIterations}.${replaced.length ? `\nReplaced (deleted): ${replaced.join(", ")}.` : ""}${warnings.map((w) => `\nWarning: ${w}`).join("")}\nLoad it later with load("${a.name}").${logsFooter(session.logs.dir)}`,
+        {
+          session_dir: session.logs.dir,
+          name: a.name,
+          path: saved.path,
+          method: session.method!,
+          base_model: session.card!.baseModel,
+          counters: countersOut(c),
+          ...(a.keep_resume_points !== undefined ? { replaced } : {}),
+          ...(warnings.length ? { warnings } : {}),
+        },
+      );
     }),
   );
 
@@ -154,9 +206,10 @@ export function registerSessionTools(ctx: ToolContext): void {
       session.unsavedSteps = 0;
       session.logs.write("save_load_debug.log", `[LOAD] ${a.path} -> ${resolved}`);
       const c = session.counters;
-      return ok(`Loaded ${resolved} (${card.baseModel}, method ${session.method}).\nRestored: SFT epochs ${c.sftEpochs}, SFT steps ${c.sftSteps}, GRPO iterations ${c.grpoIterations}; the LR schedule continues (set warmup_ratio=0).${logsFooter(session.logs.dir)}`, {
+      const named = canonicalPath(resolved);
+      return ok(`Loaded ${named} (${card.baseModel}, method ${session.method}).\nRestored: SFT epochs ${c.sftEpochs}, SFT steps ${c.sftSteps}, GRPO iterations ${c.grpoIterations}; the LR schedule continues (set warmup_ratio=0).${logsFooter(session.logs.dir)}`, {
         session_dir: session.logs.dir,
-        path: resolved,
+        path: named,
         base_model: card.baseModel,
         method: session.method,
         counters: countersOut(c),

@@ -259,6 +259,12 @@ class RestClient:
             return APIFuture(error=NotFoundError("checkpoint %s not found" % tinker_path))
         return APIFuture(types.WeightsInfoResponse(base_model=found[0], is_lora=True, lora_rank=found[1]))
 
+    def delete_checkpoint_from_tinker_path(self, tinker_path):
+        _record("delete_checkpoint_from_tinker_path", path=tinker_path)
+        if _parse_checkpoint(tinker_path) is None:
+            return APIFuture(error=NotFoundError("checkpoint %s not found" % tinker_path))
+        return APIFuture(None)
+
 
 class ServiceClient:
     def __init__(self, user_metadata=None, project_id=None, **kwargs):

@@ -17,6 +17,7 @@ import { adamWithDefaults, BackendError } from "../../backend.ts";
 import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
 import { checkAllowedFile, PathRefused, readAllowedFile } from "../../../run-files.ts";
 import { RolloutStore } from "../../rollouts.ts";
+import { CHECKPOINT_NAME } from "../../checkpoint-names.ts";
 
 /** Rows sampled in one batch; more are split into several batches. */
 const SAMPLE_CHUNK = 256;
@@ -163,7 +164,7 @@ export class LocalBackend implements TrainingBackend {
 
   async saveState(name: string, meta: StateMeta): Promise<{ path: string }> {
     const s = this.need();
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) throw new BackendError(`Invalid checkpoint name '${name}'.`, "bad_name");
+    if (!CHECKPOINT_NAME.test(name)) throw new BackendError(`Invalid checkpoint name '${name}'.`, "bad_name");
     const dir = path.join(this.opts.checkpointDir, name);
     if (fs.existsSync(dir)) throw new BackendError(`A checkpoint named '${name}' already exists; choose another name.`, "exists");
     const tmp = `${dir}.tmp-${process.pid}`;
@@ -196,7 +197,7 @@ export class LocalBackend implements TrainingBackend {
   resolveCheckpoint(p: string): string {
     if (p.startsWith(LOCAL_PREFIX)) {
       const name = p.slice(LOCAL_PREFIX.length);
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) throw new BackendError(`Invalid checkpoint path '${p}'.`, "bad_name");
+      if (!CHECKPOINT_NAME.test(name)) throw new BackendError(`Invalid checkpoint path '${p}'.`, "bad_name");
       return path.join(this.opts.checkpointDir, name);
     }
     return path.resolve(p);
@@ -266,6 +267,27 @@ export class LocalBackend implements TrainingBackend {
     for (const [name, t] of moments) (name.startsWith("m:") ? m : vv).set(name.slice(2), t.data);
     s.engine.adam.importState({ step: state.adamStep, m, v: vv });
     return { card: s.card, meta: state.meta };
+  }
+
+  async listStates(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.opts.checkpointDir);
+    } catch {
+      return [];
+    }
+    return names.filter((n) => CHECKPOINT_NAME.test(n) && fs.existsSync(path.join(this.opts.checkpointDir, n, "state.json"))).map((n) => `${LOCAL_PREFIX}${n}`);
+  }
+
+  /** Deletes a checkpoint of this backend's own folder (nothing outside it, whatever the path says). */
+  async deleteState(p: string): Promise<void> {
+    const dir = path.resolve(this.resolveCheckpoint(p));
+    if (path.dirname(dir) !== path.resolve(this.opts.checkpointDir)) throw new BackendError(`'${p}' is not a checkpoint of this run's checkpoint folder; only those are deleted.`, "bad_path");
+    if (!fs.existsSync(path.join(dir, "state.json"))) throw new BackendError(`No checkpoint at '${p}'.`, "unknown_checkpoint");
+    // Renamed away first, so a crash halfway through never leaves a half-deleted folder under the checkpoint's name.
+    const doomed = `${dir}.deleting-${process.pid}`;
+    fs.renameSync(dir, doomed);
+    fs.rmSync(doomed, { recursive: true, force: true });
   }
 
   /** Live tensor count (leak checks). */

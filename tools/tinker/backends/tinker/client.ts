@@ -8,13 +8,13 @@ import { BackendError } from "../../backend.ts";
 import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
 import { modelInfo } from "../../models.ts";
 import { LineSplitter } from "./line-splitter.ts";
-import { closed, lossResult, MAX_LINE_BYTES, policyResult, sampleResult, savedState, STREAMED_PARAM, workerCard, workerLine } from "./wire.ts";
+import { closed, deletedState, lossResult, MAX_LINE_BYTES, policyResult, sampleResult, savedState, STREAMED_PARAM, workerCard, workerLine } from "./wire.ts";
 import type { WorkerCard } from "./wire.ts";
 
 const WORKER = path.join(import.meta.dirname, "worker.py");
 
 /** How long each worker method may take before the client gives up on it (seconds). */
-const TIMEOUTS: Record<string, number> = { open: 1900, sample: 700, train_supervised: 1000, eval_supervised: 1000, train_policy: 1000, save_state: 1600, load_state: 1600, close: 30 };
+const TIMEOUTS: Record<string, number> = { open: 1900, sample: 700, train_supervised: 1000, eval_supervised: 1000, train_policy: 1000, save_state: 1600, load_state: 1600, delete_state: 700, close: 30 };
 
 /** Only what the worker needs (and the SDK's own TINKER_* settings): never the planner's keys. */
 const PASS_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "HF_TOKEN", "HF_HOME", "HF_HUB_OFFLINE"];
@@ -236,6 +236,21 @@ export class TinkerBackend implements TrainingBackend {
     this.lost = undefined;
     this.card = cardFrom(r);
     return { card: this.card, meta: entry?.meta ?? {} };
+  }
+
+  /** The remote checkpoints saved for this run, as its index beside the run records them. */
+  async listStates(): Promise<string[]> {
+    return Object.keys(this.readIndex());
+  }
+
+  /** Deletes a remote checkpoint (no session needed) and forgets its record. */
+  async deleteState(p: string): Promise<void> {
+    await this.call("delete_state", { path: p }, deletedState);
+    const index = this.readIndex();
+    if (p in index) {
+      delete index[p];
+      fs.writeFileSync(this.indexFile(), JSON.stringify(index, null, 1));
+    }
   }
 
   async close(): Promise<void> {

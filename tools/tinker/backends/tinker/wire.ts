@@ -38,4 +38,6 @@ export const policyResult = z.object({ loss: z.number().nullable(), kl: z.number
 
 export const savedState = z.object({ path: z.string().min(1) });
 
+export const deletedState = z.object({ deleted: z.literal(true) });
+
 export const closed = z.object({ closed: z.literal(true) });

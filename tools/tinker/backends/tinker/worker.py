@@ -45,7 +45,7 @@ except Exception as e:  # noqa: BLE001 - reported to the client as a structured 
 TRANSIENT = ("RateLimit", "Timeout", "Connection", "InternalServer", "ServiceUnavailable", "Overloaded")
 # Sequences a policy step re-reads after the update to measure how far it moved.
 KL_PROBE_SEQUENCES = 16
-TIMEOUTS = {"open": 1800, "sample": 600, "train_supervised": 900, "eval_supervised": 900, "train_policy": 900, "save_state": 1500, "load_state": 1500}
+TIMEOUTS = {"open": 1800, "sample": 600, "train_supervised": 900, "eval_supervised": 900, "train_policy": 900, "save_state": 1500, "load_state": 1500, "delete_state": 600}
 # AdamParams fields a request may set; the rest keep the SDK's defaults (eps 1e-12, no weight decay, no clipping).
 ADAM_FIELDS = ("learning_rate", "beta1", "beta2", "eps", "weight_decay", "grad_clip_norm")
 # The server's summed loss, used when a server-side filter drops the per-token log-probs.
@@ -455,13 +455,21 @@ class Worker:
         self.weights_changed("the model was opened or loaded again")
         return {"path": path, **self.session.card()}
 
+    def delete_state(self, p):
+        path = p["path"]
+        if not isinstance(path, str) or not path.startswith("tinker://"):
+            raise WorkerError("bad_request", "delete_state needs a tinker:// path, got %r" % (path,))
+        rest = self.service_client().create_rest_client()
+        resolve(with_retries(lambda: rest.delete_checkpoint_from_tinker_path(path), "delete_checkpoint_from_tinker_path"), TIMEOUTS["delete_state"])
+        return {"deleted": True}
+
     def close(self, _p):
         self.session = None
         self.weights_changed("the session was closed")
         return {"closed": True}
 
 
-METHODS = ("open", "sample", "train_supervised", "eval_supervised", "train_policy", "save_state", "load_state", "close")
+METHODS = ("open", "sample", "train_supervised", "eval_supervised", "train_policy", "save_state", "load_state", "delete_state", "close")
 
 
 def emit(message):
