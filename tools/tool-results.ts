@@ -11,3 +11,10 @@ export function ok(text: string, structured: Record<string, unknown>): CallToolR
  * planner read the logs of its own sessions and no others.
  */
 export const SESSION_DIR_META = "tinkerloop/session_dir";
+
+/**
+ * The `_meta` key under which a tinker result names the tokens its call made the training
+ * backend process ({prefill_tokens, cached_prefill_tokens, sampled_tokens, trained_tokens}),
+ * on failed calls too: a GRPO step that sampled and then found no signal has still spent.
+ */
+export const USAGE_META = "tinkerloop/usage";

@@ -7,7 +7,7 @@ import { defaultMaxTokens } from "../generation-defaults.ts";
 import { describeIsolation } from "../reward/sandbox.ts";
 import type { Isolation } from "../reward/sandbox.ts";
 import { logsFooter, truncationLine } from "../reports.ts";
-import { failIn, guarded, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
+import { failIn, guarded, ok, records, rewardSource, sessionProblem, usageOutput } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
 
 /** sample (one prompt, or a holdout scored with a reward) and check_reward. */
@@ -44,6 +44,7 @@ export function registerSamplingTools(ctx: ToolContext): void {
         truncated: z.number(),
         reward_errors: z.number(),
         sandbox: z.string().nullable(),
+        usage: usageOutput.optional(),
       }),
     },
     guarded(ctx, "sample", async (a: any, progress) => {

@@ -5,7 +5,7 @@ import { grpoGuidance, runGrpo } from "../grpo.ts";
 import { grpoReport, sftReport } from "../reports.ts";
 import { SCHEDULERS } from "../schedule.ts";
 import { runSft, sftGuidance } from "../sft.ts";
-import { failIn, guarded, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
+import { failIn, guarded, ok, records, rewardSource, sessionProblem, usageOutput } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
 
 const windowArgs = {
@@ -60,6 +60,7 @@ export function registerTrainingTools(ctx: ToolContext): void {
         scheduler_total_steps: z.number(),
         tokens: z.number(),
         seconds: z.number(),
+        usage: usageOutput.optional(),
         verdict: z.string(),
         next_step: z.string(),
         warnings: z.array(z.string()),
@@ -161,6 +162,7 @@ export function registerTrainingTools(ctx: ToolContext): void {
         ),
         auto_checkpoints: z.array(z.object({ name: z.string(), path: z.string(), reward_mean: z.number() })),
         scheduler_total_steps: z.number(),
+        usage: usageOutput.optional(),
         verdict: z.string(),
         next_step: z.string(),
         warnings: z.array(z.string()),
