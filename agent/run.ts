@@ -16,8 +16,9 @@ import { runLoop } from "./loop.ts";
 import type { LoopResult } from "./loop.ts";
 import { MetricsLedger } from "./metrics/ledger.ts";
 import { MetricsFileWriter } from "./metrics/metrics-file.ts";
-import { resolvePlanner } from "./planners/index.ts";
+import { plannerDepth, resolvePlanner } from "./planners/index.ts";
 import type { PlannerChoice } from "./planners/index.ts";
+import { PricedPlanner } from "./planners/priced.ts";
 import { RedactingPlanner } from "./planners/redacting.ts";
 import { DEFAULT_RETRY, RetryingPlanner } from "./planners/retrying.ts";
 import { ProgressPrinter } from "./progress.ts";
@@ -27,6 +28,11 @@ import { RestartNoteExecutor } from "./restart-note.ts";
 import { formatSummary, summarize } from "./summary.ts";
 import { reportLine } from "./report/report.ts";
 import type { RunSummary } from "./summary.ts";
+import { CallEstimator } from "./spend/estimate.ts";
+import { SpendLedger } from "./spend/ledger.ts";
+import { PricedExecutor } from "./spend/priced-executor.ts";
+import { loadPrices } from "./spend/prices-file.ts";
+import { runPrices } from "./spend/setup.ts";
 import { TrainingState } from "./training-state.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
 import { ServerStartError, ToolHub } from "../tools/client/hub.ts";
@@ -55,22 +61,34 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   // Everything that can be refused is checked before a process starts or a file is written.
   const cont = opts.continuation;
   const prompt = cont ? { system: cont.system, templateSha256: sha256(cont.system) } : buildSystemPrompt(cfg.templatePath, cfg.prompt, cfg.model);
-  const { planner, why } = opts.planner ?? resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
+  const { planner, why } = opts.planner ?? resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg) });
   const servers: ServerConfig[] = cfg.mcpConfigPath ? loadServers(cfg.mcpConfigPath, env) : [];
   const layout = runLayout(cfg.runDir);
   const resuming = cont !== undefined && !cont.copyPrefix;
   checkRunDir(cfg.runDir, resuming);
+  const prices = runPrices(cfg, planner.id, loadPrices(cfg.pricesFile));
+  // The model id against the provider's list (network): last of the checks, before anything starts.
+  const modelLines = (await planner.check?.(io.signal)) ?? [];
 
   const redactor = Redactor.fromEnv(env);
   // Past --max-minutes training is refused (save and finish); past the grace period the run stops.
   const graceMinutes = Math.max(1, Math.min(10, cfg.maxMinutes * 0.2));
   const training = new TrainingState();
+  const spend = new SpendLedger();
+  const costBudget = { ...(cfg.maxCostUsd !== undefined ? { maxCostUsd: cfg.maxCostUsd } : {}), ...(cfg.maxPlannerCostUsd !== undefined ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}), ...(cfg.maxTrainingCostUsd !== undefined ? { maxTrainingCostUsd: cfg.maxTrainingCostUsd } : {}) };
   const guard = await buildGuard({
     trainingState: training,
     onWrongModel: cfg.onWrongModel,
     dataDir: layout.data,
     inlineLimitBytes: cfg.inlineLimitKb * 1024,
-    budget: { maxMinutes: cfg.maxMinutes, graceMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), ...(cfg.maxPlannerCostUsd ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}) },
+    budget: {
+      maxMinutes: cfg.maxMinutes,
+      graceMinutes,
+      ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
+      cost: costBudget,
+      spend,
+      ...(prices.training ? { estimator: new CallEstimator({ model: cfg.model, price: prices.training, runDir: cfg.runDir }) } : {}),
+    },
     disabled: cfg.guardOff,
     customRuleFiles: cfg.guardRules,
   });
@@ -79,6 +97,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   fs.closeSync(fs.openSync(layout.metrics, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o644));
   for (const name of Redactor.tooShort(env)) io.out(`warning: ${name} is shorter than ${MIN_SECRET_LENGTH} characters, too short to be redacted from what the run writes`);
   io.out(`planner: ${planner.id} (${why})`);
+  for (const line of [...modelLines, ...prices.lines]) io.out(line);
   io.out(`run dir: ${cfg.runDir}`);
   io.out(`tool servers: ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
 
@@ -87,13 +106,16 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   if (local.bashUnavailable) io.out(`bash: not offered — ${local.bashUnavailable}`);
   const hub = await startTools(cfg, env, servers, local, redactor, heartbeat);
   const started = Date.now();
-  const ledger = new MetricsLedger({ model: cfg.model, now: Date.now, startedAt: started, maxMinutes: cfg.maxMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), thresholds: cfg.alertThresholds });
+  // A run that can spend nothing (offline planner, local model, no budget) shows no spend as it goes.
+  const spends = Object.keys(costBudget).length > 0 || prices.planner === undefined || prices.training === undefined || prices.planner.input + prices.planner.output > 0 || prices.training.prefill + prices.training.sample + prices.training.train > 0;
+  const spendLine = spends ? () => `spend ${spend.describe(costBudget)}` : undefined;
+  const ledger = new MetricsLedger({ model: cfg.model, now: Date.now, startedAt: started, maxMinutes: cfg.maxMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), thresholds: cfg.alertThresholds, ...(spendLine ? { spendLine } : {}) });
   if (resuming) truncateTornTail(layout.transcript);
   const writer = new TranscriptWriter(layout.transcript, redactor, () => new Date(), resuming ? Math.max(0, ...cont!.prefix.map((e) => e.seq)) : 0);
   // State listeners rebuild from recorded events on resume; file writers and printers only see what happens now.
-  const state = [observing(training), observing(guard), ledger];
-  const events = new EventBus([writer, ...state, new MetricsFileWriter(layout.metrics, (t) => redactor.text(t)), new ProgressPrinter(io.out, redactor, started), heartbeat]);
-  const tools = new RestartNoteExecutor(new RedactingExecutor(hub, redactor), training);
+  const state = [observing(training), observing(guard), ledger, spend];
+  const events = new EventBus([writer, ...state, new MetricsFileWriter(layout.metrics, (t) => redactor.text(t)), new ProgressPrinter(io.out, redactor, started, Date.now, spends ? () => spend.short(costBudget) : undefined), heartbeat]);
+  const tools = new RestartNoteExecutor(new PricedExecutor(new RedactingExecutor(hub, redactor), prices.training), training);
   heartbeat.start();
   let result: LoopResult;
   try {
@@ -129,7 +151,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         context: { maxContextTokens: cfg.maxContextTokens, keepRecentMessages: 8 },
         onStop: (r) => wrapUp(r, { tools, events, training, out: io.out, guard: { check: (c, x) => guard.check(c, x), model: cfg.model } }),
       },
-      { planner: new RetryingPlanner(new RedactingPlanner(planner, redactor), retry), tools, events, clock: { now: () => Date.now() }, signal: io.signal, guard, feedback: ledger },
+      { planner: new RetryingPlanner(new RedactingPlanner(new PricedPlanner(planner, prices.planner), redactor), retry), tools, events, clock: { now: () => Date.now() }, signal: io.signal, guard, feedback: ledger },
     );
   } finally {
     heartbeat.stop();

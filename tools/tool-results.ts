@@ -18,3 +18,10 @@ export const SESSION_DIR_META = "tinkerloop/session_dir";
  * on failed calls too: a GRPO step that sampled and then found no signal has still spent.
  */
 export const USAGE_META = "tinkerloop/usage";
+
+/**
+ * The `meta` key under which the harness records what a tool call cost (the tokens the
+ * training backend reported and their price at the run's prices). Only the harness
+ * writes it (agent/spend/priced-executor.ts); a server's own value is dropped.
+ */
+export const SPEND_META = "tinkerloop/spend";

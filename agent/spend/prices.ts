@@ -1,6 +1,4 @@
-import { z } from "zod";
 import type { Usage } from "../conversation.ts";
-import { UserError } from "../errors.ts";
 import BUILT_IN from "./prices.json" with { type: "json" };
 
 /**
@@ -21,78 +19,49 @@ export type TokenCounts = { prefill: number; cachedPrefill: number; sampled: num
 
 export const ZERO_TOKENS: TokenCounts = { prefill: 0, cachedPrefill: 0, sampled: 0, trained: 0 };
 
+/** What a call is expected to cost before it runs (the guard records it on the call's guard event). */
+export type CostEstimate = { usd: number; tokens: TokenCounts; basis: string };
+
 /** A price found for a model, with where it came from; or why there is none. */
-export type Priced<P> = { price: P; source: string } | { unknown: string };
+export type Priced<P> = { price: P; source: string; date: string } | { unknown: string };
 
-const usd = z.number().finite().min(0);
-const sourced = { source: z.string().min(1), date: z.string().min(1) };
-const plannerRates = { input: usd, output: usd, cacheRead: usd, cacheWrite: usd };
-const plannerPrice = z.strictObject({ ...plannerRates, longPrompt: z.strictObject({ ...plannerRates, aboveTokens: z.number().int().positive() }).optional(), note: z.string().optional() });
-const trainingPrice = z.strictObject({ prefill: usd, cachedPrefill: usd, sample: usd, train: usd, note: z.string().optional() });
-const unknownEntry = z.strictObject({ unknown: z.string().min(1) });
+type Sourced = { source: string; date: string; note?: string };
+type Unknown = { unknown: string };
 
-/** The built-in table: every price names its source and date. */
-const tableShape = z.strictObject({
-  about: z.string().optional(),
-  planners: z.record(z.string(), z.union([plannerPrice.extend(sourced), unknownEntry])),
-  training: z.record(z.string(), z.union([trainingPrice.extend(sourced), unknownEntry])),
-  storage: z.strictObject({ perGbMonth: usd, ...sourced }),
-});
-
-/** A user's file: the same shape, any part of it; a source and date are optional (the file is the source). */
-const overrideShape = z.strictObject({
-  about: z.string().optional(),
-  planners: z.record(z.string(), z.union([plannerPrice.extend({ source: z.string().optional(), date: z.string().optional() }), unknownEntry])).optional(),
-  training: z.record(z.string(), z.union([trainingPrice.extend({ source: z.string().optional(), date: z.string().optional() }), unknownEntry])).optional(),
-  storage: z.strictObject({ perGbMonth: usd, source: z.string().optional(), date: z.string().optional() }).optional(),
-});
-
-type Table = z.infer<typeof tableShape>;
-type Entry = { source?: string; date?: string; unknown?: string };
+/** The prices as data (prices.json's shape, checked by prices-file.ts when it is read). */
+export type PriceData = {
+  about?: string;
+  planners: Record<string, (PlannerPrice & Sourced) | Unknown>;
+  training: Record<string, (TrainingPrice & Sourced) | Unknown>;
+  storage: { perGbMonth: number } & Sourced;
+};
 
 /** Planners that run on this machine and cost nothing. */
 const FREE_PLANNER = /^(scripted|replay:)/;
 
+/** prices.json as data; prices-file.ts checks its shape whenever a run reads it, and a test does too. */
+export const BUILT_IN_PRICES = BUILT_IN as unknown as PriceData;
+
 export class PriceTable {
-  private constructor(
-    private readonly table: Table,
-    /** The user's file, when one was read. */
-    readonly overrideFile: string | undefined,
+  constructor(
+    private readonly table: PriceData,
+    /** The user's file laid over the built-in prices, when one was. */
+    readonly overrideFile?: string,
   ) {}
 
-  /** The built-in prices. */
+  /** The built-in prices (prices.json). */
   static builtIn(): PriceTable {
-    return new PriceTable(tableShape.parse(BUILT_IN), undefined);
-  }
-
-  /**
-   * The built-in prices with a user's file laid over them: `json` is the file's parsed
-   * content, `mine` what names its prices (the file and its date).
-   */
-  static withOverride(json: unknown, file: string, date: string): PriceTable {
-    const table = tableShape.parse(BUILT_IN);
-    const r = overrideShape.safeParse(json);
-    if (!r.success) {
-      const issue = r.error.issues[0]!;
-      throw new UserError(`The prices file ${file}, at ${issue.path.join(".") || "(top)"}: ${issue.message} (prices are USD per million tokens, e.g. {"planners": {"openai:my-model": {"input": 1, "output": 4, "cacheRead": 0.1, "cacheWrite": 0}}}).`);
-    }
-    const mine = { source: `your prices file ${file}`, date };
-    const fill = <T extends Entry>(e: T): T => ("unknown" in e && e.unknown !== undefined ? e : { ...mine, ...e });
-    const o = r.data;
-    const planners = { ...table.planners, ...Object.fromEntries(Object.entries(o.planners ?? {}).map(([k, v]) => [k, fill(v)])) } as Table["planners"];
-    const training = { ...table.training, ...Object.fromEntries(Object.entries(o.training ?? {}).map(([k, v]) => [k, fill(v)])) } as Table["training"];
-    const storage = o.storage ? ({ ...mine, ...o.storage } as Table["storage"]) : table.storage;
-    return new PriceTable({ planners, training, storage }, file);
+    return new PriceTable(BUILT_IN_PRICES);
   }
 
   /** The price of a planner ("anthropic:<model>", "openai:<model>"); offline planners are free. */
   planner(plannerId: string): Priced<PlannerPrice> {
-    if (FREE_PLANNER.test(plannerId)) return { price: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, source: "an offline planner: nothing is billed" };
+    if (FREE_PLANNER.test(plannerId)) return { price: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, source: "an offline planner: nothing is billed", date: "" };
     const e = this.table.planners[plannerId] ?? this.table.planners[withoutDate(plannerId)];
     if (!e) return { unknown: `no price is listed for ${plannerId}` };
     if ("unknown" in e) return { unknown: `${plannerId}: ${e.unknown}` };
     const { source, date, note: _note, ...price } = e;
-    return { price, source: `${source}, ${date}` };
+    return { price, source, date };
   }
 
   /** The price of training a base model (a Tinker id, or local/…). */
@@ -101,7 +70,7 @@ export class PriceTable {
     if (!e) return { unknown: `no price is listed for ${model}` };
     if ("unknown" in e) return { unknown: `${model}: ${e.unknown}` };
     const { source, date, note: _note, ...price } = e;
-    return { price, source: `${source}, ${date}` };
+    return { price, source, date };
   }
 
   /** Every model the table names a training price for, known or not (tests hold it equal to the registry). */
