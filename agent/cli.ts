@@ -325,11 +325,12 @@ program
 
 program
   .command("doctor")
-  .description("check Node, python3, API keys (never printed) and that every MCP server starts and lists its tools")
+  .description("check Node, python3, API keys (never printed), the planner's model id against its provider's model list, and that every MCP server starts and lists its tools")
   .option("--mcp-config <file>", "the MCP config to check")
-  .action(async (flags: { mcpConfig?: string }) => {
+  .option("--planner <spec>", "the planner to check (default: what a run would use); its model id is checked against the provider's model list")
+  .action(async (flags: { mcpConfig?: string; planner?: string }) => {
     const cwd = process.cwd();
-    const checks = await runDoctor(cwd, loadEnv(cwd), flags.mcpConfig);
+    const checks = await runDoctor(cwd, loadEnv(cwd), flags.mcpConfig, flags.planner);
     for (const c of checks) {
       const mark = c.ok ? "ok  " : c.required ? "FAIL" : "--  ";
       print(`${mark} ${c.name.padEnd(20)} ${c.detail}\n`);

@@ -73,7 +73,8 @@ export class AnthropicPlanner implements Planner {
       if (err instanceof Anthropic.AuthenticationError || err instanceof Anthropic.PermissionDeniedError) throw refusedKey("anthropic", err.status, "ANTHROPIC_API_KEY");
       return [`planner model: could not check ${this.model} against the Anthropic model list (${describeAnthropicError(err).message}); going on`];
     }
-    const lines = [`planner model: ${this.model} is offered by the Anthropic API${info.display_name ? ` (${info.display_name})` : ""}`];
+    if (info.lifecycle === "retired") throw new UserError(`anthropic:${this.model} is retired: the Anthropic API lists it but no longer answers with it; pick another model (${ids.slice(0, 6).join(", ")}…).`);
+    const lines = [`planner model: ${this.model} is offered by the Anthropic API${info.display_name ? ` (${info.display_name})` : ""}${info.lifecycle === "deprecated" ? `, deprecated${info.retires_at ? ` (retires ${info.retires_at.slice(0, 10)})` : ""}` : ""}`];
     if (!this.thinking) return lines;
     const types = info.capabilities?.thinking.types;
     const budget = this.thinking.budgetTokens;

@@ -19,14 +19,15 @@ export type FakeStep = FakeResponse | ((req: RecordedRequest, index: number) => 
 let counter = 0;
 
 /** A model as the fake's Models API lists it: which thinking types it takes and its output limit. */
-export type FakeModel = { id: string; display_name: string; thinking: { enabled: boolean; adaptive: boolean }; max_tokens: number };
+export type FakeModel = { id: string; display_name: string; thinking: { enabled: boolean; adaptive: boolean }; max_tokens: number; lifecycle?: "active" | "deprecated" | "retired" };
 
-const model = (id: string, display_name: string, enabled: boolean, adaptive: boolean, max_tokens: number): FakeModel => ({ id, display_name, thinking: { enabled, adaptive }, max_tokens });
+const model = (id: string, display_name: string, enabled: boolean, adaptive: boolean, max_tokens: number, lifecycle: FakeModel["lifecycle"] = "active"): FakeModel => ({ id, display_name, thinking: { enabled, adaptive }, max_tokens, lifecycle });
 
 /**
  * The lineup the fake lists by default: the model ids of @anthropic-ai/sdk 1.14.0's `Model`
  * type, with the thinking each takes as Anthropic's docs give it (extended thinking with a
- * budget up to the 4.6 models, adaptive only from 4.7 on).
+ * budget up to the 4.6 models, adaptive only from 4.7 on) and the deprecations the SDK
+ * warns about.
  */
 export const FAKE_ANTHROPIC_MODELS: FakeModel[] = [
   model("claude-fable-5-2", "Claude Fable 5.2", false, true, 128_000),
@@ -45,8 +46,8 @@ export const FAKE_ANTHROPIC_MODELS: FakeModel[] = [
   model("claude-opus-4-6", "Claude Opus 4.6", true, true, 128_000),
   model("claude-sonnet-4-6", "Claude Sonnet 4.6", true, true, 64_000),
   model("claude-haiku-4-5-20251001", "Claude Haiku 4.5", true, false, 64_000),
-  model("claude-opus-4-5-20251101", "Claude Opus 4.5", true, false, 64_000),
-  model("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", true, false, 64_000),
+  model("claude-opus-4-5-20251101", "Claude Opus 4.5", true, false, 64_000, "deprecated"),
+  model("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", true, false, 64_000, "deprecated"),
 ];
 
 /** Aliases the fake's Models API resolves on GET /v1/models/{id}, as the real one does. */
@@ -134,7 +135,7 @@ export class FakeAnthropic {
       id: m.id,
       display_name: m.display_name,
       created_at: "2026-06-30T00:00:00Z",
-      lifecycle: "active",
+      lifecycle: m.lifecycle ?? "active",
       deprecated_at: null,
       retires_at: null,
       line: null,
