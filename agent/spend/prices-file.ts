@@ -28,6 +28,23 @@ const overrideShape = z.strictObject({
   storage: z.strictObject({ perGbMonth: usd, source: z.string().optional(), date: z.string().optional() }).optional(),
 });
 
+/**
+ * The precise problem of a user's entry: an entry is a price unless it says `unknown`,
+ * so it is checked against that shape alone (a union's error would only say "invalid").
+ */
+function firstIssue(json: unknown): { path: PropertyKey[]; message: string } | undefined {
+  if (!json || typeof json !== "object") return undefined;
+  for (const [section, shape] of [["planners", plannerPrice], ["training", trainingPrice]] as const) {
+    const entries = (json as Record<string, unknown>)[section];
+    if (!entries || typeof entries !== "object") continue;
+    for (const [id, e] of Object.entries(entries)) {
+      const r = (e && typeof e === "object" && "unknown" in e ? unknownEntry : shape.extend({ source: z.string().optional(), date: z.string().optional() })).safeParse(e);
+      if (!r.success) return { path: [section, id, ...r.error.issues[0]!.path], message: r.error.issues[0]!.message };
+    }
+  }
+  return undefined;
+}
+
 /** Checks the built-in table (a broken prices.json fails loud, naming the entry). */
 export function checkedBuiltIn(): PriceData {
   const r = tableShape.safeParse(BUILT_IN_PRICES);
@@ -56,7 +73,7 @@ export function loadPrices(file: string | undefined): PriceTable {
   }
   const r = overrideShape.safeParse(json);
   if (!r.success) {
-    const issue = r.error.issues[0]!;
+    const issue = firstIssue(json) ?? r.error.issues[0]!;
     throw new UserError(`The prices file ${abs}, at ${issue.path.join(".") || "(top)"}: ${issue.message} (prices are USD per million tokens, e.g. {"planners": {"openai:my-model": {"input": 1, "output": 4, "cacheRead": 0.1, "cacheWrite": 0}}}).`);
   }
   // The user's entries replace the built-in ones whole; the file is their source.
