@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import type { RunConfig, SpendSettings } from "../config.ts";
+import type { CostBudget } from "../spend/ledger.ts";
 import { RUN_DEFAULTS, thresholdsShape } from "../config.ts";
 import { UserError } from "../errors.ts";
 import { hintsShape } from "../recipes.ts";
@@ -80,6 +81,13 @@ export const NO_SPEND_SETTINGS: SpendSettings = { maxCostUsd: undefined, maxPlan
 /** The recorded run's budgets, read only to tell the user what to name again. */
 const recordedBudgetShape = z.object({ maxCostUsd: z.number().optional(), maxPlannerCostUsd: z.number().optional(), maxTrainingCostUsd: z.number().optional() });
 const BUDGET_FLAGS = { maxCostUsd: "--max-cost", maxPlannerCostUsd: "--max-planner-cost", maxTrainingCostUsd: "--max-training-cost" } as const;
+
+/** The recorded run's dollar budgets, as data (a cassette replay reproduces its refusals; nothing there spends). */
+export function recordedBudgets(rec: Recording): CostBudget {
+  const r = recordedBudgetShape.safeParse(rec.header.config);
+  if (!r.success) return {};
+  return Object.fromEntries(Object.entries(r.data).filter(([, v]) => typeof v === "number")) as CostBudget;
+}
 
 /**
  * What a continued run may spend and how deeply it thinks: only what the user names now.
