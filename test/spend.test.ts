@@ -198,7 +198,7 @@ describe("spend in a run", () => {
       toolUseReply([{ name: "save", input: { name: "s" } }]),
       toolUseReply([{ name: "finish", input: {} }]),
     ];
-    const { r, events } = await run(["--max-training-cost", "0.5"], steps, { prices: true });
+    const { r, events, runDir } = await run(["--max-training-cost", "0.5"], steps, { prices: true });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const [refusedGuard, allowedGuard] = events.filter((e) => e.type === "guard" && e.name === "train_grpo_step");
     // 40 prompts × group 4 × 20 tokens at $3000/M for sampling alone is $9.60.
@@ -215,6 +215,9 @@ describe("spend in a run", () => {
     const log = fs.readFileSync(path.join(init.structured.session_dir, "training_debug.log"), "utf8");
     expect(log.match(/\[START\] train_grpo_step/g)).toHaveLength(1);
     expect(log).toMatch(/\[START\] train_grpo_step prompts=2 /);
+    // A cassette replay reproduces the refusal from the recorded estimate and costs.
+    const cassette = await runCli(["replay", runDir, "--cassette"]);
+    expect(cassette.stdout).toBe("cassette replay: no differences from the recording.\n");
   });
 
   it("a run with --max-cost ends by itself once it is spent: paid calls refused, then stopped, training saved by the harness", async () => {
@@ -236,6 +239,8 @@ describe("spend in a run", () => {
     expect(save.input.name).toMatch(/^emergency-/);
     expect(r.stdout).toMatch(/^emergency save: emergency-/m);
     expect(fake!.messageRequests).toHaveLength(6);
+    const cassette = await runCli(["replay", runDir, "--cassette"]);
+    expect(cassette.stdout).toBe("cassette replay: no differences from the recording.\n");
 
     // Resuming it: the budget is not taken from the transcript; the user names it again.
     const resumed = await runCli(["resume", runDir], { env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake!.url } });

@@ -1,5 +1,5 @@
 import { isTrainingTool, baseToolName } from "../tool-names.ts";
-import type { CallEstimator } from "../spend/estimate.ts";
+import type { CostEstimator } from "../spend/estimate.ts";
 import { isCostlyTool } from "../spend/estimate.ts";
 import type { CostBudget, SpendTotals } from "../spend/ledger.ts";
 import { formatUsd } from "../spend/prices.ts";
@@ -17,7 +17,7 @@ export type Budget = {
   /** The run's spend so far (the spend ledger, a listener of the event stream). */
   spend?: SpendTotals;
   /** Estimates training and sampling calls before they run; absent when the model has no price. */
-  estimator?: CallEstimator;
+  estimator?: CostEstimator;
 };
 
 /** Turns a planner gets, once a dollar budget is spent, to save and finish before any call stops the run. */
@@ -96,7 +96,7 @@ function remaining(s: SpendTotals, c: CostBudget): { usd: number; of: string } |
 }
 
 /** Why a call was refused before it ran, with its estimate and how to shrink it so it fits. */
-function refusal(e: CostEstimate, left: { usd: number; of: string }, estimator: CallEstimator): string {
+function refusal(e: CostEstimate, left: { usd: number; of: string }, estimator: CostEstimator): string {
   const share = left.usd > 0 ? left.usd / e.usd : 0;
   return (
     `Refused before it ran: this call is estimated at ${formatUsd(e.usd)} (${e.basis}; ${estimator.breakdown(e)}), ` +

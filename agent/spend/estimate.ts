@@ -33,7 +33,39 @@ const initShape = z.looseObject({ group_size: z.number().int().positive().nullab
 
 type Args = Record<string, unknown>;
 
-export class CallEstimator {
+/** What the budget rule asks of an estimator. */
+export interface CostEstimator {
+  /** The estimate for a call of a costly tool, `undefined` for any other call, or why there is none. */
+  estimate(call: ToolCall, tools: ToolSpec[]): CostEstimate | { unreadable: string } | undefined;
+  /** Where an estimate's dollars go, for the refusal message. */
+  breakdown(e: CostEstimate): string;
+  observe(call: ToolCall, result: { isError: boolean; structured?: unknown }): void;
+}
+
+/**
+ * The estimates a recorded run made, by tool-use id: a cassette replay asks them again
+ * instead of estimating (the calls' data files are not there), so a changed budget shows
+ * which calls it would have refused.
+ */
+export class RecordedEstimates implements CostEstimator {
+  private readonly byId = new Map<string, CostEstimate>();
+
+  constructor(events: Iterable<{ type: string; toolUseId?: string; estimate?: CostEstimate }>) {
+    for (const e of events) if (e.type === "guard" && e.toolUseId && e.estimate) this.byId.set(e.toolUseId, e.estimate);
+  }
+
+  estimate(call: ToolCall): CostEstimate | undefined {
+    return this.byId.get(call.id);
+  }
+
+  breakdown(): string {
+    return "as the recorded run estimated it";
+  }
+
+  observe(): void {}
+}
+
+export class CallEstimator implements CostEstimator {
   private groupSize: number | undefined;
   private defaultMaxTokens: number | undefined;
 
