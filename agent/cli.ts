@@ -1,9 +1,10 @@
 import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { z } from "zod";
-import { loadEnv, mcpConfigFor, parseBashEnv, parseThresholds, resolveRunConfig, RUN_DEFAULTS } from "./config.ts";
+import { loadEnv, mcpConfigFor, parseBashEnv, parseThresholds, resolveRunConfig, RUN_DEFAULTS, spendFlagsShape, spendSettings } from "./config.ts";
 import type { RunFlags } from "./config.ts";
 import { runDoctor } from "./doctor.ts";
+import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "./planners/depth.ts";
 import { EXIT, UserError } from "./errors.ts";
 import { recipeHelp } from "./recipes.ts";
 import { executeRun } from "./run.ts";
@@ -82,7 +83,12 @@ program
   .addOption(new Option("--tool-timeout <seconds>", "watchdog for one tool call: abandoned after this long without progress").default(String(RUN_DEFAULTS.toolTimeoutSec)))
   .addOption(new Option("--on-wrong-model <policy>", "a call with another base_model: rewrite it to MODEL, or reject it").choices(["rewrite", "reject"]).default(RUN_DEFAULTS.onWrongModel))
   .option("--max-train-calls <n>", "budget: training calls; past it, training is refused (save and finish)")
-  .option("--max-planner-cost <usd>", "budget: estimated planner spend in US dollars")
+  .option("--max-cost <usd>", "budget: US dollars for the whole run, planner and Tinker together; a training or sampling call estimated not to fit is refused before it runs")
+  .option("--max-planner-cost <usd>", "budget: US dollars for the planner's requests")
+  .option("--max-training-cost <usd>", "budget: US dollars for training and sampling (Tinker)")
+  .option("--prices <file>", "a prices file laid over the built-in table (same shape as agent/spend/prices.json; also TINKERLOOP_PRICES)")
+  .option("--thinking <tokens>", `anthropic planners: extended thinking, this many tokens a turn, interleaved with tool calls (at least ${MIN_THINKING_BUDGET})`)
+  .option("--reasoning-effort <level>", `openai planners: reasoning effort (${REASONING_EFFORTS.join(", ")})`)
   .option("--guard-off <rules>", "comma-separated guard rules to switch off (malformed-args, unknown-tool, schema, base-model, reward-code, large-inline, workflow, budget)")
   .option("--guard-rule <file...>", "extra guard rule modules (default export {name, check(call, ctx)})")
   .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(String(RUN_DEFAULTS.maxContextTokens)))
@@ -159,6 +165,7 @@ const replayFlagsShape = z.object({
   guardOff: z.string().optional(),
   guardRule: z.array(z.string()).optional(),
   alertThresholds: z.string().optional(),
+  ...spendFlagsShape,
 });
 
 const resumeFlagsShape = z.object({
@@ -171,6 +178,7 @@ const resumeFlagsShape = z.object({
   guardRule: z.array(z.string()).optional(),
   maxTurns: positiveInt("--max-turns").optional(),
   maxMinutes: z.coerce.number({ error: "--max-minutes must be a number" }).positive("--max-minutes must be above 0").optional(),
+  ...spendFlagsShape,
 });
 
 /** Validates a command's flags; a bad value is a one-line usage error. */
@@ -336,6 +344,12 @@ program
   .option("--guard-rule <file...>", "with --cassette/--execute/--fork: add guard rule modules (never taken from the transcript)")
   .option("--bash-env <names>", "with --execute/--fork: environment variables the bash sandbox may see (never taken from the transcript)")
   .option("--alert-thresholds <json>", "with --cassette: replay under other feedback alert thresholds")
+  .option("--max-cost <usd>", "with --fork: budget for the new run, US dollars (never taken from the transcript)")
+  .option("--max-planner-cost <usd>", "with --fork: planner budget, US dollars")
+  .option("--max-training-cost <usd>", "with --fork: training budget, US dollars")
+  .option("--prices <file>", "with --fork: a prices file laid over the built-in table (never taken from the transcript)")
+  .option("--thinking <tokens>", "with --fork: extended thinking for an anthropic planner")
+  .option("--reasoning-effort <level>", "with --fork: reasoning effort for an openai planner")
   .action(async (target: string, flags: unknown) => {
     const f = parseFlags(replayFlagsShape, flags);
     const cwd = process.cwd();
@@ -358,7 +372,7 @@ program
     }
     if (f.fork !== undefined) {
       if (!f.planner) throw new UserError("--fork needs --planner: the planner that continues the run.", "e.g. --fork 3 --planner openai:gpt-5");
-      const { exitCode } = await forkRun(target, f.fork, f.planner, { env, io: stdoutIO(interruptible()), ...(f.runDir ? { runDir: f.runDir } : {}), mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, bashEnv: parseBashEnv(f.bashEnv) });
+      const { exitCode } = await forkRun(target, f.fork, f.planner, { env, io: stdoutIO(interruptible()), ...(f.runDir ? { runDir: f.runDir } : {}), mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, bashEnv: parseBashEnv(f.bashEnv), spend: spendSettings(f, cwd, env) });
       process.exitCode = exitCode;
       return;
     }
@@ -376,6 +390,12 @@ program
   .option("--bash-env <names>", "environment variables the bash sandbox may see (never taken from the transcript)")
   .option("--max-turns <n>", "new turn limit (counts the turns already taken)")
   .option("--max-minutes <n>", "new time limit for the resumed part")
+  .option("--max-cost <usd>", "budget for the run, US dollars, counting what it spent before (never taken from the transcript: name it again)")
+  .option("--max-planner-cost <usd>", "planner budget, US dollars (never taken from the transcript)")
+  .option("--max-training-cost <usd>", "training budget, US dollars (never taken from the transcript)")
+  .option("--prices <file>", "a prices file laid over the built-in table (never taken from the transcript)")
+  .option("--thinking <tokens>", "extended thinking for an anthropic planner (never taken from the transcript)")
+  .option("--reasoning-effort <level>", "reasoning effort for an openai planner (never taken from the transcript)")
   .option("--serve [port]", `serve a live view on 127.0.0.1 (default port ${LIVE_DEFAULTS.port})`)
   .option("--host <address>", "with --serve: listen on this address instead of loopback")
   .option("--wandb <project>", "log to Weights & Biases (also on with WANDB_PROJECT and WANDB_API_KEY)")
@@ -393,6 +413,7 @@ program
         bashEnv: parseBashEnv(f.bashEnv),
         ...(f.maxTurns ? { maxTurns: f.maxTurns } : {}),
         ...(f.maxMinutes ? { maxMinutes: f.maxMinutes } : {}),
+        spend: spendSettings(f, cwd, env),
       }),
     );
     process.exitCode = exitCode;
@@ -451,11 +472,12 @@ program
 
 program
   .command("doctor")
-  .description("check Node, python3, API keys (never printed) and that every MCP server starts and lists its tools")
+  .description("check Node, python3, API keys (never printed), the planner's model id against its provider's model list, and that every MCP server starts and lists its tools")
   .option("--mcp-config <file>", "the MCP config to check")
-  .action(async (flags: { mcpConfig?: string }) => {
+  .option("--planner <spec>", "the planner to check (default: what a run would use); its model id is checked against the provider's model list")
+  .action(async (flags: { mcpConfig?: string; planner?: string }) => {
     const cwd = process.cwd();
-    const checks = await runDoctor(cwd, loadEnv(cwd), flags.mcpConfig);
+    const checks = await runDoctor(cwd, loadEnv(cwd), flags.mcpConfig, flags.planner);
     for (const c of checks) {
       const mark = c.ok ? "ok  " : c.required ? "FAIL" : "--  ";
       print(`${mark} ${c.name.padEnd(20)} ${c.detail}\n`);

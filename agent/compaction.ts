@@ -1,3 +1,4 @@
+import { isThinking } from "./conversation.ts";
 import type { Block, Message } from "./conversation.ts";
 
 /** Rough token count of a conversation (4 characters a token), enough to stay clear of a limit. */
@@ -47,7 +48,7 @@ function stub(kind: string, chars: number, ref: string): string {
 
 /**
  * Shortens every long tool result and text block before `boundary` (a message index)
- * to a one-line stub. Deterministic and idempotent, so the transcript reader can
+ * to a one-line stub; an assistant message with thinking blocks is left whole. Deterministic and idempotent, so the transcript reader can
  * rebuild the exact conversation from the boundary alone, and blocks elided once
  * stay byte-identical: the cached prefix changes only when a compaction happens.
  */
@@ -84,7 +85,9 @@ function elideBefore(messages: Message[], boundary: number): { messages: Message
   const names = new Map<string, string>();
   const out = messages.map((m, i) => {
     for (const b of m.content) if (b.type === "tool_use") names.set(b.id, b.name);
-    if (i >= boundary) return m;
+    // A turn that thought goes back exactly as the provider returned it (it checks the
+    // thinking's signature), or not at all: it is never shortened, only dropped whole.
+    if (i >= boundary || m.content.some(isThinking)) return m;
     let changed = false;
     const content: Block[] = m.content.map((b) => {
       if (b.type === "tool_result" && b.content.length > KEEP_CHARS && !b.content.startsWith("[elided")) {

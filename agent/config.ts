@@ -11,6 +11,8 @@ import { loadMcpConfig, McpConfigError } from "../tools/client/mcp-config.ts";
 import type { ServerConfig } from "../tools/client/mcp-config.ts";
 import { BUNDLED_MCP_CONFIG, DEFAULT_TEMPLATE } from "../tools/package-paths.ts";
 import { localModelIds } from "../tools/tinker/backends/local/manifest.ts";
+import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "./planners/depth.ts";
+import type { ReasoningEffort } from "./planners/depth.ts";
 
 export type Env = Record<string, string | undefined>;
 
@@ -47,6 +49,48 @@ export const RUN_DEFAULTS = {
 const positiveInt = (what: string) =>
   z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).positive(`${what} must be above 0`);
 
+/** A budget in US dollars. */
+export const usdFlag = (what: string) => z.coerce.number({ error: `${what} must be a number (US dollars)` }).finite(`${what} must be a number (US dollars)`).positive(`${what} must be above 0`);
+
+/** The flags that set what a run may spend and how deeply its planner thinks: validated alike for run, resume and fork. */
+export const spendFlagsShape = {
+  maxCost: usdFlag("--max-cost").optional(),
+  maxPlannerCost: usdFlag("--max-planner-cost").optional(),
+  maxTrainingCost: usdFlag("--max-training-cost").optional(),
+  prices: z.string().min(1, "--prices needs a file").optional(),
+  thinking: z.coerce
+    .number({ error: "--thinking must be a number of tokens" })
+    .int("--thinking must be a whole number of tokens")
+    .min(MIN_THINKING_BUDGET, `--thinking must be at least ${MIN_THINKING_BUDGET} tokens (the API's smallest thinking budget)`)
+    .optional(),
+  reasoningEffort: z.enum(REASONING_EFFORTS, { error: `--reasoning-effort must be ${REASONING_EFFORTS.join(", ")}` }).optional(),
+};
+
+/** What a run may spend and how deeply its planner thinks, as the user named them. */
+export type SpendSettings = {
+  /** USD, planner and training together. */
+  maxCostUsd: number | undefined;
+  maxPlannerCostUsd: number | undefined;
+  maxTrainingCostUsd: number | undefined;
+  /** A prices file laid over the built-in table (absolute path). */
+  pricesFile: string | undefined;
+  thinkingBudget: number | undefined;
+  reasoningEffort: ReasoningEffort | undefined;
+};
+
+/** Spend settings from validated flags; the prices file from --prices, else TINKERLOOP_PRICES. */
+export function spendSettings(f: { maxCost?: number; maxPlannerCost?: number; maxTrainingCost?: number; prices?: string; thinking?: number; reasoningEffort?: ReasoningEffort }, cwd: string, env: Env): SpendSettings {
+  const prices = f.prices ?? env.TINKERLOOP_PRICES;
+  return {
+    maxCostUsd: f.maxCost,
+    maxPlannerCostUsd: f.maxPlannerCost,
+    maxTrainingCostUsd: f.maxTrainingCost,
+    pricesFile: prices ? path.resolve(cwd, prices) : undefined,
+    thinkingBudget: f.thinking,
+    reasoningEffort: f.reasoningEffort,
+  };
+}
+
 /** Flags of `tinkerloop run`, as commander hands them over (strings until validated). */
 export const runFlagsShape = z.object({
   model: z.string().optional(),
@@ -63,7 +107,7 @@ export const runFlagsShape = z.object({
   toolTimeout: positiveInt("--tool-timeout").default(RUN_DEFAULTS.toolTimeoutSec),
   onWrongModel: z.enum(["rewrite", "reject"], { error: "--on-wrong-model must be rewrite or reject" }).default(RUN_DEFAULTS.onWrongModel),
   maxTrainCalls: positiveInt("--max-train-calls").optional(),
-  maxPlannerCost: z.coerce.number({ error: "--max-planner-cost must be a number (US dollars)" }).positive("--max-planner-cost must be above 0").optional(),
+  ...spendFlagsShape,
   guardOff: z.string().optional(),
   maxContextTokens: positiveInt("--max-context-tokens").default(RUN_DEFAULTS.maxContextTokens),
   inlineLimitKb: positiveInt("--inline-limit-kb").default(RUN_DEFAULTS.inlineLimitKb),
@@ -76,7 +120,7 @@ export const runFlagsShape = z.object({
 export type RunFlags = z.input<typeof runFlagsShape>;
 
 /** A validated run configuration. */
-export type RunConfig = {
+export type RunConfig = SpendSettings & {
   model: string;
   prompt: string;
   /** Where the prompt came from: "flag", a file path, or a recipe name. */
@@ -95,7 +139,6 @@ export type RunConfig = {
   toolTimeoutSec: number;
   onWrongModel: "rewrite" | "reject";
   maxTrainCalls: number | undefined;
-  maxPlannerCostUsd: number | undefined;
   /** Guard rules switched off. */
   guardOff: string[];
   /** Above this estimated size, older tool results in the conversation are elided. */
@@ -219,7 +262,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     toolTimeoutSec: f.toolTimeout,
     onWrongModel: f.onWrongModel,
     maxTrainCalls: f.maxTrainCalls,
-    maxPlannerCostUsd: f.maxPlannerCost,
+    ...spendSettings(f, cwd, env),
     maxContextTokens: f.maxContextTokens,
     inlineLimitKb: f.inlineLimitKb,
     resumeEvery: f.resumeEvery,

@@ -19,7 +19,18 @@ export type ToolResultBlock = {
    */
   structured?: unknown;
 };
-export type Block = TextBlock | ToolUseBlock | ToolResultBlock;
+/**
+ * A planner's thinking (Anthropic extended thinking), kept exactly as returned: the API
+ * checks `signature` and refuses a conversation whose thinking blocks were altered or
+ * dropped. Other providers are not sent it.
+ */
+export type ThinkingBlock = { type: "thinking"; thinking: string; signature: string };
+/** Thinking the provider returned encrypted (`data` is opaque); kept and sent back unchanged like a thinking block. */
+export type RedactedThinkingBlock = { type: "redacted_thinking"; data: string };
+export type Block = TextBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock;
+
+/** Blocks that must reach the provider byte for byte as it returned them. */
+export const isThinking = (b: Block): b is ThinkingBlock | RedactedThinkingBlock => b.type === "thinking" || b.type === "redacted_thinking";
 
 export type Role = "user" | "assistant";
 export type Message = { role: Role; content: Block[] };
@@ -29,15 +40,22 @@ export const blockShape: z.ZodType<Block> = z.discriminatedUnion("type", [
   z.looseObject({ type: z.literal("text"), text: z.string() }),
   z.looseObject({ type: z.literal("tool_use"), id: z.string(), name: z.string(), input: z.unknown() }),
   z.looseObject({ type: z.literal("tool_result"), toolUseId: z.string(), content: z.string(), isError: z.boolean().optional(), structured: z.unknown().optional() }),
+  z.looseObject({ type: z.literal("thinking"), thinking: z.string(), signature: z.string() }),
+  z.looseObject({ type: z.literal("redacted_thinking"), data: z.string() }),
 ]);
 export const messageShape: z.ZodType<Message> = z.looseObject({ role: z.enum(["user", "assistant"]), content: z.array(blockShape) });
 
-/** Token counts as the provider reported them; cache fields are 0 where unsupported. */
+/**
+ * Token counts as the provider reported them; cache fields are 0 where unsupported.
+ * `inputTokens` are the prompt tokens read at the full rate (cache reads and writes apart).
+ * `costUsd`: what the request cost at the run's prices, when the planner's price is known.
+ */
 export type Usage = {
   inputTokens: number;
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  costUsd?: number;
 };
 
 export const usageShape: z.ZodType<Usage> = z.looseObject({
@@ -45,10 +63,12 @@ export const usageShape: z.ZodType<Usage> = z.looseObject({
   outputTokens: z.number(),
   cacheReadTokens: z.number(),
   cacheWriteTokens: z.number(),
+  costUsd: z.number().min(0).optional(),
 });
 
 export const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
 
+/** Token counts added up (costs are the spend ledger's to add: agent/spend/ledger.ts). */
 export function addUsage(a: Usage, b: Usage): Usage {
   return {
     inputTokens: a.inputTokens + b.inputTokens,

@@ -8,13 +8,32 @@ import { loadServers } from "./config.ts";
 import { BUNDLED_MCP_CONFIG } from "../tools/package-paths.ts";
 import { BASH_LIMITS, describeLimits } from "../tools/sandbox/limits.ts";
 import { sandboxStatus } from "../tools/sandbox/os-sandbox.ts";
+import { UserError } from "./errors.ts";
+import { resolvePlanner } from "./planners/index.ts";
 
 export type Check = { name: string; ok: boolean; detail: string; required: boolean };
 
 const KEYS = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "TINKER_API_KEY", "HF_TOKEN"];
 
+/**
+ * The planner a run would use (--planner, else TINKERLOOP_PLANNER, else Anthropic when its
+ * key is set), its model checked against the provider's model list.
+ */
+async function plannerCheck(spec: string | undefined, env: Env): Promise<Check> {
+  const named = spec ?? env.TINKERLOOP_PLANNER;
+  try {
+    const { planner } = resolvePlanner(named, env);
+    if (!planner.check) return { name: "planner", ok: true, detail: `${planner.id} (offline: no model to check)`, required: false };
+    const lines = await planner.check();
+    return { name: "planner", ok: true, detail: `${planner.id}: ${lines.map((l) => l.replace(/^planner model: /, "")).join("; ")}`, required: named !== undefined };
+  } catch (err) {
+    if (err instanceof UserError) return { name: "planner", ok: false, detail: err.message, required: true };
+    throw err;
+  }
+}
+
 /** Checks the machine and the configuration; never prints a secret's value. */
-export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undefined): Promise<Check[]> {
+export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undefined, plannerSpec?: string): Promise<Check[]> {
   const checks: Check[] = [];
   const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
   checks.push({
@@ -51,6 +70,7 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
   for (const k of KEYS) {
     checks.push({ name: k, ok: Boolean(env[k]), detail: env[k] ? "set" : "not set", required: false });
   }
+  checks.push(await plannerCheck(plannerSpec, env));
   const configPath = mcpConfig
     ? path.resolve(cwd, mcpConfig)
     : [path.join(cwd, ".mcp.json"), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));

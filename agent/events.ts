@@ -1,5 +1,6 @@
 import type { AssistantTurn, Message } from "./conversation.ts";
 import type { GuardDecision, ToolCall } from "./guard/types.ts";
+import type { CostEstimate } from "./spend/prices.ts";
 import type { ToolResult } from "../tools/client/types.ts";
 
 /**
@@ -58,6 +59,8 @@ export type RunEvent =
       rule?: string;
       original: unknown;
       effective: unknown;
+      /** What the call was expected to cost (training and sampling calls, when the model has a price). */
+      estimate?: CostEstimate;
     }
   | ToolEvent
   | { type: "feedback"; turn: number; text: string }

@@ -22,7 +22,7 @@ export async function harnessCall(d: HarnessCallDeps, turn: number, call: ToolCa
     const decision = verdict.decision;
     if (decision.action === "rewrite") input = decision.input;
     const runs = decision.action === "allow" || decision.action === "rewrite";
-    d.events.emit({ type: "guard", turn, toolUseId: call.id, name: call.name, decision, ...(verdict.rule ? { rule: verdict.rule } : {}), original: call.input, effective: runs ? input : null });
+    d.events.emit({ type: "guard", turn, toolUseId: call.id, name: call.name, decision, ...(verdict.rule ? { rule: verdict.rule } : {}), original: call.input, effective: runs ? input : null, ...(verdict.estimate ? { estimate: verdict.estimate } : {}) });
     if (decision.action === "reject") return { content: decision.message, isError: true };
     if (decision.action === "stop") return { content: `Not run: ${decision.reason}`, isError: true };
   }

@@ -181,7 +181,7 @@ export async function runCall(use: ToolUseBlock, turn: number, deps: CallDeps): 
   const decision = verdict.decision;
   const effective = decision.action === "rewrite" ? decision.input : use.input;
   const runs = decision.action === "allow" || decision.action === "rewrite";
-  events.emit({ type: "guard", turn, toolUseId: use.id, name: use.name, decision, ...("rule" in verdict && verdict.rule ? { rule: verdict.rule } : {}), original: use.input, effective: runs ? effective : null });
+  events.emit({ type: "guard", turn, toolUseId: use.id, name: use.name, decision, ...("rule" in verdict && verdict.rule ? { rule: verdict.rule } : {}), original: use.input, effective: runs ? effective : null, ...("estimate" in verdict && verdict.estimate ? { estimate: verdict.estimate } : {}) });
   if (!runs) {
     const text = decision.action === "reject" ? decision.message : `Not run: ${decision.reason}`;
     return { block: { type: "tool_result", toolUseId: use.id, content: text, isError: true }, ran: false, ...(decision.action === "stop" ? { stop: decision.reason } : {}) };

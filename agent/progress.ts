@@ -25,6 +25,8 @@ export class ProgressPrinter implements EventListener {
     private readonly redactor: Redactor,
     private readonly startedAt: number,
     private readonly now: () => number = Date.now,
+    /** The run's spend so far, shown at the end of each line (nothing for a run that spends nothing). */
+    private readonly spend?: () => string | undefined,
   ) {}
 
   on(event: RunEvent): void {
@@ -68,7 +70,8 @@ export class ProgressPrinter implements EventListener {
 
   private line(body: string): void {
     const elapsed = ((this.now() - this.startedAt) / 1000).toFixed(1).padStart(7);
-    this.write(this.redactor.text(`turn ${String(this.turn).padStart(3)} ${elapsed}s  ${body}`));
+    const spent = this.spend?.();
+    this.write(this.redactor.text(`turn ${String(this.turn).padStart(3)} ${elapsed}s  ${body}${spent ? `  · spend ${spent}` : ""}`));
   }
 }
 

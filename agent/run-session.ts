@@ -21,6 +21,10 @@ import { RestartNoteExecutor } from "./restart-note.ts";
 import { ResumePoints } from "./resume-points.ts";
 import { formatSummary, summarize } from "./summary.ts";
 import type { RunSummary } from "./summary.ts";
+import { CallEstimator } from "./spend/estimate.ts";
+import { SpendLedger } from "./spend/ledger.ts";
+import { PricedExecutor } from "./spend/priced-executor.ts";
+import type { RunPrices } from "./spend/setup.ts";
 import { TrainingState } from "./training-state.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "./transcript.ts";
 import { ServerStartError, ToolHub } from "../tools/client/hub.ts";
@@ -37,6 +41,8 @@ export type RunIO = {
 };
 
 export type SessionOptions = {
+  /** The prices the run counts its spend at (spend/setup.ts: runPrices), looked up before the session opens. */
+  prices: RunPrices;
   /** A resumed run: its transcript is there already, and numbering continues after `resumeSeq`. */
   resumeSeq?: number;
   /** Told about every progress notification of a running tool call (besides the heartbeat). */
@@ -71,6 +77,7 @@ export class RunSession {
     readonly training: TrainingState,
     readonly guard: GuardPipeline,
     readonly ledger: MetricsLedger,
+    readonly spend: SpendLedger,
     readonly events: EventBus,
     /** The listeners that rebuild state from recorded events (no file writers). */
     readonly state: EventListener[],
@@ -91,7 +98,7 @@ export class RunSession {
   private readonly resumePoints: ResumePoints;
 
   /** Checks the run directory, builds the guard, starts the tool servers and the listeners. Refusals throw UserError before anything is written. */
-  static async open(cfg: RunConfig, env: Env, io: RunIO, o: SessionOptions = {}): Promise<RunSession> {
+  static async open(cfg: RunConfig, env: Env, io: RunIO, o: SessionOptions): Promise<RunSession> {
     const servers: ServerConfig[] = cfg.mcpConfigPath ? loadServers(cfg.mcpConfigPath, env) : [];
     const layout = runLayout(cfg.runDir);
     const resuming = o.resumeSeq !== undefined;
@@ -99,12 +106,22 @@ export class RunSession {
     const redactor = Redactor.fromEnv(env);
     const graceMinutes = Math.max(1, Math.min(10, cfg.maxMinutes * 0.2));
     const training = new TrainingState();
+    const spend = new SpendLedger();
+    const prices = o.prices;
+    const costBudget = { ...(cfg.maxCostUsd !== undefined ? { maxCostUsd: cfg.maxCostUsd } : {}), ...(cfg.maxPlannerCostUsd !== undefined ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}), ...(cfg.maxTrainingCostUsd !== undefined ? { maxTrainingCostUsd: cfg.maxTrainingCostUsd } : {}) };
     const guard = await buildGuard({
       trainingState: training,
       onWrongModel: cfg.onWrongModel,
       dataDir: layout.data,
       inlineLimitBytes: cfg.inlineLimitKb * 1024,
-      budget: { maxMinutes: cfg.maxMinutes, graceMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), ...(cfg.maxPlannerCostUsd ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}) },
+      budget: {
+        maxMinutes: cfg.maxMinutes,
+        graceMinutes,
+        ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
+        cost: costBudget,
+        spend,
+        ...(prices.training ? { estimator: new CallEstimator({ model: cfg.model, price: prices.training, runDir: cfg.runDir }) } : {}),
+      },
       disabled: cfg.guardOff,
       customRuleFiles: cfg.guardRules,
     });
@@ -128,15 +145,18 @@ export class RunSession {
       o.onProgress?.(server, tool, message);
     });
     const started = Date.now();
-    const ledger = new MetricsLedger({ model: cfg.model, now: Date.now, startedAt: started, maxMinutes: cfg.maxMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), thresholds: cfg.alertThresholds });
+    // A run that can spend nothing (offline planner, local model, no budget) shows no spend as it goes.
+    const spends = Object.keys(costBudget).length > 0 || prices.planner === undefined || prices.training === undefined || prices.planner.input + prices.planner.output > 0 || prices.training.prefill + prices.training.sample + prices.training.train > 0;
+    const spendLine = spends ? () => `spend ${spend.describe(costBudget)}` : undefined;
+    const ledger = new MetricsLedger({ model: cfg.model, now: Date.now, startedAt: started, maxMinutes: cfg.maxMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), thresholds: cfg.alertThresholds, ...(spendLine ? { spendLine } : {}) });
     if (resuming) truncateTornTail(layout.transcript);
     const writer = new TranscriptWriter(layout.transcript, redactor, () => new Date(), o.resumeSeq ?? 0);
     // State listeners rebuild from recorded events on resume; file writers and printers only see what happens now.
-    const state = [training, observing(guard), ledger];
-    const events = new EventBus([writer, ...state, new MetricsFileWriter(layout.metrics, (t) => redactor.text(t)), new ProgressPrinter(io.out, redactor, started), heartbeat]);
-    const tools = new RestartNoteExecutor(new RedactingExecutor(hub, redactor), training);
+    const state = [training, observing(guard), ledger, spend];
+    const events = new EventBus([writer, ...state, new MetricsFileWriter(layout.metrics, (t) => redactor.text(t)), new ProgressPrinter(io.out, redactor, started, Date.now, spends ? () => spend.short(costBudget) : undefined), heartbeat]);
+    const tools = new RestartNoteExecutor(new PricedExecutor(new RedactingExecutor(hub, redactor), prices.training), training);
     heartbeat.start();
-    return new RunSession(cfg, io, redactor, training, guard, ledger, events, state, tools, hub, servers, writer, heartbeat, started, graceMinutes, local.bashUnavailable);
+    return new RunSession(cfg, io, redactor, training, guard, ledger, spend, events, state, tools, hub, servers, writer, heartbeat, started, graceMinutes, local.bashUnavailable);
   }
 
   /** The run header and the system prompt: the first two events of a new run. */

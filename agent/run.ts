@@ -4,14 +4,17 @@ import { bridge } from "./continuation.ts";
 import type { Continuation } from "./continuation.ts";
 import { runLoop } from "./loop.ts";
 import type { LoopResult } from "./loop.ts";
-import { resolvePlanner } from "./planners/index.ts";
+import { plannerDepth, resolvePlanner } from "./planners/index.ts";
 import type { PlannerChoice } from "./planners/index.ts";
+import { PricedPlanner } from "./planners/priced.ts";
 import { RedactingPlanner } from "./planners/redacting.ts";
 import { DEFAULT_RETRY, RetryingPlanner } from "./planners/retrying.ts";
 import { buildSystemPrompt } from "./prompt.ts";
 import { RunSession } from "./run-session.ts";
 import type { RunIO } from "./run-session.ts";
 import type { RunSummary } from "./summary.ts";
+import { loadPrices } from "./spend/prices-file.ts";
+import { runPrices } from "./spend/setup.ts";
 
 export type { RunIO };
 
@@ -30,10 +33,14 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   // Everything that can be refused is checked before a process starts or a file is written.
   const cont = opts.continuation;
   const prompt = cont ? { system: cont.system, templateSha256: sha256(cont.system) } : buildSystemPrompt(cfg.templatePath, cfg.prompt, cfg.model);
-  const { planner, why } = opts.planner ?? resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
+  const { planner, why } = opts.planner ?? resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg) });
   const resuming = cont !== undefined && !cont.copyPrefix;
+  const prices = runPrices(cfg, planner.id, loadPrices(cfg.pricesFile));
+  // The model id against the provider's list (network): last of the checks, before anything starts.
+  const modelLines = (await planner.check?.(io.signal)) ?? [];
   io.out(`planner: ${planner.id} (${why})`);
-  const session = await RunSession.open(cfg, env, io, resuming ? { resumeSeq: Math.max(0, ...cont!.prefix.map((e) => e.seq)) } : {});
+  for (const line of [...modelLines, ...prices.lines]) io.out(line);
+  const session = await RunSession.open(cfg, env, io, { prices, ...(resuming ? { resumeSeq: Math.max(0, ...cont!.prefix.map((e) => e.seq)) } : {}) });
   let result: LoopResult;
   try {
     if (!resuming) session.begin({ planner: planner.id, system: prompt.system, templateSha256: prompt.templateSha256, ...(cont?.parent ? { parent: cont.parent } : {}) });
@@ -54,7 +61,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         onStop: (r) => session.wrapUp(r),
         afterCall: (turn) => session.afterCall(turn),
       },
-      { planner: new RetryingPlanner(new RedactingPlanner(planner, session.redactor), retry), tools: session.tools, events: session.events, clock: { now: () => Date.now() }, signal: io.signal, guard: session.guard, feedback: session.ledger },
+      { planner: new RetryingPlanner(new RedactingPlanner(new PricedPlanner(planner, prices.planner), session.redactor), retry), tools: session.tools, events: session.events, clock: { now: () => Date.now() }, signal: io.signal, guard: session.guard, feedback: session.ledger },
     );
   } finally {
     await session.close();

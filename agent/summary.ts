@@ -11,6 +11,9 @@ import type { Estimate, PromptScores } from "./holdout-stats.ts";
 import { baseToolName, isInitTool, isTrainingTool } from "./tool-names.ts";
 import { isResumePoint, replacedBy } from "./training-state.ts";
 import { readTranscript } from "./transcript.ts";
+import { describeSpend, SpendLedger } from "./spend/ledger.ts";
+import type { CallSpend, CostBudget } from "./spend/ledger.ts";
+import { formatUsd } from "./spend/prices.ts";
 
 export type RunSummary = {
   runId: string;
@@ -36,7 +39,20 @@ export type RunSummary = {
   /** The harness's rolling resume points: how many were saved, and which still exist (at most two). */
   resumePoints: { saved: number; kept: string[] };
   usage: LoopResult["usage"];
+  /** What the run spent, against its budget, with every costly call's estimate and actual cost. */
+  spend: RunSpend;
   elapsedMs: number;
+};
+
+export type RunSpend = {
+  totalUsd: number;
+  plannerUsd: number;
+  trainingUsd: number;
+  /** Tokens were spent on a side without a price: its figure is a lower bound. */
+  plannerUnpriced: boolean;
+  trainingUnpriced: boolean;
+  budget: CostBudget;
+  calls: CallSpend[];
 };
 
 /** 95% intervals over the holdout's prompts: first and last evaluation, and the lift between them. */
@@ -110,7 +126,9 @@ export class SummaryCollector implements EventListener {
 /** Counts and holdout scores of a run, read back from its transcript. */
 export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult, transcriptPath: string): RunSummary {
   const c = new SummaryCollector();
-  replay(readTranscript(transcriptPath).events, [c]);
+  const spend = new SpendLedger();
+  replay(readTranscript(transcriptPath).events, [c, spend]);
+  const budget: CostBudget = { ...(cfg.maxCostUsd !== undefined ? { maxCostUsd: cfg.maxCostUsd } : {}), ...(cfg.maxPlannerCostUsd !== undefined ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}), ...(cfg.maxTrainingCostUsd !== undefined ? { maxTrainingCostUsd: cfg.maxTrainingCostUsd } : {}) };
   const scores = c.scores;
   return {
     runId: cfg.runId,
@@ -128,8 +146,18 @@ export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult,
     lastCheckpoint: c.lastCheckpoint,
     resumePoints: { saved: c.resumePointsSaved, kept: c.resumePointsKept },
     usage: result.usage,
+    spend: { totalUsd: spend.totalUsd, plannerUsd: spend.plannerUsd, trainingUsd: spend.trainingUsd, plannerUnpriced: spend.plannerUnpriced, trainingUnpriced: spend.trainingUnpriced, budget, calls: spend.calls },
     elapsedMs: result.elapsedMs,
   };
+}
+
+/** "spend $0.0123 of $5.00 (planner …, training …) · 4 priced calls estimated at $0.50, cost $0.21 (0.42 of the estimate)" */
+export function formatSpend(s: RunSpend): string {
+  const priced = s.calls.filter((c) => c.estimateUsd !== null && c.actualUsd !== null);
+  const est = priced.reduce((a, c) => a + c.estimateUsd!, 0);
+  const act = priced.reduce((a, c) => a + c.actualUsd!, 0);
+  const ratio = priced.length && est > 0 ? ` · ${priced.length} training/sampling call(s) estimated at ${formatUsd(est)} cost ${formatUsd(act)} (${(act / est).toFixed(2)} of the estimate)` : "";
+  return `spend ${describeSpend(s, s.budget)}${ratio}`;
 }
 
 function holdoutInterval(evals: PromptScores[]): { interval?: HoldoutInterval } {
@@ -162,6 +190,7 @@ export function formatSummary(s: RunSummary): string[] {
     ...(s.lastCheckpoint && s.lastCheckpoint !== s.bestCheckpoint ? [`   last checkpoint: ${s.lastCheckpoint}`] : []),
     ...(s.resumePoints?.saved ? [`   resume points: ${s.resumePoints.saved} saved by the harness, ${s.resumePoints.kept.length} kept${s.resumePoints.kept.length ? ` (${s.resumePoints.kept.join(", ")})` : ""}`] : []),
     `   tokens in ${u.inputTokens} out ${u.outputTokens} cache read ${u.cacheReadTokens} write ${u.cacheWriteTokens}`,
+    `   ${formatSpend(s.spend)}`,
     `   time ${(s.elapsedMs / 1000).toFixed(1)}s · planner ${s.planner} · model ${s.model}`,
     `   transcript ${path.join(s.runDir, "transcript.jsonl")}`,
   ];

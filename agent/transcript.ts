@@ -54,6 +54,9 @@ const decisionShape = z.discriminatedUnion("action", [
   z.looseObject({ action: z.literal("stop"), reason: z.string() }),
 ]);
 
+const tokenCount = z.number().int().min(0);
+const estimateShape = z.looseObject({ usd: z.number().min(0), basis: z.string(), tokens: z.looseObject({ prefill: tokenCount, cachedPrefill: tokenCount, sampled: tokenCount, trained: tokenCount }) });
+
 /**
  * What each event type must carry to be read back (extra fields are kept). A line that
  * fails its shape is damage, named by line and field, never a crash further on.
@@ -79,7 +82,7 @@ const EVENT_SHAPES: Record<RunEvent["type"], z.ZodType> = {
     usage: usageShape,
     error: z.string().optional(),
   }),
-  guard: z.looseObject({ turn, toolUseId: z.string(), name: z.string(), decision: decisionShape, rule: z.string().optional() }),
+  guard: z.looseObject({ turn, toolUseId: z.string(), name: z.string(), decision: decisionShape, rule: z.string().optional(), estimate: estimateShape.optional() }),
   tool: z.looseObject({ turn, toolUseId: z.string(), name: z.string(), result: z.string(), isError: z.boolean(), ms: z.number() }),
   feedback: z.looseObject({ turn, text: z.string() }),
   retry: z.looseObject({ turn, attempt: z.number(), delayMs: z.number(), error: z.string() }),

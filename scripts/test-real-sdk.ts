@@ -209,13 +209,20 @@ async function scenario(model: string, python: string, env: Record<string, strin
       const texts = g[0]!.map((c) => c.text);
       return [JSON.stringify(texts) === JSON.stringify(["4 ", "5 "]) && g[0]!.every((c) => c.finishReason === "stop"), `${JSON.stringify(texts)} (${g[0]!.map((c) => `${c.finishReason}, ${c.tokenCount} tokens, ${c.rolloutId}`).join("; ")})`];
     });
-    await step("train_supervised", () => b.trainSupervised([{ prompt: "What is 2 + 2?", response: "4" }], { learningRate: 1e-4 }), (r) => [Math.abs(r.loss - 0.5) < 1e-6 && r.tokens > 0, `loss ${r.loss.toFixed(4)} over ${r.tokens} tokens`]);
-    await step("eval_supervised", () => b.evalSupervised([{ prompt: "What is 2 + 2?", response: "4" }]), (r) => [Math.abs(r.loss - 0.51) < 1e-6, `loss ${r.loss.toFixed(4)} (after one step)`]);
+    // The prompt read once at the full rate, its second sample's copy from the prefix cache; every generated token (the stop string's too) sampled.
+    const prompt = b.usage.prefill;
+    await step("  tokens counted", async () => ({ ...b.usage }), (u) => [u.prefill > 0 && u.cachedPrefill === prompt && u.sampled >= (groups?.[0] ?? []).reduce((n, c) => n + c.tokenCount, 0) && u.trained === 0, JSON.stringify(u)]);
+    await step("train_supervised", () => b.trainSupervised([{ prompt: "What is 2 + 2?", response: "4" }], { learningRate: 1e-4 }), (r) => [Math.abs(r.loss - 0.5) < 1e-6 && r.tokens > 0 && b.usage.trained > r.tokens, `loss ${r.loss.toFixed(4)} over ${r.tokens} tokens; ${b.usage.trained} trained`]);
+    const trained = b.usage.trained;
+    await step("eval_supervised", () => b.evalSupervised([{ prompt: "What is 2 + 2?", response: "4" }]), (r) => [Math.abs(r.loss - 0.51) < 1e-6 && b.usage.prefill === prompt + trained && b.usage.trained === trained, `loss ${r.loss.toFixed(4)} (after one step); a forward pass of ${b.usage.prefill - prompt} tokens billed as prefill`]);
     if (groups) {
       // SFT changed the weights, so the rollouts sampled before it are stale; the policy step needs a fresh sample.
       const stale = groups[0]!.map((c) => ({ rolloutId: c.rolloutId, advantage: 1 }));
       await step("train_policy on rollouts from before the SFT step", () => b.trainPolicy(stale, { learningRate: 1e-5 }).then(() => "accepted", (e: Error) => e.message), (m) => [/is stale/.test(m), m.split(":").slice(0, 2).join(":")]);
+      const cachedBefore = b.usage.cachedPrefill;
+      const prefillBefore = b.usage.prefill;
       const fresh = await b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64 });
+      await step("  the same prompt again: served from the prefix cache", async () => ({ ...b.usage }), (u) => [u.prefill === prefillBefore && u.cachedPrefill === cachedBefore + 2 * prompt, JSON.stringify(u)]);
       const rollouts = fresh[0]!.map((c, j) => ({ rolloutId: c.rolloutId, advantage: j === 0 ? 1 : -0.5 }));
       const count = fresh[0]!.reduce((a, c) => a + c.tokenCount, 0);
       await step("train_policy on kept rollouts", () => b.trainPolicy(rollouts, { learningRate: 1e-5 }), (r) => [r.kl !== null && r.loss !== null && r.tokens === count, `loss ${r.loss?.toFixed(4)}, KL ${r.kl?.toFixed(4)}, ${r.tokens} tokens`]);

@@ -21,7 +21,7 @@ afterEach(async () => {
 
 async function run(args: string[], script: Parameters<typeof FakeAnthropic.start>[0], runDir: string, mcp: string) {
   fake = await FakeAnthropic.start(script);
-  const r = await runCli(["run", "--planner", "anthropic:m", "--model", MODEL, "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir, ...args], { env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url } });
+  const r = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", MODEL, "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir, ...args], { env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url } });
   await fake.close();
   fake = undefined;
   return r;

@@ -97,8 +97,9 @@ export async function connectBundled(server: "tinker" | "hf-datasets", env: Reco
       content: Array<{ type: string; text: string }>;
       structuredContent?: any;
       isError?: boolean;
+      _meta?: Record<string, any>;
     };
-    return { text: r.content.map((c) => c.text).join("\n"), structured: r.structuredContent, isError: r.isError === true };
+    return { text: r.content.map((c) => c.text).join("\n"), structured: r.structuredContent, isError: r.isError === true, meta: r._meta };
   };
   return { client, call, close: () => client.close() };
 }

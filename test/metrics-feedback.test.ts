@@ -150,7 +150,7 @@ describe("cache-prefix stability over a 30-turn run", () => {
     const dir = tempDir("tl-cache-");
     const runDir = path.join(dir, "run");
     const mcp = writeMcpConfig(dir, { lab: testServerEntry() });
-    const res = await runCli(["run", "--planner", "anthropic:m", "--model", "local/tiny-arith", "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir, "--max-turns", "40"], {
+    const res = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", "local/tiny-arith", "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir, "--max-turns", "40"], {
       env: { ANTHROPIC_API_KEY: "sk-ant-test-000000", ANTHROPIC_BASE_URL: fake.url },
       timeoutMs: 120_000,
     });

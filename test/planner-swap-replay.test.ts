@@ -42,7 +42,7 @@ describe("swapping planners", () => {
   it("runs the same scenario through the Anthropic and the OpenAI-compatible planner to the same tool calls", async () => {
     anthropic = await FakeAnthropic.start(SCENARIO.map((c) => toolUseReply([c])));
     openai = await FakeOpenAI.start(SCENARIO.map((c) => chatToolCalls([{ name: c.name, args: c.input }])));
-    const a = await runWith("anthropic:claude-x", { ANTHROPIC_API_KEY: "sk-ant-swap-000000", ANTHROPIC_BASE_URL: anthropic.url });
+    const a = await runWith("anthropic:claude-sonnet-5-5", { ANTHROPIC_API_KEY: "sk-ant-swap-000000", ANTHROPIC_BASE_URL: anthropic.url });
     const o = await runWith("openai:fake-model", { OPENAI_API_KEY: "sk-openai-swap-000000", OPENAI_BASE_URL: openai.url });
     expect(a.res.code, a.res.stderr).toBe(0);
     expect(o.res.code, o.res.stderr).toBe(0);
@@ -90,7 +90,7 @@ describe("swapping planners", () => {
 
   it("forks a run recorded with the Anthropic planner at turn 3 onto the OpenAI-compatible planner, which finishes it", async () => {
     anthropic = await FakeAnthropic.start([...SCENARIO.slice(0, 4).map((c) => toolUseReply([c])), textReply("done?"), toolUseReply([SCENARIO[4]!])]);
-    const a = await runWith("anthropic:claude-x", { ANTHROPIC_API_KEY: "sk-ant-swap-000000", ANTHROPIC_BASE_URL: anthropic.url });
+    const a = await runWith("anthropic:claude-sonnet-5-5", { ANTHROPIC_API_KEY: "sk-ant-swap-000000", ANTHROPIC_BASE_URL: anthropic.url });
     expect(a.res.code).toBe(0);
     openai = await FakeOpenAI.start([chatToolCalls([{ name: "echo", args: { text: "forked" } }]), chatToolCalls([{ name: "finish", args: {} }])]);
     const forkDir = path.join(tempDir("tl-fork-"), "forked");

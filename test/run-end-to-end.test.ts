@@ -37,7 +37,7 @@ describe("tinkerloop run, end to end", () => {
     const runDir = path.join(dir, "run");
     const mcp = writeMcpConfig(dir, { lab: testServerEntry(["--name", "lab"], { HF_TOKEN: "${HF_TOKEN}" }) });
     const res = await runCli(
-      ["run", "--planner", "anthropic:claude-test", "--model", "local/tiny-arith", "--prompt", "Teach addition.", "--mcp-config", mcp, "--run-dir", runDir],
+      ["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", "local/tiny-arith", "--prompt", "Teach addition.", "--mcp-config", mcp, "--run-dir", runDir],
       { env: { ANTHROPIC_API_KEY: API_KEY, ANTHROPIC_BASE_URL: fake.url, HF_TOKEN } },
     );
     expect(res.stderr).toBe("");
@@ -47,7 +47,7 @@ describe("tinkerloop run, end to end", () => {
 
     const { events, tornTail } = readTranscript(path.join(runDir, "transcript.jsonl"));
     expect(tornTail).toBeUndefined();
-    expect(events[0]).toMatchObject({ type: "run", schema: 1, planner: "anthropic:claude-test", model: "local/tiny-arith" });
+    expect(events[0]).toMatchObject({ type: "run", schema: 1, planner: "anthropic:claude-sonnet-5-5", model: "local/tiny-arith" });
     expect(events.at(-1)).toMatchObject({ type: "end", reason: "finished", turns: 4 });
     const system = events.find((e) => e.type === "system") as { text: string };
     expect(system.text).toContain("**Teach addition.**");
@@ -94,7 +94,7 @@ describe("tinkerloop run, end to end", () => {
     const dir = tempDir("tl-tpl-");
     fs.writeFileSync(path.join(dir, "bad.md"), "Objective: <<PROMPT>> (no model here)");
     const runDir = path.join(dir, "run");
-    const res = await runCli(["run", "--planner", "anthropic:x", "--model", "local/tiny-arith", "--prompt", "p", "--template", path.join(dir, "bad.md"), "--run-dir", runDir], {
+    const res = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", "local/tiny-arith", "--prompt", "p", "--template", path.join(dir, "bad.md"), "--run-dir", runDir], {
       env: { ANTHROPIC_API_KEY: "sk-ant-whatever-123" },
     });
     expect(res.code).toBe(2);
@@ -116,7 +116,7 @@ describe("tinkerloop run, end to end", () => {
     fake = await FakeAnthropic.start([]);
     const dir = tempDir("tl-bad-srv-");
     const mcp = writeMcpConfig(dir, { broken: testServerEntry(["--fail-start"]) });
-    const res = await runCli(["run", "--planner", "anthropic:x", "--model", "local/tiny-arith", "--prompt", "p", "--mcp-config", mcp, "--run-dir", path.join(dir, "run")], {
+    const res = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", "local/tiny-arith", "--prompt", "p", "--mcp-config", mcp, "--run-dir", path.join(dir, "run")], {
       env: { ANTHROPIC_API_KEY: "sk-ant-whatever-123", ANTHROPIC_BASE_URL: fake.url },
     });
     expect(res.code).toBe(3);

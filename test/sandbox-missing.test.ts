@@ -18,7 +18,7 @@ describe("without the OS sandbox", () => {
     const fake = await FakeAnthropic.start([toolUseReply([{ name: "bash", input: { command: "id" } }]), textReply("Nothing to do."), textReply("Still nothing.")]);
     try {
       const runDir = path.join(tempDir("tl-nosbx-"), "run");
-      const r = await runCli(["run", "--planner", "anthropic:m", "--model", "local/tiny-arith", "--prompt", "p", "--run-dir", runDir, "--max-turns", "3", "--max-nudges", "0"], {
+      const r = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", "local/tiny-arith", "--prompt", "p", "--run-dir", runDir, "--max-turns", "3", "--max-nudges", "0"], {
         env: { ...OFF, ANTHROPIC_API_KEY: "sk-ant-test-000000", ANTHROPIC_BASE_URL: fake.url },
         timeoutMs: 120_000,
       });

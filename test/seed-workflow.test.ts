@@ -42,7 +42,7 @@ describe("the seed workflow end to end", () => {
     ];
     fake = await FakeAnthropic.start(steps.map((s) => toolUseReply([s])));
     const runDir = path.join(tempDir("tl-seed-"), "run");
-    const r = await runCli(["run", "--planner", "anthropic:claude-test", "--model", MODEL, "--prompt", "Teach one-digit addition.", "--run-dir", runDir], {
+    const r = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", MODEL, "--prompt", "Teach one-digit addition.", "--run-dir", runDir], {
       env: { ANTHROPIC_API_KEY: "sk-ant-seed-0000000000", ANTHROPIC_BASE_URL: fake.url, HF_HUB_OFFLINE: "1" },
       timeoutMs: 300_000,
     });
@@ -83,7 +83,7 @@ describe("the seed workflow end to end", () => {
       toolUseReply([{ name: "finish", input: {} }]),
     ]);
     const runDir = path.join(tempDir("tl-seed-miss-"), "run");
-    const r = await runCli(["run", "--planner", "anthropic:claude-test", "--model", MODEL, "--prompt", "p", "--run-dir", runDir], {
+    const r = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", MODEL, "--prompt", "p", "--run-dir", runDir], {
       env: { ANTHROPIC_API_KEY: "sk-ant-seed-0000000000", ANTHROPIC_BASE_URL: fake.url, HF_HUB_OFFLINE: "1" },
       cwd: REPO,
     });

@@ -145,6 +145,34 @@ describe.each(FORMATS)("Tinker backend through the Python worker, $renderer rend
     await b.close();
   });
 
+  it("counts the tokens each operation processed, by the meters the service bills: prefill (cache hits apart), sampled, trained", async () => {
+    const { b, calls } = backend();
+    await b.open(f.model, { loraRank: 8 });
+    const prompts = ["What is 2 + 2?", "And 3 + 4?"];
+    const first = await b.sample(prompts, 3, { temperature: 1, maxTokens: 32 });
+    const lengths = prompts.map((q) => encode(f.prompt(q)).length);
+    const sampled = (gs: typeof first) => gs.flat().reduce((n, c) => n + c.tokenCount, 0);
+    // A prompt read once at the full rate; its other two samples share it from the prefix cache.
+    expect(b.usage).toEqual({ prefill: lengths[0]! + lengths[1]!, cachedPrefill: 2 * (lengths[0]! + lengths[1]!), sampled: sampled(first), trained: 0 });
+    const again = await b.sample(prompts, 3, { temperature: 1, maxTokens: 32 });
+    // The service has these prompts in its prefix cache now: no full-rate prefill.
+    expect(calls().filter((c) => c.call === "sample").slice(-2).map((c) => c.prompt_cache_hit_tokens)).toEqual(lengths);
+    expect(b.usage).toMatchObject({ prefill: lengths[0]! + lengths[1]!, cachedPrefill: 5 * (lengths[0]! + lengths[1]!), sampled: sampled(first) + sampled(again) });
+    await b.trainPolicy(again[0]!.map((c, i) => ({ rolloutId: c.rolloutId, advantage: i - 1 })), { learningRate: 1e-5 });
+    const policy = calls().filter((c) => c.call === "forward_backward").at(-1).datums as Array<{ model_input: number[] }>;
+    const afterPolicy = b.usage.trained;
+    expect(afterPolicy).toBe(policy.reduce((n, d) => n + d.model_input.length, 0));
+    await b.trainSupervised([{ prompt: "Hi", response: "Yo" }], { learningRate: 1e-4 });
+    const sft = calls().filter((c) => c.call === "forward_backward").at(-1).datums[0].model_input.length;
+    expect(b.usage.trained).toBe(afterPolicy + sft);
+    const prefillBefore = b.usage.prefill;
+    await b.evalSupervised([{ prompt: "Hi", response: "Yo" }]);
+    // A forward pass without backward is billed as prefill.
+    expect(b.usage.prefill).toBe(prefillBefore + sft);
+    expect(b.usage.trained).toBe(afterPolicy + sft);
+    await b.close();
+  });
+
   it("saves and restores state: in the same worker, and in a fresh one with or without the checkpoint's record", async () => {
     const { b, calls, dir } = backend();
     await b.open(f.model, { loraRank: 8 });

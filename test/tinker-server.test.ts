@@ -80,6 +80,16 @@ describe("tinker MCP server", () => {
     expect(it0.reward_mean).toBeGreaterThanOrEqual(0);
     expect(it0.reward_mean).toBeLessThanOrEqual(1);
     expect(it0.tokens_sampled).toBeGreaterThan(0);
+    // What the step made the backend process, by meter: each distinct prompt (all of one length
+    // here) read once, its other samples (and a repeated prompt's) served from the prefix cache.
+    const u = r.structured.usage;
+    expect(u.sampled_tokens).toBe(it0.tokens_sampled);
+    expect((u.prefill_tokens + u.cached_prefill_tokens) % 48).toBe(0);
+    expect(u.cached_prefill_tokens).toBeGreaterThanOrEqual(3 * u.prefill_tokens);
+    expect(u.prefill_tokens).toBeGreaterThan(12);
+    expect(u.trained_tokens > 0).toBe(g.mixed > 0);
+    expect(r.meta?.["tinkerloop/usage"]).toEqual(u);
+    expect(r.text).toContain(`Tokens processed: prefill ${u.prefill_tokens} (+${u.cached_prefill_tokens} from the prefix cache) · sampled ${u.sampled_tokens} · trained ${u.trained_tokens}`);
     expect(r.structured.cumulative_iterations).toBe(1);
     expect(r.text).toContain(r.structured.session_dir);
     for (const f of ["training_debug.log", "sampling_debug.log", "reward_debug.log", "grading_function.py", "progress.txt", "progress.jsonl"]) {
@@ -122,6 +132,10 @@ describe("tinker MCP server", () => {
     expect(r.text).toMatch(/4 all-0/);
     expect(r.structured.optimizer_steps).toBe(0);
     expect(r.structured.iterations[0]).toMatchObject({ stepped: false, kl: null, groups: { total: 4, all_zero: 4 } });
+    // It took no step, but it sampled: the tokens are reported all the same, in the result and in _meta.
+    expect(r.structured.usage).toMatchObject({ trained_tokens: 0 });
+    expect(r.structured.usage.sampled_tokens).toBeGreaterThan(0);
+    expect(r.meta?.["tinkerloop/usage"]).toEqual(r.structured.usage);
     const after = (await s.call("save", { name: "after-abort" })).structured.counters.grpo_iterations;
     expect(after).toBe(before);
   });

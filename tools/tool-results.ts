@@ -11,3 +11,10 @@ export function readResult<T>(shape: z.ZodType<T>, structured: unknown): T | und
   const r = shape.safeParse(structured);
   return r.success ? r.data : undefined;
 }
+
+/**
+ * The `meta` key under which the harness records what a tool call cost (the tokens the
+ * training backend reported and their price at the run's prices). Only the harness
+ * writes it (agent/spend/priced-executor.ts); a server's own value is dropped.
+ */
+export const SPEND_META = "tinkerloop/spend";

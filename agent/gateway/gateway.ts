@@ -4,6 +4,8 @@ import type { Env, RunConfig } from "../config.ts";
 import { UserError } from "../errors.ts";
 import { buildSystemPrompt } from "../prompt.ts";
 import { RunSession } from "../run-session.ts";
+import { loadPrices } from "../spend/prices-file.ts";
+import { runPrices } from "../spend/setup.ts";
 import { GatewayRun } from "./gateway-run.ts";
 import { MIN_TOKEN_LENGTH, newToken, serveHttp } from "./http.ts";
 import { gatewayServer } from "./mcp-server.ts";
@@ -36,7 +38,10 @@ export async function runGateway(cfg: RunConfig, env: Env, o: GatewayOptions): P
     throw new UserError(`${TOKEN_ENV} is shorter than ${MIN_TOKEN_LENGTH} characters.`, `Use a long random value (e.g. openssl rand -base64 32), or unset it for a fresh token.`);
   }
   let run: GatewayRun | undefined;
-  const session = await RunSession.open(cfg, env, { out: o.out, signal: o.signal }, { onProgress: (_server, _tool, message) => run?.forwardProgress(message) });
+  const session = await RunSession.open(cfg, env, { out: o.out, signal: o.signal }, {
+    prices: runPrices(cfg, undefined, loadPrices(cfg.pricesFile)),
+    onProgress: (_server, _tool, message) => run?.forwardProgress(message),
+  });
   const gw = new GatewayRun(session, prompt, o.out);
   run = gw;
   const ended = new Promise<number>((resolve) => gw.whenEnded(resolve));

@@ -1,4 +1,5 @@
-import type { Guard, GuardContext, GuardRule, GuardVerdict, ToolCall } from "./types.ts";
+import type { CostEstimate } from "../spend/prices.ts";
+import type { EstimatedDecision, Guard, GuardContext, GuardDecision, GuardRule, GuardVerdict, ToolCall } from "./types.ts";
 
 /**
  * Runs rules in order. A rewrite feeds its input to the following rules (so two
@@ -11,10 +12,14 @@ export class GuardPipeline implements Guard {
     let input = call.input;
     const notes: string[] = [];
     const rewrittenBy: string[] = [];
+    let estimate: CostEstimate | undefined;
+    const verdict = (v: GuardVerdict): GuardVerdict => (estimate ? { ...v, estimate } : v);
     for (const rule of this.rules) {
-      let decision;
+      let decision: GuardDecision;
       try {
-        decision = await rule.check({ ...call, input }, ctx);
+        const { estimate: e, ...d }: EstimatedDecision = await rule.check({ ...call, input }, ctx);
+        if (e) estimate = e;
+        decision = d as GuardDecision;
       } catch (err) {
         // A broken rule must not take the run down; refusing the call is the safe side.
         decision = {
@@ -29,10 +34,10 @@ export class GuardPipeline implements Guard {
         rewrittenBy.push(rule.name);
         continue;
       }
-      return { decision, rule: rule.name };
+      return verdict({ decision, rule: rule.name });
     }
-    if (notes.length === 0) return { decision: { action: "allow" } };
-    return { decision: { action: "rewrite", input, note: notes.join(" ") }, rule: rewrittenBy.join(",") };
+    if (notes.length === 0) return verdict({ decision: { action: "allow" } });
+    return verdict({ decision: { action: "rewrite", input, note: notes.join(" ") }, rule: rewrittenBy.join(",") });
   }
 
   observe(call: ToolCall, result: { isError: boolean; structured?: unknown; content: string }): void {

@@ -1,4 +1,5 @@
 import type { Usage } from "../conversation.ts";
+import type { CostEstimate } from "../spend/prices.ts";
 import type { ToolSpec } from "../../tools/client/types.ts";
 
 /** What the guard decided about one tool call. */
@@ -32,12 +33,16 @@ export type GuardContext = {
  */
 export interface GuardRule {
   readonly name: string;
-  check(call: ToolCall, ctx: GuardContext): GuardDecision | Promise<GuardDecision>;
+  check(call: ToolCall, ctx: GuardContext): EstimatedDecision | Promise<EstimatedDecision>;
   /** Told about every executed call and its outcome, so stateful rules can track the run. */
   observe?(call: ToolCall, result: { isError: boolean; structured?: unknown; content: string }): void;
 }
 
-export type GuardVerdict = { decision: GuardDecision; rule?: string };
+/** The guard's answer: the decision, the rule that made it, and what the call is expected to cost when a rule estimated it. */
+export type GuardVerdict = { decision: GuardDecision; rule?: string; estimate?: CostEstimate };
+
+/** A rule's decision with the cost it estimated on the way (the budget rule's), recorded whatever the decision. */
+export type EstimatedDecision = GuardDecision & { estimate?: CostEstimate };
 
 /** The guard as the loop sees it. */
 export interface Guard {

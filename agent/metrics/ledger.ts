@@ -18,6 +18,8 @@ export type LedgerOptions = {
   maxTrainCalls?: number;
   /** Overrides of the checklist thresholds (from --alert-thresholds). */
   thresholds?: Partial<AlertThresholds>;
+  /** The run's spend against its budget, one line (the spend ledger's). */
+  spendLine?: () => string;
 };
 
 const MAX_BLOCK_CHARS = 1800;
@@ -87,6 +89,7 @@ export class MetricsLedger implements FeedbackSource, EventListener {
       ` · ${elapsed.toFixed(1)}${this.o.maxMinutes ? ` of ${this.o.maxMinutes}` : ""} min` +
       `${this.o.maxTrainCalls ? ` · ${all.length} of ${this.o.maxTrainCalls} training calls` : ""} · saves ${this.saves}`;
     const lines = [header];
+    if (this.o.spendLine) lines.push(this.o.spendLine());
     if (last?.method === "grpo") {
       lines.push("turn  reward       mixed/ALL-0/ALL-1/fail  KL of the step");
       for (const x of all.slice(-TABLE_ROWS)) {

@@ -8,14 +8,30 @@ import type {
   StopReason as AnthropicStopReason,
 } from "@anthropic-ai/sdk/resources/messages/messages";
 import { plannerErrorTurn } from "../conversation.ts";
+import { UserError } from "../errors.ts";
 import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../conversation.ts";
 import type { Planner, PlannerRequest } from "./planner.ts";
 import { callSignal } from "../../tools/client/call-signal.ts";
 import { RetryWatch } from "./retry-watch.ts";
 import { apiClientOptions, DEFAULT_PLANNER_MAX_TOKENS } from "./api-client-options.ts";
 import type { ApiPlannerOptions } from "./api-client-options.ts";
+import { refusedKey, unknownModel } from "./model-check.ts";
 
-export type AnthropicPlannerOptions = ApiPlannerOptions;
+export type AnthropicPlannerOptions = ApiPlannerOptions & {
+  /** Extended thinking with this many tokens a turn (--thinking). */
+  thinkingBudget?: number;
+};
+
+/**
+ * How the planner thinks: manual extended thinking with a budget, interleaved between
+ * tool calls (the beta header below); or adaptive thinking, for models that only take
+ * that (they interleave by themselves and take no budget: the budget then only widens
+ * max_tokens so the thinking fits).
+ */
+export type ThinkingMode = { type: "enabled"; budgetTokens: number } | { type: "adaptive"; budgetTokens: number };
+
+/** The beta that lets a model think between tool calls in manual mode. */
+export const INTERLEAVED_THINKING_BETA = "interleaved-thinking-2025-05-14";
 
 const EPHEMERAL = { type: "ephemeral" } as const;
 
@@ -25,13 +41,56 @@ export class AnthropicPlanner implements Planner {
   private readonly retries = new RetryWatch();
   private readonly client: Anthropic;
   private readonly model: string;
-  private readonly maxTokens: number;
+  private maxTokens: number;
+  /** Set from --thinking; `check` turns it adaptive for a model that takes only that. */
+  private thinking: ThinkingMode | undefined;
 
   constructor(opts: AnthropicPlannerOptions) {
     this.id = `anthropic:${opts.model}`;
     this.model = opts.model;
     this.maxTokens = opts.maxTokens ?? DEFAULT_PLANNER_MAX_TOKENS;
     this.client = new Anthropic(apiClientOptions(opts, this.retries));
+    if (opts.thinkingBudget !== undefined) this.thinking = { type: "enabled", budgetTokens: opts.thinkingBudget };
+  }
+
+  /**
+   * Checks the model against the API's model list (an alias is looked up on its own when
+   * the list does not name it) and fits the thinking to what the model takes. Throws a
+   * UserError for a model the API does not offer or a key it refuses; says so and goes on
+   * when the list cannot be reached.
+   */
+  async check(signal?: AbortSignal): Promise<string[]> {
+    let info: Anthropic.Models.ModelInfo | undefined;
+    const ids: string[] = [];
+    try {
+      for await (const m of this.client.models.list({ limit: 1000 }, { signal, maxRetries: 1 })) {
+        ids.push(m.id);
+        if (m.id === this.model) info = m;
+      }
+      info ??= await this.client.models.retrieve(this.model, {}, { signal, maxRetries: 1 });
+    } catch (err) {
+      if (err instanceof Anthropic.NotFoundError && ids.length > 0) throw unknownModel("anthropic", this.model, ids);
+      if (err instanceof Anthropic.AuthenticationError || err instanceof Anthropic.PermissionDeniedError) throw refusedKey("anthropic", err.status, "ANTHROPIC_API_KEY");
+      return [`planner model: could not check ${this.model} against the Anthropic model list (${describeAnthropicError(err).message}); going on`];
+    }
+    if (info.lifecycle === "retired") throw new UserError(`anthropic:${this.model} is retired: the Anthropic API lists it but no longer answers with it; pick another model (${ids.slice(0, 6).join(", ")}…).`);
+    const lines = [`planner model: ${this.model} is offered by the Anthropic API${info.display_name ? ` (${info.display_name})` : ""}${info.lifecycle === "deprecated" ? `, deprecated${info.retires_at ? ` (retires ${info.retires_at.slice(0, 10)})` : ""}` : ""}`];
+    if (!this.thinking) return lines;
+    const types = info.capabilities?.thinking.types;
+    const budget = this.thinking.budgetTokens;
+    if (types && !types.enabled.supported) {
+      if (!types.adaptive.supported) throw new UserError(`--thinking: ${this.model} does not think (its model entry offers neither extended nor adaptive thinking); leave --thinking out or pick another model.`);
+      this.thinking = { type: "adaptive", budgetTokens: budget };
+    }
+    const limit = info.max_tokens ?? undefined;
+    if (limit !== undefined && budget >= limit) throw new UserError(`--thinking ${budget} does not fit ${this.model}'s ${limit} output tokens; give a budget below ${limit}.`);
+    this.maxTokens = Math.min(this.maxTokens + budget, limit ?? Number.MAX_SAFE_INTEGER);
+    lines.push(
+      this.thinking.type === "enabled"
+        ? `thinking: extended thinking, ${budget} tokens a turn, interleaved with tool calls (max_tokens ${this.maxTokens})`
+        : `thinking: ${this.model} thinks adaptively (it takes no budget; it decides how much, between tool calls too); --thinking ${budget} raises max_tokens to ${this.maxTokens} so its thinking fits`,
+    );
+    return lines;
   }
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {
@@ -39,12 +98,13 @@ export class AnthropicPlanner implements Planner {
   }
 
   private async ask(req: PlannerRequest): Promise<AssistantTurn> {
-    const params = buildAnthropicRequest(this.model, this.maxTokens, req);
+    const params = buildAnthropicRequest(this.model, this.maxTokens, req, this.thinking);
     const perCall = callSignal(req.signal);
     try {
       // Streamed, so long replies are not cut by the non-streaming time limit; the SDK
       // does not retry errors inside a stream, which the loop's retry covers.
-      const msg = await this.client.messages.stream(params, { signal: perCall.signal }).finalMessage();
+      const headers = this.thinking?.type === "enabled" ? { "anthropic-beta": INTERLEAVED_THINKING_BETA } : undefined;
+      const msg = await this.client.messages.stream(params, { signal: perCall.signal, ...(headers ? { headers } : {}) }).finalMessage();
       if (msg.stop_reason === null) {
         // The stream ended without message_delta: the reply is incomplete, whatever it holds.
         return plannerErrorTurn("connection", "The reply stream from the Anthropic API ended before the message was complete.");
@@ -79,6 +139,7 @@ export function buildAnthropicRequest(
   model: string,
   maxTokens: number,
   req: Pick<PlannerRequest, "system" | "messages" | "tools">,
+  thinking?: ThinkingMode,
 ): MessageCreateParamsNonStreaming {
   const system: TextBlockParam[] = [{ type: "text", text: req.system, cache_control: EPHEMERAL }];
   const tools: Tool[] = req.tools.map((t, i) => ({
@@ -93,6 +154,7 @@ export function buildAnthropicRequest(
     system,
     tools,
     messages: toAnthropicMessages(req.messages),
+    ...(thinking ? { thinking: thinking.type === "enabled" ? { type: "enabled", budget_tokens: thinking.budgetTokens } : { type: "adaptive" } } : {}),
   };
 }
 
@@ -124,6 +186,11 @@ function toAnthropicBlock(b: Block): ContentBlockParam {
         content: b.content,
         ...(b.isError ? { is_error: true } : {}),
       };
+    // Exactly as the API returned them: it checks the signature.
+    case "thinking":
+      return { type: "thinking", thinking: b.thinking, signature: b.signature };
+    case "redacted_thinking":
+      return { type: "redacted_thinking", data: b.data };
   }
 }
 
@@ -132,7 +199,9 @@ function fromAnthropicContent(content: Anthropic.Messages.ContentBlock[]): Block
   for (const b of content) {
     if (b.type === "text") out.push({ type: "text", text: b.text });
     else if (b.type === "tool_use") out.push({ type: "tool_use", id: b.id, name: b.name, input: b.input });
-    // Thinking and server-tool blocks are not requested by this harness; drop them.
+    else if (b.type === "thinking") out.push({ type: "thinking", thinking: b.thinking, signature: b.signature });
+    else if (b.type === "redacted_thinking") out.push({ type: "redacted_thinking", data: b.data });
+    // Server-tool blocks are not requested by this harness; drop them.
   }
   return out;
 }

@@ -3,6 +3,7 @@ import type { Env } from "../config.ts";
 import type { Hints } from "../recipes.ts";
 import { AnthropicPlanner } from "./anthropic.ts";
 import { OpenAIPlanner } from "./openai.ts";
+import type { PlannerDepth, ReasoningEffort } from "./depth.ts";
 import type { Planner } from "./planner.ts";
 import { ScriptedPlanner } from "./scripted.ts";
 import { RecordedPlanner } from "../replay/recorded.ts";
@@ -14,16 +15,36 @@ export const DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5";
 
 export type PlannerChoice = { planner: Planner; why: string };
 
+/** A run's depth settings as resolvePlanner takes them. */
+export function plannerDepth(cfg: { thinkingBudget?: number | undefined; reasoningEffort?: ReasoningEffort | undefined }): PlannerDepth {
+  return { ...(cfg.thinkingBudget !== undefined ? { thinkingBudget: cfg.thinkingBudget } : {}), ...(cfg.reasoningEffort ? { reasoningEffort: cfg.reasoningEffort } : {}) };
+}
+
 /**
  * Turns a planner spec ("anthropic:<model>", "anthropic") into a planner. With no
- * spec, picks Anthropic when ANTHROPIC_API_KEY is set and says why.
+ * spec, picks Anthropic when ANTHROPIC_API_KEY is set and says why. A depth setting
+ * the chosen planner cannot take is refused (one line, exit 2).
  */
-export function resolvePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints; model?: string } = {}): PlannerChoice {
+export function resolvePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints; model?: string; depth?: PlannerDepth } = {}): PlannerChoice {
+  const choice = choosePlanner(spec, env, ctx);
+  const depth = ctx.depth ?? {};
+  const kind = choice.planner.id.split(":")[0];
+  if (depth.thinkingBudget !== undefined && kind !== "anthropic") {
+    throw new UserError(`--thinking is for anthropic: planners; this run's planner is ${choice.planner.id}${kind === "openai" ? " (use --reasoning-effort)" : ""}.`);
+  }
+  if (depth.reasoningEffort !== undefined && kind !== "openai") {
+    throw new UserError(`--reasoning-effort is for openai: planners; this run's planner is ${choice.planner.id}${kind === "anthropic" ? " (use --thinking)" : ""}.`);
+  }
+  return choice;
+}
+
+function choosePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints; model?: string; depth?: PlannerDepth }): PlannerChoice {
+  const depth = ctx.depth ?? {};
   const scripted = () => new ScriptedPlanner({ ...(ctx.hints ? { hints: ctx.hints } : {}), ...(ctx.model ? { model: ctx.model } : {}) });
   if (spec === undefined || spec === "") {
     if (env.ANTHROPIC_API_KEY) {
       return {
-        planner: makeAnthropic(DEFAULT_ANTHROPIC_MODEL, env),
+        planner: makeAnthropic(DEFAULT_ANTHROPIC_MODEL, env, depth),
         why: `no --planner given and ANTHROPIC_API_KEY is set: using anthropic:${DEFAULT_ANTHROPIC_MODEL}`,
       };
     }
@@ -33,7 +54,7 @@ export function resolvePlanner(spec: string | undefined, env: Env, ctx: { hints?
   const arg = rest.join(":");
   switch (kind) {
     case "anthropic":
-      return { planner: makeAnthropic(arg || DEFAULT_ANTHROPIC_MODEL, env), why: `--planner ${spec}` };
+      return { planner: makeAnthropic(arg || DEFAULT_ANTHROPIC_MODEL, env, depth), why: `--planner ${spec}` };
     case "scripted":
       return { planner: scripted(), why: `--planner ${spec}` };
     case "replay": {
@@ -45,14 +66,17 @@ export function resolvePlanner(spec: string | undefined, env: Env, ctx: { hints?
       if (!arg) throw new UserError("--planner openai needs a model name: openai:<model>.", "e.g. --planner openai:gpt-5 or, for a local server, openai:qwen3-8b with OPENAI_BASE_URL.");
       const apiKey = env.OPENAI_API_KEY ?? (env.OPENAI_BASE_URL ? "none" : undefined);
       if (!apiKey) throw new UserError(`The planner openai:${arg} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server that needs no key).`, "Set it in the environment or in .env.");
-      return { planner: new OpenAIPlanner({ model: arg, apiKey, ...(env.OPENAI_BASE_URL ? { baseURL: env.OPENAI_BASE_URL } : {}) }), why: `--planner ${spec}` };
+      return {
+        planner: new OpenAIPlanner({ model: arg, apiKey, ...(env.OPENAI_BASE_URL ? { baseURL: env.OPENAI_BASE_URL } : {}), ...(depth.reasoningEffort ? { reasoningEffort: depth.reasoningEffort } : {}) }),
+        why: `--planner ${spec}`,
+      };
     }
     default:
       throw new UserError(`Unknown planner '${spec}'.`, "Use anthropic:<model>, openai:<model>, scripted or replay:<transcript>.");
   }
 }
 
-function makeAnthropic(model: string, env: Env): Planner {
+function makeAnthropic(model: string, env: Env, depth: PlannerDepth): Planner {
   const apiKey = env.ANTHROPIC_API_KEY;
   if (!apiKey) {
     throw new UserError(
@@ -66,5 +90,6 @@ function makeAnthropic(model: string, env: Env): Planner {
     ...(env.ANTHROPIC_BASE_URL ? { baseURL: env.ANTHROPIC_BASE_URL } : {}),
     ...(env.TINKERLOOP_PLANNER_MAX_TOKENS ? { maxTokens: Number(env.TINKERLOOP_PLANNER_MAX_TOKENS) } : {}),
     ...(env.TINKERLOOP_SDK_MAX_RETRIES ? { maxRetries: Number(env.TINKERLOOP_SDK_MAX_RETRIES) } : {}),
+    ...(depth.thinkingBudget !== undefined ? { thinkingBudget: depth.thinkingBudget } : {}),
   });
 }

@@ -7,8 +7,11 @@ import { callSignal } from "../../tools/client/call-signal.ts";
 import { RetryWatch } from "./retry-watch.ts";
 import { apiClientOptions, DEFAULT_PLANNER_MAX_TOKENS } from "./api-client-options.ts";
 import type { ApiPlannerOptions } from "./api-client-options.ts";
+import { refusedKey, unknownModel } from "./model-check.ts";
 
-export type OpenAIPlannerOptions = ApiPlannerOptions;
+import type { ReasoningEffort } from "./depth.ts";
+
+export type OpenAIPlannerOptions = ApiPlannerOptions & { reasoningEffort?: ReasoningEffort };
 
 /** Input placed on a tool call whose arguments were not valid JSON; the guard answers it with an error. */
 
@@ -27,6 +30,19 @@ export class OpenAIPlanner implements Planner {
     return this.retries.attachTo(await this.ask(req));
   }
 
+  /** Checks the model against the server's model list (GET /models); a server without one is said so and the run goes on. */
+  async check(signal?: AbortSignal): Promise<string[]> {
+    const ids: string[] = [];
+    try {
+      for await (const m of this.client.models.list({ signal, maxRetries: 1 })) ids.push(m.id);
+    } catch (err) {
+      if (err instanceof OpenAI.AuthenticationError || err instanceof OpenAI.PermissionDeniedError) throw refusedKey("openai", err.status, "OPENAI_API_KEY");
+      return [`planner model: could not check ${this.opts.model} against the server's model list (${describeOpenAIError(err).message}); going on`];
+    }
+    if (!ids.includes(this.opts.model)) throw unknownModel("openai", this.opts.model, ids);
+    return [`planner model: ${this.opts.model} is listed by the server${this.opts.reasoningEffort ? `; reasoning effort ${this.opts.reasoningEffort}` : ""}`];
+  }
+
   private async ask(req: PlannerRequest): Promise<AssistantTurn> {
     const perCall = callSignal(req.signal);
     try {
@@ -36,6 +52,7 @@ export class OpenAIPlanner implements Planner {
           max_completion_tokens: this.opts.maxTokens ?? DEFAULT_PLANNER_MAX_TOKENS,
           messages: toOpenAIMessages(req.system, req.messages),
           ...(req.tools.length ? { tools: req.tools.map(toOpenAITool) } : {}),
+          ...(this.opts.reasoningEffort ? { reasoning_effort: this.opts.reasoningEffort } : {}),
         },
         { signal: perCall.signal },
       );
@@ -50,8 +67,9 @@ export class OpenAIPlanner implements Planner {
       return {
         content,
         stopReason: mapFinishReason(choice.finish_reason, content),
+        // prompt_tokens counts the cached ones too; Usage keeps them apart (they are billed apart).
         usage: {
-          inputTokens: res.usage?.prompt_tokens ?? 0,
+          inputTokens: Math.max(0, (res.usage?.prompt_tokens ?? 0) - (res.usage?.prompt_tokens_details?.cached_tokens ?? 0)),
           outputTokens: res.usage?.completion_tokens ?? 0,
           cacheReadTokens: res.usage?.prompt_tokens_details?.cached_tokens ?? 0,
           cacheWriteTokens: 0,

@@ -26,4 +26,10 @@ export interface Planner {
   /** e.g. "anthropic:claude-sonnet-5-5", "scripted", "replay:<file>". */
   readonly id: string;
   next(req: PlannerRequest): Promise<AssistantTurn>;
+  /**
+   * Before a run (and in `doctor`): checks the model against the provider's model list and
+   * settles what depends on the model. Returns lines to print; throws a UserError for a
+   * model the provider does not offer or a key it refuses. Offline planners have none.
+   */
+  check?(signal?: AbortSignal): Promise<string[]>;
 }

@@ -9,7 +9,9 @@ import type { AlertThresholds } from "../metrics/alerts.ts";
 import { EventBus, observing } from "../events.ts";
 import type { RunEvent } from "../events.ts";
 import type { RecordedEvent } from "../transcript.ts";
-import { loadRecording, recordedConfig } from "./recording.ts";
+import { loadRecording, recordedBudgets, recordedConfig } from "./recording.ts";
+import { SpendLedger } from "../spend/ledger.ts";
+import { RecordedEstimates } from "../spend/estimate.ts";
 import { CassetteTools, RecordedPlanner, toolSpecsOf } from "./recorded.ts";
 
 /** What a cassette replay may change; guard rule modules come only from the user's flags, never from the transcript. */
@@ -37,11 +39,14 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
     const cassette = new CassetteTools(tools, rec.read.events);
     const maxTrainCalls = overrides.maxTrainCalls ?? cfg.maxTrainCalls;
     const training = new TrainingState();
+    // The recorded dollar budgets against the recorded costs and estimates (the calls' data
+    // files are not here to estimate again): nothing is spent, so this only shows refusals.
+    const spend = new SpendLedger();
     const guard = await buildGuard({
       trainingState: training,
       onWrongModel: overrides.onWrongModel ?? cfg.onWrongModel,
       dataDir: path.join(scratch, "data"),
-      budget: { ...(maxTrainCalls ? { maxTrainCalls } : {}) },
+      budget: { ...(maxTrainCalls ? { maxTrainCalls } : {}), cost: recordedBudgets(rec), spend, estimator: new RecordedEstimates(rec.read.events) },
       disabled: overrides.guardOff ?? cfg.guardOff,
       customRuleFiles: cfg.guardRules,
     });
@@ -52,7 +57,7 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
       {
         planner: RecordedPlanner.fromEvents(rec.read.events, rec.file),
         tools: cassette,
-        events: new EventBus([{ on: (e) => events.push(e) }, training, observing(guard), ledger]),
+        events: new EventBus([{ on: (e) => events.push(e) }, training, observing(guard), ledger, spend]),
         clock: { now: Date.now },
         signal: new AbortController().signal,
         guard,

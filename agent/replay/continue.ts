@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { Env, RunConfig } from "../config.ts";
+import type { Env, RunConfig, SpendSettings } from "../config.ts";
 import { newRunId } from "../config.ts";
 import { UserError } from "../errors.ts";
-import { resolvePlanner } from "../planners/index.ts";
+import { plannerDepth, resolvePlanner } from "../planners/index.ts";
 import { executeRun } from "../run.ts";
 import type { RunIO } from "../run.ts";
 import { replay } from "../events.ts";
@@ -57,7 +57,7 @@ const CONTINUABLE = /^(scripted|anthropic:|openai:)/;
  * names its parent), training restored from the last checkpoint by then, and a live
  * planner of your choice from there on.
  */
-export async function forkRun(target: string, turn: number, plannerSpec: string, o: { env: Env; io: RunIO; runDir?: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[] }) {
+export async function forkRun(target: string, turn: number, plannerSpec: string, o: { env: Env; io: RunIO; runDir?: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; spend?: SpendSettings }) {
   const rec = loadRecording(target);
   const maxTurn = lastTurn(rec.read.events);
   if (!Number.isInteger(turn) || turn < 1 || turn > maxTurn) throw new UserError(`--fork needs a turn between 1 and ${maxTurn}, got ${turn}.`);
@@ -65,11 +65,11 @@ export async function forkRun(target: string, turn: number, plannerSpec: string,
   const parentDir = path.dirname(rec.file);
   const runId = newRunId();
   const cfg: RunConfig = {
-    ...recordedConfig(rec, { runDir: path.resolve(o.runDir ?? path.join(path.dirname(parentDir), runId)), mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules, ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}) }),
+    ...recordedConfig(rec, { runDir: path.resolve(o.runDir ?? path.join(path.dirname(parentDir), runId)), mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules, ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}), ...(o.spend ? { spend: o.spend } : {}) }),
     runId,
     plannerSpec,
   };
-  const planner = resolvePlanner(plannerSpec, o.env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
+  const planner = resolvePlanner(plannerSpec, o.env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg) });
   const checkpoint = lastCheckpoint(prefix, parentDir, rec.read.events.filter((e) => (turnOf(e) ?? 0) > turn));
   return executeRun(cfg, o.env, o.io, {
     planner,
@@ -88,13 +88,13 @@ export async function forkRun(target: string, turn: number, plannerSpec: string,
 }
 
 /** Resume: continue a stopped or crashed run in its own directory and transcript. */
-export async function resumeRun(runDirArg: string, o: { env: Env; io: RunIO; plannerSpec?: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; maxTurns?: number; maxMinutes?: number }) {
+export async function resumeRun(runDirArg: string, o: { env: Env; io: RunIO; plannerSpec?: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; maxTurns?: number; maxMinutes?: number; spend?: SpendSettings }) {
   const rec = loadRecording(runDirArg);
   const last = rec.read.events[rec.read.events.length - 1];
   if (last?.type === "end" && last.reason === "finished") throw new UserError(`The run in ${path.dirname(rec.file)} already finished.`, "Fork it (tinkerloop replay --fork N --planner …) to try another direction.");
   const prefix = rec.read.events.filter((e) => e.type !== "end");
   const startTurn = lastTurn(prefix);
-  const recorded = recordedConfig(rec, { runDir: path.dirname(rec.file), mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules, ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}) });
+  const recorded = recordedConfig(rec, { runDir: path.dirname(rec.file), mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules, ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}), ...(o.spend ? { spend: o.spend } : {}) });
   const cfg: RunConfig = {
     ...recorded,
     ...(o.maxTurns ? { maxTurns: o.maxTurns } : {}),
@@ -103,7 +103,7 @@ export async function resumeRun(runDirArg: string, o: { env: Env; io: RunIO; pla
   const spec = o.plannerSpec ?? (CONTINUABLE.test(rec.header.planner) ? rec.header.planner : undefined);
   if (!spec) throw new UserError(`The run was planned by ${rec.header.planner}, which cannot continue it.`, "Name the planner that continues it: tinkerloop resume <run> --planner anthropic:<model> | openai:<model> | scripted.");
   cfg.plannerSpec = spec;
-  const planner = resolvePlanner(spec, o.env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
+  const planner = resolvePlanner(spec, o.env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg) });
   const checkpoint = lastCheckpoint(prefix, cfg.runDir);
   const lostNote = rec.read.tornTail !== undefined ? " The transcript's last line was cut off by the crash and was dropped." : "";
   return executeRun(cfg, o.env, o.io, {

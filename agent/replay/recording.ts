@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import type { RunConfig } from "../config.ts";
+import type { RunConfig, SpendSettings } from "../config.ts";
+import type { CostBudget } from "../spend/ledger.ts";
 import { RUN_DEFAULTS, thresholdsShape } from "../config.ts";
 import { UserError } from "../errors.ts";
 import { hintsShape } from "../recipes.ts";
@@ -65,7 +66,6 @@ const recordedSettingsShape = z.object({
   toolTimeoutSec: z.number().int().positive().default(RUN_DEFAULTS.toolTimeoutSec),
   onWrongModel: z.enum(["rewrite", "reject"]).default(RUN_DEFAULTS.onWrongModel),
   maxTrainCalls: z.number().int().positive().optional(),
-  maxPlannerCostUsd: z.number().positive().optional(),
   guardOff: z.array(z.string()).default([]),
   maxContextTokens: z.number().int().positive().default(RUN_DEFAULTS.maxContextTokens),
   inlineLimitKb: z.number().int().positive().default(RUN_DEFAULTS.inlineLimitKb),
@@ -75,7 +75,38 @@ const recordedSettingsShape = z.object({
 });
 
 /** What the user names again when acting on a recording (the shell's environment included: a transcript cannot widen it). */
-export type UserNamed = { runDir: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[] };
+export type UserNamed = { runDir: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; spend?: SpendSettings };
+
+/** No budget, no prices file, no thinking: what acting on a recording without a live planner uses. */
+export const NO_SPEND_SETTINGS: SpendSettings = { maxCostUsd: undefined, maxPlannerCostUsd: undefined, maxTrainingCostUsd: undefined, pricesFile: undefined, thinkingBudget: undefined, reasoningEffort: undefined };
+
+/** The recorded run's budgets, read only to tell the user what to name again. */
+const recordedBudgetShape = z.object({ maxCostUsd: z.number().optional(), maxPlannerCostUsd: z.number().optional(), maxTrainingCostUsd: z.number().optional() });
+const BUDGET_FLAGS = { maxCostUsd: "--max-cost", maxPlannerCostUsd: "--max-planner-cost", maxTrainingCostUsd: "--max-training-cost" } as const;
+
+/** The recorded run's dollar budgets, as data (a cassette replay reproduces its refusals; nothing there spends). */
+export function recordedBudgets(rec: Recording): CostBudget {
+  const r = recordedBudgetShape.safeParse(rec.header.config);
+  if (!r.success) return {};
+  return Object.fromEntries(Object.entries(r.data).filter(([, v]) => typeof v === "number")) as CostBudget;
+}
+
+/**
+ * What a continued run may spend and how deeply it thinks: only what the user names now.
+ * A transcript could be edited to raise a budget, lower a price or deepen the thinking,
+ * so none of that is taken from it; a recorded budget the user did not name again stops
+ * the continuation with a line saying what to pass.
+ */
+export function spendFromUser(rec: Recording, spend: SpendSettings): SpendSettings {
+  const recorded = recordedBudgetShape.safeParse(rec.header.config);
+  const budgets = recorded.success ? Object.entries(BUDGET_FLAGS).filter(([k]) => recorded.data[k as keyof typeof BUDGET_FLAGS] !== undefined) : [];
+  const named = spend.maxCostUsd !== undefined || spend.maxPlannerCostUsd !== undefined || spend.maxTrainingCostUsd !== undefined;
+  if (budgets.length > 0 && !named) {
+    const was = budgets.map(([k, flag]) => `${flag} ${recorded.data![k as keyof typeof BUDGET_FLAGS]}`).join(" ");
+    throw new UserError(`The recorded run had a budget (${was}); a transcript cannot set what a run may spend, so name it again: ${was}.`);
+  }
+  return spend;
+}
 
 /** The run configuration for acting on a recording: recorded data plus what the user named. */
 export function recordedConfig(rec: Recording, named: UserNamed): RunConfig {
@@ -102,7 +133,7 @@ export function recordedConfig(rec: Recording, named: UserNamed): RunConfig {
     toolTimeoutSec: c.toolTimeoutSec,
     onWrongModel: c.onWrongModel,
     maxTrainCalls: c.maxTrainCalls,
-    maxPlannerCostUsd: c.maxPlannerCostUsd,
+    ...(named.spend ? spendFromUser(rec, named.spend) : NO_SPEND_SETTINGS),
     guardOff: c.guardOff,
     maxContextTokens: c.maxContextTokens,
     inlineLimitKb: c.inlineLimitKb,

@@ -1,6 +1,8 @@
 import { addUsage, ZERO_USAGE } from "../conversation.ts";
 import type { Block, Usage } from "../conversation.ts";
-import { plannerCostUsd } from "../pricing.ts";
+import { describeSpend, SpendLedger } from "../spend/ledger.ts";
+import { SPEND_META, spendShape } from "../spend/priced-executor.ts";
+import { formatUsd, plannerCostUsd, PriceTable } from "../spend/prices.ts";
 import type { RecordedEvent, TranscriptReadResult } from "../transcript.ts";
 
 const clip = (s: string, n: number) => {
@@ -10,22 +12,36 @@ const clip = (s: string, n: number) => {
 
 export type ViewOptions = { full?: boolean; width?: number };
 
-/** Renders a transcript for a terminal: turns, text, calls, guard decisions, results, feedback, usage and cost. */
+/** Renders a transcript for a terminal: turns, text and thinking, calls, guard decisions, results and what they cost, feedback, usage and spend. */
 export function renderTranscript(read: TranscriptReadResult, o: ViewOptions = {}): string[] {
   const w = o.full ? 100_000 : (o.width ?? 200);
   const out: string[] = [];
   let usage: Usage = ZERO_USAGE;
-  for (const e of read.events) out.push(...renderEvent(e, w, o.full ?? false, (u) => (usage = addUsage(usage, u))));
-  out.push(
-    "",
-    `tokens: in ${usage.inputTokens} · out ${usage.outputTokens} · cache read ${usage.cacheReadTokens} · cache write ${usage.cacheWriteTokens} · est. cost $${plannerCostUsd(usage).toFixed(4)}`,
-  );
+  const spend = new SpendLedger();
+  const estimates = new Map<string, number>();
+  for (const e of read.events) {
+    spend.on(e);
+    if (e.type === "guard" && e.estimate) estimates.set(e.toolUseId, e.estimate.usd);
+    out.push(...renderEvent(e, w, o.full ?? false, (u) => (usage = addUsage(usage, u)), estimates));
+  }
+  out.push("", `tokens: in ${usage.inputTokens} · out ${usage.outputTokens} · cache read ${usage.cacheReadTokens} · cache write ${usage.cacheWriteTokens}`, spendLine(read, spend, usage));
   if (read.tornTail !== undefined) out.push(`note: the last line was cut off mid-write (${read.tornTail.length} bytes), probably by a crash; everything before it is shown.`);
   if (read.damage) out.push(`note: line ${read.damage.line} is damaged (${read.damage.reason}); the events after it are not shown.`);
   return out;
 }
 
-function renderEvent(e: RecordedEvent, w: number, full: boolean, addU: (u: Usage) => void): string[] {
+/** The run's spend as recorded; a transcript from before costs were recorded is priced at today's list price of its planner, and says so. */
+function spendLine(read: TranscriptReadResult, spend: SpendLedger, usage: Usage): string {
+  const planner = read.events.find((e) => e.type === "run")?.planner ?? "";
+  const recorded = read.events.some((e) => e.type === "assistant" && e.usage.costUsd !== undefined);
+  if (!recorded && spend.plannerUnpriced) {
+    const p = PriceTable.builtIn().planner(planner);
+    if ("price" in p) return `spend: not recorded; the planner's tokens at today's list price for ${planner}: ≈${formatUsd(plannerCostUsd(usage, p.price))}`;
+  }
+  return `spend: ${describeSpend(spend)}`;
+}
+
+function renderEvent(e: RecordedEvent, w: number, full: boolean, addU: (u: Usage) => void, estimates: Map<string, number>): string[] {
   switch (e.type) {
     case "run":
       return [
@@ -49,6 +65,8 @@ function renderEvent(e: RecordedEvent, w: number, full: boolean, addU: (u: Usage
       if (e.error) lines.push(`  planner error: ${e.error}`);
       for (const b of e.content) {
         if (b.type === "text") lines.push(`  ${full ? b.text : clip(b.text, w)}`);
+        else if (b.type === "thinking") lines.push(`  (thinking) ${full ? b.thinking : clip(b.thinking, w)}`);
+        else if (b.type === "redacted_thinking") lines.push(`  (thinking, encrypted by the provider: ${b.data.length} characters)`);
         else if (b.type === "tool_use") lines.push(`  → ${b.name}(${clip(JSON.stringify(b.input ?? {}), Math.max(40, w - b.name.length - 6))})`);
       }
       return lines;
@@ -58,8 +76,12 @@ function renderEvent(e: RecordedEvent, w: number, full: boolean, addU: (u: Usage
       return [
         `  guard ${e.rule ?? ""} ${e.decision.action}: ${clip(e.decision.action === "rewrite" ? e.decision.note : e.decision.action === "reject" ? e.decision.message : e.decision.reason, w)}`,
       ];
-    case "tool":
-      return [`  ← ${e.name} ${e.isError ? "✗" : "✓"} ${(e.ms / 1000).toFixed(1)}s: ${full ? e.result : clip(e.result, w)}`];
+    case "tool": {
+      const spent = spendShape.safeParse(e.meta?.[SPEND_META]);
+      const est = estimates.get(e.toolUseId);
+      const cost = spent.success ? ` · cost ${spent.data.usd === null ? "unpriced" : formatUsd(spent.data.usd)}${est !== undefined ? ` (estimated ${formatUsd(est)})` : ""}` : "";
+      return [`  ← ${e.name} ${e.isError ? "✗" : "✓"} ${(e.ms / 1000).toFixed(1)}s${cost}: ${full ? e.result : clip(e.result, w)}`];
+    }
     case "feedback":
       return e.text.split("\n").map((l) => `  │ ${l}`);
     case "retry":

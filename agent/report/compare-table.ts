@@ -2,14 +2,20 @@
  * The comparison table, shared by `tinkerloop compare` (printed) and compare.html.
  * Pure: no Node or DOM imports.
  */
-import { plannerCostUsd } from "../pricing.ts";
+import { plannerCostUsd, PriceTable } from "../spend/prices.ts";
 import type { ReportModel } from "./model.ts";
 
-/** Planner spend: as the run recorded it, else estimated from its tokens at list prices. */
+/**
+ * The run's spend, planner and training: as the run recorded it; for a run from before
+ * costs were recorded, its planner's tokens at today's list price (an estimate), or
+ * nothing when its planner has no listed price.
+ */
 export function spendOf(m: ReportModel): { usd: number; estimated: boolean } {
-  if (m.costUsd !== null) return { usd: m.costUsd, estimated: false };
+  if (m.costUsd !== null || m.trainingCostUsd !== null) return { usd: (m.costUsd ?? 0) + (m.trainingCostUsd ?? 0), estimated: false };
   const t = m.tokens;
-  return { usd: plannerCostUsd({ inputTokens: t.input, outputTokens: t.output, cacheReadTokens: t.cacheRead, cacheWriteTokens: t.cacheWrite }), estimated: true };
+  const p = PriceTable.builtIn().planner(m.planner);
+  if (!("price" in p)) return { usd: 0, estimated: true };
+  return { usd: plannerCostUsd({ inputTokens: t.input, outputTokens: t.output, cacheReadTokens: t.cacheRead, cacheWriteTokens: t.cacheWrite }, p.price), estimated: true };
 }
 
 /** "$1.23", "≈$0.0042" for an estimate, "–" when there was no planner spend to speak of (the scripted planner). */

@@ -12,6 +12,7 @@ import { readResult } from "../../tools/tool-results.ts";
 import { fromPredecessorText } from "../metrics/records.ts";
 import { HARNESS_CALL } from "../harness-call-ids.ts";
 import { baseToolName, isTrainingTool } from "../tool-names.ts";
+import { SPEND_META } from "../../tools/tool-results.ts";
 
 /** Bounds on what one report carries, so a long run still makes a page a browser opens quickly. */
 export const REPORT_LIMITS = {
@@ -109,6 +110,8 @@ export type ReportModel = {
   tokens: { input: number; output: number; cacheRead: number; cacheWrite: number };
   /** Planner spend in US dollars, when the run recorded it. */
   costUsd: number | null;
+  /** Training and sampling spend in US dollars (what each call's recorded tokens cost), when the run recorded it. */
+  trainingCostUsd: number | null;
   guardInterventions: number;
   toolCalls: number;
   toolErrors: number;
@@ -141,6 +144,7 @@ export function emptyModel(): ReportModel {
     turns: 0,
     tokens: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
     costUsd: null,
+    trainingCostUsd: null,
     guardInterventions: 0,
     toolCalls: 0,
     toolErrors: 0,
@@ -265,6 +269,8 @@ export class ReportFolder {
         c.result = { isError: e.isError, ms: e.ms, text: clip(e.result, REPORT_LIMITS.resultChars) };
         m.toolCalls++;
         if (e.isError) m.toolErrors++;
+        const spent = isObj(e.meta) && isObj(e.meta[SPEND_META]) ? num(e.meta[SPEND_META].usd) : null;
+        if (spent !== null) m.trainingCostUsd = (m.trainingCostUsd ?? 0) + spent;
         this.observeTool(e, minutes);
         break;
       }

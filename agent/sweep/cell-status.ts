@@ -31,6 +31,7 @@ export const summaryShape = z.looseObject({
   holdout: z.object({ baseline: z.number(), best: z.number(), final: z.number() }).loose().nullable(),
   usage: z.looseObject({ inputTokens: z.number(), outputTokens: z.number(), cacheReadTokens: z.number().default(0), cacheWriteTokens: z.number().default(0) }),
   elapsedMs: z.number(),
+  spend: z.looseObject({ totalUsd: z.number(), plannerUnpriced: z.boolean(), trainingUnpriced: z.boolean() }).optional(),
 });
 export type SummaryNumbers = z.infer<typeof summaryShape>;
 

@@ -3,7 +3,7 @@
  * the cells that ran to an end of their own (finished, or stopped by a limit). Every
  * number comes from the runs' summary.json. Pure: no file or terminal I/O.
  */
-import { plannerCostUsd } from "../pricing.ts";
+import { PriceTable, plannerCostUsd } from "../spend/prices.ts";
 import { costOf } from "../report/model.ts";
 import type { SummaryNumbers } from "./cell-status.ts";
 import type { CellState } from "./manifest.ts";
@@ -27,7 +27,7 @@ export type LeaderRow = {
   medianElapsedMs: number | null;
   /** Planner tokens (input + output), mean per run. */
   tokensPerRun: number | null;
-  /** Planner spend, mean per run: as the runs recorded it, else estimated from tokens at list prices. */
+  /** Spend (planner and training), mean per run: as the runs recorded it, else the planner's tokens at the built-in prices (estimated). */
   costPerRun: { usd: number; estimated: boolean } | null;
   /** Guard interventions (rewrites, rejects, stops), mean per run. */
   interventionsPerRun: number | null;
@@ -54,11 +54,16 @@ function median(xs: number[]): number | null {
 
 const counted = (c: ScoredCell): c is ScoredCell & { summary: SummaryNumbers } => (c.state === "finished" || c.state === "stopped") && c.summary !== undefined;
 
-/** A run's spend: recorded (summary.json) or estimated from its tokens. */
-export function spendOfSummary(s: SummaryNumbers): { usd: number; estimated: boolean } {
+/**
+ * A run's spend: as its summary.json recorded it (a lower bound, marked estimated, when a
+ * side had no price), else its planner tokens at the built-in prices; null when unknowable.
+ */
+export function spendOfSummary(s: SummaryNumbers): { usd: number; estimated: boolean } | null {
+  if (s.spend) return { usd: s.spend.totalUsd, estimated: s.spend.plannerUnpriced || s.spend.trainingUnpriced };
   const recorded = costOf(s) ?? costOf(s.usage);
   if (recorded !== null) return { usd: recorded, estimated: false };
-  return { usd: plannerCostUsd(s.usage), estimated: true };
+  const price = s.planner ? PriceTable.builtIn().planner(s.planner) : undefined;
+  return price && "price" in price ? { usd: plannerCostUsd(s.usage, price.price), estimated: true } : null;
 }
 
 /** One row per planner; planners in the order the sweep names them, groups by prompt then model. */
@@ -81,7 +86,7 @@ function row(planner: string, cells: ScoredCell[]): LeaderRow {
   const s = done.map((c) => c.summary);
   const lifts = s.filter((x) => x.holdout).map((x) => x.holdout!.final - x.holdout!.baseline);
   const scores = s.filter((x) => x.holdout).map((x) => x.holdout!.best);
-  const spends = s.map(spendOfSummary);
+  const spends = s.map(spendOfSummary).filter((x) => x !== null);
   const finished = done.filter((c) => c.state === "finished").length;
   return {
     planner,
@@ -94,7 +99,8 @@ function row(planner: string, cells: ScoredCell[]): LeaderRow {
     medianTurns: median(s.map((x) => x.turns)),
     medianElapsedMs: median(s.map((x) => x.elapsedMs)),
     tokensPerRun: mean(s.map((x) => x.usage.inputTokens + x.usage.outputTokens)),
-    costPerRun: spends.length ? { usd: mean(spends.map((x) => x.usd))!, estimated: spends.some((x) => x.estimated) } : null,
+    // Runs whose spend is unknowable are left out of the mean; the figure is then an estimate.
+    costPerRun: spends.length ? { usd: mean(spends.map((x) => x.usd))!, estimated: spends.length < s.length || spends.some((x) => x.estimated) } : null,
     interventionsPerRun: mean(s.map((x) => x.guardInterventions)),
     notCounted: cells.length - done.length,
   };

@@ -223,8 +223,16 @@ class _WeightsResource:
         return SERVICE.pending("json", _json(types.LoadWeightsResponse(path=request.path, model_id=request.model_id)), request.model_id)
 
 
+# Prompts the stubbed service has prefilled: sampling one again is billed as prefix-cache
+# hits (SampleResponse.prompt_cache_hit_tokens, proto field 4), as the service reports them.
+PREFILLED = set()
+
+
 def _sample(base_model, request):
     tok = tokenizer_for(base_model)
+    prompt = tuple(request.prompt.to_ints())
+    hit = len(prompt) if (base_model, prompt) in PREFILLED else 0
+    PREFILLED.add((base_model, prompt))
     params = request.sampling_params
     stop = [params.stop] if isinstance(params.stop, str) else list(params.stop or [])
     seqs = []
@@ -240,7 +248,7 @@ def _sample(base_model, request):
         if params.max_tokens is not None and len(tokens) > params.max_tokens:
             tokens, reason = tokens[: params.max_tokens], pb.STOP_REASON_LENGTH
         seqs.append(pb.SampledSequence(stop_reason=reason, tokens=np.array(tokens, dtype=np.int32).tobytes(), logprobs=np.full(len(tokens), -0.25, dtype=np.float32).tobytes()))
-    return pb.SampleResponse(sequences=seqs).SerializeToString()
+    return pb.SampleResponse(sequences=seqs, prompt_cache_hit_tokens=hit).SerializeToString()
 
 
 class _SamplingResource:

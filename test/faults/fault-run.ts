@@ -21,7 +21,7 @@ export async function runAgainstFake(
 ): Promise<{ res: CliResult; events: any[] }> {
   const dir = tempDir("tl-fault-");
   const runDir = path.join(dir, "run");
-  const res = await runCli(["run", "--planner", "anthropic:m", "--model", FAULT_MODEL, "--prompt", "p", "--mcp-config", writeMcpConfig(dir, servers), "--run-dir", runDir], {
+  const res = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", FAULT_MODEL, "--prompt", "p", "--mcp-config", writeMcpConfig(dir, servers), "--run-dir", runDir], {
     env: { ANTHROPIC_API_KEY: FAULT_API_KEY, ANTHROPIC_BASE_URL: fake.url, TINKERLOOP_RETRY_BASE_MS: "50", ...opts.env },
     timeoutMs: opts.timeoutMs,
   });

@@ -73,10 +73,27 @@ export type PolicyStepResult = {
   tokens: number;
 };
 
+/**
+ * Tokens a backend has processed since it was created, by the meters Tinker bills:
+ * prompt tokens read (prefill; `cachedPrefill` those served from the prefix cache at the
+ * discounted rate), tokens generated (sampled), tokens of forward-backward passes
+ * (trained). A forward pass without backward (evaluation) is prefill.
+ */
+export type TokenUsage = { prefill: number; cachedPrefill: number; sampled: number; trained: number };
+
+export const ZERO_USAGE: TokenUsage = { prefill: 0, cachedPrefill: 0, sampled: 0, trained: 0 };
+
+/** `a − b`, meter by meter: what was processed between two readings of `usage`. */
+export function usageSince(now: TokenUsage, before: TokenUsage): TokenUsage {
+  return { prefill: now.prefill - before.prefill, cachedPrefill: now.cachedPrefill - before.cachedPrefill, sampled: now.sampled - before.sampled, trained: now.trained - before.trained };
+}
+
 /** Opaque state the server stores alongside the weights (method, counters). */
 export type StateMeta = Record<string, unknown>;
 
 export interface TrainingBackend {
+  /** Tokens processed so far, every operation counted as it returns (a failed call counts what it had processed). */
+  readonly usage: TokenUsage;
   open(baseModel: string, opts: { loraRank: number; seed?: number }): Promise<ModelCard>;
   sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]>;
   trainSupervised(batch: SftExample[], opt: AdamStep): Promise<{ loss: number; tokens: number }>;

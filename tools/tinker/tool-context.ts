@@ -1,7 +1,8 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { CallToolResult, ServerNotification } from "@modelcontextprotocol/sdk/types.js";
-import { BackendError } from "./backend.ts";
+import { BackendError, usageSince, ZERO_USAGE } from "./backend.ts";
+import type { TokenUsage, TrainingBackend } from "./backend.ts";
 import { dataRoot, InputError } from "./data-input.ts";
 import { isPathLike, PathRefused, readAllowedFile } from "../run-files.ts";
 import { logsFooter } from "./reports.ts";
@@ -15,8 +16,30 @@ export type ToolContext = { server: McpServer; session: TrainingSession; sandbox
 const HEARTBEAT_MS = Number(process.env.TINKERLOOP_HEARTBEAT_MS ?? 20_000);
 
 export { ok } from "../tool-results.ts";
-import { ERROR_KIND_META, SESSION_DIR_META } from "./tools/results.ts";
-import type { ErrorKind } from "./tools/results.ts";
+import { ERROR_KIND_META, SESSION_DIR_META, USAGE_META } from "./tools/results.ts";
+import type { ErrorKind, UsageOutput } from "./tools/results.ts";
+
+
+function usageOut(u: TokenUsage): UsageOutput {
+  return { prefill_tokens: u.prefill, cached_prefill_tokens: u.cachedPrefill, sampled_tokens: u.sampled, trained_tokens: u.trained };
+}
+
+/**
+ * The result with what the call made the backend process: in `_meta` (errors included)
+ * and, on a result with structured content, as its `usage`, plus one line of its text.
+ * Nothing is added when the call processed nothing.
+ */
+function withUsage(r: CallToolResult, u: TokenUsage): CallToolResult {
+  if (u.prefill + u.cachedPrefill + u.sampled + u.trained === 0) return r;
+  const line = `Tokens processed: prefill ${u.prefill}${u.cachedPrefill ? ` (+${u.cachedPrefill} from the prefix cache)` : ""} · sampled ${u.sampled} · trained ${u.trained}`;
+  const text = r.content.map((c, i) => (i === 0 && c.type === "text" ? { ...c, text: `${c.text}\n${line}` } : c));
+  return {
+    ...r,
+    content: text,
+    _meta: { ...(r._meta ?? {}), [USAGE_META]: usageOut(u) },
+    ...(r.structuredContent ? { structuredContent: { ...r.structuredContent, usage: usageOut(u) } } : {}),
+  };
+}
 
 /**
  * An error result. Its `_meta` names the session's log directory (so the harness lets the
@@ -47,13 +70,16 @@ export function guarded<A>(ctx: ToolContext, name: string, body: (args: A, progr
         // shows in progress.txt that the server is alive.
         const started = Date.now();
         const beat = setInterval(() => progress(`${name} still running (${Math.round((Date.now() - started) / 1000)}s)`), HEARTBEAT_MS);
+        // The backend's meters before the call: a call that opens a new backend counts that one's from zero.
+        const before: { backend: TrainingBackend | undefined; usage: TokenUsage } = { backend: session.backend, usage: { ...(session.backend?.usage ?? ZERO_USAGE) } };
+        const spent = () => (session.backend ? usageSince(session.backend.usage, session.backend === before.backend ? before.usage : ZERO_USAGE) : ZERO_USAGE);
         try {
-          return await body(args, progress);
+          return withUsage(await body(args, progress), spent());
         } catch (err) {
-          if (err instanceof InputError || err instanceof HorizonError || err instanceof PathRefused) return fail(`Error: ${err.message}`);
-          if (err instanceof BackendError) return fail(`Error (${err.code}): ${err.message}`, "backend");
+          if (err instanceof InputError || err instanceof HorizonError || err instanceof PathRefused) return withUsage(fail(`Error: ${err.message}`), spent());
+          if (err instanceof BackendError) return withUsage(fail(`Error (${err.code}): ${err.message}`, "backend"), spent());
           session.logs.write("training_debug.log", `[ERROR] ${name} failed: ${(err as Error).stack ?? err}`);
-          return fail(`Error in ${name}: ${(err as Error).message}. Details are in training_debug.log.`, "internal");
+          return withUsage(fail(`Error in ${name}: ${(err as Error).message}. Details are in training_debug.log.`, "internal"), spent());
         } finally {
           clearInterval(beat);
         }

@@ -77,7 +77,7 @@ function renderHeader(m: ReportModel): void {
     ["time", fmt.duration(m.elapsedMs)],
     ["turns", String(m.turns)],
     ["tokens", `${fmt.int(m.tokens.input)} in · ${fmt.int(m.tokens.output)} out${m.tokens.cacheRead || m.tokens.cacheWrite ? ` · cache ${fmt.int(m.tokens.cacheRead)} read / ${fmt.int(m.tokens.cacheWrite)} written` : ""}`],
-    ["cost", `${formatUsd(spendOf(m))}${spendOf(m).estimated && spendOf(m).usd > 0 ? " (estimated from tokens at list prices)" : ""}`],
+    ["cost", `${formatUsd(spendOf(m))}${spendOf(m).estimated && spendOf(m).usd > 0 ? " (estimated from tokens at list prices)" : ""}${m.trainingCostUsd !== null ? ` (planner ${formatUsd({ usd: m.costUsd ?? 0, estimated: false })}, training ${formatUsd({ usd: m.trainingCostUsd, estimated: false })})` : ""}`],
     ["tool calls", `${m.toolCalls} (${m.toolErrors} errors)`],
     ["guard interventions", String(m.guardInterventions)],
     ...(m.parent ? ([["continues", m.parent]] as Array<[string, string]>) : []),

@@ -45,6 +45,10 @@ export const finishResult = z.object({
   unsaved_steps: z.number(),
 });
 
+/** The tokens a call made the training backend process (Tinker's meters), on sampling and training results. */
+export const usageOutput = z.object({ prefill_tokens: z.number(), cached_prefill_tokens: z.number(), sampled_tokens: z.number(), trained_tokens: z.number() });
+export type UsageOutput = z.infer<typeof usageOutput>;
+
 export const sftStepResult = z.object({
   session_dir: z.string(),
   method: z.literal("sft"),
@@ -59,6 +63,7 @@ export const sftStepResult = z.object({
   scheduler_total_steps: z.number(),
   tokens: z.number(),
   seconds: z.number(),
+  usage: usageOutput.optional(),
   verdict: z.string(),
   next_step: z.string(),
   warnings: z.array(z.string()),
@@ -102,6 +107,7 @@ export const grpoStepResult = z.object({
   iterations: z.array(grpoIterationShape),
   auto_checkpoints: z.array(z.object({ name: z.string(), path: z.string(), reward_mean: z.number() })),
   scheduler_total_steps: z.number(),
+  usage: usageOutput.optional(),
   verdict: z.string(),
   next_step: z.string(),
   warnings: z.array(z.string()),
@@ -118,6 +124,7 @@ export const sampleResult = z.object({
   truncated: z.number(),
   reward_errors: z.number(),
   sandbox: z.string().nullable(),
+  usage: usageOutput.optional(),
 });
 
 export const checkRewardResult = z.object({
@@ -166,4 +173,11 @@ export const SESSION_DIR_META = "tinkerloop/session_dir";
  * training service refused), "internal" (a bug or a crash; the log has details).
  */
 export const ERROR_KIND_META = "tinkerloop/error_kind";
+
+/**
+ * The `_meta` key under which a tinker result names the tokens its call made the training
+ * backend process (a `usageOutput`), on failed calls too: a GRPO step that sampled and
+ * then failed has still spent.
+ */
+export const USAGE_META = "tinkerloop/usage";
 export type ErrorKind = "input" | "backend" | "internal";

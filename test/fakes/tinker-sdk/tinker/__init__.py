@@ -102,6 +102,11 @@ def _long_body(n, salt):
     return [_PRINTABLE[(k * 31 + salt * 17 + (k >> 3)) % len(_PRINTABLE)] for k in range(max(0, n))]
 
 
+# Prompts the simulated service has prefilled: a prompt sampled again is served from its
+# prefix cache (SampleResponse.prompt_cache_hit_tokens), as the real service bills it.
+_PREFILLED = set()
+
+
 class SamplingClient:
     def __init__(self, base_model, tokenizer):
         self._base_model = base_model
@@ -148,8 +153,11 @@ class SamplingClient:
             logprobs = [_LOGPROB_POOL[(k + i * 13) % len(_LOGPROB_POOL)] for k in range(len(tokens))] if long_mode else [-0.25] * len(tokens)
             seqs.append(types.SampledSequence(stop_reason=reason, _tokens_list=tokens, _logprobs_list=logprobs))
         sampled = [{"tokens": q.tokens, "logprobs": q.logprobs, "stop_reason": q.stop_reason} for q in seqs] if not long_mode else []
-        _record("sample", prompt=prompt.to_ints(), num_samples=num_samples, max_tokens=p.max_tokens, temperature=p.temperature, stop=p.stop, seed=p.seed, sequences=sampled)
-        return APIFuture(types.SampleResponse(sequences=seqs))
+        key = (self._base_model, tuple(prompt.to_ints()))
+        hit = prompt.length if key in _PREFILLED else 0
+        _PREFILLED.add(key)
+        _record("sample", prompt=prompt.to_ints(), num_samples=num_samples, max_tokens=p.max_tokens, temperature=p.temperature, stop=p.stop, seed=p.seed, sequences=sampled, prompt_cache_hit_tokens=hit)
+        return APIFuture(types.SampleResponse(sequences=seqs, prompt_cache_hit_tokens=hit))
 
 
 def _check_batch(data, loss_fn):

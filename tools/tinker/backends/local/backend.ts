@@ -14,7 +14,7 @@ import { DEFAULT_MODELS_DIR } from "../../../package-paths.ts";
 import type { ModelManifest } from "./manifest.ts";
 import { VOCAB_SIZE } from "./tokenizer.ts";
 import { adamWithDefaults, BackendError } from "../../backend.ts";
-import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
+import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TokenUsage, TrainingBackend } from "../../backend.ts";
 import { checkAllowedFile, PathRefused, readAllowedFile } from "../../../run-files.ts";
 import { RolloutStore } from "../../rollouts.ts";
 import { CHECKPOINT_NAME } from "../../checkpoint-names.ts";
@@ -49,6 +49,8 @@ export class LocalBackend implements TrainingBackend {
   private session: Session | undefined;
   private sampleCalls = 0;
   private readonly rollouts = new RolloutStore<KeptRollout>();
+  /** Counted like Tinker's meters (nothing is billed here), so a run reads the same whichever backend trains. */
+  readonly usage: TokenUsage = { prefill: 0, cachedPrefill: 0, sampled: 0, trained: 0 };
 
   /** `seed`: the run's seed (tools/run-seed.ts); it offsets adapter initialisation and sampling. */
   constructor(private readonly opts: { modelsDir?: string; checkpointDir: string; seed?: number }) {}
@@ -120,6 +122,15 @@ export class LocalBackend implements TrainingBackend {
         seed: seed + i,
       });
       out.push(...chunk);
+      // Each distinct prompt of a chunk is prefilled once; the rows that repeat it copy its cache.
+      const seen = new Set<string>();
+      chunk.forEach((c, k) => {
+        const prompt = rows[i + k]!;
+        if (seen.has(prompt)) this.usage.cachedPrefill += c.promptTokens;
+        else this.usage.prefill += c.promptTokens;
+        seen.add(prompt);
+        this.usage.sampled += c.tokens.length;
+      });
     }
     const ids = this.rollouts.keep(out.map((c, i) => ({ prompt: rows[i]!, tokens: c.tokens, logprobs: c.logprobs })));
     const completions: Completion[] = out.map((c, i) => ({ rolloutId: ids[i]!, text: c.text, tokenCount: c.tokens.length, finishReason: c.finishReason }));
@@ -134,19 +145,27 @@ export class LocalBackend implements TrainingBackend {
   async trainSupervised(batch: SftExample[], opt: AdamStep) {
     const s = this.need();
     this.rollouts.drop("a training step changed the weights");
-    return s.engine.supervised(batch.map((e) => sftSequence(e.prompt, e.response, s.card.contextLength)), adam(opt));
+    const seqs = batch.map((e) => sftSequence(e.prompt, e.response, s.card.contextLength));
+    const r = s.engine.supervised(seqs, adam(opt));
+    this.usage.trained += inputTokens(seqs);
+    return r;
   }
 
   async evalSupervised(batch: SftExample[]) {
     const s = this.need();
-    return s.engine.supervised(batch.map((e) => sftSequence(e.prompt, e.response, s.card.contextLength)), undefined);
+    const seqs = batch.map((e) => sftSequence(e.prompt, e.response, s.card.contextLength));
+    const r = s.engine.supervised(seqs, undefined);
+    this.usage.prefill += inputTokens(seqs);
+    return r;
   }
 
   async trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult> {
     const s = this.need();
     const kept = this.rollouts.take(rollouts.map((r) => r.rolloutId));
     const seqs = rollouts.map((r, i) => rolloutSequence(kept[i]!.prompt, kept[i]!.tokens, kept[i]!.logprobs, r.advantage, s.card.contextLength));
-    return s.engine.policy(seqs, adam(opt));
+    const r = s.engine.policy(seqs, adam(opt));
+    this.usage.trained += inputTokens(seqs);
+    return r;
   }
 
   /** A policy step on given rollouts rather than kept ones (benchmarks, which repeat one batch). */
@@ -304,6 +323,11 @@ export class LocalBackend implements TrainingBackend {
     for (const v of s.model.lora?.vars.values() ?? []) v.dispose();
     for (const t of s.base) t.dispose();
   }
+}
+
+/** Tokens a forward pass reads: every sequence but its last token (the input of next-token prediction, as Tinker bills it). */
+function inputTokens(seqs: Array<{ tokens: number[] }>): number {
+  return seqs.reduce((n, q) => n + Math.max(0, q.tokens.length - 1), 0);
 }
 
 function adam(o: AdamStep) {

@@ -6,7 +6,7 @@ import { EOS, decode } from "./tokenizer.ts";
 import { Rng } from "../../../random.ts";
 
 export type SampleRequest = { prompts: string[]; temperature: number; maxTokens: number; stop: string[]; seed: number };
-export type SampledRow = { tokens: number[]; logprobs: number[]; text: string; finishReason: "stop" | "length" };
+export type SampledRow = { tokens: number[]; logprobs: number[]; text: string; finishReason: "stop" | "length"; /** Tokens of the prompt as the model read it. */ promptTokens: number };
 
 /**
  * Samples one completion per prompt with a preallocated K/V cache. The adapters are
@@ -44,7 +44,7 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
     return data;
   };
 
-  const rows: SampledRow[] = prompts.map(() => ({ tokens: [], logprobs: [], text: "", finishReason: "length" }));
+  const rows: SampledRow[] = prompts.map((p) => ({ tokens: [], logprobs: [], text: "", finishReason: "length", promptTokens: p.length }));
   const done = new Array<boolean>(B).fill(false);
   const nextPos = prompts.map((p) => p.length);
   try {

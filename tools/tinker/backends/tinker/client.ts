@@ -5,11 +5,11 @@ import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
 import type { z } from "zod";
 import { BackendError } from "../../backend.ts";
-import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TrainingBackend } from "../../backend.ts";
+import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TokenUsage, TrainingBackend } from "../../backend.ts";
 import { modelInfo } from "../../models.ts";
 import { LineSplitter } from "./line-splitter.ts";
 import { closed, deletedState, lossResult, MAX_LINE_BYTES, policyResult, sampleResult, savedState, STREAMED_PARAM, workerCard, workerLine } from "./wire.ts";
-import type { WorkerCard } from "./wire.ts";
+import type { WorkerCard, workerUsage } from "./wire.ts";
 
 const WORKER = path.join(import.meta.dirname, "worker.py");
 
@@ -50,6 +50,7 @@ export class TinkerBackend implements TrainingBackend {
   private card: ModelCard | undefined;
   /** Set when the worker died: the remote training client it held is lost. */
   private lost: string | undefined;
+  readonly usage: TokenUsage = { prefill: 0, cachedPrefill: 0, sampled: 0, trained: 0 };
 
   constructor(private readonly opts: TinkerBackendOptions) {}
 
@@ -182,23 +183,37 @@ export class TinkerBackend implements TrainingBackend {
   async sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]> {
     this.needSession();
     const r = await this.call("sample", { prompts, n, temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) }, sampleResult);
+    this.count(r.usage);
     return r.groups.map((g) => g.map((c) => ({ rolloutId: c.id, text: c.text, tokenCount: c.tokens, finishReason: c.finish_reason })));
   }
 
   async trainSupervised(batch: SftExample[], opt: AdamStep) {
     this.needSession();
-    return this.call("train_supervised", { examples: batch, ...adam(opt) }, lossResult);
+    const r = await this.call("train_supervised", { examples: batch, ...adam(opt) }, lossResult);
+    this.count(r.usage);
+    return { loss: r.loss, tokens: r.tokens };
   }
 
   async evalSupervised(batch: SftExample[]) {
     this.needSession();
-    return this.call("eval_supervised", { examples: batch }, lossResult);
+    const r = await this.call("eval_supervised", { examples: batch }, lossResult);
+    this.count(r.usage);
+    return { loss: r.loss, tokens: r.tokens };
   }
 
   async trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult> {
     this.needSession();
     const r = await this.call("train_policy", { rollouts: rollouts.map((x) => ({ id: x.rolloutId, advantage: x.advantage })), ...adam(opt) }, policyResult);
+    this.count(r.usage);
     return { loss: r.loss, kl: r.kl, klSquared: r.kl_squared, klAfter: r.kl_after, tokens: r.tokens };
+  }
+
+  /** Adds what the worker says one operation processed to the meters. */
+  private count(u: z.infer<typeof workerUsage>): void {
+    this.usage.prefill += u.prefill;
+    this.usage.cachedPrefill += u.cached_prefill;
+    this.usage.sampled += u.sampled;
+    this.usage.trained += u.trained;
   }
 
   private indexFile(): string {

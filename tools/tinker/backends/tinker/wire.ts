@@ -27,14 +27,20 @@ export const workerLine = z.union([
 export const workerCard = z.object({ base_model: z.string().min(1), renderer: z.string().min(1), stop: z.array(z.string()), lora_rank: z.number().int().min(0) });
 export type WorkerCard = z.infer<typeof workerCard>;
 
+const count = z.number().int().min(0);
+
+/** Tokens one operation processed, by the meters the service bills. */
+export const workerUsage = z.object({ prefill: count, cached_prefill: count, sampled: count, trained: count });
+
 /** Sampled completions: the rollout id the worker keeps them under, and what the harness reads. */
 export const sampleResult = z.object({
-  groups: z.array(z.array(z.object({ id: z.string().min(1), text: z.string(), finish_reason: z.enum(["stop", "length"]), tokens: z.number().int().min(0) }))),
+  groups: z.array(z.array(z.object({ id: z.string().min(1), text: z.string(), finish_reason: z.enum(["stop", "length"]), tokens: count }))),
+  usage: workerUsage,
 });
 
-export const lossResult = z.object({ loss: z.number(), tokens: z.number().int().min(0) });
+export const lossResult = z.object({ loss: z.number(), tokens: count, usage: workerUsage });
 
-export const policyResult = z.object({ loss: z.number().nullable(), kl: z.number().nullable(), kl_squared: z.number().nullable(), kl_after: z.number().nullable(), tokens: z.number().int().min(0) });
+export const policyResult = z.object({ loss: z.number().nullable(), kl: z.number().nullable(), kl_squared: z.number().nullable(), kl_after: z.number().nullable(), tokens: count, usage: workerUsage });
 
 export const savedState = z.object({ path: z.string().min(1) });
 

@@ -170,12 +170,26 @@ class RolloutStore:
 
 
 class Streamed:
-    """A result whose `field` is a list sent one element a line (`items` is an iterable)."""
+    """A result whose `field` is a list sent one element a line (`items` is an iterable);
+    `rest` is the rest of the result, or a function that makes it once the items are sent."""
 
     def __init__(self, field, items, rest=None):
         self.field = field
         self.items = items
         self.rest = rest or {}
+
+    def rest_of(self):
+        return self.rest() if callable(self.rest) else self.rest
+
+
+def usage(prefill=0, cached_prefill=0, sampled=0, trained=0):
+    """Tokens one operation processed, by the meters the service bills (prefill, cached
+    prefill, sampled, trained); an evaluation's forward pass is prefill."""
+    return {"prefill": prefill, "cached_prefill": cached_prefill, "sampled": sampled, "trained": trained}
+
+
+def input_tokens(datums):
+    return sum(int(d.model_input.length) for d in datums)
 
 
 class Session:
@@ -324,22 +338,32 @@ class Worker:
         client = self.sampling_client(s)
         self.rollouts.new_batch()
         inputs = [s.prompt_input(text) for text in p["prompts"]]
+        n = int(p["n"])
         # Every request is in flight at once; each response is let go as soon as its group is kept and sent.
-        pending = deque((mi, client.sample(prompt=mi, num_samples=int(p["n"]), sampling_params=params)) for mi in inputs)
+        pending = deque((mi, client.sample(prompt=mi, num_samples=n, sampling_params=params)) for mi in inputs)
+        used = usage()
 
         def groups():
             while pending:
                 mi, fut = pending.popleft()
-                yield self.sampled_group(s, ints(mi.to_ints()), fut, user_stops)
+                yield self.sampled_group(s, ints(mi.to_ints()), fut, user_stops, n, used)
 
-        return Streamed("groups", groups())
+        return Streamed("groups", groups(), lambda: {"usage": used})
 
-    def sampled_group(self, s, prompt, fut, user_stops):
-        """One prompt's completions, kept here; what crosses the pipe is ids, texts, finish reasons and counts."""
+    def sampled_group(self, s, prompt, fut, user_stops, n, used):
+        """One prompt's completions, kept here; what crosses the pipe is ids, texts, finish
+        reasons and counts. `used` gains the tokens the request was billed for: the prompt
+        once (its prefix-cache hits at the cached rate), the other n-1 samples' shared
+        prompt as cache hits (the SDK's SampleResponse.prompt_cache_hit_tokens), and every
+        sampled token, a caller's stop string notwithstanding."""
         resp = resolve(fut, TIMEOUTS["sample"])
+        hit = min(len(prompt), int(getattr(resp, "prompt_cache_hit_tokens", 0) or 0))
+        used["prefill"] += len(prompt) - hit
+        used["cached_prefill"] += hit + (n - 1) * len(prompt)
         group = []
         for seq in resp.sequences:
             tokens = ints(seq.tokens)
+            used["sampled"] += len(tokens)
             if seq.logprobs is None or len(seq.logprobs) != len(tokens):
                 raise WorkerError("bad_sample", "the sampler returned %s logprobs for %d tokens" % ("no" if seq.logprobs is None else len(seq.logprobs), len(tokens)))
             logprobs = [float(x) for x in seq.logprobs]
@@ -362,14 +386,14 @@ class Worker:
         out = resolve(fb, TIMEOUTS["train_supervised"])
         resolve(opt, TIMEOUTS["train_supervised"])
         loss, tokens = self.weighted_nll(datums, out, "train_supervised")
-        return {"loss": loss, "tokens": tokens}
+        return {"loss": loss, "tokens": tokens, "usage": usage(trained=input_tokens(datums))}
 
     def eval_supervised(self, p):
         s = self.need()
         datums = self.supervised_datums(s, p["examples"])
         out = resolve(s.training.forward(datums, loss_fn="cross_entropy"), TIMEOUTS["eval_supervised"])
         loss, tokens = self.weighted_nll(datums, out, "eval_supervised")
-        return {"loss": loss, "tokens": tokens}
+        return {"loss": loss, "tokens": tokens, "usage": usage(prefill=input_tokens(datums))}
 
     def train_policy(self, p):
         s = self.need()
@@ -397,24 +421,26 @@ class Worker:
         out = resolve(fb, TIMEOUTS["train_policy"])
         resolve(opt, TIMEOUTS["train_policy"])
         count = sum(len(old) for _pad, old, _adv in spans)
+        used = usage(trained=input_tokens(datums))
         learner = self.per_token_logprobs(out)
         if learner is None:
             # A server-side filter dropped the per-token outputs: no KL; the summed loss if the service sent it.
             loss_sum = (out.metrics or {}).get(LOSS_SUM)
-            return {"loss": None if loss_sum is None else float(loss_sum) / max(1, count), "kl": None, "kl_squared": None, "kl_after": None, "tokens": count}
+            return {"loss": None if loss_sum is None else float(loss_sum) / max(1, count), "kl": None, "kl_squared": None, "kl_after": None, "tokens": count, "usage": used}
         diffs, objective = [], 0.0
         for (pad, old, adv), row in zip(spans, learner):
             for a, b in zip(old, row[pad:pad + len(old)]):
                 diffs.append(a - b)
                 objective += math.exp(b - a) * adv
         n = max(1, len(diffs))
-        return {"loss": -objective / max(1, count), "kl": sum(diffs) / n, "kl_squared": sum(0.5 * d * d for d in diffs) / n, "kl_after": self.kl_after(s, datums, spans), "tokens": count}
+        return {"loss": -objective / max(1, count), "kl": sum(diffs) / n, "kl_squared": sum(0.5 * d * d for d in diffs) / n, "kl_after": self.kl_after(s, datums, spans, used), "tokens": count, "usage": used}
 
-    def kl_after(self, s, datums, spans):
+    def kl_after(self, s, datums, spans, used):
         """How far the step moved the policy: mean(sampler - updated learner) log-prob over a
         few of the batch's sequences, read with a forward pass after the step (None when the
-        service sends no per-token outputs)."""
+        service sends no per-token outputs). The forward pass is billed as prefill: `used` gains it."""
         probe = datums[:KL_PROBE_SEQUENCES]
+        used["prefill"] += input_tokens(probe)
         out = resolve(s.training.forward(probe, loss_fn="importance_sampling"), TIMEOUTS["train_policy"])
         rows = self.per_token_logprobs(out)
         if rows is None:
@@ -522,7 +548,7 @@ def main():
                 for item in result.items:
                     emit({"id": rid, "item": item})
                     count += 1
-                emit({"id": rid, "ok": True, "result": result.rest, "streamed": {"field": result.field, "count": count}})
+                emit({"id": rid, "ok": True, "result": result.rest_of(), "streamed": {"field": result.field, "count": count}})
             else:
                 emit({"id": rid, "ok": True, "result": result})
         except WorkerError as e:
