@@ -1,5 +1,6 @@
 import { ZERO_USAGE } from "./conversation.ts";
 import { HARNESS_CALL } from "./harness-call-ids.ts";
+import { checkpointNameOf } from "../tools/tinker/checkpoint-names.ts";
 import type { EventSink } from "./events.ts";
 import type { Guard, ToolCall } from "./guard/types.ts";
 import type { LoopResult } from "./loop.ts";
@@ -43,7 +44,7 @@ export async function wrapUp(result: LoopResult, d: HarnessCallDeps & { training
   const turn = result.turns;
   const save = exposedToolName(d.tools.tools, "save");
   if (d.training.unsavedTrainingCalls > 0 && save) {
-    const name = `emergency-${new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}`;
+    const name = emergencySaveName(d.training, turn);
     d.events.emit({ type: "note", turn, text: `graceful stop (${result.reason}): saving unsaved training as ${name}` });
     const r = await harnessCall(d, turn, { id: HARNESS_CALL.emergencySave, name: save, input: { name } });
     d.out(`emergency save: ${r.isError ? `FAILED (${r.content.split("\n")[0]})` : `${name}`}`);
@@ -53,4 +54,15 @@ export async function wrapUp(result: LoopResult, d: HarnessCallDeps & { training
     const r = await harnessCall({ tools: d.tools, events: d.events }, turn, { id: HARNESS_CALL.finish, name: finish, input: {} });
     d.out(`session finished by the harness${r.isError ? ` (failed: ${r.content.split("\n")[0]})` : ""}`);
   }
+}
+
+/**
+ * The emergency save's name: named by the turn (turns only grow, across resumes too), so a
+ * cassette replay of the stop asks for the same name; a name the run already holds gets a suffix.
+ */
+export function emergencySaveName(t: TrainingState, turn: number): string {
+  const taken = new Set(t.checkpoints.map((c) => checkpointNameOf(c.path)));
+  let name = `emergency-turn${turn}`;
+  for (let i = 2; taken.has(name); i++) name = `emergency-turn${turn}-${i}`;
+  return name;
 }

@@ -12,6 +12,8 @@ import type { RecordedEvent } from "../transcript.ts";
 import { loadRecording, recordedBudgets, recordedConfig } from "./recording.ts";
 import { SpendLedger } from "../spend/ledger.ts";
 import { RecordedEstimates } from "../spend/estimate.ts";
+import { wrapUp } from "../harness-calls.ts";
+import { ResumePoints } from "../resume-points.ts";
 import { CassetteTools, RecordedPlanner, toolSpecsOf } from "./recorded.ts";
 
 /** What a cassette replay may change; guard rule modules come only from the user's flags, never from the transcript. */
@@ -50,14 +52,29 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
       disabled: overrides.guardOff ?? cfg.guardOff,
       customRuleFiles: cfg.guardRules,
     });
-    const events: RunEvent[] = [];
     const ledger = new MetricsLedger({ model: rec.header.model, now: Date.now, startedAt: Date.now(), thresholds: overrides.alertThresholds ?? cfg.alertThresholds });
+    const events: RunEvent[] = [];
+    const bus = new EventBus([{ on: (e) => events.push(e) }, training, observing(guard), ledger, spend]);
+    // The harness's own calls run again too (resume points, the save and finish of a stop), at
+    // the recorded interval; a recording from before resume points had none.
+    const recordedEvery = (rec.header.config as { resumeEvery?: unknown }).resumeEvery;
+    const resumePoints = new ResumePoints(typeof recordedEvery === "number" ? recordedEvery : 0, training);
+    const harness = { tools: cassette, events: bus, out: () => {}, guard: { check: guard.check.bind(guard), model: rec.header.model } };
     await runLoop(
-      { system: rec.system, model: rec.header.model, kickoff: rec.kickoff, maxTurns: 100_000, maxMs: Number.MAX_SAFE_INTEGER, maxNudges: cfg.maxNudges },
+      {
+        system: rec.system,
+        model: rec.header.model,
+        kickoff: rec.kickoff,
+        maxTurns: 100_000,
+        maxMs: Number.MAX_SAFE_INTEGER,
+        maxNudges: cfg.maxNudges,
+        onStop: (r) => wrapUp(r, { ...harness, training }),
+        afterCall: (turn) => resumePoints.afterCall(turn, harness),
+      },
       {
         planner: RecordedPlanner.fromEvents(rec.read.events, rec.file),
         tools: cassette,
-        events: new EventBus([{ on: (e) => events.push(e) }, training, observing(guard), ledger, spend]),
+        events: bus,
         clock: { now: Date.now },
         signal: new AbortController().signal,
         guard,

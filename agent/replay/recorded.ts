@@ -45,24 +45,30 @@ export type Divergence = { turn: number; toolUseId: string; name: string; what: 
  * and reported as a divergence.
  */
 export class CassetteTools implements ToolExecutor {
-  private readonly byId = new Map<string, ToolEvent>();
+  /** Recorded calls by tool-use id, in order: the harness's own calls reuse one id (every resume point is "harness-resume-point"). */
+  private readonly byId = new Map<string, ToolEvent[]>();
   readonly divergences: Divergence[] = [];
-  readonly served = new Set<string>();
+  private readonly served = new Set<ToolEvent>();
 
   constructor(
     readonly tools: ToolSpec[],
     events: RecordedEvent[],
   ) {
-    for (const e of events) if (e.type === "tool") this.byId.set(e.toolUseId, e);
+    for (const e of events) {
+      if (e.type !== "tool") continue;
+      const list = this.byId.get(e.toolUseId) ?? [];
+      list.push(e);
+      this.byId.set(e.toolUseId, list);
+    }
   }
 
   async call(name: string, input: unknown, opts: ToolCallOptions = {}): Promise<ToolResult> {
-    const rec = opts.toolUseId ? this.byId.get(opts.toolUseId) : undefined;
+    const rec = opts.toolUseId ? this.byId.get(opts.toolUseId)?.find((e) => !this.served.has(e)) : undefined;
     if (!rec) {
       this.divergences.push({ turn: -1, toolUseId: opts.toolUseId ?? "?", name, what: "runs now, but the recording never ran it (answered with an error)" });
       return { content: `Cassette replay: no recorded result for this ${name} call.`, isError: true };
     }
-    this.served.add(rec.toolUseId);
+    this.served.add(rec);
     if (JSON.stringify(rec.input) !== JSON.stringify(input)) {
       this.divergences.push({ turn: rec.turn, toolUseId: rec.toolUseId, name, what: `ran with different input: recorded ${short(rec.input)}, now ${short(input)}` });
     }
@@ -71,7 +77,7 @@ export class CassetteTools implements ToolExecutor {
 
   /** Recorded calls that the replay did not run. */
   notRun(): ToolEvent[] {
-    return [...this.byId.values()].filter((e) => !this.served.has(e.toolUseId));
+    return [...this.byId.values()].flat().filter((e) => !this.served.has(e));
   }
 }
 

@@ -37,6 +37,7 @@ function spendLine(read: TranscriptReadResult, spend: SpendLedger, usage: Usage)
   if (!recorded && spend.plannerUnpriced) {
     const p = PriceTable.builtIn().planner(planner);
     if ("price" in p) return `spend: not recorded; the planner's tokens at today's list price for ${planner}: ≈${formatUsd(plannerCostUsd(usage, p.price))}`;
+    return `spend: not recorded, and no price is listed for ${planner}`;
   }
   return `spend: ${describeSpend(spend)}`;
 }

@@ -61,7 +61,7 @@ describe("fault injection: the planner API", () => {
     expect(events.filter((e) => e.type === "retry" && /retried by the SDK/.test(e.error))).toHaveLength(6);
     const save = events.find((e) => e.type === "tool" && e.toolUseId === "harness-emergency-save");
     expect(save).toMatchObject({ name: "save", isError: false });
-    expect(save.input.name).toMatch(/^emergency-\d{8}-\d{6}$/);
+    expect(save.input.name).toMatch(/^emergency-turn\d+$/);
     expect(events.find((e) => e.type === "tool" && e.toolUseId === "harness-finish")).toMatchObject({ isError: false });
     expect(events.at(-1)).toMatchObject({ type: "end", reason: "planner_error", detail: expect.stringMatching(/after 2 retries/) });
     expect(res.stdout).toMatch(/emergency save: emergency-/);
