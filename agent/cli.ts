@@ -147,7 +147,7 @@ function interruptible(): AbortSignal {
   return controller.signal;
 }
 
-const stdoutIO = (signal: AbortSignal): RunIO => ({ out: (l) => print(l + "\n"), signal });
+const stdoutIO = (signal: AbortSignal): RunIO => ({ out: (l) => print(`${l}\n`), signal });
 
 const positiveInt = (flag: string) => z.coerce.number({ error: `${flag} must be a number` }).int(`${flag} must be a whole number`).positive(`${flag} must be above 0`);
 
@@ -366,7 +366,7 @@ program
     }
     const env = loadEnv(cwd);
     if (f.execute) {
-      const { divergences } = await executeReplay(target, { env, mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, bashEnv: parseBashEnv(f.bashEnv), out: (l) => print(l + "\n") });
+      const { divergences } = await executeReplay(target, { env, mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, bashEnv: parseBashEnv(f.bashEnv), out: (l) => print(`${l}\n`) });
       print(divergences.length ? `${divergences.length} divergence(s) from the recording:\n${divergences.map((d) => `  ${d}`).join("\n")}\n` : "execute replay: live tools reproduced every recorded result.\n");
       return;
     }
@@ -377,7 +377,7 @@ program
       return;
     }
     const rec = loadRecording(target, { tolerateDamage: true });
-    print(renderTranscript(rec.read, { full: f.full ?? false }).join("\n") + "\n");
+    print(`${renderTranscript(rec.read, { full: f.full ?? false }).join("\n")}\n`);
   });
 
 program

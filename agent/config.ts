@@ -231,10 +231,10 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     promptSource = `recipe:${f.recipe}`;
   }
   const model = f.model ?? hints?.model ?? env.TINKERLOOP_MODEL;
-  if (!prompt || !prompt.trim()) {
+  if (!prompt?.trim()) {
     throw new UserError("No research prompt given.", "Pass --prompt TEXT, --prompt-file FILE or --recipe NAME (see tinkerloop run --help).");
   }
-  if (!model || !model.trim()) {
+  if (!model?.trim()) {
     throw new UserError("No base model given.", "Pass --model NAME (the model the planner must post-train).");
   }
   checkModelId(model.trim(), env);

@@ -78,7 +78,7 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
     checks.push({ name: "mcp config", ok: false, detail: "no .mcp.json found", required: true });
     return checks;
   }
-  let servers;
+  let servers: ReturnType<typeof loadServers>;
   try {
     servers = loadServers(configPath, env);
     checks.push({ name: "mcp config", ok: true, detail: `${configPath}: ${servers.length} server(s)`, required: true });

@@ -208,7 +208,7 @@ export class RunSession {
   conclude(result: LoopResult, plannerId: string): { exitCode: number; summary: RunSummary } {
     const layout = runLayout(this.cfg.runDir);
     const summary = summarize(this.cfg, plannerId, result, layout.transcript);
-    replaceFile(layout.summary, this.redactor.text(JSON.stringify(summary, null, 2)) + "\n");
+    replaceFile(layout.summary, `${this.redactor.text(JSON.stringify(summary, null, 2))}\n`);
     for (const line of formatSummary(summary)) this.io.out(this.redactor.text(line));
     this.io.out(this.redactor.text(reportLine(this.cfg.runDir)));
     return { exitCode: EXIT_FOR[result.reason], summary };

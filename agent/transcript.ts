@@ -33,7 +33,7 @@ export class TranscriptWriter implements EventListener {
   on(event: RunEvent): void {
     if (this.fd === undefined) throw new Error(`transcript ${this.path} is closed`);
     const line = this.redactor.text(JSON.stringify({ seq: ++this.seq, t: this.now().toISOString(), ...event }));
-    fs.writeSync(this.fd, line + "\n");
+    fs.writeSync(this.fd, `${line}\n`);
   }
 
   close(): void {

@@ -64,7 +64,7 @@ class TorchAnchor {
   }
 
   async request<T>(msg: Record<string, unknown>): Promise<T> {
-    this.proc.stdin.write(JSON.stringify(msg) + "\n");
+    this.proc.stdin.write(`${JSON.stringify(msg)}\n`);
     const next = await this.lines.next();
     if (next.done) throw new Error("the PyTorch anchor exited early (see its stderr above)");
     const reply = JSON.parse(next.value) as T & { error?: string };
@@ -73,7 +73,7 @@ class TorchAnchor {
   }
 
   async close(): Promise<void> {
-    this.proc.stdin.write(JSON.stringify({ op: "quit" }) + "\n");
+    this.proc.stdin.write(`${JSON.stringify({ op: "quit" })}\n`);
     await new Promise((r) => this.proc.once("exit", r));
   }
 }
@@ -178,7 +178,7 @@ async function benchModel(m: ModelManifest, withTorch: boolean): Promise<void> {
         seed: i,
       });
       if (i > 0) sampleP.push({ ms: p.ms, tokens: p.tokens });
-      p.logprobs.forEach((row, j) => row.forEach((lp, t) => (maxLogprobDiff = Math.max(maxLogprobDiff, Math.abs(lp - rows[j]!.logprobs[t]!)))));
+      for (const [j, row] of p.logprobs.entries()) for (const [t, lp] of row.entries()) maxLogprobDiff = Math.max(maxLogprobDiff, Math.abs(lp - rows[j]!.logprobs[t]!));
     }
   }
   await torch?.close();

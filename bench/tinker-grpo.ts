@@ -73,7 +73,7 @@ async function one(tokens: number): Promise<void> {
     await phase("open", () => b.open("meta-llama/Llama-3.2-1B", { loraRank: 32 }));
     const groups = await phase("sample", () => b.sample(prompts, GROUP, { temperature: 1, maxTokens: tokens }));
     const rollouts = await phase("rewards+advantages", async () =>
-      groups.flatMap((g, i) => {
+      groups.flatMap((g, _i) => {
         const r: number[] = g.map((c) => (c.text.charCodeAt(0) % 2 === 0 ? 1 : 0));
         const mean = r.reduce((x, y) => x + y, 0) / r.length;
         return g.map((c, j) => ({ rolloutId: c.rolloutId, advantage: r[j]! - mean }));
@@ -97,7 +97,7 @@ async function one(tokens: number): Promise<void> {
     `  peak RSS: node ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB, worker ${(workerPeak / 1024).toFixed(0)} MB`,
     failure ? `  FAILED: ${failure}` : "  completed",
   ];
-  process.stdout.write(lines.join("\n") + "\n");
+  process.stdout.write(`${lines.join("\n")}\n`);
   process.exitCode = failure ? 1 : 0;
 }
 

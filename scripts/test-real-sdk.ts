@@ -127,7 +127,7 @@ function writePythonWrapper(root: string, sdk: string, dir: string): string {
   const inner = [
     `mount --bind -o ro ${q(REPO)} ${q(root + IN_REPO)}`,
     `mount --bind -o ro ${q(sdk)} ${q(root + IN_SDK)}`,
-    `mount -t proc proc ${q(root + "/proc")}`,
+    `mount -t proc proc ${q(`${root}/proc`)}`,
     `exec /usr/sbin/chroot ${q(root)} /usr/bin/python3 "$@"`,
   ].join(" && ");
   const file = path.join(dir, "python-in-chroot");

@@ -29,7 +29,11 @@ const REWARD = "def compute_reward(completion, ground_truth):\n    return 1.0 if
 const guard = async (over: Partial<GuardConfig> = {}) => {
   const state = new TrainingState();
   const g = await buildGuard({ onWrongModel: "rewrite", dataDir: path.join(tempDir(), "data"), budget: {}, trainingState: state, ...over });
-  return { check: g.check.bind(g), observe: (c: ToolCall, r: Parameters<typeof g.observe>[1]) => (g.observe(c, r), state.observe(c, r)) };
+  return { check: g.check.bind(g), observe: (c: ToolCall, r: Parameters<typeof g.observe>[1]) => {
+      g.observe(c, r);
+      state.observe(c, r);
+    },
+  };
 };
 const ok = { isError: false, content: "ok" };
 
@@ -79,25 +83,25 @@ describe("guard rules", () => {
     const missing = await check("def reward(c, g):\n    return 1.0\n");
     expect((missing.decision as { message: string }).message).toMatch(/compute_reward/);
     for (const [code, what] of [
-      ["import socket\n" + REWARD, /line 1 \(import socket\).*network/],
-      [REWARD + "import subprocess\n", /line 3 \(import subprocess\)/],
-      ["import os\n" + REWARD.replace("return", "os.system('ls')\n    return"), /line 3 .*os\.system/],
+      [`import socket\n${REWARD}`, /line 1 \(import socket\).*network/],
+      [`${REWARD}import subprocess\n`, /line 3 \(import subprocess\)/],
+      [`import os\n${REWARD.replace("return", "os.system('ls')\n    return")}`, /line 3 .*os\.system/],
       [REWARD.replace("return", "open('/tmp/x', 'w').write('1')\n    return"), /writing files/],
     ] as const) {
       const v = await check(code);
       expect(v.decision.action, code).toBe("reject");
       expect((v.decision as { message: string }).message).toMatch(what);
     }
-    expect((await check("# import socket is fine in a comment\n" + REWARD)).decision.action).toBe("allow");
+    expect((await check(`# import socket is fine in a comment\n${REWARD}`)).decision.action).toBe("allow");
   });
 
   it("reward code in the OS sandbox: child processes and temp files are allowed, the network is still refused", async () => {
     const g = await guard({ rewardsRunCode: true });
     g.observe(call("init_grpo", {}), ok);
     const check = (code: string) => g.check(call("train_grpo_step", { prompts: "p.jsonl", reward_function: code }), ctx());
-    expect((await check("import subprocess\n" + REWARD)).decision.action).toBe("allow");
+    expect((await check(`import subprocess\n${REWARD}`)).decision.action).toBe("allow");
     expect((await check(REWARD.replace("return", "open('t.py', 'w').write('1')\n    return"))).decision.action).toBe("allow");
-    const net = await check("import requests\n" + REWARD);
+    const net = await check(`import requests\n${REWARD}`);
     expect(net.decision.action).toBe("reject");
     expect((net.decision as { message: string }).message).toMatch(/network access.*child processes/);
   });

@@ -85,7 +85,7 @@ describe("local CPU backend", () => {
     const start = await meanReward();
     for (let step = 0; step < 40; step++) {
       const groups = await b.sample(prompts, 8, { temperature: 1, maxTokens: 4, seed: 1000 + step });
-      const rollouts = groups.flatMap((g, i) => {
+      const rollouts = groups.flatMap((g, _i) => {
         const r = g.map((c) => reward(c.text));
         const mean = r.reduce((a, x) => a + x, 0) / r.length;
         return g.map((c, j) => ({ rolloutId: c.rolloutId, advantage: r[j]! - mean }));
@@ -121,7 +121,7 @@ describe("local CPU backend", () => {
         expect(kept.tokens).toHaveLength(c.tokenCount);
         const recomputed = await backend.scoreTokens(kept.prompt, kept.tokens);
         expect(recomputed).toHaveLength(kept.logprobs.length);
-        recomputed.forEach((lp, t) => expect(Math.abs(lp - kept.logprobs[t]!)).toBeLessThan(1e-3));
+        for (const [t, lp] of recomputed.entries()) expect(Math.abs(lp - kept.logprobs[t]!)).toBeLessThan(1e-3);
       }
     }
   });

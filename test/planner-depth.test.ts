@@ -101,7 +101,7 @@ describe("extended thinking with the Anthropic planner (real SDK against the fak
     // Eliding before the last 4 messages: every tool result is stubbed, no turn that thought is touched.
     const elided = compactMessages(messages, messages.length - 4);
     expect(elided.elided).toBe(10);
-    elided.messages.forEach((m, i) => (m.role === "assistant" ? expect(m).toBe(messages[i]) : undefined));
+    for (const [i, m] of elided.messages.entries()) if (m.role === "assistant") expect(m).toBe(messages[i]);
     expect(elided.messages.filter((m, i) => m.role === "user" && i > 0 && i < messages.length - 4).every((m) => (m.content[0] as { content: string }).content.startsWith("[elided"))).toBe(true);
     // Under pressure whole old exchanges go too; what stays of a turn that thought is whole.
     const r = compactToFit("S", messages, { maxContextTokens: 8_000, keepRecentMessages: 4 }, "threshold", 4)!;

@@ -107,7 +107,7 @@ describe("report.html in a real browser", () => {
     });
     const dir = tempDir("tl-report-xss-");
     const transcript = path.join(dir, "attack.jsonl");
-    fs.writeFileSync(transcript, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    fs.writeFileSync(transcript, `${lines.map((l) => JSON.stringify(l)).join("\n")}\n`);
     const runDir = runDirWith(transcript, "tl-report-xss-run-");
     const res = await runCli(["report", runDir]);
     expect(res.code).toBe(0);

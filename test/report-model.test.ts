@@ -56,7 +56,7 @@ describe("following a transcript as it grows", () => {
     fs.writeFileSync(file, `${lines[0]}\n${lines[1]}\n`);
     expect(tail.poll().map((e) => e.seq)).toEqual([1, 2]);
     // A line with a multi-byte character, written in two pieces that split the character.
-    const note = Buffer.from(JSON.stringify({ seq: 3, t: "2026-11-26T00:29:04.000Z", type: "note", turn: 1, text: "naïve ✓" }) + "\n");
+    const note = Buffer.from(`${JSON.stringify({ seq: 3, t: "2026-11-26T00:29:04.000Z", type: "note", turn: 1, text: "naïve ✓" })}\n`);
     const cut = note.indexOf(Buffer.from("✓")) + 1;
     fs.appendFileSync(file, note.subarray(0, cut));
     expect(tail.poll()).toEqual([]);
@@ -66,12 +66,12 @@ describe("following a transcript as it grows", () => {
     fs.appendFileSync(file, '{"seq":4,"t":"2026-11-26T00:29:05.000Z","type":"no');
     expect(tail.poll()).toEqual([]);
     fs.truncateSync(file, fs.statSync(file).size - 50);
-    fs.appendFileSync(file, JSON.stringify({ seq: 4, t: "2026-11-26T00:29:06.000Z", type: "note", turn: 2, text: "resumed" }) + "\n");
+    fs.appendFileSync(file, `${JSON.stringify({ seq: 4, t: "2026-11-26T00:29:06.000Z", type: "note", turn: 2, text: "resumed" })}\n`);
     expect(tail.poll()).toMatchObject([{ seq: 4, text: "resumed" }]);
     // A file rewritten shorter is read again from the start, and nothing is reported twice.
     fs.writeFileSync(file, `${lines[0]}\n${lines[1]}\n`);
     expect(tail.poll()).toEqual([]);
-    fs.appendFileSync(file, JSON.stringify({ seq: 5, t: "2026-11-26T00:29:07.000Z", type: "note", turn: 2, text: "later" }) + "\n");
+    fs.appendFileSync(file, `${JSON.stringify({ seq: 5, t: "2026-11-26T00:29:07.000Z", type: "note", turn: 2, text: "later" })}\n`);
     expect(tail.poll().map((e) => e.seq)).toEqual([5]);
   });
 });

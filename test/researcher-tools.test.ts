@@ -127,7 +127,7 @@ describe("sample, check_reward and the code recipe on the real tinker server", (
   });
 
   it("check_reward shows long completions cut visibly with their length, keeps them whole in its file, and names the sandbox", async () => {
-    const long = "step ".repeat(6000) + "answer 42";
+    const long = `${"step ".repeat(6000)}answer 42`;
     const r = await s.call("check_reward", { reward_function: rewardSpecs("numeric")[0]!.code, cases: [{ completion: long, ground_truth: "42" }, { completion: "42", ground_truth: "42", expected: 1 }] });
     expect(r.text).toMatch(/\[… cut here: [\d,]+ of 30,009 characters shown; the whole completion is in completions\/check_reward-\d+\.jsonl line 1\]/);
     expect(r.text.length).toBeLessThan(SAMPLE_TEXT_BUDGET + 3000);

@@ -57,7 +57,11 @@ describe("training state and resume points", () => {
     const calls: Array<{ id: string; input: unknown }> = [];
     const specs: ToolSpec[] = [{ name: "save", description: "", inputSchema: { type: "object" }, source: "t" }];
     const deps = {
-      tools: { tools: specs, call: async (_n: string, input: unknown, o?: { toolUseId?: string }): Promise<ToolResult> => (calls.push({ id: o?.toolUseId ?? "", input }), { content: "saved", isError: false }) },
+      tools: { tools: specs, call: async (_n: string, input: unknown, o?: { toolUseId?: string }): Promise<ToolResult> => {
+          calls.push({ id: o?.toolUseId ?? "", input });
+          return { content: "saved", isError: false };
+        },
+      },
       events: { emit: () => {} },
       out: () => {},
     };

@@ -50,7 +50,7 @@ open(${py(victim)}, "w").write("pwned")`,
     name: "os.open(O_WRONLY|O_CREAT), os.mkdir, os.mkfifo and os.truncate outside its directory",
     body: () => `import os
 errors = []
-for attempt in (lambda: os.close(os.open(${py(victimDir + "/created.txt")}, os.O_WRONLY | os.O_CREAT)), lambda: os.mkdir(${py(victimDir + "/newdir")}), lambda: os.mkfifo(${py(victimDir + "/fifo")}), lambda: os.truncate(${py(victim)}, 0)):
+for attempt in (lambda: os.close(os.open(${py(`${victimDir}/created.txt`)}, os.O_WRONLY | os.O_CREAT)), lambda: os.mkdir(${py(`${victimDir}/newdir`)}), lambda: os.mkfifo(${py(`${victimDir}/fifo`)}), lambda: os.truncate(${py(victim)}, 0)):
     try:
         attempt()
     except OSError as e:
@@ -75,7 +75,7 @@ for pid in [p for p in os.listdir("/proc") if p.isdigit()] + [str(os.getppid())]
             found.append(open(p, "rb").read().decode("latin-1"))
         except OSError as e:
             refused.append(e.strerror)
-for p in (${py(project + "/.env")}, os.path.expanduser("~root") + "/.bash_history"):
+for p in (${py(`${project}/.env`)}, os.path.expanduser("~root") + "/.bash_history"):
     try:
         found.append(open(p).read())
     except OSError as e:

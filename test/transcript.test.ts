@@ -21,12 +21,12 @@ describe("transcript", () => {
   it("tolerates a torn last line and reports damage in the middle without throwing", () => {
     const dir = tempDir();
     const good = '{"seq":1,"t":"x","type":"system","text":"s"}\n';
-    fs.writeFileSync(path.join(dir, "torn.jsonl"), good + '{"seq":2,"t":"x","type":"us');
+    fs.writeFileSync(path.join(dir, "torn.jsonl"), `${good}{"seq":2,"t":"x","type":"us`);
     const torn = readTranscript(path.join(dir, "torn.jsonl"));
     expect(torn.events).toHaveLength(1);
     expect(torn.tornTail).toContain('"seq":2');
 
-    fs.writeFileSync(path.join(dir, "bad.jsonl"), good + "garbage\n" + good);
+    fs.writeFileSync(path.join(dir, "bad.jsonl"), `${good}garbage\n${good}`);
     const bad = readTranscript(path.join(dir, "bad.jsonl"));
     expect(bad.events).toHaveLength(1);
     expect(bad.damage?.line).toBe(2);

@@ -35,7 +35,7 @@ function plannerScript(dir: string, turns: Call[][]): string {
     })),
   ];
   const file = path.join(dir, `script-${Math.random().toString(16).slice(2)}.jsonl`);
-  fs.writeFileSync(file, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  fs.writeFileSync(file, `${lines.map((l) => JSON.stringify(l)).join("\n")}\n`);
   return file;
 }
 
@@ -53,7 +53,7 @@ describe("1. a transcript is data: nothing named in it runs, is read or written"
     const runA = path.join(dir, "runA");
     // The hostile transcript the planner would like the user to replay: every field that names code or a place points at the planner's files.
     const hostile = (runDir: string) =>
-      [
+      `${[
         { seq: 1, t: T, type: "run", schema: 1, runId: "hostile", startedAt: T, planner: "scripted", model: MODEL, templateSha256: "0", tools: [{ name: "echo", source: "lab" }, { name: "finish", source: "lab" }],
           config: { guardRules: [path.join(runDir, "evil.mjs")], mcpConfigPath: path.join(runDir, "evil-mcp.json"), templatePath: path.join(runDir, "evil.mjs"), runDir: victim, maxTurns: 5 } },
         { seq: 2, t: T, type: "system", text: "system" },
@@ -64,7 +64,7 @@ describe("1. a transcript is data: nothing named in it runs, is read or written"
         { seq: 7, t: T, type: "user", turn: 1, message: { role: "user", content: [{ type: "tool_result", toolUseId: "toolu_h1", content: "testsrv echoes: hi" }] } },
       ]
         .map((l) => JSON.stringify(l))
-        .join("\n") + "\n";
+        .join("\n")}\n`;
     const script = plannerScript(dir, [
       [{ name: "write_file", input: { path: "evil.mjs", content: evilModule } }],
       [{ name: "write_file", input: { path: "evil-mcp.json", content: evilMcp } }],
@@ -213,7 +213,7 @@ describe("4. paths: one rule for every tool", () => {
     const s = await connectBundled("tinker", { TINKERLOOP_RUN_DIR: runDir });
     try {
       const cases = [{ completion: "1", ground_truth: "1" }];
-      for (const reward of [path.join(outside, "x.py"), "../" + path.relative(runDir, path.join(outside, "x.py")), "link.py", "fifo.py", "/etc/passwd.py"]) {
+      for (const reward of [path.join(outside, "x.py"), `../${path.relative(runDir, path.join(outside, "x.py"))}`, "link.py", "fifo.py", "/etc/passwd.py"]) {
         const r = await s.call("check_reward", { reward_function: reward, cases });
         expect(r.isError, reward).toBe(true);
         expect(r.text).not.toContain("OUTSIDE-SECRET");
@@ -308,7 +308,7 @@ describe("6. every bad input is one line and exit 2", () => {
       const r = await runCli(args, { timeoutMs: 30_000 });
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr, args.join(" ")).toMatch(msg);
-      expect(r.stderr).not.toMatch(/This is a bug|    at /);
+      expect(r.stderr).not.toMatch(/This is a bug| {4}at /);
     }
   });
 
@@ -319,7 +319,7 @@ describe("6. every bad input is one line and exit 2", () => {
       const events = fixture.map((e) => structuredClone(e));
       change(events[n]);
       const f = path.join(dir, `t-${Math.random().toString(16).slice(2)}.jsonl`);
-      fs.writeFileSync(f, events.map((e) => JSON.stringify(e)).join("\n") + "\n");
+      fs.writeFileSync(f, `${events.map((e) => JSON.stringify(e)).join("\n")}\n`);
       return f;
     };
     const ai = fixture.findIndex((e) => e.type === "assistant");
@@ -394,7 +394,7 @@ describe("control characters never reach the terminal raw", () => {
     const ai = fixture.findIndex((e) => e.type === "assistant");
     fixture[ai].content.unshift({ type: "text", text: "\u001b]0;pwned\u0007\u001b[2J\rhidden\u202eevil" });
     const file = path.join(dir, "t.jsonl");
-    fs.writeFileSync(file, fixture.map((e) => JSON.stringify(e)).join("\n") + "\n");
+    fs.writeFileSync(file, `${fixture.map((e) => JSON.stringify(e)).join("\n")}\n`);
     const view = await runCli(["replay", file, "--full"]);
     expect(view.code).toBe(0);
     expect(view.stdout).toContain("\\u{1b}]0;pwned");

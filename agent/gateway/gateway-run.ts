@@ -113,7 +113,7 @@ export class GatewayRun {
     const use: ToolUseBlock = { type: "tool_use", id: `mcp-${turn}`, name, input };
     const signal = o.signal ? AbortSignal.any([o.signal, this.stopping.signal]) : this.stopping.signal;
     this.progress = o.progress;
-    let outcome;
+    let outcome: Awaited<ReturnType<typeof runCall>>;
     try {
       outcome = await runCall(use, turn, { tools: this.session.tools, events, clock: { now: () => Date.now() }, signal, guard: this.session.guard, model: this.session.cfg.model, elapsedMs, usage: ZERO_USAGE });
     } finally {

@@ -30,7 +30,7 @@ export function largeInlineRule(dataDir: string, limitBytes = 16 * 1024): GuardR
         }
         if (!Array.isArray(records)) continue;
         fs.mkdirSync(dataDir, { recursive: true });
-        const file = writeFresh(dataDir, `inline-${baseToolName(call.name)}-${key}`, records.map((r) => JSON.stringify(r)).join("\n") + "\n", () => ++n);
+        const file = writeFresh(dataDir, `inline-${baseToolName(call.name)}-${key}`, `${records.map((r) => JSON.stringify(r)).join("\n")}\n`, () => ++n);
         return {
           action: "rewrite",
           input: { ...input, [key]: file },

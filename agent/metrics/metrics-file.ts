@@ -15,6 +15,6 @@ export class MetricsFileWriter implements EventListener {
     if (e.type !== "tool" || !isTrainingTool(e.name)) return;
     const { call, result } = toolOutcome(e);
     const rec = trainingRecordOf(call, result, e.turn);
-    if (rec) fs.appendFileSync(this.file, this.redact(JSON.stringify(rec)) + "\n");
+    if (rec) fs.appendFileSync(this.file, `${this.redact(JSON.stringify(rec))}\n`);
   }
 }

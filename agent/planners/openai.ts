@@ -87,7 +87,7 @@ export class OpenAIPlanner implements Planner {
 
 
 function parseArguments(raw: string): unknown {
-  if (!raw || !raw.trim()) return {};
+  if (!raw?.trim()) return {};
   try {
     const v = JSON.parse(raw) as unknown;
     return v && typeof v === "object" && !Array.isArray(v) ? v : { [MALFORMED_ARGS]: raw, error: "arguments must be a JSON object" };

@@ -168,7 +168,7 @@ export class ManifestStore {
   private write(): void {
     this.m.updatedAt = new Date().toISOString();
     const tmp = `${this.file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(this.m, null, 2) + "\n");
+    fs.writeFileSync(tmp, `${JSON.stringify(this.m, null, 2)}\n`);
     fs.renameSync(tmp, this.file);
   }
 }

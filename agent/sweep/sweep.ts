@@ -143,7 +143,7 @@ function writeOutputs(dir: string, sweepId: string, cells: Array<ScoredCell & { 
   const groups = leaderboard(cells);
   const file = path.join(dir, SWEEP_FILES.leaderboard);
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify({ sweepId, generatedAt: new Date().toISOString(), groups, cells: cells.map(({ summary, ...c }) => ({ ...c, ...(summary ? { summary } : {}) })) }, null, 2) + "\n");
+  fs.writeFileSync(tmp, `${JSON.stringify({ sweepId, generatedAt: new Date().toISOString(), groups, cells: cells.map(({ summary, ...c }) => ({ ...c, ...(summary ? { summary } : {}) })) }, null, 2)}\n`);
   fs.renameSync(tmp, file);
   out(`leaderboard: ${file}`);
   const shown = cells.filter((c) => c.state === "finished" || c.state === "stopped").map((c) => c.runDir);

@@ -134,7 +134,7 @@ export class WandbLogger {
 
   private send(messages: WandbMessage[]): void {
     if (this.off !== undefined || !this.child) return;
-    for (const m of messages) this.child.stdin.write(JSON.stringify(m) + "\n");
+    for (const m of messages) this.child.stdin.write(`${JSON.stringify(m)}\n`);
   }
 
   private pump(): void {

@@ -12,11 +12,11 @@ if (job.cwd) process.chdir(job.cwd);
 const { providers, bashUnavailable } = localTools(job.runDir, () => []);
 const bash = providers.find((p) => p.tools.some((t) => t.name === "bash"));
 if (!bash) {
-  process.stdout.write(JSON.stringify({ unavailable: bashUnavailable }) + "\n");
+  process.stdout.write(`${JSON.stringify({ unavailable: bashUnavailable })}\n`);
   process.exit(0);
 }
 for (const call of job.calls) {
   const started = Date.now();
   const r = await bash.call("bash", call);
-  process.stdout.write(JSON.stringify({ ...r, ms: Date.now() - started }) + "\n");
+  process.stdout.write(`${JSON.stringify({ ...r, ms: Date.now() - started })}\n`);
 }

@@ -4,7 +4,7 @@
  * the equivalence tests compare the current engine against.
  */
 import { tf } from "../../tools/tinker/backends/local/tf-runtime.ts";
-import { LORA_TARGETS } from "../../tools/tinker/backends/local/model.ts";
+import type { LORA_TARGETS } from "../../tools/tinker/backends/local/model.ts";
 import type { Lora, ModelConfig, Weights } from "../../tools/tinker/backends/local/model.ts";
 
 type MM = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;

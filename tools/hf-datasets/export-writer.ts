@@ -67,6 +67,6 @@ export function writeJsonl(root: string, file: string, records: Array<Record<str
   };
   write(file, body, overwrite);
   const sha256 = crypto.createHash("sha256").update(body).digest("hex");
-  const metaPath = write(sidecarOf(file), JSON.stringify({ ...meta, file: path.basename(file), rows: records.length, sha256, written_at: new Date().toISOString() }, null, 2) + "\n", true);
+  const metaPath = write(sidecarOf(file), `${JSON.stringify({ ...meta, file: path.basename(file), rows: records.length, sha256, written_at: new Date().toISOString() }, null, 2)}\n`, true);
   return { sha256, bytes: Buffer.byteLength(body), metaPath };
 }

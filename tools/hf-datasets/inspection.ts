@@ -80,7 +80,7 @@ export async function inspect(hub: HubClient, dataset: string, config: string | 
     if (cat) return fromCatalog(cat, config, split);
     throw new HfError("offline", `HF_HUB_OFFLINE is set and ${dataset} is not in the built-in catalog.`, `Catalog datasets: ${CATALOG.map((d) => d.id).join(", ")}; or use generate_synthetic.`);
   }
-  let info;
+  let info: Awaited<ReturnType<typeof hub.datasetInfo>>;
   try {
     info = await hub.datasetInfo(dataset);
   } catch (err) {
@@ -96,7 +96,10 @@ export async function inspect(hub: HubClient, dataset: string, config: string | 
   const configs: Inspection["configs"] = [];
   for (const s of splits) {
     let c = configs.find((x) => x.config === s.config);
-    if (!c) configs.push((c = { config: s.config, splits: [] }));
+    if (!c) {
+      c = { config: s.config, splits: [] };
+      configs.push(c);
+    }
     c.splits.push({ split: s.split, num_rows: s.num_rows });
   }
   const chosen = pickConfigSplit(configs, config, split);

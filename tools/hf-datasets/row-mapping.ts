@@ -33,7 +33,7 @@ export async function readRows(hub: HubClient, ins: Inspection, start: number, c
     const page = await hub.rows(ins.id, ins.config, ins.split, offset, Math.min(100, start + count - offset));
     total = page.numRowsTotal;
     for (const r of page.rows) {
-      if (r.truncated_cells && r.truncated_cells.length) truncated++;
+      if (r.truncated_cells?.length) truncated++;
       else rows.push(r.row);
     }
     if (page.rows.length === 0 || (total !== null && offset + 100 >= total)) break;

@@ -129,7 +129,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
       }
       if (i < 3) {
         logs.write("sampling_debug.log", `[SAMPLE] prompt ${i}: ${JSON.stringify(a.prompts[i]!.prompt.slice(0, 80))}`);
-        g.forEach((c, j) => logs.write("sampling_debug.log", `  completion ${j} (${c.tokenCount} tokens, ${c.finishReason}, reward ${rewards[j]?.toFixed(2) ?? "-"}): ${JSON.stringify(c.text.slice(0, 120))}`));
+        for (const [j, c] of g.entries()) logs.write("sampling_debug.log", `  completion ${j} (${c.tokenCount} tokens, ${c.finishReason}, reward ${rewards[j]?.toFixed(2) ?? "-"}): ${JSON.stringify(c.text.slice(0, 120))}`);
       }
       if (usable.length < 2) {
         counts.failed++;

@@ -38,7 +38,7 @@ export class SessionLogs {
   progress(message: string): void {
     const now = new Date();
     fs.appendFileSync(this.file("progress.txt"), `[${now.toISOString().slice(11, 19)}] ${message}\n`);
-    fs.appendFileSync(this.file("progress.jsonl"), JSON.stringify({ ts: now.toISOString(), pid: process.pid, message }) + "\n");
+    fs.appendFileSync(this.file("progress.jsonl"), `${JSON.stringify({ ts: now.toISOString(), pid: process.pid, message })}\n`);
   }
 
   /** Writes the reward code last used, for the planner to inspect. */

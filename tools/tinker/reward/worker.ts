@@ -50,7 +50,7 @@ export class RewardWorker {
       }, wallMs);
       this.pending = { id, records: [], output: "", resolve, timer, wallMs };
       this.setRef(true);
-      proc.child.stdin.write(JSON.stringify({ ...job, id }) + "\n");
+      proc.child.stdin.write(`${JSON.stringify({ ...job, id })}\n`);
     });
   }
 

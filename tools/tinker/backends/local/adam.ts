@@ -21,8 +21,8 @@ export class Adam {
   /** Applies one update. `grads` is keyed by the same names as the variables. */
   apply(grads: Map<string, tf.Tensor>, s: AdamSettings): void {
     this.step++;
-    const bc1 = 1 - Math.pow(s.beta1, this.step);
-    const bc2 = 1 - Math.pow(s.beta2, this.step);
+    const bc1 = 1 - s.beta1 ** this.step;
+    const bc2 = 1 - s.beta2 ** this.step;
     tf.tidy(() => {
       for (const [name, variable] of this.vars) {
         const g = grads.get(name);

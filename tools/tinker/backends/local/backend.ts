@@ -64,7 +64,7 @@ export class LocalBackend implements TrainingBackend {
     const manifest = this.readManifest(baseModel);
     await this.close();
     this.rollouts.drop("the model was opened or loaded again");
-    let tensors;
+    let tensors: ReturnType<typeof readTensorFile>;
     try {
       tensors = readTensorFile(path.join(this.modelsDir, baseModel.slice("local/".length), manifest.weights.file), manifest.weights.index, manifest.weights.sha256);
     } catch (err) {
@@ -263,7 +263,8 @@ export class LocalBackend implements TrainingBackend {
       );
     }
     this.rollouts.drop("the model was opened or loaded again");
-    let adapters, moments;
+    let adapters: ReturnType<typeof readTensorFile>;
+    let moments: ReturnType<typeof readTensorFile>;
     try {
       adapters = readTensorFile(path.join(dir, state.adapters.file), state.adapters.index, state.adapters.sha256);
       moments = readTensorFile(path.join(dir, state.optimizer.file), state.optimizer.index, state.optimizer.sha256);

@@ -18,7 +18,7 @@ export type PackedTokens = TokenBatch & {
 /** Packs sequences without padding: sequence s predicts its tokens 1… from positions starts[s]…. */
 export function packTokens(seqs: Sequence[]): PackedTokens {
   const starts = new Int32Array(seqs.length + 1);
-  seqs.forEach((s, i) => (starts[i + 1] = starts[i]! + Math.max(0, s.tokens.length - 1)));
+  for (const [i, s] of seqs.entries()) starts[i + 1] = starts[i]! + Math.max(0, s.tokens.length - 1);
   const N = starts[seqs.length]!;
   const ids = new Int32Array(N);
   const positions = new Int32Array(N);

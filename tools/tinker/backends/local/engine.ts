@@ -3,7 +3,7 @@ import { Adam } from "./adam.ts";
 import type { AdamSettings } from "./adam.ts";
 import { packTokens } from "./batch.ts";
 import type { PackedTokens, Sequence } from "./batch.ts";
-import { tokenLogprobs, Transformer } from "./model.ts";
+import { tokenLogprobs, type Transformer } from "./model.ts";
 
 /** Sequences per forward/backward pass; larger batches are split and their gradients summed. */
 const MICRO_BATCH = 64;

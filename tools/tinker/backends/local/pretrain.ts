@@ -218,7 +218,7 @@ async function pretrain(r: Recipe, outDir: string, log: (s: string) => void): Pr
       sampledExactAccuracyT1x8: Number(baseline.sampled.toFixed(4)),
     },
   };
-  fs.writeFileSync(path.join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  fs.writeFileSync(path.join(outDir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   log(`  wrote ${outDir} (sha256 ${w.sha256.slice(0, 12)}…)`);
 }
 
@@ -229,6 +229,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const outRoot = process.argv.indexOf("--out") >= 0 ? process.argv[process.argv.indexOf("--out") + 1]! : DEFAULT_MODELS_DIR;
   for (const r of RECIPES.filter((x) => !only || x.name === only)) {
     const rr = dims ? { ...r, config: { ...r.config, dModel: dims[0]!, nLayers: dims[1]!, dFF: dims[0]! * 4 } } : r;
-    await pretrain(stepsOverride ? { ...rr, steps: stepsOverride } : rr, path.join(outRoot, r.name), (s) => process.stdout.write(s + "\n"));
+    await pretrain(stepsOverride ? { ...rr, steps: stepsOverride } : rr, path.join(outRoot, r.name), (s) => process.stdout.write(`${s}\n`));
   }
 }

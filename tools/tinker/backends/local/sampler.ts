@@ -51,13 +51,18 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
     // Prefill: each distinct prompt once (a group of samples shares its prompt), packed
     // back to back; the rows that repeat a prompt copy its cache and logits.
     const firstRow = new Map<string, number>();
-    req.prompts.forEach((p, b) => firstRow.has(p) || firstRow.set(p, b));
+    for (const [b, p] of req.prompts.entries()) if (!firstRow.has(p)) firstRow.set(p, b);
     const unique = Int32Array.from(firstRow.values());
     const starts = new Int32Array(unique.length + 1);
-    unique.forEach((b, u) => (starts[u + 1] = starts[u]! + prompts[b]!.length));
+    for (const [u, b] of unique.entries()) starts[u + 1] = starts[u]! + prompts[b]!.length;
     const ids = new Int32Array(starts[unique.length]!);
     const positions = new Int32Array(starts[unique.length]!);
-    unique.forEach((b, u) => prompts[b]!.forEach((tok, t) => ((ids[starts[u]! + t] = tok), (positions[starts[u]! + t] = t))));
+    for (const [u, b] of unique.entries()) {
+      for (const [t, tok] of prompts[b]!.entries()) {
+        ids[starts[u]! + t] = tok;
+        positions[starts[u]! + t] = t;
+      }
+    }
     const prefill = step({ ids, positions, starts }, unique);
     const V = prefill.length / unique.length;
     const slot = new Map([...unique].map((b, u) => [b, u]));

@@ -6,7 +6,7 @@ export const PAD = 0;
 export const BOS = 1;
 export const EOS = 2;
 const SPECIALS = 3;
-const CHARS = "\n" + Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join("");
+const CHARS = `\n${Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join("")}`;
 const INDEX = new Map([...CHARS].map((c, i) => [c, i + SPECIALS]));
 const UNKNOWN = INDEX.get("?")!;
 

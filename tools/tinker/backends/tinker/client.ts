@@ -97,7 +97,7 @@ export class TinkerBackend implements TrainingBackend {
   }
 
   private onLine(line: string): void {
-    let parsed;
+    let parsed: ReturnType<typeof workerLine.safeParse> | undefined;
     try {
       parsed = workerLine.safeParse(JSON.parse(line));
     } catch {
@@ -157,7 +157,7 @@ export class TinkerBackend implements TrainingBackend {
   private async send(child: ChildProcessWithoutNullStreams, lines: string[]): Promise<void> {
     for (const line of lines) {
       if (child.exitCode !== null || child.signalCode !== null || child.stdin.destroyed) return;
-      if (!child.stdin.write(line + "\n")) await Promise.race([once(child.stdin, "drain"), once(child, "exit")]);
+      if (!child.stdin.write(`${line}\n`)) await Promise.race([once(child.stdin, "drain"), once(child, "exit")]);
     }
   }
 
