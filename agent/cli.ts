@@ -80,26 +80,57 @@ program
   .addOption(new Option("--max-turns <n>", "stop after this many planner turns").default(String(RUN_DEFAULTS.maxTurns)))
   .addOption(new Option("--max-minutes <n>", "stop after this much wall time").default(String(RUN_DEFAULTS.maxMinutes)))
   .addOption(new Option("--max-nudges <n>", "turns without a tool call tolerated before stopping").default(String(RUN_DEFAULTS.maxNudges)))
-  .addOption(new Option("--tool-timeout <seconds>", "watchdog for one tool call: abandoned after this long without progress").default(String(RUN_DEFAULTS.toolTimeoutSec)))
-  .addOption(new Option("--on-wrong-model <policy>", "a call with another base_model: rewrite it to MODEL, or reject it").choices(["rewrite", "reject"]).default(RUN_DEFAULTS.onWrongModel))
+  .addOption(
+    new Option("--tool-timeout <seconds>", "watchdog for one tool call: abandoned after this long without progress").default(
+      String(RUN_DEFAULTS.toolTimeoutSec),
+    ),
+  )
+  .addOption(
+    new Option("--on-wrong-model <policy>", "a call with another base_model: rewrite it to MODEL, or reject it")
+      .choices(["rewrite", "reject"])
+      .default(RUN_DEFAULTS.onWrongModel),
+  )
   .option("--max-train-calls <n>", "budget: training calls; past it, training is refused (save and finish)")
-  .option("--max-cost <usd>", "budget: US dollars for the whole run, planner and Tinker together; a training or sampling call estimated not to fit is refused before it runs")
+  .option(
+    "--max-cost <usd>",
+    "budget: US dollars for the whole run, planner and Tinker together; a training or sampling call estimated not to fit is refused before it runs",
+  )
   .option("--max-planner-cost <usd>", "budget: US dollars for the planner's requests")
   .option("--max-training-cost <usd>", "budget: US dollars for training and sampling (Tinker)")
   .option("--prices <file>", "a prices file laid over the built-in table (same shape as agent/spend/prices.json; also TINKERLOOP_PRICES)")
-  .option("--thinking <tokens>", `anthropic planners: extended thinking, this many tokens a turn, interleaved with tool calls (at least ${MIN_THINKING_BUDGET})`)
+  .option(
+    "--thinking <tokens>",
+    `anthropic planners: extended thinking, this many tokens a turn, interleaved with tool calls (at least ${MIN_THINKING_BUDGET})`,
+  )
   .option("--reasoning-effort <level>", `openai planners: reasoning effort (${REASONING_EFFORTS.join(", ")})`)
-  .option("--guard-off <rules>", "comma-separated guard rules to switch off (malformed-args, unknown-tool, schema, base-model, reward-code, large-inline, workflow, budget)")
+  .option(
+    "--guard-off <rules>",
+    "comma-separated guard rules to switch off (malformed-args, unknown-tool, schema, base-model, reward-code, large-inline, workflow, budget)",
+  )
   .option("--guard-rule <file...>", "extra guard rule modules (default export {name, check(call, ctx)})")
-  .addOption(new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(String(RUN_DEFAULTS.maxContextTokens)))
-  .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
-  .addOption(new Option("--resume-every <calls>", "the harness keeps a rolling resume point every this many training calls, so a crash loses at most that many (0: off)").default(String(RUN_DEFAULTS.resumeEvery)))
+  .addOption(
+    new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(
+      String(RUN_DEFAULTS.maxContextTokens),
+    ),
+  )
+  .addOption(
+    new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)),
+  )
+  .addOption(
+    new Option(
+      "--resume-every <calls>",
+      "the harness keeps a rolling resume point every this many training calls, so a crash loses at most that many (0: off)",
+    ).default(String(RUN_DEFAULTS.resumeEvery)),
+  )
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
   .option("--bash-env <names>", "comma-separated environment variables the bash tool's sandbox may see (never secrets; default: only PATH, HOME, LANG, TMPDIR)")
   .option("--seed <n>", "the run's seed: the local backend's adapter initialisation and sampling (a sweep gives each cell one)")
   .option("--serve [port]", `serve a live view of the run on 127.0.0.1 (default port ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
   .option("--host <address>", "with --serve: listen on this address instead of loopback (e.g. 0.0.0.0 to be reachable from other machines)")
-  .option("--wandb <project>", "log metrics, config and summary to Weights & Biases (needs the Python wandb package; also on with WANDB_PROJECT and WANDB_API_KEY)")
+  .option(
+    "--wandb <project>",
+    "log metrics, config and summary to Weights & Biases (needs the Python wandb package; also on with WANDB_PROJECT and WANDB_API_KEY)",
+  )
   .addHelpText("after", () => `\nRecipes (--recipe NAME; method, model, what it needs beyond this machine):\n${recipeHelp()}`)
   .action(async (flags: RunFlags & WatcherFlags) => {
     const cwd = process.cwd();
@@ -149,7 +180,11 @@ function interruptible(): AbortSignal {
 
 const stdoutIO = (signal: AbortSignal): RunIO => ({ out: (l) => print(`${l}\n`), signal });
 
-const positiveInt = (flag: string) => z.coerce.number({ error: `${flag} must be a number` }).int(`${flag} must be a whole number`).positive(`${flag} must be above 0`);
+const positiveInt = (flag: string) =>
+  z.coerce
+    .number({ error: `${flag} must be a number` })
+    .int(`${flag} must be a whole number`)
+    .positive(`${flag} must be above 0`);
 
 const replayFlagsShape = z.object({
   bashEnv: z.string().optional(),
@@ -235,24 +270,36 @@ Examples:
   tinkerloop sweep --collect sweeps/arith-planners  (the merged leaderboard)
   tinkerloop sweep --status sweeps/arith-planners`,
   )
-  .action(async (file: string | undefined, f: SweepFlags & { concurrency?: string; shard?: string; dir?: string; dryRun?: boolean; status?: string; collect?: string[] }) => {
-    const cwd = process.cwd();
-    const out = (l: string) => print(`${l}\n`);
-    if (f.status !== undefined) {
-      process.exitCode = sweepStatus(f.status, { cwd, out });
-      return;
-    }
-    if (f.collect !== undefined) {
-      process.exitCode = collectSweeps(f.collect, f.dir, { cwd, out });
-      return;
-    }
-    const { stop, hardStop } = sweepSignals();
-    const { concurrency, shard, dir, dryRun, status: _s, collect: _c, ...flags } = f;
-    process.exitCode = await runSweep(
-      { ...(file ? { file } : {}), flags, ...(concurrency ? { concurrency } : {}), ...(shard ? { shard } : {}), ...(dir ? { dir } : {}), ...(dryRun ? { dryRun } : {}) },
-      { cwd, env: loadEnv(cwd), out, stop, hardStop },
-    );
-  });
+  .action(
+    async (
+      file: string | undefined,
+      f: SweepFlags & { concurrency?: string; shard?: string; dir?: string; dryRun?: boolean; status?: string; collect?: string[] },
+    ) => {
+      const cwd = process.cwd();
+      const out = (l: string) => print(`${l}\n`);
+      if (f.status !== undefined) {
+        process.exitCode = sweepStatus(f.status, { cwd, out });
+        return;
+      }
+      if (f.collect !== undefined) {
+        process.exitCode = collectSweeps(f.collect, f.dir, { cwd, out });
+        return;
+      }
+      const { stop, hardStop } = sweepSignals();
+      const { concurrency, shard, dir, dryRun, status: _s, collect: _c, ...flags } = f;
+      process.exitCode = await runSweep(
+        {
+          ...(file ? { file } : {}),
+          flags,
+          ...(concurrency ? { concurrency } : {}),
+          ...(shard ? { shard } : {}),
+          ...(dir ? { dir } : {}),
+          ...(dryRun ? { dryRun } : {}),
+        },
+        { cwd, env: loadEnv(cwd), out, stop, hardStop },
+      );
+    },
+  );
 
 /** The first Ctrl-C asks every cell to stop gracefully; the second asks again (they exit at once); the third exits. */
 function sweepSignals(): { stop: AbortSignal; hardStop: AbortSignal } {
@@ -276,7 +323,9 @@ function sweepSignals(): { stop: AbortSignal; hardStop: AbortSignal } {
 
 program
   .command("mcp")
-  .description("serve the guarded tools as one MCP server for your own agent (Claude Code, Codex CLI, …): a run dir like run's, MODEL fixed, feedback in training results")
+  .description(
+    "serve the guarded tools as one MCP server for your own agent (Claude Code, Codex CLI, …): a run dir like run's, MODEL fixed, feedback in training results",
+  )
   .option("--model <name>", "the base model the agent must post-train (fixed: other base models are rewritten or refused)")
   .option("--prompt <text>", "the research objective, for the seed prompt the agent gets as instructions")
   .option("--prompt-file <file>", "read the research objective from a file")
@@ -284,15 +333,26 @@ program
   .option("--template <file>", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)")
   .option("--mcp-config <file>", "MCP servers to put behind the gateway (default: ./.mcp.json, else the bundled tinker and hf-datasets)")
   .option("--run-dir <dir>", "where to write the transcript and files (default: runs/<run-id>)")
-  .option("--http [port]", `serve Streamable HTTP on 127.0.0.1 (default port ${GATEWAY_DEFAULT_PORT}; 0 picks a free one) with a bearer token, instead of stdio`)
+  .option(
+    "--http [port]",
+    `serve Streamable HTTP on 127.0.0.1 (default port ${GATEWAY_DEFAULT_PORT}; 0 picks a free one) with a bearer token, instead of stdio`,
+  )
   .option("--print-prompt", "print the seed prompt (the agent's instructions) to stdout and exit")
-  .addOption(new Option("--max-minutes <n>", "time budget: past it training is refused; after a grace period the run ends").default(String(RUN_DEFAULTS.maxMinutes)))
+  .addOption(
+    new Option("--max-minutes <n>", "time budget: past it training is refused; after a grace period the run ends").default(String(RUN_DEFAULTS.maxMinutes)),
+  )
   .addOption(new Option("--tool-timeout <seconds>", "watchdog for one tool call").default(String(RUN_DEFAULTS.toolTimeoutSec)))
-  .addOption(new Option("--on-wrong-model <policy>", "a call with another base_model: rewrite it to MODEL, or reject it").choices(["rewrite", "reject"]).default(RUN_DEFAULTS.onWrongModel))
+  .addOption(
+    new Option("--on-wrong-model <policy>", "a call with another base_model: rewrite it to MODEL, or reject it")
+      .choices(["rewrite", "reject"])
+      .default(RUN_DEFAULTS.onWrongModel),
+  )
   .option("--max-train-calls <n>", "budget: training calls")
   .option("--guard-off <rules>", "comma-separated guard rules to switch off")
   .option("--guard-rule <file...>", "extra guard rule modules")
-  .addOption(new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)))
+  .addOption(
+    new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)),
+  )
   .option("--alert-thresholds <json>", "override feedback alert thresholds")
   .option("--seed <n>", "the run's seed (local backend)")
   .option("--bash-env <names>", "comma-separated environment variables the bash tool's sandbox may see (never secrets)")
@@ -315,7 +375,8 @@ agent disconnects or on Ctrl-C (unsaved training is saved first). Examples:
       print(`${seedPrompt(cfg).system}\n`);
       return;
     }
-    const httpPort = flags.http === undefined || flags.http === false ? undefined : flags.http === true ? GATEWAY_DEFAULT_PORT : parsePort("--http", flags.http);
+    const httpPort =
+      flags.http === undefined || flags.http === false ? undefined : flags.http === true ? GATEWAY_DEFAULT_PORT : parsePort("--http", flags.http);
     process.exitCode = await runGateway(cfg, env, { ...(httpPort !== undefined ? { httpPort } : {}), out: (l) => printErr(`${l}\n`), signal: interruptible() });
   });
 
@@ -357,22 +418,51 @@ program
     if (f.cassette) {
       const { differences } = await cassetteReplay(target, {
         ...(f.onWrongModel ? { onWrongModel: f.onWrongModel } : {}),
-        ...(f.guardOff !== undefined ? { guardOff: f.guardOff.split(",").map((x) => x.trim()).filter(Boolean) } : {}),
+        ...(f.guardOff !== undefined
+          ? {
+              guardOff: f.guardOff
+                .split(",")
+                .map((x) => x.trim())
+                .filter(Boolean),
+            }
+          : {}),
         guardRules,
         ...(f.alertThresholds ? { alertThresholds: parseThresholds(f.alertThresholds) } : {}),
       });
-      print(differences.length ? `${differences.length} difference(s) from the recording:\n${differences.map((d) => `  ${d}`).join("\n")}\n` : "cassette replay: no differences from the recording.\n");
+      print(
+        differences.length
+          ? `${differences.length} difference(s) from the recording:\n${differences.map((d) => `  ${d}`).join("\n")}\n`
+          : "cassette replay: no differences from the recording.\n",
+      );
       return;
     }
     const env = loadEnv(cwd);
     if (f.execute) {
-      const { divergences } = await executeReplay(target, { env, mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, bashEnv: parseBashEnv(f.bashEnv), out: (l) => print(`${l}\n`) });
-      print(divergences.length ? `${divergences.length} divergence(s) from the recording:\n${divergences.map((d) => `  ${d}`).join("\n")}\n` : "execute replay: live tools reproduced every recorded result.\n");
+      const { divergences } = await executeReplay(target, {
+        env,
+        mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd),
+        guardRules,
+        bashEnv: parseBashEnv(f.bashEnv),
+        out: (l) => print(`${l}\n`),
+      });
+      print(
+        divergences.length
+          ? `${divergences.length} divergence(s) from the recording:\n${divergences.map((d) => `  ${d}`).join("\n")}\n`
+          : "execute replay: live tools reproduced every recorded result.\n",
+      );
       return;
     }
     if (f.fork !== undefined) {
       if (!f.planner) throw new UserError("--fork needs --planner: the planner that continues the run.", "e.g. --fork 3 --planner openai:gpt-5");
-      const { exitCode } = await forkRun(target, f.fork, f.planner, { env, io: stdoutIO(interruptible()), ...(f.runDir ? { runDir: f.runDir } : {}), mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd), guardRules, bashEnv: parseBashEnv(f.bashEnv), spend: spendSettings(f, cwd, env) });
+      const { exitCode } = await forkRun(target, f.fork, f.planner, {
+        env,
+        io: stdoutIO(interruptible()),
+        ...(f.runDir ? { runDir: f.runDir } : {}),
+        mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd),
+        guardRules,
+        bashEnv: parseBashEnv(f.bashEnv),
+        spend: spendSettings(f, cwd, env),
+      });
       process.exitCode = exitCode;
       return;
     }
@@ -461,18 +551,24 @@ program
     print("Local models (CPU, no key needed):\n");
     for (const m of listLocalModels()) {
       const base = m.baseline as { greedyExactAccuracy?: number; task?: string } | undefined;
-      print(`  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · ${base.task ?? "holdout"}: ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`);
+      print(
+        `  ${m.id.padEnd(40)} ${m.parameters.toLocaleString("en-US")} parameters${base?.greedyExactAccuracy !== undefined ? ` · ${base.task ?? "holdout"}: ${(base.greedyExactAccuracy * 100).toFixed(1)}% (greedy)` : ""}\n    ${m.description}\n`,
+      );
     }
     print("\nTinker models (need TINKER_API_KEY and the worker's Python packages):\n");
     for (const m of TINKER_MODELS) {
       const traits = [m.thinks ? "thinks" : "", m.vision ? "vision" : ""].filter(Boolean).join(", ");
-      print(`  ${m.id.padEnd(50)} ${m.type.padEnd(11)} ${m.architecture.padEnd(5)} ${m.activeParams.padStart(5)} active · group ${String(m.recommendedGroupSize).padStart(2)} · ${m.renderer}${traits ? ` (${traits})` : ""}\n`);
+      print(
+        `  ${m.id.padEnd(50)} ${m.type.padEnd(11)} ${m.architecture.padEnd(5)} ${m.activeParams.padStart(5)} active · group ${String(m.recommendedGroupSize).padStart(2)} · ${m.renderer}${traits ? ` (${traits})` : ""}\n`,
+      );
     }
   });
 
 program
   .command("doctor")
-  .description("check Node, python3, API keys (never printed), the planner's model id against its provider's model list, and that every MCP server starts and lists its tools")
+  .description(
+    "check Node, python3, API keys (never printed), the planner's model id against its provider's model list, and that every MCP server starts and lists its tools",
+  )
   .option("--mcp-config <file>", "the MCP config to check")
   .option("--planner <spec>", "the planner to check (default: what a run would use); its model id is checked against the provider's model list")
   .action(async (flags: { mcpConfig?: string; planner?: string }) => {

@@ -24,7 +24,13 @@ export type Compaction = { boundary: number; dropped?: number; elided: number; t
  * exchanges go too. Returns the new messages and the record, or undefined when there
  * was nothing to shorten.
  */
-export function compactToFit(system: string, messages: Message[], policy: ContextPolicy, trigger: Compaction["trigger"], keep: number): { messages: Message[]; compaction: Compaction } | undefined {
+export function compactToFit(
+  system: string,
+  messages: Message[],
+  policy: ContextPolicy,
+  trigger: Compaction["trigger"],
+  keep: number,
+): { messages: Message[]; compaction: Compaction } | undefined {
   const before = estimateTokens(system, messages);
   const target = Math.min(before, policy.maxContextTokens) / 2;
   const boundary = Math.max(0, messages.length - keep);
@@ -36,7 +42,10 @@ export function compactToFit(system: string, messages: Message[], policy: Contex
     r = compactMessages(messages, boundary, dropped);
   }
   if (r.elided === 0 && dropped === 0) return undefined;
-  return { messages: r.messages, compaction: { boundary, ...(dropped ? { dropped } : {}), elided: r.elided, tokensBefore: before, tokensAfter: estimateTokens(system, r.messages), trigger } };
+  return {
+    messages: r.messages,
+    compaction: { boundary, ...(dropped ? { dropped } : {}), elided: r.elided, tokensBefore: before, tokensAfter: estimateTokens(system, r.messages), trigger },
+  };
 }
 
 /** Blocks shorter than this are kept whole: eliding them would save nothing. */
@@ -75,7 +84,10 @@ function dropOldest(messages: Message[], n: number): Message[] {
   if (removed === 0) return messages;
   const prior = /^\[(\d+) earlier exchanges? removed/.exec((first.content[first.content.length - 1] as { text?: string }).text ?? "");
   const total = removed + (prior ? Number(prior[1]) : 0);
-  const note = { type: "text" as const, text: `[${total} earlier exchange${total === 1 ? "" : "s"} removed to bound the context; the feedback blocks carry the training numbers and the transcript has everything]` };
+  const note = {
+    type: "text" as const,
+    text: `[${total} earlier exchange${total === 1 ? "" : "s"} removed to bound the context; the feedback blocks carry the training numbers and the transcript has everything]`,
+  };
   const content = prior ? [...first.content.slice(0, -1), note] : [...first.content, note];
   return [{ role: first.role, content }, ...rest.slice(i)];
 }

@@ -47,10 +47,17 @@ export const RUN_DEFAULTS = {
 } as const;
 
 const positiveInt = (what: string) =>
-  z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).positive(`${what} must be above 0`);
+  z.coerce
+    .number({ error: `${what} must be a number` })
+    .int(`${what} must be a whole number`)
+    .positive(`${what} must be above 0`);
 
 /** A budget in US dollars. */
-export const usdFlag = (what: string) => z.coerce.number({ error: `${what} must be a number (US dollars)` }).finite(`${what} must be a number (US dollars)`).positive(`${what} must be above 0`);
+export const usdFlag = (what: string) =>
+  z.coerce
+    .number({ error: `${what} must be a number (US dollars)` })
+    .finite(`${what} must be a number (US dollars)`)
+    .positive(`${what} must be above 0`);
 
 /** The flags that set what a run may spend and how deeply its planner thinks: validated alike for run, resume and fork. */
 export const spendFlagsShape = {
@@ -79,7 +86,11 @@ export type SpendSettings = {
 };
 
 /** Spend settings from validated flags; the prices file from --prices, else TINKERLOOP_PRICES. */
-export function spendSettings(f: { maxCost?: number; maxPlannerCost?: number; maxTrainingCost?: number; prices?: string; thinking?: number; reasoningEffort?: ReasoningEffort }, cwd: string, env: Env): SpendSettings {
+export function spendSettings(
+  f: { maxCost?: number; maxPlannerCost?: number; maxTrainingCost?: number; prices?: string; thinking?: number; reasoningEffort?: ReasoningEffort },
+  cwd: string,
+  env: Env,
+): SpendSettings {
   const prices = f.prices ?? env.TINKERLOOP_PRICES;
   return {
     maxCostUsd: f.maxCost,
@@ -111,11 +122,20 @@ export const runFlagsShape = z.object({
   guardOff: z.string().optional(),
   maxContextTokens: positiveInt("--max-context-tokens").default(RUN_DEFAULTS.maxContextTokens),
   inlineLimitKb: positiveInt("--inline-limit-kb").default(RUN_DEFAULTS.inlineLimitKb),
-  resumeEvery: z.coerce.number({ error: "--resume-every must be a number" }).int("--resume-every must be a whole number").min(0, "--resume-every must be 0 (off) or more").default(RUN_DEFAULTS.resumeEvery),
+  resumeEvery: z.coerce
+    .number({ error: "--resume-every must be a number" })
+    .int("--resume-every must be a whole number")
+    .min(0, "--resume-every must be 0 (off) or more")
+    .default(RUN_DEFAULTS.resumeEvery),
   alertThresholds: z.string().optional(),
   guardRule: z.array(z.string()).optional(),
   bashEnv: z.string().optional(),
-  seed: z.coerce.number({ error: "--seed must be a number" }).int("--seed must be a whole number").min(0, "--seed must be 0 or more").max(1_000_000, "--seed must be at most 1000000").optional(),
+  seed: z.coerce
+    .number({ error: "--seed must be a number" })
+    .int("--seed must be a whole number")
+    .min(0, "--seed must be 0 or more")
+    .max(1_000_000, "--seed must be at most 1000000")
+    .optional(),
 });
 export type RunFlags = z.input<typeof runFlagsShape>;
 
@@ -163,7 +183,10 @@ const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._:-]*)+$/;
 /** Refuses a model id that cannot name a model, and a local model that is not installed. */
 export function checkModelId(model: string, env: Env): void {
   if (!MODEL_ID.test(model) || model.split("/").some((p) => p === ".." || p === ".")) {
-    throw new UserError(`--model ${JSON.stringify(model)} is not a model id.`, "Model ids look like local/tiny-arith or Qwen/Qwen3-8B (see tinkerloop models).");
+    throw new UserError(
+      `--model ${JSON.stringify(model)} is not a model id.`,
+      "Model ids look like local/tiny-arith or Qwen/Qwen3-8B (see tinkerloop models).",
+    );
   }
   if (model.startsWith("local/")) {
     const known = localModelIds(env.TINKERLOOP_MODELS_DIR);
@@ -267,7 +290,10 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     inlineLimitKb: f.inlineLimitKb,
     resumeEvery: f.resumeEvery,
     alertThresholds: parseThresholds(f.alertThresholds),
-    guardOff: (f.guardOff ?? "").split(",").map((x) => x.trim()).filter(Boolean),
+    guardOff: (f.guardOff ?? "")
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean),
     guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
     bashEnv: parseBashEnv(f.bashEnv),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
@@ -284,10 +310,18 @@ const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)/i;
 
 /** `--bash-env NAME,NAME`: variable names only; secret-looking names are refused. */
 export function parseBashEnv(list: string | undefined): string[] {
-  const names = (list ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+  const names = (list ?? "")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
   for (const n of names) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) throw new UserError(`--bash-env: '${n}' is not a variable name.`, "e.g. --bash-env HF_HUB_OFFLINE,OMP_NUM_THREADS");
-    if (SECRET_NAME.test(n)) throw new UserError(`--bash-env: '${n}' looks like a secret; secrets never enter the bash sandbox.`, "Pass only harmless settings (e.g. OMP_NUM_THREADS).");
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n))
+      throw new UserError(`--bash-env: '${n}' is not a variable name.`, "e.g. --bash-env HF_HUB_OFFLINE,OMP_NUM_THREADS");
+    if (SECRET_NAME.test(n))
+      throw new UserError(
+        `--bash-env: '${n}' looks like a secret; secrets never enter the bash sandbox.`,
+        "Pass only harmless settings (e.g. OMP_NUM_THREADS).",
+      );
   }
   return names;
 }
@@ -299,14 +333,20 @@ export function parseThresholds(json: string | undefined): Partial<AlertThreshol
   try {
     v = JSON.parse(json);
   } catch {
-    throw new UserError("--alert-thresholds is not valid JSON.", `e.g. --alert-thresholds '{"uniformShare": 0.5}'; keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`);
+    throw new UserError(
+      "--alert-thresholds is not valid JSON.",
+      `e.g. --alert-thresholds '{"uniformShare": 0.5}'; keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`,
+    );
   }
   const r = thresholdsShape.safeParse(v);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const unknownKey = issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
     if (unknownKey !== undefined) throw new UserError(`Unknown alert threshold '${unknownKey}'.`, `Keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`);
-    throw new UserError(issue.path.length ? `Alert threshold '${issue.path.join(".")}' must be a number.` : "--alert-thresholds must be a JSON object.", `Keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`);
+    throw new UserError(
+      issue.path.length ? `Alert threshold '${issue.path.join(".")}' must be a number.` : "--alert-thresholds must be a JSON object.",
+      `Keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`,
+    );
   }
   return r.data;
 }

@@ -67,7 +67,13 @@ function answerFor(id: string, events: RecordedEvent[]): ToolResultBlock {
   if (decision?.action === "stop") return { type: "tool_result", toolUseId: id, content: `Not run: ${decision.reason}`, isError: true };
   if (tool) {
     const content = decision?.action === "rewrite" ? `[guard] ${decision.note}\n${tool.result}` : tool.result;
-    return { type: "tool_result", toolUseId: id, content, ...(tool.isError ? { isError: true } : {}), ...(tool.structured !== undefined ? { structured: tool.structured } : {}) };
+    return {
+      type: "tool_result",
+      toolUseId: id,
+      content,
+      ...(tool.isError ? { isError: true } : {}),
+      ...(tool.structured !== undefined ? { structured: tool.structured } : {}),
+    };
   }
   return { type: "tool_result", toolUseId: id, content: ORPHAN_ANSWER, isError: true };
 }
@@ -98,9 +104,17 @@ export async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message
   if (cont.checkpoint) {
     const load = exposedToolName(d.tools.tools, "load");
     const r = load
-      ? await harnessCall({ tools: d.tools, events: d.events, guard: { check: (c, x) => d.guard.check(c, x), model: d.model } }, cont.startTurn, { id: HARNESS_CALL.restore, name: load, input: { path: cont.checkpoint } })
+      ? await harnessCall({ tools: d.tools, events: d.events, guard: { check: (c, x) => d.guard.check(c, x), model: d.model } }, cont.startTurn, {
+          id: HARNESS_CALL.restore,
+          name: load,
+          input: { path: cont.checkpoint },
+        })
       : { isError: true, content: "no load tool is available" };
-    d.events.emit({ type: "note", turn: cont.startTurn, text: `restore from ${cont.checkpoint}: ${r.isError ? "failed" : "ok"} — ${r.content.split("\n")[0]}` });
+    d.events.emit({
+      type: "note",
+      turn: cont.startTurn,
+      text: `restore from ${cont.checkpoint}: ${r.isError ? "failed" : "ok"} — ${r.content.split("\n")[0]}`,
+    });
     d.out(`restore: ${r.isError ? "FAILED" : "loaded"} ${cont.checkpoint}`);
     const s = r.structured as { path?: unknown; counters?: Partial<SessionCounters> } | undefined;
     facts = r.isError
@@ -111,9 +125,15 @@ export async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message
           lost: cont.lostTrainingCalls,
         };
   } else {
-    facts = { checkpoint: null, why: cont.refusedCheckpoint ? `the recorded checkpoint ${cont.refusedCheckpoint} was refused` : "no checkpoint was saved before this point", lost: cont.lostTrainingCalls };
+    facts = {
+      checkpoint: null,
+      why: cont.refusedCheckpoint ? `the recorded checkpoint ${cont.refusedCheckpoint} was refused` : "no checkpoint was saved before this point",
+      lost: cont.lostTrainingCalls,
+    };
   }
-  d.out(`restore: ${facts.checkpoint ? `at GRPO iteration ${facts.counters.grpo_iterations}, SFT epoch ${facts.counters.sft_epochs}` : "no session"}; ${facts.lost} training call(s) lost`);
+  d.out(
+    `restore: ${facts.checkpoint ? `at GRPO iteration ${facts.counters.grpo_iterations}, SFT epoch ${facts.counters.sft_epochs}` : "no session"}; ${facts.lost} training call(s) lost`,
+  );
   notes.push(describeRestore(facts));
   const last = messages[messages.length - 1];
   if (last?.role === "assistant") {

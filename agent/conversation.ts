@@ -39,7 +39,13 @@ export type Message = { role: Role; content: Block[] };
 export const blockShape: z.ZodType<Block> = z.discriminatedUnion("type", [
   z.looseObject({ type: z.literal("text"), text: z.string() }),
   z.looseObject({ type: z.literal("tool_use"), id: z.string(), name: z.string(), input: z.unknown() }),
-  z.looseObject({ type: z.literal("tool_result"), toolUseId: z.string(), content: z.string(), isError: z.boolean().optional(), structured: z.unknown().optional() }),
+  z.looseObject({
+    type: z.literal("tool_result"),
+    toolUseId: z.string(),
+    content: z.string(),
+    isError: z.boolean().optional(),
+    structured: z.unknown().optional(),
+  }),
   z.looseObject({ type: z.literal("thinking"), thinking: z.string(), signature: z.string() }),
   z.looseObject({ type: z.literal("redacted_thinking"), data: z.string() }),
 ]);

@@ -25,7 +25,12 @@ async function plannerCheck(spec: string | undefined, env: Env): Promise<Check> 
     const { planner } = resolvePlanner(named, env);
     if (!planner.check) return { name: "planner", ok: true, detail: `${planner.id} (offline: no model to check)`, required: false };
     const lines = await planner.check();
-    return { name: "planner", ok: true, detail: `${planner.id}: ${lines.map((l) => l.replace(/^planner model: /, "")).join("; ")}`, required: named !== undefined };
+    return {
+      name: "planner",
+      ok: true,
+      detail: `${planner.id}: ${lines.map((l) => l.replace(/^planner model: /, "")).join("; ")}`,
+      required: named !== undefined,
+    };
   } catch (err) {
     if (err instanceof UserError) return { name: "planner", ok: false, detail: err.message, required: true };
     throw err;
@@ -49,10 +54,24 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
     checks.push({ name: "python3", ok: false, detail: "not found on PATH; reward functions need it", required: true });
   }
   try {
-    execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-c", "import tinker, tinker_cookbook"], { stdio: "ignore", timeout: 20_000, env: { PATH: env.PATH ?? "", ...(env.PYTHONPATH ? { PYTHONPATH: env.PYTHONPATH } : {}) } });
-    checks.push({ name: "tinker SDK", ok: true, detail: `importable; ${env.TINKER_API_KEY ? "TINKER_API_KEY is set: Tinker model ids train remotely" : "set TINKER_API_KEY to train Tinker model ids"}`, required: false });
+    execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-c", "import tinker, tinker_cookbook"], {
+      stdio: "ignore",
+      timeout: 20_000,
+      env: { PATH: env.PATH ?? "", ...(env.PYTHONPATH ? { PYTHONPATH: env.PYTHONPATH } : {}) },
+    });
+    checks.push({
+      name: "tinker SDK",
+      ok: true,
+      detail: `importable; ${env.TINKER_API_KEY ? "TINKER_API_KEY is set: Tinker model ids train remotely" : "set TINKER_API_KEY to train Tinker model ids"}`,
+      required: false,
+    });
   } catch {
-    checks.push({ name: "tinker SDK", ok: false, detail: "not installed (only needed for Tinker model ids): python3 -m pip install -r tools/tinker/backends/tinker/requirements.txt", required: false });
+    checks.push({
+      name: "tinker SDK",
+      ok: false,
+      detail: "not installed (only needed for Tinker model ids): python3 -m pip install -r tools/tinker/backends/tinker/requirements.txt",
+      required: false,
+    });
   }
   const sandbox = sandboxStatus(env);
   checks.push(
@@ -65,15 +84,18 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
             `process count limited by ${sandbox.processLimit === "cgroup" ? "a pids cgroup" : sandbox.processLimit === "rlimit" ? "RLIMIT_NPROC" : "nothing but the time limit (root without a writable pids cgroup)"}; bash: ${describeLimits(BASH_LIMITS.process)}`,
           required: false,
         }
-      : { name: "OS sandbox", ok: false, detail: `${sandbox.reason} — the bash tool is not offered and rewards use the audit-hook fallback (not a security boundary)`, required: false },
+      : {
+          name: "OS sandbox",
+          ok: false,
+          detail: `${sandbox.reason} — the bash tool is not offered and rewards use the audit-hook fallback (not a security boundary)`,
+          required: false,
+        },
   );
   for (const k of KEYS) {
     checks.push({ name: k, ok: Boolean(env[k]), detail: env[k] ? "set" : "not set", required: false });
   }
   checks.push(await plannerCheck(plannerSpec, env));
-  const configPath = mcpConfig
-    ? path.resolve(cwd, mcpConfig)
-    : [path.join(cwd, ".mcp.json"), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
+  const configPath = mcpConfig ? path.resolve(cwd, mcpConfig) : [path.join(cwd, ".mcp.json"), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
   if (!configPath) {
     checks.push({ name: "mcp config", ok: false, detail: "no .mcp.json found", required: true });
     return checks;

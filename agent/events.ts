@@ -67,7 +67,16 @@ export type RunEvent =
   | { type: "retry"; turn: number; attempt: number; delayMs: number; error: string }
   | { type: "note"; turn: number; text: string }
   /** Older messages (before `boundary`) were shortened to stubs from here on. */
-  | { type: "compaction"; turn: number; boundary: number; dropped?: number; elided: number; tokensBefore: number; tokensAfter: number; trigger: "threshold" | "overflow" }
+  | {
+      type: "compaction";
+      turn: number;
+      boundary: number;
+      dropped?: number;
+      elided: number;
+      tokensBefore: number;
+      tokensAfter: number;
+      trigger: "threshold" | "overflow";
+    }
   | { type: "end"; reason: string; detail?: string; turns: number; elapsedMs: number };
 
 /** Where events go. Implementations persist or act before returning. */
@@ -101,7 +110,12 @@ export class EventBus implements EventSink {
 export function toolOutcome(e: ToolEvent): { call: ToolCall; result: ToolResult } {
   return {
     call: { id: e.toolUseId, name: e.name, input: e.input },
-    result: { content: e.result, isError: e.isError, ...(e.structured !== undefined ? { structured: e.structured } : {}), ...(e.meta !== undefined ? { meta: e.meta } : {}) },
+    result: {
+      content: e.result,
+      isError: e.isError,
+      ...(e.structured !== undefined ? { structured: e.structured } : {}),
+      ...(e.meta !== undefined ? { meta: e.meta } : {}),
+    },
   };
 }
 

@@ -23,14 +23,35 @@ export async function harnessCall(d: HarnessCallDeps, turn: number, call: ToolCa
     const decision = verdict.decision;
     if (decision.action === "rewrite") input = decision.input;
     const runs = decision.action === "allow" || decision.action === "rewrite";
-    d.events.emit({ type: "guard", turn, toolUseId: call.id, name: call.name, decision, ...(verdict.rule ? { rule: verdict.rule } : {}), original: call.input, effective: runs ? input : null, ...(verdict.estimate ? { estimate: verdict.estimate } : {}) });
+    d.events.emit({
+      type: "guard",
+      turn,
+      toolUseId: call.id,
+      name: call.name,
+      decision,
+      ...(verdict.rule ? { rule: verdict.rule } : {}),
+      original: call.input,
+      effective: runs ? input : null,
+      ...(verdict.estimate ? { estimate: verdict.estimate } : {}),
+    });
     if (decision.action === "reject") return { content: decision.message, isError: true };
     if (decision.action === "stop") return { content: `Not run: ${decision.reason}`, isError: true };
   }
   const started = Date.now();
   // The run's own signal may already be aborted: the harness's calls run regardless.
   const r = await d.tools.call(call.name, input, { signal: new AbortController().signal, toolUseId: call.id });
-  d.events.emit({ type: "tool", turn, toolUseId: call.id, name: call.name, input, result: r.content, ...(r.structured !== undefined ? { structured: r.structured } : {}), ...(r.meta !== undefined ? { meta: r.meta } : {}), isError: r.isError, ms: Date.now() - started });
+  d.events.emit({
+    type: "tool",
+    turn,
+    toolUseId: call.id,
+    name: call.name,
+    input,
+    result: r.content,
+    ...(r.structured !== undefined ? { structured: r.structured } : {}),
+    ...(r.meta !== undefined ? { meta: r.meta } : {}),
+    isError: r.isError,
+    ms: Date.now() - started,
+  });
   return r;
 }
 
@@ -39,7 +60,10 @@ export async function harnessCall(d: HarnessCallDeps, turn: number, call: ToolCa
  * training since the last save is saved by the harness itself (through the guard),
  * then the session is finished, so nothing trained is lost and a resume can restore it.
  */
-export async function wrapUp(result: LoopResult, d: HarnessCallDeps & { training: TrainingState; out: (line: string) => void; guard: { check: Guard["check"]; model: string } }): Promise<void> {
+export async function wrapUp(
+  result: LoopResult,
+  d: HarnessCallDeps & { training: TrainingState; out: (line: string) => void; guard: { check: Guard["check"]; model: string } },
+): Promise<void> {
   if (!d.training.sessionOpen) return;
   const turn = result.turns;
   const save = exposedToolName(d.tools.tools, "save");

@@ -6,7 +6,7 @@ import { PLAYBOOK_FILE } from "../tools/package-paths.ts";
 import { HARNESS_OWNED } from "../tools/run-layout.ts";
 import { sandboxStatus } from "../tools/sandbox/os-sandbox.ts";
 
-export type LocalTools = { providers: LocalToolProvider[]; /** Why `bash` is not offered, when it is not. */ bashUnavailable?: string };
+export type LocalTools = { providers: LocalToolProvider[] /** Why `bash` is not offered, when it is not. */; bashUnavailable?: string };
 
 /**
  * The in-process tools of a run: the workspace file tools, and `bash` where the OS

@@ -45,7 +45,15 @@ export type LoopOptions = {
   afterCall?: (turn: number) => Promise<void>;
 };
 
-export type LoopDeps = { planner: Planner; tools: ToolExecutor; events: EventSink; clock: Clock; signal: AbortSignal; guard?: Guard; feedback?: FeedbackSource };
+export type LoopDeps = {
+  planner: Planner;
+  tools: ToolExecutor;
+  events: EventSink;
+  clock: Clock;
+  signal: AbortSignal;
+  guard?: Guard;
+  feedback?: FeedbackSource;
+};
 
 export type EndReason = "finished" | "max_turns" | "time_limit" | "planner_stopped" | "planner_error" | "refusal" | "guard_stop" | "aborted";
 
@@ -62,7 +70,13 @@ export async function runLoop(opts: LoopOptions, deps: LoopDeps): Promise<LoopRe
   const result = await turns(opts, deps, start);
   if (result.reason !== "finished") await opts.onStop?.(result);
   result.elapsedMs = deps.clock.now() - start;
-  deps.events.emit({ type: "end", reason: result.reason, ...(result.detail ? { detail: result.detail } : {}), turns: result.turns, elapsedMs: result.elapsedMs });
+  deps.events.emit({
+    type: "end",
+    reason: result.reason,
+    ...(result.detail ? { detail: result.detail } : {}),
+    turns: result.turns,
+    elapsedMs: result.elapsedMs,
+  });
   return result;
 }
 
@@ -83,7 +97,13 @@ async function turns(opts: LoopOptions, deps: LoopDeps, start: number): Promise<
   /** One planner attempt: the retries the SDK made inside it, then the reply itself. */
   const recordReply = (reply: AssistantTurn, latencyMs: number) => {
     for (const [i, r] of (reply.sdkRetries ?? []).entries()) {
-      events.emit({ type: "retry", turn, attempt: i + 1, delayMs: r.retryAfterMs ?? 0, error: `${r.status ? `HTTP ${r.status}` : `connection failed (${r.error ?? "?"})`}, retried by the SDK` });
+      events.emit({
+        type: "retry",
+        turn,
+        attempt: i + 1,
+        delayMs: r.retryAfterMs ?? 0,
+        error: `${r.status ? `HTTP ${r.status}` : `connection failed (${r.error ?? "?"})`}, retried by the SDK`,
+      });
     }
     usage = addUsage(usage, reply.usage);
     events.emit({ type: "assistant", turn, latencyMs, ...reply });
@@ -126,7 +146,8 @@ async function turns(opts: LoopOptions, deps: LoopDeps, start: number): Promise<
     events.emit({ type: "turn", turn });
 
     const reply = await ask();
-    if (reply.stopReason === "error") return signal.aborted || reply.errorKind === "aborted" ? end("aborted", "stop requested") : end("planner_error", reply.error);
+    if (reply.stopReason === "error")
+      return signal.aborted || reply.errorKind === "aborted" ? end("aborted", "stop requested") : end("planner_error", reply.error);
     messages.push({ role: "assistant", content: reply.content });
     if (reply.stopReason === "refusal") return end("refusal", "the planner refused to continue");
 
@@ -177,14 +198,30 @@ export type CallDeps = Pick<LoopDeps, "tools" | "events" | "clock" | "signal" | 
 export async function runCall(use: ToolUseBlock, turn: number, deps: CallDeps): Promise<CallOutcome> {
   const { tools, events, clock, signal, guard } = deps;
   const call: ToolCall = { id: use.id, name: use.name, input: use.input };
-  const verdict = guard ? await guard.check(call, { tools: tools.tools, model: deps.model, turn, elapsedMs: deps.elapsedMs, usage: deps.usage }) : { decision: { action: "allow" as const } };
+  const verdict = guard
+    ? await guard.check(call, { tools: tools.tools, model: deps.model, turn, elapsedMs: deps.elapsedMs, usage: deps.usage })
+    : { decision: { action: "allow" as const } };
   const decision = verdict.decision;
   const effective = decision.action === "rewrite" ? decision.input : use.input;
   const runs = decision.action === "allow" || decision.action === "rewrite";
-  events.emit({ type: "guard", turn, toolUseId: use.id, name: use.name, decision, ...("rule" in verdict && verdict.rule ? { rule: verdict.rule } : {}), original: use.input, effective: runs ? effective : null, ...("estimate" in verdict && verdict.estimate ? { estimate: verdict.estimate } : {}) });
+  events.emit({
+    type: "guard",
+    turn,
+    toolUseId: use.id,
+    name: use.name,
+    decision,
+    ...("rule" in verdict && verdict.rule ? { rule: verdict.rule } : {}),
+    original: use.input,
+    effective: runs ? effective : null,
+    ...("estimate" in verdict && verdict.estimate ? { estimate: verdict.estimate } : {}),
+  });
   if (!runs) {
     const text = decision.action === "reject" ? decision.message : `Not run: ${decision.reason}`;
-    return { block: { type: "tool_result", toolUseId: use.id, content: text, isError: true }, ran: false, ...(decision.action === "stop" ? { stop: decision.reason } : {}) };
+    return {
+      block: { type: "tool_result", toolUseId: use.id, content: text, isError: true },
+      ran: false,
+      ...(decision.action === "stop" ? { stop: decision.reason } : {}),
+    };
   }
   const started = clock.now();
   const result = await tools.call(use.name, effective, { signal, toolUseId: use.id });
@@ -201,5 +238,14 @@ export async function runCall(use: ToolUseBlock, turn: number, deps: CallDeps): 
     ms: clock.now() - started,
   });
   const content = decision.action === "rewrite" ? `[guard] ${decision.note}\n${result.content}` : result.content;
-  return { block: { type: "tool_result", toolUseId: use.id, content, ...(result.isError ? { isError: true } : {}), ...(result.structured !== undefined ? { structured: result.structured } : {}) }, ran: true };
+  return {
+    block: {
+      type: "tool_result",
+      toolUseId: use.id,
+      content,
+      ...(result.isError ? { isError: true } : {}),
+      ...(result.structured !== undefined ? { structured: result.structured } : {}),
+    },
+    ran: true,
+  };
 }

@@ -7,7 +7,11 @@ import { readResult } from "../tools/tool-results.ts";
 import { HARNESS_CALL } from "./harness-call-ids.ts";
 
 /** How the harness's own calls show in the progress line. */
-const HARNESS_LABEL: Record<string, string> = { [HARNESS_CALL.restore]: "restore", [HARNESS_CALL.resumePoint]: "resume point", [HARNESS_CALL.emergencySave]: "emergency save" };
+const HARNESS_LABEL: Record<string, string> = {
+  [HARNESS_CALL.restore]: "restore",
+  [HARNESS_CALL.resumePoint]: "resume point",
+  [HARNESS_CALL.emergencySave]: "emergency save",
+};
 
 type CallMark = { name: string; mark: string };
 
@@ -34,7 +38,10 @@ export class ProgressPrinter implements EventListener {
       case "assistant": {
         this.turn = event.turn;
         this.calls = [];
-        this.turnText = textOf(event.content).split("\n").find((l) => l.trim()) ?? "";
+        this.turnText =
+          textOf(event.content)
+            .split("\n")
+            .find((l) => l.trim()) ?? "";
         if (event.stopReason === "error") this.line(`planner error: ${event.error ?? "unknown"}`);
         else if (toolUses(event.content).length === 0) this.line(`(no tool call) ${clip(this.turnText, 70)}`);
         break;

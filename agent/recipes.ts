@@ -70,7 +70,11 @@ export function parseFrontMatter(text: string, where: string): ParsedPrompt {
 
 export function listRecipes(): string[] {
   if (!fs.existsSync(RECIPES_DIR)) return [];
-  return fs.readdirSync(RECIPES_DIR).filter((f) => f.endsWith(".md")).map((f) => f.slice(0, -3)).sort();
+  return fs
+    .readdirSync(RECIPES_DIR)
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => f.slice(0, -3))
+    .sort();
 }
 
 /** One line per recipe for `run --help`: name, method, model, what it needs, what it teaches. */

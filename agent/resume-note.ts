@@ -34,8 +34,10 @@ export function describeRestore(f: RestoreFacts): string {
   );
 }
 
-const RESTORED = /The training session was restored from checkpoint (\S+) \(weights, optimizer state and counters\): it is now at GRPO iteration (\d+) \(SFT epoch (\d+), SFT step (\d+)\)\. (\d+) training calls? made after/;
-const NOT_RESTORED = /No training session was restored \((.*?)\): the tool servers are fresh, so call init_\* again before training or sampling\. (\d+) training calls? of the session/;
+const RESTORED =
+  /The training session was restored from checkpoint (\S+) \(weights, optimizer state and counters\): it is now at GRPO iteration (\d+) \(SFT epoch (\d+), SFT step (\d+)\)\. (\d+) training calls? made after/;
+const NOT_RESTORED =
+  /No training session was restored \((.*?)\): the tool servers are fresh, so call init_\* again before training or sampling\. (\d+) training calls? of the session/;
 
 /** The facts of a restore note in `text`, if it holds one. */
 export function readRestore(text: string): RestoreFacts | undefined {

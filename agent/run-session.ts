@@ -108,7 +108,11 @@ export class RunSession {
     const training = new TrainingState();
     const spend = new SpendLedger();
     const prices = o.prices;
-    const costBudget = { ...(cfg.maxCostUsd !== undefined ? { maxCostUsd: cfg.maxCostUsd } : {}), ...(cfg.maxPlannerCostUsd !== undefined ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}), ...(cfg.maxTrainingCostUsd !== undefined ? { maxTrainingCostUsd: cfg.maxTrainingCostUsd } : {}) };
+    const costBudget = {
+      ...(cfg.maxCostUsd !== undefined ? { maxCostUsd: cfg.maxCostUsd } : {}),
+      ...(cfg.maxPlannerCostUsd !== undefined ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}),
+      ...(cfg.maxTrainingCostUsd !== undefined ? { maxTrainingCostUsd: cfg.maxTrainingCostUsd } : {}),
+    };
     const guard = await buildGuard({
       trainingState: training,
       onWrongModel: cfg.onWrongModel,
@@ -128,7 +132,8 @@ export class RunSession {
     // Every harness-owned name exists before the planner's shell could plant a link there.
     for (const dir of [layout.logs, layout.checkpoints]) fs.mkdirSync(dir, { recursive: true });
     fs.closeSync(fs.openSync(layout.metrics, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o644));
-    for (const name of Redactor.tooShort(env)) io.out(`warning: ${name} is shorter than ${MIN_SECRET_LENGTH} characters, too short to be redacted from what the run writes`);
+    for (const name of Redactor.tooShort(env))
+      io.out(`warning: ${name} is shorter than ${MIN_SECRET_LENGTH} characters, too short to be redacted from what the run writes`);
     io.out(`run dir: ${cfg.runDir}`);
     io.out(`tool servers: ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
     io.out(
@@ -146,17 +151,54 @@ export class RunSession {
     });
     const started = Date.now();
     // A run that can spend nothing (offline planner, local model, no budget) shows no spend as it goes.
-    const spends = Object.keys(costBudget).length > 0 || prices.planner === undefined || prices.training === undefined || prices.planner.input + prices.planner.output > 0 || prices.training.prefill + prices.training.sample + prices.training.train > 0;
+    const spends =
+      Object.keys(costBudget).length > 0 ||
+      prices.planner === undefined ||
+      prices.training === undefined ||
+      prices.planner.input + prices.planner.output > 0 ||
+      prices.training.prefill + prices.training.sample + prices.training.train > 0;
     const spendLine = spends ? () => `spend ${spend.describe(costBudget)}` : undefined;
-    const ledger = new MetricsLedger({ model: cfg.model, now: Date.now, startedAt: started, maxMinutes: cfg.maxMinutes, ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}), thresholds: cfg.alertThresholds, ...(spendLine ? { spendLine } : {}) });
+    const ledger = new MetricsLedger({
+      model: cfg.model,
+      now: Date.now,
+      startedAt: started,
+      maxMinutes: cfg.maxMinutes,
+      ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
+      thresholds: cfg.alertThresholds,
+      ...(spendLine ? { spendLine } : {}),
+    });
     if (resuming) truncateTornTail(layout.transcript);
     const writer = new TranscriptWriter(layout.transcript, redactor, () => new Date(), o.resumeSeq ?? 0);
     // State listeners rebuild from recorded events on resume; file writers and printers only see what happens now.
     const state = [training, observing(guard), ledger, spend];
-    const events = new EventBus([writer, ...state, new MetricsFileWriter(layout.metrics, (t) => redactor.text(t)), new ProgressPrinter(io.out, redactor, started, Date.now, spends ? () => spend.short(costBudget) : undefined), heartbeat]);
+    const events = new EventBus([
+      writer,
+      ...state,
+      new MetricsFileWriter(layout.metrics, (t) => redactor.text(t)),
+      new ProgressPrinter(io.out, redactor, started, Date.now, spends ? () => spend.short(costBudget) : undefined),
+      heartbeat,
+    ]);
     const tools = new RestartNoteExecutor(new PricedExecutor(new RedactingExecutor(hub, redactor), prices.training), training);
     heartbeat.start();
-    return new RunSession(cfg, io, redactor, training, guard, ledger, spend, events, state, tools, hub, servers, writer, heartbeat, started, graceMinutes, local.bashUnavailable);
+    return new RunSession(
+      cfg,
+      io,
+      redactor,
+      training,
+      guard,
+      ledger,
+      spend,
+      events,
+      state,
+      tools,
+      hub,
+      servers,
+      writer,
+      heartbeat,
+      started,
+      graceMinutes,
+      local.bashUnavailable,
+    );
   }
 
   /** The run header and the system prompt: the first two events of a new run. */
@@ -169,7 +211,12 @@ export class RunSession {
       startedAt: new Date(this.startedAt).toISOString(),
       planner: h.planner,
       model: cfg.model,
-      config: this.redactor.value({ ...cfg, mcpServers: this.servers.map((s) => (s.kind === "stdio" ? { name: s.name, command: s.command, args: s.args, envNames: Object.keys(s.env) } : { name: s.name, url: s.url })) }),
+      config: this.redactor.value({
+        ...cfg,
+        mcpServers: this.servers.map((s) =>
+          s.kind === "stdio" ? { name: s.name, command: s.command, args: s.args, envNames: Object.keys(s.env) } : { name: s.name, url: s.url },
+        ),
+      }),
       templateSha256: h.templateSha256,
       tools: this.hub.tools.map((t) => ({ name: t.name, source: t.source })),
       toolSpecs: this.hub.tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema, source: t.source })),
@@ -216,7 +263,14 @@ export class RunSession {
 }
 
 /** Starts the tool servers (stderr to logs/, progress to `onProgress`) beside the in-process tools. */
-async function startTools(cfg: RunConfig, env: Env, servers: ServerConfig[], local: LocalTools, redactor: Redactor, onProgress: (server: string, tool: string, message: string | undefined) => void): Promise<ToolHub> {
+async function startTools(
+  cfg: RunConfig,
+  env: Env,
+  servers: ServerConfig[],
+  local: LocalTools,
+  redactor: Redactor,
+  onProgress: (server: string, tool: string, message: string | undefined) => void,
+): Promise<ToolHub> {
   const layout = runLayout(cfg.runDir);
   try {
     return await ToolHub.start({
@@ -228,7 +282,8 @@ async function startTools(cfg: RunConfig, env: Env, servers: ServerConfig[], loc
       onProgress,
     });
   } catch (err) {
-    if (err instanceof ServerStartError) throw new UserError(redactor.text(err.message), "Run `tinkerloop doctor` to check every server in the MCP config.", EXIT.setup);
+    if (err instanceof ServerStartError)
+      throw new UserError(redactor.text(err.message), "Run `tinkerloop doctor` to check every server in the MCP config.", EXIT.setup);
     throw err;
   }
 }
@@ -251,8 +306,13 @@ function checkRunDir(dir: string, resuming: boolean): void {
   if (!st) return;
   if (!st.isDirectory()) throw new UserError(`--run-dir ${dir} is a file, not a folder.`, "Name a new folder (or leave --run-dir out for runs/<run-id>).");
   const entries = fs.readdirSync(dir);
-  if (entries.includes(RUN_FILES.transcript)) throw new UserError(`${dir} already holds a run.`, "Choose another --run-dir (or leave it out for a new one), or continue it with tinkerloop resume.");
-  if (entries.length > 0) throw new UserError(`--run-dir ${dir} is not empty (${entries.length} entr${entries.length === 1 ? "y" : "ies"}).`, "A run writes only into a new or empty folder; name another one.");
+  if (entries.includes(RUN_FILES.transcript))
+    throw new UserError(`${dir} already holds a run.`, "Choose another --run-dir (or leave it out for a new one), or continue it with tinkerloop resume.");
+  if (entries.length > 0)
+    throw new UserError(
+      `--run-dir ${dir} is not empty (${entries.length} entr${entries.length === 1 ? "y" : "ies"}).`,
+      "A run writes only into a new or empty folder; name another one.",
+    );
 }
 
 /** Drops a partial last line (a crash mid-write) so appended events start on a line of their own. */

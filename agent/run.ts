@@ -19,8 +19,7 @@ import { runPrices } from "./spend/setup.ts";
 export type { RunIO };
 
 export const KICKOFF =
-  "Begin the research run now. You act only through the tools; nobody will answer questions " +
-  "while the run is going. Call finish() when you are done.";
+  "Begin the research run now. You act only through the tools; nobody will answer questions " + "while the run is going. Call finish() when you are done.";
 
 export type RunOptions = { planner?: PlannerChoice; continuation?: Continuation };
 
@@ -33,7 +32,8 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   // Everything that can be refused is checked before a process starts or a file is written.
   const cont = opts.continuation;
   const prompt = cont ? { system: cont.system, templateSha256: sha256(cont.system) } : buildSystemPrompt(cfg.templatePath, cfg.prompt, cfg.model);
-  const { planner, why } = opts.planner ?? resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg) });
+  const { planner, why } =
+    opts.planner ?? resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg) });
   const resuming = cont !== undefined && !cont.copyPrefix;
   const prices = runPrices(cfg, planner.id, loadPrices(cfg.pricesFile));
   // The model id against the provider's list (network): last of the checks, before anything starts.
@@ -43,11 +43,18 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const session = await RunSession.open(cfg, env, io, { prices, ...(resuming ? { resumeSeq: Math.max(0, ...cont!.prefix.map((e) => e.seq)) } : {}) });
   let result: LoopResult;
   try {
-    if (!resuming) session.begin({ planner: planner.id, system: prompt.system, templateSha256: prompt.templateSha256, ...(cont?.parent ? { parent: cont.parent } : {}) });
+    if (!resuming)
+      session.begin({ planner: planner.id, system: prompt.system, templateSha256: prompt.templateSha256, ...(cont?.parent ? { parent: cont.parent } : {}) });
     session.noteStart(cont?.startTurn ?? 0);
     io.out(`tools: ${session.tools.tools.map((t) => t.name).join(", ")}`);
-    const messages = cont ? await bridge(cont, { events: session.events, state: session.state, tools: session.tools, guard: session.guard, model: cfg.model, out: io.out }) : undefined;
-    const retry = { ...DEFAULT_RETRY, retries: Number(env.TINKERLOOP_RETRIES ?? DEFAULT_RETRY.retries), baseDelayMs: Number(env.TINKERLOOP_RETRY_BASE_MS ?? DEFAULT_RETRY.baseDelayMs) };
+    const messages = cont
+      ? await bridge(cont, { events: session.events, state: session.state, tools: session.tools, guard: session.guard, model: cfg.model, out: io.out })
+      : undefined;
+    const retry = {
+      ...DEFAULT_RETRY,
+      retries: Number(env.TINKERLOOP_RETRIES ?? DEFAULT_RETRY.retries),
+      baseDelayMs: Number(env.TINKERLOOP_RETRY_BASE_MS ?? DEFAULT_RETRY.baseDelayMs),
+    };
     result = await runLoop(
       {
         system: prompt.system,
@@ -61,7 +68,15 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         onStop: (r) => session.wrapUp(r),
         afterCall: (turn) => session.afterCall(turn),
       },
-      { planner: new RetryingPlanner(new RedactingPlanner(new PricedPlanner(planner, prices.planner), session.redactor), retry), tools: session.tools, events: session.events, clock: { now: () => Date.now() }, signal: io.signal, guard: session.guard, feedback: session.ledger },
+      {
+        planner: new RetryingPlanner(new RedactingPlanner(new PricedPlanner(planner, prices.planner), session.redactor), retry),
+        tools: session.tools,
+        events: session.events,
+        clock: { now: () => Date.now() },
+        signal: io.signal,
+        guard: session.guard,
+        feedback: session.ledger,
+      },
     );
   } finally {
     await session.close();

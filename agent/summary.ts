@@ -128,7 +128,11 @@ export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult,
   const c = new SummaryCollector();
   const spend = new SpendLedger();
   replay(readTranscript(transcriptPath).events, [c, spend]);
-  const budget: CostBudget = { ...(cfg.maxCostUsd !== undefined ? { maxCostUsd: cfg.maxCostUsd } : {}), ...(cfg.maxPlannerCostUsd !== undefined ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}), ...(cfg.maxTrainingCostUsd !== undefined ? { maxTrainingCostUsd: cfg.maxTrainingCostUsd } : {}) };
+  const budget: CostBudget = {
+    ...(cfg.maxCostUsd !== undefined ? { maxCostUsd: cfg.maxCostUsd } : {}),
+    ...(cfg.maxPlannerCostUsd !== undefined ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}),
+    ...(cfg.maxTrainingCostUsd !== undefined ? { maxTrainingCostUsd: cfg.maxTrainingCostUsd } : {}),
+  };
   const scores = c.scores;
   return {
     runId: cfg.runId,
@@ -141,12 +145,22 @@ export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult,
     toolCalls: c.toolCalls,
     toolErrors: c.toolErrors,
     guardInterventions: c.guardInterventions,
-    holdout: scores.length ? { baseline: scores[0]!, best: Math.max(...scores), final: scores[scores.length - 1]!, evaluations: scores.length, ...holdoutInterval(c.perPrompt) } : null,
+    holdout: scores.length
+      ? { baseline: scores[0]!, best: Math.max(...scores), final: scores[scores.length - 1]!, evaluations: scores.length, ...holdoutInterval(c.perPrompt) }
+      : null,
     bestCheckpoint: c.bestCheckpoint,
     lastCheckpoint: c.lastCheckpoint,
     resumePoints: { saved: c.resumePointsSaved, kept: c.resumePointsKept },
     usage: result.usage,
-    spend: { totalUsd: spend.totalUsd, plannerUsd: spend.plannerUsd, trainingUsd: spend.trainingUsd, plannerUnpriced: spend.plannerUnpriced, trainingUnpriced: spend.trainingUnpriced, budget, calls: spend.calls },
+    spend: {
+      totalUsd: spend.totalUsd,
+      plannerUsd: spend.plannerUsd,
+      trainingUsd: spend.trainingUsd,
+      plannerUnpriced: spend.plannerUnpriced,
+      trainingUnpriced: spend.trainingUnpriced,
+      budget,
+      calls: spend.calls,
+    },
     elapsedMs: result.elapsedMs,
   };
 }
@@ -156,7 +170,10 @@ export function formatSpend(s: RunSpend): string {
   const priced = s.calls.filter((c) => c.estimateUsd !== null && c.actualUsd !== null);
   const est = priced.reduce((a, c) => a + c.estimateUsd!, 0);
   const act = priced.reduce((a, c) => a + c.actualUsd!, 0);
-  const ratio = priced.length && est > 0 ? ` · ${priced.length} training/sampling call(s) estimated at ${formatUsd(est)} cost ${formatUsd(act)} (${(act / est).toFixed(2)} of the estimate)` : "";
+  const ratio =
+    priced.length && est > 0
+      ? ` · ${priced.length} training/sampling call(s) estimated at ${formatUsd(est)} cost ${formatUsd(act)} (${(act / est).toFixed(2)} of the estimate)`
+      : "";
   return `spend ${describeSpend(s, s.budget)}${ratio}`;
 }
 
@@ -166,8 +183,6 @@ function holdoutInterval(evals: PromptScores[]): { interval?: HoldoutInterval } 
   if (!first || !last || first.scores.length === 0 || last.scores.length === 0) return {};
   return { interval: { prompts: last.scores.length, baseline: meanInterval(first.scores), final: meanInterval(last.scores), lift: liftInterval(first, last) } };
 }
-
-
 
 const points = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}`;
 
@@ -183,12 +198,18 @@ export function formatSummary(s: RunSummary): string[] {
     `── ${END_REASON_TEXT[s.reason]}${s.detail ? ` (${s.detail})` : ""}`,
     `   turns ${s.turns} · tool calls ${s.toolCalls} (${s.toolErrors} errors) · guard interventions ${s.guardInterventions}`,
     ...(s.holdout
-      ? [`   holdout score: baseline ${pct(s.holdout.baseline, 1)} → final ${pct(s.holdout.final, 1)} (best ${pct(s.holdout.best, 1)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`]
+      ? [
+          `   holdout score: baseline ${pct(s.holdout.baseline, 1)} → final ${pct(s.holdout.final, 1)} (best ${pct(s.holdout.best, 1)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`,
+        ]
       : []),
     ...(s.holdout?.interval ? [formatInterval(s.holdout.interval)] : []),
     ...(s.bestCheckpoint ? [`   best checkpoint: ${s.bestCheckpoint}${s.holdout ? ` (holdout ${pct(s.holdout.best, 1)})` : ""}`] : []),
     ...(s.lastCheckpoint && s.lastCheckpoint !== s.bestCheckpoint ? [`   last checkpoint: ${s.lastCheckpoint}`] : []),
-    ...(s.resumePoints?.saved ? [`   resume points: ${s.resumePoints.saved} saved by the harness, ${s.resumePoints.kept.length} kept${s.resumePoints.kept.length ? ` (${s.resumePoints.kept.join(", ")})` : ""}`] : []),
+    ...(s.resumePoints?.saved
+      ? [
+          `   resume points: ${s.resumePoints.saved} saved by the harness, ${s.resumePoints.kept.length} kept${s.resumePoints.kept.length ? ` (${s.resumePoints.kept.join(", ")})` : ""}`,
+        ]
+      : []),
     `   tokens in ${u.inputTokens} out ${u.outputTokens} cache read ${u.cacheReadTokens} write ${u.cacheWriteTokens}`,
     `   ${formatSpend(s.spend)}`,
     `   time ${(s.elapsedMs / 1000).toFixed(1)}s · planner ${s.planner} · model ${s.model}`,

@@ -72,7 +72,15 @@ export class TrainingState implements EventListener {
     if (r.isError) return;
     const tool = baseToolName(name);
     const s = r.structured as
-      | { path?: string; method?: unknown; counters?: Partial<SessionCounters>; auto_checkpoints?: Array<{ path: string }>; cumulative_iterations?: unknown; cumulative_epochs?: unknown; cumulative_steps?: unknown }
+      | {
+          path?: string;
+          method?: unknown;
+          counters?: Partial<SessionCounters>;
+          auto_checkpoints?: Array<{ path: string }>;
+          cumulative_iterations?: unknown;
+          cumulative_epochs?: unknown;
+          cumulative_steps?: unknown;
+        }
       | undefined;
     if (s?.method === "grpo" || s?.method === "sft") this.method = s.method;
     if (isInitTool(name)) {

@@ -55,7 +55,11 @@ const decisionShape = z.discriminatedUnion("action", [
 ]);
 
 const tokenCount = z.number().int().min(0);
-const estimateShape = z.looseObject({ usd: z.number().min(0), basis: z.string(), tokens: z.looseObject({ prefill: tokenCount, cachedPrefill: tokenCount, sampled: tokenCount, trained: tokenCount }) });
+const estimateShape = z.looseObject({
+  usd: z.number().min(0),
+  basis: z.string(),
+  tokens: z.looseObject({ prefill: tokenCount, cachedPrefill: tokenCount, sampled: tokenCount, trained: tokenCount }),
+});
 
 /**
  * What each event type must carry to be read back (extra fields are kept). A line that
@@ -69,7 +73,9 @@ const EVENT_SHAPES: Record<RunEvent["type"], z.ZodType> = {
     model: z.string(),
     config: z.record(z.string(), z.unknown()),
     tools: z.array(z.looseObject({ name: z.string(), source: z.string() })),
-    toolSpecs: z.array(z.looseObject({ name: z.string(), description: z.string(), inputSchema: z.record(z.string(), z.unknown()), source: z.string() })).optional(),
+    toolSpecs: z
+      .array(z.looseObject({ name: z.string(), description: z.string(), inputSchema: z.record(z.string(), z.unknown()), source: z.string() }))
+      .optional(),
     parent: z.string().optional(),
   }),
   system: z.looseObject({ text: z.string() }),
@@ -82,12 +88,26 @@ const EVENT_SHAPES: Record<RunEvent["type"], z.ZodType> = {
     usage: usageShape,
     error: z.string().optional(),
   }),
-  guard: z.looseObject({ turn, toolUseId: z.string(), name: z.string(), decision: decisionShape, rule: z.string().optional(), estimate: estimateShape.optional() }),
+  guard: z.looseObject({
+    turn,
+    toolUseId: z.string(),
+    name: z.string(),
+    decision: decisionShape,
+    rule: z.string().optional(),
+    estimate: estimateShape.optional(),
+  }),
   tool: z.looseObject({ turn, toolUseId: z.string(), name: z.string(), result: z.string(), isError: z.boolean(), ms: z.number() }),
   feedback: z.looseObject({ turn, text: z.string() }),
   retry: z.looseObject({ turn, attempt: z.number(), delayMs: z.number(), error: z.string() }),
   note: z.looseObject({ turn, text: z.string() }),
-  compaction: z.looseObject({ turn, boundary: z.number().int().min(0), dropped: z.number().int().min(0).optional(), elided: z.number(), tokensBefore: z.number(), tokensAfter: z.number() }),
+  compaction: z.looseObject({
+    turn,
+    boundary: z.number().int().min(0),
+    dropped: z.number().int().min(0).optional(),
+    elided: z.number(),
+    tokensBefore: z.number(),
+    tokensAfter: z.number(),
+  }),
   end: z.looseObject({ reason: z.string(), turns: z.number(), elapsedMs: z.number() }),
 };
 
@@ -201,7 +221,10 @@ export function parseTranscriptLine(line: string, schema: number): ParsedLine {
     const v = (checked.data as Record<string, unknown>).schema ?? (checked.data as Record<string, unknown>).version;
     schema = typeof v === "number" ? v : 0;
     if (schema > TRANSCRIPT_SCHEMA_VERSION) {
-      return { error: `written by a newer tinkerloop (transcript schema ${schema}; this one reads up to ${TRANSCRIPT_SCHEMA_VERSION}): upgrade tinkerloop to read it`, notJson: false };
+      return {
+        error: `written by a newer tinkerloop (transcript schema ${schema}; this one reads up to ${TRANSCRIPT_SCHEMA_VERSION}): upgrade tinkerloop to read it`,
+        notJson: false,
+      };
     }
   }
   const event = upgradeEvent(checked.data, schema);

@@ -21,7 +21,12 @@ const recipe = values.recipe!;
 const killAfter = Number(values["kill-after"]);
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "bench-crash-"));
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const read = (runDir: string): Ev[] => fs.readFileSync(path.join(runDir, "transcript.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+const read = (runDir: string): Ev[] =>
+  fs
+    .readFileSync(path.join(runDir, "transcript.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 const trained = (ev: Ev[]) => ev.filter((e) => e.type === "tool" && !e.isError && e.name.startsWith("train_")).length;
 
 async function uninterrupted(): Promise<{ final: number; seconds: number }> {

@@ -20,7 +20,9 @@ const N = 1000;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const client = new Client({ name: "bench", version: "1" });
-await client.connect(new StdioClientTransport({ command: process.execPath, args: ["--import", "tsx", server], cwd: path.resolve(import.meta.dirname, ".."), stderr: "ignore" }));
+await client.connect(
+  new StdioClientTransport({ command: process.execPath, args: ["--import", "tsx", server], cwd: path.resolve(import.meta.dirname, ".."), stderr: "ignore" }),
+);
 const bare: number[] = [];
 for (let i = 0; i < N + 50; i++) {
   const t = performance.now();
@@ -30,7 +32,20 @@ for (let i = 0; i < N + 50; i++) {
 await client.close();
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-guard-"));
-const hub = await ToolHub.start({ servers: [{ kind: "stdio", name: "t", command: process.execPath, args: ["--import", "tsx", server], env: {}, cwd: path.resolve(import.meta.dirname, ".."), timeouts: {} }], env: process.env });
+const hub = await ToolHub.start({
+  servers: [
+    {
+      kind: "stdio",
+      name: "t",
+      command: process.execPath,
+      args: ["--import", "tsx", server],
+      env: {},
+      cwd: path.resolve(import.meta.dirname, ".."),
+      timeouts: {},
+    },
+  ],
+  env: process.env,
+});
 const training = new TrainingState();
 const guard = await buildGuard({ trainingState: training, onWrongModel: "rewrite", dataDir: path.join(dir, "data"), budget: { maxMinutes: 60 } });
 const ledger = new MetricsLedger({ model: "m", now: Date.now, startedAt: Date.now() });
@@ -65,4 +80,6 @@ const f = median(full);
 console.log(`bare callTool round trip:          median ${b.toFixed(3)} ms over ${N} calls`);
 console.log(`harness call (hub + guard + ...): median ${f.toFixed(3)} ms`);
 console.log(`harness work around the call:     median ${median(overhead).toFixed(3)} ms (${((median(overhead) / b) * 100).toFixed(1)}% of a bare round trip)`);
-console.log(`ratio harness/bare:               ${(f / b).toFixed(2)}×; target: added ≤ 10% or ≤ 0.5 ms → ${median(overhead) <= 0.5 || median(overhead) <= 0.1 * b ? "met" : "NOT met"}`);
+console.log(
+  `ratio harness/bare:               ${(f / b).toFixed(2)}×; target: added ≤ 10% or ≤ 0.5 ms → ${median(overhead) <= 0.5 || median(overhead) <= 0.1 * b ? "met" : "NOT met"}`,
+);

@@ -58,7 +58,10 @@ class TorchAnchor {
   }
 
   static start(): TorchAnchor {
-    const proc = spawn(PYTHON, [ANCHOR], { env: { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1", MKL_NUM_THREADS: "1" }, stdio: ["pipe", "pipe", "pipe"] });
+    const proc = spawn(PYTHON, [ANCHOR], {
+      env: { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1", MKL_NUM_THREADS: "1" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     proc.stderr.on("data", (d: Buffer) => process.stderr.write(`[torch] ${d}`));
     return new TorchAnchor(proc);
   }
@@ -149,7 +152,11 @@ async function benchModel(m: ModelManifest, withTorch: boolean): Promise<void> {
       }
     }
   };
-  await interleave(WARMUP + ROUNDS, () => ours(sftT, () => b.trainSupervised(sft, { learningRate: lr })), () => theirs(sftP, { op: "sft", batch: batchJson(sftBatch), lr }));
+  await interleave(
+    WARMUP + ROUNDS,
+    () => ours(sftT, () => b.trainSupervised(sft, { learningRate: lr })),
+    () => theirs(sftP, { op: "sft", batch: batchJson(sftBatch), lr }),
+  );
 
   // Policy: rollouts sampled once by our side, then identical steps on both.
   const groups = await b.sample(prompts, 1, { temperature: 1, maxTokens: 8, seed: 1 });
@@ -157,7 +164,11 @@ async function benchModel(m: ModelManifest, withTorch: boolean): Promise<void> {
   const pgBatch = packBatch(rollouts.map((r) => rolloutSequence(r.prompt, r.tokens, r.logprobs, r.advantage, ctx)));
   const pgT = side();
   const pgP = side();
-  await interleave(WARMUP + ROUNDS, () => ours(pgT, () => b.policyStepOn(rollouts, { learningRate: 1e-4 })), () => theirs(pgP, { op: "policy", batch: batchJson(pgBatch), lr: 1e-4 }));
+  await interleave(
+    WARMUP + ROUNDS,
+    () => ours(pgT, () => b.policyStepOn(rollouts, { learningRate: 1e-4 })),
+    () => theirs(pgP, { op: "policy", batch: batchJson(pgBatch), lr: 1e-4 }),
+  );
 
   // Sampling: 32 prompts × 4, ≤24 new tokens, temperature 1. PyTorch replays our tokens.
   const sampleT: Array<{ ms: number; tokens: number }> = [];
@@ -178,7 +189,8 @@ async function benchModel(m: ModelManifest, withTorch: boolean): Promise<void> {
         seed: i,
       });
       if (i > 0) sampleP.push({ ms: p.ms, tokens: p.tokens });
-      for (const [j, row] of p.logprobs.entries()) for (const [t, lp] of row.entries()) maxLogprobDiff = Math.max(maxLogprobDiff, Math.abs(lp - rows[j]!.logprobs[t]!));
+      for (const [j, row] of p.logprobs.entries())
+        for (const [t, lp] of row.entries()) maxLogprobDiff = Math.max(maxLogprobDiff, Math.abs(lp - rows[j]!.logprobs[t]!));
     }
   }
   await torch?.close();
@@ -193,9 +205,13 @@ async function benchModel(m: ModelManifest, withTorch: boolean): Promise<void> {
     ["sampling batch, 128 × ≤24", median(sampleT.map((r) => r.ms)), torch ? median(sampleP.map((r) => r.ms)) : undefined, TARGET.sample],
   ];
   const maxDiff = (a: number[], c: number[]) => a.reduce((mx, x, i) => Math.max(mx, Math.abs(x - (c[i] ?? NaN))), 0);
-  console.log(`${m.id} (${m.parameters.toLocaleString("en-US")} params; d=${m.config.dModel}, ${m.config.nLayers} layers, context ${m.config.contextLength}; LoRA rank ${LORA_RANK}; medians of ${ROUNDS} rounds after ${WARMUP} warm-up)`);
+  console.log(
+    `${m.id} (${m.parameters.toLocaleString("en-US")} params; d=${m.config.dModel}, ${m.config.nLayers} layers, context ${m.config.contextLength}; LoRA rank ${LORA_RANK}; medians of ${ROUNDS} rounds after ${WARMUP} warm-up)`,
+  );
   if (torchInfo) console.log(`  anchor: ${torchInfo}`);
-  console.log(`  ${"".padEnd(28)} ${"tfjs-wasm".padStart(10)} ${(torch ? "torch" : "").padStart(10)} ${(torch ? "ratio" : "").padStart(7)} ${(torch ? "target" : "").padStart(7)}`);
+  console.log(
+    `  ${"".padEnd(28)} ${"tfjs-wasm".padStart(10)} ${(torch ? "torch" : "").padStart(10)} ${(torch ? "ratio" : "").padStart(7)} ${(torch ? "target" : "").padStart(7)}`,
+  );
   for (const [name, t, p, target] of rows) {
     const ratio = p === undefined ? undefined : t / p;
     console.log(

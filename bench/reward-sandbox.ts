@@ -43,12 +43,33 @@ async function grpoShare(sb: RewardSandbox, label: string): Promise<number> {
   const shares: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t = performance.now();
-    const o = await runGrpo(session, sb, { prompts, rewardFunction: EXACT, numIterations: 1, learningRate: 1e-3, warmupRatio: 0, scheduler: "constant", schedulerTotalSteps: undefined, temperature: 1, maxTokens: 8, autoCheckpoint: false, autoCheckpointThreshold: 1, autoCheckpointMinIterations: 0, normalizeAdvantages: true }, () => {});
+    const o = await runGrpo(
+      session,
+      sb,
+      {
+        prompts,
+        rewardFunction: EXACT,
+        numIterations: 1,
+        learningRate: 1e-3,
+        warmupRatio: 0,
+        scheduler: "constant",
+        schedulerTotalSteps: undefined,
+        temperature: 1,
+        maxTokens: 8,
+        autoCheckpoint: false,
+        autoCheckpointThreshold: 1,
+        autoCheckpointMinIterations: 0,
+        normalizeAdvantages: true,
+      },
+      () => {},
+    );
     const total = performance.now() - t;
     const it = o.iterations[0]!;
     const backend = (it.seconds.sampling + it.seconds.training) * 1000;
     shares.push((total - backend) / total);
-    console.log(`  ${label} GRPO iteration: ${total.toFixed(0)} ms — sampling ${(it.seconds.sampling * 1000).toFixed(0)}, training ${(it.seconds.training * 1000).toFixed(0)}, reward ${(it.seconds.reward * 1000).toFixed(0)}, other ${(total - backend - it.seconds.reward * 1000).toFixed(0)} ms`);
+    console.log(
+      `  ${label} GRPO iteration: ${total.toFixed(0)} ms — sampling ${(it.seconds.sampling * 1000).toFixed(0)}, training ${(it.seconds.training * 1000).toFixed(0)}, reward ${(it.seconds.reward * 1000).toFixed(0)}, other ${(total - backend - it.seconds.reward * 1000).toFixed(0)} ms`,
+    );
   }
   return median(shares);
 }
@@ -59,13 +80,21 @@ const anchor = new RewardSandbox({ forceFallback: true });
 console.log(PREVIOUS);
 console.log(`this machine: ${status.available ? `OS sandbox (${status.version}), persistent worker` : `no OS sandbox (${status.reason})`}`);
 const rows: Array<[string, number, number]> = [];
-for (const [label, sb] of [["anchor: per-batch audit-hook process", anchor], [`now: ${current.isolation}`, current]] as const) {
+for (const [label, sb] of [
+  ["anchor: per-batch audit-hook process", anchor],
+  [`now: ${current.isolation}`, current],
+] as const) {
   const rps = await throughput(sb);
   const share = await grpoShare(sb, label);
   rows.push([label, rps, share]);
 }
-for (const [label, rps, share] of rows) console.log(`${label.padEnd(40)} ${Math.round(rps).toLocaleString("en-US").padStart(7)} rewards/s · GRPO overhead outside the backend ${(share * 100).toFixed(1)}%`);
+for (const [label, rps, share] of rows)
+  console.log(
+    `${label.padEnd(40)} ${Math.round(rps).toLocaleString("en-US").padStart(7)} rewards/s · GRPO overhead outside the backend ${(share * 100).toFixed(1)}%`,
+  );
 const [a, n] = [rows[0]!, rows[1]!];
-console.log(`ratio now/anchor: throughput ×${(n[1] / a[1]).toFixed(2)}, overhead share ${(n[2] * 100).toFixed(1)}% vs ${(a[2] * 100).toFixed(1)}% (target ≤ 5%)`);
+console.log(
+  `ratio now/anchor: throughput ×${(n[1] / a[1]).toFixed(2)}, overhead share ${(n[2] * 100).toFixed(1)}% vs ${(a[2] * 100).toFixed(1)}% (target ≤ 5%)`,
+);
 current.close();
 await session.backend.close();

@@ -64,7 +64,14 @@ async function one(tokens: number): Promise<void> {
     pid ||= (b as unknown as { child: { pid: number } }).child.pid;
     const after = { ...io(pid), cpu: cpuSeconds(pid) };
     const opening = name === "open";
-    phases.push({ name, ms, toWorker: opening ? 0 : after.rchar - before.rchar, fromWorker: opening ? 0 : after.wchar - before.wchar, nodeCpu, workerCpu: after.cpu - before.cpu });
+    phases.push({
+      name,
+      ms,
+      toWorker: opening ? 0 : after.rchar - before.rchar,
+      fromWorker: opening ? 0 : after.wchar - before.wchar,
+      nodeCpu,
+      workerCpu: after.cpu - before.cpu,
+    });
     return out;
   };
   let failure: string | undefined;
@@ -92,7 +99,10 @@ async function one(tokens: number): Promise<void> {
   const lines = [
     `${PROMPTS} prompts × ${GROUP} samples × ${tokens.toLocaleString("en-US")} tokens = ${(PROMPTS * GROUP * tokens).toLocaleString("en-US")} sampled tokens`,
     `  ${"phase".padEnd(20)} ${"wall".padStart(9)}  ${"cpu node".padStart(9)}  ${"cpu worker".padStart(10)}   ${"to worker".padStart(10)}   ${"from worker".padStart(11)}`,
-    ...phases.map((p) => `  ${p.name.padEnd(20)} ${`${(p.ms / 1000).toFixed(2)} s`.padStart(9)}  ${`${p.nodeCpu.toFixed(2)} s`.padStart(9)}  ${`${p.workerCpu.toFixed(2)} s`.padStart(10)}   ${mb(p.toWorker).padStart(10)}   ${mb(p.fromWorker).padStart(11)}`),
+    ...phases.map(
+      (p) =>
+        `  ${p.name.padEnd(20)} ${`${(p.ms / 1000).toFixed(2)} s`.padStart(9)}  ${`${p.nodeCpu.toFixed(2)} s`.padStart(9)}  ${`${p.workerCpu.toFixed(2)} s`.padStart(10)}   ${mb(p.toWorker).padStart(10)}   ${mb(p.fromWorker).padStart(11)}`,
+    ),
     `  pipe total: to worker ${mb(toWorker)}, from worker ${mb(fromWorker)}, both ${mb(toWorker + fromWorker)}`,
     `  peak RSS: node ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB, worker ${(workerPeak / 1024).toFixed(0)} MB`,
     failure ? `  FAILED: ${failure}` : "  completed",

@@ -17,7 +17,13 @@ const b = new TinkerBackend({ env: process.env, checkpointDir: fs.mkdtempSync(pa
 try {
   const card = await b.open(model, { loraRank: 8 });
   console.log(`opened ${card.baseModel} (renderer ${card.renderer})`);
-  const sft = await b.trainSupervised([{ prompt: "What is 2 + 2?", response: "4" }, { prompt: "What is 3 + 3?", response: "6" }], { learningRate: 1e-4 });
+  const sft = await b.trainSupervised(
+    [
+      { prompt: "What is 2 + 2?", response: "4" },
+      { prompt: "What is 3 + 3?", response: "6" },
+    ],
+    { learningRate: 1e-4 },
+  );
   console.log(`SFT step: loss ${sft.loss.toFixed(4)} over ${sft.tokens} tokens`);
   const groups = await b.sample(["What is 2 + 2?"], 4, { temperature: 1, maxTokens: 16 });
   console.log(`sampled: ${groups[0]!.map((c) => JSON.stringify(c.text)).join(", ")}`);

@@ -60,7 +60,10 @@ function fail(message: string): never {
 }
 
 function run(cmd: string, args: string[], what: string, log: string): void {
-  const r = spawnSync(cmd, args, { stdio: ["ignore", fs.openSync(log, "a"), fs.openSync(log, "a")], env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", DEBIAN_FRONTEND: "noninteractive", LANG: "C.UTF-8" } });
+  const r = spawnSync(cmd, args, {
+    stdio: ["ignore", fs.openSync(log, "a"), fs.openSync(log, "a")],
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", DEBIAN_FRONTEND: "noninteractive", LANG: "C.UTF-8" },
+  });
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status ?? r.signal}); see ${log}`);
 }
 
@@ -98,15 +101,25 @@ function buildChroot(root: string): void {
   process.stdout.write(`building the Debian 13 chroot in ${root} (a few minutes; log ${log})\n`);
   const t = Date.now();
   // debootstrap can stop at configuring a package; apt then finishes what it left.
-  spawnSync("/usr/sbin/debootstrap", ["--variant=minbase", `--include=${PACKAGES.join(",")}`, "trixie", building, mirror], { stdio: ["ignore", fs.openSync(log, "a"), fs.openSync(log, "a")] });
+  spawnSync("/usr/sbin/debootstrap", ["--variant=minbase", `--include=${PACKAGES.join(",")}`, "trixie", building, mirror], {
+    stdio: ["ignore", fs.openSync(log, "a"), fs.openSync(log, "a")],
+  });
   unmountUnder(building);
   if (!fs.existsSync(path.join(building, "usr", "bin", "python3"))) throw new Error(`debootstrap did not produce a usable system; see ${log}`);
   run("/usr/sbin/chroot", [building, "apt-get", "-y", "--fix-broken", "install"], "apt-get --fix-broken install", log);
-  run("/usr/sbin/chroot", [building, "apt-get", "-y", "--no-install-recommends", "install", ...LATE_PACKAGES], `apt-get install ${LATE_PACKAGES.join(" ")}`, log);
+  run(
+    "/usr/sbin/chroot",
+    [building, "apt-get", "-y", "--no-install-recommends", "install", ...LATE_PACKAGES],
+    `apt-get install ${LATE_PACKAGES.join(" ")}`,
+    log,
+  );
   run("/usr/sbin/chroot", [building, "apt-get", "clean"], "apt-get clean", log);
   for (const dir of [IN_REPO, IN_SDK]) fs.mkdirSync(path.join(building, dir), { recursive: true });
   unmountUnder(building);
-  fs.writeFileSync(path.join(building, MARKER), JSON.stringify({ packages: [...PACKAGES, ...LATE_PACKAGES], built: new Date().toISOString(), mirror }, null, 1));
+  fs.writeFileSync(
+    path.join(building, MARKER),
+    JSON.stringify({ packages: [...PACKAGES, ...LATE_PACKAGES], built: new Date().toISOString(), mirror }, null, 1),
+  );
   removeTree(root);
   fs.renameSync(building, root);
   process.stdout.write(`chroot built in ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
@@ -147,7 +160,8 @@ async function main(): Promise<void> {
   const models = modelsFlag >= 0 ? (argv[modelsFlag + 1] ?? "").split(",").filter(Boolean) : MODELS;
   if (process.getuid?.() !== 0) fail("needs root (it uses chroot and bind mounts); run it as root, e.g. in CI or a container");
   const sdk = path.resolve(process.env.TINKERLOOP_REFERENCE_SDK ?? path.join(REPO, "..", "shared", "reference", "tinker-sdk"));
-  if (!fs.existsSync(path.join(sdk, "tinker", "__init__.py")) || !fs.existsSync(path.join(sdk, "tinker_cookbook", "renderers"))) fail(`no SDK source at ${sdk} (set TINKERLOOP_REFERENCE_SDK to a directory holding tinker/ and tinker_cookbook/)`);
+  if (!fs.existsSync(path.join(sdk, "tinker", "__init__.py")) || !fs.existsSync(path.join(sdk, "tinker_cookbook", "renderers")))
+    fail(`no SDK source at ${sdk} (set TINKERLOOP_REFERENCE_SDK to a directory holding tinker/ and tinker_cookbook/)`);
   const cache = process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache");
   const root = path.resolve(process.env.TINKERLOOP_CHROOT ?? path.join(cache, "tinkerloop", "trixie-chroot"));
   if (argv.includes("--rebuild") || !chrootReady(root)) buildChroot(root);
@@ -162,9 +176,18 @@ async function main(): Promise<void> {
     process.stdout.write(`  ${ok ? "✓" : "✗"} ${line}\n`);
   };
   try {
-    const versions = execFileSync(python, ["-c", "import sys, pydantic, numpy, torch; print('python %d.%d, pydantic %s, numpy %s, torch %s' % (sys.version_info[0], sys.version_info[1], pydantic.VERSION, numpy.__version__, torch.__version__.split('+')[0]))"], { env, encoding: "utf8" }).trim();
+    const versions = execFileSync(
+      python,
+      [
+        "-c",
+        "import sys, pydantic, numpy, torch; print('python %d.%d, pydantic %s, numpy %s, torch %s' % (sys.version_info[0], sys.version_info[1], pydantic.VERSION, numpy.__version__, torch.__version__.split('+')[0]))",
+      ],
+      { env, encoding: "utf8" },
+    ).trim();
     const pin = /^tinker==(\S+)$/m.exec(fs.readFileSync(path.join(REPO, "tools", "tinker", "backends", "tinker", "requirements.txt"), "utf8"))?.[1] ?? "?";
-    process.stdout.write(`test:real-sdk: tinker ${pin} (the requirements.txt pin) and the cookbook from ${sdk}\n  in ${root} (Debian 13: ${versions}); network stubbed by scripts/real-sdk/network_stub.py\n`);
+    process.stdout.write(
+      `test:real-sdk: tinker ${pin} (the requirements.txt pin) and the cookbook from ${sdk}\n  in ${root} (Debian 13: ${versions}); network stubbed by scripts/real-sdk/network_stub.py\n`,
+    );
 
     process.stdout.write("strictness probe: the fake SDK's cases, run against the real SDK\n");
     const probe = JSON.parse(execFileSync(python, ["-u", LAUNCH, "--probe"], { env, encoding: "utf8" })) as Record<string, string>;
@@ -204,31 +227,91 @@ async function scenario(model: string, python: string, env: Record<string, strin
   const b = backendIn(ckpt);
   let saved: { path: string } | undefined;
   try {
-    await step("open", () => b.open(model, { loraRank: 8 }), (c) => [c.renderer === expected && c.baseModel === model && c.loraRank === 8, `renderer ${c.renderer}, stop ${JSON.stringify(c.stop)}, rank ${c.loraRank}`]);
-    const groups = await step("sample, stop [\"###\"]", () => b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64, stop: ["###"] }), (g) => {
-      const texts = g[0]!.map((c) => c.text);
-      return [JSON.stringify(texts) === JSON.stringify(["4 ", "5 "]) && g[0]!.every((c) => c.finishReason === "stop"), `${JSON.stringify(texts)} (${g[0]!.map((c) => `${c.finishReason}, ${c.tokenCount} tokens, ${c.rolloutId}`).join("; ")})`];
-    });
+    await step(
+      "open",
+      () => b.open(model, { loraRank: 8 }),
+      (c) => [
+        c.renderer === expected && c.baseModel === model && c.loraRank === 8,
+        `renderer ${c.renderer}, stop ${JSON.stringify(c.stop)}, rank ${c.loraRank}`,
+      ],
+    );
+    const groups = await step(
+      'sample, stop ["###"]',
+      () => b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64, stop: ["###"] }),
+      (g) => {
+        const texts = g[0]!.map((c) => c.text);
+        return [
+          JSON.stringify(texts) === JSON.stringify(["4 ", "5 "]) && g[0]!.every((c) => c.finishReason === "stop"),
+          `${JSON.stringify(texts)} (${g[0]!.map((c) => `${c.finishReason}, ${c.tokenCount} tokens, ${c.rolloutId}`).join("; ")})`,
+        ];
+      },
+    );
     // The prompt read once at the full rate, its second sample's copy from the prefix cache; every generated token (the stop string's too) sampled.
     const prompt = b.usage.prefill;
-    await step("  tokens counted", async () => ({ ...b.usage }), (u) => [u.prefill > 0 && u.cachedPrefill === prompt && u.sampled >= (groups?.[0] ?? []).reduce((n, c) => n + c.tokenCount, 0) && u.trained === 0, JSON.stringify(u)]);
-    await step("train_supervised", () => b.trainSupervised([{ prompt: "What is 2 + 2?", response: "4" }], { learningRate: 1e-4 }), (r) => [Math.abs(r.loss - 0.5) < 1e-6 && r.tokens > 0 && b.usage.trained > r.tokens, `loss ${r.loss.toFixed(4)} over ${r.tokens} tokens; ${b.usage.trained} trained`]);
+    await step(
+      "  tokens counted",
+      async () => ({ ...b.usage }),
+      (u) => [
+        u.prefill > 0 && u.cachedPrefill === prompt && u.sampled >= (groups?.[0] ?? []).reduce((n, c) => n + c.tokenCount, 0) && u.trained === 0,
+        JSON.stringify(u),
+      ],
+    );
+    await step(
+      "train_supervised",
+      () => b.trainSupervised([{ prompt: "What is 2 + 2?", response: "4" }], { learningRate: 1e-4 }),
+      (r) => [
+        Math.abs(r.loss - 0.5) < 1e-6 && r.tokens > 0 && b.usage.trained > r.tokens,
+        `loss ${r.loss.toFixed(4)} over ${r.tokens} tokens; ${b.usage.trained} trained`,
+      ],
+    );
     const trained = b.usage.trained;
-    await step("eval_supervised", () => b.evalSupervised([{ prompt: "What is 2 + 2?", response: "4" }]), (r) => [Math.abs(r.loss - 0.51) < 1e-6 && b.usage.prefill === prompt + trained && b.usage.trained === trained, `loss ${r.loss.toFixed(4)} (after one step); a forward pass of ${b.usage.prefill - prompt} tokens billed as prefill`]);
+    await step(
+      "eval_supervised",
+      () => b.evalSupervised([{ prompt: "What is 2 + 2?", response: "4" }]),
+      (r) => [
+        Math.abs(r.loss - 0.51) < 1e-6 && b.usage.prefill === prompt + trained && b.usage.trained === trained,
+        `loss ${r.loss.toFixed(4)} (after one step); a forward pass of ${b.usage.prefill - prompt} tokens billed as prefill`,
+      ],
+    );
     if (groups) {
       // SFT changed the weights, so the rollouts sampled before it are stale; the policy step needs a fresh sample.
       const stale = groups[0]!.map((c) => ({ rolloutId: c.rolloutId, advantage: 1 }));
-      await step("train_policy on rollouts from before the SFT step", () => b.trainPolicy(stale, { learningRate: 1e-5 }).then(() => "accepted", (e: Error) => e.message), (m) => [/is stale/.test(m), m.split(":").slice(0, 2).join(":")]);
+      await step(
+        "train_policy on rollouts from before the SFT step",
+        () =>
+          b.trainPolicy(stale, { learningRate: 1e-5 }).then(
+            () => "accepted",
+            (e: Error) => e.message,
+          ),
+        (m) => [/is stale/.test(m), m.split(":").slice(0, 2).join(":")],
+      );
       const cachedBefore = b.usage.cachedPrefill;
       const prefillBefore = b.usage.prefill;
       const fresh = await b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64 });
-      await step("  the same prompt again: served from the prefix cache", async () => ({ ...b.usage }), (u) => [u.prefill === prefillBefore && u.cachedPrefill === cachedBefore + 2 * prompt, JSON.stringify(u)]);
+      await step(
+        "  the same prompt again: served from the prefix cache",
+        async () => ({ ...b.usage }),
+        (u) => [u.prefill === prefillBefore && u.cachedPrefill === cachedBefore + 2 * prompt, JSON.stringify(u)],
+      );
       const rollouts = fresh[0]!.map((c, j) => ({ rolloutId: c.rolloutId, advantage: j === 0 ? 1 : -0.5 }));
       const count = fresh[0]!.reduce((a, c) => a + c.tokenCount, 0);
-      await step("train_policy on kept rollouts", () => b.trainPolicy(rollouts, { learningRate: 1e-5 }), (r) => [r.kl !== null && r.loss !== null && r.tokens === count, `loss ${r.loss?.toFixed(4)}, KL ${r.kl?.toFixed(4)}, ${r.tokens} tokens`]);
+      await step(
+        "train_policy on kept rollouts",
+        () => b.trainPolicy(rollouts, { learningRate: 1e-5 }),
+        (r) => [r.kl !== null && r.loss !== null && r.tokens === count, `loss ${r.loss?.toFixed(4)}, KL ${r.kl?.toFixed(4)}, ${r.tokens} tokens`],
+      );
     }
-    saved = await step("save_state", () => b.saveState("real-sdk", { method: "grpo", counters: { grpoIterations: 1 } }), (r) => [r.path.startsWith("tinker://"), r.path]);
-    if (saved) await step("load_state (same worker)", () => b.loadState(saved!.path), (r) => [r.card.baseModel === model, `${r.card.baseModel}, meta ${JSON.stringify(r.meta)}`]);
+    saved = await step(
+      "save_state",
+      () => b.saveState("real-sdk", { method: "grpo", counters: { grpoIterations: 1 } }),
+      (r) => [r.path.startsWith("tinker://"), r.path],
+    );
+    if (saved)
+      await step(
+        "load_state (same worker)",
+        () => b.loadState(saved!.path),
+        (r) => [r.card.baseModel === model, `${r.card.baseModel}, meta ${JSON.stringify(r.meta)}`],
+      );
   } finally {
     await b.close();
   }
@@ -236,8 +319,16 @@ async function scenario(model: string, python: string, env: Record<string, strin
   const restored = async (what: string, checkpointDir: string) => {
     const fresh = backendIn(checkpointDir);
     try {
-      await step(what, () => fresh.loadState(saved!.path), (r) => [r.card.baseModel === model && r.card.renderer === expected, `${r.card.baseModel}, renderer ${r.card.renderer}, rank ${r.card.loraRank}`]);
-      await step("  then sample", () => fresh.sample(["What is 2 + 2?"], 1, { temperature: 1, maxTokens: 64 }), (g) => [g[0]![0]!.text.startsWith("4"), JSON.stringify(g[0]![0]!.text)]);
+      await step(
+        what,
+        () => fresh.loadState(saved!.path),
+        (r) => [r.card.baseModel === model && r.card.renderer === expected, `${r.card.baseModel}, renderer ${r.card.renderer}, rank ${r.card.loraRank}`],
+      );
+      await step(
+        "  then sample",
+        () => fresh.sample(["What is 2 + 2?"], 1, { temperature: 1, maxTokens: 64 }),
+        (g) => [g[0]![0]!.text.startsWith("4"), JSON.stringify(g[0]![0]!.text)],
+      );
     } finally {
       await fresh.close();
     }
@@ -247,8 +338,20 @@ async function scenario(model: string, python: string, env: Record<string, strin
   // How a rolling resume point is replaced: deleted by its path, from a worker with no session open.
   const deleter = backendIn(ckpt);
   try {
-    await step("delete_state (no session open)", () => deleter.deleteState(saved!.path).then(() => "deleted"), (m) => [m === "deleted", m]);
-    await step("  then load_state refuses it", () => deleter.loadState(saved!.path).then(() => "loaded", (e: Error) => e.message), (m) => [m !== "loaded", m.split(":").slice(0, 2).join(":")]);
+    await step(
+      "delete_state (no session open)",
+      () => deleter.deleteState(saved!.path).then(() => "deleted"),
+      (m) => [m === "deleted", m],
+    );
+    await step(
+      "  then load_state refuses it",
+      () =>
+        deleter.loadState(saved!.path).then(
+          () => "loaded",
+          (e: Error) => e.message,
+        ),
+      (m) => [m !== "loaded", m.split(":").slice(0, 2).join(":")],
+    );
   } finally {
     await deleter.close();
   }

@@ -26,7 +26,13 @@ describe("Anthropic planner (real SDK against a loopback fake)", () => {
     const messages: Message[] = [
       { role: "user", content: [{ type: "text", text: "go" }] },
       { role: "assistant", content: [{ type: "tool_use", id: "toolu_0", name: "echo", input: { text: "a" } }] },
-      { role: "user", content: [{ type: "tool_result", toolUseId: "toolu_0", content: "failed", isError: true }, { type: "text", text: "feedback" }] },
+      {
+        role: "user",
+        content: [
+          { type: "tool_result", toolUseId: "toolu_0", content: "failed", isError: true },
+          { type: "text", text: "feedback" },
+        ],
+      },
     ];
     const turn = await planner().next({ system: "SYSTEM PROMPT", messages, tools, signal });
     expect(turn.stopReason).toBe("tool_use");

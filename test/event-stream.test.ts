@@ -21,7 +21,10 @@ afterEach(async () => {
 
 async function run(args: string[], script: Parameters<typeof FakeAnthropic.start>[0], runDir: string, mcp: string) {
   fake = await FakeAnthropic.start(script);
-  const r = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", MODEL, "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir, ...args], { env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url } });
+  const r = await runCli(
+    ["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", MODEL, "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir, ...args],
+    { env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url } },
+  );
   await fake.close();
   fake = undefined;
   return r;
@@ -52,11 +55,21 @@ describe("the event stream", () => {
     const dir = tempDir("tl-stream-resume-");
     const mcp = writeMcpConfig(dir, { lab: testServerEntry() });
     const runDir = path.join(dir, "run");
-    const first = await run(["--max-turns", "3"], [toolUseReply([{ name: "init_grpo", input: { base_model: MODEL } }]), toolUseReply([train(0.3)]), toolUseReply([train(0.5)])], runDir, mcp);
+    const first = await run(
+      ["--max-turns", "3"],
+      [toolUseReply([{ name: "init_grpo", input: { base_model: MODEL } }]), toolUseReply([train(0.3)]), toolUseReply([train(0.5)])],
+      runDir,
+      mcp,
+    );
     expect(first.code, first.stdout + first.stderr).toBe(1);
     expect(readJsonl(path.join(runDir, "metrics.jsonl")).map((m) => m.turn)).toEqual([2, 3]);
     // The harness finished the session on stop; the resumed planner opens a new one.
-    fake = await FakeAnthropic.start([toolUseReply([{ name: "init_grpo", input: { base_model: MODEL } }]), toolUseReply([train(0.7)]), toolUseReply([{ name: "save", input: { name: "end" } }]), toolUseReply([{ name: "finish", input: {} }])]);
+    fake = await FakeAnthropic.start([
+      toolUseReply([{ name: "init_grpo", input: { base_model: MODEL } }]),
+      toolUseReply([train(0.7)]),
+      toolUseReply([{ name: "save", input: { name: "end" } }]),
+      toolUseReply([{ name: "finish", input: {} }]),
+    ]);
     const again = await runCli(["resume", runDir, "--mcp-config", mcp, "--max-turns", "10"], { env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url } });
     expect(again.code, again.stdout + again.stderr).toBe(0);
     const metrics = readJsonl(path.join(runDir, "metrics.jsonl"));
@@ -73,7 +86,19 @@ describe("the event stream", () => {
   it("the summary's best checkpoint holds the weights that scored best on the holdout", () => {
     const T = "2026-11-29T00:00:00.000Z";
     let seq = 0;
-    const tool = (name: string, structured: unknown) => ({ seq: ++seq, t: T, type: "tool" as const, turn: seq, toolUseId: `t${seq}`, name, input: {}, result: "", structured, isError: false, ms: 1 });
+    const tool = (name: string, structured: unknown) => ({
+      seq: ++seq,
+      t: T,
+      type: "tool" as const,
+      turn: seq,
+      toolUseId: `t${seq}`,
+      name,
+      input: {},
+      result: "",
+      structured,
+      isError: false,
+      ms: 1,
+    });
     const events = [
       tool("init_grpo", { base_model: MODEL }),
       tool("sample", { mean_reward: 0.3 }),
@@ -91,7 +116,16 @@ describe("the event stream", () => {
     expect(c.lastCheckpoint).toBe("local://worse");
     // Best weights never saved (training moved on before a save): no best checkpoint is claimed.
     const d = new SummaryCollector();
-    replay([tool("init_grpo", {}), tool("train_grpo_step", {}), tool("sample", { mean_reward: 0.9 }), tool("train_grpo_step", {}), tool("save", { path: "local://later" })], [d]);
+    replay(
+      [
+        tool("init_grpo", {}),
+        tool("train_grpo_step", {}),
+        tool("sample", { mean_reward: 0.9 }),
+        tool("train_grpo_step", {}),
+        tool("save", { path: "local://later" }),
+      ],
+      [d],
+    );
     expect(d.bestCheckpoint).toBeNull();
     expect(d.lastCheckpoint).toBe("local://later");
     void REPO;

@@ -21,7 +21,8 @@ const rewards = {
   half: "def compute_reward(completion, ground_truth):\n    if int(ground_truth) % 2 == 0:\n        raise ValueError('even')\n    return float(len(completion.strip()) % 2)\n",
   // Any length-dependent score gives mixed groups, so every step has a signal.
   parity: "def compute_reward(completion, ground_truth):\n    return float(len(completion.strip()) % 2)\n",
-  exact: "def compute_reward(completion, ground_truth):\n    text = completion.strip()\n    first = text.split()[0] if text else ''\n    if first == ground_truth.strip():\n        return 1.0\n    return 0.1 if first.lstrip('-').isdigit() else 0.0\n",
+  exact:
+    "def compute_reward(completion, ground_truth):\n    text = completion.strip()\n    first = text.split()[0] if text else ''\n    if first == ground_truth.strip():\n        return 1.0\n    return 0.1 if first.lstrip('-').isdigit() else 0.0\n",
 };
 
 const ALERTS = {
@@ -47,19 +48,27 @@ async function run(steps: Step[]): Promise<{ after: string[]; runDir: string }> 
   const all = [...steps, { name: "finish", input: {} }, { name: "finish", input: {} }];
   fake = await FakeAnthropic.start(all.map((s) => toolUseReply([s])));
   const runDir = path.join(tempDir("tl-alerts-"), "run");
-  const r = await runCli(["run", "--planner", "anthropic:claude-test", "--model", MODEL, "--prompt", "Provoke every alert.", "--run-dir", runDir, "--max-turns", String(all.length)], {
-    env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url, HF_HUB_OFFLINE: "1" },
-    timeoutMs: 600_000,
-  });
+  const r = await runCli(
+    ["run", "--planner", "anthropic:claude-test", "--model", MODEL, "--prompt", "Provoke every alert.", "--run-dir", runDir, "--max-turns", String(all.length)],
+    {
+      env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url, HF_HUB_OFFLINE: "1" },
+      timeoutMs: 600_000,
+    },
+  );
   expect(r.code, r.stdout + r.stderr).toBe(0);
   const lastUserText = (req: RecordedRequest) => {
     const messages = req.body.messages as Array<{ role: string; content: Array<{ type: string; text?: string }> }>;
     const last = messages[messages.length - 1]!;
-    return last.content.filter((b) => b.type === "text").map((b) => b.text ?? "").join("\n");
+    return last.content
+      .filter((b) => b.type === "text")
+      .map((b) => b.text ?? "")
+      .join("\n");
   };
   // Request k + 1 is the one the planner gets after step k ran.
   const after = steps.map((_, k) => lastUserText(fake!.messageRequests[k + 1]!));
-  const failed = (readTranscript(path.join(runDir, "transcript.jsonl")).events as Array<{ type: string; name?: string; isError?: boolean; result?: string }>).filter((e) => e.type === "tool" && e.isError);
+  const failed = (
+    readTranscript(path.join(runDir, "transcript.jsonl")).events as Array<{ type: string; name?: string; isError?: boolean; result?: string }>
+  ).filter((e) => e.type === "tool" && e.isError);
   expect(failed.map((e) => `${e.name}: ${e.result?.split("\n")[0]}`)).toEqual([]);
   return { after, runDir };
 }
@@ -71,7 +80,16 @@ const setup = (method: "grpo" | "sft"): Step[] => [
 ];
 const train = (start: number, reward: keyof typeof rewards, extra: Record<string, unknown> = {}): Step => ({
   name: "train_grpo_step",
-  input: { prompts: "data/pool.jsonl", start, limit: 8, reward_function: `rewards/${reward}.py`, learning_rate: 1e-4, warmup_ratio: 0, auto_checkpoint: false, ...extra },
+  input: {
+    prompts: "data/pool.jsonl",
+    start,
+    limit: 8,
+    reward_function: `rewards/${reward}.py`,
+    learning_rate: 1e-4,
+    warmup_ratio: 0,
+    auto_checkpoint: false,
+    ...extra,
+  },
 });
 
 describe("feedback alerts fire on real server results", () => {
@@ -108,7 +126,10 @@ describe("feedback alerts fire on real server results", () => {
       { name: "generate_synthetic", input: { task: "arithmetic", n: 10, seed: 4, difficulty: 1, format: "sft", output: "data/tiny.jsonl" } },
       { name: "init_sft", input: { base_model: MODEL } },
     ];
-    const sft = { name: "train_sft_step", input: { examples: "data/tiny.jsonl", num_epochs: 15, learning_rate: 0.02, batch_size: 8, validation_split: 0.3, warmup_ratio: 0 } };
+    const sft = {
+      name: "train_sft_step",
+      input: { examples: "data/tiny.jsonl", num_epochs: 15, learning_rate: 0.02, batch_size: 8, validation_split: 0.3, warmup_ratio: 0 },
+    };
     const { after } = await run([...s, sft, sft, sft, sft]);
     const fired = after.slice(s.length).map((t) => ALERTS.overfitting.test(t));
     expect(fired.slice(1)).toContain(true);
@@ -117,7 +138,12 @@ describe("feedback alerts fire on real server results", () => {
 
   it("a healthy control run raises none of them", { timeout: 900_000 }, async () => {
     const s = setup("grpo");
-    const steps = [...s, train(0, "exact"), { name: "sample", input: { prompts: "data/pool.jsonl", n: 1, temperature: 0, limit: 8, reward_function: "rewards/exact.py" } }, train(8, "exact")];
+    const steps = [
+      ...s,
+      train(0, "exact"),
+      { name: "sample", input: { prompts: "data/pool.jsonl", n: 1, temperature: 0, limit: 8, reward_function: "rewards/exact.py" } },
+      train(8, "exact"),
+    ];
     const sftSteps: Step[] = [
       { name: "generate_synthetic", input: { task: "arithmetic", n: 200, seed: 5, difficulty: 1, format: "sft", output: "data/sft.jsonl" } },
       { name: "init_sft", input: { base_model: MODEL } },

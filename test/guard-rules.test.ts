@@ -14,10 +14,38 @@ import { runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 
 const MODEL = "local/tiny-arith";
 const tools: ToolSpec[] = [
-  { name: "init_grpo", description: "", source: "t", inputSchema: { type: "object", properties: { base_model: { type: "string" }, lora_rank: { type: "integer" } }, required: ["base_model"], additionalProperties: false } },
-  { name: "train_grpo_step", description: "", source: "t", inputSchema: { type: "object", properties: { prompts: { type: "string" }, reward_function: { type: "string" }, lr_scheduler: { enum: ["constant", "linear"] } }, required: ["prompts", "reward_function"] } },
+  {
+    name: "init_grpo",
+    description: "",
+    source: "t",
+    inputSchema: {
+      type: "object",
+      properties: { base_model: { type: "string" }, lora_rank: { type: "integer" } },
+      required: ["base_model"],
+      additionalProperties: false,
+    },
+  },
+  {
+    name: "train_grpo_step",
+    description: "",
+    source: "t",
+    inputSchema: {
+      type: "object",
+      properties: { prompts: { type: "string" }, reward_function: { type: "string" }, lr_scheduler: { enum: ["constant", "linear"] } },
+      required: ["prompts", "reward_function"],
+    },
+  },
   { name: "train_sft_step", description: "", source: "t", inputSchema: { type: "object", properties: { examples: {} }, required: ["examples"] } },
-  { name: "save", description: "", source: "t", inputSchema: { type: "object", properties: { name: { type: "string" }, keep_resume_points: { type: "array", items: { type: "string" } } }, required: ["name"] } },
+  {
+    name: "save",
+    description: "",
+    source: "t",
+    inputSchema: {
+      type: "object",
+      properties: { name: { type: "string" }, keep_resume_points: { type: "array", items: { type: "string" } } },
+      required: ["name"],
+    },
+  },
   { name: "load", description: "", source: "t", inputSchema: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } },
   { name: "finish", description: "", source: "t", inputSchema: { type: "object" } },
 ];
@@ -29,7 +57,9 @@ const REWARD = "def compute_reward(completion, ground_truth):\n    return 1.0 if
 const guard = async (over: Partial<GuardConfig> = {}) => {
   const state = new TrainingState();
   const g = await buildGuard({ onWrongModel: "rewrite", dataDir: path.join(tempDir(), "data"), budget: {}, trainingState: state, ...over });
-  return { check: g.check.bind(g), observe: (c: ToolCall, r: Parameters<typeof g.observe>[1]) => {
+  return {
+    check: g.check.bind(g),
+    observe: (c: ToolCall, r: Parameters<typeof g.observe>[1]) => {
       g.observe(c, r);
       state.observe(c, r);
     },
@@ -61,7 +91,11 @@ describe("guard rules", () => {
   it("base model: rewrites to MODEL with a note, or rejects, by policy; refuses loading another model's checkpoint", async () => {
     const rw = await guard();
     const v = await rw.check(call("init_grpo", { base_model: "Qwen/Qwen3-8B", lora_rank: 8 }), ctx());
-    expect(v.decision).toEqual({ action: "rewrite", input: { base_model: MODEL, lora_rank: 8 }, note: expect.stringMatching(/corrected from "Qwen\/Qwen3-8B" to "local\/tiny-arith"/) });
+    expect(v.decision).toEqual({
+      action: "rewrite",
+      input: { base_model: MODEL, lora_rank: 8 },
+      note: expect.stringMatching(/corrected from "Qwen\/Qwen3-8B" to "local\/tiny-arith"/),
+    });
     const rj = await guard({ onWrongModel: "reject" });
     const r = await rj.check(call("init_grpo", { base_model: "Qwen/Qwen3-8B" }), ctx());
     expect(r.decision.action).toBe("reject");
@@ -178,7 +212,10 @@ describe("guard rules", () => {
     const g = await guard({ disabled: ["schema", "workflow"] });
     expect((await g.check(call("init_grpo", { lora_rank: "x" }), ctx())).decision.action).not.toBe("reject");
     const file = path.join(tempDir(), "no-cosine.mjs");
-    fs.writeFileSync(file, `export default { name: "no-cosine", check(call) { return call.input && call.input.lr_scheduler === "linear" ? { action: "reject", message: "no decay here" } : { action: "allow" }; } };\n`);
+    fs.writeFileSync(
+      file,
+      `export default { name: "no-cosine", check(call) { return call.input && call.input.lr_scheduler === "linear" ? { action: "reject", message: "no decay here" } : { action: "allow" }; } };\n`,
+    );
     const c = await guard({ customRuleFiles: [file] });
     c.observe(call("init_grpo", {}), ok);
     const v = await c.check(call("train_grpo_step", { prompts: "p", reward_function: REWARD, lr_scheduler: "linear" }), ctx());
@@ -203,9 +240,26 @@ describe("base-model guard end to end", () => {
       const dir = tempDir("tl-guard-e2e-");
       const runDir = path.join(dir, "run");
       const mcp = writeMcpConfig(dir, { lab: testServerEntry() });
-      const res = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", MODEL, "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir, "--on-wrong-model", policy], {
-        env: { ANTHROPIC_API_KEY: "sk-ant-test-000000", ANTHROPIC_BASE_URL: fake.url },
-      });
+      const res = await runCli(
+        [
+          "run",
+          "--planner",
+          "anthropic:claude-sonnet-5-5",
+          "--model",
+          MODEL,
+          "--prompt",
+          "p",
+          "--mcp-config",
+          mcp,
+          "--run-dir",
+          runDir,
+          "--on-wrong-model",
+          policy,
+        ],
+        {
+          env: { ANTHROPIC_API_KEY: "sk-ant-test-000000", ANTHROPIC_BASE_URL: fake.url },
+        },
+      );
       expect(res.code, res.stderr).toBe(0);
       const { events } = readTranscript(path.join(runDir, "transcript.jsonl"));
       const guardEvent = events.find((e) => e.type === "guard" && e.name === "init_grpo") as any;

@@ -16,14 +16,25 @@ let exportsDir: string;
 beforeAll(async () => {
   hub = await FakeHfHub.start();
   exportsDir = tempDir("tl-hf-exports-");
-  s = await connectBundled("hf-datasets", { HF_ENDPOINT: hub.url, HF_DATASETS_SERVER_ENDPOINT: hub.url, HF_TOKEN: TOKEN, HF_DATASETS_EXPORT_DIR: exportsDir, HF_MAX_RATE_LIMIT_WAIT_MS: "2000" });
+  s = await connectBundled("hf-datasets", {
+    HF_ENDPOINT: hub.url,
+    HF_DATASETS_SERVER_ENDPOINT: hub.url,
+    HF_TOKEN: TOKEN,
+    HF_DATASETS_EXPORT_DIR: exportsDir,
+    HF_MAX_RATE_LIMIT_WAIT_MS: "2000",
+  });
 });
 afterAll(async () => {
   await s?.close();
   await hub?.close();
 });
 
-const readJsonl = (f: string) => fs.readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const readJsonl = (f: string) =>
+  fs
+    .readFileSync(f, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 
 describe("hf-datasets server against a loopback Hub", () => {
   it("searches with filters, lists catalog matches first, and sends the token", async () => {
@@ -53,8 +64,14 @@ describe("hf-datasets server against a loopback Hub", () => {
     const r = await s.call("inspect_dataset", { dataset: "openai/gsm8k", sample_rows: 2 });
     expect(r.isError, r.text).toBe(false);
     expect(r.structured).toMatchObject({ id: "openai/gsm8k", source: "hub", license: "mit", config: "main", split: "train" });
-    expect(r.structured.configs[0].splits).toEqual([{ split: "train", num_rows: 250 }, { split: "test", num_rows: 20 }]);
-    expect(r.structured.features).toEqual([{ name: "question", type: "string" }, { name: "answer", type: "string" }]);
+    expect(r.structured.configs[0].splits).toEqual([
+      { split: "train", num_rows: 250 },
+      { split: "test", num_rows: 20 },
+    ]);
+    expect(r.structured.features).toEqual([
+      { name: "question", type: "string" },
+      { name: "answer", type: "string" },
+    ]);
     expect(r.structured.samples).toHaveLength(2);
     expect(r.structured.suggested.preset).toBe("gsm8k-grpo");
     const nc = await s.call("inspect_dataset", { dataset: "someone/math-word-problems" });
@@ -75,7 +92,12 @@ describe("hf-datasets server against a loopback Hub", () => {
     expect(r.isError, r.text).toBe(false);
     const pages = hub.requests.filter((q) => q.path === "/rows").slice(before);
     // One probe row for the features, then the export pages, 100 rows at most each.
-    expect(pages.map((q) => [q.params.get("offset"), q.params.get("length")])).toEqual([["0", "1"], ["0", "100"], ["100", "100"], ["200", "50"]]);
+    expect(pages.map((q) => [q.params.get("offset"), q.params.get("length")])).toEqual([
+      ["0", "1"],
+      ["0", "100"],
+      ["100", "100"],
+      ["200", "50"],
+    ]);
     expect(r.structured.rows_read).toBe(250);
     expect(r.structured.skipped.regex_no_match).toBe(5);
     expect(r.structured.skipped.duplicate).toBe(1);
@@ -138,11 +160,24 @@ describe("hf-datasets server against a loopback Hub", () => {
 describe("hf-datasets server offline", () => {
   it("serves the catalog, inspection and mapping with HF_HUB_OFFLINE=1 and never calls the Hub", async () => {
     const before = hub.requests.length;
-    const off = await connectBundled("hf-datasets", { HF_ENDPOINT: hub.url, HF_DATASETS_SERVER_ENDPOINT: hub.url, HF_HUB_OFFLINE: "1", HF_DATASETS_EXPORT_DIR: tempDir("tl-hf-off-") });
+    const off = await connectBundled("hf-datasets", {
+      HF_ENDPOINT: hub.url,
+      HF_DATASETS_SERVER_ENDPOINT: hub.url,
+      HF_HUB_OFFLINE: "1",
+      HF_DATASETS_EXPORT_DIR: tempDir("tl-hf-off-"),
+    });
     try {
       const cat = await off.call("list_catalog");
       expect(cat.structured.datasets.map((d: any) => d.id)).toContain("openai/gsm8k");
-      expect(cat.structured.generators.map((g: any) => g.task)).toEqual(["arithmetic", "countdown", "word_problems", "string_transforms", "json_format", "addition", "python_functions"]);
+      expect(cat.structured.generators.map((g: any) => g.task)).toEqual([
+        "arithmetic",
+        "countdown",
+        "word_problems",
+        "string_transforms",
+        "json_format",
+        "addition",
+        "python_functions",
+      ]);
       const search = await off.call("search_datasets", { query: "math" });
       expect(search.structured.hub_searched).toBe(false);
       expect(search.structured.results[0].source).toBe("catalog");
@@ -161,7 +196,11 @@ describe("hf-datasets server offline", () => {
   });
 
   it("falls back to the catalog when the Hub cannot be reached", async () => {
-    const off = await connectBundled("hf-datasets", { HF_ENDPOINT: "http://127.0.0.1:9", HF_DATASETS_SERVER_ENDPOINT: "http://127.0.0.1:9", HF_DATASETS_EXPORT_DIR: tempDir("tl-hf-down-") });
+    const off = await connectBundled("hf-datasets", {
+      HF_ENDPOINT: "http://127.0.0.1:9",
+      HF_DATASETS_SERVER_ENDPOINT: "http://127.0.0.1:9",
+      HF_DATASETS_EXPORT_DIR: tempDir("tl-hf-down-"),
+    });
     try {
       const r = await off.call("search_datasets", { query: "gsm8k" });
       expect(r.isError).toBe(false);
@@ -179,11 +218,33 @@ describe("hf-datasets server offline", () => {
     const bin = path.join(REPO, "node_modules", ".bin", "mcp-inspector");
     const server = path.join(REPO, "bin", "hf-datasets-mcp.js");
     const dir = tempDir("tl-hf-insp-");
-    const list = await run(bin, ["--cli", "-e", `HF_DATASETS_EXPORT_DIR=${dir}`, "-e", "HF_HUB_OFFLINE=1", process.execPath, server, "--method", "tools/list"], { timeout: 60_000 });
+    const list = await run(
+      bin,
+      ["--cli", "-e", `HF_DATASETS_EXPORT_DIR=${dir}`, "-e", "HF_HUB_OFFLINE=1", process.execPath, server, "--method", "tools/list"],
+      { timeout: 60_000 },
+    );
     expect(JSON.parse(list.stdout).tools.map((t: any) => t.name)).toContain("generate_synthetic");
     const call = await run(
       bin,
-      ["--cli", "-e", `HF_DATASETS_EXPORT_DIR=${dir}`, "-e", "HF_HUB_OFFLINE=1", process.execPath, server, "--method", "tools/call", "--tool-name", "generate_synthetic", "--tool-arg", "task=countdown", "--tool-arg", "n=5", "--tool-arg", "output=cd.jsonl"],
+      [
+        "--cli",
+        "-e",
+        `HF_DATASETS_EXPORT_DIR=${dir}`,
+        "-e",
+        "HF_HUB_OFFLINE=1",
+        process.execPath,
+        server,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "generate_synthetic",
+        "--tool-arg",
+        "task=countdown",
+        "--tool-arg",
+        "n=5",
+        "--tool-arg",
+        "output=cd.jsonl",
+      ],
       { timeout: 60_000 },
     );
     expect(JSON.parse(call.stdout).structuredContent.rows_written).toBe(5);
@@ -192,14 +253,24 @@ describe("hf-datasets server offline", () => {
 });
 
 describe("mapping language", () => {
-  const row = { q: "Total?", a: "steps <<1+1=2>>\n#### 1,234", msgs: [{ role: "user", content: "hi" }, { role: "assistant", content: "one" }, { role: "assistant", content: "two" }], tests: ["t1", "t2"], empty: "" };
+  const row = {
+    q: "Total?",
+    a: "steps <<1+1=2>>\n#### 1,234",
+    msgs: [
+      { role: "user", content: "hi" },
+      { role: "assistant", content: "one" },
+      { role: "assistant", content: "two" },
+    ],
+    tests: ["t1", "t2"],
+    empty: "",
+  };
   const r = (t: string) => renderTemplate(parseTemplate(t), row);
 
   it("resolves selectors, indexes and filters, and keeps literal braces", () => {
     expect(r("{msgs[role=user][0].content}|{msgs[role=assistant][-1].content}")).toBe("hi|two");
     expect(r('{tests|join:", "}')).toBe("t1, t2");
     expect(r('{a|after:"####"|trim|remove_commas}')).toBe("1234");
-    expect(r("{a|strip_calc|before:\"\\n\"}")).toBe("steps ");
+    expect(r('{a|strip_calc|before:"\\n"}')).toBe("steps ");
     expect(r("{{json}} {q|upper}")).toBe("{json} TOTAL?");
     expect(r('x{empty|prefix:"\\n\\nContext: "}y')).toBe("xy");
     expect(r("{tests|json}")).toBe('["t1","t2"]');
@@ -250,7 +321,10 @@ describe("generators", () => {
     for (const item of generate("countdown", { n: 500, seed: 9 }).items) {
       const gt = JSON.parse(item.ground_truth) as { target: number; numbers: number[] };
       expect(evalCountdown(item.response), item.response).toBe(gt.target);
-      const used = item.response.match(/\d+/g)!.map(Number).sort((x, y) => x - y);
+      const used = item.response
+        .match(/\d+/g)!
+        .map(Number)
+        .sort((x, y) => x - y);
       expect(used).toEqual([...gt.numbers].sort((x, y) => x - y));
     }
   });

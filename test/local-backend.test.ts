@@ -44,7 +44,11 @@ describe("local CPU backend", () => {
     const { generate } = await import("../tools/hf-datasets/generators.ts");
     const manifest = JSON.parse(fs.readFileSync(path.join(DEFAULT_MODELS_DIR, "tiny-arith", "manifest.json"), "utf8"));
     const holdout = generate("arithmetic", { n: 200, seed: 2, difficulty: 1, split: "eval" }).items;
-    const groups = await backend.sample(holdout.map((h) => h.prompt), 8, { temperature: 1, maxTokens: 8, seed: 11 });
+    const groups = await backend.sample(
+      holdout.map((h) => h.prompt),
+      8,
+      { temperature: 1, maxTokens: 8, seed: 11 },
+    );
     const right = groups.reduce((n, g, i) => n + g.filter((c) => c.text.trim() === holdout[i]!.ground_truth).length, 0);
     const accuracy = right / (holdout.length * 8);
     expect(accuracy).toBeGreaterThan(0.05);
@@ -184,18 +188,26 @@ describe("local CPU backend", () => {
     const a = await ids.sample(prompts, 2, { temperature: 1, maxTokens: 4, seed: 11 });
     const b = await direct.sample(prompts, 2, { temperature: 1, maxTokens: 4, seed: 11 });
     const adv = [1, -0.5, 0.25, -0.75];
-    const viaIds = await ids.trainPolicy(a.flat().map((c, k) => ({ rolloutId: c.rolloutId, advantage: adv[k]! })), adam(1e-3));
+    const viaIds = await ids.trainPolicy(
+      a.flat().map((c, k) => ({ rolloutId: c.rolloutId, advantage: adv[k]! })),
+      adam(1e-3),
+    );
     // What trainPolicy did when the harness sent prompt, tokens and log-probs: the same sequences, built here from the kept rollouts.
     const kept = b.flat().map((c) => direct.keptRollout(c.rolloutId)!);
     const { rolloutSequence } = await import("../tools/tinker/backends/local/batch.ts");
-    const engine = (direct as unknown as { session: { engine: { policy: (s: unknown[], o: unknown) => Promise<unknown> }; card: { contextLength: number } } }).session;
+    const engine = (direct as unknown as { session: { engine: { policy: (s: unknown[], o: unknown) => Promise<unknown> }; card: { contextLength: number } } })
+      .session;
     const viaTokens = await engine.engine.policy(
       kept.map((r, k) => rolloutSequence(r.prompt, r.tokens, r.logprobs, adv[k]!, engine.card.contextLength)),
       { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0 },
     );
     expect(viaIds).toEqual(viaTokens);
 
-    const step = (rolloutIds: string[]) => ids.trainPolicy(rolloutIds.map((rolloutId) => ({ rolloutId, advantage: 1 })), adam(1e-3));
+    const step = (rolloutIds: string[]) =>
+      ids.trainPolicy(
+        rolloutIds.map((rolloutId) => ({ rolloutId, advantage: 1 })),
+        adam(1e-3),
+      );
     await expect(step([a[0]![0]!.rolloutId])).rejects.toThrow(/is stale.*a training step changed the weights/);
     const first = (await ids.sample(prompts, 2, { temperature: 1, maxTokens: 4 })).flat().map((c) => c.rolloutId);
     await ids.sample(prompts, 2, { temperature: 1, maxTokens: 4 });
@@ -215,7 +227,10 @@ describe("local CPU backend", () => {
       else if (i % 3 === 1) await b.evalSupervised(sftSet.slice(0, 2));
       else {
         const g = await b.sample(["What is 1 + 2?"], 2, { temperature: 1, maxTokens: 3, seed: i });
-        await b.trainPolicy(g[0]!.map((c, j) => ({ rolloutId: c.rolloutId, advantage: j === 0 ? 1 : -1 })), adam(1e-3));
+        await b.trainPolicy(
+          g[0]!.map((c, j) => ({ rolloutId: c.rolloutId, advantage: j === 0 ? 1 : -1 })),
+          adam(1e-3),
+        );
       }
     };
     // Everything a step makes must be released.

@@ -30,7 +30,14 @@ beforeAll(async () => {
   lora = newLora(config, 8, 7);
   // Non-zero B, so the adapters change the outputs and their folding is exercised.
   const rng = new Rng(3);
-  for (const [k, v] of lora.vars) if (k.endsWith(".B")) v.assign(tf.tensor(Array.from({ length: v.size }, () => rng.normal() * 0.05), v.shape));
+  for (const [k, v] of lora.vars)
+    if (k.endsWith(".B"))
+      v.assign(
+        tf.tensor(
+          Array.from({ length: v.size }, () => rng.normal() * 0.05),
+          v.shape,
+        ),
+      );
 });
 afterAll(() => {
   for (const t of base.values()) t.dispose();
@@ -44,12 +51,22 @@ const sequences = (): Sequence[] => [
   rolloutSequence("What is 3 + 4?", [10, 3, 2], [-0.5, -1.2, -0.1], 1, config.contextLength),
   sftSequence("x", "y", config.contextLength),
   // A long one: a word problem and a 16-token completion, near the context length.
-  rolloutSequence("Bob has 11 books and gets 12 more. How many now? And then some more words here", [20, 20, 14, 20, 20, 20, 20, 17, 18, 19, 20, 20, 21, 22, 23, 24], Array.from({ length: 16 }, () => -2), -1, config.contextLength),
+  rolloutSequence(
+    "Bob has 11 books and gets 12 more. How many now? And then some more words here",
+    [20, 20, 14, 20, 20, 20, 20, 17, 18, 19, 20, 20, 21, 22, 23, 24],
+    Array.from({ length: 16 }, () => -2),
+    -1,
+    config.contextLength,
+  ),
 ];
 
 function referenceLoss(model: PaddedTransformer, seqs: Sequence[]): tf.Scalar {
   const b = packBatch(seqs);
-  const logits = model.forward({ ids: tf.tensor2d(b.inputs, [b.B, b.T], "int32"), positions: tf.tensor2d(b.positions, [b.B, b.T], "int32"), mask: causalMask(b.T) }).logits;
+  const logits = model.forward({
+    ids: tf.tensor2d(b.inputs, [b.B, b.T], "int32"),
+    positions: tf.tensor2d(b.positions, [b.B, b.T], "int32"),
+    mask: causalMask(b.T),
+  }).logits;
   const lp = tokenLogprobs(logits, tf.tensor1d(b.targets, "int32"));
   return tf.div(tf.neg(tf.sum(tf.mul(lp, tf.tensor1d(b.weights)))), tf.sum(tf.tensor1d(b.weights))) as tf.Scalar;
 }
@@ -78,7 +95,13 @@ describe("local engine equivalence with the padded reference", () => {
     const ref = tf.variableGrads(() => referenceLoss(new PaddedTransformer(config, base, lora), sequences()), vars);
     const now = tf.variableGrads(() => packedLoss(new Transformer(config, base, lora), sequences(), true), vars);
     expect(Math.abs(ref.value.dataSync()[0]! - now.value.dataSync()[0]!)).toBeLessThan(1e-5);
-    expect(maxRelDiff(ref.grads, now.grads, vars.map((v) => v.name))).toBeLessThan(1e-4);
+    expect(
+      maxRelDiff(
+        ref.grads,
+        now.grads,
+        vars.map((v) => v.name),
+      ),
+    ).toBeLessThan(1e-4);
     // Without a gradient scope the same loss comes out.
     const plain = tf.tidy(() => packedLoss(new Transformer(config, base, lora), sequences(), false).dataSync()[0]!);
     expect(Math.abs(plain - ref.value.dataSync()[0]!)).toBeLessThan(1e-5);
@@ -91,7 +114,13 @@ describe("local engine equivalence with the padded reference", () => {
     const ref = tf.variableGrads(() => referenceLoss(new PaddedTransformer(config, vars, undefined, true), sequences()), list);
     const now = tf.variableGrads(() => packedLoss(new Transformer(config, vars, undefined, true), sequences(), true), list);
     expect(Math.abs(ref.value.dataSync()[0]! - now.value.dataSync()[0]!)).toBeLessThan(1e-5);
-    expect(maxRelDiff(ref.grads, now.grads, list.map((v) => v.name))).toBeLessThan(1e-4);
+    expect(
+      maxRelDiff(
+        ref.grads,
+        now.grads,
+        list.map((v) => v.name),
+      ),
+    ).toBeLessThan(1e-4);
     tf.dispose([ref.value, now.value, ...Object.values(ref.grads), ...Object.values(now.grads), ...list]);
   });
 
@@ -104,7 +133,11 @@ describe("local engine equivalence with the padded reference", () => {
       const seq = rolloutSequence(prompts[i]!, row.tokens, row.logprobs, 0, config.contextLength);
       const b = packBatch([seq]);
       const [lp, argmax] = tf.tidy(() => {
-        const logits = reference.forward({ ids: tf.tensor2d(b.inputs, [1, b.T], "int32"), positions: tf.tensor2d(b.positions, [1, b.T], "int32"), mask: causalMask(b.T) }).logits;
+        const logits = reference.forward({
+          ids: tf.tensor2d(b.inputs, [1, b.T], "int32"),
+          positions: tf.tensor2d(b.positions, [1, b.T], "int32"),
+          mask: causalMask(b.T),
+        }).logits;
         return [tokenLogprobs(logits, tf.tensor1d(b.targets, "int32")).dataSync(), tf.argMax(logits, 1).dataSync()];
       });
       const first = seq.tokens.length - 1 - row.tokens.length;

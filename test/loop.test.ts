@@ -96,7 +96,10 @@ describe("the turn loop", () => {
   it("does not run the trailing call of a turn cut off at max_tokens", async () => {
     const s = setup([turn([call("echo", {}, "ok1"), call("echo", { partial: true }, "cut")], "max_tokens"), turn([call("finish")])]);
     await s.run();
-    expect(s.tools.calls).toEqual([{ name: "echo", input: {} }, { name: "finish", input: {} }]);
+    expect(s.tools.calls).toEqual([
+      { name: "echo", input: {} },
+      { name: "finish", input: {} },
+    ]);
     const results = s.planner.requests[1]!.messages.at(-1)!.content;
     expect(results[1]).toMatchObject({ toolUseId: "cut", isError: true });
   });

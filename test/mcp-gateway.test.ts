@@ -20,13 +20,21 @@ function gatewayEnv(): NodeJS.ProcessEnv {
 
 /** `mcp-inspector --cli` (a third-party client) against `tinkerloop mcp` over stdio: one method per invocation. */
 async function inspect(runDir: string, gatewayArgs: string[], method: string[]): Promise<any> {
-  const { stdout } = await promisify(execFile)(INSPECTOR, ["--cli", process.execPath, CLI, "mcp", "--recipe", "arithmetic", "--run-dir", runDir, ...gatewayArgs, "--method", ...method], { cwd: REPO, env: gatewayEnv(), timeout: 90_000 });
+  const { stdout } = await promisify(execFile)(
+    INSPECTOR,
+    ["--cli", process.execPath, CLI, "mcp", "--recipe", "arithmetic", "--run-dir", runDir, ...gatewayArgs, "--method", ...method],
+    { cwd: REPO, env: gatewayEnv(), timeout: 90_000 },
+  );
   return JSON.parse(stdout);
 }
 
 /** Starts `tinkerloop mcp --http 0`; resolves once it has printed its URL and token. */
 async function startHttpGateway(runDir: string) {
-  const child = spawn(process.execPath, [CLI, "mcp", "--recipe", "arithmetic", "--run-dir", runDir, "--http", "0"], { cwd: REPO, env: gatewayEnv(), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "mcp", "--recipe", "arithmetic", "--run-dir", runDir, "--http", "0"], {
+    cwd: REPO,
+    env: gatewayEnv(),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   let stdout = "";
   child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -68,10 +76,28 @@ describe("tinkerloop mcp: the guarded gateway", () => {
     const [list, rewritten, rejected] = await Promise.all([
       inspect(path.join(dir, "list"), [], ["tools/list"]),
       inspect(path.join(dir, "rewrite"), [], ["tools/call", "--tool-name", "init_grpo", "--tool-arg", "base_model=Qwen/Qwen3-8B", "lora_rank=8"]),
-      inspect(path.join(dir, "reject"), ["--on-wrong-model", "reject"], ["tools/call", "--tool-name", "init_grpo", "--tool-arg", "base_model=Qwen/Qwen3-8B", "lora_rank=8"]),
+      inspect(
+        path.join(dir, "reject"),
+        ["--on-wrong-model", "reject"],
+        ["tools/call", "--tool-name", "init_grpo", "--tool-arg", "base_model=Qwen/Qwen3-8B", "lora_rank=8"],
+      ),
     ]);
     const names = list.tools.map((t: any) => t.name);
-    for (const n of ["init_grpo", "train_grpo_step", "sample", "save", "load", "finish", "check_reward", "generate_synthetic", "export_dataset", "read_file", "write_file", "list_files"]) expect(names).toContain(n);
+    for (const n of [
+      "init_grpo",
+      "train_grpo_step",
+      "sample",
+      "save",
+      "load",
+      "finish",
+      "check_reward",
+      "generate_synthetic",
+      "export_dataset",
+      "read_file",
+      "write_file",
+      "list_files",
+    ])
+      expect(names).toContain(n);
 
     expect(rewritten.isError).toBeFalsy();
     expect(text(rewritten)).toMatch(/^\[guard\] base_model corrected from "Qwen\/Qwen3-8B" to "local\/tiny-arith"/);
@@ -84,7 +110,12 @@ describe("tinkerloop mcp: the guarded gateway", () => {
     // Each session left a run directory like run's: the guard decision is in the transcript, and an agent that left without finish() had the session closed for it.
     const events = readTranscript(path.join(dir, "rewrite", "transcript.jsonl")).events as any[];
     expect(events[0]).toMatchObject({ type: "run", planner: "mcp:inspector-cli", model: MODEL });
-    expect(events.find((e) => e.type === "guard")).toMatchObject({ name: "init_grpo", decision: { action: "rewrite" }, original: { base_model: "Qwen/Qwen3-8B" }, effective: { base_model: MODEL } });
+    expect(events.find((e) => e.type === "guard")).toMatchObject({
+      name: "init_grpo",
+      decision: { action: "rewrite" },
+      original: { base_model: "Qwen/Qwen3-8B" },
+      effective: { base_model: MODEL },
+    });
     expect(events.find((e) => e.type === "tool" && e.toolUseId === "harness-finish")).toBeTruthy();
     expect(events.at(-1)).toMatchObject({ type: "end", reason: "aborted" });
     expect((readTranscript(path.join(dir, "reject", "transcript.jsonl")).events as any[]).find((e) => e.type === "guard").decision.action).toBe("reject");
@@ -97,8 +128,18 @@ describe("tinkerloop mcp: the guarded gateway", () => {
     const gw = await startHttpGateway(runDir);
     try {
       // No token, a wrong token, and a right token for another path: refused before any MCP handling.
-      const init = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } };
-      const post = (headers: Record<string, string>, url = gw.url) => fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers }, body: JSON.stringify(init) });
+      const init = {
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } },
+      };
+      const post = (headers: Record<string, string>, url = gw.url) =>
+        fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+          body: JSON.stringify(init),
+        });
       expect((await post({})).status).toBe(401);
       expect((await post({ authorization: `Bearer ${gw.token}x` })).status).toBe(401);
       expect((await post({ authorization: `Bearer ${gw.token}` }, gw.url.replace("/mcp", "/other"))).status).toBe(404);
@@ -106,18 +147,35 @@ describe("tinkerloop mcp: the guarded gateway", () => {
 
       const agent = await connect(gw.url, gw.token, "test-agent");
       // A second agent while the first holds the run: a clear busy error.
-      await expect(connect(gw.url, gw.token, "second-agent")).rejects.toThrow(/busy: this gateway serves one agent at a time, and mcp:test-agent has held its run/);
+      await expect(connect(gw.url, gw.token, "second-agent")).rejects.toThrow(
+        /busy: this gateway serves one agent at a time, and mcp:test-agent has held its run/,
+      );
 
       const progress: string[] = [];
       const call = async (name: string, args: Record<string, unknown>) => {
-        const r = await agent.callTool({ name, arguments: args }, undefined, { timeout: 120_000, onprogress: (p) => progress.push(`${name}: ${p.message ?? p.progress}`) });
+        const r = await agent.callTool({ name, arguments: args }, undefined, {
+          timeout: 120_000,
+          onprogress: (p) => progress.push(`${name}: ${p.message ?? p.progress}`),
+        });
         return { text: text(r), isError: r.isError === true, structured: r.structuredContent as any };
       };
       expect((await agent.getInstructions()) ?? "").toContain(MODEL);
-      expect((await call("generate_synthetic", { task: "arithmetic", n: 32, seed: 1, difficulty: 1, split: "train", format: "grpo", output: "data/pool.jsonl" })).isError).toBe(false);
-      expect((await call("generate_synthetic", { task: "arithmetic", n: 8, seed: 2, difficulty: 1, split: "eval", format: "grpo", output: "data/holdout.jsonl" })).isError).toBe(false);
+      expect(
+        (await call("generate_synthetic", { task: "arithmetic", n: 32, seed: 1, difficulty: 1, split: "train", format: "grpo", output: "data/pool.jsonl" }))
+          .isError,
+      ).toBe(false);
+      expect(
+        (await call("generate_synthetic", { task: "arithmetic", n: 8, seed: 2, difficulty: 1, split: "eval", format: "grpo", output: "data/holdout.jsonl" }))
+          .isError,
+      ).toBe(false);
       expect((await call("write_file", { path: "reward.py", content: REWARD })).isError).toBe(false);
-      const checked = await call("check_reward", { reward_function: "reward.py", cases: [{ completion: "7", ground_truth: "7", expected: 1 }, { completion: "8", ground_truth: "7", expected: 0 }] });
+      const checked = await call("check_reward", {
+        reward_function: "reward.py",
+        cases: [
+          { completion: "7", ground_truth: "7", expected: 1 },
+          { completion: "8", ground_truth: "7", expected: 0 },
+        ],
+      });
       expect(checked.structured).toMatchObject({ ok: true, errors: 0 });
       expect((await call("init_grpo", { base_model: MODEL, lora_rank: 8, group_size: 4 })).isError).toBe(false);
       const trained = await call("train_grpo_step", { prompts: "data/pool.jsonl", start: 0, limit: 8, reward_function: "reward.py", num_iterations: 1 });
@@ -146,14 +204,31 @@ describe("tinkerloop mcp: the guarded gateway", () => {
     const events = readTranscript(path.join(runDir, "transcript.jsonl")).events as any[];
     expect(events[0]).toMatchObject({ type: "run", planner: "mcp:test-agent", model: MODEL });
     expect(events[1].type).toBe("system");
-    expect(events.filter((e) => e.type === "tool").map((e) => e.name)).toEqual(["generate_synthetic", "generate_synthetic", "write_file", "check_reward", "init_grpo", "train_grpo_step", "sample", "save", "finish"]);
+    expect(events.filter((e) => e.type === "tool").map((e) => e.name)).toEqual([
+      "generate_synthetic",
+      "generate_synthetic",
+      "write_file",
+      "check_reward",
+      "init_grpo",
+      "train_grpo_step",
+      "sample",
+      "save",
+      "finish",
+    ]);
     expect(events.filter((e) => e.type === "feedback")).toHaveLength(1);
     expect(events.at(-1)).toMatchObject({ type: "end", reason: "finished", turns: 9 });
     const metrics = readJsonl(path.join(runDir, "metrics.jsonl"));
     expect(metrics).toHaveLength(1);
     expect(metrics[0]).toMatchObject({ method: "grpo", turn: 6 });
     const summary = JSON.parse(fs.readFileSync(path.join(runDir, "summary.json"), "utf8"));
-    expect(summary).toMatchObject({ planner: "mcp:test-agent", reason: "finished", turns: 9, toolCalls: 9, toolErrors: 0, lastCheckpoint: "local://after-one-step" });
+    expect(summary).toMatchObject({
+      planner: "mcp:test-agent",
+      reason: "finished",
+      turns: 9,
+      toolCalls: 9,
+      toolErrors: 0,
+      lastCheckpoint: "local://after-one-step",
+    });
     expect(summary.holdout.evaluations).toBe(1);
     expect(fs.existsSync(path.join(runDir, "report.html"))).toBe(true);
     // Nothing but the protocol ever went to stdout (there is none over HTTP; the gateway talks on stderr).

@@ -18,12 +18,31 @@ function grpoResult(o: { reward?: number; total?: number; allZero?: number; allO
     structured: {
       method: "grpo",
       cumulative_iterations: o.iteration ?? 1,
-      iterations: [{ iteration: o.iteration ?? 1, reward_mean: o.reward ?? 0.5, reward_std: 0.2, learning_rate: 1e-4, groups, samples_generated: 40, samples_used: 20, reward_errors: o.errors ?? 0, kl: o.kl ?? 0.001, tokens_sampled: 100, truncated: 0, seconds: { sampling: 1, reward: 0.1, training: 1, other: 0 } }],
+      iterations: [
+        {
+          iteration: o.iteration ?? 1,
+          reward_mean: o.reward ?? 0.5,
+          reward_std: 0.2,
+          learning_rate: 1e-4,
+          groups,
+          samples_generated: 40,
+          samples_used: 20,
+          reward_errors: o.errors ?? 0,
+          kl: o.kl ?? 0.001,
+          tokens_sampled: 100,
+          truncated: 0,
+          seconds: { sampling: 1, reward: 0.1, training: 1, other: 0 },
+        },
+      ],
     },
   };
 }
 function sftResult(train: number, val: number, epoch: number): ToolResult {
-  return { content: "report", isError: false, structured: { method: "sft", cumulative_epochs: epoch, epochs: [{ epoch, train_loss: train, val_loss: val }], learning_rate: 1e-4, tokens: 10, seconds: 1 } };
+  return {
+    content: "report",
+    isError: false,
+    structured: { method: "sft", cumulative_epochs: epoch, epochs: [{ epoch, train_loss: train, val_loss: val }], learning_rate: 1e-4, tokens: 10, seconds: 1 },
+  };
 }
 const ledger = () => new MetricsLedger({ model: "local/tiny-arith", now: () => 60_000, startedAt: 0, maxMinutes: 30, maxTrainCalls: 40 });
 const ids = (l: MetricsLedger) => l.alerts().map((a) => a.id);
@@ -119,7 +138,14 @@ describe("metrics feedback", () => {
       "ROOT CAUSE: [CRITICAL] ... All 1s samples: 8 (12%), All 0s samples: 40 (62%)",
     ].join("\n");
     const r = fromPredecessorText("train_grpo_step", grpo, 4)!;
-    expect(r).toMatchObject({ method: "grpo", cumulative: 7, rewardMean: 0.125, rewardStd: 0.331, kl: 0.0123, groups: { total: 64, mixed: 16, allZero: 40, allOne: 8 } });
+    expect(r).toMatchObject({
+      method: "grpo",
+      cumulative: 7,
+      rewardMean: 0.125,
+      rewardStd: 0.331,
+      kl: 0.0123,
+      groups: { total: 64, mixed: 16, allZero: 40, allOne: 8 },
+    });
     const l = ledger();
     l.observe(call("tinker__train_grpo_step"), { content: grpo, isError: false });
     expect(ids(l)).toContain("all_zero");
@@ -141,7 +167,12 @@ describe("cache-prefix stability over a 30-turn run", () => {
       steps.push(
         i % 3 === 2
           ? toolUseReply([{ name: "echo", input: { text: `note ${i}` } }])
-          : toolUseReply([{ name: "train_grpo_step", input: { prompts: "p.jsonl", reward_function: "def compute_reward(c, g):\n    return 1.0\n", reward_mean: 0.1 + i / 40, all_zero: i % 7 } }]),
+          : toolUseReply([
+              {
+                name: "train_grpo_step",
+                input: { prompts: "p.jsonl", reward_function: "def compute_reward(c, g):\n    return 1.0\n", reward_mean: 0.1 + i / 40, all_zero: i % 7 },
+              },
+            ]),
       );
     }
     steps.push(toolUseReply([{ name: "save", input: { name: "final" } }]));
@@ -150,10 +181,27 @@ describe("cache-prefix stability over a 30-turn run", () => {
     const dir = tempDir("tl-cache-");
     const runDir = path.join(dir, "run");
     const mcp = writeMcpConfig(dir, { lab: testServerEntry() });
-    const res = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", "local/tiny-arith", "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir, "--max-turns", "40"], {
-      env: { ANTHROPIC_API_KEY: "sk-ant-test-000000", ANTHROPIC_BASE_URL: fake.url },
-      timeoutMs: 120_000,
-    });
+    const res = await runCli(
+      [
+        "run",
+        "--planner",
+        "anthropic:claude-sonnet-5-5",
+        "--model",
+        "local/tiny-arith",
+        "--prompt",
+        "p",
+        "--mcp-config",
+        mcp,
+        "--run-dir",
+        runDir,
+        "--max-turns",
+        "40",
+      ],
+      {
+        env: { ANTHROPIC_API_KEY: "sk-ant-test-000000", ANTHROPIC_BASE_URL: fake.url },
+        timeoutMs: 120_000,
+      },
+    );
     expect(res.code, res.stdout + res.stderr).toBe(0);
     const bodies = fake.messageRequests.map((r) => r.body);
     expect(bodies).toHaveLength(30);

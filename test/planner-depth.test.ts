@@ -39,7 +39,10 @@ function afterThinking(reply: { content: Message["content"] }): Message[] {
 
 describe("extended thinking with the Anthropic planner (real SDK against the fake)", () => {
   it("thinks between tool calls: the budget and the interleaved-thinking beta are sent, and signed thinking blocks go back exactly as returned", async () => {
-    fake = await FakeAnthropic.start([thinkingToolUseReply("Let me echo first, then look at the result.", [{ name: "echo", input: { text: "a" }, id: "toolu_T1" }], { redacted: true }), textReply("done")]);
+    fake = await FakeAnthropic.start([
+      thinkingToolUseReply("Let me echo first, then look at the result.", [{ name: "echo", input: { text: "a" }, id: "toolu_T1" }], { redacted: true }),
+      textReply("done"),
+    ]);
     const p = planner("claude-sonnet-4-6", 4096);
     const lines = await p.check(signal);
     expect(lines.join("\n")).toMatch(/thinking: extended thinking, 4096 tokens a turn, interleaved with tool calls \(max_tokens 12288\)/);
@@ -69,7 +72,12 @@ describe("extended thinking with the Anthropic planner (real SDK against the fak
     const p = planner("claude-sonnet-4-6", 2048);
     const first = await p.next({ system: "S", messages: [{ role: "user", content: [{ type: "text", text: "go" }] }], tools, signal });
     const [think, use] = first.content as [{ type: "thinking"; thinking: string; signature: string }, Message["content"][number]];
-    const altered = await p.next({ system: "S", messages: afterThinking({ content: [{ ...think, thinking: `${think.thinking} (edited)` }, use] }), tools, signal });
+    const altered = await p.next({
+      system: "S",
+      messages: afterThinking({ content: [{ ...think, thinking: `${think.thinking} (edited)` }, use] }),
+      tools,
+      signal,
+    });
     expect(altered).toMatchObject({ stopReason: "error", errorKind: "bad_request" });
     expect(altered.error).toMatch(/HTTP 400.*Invalid `signature` in `thinking` block/);
     const dropped = await p.next({ system: "S", messages: afterThinking({ content: [use] }), tools, signal });
@@ -87,7 +95,12 @@ describe("extended thinking with the Anthropic planner (real SDK against the fak
     // Without the model check (it reads the model's thinking types), the budget is sent and refused.
     await fake.close();
     fake = await FakeAnthropic.start([textReply("x")]);
-    const unchecked = await planner(DEFAULT_ANTHROPIC_MODEL, 8000).next({ system: "S", messages: [{ role: "user", content: [{ type: "text", text: "go" }] }], tools, signal });
+    const unchecked = await planner(DEFAULT_ANTHROPIC_MODEL, 8000).next({
+      system: "S",
+      messages: [{ role: "user", content: [{ type: "text", text: "go" }] }],
+      tools,
+      signal,
+    });
     expect(unchecked.error).toMatch(/HTTP 400.*thinking\.type\.enabled" is not supported/);
   });
 
@@ -95,14 +108,25 @@ describe("extended thinking with the Anthropic planner (real SDK against the fak
     const long = "x".repeat(2000);
     const messages: Message[] = [{ role: "user", content: [{ type: "text", text: "go" }] }];
     for (let i = 0; i < 12; i++) {
-      messages.push({ role: "assistant", content: [{ type: "thinking", thinking: `step ${i} ${long}`, signature: `sig-${i}` }, { type: "text", text: long }, { type: "tool_use", id: `t${i}`, name: "echo", input: {} }] });
+      messages.push({
+        role: "assistant",
+        content: [
+          { type: "thinking", thinking: `step ${i} ${long}`, signature: `sig-${i}` },
+          { type: "text", text: long },
+          { type: "tool_use", id: `t${i}`, name: "echo", input: {} },
+        ],
+      });
       messages.push({ role: "user", content: [{ type: "tool_result", toolUseId: `t${i}`, content: long }] });
     }
     // Eliding before the last 4 messages: every tool result is stubbed, no turn that thought is touched.
     const elided = compactMessages(messages, messages.length - 4);
     expect(elided.elided).toBe(10);
     for (const [i, m] of elided.messages.entries()) if (m.role === "assistant") expect(m).toBe(messages[i]);
-    expect(elided.messages.filter((m, i) => m.role === "user" && i > 0 && i < messages.length - 4).every((m) => (m.content[0] as { content: string }).content.startsWith("[elided"))).toBe(true);
+    expect(
+      elided.messages
+        .filter((m, i) => m.role === "user" && i > 0 && i < messages.length - 4)
+        .every((m) => (m.content[0] as { content: string }).content.startsWith("[elided")),
+    ).toBe(true);
     // Under pressure whole old exchanges go too; what stays of a turn that thought is whole.
     const r = compactToFit("S", messages, { maxContextTokens: 8_000, keepRecentMessages: 4 }, "threshold", 4)!;
     expect(r.compaction.dropped).toBeGreaterThan(0);
@@ -110,13 +134,53 @@ describe("extended thinking with the Anthropic planner (real SDK against the fak
   });
 
   it("a run with --thinking records thinking blocks in the transcript, shows them in replay, and keeps them intact through compaction and a resume", async () => {
-    const calls = (n: number) => thinkingToolUseReply(`Thinking about step ${n}: ${"reasoning ".repeat(40)}`, [{ name: "echo", input: { text: "y".repeat(1500) } }], { text: `Step ${n}.`, redacted: n === 2 });
-    fake = await FakeAnthropic.start([calls(1), calls(2), calls(3), calls(4), calls(5), textReply("done"), textReply("still done"), calls(6), textReply("bye"), textReply("bye"), textReply("bye"), textReply("bye")]);
+    const calls = (n: number) =>
+      thinkingToolUseReply(`Thinking about step ${n}: ${"reasoning ".repeat(40)}`, [{ name: "echo", input: { text: "y".repeat(1500) } }], {
+        text: `Step ${n}.`,
+        redacted: n === 2,
+      });
+    fake = await FakeAnthropic.start([
+      calls(1),
+      calls(2),
+      calls(3),
+      calls(4),
+      calls(5),
+      textReply("done"),
+      textReply("still done"),
+      calls(6),
+      textReply("bye"),
+      textReply("bye"),
+      textReply("bye"),
+      textReply("bye"),
+    ]);
     const dir = tempDir("tl-think-");
     const runDir = path.join(dir, "run");
     const mcp = writeMcpConfig(dir, { t: testServerEntry() });
     const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url };
-    const r = await runCli(["run", "--planner", "anthropic:claude-sonnet-4-6", "--thinking", "2048", "--model", "local/tiny-arith", "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir, "--max-turns", "6", "--max-nudges", "0", "--max-context-tokens", "3000"], { env, timeoutMs: 120_000 });
+    const r = await runCli(
+      [
+        "run",
+        "--planner",
+        "anthropic:claude-sonnet-4-6",
+        "--thinking",
+        "2048",
+        "--model",
+        "local/tiny-arith",
+        "--prompt",
+        "p",
+        "--mcp-config",
+        mcp,
+        "--run-dir",
+        runDir,
+        "--max-turns",
+        "6",
+        "--max-nudges",
+        "0",
+        "--max-context-tokens",
+        "3000",
+      ],
+      { env, timeoutMs: 120_000 },
+    );
     expect(r.stdout).toMatch(/thinking: extended thinking, 2048 tokens a turn/);
     // Every request was accepted: compaction shortened the old tool results but never a turn that thought.
     expect(fake.messageRequests.slice(0, 6).every((q) => q.body.thinking?.budget_tokens === 2048)).toBe(true);
@@ -136,7 +200,9 @@ describe("extended thinking with the Anthropic planner (real SDK against the fak
     expect(resumed.stderr).toBe("");
     const req = fake.messageRequests[before]!.body;
     expect(req.thinking).toEqual({ type: "enabled", budget_tokens: 2048 });
-    const sentThinking = req.messages.flatMap((m: any) => (m.role === "assistant" ? m.content.filter((b: any) => b.type === "thinking" || b.type === "redacted_thinking") : []));
+    const sentThinking = req.messages.flatMap((m: any) =>
+      m.role === "assistant" ? m.content.filter((b: any) => b.type === "thinking" || b.type === "redacted_thinking") : [],
+    );
     expect(sentThinking.length).toBeGreaterThan(0);
     const after = readTranscript(path.join(runDir, "transcript.jsonl")).events as any[];
     expect(after.filter((e) => e.type === "assistant" && e.stopReason === "error")).toEqual([]);
@@ -157,10 +223,33 @@ describe("reasoning effort for OpenAI-compatible planners", () => {
     openai = await FakeOpenAI.start([chatToolCalls([{ name: "echo", args: { text: "hi" } }]), chatText("done")]);
     const dir = tempDir("tl-effort-");
     const env = { OPENAI_API_KEY: "sk-openai-effort-000000", OPENAI_BASE_URL: openai.url };
-    const r = await runCli(["run", "--planner", "openai:fake-model", "--reasoning-effort", "high", "--model", "local/tiny-arith", "--prompt", "p", "--mcp-config", writeMcpConfig(dir, { t: testServerEntry() }), "--run-dir", path.join(dir, "run"), "--max-turns", "2", "--max-nudges", "0"], { env, timeoutMs: 60_000 });
+    const r = await runCli(
+      [
+        "run",
+        "--planner",
+        "openai:fake-model",
+        "--reasoning-effort",
+        "high",
+        "--model",
+        "local/tiny-arith",
+        "--prompt",
+        "p",
+        "--mcp-config",
+        writeMcpConfig(dir, { t: testServerEntry() }),
+        "--run-dir",
+        path.join(dir, "run"),
+        "--max-turns",
+        "2",
+        "--max-nudges",
+        "0",
+      ],
+      { env, timeoutMs: 60_000 },
+    );
     expect(r.stdout).toMatch(/planner model: fake-model is listed by the server; reasoning effort high/);
     expect(openai.requests.map((q) => q.body.reasoning_effort)).toEqual(["high", "high"]);
-    const bad = await runCli(["run", "--planner", "openai:fake-model", "--reasoning-effort", "extreme", "--model", "local/tiny-arith", "--prompt", "p"], { env });
+    const bad = await runCli(["run", "--planner", "openai:fake-model", "--reasoning-effort", "extreme", "--model", "local/tiny-arith", "--prompt", "p"], {
+      env,
+    });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^error: --reasoning-effort must be low, medium, high/);
     const wrong = await runCli(["run", "--planner", "scripted", "--reasoning-effort", "low", "--model", "local/tiny-arith", "--prompt", "p"], { env });
@@ -182,9 +271,26 @@ describe("planner model ids that exist", () => {
     const dir = tempDir("tl-unknown-model-");
     const runDir = path.join(dir, "run");
     const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url };
-    const r = await runCli(["run", "--planner", "anthropic:claude-sonnet-9", "--model", "local/tiny-arith", "--prompt", "p", "--mcp-config", writeMcpConfig(dir, { t: testServerEntry() }), "--run-dir", runDir], { env });
+    const r = await runCli(
+      [
+        "run",
+        "--planner",
+        "anthropic:claude-sonnet-9",
+        "--model",
+        "local/tiny-arith",
+        "--prompt",
+        "p",
+        "--mcp-config",
+        writeMcpConfig(dir, { t: testServerEntry() }),
+        "--run-dir",
+        runDir,
+      ],
+      { env },
+    );
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error: anthropic:claude-sonnet-9 is not a model the Anthropic API lists; available: claude-fable-5-2, .*claude-sonnet-5-5, .*\(18 in all\)\.\n$/);
+    expect(r.stderr).toMatch(
+      /^error: anthropic:claude-sonnet-9 is not a model the Anthropic API lists; available: claude-fable-5-2, .*claude-sonnet-5-5, .*\(18 in all\)\.\n$/,
+    );
     expect(fake.requests).toHaveLength(0);
     expect(fs.existsSync(runDir)).toBe(false);
     // An alias the list does not name is looked up on its own.
@@ -194,7 +300,9 @@ describe("planner model ids that exist", () => {
     expect(doctor.stdout).toMatch(/FAIL planner\s+anthropic:claude-sonnet-9 is not a model the Anthropic API lists; available: /);
 
     openai = await FakeOpenAI.start([], { models: ["qwen3-32b", "llama-4"] });
-    const o = await runCli(["run", "--planner", "openai:qwen3-23b", "--model", "local/tiny-arith", "--prompt", "p", "--run-dir", runDir], { env: { OPENAI_BASE_URL: openai.url } });
+    const o = await runCli(["run", "--planner", "openai:qwen3-23b", "--model", "local/tiny-arith", "--prompt", "p", "--run-dir", runDir], {
+      env: { OPENAI_BASE_URL: openai.url },
+    });
     expect(o.code).toBe(2);
     expect(o.stderr).toMatch(/^error: openai:qwen3-23b is not a model the OpenAI-compatible server lists; available: qwen3-32b, llama-4\.\n$/);
     expect(openai.requests).toHaveLength(0);

@@ -81,8 +81,20 @@ describe("swapping planners", () => {
   it("continues a conversation recorded with one provider on the other (message translation)", () => {
     const msgs = toOpenAIMessages("SYS", [
       { role: "user", content: [{ type: "text", text: "go" }] },
-      { role: "assistant", content: [{ type: "text", text: "calling" }, { type: "tool_use", id: "toolu_01ABC", name: "echo", input: { text: "x" } }] },
-      { role: "user", content: [{ type: "tool_result", toolUseId: "toolu_01ABC", content: "failed", isError: true }, { type: "text", text: "── training feedback ──" }] },
+      {
+        role: "assistant",
+        content: [
+          { type: "text", text: "calling" },
+          { type: "tool_use", id: "toolu_01ABC", name: "echo", input: { text: "x" } },
+        ],
+      },
+      {
+        role: "user",
+        content: [
+          { type: "tool_result", toolUseId: "toolu_01ABC", content: "failed", isError: true },
+          { type: "text", text: "── training feedback ──" },
+        ],
+      },
     ]);
     expect(msgs.map((m) => m.role)).toEqual(["system", "user", "assistant", "tool", "user"]);
     expect(msgs[3]).toEqual({ role: "tool", tool_call_id: "toolu_01ABC", content: "Error: failed" });
@@ -104,8 +116,16 @@ describe("swapping planners", () => {
     expect(header.parent).toMatch(/at turn 3/);
     expect(header.planner).toBe("openai:fake-model");
     // The first three turns are the recorded ones; the OpenAI planner saw them, translated.
-    expect(toolCalls(events).slice(0, 3).map((c) => c.name)).toEqual(["echo", "init_grpo", "add"]);
-    expect(toolCalls(events).slice(3).map((c) => c.name)).toEqual(["echo", "finish"]);
+    expect(
+      toolCalls(events)
+        .slice(0, 3)
+        .map((c) => c.name),
+    ).toEqual(["echo", "init_grpo", "add"]);
+    expect(
+      toolCalls(events)
+        .slice(3)
+        .map((c) => c.name),
+    ).toEqual(["echo", "finish"]);
     const first = openai.requests[0]!.body.messages;
     expect(first.filter((m: any) => m.role === "tool").map((m: any) => m.tool_call_id)).toHaveLength(3);
     expect(first.at(-1).content).toMatch(/forked from run .* at turn 3/);
@@ -161,7 +181,19 @@ describe("replay", () => {
 
   it("runs a recorded transcript as a planner: --planner replay:<file> against live tools", async () => {
     const dir = tempDir("tl-replay-planner-");
-    const res = await runCli(["run", "--planner", `replay:${path.join(FIXTURES, "v1-guarded-run.jsonl")}`, "--model", MODEL, "--prompt", "p", "--mcp-config", writeMcpConfig(dir, { lab: testServerEntry() }), "--run-dir", path.join(dir, "run")]);
+    const res = await runCli([
+      "run",
+      "--planner",
+      `replay:${path.join(FIXTURES, "v1-guarded-run.jsonl")}`,
+      "--model",
+      MODEL,
+      "--prompt",
+      "p",
+      "--mcp-config",
+      writeMcpConfig(dir, { lab: testServerEntry() }),
+      "--run-dir",
+      path.join(dir, "run"),
+    ]);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/finished: the planner called finish/);
   });

@@ -37,7 +37,9 @@ const chartPoints = (page: Page): Promise<ChartCounts> =>
 
 /** Iterations recorded in the transcript's training results, counted here independently of the report. */
 function recordedIterations(events: RecordedEvent[]): number {
-  return events.filter((e) => e.type === "tool" && !e.isError && e.name === "train_grpo_step").reduce((n, e) => n + ((e as { structured?: { iterations?: unknown[] } }).structured?.iterations?.length ?? 0), 0);
+  return events
+    .filter((e) => e.type === "tool" && !e.isError && e.name === "train_grpo_step")
+    .reduce((n, e) => n + ((e as { structured?: { iterations?: unknown[] } }).structured?.iterations?.length ?? 0), 0);
 }
 const distinctTurns = (events: RecordedEvent[]) => new Set(events.filter((e) => e.type === "assistant").map((e) => (e as { turn: number }).turn)).size;
 
@@ -81,7 +83,11 @@ describe("report.html in a real browser", () => {
 
   it("renders markup from a planner, a tool and a dataset as text: no script runs, no element is injected", async () => {
     const attack = `<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"></script><script>window.__pwned = 3</script>\u2028`;
-    const lines = fs.readFileSync(FIXTURE, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
+    const lines = fs
+      .readFileSync(FIXTURE, "utf8")
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     for (const e of lines) {
       if (e.type === "run") {
         e.runId = `run-${attack}`;
@@ -101,7 +107,11 @@ describe("report.html in a real browser", () => {
       name: "sample",
       input: { prompts: "holdout.jsonl", reward_function: `def compute_reward(c, g):\n    return 1.0  # ${attack}` },
       result: "2 completions",
-      structured: { mean_reward: 0.5, scored: 2, completions: [{ prompt: `Dataset row ${attack}`, text: `Completion ${attack}`, reward: 1, finish_reason: "stop" }] },
+      structured: {
+        mean_reward: 0.5,
+        scored: 2,
+        completions: [{ prompt: `Dataset row ${attack}`, text: `Completion ${attack}`, reward: 1, finish_reason: "stop" }],
+      },
       isError: false,
       ms: 1,
     });
@@ -120,7 +130,8 @@ describe("report.html in a real browser", () => {
     expect(await w.page.locator("img").count()).toBe(0);
     // textContent, not innerText: tool results sit in collapsed <details>; markup parsed as HTML would not show its tags here.
     const text = (await w.page.locator("body").textContent()) ?? "";
-    for (const where of ["Planner says", "Objective", "Tool says", "Dataset row", "Completion", "alert"]) expect(text, where).toContain(`${where} <script>window.__pwned = 1</script>`);
+    for (const where of ["Planner says", "Objective", "Tool says", "Dataset row", "Completion", "alert"])
+      expect(text, where).toContain(`${where} <script>window.__pwned = 1</script>`);
     await expect(w.page.locator("pre.code").textContent()).resolves.toContain("# <script>window.__pwned = 1</script>");
     expect(await w.page.title()).toContain("<script>");
     await w.page.close();
@@ -175,7 +186,11 @@ describe("a short real scripted run: live view, report, compare", () => {
     await w.page.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true));
     const iterations = () => w.page.evaluate(() => (window.__report.model() as { grpo: unknown[] }).grpo.length);
     const first = await iterations();
-    await w.page.waitForFunction((n) => (window.__report.model() as { grpo: unknown[] }).grpo.length > n && (window.__report.charts.reward?.data[0].length ?? 0) > n, first, { timeout: 240_000 });
+    await w.page.waitForFunction(
+      (n) => (window.__report.model() as { grpo: unknown[] }).grpo.length > n && (window.__report.charts.reward?.data[0].length ?? 0) > n,
+      first,
+      { timeout: 240_000 },
+    );
     const later = await iterations();
     expect(later).toBeGreaterThan(first);
     expect(await w.page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
@@ -211,7 +226,9 @@ describe("a short real scripted run: live view, report, compare", () => {
     const rewards = await w.page.evaluate(() => Array.from(window.__report.charts.reward!.data[1] as number[]));
     expect(rewards).toEqual(metrics.map((r) => r.rewardMean));
     expect(await w.page.locator("article.turn").count()).toBe(distinctTurns(events));
-    await expect(w.page.locator('[data-fact="holdout"] dd').textContent()).resolves.toContain(`${(summary.holdout.baseline * 100).toFixed(1)}% → ${(summary.holdout.final * 100).toFixed(1)}%`);
+    await expect(w.page.locator('[data-fact="holdout"] dd').textContent()).resolves.toContain(
+      `${(summary.holdout.baseline * 100).toFixed(1)}% → ${(summary.holdout.final * 100).toFixed(1)}%`,
+    );
     expect(await w.page.locator("table.samples tbody tr").count()).toBeGreaterThan(0);
     const shot = path.join(path.dirname(runDir), "report.png");
     await w.page.setViewportSize({ width: 1280, height: 1560 });
@@ -267,10 +284,12 @@ describe("live view server", () => {
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
       const get = (host: string) =>
         new Promise<number>((resolve, reject) => {
-          http.get({ host: "127.0.0.1", port: server.port, path: "/", headers: { host } }, (r) => {
-            r.resume();
-            resolve(r.statusCode ?? 0);
-          }).on("error", reject);
+          http
+            .get({ host: "127.0.0.1", port: server.port, path: "/", headers: { host } }, (r) => {
+              r.resume();
+              resolve(r.statusCode ?? 0);
+            })
+            .on("error", reject);
         });
       expect(await get(`127.0.0.1:${server.port}`)).toBe(200);
       expect(await get(`localhost:${server.port}`)).toBe(200);

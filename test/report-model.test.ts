@@ -17,7 +17,12 @@ describe("the report model", () => {
     expect(plain.timeline.every((t) => t.thinking === "")).toBe(true);
 
     const richer = fixture().map((e) => {
-      if (e.type === "assistant") return { ...e, content: [{ type: "thinking", thinking: `pondering turn ${e.turn}` }, ...e.content], usage: { ...e.usage, costUsd: 0.01 } } as unknown as RecordedEvent;
+      if (e.type === "assistant")
+        return {
+          ...e,
+          content: [{ type: "thinking", thinking: `pondering turn ${e.turn}` }, ...e.content],
+          usage: { ...e.usage, costUsd: 0.01 },
+        } as unknown as RecordedEvent;
       return e;
     });
     const m = foldEvents(richer);

@@ -23,7 +23,16 @@ const installedPackage = ["sympy", "numpy", "yaml", "setuptools", "pip"].find((m
     return false;
   }
 });
-const card = (baseModel: string, backend: "local" | "tinker" = "tinker", contextLength = 32_768): ModelCard => ({ baseModel, backend, parameters: 1, trainableParameters: 1, loraRank: 8, contextLength, renderer: "", stop: [] });
+const card = (baseModel: string, backend: "local" | "tinker" = "tinker", contextLength = 32_768): ModelCard => ({
+  baseModel,
+  backend,
+  parameters: 1,
+  trainableParameters: 1,
+  loraRank: 8,
+  contextLength,
+  renderer: "",
+  stop: [],
+});
 
 describe("what the planner sees of samples", () => {
   it("shows every completion whole when the budget allows, else fair shares with the short ones whole", () => {
@@ -34,7 +43,9 @@ describe("what the planner sees of samples", () => {
     expect(Math.abs(shares[1]! - shares[2]!)).toBeLessThanOrEqual(1);
     // A long list shows the first completions that can each get a readable share.
     expect(shareBudget(Array.from({ length: 500 }, () => 1000)).length).toBeLessThan(100);
-    expect(cutText("x".repeat(5000), 100, "completions/sample-1.jsonl line 3")).toBe(`${"x".repeat(100)}[… cut here: 100 of 5,000 characters shown; the whole completion is in completions/sample-1.jsonl line 3]`);
+    expect(cutText("x".repeat(5000), 100, "completions/sample-1.jsonl line 3")).toBe(
+      `${"x".repeat(100)}[… cut here: 100 of 5,000 characters shown; the whole completion is in completions/sample-1.jsonl line 3]`,
+    );
   });
 
   it("sizes max_tokens by model kind: long for reasoning and hybrid models, short for local ones; the context caps it", () => {
@@ -53,7 +64,13 @@ describe("what the planner sees of samples", () => {
     const grpo = (truncated: number) => ({
       content: "",
       isError: false,
-      structured: { method: "grpo", cumulative_iterations: 1, iterations: [{ reward_mean: 0, reward_std: 0, groups: { total: 8, mixed: 0, all_zero: 8, all_one: 0 }, samples_generated: 64, truncated, reward_errors: 0, kl: 0 }] },
+      structured: {
+        method: "grpo",
+        cumulative_iterations: 1,
+        iterations: [
+          { reward_mean: 0, reward_std: 0, groups: { total: 8, mixed: 0, all_zero: 8, all_one: 0 }, samples_generated: 64, truncated, reward_errors: 0, kl: 0 },
+        ],
+      },
     });
     l.observe({ id: "a", name: "train_grpo_step", input: {} }, grpo(6));
     expect(l.alerts().map((a) => a.id)).not.toContain("truncated");
@@ -65,12 +82,24 @@ describe("what the planner sees of samples", () => {
 });
 
 describe("tool arguments as LLMs send them", () => {
-  const ctx = (tools: Array<{ name: string; inputSchema: Record<string, unknown> }>) => ({ tools: tools.map((t) => ({ ...t, description: "", source: "s" })), model: MODEL, turn: 1, elapsedMs: 0, usage: { inputTokens: 0, outputTokens: 0 } });
-  const sampleSchema = { type: "object", properties: { prompt: { type: "string" }, n: { type: "integer", minimum: 1 }, temperature: { type: "number" }, greedy: { type: "boolean" } } };
+  const ctx = (tools: Array<{ name: string; inputSchema: Record<string, unknown> }>) => ({
+    tools: tools.map((t) => ({ ...t, description: "", source: "s" })),
+    model: MODEL,
+    turn: 1,
+    elapsedMs: 0,
+    usage: { inputTokens: 0, outputTokens: 0 },
+  });
+  const sampleSchema = {
+    type: "object",
+    properties: { prompt: { type: "string" }, n: { type: "integer", minimum: 1 }, temperature: { type: "number" }, greedy: { type: "boolean" } },
+  };
 
   it("reads a number or boolean sent as a string as one, and names an unknown argument in a warning instead of dropping it silently", async () => {
     const g = await buildGuard({ onWrongModel: "rewrite", dataDir: tempDir(), budget: {}, trainingState: new TrainingState() });
-    const v = await g.check({ id: "1", name: "sample", input: { prompt: "2+2", n: "16", temperature: "0.7", greedy: "true", top_k: 5 } }, ctx([{ name: "sample", inputSchema: sampleSchema }]) as never);
+    const v = await g.check(
+      { id: "1", name: "sample", input: { prompt: "2+2", n: "16", temperature: "0.7", greedy: "true", top_k: 5 } },
+      ctx([{ name: "sample", inputSchema: sampleSchema }]) as never,
+    );
     expect(v.decision).toEqual({
       action: "rewrite",
       input: { prompt: "2+2", n: 16, temperature: 0.7, greedy: true },
@@ -81,12 +110,17 @@ describe("tool arguments as LLMs send them", () => {
     expect(bad.decision.action).toBe("reject");
     const frac = await g.check({ id: "3", name: "sample", input: { n: "1.5" } }, ctx([{ name: "sample", inputSchema: sampleSchema }]) as never);
     expect(frac.decision.action).toBe("reject");
-    expect((await g.check({ id: "4", name: "sample", input: { prompt: "x", n: 2 } }, ctx([{ name: "sample", inputSchema: sampleSchema }]) as never)).decision.action).toBe("allow");
+    expect(
+      (await g.check({ id: "4", name: "sample", input: { prompt: "x", n: 2 } }, ctx([{ name: "sample", inputSchema: sampleSchema }]) as never)).decision.action,
+    ).toBe("allow");
   });
 
   it("checks bash calls: refuses what needs the network, oversized scripts and control characters", async () => {
     const g = await buildGuard({ onWrongModel: "rewrite", dataDir: tempDir(), budget: {}, trainingState: new TrainingState() });
-    const bash = { name: "bash", inputSchema: { type: "object", properties: { command: { type: "string" }, timeout_s: { type: "integer" } }, required: ["command"] } };
+    const bash = {
+      name: "bash",
+      inputSchema: { type: "object", properties: { command: { type: "string" }, timeout_s: { type: "integer" } }, required: ["command"] },
+    };
     const check = (command: string) => g.check({ id: "b", name: "bash", input: { command } }, ctx([bash]) as never);
     expect((await check("wc -l data/*.jsonl")).decision.action).toBe("allow");
     expect((await check("pip install sympy")).decision).toMatchObject({ action: "reject", message: expect.stringMatching(/no network/) });
@@ -128,7 +162,13 @@ describe("sample, check_reward and the code recipe on the real tinker server", (
 
   it("check_reward shows long completions cut visibly with their length, keeps them whole in its file, and names the sandbox", async () => {
     const long = `${"step ".repeat(6000)}answer 42`;
-    const r = await s.call("check_reward", { reward_function: rewardSpecs("numeric")[0]!.code, cases: [{ completion: long, ground_truth: "42" }, { completion: "42", ground_truth: "42", expected: 1 }] });
+    const r = await s.call("check_reward", {
+      reward_function: rewardSpecs("numeric")[0]!.code,
+      cases: [
+        { completion: long, ground_truth: "42" },
+        { completion: "42", ground_truth: "42", expected: 1 },
+      ],
+    });
     expect(r.text).toMatch(/\[… cut here: [\d,]+ of 30,009 characters shown; the whole completion is in completions\/check_reward-\d+\.jsonl line 1\]/);
     expect(r.text.length).toBeLessThan(SAMPLE_TEXT_BUDGET + 3000);
     expect(readJsonl(path.join(runDir, r.structured.completions_file))[0].completion).toBe(long);

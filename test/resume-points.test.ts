@@ -21,9 +21,28 @@ const T = "2026-11-29T00:00:00.000Z";
 function recorder() {
   let seq = 0;
   const tool = (name: string, structured: unknown, o: { id?: string; isError?: boolean } = {}): RecordedEvent =>
-    ({ seq: ++seq, t: T, type: "tool", turn: seq, toolUseId: o.id ?? `t${seq}`, name, input: {}, result: `${name} done`, structured, isError: o.isError ?? false, ms: 1 }) as RecordedEvent;
+    ({
+      seq: ++seq,
+      t: T,
+      type: "tool",
+      turn: seq,
+      toolUseId: o.id ?? `t${seq}`,
+      name,
+      input: {},
+      result: `${name} done`,
+      structured,
+      isError: o.isError ?? false,
+      ms: 1,
+    }) as RecordedEvent;
   const train = (it: number) => tool("train_grpo_step", { method: "grpo", cumulative_iterations: it, auto_checkpoints: [] });
-  const save = (name: string, it: number, replaced?: string[]) => tool("save", { name, path: `local://${name}`, method: "grpo", counters: { grpo_iterations: it, sft_epochs: 0, sft_steps: 0 }, ...(replaced ? { replaced } : {}) });
+  const save = (name: string, it: number, replaced?: string[]) =>
+    tool("save", {
+      name,
+      path: `local://${name}`,
+      method: "grpo",
+      counters: { grpo_iterations: it, sft_epochs: 0, sft_steps: 0 },
+      ...(replaced ? { replaced } : {}),
+    });
   return { tool, train, save };
 }
 
@@ -57,7 +76,9 @@ describe("training state and resume points", () => {
     const calls: Array<{ id: string; input: unknown }> = [];
     const specs: ToolSpec[] = [{ name: "save", description: "", inputSchema: { type: "object" }, source: "t" }];
     const deps = {
-      tools: { tools: specs, call: async (_n: string, input: unknown, o?: { toolUseId?: string }): Promise<ToolResult> => {
+      tools: {
+        tools: specs,
+        call: async (_n: string, input: unknown, o?: { toolUseId?: string }): Promise<ToolResult> => {
           calls.push({ id: o?.toolUseId ?? "", input });
           return { content: "saved", isError: false };
         },
@@ -85,7 +106,16 @@ describe("training state and resume points", () => {
     const r = recorder();
     const runDir = tempDir("tl-rp-");
     for (const n of ["baseline", "resume-iter3-turn5", "resume-iter6-turn9"]) fs.mkdirSync(path.join(runDir, "checkpoints", n), { recursive: true });
-    const prefix = [r.tool("init_grpo", { method: "grpo" }), r.save("baseline", 0), r.train(1), r.train(2), r.train(3), r.save("resume-iter3-turn5", 3, []), r.train(4), r.train(5)];
+    const prefix = [
+      r.tool("init_grpo", { method: "grpo" }),
+      r.save("baseline", 0),
+      r.train(1),
+      r.train(2),
+      r.train(3),
+      r.save("resume-iter3-turn5", 3, []),
+      r.train(4),
+      r.train(5),
+    ];
     const real = (n: string) => fs.realpathSync(path.join(runDir, "checkpoints", n));
     expect(lastCheckpoint(prefix, runDir)).toEqual({ path: real("resume-iter3-turn5"), lost: 2 });
     // A fork at this point, of a run that later replaced that resume point: the one before it, and more lost.
@@ -129,19 +159,56 @@ describe("bridging a resumed conversation", () => {
   it("answers the stopped turn's calls with what was recorded, a refusal as refused, and the rest as retryable orphans", async () => {
     let seq = 0;
     const at = <E extends RunEvent>(e: E) => ({ seq: ++seq, t: T, ...e }) as RecordedEvent;
-    const uses = ["train", "refused", "inflight"].map((id) => ({ type: "tool_use" as const, id, name: id === "train" ? "train_grpo_step" : "sample", input: {} }));
+    const uses = ["train", "refused", "inflight"].map((id) => ({
+      type: "tool_use" as const,
+      id,
+      name: id === "train" ? "train_grpo_step" : "sample",
+      input: {},
+    }));
     const prefix: RecordedEvent[] = [
       at({ type: "user", turn: 0, message: { role: "user", content: [{ type: "text", text: "go" }] } }),
-      at({ type: "assistant", turn: 1, latencyMs: 1, content: uses, stopReason: "tool_use", usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 } }),
+      at({
+        type: "assistant",
+        turn: 1,
+        latencyMs: 1,
+        content: uses,
+        stopReason: "tool_use",
+        usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
+      }),
       at({ type: "guard", turn: 1, toolUseId: "train", name: "train_grpo_step", decision: { action: "allow" }, original: {}, effective: {} }),
-      at({ type: "tool", turn: 1, toolUseId: "train", name: "train_grpo_step", input: {}, result: "iteration 1 done", structured: { cumulative_iterations: 1 }, isError: false, ms: 1 }),
-      at({ type: "guard", turn: 1, toolUseId: "refused", name: "sample", decision: { action: "reject", message: "Refused: no." }, original: {}, effective: null }),
+      at({
+        type: "tool",
+        turn: 1,
+        toolUseId: "train",
+        name: "train_grpo_step",
+        input: {},
+        result: "iteration 1 done",
+        structured: { cumulative_iterations: 1 },
+        isError: false,
+        ms: 1,
+      }),
+      at({
+        type: "guard",
+        turn: 1,
+        toolUseId: "refused",
+        name: "sample",
+        decision: { action: "reject", message: "Refused: no." },
+        original: {},
+        effective: null,
+      }),
       at({ type: "guard", turn: 1, toolUseId: "inflight", name: "sample", decision: { action: "allow" }, original: {}, effective: {} }),
     ];
     const emitted: RunEvent[] = [];
     const messages = await bridge(
       { prefix, system: "s", copyPrefix: false, startTurn: 1, lostTrainingCalls: 1, reason: "The run stopped after turn 1 and was resumed." },
-      { events: { emit: (e) => emitted.push(e) }, state: [], tools: { tools: [], call: async () => ({ content: "", isError: true }) }, guard: { check: async () => ({ decision: { action: "allow" } }), observe: () => {} }, model: "m", out: () => {} },
+      {
+        events: { emit: (e) => emitted.push(e) },
+        state: [],
+        tools: { tools: [], call: async () => ({ content: "", isError: true }) },
+        guard: { check: async () => ({ decision: { action: "allow" } }), observe: () => {} },
+        model: "m",
+        out: () => {},
+      },
     );
     const answer = messages.at(-1)!.content;
     expect(answer.slice(0, 3)).toEqual([

@@ -16,7 +16,10 @@ const API_KEY = "sk-ant-e2e-SECRET-987654321";
 const HF_TOKEN = "hf_e2eSecretValue999";
 
 function allFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
 }
 
 describe("tinkerloop run, end to end", () => {
@@ -37,7 +40,19 @@ describe("tinkerloop run, end to end", () => {
     const runDir = path.join(dir, "run");
     const mcp = writeMcpConfig(dir, { lab: testServerEntry(["--name", "lab"], { HF_TOKEN: "${HF_TOKEN}" }) });
     const res = await runCli(
-      ["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", "local/tiny-arith", "--prompt", "Teach addition.", "--mcp-config", mcp, "--run-dir", runDir],
+      [
+        "run",
+        "--planner",
+        "anthropic:claude-sonnet-5-5",
+        "--model",
+        "local/tiny-arith",
+        "--prompt",
+        "Teach addition.",
+        "--mcp-config",
+        mcp,
+        "--run-dir",
+        runDir,
+      ],
       { env: { ANTHROPIC_API_KEY: API_KEY, ANTHROPIC_BASE_URL: fake.url, HF_TOKEN } },
     );
     expect(res.stderr).toBe("");
@@ -82,21 +97,35 @@ describe("tinkerloop run, end to end", () => {
     expect(fs.readFileSync(path.join(runDir, "transcript.jsonl"), "utf8")).toContain("[REDACTED:ANTHROPIC_API_KEY]");
     const summary = JSON.parse(fs.readFileSync(path.join(runDir, "summary.json"), "utf8"));
     expect(summary).toMatchObject({ reason: "finished", turns: 4, toolCalls: 4, toolErrors: 0 });
-    expect(readJsonl(path.join(runDir, "transcript.jsonl")).filter((e) => e.type === "tool").map((e) => e.name)).toEqual([
-      "read_file",
-      "echo",
-      "init_grpo",
-      "finish",
-    ]);
+    expect(
+      readJsonl(path.join(runDir, "transcript.jsonl"))
+        .filter((e) => e.type === "tool")
+        .map((e) => e.name),
+    ).toEqual(["read_file", "echo", "init_grpo", "finish"]);
   });
 
   it("refuses a template without both placeholders before starting anything", async () => {
     const dir = tempDir("tl-tpl-");
     fs.writeFileSync(path.join(dir, "bad.md"), "Objective: <<PROMPT>> (no model here)");
     const runDir = path.join(dir, "run");
-    const res = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", "local/tiny-arith", "--prompt", "p", "--template", path.join(dir, "bad.md"), "--run-dir", runDir], {
-      env: { ANTHROPIC_API_KEY: "sk-ant-whatever-123" },
-    });
+    const res = await runCli(
+      [
+        "run",
+        "--planner",
+        "anthropic:claude-sonnet-5-5",
+        "--model",
+        "local/tiny-arith",
+        "--prompt",
+        "p",
+        "--template",
+        path.join(dir, "bad.md"),
+        "--run-dir",
+        runDir,
+      ],
+      {
+        env: { ANTHROPIC_API_KEY: "sk-ant-whatever-123" },
+      },
+    );
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/lacks <<MODEL>>/);
     expect(res.stderr).not.toMatch(/at .*\.ts:\d+/);
@@ -116,9 +145,24 @@ describe("tinkerloop run, end to end", () => {
     fake = await FakeAnthropic.start([]);
     const dir = tempDir("tl-bad-srv-");
     const mcp = writeMcpConfig(dir, { broken: testServerEntry(["--fail-start"]) });
-    const res = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", "local/tiny-arith", "--prompt", "p", "--mcp-config", mcp, "--run-dir", path.join(dir, "run")], {
-      env: { ANTHROPIC_API_KEY: "sk-ant-whatever-123", ANTHROPIC_BASE_URL: fake.url },
-    });
+    const res = await runCli(
+      [
+        "run",
+        "--planner",
+        "anthropic:claude-sonnet-5-5",
+        "--model",
+        "local/tiny-arith",
+        "--prompt",
+        "p",
+        "--mcp-config",
+        mcp,
+        "--run-dir",
+        path.join(dir, "run"),
+      ],
+      {
+        env: { ANTHROPIC_API_KEY: "sk-ant-whatever-123", ANTHROPIC_BASE_URL: fake.url },
+      },
+    );
     expect(res.code).toBe(3);
     expect(res.stderr).toMatch(/MCP server 'broken' failed to start/);
     expect(res.stderr).toMatch(/cannot open \/nonexistent\/config\.toml/);

@@ -33,7 +33,10 @@ const seen: string[] = []; // every text and structured result, for the secret c
 type Attack = { name: string; body: () => string; completion?: string; refused: RegExp; after?: () => void };
 
 const py = (s: string) => JSON.stringify(s);
-const markers = (m: string) => execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(m) && !l.includes("ps -eo"));
+const markers = (m: string) =>
+  execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+    .split("\n")
+    .filter((l) => l.includes(m) && !l.includes("ps -eo"));
 
 const attacks: Attack[] = [
   {
@@ -202,7 +205,10 @@ function filesUnder(dir: string): string[] {
 }
 
 describe.skipIf(!available)("attacks on the reward sandbox (reward code through the tinker MCP server)", () => {
-  let client: { call: (name: string, args: Record<string, unknown>) => Promise<{ text: string; structured: any; isError: boolean }>; close: () => Promise<void> };
+  let client: {
+    call: (name: string, args: Record<string, unknown>) => Promise<{ text: string; structured: any; isError: boolean }>;
+    close: () => Promise<void>;
+  };
   let sessionDir = "";
 
   beforeAll(async () => {
@@ -220,7 +226,11 @@ describe.skipIf(!available)("attacks on the reward sandbox (reward code through 
     );
     client = {
       async call(name, args) {
-        const r = (await c.callTool({ name, arguments: args }, undefined, { timeout: 120_000 })) as { content: Array<{ text: string }>; structuredContent?: any; isError?: boolean };
+        const r = (await c.callTool({ name, arguments: args }, undefined, { timeout: 120_000 })) as {
+          content: Array<{ text: string }>;
+          structuredContent?: any;
+          isError?: boolean;
+        };
         const text = r.content.map((x) => x.text).join("\n");
         seen.push(text, JSON.stringify(r.structuredContent ?? null));
         return { text, structured: r.structuredContent, isError: r.isError === true };
@@ -236,8 +246,18 @@ describe.skipIf(!available)("attacks on the reward sandbox (reward code through 
   for (const a of attacks) {
     it(`contains reward code that ${a.name}`, async () => {
       const started = Date.now();
-      const code = `def compute_reward(completion, ground_truth):\n${a.body().split("\n").map((l) => `    ${l}`).join("\n")}\n    return 1.0\n`;
-      const r = await client.call("check_reward", { reward_function: code, cases: [{ completion: a.completion ?? "1", ground_truth: "1" }, { completion: "1", ground_truth: "1" }] });
+      const code = `def compute_reward(completion, ground_truth):\n${a
+        .body()
+        .split("\n")
+        .map((l) => `    ${l}`)
+        .join("\n")}\n    return 1.0\n`;
+      const r = await client.call("check_reward", {
+        reward_function: code,
+        cases: [
+          { completion: a.completion ?? "1", ground_truth: "1" },
+          { completion: "1", ground_truth: "1" },
+        ],
+      });
       sessionDir = r.structured?.session_dir ?? sessionDir;
       expect(r.isError, r.text).toBe(false);
       expect(r.structured.sandbox).toBe("os-sandbox");
@@ -248,14 +268,26 @@ describe.skipIf(!available)("attacks on the reward sandbox (reward code through 
       expectIntact();
       a.after?.();
       // The run continues: the same server scores the next reward at once.
-      const next = await client.call("check_reward", { reward_function: "def compute_reward(c, g):\n    return 1.0 if c == g else 0.0\n", cases: [{ completion: "7", ground_truth: "7", expected: 1 }] });
+      const next = await client.call("check_reward", {
+        reward_function: "def compute_reward(c, g):\n    return 1.0 if c == g else 0.0\n",
+        cases: [{ completion: "7", ground_truth: "7", expected: 1 }],
+      });
       expect(next.structured.ok, next.text).toBe(true);
     }, 60_000);
   }
 
   it("a later item still scores after the exception whose __str__ raises", async () => {
-    const code = "class Evil(Exception):\n    def __str__(self):\n        raise ValueError('x')\ndef compute_reward(c, g):\n    if c == 'evil':\n        raise Evil()\n    return 1.0\n";
-    const r = await client.call("check_reward", { reward_function: code, cases: [{ completion: "evil", ground_truth: "" }, { completion: "fine", ground_truth: "" }, { completion: "evil", ground_truth: "" }, { completion: "fine", ground_truth: "" }] });
+    const code =
+      "class Evil(Exception):\n    def __str__(self):\n        raise ValueError('x')\ndef compute_reward(c, g):\n    if c == 'evil':\n        raise Evil()\n    return 1.0\n";
+    const r = await client.call("check_reward", {
+      reward_function: code,
+      cases: [
+        { completion: "evil", ground_truth: "" },
+        { completion: "fine", ground_truth: "" },
+        { completion: "evil", ground_truth: "" },
+        { completion: "fine", ground_truth: "" },
+      ],
+    });
     expect(r.structured.cases.map((c: { score: number }) => c.score)).toEqual([0, 1, 0, 1]);
     expect(r.structured.cases[0].error).toMatch(/^Evil: /);
   });
@@ -266,18 +298,26 @@ type BashResult = { content: string; isError: boolean; structured?: { exit_code:
 /** Runs bash calls in a process of its own (cwd: the project with a .env; a planted key in its environment). */
 function bashCalls(calls: Array<{ command: string; timeout_s?: number }>): Promise<BashResult[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO, "test", "fakes", "bash-driver.ts"), JSON.stringify({ runDir, cwd: project, calls })], {
-      cwd: REPO,
-      env: { ...process.env, PLANTED_API_KEY: ENV_SECRET, TINKERLOOP_SANDBOX: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(REPO, "test", "fakes", "bash-driver.ts"), JSON.stringify({ runDir, cwd: project, calls })],
+      {
+        cwd: REPO,
+        env: { ...process.env, PLANTED_API_KEY: ENV_SECRET, TINKERLOOP_SANDBOX: "" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let out = "";
     let err = "";
     child.stdout.on("data", (c: Buffer) => (out += c));
     child.stderr.on("data", (c: Buffer) => (err += c));
     child.on("close", (code) => {
       if (code !== 0) return reject(new Error(`bash driver exited ${code}: ${err}`));
-      const results = out.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as BashResult);
+      const results = out
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as BashResult);
       for (const r of results) seen.push(r.content, JSON.stringify(r.structured ?? null));
       resolve(results);
     });
@@ -292,7 +332,11 @@ describe.skipIf(!available)("attacks through the bash tool", () => {
   it("contains every attack, each as a Python program, and the next command still works", async () => {
     const calls = [
       ...attacks.map((a) => ({
-        command: `cat > attack.py <<'ATTACK_EOF'\ncompletion = ${py(a.completion ?? "1")}\ndef attack():\n${a.body().split("\n").map((l) => `    ${l}`).join("\n")}\nattack()\nATTACK_EOF\npython3 attack.py 2>&1`,
+        command: `cat > attack.py <<'ATTACK_EOF'\ncompletion = ${py(a.completion ?? "1")}\ndef attack():\n${a
+          .body()
+          .split("\n")
+          .map((l) => `    ${l}`)
+          .join("\n")}\nattack()\nATTACK_EOF\npython3 attack.py 2>&1`,
         // Attacks that hang end at the time limit; the others end by themselves, given time to start on a busy machine.
         timeout_s: a.refused.source.includes("timed out") ? 5 : 30,
       })),
@@ -313,7 +357,10 @@ describe.skipIf(!available)("attacks through the bash tool", () => {
 
   it("cannot delete or overwrite a file outside the run dir, nor the harness's files in it", async () => {
     const [r, check] = await bashCalls([
-      { command: `rm -f ${victim}; echo pwned > ${victim}; mv ${victim} ${victimDir}/moved; ln -sf /etc/passwd summary.json; rm -rf transcript.jsonl logs; echo x >> transcript.jsonl; ls -la`, timeout_s: 10 },
+      {
+        command: `rm -f ${victim}; echo pwned > ${victim}; mv ${victim} ${victimDir}/moved; ln -sf /etc/passwd summary.json; rm -rf transcript.jsonl logs; echo x >> transcript.jsonl; ls -la`,
+        timeout_s: 10,
+      },
       { command: "cat transcript.jsonl; ls logs", timeout_s: 5 },
     ]);
     expect(r!.content).toMatch(/Read-only file system|Device or resource busy/);

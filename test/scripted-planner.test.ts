@@ -14,7 +14,20 @@ import { REPO, runCli, tempDir } from "./helpers.ts";
 
 const MODEL = "local/tiny-arith";
 const SYSTEM = fillTemplate(fs.readFileSync(path.join(REPO, "prompts", "system.md"), "utf8"), "Teach arithmetic.", MODEL);
-const TOOLS: ToolSpec[] = ["read_file", "generate_synthetic", "search_datasets", "check_reward", "init_grpo", "init_sft", "sample", "save", "load", "finish", "train_grpo_step", "train_sft_step"].map((name) => ({ name, description: "", inputSchema: { type: "object" }, source: "t" }));
+const TOOLS: ToolSpec[] = [
+  "read_file",
+  "generate_synthetic",
+  "search_datasets",
+  "check_reward",
+  "init_grpo",
+  "init_sft",
+  "sample",
+  "save",
+  "load",
+  "finish",
+  "train_grpo_step",
+  "train_sft_step",
+].map((name) => ({ name, description: "", inputSchema: { type: "object" }, source: "t" }));
 
 type Answer = { ok?: boolean; s?: unknown; text?: string };
 
@@ -31,7 +44,18 @@ class Driver {
     if (!use) return undefined;
     this.calls.push(use);
     const a = answer(use);
-    this.messages.push({ role: "user", content: [{ type: "tool_result", toolUseId: use.id, content: a.text ?? "ok", ...(a.ok === false ? { isError: true } : {}), ...(a.s !== undefined ? { structured: a.s } : {}) }] });
+    this.messages.push({
+      role: "user",
+      content: [
+        {
+          type: "tool_result",
+          toolUseId: use.id,
+          content: a.text ?? "ok",
+          ...(a.ok === false ? { isError: true } : {}),
+          ...(a.s !== undefined ? { structured: a.s } : {}),
+        },
+      ],
+    });
     return use;
   }
 
@@ -60,13 +84,42 @@ class Driver {
     if (!use) throw new Error("the planner stopped calling tools");
     const a = answer(use);
     this.pending = undefined;
-    this.messages.push({ role: "user", content: [{ type: "tool_result", toolUseId: use.id, content: a.text ?? "ok", ...(a.ok === false ? { isError: true } : {}), ...(a.s !== undefined ? { structured: a.s } : {}) }] });
+    this.messages.push({
+      role: "user",
+      content: [
+        {
+          type: "tool_result",
+          toolUseId: use.id,
+          content: a.text ?? "ok",
+          ...(a.ok === false ? { isError: true } : {}),
+          ...(a.s !== undefined ? { structured: a.s } : {}),
+        },
+      ],
+    });
   }
 }
 
 function grpoReport(o: { reward?: number; allZero?: number; allOne?: number; kl?: number }) {
   const total = 32;
-  return { method: "grpo", cumulative_iterations: 1, iterations: [{ iteration: 1, reward_mean: o.reward ?? 0.4, reward_std: 0.3, learning_rate: 0.002, groups: { total, mixed: total - (o.allZero ?? 0) - (o.allOne ?? 0), all_zero: o.allZero ?? 0, all_one: o.allOne ?? 0, uniform_other: 0, failed: 0 }, samples_generated: 256, samples_used: 100, reward_errors: 0, kl: o.kl ?? 0.001, tokens_sampled: 800, truncated: 0 }] };
+  return {
+    method: "grpo",
+    cumulative_iterations: 1,
+    iterations: [
+      {
+        iteration: 1,
+        reward_mean: o.reward ?? 0.4,
+        reward_std: 0.3,
+        learning_rate: 0.002,
+        groups: { total, mixed: total - (o.allZero ?? 0) - (o.allOne ?? 0), all_zero: o.allZero ?? 0, all_one: o.allOne ?? 0, uniform_other: 0, failed: 0 },
+        samples_generated: 256,
+        samples_used: 100,
+        reward_errors: 0,
+        kl: o.kl ?? 0.001,
+        tokens_sampled: 800,
+        truncated: 0,
+      },
+    ],
+  };
 }
 
 /** Plausible answers for everything before training. */
@@ -87,7 +140,21 @@ function setupAnswers(holdoutScore = 0.2) {
   };
 }
 
-const HINTS: Hints = { recipe: "t", method: "grpo", task: "arithmetic", difficulty: 2, reward: "numeric", batch_size: 16, learning_rate: 0.002, temperature: 1, max_tokens: 8, max_steps: 50, sample_every: 100, patience: 2, target: 0.9 };
+const HINTS: Hints = {
+  recipe: "t",
+  method: "grpo",
+  task: "arithmetic",
+  difficulty: 2,
+  reward: "numeric",
+  batch_size: 16,
+  learning_rate: 0.002,
+  temperature: 1,
+  max_tokens: 8,
+  max_steps: 50,
+  sample_every: 100,
+  patience: 2,
+  target: 0.9,
+};
 
 async function atTraining(hints: Hints = HINTS) {
   const d = new Driver(new ScriptedPlanner({ hints }));
@@ -104,7 +171,10 @@ describe("scripted planner", () => {
     expect(d.calls[2]!.input).toMatchObject({ split: "eval" });
     expect(d.calls[4]!.input).toMatchObject({ base_model: MODEL });
     expect(d.calls[5]!.input).toMatchObject({ temperature: 0, prompts: "/run/data/holdout.jsonl" });
-    const text = d.messages.filter((m) => m.role === "assistant").map((m) => m.content.find((b) => b.type === "text")).map((b) => (b as { text: string }).text);
+    const text = d.messages
+      .filter((m) => m.role === "assistant")
+      .map((m) => m.content.find((b) => b.type === "text"))
+      .map((b) => (b as { text: string }).text);
     expect(text[1]).toMatch(/checkable .* GRPO/);
     expect(d.calls[7]!.input).toMatchObject({ warmup_ratio: 0.1, start: 0, limit: 16 });
   });
@@ -161,7 +231,9 @@ describe("scripted planner", () => {
   it("SFT: stops on overfitting, evaluates, loads the best checkpoint and finishes", async () => {
     const d = await atTraining({ ...HINTS, method: "sft", task: "json_format", reward: "json_format" });
     expect(d.calls.find((c) => c.name === "init_sft")!.input).toMatchObject({ base_model: MODEL });
-    const sft = (train: number, val: number, overfitting = false) => ({ s: { method: "sft", epochs: [{ epoch: 1, train_loss: train, val_loss: val }], overfitting } });
+    const sft = (train: number, val: number, overfitting = false) => ({
+      s: { method: "sft", epochs: [{ epoch: 1, train_loss: train, val_loss: val }], overfitting },
+    });
     await d.answerPending(() => sft(1.0, 1.0));
     await d.answerPending(() => sft(0.8, 1.1, true));
     expect((await d.peek())!.name).toBe("sample");
@@ -221,8 +293,16 @@ describe("scripted planner", () => {
 /** What the harness adds after a crash: the last call's answer (the orphan answer by default) and the restore note. */
 function crashAnswer(d: Driver, facts: RestoreFacts, answer?: Answer): void {
   const use = d.calls.at(-1)!;
-  const result = answer ? { content: answer.text ?? "ok", ...(answer.ok === false ? { isError: true } : {}), ...(answer.s !== undefined ? { structured: answer.s } : {}) } : { content: ORPHAN_ANSWER, isError: true };
-  d.messages.push({ role: "user", content: [{ type: "tool_result", toolUseId: use.id, ...result }, { type: "text", text: `[harness] The run stopped after turn 9 and was resumed. ${describeRestore(facts)}` }] });
+  const result = answer
+    ? { content: answer.text ?? "ok", ...(answer.ok === false ? { isError: true } : {}), ...(answer.s !== undefined ? { structured: answer.s } : {}) }
+    : { content: ORPHAN_ANSWER, isError: true };
+  d.messages.push({
+    role: "user",
+    content: [
+      { type: "tool_result", toolUseId: use.id, ...result },
+      { type: "text", text: `[harness] The run stopped after turn 9 and was resumed. ${describeRestore(facts)}` },
+    ],
+  });
 }
 
 /** A new planner (a new process) continuing the conversation so far. */
@@ -232,7 +312,11 @@ function resumed(d: Driver, hints: Hints = HINTS): Driver {
   return r;
 }
 
-const at = (grpo: number, lost: number): RestoreFacts => ({ checkpoint: `local://resume-iter${grpo}-turn9`, counters: { grpo_iterations: grpo, sft_epochs: 0, sft_steps: 0 }, lost });
+const at = (grpo: number, lost: number): RestoreFacts => ({
+  checkpoint: `local://resume-iter${grpo}-turn9`,
+  counters: { grpo_iterations: grpo, sft_epochs: 0, sft_steps: 0 },
+  lost,
+});
 const holdout = (score: number) => () => ({ s: { mean_reward: score, completions: [] } });
 
 describe("scripted planner after a resume", () => {
@@ -324,7 +408,11 @@ describe("the offline research run, shortened, through the real CLI", () => {
   it("validates the reward before training, inits with MODEL, trains, samples the holdout, saves before finish, finishes", async () => {
     const dir = tempDir("tl-scripted-");
     const recipe = fs.readFileSync(path.join(REPO, "prompts", "recipes", "arithmetic.md"), "utf8");
-    const short = recipe.replace("max_steps: 120", "max_steps: 4").replace("sample_every: 10", "sample_every: 2").replace("pool_size: 2000", "pool_size: 200").replace("holdout_size: 200", "holdout_size: 50");
+    const short = recipe
+      .replace("max_steps: 120", "max_steps: 4")
+      .replace("sample_every: 10", "sample_every: 2")
+      .replace("pool_size: 2000", "pool_size: 200")
+      .replace("holdout_size: 200", "holdout_size: 50");
     fs.writeFileSync(path.join(dir, "short.md"), short);
     const runDir = path.join(dir, "run");
     const res = await runCli(["run", "--prompt-file", path.join(dir, "short.md"), "--run-dir", runDir], { env: { HF_HUB_OFFLINE: "1" }, timeoutMs: 240_000 });

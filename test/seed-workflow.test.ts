@@ -32,7 +32,17 @@ describe("the seed workflow end to end", () => {
       { name: "generate_synthetic", input: { task: "arithmetic", n: 64, seed: 1, difficulty: 1, split: "train", output: "data/pool.jsonl" } },
       { name: "generate_synthetic", input: { task: "arithmetic", n: 16, seed: 2, difficulty: 1, split: "eval", output: "data/holdout.jsonl" } },
       { name: "write_file", input: { path: "reward.py", content: REWARD } },
-      { name: "check_reward", input: { reward_function: "reward.py", cases: [{ completion: "7", ground_truth: "7", expected: 1 }, { completion: "8", ground_truth: "7", expected: 0 }, { completion: "", ground_truth: "7", expected: 0 }] } },
+      {
+        name: "check_reward",
+        input: {
+          reward_function: "reward.py",
+          cases: [
+            { completion: "7", ground_truth: "7", expected: 1 },
+            { completion: "8", ground_truth: "7", expected: 0 },
+            { completion: "", ground_truth: "7", expected: 0 },
+          ],
+        },
+      },
       { name: "init_grpo", input: { base_model: "Qwen/Qwen3-8B", group_size: 4 } },
       { name: "sample", input: { prompts: "data/holdout.jsonl", n: 2, temperature: 0, reward_function: "reward.py", limit: 8 } },
       { name: "train_grpo_step", input: { prompts: "data/pool.jsonl", start: 0, limit: 8, reward_function: "reward.py", learning_rate: 1e-4 } },
@@ -42,10 +52,13 @@ describe("the seed workflow end to end", () => {
     ];
     fake = await FakeAnthropic.start(steps.map((s) => toolUseReply([s])));
     const runDir = path.join(tempDir("tl-seed-"), "run");
-    const r = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", MODEL, "--prompt", "Teach one-digit addition.", "--run-dir", runDir], {
-      env: { ANTHROPIC_API_KEY: "sk-ant-seed-0000000000", ANTHROPIC_BASE_URL: fake.url, HF_HUB_OFFLINE: "1" },
-      timeoutMs: 300_000,
-    });
+    const r = await runCli(
+      ["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", MODEL, "--prompt", "Teach one-digit addition.", "--run-dir", runDir],
+      {
+        env: { ANTHROPIC_API_KEY: "sk-ant-seed-0000000000", ANTHROPIC_BASE_URL: fake.url, HF_HUB_OFFLINE: "1" },
+        timeoutMs: 300_000,
+      },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const events = readTranscript(path.join(runDir, "transcript.jsonl")).events as any[];
     const tools = events.filter((e) => e.type === "tool");

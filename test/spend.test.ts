@@ -39,11 +39,14 @@ function pricesFile(dir: string, training: Record<string, unknown> = LOCAL): str
   return file;
 }
 
-const prompts = (n: number) => Array.from({ length: n }, (_, i) => ({ prompt: `What is ${i % 10} + ${(i * 3) % 10}?`, ground_truth: String((i % 10) + ((i * 3) % 10)) }));
+const prompts = (n: number) =>
+  Array.from({ length: n }, (_, i) => ({ prompt: `What is ${i % 10} + ${(i * 3) % 10}?`, ground_truth: String((i % 10) + ((i * 3) % 10)) }));
 
 /** A run with the fake planner on the bundled servers; `prices` lays the test prices of the local model over the table. */
 async function run(args: string[], steps: ReturnType<typeof toolUseReply>[], o: { usage?: Record<string, number>; prices?: boolean } = {}) {
-  fake = await FakeAnthropic.start(steps.map((s) => (o.usage ? { ...s, body: { ...(s.body as object), usage: { ...(s.body as { usage: object }).usage, ...o.usage } } } : s)));
+  fake = await FakeAnthropic.start(
+    steps.map((s) => (o.usage ? { ...s, body: { ...(s.body as object), usage: { ...(s.body as { usage: object }).usage, ...o.usage } } } : s)),
+  );
   const dir = tempDir("tl-spend-");
   const runDir = path.join(dir, "run");
   const priced = o.prices ? ["--prices", pricesFile(dir)] : [];
@@ -90,10 +93,31 @@ describe("prices as data", () => {
       const env = { OPENAI_BASE_URL: openai.url };
       const budgeted = await runCli(["run", "--planner", "openai:qwen3-32b", "--max-cost", "1", "--model", MODEL, "--prompt", "p"], { env });
       expect(budgeted.code).toBe(2);
-      expect(budgeted.stderr).toMatch(/^error: No price for the planner openai:qwen3-32b \(no price is listed for openai:qwen3-32b\), so --max-cost cannot be kept: give one in a prices file and pass --prices FILE/);
+      expect(budgeted.stderr).toMatch(
+        /^error: No price for the planner openai:qwen3-32b \(no price is listed for openai:qwen3-32b\), so --max-cost cannot be kept: give one in a prices file and pass --prices FILE/,
+      );
       const dir = tempDir("tl-noprice-");
-      const free = await runCli(["run", "--planner", "openai:qwen3-32b", "--model", MODEL, "--prompt", "p", "--run-dir", path.join(dir, "run"), "--max-turns", "1", "--max-nudges", "0"], { env, timeoutMs: 60_000 });
-      expect(free.stdout).toMatch(/^price: none for the planner \(no price is listed for openai:qwen3-32b\); its spend is not counted — give one in a prices file and pass --prices FILE, e.g. \{"planners": \{"openai:qwen3-32b": \{"input": 1/m);
+      const free = await runCli(
+        [
+          "run",
+          "--planner",
+          "openai:qwen3-32b",
+          "--model",
+          MODEL,
+          "--prompt",
+          "p",
+          "--run-dir",
+          path.join(dir, "run"),
+          "--max-turns",
+          "1",
+          "--max-nudges",
+          "0",
+        ],
+        { env, timeoutMs: 60_000 },
+      );
+      expect(free.stdout).toMatch(
+        /^price: none for the planner \(no price is listed for openai:qwen3-32b\); its spend is not counted — give one in a prices file and pass --prices FILE, e.g. \{"planners": \{"openai:qwen3-32b": \{"input": 1/m,
+      );
     } finally {
       await openai.close();
     }
@@ -103,11 +127,54 @@ describe("prices as data", () => {
 describe("the spend ledger", () => {
   it("adds up recorded costs, keeps each call's estimate beside its actual cost, and says when a side had no price", () => {
     const events: RunEvent[] = [
-      { type: "assistant", turn: 1, latencyMs: 1, content: [], stopReason: "tool_use", usage: { inputTokens: 1000, outputTokens: 200, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0.004 } },
-      { type: "guard", turn: 1, toolUseId: "a", name: "sample", decision: { action: "allow" }, original: {}, effective: {}, estimate: { usd: 0.01, basis: "b", tokens: { prefill: 1, cachedPrefill: 0, sampled: 2, trained: 0 } } },
-      { type: "tool", turn: 1, toolUseId: "a", name: "sample", input: {}, result: "", isError: false, ms: 1, meta: { "tinkerloop/spend": { usd: 0.0025, prefill: 10, cachedPrefill: 5, sampled: 40, trained: 0 } } },
-      { type: "assistant", turn: 2, latencyMs: 1, content: [], stopReason: "tool_use", usage: { inputTokens: 50, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0 } },
-      { type: "tool", turn: 2, toolUseId: "b", name: "train_sft_step", input: {}, result: "", isError: true, ms: 1, meta: { "tinkerloop/spend": { usd: null, prefill: 0, cachedPrefill: 0, sampled: 0, trained: 7 } } },
+      {
+        type: "assistant",
+        turn: 1,
+        latencyMs: 1,
+        content: [],
+        stopReason: "tool_use",
+        usage: { inputTokens: 1000, outputTokens: 200, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0.004 },
+      },
+      {
+        type: "guard",
+        turn: 1,
+        toolUseId: "a",
+        name: "sample",
+        decision: { action: "allow" },
+        original: {},
+        effective: {},
+        estimate: { usd: 0.01, basis: "b", tokens: { prefill: 1, cachedPrefill: 0, sampled: 2, trained: 0 } },
+      },
+      {
+        type: "tool",
+        turn: 1,
+        toolUseId: "a",
+        name: "sample",
+        input: {},
+        result: "",
+        isError: false,
+        ms: 1,
+        meta: { "tinkerloop/spend": { usd: 0.0025, prefill: 10, cachedPrefill: 5, sampled: 40, trained: 0 } },
+      },
+      {
+        type: "assistant",
+        turn: 2,
+        latencyMs: 1,
+        content: [],
+        stopReason: "tool_use",
+        usage: { inputTokens: 50, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0 },
+      },
+      {
+        type: "tool",
+        turn: 2,
+        toolUseId: "b",
+        name: "train_sft_step",
+        input: {},
+        result: "",
+        isError: true,
+        ms: 1,
+        meta: { "tinkerloop/spend": { usd: null, prefill: 0, cachedPrefill: 0, sampled: 0, trained: 7 } },
+      },
     ];
     const l = new SpendLedger();
     for (const e of events) l.on(e);
@@ -124,7 +191,12 @@ describe("the spend ledger", () => {
 
   it("estimates a GRPO step from its arguments: every prompt read once and shared by its group, every sample to max_tokens, every group trained", () => {
     const dir = tempDir("tl-est-");
-    fs.writeFileSync(path.join(dir, "pool.jsonl"), prompts(10).map((p) => JSON.stringify(p)).join("\n"));
+    fs.writeFileSync(
+      path.join(dir, "pool.jsonl"),
+      prompts(10)
+        .map((p) => JSON.stringify(p))
+        .join("\n"),
+    );
     const price = { prefill: 1, cachedPrefill: 0.5, sample: 2, train: 3 };
     const est = new CallEstimator({ model: "Qwen/Qwen3-8B", price, runDir: dir });
     est.observe({ id: "i", name: "init_grpo", input: {} }, { isError: false, structured: { group_size: 4, default_max_tokens: 100 } });
@@ -132,8 +204,14 @@ describe("the spend ledger", () => {
     // Prompts 8, 9, 0 ("What is 8 + 4?" …: 14 characters → 4 tokens + 16 of chat template = 20 each).
     const p = 3 * 20;
     const tokens = { prefill: 2 * p, cachedPrefill: 2 * 3 * p, sampled: 2 * 3 * 4 * 100, trained: 2 * 3 * 4 * (20 + 99) };
-    expect(e).toEqual({ usd: (tokens.prefill * 1 + tokens.cachedPrefill * 0.5 + tokens.sampled * 2 + tokens.trained * 3) / 1e6, tokens, basis: "3 prompts × group 4 × up to 100 tokens × 2 iterations" });
-    expect(est.estimate({ id: "s", name: "sample", input: { prompts: "missing.jsonl" } }, [])).toMatchObject({ unreadable: expect.stringMatching(/No such file/) });
+    expect(e).toEqual({
+      usd: (tokens.prefill * 1 + tokens.cachedPrefill * 0.5 + tokens.sampled * 2 + tokens.trained * 3) / 1e6,
+      tokens,
+      basis: "3 prompts × group 4 × up to 100 tokens × 2 iterations",
+    });
+    expect(est.estimate({ id: "s", name: "sample", input: { prompts: "missing.jsonl" } }, [])).toMatchObject({
+      unreadable: expect.stringMatching(/No such file/),
+    });
     expect(est.estimate({ id: "r", name: "read_file", input: {} }, [])).toBeUndefined();
   });
 });
@@ -147,17 +225,33 @@ describe("spend in a run", () => {
       toolUseReply([{ name: "save", input: { name: "done" } }]),
       toolUseReply([{ name: "finish", input: {} }]),
     ];
-    const { r, runDir, events } = await run(["--max-cost", "5"], steps, { prices: true, usage: { input_tokens: 1200, output_tokens: 300, cache_read_input_tokens: 4000, cache_creation_input_tokens: 500 } });
+    const { r, runDir, events } = await run(["--max-cost", "5"], steps, {
+      prices: true,
+      usage: { input_tokens: 1200, output_tokens: 300, cache_read_input_tokens: 4000, cache_creation_input_tokens: 500 },
+    });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     // By hand: each planner request at claude-sonnet-5-5's prices, each call's reported tokens at the file's prices.
     const turns = events.filter((e) => e.type === "assistant");
-    const planner = turns.reduce((a, e) => a + (e.usage.inputTokens * SONNET.input + e.usage.outputTokens * SONNET.output + e.usage.cacheReadTokens * SONNET.cacheRead + e.usage.cacheWriteTokens * SONNET.cacheWrite) / 1e6, 0);
+    const planner = turns.reduce(
+      (a, e) =>
+        a +
+        (e.usage.inputTokens * SONNET.input +
+          e.usage.outputTokens * SONNET.output +
+          e.usage.cacheReadTokens * SONNET.cacheRead +
+          e.usage.cacheWriteTokens * SONNET.cacheWrite) /
+          1e6,
+      0,
+    );
     expect(turns).toHaveLength(5);
-    expect(planner).toBeCloseTo(5 * (1200 * 2 + 300 * 10 + 4000 * 0.1 + 500 * 2.5) / 1e6, 12);
+    expect(planner).toBeCloseTo((5 * (1200 * 2 + 300 * 10 + 4000 * 0.1 + 500 * 2.5)) / 1e6, 12);
     const costly = events.filter((e) => e.type === "tool" && (e.name === "train_grpo_step" || e.name === "sample"));
     const training = costly.reduce((a, e) => {
       const u = e.structured.usage;
-      return a + (u.prefill_tokens * LOCAL.prefill + u.cached_prefill_tokens * LOCAL.cachedPrefill + u.sampled_tokens * LOCAL.sample + u.trained_tokens * LOCAL.train) / 1e6;
+      return (
+        a +
+        (u.prefill_tokens * LOCAL.prefill + u.cached_prefill_tokens * LOCAL.cachedPrefill + u.sampled_tokens * LOCAL.sample + u.trained_tokens * LOCAL.train) /
+          1e6
+      );
     }, 0);
     expect(training).toBeGreaterThan(0);
     const summary = JSON.parse(fs.readFileSync(path.join(runDir, "summary.json"), "utf8"));
@@ -175,12 +269,18 @@ describe("spend in a run", () => {
     const sample = costly.find((e) => e.name === "sample");
     expect(sample.structured.usage.sampled_tokens).toBeLessThanOrEqual(15);
     const total = `$${(planner + training).toFixed(4)}`;
-    expect(r.stdout).toMatch(/^prices: planner anthropic:claude-sonnet-5-5 \$2 in \/ \$10 out .*; training local\/tiny-arith \$100 prefill \/ \$3000 sample \/ \$500 train per M tokens \(as of \d{4}-\d{2}-\d{2}\)$/m);
+    expect(r.stdout).toMatch(
+      /^prices: planner anthropic:claude-sonnet-5-5 \$2 in \/ \$10 out .*; training local\/tiny-arith \$100 prefill \/ \$3000 sample \/ \$500 train per M tokens \(as of \d{4}-\d{2}-\d{2}\)$/m,
+    );
     expect(r.stdout).toMatch(/^budget: \$5\.00 for the run; training and sampling calls are estimated and refused when they would not fit$/m);
     expect(r.stdout).toMatch(/^turn {3}2 .*train_grpo_step ✓ .* · spend \$\d\.\d{4} of \$5\.00$/m);
-    expect(r.stdout).toContain(`   spend ${total} of $5.00 (planner $${planner.toFixed(4)}, training $${training.toFixed(4)}) · 2 training/sampling call(s) estimated at`);
+    expect(r.stdout).toContain(
+      `   spend ${total} of $5.00 (planner $${planner.toFixed(4)}, training $${training.toFixed(4)}) · 2 training/sampling call(s) estimated at`,
+    );
     const feedback = events.filter((e) => e.type === "feedback");
-    expect(feedback[0].text.split("\n").find((l: string) => l.startsWith("spend "))).toMatch(/^spend \$\d\.\d{4} of \$5\.00 \(planner \$\d\.\d{4}, training \$\d\.\d{4}\)$/);
+    expect(feedback[0].text.split("\n").find((l: string) => l.startsWith("spend "))).toMatch(
+      /^spend \$\d\.\d{4} of \$5\.00 \(planner \$\d\.\d{4}, training \$\d\.\d{4}\)$/,
+    );
     const html = fs.readFileSync(path.join(runDir, "report.html"), "utf8");
     expect(html).toContain('"trainingCostUsd"');
     const view = await runCli(["replay", runDir]);
@@ -206,7 +306,9 @@ describe("spend in a run", () => {
     expect(refusedGuard.estimate.tokens.sampled).toBe(40 * 4 * 20);
     expect(refusedGuard.estimate.usd).toBeGreaterThan(9.6);
     expect(refusedGuard.decision.message).toMatch(
-      new RegExp(`^Refused before it ran: this call is estimated at \\$${refusedGuard.estimate.usd.toFixed(2)} \\(40 prompts × group 4 × up to 20 tokens × 1 iteration; at local/tiny-arith's prices: sampling \\$9\\.60, prefill \\$[\\d.]+, training \\$[\\d.]+\\), and only \\$0\\.5000 is left of the \\$0\\.5000 for training \\(\\$0\\.0000 spent\\)\\. Shrink it to about \\d+% or less: fewer prompts or examples \\(limit\\), a smaller max_tokens`),
+      new RegExp(
+        `^Refused before it ran: this call is estimated at \\$${refusedGuard.estimate.usd.toFixed(2)} \\(40 prompts × group 4 × up to 20 tokens × 1 iteration; at local/tiny-arith's prices: sampling \\$9\\.60, prefill \\$[\\d.]+, training \\$[\\d.]+\\), and only \\$0\\.5000 is left of the \\$0\\.5000 for training \\(\\$0\\.0000 spent\\)\\. Shrink it to about \\d+% or less: fewer prompts or examples \\(limit\\), a smaller max_tokens`,
+      ),
     );
     // The server saw nothing of it: no tool event, and the session's training log has one step only.
     expect(events.some((e) => e.type === "tool" && e.toolUseId === refusedGuard.toolUseId)).toBe(false);
@@ -222,7 +324,10 @@ describe("spend in a run", () => {
 
   it("a run with --max-cost ends by itself once it is spent: paid calls refused, then stopped, training saved by the harness", async () => {
     const train = { name: "train_grpo_step", input: { prompts: prompts(12), reward_function: PARITY, max_tokens: 6, temperature: 1 } };
-    const steps = [toolUseReply([{ name: "init_grpo", input: { base_model: MODEL, group_size: 4 } }]), ...Array.from({ length: 9 }, () => toolUseReply([train]))];
+    const steps = [
+      toolUseReply([{ name: "init_grpo", input: { base_model: MODEL, group_size: 4 } }]),
+      ...Array.from({ length: 9 }, () => toolUseReply([train])),
+    ];
     // Every planner request costs 10,000 × $2/M = $0.02; the budget is spent by turn 3.
     const { r, events, runDir } = await run(["--max-cost", "0.05"], steps, { usage: { input_tokens: 10_000, output_tokens: 0 } });
     expect(r.code).toBe(1);
@@ -233,7 +338,9 @@ describe("spend in a run", () => {
     const trains = events.filter((e) => e.type === "guard" && e.name === "train_grpo_step");
     expect(trains.map((g) => g.decision.action)).toEqual(["allow", "reject", "reject", "reject", "stop"]);
     expect(events.find((e) => e.type === "tool" && e.toolUseId === trains[0].toolUseId).isError).toBe(false);
-    expect(trains[1].decision.message).toMatch(/^Budget spent: cost \(\$0\.0600 of \$0\.0500\)\. No more training or paid sampling: save your best checkpoint and call finish\(\)\.$/);
+    expect(trains[1].decision.message).toMatch(
+      /^Budget spent: cost \(\$0\.0600 of \$0\.0500\)\. No more training or paid sampling: save your best checkpoint and call finish\(\)\.$/,
+    );
     const save = events.find((e) => e.type === "tool" && e.toolUseId === "harness-emergency-save");
     expect(save.isError).toBe(false);
     expect(save.input.name).toMatch(/^emergency-/);
@@ -245,7 +352,9 @@ describe("spend in a run", () => {
     // Resuming it: the budget is not taken from the transcript; the user names it again.
     const resumed = await runCli(["resume", runDir], { env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake!.url } });
     expect(resumed.code).toBe(2);
-    expect(resumed.stderr).toBe("error: The recorded run had a budget (--max-cost 0.05); a transcript cannot set what a run may spend, so name it again: --max-cost 0.05.\n");
+    expect(resumed.stderr).toBe(
+      "error: The recorded run had a budget (--max-cost 0.05); a transcript cannot set what a run may spend, so name it again: --max-cost 0.05.\n",
+    );
   });
 
   it("without a budget the summary still says what the run spent", async () => {

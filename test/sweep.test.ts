@@ -9,8 +9,20 @@ import { CLI, REPO, runCli, tempDir } from "./helpers.ts";
 function tinyRecipe(dir: string, steps: number): string {
   const recipe = fs.readFileSync(path.join(REPO, "prompts", "recipes", "arithmetic.md"), "utf8");
   const file = path.join(dir, "tiny.md");
-  const set: Record<string, string> = { max_steps: String(steps), sample_every: "1", pool_size: "64", holdout_size: "16", batch_size: "8", group_size: "4", eval_samples: "2", patience: "100" };
-  fs.writeFileSync(file, recipe.replace(/^(\w+): .*$/gm, (line, key: string) => (key in set ? `${key}: ${set[key]}` : line)));
+  const set: Record<string, string> = {
+    max_steps: String(steps),
+    sample_every: "1",
+    pool_size: "64",
+    holdout_size: "16",
+    batch_size: "8",
+    group_size: "4",
+    eval_samples: "2",
+    patience: "100",
+  };
+  fs.writeFileSync(
+    file,
+    recipe.replace(/^(\w+): .*$/gm, (line, key: string) => (key in set ? `${key}: ${set[key]}` : line)),
+  );
   return file;
 }
 
@@ -50,7 +62,10 @@ const headers = (runDir: string) => (readTranscript(path.join(runDir, "transcrip
 const dryRun = async (args: string[]) => {
   const r = await runCli([...args, "--dry-run"], { env: ENV });
   expect(r.code, r.stderr).toBe(0);
-  return r.stdout.split("\n").filter((l) => l.startsWith("  ")).map((l) => l.trim());
+  return r.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("  "))
+    .map((l) => l.trim());
 };
 
 /** The leaderboard row a planner's summaries give, computed here independently of agent/sweep. */
@@ -88,11 +103,28 @@ describe("tinkerloop sweep", () => {
     // The replay planner's recording: a longer scripted run (6 steps: its cells outlast the scripted ones, so a killed sweep leaves one running),
     // its data paths made run-relative (as a planner following the path rule writes them), so its turns work in any run directory.
     recorded = path.join(dir, "recorded");
-    const r = await runCli(["run", "--prompt-file", tinyRecipe(tempDir("tl-sweep-rec-"), 6), "--planner", "scripted", "--run-dir", recorded], { env: ENV, timeoutMs: 240_000 });
+    const r = await runCli(["run", "--prompt-file", tinyRecipe(tempDir("tl-sweep-rec-"), 6), "--planner", "scripted", "--run-dir", recorded], {
+      env: ENV,
+      timeoutMs: 240_000,
+    });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const file = path.join(recorded, "transcript.jsonl");
     fs.writeFileSync(file, fs.readFileSync(file, "utf8").split(`${recorded}/`).join(""));
-    matrix = ["sweep", "--planner", "scripted", "--planner", `replay:${recorded}`, "--prompt-file", recipe, "--seeds", "2", "--concurrency", "2", "--dir", sweepDir];
+    matrix = [
+      "sweep",
+      "--planner",
+      "scripted",
+      "--planner",
+      `replay:${recorded}`,
+      "--prompt-file",
+      recipe,
+      "--seeds",
+      "2",
+      "--concurrency",
+      "2",
+      "--dir",
+      sweepDir,
+    ];
   }, 300_000);
 
   it("refuses a bad sweep file, shard or planner with one line and exit 2, before anything starts", async () => {
@@ -135,7 +167,11 @@ describe("tinkerloop sweep", () => {
       const again = startSweep([...matrix, "--shard", "0/2"]);
       const other = runCli([...matrix, "--shard", "1/2"], { env: ENV, timeoutMs: 360_000 });
       // The cell that was running when the sweep died goes on by itself: adopted, not started again.
-      await until("the rerun to adopt the running cell", () => (/replay:recorded · tiny · seed 1: still running from an earlier invocation \(pid \d+\); waiting for it/.test(again.output()) ? true : undefined), 120_000);
+      await until(
+        "the rerun to adopt the running cell",
+        () => (/replay:recorded · tiny · seed 1: still running from an earlier invocation \(pid \d+\); waiting for it/.test(again.output()) ? true : undefined),
+        120_000,
+      );
       process.kill(running.pid, "SIGCONT");
       expect(await again.exited, again.output()).toBe(0);
       const otherRes = await other;
@@ -176,7 +212,9 @@ describe("tinkerloop sweep", () => {
     expect(board.groups).toHaveLength(1);
     expect(board.groups[0].rows.map((r: any) => r.planner)).toEqual(["scripted", "replay:recorded"]);
     for (const row of board.groups[0].rows) {
-      const summaries = manifest.cells.filter((c: any) => c.planner.label === row.planner).map((c: any) => readJson(path.join(sweepDir, c.runDir, "summary.json")));
+      const summaries = manifest.cells
+        .filter((c: any) => c.planner.label === row.planner)
+        .map((c: any) => readJson(path.join(sweepDir, c.runDir, "summary.json")));
       expect(summaries).toHaveLength(2);
       expect(row).toMatchObject(expectedRow(summaries));
       expect(row.lift.n).toBe(2);
@@ -211,7 +249,10 @@ describe("tinkerloop sweep", () => {
     run.child.kill("SIGINT");
     expect(await run.exited, run.output()).toBe(130);
     const events = readTranscript(transcript).events as any[];
-    expect(events.find((e) => e.type === "tool" && e.toolUseId === "harness-emergency-save"), run.output()).toMatchObject({ isError: false });
+    expect(
+      events.find((e) => e.type === "tool" && e.toolUseId === "harness-emergency-save"),
+      run.output(),
+    ).toMatchObject({ isError: false });
     expect(events.at(-1)).toMatchObject({ type: "end", reason: "aborted" });
     expect(readJson(path.join(d, "sweep.json")).cells[0]).toMatchObject({ state: "interrupted", exitCode: 130 });
 

@@ -36,20 +36,55 @@ const encode = (text: string): number[] => {
 
 /** How each renderer style lays out one exchange, and the stop it samples with. */
 const FORMATS = [
-  { renderer: "role_colon", model: "meta-llama/Llama-3.2-1B", prompt: (q: string) => `<|begin_of_text|>User: ${q}\n\nAssistant:`, answer: (a: string) => ` ${a}\n\nUser:`, stop: ["\n\nUser:"], samplerStop: ["\n\nUser:"] },
-  { renderer: "llama3", model: "meta-llama/Llama-3.1-8B-Instruct", prompt: (q: string) => `<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n${q}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`, answer: (a: string) => `${a}<|eot_id|>`, stop: ["<|eot_id|>"], samplerStop: [128009] },
-  { renderer: "qwen3", model: "Qwen/Qwen3-8B", prompt: (q: string) => `<|im_start|>user\n${q}<|im_end|>\n<|im_start|>assistant\n`, answer: (a: string) => `<think>\n\n</think>\n\n${a}<|im_end|>`, stop: ["<|im_end|>"], samplerStop: [151645] },
+  {
+    renderer: "role_colon",
+    model: "meta-llama/Llama-3.2-1B",
+    prompt: (q: string) => `<|begin_of_text|>User: ${q}\n\nAssistant:`,
+    answer: (a: string) => ` ${a}\n\nUser:`,
+    stop: ["\n\nUser:"],
+    samplerStop: ["\n\nUser:"],
+  },
+  {
+    renderer: "llama3",
+    model: "meta-llama/Llama-3.1-8B-Instruct",
+    prompt: (q: string) => `<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n${q}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`,
+    answer: (a: string) => `${a}<|eot_id|>`,
+    stop: ["<|eot_id|>"],
+    samplerStop: [128009],
+  },
+  {
+    renderer: "qwen3",
+    model: "Qwen/Qwen3-8B",
+    prompt: (q: string) => `<|im_start|>user\n${q}<|im_end|>\n<|im_start|>assistant\n`,
+    answer: (a: string) => `<think>\n\n</think>\n\n${a}<|im_end|>`,
+    stop: ["<|im_end|>"],
+    samplerStop: [151645],
+  },
 ] as const;
 
 function backend(extra: Record<string, string> = {}, opts: Partial<ConstructorParameters<typeof TinkerBackend>[0]> = {}) {
   const dir = tempDir("tl-tinker-");
   const log = path.join(dir, "calls.jsonl");
   const b = new TinkerBackend({
-    env: { PATH: process.env.PATH, PYTHONPATH: FAKE_SDK, TINKER_API_KEY: "tml-fake-key-123", TINKER_FAKE_LOG: log, ANTHROPIC_API_KEY: "sk-ant-must-not-pass", ...extra },
+    env: {
+      PATH: process.env.PATH,
+      PYTHONPATH: FAKE_SDK,
+      TINKER_API_KEY: "tml-fake-key-123",
+      TINKER_FAKE_LOG: log,
+      ANTHROPIC_API_KEY: "sk-ant-must-not-pass",
+      ...extra,
+    },
     checkpointDir: path.join(dir, "ckpt"),
     ...opts,
   });
-  const calls = () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l)) : []);
+  const calls = () =>
+    fs.existsSync(log)
+      ? fs
+          .readFileSync(log, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l))
+      : [];
   return { b, calls, dir };
 }
 
@@ -57,8 +92,18 @@ function backend(extra: Record<string, string> = {}, opts: Partial<ConstructorPa
 function freshBackend(checkpointDir: string, extra: Record<string, string> = {}) {
   const dir = tempDir("tl-tinker-fresh-");
   const log = path.join(dir, "calls.jsonl");
-  const b = new TinkerBackend({ env: { PATH: process.env.PATH, PYTHONPATH: FAKE_SDK, TINKER_API_KEY: "tml-fake-key-123", TINKER_FAKE_LOG: log, ...extra }, checkpointDir });
-  const calls = () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l)) : []);
+  const b = new TinkerBackend({
+    env: { PATH: process.env.PATH, PYTHONPATH: FAKE_SDK, TINKER_API_KEY: "tml-fake-key-123", TINKER_FAKE_LOG: log, ...extra },
+    checkpointDir,
+  });
+  const calls = () =>
+    fs.existsSync(log)
+      ? fs
+          .readFileSync(log, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l))
+      : [];
   return { b, calls };
 }
 
@@ -86,13 +131,25 @@ describe.each(FORMATS)("Tinker backend through the Python worker, $renderer rend
     expect(d.loss_fn_inputs.target_tokens).toEqual({ dtype: "int64", data: full.slice(1) });
     expect(d.loss_fn_inputs.weights).toEqual({ dtype: "float32", data: full.slice(1).map((_, i) => (i + 1 >= prompt.length ? 1 : 0)) });
     // Only what the step gives is sent: eps, weight decay and clipping keep the SDK's defaults.
-    expect(calls().find((c) => c.call === "optim_step")).toEqual({ call: "optim_step", learning_rate: 2e-4, beta1: 0.9, beta2: 0.95, eps: 1e-12, weight_decay: 0, grad_clip_norm: 0 });
+    expect(calls().find((c) => c.call === "optim_step")).toEqual({
+      call: "optim_step",
+      learning_rate: 2e-4,
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 1e-12,
+      weight_decay: 0,
+      grad_clip_norm: 0,
+    });
     expect(r.loss).toBeCloseTo(0.5);
     expect(r.tokens).toBe(answer.length);
     const before = calls().length;
     const e = await b.evalSupervised([{ prompt: "Hi", response: "Yo" }]);
     expect(e.loss).toBeCloseTo(0.51);
-    expect(calls().slice(before).map((c) => c.call)).toEqual(["forward"]);
+    expect(
+      calls()
+        .slice(before)
+        .map((c) => c.call),
+    ).toEqual(["forward"]);
     await b.close();
   });
 
@@ -156,14 +213,30 @@ describe.each(FORMATS)("Tinker backend through the Python worker, $renderer rend
     expect(b.usage).toEqual({ prefill: lengths[0]! + lengths[1]!, cachedPrefill: 2 * (lengths[0]! + lengths[1]!), sampled: sampled(first), trained: 0 });
     const again = await b.sample(prompts, 3, { temperature: 1, maxTokens: 32 });
     // The service has these prompts in its prefix cache now: no full-rate prefill.
-    expect(calls().filter((c) => c.call === "sample").slice(-2).map((c) => c.prompt_cache_hit_tokens)).toEqual(lengths);
-    expect(b.usage).toMatchObject({ prefill: lengths[0]! + lengths[1]!, cachedPrefill: 5 * (lengths[0]! + lengths[1]!), sampled: sampled(first) + sampled(again) });
-    await b.trainPolicy(again[0]!.map((c, i) => ({ rolloutId: c.rolloutId, advantage: i - 1 })), { learningRate: 1e-5 });
-    const policy = calls().filter((c) => c.call === "forward_backward").at(-1).datums as Array<{ model_input: number[] }>;
+    expect(
+      calls()
+        .filter((c) => c.call === "sample")
+        .slice(-2)
+        .map((c) => c.prompt_cache_hit_tokens),
+    ).toEqual(lengths);
+    expect(b.usage).toMatchObject({
+      prefill: lengths[0]! + lengths[1]!,
+      cachedPrefill: 5 * (lengths[0]! + lengths[1]!),
+      sampled: sampled(first) + sampled(again),
+    });
+    await b.trainPolicy(
+      again[0]!.map((c, i) => ({ rolloutId: c.rolloutId, advantage: i - 1 })),
+      { learningRate: 1e-5 },
+    );
+    const policy = calls()
+      .filter((c) => c.call === "forward_backward")
+      .at(-1).datums as Array<{ model_input: number[] }>;
     const afterPolicy = b.usage.trained;
     expect(afterPolicy).toBe(policy.reduce((n, d) => n + d.model_input.length, 0));
     await b.trainSupervised([{ prompt: "Hi", response: "Yo" }], { learningRate: 1e-4 });
-    const sft = calls().filter((c) => c.call === "forward_backward").at(-1).datums[0].model_input.length;
+    const sft = calls()
+      .filter((c) => c.call === "forward_backward")
+      .at(-1).datums[0].model_input.length;
     expect(b.usage.trained).toBe(afterPolicy + sft);
     const prefillBefore = b.usage.prefill;
     await b.evalSupervised([{ prompt: "Hi", response: "Yo" }]);
@@ -215,7 +288,9 @@ describe("Tinker backend: replacing rolling resume points", () => {
     // A fresh worker (after a crash): only the index beside the run knows the checkpoints.
     const fresh = freshBackend(path.join(dir, "ckpt"));
     await fresh.b.deleteState(older.path);
-    expect(fresh.calls().filter((c) => c.call === "delete_checkpoint_from_tinker_path")).toEqual([{ call: "delete_checkpoint_from_tinker_path", path: older.path }]);
+    expect(fresh.calls().filter((c) => c.call === "delete_checkpoint_from_tinker_path")).toEqual([
+      { call: "delete_checkpoint_from_tinker_path", path: older.path },
+    ]);
     expect(await fresh.b.listStates()).toEqual([newer.path]);
     await expect(fresh.b.deleteState("/etc/passwd")).rejects.toThrow(/tinker:\/\/ path/);
     await fresh.b.close();
@@ -236,7 +311,10 @@ describe("Tinker backend through the Python worker (fake SDK)", () => {
     fs.mkdirSync(path.join(dir, "ckpt"), { recursive: true });
     const index = { [qwen.path]: { name: "q", baseModel: "Qwen/Qwen3-8B", meta: {} } };
     fs.writeFileSync(path.join(dir, "ckpt", "tinker-checkpoints.json"), JSON.stringify(index));
-    const indexed = new TinkerBackend({ env: { PATH: process.env.PATH, PYTHONPATH: FAKE_SDK, TINKER_API_KEY: "tml-fake-key-123" }, checkpointDir: path.join(dir, "ckpt") });
+    const indexed = new TinkerBackend({
+      env: { PATH: process.env.PATH, PYTHONPATH: FAKE_SDK, TINKER_API_KEY: "tml-fake-key-123" },
+      checkpointDir: path.join(dir, "ckpt"),
+    });
     await indexed.open(MODEL, { loraRank: 8 });
     await expect(indexed.loadState(qwen.path)).rejects.toThrow(/made from Qwen\/Qwen3-8B/);
     await indexed.close();
@@ -272,7 +350,15 @@ describe("Tinker backend through the Python worker (fake SDK)", () => {
     const { b, calls } = backend();
     await b.open(MODEL, { loraRank: 4 });
     await b.trainSupervised([{ prompt: "a", response: "b" }], { learningRate: 1e-4, eps: 1e-8, weightDecay: 0.01, gradClipNorm: 1 });
-    expect(calls().find((c) => c.call === "optim_step")).toEqual({ call: "optim_step", learning_rate: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.01, grad_clip_norm: 1 });
+    expect(calls().find((c) => c.call === "optim_step")).toEqual({
+      call: "optim_step",
+      learning_rate: 1e-4,
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 1e-8,
+      weight_decay: 0.01,
+      grad_clip_norm: 1,
+    });
     await b.close();
   });
 
@@ -357,14 +443,26 @@ describe("Tinker backend through the Python worker (fake SDK)", () => {
 
   it("drives a GRPO step and a sample with a stop string through the tinker MCP server for a Tinker model id", async () => {
     const dir = tempDir("tl-tinker-srv-");
-    const s = await connectBundled("tinker", { PYTHONPATH: FAKE_SDK, TINKER_API_KEY: "tml-fake-key-123", TINKER_FAKE_LOG: path.join(dir, "calls.jsonl"), TINKERLOOP_CHECKPOINT_DIR: path.join(dir, "ckpt"), TINKER_FAKE_TEXT: "{n}. Done." });
+    const s = await connectBundled("tinker", {
+      PYTHONPATH: FAKE_SDK,
+      TINKER_API_KEY: "tml-fake-key-123",
+      TINKER_FAKE_LOG: path.join(dir, "calls.jsonl"),
+      TINKERLOOP_CHECKPOINT_DIR: path.join(dir, "ckpt"),
+      TINKER_FAKE_TEXT: "{n}. Done.",
+    });
     try {
       const init = await s.call("init_grpo", { base_model: "meta-llama/Llama-3.1-8B-Instruct" });
       expect(init.isError, init.text).toBe(false);
       expect(init.structured).toMatchObject({ backend: "tinker", group_size: 16 });
       expect(init.text).toMatch(/Registry: Instruction model, Dense, 8B active parameters; recommended group_size 16; renderer llama3/);
       const reward = "def compute_reward(completion, ground_truth):\n    return 1.0 if completion.startswith(ground_truth) else 0.0\n";
-      const r = await s.call("train_grpo_step", { prompts: [{ prompt: "What is 2 + 2?", ground_truth: "4" }, { prompt: "What is 2 + 3?", ground_truth: "5" }], reward_function: reward });
+      const r = await s.call("train_grpo_step", {
+        prompts: [
+          { prompt: "What is 2 + 2?", ground_truth: "4" },
+          { prompt: "What is 2 + 3?", ground_truth: "5" },
+        ],
+        reward_function: reward,
+      });
       expect(r.isError, r.text).toBe(false);
       const g = r.structured.iterations[0].groups;
       expect(g).toMatchObject({ total: 2, mixed: 2 });
@@ -380,7 +478,10 @@ describe("Tinker backend through the Python worker (fake SDK)", () => {
 });
 
 /** Datums and results recorded by the client that still sent tokens and log-probs from TypeScript (see _about in the file). */
-const BEFORE = JSON.parse(fs.readFileSync(path.join(REPO, "test", "fixtures", "tinker-policy-datums.json"), "utf8")) as Record<string, { forwardBackward: string; result: Record<string, number> }>;
+const BEFORE = JSON.parse(fs.readFileSync(path.join(REPO, "test", "fixtures", "tinker-policy-datums.json"), "utf8")) as Record<
+  string,
+  { forwardBackward: string; result: Record<string, number> }
+>;
 
 describe("rollouts stay in the worker: only ids, texts, finish reasons and counts cross the pipe", () => {
   it.each(FORMATS)("policy datums built in the worker equal, byte for byte, the ones the client built from sent tokens ($renderer)", async (f) => {
@@ -389,9 +490,15 @@ describe("rollouts stay in the worker: only ids, texts, finish reasons and count
     const prompts = ["What is 2 + 2?", "Name a color."];
     const groups = await b.sample(prompts, 2, { temperature: 1, maxTokens: 64 });
     const adv = [1.5, -0.5, 0.25, 1.0];
-    const res = await b.trainPolicy(groups.flat().map((c, k) => ({ rolloutId: c.rolloutId, advantage: adv[k]! })), { learningRate: 1e-5 });
+    const res = await b.trainPolicy(
+      groups.flat().map((c, k) => ({ rolloutId: c.rolloutId, advantage: adv[k]! })),
+      { learningRate: 1e-5 },
+    );
     await b.close();
-    const line = fs.readFileSync(path.join(dir, "calls.jsonl"), "utf8").split("\n").find((l) => l.startsWith('{"call": "forward_backward"'));
+    const line = fs
+      .readFileSync(path.join(dir, "calls.jsonl"), "utf8")
+      .split("\n")
+      .find((l) => l.startsWith('{"call": "forward_backward"'));
     expect(line).toBe(BEFORE[f.model]!.forwardBackward);
     // The step's own figures are unchanged; how far it moved the policy is measured after it, with a forward pass.
     const { klAfter, ...figures } = res;
@@ -402,7 +509,11 @@ describe("rollouts stay in the worker: only ids, texts, finish reasons and count
   it("refuses stale and unknown rollout ids with the reason, and a batch is used once", async () => {
     const { b } = backend();
     await b.open(MODEL, { loraRank: 4 });
-    const step = (ids: string[]) => b.trainPolicy(ids.map((rolloutId) => ({ rolloutId, advantage: 1 })), { learningRate: 1e-5 });
+    const step = (ids: string[]) =>
+      b.trainPolicy(
+        ids.map((rolloutId) => ({ rolloutId, advantage: 1 })),
+        { learningRate: 1e-5 },
+      );
     const first = (await b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64 }))[0]!.map((c) => c.rolloutId);
     const second = (await b.sample(["What is 2 + 2?"], 2, { temperature: 1, maxTokens: 64 }))[0]!.map((c) => c.rolloutId);
     await expect(step(first)).rejects.toThrow(/stale_rollout.*is stale.*a later sample call replaced them/);
@@ -443,7 +554,10 @@ describe("rollouts stay in the worker: only ids, texts, finish reasons and count
     expect(groups.flat().every((c) => c.tokenCount === tokens)).toBe(true);
     // Out: the texts and a few bytes per completion; no token ids or log-probs (they would be ~10x the texts).
     expect(afterSample.wchar - before.wchar).toBeLessThan(textBytes + 200 * 32);
-    const res = await b.trainPolicy(groups.flat().map((c, k) => ({ rolloutId: c.rolloutId, advantage: k % 2 ? 1 : -1 })), { learningRate: 1e-5 });
+    const res = await b.trainPolicy(
+      groups.flat().map((c, k) => ({ rolloutId: c.rolloutId, advantage: k % 2 ? 1 : -1 })),
+      { learningRate: 1e-5 },
+    );
     expect(res.tokens).toBe(32 * tokens);
     // In: ids and advantages, about 60 bytes a rollout.
     expect(io().rchar - afterSample.rchar).toBeLessThan(32 * 100 + 500);
@@ -453,11 +567,20 @@ describe("rollouts stay in the worker: only ids, texts, finish reasons and count
 
 describe("the fake SDK is at least as strict as tinker 0.25", () => {
   it("refuses what the real SDK refuses (mixed stop lists, floats and arrays as token ids, TensorData without dtype, unknown list keys in a Datum, unknown AdamParams fields)", () => {
-    const out = execFileSync("python3", [path.join(FAKE_SDK, "strictness_probe.py")], { env: { PATH: process.env.PATH, PYTHONPATH: FAKE_SDK, TINKER_API_KEY: "tml-fake" }, encoding: "utf8" });
+    const out = execFileSync("python3", [path.join(FAKE_SDK, "strictness_probe.py")], {
+      env: { PATH: process.env.PATH, PYTHONPATH: FAKE_SDK, TINKER_API_KEY: "tml-fake" },
+      encoding: "utf8",
+    });
     const verdicts = JSON.parse(out) as Record<string, "accepted" | "refused">;
     // Case names say what the real SDK does (test:real-sdk checks them against it); the fake refuses those and the stricter ones.
-    const refused = Object.entries(verdicts).filter(([, v]) => v === "refused").map(([k]) => k);
-    expect(refused.sort()).toEqual(Object.keys(verdicts).filter((k) => !k.startsWith("accept:")).sort());
+    const refused = Object.entries(verdicts)
+      .filter(([, v]) => v === "refused")
+      .map(([k]) => k);
+    expect(refused.sort()).toEqual(
+      Object.keys(verdicts)
+        .filter((k) => !k.startsWith("accept:"))
+        .sort(),
+    );
     expect(Object.keys(verdicts).filter((k) => k.startsWith("refuse:")).length).toBeGreaterThanOrEqual(12);
   });
 });

@@ -24,7 +24,10 @@ function cookbookModels(sdkRoot: string): Record<string, CookbookEntry> {
     "            out[a.organization + '/' + k] = {'size': a.size_str, 'chat': a.is_chat, 'vision': a.is_vl, 'renderers': list(a.recommended_renderers)}",
     "print(json.dumps(out))",
   ].join("\n");
-  return JSON.parse(execFileSync("python3", ["-c", script], { env: { PATH: process.env.PATH, PYTHONPATH: sdkRoot }, encoding: "utf8" })) as Record<string, CookbookEntry>;
+  return JSON.parse(execFileSync("python3", ["-c", script], { env: { PATH: process.env.PATH, PYTHONPATH: sdkRoot }, encoding: "utf8" })) as Record<
+    string,
+    CookbookEntry
+  >;
 }
 
 describe("the Tinker model registry", () => {
@@ -51,8 +54,23 @@ describe("the Tinker model registry", () => {
 
   it("derives architecture, parameters and group size from the cookbook's size string", () => {
     const byId = (id: string) => TINKER_MODELS.find((m) => m.id === id)!;
-    expect(byId("moonshotai/Kimi-K2.5")).toMatchObject({ renderer: "kimi_k25", vision: true, architecture: "MoE", totalParamsB: 1000, activeParams: "32B", recommendedGroupSize: 4, thinks: true });
-    expect(byId("meta-llama/Llama-3.1-8B")).toMatchObject({ renderer: "role_colon", kind: "base", architecture: "Dense", totalParamsB: 8, recommendedGroupSize: 16, thinks: false });
+    expect(byId("moonshotai/Kimi-K2.5")).toMatchObject({
+      renderer: "kimi_k25",
+      vision: true,
+      architecture: "MoE",
+      totalParamsB: 1000,
+      activeParams: "32B",
+      recommendedGroupSize: 4,
+      thinks: true,
+    });
+    expect(byId("meta-llama/Llama-3.1-8B")).toMatchObject({
+      renderer: "role_colon",
+      kind: "base",
+      architecture: "Dense",
+      totalParamsB: 8,
+      recommendedGroupSize: 16,
+      thinks: false,
+    });
     expect(byId("openai/gpt-oss-20b")).toMatchObject({ kind: "reasoning", totalParamsB: 21, activeParams: "3.6B", thinks: true });
     expect(byId("deepseek-ai/DeepSeek-V3.1")).toMatchObject({ kind: "hybrid", renderer: "deepseekv3", thinks: false });
     for (const m of TINKER_MODELS) expect(m.kind === "base", m.id).toBe(!m.chat);
@@ -67,5 +85,8 @@ describe("the Tinker model registry", () => {
 /** The fake cookbook has no ModelAttributes; it lists recommended renderers only. */
 function cookbookModelsFromFake(): Record<string, string[]> {
   const script = "import json\nfrom tinker_cookbook import model_info as m\nprint(json.dumps({k: list(v) for k, v in m._RECOMMENDED.items()}))";
-  return JSON.parse(execFileSync("python3", ["-c", script], { env: { PATH: process.env.PATH, PYTHONPATH: FAKE_SDK }, encoding: "utf8" })) as Record<string, string[]>;
+  return JSON.parse(execFileSync("python3", ["-c", script], { env: { PATH: process.env.PATH, PYTHONPATH: FAKE_SDK }, encoding: "utf8" })) as Record<
+    string,
+    string[]
+  >;
 }

@@ -89,7 +89,9 @@ describe("tinker MCP server", () => {
     expect(u.prefill_tokens).toBeGreaterThan(12);
     expect(u.trained_tokens > 0).toBe(g.mixed > 0);
     expect(r.meta?.["tinkerloop/usage"]).toEqual(u);
-    expect(r.text).toContain(`Tokens processed: prefill ${u.prefill_tokens} (+${u.cached_prefill_tokens} from the prefix cache) · sampled ${u.sampled_tokens} · trained ${u.trained_tokens}`);
+    expect(r.text).toContain(
+      `Tokens processed: prefill ${u.prefill_tokens} (+${u.cached_prefill_tokens} from the prefix cache) · sampled ${u.sampled_tokens} · trained ${u.trained_tokens}`,
+    );
     expect(r.structured.cumulative_iterations).toBe(1);
     expect(r.text).toContain(r.structured.session_dir);
     for (const f of ["training_debug.log", "sampling_debug.log", "reward_debug.log", "grading_function.py", "progress.txt", "progress.jsonl"]) {
@@ -146,7 +148,14 @@ describe("tinker MCP server", () => {
     expect(saved.isError).toBe(false);
     const counters = saved.structured.counters;
     const want = (await s.call("sample", { prompts: probe, temperature: 0, max_tokens: 6 })).structured.completions.map((c: any) => c.text);
-    const moved = await s.call("train_grpo_step", { prompts: arithmeticPool(12, 5), reward_function: PARITY, learning_rate: 5e-2, warmup_ratio: 0, max_tokens: 6, temperature: 1.0 });
+    const moved = await s.call("train_grpo_step", {
+      prompts: arithmeticPool(12, 5),
+      reward_function: PARITY,
+      learning_rate: 5e-2,
+      warmup_ratio: 0,
+      max_tokens: 6,
+      temperature: 1.0,
+    });
     expect(moved.isError, moved.text).toBe(false);
     const loaded = await s.call("load", { path: "grpo-a" });
     expect(loaded.isError, loaded.text).toBe(false);
@@ -155,11 +164,19 @@ describe("tinker MCP server", () => {
     expect(got).toEqual(want);
     // Saving again right after load writes the same optimizer state.
     await s.call("save", { name: "grpo-a-again" });
-    expect(fs.readFileSync(path.join(checkpoints, "grpo-a-again", "optimizer.bin")).equals(fs.readFileSync(path.join(checkpoints, "grpo-a", "optimizer.bin")))).toBe(true);
+    expect(
+      fs.readFileSync(path.join(checkpoints, "grpo-a-again", "optimizer.bin")).equals(fs.readFileSync(path.join(checkpoints, "grpo-a", "optimizer.bin"))),
+    ).toBe(true);
 
     // A checkpoint of another base model is refused.
     await s.call("init_sft", { base_model: "local/tiny-other", lora_rank: 8 });
-    await s.call("train_sft_step", { examples: [{ prompt: "a", response: "b" }, { prompt: "c", response: "d" }], learning_rate: 1e-3 });
+    await s.call("train_sft_step", {
+      examples: [
+        { prompt: "a", response: "b" },
+        { prompt: "c", response: "d" },
+      ],
+      learning_rate: 1e-3,
+    });
     expect((await s.call("save", { name: "other-model-ckpt" })).isError).toBe(false);
     await s.call("init_sft", { base_model: MODEL, lora_rank: 8 });
     const refused = await s.call("load", { path: "other-model-ckpt" });
@@ -169,7 +186,11 @@ describe("tinker MCP server", () => {
 
   it("a resume point replaces the run's other resume points once it is saved, never the planner's checkpoints; a checkpoint loaded by its folder is named local://", async () => {
     await s.call("init_grpo", { base_model: MODEL, lora_rank: 8, group_size: 4 });
-    const resumeFolders = () => fs.readdirSync(checkpoints).filter((n) => n.startsWith("resume-")).sort();
+    const resumeFolders = () =>
+      fs
+        .readdirSync(checkpoints)
+        .filter((n) => n.startsWith("resume-"))
+        .sort();
     // One a crash left behind (saved, never recorded by the harness): the next resume point removes it too.
     expect((await s.call("save", { name: "resume-iter0-turn1" })).isError).toBe(false);
     const first = await s.call("save", { name: "resume-iter0-turn2", keep_resume_points: [] });
@@ -222,15 +243,25 @@ describe("tinker MCP server", () => {
       expect(r.structured.cases[0].error, label).toMatch(why);
     }
     const env = await s.call("check_reward", {
-      reward_function: "import os\ndef compute_reward(c, g):\n    found = [k for k in os.environ if 'KEY' in k or 'TOKEN' in k]\n    return 1.0 if not found else 0.0\n",
+      reward_function:
+        "import os\ndef compute_reward(c, g):\n    found = [k for k in os.environ if 'KEY' in k or 'TOKEN' in k]\n    return 1.0 if not found else 0.0\n",
       cases,
     });
     expect(env.structured.cases[0].score).toBe(1);
-    const noisy = await s.call("check_reward", { reward_function: "print('at import')\ndef compute_reward(c, g):\n    print('{\"score\": 9}')\n    return 0.5\n", cases });
+    const noisy = await s.call("check_reward", {
+      reward_function: "print('at import')\ndef compute_reward(c, g):\n    print('{\"score\": 9}')\n    return 0.5\n",
+      cases,
+    });
     expect(noisy.structured.cases[0].score).toBe(0.5);
     expect((await s.call("check_reward", { reward_function: "def compute_reward(c g):\n", cases })).text).toMatch(/syntax error/);
     expect((await s.call("check_reward", { reward_function: "x = 1\n", cases })).text).toMatch(/no top-level function/);
-    const good = await s.call("check_reward", { reward_function: EXACT, cases: [{ completion: "7", ground_truth: "7", expected: 1 }, { completion: "8", ground_truth: "7", expected: 1 }] });
+    const good = await s.call("check_reward", {
+      reward_function: EXACT,
+      cases: [
+        { completion: "7", ground_truth: "7", expected: 1 },
+        { completion: "8", ground_truth: "7", expected: 1 },
+      ],
+    });
     expect(good.structured).toMatchObject({ errors: 0, mismatches: 1, ok: false });
   }, 120_000);
 
@@ -253,7 +284,19 @@ describe("tinker server under a third-party MCP client and concurrent calls", ()
     expect(JSON.parse(list.stdout).tools.map((t: any) => t.name)).toContain("check_reward");
     const call = await run(
       bin,
-      ["--cli", process.execPath, server, "--method", "tools/call", "--tool-name", "check_reward", "--tool-arg", `reward_function=${EXACT}`, "--tool-arg", 'cases=[{"completion":"4","ground_truth":"4","expected":1}]'],
+      [
+        "--cli",
+        process.execPath,
+        server,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "check_reward",
+        "--tool-arg",
+        `reward_function=${EXACT}`,
+        "--tool-arg",
+        'cases=[{"completion":"4","ground_truth":"4","expected":1}]',
+      ],
       { timeout: 60_000 },
     );
     expect(JSON.parse(call.stdout).structuredContent).toMatchObject({ ok: true, errors: 0 });
@@ -262,7 +305,10 @@ describe("tinker server under a third-party MCP client and concurrent calls", ()
   it("tells a second concurrent call that the server is busy", async () => {
     const c = await connectBundled("tinker", { TINKERLOOP_TOOL_LOCK_TIMEOUT_SECONDS: "0.2" });
     try {
-      const slow = c.call("check_reward", { reward_function: "import time\ndef compute_reward(c, g):\n    time.sleep(1.2)\n    return 1.0\n", cases: [{ completion: "a", ground_truth: "a" }] });
+      const slow = c.call("check_reward", {
+        reward_function: "import time\ndef compute_reward(c, g):\n    time.sleep(1.2)\n    return 1.0\n",
+        cases: [{ completion: "a", ground_truth: "a" }],
+      });
       await new Promise((r) => setTimeout(r, 100));
       const busy = await c.call("finish");
       expect(busy.isError).toBe(true);

@@ -114,7 +114,10 @@ describe("tool hub", () => {
     const http = await startHttpMcpServer("lab-secret-token-1");
     try {
       hub = await ToolHub.start({
-        servers: servers({ web: { type: "http", url: http.url, headers: { Authorization: "Bearer ${LAB_TOKEN}" } }, t: testServerEntry() }, { ...process.env, LAB_TOKEN: "lab-secret-token-1" }),
+        servers: servers(
+          { web: { type: "http", url: http.url, headers: { Authorization: "Bearer ${LAB_TOKEN}" } }, t: testServerEntry() },
+          { ...process.env, LAB_TOKEN: "lab-secret-token-1" },
+        ),
         env: process.env,
       });
       expect(hub.tools.map((t) => t.name)).toContain("shout");
@@ -137,9 +140,19 @@ describe("tool hub watchdog and progress", () => {
     const { REPO } = await import("./helpers.ts");
     const path = await import("node:path");
     const sleepy = "import time\ndef compute_reward(c, g):\n    time.sleep(1.5)\n    return 1.0\n";
-    const entry = (heartbeatMs: string) => ({ command: process.execPath, args: [path.join(REPO, "bin", "tinker-mcp.js")], cwd: REPO, env: { TINKERLOOP_HEARTBEAT_MS: heartbeatMs }, timeouts: { check_reward: 0.8 } });
+    const entry = (heartbeatMs: string) => ({
+      command: process.execPath,
+      args: [path.join(REPO, "bin", "tinker-mcp.js")],
+      cwd: REPO,
+      env: { TINKERLOOP_HEARTBEAT_MS: heartbeatMs },
+      timeouts: { check_reward: 0.8 },
+    });
     const seen: string[] = [];
-    const withBeats = await ToolHub.start({ servers: servers({ tinker: entry("200") }), env: { ...process.env, TINKERLOOP_HEARTBEAT_MS: "200" }, onProgress: (_s, tool, m) => seen.push(`${tool}: ${m}`) });
+    const withBeats = await ToolHub.start({
+      servers: servers({ tinker: entry("200") }),
+      env: { ...process.env, TINKERLOOP_HEARTBEAT_MS: "200" },
+      onProgress: (_s, tool, m) => seen.push(`${tool}: ${m}`),
+    });
     try {
       const r = await withBeats.call("check_reward", { reward_function: sleepy, cases: [{ completion: "a", ground_truth: "a" }] });
       expect(r.isError, r.content).toBe(false);

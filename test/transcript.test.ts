@@ -13,7 +13,10 @@ describe("transcript", () => {
     w.on({ type: "user", turn: 0, message: { role: "user", content: [{ type: "text", text: "go" }] } });
     w.close();
     const r = readTranscript(file);
-    expect(r.events.map((e) => [e.seq, e.type])).toEqual([[1, "system"], [2, "user"]]);
+    expect(r.events.map((e) => [e.seq, e.type])).toEqual([
+      [1, "system"],
+      [2, "user"],
+    ]);
     expect(r.tornTail).toBeUndefined();
     expect(messagesFromEvents(r.events)).toEqual([{ role: "user", content: [{ type: "text", text: "go" }] }]);
   });

@@ -39,7 +39,9 @@ export function resolveInRoot(root: string, p: string, what = "path"): string {
   if (p.includes("\0")) throw new PathRefused(`Refused: the ${what} contains a NUL byte.`);
   const target = path.resolve(root, p.trim());
   if (!within(target, root)) {
-    throw new PathRefused(`Refused: ${displayName(p)} is outside the run directory. Give a path relative to the run directory (e.g. "data/pool.jsonl", "reward.py").`);
+    throw new PathRefused(
+      `Refused: ${displayName(p)} is outside the run directory. Give a path relative to the run directory (e.g. "data/pool.jsonl", "reward.py").`,
+    );
   }
   return target;
 }
@@ -52,7 +54,9 @@ export function missingFileMessage(root: string, p: string, what: string): strin
   try {
     const names = fs.readdirSync(dir).sort();
     const shown = names.slice(0, 20).map(displayName).join(", ");
-    listing = names.length ? ` Files in ${path.relative(root, dir) || "the run directory"}: ${shown}${names.length > 20 ? `, … (${names.length} in all)` : ""}.` : ` ${path.relative(root, dir) || "The run directory"} is empty.`;
+    listing = names.length
+      ? ` Files in ${path.relative(root, dir) || "the run directory"}: ${shown}${names.length > 20 ? `, … (${names.length} in all)` : ""}.`
+      : ` ${path.relative(root, dir) || "The run directory"} is empty.`;
   } catch {
     listing = ` The folder ${path.relative(root, dir) || "."} does not exist in the run directory.`;
   }
@@ -102,7 +106,9 @@ function withAllowedFile<T>(p: string, rule: ReadRule, use: (fd: number, size: n
     const real = realPathOf(fd, target);
     const roots = [rule.root, ...(rule.alsoReadable ?? [])].map(realRoot);
     if (!roots.some((r) => r !== undefined && within(real, r))) {
-      throw new PathRefused(`Refused: ${displayName(p)} is outside what may be read (the run directory${rule.alsoReadable?.length ? " and the run's read-only folders" : ""}). Give a path relative to the run directory.`);
+      throw new PathRefused(
+        `Refused: ${displayName(p)} is outside what may be read (the run directory${rule.alsoReadable?.length ? " and the run's read-only folders" : ""}). Give a path relative to the run directory.`,
+      );
     }
     const st = fs.fstatSync(fd);
     if (st.isDirectory()) throw new PathRefused(`Refused: ${displayName(p)} is a folder, not a file.`);
@@ -185,7 +191,9 @@ export function writeInsideRoot(p: string, data: string | Buffer, rule: WriteRul
   if (target === root) throw new PathRefused("Refused: give a file name, not the folder itself.");
   const runDir = rule.runDir ? fs.realpathSync(rule.runDir) : root;
   if (within(target, runDir) && isHarnessOwned(path.relative(runDir, target))) {
-    throw new PathRefused(`Refused: ${displayName(path.relative(runDir, target))} belongs to the harness (transcript, metrics, summary, progress, report, logs/, checkpoints/) and is read-only to tools. Write under another name, e.g. data/ or notes/.`);
+    throw new PathRefused(
+      `Refused: ${displayName(path.relative(runDir, target))} belongs to the harness (transcript, metrics, summary, progress, report, logs/, checkpoints/) and is read-only to tools. Write under another name, e.g. data/ or notes/.`,
+    );
   }
   plainFoldersTo(root, target, true);
   let existing: fs.Stats | undefined;

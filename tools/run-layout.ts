@@ -43,6 +43,9 @@ export function runLayout(runDir: string) {
 
 /** True when `rel` (relative to the run directory) is, or lies under, a harness-owned name. */
 export function isHarnessOwned(rel: string): boolean {
-  const first = path.normalize(rel).split(path.sep).filter((p) => p && p !== ".")[0];
+  const first = path
+    .normalize(rel)
+    .split(path.sep)
+    .filter((p) => p && p !== ".")[0];
   return first !== undefined && HARNESS_OWNED.includes(first);
 }

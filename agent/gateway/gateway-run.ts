@@ -115,7 +115,16 @@ export class GatewayRun {
     this.progress = o.progress;
     let outcome: Awaited<ReturnType<typeof runCall>>;
     try {
-      outcome = await runCall(use, turn, { tools: this.session.tools, events, clock: { now: () => Date.now() }, signal, guard: this.session.guard, model: this.session.cfg.model, elapsedMs, usage: ZERO_USAGE });
+      outcome = await runCall(use, turn, {
+        tools: this.session.tools,
+        events,
+        clock: { now: () => Date.now() },
+        signal,
+        guard: this.session.guard,
+        model: this.session.cfg.model,
+        elapsedMs,
+        usage: ZERO_USAGE,
+      });
     } finally {
       this.progress = undefined;
     }
@@ -123,7 +132,11 @@ export class GatewayRun {
     const feedback = this.session.ledger.block(turn);
     if (feedback) events.emit({ type: "feedback", turn, text: feedback });
     // What the agent receives, recorded as the message the harness sent.
-    events.emit({ type: "user", turn, message: { role: "user", content: [outcome.block, ...(feedback ? [{ type: "text", text: feedback } satisfies Block] : [])] } });
+    events.emit({
+      type: "user",
+      turn,
+      message: { role: "user", content: [outcome.block, ...(feedback ? [{ type: "text", text: feedback } satisfies Block] : [])] },
+    });
     let text = feedback ? `${outcome.block.content}\n\n${feedback}` : outcome.block.content;
     if (outcome.stop) {
       await this.endNow("guard_stop", outcome.stop);
@@ -132,14 +145,25 @@ export class GatewayRun {
       await this.endNow("finished");
       text += `\n\n${this.endedText()}`;
     }
-    return { text, isError: outcome.block.isError === true, ...(outcome.block.structured !== undefined && !outcome.block.isError ? { structured: outcome.block.structured } : {}) };
+    return {
+      text,
+      isError: outcome.block.isError === true,
+      ...(outcome.block.structured !== undefined && !outcome.block.isError ? { structured: outcome.block.structured } : {}),
+    };
   }
 
   private async endNow(reason: EndReason, detail?: string): Promise<void> {
     if (this.ended) return;
     clearTimeout(this.timer);
     if (this.agent === undefined) this.attach("none");
-    const result: LoopResult = { reason, ...(detail ? { detail } : {}), turns: this.turn, usage: ZERO_USAGE, messages: [], elapsedMs: Date.now() - this.session.startedAt };
+    const result: LoopResult = {
+      reason,
+      ...(detail ? { detail } : {}),
+      turns: this.turn,
+      usage: ZERO_USAGE,
+      messages: [],
+      elapsedMs: Date.now() - this.session.startedAt,
+    };
     try {
       if (reason !== "finished") await this.session.wrapUp(result);
       this.session.events.emit({ type: "end", reason, ...(detail ? { detail } : {}), turns: this.turn, elapsedMs: result.elapsedMs });

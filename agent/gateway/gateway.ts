@@ -35,13 +35,21 @@ export async function runGateway(cfg: RunConfig, env: Env, o: GatewayOptions): P
   const prompt = seedPrompt(cfg);
   const fixedToken = env[TOKEN_ENV];
   if (o.httpPort !== undefined && fixedToken !== undefined && fixedToken.length < MIN_TOKEN_LENGTH) {
-    throw new UserError(`${TOKEN_ENV} is shorter than ${MIN_TOKEN_LENGTH} characters.`, `Use a long random value (e.g. openssl rand -base64 32), or unset it for a fresh token.`);
+    throw new UserError(
+      `${TOKEN_ENV} is shorter than ${MIN_TOKEN_LENGTH} characters.`,
+      `Use a long random value (e.g. openssl rand -base64 32), or unset it for a fresh token.`,
+    );
   }
   let run: GatewayRun | undefined;
-  const session = await RunSession.open(cfg, env, { out: o.out, signal: o.signal }, {
-    prices: runPrices(cfg, undefined, loadPrices(cfg.pricesFile)),
-    onProgress: (_server, _tool, message) => run?.forwardProgress(message),
-  });
+  const session = await RunSession.open(
+    cfg,
+    env,
+    { out: o.out, signal: o.signal },
+    {
+      prices: runPrices(cfg, undefined, loadPrices(cfg.pricesFile)),
+      onProgress: (_server, _tool, message) => run?.forwardProgress(message),
+    },
+  );
   const gw = new GatewayRun(session, prompt, o.out);
   run = gw;
   const ended = new Promise<number>((resolve) => gw.whenEnded(resolve));
@@ -62,7 +70,11 @@ export async function runGateway(cfg: RunConfig, env: Env, o: GatewayOptions): P
 
   let close: () => Promise<void>;
   if (o.httpPort !== undefined) {
-    const http = await serveHttp(gw, { port: o.httpPort, token: fixedToken ?? newToken(), onClosed: () => leave("the agent closed its session without calling finish()") });
+    const http = await serveHttp(gw, {
+      port: o.httpPort,
+      token: fixedToken ?? newToken(),
+      onClosed: () => leave("the agent closed its session without calling finish()"),
+    });
     o.out(`gateway: ${http.url}  (Streamable HTTP, 127.0.0.1 only)`);
     o.out(fixedToken ? `token: the value of ${TOKEN_ENV}` : `token: ${http.token}`);
     o.out(`send it as: Authorization: Bearer <token>`);

@@ -43,7 +43,8 @@ export async function serveHttp(run: GatewayRun, o: { port: number; token: strin
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const host = (req.headers.host ?? "").toLowerCase();
-    if (![`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host)) return reply(res, 403, "forbidden: this gateway answers only to 127.0.0.1 and localhost.");
+    if (![`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host))
+      return reply(res, 403, "forbidden: this gateway answers only to 127.0.0.1 and localhost.");
     const url = new URL(req.url ?? "/", `http://${host}`);
     if (url.pathname !== GATEWAY_PATH) return reply(res, 404, `not found: the MCP endpoint is ${GATEWAY_PATH}.`);
     const given = Buffer.from(req.headers.authorization ?? "");
@@ -81,7 +82,11 @@ export async function serveHttp(run: GatewayRun, o: { port: number; token: strin
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
-      reject(err.code === "EADDRINUSE" ? new UserError(`Port ${o.port} on 127.0.0.1 is already in use.`, "Pick another with --http <port>, or 0 for a free one.") : err),
+      reject(
+        err.code === "EADDRINUSE"
+          ? new UserError(`Port ${o.port} on 127.0.0.1 is already in use.`, "Pick another with --http <port>, or 0 for a free one.")
+          : err,
+      ),
     );
     server.listen(o.port, "127.0.0.1", () => resolve());
   });

@@ -1,5 +1,12 @@
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
-import { CallToolRequestSchema, GetPromptRequestSchema, ListPromptsRequestSchema, ListToolsRequestSchema, McpError, ErrorCode } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CallToolRequestSchema,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  ErrorCode,
+} from "@modelcontextprotocol/sdk/types.js";
 import type { GatewayRun } from "./gateway-run.ts";
 
 /** The seed prompt as an MCP prompt, for agents that show prompts as commands (Claude Code: /mcp__tinkerloop__research-run). */
@@ -11,10 +18,7 @@ export const SEED_PROMPT_NAME = "research-run";
  * seed prompt as the server's instructions and as a prompt. One Server per connection.
  */
 export function gatewayServer(run: GatewayRun): Server {
-  const server = new Server(
-    { name: "tinkerloop", version: "0.1.0" },
-    { capabilities: { tools: {}, prompts: {} }, instructions: run.prompt.system },
-  );
+  const server = new Server({ name: "tinkerloop", version: "0.1.0" }, { capabilities: { tools: {}, prompts: {} }, instructions: run.prompt.system });
   server.oninitialized = () => run.attach(server.getClientVersion()?.name ?? "agent");
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
@@ -33,22 +37,32 @@ export function gatewayServer(run: GatewayRun): Server {
       token === undefined
         ? undefined
         : (message: string | undefined) => {
-            void extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: ++step, ...(message ? { message } : {}) } }).catch(() => undefined);
+            void extra
+              .sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: ++step, ...(message ? { message } : {}) } })
+              .catch(() => undefined);
           };
     const r = await run.call(req.params.name, req.params.arguments ?? {}, { signal: extra.signal, ...(progress ? { progress } : {}) });
     return {
       content: [{ type: "text" as const, text: r.text }],
       ...(r.isError ? { isError: true } : {}),
-      ...(r.structured !== undefined && typeof r.structured === "object" && r.structured !== null ? { structuredContent: r.structured as Record<string, unknown> } : {}),
+      ...(r.structured !== undefined && typeof r.structured === "object" && r.structured !== null
+        ? { structuredContent: r.structured as Record<string, unknown> }
+        : {}),
     };
   });
 
   server.setRequestHandler(ListPromptsRequestSchema, async () => ({
-    prompts: [{ name: SEED_PROMPT_NAME, description: "The research run's instructions: the objective and the MODEL to post-train, in the harness's system prompt." }],
+    prompts: [
+      { name: SEED_PROMPT_NAME, description: "The research run's instructions: the objective and the MODEL to post-train, in the harness's system prompt." },
+    ],
   }));
   server.setRequestHandler(GetPromptRequestSchema, async (req) => {
-    if (req.params.name !== SEED_PROMPT_NAME) throw new McpError(ErrorCode.InvalidParams, `There is no prompt '${req.params.name}'; the one prompt is '${SEED_PROMPT_NAME}'.`);
-    return { description: "The research run's instructions", messages: [{ role: "user" as const, content: { type: "text" as const, text: run.prompt.system } }] };
+    if (req.params.name !== SEED_PROMPT_NAME)
+      throw new McpError(ErrorCode.InvalidParams, `There is no prompt '${req.params.name}'; the one prompt is '${SEED_PROMPT_NAME}'.`);
+    return {
+      description: "The research run's instructions",
+      messages: [{ role: "user" as const, content: { type: "text" as const, text: run.prompt.system } }],
+    };
   });
   return server;
 }

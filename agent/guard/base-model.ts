@@ -32,12 +32,19 @@ export function baseModelRule(policy: WrongModelPolicy): GuardRule {
             message: `Refused: this run trains ${ctx.model} only, and the call asked for base_model=${given}. Call ${call.name} again with base_model="${ctx.model}".`,
           };
         }
-        return { action: "rewrite", input: { ...input, base_model: ctx.model }, note: `base_model corrected from ${given} to "${ctx.model}" (this run trains ${ctx.model} only).` };
+        return {
+          action: "rewrite",
+          input: { ...input, base_model: ctx.model },
+          note: `base_model corrected from ${given} to "${ctx.model}" (this run trains ${ctx.model} only).`,
+        };
       }
       if (tool === "load" && input && typeof input.path === "string") {
         const origin = origins.get(input.path);
         if (origin && origin !== ctx.model) {
-          return { action: "reject", message: `Refused: checkpoint '${input.path}' was made from ${origin}, but this run trains ${ctx.model}. Load a checkpoint of ${ctx.model}.` };
+          return {
+            action: "reject",
+            message: `Refused: checkpoint '${input.path}' was made from ${origin}, but this run trains ${ctx.model}. Load a checkpoint of ${ctx.model}.`,
+          };
         }
       }
       if (USES_SESSION_MODEL.test(tool) && sessionModel !== undefined && sessionModel !== ctx.model) {

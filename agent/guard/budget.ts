@@ -62,7 +62,10 @@ export function budgetRule(b: Budget): GuardRule {
       const all = [...spent, ...money];
       const spends = isTrainingTool(call.name) || (money.length > 0 && isCostlyTool(call.name) && (estimate === undefined || estimate.usd > 0));
       if (all.length > 0 && spends) {
-        return withEstimate({ action: "reject", message: `Budget spent: ${all.join(", ")}. No more training${money.length ? " or paid sampling" : ""}: save your best checkpoint and call finish().` });
+        return withEstimate({
+          action: "reject",
+          message: `Budget spent: ${all.join(", ")}. No more training${money.length ? " or paid sampling" : ""}: save your best checkpoint and call finish().`,
+        });
       }
       if (estimate && b.spend) {
         const left = remaining(b.spend, cost);
@@ -81,8 +84,10 @@ export function budgetRule(b: Budget): GuardRule {
 function costSpent(s: SpendTotals, c: CostBudget): string[] {
   const out: string[] = [];
   if (c.maxCostUsd !== undefined && s.totalUsd >= c.maxCostUsd) out.push(`cost (${formatUsd(s.totalUsd)} of ${formatUsd(c.maxCostUsd)})`);
-  if (c.maxPlannerCostUsd !== undefined && s.plannerUsd >= c.maxPlannerCostUsd) out.push(`planner cost (${formatUsd(s.plannerUsd)} of ${formatUsd(c.maxPlannerCostUsd)})`);
-  if (c.maxTrainingCostUsd !== undefined && s.trainingUsd >= c.maxTrainingCostUsd) out.push(`training cost (${formatUsd(s.trainingUsd)} of ${formatUsd(c.maxTrainingCostUsd)})`);
+  if (c.maxPlannerCostUsd !== undefined && s.plannerUsd >= c.maxPlannerCostUsd)
+    out.push(`planner cost (${formatUsd(s.plannerUsd)} of ${formatUsd(c.maxPlannerCostUsd)})`);
+  if (c.maxTrainingCostUsd !== undefined && s.trainingUsd >= c.maxTrainingCostUsd)
+    out.push(`training cost (${formatUsd(s.trainingUsd)} of ${formatUsd(c.maxTrainingCostUsd)})`);
   return out;
 }
 
@@ -90,7 +95,8 @@ function costSpent(s: SpendTotals, c: CostBudget): string[] {
 function remaining(s: SpendTotals, c: CostBudget): { usd: number; of: string } | undefined {
   const options: Array<{ usd: number; of: string }> = [];
   if (c.maxCostUsd !== undefined) options.push({ usd: c.maxCostUsd - s.totalUsd, of: `the run's ${formatUsd(c.maxCostUsd)} (${formatUsd(s.totalUsd)} spent)` });
-  if (c.maxTrainingCostUsd !== undefined) options.push({ usd: c.maxTrainingCostUsd - s.trainingUsd, of: `the ${formatUsd(c.maxTrainingCostUsd)} for training (${formatUsd(s.trainingUsd)} spent)` });
+  if (c.maxTrainingCostUsd !== undefined)
+    options.push({ usd: c.maxTrainingCostUsd - s.trainingUsd, of: `the ${formatUsd(c.maxTrainingCostUsd)} for training (${formatUsd(s.trainingUsd)} spent)` });
   if (options.length === 0) return undefined;
   return options.reduce((a, x) => (x.usd < a.usd ? x : a));
 }

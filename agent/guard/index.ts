@@ -17,7 +17,17 @@ import { workflowRule } from "./workflow.ts";
 import type { TrainingState } from "../training-state.ts";
 import { sandboxStatus } from "../../tools/sandbox/os-sandbox.ts";
 
-export const RULE_NAMES = ["malformed-args", "unknown-tool", "schema", "base-model", "reward-code", "bash-command", "large-inline", "workflow", "budget"] as const;
+export const RULE_NAMES = [
+  "malformed-args",
+  "unknown-tool",
+  "schema",
+  "base-model",
+  "reward-code",
+  "bash-command",
+  "large-inline",
+  "workflow",
+  "budget",
+] as const;
 
 export type GuardConfig = {
   onWrongModel: WrongModelPolicy;
@@ -62,7 +72,10 @@ async function loadCustomRule(file: string): Promise<GuardRule> {
   try {
     mod = (await import(pathToFileURL(path.resolve(file)).href)) as { default?: unknown };
   } catch (err) {
-    throw new UserError(`Cannot load the guard rule ${file}: ${(err as Error).message}`, "A rule module's default export is {name, check(call, ctx)} or a function returning one.");
+    throw new UserError(
+      `Cannot load the guard rule ${file}: ${(err as Error).message}`,
+      "A rule module's default export is {name, check(call, ctx)} or a function returning one.",
+    );
   }
   const exported = typeof mod.default === "function" ? (mod.default as () => unknown)() : mod.default;
   const rule = exported as GuardRule | undefined;

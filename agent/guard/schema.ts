@@ -2,7 +2,13 @@ import { Ajv } from "ajv";
 import type { ValidateFunction } from "ajv";
 import type { GuardRule } from "./types.ts";
 
-type JsonSchema = { type?: string | string[]; properties?: Record<string, JsonSchema>; items?: JsonSchema; additionalProperties?: unknown; anyOf?: JsonSchema[] };
+type JsonSchema = {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  additionalProperties?: unknown;
+  anyOf?: JsonSchema[];
+};
 
 /**
  * Rejects input that does not match the tool's JSON Schema as its server declared
@@ -87,7 +93,10 @@ function adapt(value: unknown, schema: JsonSchema | undefined, where: string, no
       else if (top) unknown.push(k);
       else out[k] = v;
     }
-    if (unknown.length) notes.push(`unknown argument${unknown.length > 1 ? "s" : ""} ${unknown.map((u) => `'${u}'`).join(", ")} ignored (this tool takes ${Object.keys(props).join(", ") || "no arguments"})`);
+    if (unknown.length)
+      notes.push(
+        `unknown argument${unknown.length > 1 ? "s" : ""} ${unknown.map((u) => `'${u}'`).join(", ")} ignored (this tool takes ${Object.keys(props).join(", ") || "no arguments"})`,
+      );
     return out;
   }
   return value;

@@ -17,11 +17,21 @@ export function workflowRule(state: TrainingState): GuardRule {
     check(call) {
       const tool = baseToolName(call.name);
       if (isTrainingTool(call.name) && !state.sessionOpen) {
-        return { action: "reject", message: `Refused: no training session is open yet. Call init_grpo(base_model=...) or init_sft(base_model=...) before ${tool}.` };
+        return {
+          action: "reject",
+          message: `Refused: no training session is open yet. Call init_grpo(base_model=...) or init_sft(base_model=...) before ${tool}.`,
+        };
       }
       const input = (call.input ?? {}) as { name?: unknown; keep_resume_points?: unknown };
-      if (tool === "save" && call.id !== HARNESS_CALL.resumePoint && ((typeof input.name === "string" && input.name.startsWith(RESUME_POINT_PREFIX)) || input.keep_resume_points !== undefined)) {
-        return { action: "reject", message: `Refused: checkpoints named ${RESUME_POINT_PREFIX}* (and save's keep_resume_points) are the harness's rolling resume points. Save under another name.` };
+      if (
+        tool === "save" &&
+        call.id !== HARNESS_CALL.resumePoint &&
+        ((typeof input.name === "string" && input.name.startsWith(RESUME_POINT_PREFIX)) || input.keep_resume_points !== undefined)
+      ) {
+        return {
+          action: "reject",
+          message: `Refused: checkpoints named ${RESUME_POINT_PREFIX}* (and save's keep_resume_points) are the harness's rolling resume points. Save under another name.`,
+        };
       }
       if (tool === "finish" && state.unsavedTrainingCalls > 0 && !finishWarned) {
         finishWarned = true;

@@ -98,10 +98,15 @@ export class MetricsLedger implements FeedbackSource, EventListener {
           continue;
         }
         const g = x.groups;
-        lines.push(`${String(x.turn).padStart(4)}  ${fixed(x.rewardMean, 3)}±${fixed(x.rewardStd, 2)}  ${g ? `${g.mixed}/${g.allZero}/${g.allOne}/${g.failed}`.padEnd(22) : "-".padEnd(22)}  ${x.outcome === "no_signal" ? "no step (no signal)" : fixed(x.kl, 4)}`);
+        lines.push(
+          `${String(x.turn).padStart(4)}  ${fixed(x.rewardMean, 3)}±${fixed(x.rewardStd, 2)}  ${g ? `${g.mixed}/${g.allZero}/${g.allOne}/${g.failed}`.padEnd(22) : "-".padEnd(22)}  ${x.outcome === "no_signal" ? "no step (no signal)" : fixed(x.kl, 4)}`,
+        );
       }
       const rewards = r.filter((x) => x.rewardMean !== null).map((x) => x.rewardMean!);
-      if (rewards.length >= 2) lines.push(`trend: reward ${rewards[Math.max(0, rewards.length - 5)]!.toFixed(3)} → ${rewards[rewards.length - 1]!.toFixed(3)} over the last ${Math.min(5, rewards.length)} calls`);
+      if (rewards.length >= 2)
+        lines.push(
+          `trend: reward ${rewards[Math.max(0, rewards.length - 5)]!.toFixed(3)} → ${rewards[rewards.length - 1]!.toFixed(3)} over the last ${Math.min(5, rewards.length)} calls`,
+        );
     } else if (last?.method === "sft") {
       lines.push("turn  train loss  val loss");
       for (const x of all.slice(-TABLE_ROWS)) {
@@ -111,10 +116,15 @@ export class MetricsLedger implements FeedbackSource, EventListener {
     } else if (latest && !ran(latest)) {
       lines.push(`turn ${latest.turn}: ${latest.outcome === "input_error" ? "refused" : "failed"}: ${latest.error ?? ""}`);
     }
-    if (latest?.outcome === "input_error") lines.push("The last training call was refused for its input: read its error and fix the arguments or files before calling again.");
+    if (latest?.outcome === "input_error")
+      lines.push("The last training call was refused for its input: read its error and fix the arguments or files before calling again.");
     else if (latest?.outcome === "failed") lines.push("The last training call failed: read its error (and the session logs it names) before calling again.");
-    else if (latest?.outcome === "no_signal") lines.push("The last training call took no optimizer step: every group scored the same, so there was nothing to learn from. The call itself was fine.");
-    if (this.lastSample) lines.push(`last sample(): turn ${this.lastSample.turn}, ${this.lastSample.n} completion(s)${this.lastSample.mean !== null ? `, mean reward ${this.lastSample.mean.toFixed(3)}` : ""}`);
+    else if (latest?.outcome === "no_signal")
+      lines.push("The last training call took no optimizer step: every group scored the same, so there was nothing to learn from. The call itself was fine.");
+    if (this.lastSample)
+      lines.push(
+        `last sample(): turn ${this.lastSample.turn}, ${this.lastSample.n} completion(s)${this.lastSample.mean !== null ? `, mean reward ${this.lastSample.mean.toFixed(3)}` : ""}`,
+      );
     const alerts = this.alerts();
     if (alerts.length) lines.push("alerts:", ...alerts.map((a) => `! ${a.text}`));
     let text = lines.join("\n");

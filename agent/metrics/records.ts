@@ -39,7 +39,21 @@ export type TrainingRecord = {
   seconds: number | null;
 };
 
-const EMPTY = { cumulative: null, rewardMean: null, rewardStd: null, groups: null, kl: null, rewardErrors: null, samples: null, truncated: null, trainLoss: null, valLoss: null, learningRate: null, tokens: null, seconds: null } as const;
+const EMPTY = {
+  cumulative: null,
+  rewardMean: null,
+  rewardStd: null,
+  groups: null,
+  kl: null,
+  rewardErrors: null,
+  samples: null,
+  truncated: null,
+  trainLoss: null,
+  valLoss: null,
+  learningRate: null,
+  tokens: null,
+  seconds: null,
+} as const;
 
 /** The training record a training tool's result makes (errors included), or undefined when it says nothing readable. */
 export function trainingRecordOf(call: ToolCall, result: ToolResult, turn: number): TrainingRecord | undefined {
@@ -76,7 +90,13 @@ function fromStructured(tool: string, structured: unknown, turn: number): Traini
       cumulative: s.cumulative_iterations ?? null,
       rewardMean: last.reward_mean ?? null,
       rewardStd: last.reward_std ?? null,
-      groups: { total: gr.total ?? 0, mixed: gr.mixed ?? 0, allZero: gr.all_zero ?? 0, allOne: gr.all_one ?? 0, failed: (gr.failed ?? 0) + (gr.uniform_other ?? 0) },
+      groups: {
+        total: gr.total ?? 0,
+        mixed: gr.mixed ?? 0,
+        allZero: gr.all_zero ?? 0,
+        allOne: gr.all_one ?? 0,
+        failed: (gr.failed ?? 0) + (gr.uniform_other ?? 0),
+      },
       kl: last.kl ?? null,
       rewardErrors: last.reward_errors ?? null,
       samples: last.samples_generated ?? null,
@@ -142,7 +162,13 @@ export function fromPredecessorText(tool: string, text: string, turn: number): T
   const epochs = [...text.matchAll(/Epoch (\d+): (?:train_loss=([\d.]+), val_loss=([\d.]+)|loss=([\d.]+))/g)];
   if (epochs.length > 0) {
     const last = epochs[epochs.length - 1]!;
-    return { ...base, method: "sft", cumulative: Number(last[1]), trainLoss: Number(last[2] ?? last[4]), valLoss: last[3] !== undefined ? Number(last[3]) : null };
+    return {
+      ...base,
+      method: "sft",
+      cumulative: Number(last[1]),
+      trainLoss: Number(last[2] ?? last[4]),
+      valLoss: last[3] !== undefined ? Number(last[3]) : null,
+    };
   }
   return undefined;
 }

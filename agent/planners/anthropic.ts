@@ -70,20 +70,30 @@ export class AnthropicPlanner implements Planner {
       info ??= await this.client.models.retrieve(this.model, {}, { signal, maxRetries: 1 });
     } catch (err) {
       if (err instanceof Anthropic.NotFoundError && ids.length > 0) throw unknownModel("anthropic", this.model, ids);
-      if (err instanceof Anthropic.AuthenticationError || err instanceof Anthropic.PermissionDeniedError) throw refusedKey("anthropic", err.status, "ANTHROPIC_API_KEY");
+      if (err instanceof Anthropic.AuthenticationError || err instanceof Anthropic.PermissionDeniedError)
+        throw refusedKey("anthropic", err.status, "ANTHROPIC_API_KEY");
       return [`planner model: could not check ${this.model} against the Anthropic model list (${describeAnthropicError(err).message}); going on`];
     }
-    if (info.lifecycle === "retired") throw new UserError(`anthropic:${this.model} is retired: the Anthropic API lists it but no longer answers with it; pick another model (${ids.slice(0, 6).join(", ")}…).`);
-    const lines = [`planner model: ${this.model} is offered by the Anthropic API${info.display_name ? ` (${info.display_name})` : ""}${info.lifecycle === "deprecated" ? `, deprecated${info.retires_at ? ` (retires ${info.retires_at.slice(0, 10)})` : ""}` : ""}`];
+    if (info.lifecycle === "retired")
+      throw new UserError(
+        `anthropic:${this.model} is retired: the Anthropic API lists it but no longer answers with it; pick another model (${ids.slice(0, 6).join(", ")}…).`,
+      );
+    const lines = [
+      `planner model: ${this.model} is offered by the Anthropic API${info.display_name ? ` (${info.display_name})` : ""}${info.lifecycle === "deprecated" ? `, deprecated${info.retires_at ? ` (retires ${info.retires_at.slice(0, 10)})` : ""}` : ""}`,
+    ];
     if (!this.thinking) return lines;
     const types = info.capabilities?.thinking.types;
     const budget = this.thinking.budgetTokens;
     if (types && !types.enabled.supported) {
-      if (!types.adaptive.supported) throw new UserError(`--thinking: ${this.model} does not think (its model entry offers neither extended nor adaptive thinking); leave --thinking out or pick another model.`);
+      if (!types.adaptive.supported)
+        throw new UserError(
+          `--thinking: ${this.model} does not think (its model entry offers neither extended nor adaptive thinking); leave --thinking out or pick another model.`,
+        );
       this.thinking = { type: "adaptive", budgetTokens: budget };
     }
     const limit = info.max_tokens ?? undefined;
-    if (limit !== undefined && budget >= limit) throw new UserError(`--thinking ${budget} does not fit ${this.model}'s ${limit} output tokens; give a budget below ${limit}.`);
+    if (limit !== undefined && budget >= limit)
+      throw new UserError(`--thinking ${budget} does not fit ${this.model}'s ${limit} output tokens; give a budget below ${limit}.`);
     this.maxTokens = Math.min(this.maxTokens + budget, limit ?? Number.MAX_SAFE_INTEGER);
     lines.push(
       this.thinking.type === "enabled"
@@ -128,7 +138,6 @@ export class AnthropicPlanner implements Planner {
     }
   }
 }
-
 
 /**
  * The exact request body for one turn. Cache breakpoints sit on the system prompt,

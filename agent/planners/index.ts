@@ -17,7 +17,10 @@ export type PlannerChoice = { planner: Planner; why: string };
 
 /** A run's depth settings as resolvePlanner takes them. */
 export function plannerDepth(cfg: { thinkingBudget?: number | undefined; reasoningEffort?: ReasoningEffort | undefined }): PlannerDepth {
-  return { ...(cfg.thinkingBudget !== undefined ? { thinkingBudget: cfg.thinkingBudget } : {}), ...(cfg.reasoningEffort ? { reasoningEffort: cfg.reasoningEffort } : {}) };
+  return {
+    ...(cfg.thinkingBudget !== undefined ? { thinkingBudget: cfg.thinkingBudget } : {}),
+    ...(cfg.reasoningEffort ? { reasoningEffort: cfg.reasoningEffort } : {}),
+  };
 }
 
 /**
@@ -30,10 +33,14 @@ export function resolvePlanner(spec: string | undefined, env: Env, ctx: { hints?
   const depth = ctx.depth ?? {};
   const kind = choice.planner.id.split(":")[0];
   if (depth.thinkingBudget !== undefined && kind !== "anthropic") {
-    throw new UserError(`--thinking is for anthropic: planners; this run's planner is ${choice.planner.id}${kind === "openai" ? " (use --reasoning-effort)" : ""}.`);
+    throw new UserError(
+      `--thinking is for anthropic: planners; this run's planner is ${choice.planner.id}${kind === "openai" ? " (use --reasoning-effort)" : ""}.`,
+    );
   }
   if (depth.reasoningEffort !== undefined && kind !== "openai") {
-    throw new UserError(`--reasoning-effort is for openai: planners; this run's planner is ${choice.planner.id}${kind === "anthropic" ? " (use --thinking)" : ""}.`);
+    throw new UserError(
+      `--reasoning-effort is for openai: planners; this run's planner is ${choice.planner.id}${kind === "anthropic" ? " (use --thinking)" : ""}.`,
+    );
   }
   return choice;
 }
@@ -59,15 +66,29 @@ function choosePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints;
       return { planner: scripted(), why: `--planner ${spec}` };
     case "replay": {
       const file = arg && fs.existsSync(arg) && fs.statSync(arg).isDirectory() ? path.join(arg, "transcript.jsonl") : arg;
-      if (!file || !fs.existsSync(file)) throw new UserError(`--planner replay needs a transcript: replay:<run-dir or transcript.jsonl>; ${JSON.stringify(arg)} does not exist.`);
+      if (!file || !fs.existsSync(file))
+        throw new UserError(`--planner replay needs a transcript: replay:<run-dir or transcript.jsonl>; ${JSON.stringify(arg)} does not exist.`);
       return { planner: RecordedPlanner.fromEvents(readTranscript(file).events, file), why: `--planner ${spec}: the recorded planner turns` };
     }
     case "openai": {
-      if (!arg) throw new UserError("--planner openai needs a model name: openai:<model>.", "e.g. --planner openai:gpt-5 or, for a local server, openai:qwen3-8b with OPENAI_BASE_URL.");
+      if (!arg)
+        throw new UserError(
+          "--planner openai needs a model name: openai:<model>.",
+          "e.g. --planner openai:gpt-5 or, for a local server, openai:qwen3-8b with OPENAI_BASE_URL.",
+        );
       const apiKey = env.OPENAI_API_KEY ?? (env.OPENAI_BASE_URL ? "none" : undefined);
-      if (!apiKey) throw new UserError(`The planner openai:${arg} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server that needs no key).`, "Set it in the environment or in .env.");
+      if (!apiKey)
+        throw new UserError(
+          `The planner openai:${arg} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server that needs no key).`,
+          "Set it in the environment or in .env.",
+        );
       return {
-        planner: new OpenAIPlanner({ model: arg, apiKey, ...(env.OPENAI_BASE_URL ? { baseURL: env.OPENAI_BASE_URL } : {}), ...(depth.reasoningEffort ? { reasoningEffort: depth.reasoningEffort } : {}) }),
+        planner: new OpenAIPlanner({
+          model: arg,
+          apiKey,
+          ...(env.OPENAI_BASE_URL ? { baseURL: env.OPENAI_BASE_URL } : {}),
+          ...(depth.reasoningEffort ? { reasoningEffort: depth.reasoningEffort } : {}),
+        }),
         why: `--planner ${spec}`,
       };
     }
@@ -79,10 +100,7 @@ function choosePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints;
 function makeAnthropic(model: string, env: Env, depth: PlannerDepth): Planner {
   const apiKey = env.ANTHROPIC_API_KEY;
   if (!apiKey) {
-    throw new UserError(
-      `The planner anthropic:${model} needs ANTHROPIC_API_KEY, which is not set.`,
-      "Set it in the environment or in .env.",
-    );
+    throw new UserError(`The planner anthropic:${model} needs ANTHROPIC_API_KEY, which is not set.`, "Set it in the environment or in .env.");
   }
   return new AnthropicPlanner({
     model,

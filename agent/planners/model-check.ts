@@ -13,10 +13,16 @@ const SHOWN = 12;
 export function unknownModel(provider: string, model: string, available: string[]): UserError {
   const shown = available.slice(0, SHOWN).join(", ");
   const more = available.length > SHOWN ? `, … (${available.length} in all)` : "";
-  return new UserError(`${provider}:${model} is not a model the ${provider === "openai" ? "OpenAI-compatible server" : "Anthropic API"} lists; available: ${shown || "(none)"}${more}.`);
+  return new UserError(
+    `${provider}:${model} is not a model the ${provider === "openai" ? "OpenAI-compatible server" : "Anthropic API"} lists; available: ${shown || "(none)"}${more}.`,
+  );
 }
 
 /** Credentials refused while listing models: the planner cannot work, so the run does not start. */
 export function refusedKey(provider: string, status: number, variable: string): UserError {
-  return new UserError(`The ${provider === "openai" ? "OpenAI-compatible server" : "Anthropic API"} refused the credentials while listing models (HTTP ${status}); check ${variable}.`, undefined, EXIT.plannerFailed);
+  return new UserError(
+    `The ${provider === "openai" ? "OpenAI-compatible server" : "Anthropic API"} refused the credentials while listing models (HTTP ${status}); check ${variable}.`,
+    undefined,
+    EXIT.plannerFailed,
+  );
 }

@@ -85,7 +85,6 @@ export class OpenAIPlanner implements Planner {
   }
 }
 
-
 function parseArguments(raw: string): unknown {
   if (!raw?.trim()) return {};
   try {
@@ -109,13 +108,18 @@ export function toOpenAIMessages(system: string, messages: Message[]): ChatCompl
   const out: ChatCompletionMessageParam[] = [{ role: "system", content: system }];
   for (const m of messages) {
     if (m.role === "assistant") {
-      const text = m.content.filter((b) => b.type === "text").map((b) => (b as { text: string }).text).join("\n");
-      const calls = m.content.filter((b) => b.type === "tool_use").map((b) => {
-        const u = b as { id: string; name: string; input: unknown };
-        const input = u.input as Record<string, unknown> | undefined;
-        const args = input && typeof input === "object" && MALFORMED_ARGS in input ? String(input[MALFORMED_ARGS]) : JSON.stringify(u.input ?? {});
-        return { id: u.id, type: "function" as const, function: { name: u.name, arguments: args } };
-      });
+      const text = m.content
+        .filter((b) => b.type === "text")
+        .map((b) => (b as { text: string }).text)
+        .join("\n");
+      const calls = m.content
+        .filter((b) => b.type === "tool_use")
+        .map((b) => {
+          const u = b as { id: string; name: string; input: unknown };
+          const input = u.input as Record<string, unknown> | undefined;
+          const args = input && typeof input === "object" && MALFORMED_ARGS in input ? String(input[MALFORMED_ARGS]) : JSON.stringify(u.input ?? {});
+          return { id: u.id, type: "function" as const, function: { name: u.name, arguments: args } };
+        });
       out.push({ role: "assistant", content: text || null, ...(calls.length ? { tool_calls: calls } : {}) });
       continue;
     }
@@ -146,14 +150,20 @@ function mapFinishReason(r: string | null | undefined, content: Block[]): StopRe
 
 export function describeOpenAIError(err: unknown): { kind: PlannerErrorKind; message: string } {
   if (err instanceof OpenAI.APIUserAbortError) return { kind: "aborted", message: "planner request aborted" };
-  if (err instanceof OpenAI.APIConnectionTimeoutError) return { kind: "timeout", message: "The OpenAI-compatible server timed out; the SDK's retries were exhausted." };
-  if (err instanceof OpenAI.APIConnectionError) return { kind: "connection", message: `Could not reach the OpenAI-compatible server (${err.message}). Check OPENAI_BASE_URL.` };
+  if (err instanceof OpenAI.APIConnectionTimeoutError)
+    return { kind: "timeout", message: "The OpenAI-compatible server timed out; the SDK's retries were exhausted." };
+  if (err instanceof OpenAI.APIConnectionError)
+    return { kind: "connection", message: `Could not reach the OpenAI-compatible server (${err.message}). Check OPENAI_BASE_URL.` };
   if (err instanceof OpenAI.APIError) {
     const status = err.status ?? 0;
     const detail = err.message;
-    if (status === 401 || status === 403) return { kind: "auth", message: `The OpenAI-compatible server refused the credentials (HTTP ${status}). Check OPENAI_API_KEY.` };
+    if (status === 401 || status === 403)
+      return { kind: "auth", message: `The OpenAI-compatible server refused the credentials (HTTP ${status}). Check OPENAI_API_KEY.` };
     if (status === 400 || status === 404 || status === 422) {
-      return { kind: /context|too long|maximum context/i.test(detail) ? "context_overflow" : "bad_request", message: `The OpenAI-compatible server rejected the request (HTTP ${status}: ${detail}).` };
+      return {
+        kind: /context|too long|maximum context/i.test(detail) ? "context_overflow" : "bad_request",
+        message: `The OpenAI-compatible server rejected the request (HTTP ${status}: ${detail}).`,
+      };
     }
     if (status === 429) return { kind: "rate_limit", message: `Rate limited (HTTP 429: ${detail}).` };
     if (status >= 500) return { kind: "server", message: `Server error (HTTP ${status}: ${detail}).` };

@@ -160,7 +160,13 @@ def compute_reward(completion, ground_truth):
  * A strict reward and its partial-credit variant (0.1 for a near miss), the pair the
  * scripted planner chooses between; `cases` gives the expected scores for a credit.
  */
-function strictAndPartial(name: string, code: (partial: number) => string, strictNote: string, partialFor: string, cases: (partial: number) => RewardCase[]): RewardSpec[] {
+function strictAndPartial(
+  name: string,
+  code: (partial: number) => string,
+  strictNote: string,
+  partialFor: string,
+  cases: (partial: number) => RewardCase[],
+): RewardSpec[] {
   return [0, 0.1].map((p) => ({
     name: p ? `${name}-partial` : name,
     partial: p > 0,

@@ -43,7 +43,15 @@ const DEFAULTS = {
 type Plan = typeof DEFAULTS & Hints;
 
 /** Checklist thresholds the researcher acts on (the playbook's, in numbers). */
-export const REACT = { uniformShare: CHECKLIST.uniformShare, rewardDrop: CHECKLIST.rewardDrop, kl: CHECKLIST.kl, lrFloor: 1e-5, maxTemperature: 1.4, maxTokensCap: 64, valLossGain: 0.01 };
+export const REACT = {
+  uniformShare: CHECKLIST.uniformShare,
+  rewardDrop: CHECKLIST.rewardDrop,
+  kl: CHECKLIST.kl,
+  lrFloor: 1e-5,
+  maxTemperature: 1.4,
+  maxTokensCap: 64,
+  valLossGain: 0.01,
+};
 
 /**
  * The scripted planner's research logic: a deterministic plan that follows the
@@ -131,7 +139,10 @@ export class Researcher {
     if (a.tool === "save") {
       // The weights it was saving may not be the restored ones: measure what the session holds now, and save that if it is the best.
       this.reactions.push(`resumed: save ${String(a.input.name)} never returned; measuring the restored weights again`);
-      if (this.scorer && this.holdout) this.pushEvalFirst("The save in flight when the run stopped may not have completed: measuring the restored weights on the holdout again before saving anything.");
+      if (this.scorer && this.holdout)
+        this.pushEvalFirst(
+          "The save in flight when the run stopped may not have completed: measuring the restored weights on the holdout again before saving anything.",
+        );
       return;
     }
     // Read-only or idempotent (sample, check_reward, data files, load, finish): simply call it again.
@@ -141,7 +152,9 @@ export class Researcher {
 
   private restoredTo(f: RestoreFacts): void {
     const step = f.checkpoint === null ? 0 : this.p.method === "grpo" ? f.counters.grpo_iterations : f.counters.sft_epochs;
-    this.reactions.push(`resumed: ${f.checkpoint === null ? "no session restored" : `session restored from ${f.checkpoint}`} at step ${step} (the conversation had reached step ${this.steps}; ${f.lost} training call(s) lost)`);
+    this.reactions.push(
+      `resumed: ${f.checkpoint === null ? "no session restored" : `session restored from ${f.checkpoint}`} at step ${step} (the conversation had reached step ${this.steps}; ${f.lost} training call(s) lost)`,
+    );
     this.steps = step;
     this.rewards.splice(step);
     this.valLosses.splice(step);
@@ -179,7 +192,11 @@ export class Researcher {
     switch (this.phase) {
       case "start":
         this.phase = "data";
-        return this.push({ tool: "read_file", input: { path: "/app/AGENTS.md" }, say: "Reading the harness playbook first: method choice, heuristics and the decision checklist." });
+        return this.push({
+          tool: "read_file",
+          input: { path: "/app/AGENTS.md" },
+          say: "Reading the harness playbook first: method choice, heuristics and the decision checklist.",
+        });
       case "data":
         return this.planData();
       case "reward":
@@ -188,7 +205,10 @@ export class Researcher {
         return this.planInit();
       case "baseline":
         this.phase = "train";
-        return this.pushEval(`Measuring the holdout before any training (${this.p.eval_samples} sample${this.p.eval_samples > 1 ? "s" : ""} a prompt at temperature ${this.p.eval_temperature}), so every later number has a baseline.`, true);
+        return this.pushEval(
+          `Measuring the holdout before any training (${this.p.eval_samples} sample${this.p.eval_samples > 1 ? "s" : ""} a prompt at temperature ${this.p.eval_temperature}), so every later number has a baseline.`,
+          true,
+        );
       case "train":
         return this.planTrain();
       case "wrapup":
@@ -219,8 +239,14 @@ export class Researcher {
     const source = (split: "train" | "eval", n: number, seed: number, output: string) =>
       p.preset && p.dataset
         ? // A dataset's rows: the holdout is the rows after the pool, so the two never overlap.
-          { tool: "export_dataset", input: { dataset: p.dataset, preset: p.preset, start: split === "train" ? 0 : p.pool_size, limit: n, output, overwrite: true } }
-        : { tool: "generate_synthetic", input: { task: p.task, n, seed, difficulty: this.difficulty, format: split === "train" ? method : "grpo", split, output, overwrite: true } };
+          {
+            tool: "export_dataset",
+            input: { dataset: p.dataset, preset: p.preset, start: split === "train" ? 0 : p.pool_size, limit: n, output, overwrite: true },
+          }
+        : {
+            tool: "generate_synthetic",
+            input: { task: p.task, n, seed, difficulty: this.difficulty, format: split === "train" ? method : "grpo", split, output, overwrite: true },
+          };
     const from = p.preset && p.dataset ? `rows of ${p.dataset} (preset ${p.preset})` : `${p.task} items`;
     this.push(
       {
@@ -260,7 +286,10 @@ export class Researcher {
           : `Validating the holdout scorer (${spec.note}) on hand-made cases: compliant output must score 1, anything else 0.`,
       then: (o) => {
         const c = readResult(checked, o.s);
-        if (!o.ok || !c?.ok) return this.fail(`the ${spec.name} reward failed its check (${c ? `${c.errors} errors, ${c.mismatches} mismatches` : o.text.slice(0, 160)}); I will not train on a reward I cannot trust`);
+        if (!o.ok || !c?.ok)
+          return this.fail(
+            `the ${spec.name} reward failed its check (${c ? `${c.errors} errors, ${c.mismatches} mismatches` : o.text.slice(0, 160)}); I will not train on a reward I cannot trust`,
+          );
         this.tried.add(spec.name);
         this.scorer = spec;
         if (this.p.method === "grpo") this.spec = spec;
@@ -296,7 +325,14 @@ export class Researcher {
   private evalAction(say: string, baseline: boolean): Action {
     return {
       tool: "sample",
-      input: { prompts: this.holdout, n: this.p.eval_samples, temperature: this.p.eval_temperature, max_tokens: this.maxTokens, reward_function: this.scorer!.code, limit: this.p.holdout_size },
+      input: {
+        prompts: this.holdout,
+        n: this.p.eval_samples,
+        temperature: this.p.eval_temperature,
+        max_tokens: this.maxTokens,
+        reward_function: this.scorer!.code,
+        limit: this.p.holdout_size,
+      },
       say,
       then: (o) => {
         const score = readResult(scored, o.s)?.mean_reward;
@@ -304,19 +340,32 @@ export class Researcher {
         this.evals.push({ step: this.steps, score });
         this.lastEvalIsCurrent = true;
         if (baseline) {
-          this.queue.unshift(this.saveAction(`baseline-holdout${scoreTag(score)}`, score, `Baseline holdout score ${pct(score, 1)}. Saving the untrained adapters too, so there is always a checkpoint to fall back on.`));
+          this.queue.unshift(
+            this.saveAction(
+              `baseline-holdout${scoreTag(score)}`,
+              score,
+              `Baseline holdout score ${pct(score, 1)}. Saving the untrained adapters too, so there is always a checkpoint to fall back on.`,
+            ),
+          );
           return;
         }
         if (!this.best || score > this.best.score + 1e-9) {
           this.stale = 0;
           // Saved right away, before anything else queued changes the weights.
-          this.queue.unshift(this.saveAction(`${this.p.recipe ?? this.p.task}-step${this.steps}-holdout${scoreTag(score)}`, score, `Holdout score ${pct(score, 1)} beats the best so far (${pct(this.best?.score ?? 0, 1)}): saving this checkpoint.`));
+          this.queue.unshift(
+            this.saveAction(
+              `${this.p.recipe ?? this.p.task}-step${this.steps}-holdout${scoreTag(score)}`,
+              score,
+              `Holdout score ${pct(score, 1)} beats the best so far (${pct(this.best?.score ?? 0, 1)}): saving this checkpoint.`,
+            ),
+          );
         } else {
           this.stale++;
           this.reactions.push(`no holdout improvement (${pct(score, 1)} vs best ${pct(this.best.score, 1)}), ${this.stale}/${this.p.patience}`);
         }
         // SFT is stopped by its validation loss; a holdout score at target does not end it.
-        if (score >= this.p.target && this.p.method === "sft") this.reactions.push(`holdout score ${pct(score, 1)} at the target; the validation loss decides when to stop`);
+        if (score >= this.p.target && this.p.method === "sft")
+          this.reactions.push(`holdout score ${pct(score, 1)} at the target; the validation loss decides when to stop`);
         else if (score >= this.p.target) this.stop(`holdout score ${pct(score, 1)} reached the target ${pct(this.p.target, 1)}`);
         else if (this.stale >= this.p.patience) this.stop(`no holdout improvement in ${this.stale} evaluations (plateau)`);
       },
@@ -362,9 +411,32 @@ export class Researcher {
     const first = this.steps === 0;
     const input: Record<string, unknown> =
       p.method === "grpo"
-        ? { prompts: this.pool, start, limit: p.batch_size, reward_function: this.spec!.code, num_iterations: 1, learning_rate: this.lr, temperature: this.temperature, max_tokens: this.maxTokens, warmup_ratio: first ? 0.1 : 0, auto_checkpoint: false }
-        : { examples: this.pool, start, limit: p.batch_size, num_epochs: 1, learning_rate: this.lr, batch_size: p.batch_size, validation_split: 0.1, warmup_ratio: first ? 0.1 : 0 };
-    const what = p.method === "grpo" ? `GRPO iteration on prompts ${start}–${start + p.batch_size - 1} of the pool (lr ${this.lr.toExponential(1)}, temperature ${this.temperature})` : `SFT epoch on examples ${start}–${start + p.batch_size - 1} (lr ${this.lr.toExponential(1)})`;
+        ? {
+            prompts: this.pool,
+            start,
+            limit: p.batch_size,
+            reward_function: this.spec!.code,
+            num_iterations: 1,
+            learning_rate: this.lr,
+            temperature: this.temperature,
+            max_tokens: this.maxTokens,
+            warmup_ratio: first ? 0.1 : 0,
+            auto_checkpoint: false,
+          }
+        : {
+            examples: this.pool,
+            start,
+            limit: p.batch_size,
+            num_epochs: 1,
+            learning_rate: this.lr,
+            batch_size: p.batch_size,
+            validation_split: 0.1,
+            warmup_ratio: first ? 0.1 : 0,
+          };
+    const what =
+      p.method === "grpo"
+        ? `GRPO iteration on prompts ${start}–${start + p.batch_size - 1} of the pool (lr ${this.lr.toExponential(1)}, temperature ${this.temperature})`
+        : `SFT epoch on examples ${start}–${start + p.batch_size - 1} (lr ${this.lr.toExponential(1)})`;
     this.push({
       tool: p.method === "grpo" ? "train_grpo_step" : "train_sft_step",
       input,
@@ -394,7 +466,9 @@ export class Researcher {
     if (grpo) this.reactGrpo(grpo);
     else this.reactSft(readResult(sftStepRead, o.s));
     if (this.phase === "train" && this.steps % this.p.sample_every === 0 && !this.queue.some((a) => a.tool === "sample")) {
-      this.pushEval(`Every ${this.p.sample_every} steps I look at real outputs: sampling the holdout (${this.p.eval_samples} a prompt, temperature ${this.p.eval_temperature}).`);
+      this.pushEval(
+        `Every ${this.p.sample_every} steps I look at real outputs: sampling the holdout (${this.p.eval_samples} a prompt, temperature ${this.p.eval_temperature}).`,
+      );
     }
   }
 
@@ -433,7 +507,8 @@ export class Researcher {
       if (v.length > k + 1) {
         const before = Math.min(...v.slice(0, -k));
         const recent = Math.min(...v.slice(-k));
-        if (recent > before * (1 - REACT.valLossGain)) return this.stop(`validation loss stopped improving (best ${recent.toFixed(4)} in the last ${k} calls vs ${before.toFixed(4)} before)`);
+        if (recent > before * (1 - REACT.valLossGain))
+          return this.stop(`validation loss stopped improving (best ${recent.toFixed(4)} in the last ${k} calls vs ${before.toFixed(4)} before)`);
       }
     }
   }
@@ -488,7 +563,16 @@ export class Researcher {
     const n = ++this.pools;
     this.push({
       tool: "generate_synthetic",
-      input: { task: this.p.task, n: this.p.pool_size, seed: 100 + n, difficulty, format: this.p.method, split: "train", output: `data/pool-train-d${difficulty}-${n}.jsonl`, overwrite: true },
+      input: {
+        task: this.p.task,
+        n: this.p.pool_size,
+        seed: 100 + n,
+        difficulty,
+        format: this.p.method,
+        split: "train",
+        output: `data/pool-train-d${difficulty}-${n}.jsonl`,
+        overwrite: true,
+      },
       say: `${why[0]!.toUpperCase()}${why.slice(1)}: generating a new training pool at difficulty ${difficulty}.`,
       then: (o) => {
         if (o.ok) {

@@ -44,13 +44,18 @@ export class ScriptedPlanner implements Planner {
     if (!this.researcher && !this.pendingId && req.messages.some((m) => m.role === "assistant")) this.fastForward(req);
     const obs = this.observe(req.messages);
     const model = /base_model="([^"]+)"/.exec(req.system)?.[1] ?? this.opts.model;
-    if (!model) return this.say("I cannot find the model to train in the system prompt (base_model=\"...\"); stopping.", "end_turn");
+    if (!model) return this.say('I cannot find the model to train in the system prompt (base_model="..."); stopping.', "end_turn");
     if (!this.researcher) {
       if (this.opts.hints) this.researcher = new Researcher(model, this.opts.hints);
       else if (!this.searched) {
         this.searched = true;
         const query = keywords(objectiveOf(req.system));
-        return this.call(req.tools, "search_datasets", { query, max_results: 5 }, `No recipe was given, so I start from the objective: searching the catalog and the Hub for "${query}".`);
+        return this.call(
+          req.tools,
+          "search_datasets",
+          { query, max_results: 5 },
+          `No recipe was given, so I start from the objective: searching the catalog and the Hub for "${query}".`,
+        );
       } else {
         const found = (readResult(searchResult, obs?.s)?.results ?? []).map((r) => r.id).join(", ");
         const recipe = recipeFor(objectiveOf(req.system));
@@ -122,10 +127,18 @@ export class ScriptedPlanner implements Planner {
 
   private call(tools: ToolSpec[], wanted: string, input: Record<string, unknown>, text: string): AssistantTurn {
     const tool = tools.find((t) => t.name === wanted) ?? tools.find((t) => baseToolName(t.name) === wanted);
-    if (!tool) return this.say(`${text}\nBut no tool named ${wanted} is available (tools: ${tools.map((t) => t.name).join(", ")}); I cannot continue.`, "end_turn");
+    if (!tool)
+      return this.say(`${text}\nBut no tool named ${wanted} is available (tools: ${tools.map((t) => t.name).join(", ")}); I cannot continue.`, "end_turn");
     const id = `scripted_${++this.calls}`;
     this.pendingId = id;
-    return { content: [{ type: "text", text }, { type: "tool_use", id, name: tool.name, input }], stopReason: "tool_use", usage: ZERO_USAGE };
+    return {
+      content: [
+        { type: "text", text },
+        { type: "tool_use", id, name: tool.name, input },
+      ],
+      stopReason: "tool_use",
+      usage: ZERO_USAGE,
+    };
   }
 
   private say(text: string, stopReason: "end_turn"): AssistantTurn {
@@ -143,7 +156,38 @@ function recipeFor(objective: string): string {
 }
 
 function keywords(text: string): string {
-  const stop = new Set(["the", "a", "an", "to", "of", "and", "or", "with", "for", "on", "in", "model", "teach", "train", "make", "it", "its", "that", "this", "answer", "answers", "questions", "question", "like", "what", "is", "nothing", "else", "exact", "only"]);
+  const stop = new Set([
+    "the",
+    "a",
+    "an",
+    "to",
+    "of",
+    "and",
+    "or",
+    "with",
+    "for",
+    "on",
+    "in",
+    "model",
+    "teach",
+    "train",
+    "make",
+    "it",
+    "its",
+    "that",
+    "this",
+    "answer",
+    "answers",
+    "questions",
+    "question",
+    "like",
+    "what",
+    "is",
+    "nothing",
+    "else",
+    "exact",
+    "only",
+  ]);
   const words = text.toLowerCase().match(/[a-z][a-z0-9-]{2,}/g) ?? [];
   return [...new Set(words.filter((w) => !stop.has(w)))].slice(0, 3).join(" ") || "math";
 }

@@ -17,7 +17,13 @@ import { ResumePoints } from "../resume-points.ts";
 import { CassetteTools, RecordedPlanner, toolSpecsOf } from "./recorded.ts";
 
 /** What a cassette replay may change; guard rule modules come only from the user's flags, never from the transcript. */
-export type GuardOverrides = { onWrongModel?: "rewrite" | "reject"; guardOff?: string[]; guardRules?: string[]; maxTrainCalls?: number; alertThresholds?: Partial<AlertThresholds> };
+export type GuardOverrides = {
+  onWrongModel?: "rewrite" | "reject";
+  guardOff?: string[];
+  guardRules?: string[];
+  maxTrainCalls?: number;
+  alertThresholds?: Partial<AlertThresholds>;
+};
 
 type Key = string;
 const keyOf = (e: { toolUseId: string }) => e.toolUseId;
@@ -52,7 +58,12 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
       disabled: overrides.guardOff ?? cfg.guardOff,
       customRuleFiles: cfg.guardRules,
     });
-    const ledger = new MetricsLedger({ model: rec.header.model, now: Date.now, startedAt: Date.now(), thresholds: overrides.alertThresholds ?? cfg.alertThresholds });
+    const ledger = new MetricsLedger({
+      model: rec.header.model,
+      now: Date.now,
+      startedAt: Date.now(),
+      thresholds: overrides.alertThresholds ?? cfg.alertThresholds,
+    });
     const events: RunEvent[] = [];
     const bus = new EventBus([{ on: (e) => events.push(e) }, training, observing(guard), ledger, spend]);
     // The harness's own calls run again too (resume points, the save and finish of a stop), at

@@ -43,7 +43,8 @@ export function lastCheckpoint(prefix: RecordedEvent[], runDir: string, later: R
       continue;
     }
     const real = fs.existsSync(local) ? fs.realpathSync(local) : local;
-    if (!within(real, realDir) || real === realDir) return { refused: `${found.path} (not inside the run's ${RUN_DIRS.checkpoints}/ folder)`, lost: state.trainingCallsInSession };
+    if (!within(real, realDir) || real === realDir)
+      return { refused: `${found.path} (not inside the run's ${RUN_DIRS.checkpoints}/ folder)`, lost: state.trainingCallsInSession };
     return { path: real, lost };
   }
   return { ...(missing ? { refused: `${missing} (no longer in the run's ${RUN_DIRS.checkpoints}/ folder)` } : {}), lost: state.trainingCallsInSession };
@@ -57,7 +58,12 @@ const CONTINUABLE = /^(scripted|anthropic:|openai:)/;
  * names its parent), training restored from the last checkpoint by then, and a live
  * planner of your choice from there on.
  */
-export async function forkRun(target: string, turn: number, plannerSpec: string, o: { env: Env; io: RunIO; runDir?: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; spend?: SpendSettings }) {
+export async function forkRun(
+  target: string,
+  turn: number,
+  plannerSpec: string,
+  o: { env: Env; io: RunIO; runDir?: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; spend?: SpendSettings },
+) {
   const rec = loadRecording(target);
   const maxTurn = lastTurn(rec.read.events);
   if (!Number.isInteger(turn) || turn < 1 || turn > maxTurn) throw new UserError(`--fork needs a turn between 1 and ${maxTurn}, got ${turn}.`);
@@ -65,12 +71,22 @@ export async function forkRun(target: string, turn: number, plannerSpec: string,
   const parentDir = path.dirname(rec.file);
   const runId = newRunId();
   const cfg: RunConfig = {
-    ...recordedConfig(rec, { runDir: path.resolve(o.runDir ?? path.join(path.dirname(parentDir), runId)), mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules, ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}), ...(o.spend ? { spend: o.spend } : {}) }),
+    ...recordedConfig(rec, {
+      runDir: path.resolve(o.runDir ?? path.join(path.dirname(parentDir), runId)),
+      mcpConfigPath: o.mcpConfigPath,
+      guardRules: o.guardRules,
+      ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}),
+      ...(o.spend ? { spend: o.spend } : {}),
+    }),
     runId,
     plannerSpec,
   };
   const planner = resolvePlanner(plannerSpec, o.env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg) });
-  const checkpoint = lastCheckpoint(prefix, parentDir, rec.read.events.filter((e) => (turnOf(e) ?? 0) > turn));
+  const checkpoint = lastCheckpoint(
+    prefix,
+    parentDir,
+    rec.read.events.filter((e) => (turnOf(e) ?? 0) > turn),
+  );
   return executeRun(cfg, o.env, o.io, {
     planner,
     continuation: {
@@ -88,20 +104,44 @@ export async function forkRun(target: string, turn: number, plannerSpec: string,
 }
 
 /** Resume: continue a stopped or crashed run in its own directory and transcript. */
-export async function resumeRun(runDirArg: string, o: { env: Env; io: RunIO; plannerSpec?: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; maxTurns?: number; maxMinutes?: number; spend?: SpendSettings }) {
+export async function resumeRun(
+  runDirArg: string,
+  o: {
+    env: Env;
+    io: RunIO;
+    plannerSpec?: string;
+    mcpConfigPath: string | undefined;
+    guardRules: string[];
+    bashEnv?: string[];
+    maxTurns?: number;
+    maxMinutes?: number;
+    spend?: SpendSettings;
+  },
+) {
   const rec = loadRecording(runDirArg);
   const last = rec.read.events[rec.read.events.length - 1];
-  if (last?.type === "end" && last.reason === "finished") throw new UserError(`The run in ${path.dirname(rec.file)} already finished.`, "Fork it (tinkerloop replay --fork N --planner …) to try another direction.");
+  if (last?.type === "end" && last.reason === "finished")
+    throw new UserError(`The run in ${path.dirname(rec.file)} already finished.`, "Fork it (tinkerloop replay --fork N --planner …) to try another direction.");
   const prefix = rec.read.events.filter((e) => e.type !== "end");
   const startTurn = lastTurn(prefix);
-  const recorded = recordedConfig(rec, { runDir: path.dirname(rec.file), mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules, ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}), ...(o.spend ? { spend: o.spend } : {}) });
+  const recorded = recordedConfig(rec, {
+    runDir: path.dirname(rec.file),
+    mcpConfigPath: o.mcpConfigPath,
+    guardRules: o.guardRules,
+    ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}),
+    ...(o.spend ? { spend: o.spend } : {}),
+  });
   const cfg: RunConfig = {
     ...recorded,
     ...(o.maxTurns ? { maxTurns: o.maxTurns } : {}),
     ...(o.maxMinutes ? { maxMinutes: o.maxMinutes } : {}),
   };
   const spec = o.plannerSpec ?? (CONTINUABLE.test(rec.header.planner) ? rec.header.planner : undefined);
-  if (!spec) throw new UserError(`The run was planned by ${rec.header.planner}, which cannot continue it.`, "Name the planner that continues it: tinkerloop resume <run> --planner anthropic:<model> | openai:<model> | scripted.");
+  if (!spec)
+    throw new UserError(
+      `The run was planned by ${rec.header.planner}, which cannot continue it.`,
+      "Name the planner that continues it: tinkerloop resume <run> --planner anthropic:<model> | openai:<model> | scripted.",
+    );
   cfg.plannerSpec = spec;
   const planner = resolvePlanner(spec, o.env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg) });
   const checkpoint = lastCheckpoint(prefix, cfg.runDir);

@@ -23,7 +23,8 @@ function numericDiffs(a: unknown, b: unknown, prefix = "", out: string[] = []): 
   if (typeof a === "number" && typeof b === "number") {
     if (Math.abs(a - b) > 1e-9 && !/seconds|session_dir|ms$/.test(prefix)) out.push(`${prefix} ${round(a)} → ${round(b)}`);
   } else if (a && b && typeof a === "object" && typeof b === "object") {
-    for (const k of Object.keys(a as object)) numericDiffs((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k, out);
+    for (const k of Object.keys(a as object))
+      numericDiffs((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k, out);
   }
   return out;
 }
@@ -33,7 +34,10 @@ const round = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(
  * Execute replay: the recorded planner turns against live tools (fresh servers);
  * reports where the new results diverge from the recorded ones (e.g. rewards).
  */
-export async function executeReplay(target: string, o: { env: Env; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; out: (line: string) => void }): Promise<{ divergences: string[] }> {
+export async function executeReplay(
+  target: string,
+  o: { env: Env; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; out: (line: string) => void },
+): Promise<{ divergences: string[] }> {
   const rec = loadRecording(target);
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "tl-execute-"));
   const cfg = recordedConfig(rec, { runDir, mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules, ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}) });
@@ -48,10 +52,24 @@ export async function executeReplay(target: string, o: { env: Env; mcpConfigPath
   o.out(`execute replay of ${rec.file}: recorded planner turns, live tools (scratch dir ${runDir})`);
   const events: RunEvent[] = [];
   try {
-    const guard = await buildGuard({ trainingState: training, onWrongModel: cfg.onWrongModel, dataDir: path.join(runDir, "data"), budget: {}, disabled: cfg.guardOff, customRuleFiles: cfg.guardRules });
+    const guard = await buildGuard({
+      trainingState: training,
+      onWrongModel: cfg.onWrongModel,
+      dataDir: path.join(runDir, "data"),
+      budget: {},
+      disabled: cfg.guardOff,
+      customRuleFiles: cfg.guardRules,
+    });
     await runLoop(
       { system: rec.system, model: rec.header.model, kickoff: rec.kickoff, maxTurns: 100_000, maxMs: Number.MAX_SAFE_INTEGER, maxNudges: cfg.maxNudges },
-      { planner: RecordedPlanner.fromEvents(rec.read.events, rec.file), tools: hub, events: new EventBus([{ on: (e) => events.push(e) }, training, observing(guard)]), clock: { now: Date.now }, signal: new AbortController().signal, guard },
+      {
+        planner: RecordedPlanner.fromEvents(rec.read.events, rec.file),
+        tools: hub,
+        events: new EventBus([{ on: (e) => events.push(e) }, training, observing(guard)]),
+        clock: { now: Date.now },
+        signal: new AbortController().signal,
+        guard,
+      },
     );
   } finally {
     await hub.close();
@@ -66,13 +84,14 @@ export async function executeReplay(target: string, o: { env: Env; mcpConfigPath
       divergences.push(`turn ${e.turn}: ${e.name} ran now but not in the recording`);
       continue;
     }
-    if (old.isError !== e.isError) divergences.push(`turn ${e.turn}: ${e.name} ${old.isError ? "failed" : "succeeded"} in the recording, ${e.isError ? "fails" : "succeeds"} now`);
+    if (old.isError !== e.isError)
+      divergences.push(`turn ${e.turn}: ${e.name} ${old.isError ? "failed" : "succeeded"} in the recording, ${e.isError ? "fails" : "succeeds"} now`);
     const nums = numericDiffs(old.structured, e.structured);
     if (nums.length) divergences.push(`turn ${e.turn}: ${e.name}: ${nums.slice(0, 6).join(", ")}${nums.length > 6 ? ` (+${nums.length - 6} more)` : ""}`);
-    else if (old.structured === undefined && old.result !== e.result && baseToolName(e.name) !== "read_file") divergences.push(`turn ${e.turn}: ${e.name}: the text result differs`);
+    else if (old.structured === undefined && old.result !== e.result && baseToolName(e.name) !== "read_file")
+      divergences.push(`turn ${e.turn}: ${e.name}: the text result differs`);
     recorded.delete(keyOf(e));
   }
   for (const e of recorded.values()) divergences.push(`turn ${e.turn}: ${e.name} ran in the recording but not now`);
   return { divergences };
 }
-

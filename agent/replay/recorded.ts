@@ -33,7 +33,13 @@ export class RecordedPlanner implements Planner {
   async next(): Promise<AssistantTurn> {
     const t = this.turns[this.i++];
     if (t) return t;
-    return { content: [], stopReason: "error", usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 }, error: "the recording has no more planner turns", errorKind: "other" };
+    return {
+      content: [],
+      stopReason: "error",
+      usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
+      error: "the recording has no more planner turns",
+      errorKind: "other",
+    };
   }
 }
 
@@ -70,9 +76,19 @@ export class CassetteTools implements ToolExecutor {
     }
     this.served.add(rec);
     if (JSON.stringify(rec.input) !== JSON.stringify(input)) {
-      this.divergences.push({ turn: rec.turn, toolUseId: rec.toolUseId, name, what: `ran with different input: recorded ${short(rec.input)}, now ${short(input)}` });
+      this.divergences.push({
+        turn: rec.turn,
+        toolUseId: rec.toolUseId,
+        name,
+        what: `ran with different input: recorded ${short(rec.input)}, now ${short(input)}`,
+      });
     }
-    return { content: rec.result, isError: rec.isError, ...(rec.structured !== undefined ? { structured: rec.structured } : {}), ...(rec.meta !== undefined ? { meta: rec.meta } : {}) };
+    return {
+      content: rec.result,
+      isError: rec.isError,
+      ...(rec.structured !== undefined ? { structured: rec.structured } : {}),
+      ...(rec.meta !== undefined ? { meta: rec.meta } : {}),
+    };
   }
 
   /** Recorded calls that the replay did not run. */

@@ -41,7 +41,10 @@ export function loadRecording(target: string, o: { tolerateDamage?: boolean } = 
     throw new UserError(damaged ?? `${file} has no run header: it is not a tinkerloop transcript.`, "Pass the transcript.jsonl of a tinkerloop run.");
   }
   if (damaged && !o.tolerateDamage) {
-    throw new UserError(`The transcript is damaged: ${damaged}.`, "Repair or remove that line (everything before it is intact), or view what is readable with tinkerloop replay <run>.");
+    throw new UserError(
+      `The transcript is damaged: ${damaged}.`,
+      "Repair or remove that line (everything before it is intact), or view what is readable with tinkerloop replay <run>.",
+    );
   }
   const system = read.events.find((e): e is Extract<RecordedEvent, { type: "system" }> => e.type === "system")?.text ?? "";
   const first = read.events.find((e): e is Extract<RecordedEvent, { type: "user" }> => e.type === "user");
@@ -78,10 +81,21 @@ const recordedSettingsShape = z.object({
 export type UserNamed = { runDir: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; spend?: SpendSettings };
 
 /** No budget, no prices file, no thinking: what acting on a recording without a live planner uses. */
-export const NO_SPEND_SETTINGS: SpendSettings = { maxCostUsd: undefined, maxPlannerCostUsd: undefined, maxTrainingCostUsd: undefined, pricesFile: undefined, thinkingBudget: undefined, reasoningEffort: undefined };
+export const NO_SPEND_SETTINGS: SpendSettings = {
+  maxCostUsd: undefined,
+  maxPlannerCostUsd: undefined,
+  maxTrainingCostUsd: undefined,
+  pricesFile: undefined,
+  thinkingBudget: undefined,
+  reasoningEffort: undefined,
+};
 
 /** The recorded run's budgets, read only to tell the user what to name again. */
-const recordedBudgetShape = z.object({ maxCostUsd: z.number().optional(), maxPlannerCostUsd: z.number().optional(), maxTrainingCostUsd: z.number().optional() });
+const recordedBudgetShape = z.object({
+  maxCostUsd: z.number().optional(),
+  maxPlannerCostUsd: z.number().optional(),
+  maxTrainingCostUsd: z.number().optional(),
+});
 const BUDGET_FLAGS = { maxCostUsd: "--max-cost", maxPlannerCostUsd: "--max-planner-cost", maxTrainingCostUsd: "--max-training-cost" } as const;
 
 /** The recorded run's dollar budgets, as data (a cassette replay reproduces its refusals; nothing there spends). */

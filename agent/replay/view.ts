@@ -24,8 +24,13 @@ export function renderTranscript(read: TranscriptReadResult, o: ViewOptions = {}
     if (e.type === "guard" && e.estimate) estimates.set(e.toolUseId, e.estimate.usd);
     out.push(...renderEvent(e, w, o.full ?? false, (u) => (usage = addUsage(usage, u)), estimates));
   }
-  out.push("", `tokens: in ${usage.inputTokens} · out ${usage.outputTokens} · cache read ${usage.cacheReadTokens} · cache write ${usage.cacheWriteTokens}`, spendLine(read, spend, usage));
-  if (read.tornTail !== undefined) out.push(`note: the last line was cut off mid-write (${read.tornTail.length} bytes), probably by a crash; everything before it is shown.`);
+  out.push(
+    "",
+    `tokens: in ${usage.inputTokens} · out ${usage.outputTokens} · cache read ${usage.cacheReadTokens} · cache write ${usage.cacheWriteTokens}`,
+    spendLine(read, spend, usage),
+  );
+  if (read.tornTail !== undefined)
+    out.push(`note: the last line was cut off mid-write (${read.tornTail.length} bytes), probably by a crash; everything before it is shown.`);
   if (read.damage) out.push(`note: line ${read.damage.line} is damaged (${read.damage.reason}); the events after it are not shown.`);
   return out;
 }
@@ -62,7 +67,9 @@ function renderEvent(e: RecordedEvent, w: number, full: boolean, addU: (u: Usage
     }
     case "assistant": {
       addU(e.usage);
-      const lines = [`── turn ${e.turn} ── ${e.stopReason}${e.latencyMs ? ` · ${(e.latencyMs / 1000).toFixed(1)}s` : ""} · in ${e.usage.inputTokens} out ${e.usage.outputTokens}`];
+      const lines = [
+        `── turn ${e.turn} ── ${e.stopReason}${e.latencyMs ? ` · ${(e.latencyMs / 1000).toFixed(1)}s` : ""} · in ${e.usage.inputTokens} out ${e.usage.outputTokens}`,
+      ];
       if (e.error) lines.push(`  planner error: ${e.error}`);
       for (const b of e.content) {
         if (b.type === "text") lines.push(`  ${full ? b.text : clip(b.text, w)}`);
@@ -80,7 +87,9 @@ function renderEvent(e: RecordedEvent, w: number, full: boolean, addU: (u: Usage
     case "tool": {
       const spent = spendShape.safeParse(e.meta?.[SPEND_META]);
       const est = estimates.get(e.toolUseId);
-      const cost = spent.success ? ` · cost ${spent.data.usd === null ? "unpriced" : formatUsd(spent.data.usd)}${est !== undefined ? ` (estimated ${formatUsd(est)})` : ""}` : "";
+      const cost = spent.success
+        ? ` · cost ${spent.data.usd === null ? "unpriced" : formatUsd(spent.data.usd)}${est !== undefined ? ` (estimated ${formatUsd(est)})` : ""}`
+        : "";
       return [`  ← ${e.name} ${e.isError ? "✗" : "✓"} ${(e.ms / 1000).toFixed(1)}s${cost}: ${full ? e.result : clip(e.result, w)}`];
     }
     case "feedback":

@@ -15,13 +15,31 @@ export function spendOf(m: ReportModel): { usd: number; estimated: boolean } {
   const t = m.tokens;
   const p = PriceTable.builtIn().planner(m.planner);
   if (!("price" in p)) return { usd: 0, estimated: true };
-  return { usd: plannerCostUsd({ inputTokens: t.input, outputTokens: t.output, cacheReadTokens: t.cacheRead, cacheWriteTokens: t.cacheWrite }, p.price), estimated: true };
+  return {
+    usd: plannerCostUsd({ inputTokens: t.input, outputTokens: t.output, cacheReadTokens: t.cacheRead, cacheWriteTokens: t.cacheWrite }, p.price),
+    estimated: true,
+  };
 }
 
 /** "$1.23", "≈$0.0042" for an estimate, "–" when there was no planner spend to speak of (the scripted planner). */
-export const formatUsd = (s: { usd: number; estimated: boolean }) => (s.estimated && s.usd === 0 ? "–" : `${s.estimated ? "≈" : ""}$${s.usd.toFixed(s.usd < 1 ? 4 : 2)}`);
+export const formatUsd = (s: { usd: number; estimated: boolean }) =>
+  s.estimated && s.usd === 0 ? "–" : `${s.estimated ? "≈" : ""}$${s.usd.toFixed(s.usd < 1 ? 4 : 2)}`;
 
-export const COMPARE_COLUMNS = ["run", "planner", "model", "outcome", "baseline", "final", "lift", "best", "time", "turns", "tokens", "cost", "interventions"] as const;
+export const COMPARE_COLUMNS = [
+  "run",
+  "planner",
+  "model",
+  "outcome",
+  "baseline",
+  "final",
+  "lift",
+  "best",
+  "time",
+  "turns",
+  "tokens",
+  "cost",
+  "interventions",
+] as const;
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
@@ -64,6 +82,10 @@ export function formatCompareTable(runs: readonly ReportModel[]): string[] {
   // Run ids and planner names come from transcripts: no control character reaches the terminal.
   const rows = compareRows(runs).rows.map((r) => r.map((c) => c.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?")));
   const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(columns), line(widths.map((w) => "─".repeat(w))), ...rows.map(line)];
 }

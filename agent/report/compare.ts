@@ -11,12 +11,20 @@ import { loadRunModel, runDirOf } from "./report.ts";
 export const COMPARE_FILE = "compare.html";
 
 /** Writes the comparison page (with `tables` above the runs, e.g. a sweep's leaderboard); returns its path and the table's lines. */
-export function writeCompare(targets: string[], out = COMPARE_FILE, extra: { title?: string; tables?: TextTable[] } = {}): { file: string; table: string[]; runs: ReportModel[] } {
+export function writeCompare(
+  targets: string[],
+  out = COMPARE_FILE,
+  extra: { title?: string; tables?: TextTable[] } = {},
+): { file: string; table: string[]; runs: ReportModel[] } {
   if (targets.length < 2) throw new UserError("compare needs at least two runs.", "e.g. tinkerloop compare runs/<id-a> runs/<id-b>");
   const runs = targets.map((t) => loadRunModel(runDirOf(t)));
   const file = path.resolve(out);
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UserError(`${file} is a directory.`, "Give --out a file name, e.g. --out compare.html.");
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory())
+    throw new UserError(`${file} is a directory.`, "Give --out a file name, e.g. --out compare.html.");
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, renderPage({ kind: "compare", runs, ...(extra.tables?.length ? { tables: extra.tables } : {}) }, extra.title ?? `tinkerloop compare · ${runs.length} runs`));
+  fs.writeFileSync(
+    file,
+    renderPage({ kind: "compare", runs, ...(extra.tables?.length ? { tables: extra.tables } : {}) }, extra.title ?? `tinkerloop compare · ${runs.length} runs`),
+  );
   return { file, table: formatCompareTable(runs), runs };
 }

@@ -66,13 +66,23 @@ export async function startLiveServer(o: LiveOptions): Promise<LiveServer> {
     if (url.pathname === "/") {
       pump();
       const model = new ReportFolder().applyAll(events);
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" });
+      res.writeHead(200, {
+        "content-type": "text/html; charset=utf-8",
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+      });
       res.end(renderPage({ kind: "run", model, live: { events: EVENTS_PATH } }, `tinkerloop live · ${model.runId || "waiting for the run"}`));
       return;
     }
     if (url.pathname === EVENTS_PATH) {
       const after = Number(req.headers["last-event-id"] ?? url.searchParams.get("after") ?? 0) || 0;
-      res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff", connection: "keep-alive" });
+      res.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+        connection: "keep-alive",
+      });
       res.write("retry: 1000\n\n");
       pump();
       for (const e of events) if (e.seq > after) send(res, e);
@@ -88,7 +98,12 @@ export async function startLiveServer(o: LiveOptions): Promise<LiveServer> {
       clearInterval(poller);
       clearInterval(keepAlive);
       if (err.code === "EADDRINUSE") {
-        reject(new UserError(`Port ${port} on ${host} is already in use (another run or watch is probably being served there).`, `Choose another port: --serve <port> for run, --port <port> for watch (0 picks a free one).`));
+        reject(
+          new UserError(
+            `Port ${port} on ${host} is already in use (another run or watch is probably being served there).`,
+            `Choose another port: --serve <port> for run, --port <port> for watch (0 picks a free one).`,
+          ),
+        );
       } else if (err.code === "EADDRNOTAVAIL" || err.code === "ENOTFOUND") {
         reject(new UserError(`Cannot listen on ${host}: no such local address.`, "Give --host an address of this machine (default 127.0.0.1)."));
       } else if (err.code === "EACCES") {
@@ -118,14 +133,22 @@ export async function startLiveServer(o: LiveOptions): Promise<LiveServer> {
   };
 }
 
-const portShape = z.coerce.number({ error: "the port must be a number" }).int("the port must be a whole number").min(0, "the port must be 0-65535").max(65535, "the port must be 0-65535");
+const portShape = z.coerce
+  .number({ error: "the port must be a number" })
+  .int("the port must be a whole number")
+  .min(0, "the port must be 0-65535")
+  .max(65535, "the port must be 0-65535");
 
 /** `--serve [port]` (true when given bare) or `--port <n>`, and `--host`, validated. */
 export function liveOptionsFrom(flags: { serve?: string | boolean; port?: string; host?: string }): { port: number; host: string } | undefined {
   const raw = flags.port ?? flags.serve;
   if (raw === undefined || raw === false) return undefined;
   const port = raw === true ? { success: true as const, data: LIVE_DEFAULTS.port } : portShape.safeParse(raw);
-  if (!port.success) throw new UserError(`${flags.port !== undefined ? "--port" : "--serve"} ${String(raw)}: ${port.error.issues[0]?.message ?? "not a port"}.`, `e.g. --serve ${LIVE_DEFAULTS.port}, or 0 for any free port.`);
+  if (!port.success)
+    throw new UserError(
+      `${flags.port !== undefined ? "--port" : "--serve"} ${String(raw)}: ${port.error.issues[0]?.message ?? "not a port"}.`,
+      `e.g. --serve ${LIVE_DEFAULTS.port}, or 0 for any free port.`,
+    );
   const host = flags.host ?? LIVE_DEFAULTS.host;
   if (!host.trim()) throw new UserError("--host is empty.", "Give an address of this machine, e.g. --host 0.0.0.0 to be reachable from other machines.");
   return { port: port.data, host };

@@ -51,7 +51,15 @@ export type GrpoPoint = {
   truncation: number | null;
 };
 
-export type SftPoint = { index: number; epoch: number; turn: number; minutes: number; trainLoss: number | null; valLoss: number | null; learningRate: number | null };
+export type SftPoint = {
+  index: number;
+  epoch: number;
+  turn: number;
+  minutes: number;
+  trainLoss: number | null;
+  valLoss: number | null;
+  learningRate: number | null;
+};
 export type HoldoutPoint = { turn: number; minutes: number; score: number; scored: number };
 export type CheckpointMark = { turn: number; minutes: number; name: string; kind: "save" | "auto" | "load" | "emergency" | "resume" };
 
@@ -277,7 +285,10 @@ export class ReportFolder {
       case "feedback": {
         const t = this.turn(e.turn, minutes);
         t.feedback = e.text;
-        t.alerts = e.text.split("\n").filter((l) => l.startsWith("! ")).map((l) => l.slice(2));
+        t.alerts = e.text
+          .split("\n")
+          .filter((l) => l.startsWith("! "))
+          .map((l) => l.slice(2));
         break;
       }
       case "retry": {
@@ -286,7 +297,12 @@ export class ReportFolder {
         break;
       }
       case "compaction": {
-        this.turn(Math.max(1, e.turn), minutes).compactions.push({ elided: e.elided, tokensBefore: e.tokensBefore, tokensAfter: e.tokensAfter, trigger: e.trigger });
+        this.turn(Math.max(1, e.turn), minutes).compactions.push({
+          elided: e.elided,
+          tokensBefore: e.tokensBefore,
+          tokensAfter: e.tokensAfter,
+          trigger: e.trigger,
+        });
         break;
       }
       case "note": {
@@ -332,7 +348,20 @@ export class ReportFolder {
     let i = tl.length - 1;
     while (i >= 0 && tl[i]!.turn > turn) i--;
     if (i >= 0 && tl[i]!.turn === turn) return tl[i]!;
-    const entry: TurnEntry = { turn, minutes, text: "", thinking: "", stopReason: null, error: null, calls: [], feedback: null, alerts: [], retries: [], compactions: [], notes: [] };
+    const entry: TurnEntry = {
+      turn,
+      minutes,
+      text: "",
+      thinking: "",
+      stopReason: null,
+      error: null,
+      calls: [],
+      feedback: null,
+      alerts: [],
+      retries: [],
+      compactions: [],
+      notes: [],
+    };
     tl.splice(i + 1, 0, entry);
     return entry;
   }
@@ -374,10 +403,32 @@ export class ReportFolder {
       if (r?.method === "grpo") {
         m.method = "grpo";
         const g = r.groups;
-        m.grpo.push({ index: m.grpo.length + 1, iteration: r.cumulative ?? m.grpo.length + 1, turn: e.turn, minutes, rewardMean: r.rewardMean, rewardStd: r.rewardStd, mixed: g?.mixed ?? 0, allZero: g?.allZero ?? 0, allOne: g?.allOne ?? 0, other: g ? g.total - g.mixed - g.allZero - g.allOne : 0, kl: r.kl, learningRate: r.learningRate, truncation: null });
+        m.grpo.push({
+          index: m.grpo.length + 1,
+          iteration: r.cumulative ?? m.grpo.length + 1,
+          turn: e.turn,
+          minutes,
+          rewardMean: r.rewardMean,
+          rewardStd: r.rewardStd,
+          mixed: g?.mixed ?? 0,
+          allZero: g?.allZero ?? 0,
+          allOne: g?.allOne ?? 0,
+          other: g ? g.total - g.mixed - g.allZero - g.allOne : 0,
+          kl: r.kl,
+          learningRate: r.learningRate,
+          truncation: null,
+        });
       } else if (r?.method === "sft") {
         m.method = "sft";
-        m.sft.push({ index: m.sft.length + 1, epoch: r.cumulative ?? m.sft.length + 1, turn: e.turn, minutes, trainLoss: r.trainLoss, valLoss: r.valLoss, learningRate: r.learningRate });
+        m.sft.push({
+          index: m.sft.length + 1,
+          epoch: r.cumulative ?? m.sft.length + 1,
+          turn: e.turn,
+          minutes,
+          trainLoss: r.trainLoss,
+          valLoss: r.valLoss,
+          learningRate: r.learningRate,
+        });
       }
       return;
     }
@@ -411,7 +462,15 @@ export class ReportFolder {
       } else if (sft) {
         m.method = "sft";
         for (const ep of sft.epochs) {
-          m.sft.push({ index: m.sft.length + 1, epoch: ep.epoch, turn: e.turn, minutes, trainLoss: ep.train_loss, valLoss: ep.val_loss, learningRate: sft.learning_rate ?? null });
+          m.sft.push({
+            index: m.sft.length + 1,
+            epoch: ep.epoch,
+            turn: e.turn,
+            minutes,
+            trainLoss: ep.train_loss,
+            valLoss: ep.val_loss,
+            learningRate: sft.learning_rate ?? null,
+          });
         }
       }
       return;
@@ -435,7 +494,14 @@ export class ReportFolder {
     }
     if ((tool === "save" || tool === "load") && (s || typeof input.name === "string" || typeof input.path === "string")) {
       const name = str(s?.name) ?? str(input.name) ?? str(s?.path) ?? str(input.path) ?? "?";
-      const kind = tool === "load" ? "load" : e.toolUseId === HARNESS_CALL.emergencySave || name.startsWith("emergency-") ? "emergency" : e.toolUseId === HARNESS_CALL.resumePoint ? "resume" : "save";
+      const kind =
+        tool === "load"
+          ? "load"
+          : e.toolUseId === HARNESS_CALL.emergencySave || name.startsWith("emergency-")
+            ? "emergency"
+            : e.toolUseId === HARNESS_CALL.resumePoint
+              ? "resume"
+              : "save";
       m.checkpoints.push({ turn: e.turn, minutes, name, kind });
     }
   }

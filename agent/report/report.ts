@@ -14,7 +14,6 @@ import { costOf, foldEvents } from "./model.ts";
 import type { ReportModel } from "./model.ts";
 import { renderPage } from "./page.ts";
 
-
 /** A run directory from a directory or a path to its transcript. */
 export function runDirOf(target: string): string {
   const p = path.resolve(target);
@@ -31,7 +30,8 @@ export function readRunTranscript(runDir: string): TranscriptReadResult {
   const file = transcriptOf(runDir);
   if (!fs.existsSync(file)) throw new UserError(`No transcript at ${file}.`, "Pass a run directory (runs/<id>) that holds a transcript.jsonl.");
   const read = readTranscript(file);
-  if (!read.events.some((e) => e.type === "run")) throw new UserError(`${file} has no run header: it is not a tinkerloop transcript (or its first line is damaged).`);
+  if (!read.events.some((e) => e.type === "run"))
+    throw new UserError(`${file} has no run header: it is not a tinkerloop transcript (or its first line is damaged).`);
   return read;
 }
 

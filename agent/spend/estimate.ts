@@ -105,20 +105,36 @@ export class CallEstimator implements CostEstimator {
         const iterations = numberOr(arg("num_iterations"), 1);
         const perIteration = sampling(prompts, g, maxTokens);
         perIteration.trained = prompts.reduce((n, p) => n + g * (p + maxTokens - 1), 0);
-        return this.priced(scale(perIteration, iterations), `${prompts.length} prompts × group ${g} × up to ${maxTokens} tokens × ${iterations} iteration${iterations === 1 ? "" : "s"}`);
+        return this.priced(
+          scale(perIteration, iterations),
+          `${prompts.length} prompts × group ${g} × up to ${maxTokens} tokens × ${iterations} iteration${iterations === 1 ? "" : "s"}`,
+        );
       }
       if (tool === "train_sft_step") {
-        const examples = windowed(this.records(a.examples, "examples"), arg("start"), arg("limit")).map((r) => tokensOf(text(r.prompt ?? r.input)) + tokensOf(text(r.response ?? r.output)) - 1);
+        const examples = windowed(this.records(a.examples, "examples"), arg("start"), arg("limit")).map(
+          (r) => tokensOf(text(r.prompt ?? r.input)) + tokensOf(text(r.response ?? r.output)) - 1,
+        );
         const epochs = numberOr(arg("num_epochs"), 1);
         const share = numberOr(arg("validation_split"), 0.1);
         const nVal = share > 0 && examples.length >= 2 ? Math.max(1, Math.floor(examples.length * share)) : 0;
         const total = examples.reduce((n, t) => n + t, 0);
         const val = nVal === 0 ? 0 : Math.ceil((total * nVal) / examples.length);
-        return this.priced({ ...ZERO_TOKENS, trained: (total - val) * epochs, prefill: val * epochs }, `${examples.length} examples (~${Math.round(total / Math.max(1, examples.length))} tokens each) × ${epochs} epoch${epochs === 1 ? "" : "s"}`);
+        return this.priced(
+          { ...ZERO_TOKENS, trained: (total - val) * epochs, prefill: val * epochs },
+          `${examples.length} examples (~${Math.round(total / Math.max(1, examples.length))} tokens each) × ${epochs} epoch${epochs === 1 ? "" : "s"}`,
+        );
       }
       const n = numberOr(arg("n"), 1);
-      const prompts = a.prompt !== undefined ? [tokensOf(text(a.prompt))] : this.records(a.prompts, "prompts").slice(0, numberOr(arg("limit"), 200)).map((r) => tokensOf(text(r.prompt)));
-      return this.priced(sampling(prompts, n, maxTokens), `${prompts.length} prompt${prompts.length === 1 ? "" : "s"} × ${n} sample${n === 1 ? "" : "s"} × up to ${maxTokens} tokens`);
+      const prompts =
+        a.prompt !== undefined
+          ? [tokensOf(text(a.prompt))]
+          : this.records(a.prompts, "prompts")
+              .slice(0, numberOr(arg("limit"), 200))
+              .map((r) => tokensOf(text(r.prompt)));
+      return this.priced(
+        sampling(prompts, n, maxTokens),
+        `${prompts.length} prompt${prompts.length === 1 ? "" : "s"} × ${n} sample${n === 1 ? "" : "s"} × up to ${maxTokens} tokens`,
+      );
     } catch (err) {
       if (err instanceof PathRefused || err instanceof UnreadableData) return { unreadable: err.message };
       throw err;
@@ -134,7 +150,12 @@ export class CallEstimator implements CostEstimator {
       ["prefill", (t.prefill * p.prefill + t.cachedPrefill * p.cachedPrefill) / 1e6],
       ["training", (t.trained * p.train) / 1e6],
     ] as const;
-    return `at ${this.o.model}'s prices: ${parts.filter(([, usd]) => usd > 0).map(([what, usd]) => `${what} ${formatUsd(usd)}`).join(", ") || "nothing billed"}`;
+    return `at ${this.o.model}'s prices: ${
+      parts
+        .filter(([, usd]) => usd > 0)
+        .map(([what, usd]) => `${what} ${formatUsd(usd)}`)
+        .join(", ") || "nothing billed"
+    }`;
   }
 
   private priced(tokens: TokenCounts, basis: string): CostEstimate {
@@ -174,7 +195,11 @@ function scale(t: TokenCounts, k: number): TokenCounts {
 /** The tool's declared defaults (JSON Schema `default`), so an estimate takes what the tool will. */
 function defaultsOf(spec: ToolSpec | undefined): Args {
   const props = (spec?.inputSchema.properties ?? {}) as Record<string, { default?: unknown }>;
-  return Object.fromEntries(Object.entries(props).filter(([, v]) => v && typeof v === "object" && "default" in v).map(([k, v]) => [k, v.default]));
+  return Object.fromEntries(
+    Object.entries(props)
+      .filter(([, v]) => v && typeof v === "object" && "default" in v)
+      .map(([k, v]) => [k, v.default]),
+  );
 }
 
 /** The start/limit window the tools take over a pool (wrapping around). */

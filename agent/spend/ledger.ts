@@ -78,6 +78,7 @@ export function shortSpend(s: SpendFigures, budget: CostBudget = {}): string {
 
 /** "$0.0123 of $5.00 (planner $0.0100, training $0.0023 of $4.00)". */
 export function describeSpend(s: SpendFigures, budget: CostBudget = {}): string {
-  const side = (usd: number, unpriced: boolean, max: number | undefined) => `${unpriced ? "≥" : ""}${formatUsd(usd)}${max !== undefined ? ` of ${formatUsd(max)}` : ""}${unpriced ? " (some tokens unpriced)" : ""}`;
+  const side = (usd: number, unpriced: boolean, max: number | undefined) =>
+    `${unpriced ? "≥" : ""}${formatUsd(usd)}${max !== undefined ? ` of ${formatUsd(max)}` : ""}${unpriced ? " (some tokens unpriced)" : ""}`;
   return `${shortSpend(s, budget)} (planner ${side(s.plannerUsd, s.plannerUnpriced, budget.maxPlannerCostUsd)}, training ${side(s.trainingUsd, s.trainingUnpriced, budget.maxTrainingCostUsd)})`;
 }

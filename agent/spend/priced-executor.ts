@@ -7,7 +7,6 @@ import { USAGE_META } from "../../tools/tinker/tools/results.ts";
 
 export { SPEND_META };
 
-
 const count = z.number().int().min(0);
 const usageShape = z.looseObject({ prefill_tokens: count, cached_prefill_tokens: count, sampled_tokens: count, trained_tokens: count });
 export const spendShape = z.object({ usd: z.number().min(0).nullable(), prefill: count, cachedPrefill: count, sampled: count, trained: count });

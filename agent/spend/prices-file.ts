@@ -8,7 +8,11 @@ import type { PriceData } from "./prices.ts";
 const usd = z.number().finite().min(0);
 const sourced = { source: z.string().min(1), date: z.string().min(1) };
 const plannerRates = { input: usd, output: usd, cacheRead: usd, cacheWrite: usd };
-const plannerPrice = z.strictObject({ ...plannerRates, longPrompt: z.strictObject({ ...plannerRates, aboveTokens: z.number().int().positive() }).optional(), note: z.string().optional() });
+const plannerPrice = z.strictObject({
+  ...plannerRates,
+  longPrompt: z.strictObject({ ...plannerRates, aboveTokens: z.number().int().positive() }).optional(),
+  note: z.string().optional(),
+});
 const trainingPrice = z.strictObject({ prefill: usd, cachedPrefill: usd, sample: usd, train: usd, note: z.string().optional() });
 const unknownEntry = z.strictObject({ unknown: z.string().min(1) });
 
@@ -34,11 +38,16 @@ const overrideShape = z.strictObject({
  */
 function firstIssue(json: unknown): { path: PropertyKey[]; message: string } | undefined {
   if (!json || typeof json !== "object") return undefined;
-  for (const [section, shape] of [["planners", plannerPrice], ["training", trainingPrice]] as const) {
+  for (const [section, shape] of [
+    ["planners", plannerPrice],
+    ["training", trainingPrice],
+  ] as const) {
     const entries = (json as Record<string, unknown>)[section];
     if (!entries || typeof entries !== "object") continue;
     for (const [id, e] of Object.entries(entries)) {
-      const r = (e && typeof e === "object" && "unknown" in e ? unknownEntry : shape.extend({ source: z.string().optional(), date: z.string().optional() })).safeParse(e);
+      const r = (
+        e && typeof e === "object" && "unknown" in e ? unknownEntry : shape.extend({ source: z.string().optional(), date: z.string().optional() })
+      ).safeParse(e);
       if (!r.success) return { path: [section, id, ...r.error.issues[0]!.path], message: r.error.issues[0]!.message };
     }
   }
@@ -74,7 +83,9 @@ export function loadPrices(file: string | undefined): PriceTable {
   const r = overrideShape.safeParse(json);
   if (!r.success) {
     const issue = firstIssue(json) ?? r.error.issues[0]!;
-    throw new UserError(`The prices file ${abs}, at ${issue.path.join(".") || "(top)"}: ${issue.message} (prices are USD per million tokens, e.g. {"planners": {"openai:my-model": {"input": 1, "output": 4, "cacheRead": 0.1, "cacheWrite": 0}}}).`);
+    throw new UserError(
+      `The prices file ${abs}, at ${issue.path.join(".") || "(top)"}: ${issue.message} (prices are USD per million tokens, e.g. {"planners": {"openai:my-model": {"input": 1, "output": 4, "cacheRead": 0.1, "cacheWrite": 0}}}).`,
+    );
   }
   // The user's entries replace the built-in ones whole; the file is their source.
   const mine = { source: `your prices file ${abs}`, date };

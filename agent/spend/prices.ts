@@ -9,7 +9,13 @@ import BUILT_IN from "./prices.json" with { type: "json" };
  */
 
 /** USD per million tokens of a planner model; `longPrompt` rates apply to a whole request whose prompt is longer than `aboveTokens`. */
-export type PlannerPrice = { input: number; output: number; cacheRead: number; cacheWrite: number; longPrompt?: Omit<PlannerPrice, "longPrompt"> & { aboveTokens: number } };
+export type PlannerPrice = {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+  longPrompt?: Omit<PlannerPrice, "longPrompt"> & { aboveTokens: number };
+};
 
 /** USD per million tokens of a training model (Tinker's meters). */
 export type TrainingPrice = { prefill: number; cachedPrefill: number; sample: number; train: number };
@@ -56,7 +62,8 @@ export class PriceTable {
 
   /** The price of a planner ("anthropic:<model>", "openai:<model>"); offline planners are free. */
   planner(plannerId: string): Priced<PlannerPrice> {
-    if (FREE_PLANNER.test(plannerId)) return { price: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, source: "an offline planner: nothing is billed", date: "" };
+    if (FREE_PLANNER.test(plannerId))
+      return { price: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, source: "an offline planner: nothing is billed", date: "" };
     const e = this.table.planners[plannerId] ?? this.table.planners[withoutDate(plannerId)];
     if (!e) return { unknown: `no price is listed for ${plannerId}` };
     if ("unknown" in e) return { unknown: `${plannerId}: ${e.unknown}` };

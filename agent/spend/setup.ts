@@ -11,23 +11,32 @@ export type RunPrices = { planner: PlannerPrice | undefined; training: TrainingP
  * start with how to give one; with a dollar budget that the missing price would leave
  * unenforceable, the run does not start (one line, exit 2).
  */
-export function runPrices(cfg: Pick<RunConfig, "model" | "maxCostUsd" | "maxPlannerCostUsd" | "maxTrainingCostUsd">, plannerId: string | undefined, table: PriceTable): RunPrices {
+export function runPrices(
+  cfg: Pick<RunConfig, "model" | "maxCostUsd" | "maxPlannerCostUsd" | "maxTrainingCostUsd">,
+  plannerId: string | undefined,
+  table: PriceTable,
+): RunPrices {
   // An external agent (tinkerloop mcp) pays for its own model: the harness sees no planner spend.
-  const planner: Priced<PlannerPrice> = plannerId === undefined ? { price: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, source: "external agent", date: "" } : table.planner(plannerId);
+  const planner: Priced<PlannerPrice> =
+    plannerId === undefined ? { price: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, source: "external agent", date: "" } : table.planner(plannerId);
   const training = table.training(cfg.model);
   const lines: string[] = [];
   const hint = (key: string, example: string) => `give one in a prices file and pass --prices FILE, e.g. {"${key}": {${example}}}`;
   if ("unknown" in planner) {
     const example = `"${plannerId}": {"input": 1, "output": 4, "cacheRead": 0.1, "cacheWrite": 0}`;
     if (cfg.maxCostUsd !== undefined || cfg.maxPlannerCostUsd !== undefined) {
-      throw new UserError(`No price for the planner ${plannerId} (${planner.unknown}), so ${cfg.maxCostUsd !== undefined ? "--max-cost" : "--max-planner-cost"} cannot be kept: ${hint("planners", example)} (USD per million tokens).`);
+      throw new UserError(
+        `No price for the planner ${plannerId} (${planner.unknown}), so ${cfg.maxCostUsd !== undefined ? "--max-cost" : "--max-planner-cost"} cannot be kept: ${hint("planners", example)} (USD per million tokens).`,
+      );
     }
     lines.push(`price: none for the planner (${planner.unknown}); its spend is not counted — ${hint("planners", example)}`);
   }
   if ("unknown" in training) {
     const example = `"${cfg.model}": {"prefill": 0.2, "cachedPrefill": 0.04, "sample": 0.6, "train": 0.44}`;
     if (cfg.maxCostUsd !== undefined || cfg.maxTrainingCostUsd !== undefined) {
-      throw new UserError(`No price for training ${cfg.model} (${training.unknown}), so ${cfg.maxCostUsd !== undefined ? "--max-cost" : "--max-training-cost"} cannot be kept: ${hint("training", example)} (USD per million tokens).`);
+      throw new UserError(
+        `No price for training ${cfg.model} (${training.unknown}), so ${cfg.maxCostUsd !== undefined ? "--max-cost" : "--max-training-cost"} cannot be kept: ${hint("training", example)} (USD per million tokens).`,
+      );
     }
     lines.push(`price: none for training (${training.unknown}); its spend is not counted — ${hint("training", example)}`);
   }

@@ -77,7 +77,16 @@ export function leaderboard(cells: readonly ScoredCell[]): LeaderGroup[] {
   }
   return [...groups.values()].map((g) => {
     const planners = [...new Set(g.cells.map((c) => c.planner))];
-    return { prompt: g.prompt, model: g.model, rows: planners.map((p) => row(p, g.cells.filter((c) => c.planner === p))) };
+    return {
+      prompt: g.prompt,
+      model: g.model,
+      rows: planners.map((p) =>
+        row(
+          p,
+          g.cells.filter((c) => c.planner === p),
+        ),
+      ),
+    };
   });
 }
 
@@ -106,7 +115,19 @@ function row(planner: string, cells: ScoredCell[]): LeaderRow {
   };
 }
 
-export const LEADERBOARD_COLUMNS = ["planner", "runs", "finished", "lift (mean ± sd)", "best lift", "best score", "turns (median)", "time (median)", "tokens/run", "cost/run", "interventions/run"] as const;
+export const LEADERBOARD_COLUMNS = [
+  "planner",
+  "runs",
+  "finished",
+  "lift (mean ± sd)",
+  "best lift",
+  "best score",
+  "turns (median)",
+  "time (median)",
+  "tokens/run",
+  "cost/run",
+  "interventions/run",
+] as const;
 
 const pts = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)} pts`;
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -127,7 +148,9 @@ export function rowCells(r: LeaderRow): string[] {
     r.planner,
     `${r.runs}${r.notCounted ? ` (+${r.notCounted} not done)` : ""}`,
     r.runs ? `${r.finished}/${r.runs} (${Math.round(r.finishedShare * 100)}%)` : dash,
-    r.lift.mean === null ? dash : `${pts(r.lift.mean)}${r.lift.sd === null ? "" : ` ± ${(r.lift.sd * 100).toFixed(1)}`}${r.lift.n < r.runs ? ` (n=${r.lift.n})` : ""}`,
+    r.lift.mean === null
+      ? dash
+      : `${pts(r.lift.mean)}${r.lift.sd === null ? "" : ` ± ${(r.lift.sd * 100).toFixed(1)}`}${r.lift.n < r.runs ? ` (n=${r.lift.n})` : ""}`,
     r.bestLift === null ? dash : pts(r.bestLift),
     r.bestScore === null ? dash : pct(r.bestScore),
     r.medianTurns === null ? dash : String(r.medianTurns),
@@ -147,7 +170,11 @@ export function formatLeaderboard(groups: readonly LeaderGroup[]): string[] {
   for (const g of groups) {
     const rows = g.rows.map((r) => rowCells(r).map((c) => c.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?")));
     const widths = LEADERBOARD_COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
-    const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+    const line = (cells: readonly string[]) =>
+      cells
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd();
     out.push(`leaderboard: ${groupTitle(g)}`, line(LEADERBOARD_COLUMNS), line(widths.map((w) => "─".repeat(w))), ...rows.map(line), "");
   }
   return out;

@@ -84,7 +84,10 @@ export function manifestFiles(dir: string): string[] {
   } catch {
     return [];
   }
-  return names.filter((n) => MANIFEST_FILE.test(n)).sort().map((n) => path.join(dir, n));
+  return names
+    .filter((n) => MANIFEST_FILE.test(n))
+    .sort()
+    .map((n) => path.join(dir, n));
 }
 
 export function readManifest(file: string): Manifest {
@@ -92,19 +95,35 @@ export function readManifest(file: string): Manifest {
   try {
     raw = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (err) {
-    throw new UserError(`Cannot read the sweep manifest ${file}: ${(err as Error).message.split("\n")[0]}`, "Restore it, or remove it to let the sweep rebuild its state from the run directories.");
+    throw new UserError(
+      `Cannot read the sweep manifest ${file}: ${(err as Error).message.split("\n")[0]}`,
+      "Restore it, or remove it to let the sweep rebuild its state from the run directories.",
+    );
   }
   const r = manifestShape.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new UserError(`${file} is not a tinkerloop sweep manifest (${issue.path.join(".") || "top level"}: ${issue.message}).`, "Point at a sweep directory (sweeps/<id>) written by tinkerloop sweep.");
+    throw new UserError(
+      `${file} is not a tinkerloop sweep manifest (${issue.path.join(".") || "top level"}: ${issue.message}).`,
+      "Point at a sweep directory (sweeps/<id>) written by tinkerloop sweep.",
+    );
   }
   return r.data;
 }
 
 /** A new record for a cell that has not run. */
 export function newCellRecord(cell: Cell): CellRecord {
-  return { id: cell.id, planner: cell.planner, prompt: cell.prompt, model: cell.model, seed: cell.seed, runDir: cell.id, state: "pending", attempts: 0, resumes: 0 };
+  return {
+    id: cell.id,
+    planner: cell.planner,
+    prompt: cell.prompt,
+    model: cell.model,
+    seed: cell.seed,
+    runDir: cell.id,
+    state: "pending",
+    attempts: 0,
+    resumes: 0,
+  };
 }
 
 /** The manifest of one sweep invocation, written through on every change. */
@@ -120,13 +139,19 @@ export class ManifestStore {
     for (const other of manifestFiles(dir)) {
       const m = readManifest(other);
       if (m.fingerprint !== o.fingerprint) {
-        throw new UserError(`${dir} holds another sweep (${m.sweepId}: its planners, prompts, models, seeds or run options differ).`, "Give this one another --name, or continue that one with the options it was started with (see its sweep.json).");
+        throw new UserError(
+          `${dir} holds another sweep (${m.sweepId}: its planners, prompts, models, seeds or run options differ).`,
+          "Give this one another --name, or continue that one with the options it was started with (see its sweep.json).",
+        );
       }
     }
     const now = new Date().toISOString();
     const existing = fs.existsSync(file) ? readManifest(file) : undefined;
     if (existing?.owner && existing.owner.pid !== process.pid && existing.owner.host === os.hostname() && isSweepProcess(existing.owner.pid)) {
-      throw new UserError(`Another tinkerloop sweep (pid ${existing.owner.pid}) is running ${path.basename(file)} in ${dir}.`, "Wait for it, or stop it (Ctrl-C in its terminal, or kill -INT it) and run this again.");
+      throw new UserError(
+        `Another tinkerloop sweep (pid ${existing.owner.pid}) is running ${path.basename(file)} in ${dir}.`,
+        "Wait for it, or stop it (Ctrl-C in its terminal, or kill -INT it) and run this again.",
+      );
     }
     const known = new Map((existing?.cells ?? []).map((c) => [c.id, c]));
     const m: Manifest = {

@@ -74,7 +74,10 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
     const obs = observeCell(dirOf(rec), rec);
     const action = actionFor(rec, obs);
     if (action === "keep" || action === "give-up") {
-      o.store.update(rec.id, { state: obs.state, ...(obs.note ? { note: action === "give-up" ? `${obs.note}; failed ${rec.attempts} times, not retried again` : obs.note } : {}) });
+      o.store.update(rec.id, {
+        state: obs.state,
+        ...(obs.note ? { note: action === "give-up" ? `${obs.note}; failed ${rec.attempts} times, not retried again` : obs.note } : {}),
+      });
       done++;
       say(cell, action === "keep" ? `${obs.state}, kept` : "failed again earlier; not retried (delete its run directory to run it anew)");
       continue;
@@ -107,10 +110,18 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
     const obs = observeCell(dirOf(rec), { ...rec, state: "failed" });
     const state = obs.state === "running" || obs.state === "pending" ? "failed" : obs.state;
     const exitCode = exit ? (exit.code ?? (exit.signal ? 128 + (os.constants.signals[exit.signal] ?? 0) : null)) : null;
-    o.store.update(rec.id, { state, exitCode, endedAt: new Date().toISOString(), pid: undefined, note: obs.note ?? (exitCode !== null ? `exit ${exitCode}` : undefined) });
+    o.store.update(rec.id, {
+      state,
+      exitCode,
+      endedAt: new Date().toISOString(),
+      pid: undefined,
+      note: obs.note ?? (exitCode !== null ? `exit ${exitCode}` : undefined),
+    });
     done++;
     const h = obs.summary?.holdout;
-    const result = h ? `holdout ${(h.baseline * 100).toFixed(1)}% → ${(h.final * 100).toFixed(1)}% (${h.final >= h.baseline ? "+" : ""}${((h.final - h.baseline) * 100).toFixed(1)} pts)` : "";
+    const result = h
+      ? `holdout ${(h.baseline * 100).toFixed(1)}% → ${(h.final * 100).toFixed(1)}% (${h.final >= h.baseline ? "+" : ""}${((h.final - h.baseline) * 100).toFixed(1)} pts)`
+      : "";
     const why = obs.note && obs.note !== state ? ` (${obs.note})` : state !== "finished" && exitCode !== null ? ` (exit ${exitCode})` : "";
     say(job.cell, `${state}${why}${result ? `: ${result}` : ""}`);
   };
@@ -124,7 +135,9 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
       const aside = `${dir}.attempt-${rec.attempts}-${Date.now().toString(36)}`;
       fs.renameSync(dir, aside);
     }
-    const args = fresh ? ["run", ...runArgs(cell, o.spec), "--run-dir", dir] : ["resume", dir, "--planner", cell.planner.spec, ...(o.spec.run.mcpConfig ? ["--mcp-config", o.spec.run.mcpConfig] : [])];
+    const args = fresh
+      ? ["run", ...runArgs(cell, o.spec), "--run-dir", dir]
+      : ["resume", dir, "--planner", cell.planner.spec, ...(o.spec.run.mcpConfig ? ["--mcp-config", o.spec.run.mcpConfig] : [])];
     const logs = path.join(o.sweepDir, SWEEP_FILES.logs);
     fs.mkdirSync(logs, { recursive: true });
     const logFile = path.join(logs, `${rec.id}.log`);
@@ -151,7 +164,12 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
         note: undefined,
         ...(fresh ? { attempts: rec.attempts + 1 } : { resumes: rec.resumes + 1 }),
       });
-      const verb = { run: "started", restart: "restarted from the beginning (a recorded planner cannot resume)", retry: `retried after a failure (attempt ${rec.attempts + 1} of ${MAX_ATTEMPTS})`, resume: "resumed (tinkerloop resume)" }[job.action as "run" | "restart" | "retry" | "resume"];
+      const verb = {
+        run: "started",
+        restart: "restarted from the beginning (a recorded planner cannot resume)",
+        retry: `retried after a failure (attempt ${rec.attempts + 1} of ${MAX_ATTEMPTS})`,
+        resume: "resumed (tinkerloop resume)",
+      }[job.action as "run" | "restart" | "retry" | "resume"];
       say(cell, `${verb} → ${path.relative(o.cwd, dir) || dir} (log: ${path.relative(o.cwd, logFile)})`);
       child.once("exit", (code, signal) => {
         pids.delete(pid);
@@ -169,7 +187,12 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
   const adopt = async (job: Job): Promise<void> => {
     const here = job.rec.host === os.hostname() && job.rec.pid !== undefined;
     if (here) pids.add(job.rec.pid!);
-    say(job.cell, here ? `still running from an earlier invocation (pid ${job.rec.pid}); waiting for it` : `running on ${job.rec.host ?? "another machine"} (its heartbeat is fresh); waiting for it`);
+    say(
+      job.cell,
+      here
+        ? `still running from an earlier invocation (pid ${job.rec.pid}); waiting for it`
+        : `running on ${job.rec.host ?? "another machine"} (its heartbeat is fresh); waiting for it`,
+    );
     while (isAlive(dirOf(job.rec), job.rec)) await new Promise((r) => setTimeout(r, ADOPT_POLL_MS));
     if (here) pids.delete(job.rec.pid!);
     // Gone without an end of its own (killed with the sweep's machine, say): carry on from where it stopped.

@@ -67,7 +67,9 @@ export const sweepFileShape = z.strictObject({
   models: z.array(z.string().min(1)).optional(),
   seeds: z.union([z.number().int().min(1).max(1000), z.array(z.number().int().min(0).max(1_000_000)).min(1)]).optional(),
   concurrency: z.number().int().min(1).max(256).optional(),
-  run: z.strictObject(Object.fromEntries(CELL_RUN_OPTIONS.map((k) => [k, runValue.optional()])) as Record<CellRunOption, z.ZodOptional<typeof runValue>>).optional(),
+  run: z
+    .strictObject(Object.fromEntries(CELL_RUN_OPTIONS.map((k) => [k, runValue.optional()])) as Record<CellRunOption, z.ZodOptional<typeof runValue>>)
+    .optional(),
 });
 export type SweepFile = z.infer<typeof sweepFileShape>;
 
@@ -100,8 +102,12 @@ export function loadSweepFile(file: string): { spec: SweepSpec; concurrency?: nu
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const where = issue.path.length ? `${issue.path.join(".")}: ` : "";
-    const what = issue.code === "unrecognized_keys" ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}` : issue.message;
-    throw new UserError(`${abs}: ${where}${what}.`, `Keys: name, planners, recipes, promptFiles, models, seeds, concurrency, run (${CELL_RUN_OPTIONS.join(", ")}).`);
+    const what =
+      issue.code === "unrecognized_keys" ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}` : issue.message;
+    throw new UserError(
+      `${abs}: ${where}${what}.`,
+      `Keys: name, planners, recipes, promptFiles, models, seeds, concurrency, run (${CELL_RUN_OPTIONS.join(", ")}).`,
+    );
   }
   const f = r.data;
   const base = path.dirname(abs);
@@ -111,30 +117,67 @@ export function loadSweepFile(file: string): { spec: SweepSpec; concurrency?: nu
     run[k] = typeof v === "object" ? JSON.stringify(v) : String(v);
   }
   return {
-    spec: normalize({ name: f.name, planners: f.planners, recipes: f.recipes ?? [], promptFiles: f.promptFiles ?? [], models: f.models ?? [], seeds: f.seeds ?? 1, run }, base, abs),
+    spec: normalize(
+      { name: f.name, planners: f.planners, recipes: f.recipes ?? [], promptFiles: f.promptFiles ?? [], models: f.models ?? [], seeds: f.seeds ?? 1, run },
+      base,
+      abs,
+    ),
     ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}),
   };
 }
 
-const seedsFlag = z.coerce.number({ error: "--seeds must be a number" }).int("--seeds must be a whole number").min(1, "--seeds must be 1 or more").max(1000, "--seeds must be at most 1000");
+const seedsFlag = z.coerce
+  .number({ error: "--seeds must be a number" })
+  .int("--seeds must be a whole number")
+  .min(1, "--seeds must be 1 or more")
+  .max(1000, "--seeds must be at most 1000");
 
 /** The spec from flags; relative paths are taken against `cwd`. */
 export function specFromFlags(f: SweepFlags, cwd: string): SweepSpec {
-  if (!f.planner?.length) throw new UserError("A sweep needs at least one --planner.", "e.g. tinkerloop sweep --planner scripted --planner anthropic:claude-sonnet-5-5 --recipe arithmetic --seeds 3");
-  if (f.name !== undefined && !SWEEP_ID.test(f.name)) throw new UserError(`--name ${JSON.stringify(f.name)} is not a sweep id.`, "Use letters, digits, . _ - (up to 64).");
+  if (!f.planner?.length)
+    throw new UserError(
+      "A sweep needs at least one --planner.",
+      "e.g. tinkerloop sweep --planner scripted --planner anthropic:claude-sonnet-5-5 --recipe arithmetic --seeds 3",
+    );
+  if (f.name !== undefined && !SWEEP_ID.test(f.name))
+    throw new UserError(`--name ${JSON.stringify(f.name)} is not a sweep id.`, "Use letters, digits, . _ - (up to 64).");
   const seeds = f.seeds === undefined ? 1 : seedsFlag.safeParse(f.seeds);
   if (typeof seeds === "object" && !seeds.success) throw new UserError(seeds.error.issues[0]!.message);
   const run: Partial<Record<CellRunOption, string>> = {};
   for (const k of CELL_RUN_OPTIONS) if (f[k] !== undefined) run[k] = f[k];
-  return normalize({ name: f.name, planners: f.planner, recipes: f.recipe ?? [], promptFiles: f.promptFile ?? [], models: f.model ?? [], seeds: typeof seeds === "number" ? seeds : seeds.data, run }, cwd, "flags");
+  return normalize(
+    {
+      name: f.name,
+      planners: f.planner,
+      recipes: f.recipe ?? [],
+      promptFiles: f.promptFile ?? [],
+      models: f.model ?? [],
+      seeds: typeof seeds === "number" ? seeds : seeds.data,
+      run,
+    },
+    cwd,
+    "flags",
+  );
 }
 
 function normalize(
-  f: { name: string | undefined; planners: Array<string | { spec: string; label?: string | undefined }>; recipes: string[]; promptFiles: string[]; models: string[]; seeds: number | number[]; run: Partial<Record<CellRunOption, string>> },
+  f: {
+    name: string | undefined;
+    planners: Array<string | { spec: string; label?: string | undefined }>;
+    recipes: string[];
+    promptFiles: string[];
+    models: string[];
+    seeds: number | number[];
+    run: Partial<Record<CellRunOption, string>>;
+  },
   base: string,
   where: string,
 ): SweepSpec {
-  if (f.recipes.length + f.promptFiles.length === 0) throw new UserError(`The sweep (${where}) names no prompt.`, "Give at least one recipe (--recipe NAME / recipes:) or prompt file (--prompt-file FILE / promptFiles:).");
+  if (f.recipes.length + f.promptFiles.length === 0)
+    throw new UserError(
+      `The sweep (${where}) names no prompt.`,
+      "Give at least one recipe (--recipe NAME / recipes:) or prompt file (--prompt-file FILE / promptFiles:).",
+    );
   const planners = f.planners.map((p) => {
     const spec = absolutePlanner(typeof p === "string" ? p : p.spec, base);
     return { spec, label: (typeof p === "string" ? undefined : p.label) ?? plannerLabel(spec) };
@@ -152,7 +195,11 @@ function normalize(
     ["model", f.models],
   ] as const) {
     const dup = labels.find((l, i) => labels.indexOf(l) !== i);
-    if (dup !== undefined) throw new UserError(`The sweep (${where}) names the ${what} '${dup}' twice.`, what === "planner" ? "Give one of them a label (in a sweep file: { spec: ..., label: ... })." : "Name each once.");
+    if (dup !== undefined)
+      throw new UserError(
+        `The sweep (${where}) names the ${what} '${dup}' twice.`,
+        what === "planner" ? "Give one of them a label (in a sweep file: { spec: ..., label: ... })." : "Name each once.",
+      );
   }
   const seeds = typeof f.seeds === "number" ? Array.from({ length: f.seeds }, (_, i) => i + 1) : [...new Set(f.seeds)];
   const run = { ...f.run };
@@ -177,7 +224,11 @@ function plannerLabel(spec: string): string {
   return `replay:${path.basename(p)}`;
 }
 
-const slug = (s: string) => s.replace(/[^A-Za-z0-9.-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40) || "x";
+const slug = (s: string) =>
+  s
+    .replace(/[^A-Za-z0-9.-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40) || "x";
 const hash = (v: unknown) => crypto.createHash("sha256").update(JSON.stringify(v)).digest("hex");
 
 /** Every cell, planners × prompts × models × seeds in that order; ids are stable (they name run directories). */
@@ -210,7 +261,11 @@ export function parseShard(text: string): Shard {
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
   const index = m ? Number(m[1]) : NaN;
   const count = m ? Number(m[2]) : NaN;
-  if (!m || count < 1 || index >= count || count > MAX_CELLS) throw new UserError(`--shard ${JSON.stringify(text)} is not a shard.`, "Use --shard i/n with 0 ≤ i < n, e.g. --shard 0/4 (a Slurm array: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT).");
+  if (!m || count < 1 || index >= count || count > MAX_CELLS)
+    throw new UserError(
+      `--shard ${JSON.stringify(text)} is not a shard.`,
+      "Use --shard i/n with 0 ≤ i < n, e.g. --shard 0/4 (a Slurm array: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT).",
+    );
   return { index, count };
 }
 
@@ -221,7 +276,15 @@ export function shardCells(cells: Cell[], shard: Shard | undefined): Cell[] {
 
 /** The `tinkerloop run` arguments of a cell (without --run-dir). */
 export function runArgs(cell: Cell, spec: SweepSpec): string[] {
-  const args = ["--planner", cell.planner.spec, cell.prompt.kind === "recipe" ? "--recipe" : "--prompt-file", cell.prompt.value, ...(cell.model ? ["--model", cell.model] : []), "--seed", String(cell.seed)];
+  const args = [
+    "--planner",
+    cell.planner.spec,
+    cell.prompt.kind === "recipe" ? "--recipe" : "--prompt-file",
+    cell.prompt.value,
+    ...(cell.model ? ["--model", cell.model] : []),
+    "--seed",
+    String(cell.seed),
+  ];
   for (const k of CELL_RUN_OPTIONS) if (spec.run[k] !== undefined) args.push(flagOf(k), spec.run[k]!);
   return args;
 }

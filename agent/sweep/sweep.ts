@@ -41,8 +41,13 @@ export const SWEEPS_DIR = "sweeps";
 
 /** Runs (or continues) a sweep; returns the exit code: 0 every cell ended on its own, 1 some failed or did not run, 130 interrupted. */
 export async function runSweep(req: SweepRequest, io: SweepIO): Promise<number> {
-  const matrixFlags = (["planner", "recipe", "promptFile", "model", "seeds", "name", ...CELL_RUN_OPTIONS] as const).filter((k) => req.flags[k] !== undefined && !(Array.isArray(req.flags[k]) && (req.flags[k] as string[]).length === 0));
-  if (req.file && matrixFlags.length) throw new UserError(`Give the matrix either in the sweep file or as flags, not both (found ${matrixFlags.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")}).`);
+  const matrixFlags = (["planner", "recipe", "promptFile", "model", "seeds", "name", ...CELL_RUN_OPTIONS] as const).filter(
+    (k) => req.flags[k] !== undefined && !(Array.isArray(req.flags[k]) && (req.flags[k] as string[]).length === 0),
+  );
+  if (req.file && matrixFlags.length)
+    throw new UserError(
+      `Give the matrix either in the sweep file or as flags, not both (found ${matrixFlags.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")}).`,
+    );
   const fromFile = req.file ? loadSweepFile(path.resolve(io.cwd, req.file)) : undefined;
   const spec = fromFile?.spec ?? specFromFlags(req.flags, io.cwd);
   const shard = req.shard !== undefined ? parseShard(req.shard) : undefined;
@@ -64,19 +69,40 @@ export async function runSweep(req: SweepRequest, io: SweepIO): Promise<number> 
   const store = ManifestStore.open(sweepDir, { sweepId, fingerprint: fingerprint(spec), spec, shard, cells: mine });
   io.out(`sweep ${sweepId}: ${where}, ${concurrency} at a time → ${sweepDir}`);
   io.out(`manifest: ${store.file}`);
-  const { interrupted } = await runCells({ sweepDir, store, spec, cells: mine, concurrency, cwd: io.cwd, env: io.env, out: io.out, stop: io.stop, hardStop: io.hardStop });
+  const { interrupted } = await runCells({
+    sweepDir,
+    store,
+    spec,
+    cells: mine,
+    concurrency,
+    cwd: io.cwd,
+    env: io.env,
+    out: io.out,
+    stop: io.stop,
+    hardStop: io.hardStop,
+  });
 
   const scored = store.cells.map((r) => scoredCell(sweepDir, r));
   io.out("");
   for (const line of formatLeaderboard(leaderboard(scored))) io.out(line);
-  if (shard) io.out(`shard ${shard.index}/${shard.count} done; merge every shard's cells with: tinkerloop sweep --collect ${path.relative(io.cwd, sweepDir) || sweepDir}`);
-  else writeOutputs(sweepDir, sweepId, scored.map((s, i) => ({ ...s, runDir: path.join(sweepDir, store.cells[i]!.runDir) })), io.out);
+  if (shard)
+    io.out(
+      `shard ${shard.index}/${shard.count} done; merge every shard's cells with: tinkerloop sweep --collect ${path.relative(io.cwd, sweepDir) || sweepDir}`,
+    );
+  else
+    writeOutputs(
+      sweepDir,
+      sweepId,
+      scored.map((s, i) => ({ ...s, runDir: path.join(sweepDir, store.cells[i]!.runDir) })),
+      io.out,
+    );
   if (interrupted) {
     io.out(`interrupted: run the same command again to continue (finished cells are kept, interrupted ones resumed).`);
     return EXIT.interrupted;
   }
   const open = scored.filter((c) => c.state !== "finished" && c.state !== "stopped").length;
-  if (open) io.out(`${open} cell(s) did not end on their own (see ${path.relative(io.cwd, store.file)}); running the same command again retries or resumes them.`);
+  if (open)
+    io.out(`${open} cell(s) did not end on their own (see ${path.relative(io.cwd, store.file)}); running the same command again retries or resumes them.`);
   return open ? EXIT.unfinished : 0;
 }
 
@@ -110,7 +136,9 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
     }
   }
   const cells = [...byId.values()];
-  io.out(`collected ${cells.length} cell(s) from ${dirs.length} director${dirs.length === 1 ? "y" : "ies"}: ${cells.filter((c) => c.state === "finished" || c.state === "stopped").length} ended on their own`);
+  io.out(
+    `collected ${cells.length} cell(s) from ${dirs.length} director${dirs.length === 1 ? "y" : "ies"}: ${cells.filter((c) => c.state === "finished" || c.state === "stopped").length} ended on their own`,
+  );
   io.out("");
   for (const line of formatLeaderboard(leaderboard(cells))) io.out(line);
   const out = path.resolve(io.cwd, outDir ?? dirs[0]!);
@@ -122,7 +150,8 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
 /** The cells recorded in a sweep directory's manifests, each with its state as its run directory shows it. */
 function cellsOf(sweepDir: string): { sweepDir: string; id: string; cells: Array<{ rec: CellRecord; note?: string }> } {
   const files = manifestFiles(sweepDir);
-  if (!files.length) throw new UserError(`${sweepDir} holds no sweep (no ${SWEEP_FILES.manifest}).`, "Point at a directory tinkerloop sweep wrote (sweeps/<id>).");
+  if (!files.length)
+    throw new UserError(`${sweepDir} holds no sweep (no ${SWEEP_FILES.manifest}).`, "Point at a directory tinkerloop sweep wrote (sweeps/<id>).");
   const seen = new Map<string, CellRecord>();
   let id = "";
   for (const f of files) {
@@ -135,7 +164,15 @@ function cellsOf(sweepDir: string): { sweepDir: string; id: string; cells: Array
 
 function scoredCell(sweepDir: string, rec: CellRecord): ScoredCell {
   const obs = observeCell(path.join(sweepDir, rec.runDir), rec);
-  return { id: rec.id, planner: rec.planner.label, prompt: rec.prompt.label, model: rec.model, seed: rec.seed, state: obs.state, ...(obs.summary ? { summary: obs.summary } : {}) };
+  return {
+    id: rec.id,
+    planner: rec.planner.label,
+    prompt: rec.prompt.label,
+    model: rec.model,
+    seed: rec.seed,
+    state: obs.state,
+    ...(obs.summary ? { summary: obs.summary } : {}),
+  };
 }
 
 /** leaderboard.json and (with two or more runs to show) compare.html with the leaderboard on top. Neither can fail the sweep. */
@@ -143,7 +180,10 @@ function writeOutputs(dir: string, sweepId: string, cells: Array<ScoredCell & { 
   const groups = leaderboard(cells);
   const file = path.join(dir, SWEEP_FILES.leaderboard);
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, `${JSON.stringify({ sweepId, generatedAt: new Date().toISOString(), groups, cells: cells.map(({ summary, ...c }) => ({ ...c, ...(summary ? { summary } : {}) })) }, null, 2)}\n`);
+  fs.writeFileSync(
+    tmp,
+    `${JSON.stringify({ sweepId, generatedAt: new Date().toISOString(), groups, cells: cells.map(({ summary, ...c }) => ({ ...c, ...(summary ? { summary } : {}) })) }, null, 2)}\n`,
+  );
   fs.renameSync(tmp, file);
   out(`leaderboard: ${file}`);
   const shown = cells.filter((c) => c.state === "finished" || c.state === "stopped").map((c) => c.runDir);
@@ -156,7 +196,8 @@ function writeOutputs(dir: string, sweepId: string, cells: Array<ScoredCell & { 
   }
 }
 
-const leaderboardTables = (groups: LeaderGroup[]) => groups.map((g) => ({ title: `Leaderboard: ${groupTitle(g)}`, columns: [...LEADERBOARD_COLUMNS], rows: g.rows.map(rowCells) }));
+const leaderboardTables = (groups: LeaderGroup[]) =>
+  groups.map((g) => ({ title: `Leaderboard: ${groupTitle(g)}`, columns: [...LEADERBOARD_COLUMNS], rows: g.rows.map(rowCells) }));
 
 /**
  * Every cell's `tinkerloop run` settings are checked here, before anything starts: a bad
@@ -179,7 +220,8 @@ function checkCells(spec: SweepSpec, cells: Cell[], io: Pick<SweepIO, "cwd" | "e
       resolvePlanner(c.planner.spec, io.env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
       models.set(key, cfg.model);
     } catch (err) {
-      if (err instanceof UserError) throw new UserError(`sweep cell ${c.planner.label} · ${c.prompt.label}${c.model ? ` · ${c.model}` : ""}: ${err.message}`, err.hint, err.exitCode);
+      if (err instanceof UserError)
+        throw new UserError(`sweep cell ${c.planner.label} · ${c.prompt.label}${c.model ? ` · ${c.model}` : ""}: ${err.message}`, err.hint, err.exitCode);
       throw err;
     }
   }
@@ -198,4 +240,3 @@ function parseConcurrency(v: string | undefined): number | undefined {
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new UserError(`--concurrency ${JSON.stringify(v)} must be a whole number from 1 to 256.`);
   return n;
 }
-

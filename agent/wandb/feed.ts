@@ -67,13 +67,28 @@ export class WandbFeed {
         out.push({
           op: "log",
           step: this.step,
-          data: row({ iteration: p.iteration, reward_mean: p.rewardMean, reward_std: p.rewardStd, learning_rate: p.learningRate, kl_sample_train_v1: p.kl, groups_mixed: p.mixed, uniform_all_zeros: p.allZero, uniform_all_ones: p.allOne, no_signal_rate: total ? (total - p.mixed) / total : null, truncation_rate: p.truncation }),
+          data: row({
+            iteration: p.iteration,
+            reward_mean: p.rewardMean,
+            reward_std: p.rewardStd,
+            learning_rate: p.learningRate,
+            kl_sample_train_v1: p.kl,
+            groups_mixed: p.mixed,
+            uniform_all_zeros: p.allZero,
+            uniform_all_ones: p.allOne,
+            no_signal_rate: total ? (total - p.mixed) / total : null,
+            truncation_rate: p.truncation,
+          }),
         });
         this.sent.grpo++;
       } else if (x.kind === "sft") {
         const p = x.p;
         this.step = Math.max(this.step, p.index);
-        out.push({ op: "log", step: this.step, data: row({ epoch: p.epoch, train_loss_epoch: p.trainLoss, val_loss: p.valLoss, learning_rate: p.learningRate }) });
+        out.push({
+          op: "log",
+          step: this.step,
+          data: row({ epoch: p.epoch, train_loss_epoch: p.trainLoss, val_loss: p.valLoss, learning_rate: p.learningRate }),
+        });
         this.sent.sft++;
       } else {
         out.push({ op: "log", step: this.step, data: row({ holdout_score: x.p.score, holdout_scored: x.p.scored }) });
@@ -101,7 +116,14 @@ export class WandbFeed {
         planner_input_tokens: m.tokens.input,
         planner_output_tokens: m.tokens.output,
         ...(m.costUsd !== null ? { planner_cost_usd: m.costUsd } : {}),
-        ...(h.length ? { holdout_baseline: h[0]!.score, holdout_final: h[h.length - 1]!.score, holdout_best: Math.max(...h.map((x) => x.score)), holdout_evaluations: h.length } : {}),
+        ...(h.length
+          ? {
+              holdout_baseline: h[0]!.score,
+              holdout_final: h[h.length - 1]!.score,
+              holdout_best: Math.max(...h.map((x) => x.score)),
+              holdout_evaluations: h.length,
+            }
+          : {}),
         ...(typeof summary?.bestCheckpoint === "string" ? { checkpoint: summary.bestCheckpoint } : {}),
       },
     });

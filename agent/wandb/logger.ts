@@ -29,7 +29,12 @@ export const WANDB_TIMING = {
 const PASS_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"];
 const passes = (k: string) => PASS_ENV.includes(k) || k.startsWith("WANDB_");
 
-const projectName = z.string().trim().min(1, "--wandb needs a project name").max(128, "a W&B project name has at most 128 characters").regex(/^[^/\\#?%:]+$/, "a W&B project name cannot contain / \\ # ? % or :");
+const projectName = z
+  .string()
+  .trim()
+  .min(1, "--wandb needs a project name")
+  .max(128, "a W&B project name has at most 128 characters")
+  .regex(/^[^/\\#?%:]+$/, "a W&B project name cannot contain / \\ # ? % or :");
 
 /**
  * Whether the user asked for W&B: `--wandb <project>`, or WANDB_PROJECT together with
@@ -39,11 +44,18 @@ export function wandbRequested(flag: string | undefined, env: Record<string, str
   const named = flag ?? (env.WANDB_PROJECT && env.WANDB_API_KEY ? env.WANDB_PROJECT : undefined);
   if (named === undefined) return undefined;
   const p = projectName.safeParse(named);
-  if (!p.success) throw new UserError(`${flag !== undefined ? "--wandb" : "WANDB_PROJECT"} "${named}": ${p.error.issues[0]?.message}.`, "e.g. --wandb my-project");
+  if (!p.success)
+    throw new UserError(`${flag !== undefined ? "--wandb" : "WANDB_PROJECT"} "${named}": ${p.error.issues[0]?.message}.`, "e.g. --wandb my-project");
   return { project: p.data, ...(env.WANDB_NAME ? { name: env.WANDB_NAME } : {}) };
 }
 
-const reply = z.looseObject({ op: z.string(), ok: z.boolean(), error: z.string().optional(), url: z.string().nullable().optional(), version: z.string().optional() });
+const reply = z.looseObject({
+  op: z.string(),
+  ok: z.boolean(),
+  error: z.string().optional(),
+  url: z.string().nullable().optional(),
+  version: z.string().optional(),
+});
 
 const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").slice(0, 300);
 

@@ -19,9 +19,22 @@ export type FakeStep = FakeResponse | ((req: RecordedRequest, index: number) => 
 let counter = 0;
 
 /** A model as the fake's Models API lists it: which thinking types it takes and its output limit. */
-export type FakeModel = { id: string; display_name: string; thinking: { enabled: boolean; adaptive: boolean }; max_tokens: number; lifecycle?: "active" | "deprecated" | "retired" };
+export type FakeModel = {
+  id: string;
+  display_name: string;
+  thinking: { enabled: boolean; adaptive: boolean };
+  max_tokens: number;
+  lifecycle?: "active" | "deprecated" | "retired";
+};
 
-const model = (id: string, display_name: string, enabled: boolean, adaptive: boolean, max_tokens: number, lifecycle: FakeModel["lifecycle"] = "active"): FakeModel => ({ id, display_name, thinking: { enabled, adaptive }, max_tokens, lifecycle });
+const model = (
+  id: string,
+  display_name: string,
+  enabled: boolean,
+  adaptive: boolean,
+  max_tokens: number,
+  lifecycle: FakeModel["lifecycle"] = "active",
+): FakeModel => ({ id, display_name, thinking: { enabled, adaptive }, max_tokens, lifecycle });
 
 /**
  * The lineup the fake lists by default: the model ids of @anthropic-ai/sdk 1.14.0's `Model`
@@ -51,7 +64,11 @@ export const FAKE_ANTHROPIC_MODELS: FakeModel[] = [
 ];
 
 /** Aliases the fake's Models API resolves on GET /v1/models/{id}, as the real one does. */
-const ALIASES: Record<string, string> = { "claude-haiku-4-5": "claude-haiku-4-5-20251001", "claude-opus-4-5": "claude-opus-4-5-20251101", "claude-sonnet-4-5": "claude-sonnet-4-5-20250929" };
+const ALIASES: Record<string, string> = {
+  "claude-haiku-4-5": "claude-haiku-4-5-20251001",
+  "claude-opus-4-5": "claude-opus-4-5-20251101",
+  "claude-sonnet-4-5": "claude-sonnet-4-5-20250929",
+};
 
 /** The key the fake signs thinking with; a test never knows it, so it cannot forge a signature. */
 const SIGNING_KEY = crypto.randomBytes(32);
@@ -142,7 +159,15 @@ export class FakeAnthropic {
       max_input_tokens: 1_000_000,
       max_tokens: m.max_tokens,
       capabilities: {
-        thinking: { supported: m.thinking.enabled || m.thinking.adaptive, types: { enabled: { supported: m.thinking.enabled }, adaptive: { supported: m.thinking.adaptive }, disabled: { supported: true }, between_tools: { supported: false } } },
+        thinking: {
+          supported: m.thinking.enabled || m.thinking.adaptive,
+          types: {
+            enabled: { supported: m.thinking.enabled },
+            adaptive: { supported: m.thinking.adaptive },
+            disabled: { supported: true },
+            between_tools: { supported: false },
+          },
+        },
       },
     });
     const id = /^\/v1\/models\/([^?]+)/.exec(p)?.[1];
@@ -161,8 +186,14 @@ export class FakeAnthropic {
   private refusal(body: unknown): FakeResponse | undefined {
     const b = body as { model?: string; thinking?: { type?: string }; messages?: Array<{ role: string; content: unknown }> } | undefined;
     const m = this.models.find((x) => x.id === b?.model || x.id === ALIASES[b?.model ?? ""]);
-    if (b?.thinking?.type === "enabled" && m && !m.thinking.enabled) return errorResponse(400, "invalid_request_error", `"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.`);
-    if (b?.thinking?.type === "adaptive" && m && !m.thinking.adaptive) return errorResponse(400, "invalid_request_error", `"thinking.type.adaptive" is not supported for this model.`);
+    if (b?.thinking?.type === "enabled" && m && !m.thinking.enabled)
+      return errorResponse(
+        400,
+        "invalid_request_error",
+        `"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.`,
+      );
+    if (b?.thinking?.type === "adaptive" && m && !m.thinking.adaptive)
+      return errorResponse(400, "invalid_request_error", `"thinking.type.adaptive" is not supported for this model.`);
     for (const [i, msg] of (b?.messages ?? []).entries()) {
       if (msg.role !== "assistant" || !Array.isArray(msg.content)) continue;
       const blocks = msg.content as Array<Record<string, unknown>>;
@@ -179,7 +210,11 @@ export class FakeAnthropic {
         if (!expected) continue;
         const sent = blocks.slice(0, expected.length);
         if (JSON.stringify(sent.map(stripCache)) !== JSON.stringify(expected)) {
-          return errorResponse(400, "invalid_request_error", `messages.${i}.content: the thinking blocks returned with this assistant turn must be passed back unmodified, in order, before its other blocks`);
+          return errorResponse(
+            400,
+            "invalid_request_error",
+            `messages.${i}.content: the thinking blocks returned with this assistant turn must be passed back unmodified, in order, before its other blocks`,
+          );
         }
       }
     }
@@ -236,11 +271,16 @@ export class FakeAnthropic {
         send("content_block_start", { type: "content_block_start", index, content_block: { ...block, input: {} } });
         const json = JSON.stringify(block.input ?? {});
         const mid = Math.floor(json.length / 2);
-        for (const part of [json.slice(0, mid), json.slice(mid)]) send("content_block_delta", { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: part } });
+        for (const part of [json.slice(0, mid), json.slice(mid)])
+          send("content_block_delta", { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: part } });
       }
       send("content_block_stop", { type: "content_block_stop", index });
     });
-    send("message_delta", { type: "message_delta", delta: { stop_reason: msg.stop_reason, stop_sequence: null }, usage: { output_tokens: msg.usage.output_tokens } });
+    send("message_delta", {
+      type: "message_delta",
+      delta: { stop_reason: msg.stop_reason, stop_sequence: null },
+      usage: { output_tokens: msg.usage.output_tokens },
+    });
     send("message_stop", { type: "message_stop" });
     res.end();
   }
@@ -282,10 +322,7 @@ export function message(content: unknown[], stopReason: string, usage?: Partial<
 /** An assistant turn that calls tools. */
 export function toolUseReply(calls: Call[], text = "Calling tools."): FakeResponse {
   return message(
-    [
-      ...(text ? [{ type: "text", text }] : []),
-      ...calls.map((c) => ({ type: "tool_use", id: c.id ?? `toolu_${++counter}`, name: c.name, input: c.input })),
-    ],
+    [...(text ? [{ type: "text", text }] : []), ...calls.map((c) => ({ type: "tool_use", id: c.id ?? `toolu_${++counter}`, name: c.name, input: c.input }))],
     "tool_use",
   );
 }

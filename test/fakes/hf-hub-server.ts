@@ -20,7 +20,8 @@ type FakeDataset = {
   splits: Record<string, Record<string, Array<Record<string, unknown>>>>;
 };
 
-const GATED_MSG = "The dataset does not exist, or is not accessible without authentication (private or gated). Please check the spelling of the dataset name or retry with authentication.";
+const GATED_MSG =
+  "The dataset does not exist, or is not accessible without authentication (private or gated). Please check the spelling of the dataset name or retry with authentication.";
 
 /** 250 GSM8K-shaped rows: a few lack the "####" marker, one repeats a question. */
 function gsm8kRows(n: number): Array<Record<string, unknown>> {
@@ -30,7 +31,10 @@ function gsm8kRows(n: number): Array<Record<string, unknown>> {
     const b = 3 + (i % 9);
     const total = a * b;
     const answer = i % 50 === 7 ? `The total is ${total}.` : `${a} * ${b} = <<${a}*${b}=${total}>>${total}\n#### ${total.toLocaleString("en-US")}`;
-    rows.push({ question: i === 11 ? "A shop sells 1037 pens per day for 4 days. How many pens?" : `A shop sells ${a} pens per day for ${b} days. How many pens?`, answer });
+    rows.push({
+      question: i === 11 ? "A shop sells 1037 pens per day for 4 days. How many pens?" : `A shop sells ${a} pens per day for ${b} days. How many pens?`,
+      answer,
+    });
   }
   return rows;
 }
@@ -58,7 +62,14 @@ export const FAKE_DATASETS: FakeDataset[] = [
       { name: "problem", type: { dtype: "string", _type: "Value" } },
       { name: "label", type: { names: ["easy", "hard"], _type: "ClassLabel" } },
     ],
-    splits: { default: { train: [{ problem: "2+2?", label: 0 }, { problem: "17*23?", label: 1 }] } },
+    splits: {
+      default: {
+        train: [
+          { problem: "2+2?", label: 0 },
+          { problem: "17*23?", label: 1 },
+        ],
+      },
+    },
   },
   {
     id: "someone/french-chat",
@@ -66,8 +77,21 @@ export const FAKE_DATASETS: FakeDataset[] = [
     downloads: 300,
     gated: "manual",
     description: "Chat in French.",
-    features: [{ name: "messages", type: { feature: { role: { dtype: "string", _type: "Value" }, content: { dtype: "string", _type: "Value" } }, _type: "List" } }],
-    splits: { default: { train: [{ messages: [{ role: "user", content: "Bonjour" }, { role: "assistant", content: "Salut !" }] }] } },
+    features: [
+      { name: "messages", type: { feature: { role: { dtype: "string", _type: "Value" }, content: { dtype: "string", _type: "Value" } }, _type: "List" } },
+    ],
+    splits: {
+      default: {
+        train: [
+          {
+            messages: [
+              { role: "user", content: "Bonjour" },
+              { role: "assistant", content: "Salut !" },
+            ],
+          },
+        ],
+      },
+    },
   },
 ];
 
@@ -119,7 +143,12 @@ export class FakeHfHub {
         this.send(res, 429, { error: "too many requests" }, { ratelimit: '"api";r=0;t=3600' });
         return true;
       case "errors/notready":
-        this.send(res, 500, { error: "The server is busier than usual and the response is not ready yet. Please retry later." }, { "x-error-code": "ResponseNotReady" });
+        this.send(
+          res,
+          500,
+          { error: "The server is busier than usual and the response is not ready yet. Please retry later." },
+          { "x-error-code": "ResponseNotReady" },
+        );
         return true;
       case "errors/blocked":
         this.send(res, 501, { error: "This dataset has been disabled." }, { "x-error-code": "DatasetInBlockListError" });
@@ -140,36 +169,88 @@ export class FakeHfHub {
       const hits = FAKE_DATASETS.filter((d) => d.id.toLowerCase().includes(search) && filters.every((f) => d.tags.includes(f)))
         .sort((a, b) => b.downloads - a.downloads)
         .slice(0, limit)
-        .map((d) => ({ _id: `mongo_${d.id}`, id: d.id, author: d.id.split("/")[0], downloads: d.downloads, likes: 10, gated: d.gated, private: false, tags: d.tags, description: d.description, lastModified: "2026-01-01T00:00:00.000Z", cardData: { license: d.tags.find((t) => t.startsWith("license:"))?.slice(8) } }));
+        .map((d) => ({
+          _id: `mongo_${d.id}`,
+          id: d.id,
+          author: d.id.split("/")[0],
+          downloads: d.downloads,
+          likes: 10,
+          gated: d.gated,
+          private: false,
+          tags: d.tags,
+          description: d.description,
+          lastModified: "2026-01-01T00:00:00.000Z",
+          cardData: { license: d.tags.find((t) => t.startsWith("license:"))?.slice(8) },
+        }));
       return this.send(res, 200, hits);
     }
     if (url.pathname.startsWith("/api/datasets/")) {
       const id = decodeURIComponent(url.pathname.slice("/api/datasets/".length).replace(/\/revision\/.*$/, ""));
       if (this.injected(id, res)) return;
-      const d = FAKE_DATASETS.find((x) => x.id === id) ?? (id.startsWith("errors/") ? { id, tags: [], downloads: 0, gated: false, description: "" } : undefined);
+      const d =
+        FAKE_DATASETS.find((x) => x.id === id) ?? (id.startsWith("errors/") ? { id, tags: [], downloads: 0, gated: false, description: "" } : undefined);
       if (!d) return this.send(res, 404, { error: "Repository not found" });
-      return this.send(res, 200, { _id: `mongo_${d.id}`, id: d.id, downloads: d.downloads, likes: 1, gated: d.gated, tags: d.tags, description: d.description, cardData: { license: d.tags.find((t) => t.startsWith("license:"))?.slice(8) } });
+      return this.send(res, 200, {
+        _id: `mongo_${d.id}`,
+        id: d.id,
+        downloads: d.downloads,
+        likes: 1,
+        gated: d.gated,
+        tags: d.tags,
+        description: d.description,
+        cardData: { license: d.tags.find((t) => t.startsWith("license:"))?.slice(8) },
+      });
     }
     const id = p.get("dataset") ?? "";
     if (this.injected(id, res)) return;
     const d = FAKE_DATASETS.find((x) => x.id === id);
     if (!d) return this.send(res, 404, { error: GATED_MSG });
     if (url.pathname === "/is-valid") return this.send(res, 200, { preview: true, viewer: true, search: true, filter: true, statistics: true });
-    if (url.pathname === "/splits") return this.send(res, 200, { splits: Object.entries(d.splits).flatMap(([config, s]) => Object.keys(s).map((split) => ({ dataset: id, config, split }))), pending: [], failed: [] });
+    if (url.pathname === "/splits")
+      return this.send(res, 200, {
+        splits: Object.entries(d.splits).flatMap(([config, s]) => Object.keys(s).map((split) => ({ dataset: id, config, split }))),
+        pending: [],
+        failed: [],
+      });
     if (url.pathname === "/size") {
-      return this.send(res, 200, { size: { dataset: { dataset: id }, configs: [], splits: Object.entries(d.splits).flatMap(([config, s]) => Object.entries(s).map(([split, rows]) => ({ dataset: id, config, split, num_rows: rows.length, num_columns: d.features.length }))) }, pending: [], failed: [], partial: false });
+      return this.send(res, 200, {
+        size: {
+          dataset: { dataset: id },
+          configs: [],
+          splits: Object.entries(d.splits).flatMap(([config, s]) =>
+            Object.entries(s).map(([split, rows]) => ({ dataset: id, config, split, num_rows: rows.length, num_columns: d.features.length })),
+          ),
+        },
+        pending: [],
+        failed: [],
+        partial: false,
+      });
     }
     const config = p.get("config") ?? "";
     const split = p.get("split") ?? "";
     const rows = d.splits[config]?.[split];
     if (!rows) return this.send(res, 404, { error: "Not found." }, { "x-error-code": "ResponseNotFound" });
     const features = d.features.map((f, i) => ({ feature_idx: i, name: f.name, type: f.type }));
-    if (url.pathname === "/first-rows") return this.send(res, 200, { dataset: id, config, split, features, rows: rows.slice(0, 100).map((row, i) => ({ row_idx: i, row, truncated_cells: [] })), truncated: false });
+    if (url.pathname === "/first-rows")
+      return this.send(res, 200, {
+        dataset: id,
+        config,
+        split,
+        features,
+        rows: rows.slice(0, 100).map((row, i) => ({ row_idx: i, row, truncated_cells: [] })),
+        truncated: false,
+      });
     if (url.pathname === "/rows") {
       const offset = Number(p.get("offset") ?? 0);
       const length = Number(p.get("length") ?? 100);
       if (length > 100) return this.send(res, 422, { error: "Parameter 'length' must not be greater than 100" }, { "x-error-code": "InvalidParameter" });
-      return this.send(res, 200, { features, rows: rows.slice(offset, offset + length).map((row, i) => ({ row_idx: offset + i, row, truncated_cells: [] })), num_rows_total: rows.length, num_rows_per_page: 100, partial: false });
+      return this.send(res, 200, {
+        features,
+        rows: rows.slice(offset, offset + length).map((row, i) => ({ row_idx: offset + i, row, truncated_cells: [] })),
+        num_rows_total: rows.length,
+        num_rows_per_page: 100,
+        partial: false,
+      });
     }
     return this.send(res, 404, { error: "Not found." });
   }

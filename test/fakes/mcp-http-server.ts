@@ -18,7 +18,9 @@ export async function startHttpMcpServer(token: string): Promise<{ url: string; 
     const raw = await readBody(req);
     const body = raw ? JSON.parse(raw) : undefined;
     const mcp = new McpServer({ name: "http-lab", version: "1.0.0" });
-    mcp.registerTool("shout", { description: "Upper-case text.", inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: "text", text: text.toUpperCase() }] }));
+    mcp.registerTool("shout", { description: "Upper-case text.", inputSchema: { text: z.string() } }, async ({ text }) => ({
+      content: [{ type: "text", text: text.toUpperCase() }],
+    }));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on("close", () => {
       void transport.close();

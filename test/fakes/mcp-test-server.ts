@@ -37,20 +37,15 @@ server.registerTool(
   async ({ a, b }) => ({ content: [{ type: "text", text: `sum = ${a + b}` }], structuredContent: { sum: a + b } }),
 );
 
-server.registerTool(
-  `${prefix}slow`,
-  { description: "Wait ms milliseconds, then answer.", inputSchema: { ms: z.number() } },
-  async ({ ms }) => {
-    await sleep(ms);
-    return { content: [{ type: "text", text: `waited ${ms} ms` }] };
-  },
-);
+server.registerTool(`${prefix}slow`, { description: "Wait ms milliseconds, then answer.", inputSchema: { ms: z.number() } }, async ({ ms }) => {
+  await sleep(ms);
+  return { content: [{ type: "text", text: `waited ${ms} ms` }] };
+});
 
-server.registerTool(
-  `${prefix}fail`,
-  { description: "Always fails.", inputSchema: { message: z.string().optional() } },
-  async ({ message }) => ({ content: [{ type: "text", text: `failed: ${message ?? "as asked"}` }], isError: true }),
-);
+server.registerTool(`${prefix}fail`, { description: "Always fails.", inputSchema: { message: z.string().optional() } }, async ({ message }) => ({
+  content: [{ type: "text", text: `failed: ${message ?? "as asked"}` }],
+  isError: true,
+}));
 
 server.registerTool(`${prefix}crash`, { description: "Exits the server process mid-call.", inputSchema: {} }, async () => {
   setTimeout(() => process.exit(7), 10);
@@ -75,7 +70,14 @@ server.registerTool(
   `${prefix}train_grpo_step`,
   {
     description: "Pretend to train: reports the metrics it is given, with the tinker server's declared result shape.",
-    inputSchema: { prompts: z.string(), reward_function: z.string(), reward_mean: z.number().default(0.5), all_zero: z.number().default(0), all_one: z.number().default(0), kl: z.number().default(0.001) },
+    inputSchema: {
+      prompts: z.string(),
+      reward_function: z.string(),
+      reward_mean: z.number().default(0.5),
+      all_zero: z.number().default(0),
+      all_one: z.number().default(0),
+      kl: z.number().default(0.001),
+    },
     outputSchema: grpoStepResult,
   },
   async (a) => {
@@ -83,7 +85,24 @@ server.registerTool(
     const groups = { total, mixed: total - a.all_zero - a.all_one, all_zero: a.all_zero, all_one: a.all_one, uniform_other: 0, failed: 0 };
     const stepped = groups.mixed > 0;
     if (stepped) iteration++;
-    const it: GrpoIteration = { iteration, stepped, reward_mean: a.reward_mean, reward_std: 0.3, learning_rate: 1e-4, groups, samples_generated: 40, samples_used: groups.mixed * 4, reward_errors: 0, kl: stepped ? a.kl : null, kl_sampler: stepped ? 0 : null, kl_squared: stepped ? 0 : null, loss: stepped ? 0.1 : null, tokens_sampled: 400, truncated: 0, seconds: { sampling: 0.1, reward: 0.1, training: 0.1, other: 0 } };
+    const it: GrpoIteration = {
+      iteration,
+      stepped,
+      reward_mean: a.reward_mean,
+      reward_std: 0.3,
+      learning_rate: 1e-4,
+      groups,
+      samples_generated: 40,
+      samples_used: groups.mixed * 4,
+      reward_errors: 0,
+      kl: stepped ? a.kl : null,
+      kl_sampler: stepped ? 0 : null,
+      kl_squared: stepped ? 0 : null,
+      loss: stepped ? 0.1 : null,
+      tokens_sampled: 400,
+      truncated: 0,
+      seconds: { sampling: 0.1, reward: 0.1, training: 0.1, other: 0 },
+    };
     const result: GrpoStepResult = {
       session_dir: "/tmp/tinkerer_fake",
       method: "grpo",
@@ -105,7 +124,14 @@ server.registerTool(
 );
 
 server.registerTool(`${prefix}save`, { description: "Pretend to save.", inputSchema: { name: z.string() }, outputSchema: saveResult }, async ({ name: n }) => {
-  const result: SaveResult = { session_dir: "/tmp/tinkerer_fake", name: n, path: `fake://${n}`, method: "grpo", base_model: process.env.FAKE_BASE_MODEL ?? "local/tiny-arith", counters: { sft_epochs: 0, sft_steps: 0, grpo_iterations: iteration } };
+  const result: SaveResult = {
+    session_dir: "/tmp/tinkerer_fake",
+    name: n,
+    path: `fake://${n}`,
+    method: "grpo",
+    base_model: process.env.FAKE_BASE_MODEL ?? "local/tiny-arith",
+    counters: { sft_epochs: 0, sft_steps: 0, grpo_iterations: iteration },
+  };
   return { content: [{ type: "text", text: `saved ${n}` }], structuredContent: result };
 });
 

@@ -38,7 +38,16 @@ export class FakeOpenAI {
       const step = fake.script[i];
       const r =
         body.reasoning_effort !== undefined && !EFFORTS.has(body.reasoning_effort)
-          ? { status: 400, body: { error: { message: `Invalid value for 'reasoning_effort': ${JSON.stringify(body.reasoning_effort)}`, type: "invalid_request_error", param: "reasoning_effort" } } }
+          ? {
+              status: 400,
+              body: {
+                error: {
+                  message: `Invalid value for 'reasoning_effort': ${JSON.stringify(body.reasoning_effort)}`,
+                  type: "invalid_request_error",
+                  param: "reasoning_effort",
+                },
+              },
+            }
           : !step
             ? { status: 500, body: { error: { message: "fake script exhausted", type: "server_error" } } }
             : typeof step === "function"
@@ -80,7 +89,11 @@ export function chatToolCalls(calls: Array<{ name: string; args: unknown | strin
     "tool_calls",
     {
       content: text,
-      tool_calls: calls.map((c) => ({ id: c.id ?? `call_${++counter}`, type: "function", function: { name: c.name, arguments: typeof c.args === "string" ? c.args : JSON.stringify(c.args) } })),
+      tool_calls: calls.map((c) => ({
+        id: c.id ?? `call_${++counter}`,
+        type: "function",
+        function: { name: c.name, arguments: typeof c.args === "string" ? c.args : JSON.stringify(c.args) },
+      })),
     },
     { prompt_tokens_details: { cached_tokens: 20 } },
   );

@@ -6,7 +6,12 @@
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 
-const slow = new Set((process.env.TL_SLOW_TOOLS ?? "").split(",").map((s) => s.trim()).filter(Boolean));
+const slow = new Set(
+  (process.env.TL_SLOW_TOOLS ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 const ms = Number(process.env.TL_SLOW_MS ?? "400");
 
 type Register = (name: string, config: unknown, cb: (...args: unknown[]) => Promise<unknown>) => unknown;

@@ -28,7 +28,14 @@ class LongPlanner implements Planner {
     this.last = structuredClone(req.messages);
     if (this.n === this.overflowAt) return { content: [], stopReason: "error", usage, error: "prompt is too long", errorKind: "context_overflow" };
     const name = this.n >= this.turns ? "finish" : "echo";
-    return { content: [{ type: "text", text: `turn ${this.n}: ${"thinking ".repeat(20)}` }, { type: "tool_use", id: `t${this.n}`, name, input: {} }], stopReason: "tool_use", usage };
+    return {
+      content: [
+        { type: "text", text: `turn ${this.n}: ${"thinking ".repeat(20)}` },
+        { type: "tool_use", id: `t${this.n}`, name, input: {} },
+      ],
+      stopReason: "tool_use",
+      usage,
+    };
   }
 }
 
@@ -41,7 +48,14 @@ async function run(planner: LongPlanner, maxContextTokens: number) {
   const events: RunEvent[] = [];
   const r = await runLoop(
     { system: SYSTEM, model: "m", kickoff: "go", maxTurns: 1000, maxMs: 1e9, maxNudges: 1, context: { maxContextTokens, keepRecentMessages: 8 } },
-    { planner, tools, events: { emit: (e) => events.push(e) }, clock: { now: Date.now }, signal: new AbortController().signal, feedback: { block: (t) => `── training feedback after turn ${t} ──\n${"metrics ".repeat(60)}` } },
+    {
+      planner,
+      tools,
+      events: { emit: (e) => events.push(e) },
+      clock: { now: Date.now },
+      signal: new AbortController().signal,
+      feedback: { block: (t) => `── training feedback after turn ${t} ──\n${"metrics ".repeat(60)}` },
+    },
   );
   return { r, events };
 }

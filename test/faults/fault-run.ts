@@ -21,10 +21,25 @@ export async function runAgainstFake(
 ): Promise<{ res: CliResult; events: any[] }> {
   const dir = tempDir("tl-fault-");
   const runDir = path.join(dir, "run");
-  const res = await runCli(["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", FAULT_MODEL, "--prompt", "p", "--mcp-config", writeMcpConfig(dir, servers), "--run-dir", runDir], {
-    env: { ANTHROPIC_API_KEY: FAULT_API_KEY, ANTHROPIC_BASE_URL: fake.url, TINKERLOOP_RETRY_BASE_MS: "50", ...opts.env },
-    timeoutMs: opts.timeoutMs,
-  });
+  const res = await runCli(
+    [
+      "run",
+      "--planner",
+      "anthropic:claude-sonnet-5-5",
+      "--model",
+      FAULT_MODEL,
+      "--prompt",
+      "p",
+      "--mcp-config",
+      writeMcpConfig(dir, servers),
+      "--run-dir",
+      runDir,
+    ],
+    {
+      env: { ANTHROPIC_API_KEY: FAULT_API_KEY, ANTHROPIC_BASE_URL: fake.url, TINKERLOOP_RETRY_BASE_MS: "50", ...opts.env },
+      timeoutMs: opts.timeoutMs,
+    },
+  );
   const read = readTranscript(path.join(runDir, "transcript.jsonl"));
   expect(read.tornTail).toBeUndefined();
   expect(read.damage).toBeUndefined();

@@ -19,7 +19,11 @@ async function run(script: FakeStep[], extraEnv: Record<string, string> = {}) {
 
 describe("fault injection: the planner API", () => {
   it("429 with retry-after: the SDK waits as told and the run continues", async () => {
-    const { res, events } = await run([errorResponse(429, "rate_limit_error", "slow down", { "retry-after-ms": "100" }), toolUseReply([{ name: "echo", input: { text: "a" } }]), toolUseReply([{ name: "finish", input: {} }])]);
+    const { res, events } = await run([
+      errorResponse(429, "rate_limit_error", "slow down", { "retry-after-ms": "100" }),
+      toolUseReply([{ name: "echo", input: { text: "a" } }]),
+      toolUseReply([{ name: "finish", input: {} }]),
+    ]);
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(fake!.messageRequests).toHaveLength(3);
     expect(events.filter((e) => e.type === "retry")).toEqual([expect.objectContaining({ turn: 1, delayMs: 100, error: "HTTP 429, retried by the SDK" })]);
@@ -36,13 +40,19 @@ describe("fault injection: the planner API", () => {
   });
 
   it("an overloaded error inside the stream is retried", async () => {
-    const { res, events } = await run([{ ...toolUseReply([{ name: "echo", input: { text: "x" } }]), sseError: { type: "overloaded_error", message: "Overloaded" } }, toolUseReply([{ name: "finish", input: {} }])]);
+    const { res, events } = await run([
+      { ...toolUseReply([{ name: "echo", input: { text: "x" } }]), sseError: { type: "overloaded_error", message: "Overloaded" } },
+      toolUseReply([{ name: "finish", input: {} }]),
+    ]);
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(events.find((e) => e.type === "retry")).toMatchObject({ attempt: 1, error: expect.stringMatching(/overloaded mid-stream/) });
   });
 
   it("a connection reset mid-response is retried, never taken for a (partial) reply", async () => {
-    const { res, events } = await run([{ ...toolUseReply([{ name: "echo", input: { text: "x" } }]), dropMidStream: true }, toolUseReply([{ name: "finish", input: {} }])], { TINKERLOOP_SDK_MAX_RETRIES: "0" });
+    const { res, events } = await run(
+      [{ ...toolUseReply([{ name: "echo", input: { text: "x" } }]), dropMidStream: true }, toolUseReply([{ name: "finish", input: {} }])],
+      { TINKERLOOP_SDK_MAX_RETRIES: "0" },
+    );
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(events.find((e) => e.type === "retry")).toMatchObject({ error: expect.stringMatching(/Connection error|ended before the message was complete/) });
     // The cut-off turn left nothing in the conversation: the next request repeats the same messages.

@@ -4,7 +4,17 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ORPHAN_ANSWER } from "../../agent/resume-note.ts";
 import { readTranscript } from "../../agent/transcript.ts";
 import { runCli, shortRecipe, tempDir } from "../helpers.ts";
-import { claimedStep, killPoints, powerCutWhen, restoreOf, slowMcpConfig, startInGroup, summaryOf, trainingSinceCheckpoint, untruthfulNames } from "./power-cut.ts";
+import {
+  claimedStep,
+  killPoints,
+  powerCutWhen,
+  restoreOf,
+  slowMcpConfig,
+  startInGroup,
+  summaryOf,
+  trainingSinceCheckpoint,
+  untruthfulNames,
+} from "./power-cut.ts";
 import type { Ev } from "./power-cut.ts";
 
 /** Resume points every K training calls; a short offline recipe (8 GRPO steps, the holdout every 4), the same seeds every run. */
@@ -13,7 +23,18 @@ const STEPS = 8;
 const SAMPLE_EVERY = 4;
 
 function runArgs(dir: string, runDir: string, ...more: string[]): string[] {
-  return ["run", "--prompt-file", shortRecipe(dir, STEPS, { sampleEvery: SAMPLE_EVERY }), "--planner", "scripted", "--run-dir", runDir, "--resume-every", String(K), ...more];
+  return [
+    "run",
+    "--prompt-file",
+    shortRecipe(dir, STEPS, { sampleEvery: SAMPLE_EVERY }),
+    "--planner",
+    "scripted",
+    "--run-dir",
+    runDir,
+    "--resume-every",
+    String(K),
+    ...more,
+  ];
 }
 
 const events = (runDir: string) => readTranscript(path.join(runDir, "transcript.jsonl")).events as Ev[];
@@ -25,7 +46,8 @@ function summaryClaims(runDir: string, all: Ev[]): string[] {
   for (const p of [s.bestCheckpoint, s.lastCheckpoint].filter((x): x is string => typeof x === "string")) {
     const saved = all.filter((e) => e.type === "tool" && !e.isError && e.name === "save" && e.structured?.path === p).at(-1);
     const step = claimedStep(p.slice(p.lastIndexOf("/") + 1));
-    if (saved && step !== undefined && step !== saved.structured.counters.grpo_iterations) wrong.push(`${p}: weights at ${saved.structured.counters.grpo_iterations}`);
+    if (saved && step !== undefined && step !== saved.structured.counters.grpo_iterations)
+      wrong.push(`${p}: weights at ${saved.structured.counters.grpo_iterations}`);
   }
   return wrong;
 }
@@ -79,7 +101,12 @@ describe("power cuts: SIGKILL of the whole process group, then `tinkerloop resum
       if (restore) {
         expect(restore.isError, restore.result).toBe(false);
         expect(res.stdout).toContain(`restore: loaded ${path.join(fs.realpathSync(runDir), "checkpoints")}`);
-        const made = before.filter((e) => e.type === "tool" && !e.isError && (e.structured?.path === restore.structured.path || e.structured?.auto_checkpoints?.some((a: Ev) => a.path === restore.structured.path)));
+        const made = before.filter(
+          (e) =>
+            e.type === "tool" &&
+            !e.isError &&
+            (e.structured?.path === restore.structured.path || e.structured?.auto_checkpoints?.some((a: Ev) => a.path === restore.structured.path)),
+        );
         expect(made.length, `restored ${restore.structured.path}, which the run never made`).toBeGreaterThan(0);
         expect(facts, text).toMatchObject({ checkpoint: restore.structured.path, counters: restore.structured.counters, lost });
       } else {
@@ -89,7 +116,10 @@ describe("power cuts: SIGKILL of the whole process group, then `tinkerloop resum
       }
 
       // Calls of the stopped turn are answered with what the transcript recorded; only those that never returned get the orphan answer.
-      const answer = all.slice(before.length).find((e) => e.type === "user")!.message.content.filter((b: Ev) => b.type === "tool_result");
+      const answer = all
+        .slice(before.length)
+        .find((e) => e.type === "user")!
+        .message.content.filter((b: Ev) => b.type === "tool_result");
       for (const b of answer) {
         const recorded = before.find((e) => e.type === "tool" && e.toolUseId === b.toolUseId);
         expect(b.content).toBe(recorded ? recorded.result : ORPHAN_ANSWER);
@@ -100,7 +130,9 @@ describe("power cuts: SIGKILL of the whole process group, then `tinkerloop resum
       expect(names.filter((n) => n === "generate_synthetic")).toHaveLength(2);
       expect(names.filter((n) => n === "init_grpo")).toHaveLength(restore ? 1 : 2);
       const s = summaryOf(runDir);
-      console.log(`${point}: restored ${restore?.structured.path ?? "nothing"}, ${lost} training call(s) lost; final holdout ${(s.holdout.final * 100).toFixed(1)}% vs ${(reference * 100).toFixed(1)}% uninterrupted`);
+      console.log(
+        `${point}: restored ${restore?.structured.path ?? "nothing"}, ${lost} training call(s) lost; final holdout ${(s.holdout.final * 100).toFixed(1)}% vs ${(reference * 100).toFixed(1)}% uninterrupted`,
+      );
       expect(Math.abs(s.holdout.final - reference), `final ${s.holdout.final} vs uninterrupted ${reference}`).toBeLessThanOrEqual(0.1);
       expect(untruthfulNames(all)).toEqual([]);
       expect(summaryClaims(runDir, all)).toEqual([]);

@@ -111,9 +111,11 @@ export async function powerCutWhen(run: GroupRun, file: string, at: (events: Ev[
 }
 
 const last = (events: Ev[]) => events[events.length - 1];
-const inFlight = (e: Ev | undefined, tool: string) => e?.type === "guard" && e.name === tool && (e.decision.action === "allow" || e.decision.action === "rewrite");
+const inFlight = (e: Ev | undefined, tool: string) =>
+  e?.type === "guard" && e.name === tool && (e.decision.action === "allow" || e.decision.action === "rewrite");
 const tools = (events: Ev[]) => events.filter((e) => e.type === "tool" && !e.isError);
-const isResumePointSave = (e: Ev) => e.type === "tool" && e.name === "save" && !e.isError && typeof e.structured?.name === "string" && e.structured.name.startsWith("resume-");
+const isResumePointSave = (e: Ev) =>
+  e.type === "tool" && e.name === "save" && !e.isError && typeof e.structured?.name === "string" && e.structured.name.startsWith("resume-");
 
 /** Training calls recorded after the newest checkpoint (save, load, auto) in `events`. */
 export function trainingSinceCheckpoint(events: Ev[]): number {
@@ -145,7 +147,12 @@ export function killPoints(k: number): Record<string, (events: Ev[]) => boolean>
 export function restoreOf(events: Ev[], from: number) {
   const restore = events.slice(from).find((e) => e.type === "tool" && e.toolUseId === "harness-restore");
   const note = events.slice(from).find((e) => e.type === "user" && JSON.stringify(e.message).includes("was resumed"));
-  const text = note ? note.message.content.filter((b: Ev) => b.type === "text").map((b: Ev) => b.text).join(" ") : "";
+  const text = note
+    ? note.message.content
+        .filter((b: Ev) => b.type === "text")
+        .map((b: Ev) => b.text)
+        .join(" ")
+    : "";
   return { restore, facts: readRestore(text), text };
 }
 

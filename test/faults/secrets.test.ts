@@ -13,16 +13,29 @@ const PLANTED = {
 
 function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
 }
 
 describe("security review of a whole run", () => {
   it("no planted secret reaches any file of the run directory or the tinker log directories", async () => {
     const dir = tempDir("tl-secrets-");
     const recipe = fs.readFileSync(path.join(REPO, "prompts", "recipes", "arithmetic.md"), "utf8");
-    fs.writeFileSync(path.join(dir, "short.md"), recipe.replace("max_steps: 120", "max_steps: 3").replace("sample_every: 10", "sample_every: 2").replace("pool_size: 2000", "pool_size: 100").replace("holdout_size: 200", "holdout_size: 20"));
+    fs.writeFileSync(
+      path.join(dir, "short.md"),
+      recipe
+        .replace("max_steps: 120", "max_steps: 3")
+        .replace("sample_every: 10", "sample_every: 2")
+        .replace("pool_size: 2000", "pool_size: 100")
+        .replace("holdout_size: 200", "holdout_size: 20"),
+    );
     const runDir = path.join(dir, "run");
-    const res = await runCli(["run", "--planner", "scripted", "--prompt-file", path.join(dir, "short.md"), "--run-dir", runDir], { env: { ...PLANTED, HF_HUB_OFFLINE: "1" }, timeoutMs: 240_000 });
+    const res = await runCli(["run", "--planner", "scripted", "--prompt-file", path.join(dir, "short.md"), "--run-dir", runDir], {
+      env: { ...PLANTED, HF_HUB_OFFLINE: "1" },
+      timeoutMs: 240_000,
+    });
     expect(res.code, res.stdout + res.stderr).toBe(0);
     const sessionDirs = new Set<string>();
     for (const e of readTranscript(path.join(runDir, "transcript.jsonl")).events as any[]) {

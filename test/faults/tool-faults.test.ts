@@ -14,7 +14,8 @@ afterEach(async () => {
   fake = undefined;
 });
 
-const pool = (n: number) => Array.from({ length: n }, (_, i) => ({ prompt: `What is ${i % 10} + ${(i * 3) % 10}?`, ground_truth: String((i % 10) + ((i * 3) % 10)) }));
+const pool = (n: number) =>
+  Array.from({ length: n }, (_, i) => ({ prompt: `What is ${i % 10} + ${(i * 3) % 10}?`, ground_truth: String((i % 10) + ((i * 3) % 10)) }));
 
 async function runScenario(script: FakeStep[], servers: Record<string, unknown>, env: Record<string, string> = {}) {
   fake = await FakeAnthropic.start(script);
@@ -37,7 +38,12 @@ describe("fault injection: tool servers", () => {
       toolUseReply([{ name: "save", input: { name: "before-crash" } }]),
       () => {
         setTimeout(killTinker, 700);
-        return toolUseReply([{ name: "train_grpo_step", input: { prompts: pool(256), reward_function: PARITY, max_tokens: 16, num_iterations: 5, temperature: 1, warmup_ratio: 0 } }]);
+        return toolUseReply([
+          {
+            name: "train_grpo_step",
+            input: { prompts: pool(256), reward_function: PARITY, max_tokens: 16, num_iterations: 5, temperature: 1, warmup_ratio: 0 },
+          },
+        ]);
       },
       toolUseReply([{ name: "sample", input: { prompt: "What is 1 + 1?" } }]),
       (req) => {
@@ -67,7 +73,11 @@ describe("fault injection: tool servers", () => {
 
   it("a hung call is abandoned after its timeout and the server restarted", async () => {
     const { res, events } = await runScenario(
-      [toolUseReply([{ name: "slow", input: { ms: 10_000 } }]), toolUseReply([{ name: "add", input: { a: 1, b: 2 } }]), toolUseReply([{ name: "finish", input: {} }])],
+      [
+        toolUseReply([{ name: "slow", input: { ms: 10_000 } }]),
+        toolUseReply([{ name: "add", input: { a: 1, b: 2 } }]),
+        toolUseReply([{ name: "finish", input: {} }]),
+      ],
       { lab: { ...testServerEntry(), timeouts: { slow: 0.5 } } },
     );
     expect(res.code, res.stdout + res.stderr).toBe(0);

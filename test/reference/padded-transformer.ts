@@ -134,7 +134,6 @@ export class PaddedTransformer {
 
 const causalMasks = new Map<number, tf.Tensor>();
 
-
 /** Additive causal mask [1, 1, T, T], cached per length (kept outside any tidy scope). */
 export function causalMask(T: number): tf.Tensor {
   let m = causalMasks.get(T);
@@ -146,4 +145,3 @@ export function causalMask(T: number): tf.Tensor {
   }
   return m;
 }
-

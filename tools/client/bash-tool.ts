@@ -23,7 +23,13 @@ export const BASH_OUTPUT_DIR = path.join("logs", "bash");
 
 export const bashInput = z.object({
   command: z.string().min(1).describe("the shell command (bash) to run in the run directory"),
-  timeout_s: z.number().int().min(1).max(BASH_LIMITS.maxTimeoutSec).optional().describe(`seconds before the command and everything it started are killed (default ${BASH_LIMITS.defaultTimeoutSec})`),
+  timeout_s: z
+    .number()
+    .int()
+    .min(1)
+    .max(BASH_LIMITS.maxTimeoutSec)
+    .optional()
+    .describe(`seconds before the command and everything it started are killed (default ${BASH_LIMITS.defaultTimeoutSec})`),
 });
 
 export type BashOutcome = {
@@ -72,7 +78,10 @@ export class BashTool implements LocalToolProvider {
     if (name !== "bash") return { content: `The shell has no tool '${name}'.`, isError: true };
     const parsed = bashInput.safeParse(input ?? {});
     if (!parsed.success) {
-      return { content: `Invalid arguments for bash: ${parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ")}`, isError: true };
+      return {
+        content: `Invalid arguments for bash: ${parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ")}`,
+        isError: true,
+      };
     }
     if (opts.signal?.aborted) return { content: "Not run: the run is stopping.", isError: true };
     return this.run(parsed.data.command, parsed.data.timeout_s ?? BASH_LIMITS.defaultTimeoutSec, opts.signal);
@@ -128,12 +137,24 @@ export class BashTool implements LocalToolProvider {
     let outputFile: string | null = null;
     if (text.length > BASH_LIMITS.inlineOutputChars || out.droppedBytes > 0) outputFile = this.saveOutput(n, out.full());
     const half = Math.floor(BASH_LIMITS.inlineOutputChars / 2);
-    const shown = text.length > BASH_LIMITS.inlineOutputChars ? `${text.slice(0, half)}\n[… ${(text.length - 2 * half).toLocaleString("en-US")} characters cut: the whole output is in ${outputFile} …]\n${text.slice(-half)}` : text;
+    const shown =
+      text.length > BASH_LIMITS.inlineOutputChars
+        ? `${text.slice(0, half)}\n[… ${(text.length - 2 * half).toLocaleString("en-US")} characters cut: the whole output is in ${outputFile} …]\n${text.slice(-half)}`
+        : text;
     const notes: string[] = [];
-    if (stopped === "time") notes.push(`stopped: the ${timeoutSec}s time limit was reached; the command and every process it started were killed. Pass a larger timeout_s (up to ${BASH_LIMITS.maxTimeoutSec}) or do less per call.`);
-    if (stopped === "output") notes.push(`stopped: the output passed ${BASH_LIMITS.maxOutputBytes / (1024 * 1024)} MiB; the command and every process it started were killed. Write big results to a file and look at parts of it.`);
+    if (stopped === "time")
+      notes.push(
+        `stopped: the ${timeoutSec}s time limit was reached; the command and every process it started were killed. Pass a larger timeout_s (up to ${BASH_LIMITS.maxTimeoutSec}) or do less per call.`,
+      );
+    if (stopped === "output")
+      notes.push(
+        `stopped: the output passed ${BASH_LIMITS.maxOutputBytes / (1024 * 1024)} MiB; the command and every process it started were killed. Write big results to a file and look at parts of it.`,
+      );
     if (stopped === "cancelled") notes.push("stopped: the run is stopping; the command and every process it started were killed.");
-    if (stopped === "disk") notes.push(`stopped: the run directory grew by more than ${BASH_LIMITS.maxRunDirGrowthBytes / (1024 * 1024 * 1024)} GiB in this call; the command was killed. Delete what you do not need.`);
+    if (stopped === "disk")
+      notes.push(
+        `stopped: the run directory grew by more than ${BASH_LIMITS.maxRunDirGrowthBytes / (1024 * 1024 * 1024)} GiB in this call; the command was killed. Delete what you do not need.`,
+      );
     for (const c of cleaned) notes.push(`removed ${c}: the harness owns that name; commands may not create it.`);
     const exit = stopped ? `killed (${stopped} limit)` : `exit code ${code ?? "?"}`;
     const footer = `[${exit} · ${(ms / 1000).toFixed(1)}s${outputFile ? ` · full output: ${outputFile}` : ""}]`;
@@ -152,7 +173,11 @@ export class BashTool implements LocalToolProvider {
     for (let k = 0; ; k++) {
       const rel = path.join(BASH_OUTPUT_DIR, `call-${n}${k ? `-${k}` : ""}.txt`);
       try {
-        const fd = fs.openSync(path.join(this.runDir, rel), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+        const fd = fs.openSync(
+          path.join(this.runDir, rel),
+          fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+          0o644,
+        );
         try {
           fs.writeSync(fd, data);
         } finally {
@@ -218,7 +243,9 @@ class OutputBudget {
   /** As text, with control characters other than newline and tab shown as escapes. */
   text(): string {
     // eslint-disable-next-line no-control-regex
-    return this.full().toString("utf8").replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (ch) => (ch === "\r" ? "" : `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`));
+    return this.full()
+      .toString("utf8")
+      .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (ch) => (ch === "\r" ? "" : `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`));
   }
 }
 

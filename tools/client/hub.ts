@@ -11,7 +11,19 @@ import type { LocalToolProvider, ToolCallOptions, ToolExecutor, ToolResult } fro
 
 const STDERR_TAIL_BYTES = 4096;
 /** Variables every stdio server gets besides those its entry names. */
-const BASE_ENV_EXTRA = ["LANG", "LC_ALL", "TMPDIR", "TZ", "TINKERLOOP_RUN_DIR", "TINKERLOOP_MODEL", "TINKERLOOP_MODELS_DIR", "TINKERLOOP_TF_BACKEND", "TINKERLOOP_SANDBOX", "TINKERLOOP_PYTHON", RUN_SEED_ENV];
+const BASE_ENV_EXTRA = [
+  "LANG",
+  "LC_ALL",
+  "TMPDIR",
+  "TZ",
+  "TINKERLOOP_RUN_DIR",
+  "TINKERLOOP_MODEL",
+  "TINKERLOOP_MODELS_DIR",
+  "TINKERLOOP_TF_BACKEND",
+  "TINKERLOOP_SANDBOX",
+  "TINKERLOOP_PYTHON",
+  RUN_SEED_ENV,
+];
 
 export type HubOptions = {
   servers: ServerConfig[];
@@ -35,8 +47,7 @@ export class ServerStartError extends Error {
     readonly stderrTail: string,
   ) {
     super(
-      `MCP server '${server}' failed to start: ${reason}` +
-        (stderrTail.trim() ? `\n  last lines of its stderr:\n${indent(lastLines(stderrTail, 12))}` : ""),
+      `MCP server '${server}' failed to start: ${reason}` + (stderrTail.trim() ? `\n  last lines of its stderr:\n${indent(lastLines(stderrTail, 12))}` : ""),
     );
     this.name = "ServerStartError";
   }
@@ -77,10 +88,7 @@ class ServerConnection {
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer to initialize within ${this.opts.startTimeoutMs / 1000}s`)),
-          this.opts.startTimeoutMs,
-        );
+        timer = setTimeout(() => reject(new Error(`no answer to initialize within ${this.opts.startTimeoutMs / 1000}s`)), this.opts.startTimeoutMs);
       });
       await Promise.race([client.connect(transport), timeout]);
       this.tools = await listAllTools(client);
@@ -122,17 +130,13 @@ class ServerConnection {
     }
     const perCall = callSignal(signal);
     try {
-      const res = await client.callTool(
-        { name, arguments: (args ?? {}) as Record<string, unknown> },
-        undefined,
-        {
-          // The timeout is a watchdog: every progress notification restarts it.
-          timeout: timeoutMs,
-          resetTimeoutOnProgress: true,
-          onprogress: (p) => this.opts.onProgress?.(this.config.name, name, p.message),
-          signal: perCall.signal,
-        },
-      );
+      const res = await client.callTool({ name, arguments: (args ?? {}) as Record<string, unknown> }, undefined, {
+        // The timeout is a watchdog: every progress notification restarts it.
+        timeout: timeoutMs,
+        resetTimeoutOnProgress: true,
+        onprogress: (p) => this.opts.onProgress?.(this.config.name, name, p.message),
+        signal: perCall.signal,
+      });
       return fromCallResult(res as CallResultLike);
     } catch (err) {
       if (signal?.aborted) return { content: `Call to '${name}' was cancelled: the run is stopping.`, isError: true };
@@ -211,9 +215,7 @@ export class ToolHub implements ToolExecutor {
   }
 
   /** Starts each server on its own and reports how it went, for `tinkerloop doctor`. */
-  static async probe(
-    opts: HubOptions,
-  ): Promise<Array<{ name: string; ok: boolean; tools: string[]; error?: string }>> {
+  static async probe(opts: HubOptions): Promise<Array<{ name: string; ok: boolean; tools: string[]; error?: string }>> {
     const connOpts = { env: opts.env, startTimeoutMs: opts.startTimeoutMs ?? 30_000, onStderr: opts.onStderr };
     return Promise.all(
       opts.servers.map(async (c) => {

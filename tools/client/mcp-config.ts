@@ -50,7 +50,6 @@ export type HttpServerConfig = {
 };
 export type ServerConfig = StdioServerConfig | HttpServerConfig;
 
-
 /** A config that cannot be used; `hint` says what to do. The harness shows it as a user error (exit 2). */
 export class McpConfigError extends Error {
   constructor(

@@ -35,15 +35,26 @@ export const CATALOG: CatalogDataset[] = [
     configs: { main: { train: 7473, test: 1319 }, socratic: { train: 7473, test: 1319 } },
     features: { question: "string", answer: "string" },
     sampleRows: [
-      { question: "A baker makes 4 trays of 12 rolls and sells 30. How many rolls are left?", answer: "4 trays hold 4*12=<<4*12=48>>48 rolls.\nAfter selling, 48-30=<<48-30=18>>18 remain.\n#### 18" },
-      { question: "Mia reads 15 pages a day. How many pages does she read in 2 weeks?", answer: "Two weeks are 2*7=<<2*7=14>>14 days.\nShe reads 15*14=<<15*14=210>>210 pages.\n#### 210" },
+      {
+        question: "A baker makes 4 trays of 12 rolls and sells 30. How many rolls are left?",
+        answer: "4 trays hold 4*12=<<4*12=48>>48 rolls.\nAfter selling, 48-30=<<48-30=18>>18 remain.\n#### 18",
+      },
+      {
+        question: "Mia reads 15 pages a day. How many pages does she read in 2 weeks?",
+        answer: "Two weeks are 2*7=<<2*7=14>>14 days.\nShe reads 15*14=<<15*14=210>>210 pages.\n#### 210",
+      },
       { question: "A bike costs $1,250 and a helmet $85. What do both cost?", answer: "1,250+85=<<1250+85=1335>>1,335\n#### 1,335" },
     ],
     presets: [
       {
         name: "gsm8k-grpo",
         format: "grpo",
-        mapping: { prompt: '{question}\n\nShow your work, then give the final answer after "####".', ground_truth: "{answer}", ground_truth_regex: GSM8K_GT_REGEX, ground_truth_transforms: ["remove_commas"] },
+        mapping: {
+          prompt: '{question}\n\nShow your work, then give the final answer after "####".',
+          ground_truth: "{answer}",
+          ground_truth_regex: GSM8K_GT_REGEX,
+          ground_truth_transforms: ["remove_commas"],
+        },
       },
       { name: "gsm8k-sft", format: "sft", mapping: { prompt: "{question}", response: "{answer|strip_calc}" } },
     ],
@@ -57,11 +68,30 @@ export const CATALOG: CatalogDataset[] = [
     configs: { full: { train: 374, test: 500, validation: 90, prompt: 10 }, sanitized: { train: 120, test: 257, validation: 43, prompt: 7 } },
     features: { task_id: "int32", text: "string", code: "string", test_list: "list<string>", test_setup_code: "string", challenge_test_list: "list<string>" },
     sampleRows: [
-      { task_id: 9001, text: "Write a function to return the larger of two numbers.", code: "def bigger(a, b):\n    return a if a > b else b", test_list: ["assert bigger(1, 2) == 2", "assert bigger(5, 3) == 5", "assert bigger(4, 4) == 4"], test_setup_code: "", challenge_test_list: [] },
-      { task_id: 9002, text: "Write a function to count the vowels in a string.", code: "def vowels(s):\n    return sum(c in 'aeiou' for c in s.lower())", test_list: ["assert vowels('apple') == 2", "assert vowels('xyz') == 0", "assert vowels('AEIOU') == 5"], test_setup_code: "", challenge_test_list: [] },
+      {
+        task_id: 9001,
+        text: "Write a function to return the larger of two numbers.",
+        code: "def bigger(a, b):\n    return a if a > b else b",
+        test_list: ["assert bigger(1, 2) == 2", "assert bigger(5, 3) == 5", "assert bigger(4, 4) == 4"],
+        test_setup_code: "",
+        challenge_test_list: [],
+      },
+      {
+        task_id: 9002,
+        text: "Write a function to count the vowels in a string.",
+        code: "def vowels(s):\n    return sum(c in 'aeiou' for c in s.lower())",
+        test_list: ["assert vowels('apple') == 2", "assert vowels('xyz') == 0", "assert vowels('AEIOU') == 5"],
+        test_setup_code: "",
+        challenge_test_list: [],
+      },
     ],
     presets: [
-      { name: "mbpp-grpo", format: "grpo", mapping: { prompt: '{text}\nYour code should pass these tests:\n{test_list|join:"\\n"}', ground_truth: "{test_list|json}" }, note: "ground_truth is a JSON list of assert statements; the reward must run them in its own sandboxed way or compare by pattern" },
+      {
+        name: "mbpp-grpo",
+        format: "grpo",
+        mapping: { prompt: '{text}\nYour code should pass these tests:\n{test_list|join:"\\n"}', ground_truth: "{test_list|json}" },
+        note: "ground_truth is a JSON list of assert statements; the reward must run them in its own sandboxed way or compare by pattern",
+      },
     ],
   },
   {
@@ -73,9 +103,22 @@ export const CATALOG: CatalogDataset[] = [
     configs: { openai_humaneval: { test: 164 } },
     features: { task_id: "string", prompt: "string", canonical_solution: "string", test: "string", entry_point: "string" },
     sampleRows: [
-      { task_id: "Demo/0", prompt: 'def add(a: int, b: int) -> int:\n    """Return a + b."""\n', canonical_solution: "    return a + b\n", test: "def check(f):\n    assert f(1, 2) == 3\n", entry_point: "add" },
+      {
+        task_id: "Demo/0",
+        prompt: 'def add(a: int, b: int) -> int:\n    """Return a + b."""\n',
+        canonical_solution: "    return a + b\n",
+        test: "def check(f):\n    assert f(1, 2) == 3\n",
+        entry_point: "add",
+      },
     ],
-    presets: [{ name: "humaneval-eval", format: "grpo", mapping: { prompt: "{prompt}", ground_truth: "{test}\ncheck({entry_point})" }, note: "test split only: use it for evaluation, never for training" }],
+    presets: [
+      {
+        name: "humaneval-eval",
+        format: "grpo",
+        mapping: { prompt: "{prompt}", ground_truth: "{test}\ncheck({entry_point})" },
+        note: "test split only: use it for evaluation, never for training",
+      },
+    ],
   },
   {
     id: "databricks/databricks-dolly-15k",
@@ -87,7 +130,12 @@ export const CATALOG: CatalogDataset[] = [
     features: { instruction: "string", context: "string", response: "string", category: "string" },
     sampleRows: [
       { instruction: "Name three primary colours.", context: "", response: "Red, blue and yellow.", category: "brainstorming" },
-      { instruction: "When was the bridge opened?", context: "The bridge opened to traffic in 1932 after six years of work.", response: "It opened in 1932.", category: "closed_qa" },
+      {
+        instruction: "When was the bridge opened?",
+        context: "The bridge opened to traffic in 1932 after six years of work.",
+        response: "It opened in 1932.",
+        category: "closed_qa",
+      },
     ],
     presets: [{ name: "dolly-sft", format: "sft", mapping: { prompt: '{instruction}{context|prefix:"\\n\\nContext:\\n"}', response: "{response}" } }],
   },
@@ -103,7 +151,9 @@ export const CATALOG: CatalogDataset[] = [
       { instruction: "Give a synonym for 'quick'.", input: "", output: "Fast.", text: "" },
       { instruction: "Translate to French.", input: "Good morning", output: "Bonjour", text: "" },
     ],
-    presets: [{ name: "alpaca-sft", format: "sft", mapping: { prompt: '{instruction}{input|prefix:"\\n\\n"}', response: "{output}" }, note: "non-commercial license" }],
+    presets: [
+      { name: "alpaca-sft", format: "sft", mapping: { prompt: '{instruction}{input|prefix:"\\n\\n"}', response: "{output}" }, note: "non-commercial license" },
+    ],
   },
   {
     id: "HuggingFaceH4/no_robots",
@@ -114,9 +164,24 @@ export const CATALOG: CatalogDataset[] = [
     configs: { default: { train: 9500, test: 500 } },
     features: { prompt: "string", prompt_id: "string", messages: "list<struct{content: string, role: string}>", category: "string" },
     sampleRows: [
-      { prompt: "Write a two-line poem about rain.", prompt_id: "demo1", messages: [{ role: "user", content: "Write a two-line poem about rain." }, { role: "assistant", content: "Soft rain taps the glass,\nthe garden drinks and sighs." }], category: "Generation" },
+      {
+        prompt: "Write a two-line poem about rain.",
+        prompt_id: "demo1",
+        messages: [
+          { role: "user", content: "Write a two-line poem about rain." },
+          { role: "assistant", content: "Soft rain taps the glass,\nthe garden drinks and sighs." },
+        ],
+        category: "Generation",
+      },
     ],
-    presets: [{ name: "norobots-sft", format: "sft", mapping: { prompt: "{messages[role=user][0].content}", response: "{messages[role=assistant][-1].content}" }, note: "non-commercial license" }],
+    presets: [
+      {
+        name: "norobots-sft",
+        format: "sft",
+        mapping: { prompt: "{messages[role=user][0].content}", response: "{messages[role=assistant][-1].content}" },
+        note: "non-commercial license",
+      },
+    ],
   },
   {
     id: "Jiayi-Pan/Countdown-Tasks-3to4",
@@ -130,7 +195,13 @@ export const CATALOG: CatalogDataset[] = [
       { target: 24, nums: [4, 6, 1] },
       { target: 53, nums: [7, 8, 3, 2] },
     ],
-    presets: [{ name: "countdown-grpo", format: "grpo", mapping: { prompt: "Make {target} from {nums|join:\" \"} using + - *", ground_truth: '{{"target": {target}, "numbers": {nums|json}}}' } }],
+    presets: [
+      {
+        name: "countdown-grpo",
+        format: "grpo",
+        mapping: { prompt: 'Make {target} from {nums|join:" "} using + - *', ground_truth: '{{"target": {target}, "numbers": {nums|json}}}' },
+      },
+    ],
   },
 ];
 

@@ -27,12 +27,14 @@ export function resolveOutput(root: string, output: string, overwrite: boolean):
   const realRoot = fs.realpathSync(root);
   try {
     const target = resolveInRoot(realRoot, output, "output");
-    if (isHarnessOwned(path.relative(realRoot, target))) throw new OutputPathError(`${output} is a harness file or folder (read-only to tools); write under data/ instead.`);
+    if (isHarnessOwned(path.relative(realRoot, target)))
+      throw new OutputPathError(`${output} is a harness file or folder (read-only to tools); write under data/ instead.`);
     plainFoldersTo(realRoot, target, false);
     for (const f of [target, sidecarOf(target)]) {
       const st = lstatOrUndefined(f);
       if (st?.isSymbolicLink()) throw new OutputPathError(`${path.relative(realRoot, f)} is a symbolic link; refused.`);
-      if (f === target && st && !overwrite) throw new OutputPathError(`${path.relative(realRoot, f)} already exists; pass overwrite: true to replace it, or choose another name.`);
+      if (f === target && st && !overwrite)
+        throw new OutputPathError(`${path.relative(realRoot, f)} already exists; pass overwrite: true to replace it, or choose another name.`);
     }
     return target;
   } catch (err) {
@@ -55,7 +57,13 @@ function lstatOrUndefined(p: string): fs.Stats | undefined {
  * Writes records as JSONL plus a `.meta.json` sidecar, both under the one write rule
  * (temp file and rename, no symbolic link followed, harness files refused).
  */
-export function writeJsonl(root: string, file: string, records: Array<Record<string, string>>, meta: Record<string, unknown>, overwrite: boolean): { sha256: string; bytes: number; metaPath: string } {
+export function writeJsonl(
+  root: string,
+  file: string,
+  records: Array<Record<string, string>>,
+  meta: Record<string, unknown>,
+  overwrite: boolean,
+): { sha256: string; bytes: number; metaPath: string } {
   const body = records.map((r) => JSON.stringify(r)).join("\n") + (records.length ? "\n" : "");
   const write = (target: string, data: string, replace: boolean) => {
     try {
@@ -67,6 +75,10 @@ export function writeJsonl(root: string, file: string, records: Array<Record<str
   };
   write(file, body, overwrite);
   const sha256 = crypto.createHash("sha256").update(body).digest("hex");
-  const metaPath = write(sidecarOf(file), `${JSON.stringify({ ...meta, file: path.basename(file), rows: records.length, sha256, written_at: new Date().toISOString() }, null, 2)}\n`, true);
+  const metaPath = write(
+    sidecarOf(file),
+    `${JSON.stringify({ ...meta, file: path.basename(file), rows: records.length, sha256, written_at: new Date().toISOString() }, null, 2)}\n`,
+    true,
+  );
   return { sha256, bytes: Buffer.byteLength(body), metaPath };
 }

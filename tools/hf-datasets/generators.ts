@@ -22,13 +22,13 @@ export const TASK_INFO: Record<Task, TaskInfo> = {
   arithmetic: {
     task: "arithmetic",
     description: "What is 37 + 45? — integer arithmetic",
-    groundTruth: "the integer result, e.g. \"82\"",
+    groundTruth: 'the integer result, e.g. "82"',
     levels: "1: one-digit + and -; 2: two-digit + and -; 3: adds one-digit × two-digit; 4: three operands with precedence",
   },
   addition: {
     task: "addition",
     description: "What is 47 + 38? — multi-digit addition, most of it with carries",
-    groundTruth: "the integer sum, e.g. \"85\"",
+    groundTruth: 'the integer sum, e.g. "85"',
     levels: "1: two-digit + one-digit; 2: two-digit + two-digit; 3: three-digit + two-digit; 4: three-digit + three-digit",
   },
   countdown: {
@@ -88,37 +88,247 @@ type Maker = (rng: Rng, level: number) => Omit<GeneratedItem, "level">;
 /** A Python function task: its signature, what it does, a reference body, and a reference in JS for the expected values. */
 type FunctionFamily = { make: (rng: Rng) => { name: string; args: string; does: string; body: string; cases: Array<{ call: string; expect: string }> } };
 
-const py = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : Array.isArray(v) ? `[${v.map(py).join(", ")}]` : typeof v === "boolean" ? (v ? "True" : "False") : String(v));
+const py = (v: unknown): string =>
+  typeof v === "string" ? JSON.stringify(v) : Array.isArray(v) ? `[${v.map(py).join(", ")}]` : typeof v === "boolean" ? (v ? "True" : "False") : String(v);
 const ints = (rng: Rng, n: number, lo: number, hi: number) => Array.from({ length: n }, () => rng.int(lo, hi));
 
 /** Families by level; each draws its constants and test inputs from the seed. */
 const FUNCTION_FAMILIES: FunctionFamily[][] = [
   [
-    { make: (r) => { const k = r.int(1, 50); return { name: `add_${k}`, args: "x", does: `returns x plus ${k}`, body: `return x + ${k}`, cases: ints(r, 3, -20, 99).map((x) => ({ call: `add_${k}(${x})`, expect: py(x + k) })) }; } },
-    { make: (r) => { const k = r.int(2, 12); return { name: `times_${k}`, args: "x", does: `returns x multiplied by ${k}`, body: `return x * ${k}`, cases: ints(r, 3, -9, 50).map((x) => ({ call: `times_${k}(${x})`, expect: py(x * k) })) }; } },
-    { make: (r) => { const k = r.int(2, 9); return { name: `is_multiple_of_${k}`, args: "n", does: `returns True when n is a multiple of ${k}, else False`, body: `return n % ${k} == 0`, cases: [k * r.int(1, 9), k * r.int(1, 9) + 1, r.int(1, 99)].map((x) => ({ call: `is_multiple_of_${k}(${x})`, expect: py(x % k === 0) })) }; } },
-    { make: (r) => { const k = r.int(2, 4); return { name: `power_${k}`, args: "x", does: `returns x to the power ${k}`, body: `return x ** ${k}`, cases: ints(r, 3, -6, 9).map((x) => ({ call: `power_${k}(${x})`, expect: py(x ** k) })) }; } },
+    {
+      make: (r) => {
+        const k = r.int(1, 50);
+        return {
+          name: `add_${k}`,
+          args: "x",
+          does: `returns x plus ${k}`,
+          body: `return x + ${k}`,
+          cases: ints(r, 3, -20, 99).map((x) => ({ call: `add_${k}(${x})`, expect: py(x + k) })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const k = r.int(2, 12);
+        return {
+          name: `times_${k}`,
+          args: "x",
+          does: `returns x multiplied by ${k}`,
+          body: `return x * ${k}`,
+          cases: ints(r, 3, -9, 50).map((x) => ({ call: `times_${k}(${x})`, expect: py(x * k) })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const k = r.int(2, 9);
+        return {
+          name: `is_multiple_of_${k}`,
+          args: "n",
+          does: `returns True when n is a multiple of ${k}, else False`,
+          body: `return n % ${k} == 0`,
+          cases: [k * r.int(1, 9), k * r.int(1, 9) + 1, r.int(1, 99)].map((x) => ({ call: `is_multiple_of_${k}(${x})`, expect: py(x % k === 0) })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const k = r.int(2, 4);
+        return {
+          name: `power_${k}`,
+          args: "x",
+          does: `returns x to the power ${k}`,
+          body: `return x ** ${k}`,
+          cases: ints(r, 3, -6, 9).map((x) => ({ call: `power_${k}(${x})`, expect: py(x ** k) })),
+        };
+      },
+    },
   ],
   [
-    { make: (r) => { const lo = r.int(-10, 0); const hi = r.int(1, 20); const name = `clamp_${-lo}_${hi}`; return { name, args: "x", does: `returns x limited to the range ${lo}..${hi} (inclusive)`, body: `return max(${lo}, min(${hi}, x))`, cases: [lo - r.int(1, 9), r.int(lo, hi), hi + r.int(1, 9)].map((x) => ({ call: `${name}(${x})`, expect: py(Math.max(lo, Math.min(hi, x))) })) }; } },
-    { make: (r) => { const k = r.int(0, 20); const name = `count_above_${k}`; return { name, args: "xs", does: `returns how many numbers in the list xs are greater than ${k}`, body: `return sum(1 for x in xs if x > ${k})`, cases: [ints(r, 5, 0, 30), ints(r, 3, 0, 30), []].map((xs) => ({ call: `${name}(${py(xs)})`, expect: py(xs.filter((x) => x > k).length) })) }; } },
-    { make: (r) => { const k = r.int(1, 5); const name = `first_${k}`; return { name, args: "xs", does: `returns the first ${k} items of the list xs (all of them if there are fewer)`, body: `return xs[:${k}]`, cases: [ints(r, 7, 0, 9), ints(r, k, 0, 9), ints(r, 1, 0, 9)].map((xs) => ({ call: `${name}(${py(xs)})`, expect: py(xs.slice(0, k)) })) }; } },
-    { make: (r) => { const k = r.int(1, 9); const name = `spread_plus_${k}`; return { name, args: "xs", does: `returns max(xs) - min(xs) + ${k} for a non-empty list xs`, body: `return max(xs) - min(xs) + ${k}`, cases: [ints(r, 4, -9, 30), ints(r, 2, 0, 9), ints(r, 1, 0, 9)].map((xs) => ({ call: `${name}(${py(xs)})`, expect: py(Math.max(...xs) - Math.min(...xs) + k) })) }; } },
+    {
+      make: (r) => {
+        const lo = r.int(-10, 0);
+        const hi = r.int(1, 20);
+        const name = `clamp_${-lo}_${hi}`;
+        return {
+          name,
+          args: "x",
+          does: `returns x limited to the range ${lo}..${hi} (inclusive)`,
+          body: `return max(${lo}, min(${hi}, x))`,
+          cases: [lo - r.int(1, 9), r.int(lo, hi), hi + r.int(1, 9)].map((x) => ({ call: `${name}(${x})`, expect: py(Math.max(lo, Math.min(hi, x))) })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const k = r.int(0, 20);
+        const name = `count_above_${k}`;
+        return {
+          name,
+          args: "xs",
+          does: `returns how many numbers in the list xs are greater than ${k}`,
+          body: `return sum(1 for x in xs if x > ${k})`,
+          cases: [ints(r, 5, 0, 30), ints(r, 3, 0, 30), []].map((xs) => ({ call: `${name}(${py(xs)})`, expect: py(xs.filter((x) => x > k).length) })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const k = r.int(1, 5);
+        const name = `first_${k}`;
+        return {
+          name,
+          args: "xs",
+          does: `returns the first ${k} items of the list xs (all of them if there are fewer)`,
+          body: `return xs[:${k}]`,
+          cases: [ints(r, 7, 0, 9), ints(r, k, 0, 9), ints(r, 1, 0, 9)].map((xs) => ({ call: `${name}(${py(xs)})`, expect: py(xs.slice(0, k)) })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const k = r.int(1, 9);
+        const name = `spread_plus_${k}`;
+        return {
+          name,
+          args: "xs",
+          does: `returns max(xs) - min(xs) + ${k} for a non-empty list xs`,
+          body: `return max(xs) - min(xs) + ${k}`,
+          cases: [ints(r, 4, -9, 30), ints(r, 2, 0, 9), ints(r, 1, 0, 9)].map((xs) => ({
+            call: `${name}(${py(xs)})`,
+            expect: py(Math.max(...xs) - Math.min(...xs) + k),
+          })),
+        };
+      },
+    },
   ],
   [
-    { make: (r) => { const ch = r.pick([..."aeiouxyz"]); const name = `count_${ch}`; return { name, args: "s", does: `returns how many times the letter "${ch}" occurs in the string s`, body: `return s.count(${py(ch)})`, cases: [word(r, 8) + ch, word(r, 5), ch + ch + word(r, 3)].map((w) => ({ call: `${name}(${py(w)})`, expect: py([...w].filter((c) => c === ch).length) })) }; } },
-    { make: (r) => { const k = r.int(2, 4); const name = `repeat_${k}`; return { name, args: "s", does: `returns the string s repeated ${k} times`, body: `return s * ${k}`, cases: [word(r, 3), word(r, 1), ""].map((w) => ({ call: `${name}(${py(w)})`, expect: py(w.repeat(k)) })) }; } },
-    { make: (r) => { const k = r.int(1, 3); const name = `reverse_drop_${k}`; return { name, args: "s", does: `returns s reversed, without its first ${k} character(s)`, body: `return s[${k}:][::-1]`, cases: [word(r, 6), word(r, 4), word(r, k)].map((w) => ({ call: `${name}(${py(w)})`, expect: py([...w.slice(k)].reverse().join("")) })) }; } },
-    { make: (r) => { const sep = r.pick(["-", "_", "+", "."]); const name = `join_with_${{ "-": "dash", _: "underscore", "+": "plus", ".": "dot" }[sep]}`; return { name, args: "words", does: `returns the list of strings words joined with "${sep}"`, body: `return ${py(sep)}.join(words)`, cases: [[word(r, 3), word(r, 2)], [word(r, 4)], [word(r, 2), word(r, 2), word(r, 2)]].map((ws) => ({ call: `${name}(${py(ws)})`, expect: py(ws.join(sep)) })) }; } },
+    {
+      make: (r) => {
+        const ch = r.pick([..."aeiouxyz"]);
+        const name = `count_${ch}`;
+        return {
+          name,
+          args: "s",
+          does: `returns how many times the letter "${ch}" occurs in the string s`,
+          body: `return s.count(${py(ch)})`,
+          cases: [word(r, 8) + ch, word(r, 5), ch + ch + word(r, 3)].map((w) => ({
+            call: `${name}(${py(w)})`,
+            expect: py([...w].filter((c) => c === ch).length),
+          })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const k = r.int(2, 4);
+        const name = `repeat_${k}`;
+        return {
+          name,
+          args: "s",
+          does: `returns the string s repeated ${k} times`,
+          body: `return s * ${k}`,
+          cases: [word(r, 3), word(r, 1), ""].map((w) => ({ call: `${name}(${py(w)})`, expect: py(w.repeat(k)) })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const k = r.int(1, 3);
+        const name = `reverse_drop_${k}`;
+        return {
+          name,
+          args: "s",
+          does: `returns s reversed, without its first ${k} character(s)`,
+          body: `return s[${k}:][::-1]`,
+          cases: [word(r, 6), word(r, 4), word(r, k)].map((w) => ({ call: `${name}(${py(w)})`, expect: py([...w.slice(k)].reverse().join("")) })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const sep = r.pick(["-", "_", "+", "."]);
+        const name = `join_with_${{ "-": "dash", _: "underscore", "+": "plus", ".": "dot" }[sep]}`;
+        return {
+          name,
+          args: "words",
+          does: `returns the list of strings words joined with "${sep}"`,
+          body: `return ${py(sep)}.join(words)`,
+          cases: [[word(r, 3), word(r, 2)], [word(r, 4)], [word(r, 2), word(r, 2), word(r, 2)]].map((ws) => ({
+            call: `${name}(${py(ws)})`,
+            expect: py(ws.join(sep)),
+          })),
+        };
+      },
+    },
   ],
   [
-    { make: (r) => { const k = r.int(0, 3); const name = `fib_from_${k}`; const fib = (n: number) => { let [a, b] = [k, k + 1]; for (let i = 0; i < n; i++) [a, b] = [b, a + b]; return a; }; return { name, args: "n", does: `returns the n-th term (n >= 0) of the sequence that starts ${k}, ${k + 1} and adds the two previous terms`, body: `a, b = ${k}, ${k + 1}
+    {
+      make: (r) => {
+        const k = r.int(0, 3);
+        const name = `fib_from_${k}`;
+        const fib = (n: number) => {
+          let [a, b] = [k, k + 1];
+          for (let i = 0; i < n; i++) [a, b] = [b, a + b];
+          return a;
+        };
+        return {
+          name,
+          args: "n",
+          does: `returns the n-th term (n >= 0) of the sequence that starts ${k}, ${k + 1} and adds the two previous terms`,
+          body: `a, b = ${k}, ${k + 1}
     for _ in range(n):
         a, b = b, a + b
-    return a`, cases: [0, r.int(2, 6), r.int(7, 15)].map((n) => ({ call: `${name}(${n})`, expect: py(fib(n)) })) }; } },
-    { make: (r) => { const k = r.int(1, 9); const name = `digit_sum_plus_${k}`; return { name, args: "n", does: `returns the sum of the decimal digits of the non-negative integer n, plus ${k}`, body: `return sum(int(d) for d in str(n)) + ${k}`, cases: [r.int(0, 9), r.int(10, 999), r.int(1000, 99999)].map((n) => ({ call: `${name}(${n})`, expect: py([...String(n)].reduce((a, d) => a + Number(d), 0) + k) })) }; } },
-    { make: (r) => { const k = r.int(2, 5); const name = `is_palindrome_min_${k}`; const pal = (w: string) => w.length >= k && w === [...w].reverse().join(""); const p = word(r, k); return { name, args: "s", does: `returns True when s reads the same backwards and has at least ${k} characters`, body: `return len(s) >= ${k} and s == s[::-1]`, cases: [p + [...p].reverse().join(""), word(r, k + 2), "a"].map((w) => ({ call: `${name}(${py(w)})`, expect: py(pal(w)) })) }; } },
-    { make: (r) => { const k = r.int(2, 5); const name = `chunks_of_${k}`; const chunk = (xs: number[]) => Array.from({ length: Math.ceil(xs.length / k) }, (_, i) => xs.slice(i * k, i * k + k)); return { name, args: "xs", does: `returns the list xs split into consecutive lists of ${k} items (the last may be shorter)`, body: `return [xs[i:i + ${k}] for i in range(0, len(xs), ${k})]`, cases: [ints(r, 2 * k + 1, 0, 9), ints(r, k, 0, 9), []].map((xs) => ({ call: `${name}(${py(xs)})`, expect: py(chunk(xs)) })) }; } },
+    return a`,
+          cases: [0, r.int(2, 6), r.int(7, 15)].map((n) => ({ call: `${name}(${n})`, expect: py(fib(n)) })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const k = r.int(1, 9);
+        const name = `digit_sum_plus_${k}`;
+        return {
+          name,
+          args: "n",
+          does: `returns the sum of the decimal digits of the non-negative integer n, plus ${k}`,
+          body: `return sum(int(d) for d in str(n)) + ${k}`,
+          cases: [r.int(0, 9), r.int(10, 999), r.int(1000, 99999)].map((n) => ({
+            call: `${name}(${n})`,
+            expect: py([...String(n)].reduce((a, d) => a + Number(d), 0) + k),
+          })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const k = r.int(2, 5);
+        const name = `is_palindrome_min_${k}`;
+        const pal = (w: string) => w.length >= k && w === [...w].reverse().join("");
+        const p = word(r, k);
+        return {
+          name,
+          args: "s",
+          does: `returns True when s reads the same backwards and has at least ${k} characters`,
+          body: `return len(s) >= ${k} and s == s[::-1]`,
+          cases: [p + [...p].reverse().join(""), word(r, k + 2), "a"].map((w) => ({ call: `${name}(${py(w)})`, expect: py(pal(w)) })),
+        };
+      },
+    },
+    {
+      make: (r) => {
+        const k = r.int(2, 5);
+        const name = `chunks_of_${k}`;
+        const chunk = (xs: number[]) => Array.from({ length: Math.ceil(xs.length / k) }, (_, i) => xs.slice(i * k, i * k + k));
+        return {
+          name,
+          args: "xs",
+          does: `returns the list xs split into consecutive lists of ${k} items (the last may be shorter)`,
+          body: `return [xs[i:i + ${k}] for i in range(0, len(xs), ${k})]`,
+          cases: [ints(r, 2 * k + 1, 0, 9), ints(r, k, 0, 9), []].map((xs) => ({ call: `${name}(${py(xs)})`, expect: py(chunk(xs)) })),
+        };
+      },
+    },
   ],
 ];
 
@@ -163,7 +373,14 @@ const arithmetic: Maker = (rng, level) => {
 };
 
 const addition: Maker = (rng, level) => {
-  const [da, db] = ([[2, 1], [2, 2], [3, 2], [3, 3]] as const)[level - 1]!;
+  const [da, db] = (
+    [
+      [2, 1],
+      [2, 2],
+      [3, 2],
+      [3, 3],
+    ] as const
+  )[level - 1]!;
   const a = rng.int(10 ** (da - 1), 10 ** da - 1);
   const b = rng.int(db === 1 ? 0 : 10 ** (db - 1), 10 ** db - 1);
   return { prompt: `What is ${a} + ${b}?`, ground_truth: String(a + b), response: String(a + b) };
@@ -237,8 +454,7 @@ const stringTransforms: Maker = (rng, level) => {
   const len = [0, rng.int(3, 4), rng.int(5, 6), rng.int(7, 8), rng.int(9, 10)][level] as number;
   const w = word(rng, len);
   const kind = rng.pick(["reverse", "upper", "sort", "count"]);
-  const out =
-    kind === "reverse" ? [...w].reverse().join("") : kind === "upper" ? w.toUpperCase() : kind === "sort" ? [...w].sort().join("") : String(w.length);
+  const out = kind === "reverse" ? [...w].reverse().join("") : kind === "upper" ? w.toUpperCase() : kind === "sort" ? [...w].sort().join("") : String(w.length);
   const verb = { reverse: "Reverse", upper: "Uppercase", sort: "Sort the letters of", count: "Count the letters of" }[kind];
   return { prompt: `${verb}: ${w}`, ground_truth: out, response: out };
 };
@@ -272,7 +488,15 @@ const MAKERS: Record<Task, Maker> = {
  * tasks' original positions; addition's 1 is the stream local/tiny-adder was made from;
  * python_functions keeps the position it was added at.
  */
-const SEED_SALT: Record<Task, number> = { arithmetic: 0, countdown: 1, word_problems: 2, string_transforms: 3, json_format: 4, addition: 1, python_functions: 5 };
+const SEED_SALT: Record<Task, number> = {
+  arithmetic: 0,
+  countdown: 1,
+  word_problems: 2,
+  string_transforms: 3,
+  json_format: 4,
+  addition: 1,
+  python_functions: 5,
+};
 
 export type GenerateResult = { items: GeneratedItem[]; exhausted: boolean };
 

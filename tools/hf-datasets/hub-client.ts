@@ -4,7 +4,15 @@
  * 429 handling that honours the server's wait, and errors mapped to codes and hints.
  */
 
-export type HfErrorCode = "gated_or_missing" | "unauthorized" | "bad_request" | "not_ready_retry_later" | "unsupported" | "rate_limited" | "offline" | "http_error";
+export type HfErrorCode =
+  | "gated_or_missing"
+  | "unauthorized"
+  | "bad_request"
+  | "not_ready_retry_later"
+  | "unsupported"
+  | "rate_limited"
+  | "offline"
+  | "http_error";
 
 export class HfError extends Error {
   constructor(
@@ -71,7 +79,8 @@ export class HubClient {
   ) {}
 
   private async get(base: string, path: string, params: Array<[string, string]> = []): Promise<{ json: unknown; headers: Headers }> {
-    if (this.config.offline) throw new HfError("offline", "HF_HUB_OFFLINE is set: the Hub is not contacted.", "Use list_catalog / generate_synthetic, or unset HF_HUB_OFFLINE.");
+    if (this.config.offline)
+      throw new HfError("offline", "HF_HUB_OFFLINE is set: the Hub is not contacted.", "Use list_catalog / generate_synthetic, or unset HF_HUB_OFFLINE.");
     const url = new URL(base + path);
     for (const [k, v] of params) url.searchParams.append(k, v);
     const headers: Record<string, string> = { accept: "application/json", "user-agent": "tinkerloop-hf-datasets/0.1" };
@@ -81,7 +90,11 @@ export class HubClient {
       try {
         res = await fetch(url, { headers, signal: AbortSignal.timeout(this.config.timeoutMs) });
       } catch (err) {
-        throw new HfError("offline", `Could not reach ${url.host} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}).`, "Working offline: the built-in catalog and generators still work (list_catalog, generate_synthetic).");
+        throw new HfError(
+          "offline",
+          `Could not reach ${url.host} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}).`,
+          "Working offline: the built-in catalog and generators still work (list_catalog, generate_synthetic).",
+        );
       }
       if (res.ok) return { json: await res.json(), headers: res.headers };
       const body = (await res.json().catch(() => ({}))) as { error?: string };
@@ -127,10 +140,20 @@ export class HubClient {
 
   async size(id: string): Promise<Array<{ config: string; split: string; num_rows: number }>> {
     const { json } = await this.get(this.config.viewerEndpoint, "/size", [["dataset", id]]);
-    return ((json as { size?: { splits?: Array<{ config: string; split: string; num_rows: number }> } }).size?.splits ?? []).map((s) => ({ config: s.config, split: s.split, num_rows: s.num_rows }));
+    return ((json as { size?: { splits?: Array<{ config: string; split: string; num_rows: number }> } }).size?.splits ?? []).map((s) => ({
+      config: s.config,
+      split: s.split,
+      num_rows: s.num_rows,
+    }));
   }
 
-  async rows(id: string, config: string, split: string, offset: number, length: number): Promise<{ features: ViewerFeature[]; rows: ViewerRow[]; numRowsTotal: number }> {
+  async rows(
+    id: string,
+    config: string,
+    split: string,
+    offset: number,
+    length: number,
+  ): Promise<{ features: ViewerFeature[]; rows: ViewerRow[]; numRowsTotal: number }> {
     const { json } = await this.get(this.config.viewerEndpoint, "/rows", [
       ["dataset", id],
       ["config", config],
@@ -143,7 +166,11 @@ export class HubClient {
   }
 
   async firstRows(id: string, config: string, split: string): Promise<{ features: ViewerFeature[]; rows: ViewerRow[] }> {
-    const { json } = await this.get(this.config.viewerEndpoint, "/first-rows", [["dataset", id], ["config", config], ["split", split]]);
+    const { json } = await this.get(this.config.viewerEndpoint, "/first-rows", [
+      ["dataset", id],
+      ["config", config],
+      ["split", split],
+    ]);
     const j = json as { features?: ViewerFeature[]; rows?: ViewerRow[] };
     return { features: j.features ?? [], rows: j.rows ?? [] };
   }
@@ -162,14 +189,28 @@ function mapStatus(status: number, message: string, errorCode: string | undefine
       status,
     );
   }
-  if (status === 403) return new HfError("unauthorized", `Access refused (HTTP 403): ${message}`, "The token lacks access to this dataset; request access on the Hub.", status);
-  if (status === 404) return new HfError("gated_or_missing", `Not found (HTTP 404): ${message}`, "Check the config and split names with inspect_dataset.", status);
-  if (status === 422 || status === 400) return new HfError("bad_request", `The request was refused (HTTP ${status}): ${message}`, "Check the parameters (config, split, offset).", status);
-  if (status === 501) return new HfError("unsupported", `The Dataset Viewer does not support this dataset (HTTP 501${errorCode ? `, ${errorCode}` : ""}): ${message}`, "Pick another dataset, or use a preset / generator.", status);
+  if (status === 403)
+    return new HfError("unauthorized", `Access refused (HTTP 403): ${message}`, "The token lacks access to this dataset; request access on the Hub.", status);
+  if (status === 404)
+    return new HfError("gated_or_missing", `Not found (HTTP 404): ${message}`, "Check the config and split names with inspect_dataset.", status);
+  if (status === 422 || status === 400)
+    return new HfError("bad_request", `The request was refused (HTTP ${status}): ${message}`, "Check the parameters (config, split, offset).", status);
+  if (status === 501)
+    return new HfError(
+      "unsupported",
+      `The Dataset Viewer does not support this dataset (HTTP 501${errorCode ? `, ${errorCode}` : ""}): ${message}`,
+      "Pick another dataset, or use a preset / generator.",
+      status,
+    );
   if (status >= 500) {
     const notReady = errorCode === "ResponseNotReady" || /not ready|processing/i.test(message);
     return notReady
-      ? new HfError("not_ready_retry_later", `The Dataset Viewer is still processing this dataset (HTTP ${status}).`, "Retry in a few minutes, or use another dataset.", status)
+      ? new HfError(
+          "not_ready_retry_later",
+          `The Dataset Viewer is still processing this dataset (HTTP ${status}).`,
+          "Retry in a few minutes, or use another dataset.",
+          status,
+        )
       : new HfError("http_error", `The server failed (HTTP ${status}): ${message}`, "Retry later.", status);
   }
   return new HfError("http_error", `Unexpected HTTP ${status}: ${message}`, "Retry later.", status);

@@ -53,7 +53,12 @@ export function pickConfigSplit(configs: Inspection["configs"], config?: string,
   const c = config ? configs.find((x) => x.config === config) : (configs.find((x) => x.config === "default" || x.config === "main") ?? configs[0]);
   if (!c) throw new InputProblem("bad_request", `Config ${JSON.stringify(config)} does not exist.`, `Configs: ${configs.map((x) => x.config).join(", ")}.`);
   const s = split ? c.splits.find((x) => x.split === split) : (c.splits.find((x) => x.split === "train") ?? c.splits[0]);
-  if (!s) throw new InputProblem("bad_request", `Split ${JSON.stringify(split)} does not exist in config ${c.config}.`, `Splits: ${c.splits.map((x) => x.split).join(", ")}.`);
+  if (!s)
+    throw new InputProblem(
+      "bad_request",
+      `Split ${JSON.stringify(split)} does not exist in config ${c.config}.`,
+      `Splits: ${c.splits.map((x) => x.split).join(", ")}.`,
+    );
   return { config: c.config, split: s.split };
 }
 
@@ -78,18 +83,27 @@ export async function inspect(hub: HubClient, dataset: string, config: string | 
   const cat = findCatalogDataset(dataset);
   if (hub.config.offline) {
     if (cat) return fromCatalog(cat, config, split);
-    throw new HfError("offline", `HF_HUB_OFFLINE is set and ${dataset} is not in the built-in catalog.`, `Catalog datasets: ${CATALOG.map((d) => d.id).join(", ")}; or use generate_synthetic.`);
+    throw new HfError(
+      "offline",
+      `HF_HUB_OFFLINE is set and ${dataset} is not in the built-in catalog.`,
+      `Catalog datasets: ${CATALOG.map((d) => d.id).join(", ")}; or use generate_synthetic.`,
+    );
   }
   let info: Awaited<ReturnType<typeof hub.datasetInfo>>;
   try {
     info = await hub.datasetInfo(dataset);
   } catch (err) {
-    if (err instanceof HfError && err.code === "offline" && cat) return fromCatalog(cat, config, split, `${err.message} Using the built-in catalog entry instead.`);
+    if (err instanceof HfError && err.code === "offline" && cat)
+      return fromCatalog(cat, config, split, `${err.message} Using the built-in catalog entry instead.`);
     throw err;
   }
   const valid = await hub.isValid(info.id);
   if (!valid.viewer && !valid.preview) {
-    throw new HfError("unsupported", `${info.id} has no Dataset Viewer rows (viewer disabled, gated without access, or no supported files).`, info.gated ? "The dataset is gated: accept its terms on the Hub and set HF_TOKEN." : "Pick another dataset.");
+    throw new HfError(
+      "unsupported",
+      `${info.id} has no Dataset Viewer rows (viewer disabled, gated without access, or no supported files).`,
+      info.gated ? "The dataset is gated: accept its terms on the Hub and set HF_TOKEN." : "Pick another dataset.",
+    );
   }
   const sizes = await hub.size(info.id).catch(() => [] as Array<{ config: string; split: string; num_rows: number }>);
   const splits = sizes.length ? sizes : (await hub.splits(info.id)).map((s) => ({ ...s, num_rows: null as number | null }));
@@ -103,7 +117,9 @@ export async function inspect(hub: HubClient, dataset: string, config: string | 
     c.splits.push({ split: s.split, num_rows: s.num_rows });
   }
   const chosen = pickConfigSplit(configs, config, split);
-  const page = valid.viewer ? await hub.rows(info.id, chosen.config, chosen.split, 0, Math.max(1, sampleRows)) : await hub.firstRows(info.id, chosen.config, chosen.split);
+  const page = valid.viewer
+    ? await hub.rows(info.id, chosen.config, chosen.split, 0, Math.max(1, sampleRows))
+    : await hub.firstRows(info.id, chosen.config, chosen.split);
   return {
     id: info.id,
     source: "hub",

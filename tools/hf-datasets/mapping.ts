@@ -30,7 +30,23 @@ type Segment = { kind: "key"; name: string } | { kind: "index"; i: number } | { 
 type Filter = { name: string; arg?: string | number };
 type Part = { kind: "text"; text: string } | { kind: "expr"; source: string; path: Segment[]; filters: Filter[] };
 
-const FILTERS = new Set(["trim", "lower", "upper", "json", "join", "after", "before", "strip_calc", "remove_commas", "prefix", "suffix", "truncate", "label", "first", "last"]);
+const FILTERS = new Set([
+  "trim",
+  "lower",
+  "upper",
+  "json",
+  "join",
+  "after",
+  "before",
+  "strip_calc",
+  "remove_commas",
+  "prefix",
+  "suffix",
+  "truncate",
+  "label",
+  "first",
+  "last",
+]);
 const NEEDS_ARG = new Set(["join", "after", "before", "prefix", "suffix", "truncate"]);
 
 /** Parses a template once; throws TemplateError with the position of a mistake. */
@@ -243,7 +259,13 @@ export function renderTemplate(parts: Part[], row: unknown, ctx: RenderContext =
 }
 
 /** A compiled mapping for one output format. */
-export type GrpoMapping = { prompt: string; ground_truth: string; ground_truth_regex?: string; ground_truth_group?: number; ground_truth_transforms?: Array<"remove_commas" | "trim" | "lower"> };
+export type GrpoMapping = {
+  prompt: string;
+  ground_truth: string;
+  ground_truth_regex?: string;
+  ground_truth_group?: number;
+  ground_truth_transforms?: Array<"remove_commas" | "trim" | "lower">;
+};
 export type SftMapping = { prompt: string; response: string };
 export type Format = "grpo" | "sft";
 
@@ -288,5 +310,6 @@ export function compileMapping(format: Format, mapping: GrpoMapping | SftMapping
 
 function check(prompt: string, target: string, limits: { maxPromptChars: number; maxTargetChars: number }): void {
   if (!prompt.trim() || !target.trim()) throw new MappingSkip("empty", !prompt.trim() ? "empty prompt" : "empty target");
-  if (prompt.length > limits.maxPromptChars || target.length > limits.maxTargetChars) throw new MappingSkip("too_long", "prompt or target over the length limit");
+  if (prompt.length > limits.maxPromptChars || target.length > limits.maxTargetChars)
+    throw new MappingSkip("too_long", "prompt or target over the length limit");
 }

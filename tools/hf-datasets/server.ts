@@ -23,4 +23,6 @@ registerMappingTools(ctx);
 registerGeneratorTools(ctx);
 
 await ctx.server.connect(new StdioServerTransport());
-process.stderr.write(`hf-datasets server ready (${ctx.hub.config.offline ? "offline: catalog only" : `hub ${ctx.hub.config.endpoint}`}; exports under ${exportRoot(env)})\n`);
+process.stderr.write(
+  `hf-datasets server ready (${ctx.hub.config.offline ? "offline: catalog only" : `hub ${ctx.hub.config.endpoint}`}; exports under ${exportRoot(env)})\n`,
+);

@@ -42,17 +42,45 @@ export function suggestMapping(id: string, features: Array<{ name: string; type:
     const hashes = typeof first.answer === "string" && first.answer.includes("####");
     return {
       format: "grpo",
-      mapping: hashes ? { prompt: "{question}", ground_truth: "{answer}", ground_truth_regex: "####\\s*(-?[0-9.,]+)", ground_truth_transforms: ["remove_commas"] } : { prompt: "{question}", ground_truth: "{answer|trim}" },
+      mapping: hashes
+        ? { prompt: "{question}", ground_truth: "{answer}", ground_truth_regex: "####\\s*(-?[0-9.,]+)", ground_truth_transforms: ["remove_commas"] }
+        : { prompt: "{question}", ground_truth: "{answer|trim}" },
       reason: hashes ? "question/answer with a '####' final answer" : "question/answer fields",
     };
   }
-  if (has("messages")) return { format: "sft", mapping: { prompt: "{messages[role=user][0].content}", response: "{messages[role=assistant][-1].content}" }, reason: "chat messages" };
-  if (has("instruction") && has("response")) return { format: "sft", mapping: { prompt: has("context") ? '{instruction}{context|prefix:"\\n\\nContext:\\n"}' : "{instruction}", response: "{response}" }, reason: "instruction/response fields" };
-  if (has("instruction") && has("output")) return { format: "sft", mapping: { prompt: has("input") ? '{instruction}{input|prefix:"\\n\\n"}' : "{instruction}", response: "{output}" }, reason: "instruction/output fields" };
+  if (has("messages"))
+    return {
+      format: "sft",
+      mapping: { prompt: "{messages[role=user][0].content}", response: "{messages[role=assistant][-1].content}" },
+      reason: "chat messages",
+    };
+  if (has("instruction") && has("response"))
+    return {
+      format: "sft",
+      mapping: { prompt: has("context") ? '{instruction}{context|prefix:"\\n\\nContext:\\n"}' : "{instruction}", response: "{response}" },
+      reason: "instruction/response fields",
+    };
+  if (has("instruction") && has("output"))
+    return {
+      format: "sft",
+      mapping: { prompt: has("input") ? '{instruction}{input|prefix:"\\n\\n"}' : "{instruction}", response: "{output}" },
+      reason: "instruction/output fields",
+    };
   if (has("prompt") && has("response")) return { format: "sft", mapping: { prompt: "{prompt}", response: "{response}" }, reason: "prompt/response fields" };
-  if (has("text") && has("test_list")) return { format: "grpo", mapping: { prompt: '{text}\nYour code should pass these tests:\n{test_list|join:"\\n"}', ground_truth: "{test_list|json}" }, reason: "code task with tests" };
-  if (has("target") && has("nums")) return { format: "grpo", mapping: { prompt: 'Make {target} from {nums|join:" "} using + - *', ground_truth: '{{"target": {target}, "numbers": {nums|json}}}' }, reason: "countdown fields" };
+  if (has("text") && has("test_list"))
+    return {
+      format: "grpo",
+      mapping: { prompt: '{text}\nYour code should pass these tests:\n{test_list|join:"\\n"}', ground_truth: "{test_list|json}" },
+      reason: "code task with tests",
+    };
+  if (has("target") && has("nums"))
+    return {
+      format: "grpo",
+      mapping: { prompt: 'Make {target} from {nums|join:" "} using + - *', ground_truth: '{{"target": {target}, "numbers": {nums|json}}}' },
+      reason: "countdown fields",
+    };
   const strings = features.filter((f) => f.type === "string").map((f) => f.name);
-  if (strings.length >= 2) return { format: "sft", mapping: { prompt: `{${strings[0]}}`, response: `{${strings[1]}}` }, reason: "first two text fields (check this)" };
+  if (strings.length >= 2)
+    return { format: "sft", mapping: { prompt: `{${strings[0]}}`, response: `{${strings[1]}}` }, reason: "first two text fields (check this)" };
   return undefined;
 }

@@ -25,8 +25,14 @@ export function guarded<A>(body: (a: A) => Promise<CallToolResult>) {
       return await body(a);
     } catch (err) {
       if (err instanceof HfError) return fail(err.code, err.message, err.hint);
-      if (err instanceof TemplateError) return fail("bad_mapping", err.message, "Fix the template: {field}, {a.b}, {list[0]}, {msgs[role=user][0].content}, filters like |trim or |after:\"####\".");
-      if (err instanceof OutputPathError) return fail("bad_output", err.message, "Write a .jsonl file inside the run directory, e.g. output: \"data/gsm8k-train.jsonl\".");
+      if (err instanceof TemplateError)
+        return fail(
+          "bad_mapping",
+          err.message,
+          'Fix the template: {field}, {a.b}, {list[0]}, {msgs[role=user][0].content}, filters like |trim or |after:"####".',
+        );
+      if (err instanceof OutputPathError)
+        return fail("bad_output", err.message, 'Write a .jsonl file inside the run directory, e.g. output: "data/gsm8k-train.jsonl".');
       if (err instanceof InputProblem) return fail(err.code, err.message, err.hint);
       const msg = (err as Error).message ?? String(err);
       const token = process.env.HF_TOKEN;

@@ -97,9 +97,18 @@ function pythonInfo(env: Record<string, string | undefined>): PythonInfo {
     "try:\n    dirs.append(site.getusersitepackages())\nexcept Exception:\n    pass\n" +
     "print(json.dumps({'executable': os.path.realpath(sys.executable), 'version': sys.version.split()[0], 'dirs': dirs}))";
   try {
-    const out = execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-E", "-c", script], { encoding: "utf8", timeout: 20_000, stdio: ["ignore", "pipe", "ignore"], env: { PATH: env.PATH ?? "/usr/bin:/bin", ...(env.HOME ? { HOME: env.HOME } : {}) } });
+    const out = execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-E", "-c", script], {
+      encoding: "utf8",
+      timeout: 20_000,
+      stdio: ["ignore", "pipe", "ignore"],
+      env: { PATH: env.PATH ?? "/usr/bin:/bin", ...(env.HOME ? { HOME: env.HOME } : {}) },
+    });
     const v = JSON.parse(out) as { executable: string; version: string; dirs: string[] };
-    pythonCache = { executable: v.executable, version: v.version, dirs: [...new Set([...v.dirs, path.dirname(path.dirname(v.executable))])].filter((d) => fs.existsSync(d)) };
+    pythonCache = {
+      executable: v.executable,
+      version: v.version,
+      dirs: [...new Set([...v.dirs, path.dirname(path.dirname(v.executable))])].filter((d) => fs.existsSync(d)),
+    };
   } catch {
     pythonCache = undefined;
   }

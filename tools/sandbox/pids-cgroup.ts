@@ -102,18 +102,18 @@ export function createPidsCgroup(max: number): PidsCgroup | undefined {
     }
   };
   const killAllIn = () => {
-      // A process forking while we kill is caught by the next pass.
-      for (let pass = 0; pass < 5; pass++) {
-        const pids = members();
-        if (pids.length === 0) return;
-        for (const pid of pids) {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {
-            // already gone
-          }
+    // A process forking while we kill is caught by the next pass.
+    for (let pass = 0; pass < 5; pass++) {
+      const pids = members();
+      if (pids.length === 0) return;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
         }
       }
+    }
   };
   return {
     dir,

@@ -85,7 +85,12 @@ export const ZERO_USAGE: TokenUsage = { prefill: 0, cachedPrefill: 0, sampled: 0
 
 /** `a − b`, meter by meter: what was processed between two readings of `usage`. */
 export function usageSince(now: TokenUsage, before: TokenUsage): TokenUsage {
-  return { prefill: now.prefill - before.prefill, cachedPrefill: now.cachedPrefill - before.cachedPrefill, sampled: now.sampled - before.sampled, trained: now.trained - before.trained };
+  return {
+    prefill: now.prefill - before.prefill,
+    cachedPrefill: now.cachedPrefill - before.cachedPrefill,
+    sampled: now.sampled - before.sampled,
+    trained: now.trained - before.trained,
+  };
 }
 
 /** Opaque state the server stores alongside the weights (method, counters). */

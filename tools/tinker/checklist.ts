@@ -21,5 +21,4 @@ export const CHECKLIST = {
   truncationShare: 0.2,
 };
 
-
 export type ChecklistThresholds = typeof CHECKLIST;

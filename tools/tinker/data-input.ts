@@ -37,8 +37,13 @@ function parseText(text: string, entity: string, jsonl: boolean, file: string | 
     } catch (err) {
       if (err instanceof InputError) throw err;
       if (!text.trimStart().startsWith("{")) {
-        const pathHint = !file && !text.includes("\n") && !/\s/.test(text.trim()) ? ` If ${JSON.stringify(text.trim().slice(0, 80))} was meant as a file, its name must end in .json or .jsonl.` : "";
-        throw new InputError(`Could not parse the ${entity}${where} as JSON (${(err as Error).message}). Pass a JSON array, JSONL, or a .json/.jsonl file path relative to the run directory.${pathHint}`);
+        const pathHint =
+          !file && !text.includes("\n") && !/\s/.test(text.trim())
+            ? ` If ${JSON.stringify(text.trim().slice(0, 80))} was meant as a file, its name must end in .json or .jsonl.`
+            : "";
+        throw new InputError(
+          `Could not parse the ${entity}${where} as JSON (${(err as Error).message}). Pass a JSON array, JSONL, or a .json/.jsonl file path relative to the run directory.${pathHint}`,
+        );
       }
     }
   }
@@ -65,7 +70,8 @@ export function toSftExamples(records: unknown[]): { examples: SftRecord[]; skip
   const examples: SftRecord[] = [];
   let skipped = 0;
   records.forEach((r, i) => {
-    if (typeof r !== "object" || r === null || Array.isArray(r)) throw new InputError(`Example ${i} must be an object like {"prompt": "...", "response": "..."}.`);
+    if (typeof r !== "object" || r === null || Array.isArray(r))
+      throw new InputError(`Example ${i} must be an object like {"prompt": "...", "response": "..."}.`);
     const o = r as Record<string, unknown>;
     const prompt = o.prompt ?? o.input;
     const response = o.response ?? o.output;
@@ -83,12 +89,14 @@ export function toSftExamples(records: unknown[]): { examples: SftRecord[]; skip
 /** GRPO prompts: `{prompt, ground_truth}`; a number ground truth is accepted and turned into text. */
 export function toGrpoPrompts(records: unknown[]): GrpoRecord[] {
   return records.map((r, i) => {
-    if (typeof r !== "object" || r === null || Array.isArray(r)) throw new InputError(`Prompt ${i} must be an object like {"prompt": "...", "ground_truth": "..."}.`);
+    if (typeof r !== "object" || r === null || Array.isArray(r))
+      throw new InputError(`Prompt ${i} must be an object like {"prompt": "...", "ground_truth": "..."}.`);
     const o = r as Record<string, unknown>;
     if (typeof o.prompt !== "string" || o.prompt === "") throw new InputError(`Prompt ${i} needs a non-empty string "prompt".`);
     const gt = o.ground_truth ?? "";
     if (typeof gt === "number" || typeof gt === "boolean") return { prompt: o.prompt, ground_truth: String(gt) };
-    if (typeof gt !== "string") throw new InputError(`Prompt ${i}: ground_truth must be a string (or a number), got ${Array.isArray(gt) ? "a list" : typeof gt}.`);
+    if (typeof gt !== "string")
+      throw new InputError(`Prompt ${i}: ground_truth must be a string (or a number), got ${Array.isArray(gt) ? "a list" : typeof gt}.`);
     return { prompt: o.prompt, ground_truth: gt };
   });
 }

@@ -85,7 +85,10 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
   });
   session.counters.grpoHorizon = Math.max(session.counters.grpoHorizon, horizon);
   logs.writeGradingFunction(a.rewardFunction);
-  logs.write("training_debug.log", `[START] train_grpo_step prompts=${a.prompts.length} iterations=${a.numIterations} group_size=${session.groupSize} lr=${a.learningRate} scheduler=${a.scheduler} horizon=${horizon}`);
+  logs.write(
+    "training_debug.log",
+    `[START] train_grpo_step prompts=${a.prompts.length} iterations=${a.numIterations} group_size=${session.groupSize} lr=${a.learningRate} scheduler=${a.scheduler} horizon=${horizon}`,
+  );
 
   const out: GrpoOutcome = { iterations: [], warnings, autoCheckpoints: [], horizon, effectiveWarmup: warmup, examples: [], isolation: sandbox.isolation };
   const G = session.groupSize;
@@ -94,10 +97,17 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
     const lr = learningRateAt(step, horizon, a.learningRate, warmup, a.scheduler);
     onProgress(`GRPO iteration ${step + 1} (${it + 1}/${a.numIterations}): sampling ${a.prompts.length}×${G}`);
     const t0 = Date.now();
-    const groups = await backend.sample(a.prompts.map((p) => p.prompt), G, { temperature: a.temperature, maxTokens: a.maxTokens });
+    const groups = await backend.sample(
+      a.prompts.map((p) => p.prompt),
+      G,
+      { temperature: a.temperature, maxTokens: a.maxTokens },
+    );
     const t1 = Date.now();
     const flat = groups.flatMap((g, i) => g.map((c) => ({ c, i })));
-    const scored = await sandbox.score(a.rewardFunction, flat.map(({ c, i }) => ({ completion: c.text, ground_truth: a.prompts[i]!.ground_truth })));
+    const scored = await sandbox.score(
+      a.rewardFunction,
+      flat.map(({ c, i }) => ({ completion: c.text, ground_truth: a.prompts[i]!.ground_truth })),
+    );
     const t2 = Date.now();
     let rewardErrors = 0;
     scored.errors.forEach((e, k) => {
@@ -129,7 +139,11 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
       }
       if (i < 3) {
         logs.write("sampling_debug.log", `[SAMPLE] prompt ${i}: ${JSON.stringify(a.prompts[i]!.prompt.slice(0, 80))}`);
-        for (const [j, c] of g.entries()) logs.write("sampling_debug.log", `  completion ${j} (${c.tokenCount} tokens, ${c.finishReason}, reward ${rewards[j]?.toFixed(2) ?? "-"}): ${JSON.stringify(c.text.slice(0, 120))}`);
+        for (const [j, c] of g.entries())
+          logs.write(
+            "sampling_debug.log",
+            `  completion ${j} (${c.tokenCount} tokens, ${c.finishReason}, reward ${rewards[j]?.toFixed(2) ?? "-"}): ${JSON.stringify(c.text.slice(0, 120))}`,
+          );
       }
       if (usable.length < 2) {
         counts.failed++;
@@ -233,20 +247,39 @@ export function grpoGuidance(o: GrpoOutcome, history: number[]): Guidance {
   const noSignal = g.total > 0 ? (uniform + g.failed) / g.total : 0;
   const errRate = last.samplesGenerated > 0 ? last.rewardErrors / last.samplesGenerated : 0;
   const trunc = last.samplesGenerated > 0 ? last.truncated / last.samplesGenerated : 0;
-  if (errRate >= CHECKLIST.rewardErrorShare) return { verdict: `PROBLEM: ${(errRate * 100).toFixed(0)}% of rewards failed with errors.`, next: "Fix the reward function (check_reward, reward_debug.log) before training further." };
-  if (noSignal >= CHECKLIST.uniformShare && g.allOne >= g.allZero) return { verdict: "CONVERGED OR TOO EASY: most groups score all 1.", next: "sample() the holdout; if it is good, save and finish, otherwise move to harder prompts." };
+  if (errRate >= CHECKLIST.rewardErrorShare)
+    return {
+      verdict: `PROBLEM: ${(errRate * 100).toFixed(0)}% of rewards failed with errors.`,
+      next: "Fix the reward function (check_reward, reward_debug.log) before training further.",
+    };
+  if (noSignal >= CHECKLIST.uniformShare && g.allOne >= g.allZero)
+    return {
+      verdict: "CONVERGED OR TOO EASY: most groups score all 1.",
+      next: "sample() the holdout; if it is good, save and finish, otherwise move to harder prompts.",
+    };
   if (noSignal >= CHECKLIST.uniformShare) {
     const why = trunc > 0.3 ? ` ${Math.round(trunc * 100)}% of samples hit max_tokens: raise max_tokens.` : "";
-    return { verdict: `NO SIGNAL: most groups score all 0 (too hard, reward too strict, or truncation).${why}`, next: "Use easier prompts, give partial credit, or raise temperature/max_tokens." };
+    return {
+      verdict: `NO SIGNAL: most groups score all 0 (too hard, reward too strict, or truncation).${why}`,
+      next: "Use easier prompts, give partial credit, or raise temperature/max_tokens.",
+    };
   }
   const recent = history.slice(-6);
   if (recent.length >= 4) {
     const first = recent.slice(0, recent.length / 2);
     const second = recent.slice(recent.length / 2);
     const delta = meanStd(second).mean - meanStd(first).mean;
-    if (delta <= -CHECKLIST.rewardDrop) return { verdict: "DECLINING: reward is falling over recent iterations.", next: "Lower the learning rate 2-5x, or load the last good checkpoint." };
-    if (Math.abs(delta) < 0.01 && history.length > 8) return { verdict: "PLATEAU: reward flat over recent iterations.", next: "sample() to check quality; if good, save. Otherwise try 2x learning rate or harder data." };
+    if (delta <= -CHECKLIST.rewardDrop)
+      return { verdict: "DECLINING: reward is falling over recent iterations.", next: "Lower the learning rate 2-5x, or load the last good checkpoint." };
+    if (Math.abs(delta) < 0.01 && history.length > 8)
+      return {
+        verdict: "PLATEAU: reward flat over recent iterations.",
+        next: "sample() to check quality; if good, save. Otherwise try 2x learning rate or harder data.",
+      };
   }
   if (last.kl !== null && last.kl >= CHECKLIST.kl) return { verdict: `UNSTABLE: KL ${last.kl.toFixed(3)} is high.`, next: "Lower the learning rate." };
-  return { verdict: "HEALTHY: training has signal.", next: "Continue with train_grpo_step(num_iterations=1) on fresh prompts; sample the holdout every few calls." };
+  return {
+    verdict: "HEALTHY: training has signal.",
+    next: "Continue with train_grpo_step(num_iterations=1) on fresh prompts; sample the holdout every few calls.",
+  };
 }

@@ -37,7 +37,9 @@ export function initReport(method: Method, card: ModelCard, groupSize: number, g
 
 export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: number, maxTokens: number, counters: Counters, g: Guidance, dir: string): string {
   const lines = [rule(o.aborted ? "GRPO step stopped: no learning signal" : "GRPO step complete")];
-  lines.push(`Optimizer steps this call: ${o.iterations.filter((i) => i.stepped).length} of ${o.iterations.length} iteration(s) · cumulative iterations: ${counters.grpoIterations} · prompts ${promptCount} × group ${groupSize}`);
+  lines.push(
+    `Optimizer steps this call: ${o.iterations.filter((i) => i.stepped).length} of ${o.iterations.length} iteration(s) · cumulative iterations: ${counters.grpoIterations} · prompts ${promptCount} × group ${groupSize}`,
+  );
   lines.push(`Schedule horizon ${o.horizon} steps · warmup ${o.effectiveWarmup} · rewards scored in the ${describeIsolation(o.isolation)}`);
   lines.push("", "Per iteration:");
   for (const it of o.iterations) {
@@ -53,9 +55,19 @@ export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: numbe
         ` · time sample ${it.seconds.sampling.toFixed(1)}s, reward ${it.seconds.reward.toFixed(1)}s, train ${it.seconds.training.toFixed(1)}s, other ${it.seconds.other.toFixed(1)}s`,
     );
   }
-  if (o.aborted) lines.push("", `${o.aborted} Nothing is wrong with the call itself: the model's answers got the same reward within every group. Use prompts it sometimes gets right, give partial credit, or raise temperature (or max_tokens, if answers are cut off).`);
-  if (o.autoCheckpoints.length) lines.push("", "Auto-checkpoints:", ...o.autoCheckpoints.map((c) => `  ${c.name} (reward ${c.rewardMean.toFixed(3)}) → ${c.path}`));
-  if (o.examples.length) lines.push("", "Sample completions:", ...o.examples.map((e) => `  [${e.reward.toFixed(2)}] ${JSON.stringify(e.prompt.slice(0, 60))} → ${JSON.stringify(e.completion.slice(0, 80))}`));
+  if (o.aborted)
+    lines.push(
+      "",
+      `${o.aborted} Nothing is wrong with the call itself: the model's answers got the same reward within every group. Use prompts it sometimes gets right, give partial credit, or raise temperature (or max_tokens, if answers are cut off).`,
+    );
+  if (o.autoCheckpoints.length)
+    lines.push("", "Auto-checkpoints:", ...o.autoCheckpoints.map((c) => `  ${c.name} (reward ${c.rewardMean.toFixed(3)}) → ${c.path}`));
+  if (o.examples.length)
+    lines.push(
+      "",
+      "Sample completions:",
+      ...o.examples.map((e) => `  [${e.reward.toFixed(2)}] ${JSON.stringify(e.prompt.slice(0, 60))} → ${JSON.stringify(e.completion.slice(0, 80))}`),
+    );
   if (o.warnings.length) lines.push("", "Warnings:", ...o.warnings.map((w) => `  - ${w}`));
   lines.push("", `Assessment: ${g.verdict}`, `Next: ${g.next}`);
   return lines.join("\n") + logsFooter(dir);
@@ -63,10 +75,15 @@ export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: numbe
 
 export function sftReport(o: SftOutcome, counters: Counters, g: Guidance, dir: string): string {
   const lines = [rule("SFT step complete")];
-  lines.push(`Examples: ${o.train} train / ${o.validation} validation · steps this call ${o.stepsThisCall} · cumulative epochs ${counters.sftEpochs}, steps ${counters.sftSteps}`);
-  lines.push(`Last learning rate ${o.lastLearningRate.toExponential(2)} · horizon ${o.horizon} · warmup ${o.effectiveWarmup} · ${o.tokens} response tokens · ${o.seconds.toFixed(1)}s`);
+  lines.push(
+    `Examples: ${o.train} train / ${o.validation} validation · steps this call ${o.stepsThisCall} · cumulative epochs ${counters.sftEpochs}, steps ${counters.sftSteps}`,
+  );
+  lines.push(
+    `Last learning rate ${o.lastLearningRate.toExponential(2)} · horizon ${o.horizon} · warmup ${o.effectiveWarmup} · ${o.tokens} response tokens · ${o.seconds.toFixed(1)}s`,
+  );
   lines.push("", "Loss per epoch:");
-  for (const e of o.epochs) lines.push(`  epoch ${e.epoch}: train ${e.trainLoss.toFixed(4)}${e.valLoss === null ? "" : ` · validation ${e.valLoss.toFixed(4)}`}`);
+  for (const e of o.epochs)
+    lines.push(`  epoch ${e.epoch}: train ${e.trainLoss.toFixed(4)}${e.valLoss === null ? "" : ` · validation ${e.valLoss.toFixed(4)}`}`);
   if (o.overfitting) lines.push("", "WARNING: validation loss is above its best while training loss keeps falling — overfitting.");
   if (o.warnings.length) lines.push("", "Warnings:", ...o.warnings.map((w) => `  - ${w}`));
   lines.push("", `Assessment: ${g.verdict}`, `Next: ${g.next}`);

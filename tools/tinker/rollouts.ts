@@ -9,7 +9,11 @@ import crypto from "node:crypto";
 import { BackendError } from "./backend.ts";
 
 /** Why the kept batch was dropped, as the stale-id error tells it. */
-export type DropReason = "a later sample call replaced them" | "a training step changed the weights" | "the model was opened or loaded again" | "the session was closed";
+export type DropReason =
+  | "a later sample call replaced them"
+  | "a training step changed the weights"
+  | "the model was opened or loaded again"
+  | "the session was closed";
 
 export class RolloutStore<T> {
   /** Ids are `<store>-<batch>-<index>`; the store part tells ids of another process or backend apart. */
@@ -65,9 +69,16 @@ export class RolloutStore<T> {
     const issued = store === this.store && (batch < this.batch || (batch === this.batch && index < this.batchSize));
     if (issued) {
       const why = batch < this.batch ? "a later sample call replaced them" : (this.dropped ?? "a training step changed the weights");
-      return new BackendError(`Rollout ${id} is stale: rollouts are kept only until the next sample call or training step, and its batch was dropped (${why}). Sample again and train on the new ids.`, "stale_rollout");
+      return new BackendError(
+        `Rollout ${id} is stale: rollouts are kept only until the next sample call or training step, and its batch was dropped (${why}). Sample again and train on the new ids.`,
+        "stale_rollout",
+      );
     }
-    if (store !== undefined && store !== this.store) return new BackendError(`Rollout ${id} is stale: it was sampled by another backend (another process, or a session since replaced). Sample again and train on the new ids.`, "stale_rollout");
+    if (store !== undefined && store !== this.store)
+      return new BackendError(
+        `Rollout ${id} is stale: it was sampled by another backend (another process, or a session since replaced). Sample again and train on the new ids.`,
+        "stale_rollout",
+      );
     return new BackendError(`Unknown rollout id ${JSON.stringify(id)}: policy steps take the rollout ids that sample returned.`, "unknown_rollout");
   }
 }

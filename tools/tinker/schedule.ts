@@ -25,13 +25,10 @@ export class HorizonError extends Error {}
  * cover every step taken so far plus this call's. Without one, a decaying schedule
  * gets a horizon of at least 20 steps, so one-step calls do not collapse the LR at once.
  */
-export function resolveHorizon(args: {
-  scheduler: Scheduler;
-  explicit: number | undefined;
-  stepsSoFar: number;
-  stepsThisCall: number;
-  persisted: number;
-}): { total: number; warning?: string } {
+export function resolveHorizon(args: { scheduler: Scheduler; explicit: number | undefined; stepsSoFar: number; stepsThisCall: number; persisted: number }): {
+  total: number;
+  warning?: string;
+} {
   const needed = Math.max(args.stepsSoFar + args.stepsThisCall, 1);
   if (args.explicit !== undefined && args.explicit > 0) {
     if (args.explicit < needed) {
@@ -69,7 +66,9 @@ export function scheduleForCall(args: {
   const warnings: string[] = [];
   let warmup = args.warmupRatio;
   if (warmup > 0 && args.stepsSoFar > 0) {
-    warnings.push(`warmup_ratio=${warmup} ignored on continued training (${args.unit} ${args.stepsSoFar}); warmup only applies to a session's first training call.`);
+    warnings.push(
+      `warmup_ratio=${warmup} ignored on continued training (${args.unit} ${args.stepsSoFar}); warmup only applies to a session's first training call.`,
+    );
     warmup = 0;
   }
   const horizon = resolveHorizon(args);

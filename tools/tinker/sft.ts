@@ -60,7 +60,10 @@ export async function runSft(session: TrainingSession, a: SftArgs, onProgress: (
     unit: "step",
   });
   session.counters.sftHorizon = Math.max(session.counters.sftHorizon, horizon);
-  logs.write("training_debug.log", `[START] train_sft_step examples=${a.examples.length} train/val=${train.length}/${val.length} epochs=${a.numEpochs} batches=${batches} lr=${a.learningRate} horizon=${horizon}`);
+  logs.write(
+    "training_debug.log",
+    `[START] train_sft_step examples=${a.examples.length} train/val=${train.length}/${val.length} epochs=${a.numEpochs} batches=${batches} lr=${a.learningRate} horizon=${horizon}`,
+  );
 
   const epochs: EpochRecord[] = [];
   let lr = a.learningRate;
@@ -119,9 +122,15 @@ export function isOverfitting(history: EpochRecord[]): boolean {
 }
 
 export function sftGuidance(o: SftOutcome, history: EpochRecord[]): { verdict: string; next: string } {
-  if (o.overfitting) return { verdict: "OVERFITTING: validation loss is rising while training loss falls.", next: "Stop training; save (or load the best checkpoint) and check quality with sample()." };
+  if (o.overfitting)
+    return {
+      verdict: "OVERFITTING: validation loss is rising while training loss falls.",
+      next: "Stop training; save (or load the best checkpoint) and check quality with sample().",
+    };
   const recent = history.slice(-2);
-  if (recent.length === 2 && recent[1]!.trainLoss > recent[0]!.trainLoss + 0.1) return { verdict: "UNSTABLE: training loss went up.", next: "Lower the learning rate 2-5x." };
-  if (recent.length === 2 && Math.abs(recent[1]!.trainLoss - recent[0]!.trainLoss) < 0.001 && history.length > 3) return { verdict: "PLATEAU: loss has stopped moving.", next: "sample() to check quality; if good, save. Otherwise bring more or better data." };
+  if (recent.length === 2 && recent[1]!.trainLoss > recent[0]!.trainLoss + 0.1)
+    return { verdict: "UNSTABLE: training loss went up.", next: "Lower the learning rate 2-5x." };
+  if (recent.length === 2 && Math.abs(recent[1]!.trainLoss - recent[0]!.trainLoss) < 0.001 && history.length > 3)
+    return { verdict: "PLATEAU: loss has stopped moving.", next: "sample() to check quality; if good, save. Otherwise bring more or better data." };
   return { verdict: "HEALTHY: loss is going down.", next: "Continue with train_sft_step(num_epochs=1, warmup_ratio=0); watch the validation loss." };
 }

@@ -19,7 +19,6 @@ export { ok } from "../tool-results.ts";
 import { ERROR_KIND_META, SESSION_DIR_META, USAGE_META } from "./tools/results.ts";
 import type { ErrorKind, UsageOutput } from "./tools/results.ts";
 
-
 function usageOut(u: TokenUsage): UsageOutput {
   return { prefill_tokens: u.prefill, cached_prefill_tokens: u.cachedPrefill, sampled_tokens: u.sampled, trained_tokens: u.trained };
 }
@@ -46,7 +45,11 @@ function withUsage(r: CallToolResult, u: TokenUsage): CallToolResult {
  * planner read those logs) and the kind of error: most refusals are about the call's input.
  */
 export function failIn(session: TrainingSession, text: string, kind: ErrorKind = "input"): CallToolResult {
-  return { content: [{ type: "text", text: `${text}${logsFooter(session.logs.dir)}` }], _meta: { [SESSION_DIR_META]: session.logs.dir, [ERROR_KIND_META]: kind }, isError: true };
+  return {
+    content: [{ type: "text", text: `${text}${logsFooter(session.logs.dir)}` }],
+    _meta: { [SESSION_DIR_META]: session.logs.dir, [ERROR_KIND_META]: kind },
+    isError: true,
+  };
 }
 
 type Extra = { _meta?: { progressToken?: string | number }; sendNotification: (n: ServerNotification) => Promise<void> };
@@ -71,7 +74,10 @@ export function guarded<A>(ctx: ToolContext, name: string, body: (args: A, progr
         const started = Date.now();
         const beat = setInterval(() => progress(`${name} still running (${Math.round((Date.now() - started) / 1000)}s)`), HEARTBEAT_MS);
         // The backend's meters before the call: a call that opens a new backend counts that one's from zero.
-        const before: { backend: TrainingBackend | undefined; usage: TokenUsage } = { backend: session.backend, usage: { ...(session.backend?.usage ?? ZERO_USAGE) } };
+        const before: { backend: TrainingBackend | undefined; usage: TokenUsage } = {
+          backend: session.backend,
+          usage: { ...(session.backend?.usage ?? ZERO_USAGE) },
+        };
         const spent = () => (session.backend ? usageSince(session.backend.usage, session.backend === before.backend ? before.usage : ZERO_USAGE) : ZERO_USAGE);
         try {
           return withUsage(await body(args, progress), spent());
@@ -107,7 +113,7 @@ const MAX_REWARD_FILE_BYTES = 1024 * 1024;
 
 /** How every tool that takes files describes the path rule to the planner. */
 export const PATH_RULE_TEXT =
-  "File paths are relative to the run directory (where write_file and export_dataset write), e.g. \"reward.py\" or \"data/pool.jsonl\".";
+  'File paths are relative to the run directory (where write_file and export_dataset write), e.g. "reward.py" or "data/pool.jsonl".';
 
 /**
  * reward_function is Python source or a file: a one-line value ending in .py, .json

@@ -58,7 +58,6 @@ function drawCharts(specs: ChartSpec[]): void {
   else host.querySelector(".empty")?.remove();
 }
 
-
 function holdoutLine(m: ReportModel): string {
   if (!m.holdout.length) return "no holdout evaluation";
   const base = m.holdout[0]!.score;
@@ -76,13 +75,21 @@ function renderHeader(m: ReportModel): void {
     ["holdout", holdoutLine(m)],
     ["time", fmt.duration(m.elapsedMs)],
     ["turns", String(m.turns)],
-    ["tokens", `${fmt.int(m.tokens.input)} in · ${fmt.int(m.tokens.output)} out${m.tokens.cacheRead || m.tokens.cacheWrite ? ` · cache ${fmt.int(m.tokens.cacheRead)} read / ${fmt.int(m.tokens.cacheWrite)} written` : ""}`],
-    ["cost", `${formatUsd(spendOf(m))}${spendOf(m).estimated && spendOf(m).usd > 0 ? " (estimated from tokens at list prices)" : ""}${m.trainingCostUsd !== null ? ` (planner ${formatUsd({ usd: m.costUsd ?? 0, estimated: false })}, training ${formatUsd({ usd: m.trainingCostUsd, estimated: false })})` : ""}`],
+    [
+      "tokens",
+      `${fmt.int(m.tokens.input)} in · ${fmt.int(m.tokens.output)} out${m.tokens.cacheRead || m.tokens.cacheWrite ? ` · cache ${fmt.int(m.tokens.cacheRead)} read / ${fmt.int(m.tokens.cacheWrite)} written` : ""}`,
+    ],
+    [
+      "cost",
+      `${formatUsd(spendOf(m))}${spendOf(m).estimated && spendOf(m).usd > 0 ? " (estimated from tokens at list prices)" : ""}${m.trainingCostUsd !== null ? ` (planner ${formatUsd({ usd: m.costUsd ?? 0, estimated: false })}, training ${formatUsd({ usd: m.trainingCostUsd, estimated: false })})` : ""}`,
+    ],
     ["tool calls", `${m.toolCalls} (${m.toolErrors} errors)`],
     ["guard interventions", String(m.guardInterventions)],
     ...(m.parent ? ([["continues", m.parent]] as Array<[string, string]>) : []),
   ];
-  document.getElementById("title")!.replaceChildren(el("span", { class: `badge ${m.state}` }, m.state === "ended" ? "ended" : "running"), ` ${m.runId || "run"}`);
+  document
+    .getElementById("title")!
+    .replaceChildren(el("span", { class: `badge ${m.state}` }, m.state === "ended" ? "ended" : "running"), ` ${m.runId || "run"}`);
   document.getElementById("objective")!.textContent = m.objective;
   document.getElementById("facts")!.replaceChildren(...facts.map(([k, v]) => el("div", { "data-fact": k }, el("dt", {}, k), el("dd", {}, v))));
   document.title = `tinkerloop · ${m.runId}${m.state === "running" ? " (running)" : ""}`;
@@ -110,11 +117,23 @@ function details(id: string, summary: Node | string, ...body: Node[]): HTMLDetai
 function renderCall(turn: number, c: CallEntry): HTMLElement {
   const g = c.guard;
   const badge = g && g.action !== "allow" ? el("span", { class: `guard ${g.action}` }, `${g.action}${g.rule ? ` (${g.rule})` : ""}`) : null;
-  const status = c.result ? el("span", { class: c.result.isError ? "err" : "ok" }, c.result.isError ? `✗ error · ${(c.result.ms / 1000).toFixed(1)}s` : `✓ ${(c.result.ms / 1000).toFixed(1)}s`) : el("span", { class: "pending" }, g && (g.action === "reject" || g.action === "stop") ? "not run" : "…");
+  const status = c.result
+    ? el(
+        "span",
+        { class: c.result.isError ? "err" : "ok" },
+        c.result.isError ? `✗ error · ${(c.result.ms / 1000).toFixed(1)}s` : `✓ ${(c.result.ms / 1000).toFixed(1)}s`,
+      )
+    : el("span", { class: "pending" }, g && (g.action === "reject" || g.action === "stop") ? "not run" : "…");
   return el(
     "div",
     { class: "call" },
-    details(`${turn}:${c.id}:in`, el("span", {}, el("code", {}, c.name), " ", status, " ", badge), el("pre", { class: "input" }, c.input), ...(g?.message ? [el("p", { class: "guard-msg" }, `guard: ${g.message}`)] : []), ...(c.result ? [el("pre", { class: c.result.isError ? "result err" : "result" }, c.result.text)] : [])),
+    details(
+      `${turn}:${c.id}:in`,
+      el("span", {}, el("code", {}, c.name), " ", status, " ", badge),
+      el("pre", { class: "input" }, c.input),
+      ...(g?.message ? [el("p", { class: "guard-msg" }, `guard: ${g.message}`)] : []),
+      ...(c.result ? [el("pre", { class: c.result.isError ? "result err" : "result" }, c.result.text)] : []),
+    ),
   );
 }
 
@@ -123,13 +142,25 @@ function renderTurn(t: TurnEntry): HTMLElement {
   return el(
     "article",
     { class: "turn", id: `turn-${t.turn}`, "data-turn": t.turn, "data-kinds": kinds.join(" ") },
-    el("header", {}, el("a", { href: `#turn-${t.turn}`, class: "anchor" }, `turn ${t.turn}`), el("span", { class: "when" }, `${t.minutes.toFixed(1)} min`), ...kinds.filter((k) => k !== "text" && k !== "call").map((k) => el("span", { class: `tag ${k}` }, k))),
+    el(
+      "header",
+      {},
+      el("a", { href: `#turn-${t.turn}`, class: "anchor" }, `turn ${t.turn}`),
+      el("span", { class: "when" }, `${t.minutes.toFixed(1)} min`),
+      ...kinds.filter((k) => k !== "text" && k !== "call").map((k) => el("span", { class: `tag ${k}` }, k)),
+    ),
     t.text ? el("div", { class: "text" }, t.text) : null,
     t.thinking ? details(`${t.turn}:thinking`, "thinking", el("pre", { class: "thinking" }, t.thinking)) : null,
     t.error ? el("p", { class: "err" }, `planner error: ${t.error}`) : null,
     ...t.retries.map((r) => el("p", { class: "retry" }, `retry ${r.attempt}${r.delayMs ? ` after ${(r.delayMs / 1000).toFixed(1)}s` : ""}: ${r.error}`)),
     ...t.calls.map((c) => renderCall(t.turn, c)),
-    ...t.compactions.map((c) => el("p", { class: "compaction" }, `context compacted (${c.trigger}): ${c.elided} results elided, ~${fmt.int(c.tokensBefore)} → ~${fmt.int(c.tokensAfter)} tokens`)),
+    ...t.compactions.map((c) =>
+      el(
+        "p",
+        { class: "compaction" },
+        `context compacted (${c.trigger}): ${c.elided} results elided, ~${fmt.int(c.tokensBefore)} → ~${fmt.int(c.tokensAfter)} tokens`,
+      ),
+    ),
     ...t.notes.map((n) => el("p", { class: "note" }, n)),
     t.alerts.length ? el("ul", { class: "alerts" }, ...t.alerts.map((a) => el("li", {}, a))) : null,
     t.feedback ? details(`${t.turn}:feedback`, "feedback block", el("pre", { class: "feedback" }, t.feedback)) : null,
@@ -164,7 +195,24 @@ function renderSamples(m: ReportModel): void {
           "div",
           {},
           el("p", {}, `From the holdout sample at turn ${s.turn}: ${s.rows.length} of ${s.total} completions.`),
-          el("table", { class: "samples" }, el("thead", {}, el("tr", {}, el("th", {}, "prompt"), el("th", {}, "completion"), el("th", {}, "reward"))), el("tbody", {}, ...s.rows.map((r) => el("tr", {}, el("td", {}, el("pre", {}, r.prompt)), el("td", {}, el("pre", {}, r.completion)), el("td", { class: "num" }, r.reward === null ? "–" : r.reward.toFixed(2)))))),
+          el(
+            "table",
+            { class: "samples" },
+            el("thead", {}, el("tr", {}, el("th", {}, "prompt"), el("th", {}, "completion"), el("th", {}, "reward"))),
+            el(
+              "tbody",
+              {},
+              ...s.rows.map((r) =>
+                el(
+                  "tr",
+                  {},
+                  el("td", {}, el("pre", {}, r.prompt)),
+                  el("td", {}, el("pre", {}, r.completion)),
+                  el("td", { class: "num" }, r.reward === null ? "–" : r.reward.toFixed(2)),
+                ),
+              ),
+            ),
+          ),
         )
       : el("p", { class: "empty" }, "No holdout samples yet."),
     el("h3", {}, "Reward function"),
@@ -235,7 +283,12 @@ function renderTables(tables: NonNullable<Extract<PagePayload, { kind: "compare"
   host.replaceChildren(
     ...tables.flatMap((t) => [
       el("h2", {}, t.title),
-      el("table", { class: "compare leaderboard" }, el("thead", {}, el("tr", {}, ...t.columns.map((c) => el("th", {}, c)))), el("tbody", {}, ...t.rows.map((r) => el("tr", {}, ...r.map((v) => el("td", {}, v)))))),
+      el(
+        "table",
+        { class: "compare leaderboard" },
+        el("thead", {}, el("tr", {}, ...t.columns.map((c) => el("th", {}, c)))),
+        el("tbody", {}, ...t.rows.map((r) => el("tr", {}, ...r.map((v) => el("td", {}, v))))),
+      ),
     ]),
   );
 }
@@ -248,7 +301,18 @@ function renderCompare(runs: ReportModel[]): void {
     "table",
     { class: "compare" },
     el("thead", {}, el("tr", {}, el("th", {}, ""), ...rows.columns.map((c) => el("th", {}, c)))),
-    el("tbody", {}, ...rows.rows.map((r, i) => el("tr", { "data-run": runs[i]!.runId }, el("td", {}, el("span", { class: "swatch", style: `background:${PALETTE[i % PALETTE.length]}` })), ...r.map((v) => el("td", {}, v))))),
+    el(
+      "tbody",
+      {},
+      ...rows.rows.map((r, i) =>
+        el(
+          "tr",
+          { "data-run": runs[i]!.runId },
+          el("td", {}, el("span", { class: "swatch", style: `background:${PALETTE[i % PALETTE.length]}` })),
+          ...r.map((v) => el("td", {}, v)),
+        ),
+      ),
+    ),
   );
   document.getElementById("compare-table")!.replaceChildren(table);
   document.getElementById("objective")!.textContent = [...new Set(runs.map((r) => r.objective))].join(" · ");

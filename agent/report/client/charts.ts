@@ -6,7 +6,13 @@
 import uPlot from "uplot";
 import type { CheckpointMark, ReportModel } from "../model.ts";
 
-export type SeriesSpec = { label: string; color: string; kind?: "line" | "bars" | "band-edge"; dash?: number[]; value?: (u: uPlot, v: number | null, si: number, i: number) => string };
+export type SeriesSpec = {
+  label: string;
+  color: string;
+  kind?: "line" | "bars" | "band-edge";
+  dash?: number[];
+  value?: (u: uPlot, v: number | null, si: number, i: number) => string;
+};
 
 export type ChartSpec = {
   id: string;
@@ -66,14 +72,27 @@ export function runCharts(m: ReportModel): ChartSpec[] {
       title: "Groups per iteration: mixed / ALL-0 / ALL-1 (stacked)",
       xLabel: "iteration",
       yLabel: "groups",
-      series: cats.map((c, ci) => ({ label: c.label, color: GROUP_COLORS[c.key], kind: "bars" as const, value: (_u: uPlot, _v: number | null, _si: number, i: number) => (i === null || i === undefined ? "–" : String(cats[ci]!.counts[i] ?? "–")) })),
+      series: cats.map((c, ci) => ({
+        label: c.label,
+        color: GROUP_COLORS[c.key],
+        kind: "bars" as const,
+        value: (_u: uPlot, _v: number | null, _si: number, i: number) => (i === null || i === undefined ? "–" : String(cats[ci]!.counts[i] ?? "–")),
+      })),
       data: [x, ...totals],
       xSteps: true,
       yFromZero: true,
     });
-    if (g.some((p) => p.kl !== null)) out.push(line("kl", "KL (sampler vs learner) per iteration", "iteration", "KL", x, [{ label: "KL", values: g.map((p) => p.kl) }]));
-    if (g.some((p) => p.learningRate !== null)) out.push(line("lr", "Learning rate per iteration", "iteration", "learning rate", x, [{ label: "learning rate", values: g.map((p) => p.learningRate) }]));
-    if (g.some((p) => p.truncation !== null)) out.push({ ...line("truncation", "Truncation share (samples cut off at max_tokens)", "iteration", "share", x, [{ label: "truncated", values: g.map((p) => p.truncation) }]), yRange: [0, 1] });
+    if (g.some((p) => p.kl !== null))
+      out.push(line("kl", "KL (sampler vs learner) per iteration", "iteration", "KL", x, [{ label: "KL", values: g.map((p) => p.kl) }]));
+    if (g.some((p) => p.learningRate !== null))
+      out.push(line("lr", "Learning rate per iteration", "iteration", "learning rate", x, [{ label: "learning rate", values: g.map((p) => p.learningRate) }]));
+    if (g.some((p) => p.truncation !== null))
+      out.push({
+        ...line("truncation", "Truncation share (samples cut off at max_tokens)", "iteration", "share", x, [
+          { label: "truncated", values: g.map((p) => p.truncation) },
+        ]),
+        yRange: [0, 1],
+      });
   }
   if (m.sft.length) {
     const x = m.sft.map((p) => p.index);
@@ -86,7 +105,14 @@ export function runCharts(m: ReportModel): ChartSpec[] {
   }
   if (m.holdout.length) {
     out.push({
-      ...line("holdout", "Holdout score over time (checkpoints marked)", "minutes since start", "holdout score", m.holdout.map((p) => p.minutes), [{ label: "holdout score", values: m.holdout.map((p) => p.score) }]),
+      ...line(
+        "holdout",
+        "Holdout score over time (checkpoints marked)",
+        "minutes since start",
+        "holdout score",
+        m.holdout.map((p) => p.minutes),
+        [{ label: "holdout score", values: m.holdout.map((p) => p.score) }],
+      ),
       marks: m.checkpoints,
       yRange: [0, 1],
     });
@@ -98,23 +124,66 @@ export function runCharts(m: ReportModel): ChartSpec[] {
 export function compareCharts(runs: ReportModel[]): ChartSpec[] {
   const out: ChartSpec[] = [];
   const label = (m: ReportModel, i: number) => `${i + 1}. ${m.runId} (${m.planner})`;
-  const overlay = (id: string, title: string, xLabel: string, yLabel: string, pick: (m: ReportModel) => { x: number[]; y: Array<number | null> }, yRange?: [number, number]) => {
+  const overlay = (
+    id: string,
+    title: string,
+    xLabel: string,
+    yLabel: string,
+    pick: (m: ReportModel) => { x: number[]; y: Array<number | null> },
+    yRange?: [number, number],
+  ) => {
     const tables = runs.map(pick);
     if (!tables.some((t) => t.x.length)) return;
     const joined = uPlot.join(tables.map((t) => [t.x, t.y] as uPlot.AlignedData));
-    out.push({ id, title, xLabel, yLabel, series: runs.map((m, i) => ({ label: label(m, i), color: PALETTE[i % PALETTE.length]! })), data: joined, ...(yRange ? { yRange } : {}) });
+    out.push({
+      id,
+      title,
+      xLabel,
+      yLabel,
+      series: runs.map((m, i) => ({ label: label(m, i), color: PALETTE[i % PALETTE.length]! })),
+      data: joined,
+      ...(yRange ? { yRange } : {}),
+    });
   };
   overlay("reward", "GRPO reward mean per iteration", "iteration", "reward", (m) => ({ x: m.grpo.map((p) => p.index), y: m.grpo.map((p) => p.rewardMean) }));
-  overlay("mixed", "Share of mixed groups (learning signal) per iteration", "iteration", "share", (m) => ({ x: m.grpo.map((p) => p.index), y: m.grpo.map((p) => { const t = p.mixed + p.allZero + p.allOne + p.other; return t ? p.mixed / t : null; }) }), [0, 1]);
+  overlay(
+    "mixed",
+    "Share of mixed groups (learning signal) per iteration",
+    "iteration",
+    "share",
+    (m) => ({
+      x: m.grpo.map((p) => p.index),
+      y: m.grpo.map((p) => {
+        const t = p.mixed + p.allZero + p.allOne + p.other;
+        return t ? p.mixed / t : null;
+      }),
+    }),
+    [0, 1],
+  );
   overlay("kl", "KL per iteration", "iteration", "KL", (m) => ({ x: m.grpo.map((p) => p.index), y: m.grpo.map((p) => p.kl) }));
   overlay("sft-train", "SFT train loss per epoch", "epoch", "loss", (m) => ({ x: m.sft.map((p) => p.index), y: m.sft.map((p) => p.trainLoss) }));
   overlay("sft-val", "SFT validation loss per epoch", "epoch", "loss", (m) => ({ x: m.sft.map((p) => p.index), y: m.sft.map((p) => p.valLoss) }));
-  overlay("holdout", "Holdout score over time", "minutes since start", "holdout score", (m) => ({ x: m.holdout.map((p) => p.minutes), y: m.holdout.map((p) => p.score) }), [0, 1]);
+  overlay(
+    "holdout",
+    "Holdout score over time",
+    "minutes since start",
+    "holdout score",
+    (m) => ({ x: m.holdout.map((p) => p.minutes), y: m.holdout.map((p) => p.score) }),
+    [0, 1],
+  );
   return out;
 }
 
 function line(id: string, title: string, xLabel: string, yLabel: string, x: number[], ys: Array<{ label: string; values: Array<number | null> }>): ChartSpec {
-  return { id, title, xLabel, yLabel, series: ys.map((y, i) => ({ label: y.label, color: PALETTE[i % PALETTE.length]! })), data: [x, ...ys.map((y) => y.values)], xSteps: xLabel === "iteration" || xLabel === "epoch" };
+  return {
+    id,
+    title,
+    xLabel,
+    yLabel,
+    series: ys.map((y, i) => ({ label: y.label, color: PALETTE[i % PALETTE.length]! })),
+    data: [x, ...ys.map((y) => y.values)],
+    xSteps: xLabel === "iteration" || xLabel === "epoch",
+  };
 }
 
 /** Axis numbers that stay readable from learning rates (1e-5) to token counts. */
@@ -195,7 +264,11 @@ export function mountChart(spec: ChartSpec, host: HTMLElement, existing: Mounted
               }
             : {}),
       },
-      ...(spec.yRange ? { y: { range: spec.yRange } } : spec.yFromZero ? { y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, Math.max(1, max)] } } : {}),
+      ...(spec.yRange
+        ? { y: { range: spec.yRange } }
+        : spec.yFromZero
+          ? { y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, Math.max(1, max)] } }
+          : {}),
     },
     axes: [
       { label: spec.xLabel, ...(spec.xSteps ? { incrs: STEP_INCRS } : {}), values: (_u: uPlot, vals: number[]) => vals.map(tick) },
@@ -203,14 +276,16 @@ export function mountChart(spec: ChartSpec, host: HTMLElement, existing: Mounted
     ],
     series: [
       { label: spec.xLabel },
-      ...spec.series.map((s): uPlot.Series => ({
-        label: s.label,
-        stroke: s.color,
-        width: s.kind === "band-edge" ? 1 : 2,
-        ...(s.kind === "bars" ? { paths: bars, fill: s.color, points: { show: false } } : { points: { show: true, size: s.kind === "band-edge" ? 3 : 5 } }),
-        ...(s.value ? { value: s.value as uPlot.Series["value"] } : {}),
-        spanGaps: true,
-      })),
+      ...spec.series.map(
+        (s): uPlot.Series => ({
+          label: s.label,
+          stroke: s.color,
+          width: s.kind === "band-edge" ? 1 : 2,
+          ...(s.kind === "bars" ? { paths: bars, fill: s.color, points: { show: false } } : { points: { show: true, size: s.kind === "band-edge" ? 3 : 5 } }),
+          ...(s.value ? { value: s.value as uPlot.Series["value"] } : {}),
+          spanGaps: true,
+        }),
+      ),
     ],
     ...(spec.band ? { bands: [{ series: spec.band, fill: "rgba(147,197,253,0.25)" }] } : {}),
     plugins: spec.marks ? [markPlugin(() => spec.marks ?? [])] : [],

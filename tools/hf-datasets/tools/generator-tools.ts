@@ -16,7 +16,7 @@ export function registerGeneratorTools(ctx: HfToolContext): void {
       description:
         `Generate a seeded task dataset offline and write it as JSONL: ${TASKS.join(", ")}. ` +
         "Train and eval splits never share a prompt. GRPO records carry a checkable ground_truth; SFT records a worked response. " +
-        "output is relative to the run directory (e.g. \"data/pool.jsonl\"); the tinker tools take the same path.",
+        'output is relative to the run directory (e.g. "data/pool.jsonl"); the tinker tools take the same path.',
       inputSchema: {
         task: z.enum(TASKS),
         n: z.number().int().min(1).max(20_000),
@@ -29,19 +29,50 @@ export function registerGeneratorTools(ctx: HfToolContext): void {
       },
       outputSchema: generateResult,
     },
-    guarded(async (a: { task: (typeof TASKS)[number]; n: number; seed: number; difficulty: "mixed" | number; format: Format; split: "train" | "eval"; output: string; overwrite: boolean }) => {
-      const root = exportRoot(ctx.env);
-      const file = resolveOutput(root, a.output, a.overwrite);
-      const { items, exhausted } = generate(a.task, { n: a.n, seed: a.seed, difficulty: a.difficulty as Difficulty, split: a.split });
-      const records = items.map((it): Record<string, string> => (a.format === "grpo" ? { prompt: it.prompt, ground_truth: it.ground_truth } : { prompt: it.prompt, response: it.response }));
-      const w = writeJsonl(root, file, records, { generator: a.task, seed: a.seed, difficulty: a.difficulty, split: a.split, format: a.format, license: "generated" }, a.overwrite);
-      const lines = [
-        `Wrote ${records.length} ${a.task} ${a.format} records (${a.split} split, seed ${a.seed}, difficulty ${a.difficulty}) to ${file}.`,
-        ...(exhausted ? [`Only ${records.length} distinct items exist at this difficulty and split; asked for ${a.n}.`] : []),
-        ...records.slice(0, 3).map((r) => `  ${JSON.stringify(r)}`),
-      ];
-      return ok(lines.join("\n"), { path: file, task: a.task, format: a.format, split: a.split, rows_written: records.length, requested: a.n, exhausted, sha256: w.sha256, meta_path: w.metaPath, preview: records.slice(0, 3) });
-    }),
+    guarded(
+      async (a: {
+        task: (typeof TASKS)[number];
+        n: number;
+        seed: number;
+        difficulty: "mixed" | number;
+        format: Format;
+        split: "train" | "eval";
+        output: string;
+        overwrite: boolean;
+      }) => {
+        const root = exportRoot(ctx.env);
+        const file = resolveOutput(root, a.output, a.overwrite);
+        const { items, exhausted } = generate(a.task, { n: a.n, seed: a.seed, difficulty: a.difficulty as Difficulty, split: a.split });
+        const records = items.map(
+          (it): Record<string, string> =>
+            a.format === "grpo" ? { prompt: it.prompt, ground_truth: it.ground_truth } : { prompt: it.prompt, response: it.response },
+        );
+        const w = writeJsonl(
+          root,
+          file,
+          records,
+          { generator: a.task, seed: a.seed, difficulty: a.difficulty, split: a.split, format: a.format, license: "generated" },
+          a.overwrite,
+        );
+        const lines = [
+          `Wrote ${records.length} ${a.task} ${a.format} records (${a.split} split, seed ${a.seed}, difficulty ${a.difficulty}) to ${file}.`,
+          ...(exhausted ? [`Only ${records.length} distinct items exist at this difficulty and split; asked for ${a.n}.`] : []),
+          ...records.slice(0, 3).map((r) => `  ${JSON.stringify(r)}`),
+        ];
+        return ok(lines.join("\n"), {
+          path: file,
+          task: a.task,
+          format: a.format,
+          split: a.split,
+          rows_written: records.length,
+          requested: a.n,
+          exhausted,
+          sha256: w.sha256,
+          meta_path: w.metaPath,
+          preview: records.slice(0, 3),
+        });
+      },
+    ),
   );
 
   ctx.server.registerTool(
@@ -52,11 +83,20 @@ export function registerGeneratorTools(ctx: HfToolContext): void {
       outputSchema: catalogResult,
     },
     guarded(async () => {
-      const datasets = CATALOG.map((d) => ({ id: d.id, license: d.license, commercial_use: d.commercialUse, description: d.description, presets: d.presets.map((p) => ({ name: p.name, format: p.format, note: p.note ?? null })) }));
+      const datasets = CATALOG.map((d) => ({
+        id: d.id,
+        license: d.license,
+        commercial_use: d.commercialUse,
+        description: d.description,
+        presets: d.presets.map((p) => ({ name: p.name, format: p.format, note: p.note ?? null })),
+      }));
       const generators = generatorEntries().map((g) => ({ task: g.task, description: g.description, ground_truth: g.groundTruth, levels: g.levels }));
       const lines = [
         "Datasets (presets work with export_dataset {preset: ...}):",
-        ...datasets.map((d) => `- ${d.id} · ${d.license}${d.commercial_use ? "" : " (non-commercial or undeclared)"} · presets: ${d.presets.map((p) => p.name).join(", ")}\n  ${d.description}`),
+        ...datasets.map(
+          (d) =>
+            `- ${d.id} · ${d.license}${d.commercial_use ? "" : " (non-commercial or undeclared)"} · presets: ${d.presets.map((p) => p.name).join(", ")}\n  ${d.description}`,
+        ),
         "Generators (generate_synthetic, offline):",
         ...generators.map((g) => `- ${g.task}: ${g.description}. Ground truth: ${g.ground_truth}. Levels: ${g.levels}`),
       ];

@@ -44,17 +44,20 @@ export function registerMappingTools(ctx: HfToolContext): void {
       const ins = await inspect(ctx.hub, a.dataset, a.config, a.split, 1);
       const { rows } = await readRows(ctx.hub, ins, a.start, a.n);
       const m = mapRows(format, mapping, rows, false, ins.classLabels);
-      const lines = [`${m.records.length}/${rows.length} rows mapped as ${format}:`, ...m.records.map((r) => `  ${JSON.stringify(r)}`), ...(m.examplesOfSkips.length ? ["Skipped:", ...m.examplesOfSkips.map((x) => `  ${x}`)] : [])];
+      const lines = [
+        `${m.records.length}/${rows.length} rows mapped as ${format}:`,
+        ...m.records.map((r) => `  ${JSON.stringify(r)}`),
+        ...(m.examplesOfSkips.length ? ["Skipped:", ...m.examplesOfSkips.map((x) => `  ${x}`)] : []),
+      ];
       return ok(lines.join("\n"), { format, records: m.records, rows_read: rows.length, skipped: m.skipped, skip_examples: m.examplesOfSkips });
     }),
   );
-
 
   ctx.server.registerTool(
     "export_dataset",
     {
       description:
-        "Map rows of a dataset split to training records and write them as JSONL at output (relative to the run directory, e.g. \"data/gsm8k-train.jsonl\"; the tinker tools take the same path) " +
+        'Map rows of a dataset split to training records and write them as JSONL at output (relative to the run directory, e.g. "data/gsm8k-train.jsonl"; the tinker tools take the same path) ' +
         "(GRPO: {prompt, ground_truth}; SFT: {prompt, response}), with a .meta.json provenance sidecar. Pass the returned path to the tinker tools.",
       inputSchema: {
         ...exportArgs,
@@ -77,19 +80,49 @@ export function registerMappingTools(ctx: HfToolContext): void {
       let records = m.records;
       if (a.sample && a.sample.n < records.length) records = new Rng(a.sample.seed).shuffle([...records]).slice(0, a.sample.n);
       const warning = licenseWarning(ins.license) ?? null;
-      const provenance = { dataset: ins.id, config: ins.config, split: ins.split, source: ins.source, license: ins.license, license_warning: warning, format, preset, mapping, start: a.start, limit: a.limit, sample: a.sample ?? null, dedupe: a.dedupe, rows_read: rows.length, skipped: m.skipped };
+      const provenance = {
+        dataset: ins.id,
+        config: ins.config,
+        split: ins.split,
+        source: ins.source,
+        license: ins.license,
+        license_warning: warning,
+        format,
+        preset,
+        mapping,
+        start: a.start,
+        limit: a.limit,
+        sample: a.sample ?? null,
+        dedupe: a.dedupe,
+        rows_read: rows.length,
+        skipped: m.skipped,
+      };
       const w = writeJsonl(root, file, records, provenance, a.overwrite);
       const skippedTotal = Object.values(m.skipped).reduce((x, y) => x + y, 0);
       const lines = [
         `Wrote ${records.length} ${format} records to ${file} (read ${rows.length} rows of ${ins.id} ${ins.config}/${ins.split}; skipped ${skippedTotal}).`,
-        ...Object.entries(m.skipped).filter(([, n]) => n > 0).map(([k, n]) => `  skipped ${k}: ${n}`),
+        ...Object.entries(m.skipped)
+          .filter(([, n]) => n > 0)
+          .map(([k, n]) => `  skipped ${k}: ${n}`),
         ...m.examplesOfSkips.map((x) => `  e.g. ${x}`),
         ...(warning ? [`WARNING: ${warning}`] : []),
         ...(ins.source === "catalog" ? ["Note: offline catalog export — only the entry's hand-written sample rows."] : []),
         `Provenance: ${w.metaPath}`,
         ...records.slice(0, 2).map((r) => `  ${JSON.stringify(r).slice(0, 300)}`),
       ];
-      return ok(lines.join("\n"), { path: file, format, rows_written: records.length, rows_read: rows.length, skipped: m.skipped, skip_examples: m.examplesOfSkips, sha256: w.sha256, meta_path: w.metaPath, preview: records.slice(0, 2), license: ins.license, license_warning: warning });
+      return ok(lines.join("\n"), {
+        path: file,
+        format,
+        rows_written: records.length,
+        rows_read: rows.length,
+        skipped: m.skipped,
+        skip_examples: m.examplesOfSkips,
+        sha256: w.sha256,
+        meta_path: w.metaPath,
+        preview: records.slice(0, 2),
+        license: ins.license,
+        license_warning: warning,
+      });
     }),
   );
 }

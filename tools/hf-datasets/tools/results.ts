@@ -13,7 +13,14 @@ export const datasetHitShape = z.object({
   presets: z.array(z.string()),
 });
 
-export const searchResult = z.object({ query: z.string(), relaxed: z.boolean(), relaxed_query: z.string().nullable(), hub_searched: z.boolean(), note: z.string().nullable(), results: z.array(datasetHitShape) });
+export const searchResult = z.object({
+  query: z.string(),
+  relaxed: z.boolean(),
+  relaxed_query: z.string().nullable(),
+  hub_searched: z.boolean(),
+  note: z.string().nullable(),
+  results: z.array(datasetHitShape),
+});
 
 export const inspectResult = z.object({
   id: z.string(),
@@ -26,13 +33,28 @@ export const inspectResult = z.object({
   split: z.string(),
   features: z.array(z.object({ name: z.string(), type: z.string() })),
   samples: z.array(z.record(z.string(), z.unknown())),
-  suggested: z.object({ format: z.enum(["grpo", "sft"]), mapping: z.record(z.string(), z.unknown()), preset: z.string().nullable(), reason: z.string() }).nullable(),
+  suggested: z
+    .object({ format: z.enum(["grpo", "sft"]), mapping: z.record(z.string(), z.unknown()), preset: z.string().nullable(), reason: z.string() })
+    .nullable(),
   note: z.string().nullable(),
 });
 
-export const skippedShape = z.object({ missing_field: z.number(), regex_no_match: z.number(), empty: z.number(), too_long: z.number(), duplicate: z.number(), truncated_cells: z.number() });
+export const skippedShape = z.object({
+  missing_field: z.number(),
+  regex_no_match: z.number(),
+  empty: z.number(),
+  too_long: z.number(),
+  duplicate: z.number(),
+  truncated_cells: z.number(),
+});
 
-export const previewResult = z.object({ format: z.enum(["grpo", "sft"]), records: z.array(z.record(z.string(), z.string())), rows_read: z.number(), skipped: skippedShape, skip_examples: z.array(z.string()) });
+export const previewResult = z.object({
+  format: z.enum(["grpo", "sft"]),
+  records: z.array(z.record(z.string(), z.string())),
+  rows_read: z.number(),
+  skipped: skippedShape,
+  skip_examples: z.array(z.string()),
+});
 
 export const exportResult = z.object({
   path: z.string(),
@@ -48,10 +70,29 @@ export const exportResult = z.object({
   license_warning: z.string().nullable(),
 });
 
-export const generateResult = z.object({ path: z.string(), task: z.string(), format: z.enum(["grpo", "sft"]), split: z.string(), rows_written: z.number(), requested: z.number(), exhausted: z.boolean(), sha256: z.string(), meta_path: z.string(), preview: z.array(z.record(z.string(), z.string())) });
+export const generateResult = z.object({
+  path: z.string(),
+  task: z.string(),
+  format: z.enum(["grpo", "sft"]),
+  split: z.string(),
+  rows_written: z.number(),
+  requested: z.number(),
+  exhausted: z.boolean(),
+  sha256: z.string(),
+  meta_path: z.string(),
+  preview: z.array(z.record(z.string(), z.string())),
+});
 
 export const catalogResult = z.object({
-  datasets: z.array(z.object({ id: z.string(), license: z.string(), commercial_use: z.boolean(), description: z.string(), presets: z.array(z.object({ name: z.string(), format: z.string(), note: z.string().nullable() })) })),
+  datasets: z.array(
+    z.object({
+      id: z.string(),
+      license: z.string(),
+      commercial_use: z.boolean(),
+      description: z.string(),
+      presets: z.array(z.object({ name: z.string(), format: z.string(), note: z.string().nullable() })),
+    }),
+  ),
   generators: z.array(z.object({ task: z.string(), description: z.string(), ground_truth: z.string(), levels: z.string() })),
   offline: z.boolean(),
 });

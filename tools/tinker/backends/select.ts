@@ -12,8 +12,12 @@ type Env = Record<string, string | undefined>;
  * any other id needs the Tinker service (TINKER_API_KEY).
  */
 export function createBackend(baseModel: string, env: Env, checkpointDir: string): TrainingBackend {
-  if (baseModel.startsWith("local/")) return new LocalBackend({ checkpointDir, seed: runSeedOf(env), ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
-  const local = listLocalModels(env.TINKERLOOP_MODELS_DIR).map((m) => m.id).join(", ") || "none installed";
+  if (baseModel.startsWith("local/"))
+    return new LocalBackend({ checkpointDir, seed: runSeedOf(env), ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
+  const local =
+    listLocalModels(env.TINKERLOOP_MODELS_DIR)
+      .map((m) => m.id)
+      .join(", ") || "none installed";
   if (!env.TINKER_API_KEY) {
     throw new BackendError(
       `'${baseModel}' is not a local model, and TINKER_API_KEY is not set, so it cannot be trained here. ` +
@@ -26,7 +30,8 @@ export function createBackend(baseModel: string, env: Env, checkpointDir: string
 
 /** The backend that can read a checkpoint path, for `load` before any init. */
 export function backendForCheckpoint(path: string, env: Env, checkpointDir: string): TrainingBackend {
-  if (path.startsWith(LOCAL_PREFIX) || path.startsWith("/")) return new LocalBackend({ checkpointDir, seed: runSeedOf(env), ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
+  if (path.startsWith(LOCAL_PREFIX) || path.startsWith("/"))
+    return new LocalBackend({ checkpointDir, seed: runSeedOf(env), ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
   if (path.startsWith("tinker://")) {
     if (!env.TINKER_API_KEY) throw new BackendError(`Loading ${path} needs the Tinker service, and TINKER_API_KEY is not set.`, "no_backend");
     return new TinkerBackend({ env, checkpointDir });

@@ -101,7 +101,15 @@ export class RewardSandbox {
     const started = Date.now();
     const wallMs = 20_000 + items.length * 20 + this.itemTimeoutSec * 1000 * (this.maxTimeouts + 2);
     const res = await this.run(
-      { mode: "score", code, items, item_timeout: this.itemTimeoutSec, max_timeouts: this.maxTimeouts, memory_bytes: this.memoryBytes, cpu_seconds: Math.ceil(wallMs / 1000) },
+      {
+        mode: "score",
+        code,
+        items,
+        item_timeout: this.itemTimeoutSec,
+        max_timeouts: this.maxTimeouts,
+        memory_bytes: this.memoryBytes,
+        cpu_seconds: Math.ceil(wallMs / 1000),
+      },
       wallMs,
     );
     const scores = items.map(() => 0);
@@ -113,13 +121,20 @@ export class RewardSandbox {
       if (r.type === "score" && typeof r.i === "number" && r.i >= 0 && r.i < items.length) {
         const inRange = typeof r.score === "number" && Number.isFinite(r.score) && Math.abs(r.score) <= MAX_ABS_REWARD;
         scores[r.i] = inRange ? (r.score as number) : 0;
-        errors[r.i] = typeof r.error === "string" ? r.error.slice(0, 500) : inRange ? null : `returned ${String(r.score).slice(0, 40)}, outside the range ±${MAX_ABS_REWARD} rewards may take (scored 0)`;
+        errors[r.i] =
+          typeof r.error === "string"
+            ? r.error.slice(0, 500)
+            : inRange
+              ? null
+              : `returned ${String(r.score).slice(0, 40)}, outside the range ±${MAX_ABS_REWARD} rewards may take (scored 0)`;
         seen.add(r.i);
       }
     }
     for (let i = 0; i < items.length; i++) {
       if (seen.has(i)) continue;
-      errors[i] = loadError ? `the reward module failed to load: ${loadError}` : `the reward process ended before scoring this item (${res.failure ?? "no result"})`;
+      errors[i] = loadError
+        ? `the reward module failed to load: ${loadError}`
+        : `the reward process ended before scoring this item (${res.failure ?? "no result"})`;
     }
     return {
       scores,

@@ -70,7 +70,14 @@ export const sftStepResult = z.object({
 });
 
 /** Group outcomes of one iteration; total = mixed + all_zero + all_one + uniform_other + failed. */
-export const groupsShape = z.object({ total: z.number(), mixed: z.number(), all_zero: z.number(), all_one: z.number(), uniform_other: z.number(), failed: z.number() });
+export const groupsShape = z.object({
+  total: z.number(),
+  mixed: z.number(),
+  all_zero: z.number(),
+  all_one: z.number(),
+  uniform_other: z.number(),
+  failed: z.number(),
+});
 
 export const grpoIterationShape = z.object({
   iteration: z.number(),
@@ -129,7 +136,16 @@ export const sampleResult = z.object({
 
 export const checkRewardResult = z.object({
   session_dir: z.string(),
-  cases: z.array(z.object({ completion: z.string(), ground_truth: z.string(), score: z.number(), error: z.string().nullable(), expected: z.number().nullable(), matches: z.boolean().nullable() })),
+  cases: z.array(
+    z.object({
+      completion: z.string(),
+      ground_truth: z.string(),
+      score: z.number(),
+      error: z.string().nullable(),
+      expected: z.number().nullable(),
+      matches: z.boolean().nullable(),
+    }),
+  ),
   errors: z.number(),
   mismatches: z.number(),
   ok: z.boolean(),
@@ -158,7 +174,6 @@ export const grpoStepRead = z.looseObject({
   iterations: z.array(grpoIterationShape.partial().extend({ groups: groupsShape.partial().optional() })).min(1),
 });
 export const sftStepRead = sftStepResult.partial().extend({ method: z.literal("sft"), epochs: sftStepResult.shape.epochs.min(1) });
-
 
 /**
  * The `_meta` key under which a tinker result (an error one included: those carry no

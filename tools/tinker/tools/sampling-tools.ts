@@ -12,14 +12,14 @@ import type { ToolContext } from "../tool-context.ts";
 import { checkRewardResult, sampleResult } from "./results.ts";
 
 const sampleInput = {
-    prompt: z.string().optional(),
-    prompts: records.optional(),
-    n: z.number().int().min(1).max(64).default(1),
-    max_tokens: z.number().int().min(1).max(32768).optional(),
-    temperature: z.number().min(0).max(2).default(0.7),
-    stop: z.array(z.string().min(1).max(200)).max(8).optional().describe("stop strings: a completion ends before the first one that appears"),
-    reward_function: z.string().optional(),
-    limit: z.number().int().min(1).max(2000).default(200),
+  prompt: z.string().optional(),
+  prompts: records.optional(),
+  n: z.number().int().min(1).max(64).default(1),
+  max_tokens: z.number().int().min(1).max(32768).optional(),
+  temperature: z.number().min(0).max(2).default(0.7),
+  stop: z.array(z.string().min(1).max(200)).max(8).optional().describe("stop strings: a completion ends before the first one that appears"),
+  reward_function: z.string().optional(),
+  limit: z.number().int().min(1).max(2000).default(200),
 };
 
 /** sample (one prompt, or a holdout scored with a reward) and check_reward. */
@@ -41,12 +41,18 @@ export function registerSamplingTools(ctx: ToolContext): void {
     guarded(ctx, "sample", async (a: z.infer<z.ZodObject<typeof sampleInput>>, progress) => {
       const problem = sessionProblem(session);
       if (problem) return failIn(session, problem);
-      if ((a.prompt === undefined) === (a.prompts === undefined)) return failIn(session, "Error: pass exactly one of prompt (a string) or prompts (a list or file of {prompt, ground_truth}).");
-      const items = a.prompt !== undefined ? [{ prompt: a.prompt, ground_truth: "" }] : toGrpoPrompts(loadRecords(a.prompts ?? [], "prompts").records).slice(0, a.limit);
+      if ((a.prompt === undefined) === (a.prompts === undefined))
+        return failIn(session, "Error: pass exactly one of prompt (a string) or prompts (a list or file of {prompt, ground_truth}).");
+      const items =
+        a.prompt !== undefined ? [{ prompt: a.prompt, ground_truth: "" }] : toGrpoPrompts(loadRecords(a.prompts ?? [], "prompts").records).slice(0, a.limit);
       if (items.length === 0) return failIn(session, "Error: no prompts to sample.");
       progress(`Sampling ${items.length}×${a.n}`);
       const maxTokens: number = a.max_tokens ?? defaultMaxTokens(session.card!).tokens;
-      const groups = await session.backend!.sample(items.map((i) => i.prompt), a.n, { temperature: a.temperature, maxTokens, ...(a.stop ? { stop: a.stop } : {}) });
+      const groups = await session.backend!.sample(
+        items.map((i) => i.prompt),
+        a.n,
+        { temperature: a.temperature, maxTokens, ...(a.stop ? { stop: a.stop } : {}) },
+      );
       const flat = groups.flatMap((g, i) => g.map((c) => ({ prompt: items[i]!.prompt, ground_truth: items[i]!.ground_truth, c })));
       let rewards: Array<number | null> = flat.map(() => null);
       let errors: Array<string | null> = flat.map(() => null);
@@ -56,13 +62,17 @@ export function registerSamplingTools(ctx: ToolContext): void {
         const code = rewardSource(a.reward_function);
         const invalid = await sandbox.check(code);
         if (invalid) return failIn(session, `Error: the reward function was refused: ${invalid}.`);
-        const scored = await sandbox.score(code, flat.map((f) => ({ completion: f.c.text, ground_truth: f.ground_truth })));
+        const scored = await sandbox.score(
+          code,
+          flat.map((f) => ({ completion: f.c.text, ground_truth: f.ground_truth })),
+        );
         rewards = scored.scores;
         errors = scored.errors;
         isolation = scored.isolation;
         mean = scored.scores.reduce((x, y) => x + y, 0) / Math.max(1, scored.scores.length);
       }
-      for (const f of flat.slice(0, 50)) session.logs.write("sampling_debug.log", `[SAMPLE] ${JSON.stringify(f.prompt.slice(0, 100))} → ${JSON.stringify(f.c.text.slice(0, 200))}`);
+      for (const f of flat.slice(0, 50))
+        session.logs.write("sampling_debug.log", `[SAMPLE] ${JSON.stringify(f.prompt.slice(0, 100))} → ${JSON.stringify(f.c.text.slice(0, 200))}`);
       const records: CompletionRecord[] = flat.map((f, i) => ({
         prompt: f.prompt,
         completion: f.c.text,
@@ -83,14 +93,23 @@ export function registerSamplingTools(ctx: ToolContext): void {
         return `${head}\n  prompt: ${JSON.stringify(f.prompt.length > 200 ? `${f.prompt.slice(0, 200)}…` : f.prompt)}\n  completion:\n${indent(cutText(f.c.text, n, `${where} line ${i + 1}`))}`;
       });
       const head = [
-        mean === null ? `${flat.length} completion(s) at temperature ${a.temperature}` : `${flat.length} completions at temperature ${a.temperature}: mean reward ${mean.toFixed(3)}${rewardErrors ? ` (${rewardErrors} reward errors)` : ""}`,
-        truncationLine(truncated, flat.length, maxTokens) + (truncated ? ": those answers were cut off before they ended; raise max_tokens or ask for shorter answers." : ""),
+        mean === null
+          ? `${flat.length} completion(s) at temperature ${a.temperature}`
+          : `${flat.length} completions at temperature ${a.temperature}: mean reward ${mean.toFixed(3)}${rewardErrors ? ` (${rewardErrors} reward errors)` : ""}`,
+        truncationLine(truncated, flat.length, maxTokens) +
+          (truncated ? ": those answers were cut off before they ended; raise max_tokens or ask for shorter answers." : ""),
         `Every completion (prompt, completion, reward, finish reason, tokens) is in ${where}${isolation ? ` · rewards scored in the ${describeIsolation(isolation)}` : ""}.`,
       ];
       const more = flat.length > shown.length ? `… ${flat.length - shown.length} more completion(s) in ${where}` : "";
       return ok([...head, "", ...shown, more].filter((x, i, all) => x !== "" || i < all.length - 1).join("\n") + logsFooter(session.logs.dir), {
         session_dir: session.logs.dir,
-        completions: flat.map((f, i) => ({ prompt: f.prompt, text: f.c.text, reward: rewards[i] ?? null, finish_reason: f.c.finishReason, tokens: f.c.tokenCount })),
+        completions: flat.map((f, i) => ({
+          prompt: f.prompt,
+          text: f.c.text,
+          reward: rewards[i] ?? null,
+          finish_reason: f.c.finishReason,
+          tokens: f.c.tokenCount,
+        })),
         completions_file: where,
         mean_reward: mean,
         scored: mean === null ? 0 : flat.length,
@@ -111,7 +130,10 @@ export function registerSamplingTools(ctx: ToolContext): void {
         "Use it before training: a right answer should score 1, a wrong one 0, garbage 0.",
       inputSchema: {
         reward_function: z.string().min(1),
-        cases: z.array(z.object({ completion: z.string(), ground_truth: z.string(), expected: z.number().optional() })).min(1).max(1000),
+        cases: z
+          .array(z.object({ completion: z.string(), ground_truth: z.string(), expected: z.number().optional() }))
+          .min(1)
+          .max(1000),
       },
       outputSchema: checkRewardResult,
     },
@@ -124,9 +146,27 @@ export function registerSamplingTools(ctx: ToolContext): void {
       const rows = a.cases.map((c, i) => {
         const score = r.scores[i]!;
         const expected = c.expected ?? null;
-        return { completion: c.completion, ground_truth: c.ground_truth, score, error: r.errors[i] ?? null, expected, matches: expected === null ? null : Math.abs(score - expected) < 1e-6 };
+        return {
+          completion: c.completion,
+          ground_truth: c.ground_truth,
+          score,
+          error: r.errors[i] ?? null,
+          expected,
+          matches: expected === null ? null : Math.abs(score - expected) < 1e-6,
+        };
       });
-      const file = writeCompletions({ run: process.env.TINKERLOOP_RUN_DIR, fallback: session.logs.dir }, "check_reward", rows.map((x) => ({ prompt: "", completion: x.completion, ground_truth: x.ground_truth, reward: x.score, error: x.error, ...(x.expected !== null ? { expected: x.expected } : {}) })));
+      const file = writeCompletions(
+        { run: process.env.TINKERLOOP_RUN_DIR, fallback: session.logs.dir },
+        "check_reward",
+        rows.map((x) => ({
+          prompt: "",
+          completion: x.completion,
+          ground_truth: x.ground_truth,
+          reward: x.score,
+          error: x.error,
+          ...(x.expected !== null ? { expected: x.expected } : {}),
+        })),
+      );
       const where = shownPath(file);
       const errors = rows.filter((x) => x.error).length;
       const mismatches = rows.filter((x) => x.matches === false).length;
@@ -140,11 +180,24 @@ export function registerSamplingTools(ctx: ToolContext): void {
           `      ground truth: ${JSON.stringify(cutText(x.ground_truth, gtShare, `${where} line ${i + 1}`))}`
         );
       });
-      const verdict = errors || mismatches ? `NOT READY: ${errors} error(s), ${mismatches} mismatch(es). Fix the reward before training.` : "OK: every case scored as expected.";
+      const verdict =
+        errors || mismatches
+          ? `NOT READY: ${errors} error(s), ${mismatches} mismatch(es). Fix the reward before training.`
+          : "OK: every case scored as expected.";
       if (r.output) session.logs.write("reward_debug.log", `[CHECK OUTPUT] ${r.output.slice(0, 2000)}`);
       const more = rows.length > lines.length ? `  … ${rows.length - lines.length} more case(s) in ${where}` : "";
       return ok(
-        [`Reward check in the ${describeIsolation(r.isolation)}, ${r.ms} ms:`, ...lines, more, verdict, r.loadError ? `The module failed to load: ${r.loadError}` : "", r.output ? `The reward printed (first lines): ${r.output.slice(0, 300)}` : "", `Every case with its score is in ${where}.`].filter(Boolean).join("\n") + logsFooter(session.logs.dir),
+        [
+          `Reward check in the ${describeIsolation(r.isolation)}, ${r.ms} ms:`,
+          ...lines,
+          more,
+          verdict,
+          r.loadError ? `The module failed to load: ${r.loadError}` : "",
+          r.output ? `The reward printed (first lines): ${r.output.slice(0, 300)}` : "",
+          `Every case with its score is in ${where}.`,
+        ]
+          .filter(Boolean)
+          .join("\n") + logsFooter(session.logs.dir),
         {
           session_dir: session.logs.dir,
           cases: rows,

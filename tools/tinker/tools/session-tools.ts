@@ -54,7 +54,10 @@ export function registerSessionTools(ctx: ToolContext): void {
     const run = runModel();
     if (run && baseModel !== run) return failIn(session, otherModelRefusal("the call asks for", baseModel, run));
     progress(`Initializing ${method.toUpperCase()} session: ${baseModel}`);
-    session.logs.write("init_debug.log", `[START] init_${method} model=${baseModel} lora_rank=${loraRank}${method === "grpo" ? ` group_size=${groupSize}` : ""}`);
+    session.logs.write(
+      "init_debug.log",
+      `[START] init_${method} model=${baseModel} lora_rank=${loraRank}${method === "grpo" ? ` group_size=${groupSize}` : ""}`,
+    );
     const backend = createBackend(baseModel, process.env, TrainingSession.checkpointDir());
     const card = await backend.open(baseModel, { loraRank });
     await session.backend?.close();
@@ -83,7 +86,6 @@ export function registerSessionTools(ctx: ToolContext): void {
       default_max_tokens: maxTokens,
     });
   }
-
 
   ctx.server.registerTool(
     "init_sft",
@@ -122,17 +124,23 @@ export function registerSessionTools(ctx: ToolContext): void {
           .array(z.string().min(1))
           .max(16)
           .optional()
-          .describe(`for the harness's rolling resume points only (a ${RESUME_POINT_PREFIX}* name): once this one is saved, every other ${RESUME_POINT_PREFIX}* checkpoint of the run except these (names or paths) is deleted`),
+          .describe(
+            `for the harness's rolling resume points only (a ${RESUME_POINT_PREFIX}* name): once this one is saved, every other ${RESUME_POINT_PREFIX}* checkpoint of the run except these (names or paths) is deleted`,
+          ),
       },
       outputSchema: saveResult,
     },
     guarded(ctx, "save", async (a: { name: string; keep_resume_points?: string[] }) => {
       const problem = sessionProblem(session);
       if (problem) return failIn(session, problem);
-      if (!CHECKPOINT_NAME.test(a.name)) return failIn(session, `Error: invalid checkpoint name '${a.name}': use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit.`);
+      if (!CHECKPOINT_NAME.test(a.name))
+        return failIn(session, `Error: invalid checkpoint name '${a.name}': use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit.`);
       if (session.checkpoints.has(a.name)) return failIn(session, `Error: a checkpoint named '${a.name}' already exists in this session; choose another name.`);
       if (a.keep_resume_points !== undefined && !isResumePointName(a.name)) {
-        return failIn(session, `Error: keep_resume_points is only for rolling resume points: '${a.name}' is not a ${RESUME_POINT_PREFIX}* name. Nothing was saved.`);
+        return failIn(
+          session,
+          `Error: keep_resume_points is only for rolling resume points: '${a.name}' is not a ${RESUME_POINT_PREFIX}* name. Nothing was saved.`,
+        );
       }
       const meta = { method: session.method, counters: { ...session.counters }, groupSize: session.groupSize };
       const backend = session.backend!;
@@ -178,7 +186,8 @@ export function registerSessionTools(ctx: ToolContext): void {
   ctx.server.registerTool(
     "load",
     {
-      description: "Restore a checkpoint (a name saved in this session, or its path): weights, optimizer state and counters, so the LR schedule continues without a new warmup.",
+      description:
+        "Restore a checkpoint (a name saved in this session, or its path): weights, optimizer state and counters, so the LR schedule continues without a new warmup.",
       inputSchema: { path: z.string().min(1) },
       outputSchema: loadResult,
     },
@@ -194,7 +203,11 @@ export function registerSessionTools(ctx: ToolContext): void {
         // The checkpoint's own record decides; nothing of it stays open.
         await backend.close();
         if (!fresh) await session.reset();
-        return failIn(session, otherModelRefusal(`checkpoint '${a.path}' was made from`, card.baseModel, run) + (fresh ? "" : " The session was closed: call init_* or load a checkpoint of the run's model."));
+        return failIn(
+          session,
+          otherModelRefusal(`checkpoint '${a.path}' was made from`, card.baseModel, run) +
+            (fresh ? "" : " The session was closed: call init_* or load a checkpoint of the run's model."),
+        );
       }
       session.backend = backend;
       const m = meta as { method?: Method; counters?: typeof session.counters; groupSize?: number };
@@ -207,13 +220,16 @@ export function registerSessionTools(ctx: ToolContext): void {
       session.logs.write("save_load_debug.log", `[LOAD] ${a.path} -> ${resolved}`);
       const c = session.counters;
       const named = canonicalPath(resolved);
-      return ok(`Loaded ${named} (${card.baseModel}, method ${session.method}).\nRestored: SFT epochs ${c.sftEpochs}, SFT steps ${c.sftSteps}, GRPO iterations ${c.grpoIterations}; the LR schedule continues (set warmup_ratio=0).${logsFooter(session.logs.dir)}`, {
-        session_dir: session.logs.dir,
-        path: named,
-        base_model: card.baseModel,
-        method: session.method,
-        counters: countersOut(c),
-      });
+      return ok(
+        `Loaded ${named} (${card.baseModel}, method ${session.method}).\nRestored: SFT epochs ${c.sftEpochs}, SFT steps ${c.sftSteps}, GRPO iterations ${c.grpoIterations}; the LR schedule continues (set warmup_ratio=0).${logsFooter(session.logs.dir)}`,
+        {
+          session_dir: session.logs.dir,
+          path: named,
+          base_model: card.baseModel,
+          method: session.method,
+          counters: countersOut(c),
+        },
+      );
     }),
   );
 
@@ -238,7 +254,9 @@ export function registerSessionTools(ctx: ToolContext): void {
       ctx.sandbox.close();
       const lines = [
         "Session finished.",
-        summary.method ? `Method ${summary.method} on ${summary.base_model}: SFT epochs ${c.sftEpochs}, GRPO iterations ${c.grpoIterations}.` : "No training recorded.",
+        summary.method
+          ? `Method ${summary.method} on ${summary.base_model}: SFT epochs ${c.sftEpochs}, GRPO iterations ${c.grpoIterations}.`
+          : "No training recorded.",
         summary.checkpoints.length ? `Checkpoints: ${summary.checkpoints.map((x) => `${x.name} (${x.path})`).join(", ")}` : "No checkpoints saved.",
         summary.unsaved_steps ? `Note: ${summary.unsaved_steps} training step(s) after the last save were not saved.` : "",
         `Logs kept at ${old}/`,

@@ -31,28 +31,28 @@ const scheduleArgs = {
 };
 
 const sftStepInput = {
-    examples: records,
-    num_epochs: z.number().int().min(1).max(100).default(1),
-    learning_rate: z.number().positive().max(1).default(1e-4),
-    batch_size: z.number().int().min(1).max(4096).default(128),
-    validation_split: z.number().min(0).max(0.5).default(0.1),
-    ...windowArgs,
-    ...scheduleArgs,
+  examples: records,
+  num_epochs: z.number().int().min(1).max(100).default(1),
+  learning_rate: z.number().positive().max(1).default(1e-4),
+  batch_size: z.number().int().min(1).max(4096).default(128),
+  validation_split: z.number().min(0).max(0.5).default(0.1),
+  ...windowArgs,
+  ...scheduleArgs,
 };
 
 const grpoStepInput = {
-    prompts: records,
-    reward_function: z.string().min(1),
-    num_iterations: z.number().int().min(1).max(100).default(1),
-    learning_rate: z.number().positive().max(1).default(4e-5),
-    temperature: z.number().min(0).max(2).default(0.7),
-    max_tokens: z.number().int().min(1).max(32768).optional(),
-    auto_checkpoint: z.boolean().default(true),
-    auto_checkpoint_reward_threshold: z.number().min(0).default(0.3),
-    auto_checkpoint_min_iterations: z.number().int().min(0).default(3),
-    normalize_advantages: z.boolean().default(true),
-    ...windowArgs,
-    ...scheduleArgs,
+  prompts: records,
+  reward_function: z.string().min(1),
+  num_iterations: z.number().int().min(1).max(100).default(1),
+  learning_rate: z.number().positive().max(1).default(4e-5),
+  temperature: z.number().min(0).max(2).default(0.7),
+  max_tokens: z.number().int().min(1).max(32768).optional(),
+  auto_checkpoint: z.boolean().default(true),
+  auto_checkpoint_reward_threshold: z.number().min(0).default(0.3),
+  auto_checkpoint_min_iterations: z.number().int().min(0).default(3),
+  normalize_advantages: z.boolean().default(true),
+  ...windowArgs,
+  ...scheduleArgs,
 };
 
 /** train_sft_step and train_grpo_step. */
@@ -130,7 +130,11 @@ export function registerTrainingTools(ctx: ToolContext): void {
       const code = rewardSource(a.reward_function);
       const maxTokens: number = a.max_tokens ?? defaultMaxTokens(session.card!).tokens;
       const invalid = await sandbox.check(code);
-      if (invalid) return failIn(session, `Error: the reward function was refused: ${invalid}.\nDefine exactly one top-level function:\n\ndef compute_reward(completion: str, ground_truth: str) -> float:\n    ...`);
+      if (invalid)
+        return failIn(
+          session,
+          `Error: the reward function was refused: ${invalid}.\nDefine exactly one top-level function:\n\ndef compute_reward(completion: str, ground_truth: str) -> float:\n    ...`,
+        );
       const o = await runGrpo(
         session,
         sandbox,
@@ -170,7 +174,14 @@ export function registerTrainingTools(ctx: ToolContext): void {
           reward_mean: it.rewardMean,
           reward_std: it.rewardStd,
           learning_rate: it.learningRate,
-          groups: { total: it.groups.total, mixed: it.groups.mixed, all_zero: it.groups.allZero, all_one: it.groups.allOne, uniform_other: it.groups.uniformOther, failed: it.groups.failed },
+          groups: {
+            total: it.groups.total,
+            mixed: it.groups.mixed,
+            all_zero: it.groups.allZero,
+            all_one: it.groups.allOne,
+            uniform_other: it.groups.uniformOther,
+            failed: it.groups.failed,
+          },
           samples_generated: it.samplesGenerated,
           samples_used: it.samplesUsed,
           reward_errors: it.rewardErrors,

@@ -48,7 +48,10 @@ export class Adam {
 
   importState(state: { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }): void {
     this.step = state.step;
-    for (const [src, dst] of [[state.m, this.m], [state.v, this.v]] as const) {
+    for (const [src, dst] of [
+      [state.m, this.m],
+      [state.v, this.v],
+    ] as const) {
       for (const [k, variable] of dst) {
         const data = src.get(k);
         if (!data || data.length !== variable.size) throw new Error(`optimizer state for ${k} is missing or has the wrong size`);

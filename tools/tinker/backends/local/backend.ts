@@ -14,7 +14,18 @@ import { DEFAULT_MODELS_DIR } from "../../../package-paths.ts";
 import type { ModelManifest } from "./manifest.ts";
 import { VOCAB_SIZE } from "./tokenizer.ts";
 import { adamWithDefaults, BackendError } from "../../backend.ts";
-import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TokenUsage, TrainingBackend } from "../../backend.ts";
+import type {
+  AdamStep,
+  Completion,
+  ModelCard,
+  PolicyStepResult,
+  Rollout,
+  SamplingParams,
+  SftExample,
+  StateMeta,
+  TokenUsage,
+  TrainingBackend,
+} from "../../backend.ts";
 import { checkAllowedFile, PathRefused, readAllowedFile } from "../../../run-files.ts";
 import { RolloutStore } from "../../rollouts.ts";
 import { CHECKPOINT_NAME } from "../../checkpoint-names.ts";
@@ -66,9 +77,14 @@ export class LocalBackend implements TrainingBackend {
     this.rollouts.drop("the model was opened or loaded again");
     let tensors: ReturnType<typeof readTensorFile>;
     try {
-      tensors = readTensorFile(path.join(this.modelsDir, baseModel.slice("local/".length), manifest.weights.file), manifest.weights.index, manifest.weights.sha256);
+      tensors = readTensorFile(
+        path.join(this.modelsDir, baseModel.slice("local/".length), manifest.weights.file),
+        manifest.weights.index,
+        manifest.weights.sha256,
+      );
     } catch (err) {
-      if (err instanceof TensorFileError) throw new BackendError(`Cannot load ${baseModel}: ${err.message}. Re-run npm run models:pretrain or restore the file from git.`, "corrupt_model");
+      if (err instanceof TensorFileError)
+        throw new BackendError(`Cannot load ${baseModel}: ${err.message}. Re-run npm run models:pretrain or restore the file from git.`, "corrupt_model");
       throw err;
     }
     const config: ModelConfig = manifest.config;
@@ -172,7 +188,10 @@ export class LocalBackend implements TrainingBackend {
   async policyStepOn(rollouts: Array<KeptRollout & { advantage: number }>, opt: AdamStep): Promise<PolicyStepResult> {
     const s = this.need();
     this.rollouts.drop("a training step changed the weights");
-    return s.engine.policy(rollouts.map((r) => rolloutSequence(r.prompt, r.tokens, r.logprobs, r.advantage, s.card.contextLength)), adam(opt));
+    return s.engine.policy(
+      rollouts.map((r) => rolloutSequence(r.prompt, r.tokens, r.logprobs, r.advantage, s.card.contextLength)),
+      adam(opt),
+    );
   }
 
   /** Per-token log-probs of `response` given `prompt` (tests and diagnostics). */
@@ -250,7 +269,8 @@ export class LocalBackend implements TrainingBackend {
     }
     const parsed = stateShape.safeParse(json);
     if (!parsed.success) throw new BackendError(`'${p}' is not a readable checkpoint (state.json is malformed).`, "corrupt_checkpoint");
-    for (const f of [parsed.data.adapters.file, parsed.data.optimizer.file]) inDir(() => checkAllowedFile(f, { root: dir, maxBytes: MAX_TENSOR_FILE_BYTES, what: "checkpoint tensor file" }));
+    for (const f of [parsed.data.adapters.file, parsed.data.optimizer.file])
+      inDir(() => checkAllowedFile(f, { root: dir, maxBytes: MAX_TENSOR_FILE_BYTES, what: "checkpoint tensor file" }));
     return { dir, state: parsed.data };
   }
 
@@ -302,7 +322,8 @@ export class LocalBackend implements TrainingBackend {
   /** Deletes a checkpoint of this backend's own folder (nothing outside it, whatever the path says). */
   async deleteState(p: string): Promise<void> {
     const dir = path.resolve(this.resolveCheckpoint(p));
-    if (path.dirname(dir) !== path.resolve(this.opts.checkpointDir)) throw new BackendError(`'${p}' is not a checkpoint of this run's checkpoint folder; only those are deleted.`, "bad_path");
+    if (path.dirname(dir) !== path.resolve(this.opts.checkpointDir))
+      throw new BackendError(`'${p}' is not a checkpoint of this run's checkpoint folder; only those are deleted.`, "bad_path");
     if (!fs.existsSync(path.join(dir, "state.json"))) throw new BackendError(`No checkpoint at '${p}'.`, "unknown_checkpoint");
     // Renamed away first, so a crash halfway through never leaves a half-deleted folder under the checkpoint's name.
     const doomed = `${dir}.deleting-${process.pid}`;
@@ -332,7 +353,8 @@ function inputTokens(seqs: Array<{ tokens: number[] }>): number {
 }
 
 function adam(o: AdamStep) {
-  if (!Number.isFinite(o.learningRate) || o.learningRate < 0) throw new BackendError(`learning rate must be a non-negative number, got ${o.learningRate}`, "bad_lr");
+  if (!Number.isFinite(o.learningRate) || o.learningRate < 0)
+    throw new BackendError(`learning rate must be a non-negative number, got ${o.learningRate}`, "bad_lr");
   if (o.gradClipNorm) throw new BackendError("The local backend does not clip gradients; leave grad_clip_norm unset.", "unsupported");
   return adamWithDefaults(o);
 }

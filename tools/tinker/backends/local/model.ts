@@ -178,7 +178,10 @@ function linear(x: tf.Tensor2D, w: tf.Tensor, bias: tf.Tensor, trainW: boolean, 
   if (trainW && trainBias) {
     return customOp((xx, ww, bb, save) => {
       (save as tf.GradSaveFunc)([xx as tf.Tensor, ww as tf.Tensor]);
-      return { value: fused(xx as tf.Tensor, ww as tf.Tensor, bb as tf.Tensor), gradFunc: (dy, [sx, sw]) => [matMulBT(dy, sw!), matMulAT(sx!, dy), tf.sum(dy, 0)] };
+      return {
+        value: fused(xx as tf.Tensor, ww as tf.Tensor, bb as tf.Tensor),
+        gradFunc: (dy, [sx, sw]) => [matMulBT(dy, sw!), matMulAT(sx!, dy), tf.sum(dy, 0)],
+      };
     })(x, w, bias) as tf.Tensor2D;
   }
   if (trainW) {

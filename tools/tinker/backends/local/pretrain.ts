@@ -117,7 +117,9 @@ function corpus(r: Recipe, size: number): Sequence[] {
     let items: GeneratedItem[];
     if (task === "arithmetic") {
       const splits = r.arithmeticBothSplits ? (["train", "eval"] as const) : (["train"] as const);
-      const facts = r.arithmeticLevels.flatMap((lvl) => splits.flatMap((split) => generate("arithmetic", { n: 100_000, seed: r.seed + lvl, difficulty: lvl as 1 | 2 | 3, split }).items));
+      const facts = r.arithmeticLevels.flatMap((lvl) =>
+        splits.flatMap((split) => generate("arithmetic", { n: 100_000, seed: r.seed + lvl, difficulty: lvl as 1 | 2 | 3, split }).items),
+      );
       // A small fact space is repeated to fill its share of the corpus.
       items = Array.from({ length: n }, (_, i) => facts[i % facts.length]!);
     } else if (r.levels?.[task]) {
@@ -138,7 +140,9 @@ function corpus(r: Recipe, size: number): Sequence[] {
  * (8 samples a prompt).
  */
 export function holdoutAccuracy(model: Transformer, task: Task, levels: number[], n: number, seed: number): { greedy: number; sampled: number; items: number } {
-  const items = levels.flatMap((lvl) => generate(task, { n: Math.ceil(n / levels.length), seed: seed + lvl, difficulty: lvl as 1 | 2 | 3, split: "eval" }).items);
+  const items = levels.flatMap(
+    (lvl) => generate(task, { n: Math.ceil(n / levels.length), seed: seed + lvl, difficulty: lvl as 1 | 2 | 3, split: "eval" }).items,
+  );
   const score = (temperature: number, k: number) => {
     const prompts = items.flatMap((i) => Array.from({ length: k }, () => i.prompt));
     const rows = sampleBatch(model, { prompts, temperature, maxTokens: 8, stop: ["\n"], seed });
@@ -183,7 +187,9 @@ async function pretrain(r: Recipe, outDir: string, log: (s: string) => void): Pr
   }
   const frozen = new Transformer(r.config, vars as Map<string, tf.Tensor>, undefined, false);
   const baseline = holdoutAccuracy(frozen, r.baseline.task, r.baseline.levels, r.baseline.items, 4242);
-  log(`  baseline ${r.baseline.task} accuracy: greedy ${(baseline.greedy * 100).toFixed(1)}%, sampled ${(baseline.sampled * 100).toFixed(1)}% over ${baseline.items} eval items`);
+  log(
+    `  baseline ${r.baseline.task} accuracy: greedy ${(baseline.greedy * 100).toFixed(1)}%, sampled ${(baseline.sampled * 100).toFixed(1)}% over ${baseline.items} eval items`,
+  );
 
   fs.mkdirSync(outDir, { recursive: true });
   const tensors = weightShapes(r.config).map(([name, shape]) => ({ name, shape, data: vars.get(name)!.dataSync() as Float32Array }));

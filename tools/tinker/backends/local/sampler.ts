@@ -6,7 +6,13 @@ import { EOS, decode } from "./tokenizer.ts";
 import { Rng } from "../../../random.ts";
 
 export type SampleRequest = { prompts: string[]; temperature: number; maxTokens: number; stop: string[]; seed: number };
-export type SampledRow = { tokens: number[]; logprobs: number[]; text: string; finishReason: "stop" | "length"; /** Tokens of the prompt as the model read it. */ promptTokens: number };
+export type SampledRow = {
+  tokens: number[];
+  logprobs: number[];
+  text: string;
+  finishReason: "stop" | "length" /** Tokens of the prompt as the model read it. */;
+  promptTokens: number;
+};
 
 /**
  * Samples one completion per prompt with a preallocated K/V cache. The adapters are

@@ -8,7 +8,10 @@ export type TensorIndexEntry = { name: string; shape: number[]; offset: number; 
  * A tensor file is raw little-endian float32 data, tensors back to back; its index
  * (names, shapes, offsets) and SHA-256 live in the JSON file that refers to it.
  */
-export function writeTensorFile(file: string, tensors: Array<{ name: string; shape: number[]; data: Float32Array }>): { sha256: string; index: TensorIndexEntry[] } {
+export function writeTensorFile(
+  file: string,
+  tensors: Array<{ name: string; shape: number[]; data: Float32Array }>,
+): { sha256: string; index: TensorIndexEntry[] } {
   const index: TensorIndexEntry[] = [];
   let offset = 0;
   for (const t of tensors) {
@@ -43,7 +46,7 @@ export function readTensorFile(file: string, index: TensorIndexEntry[], expected
   const floats = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const e of index) {
-    if ((e.offset + e.length) > floats.length) throw new TensorFileError(`weight file ${file} is shorter than its index says`);
+    if (e.offset + e.length > floats.length) throw new TensorFileError(`weight file ${file} is shorter than its index says`);
     out.set(e.name, { shape: e.shape, data: floats.slice(e.offset, e.offset + e.length) });
   }
   return out;

@@ -5,7 +5,18 @@ import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
 import type { z } from "zod";
 import { BackendError } from "../../backend.ts";
-import type { AdamStep, Completion, ModelCard, PolicyStepResult, Rollout, SamplingParams, SftExample, StateMeta, TokenUsage, TrainingBackend } from "../../backend.ts";
+import type {
+  AdamStep,
+  Completion,
+  ModelCard,
+  PolicyStepResult,
+  Rollout,
+  SamplingParams,
+  SftExample,
+  StateMeta,
+  TokenUsage,
+  TrainingBackend,
+} from "../../backend.ts";
 import { modelInfo } from "../../models.ts";
 import { LineSplitter } from "./line-splitter.ts";
 import { closed, deletedState, lossResult, MAX_LINE_BYTES, policyResult, sampleResult, savedState, STREAMED_PARAM, workerCard, workerLine } from "./wire.ts";
@@ -14,7 +25,17 @@ import type { WorkerCard, workerUsage } from "./wire.ts";
 const WORKER = path.join(import.meta.dirname, "worker.py");
 
 /** How long each worker method may take before the client gives up on it (seconds). */
-const TIMEOUTS: Record<string, number> = { open: 1900, sample: 700, train_supervised: 1000, eval_supervised: 1000, train_policy: 1000, save_state: 1600, load_state: 1600, delete_state: 700, close: 30 };
+const TIMEOUTS: Record<string, number> = {
+  open: 1900,
+  sample: 700,
+  train_supervised: 1000,
+  eval_supervised: 1000,
+  train_policy: 1000,
+  save_state: 1600,
+  load_state: 1600,
+  delete_state: 700,
+  close: 30,
+};
 
 /** Only what the worker needs (and the SDK's own TINKER_* settings): never the planner's keys. */
 const PASS_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "HF_TOKEN", "HF_HOME", "HF_HUB_OFFLINE"];
@@ -57,7 +78,10 @@ export class TinkerBackend implements TrainingBackend {
   private start(): ChildProcessWithoutNullStreams {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.opts.env)) if (v !== undefined && passes(k)) env[k] = v;
-    const child = spawn(this.opts.python ?? this.opts.env.TINKERLOOP_PYTHON ?? "python3", ["-u", this.opts.workerPath ?? WORKER], { env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(this.opts.python ?? this.opts.env.TINKERLOOP_PYTHON ?? "python3", ["-u", this.opts.workerPath ?? WORKER], {
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     child.stderr.on("data", (c: Buffer) => {
       this.stderrTail = (this.stderrTail + c.toString()).slice(-4000);
     });
@@ -115,7 +139,10 @@ export class TinkerBackend implements TrainingBackend {
     this.pending.delete(msg.id);
     if (!msg.ok) return p.reject(new BackendError(`Tinker ${p.method} failed (${msg.error.type}): ${msg.error.message}`, msg.error.type));
     if (msg.streamed) {
-      if (p.items.length !== msg.streamed.count) return p.reject(new BackendError(`The Tinker worker announced ${msg.streamed.count} ${msg.streamed.field} but sent ${p.items.length}.`, "bad_response"));
+      if (p.items.length !== msg.streamed.count)
+        return p.reject(
+          new BackendError(`The Tinker worker announced ${msg.streamed.count} ${msg.streamed.field} but sent ${p.items.length}.`, "bad_response"),
+        );
       return p.resolve({ ...msg.result, [msg.streamed.field]: p.items });
     }
     p.resolve(msg.result);
@@ -127,7 +154,10 @@ export class TinkerBackend implements TrainingBackend {
     const parsed = shape.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new BackendError(`The Tinker worker's answer to ${method} is malformed (${issue ? `${issue.path.join(".") || "answer"}: ${issue.message}` : "unexpected shape"}).`, "bad_response");
+      throw new BackendError(
+        `The Tinker worker's answer to ${method} is malformed (${issue ? `${issue.path.join(".") || "answer"}: ${issue.message}` : "unexpected shape"}).`,
+        "bad_response",
+      );
     }
     return parsed.data;
   }
@@ -182,7 +212,11 @@ export class TinkerBackend implements TrainingBackend {
 
   async sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]> {
     this.needSession();
-    const r = await this.call("sample", { prompts, n, temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) }, sampleResult);
+    const r = await this.call(
+      "sample",
+      { prompts, n, temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) },
+      sampleResult,
+    );
     this.count(r.usage);
     return r.groups.map((g) => g.map((c) => ({ rolloutId: c.id, text: c.text, tokenCount: c.tokens, finishReason: c.finish_reason })));
   }
@@ -242,7 +276,10 @@ export class TinkerBackend implements TrainingBackend {
     const entry = this.readIndex()[p];
     const current = this.card?.baseModel;
     if (entry && current && entry.baseModel !== current) {
-      throw new BackendError(`Checkpoint '${p}' was made from ${entry.baseModel}, but this session trains ${current}; refusing to load it.`, "wrong_base_model");
+      throw new BackendError(
+        `Checkpoint '${p}' was made from ${entry.baseModel}, but this session trains ${current}; refusing to load it.`,
+        "wrong_base_model",
+      );
     }
     // What we expect the checkpoint to hold; the worker reads what it does hold from the service and refuses a mismatch.
     const expected = current ?? entry?.baseModel;

@@ -15,16 +15,31 @@ import { z } from "zod";
 export const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
 /** The list parameter each method sends one element a line. */
-export const STREAMED_PARAM: Record<string, string> = { sample: "prompts", train_supervised: "examples", eval_supervised: "examples", train_policy: "rollouts" };
+export const STREAMED_PARAM: Record<string, string> = {
+  sample: "prompts",
+  train_supervised: "examples",
+  eval_supervised: "examples",
+  train_policy: "rollouts",
+};
 
 export const workerLine = z.union([
   z.object({ id: z.number(), item: z.unknown() }).strict(),
-  z.object({ id: z.number(), ok: z.literal(true), result: z.record(z.string(), z.unknown()), streamed: z.object({ field: z.string(), count: z.number().int().min(0) }).optional() }),
+  z.object({
+    id: z.number(),
+    ok: z.literal(true),
+    result: z.record(z.string(), z.unknown()),
+    streamed: z.object({ field: z.string(), count: z.number().int().min(0) }).optional(),
+  }),
   z.object({ id: z.number().nullable(), ok: z.literal(false), error: z.object({ type: z.string(), message: z.string() }).passthrough() }),
 ]);
 
 /** What open and load_state report about the model the worker holds. */
-export const workerCard = z.object({ base_model: z.string().min(1), renderer: z.string().min(1), stop: z.array(z.string()), lora_rank: z.number().int().min(0) });
+export const workerCard = z.object({
+  base_model: z.string().min(1),
+  renderer: z.string().min(1),
+  stop: z.array(z.string()),
+  lora_rank: z.number().int().min(0),
+});
 export type WorkerCard = z.infer<typeof workerCard>;
 
 const count = z.number().int().min(0);
@@ -40,7 +55,14 @@ export const sampleResult = z.object({
 
 export const lossResult = z.object({ loss: z.number(), tokens: count, usage: workerUsage });
 
-export const policyResult = z.object({ loss: z.number().nullable(), kl: z.number().nullable(), kl_squared: z.number().nullable(), kl_after: z.number().nullable(), tokens: count, usage: workerUsage });
+export const policyResult = z.object({
+  loss: z.number().nullable(),
+  kl: z.number().nullable(),
+  kl_squared: z.number().nullable(),
+  kl_after: z.number().nullable(),
+  tokens: count,
+  usage: workerUsage,
+});
 
 export const savedState = z.object({ path: z.string().min(1) });
 
