@@ -598,7 +598,17 @@ export class Researcher {
         input: { path: name },
         say: `The best holdout score was ${pct(this.best.score, 1)} at ${name}; loading it so the session ends on the best weights.`,
         then: (o) => {
-          if (o.ok) this.bestIsCurrent = true;
+          if (!o.ok) return;
+          this.bestIsCurrent = true;
+          // The run's final score is that of the weights it ends with: measured again, not assumed.
+          const check = this.evalAction(`Checking the loaded weights on the holdout, so the run's final score is theirs.`, false);
+          this.queue.unshift({
+            ...check,
+            then: (r) => {
+              const score = readResult(scored, r.s)?.mean_reward;
+              if (r.ok && typeof score === "number") this.evals.push({ step: this.steps, score });
+            },
+          });
         },
       });
     }
