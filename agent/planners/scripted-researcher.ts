@@ -329,7 +329,8 @@ export class Researcher {
         prompts: this.holdout,
         n: this.p.eval_samples,
         temperature: this.p.eval_temperature,
-        max_tokens: this.maxTokens,
+        // One protocol for every holdout evaluation, so their scores compare: training's max_tokens may grow, this does not.
+        max_tokens: this.p.max_tokens,
         reward_function: this.scorer!.code,
         limit: this.p.holdout_size,
       },
@@ -455,7 +456,7 @@ export class Researcher {
       const last = grpo?.iterations[grpo.iterations.length - 1];
       const g = last?.groups;
       if (g && (g.all_one ?? 0) > (g.all_zero ?? 0)) this.reactToAllOne(g.total ? (g.all_one ?? 0) / g.total : 1);
-      else if (grpo || /no learning signal|unusable/i.test(o.text)) this.reactToAllZero(g?.total ? (g.all_zero ?? 0) / g.total : 1);
+      else if (grpo || /no learning signal|unusable/i.test(o.text)) this.reactToAllZero(g?.total ? (g.all_zero ?? 0) / g.total : 1, (last?.truncated ?? 0) > 0);
       if (this.errors >= 3) this.stop("three training calls in a row without an optimizer step");
       return;
     }
@@ -480,7 +481,7 @@ export class Researcher {
     const total = g.total ?? 0;
     const z0 = total ? (g.all_zero ?? 0) / total : 0;
     const one = total ? (g.all_one ?? 0) / total : 0;
-    if (z0 >= REACT.uniformShare - 1e-9) this.reactToAllZero(z0);
+    if (z0 >= REACT.uniformShare - 1e-9) this.reactToAllZero(z0, (it.truncated ?? 0) > 0);
     else if (one >= REACT.uniformShare - 1e-9) this.reactToAllOne(one);
     const r = this.rewards;
     if (r.length >= 4) {
@@ -513,7 +514,8 @@ export class Researcher {
     }
   }
 
-  private reactToAllZero(share: number): void {
+  /** `truncated`: completions hit max_tokens, the one case where more tokens can help. */
+  private reactToAllZero(share: number, truncated: boolean): void {
     const partial = this.specs.find((x) => x.partial && !this.tried.has(x.name));
     if (partial && !this.spec?.partial) {
       this.tried.add(partial.name);
@@ -535,7 +537,7 @@ export class Researcher {
       this.reactions.push(`all-0 (${pct(share, 1)}): temperature → ${this.temperature}`);
       return;
     }
-    if (this.maxTokens < maxTokensCap) {
+    if (truncated && this.maxTokens < maxTokensCap) {
       this.maxTokens = Math.min(maxTokensCap, this.maxTokens * 2);
       this.reactions.push(`all-0 (${pct(share, 1)}): max_tokens → ${this.maxTokens}`);
       return;
