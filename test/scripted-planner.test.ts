@@ -242,6 +242,9 @@ describe("scripted planner", () => {
     expect(load!.name).toBe("load");
     expect((load!.input as { path: string }).path).toMatch(/^baseline-holdout20/);
     await d.answerPending(() => ({ s: {} }));
+    // The loaded weights are measured again, so the final score is theirs.
+    expect((await d.peek())!.name).toBe("sample");
+    await d.answerPending(() => ({ s: { mean_reward: 0.2, completions: [] } }));
     expect((await d.peek())!.name).toBe("finish");
   });
 
@@ -262,6 +265,9 @@ describe("scripted planner", () => {
     const load = await d.peek();
     expect(load!.input).toEqual({ path: "t-step1-holdout30" });
     await d.answerPending(() => ({ s: {} }));
+    const check = await d.peek();
+    expect(check!.name).toBe("sample");
+    await d.answerPending(() => ({ s: { mean_reward: 0.3, completions: [] } }));
     const fin = await d.peek();
     expect(fin!.name).toBe("finish");
     expect(d.planner.state!.reactions.join("\n")).toMatch(/plateau/);
