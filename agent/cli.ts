@@ -3,15 +3,11 @@ import { Command, CommanderError, Option } from "commander";
 import { z } from "zod";
 import { loadEnv, mcpConfigFor, parseBashEnv, parseThresholds, resolveRunConfig, RUN_DEFAULTS, spendFlagsShape, spendSettings } from "./config.ts";
 import type { RunFlags } from "./config.ts";
-import { runDoctor } from "./doctor.ts";
 import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "./planners/depth.ts";
 import { EXIT, UserError } from "./errors.ts";
 import { recipeHelp } from "./recipes.ts";
-import { executeRun } from "./run.ts";
 import type { RunIO } from "./run.ts";
-import { cassetteReplay } from "./replay/cassette.ts";
-import { forkRun, resumeRun } from "./replay/continue.ts";
-import { executeReplay } from "./replay/execute.ts";
+import { GATEWAY_DEFAULT_PORT, TOKEN_ENV } from "./gateway/defaults.ts";
 import { loadRecording } from "./replay/recording.ts";
 import { renderTranscript } from "./replay/view.ts";
 import { terminalSafe } from "./terminal.ts";
@@ -19,10 +15,15 @@ import { writeCompare } from "./report/compare.ts";
 import { liveOptionsFrom, LIVE_DEFAULTS, startLiveServer } from "./report/live-server.ts";
 import { readRunTranscript, runDirOf, writeReport } from "./report/report.ts";
 import { WandbLogger, wandbRequested } from "./wandb/logger.ts";
-import { runGateway, seedPrompt, TOKEN_ENV } from "./gateway/gateway.ts";
-import { GATEWAY_DEFAULT_PORT } from "./gateway/http.ts";
-import { collectSweeps, runSweep, sweepStatus } from "./sweep/sweep.ts";
 import type { SweepFlags } from "./sweep/spec.ts";
+
+// The commands' code (SDKs, MCP, the training stack) loads when a command runs, so --help
+// and a usage error answer at once.
+const runCode = () => import("./run.ts");
+const replayCode = () => Promise.all([import("./replay/cassette.ts"), import("./replay/continue.ts"), import("./replay/execute.ts")]);
+const gatewayCode = () => import("./gateway/gateway.ts");
+const sweepCode = () => import("./sweep/sweep.ts");
+const doctorCode = () => import("./doctor.ts");
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -136,6 +137,7 @@ program
     const cwd = process.cwd();
     const env = loadEnv(cwd);
     const cfg = resolveRunConfig(flags, cwd, env);
+    const { executeRun } = await runCode();
     const { exitCode } = await withWatchers(cfg.runDir, flags, env, () => executeRun(cfg, env, stdoutIO(interruptible())));
     process.exitCode = exitCode;
   });
@@ -277,6 +279,7 @@ Examples:
     ) => {
       const cwd = process.cwd();
       const out = (l: string) => print(`${l}\n`);
+      const { collectSweeps, runSweep, sweepStatus } = await sweepCode();
       if (f.status !== undefined) {
         process.exitCode = sweepStatus(f.status, { cwd, out });
         return;
@@ -371,6 +374,7 @@ agent disconnects or on Ctrl-C (unsaved training is saved first). Examples:
     const cwd = process.cwd();
     const env = loadEnv(cwd);
     const cfg = resolveRunConfig(flags, cwd, env);
+    const { runGateway, seedPrompt } = await gatewayCode();
     if (flags.printPrompt) {
       print(`${seedPrompt(cfg).system}\n`);
       return;
@@ -415,6 +419,7 @@ program
     const f = parseFlags(replayFlagsShape, flags);
     const cwd = process.cwd();
     const guardRules = (f.guardRule ?? []).map((g) => path.resolve(cwd, g));
+    const [{ cassetteReplay }, { forkRun }, { executeReplay }] = await replayCode();
     if (f.cassette) {
       const { differences } = await cassetteReplay(target, {
         ...(f.onWrongModel ? { onWrongModel: f.onWrongModel } : {}),
@@ -493,6 +498,7 @@ program
     const f = parseFlags(resumeFlagsShape, flags);
     const cwd = process.cwd();
     const env = loadEnv(cwd);
+    const { resumeRun } = await import("./replay/continue.ts");
     const { exitCode } = await withWatchers(runDirOf(runDir), f, env, () =>
       resumeRun(runDir, {
         env,
@@ -573,6 +579,7 @@ program
   .option("--planner <spec>", "the planner to check (default: what a run would use); its model id is checked against the provider's model list")
   .action(async (flags: { mcpConfig?: string; planner?: string }) => {
     const cwd = process.cwd();
+    const { runDoctor } = await doctorCode();
     const checks = await runDoctor(cwd, loadEnv(cwd), flags.mcpConfig, flags.planner);
     for (const c of checks) {
       const mark = c.ok ? "ok  " : c.required ? "FAIL" : "--  ";

@@ -49,7 +49,19 @@ async function run(steps: Step[]): Promise<{ after: string[]; runDir: string }> 
   fake = await FakeAnthropic.start(all.map((s) => toolUseReply([s])));
   const runDir = path.join(tempDir("tl-alerts-"), "run");
   const r = await runCli(
-    ["run", "--planner", "anthropic:claude-sonnet-5-5", "--model", MODEL, "--prompt", "Provoke every alert.", "--run-dir", runDir, "--max-turns", String(all.length)],
+    [
+      "run",
+      "--planner",
+      "anthropic:claude-sonnet-5-5",
+      "--model",
+      MODEL,
+      "--prompt",
+      "Provoke every alert.",
+      "--run-dir",
+      runDir,
+      "--max-turns",
+      String(all.length),
+    ],
     {
       env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url, HF_HUB_OFFLINE: "1" },
       timeoutMs: 600_000,

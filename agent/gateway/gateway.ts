@@ -10,8 +10,9 @@ import { GatewayRun } from "./gateway-run.ts";
 import { MIN_TOKEN_LENGTH, newToken, serveHttp } from "./http.ts";
 import { gatewayServer } from "./mcp-server.ts";
 
-/** A fixed bearer token for the HTTP gateway (so an agent's config can name it); otherwise a fresh one is printed. */
-export const TOKEN_ENV = "TINKERLOOP_MCP_TOKEN";
+import { TOKEN_ENV } from "./defaults.ts";
+
+export { TOKEN_ENV };
 
 /** Over HTTP, how long the gateway keeps answering (every call refused) after its run ended. */
 export const ENDED_GRACE_MS = 3000;

@@ -8,8 +8,9 @@ import type { GatewayRun } from "./gateway-run.ts";
 import { gatewayServer } from "./mcp-server.ts";
 
 export const GATEWAY_PATH = "/mcp";
-/** `tinkerloop mcp --http` without a port. */
-export const GATEWAY_DEFAULT_PORT = 8766;
+import { GATEWAY_DEFAULT_PORT } from "./defaults.ts";
+
+export { GATEWAY_DEFAULT_PORT };
 /** A token from the environment must be at least this long; a shorter one is refused at start. */
 export const MIN_TOKEN_LENGTH = 16;
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
