@@ -14,7 +14,7 @@ import { isAlive, observeCell } from "./cell-status.ts";
 import type { Observation } from "./cell-status.ts";
 import type { CellRecord, ManifestStore } from "./manifest.ts";
 import { SWEEP_FILES } from "./manifest.ts";
-import { runArgs } from "./spec.ts";
+import { resumeArgs, runArgs } from "./spec.ts";
 import type { Cell, SweepSpec } from "./spec.ts";
 
 /** A failed cell gets this many fresh starts in all (the first and one retry). */
@@ -135,9 +135,7 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
       const aside = `${dir}.attempt-${rec.attempts}-${Date.now().toString(36)}`;
       fs.renameSync(dir, aside);
     }
-    const args = fresh
-      ? ["run", ...runArgs(cell, o.spec), "--run-dir", dir]
-      : ["resume", dir, "--planner", cell.planner.spec, ...(o.spec.run.mcpConfig ? ["--mcp-config", o.spec.run.mcpConfig] : [])];
+    const args = fresh ? ["run", ...runArgs(cell, o.spec), "--run-dir", dir] : ["resume", dir, ...resumeArgs(cell, o.spec)];
     const logs = path.join(o.sweepDir, SWEEP_FILES.logs);
     fs.mkdirSync(logs, { recursive: true });
     const logFile = path.join(logs, `${rec.id}.log`);

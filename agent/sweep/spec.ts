@@ -19,7 +19,12 @@ export const CELL_RUN_OPTIONS = [
   "toolTimeout",
   "onWrongModel",
   "maxTrainCalls",
+  "maxCost",
   "maxPlannerCost",
+  "maxTrainingCost",
+  "prices",
+  "thinking",
+  "reasoningEffort",
   "guardOff",
   "maxContextTokens",
   "inlineLimitKb",
@@ -30,7 +35,12 @@ export const CELL_RUN_OPTIONS = [
 ] as const;
 export type CellRunOption = (typeof CELL_RUN_OPTIONS)[number];
 /** Options naming files: resolved against the sweep file's folder (or the working directory). */
-const PATH_OPTIONS: ReadonlySet<CellRunOption> = new Set(["mcpConfig", "template"]);
+const PATH_OPTIONS: ReadonlySet<CellRunOption> = new Set(["mcpConfig", "template", "prices"]);
+/**
+ * Options `tinkerloop resume` takes again: a transcript never sets what a run may spend or
+ * how deeply its planner thinks, so an interrupted cell is resumed with them named again.
+ */
+const RESUME_OPTIONS: readonly CellRunOption[] = ["mcpConfig", "maxCost", "maxPlannerCost", "maxTrainingCost", "prices", "thinking", "reasoningEffort"];
 
 export const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
@@ -285,6 +295,20 @@ export function runArgs(cell: Cell, spec: SweepSpec): string[] {
     "--seed",
     String(cell.seed),
   ];
-  for (const k of CELL_RUN_OPTIONS) if (spec.run[k] !== undefined) args.push(flagOf(k), spec.run[k]!);
+  for (const k of CELL_RUN_OPTIONS) if (spec.run[k] !== undefined && appliesTo(k, cell)) args.push(flagOf(k), spec.run[k]!);
+  return args;
+}
+
+/** Depth options reach only the planners that take them, so one sweep can compare providers. */
+function appliesTo(k: CellRunOption, cell: Cell): boolean {
+  if (k === "thinking") return cell.planner.spec.startsWith("anthropic:");
+  if (k === "reasoningEffort") return cell.planner.spec.startsWith("openai:");
+  return true;
+}
+
+/** The arguments of `tinkerloop resume` for an interrupted cell (its run directory comes first). */
+export function resumeArgs(cell: Cell, spec: SweepSpec): string[] {
+  const args = ["--planner", cell.planner.spec];
+  for (const k of RESUME_OPTIONS) if (spec.run[k] !== undefined && appliesTo(k, cell)) args.push(flagOf(k), spec.run[k]!);
   return args;
 }
