@@ -19,7 +19,7 @@ export type HarnessCallDeps = {
 export async function harnessCall(d: HarnessCallDeps, turn: number, call: ToolCall): Promise<ToolResult> {
   let input = call.input;
   if (d.guard) {
-    const verdict = await d.guard.check(call, { tools: d.tools.tools, model: d.guard.model, turn, elapsedMs: 0, usage: ZERO_USAGE });
+    const verdict = await d.guard.check({ ...call, harness: true }, { tools: d.tools.tools, model: d.guard.model, turn, elapsedMs: 0, usage: ZERO_USAGE });
     const decision = verdict.decision;
     if (decision.action === "rewrite") input = decision.input;
     const runs = decision.action === "allow" || decision.action === "rewrite";

@@ -181,7 +181,19 @@ describe("guard rules", () => {
     expect(named.decision).toMatchObject({ action: "reject" });
     expect((named.decision as { message: string }).message).toMatch(/harness's rolling resume points/);
     expect((await g.check(call("save", { name: "best", keep_resume_points: [] }), ctx())).decision.action).toBe("reject");
-    const harness: ToolCall = { id: HARNESS_CALL.resumePoint, name: "save", input: { name: "resume-iter3-turn9", keep_resume_points: [] } };
+    // The id does not make a call the harness's: a planner (or its provider, or a transcript) may pick any id.
+    const spoofed = await g.check({ id: HARNESS_CALL.resumePoint, name: "save", input: { name: "resume-iter3-turn9", keep_resume_points: [] } }, ctx());
+    expect(spoofed.decision).toMatchObject({ action: "reject" });
+    expect(spoofed.rule).toBe("malformed-args");
+    expect((spoofed.decision as { message: string }).message).toMatch(/reserved for the harness's own calls/);
+    expect((await g.check({ id: "harness-anything", name: "finish", input: {} }, ctx())).decision.action).toBe("reject");
+    // With that rule off, the workflow rule still refuses it: only the harness's own code path marks a call as its own.
+    const noIdRule = await guard({ disabled: ["malformed-args"] });
+    noIdRule.observe(call("init_grpo", {}), ok);
+    expect((await noIdRule.check({ id: HARNESS_CALL.resumePoint, name: "save", input: { name: "resume-x", keep_resume_points: [] } }, ctx())).rule).toBe(
+      "workflow",
+    );
+    const harness: ToolCall = { id: HARNESS_CALL.resumePoint, name: "save", input: { name: "resume-iter3-turn9", keep_resume_points: [] }, harness: true };
     expect((await g.check(harness, ctx())).decision.action).toBe("allow");
     // Training saved only in a resume point is still unsaved work to the planner: finish is refused once.
     g.observe(call("train_grpo_step", {}), ok);

@@ -13,7 +13,16 @@ export type GuardDecision =
   | { action: "stop"; reason: string };
 
 /** A tool call as the guard sees it. */
-export type ToolCall = { id: string; name: string; input: unknown };
+export type ToolCall = {
+  id: string;
+  name: string;
+  input: unknown;
+  /**
+   * Set only by the harness's own calls (harness-calls.ts). What they may do is decided by this
+   * code path, never by an id, which a planner's provider or a transcript chooses.
+   */
+  harness?: true;
+};
 
 /** Read-only facts a rule may consult. */
 export type GuardContext = {

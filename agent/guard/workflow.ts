@@ -1,4 +1,3 @@
-import { HARNESS_CALL } from "../harness-call-ids.ts";
 import type { TrainingState } from "../training-state.ts";
 import { baseToolName, isTrainingTool } from "../tool-names.ts";
 import { RESUME_POINT_PREFIX } from "../../tools/tinker/checkpoint-names.ts";
@@ -25,7 +24,7 @@ export function workflowRule(state: TrainingState): GuardRule {
       const input = (call.input ?? {}) as { name?: unknown; keep_resume_points?: unknown };
       if (
         tool === "save" &&
-        call.id !== HARNESS_CALL.resumePoint &&
+        call.harness !== true &&
         ((typeof input.name === "string" && input.name.startsWith(RESUME_POINT_PREFIX)) || input.keep_resume_points !== undefined)
       ) {
         return {
