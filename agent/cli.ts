@@ -356,6 +356,11 @@ program
       .default(RUN_DEFAULTS.onWrongModel),
   )
   .option("--max-train-calls <n>", "budget: training calls")
+  .option(
+    "--max-cost <usd>",
+    "budget: US dollars of training and sampling (your agent's own model is not the gateway's to count); a call that would not fit is refused before it runs",
+  )
+  .option("--prices <file>", "a prices file laid over the built-in table (same shape as agent/spend/prices.json)")
   .option("--guard-off <rules>", "comma-separated guard rules to switch off")
   .option("--guard-rule <file...>", "extra guard rule modules")
   .addOption(

@@ -29,8 +29,8 @@ async function inspect(runDir: string, gatewayArgs: string[], method: string[]):
 }
 
 /** Starts `tinkerloop mcp --http 0`; resolves once it has printed its URL and token. */
-async function startHttpGateway(runDir: string) {
-  const child = spawn(process.execPath, [CLI, "mcp", "--recipe", "arithmetic", "--run-dir", runDir, "--http", "0"], {
+async function startHttpGateway(runDir: string, ...more: string[]) {
+  const child = spawn(process.execPath, [CLI, "mcp", "--recipe", "arithmetic", "--run-dir", runDir, "--http", "0", ...more], {
     cwd: REPO,
     env: gatewayEnv(),
     stdio: ["ignore", "pipe", "pipe"],
@@ -235,4 +235,32 @@ describe("tinkerloop mcp: the guarded gateway", () => {
     expect(gw.output().stdout).toBe("");
     expect(gw.output().stderr).toMatch(/agent: mcp:test-agent holds the run/);
   }, 240_000);
+
+  it("--max-cost: a sampling call that would not fit is refused before it runs, with its estimate", async () => {
+    const dir = tempDir("tl-gw-budget-");
+    const prices = path.join(dir, "prices.json");
+    fs.writeFileSync(prices, JSON.stringify({ training: { [MODEL]: { prefill: 100, cachedPrefill: 10, sample: 1000, train: 1000 } } }));
+    const gw = await startHttpGateway(path.join(dir, "run"), "--prices", prices, "--max-cost", "0.01");
+    try {
+      const agent = await connect(gw.url, gw.token, "budget-agent");
+      const call = async (name: string, args: Record<string, unknown>) => {
+        const r = await agent.callTool({ name, arguments: args }, undefined, { timeout: 120_000 });
+        return { text: text(r), isError: r.isError === true };
+      };
+      expect((await call("init_grpo", { base_model: MODEL })).isError).toBe(false);
+      const big = await call("sample", { prompt: "1+1=", n: 64, max_tokens: 400 });
+      expect(big.isError).toBe(true);
+      expect(big.text).toMatch(
+        /^Refused before it ran: this call is estimated at \$[\d.]+ .*only \$0\.0100 is left of the run's \$0\.0100 .*Shrink it to under 0\.1% of its size:/s,
+      );
+      const small = await call("sample", { prompt: "1+1=", n: 1, max_tokens: 4 });
+      expect(small.isError, small.text).toBe(false);
+      await agent.close();
+    } finally {
+      gw.child.kill("SIGINT");
+      await gw.exited;
+    }
+    const events = readTranscript(path.join(dir, "run", "transcript.jsonl")).events as any[];
+    expect(events.filter((e) => e.type === "guard" && e.rule === "budget").map((e) => e.decision.action)).toEqual(["reject"]);
+  });
 });

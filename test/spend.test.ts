@@ -307,7 +307,7 @@ describe("spend in a run", () => {
     expect(refusedGuard.estimate.usd).toBeGreaterThan(9.6);
     expect(refusedGuard.decision.message).toMatch(
       new RegExp(
-        `^Refused before it ran: this call is estimated at \\$${refusedGuard.estimate.usd.toFixed(2)} \\(40 prompts × group 4 × up to 20 tokens × 1 iteration; at local/tiny-arith's prices: sampling \\$9\\.60, prefill \\$[\\d.]+, training \\$[\\d.]+\\), and only \\$0\\.5000 is left of the \\$0\\.5000 for training \\(\\$0\\.0000 spent\\)\\. Shrink it to about \\d+% or less: fewer prompts or examples \\(limit\\), a smaller max_tokens`,
+        `^Refused before it ran: this call is estimated at \\$${refusedGuard.estimate.usd.toFixed(2)} \\(40 prompts × group 4 × up to 20 tokens × 1 iteration; at local/tiny-arith's prices: sampling \\$9\\.60, prefill \\$[\\d.]+, training \\$[\\d.]+\\), and only \\$0\\.5000 is left of the \\$0\\.5000 for training \\(\\$0\\.0000 spent\\)\\. Shrink it to about \\d+% of its size or less: fewer prompts or examples \\(limit\\), a smaller max_tokens`,
       ),
     );
     // The server saw nothing of it: no tool event, and the session's training log has one step only.

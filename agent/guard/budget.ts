@@ -107,7 +107,15 @@ function refusal(e: CostEstimate, left: { usd: number; of: string }, estimator: 
   return (
     `Refused before it ran: this call is estimated at ${formatUsd(e.usd)} (${e.basis}; ${estimator.breakdown(e)}), ` +
     `and only ${formatUsd(Math.max(0, left.usd))} is left of ${left.of}. ` +
-    `Shrink it to about ${Math.floor(share * 100)}% or less: fewer prompts or examples (limit), a smaller max_tokens, fewer iterations, epochs or samples (n) — the estimate counts every completion running to max_tokens. ` +
+    `Shrink it to ${shareText(share)}: fewer prompts or examples (limit), a smaller max_tokens, fewer iterations, epochs or samples (n) — the estimate counts every completion running to max_tokens. ` +
     `Or save your best checkpoint and call finish().`
   );
+}
+
+/** A share of a call's size in words a planner can act on (a flat "0%" says nothing). */
+function shareText(share: number): string {
+  const pct = share * 100;
+  if (pct >= 1) return `about ${Math.floor(pct)}% of its size or less`;
+  if (pct >= 0.1) return `about ${pct.toFixed(1)}% of its size or less`;
+  return "under 0.1% of its size";
 }
