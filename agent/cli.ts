@@ -207,6 +207,7 @@ const replayFlagsShape = z.object({
 
 const resumeFlagsShape = z.object({
   bashEnv: z.string().optional(),
+  guardOff: z.string().optional(),
   serve: z.union([z.string(), z.boolean()]).optional(),
   host: z.string().optional(),
   wandb: z.string().optional(),
@@ -226,6 +227,13 @@ function parseFlags<T>(shape: z.ZodType<T>, flags: unknown): T {
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** A comma-separated flag value as its items. */
+const splitList = (v: string) =>
+  v
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 program
   .command("sweep")
@@ -429,18 +437,12 @@ program
     const f = parseFlags(replayFlagsShape, flags);
     const cwd = process.cwd();
     const guardRules = (f.guardRule ?? []).map((g) => path.resolve(cwd, g));
+    const guardOff = f.guardOff === undefined ? undefined : splitList(f.guardOff);
     const [{ cassetteReplay }, { forkRun }, { executeReplay }] = await replayCode();
     if (f.cassette) {
       const { differences } = await cassetteReplay(target, {
         ...(f.onWrongModel ? { onWrongModel: f.onWrongModel } : {}),
-        ...(f.guardOff !== undefined
-          ? {
-              guardOff: f.guardOff
-                .split(",")
-                .map((x) => x.trim())
-                .filter(Boolean),
-            }
-          : {}),
+        ...(guardOff ? { guardOff } : {}),
         guardRules,
         ...(f.alertThresholds ? { alertThresholds: parseThresholds(f.alertThresholds) } : {}),
       });
@@ -457,6 +459,7 @@ program
         env,
         mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd),
         guardRules,
+        ...(guardOff ? { guardOff } : {}),
         bashEnv: parseBashEnv(f.bashEnv),
         out: (l) => print(`${l}\n`),
       });
@@ -475,6 +478,7 @@ program
         ...(f.runDir ? { runDir: f.runDir } : {}),
         mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd),
         guardRules,
+        ...(guardOff ? { guardOff } : {}),
         bashEnv: parseBashEnv(f.bashEnv),
         spend: spendSettings(f, cwd, env),
       });
@@ -492,6 +496,7 @@ program
   .option("--planner <spec>", "continue with another planner than the recorded one")
   .option("--mcp-config <file>", "MCP servers (default: ./.mcp.json, else the bundled one; never the recorded config)")
   .option("--guard-rule <file...>", "extra guard rule modules (never taken from the transcript)")
+  .option("--guard-off <rules>", "guard rules to switch off (never taken from the transcript: a recorded --guard-off must be named again)")
   .option("--bash-env <names>", "environment variables the bash sandbox may see (never taken from the transcript)")
   .option("--max-turns <n>", "new turn limit (counts the turns already taken)")
   .option("--max-minutes <n>", "new time limit for the resumed part")
@@ -516,6 +521,7 @@ program
         ...(f.planner ? { plannerSpec: f.planner } : {}),
         mcpConfigPath: mcpConfigFor(f.mcpConfig, cwd),
         guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
+        ...(f.guardOff !== undefined ? { guardOff: splitList(f.guardOff) } : {}),
         bashEnv: parseBashEnv(f.bashEnv),
         ...(f.maxTurns ? { maxTurns: f.maxTurns } : {}),
         ...(f.maxMinutes ? { maxMinutes: f.maxMinutes } : {}),

@@ -175,6 +175,39 @@ describe("1. a transcript is data: nothing named in it runs, is read or written"
   });
 });
 
+describe("1b. a transcript cannot switch guard rules off", () => {
+  it("resume, fork and --execute refuse a recorded --guard-off the user did not name again; naming it works; a cassette simulates it", async () => {
+    const dir = tempDir("tl-guardoff-");
+    const runDir = path.join(dir, "run");
+    fs.mkdirSync(runDir);
+    const lines = fs.readFileSync(path.join(REPO, "test", "fixtures", "transcripts", "v1-guarded-run.jsonl"), "utf8").split("\n");
+    const header = JSON.parse(lines[0]!);
+    header.config.guardOff = ["budget", "base-model"];
+    lines[0] = JSON.stringify(header);
+    // An unfinished run: drop its end event so resume accepts it.
+    fs.writeFileSync(path.join(runDir, "transcript.jsonl"), lines.filter((l) => l && JSON.parse(l).type !== "end").join("\n") + "\n");
+    const resumed = await runCli(["resume", runDir], { env: { HF_HUB_OFFLINE: "1" } });
+    expect(resumed.code, resumed.stderr).toBe(2);
+    expect(resumed.stderr.trim().split("\n")[0]).toBe(
+      "error: The recorded run had guard rules switched off (--guard-off budget,base-model); a transcript cannot switch rules off, so name it again: --guard-off budget,base-model.",
+    );
+    // Named again, that refusal is gone (this resume then stops for want of the planner's key, before anything starts).
+    const named = await runCli(["resume", runDir, "--guard-off", "budget,base-model"], { env: { HF_HUB_OFFLINE: "1", ANTHROPIC_API_KEY: "" } });
+    expect(named.code).toBe(2);
+    expect(named.stderr).not.toMatch(/cannot switch rules off/);
+    expect(named.stderr).toMatch(/ANTHROPIC_API_KEY/);
+    const forked = await runCli(["replay", runDir, "--fork", "2", "--planner", "scripted"], { env: { HF_HUB_OFFLINE: "1" } });
+    expect(forked.code).toBe(2);
+    expect(forked.stderr).toMatch(/a transcript cannot switch rules off/);
+    const executed = await runCli(["replay", runDir, "--execute"], { env: { HF_HUB_OFFLINE: "1" } });
+    expect(executed.code).toBe(2);
+    expect(executed.stderr).toMatch(/a transcript cannot switch rules off/);
+    // Nothing runs in a cassette replay: it simulates the recorded rules.
+    const cassette = await runCli(["replay", runDir, "--cassette"]);
+    expect(cassette.code, cassette.stderr).toBe(0);
+  });
+});
+
 describe("2. every training path goes through the guard; a checkpoint's own record of its base model decides", () => {
   let dir: string;
   let models: string;

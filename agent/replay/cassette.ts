@@ -9,7 +9,7 @@ import type { AlertThresholds } from "../metrics/alerts.ts";
 import { EventBus, observing } from "../events.ts";
 import type { RunEvent } from "../events.ts";
 import type { RecordedEvent } from "../transcript.ts";
-import { loadRecording, recordedBudgets, recordedConfig } from "./recording.ts";
+import { loadRecording, recordedBudgets, recordedConfig, recordedGuardOff } from "./recording.ts";
 import { SpendLedger } from "../spend/ledger.ts";
 import { RecordedEstimates } from "../spend/estimate.ts";
 import { wrapUp } from "../harness-calls.ts";
@@ -42,7 +42,8 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
   const rec = loadRecording(target);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tl-cassette-"));
   try {
-    const cfg = recordedConfig(rec, { runDir: scratch, mcpConfigPath: undefined, guardRules: overrides.guardRules ?? [] });
+    // Nothing runs here, so the recorded rules (or the user's change to them) are what is simulated.
+    const cfg = recordedConfig(rec, { runDir: scratch, mcpConfigPath: undefined, guardRules: overrides.guardRules ?? [], guardOff: overrides.guardOff ?? recordedGuardOff(rec) });
     const tools = toolSpecsOf(rec.header);
     const cassette = new CassetteTools(tools, rec.read.events);
     const maxTrainCalls = overrides.maxTrainCalls ?? cfg.maxTrainCalls;

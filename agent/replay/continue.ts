@@ -62,7 +62,7 @@ export async function forkRun(
   target: string,
   turn: number,
   plannerSpec: string,
-  o: { env: Env; io: RunIO; runDir?: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; spend?: SpendSettings },
+  o: { env: Env; io: RunIO; runDir?: string; mcpConfigPath: string | undefined; guardRules: string[]; guardOff?: string[]; bashEnv?: string[]; spend?: SpendSettings },
 ) {
   const rec = loadRecording(target);
   const maxTurn = lastTurn(rec.read.events);
@@ -75,6 +75,7 @@ export async function forkRun(
       runDir: path.resolve(o.runDir ?? path.join(path.dirname(parentDir), runId)),
       mcpConfigPath: o.mcpConfigPath,
       guardRules: o.guardRules,
+      ...(o.guardOff ? { guardOff: o.guardOff } : {}),
       ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}),
       ...(o.spend ? { spend: o.spend } : {}),
     }),
@@ -112,6 +113,7 @@ export async function resumeRun(
     plannerSpec?: string;
     mcpConfigPath: string | undefined;
     guardRules: string[];
+    guardOff?: string[];
     bashEnv?: string[];
     maxTurns?: number;
     maxMinutes?: number;
@@ -128,6 +130,7 @@ export async function resumeRun(
     runDir: path.dirname(rec.file),
     mcpConfigPath: o.mcpConfigPath,
     guardRules: o.guardRules,
+    ...(o.guardOff ? { guardOff: o.guardOff } : {}),
     ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}),
     ...(o.spend ? { spend: o.spend } : {}),
   });

@@ -36,11 +36,17 @@ const round = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(
  */
 export async function executeReplay(
   target: string,
-  o: { env: Env; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; out: (line: string) => void },
+  o: { env: Env; mcpConfigPath: string | undefined; guardRules: string[]; guardOff?: string[]; bashEnv?: string[]; out: (line: string) => void },
 ): Promise<{ divergences: string[] }> {
   const rec = loadRecording(target);
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "tl-execute-"));
-  const cfg = recordedConfig(rec, { runDir, mcpConfigPath: o.mcpConfigPath, guardRules: o.guardRules, ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}) });
+  const cfg = recordedConfig(rec, {
+    runDir,
+    mcpConfigPath: o.mcpConfigPath,
+    guardRules: o.guardRules,
+    ...(o.guardOff ? { guardOff: o.guardOff } : {}),
+    ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}),
+  });
   const training = new TrainingState();
   o.out(`tool servers from ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
   const hub = await ToolHub.start({

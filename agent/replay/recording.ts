@@ -78,7 +78,35 @@ const recordedSettingsShape = z.object({
 });
 
 /** What the user names again when acting on a recording (the shell's environment included: a transcript cannot widen it). */
-export type UserNamed = { runDir: string; mcpConfigPath: string | undefined; guardRules: string[]; bashEnv?: string[]; spend?: SpendSettings };
+export type UserNamed = {
+  runDir: string;
+  mcpConfigPath: string | undefined;
+  guardRules: string[];
+  bashEnv?: string[];
+  spend?: SpendSettings;
+  /** Guard rules switched off: only the user can switch a rule off (see recordedGuardOff). */
+  guardOff?: string[];
+};
+
+/** The guard rules the recorded run had switched off (a cassette replay reproduces them; nothing that runs takes them). */
+export function recordedGuardOff(rec: Recording): string[] {
+  const r = recordedSettingsShape.safeParse(rec.header.config);
+  return r.success ? r.data.guardOff : [];
+}
+
+/**
+ * Guard rules switched off for acting on a recording: only those the user names now. A
+ * transcript could be edited to switch the budget or base-model rules off, so a recorded
+ * --guard-off the user did not name again stops with the flag to pass.
+ */
+function guardOffFromUser(rec: Recording, recorded: string[], named: string[] | undefined): string[] {
+  if (named !== undefined) return named;
+  if (recorded.length > 0) {
+    const flag = `--guard-off ${recorded.join(",")}`;
+    throw new UserError(`The recorded run had guard rules switched off (${flag}); a transcript cannot switch rules off, so name it again: ${flag}.`);
+  }
+  return [];
+}
 
 /** No budget, no prices file, no thinking: what acting on a recording without a live planner uses. */
 export const NO_SPEND_SETTINGS: SpendSettings = {
@@ -148,7 +176,7 @@ export function recordedConfig(rec: Recording, named: UserNamed): RunConfig {
     onWrongModel: c.onWrongModel,
     maxTrainCalls: c.maxTrainCalls,
     ...(named.spend ? spendFromUser(rec, named.spend) : NO_SPEND_SETTINGS),
-    guardOff: c.guardOff,
+    guardOff: guardOffFromUser(rec, c.guardOff, named.guardOff),
     maxContextTokens: c.maxContextTokens,
     inlineLimitKb: c.inlineLimitKb,
     resumeEvery: c.resumeEvery,
