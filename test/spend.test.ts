@@ -201,13 +201,22 @@ describe("the spend ledger", () => {
     const est = new CallEstimator({ model: "Qwen/Qwen3-8B", price, runDir: dir });
     est.observe({ id: "i", name: "init_grpo", input: {} }, { isError: false, structured: { group_size: 4, default_max_tokens: 100 } });
     const e = est.estimate({ id: "t", name: "train_grpo_step", input: { prompts: "pool.jsonl", start: 8, limit: 3, num_iterations: 2 } }, []);
-    // Prompts 8, 9, 0 ("What is 8 + 4?" …: 14 characters → 4 tokens + 16 of chat template = 20 each).
-    const p = 3 * 20;
-    const tokens = { prefill: 2 * p, cachedPrefill: 2 * 3 * p, sampled: 2 * 3 * 4 * 100, trained: 2 * 3 * 4 * (20 + 99) };
+    // Prompts 8, 9, 0 ("What is 8 + 4?" …: 14 bytes → at most 14 tokens + 16 of chat template = 30 each).
+    const p = 3 * 30;
+    const tokens = { prefill: 2 * p, cachedPrefill: 2 * 3 * p, sampled: 2 * 3 * 4 * 100, trained: 2 * 3 * 4 * (30 + 99) };
     expect(e).toEqual({
       usd: (tokens.prefill * 1 + tokens.cachedPrefill * 0.5 + tokens.sampled * 2 + tokens.trained * 3) / 1e6,
       tokens,
       basis: "3 prompts × group 4 × up to 100 tokens × 2 iterations",
+    });
+    // A loaded checkpoint samples with its own group size; one that does not say is counted at the largest.
+    est.observe({ id: "l", name: "load", input: { path: "g16" } }, { isError: false, structured: { group_size: 16, default_max_tokens: 100 } });
+    expect(est.estimate({ id: "t2", name: "train_grpo_step", input: { prompts: "pool.jsonl", limit: 1 } }, [])).toMatchObject({
+      basis: expect.stringMatching(/group 16/),
+    });
+    est.observe({ id: "l2", name: "load", input: { path: "tinker://elsewhere" } }, { isError: false, structured: { path: "tinker://elsewhere" } });
+    expect(est.estimate({ id: "t3", name: "train_grpo_step", input: { prompts: "pool.jsonl", limit: 1 } }, [])).toMatchObject({
+      basis: expect.stringMatching(/group 64/),
     });
     expect(est.estimate({ id: "s", name: "sample", input: { prompts: "missing.jsonl" } }, [])).toMatchObject({
       unreadable: expect.stringMatching(/No such file/),

@@ -43,7 +43,12 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tl-cassette-"));
   try {
     // Nothing runs here, so the recorded rules (or the user's change to them) are what is simulated.
-    const cfg = recordedConfig(rec, { runDir: scratch, mcpConfigPath: undefined, guardRules: overrides.guardRules ?? [], guardOff: overrides.guardOff ?? recordedGuardOff(rec) });
+    const cfg = recordedConfig(rec, {
+      runDir: scratch,
+      mcpConfigPath: undefined,
+      guardRules: overrides.guardRules ?? [],
+      guardOff: overrides.guardOff ?? recordedGuardOff(rec),
+    });
     const tools = toolSpecsOf(rec.header);
     const cassette = new CassetteTools(tools, rec.read.events);
     const maxTrainCalls = overrides.maxTrainCalls ?? cfg.maxTrainCalls;

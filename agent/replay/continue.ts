@@ -62,7 +62,16 @@ export async function forkRun(
   target: string,
   turn: number,
   plannerSpec: string,
-  o: { env: Env; io: RunIO; runDir?: string; mcpConfigPath: string | undefined; guardRules: string[]; guardOff?: string[]; bashEnv?: string[]; spend?: SpendSettings },
+  o: {
+    env: Env;
+    io: RunIO;
+    runDir?: string;
+    mcpConfigPath: string | undefined;
+    guardRules: string[];
+    guardOff?: string[];
+    bashEnv?: string[];
+    spend?: SpendSettings;
+  },
 ) {
   const rec = loadRecording(target);
   const maxTurn = lastTurn(rec.read.events);

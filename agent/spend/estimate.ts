@@ -3,26 +3,28 @@ import type { ToolCall } from "../guard/types.ts";
 import { baseToolName, isInitTool } from "../tool-names.ts";
 import type { ToolSpec } from "../../tools/client/types.ts";
 import { isPathLike, PathRefused, readAllowedFile } from "../../tools/run-files.ts";
-import { defaultGroupSize } from "../../tools/tinker/models.ts";
+import { defaultGroupSize, MAX_GROUP_SIZE } from "../../tools/tinker/models.ts";
 import { formatUsd, trainingCostUsd, ZERO_TOKENS } from "./prices.ts";
 import type { CostEstimate, TokenCounts, TrainingPrice } from "./prices.ts";
 
 /**
  * What a training or sampling call will cost, from its arguments alone, before it runs:
  * the most it can process (every completion running to max_tokens, every group trained),
- * at the model's prices. Prompt lengths are counted at four characters a token plus a
- * chat template's worth; the estimate errs high, and the actual tokens are recorded
- * beside it.
+ * at the model's prices. Texts are counted at one token per UTF-8 byte plus a chat
+ * template's worth; the estimate errs high, and the actual tokens are recorded beside it.
  */
 
-/** Characters per token when a text's tokens cannot be counted here (the harness has no tokenizer). */
-export const CHARS_PER_TOKEN = 4;
 /** Tokens a chat template adds around one message (role markers, turn ends). */
 export const TEMPLATE_TOKENS = 16;
 /** The largest data file read for an estimate (the tinker server reads the same files). */
 const MAX_DATA_FILE_BYTES = 256 * 1024 * 1024;
 
-const tokensOf = (text: string) => Math.ceil(text.length / CHARS_PER_TOKEN) + TEMPLATE_TOKENS;
+/**
+ * At most one token per UTF-8 byte: the harness has no tokenizer, and the byte-level BPE
+ * tokenizers Tinker's models use (and the local models' character tokenizer) never make more.
+ * Ordinary English text is about 4 bytes a token, so this errs high; digits, code and CJK less so.
+ */
+const tokensOf = (text: string) => Buffer.byteLength(text, "utf8") + TEMPLATE_TOKENS;
 
 /** Tools whose calls make the training backend process tokens. */
 export const COSTLY_TOOLS = new Set(["train_grpo_step", "train_sft_step", "sample"]);
@@ -80,10 +82,15 @@ export class CallEstimator implements CostEstimator {
 
   /** Learns the session's group size and default max_tokens from init results. */
   observe(call: ToolCall, result: { isError: boolean; structured?: unknown }): void {
-    if (result.isError || !isInitTool(call.name)) return;
+    const load = baseToolName(call.name) === "load";
+    if (result.isError || !(isInitTool(call.name) || load)) return;
     const s = initShape.safeParse(result.structured);
-    if (!s.success) return;
-    if (s.data.group_size) this.groupSize = s.data.group_size;
+    // A loaded checkpoint samples with its own group size; one that does not say is counted at the largest.
+    if (!s.success) {
+      if (load) this.groupSize = MAX_GROUP_SIZE;
+      return;
+    }
+    this.groupSize = s.data.group_size ?? (load ? MAX_GROUP_SIZE : this.groupSize);
     if (s.data.default_max_tokens) this.defaultMaxTokens = s.data.default_max_tokens;
   }
 

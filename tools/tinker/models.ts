@@ -144,6 +144,9 @@ export function modelInfo(id: string): ModelInfo | undefined {
   return TINKER_MODELS.find((m) => m.id === id);
 }
 
+/** The largest group_size init_grpo takes. */
+export const MAX_GROUP_SIZE = 64;
+
 /** GRPO group size when the planner gives none: the registry's, 8 for the small local models, else 4. */
 export function defaultGroupSize(model: string): number {
   if (model.startsWith("local/")) return 8;

@@ -33,7 +33,16 @@ export const saveResult = z.object({
   warnings: z.array(z.string()).optional(),
 });
 
-export const loadResult = z.object({ session_dir: z.string(), path: z.string(), base_model: z.string(), method: z.string(), counters: countersShape });
+export const loadResult = z.object({
+  session_dir: z.string(),
+  path: z.string(),
+  base_model: z.string(),
+  method: z.string(),
+  counters: countersShape,
+  /** What the loaded session samples with: a checkpoint carries its own group size, which may differ from the last init's. */
+  group_size: z.number().nullable().optional(),
+  default_max_tokens: z.number().optional(),
+});
 
 export const finishResult = z.object({
   session_dir: z.string(),

@@ -5,7 +5,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { backendForCheckpoint, createBackend } from "../backends/select.ts";
 import { CHECKPOINT_NAME, checkpointNameOf, isResumePointName, RESUME_POINT_PREFIX } from "../checkpoint-names.ts";
 import { defaultMaxTokens } from "../generation-defaults.ts";
-import { defaultGroupSize, modelInfo } from "../models.ts";
+import { defaultGroupSize, MAX_GROUP_SIZE, modelInfo } from "../models.ts";
 import { initReport, logsFooter } from "../reports.ts";
 import { TrainingSession } from "../session.ts";
 import type { Method } from "../session.ts";
@@ -104,7 +104,7 @@ export function registerSessionTools(ctx: ToolContext): void {
       inputSchema: {
         base_model: z.string().min(1),
         lora_rank: z.number().int().min(1).max(256).default(32),
-        group_size: z.number().int().min(2).max(64).optional().describe("samples per prompt; default: the model's recommendation"),
+        group_size: z.number().int().min(2).max(MAX_GROUP_SIZE).optional().describe("samples per prompt; default: the model's recommendation"),
         ...wandbArgs,
       },
       outputSchema: initResult,
@@ -228,6 +228,8 @@ export function registerSessionTools(ctx: ToolContext): void {
           base_model: card.baseModel,
           method: session.method,
           counters: countersOut(c),
+          group_size: session.method === "grpo" ? (session.groupSize ?? null) : null,
+          default_max_tokens: defaultMaxTokens(card).tokens,
         },
       );
     }),
