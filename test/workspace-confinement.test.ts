@@ -56,6 +56,13 @@ describe("workspace tools", () => {
       expect(r.content).not.toContain("top secret");
       expect(r.content).not.toContain("root:");
     }
+    // A missing file outside says nothing of what is there: no listing, no "no such file", the same refusal.
+    for (const p of [path.join(outside, "nope.txt"), "/etc/nope", `${path.relative(root, "/")}/root/nope`]) {
+      const r = await ws.call("read_file", { path: p });
+      expect(r.isError, p).toBe(true);
+      expect(r.content, p).toMatch(/outside what may be read/);
+      expect(r.content, p).not.toMatch(/Files in|secret\.txt|passwd|No such file/);
+    }
     const w = await ws.call("write_file", { path: "../escaped.txt", content: "x" });
     expect(w.isError).toBe(true);
     expect(fs.existsSync(path.join(path.dirname(root), "escaped.txt"))).toBe(false);

@@ -50,6 +50,8 @@ export function resolveInRoot(root: string, p: string, what = "path"): string {
 export function missingFileMessage(root: string, p: string, what: string): string {
   const target = path.resolve(root, p.trim());
   const dir = path.dirname(target);
+  // Only folders of the run directory are listed: a name elsewhere says nothing of what is there.
+  if (!namesWithin(dir, [root])) return `No such file in the run directory: ${displayName(p.trim())} (relative paths are resolved against ${root}).`;
   let listing = "";
   try {
     const names = fs.readdirSync(dir).sort();
@@ -93,6 +95,13 @@ function realPathOf(fd: number, opened: string): string {
 function withAllowedFile<T>(p: string, rule: ReadRule, use: (fd: number, size: number, real: string) => T): T {
   if (p.includes("\0")) throw new PathRefused(`Refused: the ${rule.what} path contains a NUL byte.`);
   const target = path.resolve(rule.root, p.trim());
+  const roots = [rule.root, ...(rule.alsoReadable ?? [])];
+  const outside = () =>
+    new PathRefused(
+      `Refused: ${displayName(p)} is outside what may be read (the run directory${rule.alsoReadable?.length ? " and the run's read-only folders" : ""}). Give a path relative to the run directory.`,
+    );
+  // A name outside every allowed folder is refused before anything is opened (no side effect, no existence oracle).
+  if (!namesWithin(target, roots)) throw outside();
   let fd: number;
   try {
     fd = fs.openSync(target, O_READ);
@@ -103,13 +112,9 @@ function withAllowedFile<T>(p: string, rule: ReadRule, use: (fd: number, size: n
     throw err;
   }
   try {
+    // A link inside an allowed folder may still lead out: the real path decides.
     const real = realPathOf(fd, target);
-    const roots = [rule.root, ...(rule.alsoReadable ?? [])].map(realRoot);
-    if (!roots.some((r) => r !== undefined && within(real, r))) {
-      throw new PathRefused(
-        `Refused: ${displayName(p)} is outside what may be read (the run directory${rule.alsoReadable?.length ? " and the run's read-only folders" : ""}). Give a path relative to the run directory.`,
-      );
-    }
+    if (!roots.map(realRoot).some((r) => r !== undefined && within(real, r))) throw outside();
     const st = fs.fstatSync(fd);
     if (st.isDirectory()) throw new PathRefused(`Refused: ${displayName(p)} is a folder, not a file.`);
     if (!st.isFile()) throw new PathRefused(`Refused: ${displayName(p)} is not a regular file (a pipe, socket or device); only regular files are read.`);
@@ -137,6 +142,15 @@ export function readAllowedFile(p: string, rule: ReadRule): { path: string; byte
 /** Checks that a file is one readAllowedFile would read, without reading it; returns its real path. */
 export function checkAllowedFile(p: string, rule: ReadRule): string {
   return withAllowedFile(p, rule, (_fd, _size, real) => real);
+}
+
+/** Whether a name (before links are followed) lies in one of the folders, as given or as their real paths. */
+function namesWithin(target: string, roots: readonly string[]): boolean {
+  return roots.some((r) => {
+    if (within(target, path.resolve(r))) return true;
+    const real = realRoot(r);
+    return real !== undefined && within(target, real);
+  });
 }
 
 function realRoot(p: string): string | undefined {
