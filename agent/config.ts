@@ -13,6 +13,7 @@ import { BUNDLED_MCP_CONFIG, DEFAULT_TEMPLATE } from "../tools/package-paths.ts"
 import { localModelIds } from "../tools/tinker/backends/local/manifest.ts";
 import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "./planners/depth.ts";
 import type { ReasoningEffort } from "./planners/depth.ts";
+import { readConfigFile, whyUnreadable } from "../tools/run-files.ts";
 
 export type Env = Record<string, string | undefined>;
 
@@ -25,7 +26,7 @@ export function loadEnv(cwd: string, processEnv: NodeJS.ProcessEnv = process.env
   let fromFile: Record<string, string> = {};
   if (fs.existsSync(file)) {
     try {
-      fromFile = dotenv.parse(fs.readFileSync(file));
+      fromFile = dotenv.parse(readConfigFile(file));
     } catch (err) {
       throw new UserError(`Cannot read ${file}: ${(err as Error).message}`, "Fix or remove the .env file.");
     }
@@ -238,9 +239,9 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     const file = path.resolve(cwd, f.promptFile);
     let text: string;
     try {
-      text = fs.readFileSync(file, "utf8");
-    } catch {
-      throw new UserError(`Cannot read the prompt file ${file}.`, "Check the path given to --prompt-file.");
+      text = readConfigFile(file);
+    } catch (err) {
+      throw new UserError(`Cannot read the prompt file ${file} (${whyUnreadable(err)}).`, "Check the path given to --prompt-file.");
     }
     const parsed = parseFrontMatter(text, file);
     prompt = parsed.body;

@@ -1,15 +1,15 @@
 import crypto from "node:crypto";
-import fs from "node:fs";
 import { UserError } from "./errors.ts";
+import { readConfigFile, whyUnreadable } from "../tools/run-files.ts";
 export const PLACEHOLDERS = ["<<PROMPT>>", "<<MODEL>>"] as const;
 
 export type FilledPrompt = { system: string; templatePath: string; templateSha256: string };
 
 export function readTemplate(file: string): string {
   try {
-    return fs.readFileSync(file, "utf8");
-  } catch {
-    throw new UserError(`Cannot read the prompt template ${file}.`, "Pass an existing file with --template.");
+    return readConfigFile(file);
+  } catch (err) {
+    throw new UserError(`Cannot read the prompt template ${file} (${whyUnreadable(err)}).`, "Pass an existing file with --template.");
   }
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 /**
  * Spend: prices as data, the spend ledger, and the one dollar budget checked before a
  * call runs. Real CLI, the bundled tinker server on the local backend (priced through a
@@ -85,6 +86,25 @@ describe("prices as data", () => {
     const nan = await runCli(["run", "--max-cost", "lots", "--model", MODEL, "--prompt", "p"]);
     expect(nan.code).toBe(2);
     expect(nan.stderr).toBe("error: --max-cost must be a number (US dollars)\n  See tinkerloop run --help.\n");
+    // A pipe would block for ever and a device never ends: neither is read (the same for every configuration file the user names).
+    const fifo = path.join(dir, "prices.fifo");
+    execFileSync("mkfifo", [fifo]);
+    for (const [flag, file] of [
+      ["--prices", fifo],
+      ["--prices", "/dev/zero"],
+      ["--mcp-config", "/dev/zero"],
+      ["--prompt-file", fifo],
+    ] as const) {
+      const r = await runCli(
+        ["run", flag, file, "--model", MODEL, ...(flag === "--prompt-file" ? [] : ["--prompt", "p"]), "--run-dir", path.join(dir, "never")],
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      expect(r.code, `${flag} ${file}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, flag).toMatch(/^error: Cannot read the .* \(not a regular file \(a pipe, socket or device\)\)\.\n/);
+    }
+    expect(fs.existsSync(path.join(dir, "never"))).toBe(false);
   });
 
   it("a model without a price: said at the start with how to give one; under a budget it would leave open, the run does not start", async () => {

@@ -249,3 +249,39 @@ export function replaceFile(file: string, data: string | Buffer): void {
   }
   fs.renameSync(tmp, file);
 }
+
+/** The largest configuration file the user names (prices, MCP config, prompt, template, sweep, .env). */
+export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A file the user named on the command line, read whole only when it is a regular file of at
+ * most `maxBytes`: a pipe would block for ever and a device never ends. Throws an Error whose
+ * message says why (the caller words it for its flag).
+ */
+export function readConfigFile(file: string, maxBytes = MAX_CONFIG_FILE_BYTES): string {
+  const fd = fs.openSync(file, O_READ);
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) throw new Error("a folder, not a file");
+    if (!st.isFile()) throw new Error("not a regular file (a pipe, socket or device)");
+    if (st.size > maxBytes) throw new Error(`${st.size} bytes, more than the ${maxBytes} a configuration file may have`);
+    const bytes = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const n = fs.readSync(fd, bytes, off, st.size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return bytes.subarray(0, off).toString("utf8");
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Why a configuration file could not be read, in a few words. */
+export function whyUnreadable(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return "no such file";
+  if (code === "EACCES" || code === "EPERM") return "permission denied";
+  return code ?? (err as Error).message;
+}

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { UserError } from "../errors.ts";
 import { BUILT_IN_PRICES, PriceTable } from "./prices.ts";
 import type { PriceData } from "./prices.ts";
+import { readConfigFile, whyUnreadable } from "../../tools/run-files.ts";
 
 const usd = z.number().finite().min(0);
 const sourced = { source: z.string().min(1), date: z.string().min(1) };
@@ -69,10 +70,10 @@ export function loadPrices(file: string | undefined): PriceTable {
   let raw: string;
   let date: string;
   try {
-    raw = fs.readFileSync(abs, "utf8");
+    raw = readConfigFile(abs);
     date = fs.statSync(abs).mtime.toISOString().slice(0, 10);
   } catch (err) {
-    throw new UserError(`Cannot read the prices file ${abs} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`);
+    throw new UserError(`Cannot read the prices file ${abs} (${whyUnreadable(err)}).`);
   }
   let json: unknown;
   try {

@@ -5,11 +5,11 @@
  * (`--shard i/n`) is the same slice on every machine.
  */
 import crypto from "node:crypto";
-import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
 import { UserError } from "../errors.ts";
+import { readConfigFile, whyUnreadable } from "../../tools/run-files.ts";
 
 /** Options of `tinkerloop run` a sweep passes to every cell (camelCase here, kebab-case as flags). */
 export const CELL_RUN_OPTIONS = [
@@ -98,9 +98,9 @@ export function loadSweepFile(file: string): { spec: SweepSpec; concurrency?: nu
   const abs = path.resolve(file);
   let text: string;
   try {
-    text = fs.readFileSync(abs, "utf8");
-  } catch {
-    throw new UserError(`Cannot read the sweep file ${abs}.`, "Pass an existing .json, .yaml or .yml file.");
+    text = readConfigFile(abs);
+  } catch (err) {
+    throw new UserError(`Cannot read the sweep file ${abs} (${whyUnreadable(err)}).`, "Pass an existing .json, .yaml or .yml file.");
   }
   let raw: unknown;
   try {

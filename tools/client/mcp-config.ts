@@ -1,7 +1,7 @@
-import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { PACKAGE_ROOT } from "../package-paths.ts";
+import { readConfigFile, whyUnreadable } from "../run-files.ts";
 
 /**
  * `.mcp.json` in the format Claude Code uses:
@@ -80,9 +80,9 @@ export function expandVars(text: string, vars: Record<string, string | undefined
 export function loadMcpConfig(file: string, env: Record<string, string | undefined>): ServerConfig[] {
   let raw: string;
   try {
-    raw = fs.readFileSync(file, "utf8");
-  } catch {
-    throw new McpConfigError(`Cannot read the MCP config ${file}.`, "Pass an existing file with --mcp-config.");
+    raw = readConfigFile(file);
+  } catch (err) {
+    throw new McpConfigError(`Cannot read the MCP config ${file} (${whyUnreadable(err)}).`, "Pass an existing file with --mcp-config.");
   }
   let json: unknown;
   try {
