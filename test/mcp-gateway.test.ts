@@ -6,7 +6,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { describe, expect, it } from "vitest";
 import { readTranscript } from "../agent/transcript.ts";
-import { CLI, readJsonl, REPO, tempDir } from "./helpers.ts";
+import { CLI, readJsonl, REPO, runCli, tempDir } from "./helpers.ts";
 
 const INSPECTOR = path.join(REPO, "node_modules", ".bin", "mcp-inspector");
 const MODEL = "local/tiny-arith";
@@ -144,6 +144,28 @@ describe("tinkerloop mcp: the guarded gateway", () => {
       expect((await post({ authorization: `Bearer ${gw.token}x` })).status).toBe(401);
       expect((await post({ authorization: `Bearer ${gw.token}` }, gw.url.replace("/mcp", "/other"))).status).toBe(404);
       await expect(connect(gw.url, undefined, "no-token")).rejects.toThrow(/unauthorized/);
+      // The scheme is case-insensitive: past the token check, a request before any initialize is told to initialize.
+      const lower = await fetch(gw.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `bearer ${gw.token}` },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }),
+      });
+      expect(lower.status).toBe(400);
+      expect(await lower.text()).toMatch(/send initialize first/);
+      // Too large a request gets its 413, not a reset connection.
+      const huge = await fetch(gw.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${gw.token}` },
+        body: "x".repeat(9 * 1024 * 1024),
+      });
+      expect(huge.status).toBe(413);
+      // An initialize the transport refuses (no Accept header) does not hold the run: the real agent still gets in.
+      const refused = await fetch(gw.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${gw.token}` },
+        body: JSON.stringify(init),
+      });
+      expect(refused.status).toBe(406);
 
       const agent = await connect(gw.url, gw.token, "test-agent");
       // A second agent while the first holds the run: a clear busy error.
@@ -231,6 +253,10 @@ describe("tinkerloop mcp: the guarded gateway", () => {
     });
     expect(summary.holdout.evaluations).toBe(1);
     expect(fs.existsSync(path.join(runDir, "report.html"))).toBe(true);
+    // An external agent's run has no planner turns: a cassette replay says so instead of listing every call as a difference.
+    const cassette = await runCli(["replay", runDir, "--cassette"]);
+    expect(cassette.code).toBe(2);
+    expect(cassette.stderr).toMatch(/^error: This run was driven by an external agent \(mcp:test-agent\) through tinkerloop mcp/);
     // Nothing but the protocol ever went to stdout (there is none over HTTP; the gateway talks on stderr).
     expect(gw.output().stdout).toBe("");
     expect(gw.output().stderr).toMatch(/agent: mcp:test-agent holds the run/);

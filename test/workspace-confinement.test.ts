@@ -30,6 +30,11 @@ describe("workspace tools", () => {
     const list = await ws.call("list_files", {});
     expect(list.content).toContain("data/");
     expect(list.content).toContain(path.join("data", "pool.jsonl"));
+    // The harness's own names are refused in any case (on a case-insensitive file system they are the same files).
+    for (const p of ["transcript.jsonl", "Transcript.jsonl", "SUMMARY.json", "Logs/x.txt", "./checkpoints/x"]) {
+      const r = await ws.call("write_file", { path: p, content: "x" });
+      expect(r.isError, p).toBe(true);
+    }
   });
 
   it("serves the playbook at both template paths and the repo path", async () => {

@@ -47,5 +47,6 @@ export function isHarnessOwned(rel: string): boolean {
     .normalize(rel)
     .split(path.sep)
     .filter((p) => p && p !== ".")[0];
-  return first !== undefined && HARNESS_OWNED.includes(first);
+  // Compared without case: on a case-insensitive file system "Transcript.jsonl" is the transcript.
+  return first !== undefined && HARNESS_OWNED.some((n) => n.toLowerCase() === first.toLowerCase());
 }

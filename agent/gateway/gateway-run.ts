@@ -7,6 +7,7 @@ import type { RunSession } from "../run-session.ts";
 import type { RunSummary } from "../summary.ts";
 import { baseToolName } from "../tool-names.ts";
 import type { ToolSpec } from "../../tools/client/types.ts";
+import { GATEWAY_PLANNER_PREFIX } from "./defaults.ts";
 
 /** What an external agent gets back for one call: text for the agent, and the tool's structured result. */
 export type GatewayResult = { text: string; isError: boolean; structured?: unknown };
@@ -76,7 +77,7 @@ export class GatewayRun {
   /** The agent introduced itself: the run header names it as the planner. */
   attach(clientName: string): void {
     if (this.agent !== undefined) return;
-    this.agent = `mcp:${clientName.replace(/[^\w.@/-]/g, "_").slice(0, 60) || "agent"}`;
+    this.agent = `${GATEWAY_PLANNER_PREFIX}${clientName.replace(/[^\w.@/-]/g, "_").slice(0, 60) || "agent"}`;
     this.session.begin({ planner: this.agent, system: this.prompt.system, templateSha256: this.prompt.templateSha256 });
     this.session.noteStart(0);
     this.out(`agent: ${this.agent} holds the run`);

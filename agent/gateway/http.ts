@@ -33,7 +33,7 @@ export function newToken(): string {
 export async function serveHttp(run: GatewayRun, o: { port: number; token: string; onClosed: () => void }): Promise<HttpGateway> {
   let transport: StreamableHTTPServerTransport | undefined;
   let since: Date | undefined;
-  const expected = Buffer.from(`Bearer ${o.token}`);
+  const expected = Buffer.from(o.token);
   let port = o.port;
 
   const server = http.createServer((req, res) => {
@@ -48,7 +48,8 @@ export async function serveHttp(run: GatewayRun, o: { port: number; token: strin
       return reply(res, 403, "forbidden: this gateway answers only to 127.0.0.1 and localhost.");
     const url = new URL(req.url ?? "/", `http://${host}`);
     if (url.pathname !== GATEWAY_PATH) return reply(res, 404, `not found: the MCP endpoint is ${GATEWAY_PATH}.`);
-    const given = Buffer.from(req.headers.authorization ?? "");
+    // The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
+    const given = Buffer.from(/^bearer +(.*)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "");
     if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) {
       res.setHeader("WWW-Authenticate", 'Bearer realm="tinkerloop"');
       return reply(res, 401, "unauthorized: send the token this gateway printed at start, as Authorization: Bearer <token>.");
@@ -56,7 +57,10 @@ export async function serveHttp(run: GatewayRun, o: { port: number; token: strin
     let body: unknown;
     if (req.method === "POST") {
       const raw = await readBody(req);
-      if (raw === undefined) return reply(res, 413, `request too large (over ${MAX_BODY_BYTES} bytes).`);
+      if (raw === undefined) {
+        res.setHeader("connection", "close");
+        return reply(res, 413, `request too large (over ${MAX_BODY_BYTES} bytes).`);
+      }
       try {
         body = JSON.parse(raw);
       } catch {
@@ -75,6 +79,15 @@ export async function serveHttp(run: GatewayRun, o: { port: number; token: strin
         t.onclose = () => o.onClosed();
         transport = t;
         await gatewayServer(run).connect(t);
+        await t.handleRequest(req, res, body);
+        // An initialize the transport refused (bad headers or body) holds nothing: the next one may try again.
+        if (t.sessionId === undefined) {
+          transport = undefined;
+          since = undefined;
+          t.onclose = undefined;
+          await t.close().catch(() => undefined);
+        }
+        return;
       }
     }
     if (!transport) return reply(res, 400, "no session: send initialize first.");
@@ -113,15 +126,18 @@ function readBody(req: http.IncomingMessage): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY_BYTES) {
+        // Stop keeping it, but let it drain, so the 413 reaches the client (destroying the request would reset the connection first).
+        req.off("data", onData);
+        req.resume();
         resolve(undefined);
-        req.destroy();
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on("data", onData);
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
   });

@@ -15,6 +15,8 @@ import { RecordedEstimates } from "../spend/estimate.ts";
 import { wrapUp } from "../harness-calls.ts";
 import { ResumePoints } from "../resume-points.ts";
 import { CassetteTools, RecordedPlanner, toolSpecsOf } from "./recorded.ts";
+import { UserError } from "../errors.ts";
+import { GATEWAY_PLANNER_PREFIX } from "../gateway/defaults.ts";
 
 /** What a cassette replay may change; guard rule modules come only from the user's flags, never from the transcript. */
 export type GuardOverrides = {
@@ -40,6 +42,12 @@ function decisionText(e: Extract<RunEvent, { type: "guard" }>): string {
  */
 export async function cassetteReplay(target: string, overrides: GuardOverrides = {}): Promise<{ differences: string[]; events: RunEvent[] }> {
   const rec = loadRecording(target);
+  if (rec.header.planner.startsWith(GATEWAY_PLANNER_PREFIX)) {
+    throw new UserError(
+      `This run was driven by an external agent (${rec.header.planner}) through tinkerloop mcp: it has no planner turns to replay against the recorded results.`,
+      "Read it with tinkerloop replay <run> (or its report.html).",
+    );
+  }
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tl-cassette-"));
   try {
     // Nothing runs here, so the recorded rules (or the user's change to them) are what is simulated.
