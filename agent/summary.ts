@@ -27,7 +27,15 @@ export type RunSummary = {
   toolErrors: number;
   guardInterventions: number;
   /** Holdout evaluations (sample calls scored with a reward): first, best and last. */
-  holdout: { baseline: number; best: number; final: number; evaluations: number; interval?: HoldoutInterval } | null;
+  holdout: {
+    baseline: number;
+    best: number;
+    final: number;
+    evaluations: number;
+    /** false: the run ended on weights that were trained (or loaded) after its last evaluation, so `final` is not theirs. */
+    finalIsCurrent: boolean;
+    interval?: HoldoutInterval;
+  } | null;
   /**
    * The checkpoint holding the weights that scored best on the holdout (saved or loaded
    * with no training between that evaluation and it); null when there was no holdout
@@ -79,6 +87,13 @@ export class SummaryCollector implements EventListener {
   private weights = 0;
   private versions = 0;
   private readonly held = new Map<string, number>();
+  /** Which weights the last holdout evaluation measured. */
+  private lastEvaluated = -1;
+
+  /** Whether the weights the run holds now are the ones its last evaluation measured. */
+  get lastEvaluationIsCurrent(): boolean {
+    return this.lastEvaluated === this.weights;
+  }
 
   on(e: RunEvent): void {
     if (e.type === "guard" && e.decision.action !== "allow") this.guardInterventions++;
@@ -105,6 +120,7 @@ export class SummaryCollector implements EventListener {
       this.lastCheckpoint = path;
     } else if (tool === "sample" && typeof s?.mean_reward === "number") {
       this.scores.push(s.mean_reward);
+      this.lastEvaluated = this.weights;
       this.perPrompt.push(scoresByPrompt(Array.isArray(s.completions) ? s.completions : []));
       if (!this.best || s.mean_reward > this.best.score) this.best = { score: s.mean_reward, weights: this.weights };
     }
@@ -146,7 +162,14 @@ export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult,
     toolErrors: c.toolErrors,
     guardInterventions: c.guardInterventions,
     holdout: scores.length
-      ? { baseline: scores[0]!, best: Math.max(...scores), final: scores[scores.length - 1]!, evaluations: scores.length, ...holdoutInterval(c.perPrompt) }
+      ? {
+          baseline: scores[0]!,
+          best: Math.max(...scores),
+          final: scores[scores.length - 1]!,
+          evaluations: scores.length,
+          finalIsCurrent: c.lastEvaluationIsCurrent,
+          ...holdoutInterval(c.perPrompt),
+        }
       : null,
     bestCheckpoint: c.bestCheckpoint,
     lastCheckpoint: c.lastCheckpoint,
@@ -200,6 +223,9 @@ export function formatSummary(s: RunSummary): string[] {
     ...(s.holdout
       ? [
           `   holdout score: baseline ${pct(s.holdout.baseline, 1)} → final ${pct(s.holdout.final, 1)} (best ${pct(s.holdout.best, 1)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`,
+          ...(s.holdout.finalIsCurrent === false
+            ? ['   (not measured: the run ended on weights trained or loaded after its last evaluation, so "final" is the score of earlier weights)']
+            : []),
         ]
       : []),
     ...(s.holdout?.interval ? [formatInterval(s.holdout.interval)] : []),

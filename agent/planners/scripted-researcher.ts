@@ -83,6 +83,9 @@ export class Researcher {
   best: { name: string; score: number } | undefined;
   private stale = 0;
   private lastEvalIsCurrent = false;
+  /** The holdout score of the current weights, when they were measured (a step makes it unknown again). */
+  private currentScore: number | undefined;
+  private savedUnmeasured = false;
   /** Whether the weights in the session are the best checkpoint's. */
   private bestIsCurrent = false;
   private stopReason = "";
@@ -159,6 +162,7 @@ export class Researcher {
     this.rewards.splice(step);
     this.valLosses.splice(step);
     this.lastEvalIsCurrent = false;
+    this.currentScore = undefined;
     this.bestIsCurrent = f.checkpoint !== null && this.best !== undefined && checkpointNameOf(f.checkpoint) === this.best.name;
     if (f.checkpoint === null && !["start", "data", "reward", "init"].includes(this.phase)) {
       const tool = this.p.method === "grpo" ? "init_grpo" : "init_sft";
@@ -340,6 +344,7 @@ export class Researcher {
         if (!o.ok || typeof score !== "number") return this.fail(`holdout sampling failed: ${o.text.slice(0, 200)}`);
         this.evals.push({ step: this.steps, score });
         this.lastEvalIsCurrent = true;
+        this.currentScore = score;
         if (baseline) {
           this.queue.unshift(
             this.saveAction(
@@ -463,6 +468,7 @@ export class Researcher {
     this.errors = 0;
     this.steps++;
     this.lastEvalIsCurrent = false;
+    this.currentScore = undefined;
     this.bestIsCurrent = false;
     if (grpo) this.reactGrpo(grpo);
     else this.reactSft(readResult(sftStepRead, o.s));
@@ -593,6 +599,20 @@ export class Researcher {
       return this.pushEval("Final check of the current weights on the holdout before choosing what to keep.");
     }
     this.phase = "finishing";
+    // Weights that could not be measured (the final check was refused or failed) are kept and
+    // saved, not swapped for an older checkpoint on the strength of a score they never got.
+    if (this.steps > 0 && this.currentScore === undefined && !this.bestIsCurrent && !this.savedUnmeasured) {
+      this.savedUnmeasured = true;
+      const name = `${this.p.recipe ?? this.p.task}-step${this.steps}-unmeasured`;
+      return this.push({
+        tool: "save",
+        input: { name },
+        say: `The current weights could not be measured on the holdout; keeping them rather than going back to ${this.best?.name ?? "an older checkpoint"} on an old score: saving them as ${name}.`,
+        then: (o) => {
+          if (o.ok) this.bestIsCurrent = true;
+        },
+      });
+    }
     if (this.best && !this.bestIsCurrent) {
       const name = this.best.name;
       return this.push({
