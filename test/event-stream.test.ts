@@ -128,6 +128,22 @@ describe("the event stream", () => {
     );
     expect(d.bestCheckpoint).toBeNull();
     expect(d.lastCheckpoint).toBe("local://later");
+    // The run ended on weights trained after its last evaluation: its final score is not theirs.
+    expect(d.lastEvaluationIsCurrent).toBe(false);
+    expect(c.lastEvaluationIsCurrent).toBe(true);
+    // Loading the checkpoint that was measured makes the last evaluation current again.
+    const e = new SummaryCollector();
+    replay(
+      [
+        tool("init_grpo", {}),
+        tool("sample", { mean_reward: 0.9 }),
+        tool("save", { path: "local://m" }),
+        tool("train_grpo_step", {}),
+        tool("load", { path: "local://m" }),
+      ],
+      [e],
+    );
+    expect(e.lastEvaluationIsCurrent).toBe(true);
     void REPO;
   });
 });
