@@ -185,7 +185,7 @@ describe("1b. a transcript cannot switch guard rules off", () => {
     header.config.guardOff = ["budget", "base-model"];
     lines[0] = JSON.stringify(header);
     // An unfinished run: drop its end event so resume accepts it.
-    fs.writeFileSync(path.join(runDir, "transcript.jsonl"), lines.filter((l) => l && JSON.parse(l).type !== "end").join("\n") + "\n");
+    fs.writeFileSync(path.join(runDir, "transcript.jsonl"), `${lines.filter((l) => l && JSON.parse(l).type !== "end").join("\n")}\n`);
     const resumed = await runCli(["resume", runDir], { env: { HF_HUB_OFFLINE: "1" } });
     expect(resumed.code, resumed.stderr).toBe(2);
     expect(resumed.stderr.trim().split("\n")[0]).toBe(

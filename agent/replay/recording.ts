@@ -99,7 +99,7 @@ export function recordedGuardOff(rec: Recording): string[] {
  * transcript could be edited to switch the budget or base-model rules off, so a recorded
  * --guard-off the user did not name again stops with the flag to pass.
  */
-function guardOffFromUser(rec: Recording, recorded: string[], named: string[] | undefined): string[] {
+function guardOffFromUser(recorded: string[], named: string[] | undefined): string[] {
   if (named !== undefined) return named;
   if (recorded.length > 0) {
     const flag = `--guard-off ${recorded.join(",")}`;
@@ -176,7 +176,7 @@ export function recordedConfig(rec: Recording, named: UserNamed): RunConfig {
     onWrongModel: c.onWrongModel,
     maxTrainCalls: c.maxTrainCalls,
     ...(named.spend ? spendFromUser(rec, named.spend) : NO_SPEND_SETTINGS),
-    guardOff: guardOffFromUser(rec, c.guardOff, named.guardOff),
+    guardOff: guardOffFromUser(c.guardOff, named.guardOff),
     maxContextTokens: c.maxContextTokens,
     inlineLimitKb: c.inlineLimitKb,
     resumeEvery: c.resumeEvery,

@@ -46,9 +46,7 @@ export class ServerStartError extends Error {
     reason: string,
     readonly stderrTail: string,
   ) {
-    super(
-      `MCP server '${server}' failed to start: ${reason}` + (stderrTail.trim() ? `\n  last lines of its stderr:\n${indent(lastLines(stderrTail, 12))}` : ""),
-    );
+    super(`MCP server '${server}' failed to start: ${reason}${stderrTail.trim() ? `\n  last lines of its stderr:\n${indent(lastLines(stderrTail, 12))}` : ""}`);
     this.name = "ServerStartError";
   }
 }
