@@ -189,13 +189,15 @@ describe("tinkerloop sweep", () => {
     const { s0, s1 } = shards;
     const manifest0 = path.join(sweepDir, "sweep.shard-0-of-2.json");
     const first = startSweep([...matrix, "--shard", "0/2"]);
-    const done = await until("a finished cell", () => (tryJson(manifest0)?.cells as any[] | undefined)?.find((c) => c.state === "finished"));
-    expect(done.planner.label).toBe("scripted");
-    const running = (readJson(manifest0).cells as any[]).find((c) => c.state === "running");
-    expect(running, "the longer replay cell is still running").toBeDefined();
-    // Held still while the sweep dies and its rerun starts, so the rerun finds it running whatever the machine's load.
+    // The replay cell is held still as soon as it runs (so it cannot finish, whatever the machine's
+    // load) while the scripted cell finishes, the sweep dies and its rerun starts.
+    const running = await until("the replay cell to run", () =>
+      (tryJson(manifest0)?.cells as any[] | undefined)?.find((c) => c.state === "running" && c.planner.label !== "scripted" && typeof c.pid === "number"),
+    );
     process.kill(running.pid, "SIGSTOP");
     try {
+      const done = await until("a finished cell", () => (tryJson(manifest0)?.cells as any[] | undefined)?.find((c) => c.state === "finished"));
+      expect(done.planner.label).toBe("scripted");
       first.child.kill("SIGKILL");
       await first.exited;
       const keptTranscript = fs.readFileSync(path.join(sweepDir, done.runDir, "transcript.jsonl"));
