@@ -1,7 +1,7 @@
 import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { z } from "zod";
-import { loadEnv, mcpConfigFor, parseBashEnv, parseThresholds, resolveRunConfig, RUN_DEFAULTS, spendFlagsShape, spendSettings } from "./config.ts";
+import { loadEnv, mcpConfigFor, parseBashEnv, parseThresholds, resolveRunConfig, RUN_DEFAULTS, spendFlagsShape, spendSettings, splitList } from "./config.ts";
 import type { RunFlags } from "./config.ts";
 import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "./planners/depth.ts";
 import { EXIT, UserError } from "./errors.ts";
@@ -227,13 +227,6 @@ function parseFlags<T>(shape: z.ZodType<T>, flags: unknown): T {
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
-
-/** A comma-separated flag value as its items. */
-const splitList = (v: string) =>
-  v
-    .split(",")
-    .map((x) => x.trim())
-    .filter(Boolean);
 
 program
   .command("sweep")

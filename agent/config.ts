@@ -291,10 +291,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     inlineLimitKb: f.inlineLimitKb,
     resumeEvery: f.resumeEvery,
     alertThresholds: parseThresholds(f.alertThresholds),
-    guardOff: (f.guardOff ?? "")
-      .split(",")
-      .map((x) => x.trim())
-      .filter(Boolean),
+    guardOff: splitList(f.guardOff),
     guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
     bashEnv: parseBashEnv(f.bashEnv),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
@@ -309,12 +306,17 @@ export const thresholdsShape = z.strictObject(
 /** A name that looks like a secret never enters the sandbox, even when asked for. */
 const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)/i;
 
-/** `--bash-env NAME,NAME`: variable names only; secret-looking names are refused. */
-export function parseBashEnv(list: string | undefined): string[] {
-  const names = (list ?? "")
+/** A comma-separated flag value as its items (empty ones dropped). */
+export function splitList(v: string | undefined): string[] {
+  return (v ?? "")
     .split(",")
     .map((x) => x.trim())
     .filter(Boolean);
+}
+
+/** `--bash-env NAME,NAME`: variable names only; secret-looking names are refused. */
+export function parseBashEnv(list: string | undefined): string[] {
+  const names = splitList(list);
   for (const n of names) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n))
       throw new UserError(`--bash-env: '${n}' is not a variable name.`, "e.g. --bash-env HF_HUB_OFFLINE,OMP_NUM_THREADS");

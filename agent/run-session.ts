@@ -22,7 +22,7 @@ import { ResumePoints } from "./resume-points.ts";
 import { formatSummary, summarize } from "./summary.ts";
 import type { RunSummary } from "./summary.ts";
 import { CallEstimator } from "./spend/estimate.ts";
-import { SpendLedger } from "./spend/ledger.ts";
+import { costBudgetOf, SpendLedger } from "./spend/ledger.ts";
 import { PricedExecutor } from "./spend/priced-executor.ts";
 import type { RunPrices } from "./spend/setup.ts";
 import { TrainingState } from "./training-state.ts";
@@ -108,11 +108,7 @@ export class RunSession {
     const training = new TrainingState();
     const spend = new SpendLedger();
     const prices = o.prices;
-    const costBudget = {
-      ...(cfg.maxCostUsd !== undefined ? { maxCostUsd: cfg.maxCostUsd } : {}),
-      ...(cfg.maxPlannerCostUsd !== undefined ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}),
-      ...(cfg.maxTrainingCostUsd !== undefined ? { maxTrainingCostUsd: cfg.maxTrainingCostUsd } : {}),
-    };
+    const costBudget = costBudgetOf(cfg);
     const guard = await buildGuard({
       trainingState: training,
       onWrongModel: cfg.onWrongModel,

@@ -11,7 +11,7 @@ import type { Estimate, PromptScores } from "./holdout-stats.ts";
 import { baseToolName, isInitTool, isTrainingTool } from "./tool-names.ts";
 import { isResumePoint, replacedBy } from "./training-state.ts";
 import { readTranscript } from "./transcript.ts";
-import { describeSpend, SpendLedger } from "./spend/ledger.ts";
+import { costBudgetOf, describeSpend, SpendLedger } from "./spend/ledger.ts";
 import type { CallSpend, CostBudget } from "./spend/ledger.ts";
 import { formatUsd } from "./spend/prices.ts";
 
@@ -144,11 +144,7 @@ export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult,
   const c = new SummaryCollector();
   const spend = new SpendLedger();
   replay(readTranscript(transcriptPath).events, [c, spend]);
-  const budget: CostBudget = {
-    ...(cfg.maxCostUsd !== undefined ? { maxCostUsd: cfg.maxCostUsd } : {}),
-    ...(cfg.maxPlannerCostUsd !== undefined ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}),
-    ...(cfg.maxTrainingCostUsd !== undefined ? { maxTrainingCostUsd: cfg.maxTrainingCostUsd } : {}),
-  };
+  const budget = costBudgetOf(cfg);
   const scores = c.scores;
   return {
     runId: cfg.runId,

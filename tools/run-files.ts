@@ -127,16 +127,19 @@ function withAllowedFile<T>(p: string, rule: ReadRule, use: (fd: number, size: n
 
 /** Reads a regular file the rule allows (see withAllowedFile); returns its real path and bytes. */
 export function readAllowedFile(p: string, rule: ReadRule): { path: string; bytes: Buffer } {
-  return withAllowedFile(p, rule, (fd, size, real) => {
-    const bytes = Buffer.alloc(size);
-    let off = 0;
-    while (off < size) {
-      const n = fs.readSync(fd, bytes, off, size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return { path: real, bytes: bytes.subarray(0, off) };
-  });
+  return withAllowedFile(p, rule, (fd, size, real) => ({ path: real, bytes: readWhole(fd, size) }));
+}
+
+/** The first `size` bytes of an open file (fewer if it is shorter by now). */
+function readWhole(fd: number, size: number): Buffer {
+  const bytes = Buffer.alloc(size);
+  let off = 0;
+  while (off < size) {
+    const n = fs.readSync(fd, bytes, off, size - off, off);
+    if (n === 0) break;
+    off += n;
+  }
+  return bytes.subarray(0, off);
 }
 
 /** Checks that a file is one readAllowedFile would read, without reading it; returns its real path. */
@@ -265,14 +268,7 @@ export function readConfigFile(file: string, maxBytes = MAX_CONFIG_FILE_BYTES): 
     if (st.isDirectory()) throw new Error("a folder, not a file");
     if (!st.isFile()) throw new Error("not a regular file (a pipe, socket or device)");
     if (st.size > maxBytes) throw new Error(`${st.size} bytes, more than the ${maxBytes} a configuration file may have`);
-    const bytes = Buffer.alloc(st.size);
-    let off = 0;
-    while (off < st.size) {
-      const n = fs.readSync(fd, bytes, off, st.size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return bytes.subarray(0, off).toString("utf8");
+    return readWhole(fd, st.size).toString("utf8");
   } finally {
     fs.closeSync(fd);
   }

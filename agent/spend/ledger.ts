@@ -9,6 +9,15 @@ export type CallSpend = { turn: number; toolUseId: string; tool: string; estimat
 /** The run's budgets in US dollars (absent: no limit). */
 export type CostBudget = { maxCostUsd?: number; maxPlannerCostUsd?: number; maxTrainingCostUsd?: number };
 
+/** The dollar budgets a run was given, without the ones it was not. */
+export function costBudgetOf(cfg: CostBudget): CostBudget {
+  return {
+    ...(cfg.maxCostUsd !== undefined ? { maxCostUsd: cfg.maxCostUsd } : {}),
+    ...(cfg.maxPlannerCostUsd !== undefined ? { maxPlannerCostUsd: cfg.maxPlannerCostUsd } : {}),
+    ...(cfg.maxTrainingCostUsd !== undefined ? { maxTrainingCostUsd: cfg.maxTrainingCostUsd } : {}),
+  };
+}
+
 /** The spend so far, as the guard and the printers read it. */
 export interface SpendTotals {
   readonly plannerUsd: number;
