@@ -11,7 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { RUN_DEFAULTS } from "../agent/config.ts";
+import { RUN_DEFAULTS } from "../agent/config/run-config.ts";
 import { powerCutWhen, restoreOf, startInGroup, summaryOf, trainingSinceCheckpoint, untruthfulNames } from "../test/faults/power-cut.ts";
 import type { Ev } from "../test/faults/power-cut.ts";
 import { runCli } from "../test/helpers.ts";

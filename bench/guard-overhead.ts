@@ -9,11 +9,11 @@ import path from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { buildGuard } from "../agent/guard/index.ts";
-import { TrainingState } from "../agent/training-state.ts";
+import { TrainingState } from "../agent/state/training-state.ts";
 import { MetricsLedger } from "../agent/metrics/ledger.ts";
-import { Redactor } from "../agent/redact.ts";
-import { TranscriptWriter } from "../agent/transcript.ts";
-import { ToolHub } from "../tools/client/hub.ts";
+import { Redactor } from "../agent/secrets/redactor.ts";
+import { TranscriptWriter } from "../agent/transcript/transcript.ts";
+import { ToolHub } from "../agent/tool-hub/hub.ts";
 
 const server = path.resolve(import.meta.dirname, "..", "test", "fakes", "mcp-test-server.ts");
 const N = 1000;

@@ -4,10 +4,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Redactor } from "../agent/redact.ts";
+import { Redactor } from "../agent/secrets/redactor.ts";
 import { cassetteReplay } from "../agent/replay/cassette.ts";
 import { renderTranscript } from "../agent/replay/view.ts";
-import { readTranscript, TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "../agent/transcript.ts";
+import { readTranscript, TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "../agent/transcript/transcript.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-replay-"));
 const file = path.join(dir, "transcript.jsonl");

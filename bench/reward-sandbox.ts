@@ -12,8 +12,8 @@ import { RewardSandbox } from "../tools/tinker/reward/sandbox.ts";
 import { LocalBackend } from "../tools/tinker/backends/local/backend.ts";
 import { runGrpo } from "../tools/tinker/grpo.ts";
 import { TrainingSession } from "../tools/tinker/session.ts";
-import { generate } from "../tools/hf-datasets/generators.ts";
-import { sandboxStatus } from "../tools/sandbox/os-sandbox.ts";
+import { generate } from "../lib/generators.ts";
+import { sandboxStatus } from "../lib/sandbox/os-sandbox.ts";
 
 const PREVIOUS = "previous figures (per-batch audit-hook process): 23–41k rewards/s, GRPO overhead 15.5%";
 const EXACT = "def compute_reward(completion, ground_truth):\n    return 1.0 if completion.strip() == ground_truth.strip() else 0.0\n";

@@ -14,7 +14,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { TinkerBackend } from "../tools/tinker/backends/tinker/client.ts";
-import { modelInfo } from "../tools/tinker/models.ts";
+import { modelInfo } from "../tools/contracts/tinker-models.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const MODELS = ["meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-8B", "Qwen/Qwen3-4B-Instruct-2507"];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { loadRecipe } from "../agent/recipes.ts";
-import { carrylessSum, generate, hasCarry, splitOf, TASKS } from "../tools/hf-datasets/generators.ts";
+import { loadRecipe } from "../agent/config/recipes.ts";
+import { carrylessSum, generate, hasCarry, splitOf, TASKS } from "../lib/generators.ts";
 import { RECIPES } from "../tools/tinker/backends/local/pretrain.ts";
 
 describe("the addition recipe needs generalisation", () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { Message } from "../agent/conversation.ts";
-import type { ToolSpec } from "../tools/client/types.ts";
+import type { Message } from "../agent/core/conversation.ts";
+import type { ToolSpec } from "../agent/core/tools.ts";
 import { AnthropicPlanner } from "../agent/planners/anthropic.ts";
 import { errorResponse, FakeAnthropic, textReply, toolUseReply } from "./fakes/anthropic-server.ts";
 

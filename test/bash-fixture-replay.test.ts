@@ -1,7 +1,7 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { cassetteReplay } from "../agent/replay/cassette.ts";
-import { readTranscript } from "../agent/transcript.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
 import { REPO, runCli } from "./helpers.ts";
 
 const FIXTURE = path.join(REPO, "test", "fixtures", "transcripts", "v1-bash-run.jsonl");

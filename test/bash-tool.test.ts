@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { localTools } from "../agent/local-tools.ts";
-import { sandboxStatus } from "../tools/sandbox/os-sandbox.ts";
+import { localTools } from "../agent/workspace/workspace-tools.ts";
+import { sandboxStatus } from "../lib/sandbox/os-sandbox.ts";
 import { tempDir } from "./helpers.ts";
 
 describe.skipIf(!sandboxStatus().available)("the bash tool", () => {

@@ -5,9 +5,9 @@
  */
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { replay } from "../agent/events.ts";
-import { SummaryCollector } from "../agent/summary.ts";
-import { readTranscript } from "../agent/transcript.ts";
+import { replay } from "../agent/core/events.ts";
+import { SummaryCollector } from "../agent/summary/summary.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
 import { FakeAnthropic, textReply, toolUseReply } from "./fakes/anthropic-server.ts";
 import { readJsonl, REPO, runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 

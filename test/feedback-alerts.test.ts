@@ -6,7 +6,7 @@
  */
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { readTranscript } from "../agent/transcript.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
 import { FakeAnthropic, toolUseReply } from "./fakes/anthropic-server.ts";
 import type { RecordedRequest } from "./fakes/anthropic-server.ts";
 import { runCli, tempDir } from "./helpers.ts";

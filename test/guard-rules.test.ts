@@ -1,14 +1,14 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Usage } from "../agent/conversation.ts";
-import type { ToolSpec } from "../tools/client/types.ts";
+import type { Usage } from "../agent/core/conversation.ts";
+import type { ToolSpec } from "../agent/core/tools.ts";
 import { buildGuard } from "../agent/guard/index.ts";
 import type { GuardConfig } from "../agent/guard/index.ts";
-import type { GuardContext, ToolCall } from "../agent/guard/types.ts";
-import { readTranscript } from "../agent/transcript.ts";
-import { TrainingState } from "../agent/training-state.ts";
-import { HARNESS_CALL } from "../agent/harness-call-ids.ts";
+import type { GuardContext, ToolCall } from "../agent/core/guard.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
+import { TrainingState } from "../agent/state/training-state.ts";
+import { HARNESS_CALL } from "../agent/core/harness-call-ids.ts";
 import { FakeAnthropic, toolUseReply } from "./fakes/anthropic-server.ts";
 import { runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 

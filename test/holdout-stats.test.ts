@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { liftInterval, meanInterval, scoresByPrompt } from "../agent/holdout-stats.ts";
+import { liftInterval, meanInterval, scoresByPrompt } from "../agent/summary/holdout-stats.ts";
 
 describe("holdout intervals", () => {
   it("gives Wilson's 95% interval for 0/1 scores, which stays inside [0, 1] and narrows with more prompts", () => {

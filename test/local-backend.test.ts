@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalBackend } from "../tools/tinker/backends/local/backend.ts";
-import { DEFAULT_MODELS_DIR } from "../tools/package-paths.ts";
+import { DEFAULT_MODELS_DIR } from "../lib/package-paths.ts";
 import { tf } from "../tools/tinker/backends/local/tf-runtime.ts";
 import { tempDir } from "./helpers.ts";
 
@@ -41,7 +41,7 @@ describe("local CPU backend", () => {
   });
 
   it("ships a model whose arithmetic holdout accuracy starts between 5% and 40%, with its manifest's figure", async () => {
-    const { generate } = await import("../tools/hf-datasets/generators.ts");
+    const { generate } = await import("../lib/generators.ts");
     const manifest = JSON.parse(fs.readFileSync(path.join(DEFAULT_MODELS_DIR, "tiny-arith", "manifest.json"), "utf8"));
     const holdout = generate("arithmetic", { n: 200, seed: 2, difficulty: 1, split: "eval" }).items;
     const groups = await backend.sample(

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listLocalModels } from "../tools/tinker/backends/local/manifest.ts";
-import { DEFAULT_MODELS_DIR } from "../tools/package-paths.ts";
+import { listLocalModels } from "../tools/contracts/local-models.ts";
+import { DEFAULT_MODELS_DIR } from "../lib/package-paths.ts";
 import { packBatch, packTokens, rolloutSequence, sftSequence } from "../tools/tinker/backends/local/batch.ts";
 import type { Sequence } from "../tools/tinker/backends/local/batch.ts";
 import { newLora, tokenLogprobs, Transformer, uniqueName } from "../tools/tinker/backends/local/model.ts";
@@ -9,7 +9,7 @@ import type { Lora, ModelConfig } from "../tools/tinker/backends/local/model.ts"
 import { sampleBatch } from "../tools/tinker/backends/local/sampler.ts";
 import { readTensorFile } from "../tools/tinker/backends/local/tensor-file.ts";
 import { initTf, tf } from "../tools/tinker/backends/local/tf-runtime.ts";
-import { Rng } from "../tools/random.ts";
+import { Rng } from "../lib/random.ts";
 import { causalMask, PaddedTransformer } from "./reference/padded-transformer.ts";
 
 /**

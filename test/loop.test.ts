@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import type { AssistantTurn, Block } from "../agent/conversation.ts";
-import type { ToolSpec } from "../tools/client/types.ts";
+import type { AssistantTurn, Block } from "../agent/core/conversation.ts";
+import type { ToolSpec } from "../agent/core/tools.ts";
 import { GuardPipeline } from "../agent/guard/pipeline.ts";
 import { unknownToolRule } from "../agent/guard/unknown-tool.ts";
-import { NUDGE_TEXT, runLoop } from "../agent/loop.ts";
-import type { LoopOptions } from "../agent/loop.ts";
-import type { Planner, PlannerRequest } from "../agent/planners/planner.ts";
-import type { RunEvent } from "../agent/events.ts";
-import type { ToolExecutor, ToolResult } from "../tools/client/types.ts";
+import { NUDGE_TEXT, runLoop } from "../agent/core/loop.ts";
+import type { LoopOptions } from "../agent/core/loop.ts";
+import type { Planner, PlannerRequest } from "../agent/core/planner.ts";
+import type { RunEvent } from "../agent/core/events.ts";
+import type { ToolExecutor, ToolResult } from "../agent/core/tools.ts";
 
 const usage = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0 };
 const turn = (content: Block[], stopReason: AssistantTurn["stopReason"] = "tool_use"): AssistantTurn => ({ content, stopReason, usage });

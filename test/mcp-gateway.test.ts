@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { describe, expect, it } from "vitest";
-import { readTranscript } from "../agent/transcript.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
 import { CLI, readJsonl, REPO, runCli, tempDir } from "./helpers.ts";
 
 const INSPECTOR = path.join(REPO, "node_modules", ".bin", "mcp-inspector");

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ALERT_THRESHOLDS } from "../agent/metrics/alerts.ts";
 import { MetricsLedger } from "../agent/metrics/ledger.ts";
 import { fromPredecessorText } from "../agent/metrics/records.ts";
-import type { ToolResult } from "../tools/client/types.ts";
+import type { ToolResult } from "../agent/core/tools.ts";
 import { FakeAnthropic, toolUseReply } from "./fakes/anthropic-server.ts";
 import { readJsonl, runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 

@@ -1,12 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Message } from "../agent/conversation.ts";
-import { compactMessages, compactToFit } from "../agent/compaction.ts";
+import type { Message } from "../agent/core/conversation.ts";
+import { compactMessages, compactToFit } from "../agent/core/compaction.ts";
 import { AnthropicPlanner, INTERLEAVED_THINKING_BETA } from "../agent/planners/anthropic.ts";
 import { DEFAULT_ANTHROPIC_MODEL } from "../agent/planners/index.ts";
-import { readTranscript } from "../agent/transcript.ts";
-import type { ToolSpec } from "../tools/client/types.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
+import type { ToolSpec } from "../agent/core/tools.ts";
 import { FAKE_ANTHROPIC_MODELS, FakeAnthropic, textReply, thinkingToolUseReply, toolUseReply } from "./fakes/anthropic-server.ts";
 import { chatText, chatToolCalls, FakeOpenAI } from "./fakes/openai-server.ts";
 import { runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { OpenAIPlanner, toOpenAIMessages } from "../agent/planners/openai.ts";
 import { cassetteReplay } from "../agent/replay/cassette.ts";
 import { renderTranscript } from "../agent/replay/view.ts";
-import { readTranscript } from "../agent/transcript.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
 import { FakeAnthropic, textReply, toolUseReply } from "./fakes/anthropic-server.ts";
 import { chatText, chatToolCalls, FakeOpenAI } from "./fakes/openai-server.ts";
 import { REPO, runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";

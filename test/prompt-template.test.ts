@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import { describe, expect, it } from "vitest";
-import { UserError } from "../agent/errors.ts";
-import { fillTemplate } from "../agent/prompt.ts";
-import { DEFAULT_TEMPLATE } from "../tools/package-paths.ts";
+import { UserError } from "../agent/core/errors.ts";
+import { fillTemplate } from "../agent/config/system-prompt.ts";
+import { DEFAULT_TEMPLATE } from "../lib/package-paths.ts";
 
 describe("system prompt template", () => {
   it("ships the user's template and fills every placeholder", () => {

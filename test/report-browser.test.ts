@@ -5,8 +5,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { startLiveServer } from "../agent/report/live-server.ts";
-import { readTranscript } from "../agent/transcript.ts";
-import type { RecordedEvent } from "../agent/transcript.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
+import type { RecordedEvent } from "../agent/transcript/transcript.ts";
 import { hasChromium, launchChromium, watchedPage } from "./browser/chromium.ts";
 import { CLI, REPO, readJsonl, runCli, shortRecipe, tempDir } from "./helpers.ts";
 

@@ -3,8 +3,8 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { foldEvents } from "../agent/report/model.ts";
 import { TranscriptTail } from "../agent/report/tail.ts";
-import { readTranscript } from "../agent/transcript.ts";
-import type { RecordedEvent } from "../agent/transcript.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
+import type { RecordedEvent } from "../agent/transcript/transcript.ts";
 import { REPO, tempDir } from "./helpers.ts";
 
 const FIXTURE = path.join(REPO, "test", "fixtures", "transcripts", "v1-guarded-run.jsonl");

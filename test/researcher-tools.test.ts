@@ -4,13 +4,13 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildGuard } from "../agent/guard/index.ts";
 import { MetricsLedger } from "../agent/metrics/ledger.ts";
-import { TrainingState } from "../agent/training-state.ts";
+import { TrainingState } from "../agent/state/training-state.ts";
 import { CODE_TESTS, rewardSpecs } from "../agent/planners/reward-library.ts";
-import { generate } from "../tools/hf-datasets/generators.ts";
+import { generate } from "../lib/generators.ts";
 import { cutText, SAMPLE_TEXT_BUDGET, shareBudget } from "../tools/tinker/completions.ts";
 import { DEFAULT_MAX_TOKENS, defaultMaxTokens } from "../tools/tinker/generation-defaults.ts";
 import type { ModelCard } from "../tools/tinker/backend.ts";
-import { sandboxStatus } from "../tools/sandbox/os-sandbox.ts";
+import { sandboxStatus } from "../lib/sandbox/os-sandbox.ts";
 import { connectBundled, readJsonl, tempDir } from "./helpers.ts";
 
 const MODEL = "local/tiny-arith";

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { toAnthropicMessages } from "../agent/planners/anthropic.ts";
-import { messagesFromEvents, readTranscript } from "../agent/transcript.ts";
+import { messagesFromEvents, readTranscript } from "../agent/transcript/transcript.ts";
 import { FakeAnthropic, textReply, toolUseReply } from "./fakes/anthropic-server.ts";
 import { readJsonl, runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 

@@ -4,7 +4,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sandboxStatus } from "../tools/sandbox/os-sandbox.ts";
+import { sandboxStatus } from "../lib/sandbox/os-sandbox.ts";
 import { REPO } from "./helpers.ts";
 
 /**

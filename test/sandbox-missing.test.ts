@@ -1,6 +1,6 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { readTranscript } from "../agent/transcript.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
 import { FakeAnthropic, textReply, toolUseReply } from "./fakes/anthropic-server.ts";
 import { connectBundled, runCli, tempDir, writeMcpConfig } from "./helpers.ts";
 

@@ -1,15 +1,15 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Message, ToolUseBlock } from "../agent/conversation.ts";
-import type { ToolSpec } from "../tools/client/types.ts";
-import { toolUses } from "../agent/conversation.ts";
+import type { Message, ToolUseBlock } from "../agent/core/conversation.ts";
+import type { ToolSpec } from "../agent/core/tools.ts";
+import { toolUses } from "../agent/core/conversation.ts";
 import { ScriptedPlanner } from "../agent/planners/scripted.ts";
-import { describeRestore, ORPHAN_ANSWER } from "../agent/resume-note.ts";
-import type { RestoreFacts } from "../agent/resume-note.ts";
-import type { Hints } from "../agent/recipes.ts";
-import { fillTemplate } from "../agent/prompt.ts";
-import { readTranscript } from "../agent/transcript.ts";
+import { describeRestore, ORPHAN_ANSWER } from "../agent/resume/restore-note.ts";
+import type { RestoreFacts } from "../agent/resume/restore-note.ts";
+import type { Hints } from "../agent/config/recipes.ts";
+import { fillTemplate } from "../agent/config/system-prompt.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
 import { REPO, runCli, tempDir } from "./helpers.ts";
 
 const MODEL = "local/tiny-arith";

@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { readTranscript } from "../agent/transcript.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
 import { FakeAnthropic, toolUseReply } from "./fakes/anthropic-server.ts";
 import { REPO, runCli, tempDir } from "./helpers.ts";
 

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { expandCells, resumeArgs, runArgs, specFromFlags } from "../agent/sweep/spec.ts";
-import { readTranscript } from "../agent/transcript.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
 import { CLI, REPO, runCli, tempDir } from "./helpers.ts";
 
 /** A GRPO recipe small enough for a loaded 2-core machine: `steps` single-iteration steps on 8 prompts × 4, the holdout (16 × 2) after each. */

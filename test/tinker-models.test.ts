@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { TINKER_MODELS } from "../tools/tinker/models.ts";
+import { TINKER_MODELS } from "../tools/contracts/tinker-models.ts";
 import { REPO, runCli } from "./helpers.ts";
 
 /** The real SDK and cookbook source (read-only reference); absent on a clean clone, where these checks skip. */

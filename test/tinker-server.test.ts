@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_MODELS_DIR } from "../tools/package-paths.ts";
+import { DEFAULT_MODELS_DIR } from "../lib/package-paths.ts";
 import { connectBundled, REPO, tempDir } from "./helpers.ts";
 
 const MODEL = "local/tiny-arith";

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ToolHub, ServerStartError } from "../tools/client/hub.ts";
-import { loadMcpConfig } from "../tools/client/mcp-config.ts";
+import { ToolHub, ServerStartError } from "../agent/tool-hub/hub.ts";
+import { loadMcpConfig } from "../agent/tool-hub/mcp-config.ts";
 import { startHttpMcpServer } from "./fakes/mcp-http-server.ts";
 import { tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 

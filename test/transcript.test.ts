@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { Redactor } from "../agent/redact.ts";
-import { messagesFromEvents, readTranscript, TranscriptWriter } from "../agent/transcript.ts";
+import { Redactor } from "../agent/secrets/redactor.ts";
+import { messagesFromEvents, readTranscript, TranscriptWriter } from "../agent/transcript/transcript.ts";
 import { tempDir } from "./helpers.ts";
 
 describe("transcript", () => {

@@ -7,9 +7,9 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readTranscript } from "../agent/transcript.ts";
-import { WorkspaceTools } from "../tools/client/workspace.ts";
-import { DEFAULT_MODELS_DIR } from "../tools/package-paths.ts";
+import { readTranscript } from "../agent/transcript/transcript.ts";
+import { WorkspaceTools } from "../agent/workspace/file-tools.ts";
+import { DEFAULT_MODELS_DIR } from "../lib/package-paths.ts";
 import { connectBundled, readJsonl, REPO, runCli, tempDir, testServerEntry, writeMcpConfig } from "./helpers.ts";
 
 const MODEL = "local/tiny-arith";

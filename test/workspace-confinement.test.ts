@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { WorkspaceTools } from "../tools/client/workspace.ts";
+import { WorkspaceTools } from "../agent/workspace/file-tools.ts";
 import { tempDir } from "./helpers.ts";
 
 let root: string;

@@ -1,12 +1,12 @@
-import { ZERO_USAGE } from "../conversation.ts";
-import type { Block, ToolUseBlock } from "../conversation.ts";
-import { runCall } from "../loop.ts";
-import type { EndReason, LoopResult } from "../loop.ts";
-import type { FilledPrompt } from "../prompt.ts";
-import type { RunSession } from "../run-session.ts";
-import type { RunSummary } from "../summary.ts";
-import { baseToolName } from "../tool-names.ts";
-import type { ToolSpec } from "../../tools/client/types.ts";
+import { ZERO_USAGE } from "../core/conversation.ts";
+import type { Block, ToolUseBlock } from "../core/conversation.ts";
+import { runCall } from "../core/loop.ts";
+import type { EndReason, LoopResult } from "../core/loop.ts";
+import type { FilledPrompt } from "../config/system-prompt.ts";
+import type { RunSession } from "../session/run-session.ts";
+import type { RunSummary } from "../summary/summary.ts";
+import { baseToolName } from "../core/tool-names.ts";
+import type { ToolSpec } from "../core/tools.ts";
 import { GATEWAY_PLANNER_PREFIX } from "./defaults.ts";
 
 /** What an external agent gets back for one call: text for the agent, and the tool's structured result. */

@@ -1,9 +1,9 @@
 /** `tinkerloop mcp`: the guarded tool hub served as one MCP server to an external agent (stdio, or Streamable HTTP on 127.0.0.1). */
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import type { Env, RunConfig } from "../config.ts";
-import { UserError } from "../errors.ts";
-import { buildSystemPrompt } from "../prompt.ts";
-import { RunSession } from "../run-session.ts";
+import type { Env, RunConfig } from "../config/run-config.ts";
+import { UserError } from "../core/errors.ts";
+import { buildSystemPrompt } from "../config/system-prompt.ts";
+import { RunSession } from "../session/run-session.ts";
 import { loadPrices } from "../spend/prices-file.ts";
 import { runPrices } from "../spend/setup.ts";
 import { GatewayRun } from "./gateway-run.ts";

@@ -3,7 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
-import { UserError } from "../errors.ts";
+import { UserError } from "../core/errors.ts";
 import type { GatewayRun } from "./gateway-run.ts";
 import { gatewayServer } from "./mcp-server.ts";
 

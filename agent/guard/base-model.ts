@@ -1,5 +1,5 @@
-import { baseToolName, isInitTool } from "../tool-names.ts";
-import type { GuardRule } from "./types.ts";
+import { baseToolName, isInitTool } from "../core/tool-names.ts";
+import type { GuardRule } from "../core/guard.ts";
 
 export type WrongModelPolicy = "rewrite" | "reject";
 

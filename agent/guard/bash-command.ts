@@ -1,5 +1,5 @@
-import { baseToolName } from "../tool-names.ts";
-import type { GuardRule } from "./types.ts";
+import { baseToolName } from "../core/tool-names.ts";
+import type { GuardRule } from "../core/guard.ts";
 
 /** Longest command accepted: a script that big belongs in a file (write_file, then `bash script.sh`). */
 export const MAX_BASH_COMMAND_CHARS = 20_000;

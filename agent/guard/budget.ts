@@ -1,10 +1,10 @@
-import { isTrainingTool, baseToolName } from "../tool-names.ts";
+import { isTrainingTool, baseToolName } from "../core/tool-names.ts";
 import type { CostEstimator } from "../spend/estimate.ts";
 import { isCostlyTool } from "../spend/estimate.ts";
 import type { CostBudget, SpendTotals } from "../spend/ledger.ts";
 import { formatUsd } from "../spend/prices.ts";
 import type { CostEstimate } from "../spend/prices.ts";
-import type { EstimatedDecision, GuardRule } from "./types.ts";
+import type { EstimatedDecision, GuardRule } from "../core/guard.ts";
 
 export type Budget = {
   /** Wall-time budget in minutes. */

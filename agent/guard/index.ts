@@ -1,6 +1,6 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { UserError } from "../errors.ts";
+import { UserError } from "../core/errors.ts";
 import { baseModelRule } from "./base-model.ts";
 import type { WrongModelPolicy } from "./base-model.ts";
 import { bashCommandRule } from "./bash-command.ts";
@@ -11,11 +11,11 @@ import { malformedArgsRule } from "./malformed-args.ts";
 import { GuardPipeline } from "./pipeline.ts";
 import { rewardCodeRule } from "./reward-code.ts";
 import { schemaRule } from "./schema.ts";
-import type { GuardRule } from "./types.ts";
+import type { GuardRule } from "../core/guard.ts";
 import { unknownToolRule } from "./unknown-tool.ts";
 import { workflowRule } from "./workflow.ts";
-import type { TrainingState } from "../training-state.ts";
-import { sandboxStatus } from "../../tools/sandbox/os-sandbox.ts";
+import type { TrainingState } from "../state/training-state.ts";
+import { sandboxStatus } from "../../lib/sandbox/os-sandbox.ts";
 
 export const RULE_NAMES = [
   "malformed-args",

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
-import { baseToolName } from "../tool-names.ts";
-import type { GuardRule } from "./types.ts";
+import { baseToolName } from "../core/tool-names.ts";
+import type { GuardRule } from "../core/guard.ts";
 
 const DATA_ARGS = ["prompts", "examples"];
 

@@ -1,6 +1,6 @@
-import { MALFORMED_ARGS } from "../conversation.ts";
-import { HARNESS_ID_PREFIX } from "../harness-call-ids.ts";
-import type { GuardRule } from "./types.ts";
+import { MALFORMED_ARGS } from "../core/conversation.ts";
+import { HARNESS_ID_PREFIX } from "../core/harness-call-ids.ts";
+import type { GuardRule } from "../core/guard.ts";
 
 /**
  * A call whose arguments the planner's provider could not parse is answered with the parse

@@ -1,5 +1,5 @@
 import type { CostEstimate } from "../spend/prices.ts";
-import type { EstimatedDecision, Guard, GuardContext, GuardDecision, GuardRule, GuardVerdict, ToolCall } from "./types.ts";
+import type { EstimatedDecision, Guard, GuardContext, GuardDecision, GuardRule, GuardVerdict, ToolCall } from "../core/guard.ts";
 
 /**
  * Runs rules in order. A rewrite feeds its input to the following rules (so two

@@ -1,4 +1,4 @@
-import type { GuardRule } from "./types.ts";
+import type { GuardRule } from "../core/guard.ts";
 
 /** Patterns that reach the network: no sandbox has one, so such code can only fail. */
 const NETWORK: Array<[RegExp, string]> = [

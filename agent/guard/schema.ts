@@ -1,6 +1,6 @@
 import { Ajv } from "ajv";
 import type { ValidateFunction } from "ajv";
-import type { GuardRule } from "./types.ts";
+import type { GuardRule } from "../core/guard.ts";
 
 type JsonSchema = {
   type?: string | string[];

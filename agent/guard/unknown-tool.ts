@@ -1,4 +1,4 @@
-import type { GuardRule } from "./types.ts";
+import type { GuardRule } from "../core/guard.ts";
 
 /** Rejects calls to tools that no server offers, naming the nearest existing tool. */
 export const unknownToolRule: GuardRule = {

@@ -1,7 +1,7 @@
-import type { TrainingState } from "../training-state.ts";
-import { baseToolName, isTrainingTool } from "../tool-names.ts";
-import { RESUME_POINT_PREFIX } from "../../tools/tinker/checkpoint-names.ts";
-import type { GuardRule } from "./types.ts";
+import type { TrainingState } from "../state/training-state.ts";
+import { baseToolName, isTrainingTool } from "../core/tool-names.ts";
+import { RESUME_POINT_PREFIX } from "../../tools/contracts/checkpoint-names.ts";
+import type { GuardRule } from "../core/guard.ts";
 
 /**
  * Order of work: no training before a session is open, no `finish` with training

@@ -1,6 +1,6 @@
-import { pct } from "../../tools/format.ts";
-import { CHECKLIST } from "../../tools/tinker/checklist.ts";
-import type { ChecklistThresholds } from "../../tools/tinker/checklist.ts";
+import { pct } from "../../lib/format.ts";
+import { CHECKLIST } from "../../tools/contracts/checklist.ts";
+import type { ChecklistThresholds } from "../../tools/contracts/checklist.ts";
 import type { TrainingRecord } from "./records.ts";
 
 export type AlertThresholds = ChecklistThresholds;

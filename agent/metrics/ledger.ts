@@ -1,10 +1,10 @@
-import { fixed } from "../../tools/format.ts";
-import type { EventListener, RunEvent } from "../events.ts";
-import { toolOutcome } from "../events.ts";
-import type { ToolCall } from "../guard/types.ts";
-import type { FeedbackSource } from "../loop.ts";
-import { baseToolName, isTrainingTool } from "../tool-names.ts";
-import type { ToolResult } from "../../tools/client/types.ts";
+import { fixed } from "../../lib/format.ts";
+import type { EventListener, RunEvent } from "../core/events.ts";
+import { toolOutcome } from "../core/events.ts";
+import type { ToolCall } from "../core/guard.ts";
+import type { FeedbackSource } from "../core/loop.ts";
+import { baseToolName, isTrainingTool } from "../core/tool-names.ts";
+import type { ToolResult } from "../core/tools.ts";
 import { alertsFor } from "./alerts.ts";
 import type { Alert, AlertThresholds } from "./alerts.ts";
 import { ran, trainingRecordOf } from "./records.ts";

@@ -1,7 +1,7 @@
 import fs from "node:fs";
-import type { EventListener, RunEvent } from "../events.ts";
-import { toolOutcome } from "../events.ts";
-import { isTrainingTool } from "../tool-names.ts";
+import type { EventListener, RunEvent } from "../core/events.ts";
+import { toolOutcome } from "../core/events.ts";
+import { isTrainingTool } from "../core/tool-names.ts";
 import { trainingRecordOf } from "./records.ts";
 
 /** Appends one line per training call to metrics.jsonl, as the call happens (a file writer: never part of a replay). */

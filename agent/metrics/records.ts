@@ -1,7 +1,7 @@
-import type { ToolCall } from "../guard/types.ts";
-import { baseToolName } from "../tool-names.ts";
-import type { ToolResult } from "../../tools/client/types.ts";
-import { ERROR_KIND_META, grpoStepRead, sftStepRead } from "../../tools/tinker/tools/results.ts";
+import type { ToolCall } from "../core/guard.ts";
+import { baseToolName } from "../core/tool-names.ts";
+import type { ToolResult } from "../core/tools.ts";
+import { ERROR_KIND_META, grpoStepRead, sftStepRead } from "../../tools/contracts/tinker-results.ts";
 
 /**
  * What a training call did:

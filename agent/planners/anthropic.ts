@@ -7,11 +7,11 @@ import type {
   TextBlockParam,
   StopReason as AnthropicStopReason,
 } from "@anthropic-ai/sdk/resources/messages/messages";
-import { plannerErrorTurn } from "../conversation.ts";
-import { UserError } from "../errors.ts";
-import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../conversation.ts";
-import type { Planner, PlannerRequest } from "./planner.ts";
-import { callSignal } from "../../tools/client/call-signal.ts";
+import { plannerErrorTurn } from "../core/conversation.ts";
+import { UserError } from "../core/errors.ts";
+import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../core/conversation.ts";
+import type { Planner, PlannerRequest } from "../core/planner.ts";
+import { callSignal } from "../tool-hub/call-signal.ts";
 import { RetryWatch } from "./retry-watch.ts";
 import { apiClientOptions, DEFAULT_PLANNER_MAX_TOKENS } from "./api-client-options.ts";
 import type { ApiPlannerOptions } from "./api-client-options.ts";

@@ -1,13 +1,13 @@
-import { UserError } from "../errors.ts";
-import type { Env } from "../config.ts";
-import type { Hints } from "../recipes.ts";
+import { UserError } from "../core/errors.ts";
+import type { Env } from "../config/run-config.ts";
+import type { Hints } from "../config/recipes.ts";
 import { AnthropicPlanner } from "./anthropic.ts";
 import { OpenAIPlanner } from "./openai.ts";
 import type { PlannerDepth, ReasoningEffort } from "./depth.ts";
-import type { Planner } from "./planner.ts";
+import type { Planner } from "../core/planner.ts";
 import { ScriptedPlanner } from "./scripted.ts";
-import { RecordedPlanner } from "../replay/recorded.ts";
-import { readTranscript } from "../transcript.ts";
+import { RecordedPlanner } from "./recorded.ts";
+import { readTranscript } from "../transcript/transcript.ts";
 import fs from "node:fs";
 import path from "node:path";
 

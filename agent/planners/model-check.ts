@@ -1,4 +1,4 @@
-import { EXIT, UserError } from "../errors.ts";
+import { EXIT, UserError } from "../core/errors.ts";
 
 /**
  * Checking a planner's model id against its provider's model list before a run starts

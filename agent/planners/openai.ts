@@ -1,9 +1,9 @@
 import OpenAI from "openai";
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions/completions";
-import { MALFORMED_ARGS, plannerErrorTurn } from "../conversation.ts";
-import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../conversation.ts";
-import type { Planner, PlannerRequest } from "./planner.ts";
-import { callSignal } from "../../tools/client/call-signal.ts";
+import { MALFORMED_ARGS, plannerErrorTurn } from "../core/conversation.ts";
+import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../core/conversation.ts";
+import type { Planner, PlannerRequest } from "../core/planner.ts";
+import { callSignal } from "../tool-hub/call-signal.ts";
 import { RetryWatch } from "./retry-watch.ts";
 import { apiClientOptions, DEFAULT_PLANNER_MAX_TOKENS } from "./api-client-options.ts";
 import type { ApiPlannerOptions } from "./api-client-options.ts";

@@ -1,7 +1,7 @@
-import type { AssistantTurn } from "../conversation.ts";
+import type { AssistantTurn } from "../core/conversation.ts";
 import { plannerCostUsd } from "../spend/prices.ts";
 import type { PlannerPrice } from "../spend/prices.ts";
-import type { Planner, PlannerRequest } from "./planner.ts";
+import type { Planner, PlannerRequest } from "../core/planner.ts";
 
 /**
  * Puts each turn's cost at the run's prices on its usage (`usage.costUsd`), so the

@@ -1,6 +1,6 @@
-import type { Redactor } from "../redact.ts";
-import type { Planner, PlannerRequest } from "./planner.ts";
-import type { AssistantTurn } from "../conversation.ts";
+import type { Redactor } from "../secrets/redactor.ts";
+import type { Planner, PlannerRequest } from "../core/planner.ts";
+import type { AssistantTurn } from "../core/conversation.ts";
 
 /**
  * Redacts secrets from the planner's replies before they enter the conversation, so

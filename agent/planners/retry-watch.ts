@@ -1,4 +1,4 @@
-import type { AssistantTurn, SdkRetry } from "../conversation.ts";
+import type { AssistantTurn, SdkRetry } from "../core/conversation.ts";
 
 const RETRIED = new Set([408, 409, 429, 500, 502, 503, 504, 529]);
 

@@ -1,5 +1,5 @@
-import type { AssistantTurn, PlannerErrorKind } from "../conversation.ts";
-import type { Planner, PlannerRequest } from "./planner.ts";
+import type { AssistantTurn, PlannerErrorKind } from "../core/conversation.ts";
+import type { Planner, PlannerRequest } from "../core/planner.ts";
 
 /** Loop-level retry of planner failures the SDKs do not retry themselves (errors inside a stream, dropped connections). */
 export type RetryPolicy = {

@@ -1,12 +1,12 @@
 import { z } from "zod";
-import type { Hints } from "../recipes.ts";
-import { writtenFileShape } from "../../tools/hf-datasets/tools/results.ts";
-import { checkRewardResult, grpoStepRead, sampleResult, sftStepRead } from "../../tools/tinker/tools/results.ts";
-import { readResult } from "../../tools/tool-results.ts";
-import type { RestoreFacts } from "../resume-note.ts";
-import { checkpointNameOf } from "../../tools/tinker/checkpoint-names.ts";
-import { CHECKLIST } from "../../tools/tinker/checklist.ts";
-import { pct } from "../../tools/format.ts";
+import type { Hints } from "../config/recipes.ts";
+import { writtenFileShape } from "../../tools/contracts/hf-datasets-results.ts";
+import { checkRewardResult, grpoStepRead, sampleResult, sftStepRead } from "../../tools/contracts/tinker-results.ts";
+import { readResult } from "../../tools/contracts/tool-results.ts";
+import type { RestoreFacts } from "../resume/restore-note.ts";
+import { checkpointNameOf } from "../../tools/contracts/checkpoint-names.ts";
+import { CHECKLIST } from "../../tools/contracts/checklist.ts";
+import { pct } from "../../lib/format.ts";
 import { rewardSpecs } from "./reward-library.ts";
 import type { RewardSpec } from "./reward-library.ts";
 

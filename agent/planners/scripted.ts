@@ -1,13 +1,13 @@
-import type { AssistantTurn, Message, ToolResultBlock } from "../conversation.ts";
-import { searchResult } from "../../tools/hf-datasets/tools/results.ts";
-import { readResult } from "../../tools/tool-results.ts";
-import type { ToolSpec } from "../../tools/client/types.ts";
-import { ZERO_USAGE } from "../conversation.ts";
-import { loadRecipe } from "../recipes.ts";
-import type { Hints } from "../recipes.ts";
-import { ORPHAN_ANSWER, readRestore } from "../resume-note.ts";
-import { baseToolName } from "../tool-names.ts";
-import type { Planner, PlannerRequest } from "./planner.ts";
+import type { AssistantTurn, Message, ToolResultBlock } from "../core/conversation.ts";
+import { searchResult } from "../../tools/contracts/hf-datasets-results.ts";
+import { readResult } from "../../tools/contracts/tool-results.ts";
+import type { ToolSpec } from "../core/tools.ts";
+import { ZERO_USAGE } from "../core/conversation.ts";
+import { loadRecipe } from "../config/recipes.ts";
+import type { Hints } from "../config/recipes.ts";
+import { ORPHAN_ANSWER, readRestore } from "../resume/restore-note.ts";
+import { baseToolName } from "../core/tool-names.ts";
+import type { Planner, PlannerRequest } from "../core/planner.ts";
 import { Researcher } from "./scripted-researcher.ts";
 import type { Observation } from "./scripted-researcher.ts";
 

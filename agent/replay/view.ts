@@ -1,9 +1,9 @@
-import { addUsage, ZERO_USAGE } from "../conversation.ts";
-import type { Block, Usage } from "../conversation.ts";
+import { addUsage, ZERO_USAGE } from "../core/conversation.ts";
+import type { Block, Usage } from "../core/conversation.ts";
 import { describeSpend, SpendLedger } from "../spend/ledger.ts";
 import { SPEND_META, spendShape } from "../spend/priced-executor.ts";
 import { formatUsd, plannerCostUsd, PriceTable } from "../spend/prices.ts";
-import type { RecordedEvent, TranscriptReadResult } from "../transcript.ts";
+import type { RecordedEvent, TranscriptReadResult } from "../transcript/transcript.ts";
 
 const clip = (s: string, n: number) => {
   const one = s.replace(/\s+/g, " ").trim();

@@ -1,7 +1,7 @@
 /** `tinkerloop compare`: several runs' curves overlaid in compare.html, and their table. */
 import fs from "node:fs";
 import path from "node:path";
-import { UserError } from "../errors.ts";
+import { UserError } from "../core/errors.ts";
 import { formatCompareTable } from "./compare-table.ts";
 import type { ReportModel } from "./model.ts";
 import { renderPage } from "./page.ts";

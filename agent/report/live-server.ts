@@ -6,8 +6,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
-import { UserError } from "../errors.ts";
-import type { RecordedEvent } from "../transcript.ts";
+import { UserError } from "../core/errors.ts";
+import type { RecordedEvent } from "../transcript/transcript.ts";
 import { ReportFolder } from "./model.ts";
 import { renderPage } from "./page.ts";
 import { transcriptOf } from "./report.ts";

@@ -6,13 +6,13 @@
  * Everything here is data from the run — planner text, tool results, dataset rows —
  * and is rendered as text, never as markup.
  */
-import type { RecordedEvent } from "../transcript.ts";
-import { grpoStepRead, grpoStepResult, sftStepRead } from "../../tools/tinker/tools/results.ts";
-import { readResult } from "../../tools/tool-results.ts";
+import type { RecordedEvent } from "../transcript/transcript.ts";
+import { grpoStepRead, grpoStepResult, sftStepRead } from "../../tools/contracts/tinker-results.ts";
+import { readResult } from "../../tools/contracts/tool-results.ts";
 import { fromPredecessorText } from "../metrics/records.ts";
-import { HARNESS_CALL } from "../harness-call-ids.ts";
-import { baseToolName, isTrainingTool } from "../tool-names.ts";
-import { SPEND_META } from "../../tools/tool-results.ts";
+import { HARNESS_CALL } from "../core/harness-call-ids.ts";
+import { baseToolName, isTrainingTool } from "../core/tool-names.ts";
+import { SPEND_META } from "../../tools/contracts/tool-results.ts";
 
 /** Bounds on what one report carries, so a long run still makes a page a browser opens quickly. */
 export const REPORT_LIMITS = {

@@ -2,14 +2,14 @@
  * `tinkerloop report`: a run directory in, `report.html` out. The model is folded from
  * the transcript; metrics.jsonl and summary.json add what only they hold.
  */
-import { RUN_FILES } from "../../tools/run-layout.ts";
+import { RUN_FILES } from "../../tools/contracts/run-layout.ts";
 import fs from "node:fs";
-import { replaceFile } from "../../tools/run-files.ts";
+import { replaceFile } from "../../lib/run-files.ts";
 import path from "node:path";
 import { z } from "zod";
-import { UserError } from "../errors.ts";
-import { readTranscript } from "../transcript.ts";
-import type { TranscriptReadResult } from "../transcript.ts";
+import { UserError } from "../core/errors.ts";
+import { readTranscript } from "../transcript/transcript.ts";
+import type { TranscriptReadResult } from "../transcript/transcript.ts";
 import { costOf, foldEvents } from "./model.ts";
 import type { ReportModel } from "./model.ts";
 import { renderPage } from "./page.ts";

@@ -5,8 +5,8 @@
  * from the start, and events already seen are skipped by sequence number.
  */
 import fs from "node:fs";
-import { parseTranscriptLine, TRANSCRIPT_SCHEMA_VERSION } from "../transcript.ts";
-import type { RecordedEvent } from "../transcript.ts";
+import { parseTranscriptLine, TRANSCRIPT_SCHEMA_VERSION } from "../transcript/transcript.ts";
+import type { RecordedEvent } from "../transcript/transcript.ts";
 
 export class TranscriptTail {
   private offset = 0;

@@ -1,9 +1,9 @@
 import { z } from "zod";
-import type { ToolCall } from "../guard/types.ts";
-import { baseToolName, isInitTool } from "../tool-names.ts";
-import type { ToolSpec } from "../../tools/client/types.ts";
-import { isPathLike, PathRefused, readAllowedFile } from "../../tools/run-files.ts";
-import { defaultGroupSize, MAX_GROUP_SIZE } from "../../tools/tinker/models.ts";
+import type { ToolCall } from "../core/guard.ts";
+import { baseToolName, isInitTool } from "../core/tool-names.ts";
+import type { ToolSpec } from "../core/tools.ts";
+import { isPathLike, PathRefused, readAllowedFile } from "../../lib/run-files.ts";
+import { defaultGroupSize, MAX_GROUP_SIZE } from "../../tools/contracts/tinker-models.ts";
 import { formatUsd, trainingCostUsd, ZERO_TOKENS } from "./prices.ts";
 import type { CostEstimate, TokenCounts, TrainingPrice } from "./prices.ts";
 

@@ -1,4 +1,4 @@
-import type { EventListener, RunEvent } from "../events.ts";
+import type { EventListener, RunEvent } from "../core/events.ts";
 import { addTokens, formatUsd, ZERO_TOKENS } from "./prices.ts";
 import type { TokenCounts } from "./prices.ts";
 import { SPEND_META, spendShape } from "./priced-executor.ts";

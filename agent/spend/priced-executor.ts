@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { trainingCostUsd } from "./prices.ts";
 import type { TokenCounts, TrainingPrice } from "./prices.ts";
-import type { ToolCallOptions, ToolExecutor, ToolResult } from "../../tools/client/types.ts";
-import { SPEND_META } from "../../tools/tool-results.ts";
-import { USAGE_META } from "../../tools/tinker/tools/results.ts";
+import type { ToolCallOptions, ToolExecutor, ToolResult } from "../core/tools.ts";
+import { SPEND_META } from "../../tools/contracts/tool-results.ts";
+import { USAGE_META } from "../../tools/contracts/tinker-results.ts";
 
 export { SPEND_META };
 

@@ -1,10 +1,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { UserError } from "../errors.ts";
+import { UserError } from "../core/errors.ts";
 import { BUILT_IN_PRICES, PriceTable } from "./prices.ts";
 import type { PriceData } from "./prices.ts";
-import { readConfigFile, whyUnreadable } from "../../tools/run-files.ts";
+import { readConfigFile, whyUnreadable } from "../../lib/run-files.ts";
 
 const usd = z.number().finite().min(0);
 const sourced = { source: z.string().min(1), date: z.string().min(1) };

@@ -1,4 +1,4 @@
-import type { Usage } from "../conversation.ts";
+import type { Usage } from "../core/conversation.ts";
 import BUILT_IN from "./prices.json" with { type: "json" };
 
 /**

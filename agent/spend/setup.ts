@@ -1,5 +1,5 @@
-import type { RunConfig } from "../config.ts";
-import { UserError } from "../errors.ts";
+import type { RunConfig } from "../config/run-config.ts";
+import { UserError } from "../core/errors.ts";
 import { formatUsd } from "./prices.ts";
 import type { PlannerPrice, PriceTable, Priced, TrainingPrice } from "./prices.ts";
 

@@ -7,10 +7,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import { z } from "zod";
-import type { LoopResult } from "../loop.ts";
-import { parseTranscriptLine, TRANSCRIPT_SCHEMA_VERSION } from "../transcript.ts";
-import type { RecordedEvent } from "../transcript.ts";
-import { runLayout } from "../../tools/run-layout.ts";
+import type { LoopResult } from "../core/loop.ts";
+import { parseTranscriptLine, TRANSCRIPT_SCHEMA_VERSION } from "../transcript/transcript.ts";
+import type { RecordedEvent } from "../transcript/transcript.ts";
+import { runLayout } from "../../tools/contracts/run-layout.ts";
 import type { CellRecord, CellState } from "./manifest.ts";
 
 /** A heartbeat (progress.txt) older than this means the run's process is gone; it is rewritten at least every 30 s while a run lives. */

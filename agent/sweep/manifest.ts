@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
-import { UserError } from "../errors.ts";
+import { UserError } from "../core/errors.ts";
 import type { Cell, Shard, SweepSpec } from "./spec.ts";
 
 export const SWEEP_FILES = {

@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { CLI_ENTRY } from "../../tools/package-paths.ts";
+import { CLI_ENTRY } from "../../lib/package-paths.ts";
 import { isAlive, observeCell } from "./cell-status.ts";
 import type { Observation } from "./cell-status.ts";
 import type { CellRecord, ManifestStore } from "./manifest.ts";

@@ -8,8 +8,8 @@ import crypto from "node:crypto";
 import path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
-import { UserError } from "../errors.ts";
-import { readConfigFile, whyUnreadable } from "../../tools/run-files.ts";
+import { UserError } from "../core/errors.ts";
+import { readConfigFile, whyUnreadable } from "../../lib/run-files.ts";
 
 /** Options of `tinkerloop run` a sweep passes to every cell (camelCase here, kebab-case as flags). */
 export const CELL_RUN_OPTIONS = [

@@ -2,10 +2,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Env } from "../config.ts";
-import { resolveRunConfig } from "../config.ts";
-import type { RunFlags } from "../config.ts";
-import { EXIT, UserError } from "../errors.ts";
+import type { Env } from "../config/run-config.ts";
+import { resolveRunConfig } from "../config/run-config.ts";
+import type { RunFlags } from "../config/run-config.ts";
+import { EXIT, UserError } from "../core/errors.ts";
 import { resolvePlanner } from "../planners/index.ts";
 import { writeCompare } from "../report/compare.ts";
 import { observeCell } from "./cell-status.ts";

@@ -9,7 +9,7 @@ import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
 import readline from "node:readline";
 import { z } from "zod";
-import { UserError } from "../errors.ts";
+import { UserError } from "../core/errors.ts";
 import { ReportFolder } from "../report/model.ts";
 import { readSummary, transcriptOf } from "../report/report.ts";
 import { TranscriptTail } from "../report/tail.ts";

@@ -4,7 +4,7 @@
  * Input: one JSON argument {runDir, cwd?, calls: [{command, timeout_s?}]}; output: one JSON
  * line per call {content, isError, structured, ms}.
  */
-import { localTools } from "../../agent/local-tools.ts";
+import { localTools } from "../../agent/workspace/workspace-tools.ts";
 
 const job = JSON.parse(process.argv[2] ?? "{}") as { runDir: string; cwd?: string; calls: Array<{ command: string; timeout_s?: number }> };
 // The harness's working directory (where its .env is); tsx was loaded from the repository's.

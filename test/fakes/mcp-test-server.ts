@@ -6,8 +6,8 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { z } from "zod";
-import { grpoStepResult, saveResult } from "../../tools/tinker/tools/results.ts";
-import type { GrpoIteration, GrpoStepResult, SaveResult } from "../../tools/tinker/tools/results.ts";
+import { grpoStepResult, saveResult } from "../../tools/contracts/tinker-results.ts";
+import type { GrpoIteration, GrpoStepResult, SaveResult } from "../../tools/contracts/tinker-results.ts";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { estimateTokens } from "../../agent/compaction.ts";
-import type { AssistantTurn } from "../../agent/conversation.ts";
-import type { ToolSpec } from "../../tools/client/types.ts";
-import { runLoop } from "../../agent/loop.ts";
-import type { Planner, PlannerRequest } from "../../agent/planners/planner.ts";
-import { messagesFromEvents } from "../../agent/transcript.ts";
-import type { RecordedEvent } from "../../agent/transcript.ts";
-import type { RunEvent } from "../../agent/events.ts";
-import type { ToolExecutor } from "../../tools/client/types.ts";
+import { estimateTokens } from "../../agent/core/compaction.ts";
+import type { AssistantTurn } from "../../agent/core/conversation.ts";
+import type { ToolSpec } from "../../agent/core/tools.ts";
+import { runLoop } from "../../agent/core/loop.ts";
+import type { Planner, PlannerRequest } from "../../agent/core/planner.ts";
+import { messagesFromEvents } from "../../agent/transcript/transcript.ts";
+import type { RecordedEvent } from "../../agent/transcript/transcript.ts";
+import type { RunEvent } from "../../agent/core/events.ts";
+import type { ToolExecutor } from "../../agent/core/tools.ts";
 
 const usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
 const SYSTEM = "You are a researcher.";

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { readTranscript } from "../../agent/transcript.ts";
+import { readTranscript } from "../../agent/transcript/transcript.ts";
 import { CLI, REPO, shortRecipe, tempDir } from "../helpers.ts";
 
 function startRun(args: string[]) {

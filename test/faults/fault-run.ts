@@ -1,6 +1,6 @@
 import path from "node:path";
 import { expect } from "vitest";
-import { readTranscript } from "../../agent/transcript.ts";
+import { readTranscript } from "../../agent/transcript/transcript.ts";
 import type { FakeAnthropic } from "../fakes/anthropic-server.ts";
 import { runCli, tempDir, writeMcpConfig } from "../helpers.ts";
 import type { CliResult } from "../helpers.ts";

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { readTranscript } from "../../agent/transcript.ts";
+import { readTranscript } from "../../agent/transcript/transcript.ts";
 import { REPO, runCli, tempDir } from "../helpers.ts";
 
 const PLANTED = {

@@ -1,5 +1,5 @@
 import type { Format, GrpoMapping, SftMapping } from "./mapping.ts";
-import { TASK_INFO, TASKS } from "./generators.ts";
+import { TASK_INFO, TASKS } from "../../lib/generators.ts";
 
 /**
  * The built-in catalog: the usual first datasets with their real shapes, licenses

@@ -1,8 +1,8 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { PathRefused, plainFoldersTo, resolveInRoot, writeInsideRoot } from "../run-files.ts";
-import { isHarnessOwned } from "../run-layout.ts";
+import { PathRefused, plainFoldersTo, resolveInRoot, writeInsideRoot } from "../../lib/run-files.ts";
+import { isHarnessOwned } from "../contracts/run-layout.ts";
 
 export class OutputPathError extends Error {}
 

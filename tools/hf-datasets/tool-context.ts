@@ -6,7 +6,7 @@ import type { HubClient } from "./hub-client.ts";
 import { InputProblem } from "./inspection.ts";
 import { TemplateError } from "./mapping.ts";
 
-export { ok } from "../tool-results.ts";
+export { ok } from "../contracts/tool-results.ts";
 
 /** What every group of hf-datasets tools shares. */
 export type HfToolContext = { server: McpServer; hub: HubClient; env: Record<string, string | undefined> };

@@ -1,4 +1,4 @@
-import { isPathLike, readAllowedFile } from "../run-files.ts";
+import { isPathLike, readAllowedFile } from "../../lib/run-files.ts";
 
 /** A user-facing input problem; its message says what to pass instead. */
 export class InputError extends Error {}

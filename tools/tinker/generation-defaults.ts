@@ -1,6 +1,6 @@
 import type { ModelCard } from "./backend.ts";
-import { modelInfo } from "./models.ts";
-import type { ModelInfo } from "./models.ts";
+import { modelInfo } from "../contracts/tinker-models.ts";
+import type { ModelInfo } from "../contracts/tinker-models.ts";
 
 /** What kind of model a card is, for generation defaults: the registry's type, or local/unknown. */
 export type ModelKind = ModelInfo["type"] | "Local" | "Unknown";

@@ -1,5 +1,5 @@
 import type { Rollout } from "./backend.ts";
-import { CHECKLIST } from "./checklist.ts";
+import { CHECKLIST } from "../contracts/checklist.ts";
 import type { GrpoRecord } from "./data-input.ts";
 import type { Isolation, RewardSandbox } from "./reward/sandbox.ts";
 import { learningRateAt, scheduleForCall } from "./schedule.ts";

@@ -1,4 +1,4 @@
-import { pct } from "../format.ts";
+import { pct } from "../../lib/format.ts";
 import type { ModelCard } from "./backend.ts";
 import type { GrpoOutcome, Guidance } from "./grpo.ts";
 import { describeIsolation } from "./reward/sandbox.ts";

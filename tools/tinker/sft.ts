@@ -1,5 +1,5 @@
 import type { SftRecord } from "./data-input.ts";
-import { hashString } from "../random.ts";
+import { hashString } from "../../lib/random.ts";
 import { learningRateAt, scheduleForCall } from "./schedule.ts";
 import type { Scheduler } from "./schedule.ts";
 import type { EpochRecord, TrainingSession } from "./session.ts";

@@ -4,7 +4,7 @@ import type { CallToolResult, ServerNotification } from "@modelcontextprotocol/s
 import { BackendError, usageSince, ZERO_USAGE } from "./backend.ts";
 import type { TokenUsage, TrainingBackend } from "./backend.ts";
 import { dataRoot, InputError } from "./data-input.ts";
-import { isPathLike, PathRefused, readAllowedFile } from "../run-files.ts";
+import { isPathLike, PathRefused, readAllowedFile } from "../../lib/run-files.ts";
 import { logsFooter } from "./reports.ts";
 import type { RewardSandbox } from "./reward/sandbox.ts";
 import { HorizonError } from "./schedule.ts";
@@ -15,9 +15,9 @@ export type ToolContext = { server: McpServer; session: TrainingSession; sandbox
 
 const HEARTBEAT_MS = Number(process.env.TINKERLOOP_HEARTBEAT_MS ?? 20_000);
 
-export { ok } from "../tool-results.ts";
-import { ERROR_KIND_META, SESSION_DIR_META, USAGE_META } from "./tools/results.ts";
-import type { ErrorKind, UsageOutput } from "./tools/results.ts";
+export { ok } from "../contracts/tool-results.ts";
+import { ERROR_KIND_META, SESSION_DIR_META, USAGE_META } from "../contracts/tinker-results.ts";
+import type { ErrorKind, UsageOutput } from "../contracts/tinker-results.ts";
 
 function usageOut(u: TokenUsage): UsageOutput {
   return { prefill_tokens: u.prefill, cached_prefill_tokens: u.cachedPrefill, sampled_tokens: u.sampled, trained_tokens: u.trained };

@@ -4,11 +4,11 @@
  * view folds in the events the server pushes (server-sent events) without a reload.
  */
 import type uPlot from "uplot";
-import { END_REASON_TEXT } from "../../end-reasons.ts";
+import { END_REASON_TEXT } from "../../core/end-reasons.ts";
 import { ReportFolder } from "../model.ts";
 import type { CallEntry, ReportModel, TurnEntry } from "../model.ts";
 import type { PagePayload } from "../payload.ts";
-import type { RecordedEvent } from "../../transcript.ts";
+import type { RecordedEvent } from "../../transcript/transcript.ts";
 import { compareCharts, mountChart, runCharts, PALETTE } from "./charts.ts";
 import type { ChartSpec, MountedChart } from "./charts.ts";
 import { el, fmt } from "./dom.ts";

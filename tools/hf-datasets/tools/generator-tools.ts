@@ -1,12 +1,12 @@
 import { z } from "zod";
 import { CATALOG, generatorEntries } from "../catalog.ts";
 import { exportRoot, resolveOutput, writeJsonl } from "../export-writer.ts";
-import { generate, TASKS } from "../generators.ts";
-import type { Difficulty } from "../generators.ts";
+import { generate, TASKS } from "../../../lib/generators.ts";
+import type { Difficulty } from "../../../lib/generators.ts";
 import type { Format } from "../mapping.ts";
 import { guarded, ok } from "../tool-context.ts";
 import type { HfToolContext } from "../tool-context.ts";
-import { catalogResult, generateResult } from "./results.ts";
+import { catalogResult, generateResult } from "../../contracts/hf-datasets-results.ts";
 
 /** generate_synthetic and list_catalog: the offline data. */
 export function registerGeneratorTools(ctx: HfToolContext): void {

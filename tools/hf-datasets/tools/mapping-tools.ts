@@ -4,10 +4,10 @@ import { exportRoot, resolveOutput, writeJsonl } from "../export-writer.ts";
 import { inspect } from "../inspection.ts";
 import { mapRows, readRows, resolveMapping } from "../row-mapping.ts";
 import type { ExportArgs } from "../row-mapping.ts";
-import { Rng } from "../../random.ts";
+import { Rng } from "../../../lib/random.ts";
 import { guarded, ok } from "../tool-context.ts";
 import type { HfToolContext } from "../tool-context.ts";
-import { exportResult, previewResult } from "./results.ts";
+import { exportResult, previewResult } from "../../contracts/hf-datasets-results.ts";
 
 const MAX_EXPORT_ROWS = 10_000;
 

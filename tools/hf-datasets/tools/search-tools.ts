@@ -5,7 +5,7 @@ import { inspect, licenseOf, truncateCells } from "../inspection.ts";
 import { suggestMapping } from "../suggest.ts";
 import { guarded, ok } from "../tool-context.ts";
 import type { HfToolContext } from "../tool-context.ts";
-import { type datasetHitShape, inspectResult, searchResult } from "./results.ts";
+import { type datasetHitShape, inspectResult, searchResult } from "../../contracts/hf-datasets-results.ts";
 
 /** search_datasets and inspect_dataset: finding data and looking inside it. */
 export function registerSearchTools(ctx: HfToolContext): void {

@@ -1,9 +1,9 @@
 import { BackendError } from "../backend.ts";
 import type { TrainingBackend } from "../backend.ts";
 import { LOCAL_PREFIX, LocalBackend } from "./local/backend.ts";
-import { listLocalModels } from "./local/manifest.ts";
+import { listLocalModels } from "../../contracts/local-models.ts";
 import { TinkerBackend } from "./tinker/client.ts";
-import { runSeedOf } from "../../run-seed.ts";
+import { runSeedOf } from "../../contracts/run-seed.ts";
 
 type Env = Record<string, string | undefined>;
 

@@ -2,8 +2,8 @@ import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { REWARD_LIMITS } from "../../sandbox/limits.ts";
-import { sandboxStatus } from "../../sandbox/os-sandbox.ts";
+import { REWARD_LIMITS } from "../../../lib/sandbox/limits.ts";
+import { sandboxStatus } from "../../../lib/sandbox/os-sandbox.ts";
 import { RewardWorker, RUNNER } from "./worker.ts";
 import type { JobOutcome } from "./worker.ts";
 

@@ -1,7 +1,7 @@
 import path from "node:path";
-import { REWARD_LIMITS } from "../../sandbox/limits.ts";
-import { sandboxPath, sandboxStatus, spawnSandboxed } from "../../sandbox/os-sandbox.ts";
-import type { SandboxedProcess } from "../../sandbox/os-sandbox.ts";
+import { REWARD_LIMITS } from "../../../lib/sandbox/limits.ts";
+import { sandboxPath, sandboxStatus, spawnSandboxed } from "../../../lib/sandbox/os-sandbox.ts";
+import type { SandboxedProcess } from "../../../lib/sandbox/os-sandbox.ts";
 
 export const RUNNER = path.join(import.meta.dirname, "runner.py");
 

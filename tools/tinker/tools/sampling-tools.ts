@@ -9,7 +9,7 @@ import type { Isolation } from "../reward/sandbox.ts";
 import { logsFooter, truncationLine } from "../reports.ts";
 import { failIn, guarded, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
-import { checkRewardResult, sampleResult } from "./results.ts";
+import { checkRewardResult, sampleResult } from "../../contracts/tinker-results.ts";
 
 const sampleInput = {
   prompt: z.string().optional(),

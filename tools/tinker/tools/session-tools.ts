@@ -3,15 +3,15 @@ import fs from "node:fs";
 import { z } from "zod";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { backendForCheckpoint, createBackend } from "../backends/select.ts";
-import { CHECKPOINT_NAME, checkpointNameOf, isResumePointName, RESUME_POINT_PREFIX } from "../checkpoint-names.ts";
+import { CHECKPOINT_NAME, checkpointNameOf, isResumePointName, RESUME_POINT_PREFIX } from "../../contracts/checkpoint-names.ts";
 import { defaultMaxTokens } from "../generation-defaults.ts";
-import { defaultGroupSize, MAX_GROUP_SIZE, modelInfo } from "../models.ts";
+import { defaultGroupSize, MAX_GROUP_SIZE, modelInfo } from "../../contracts/tinker-models.ts";
 import { initReport, logsFooter } from "../reports.ts";
 import { TrainingSession } from "../session.ts";
 import type { Method } from "../session.ts";
 import { failIn, guarded, ok, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
-import { finishResult, initResult, loadResult, saveResult } from "./results.ts";
+import { finishResult, initResult, loadResult, saveResult } from "../../contracts/tinker-results.ts";
 
 /** The run's MODEL when a harness started this server: nothing else is opened, whatever a call or a checkpoint says. */
 const runModel = (): string | undefined => process.env.TINKERLOOP_MODEL || undefined;

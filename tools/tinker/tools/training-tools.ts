@@ -7,8 +7,8 @@ import { SCHEDULERS } from "../schedule.ts";
 import { runSft, sftGuidance } from "../sft.ts";
 import { failIn, guarded, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
-import { grpoStepResult, sftStepResult } from "./results.ts";
-import type { GrpoStepResult } from "./results.ts";
+import { grpoStepResult, sftStepResult } from "../../contracts/tinker-results.ts";
+import type { GrpoStepResult } from "../../contracts/tinker-results.ts";
 
 const windowArgs = {
   start: z.number().int().min(0).optional(),

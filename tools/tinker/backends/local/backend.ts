@@ -9,9 +9,9 @@ import type { ModelConfig } from "./model.ts";
 import { sampleBatch } from "./sampler.ts";
 import type { SampledRow } from "./sampler.ts";
 import { readTensorFile, TensorFileError, writeTensorFile } from "./tensor-file.ts";
-import { indexShape, listLocalModels, manifestShape } from "./manifest.ts";
-import { DEFAULT_MODELS_DIR } from "../../../package-paths.ts";
-import type { ModelManifest } from "./manifest.ts";
+import { indexShape, listLocalModels, manifestShape } from "../../../contracts/local-models.ts";
+import { DEFAULT_MODELS_DIR } from "../../../../lib/package-paths.ts";
+import type { ModelManifest } from "../../../contracts/local-models.ts";
 import { VOCAB_SIZE } from "./tokenizer.ts";
 import { adamWithDefaults, BackendError } from "../../backend.ts";
 import type {
@@ -26,9 +26,9 @@ import type {
   TokenUsage,
   TrainingBackend,
 } from "../../backend.ts";
-import { checkAllowedFile, PathRefused, readAllowedFile } from "../../../run-files.ts";
+import { checkAllowedFile, PathRefused, readAllowedFile } from "../../../../lib/run-files.ts";
 import { RolloutStore } from "../../rollouts.ts";
-import { CHECKPOINT_NAME } from "../../checkpoint-names.ts";
+import { CHECKPOINT_NAME } from "../../../contracts/checkpoint-names.ts";
 
 /** Rows sampled in one batch; more are split into several batches. */
 const SAMPLE_CHUNK = 256;
@@ -63,7 +63,7 @@ export class LocalBackend implements TrainingBackend {
   /** Counted like Tinker's meters (nothing is billed here), so a run reads the same whichever backend trains. */
   readonly usage: TokenUsage = { prefill: 0, cachedPrefill: 0, sampled: 0, trained: 0 };
 
-  /** `seed`: the run's seed (tools/run-seed.ts); it offsets adapter initialisation and sampling. */
+  /** `seed`: the run's seed (tools/contracts/run-seed.ts); it offsets adapter initialisation and sampling. */
   constructor(private readonly opts: { modelsDir?: string; checkpointDir: string; seed?: number }) {}
 
   get modelsDir(): string {

@@ -1,7 +1,7 @@
 import { tf } from "./tf-runtime.ts";
 import { attentionBackward, attentionForward } from "./attention.ts";
 import type { HeadShape } from "./attention.ts";
-import { Rng } from "../../../random.ts";
+import { Rng } from "../../../../lib/random.ts";
 
 /**
  * A small decoder-only transformer (pre-norm, learned positions, untied head) in

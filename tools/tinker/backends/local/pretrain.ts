@@ -15,11 +15,11 @@ import type { ModelConfig } from "./model.ts";
 import { sampleBatch } from "./sampler.ts";
 import { writeTensorFile } from "./tensor-file.ts";
 import { BOS, EOS, encode, renderPrompt, RENDER_TEMPLATE, VOCAB_SIZE } from "./tokenizer.ts";
-import { DEFAULT_MODELS_DIR } from "../../../package-paths.ts";
-import type { ModelManifest } from "./manifest.ts";
-import { carrylessSum, generate, hasCarry } from "../../../hf-datasets/generators.ts";
-import type { GeneratedItem, Task } from "../../../hf-datasets/generators.ts";
-import { Rng } from "../../../random.ts";
+import { DEFAULT_MODELS_DIR } from "../../../../lib/package-paths.ts";
+import type { ModelManifest } from "../../../contracts/local-models.ts";
+import { carrylessSum, generate, hasCarry } from "../../../../lib/generators.ts";
+import type { GeneratedItem, Task } from "../../../../lib/generators.ts";
+import { Rng } from "../../../../lib/random.ts";
 
 type Recipe = {
   name: string;

@@ -3,7 +3,7 @@ import { KvCache } from "./attention.ts";
 import type { Transformer, TokenBatch } from "./model.ts";
 import { promptTokens } from "./batch.ts";
 import { EOS, decode } from "./tokenizer.ts";
-import { Rng } from "../../../random.ts";
+import { Rng } from "../../../../lib/random.ts";
 
 export type SampleRequest = { prompts: string[]; temperature: number; maxTokens: number; stop: string[]; seed: number };
 export type SampledRow = {

@@ -17,7 +17,7 @@ import type {
   TokenUsage,
   TrainingBackend,
 } from "../../backend.ts";
-import { modelInfo } from "../../models.ts";
+import { modelInfo } from "../../../contracts/tinker-models.ts";
 import { LineSplitter } from "./line-splitter.ts";
 import { closed, deletedState, lossResult, MAX_LINE_BYTES, policyResult, sampleResult, savedState, STREAMED_PARAM, workerCard, workerLine } from "./wire.ts";
 import type { WorkerCard, workerUsage } from "./wire.ts";

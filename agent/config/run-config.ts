@@ -1,0 +1,355 @@
+import fs from "node:fs";
+import path from "node:path";
+import dotenv from "dotenv";
+import { z } from "zod";
+import { UserError } from "../core/errors.ts";
+import { loadRecipe, parseFrontMatter } from "./recipes.ts";
+import type { Hints } from "./recipes.ts";
+import { ALERT_THRESHOLDS } from "../metrics/alerts.ts";
+import type { AlertThresholds } from "../metrics/alerts.ts";
+import { loadMcpConfig, McpConfigError } from "../tool-hub/mcp-config.ts";
+import type { ServerConfig } from "../tool-hub/mcp-config.ts";
+import { BUNDLED_MCP_CONFIG, DEFAULT_TEMPLATE } from "../../lib/package-paths.ts";
+import { localModelIds } from "../../tools/contracts/local-models.ts";
+import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "../planners/depth.ts";
+import type { ReasoningEffort } from "../planners/depth.ts";
+import { readConfigFile, whyUnreadable } from "../../lib/run-files.ts";
+
+export type Env = Record<string, string | undefined>;
+
+/**
+ * The environment the run sees: `.env` in the working directory fills in what the
+ * real environment lacks (the environment wins). process.env is not modified.
+ */
+export function loadEnv(cwd: string, processEnv: NodeJS.ProcessEnv = process.env): Env {
+  const file = path.join(cwd, ".env");
+  let fromFile: Record<string, string> = {};
+  if (fs.existsSync(file)) {
+    try {
+      fromFile = dotenv.parse(readConfigFile(file));
+    } catch (err) {
+      throw new UserError(`Cannot read ${file}: ${(err as Error).message}`, "Fix or remove the .env file.");
+    }
+  }
+  return { ...fromFile, ...processEnv };
+}
+
+/** Defaults of a run's limits and guard settings: flag parsing, `--help` and transcripts that predate a setting all take them from here. */
+export const RUN_DEFAULTS = {
+  maxTurns: 200,
+  maxMinutes: 240,
+  maxNudges: 3,
+  toolTimeoutSec: 1800,
+  onWrongModel: "rewrite",
+  maxContextTokens: 150_000,
+  inlineLimitKb: 16,
+  /** Training calls between the harness's resume points: a crash loses at most this many (0: none kept). */
+  resumeEvery: 5,
+} as const;
+
+const positiveInt = (what: string) =>
+  z.coerce
+    .number({ error: `${what} must be a number` })
+    .int(`${what} must be a whole number`)
+    .positive(`${what} must be above 0`);
+
+/** A budget in US dollars. */
+export const usdFlag = (what: string) =>
+  z.coerce
+    .number({ error: `${what} must be a number (US dollars)` })
+    .finite(`${what} must be a number (US dollars)`)
+    .positive(`${what} must be above 0`);
+
+/** The flags that set what a run may spend and how deeply its planner thinks: validated alike for run, resume and fork. */
+export const spendFlagsShape = {
+  maxCost: usdFlag("--max-cost").optional(),
+  maxPlannerCost: usdFlag("--max-planner-cost").optional(),
+  maxTrainingCost: usdFlag("--max-training-cost").optional(),
+  prices: z.string().min(1, "--prices needs a file").optional(),
+  thinking: z.coerce
+    .number({ error: "--thinking must be a number of tokens" })
+    .int("--thinking must be a whole number of tokens")
+    .min(MIN_THINKING_BUDGET, `--thinking must be at least ${MIN_THINKING_BUDGET} tokens (the API's smallest thinking budget)`)
+    .optional(),
+  reasoningEffort: z.enum(REASONING_EFFORTS, { error: `--reasoning-effort must be ${REASONING_EFFORTS.join(", ")}` }).optional(),
+};
+
+/** What a run may spend and how deeply its planner thinks, as the user named them. */
+export type SpendSettings = {
+  /** USD, planner and training together. */
+  maxCostUsd: number | undefined;
+  maxPlannerCostUsd: number | undefined;
+  maxTrainingCostUsd: number | undefined;
+  /** A prices file laid over the built-in table (absolute path). */
+  pricesFile: string | undefined;
+  thinkingBudget: number | undefined;
+  reasoningEffort: ReasoningEffort | undefined;
+};
+
+/** Spend settings from validated flags; the prices file from --prices, else TINKERLOOP_PRICES. */
+export function spendSettings(
+  f: { maxCost?: number; maxPlannerCost?: number; maxTrainingCost?: number; prices?: string; thinking?: number; reasoningEffort?: ReasoningEffort },
+  cwd: string,
+  env: Env,
+): SpendSettings {
+  const prices = f.prices ?? env.TINKERLOOP_PRICES;
+  return {
+    maxCostUsd: f.maxCost,
+    maxPlannerCostUsd: f.maxPlannerCost,
+    maxTrainingCostUsd: f.maxTrainingCost,
+    pricesFile: prices ? path.resolve(cwd, prices) : undefined,
+    thinkingBudget: f.thinking,
+    reasoningEffort: f.reasoningEffort,
+  };
+}
+
+/** Flags of `tinkerloop run`, as commander hands them over (strings until validated). */
+export const runFlagsShape = z.object({
+  model: z.string().optional(),
+  prompt: z.string().optional(),
+  promptFile: z.string().optional(),
+  recipe: z.string().optional(),
+  template: z.string().optional(),
+  planner: z.string().optional(),
+  mcpConfig: z.string().optional(),
+  runDir: z.string().optional(),
+  maxTurns: positiveInt("--max-turns").default(RUN_DEFAULTS.maxTurns),
+  maxMinutes: z.coerce.number({ error: "--max-minutes must be a number" }).positive("--max-minutes must be above 0").default(RUN_DEFAULTS.maxMinutes),
+  maxNudges: z.coerce.number().int().min(0, "--max-nudges must be 0 or more").default(RUN_DEFAULTS.maxNudges),
+  toolTimeout: positiveInt("--tool-timeout").default(RUN_DEFAULTS.toolTimeoutSec),
+  onWrongModel: z.enum(["rewrite", "reject"], { error: "--on-wrong-model must be rewrite or reject" }).default(RUN_DEFAULTS.onWrongModel),
+  maxTrainCalls: positiveInt("--max-train-calls").optional(),
+  ...spendFlagsShape,
+  guardOff: z.string().optional(),
+  maxContextTokens: positiveInt("--max-context-tokens").default(RUN_DEFAULTS.maxContextTokens),
+  inlineLimitKb: positiveInt("--inline-limit-kb").default(RUN_DEFAULTS.inlineLimitKb),
+  resumeEvery: z.coerce
+    .number({ error: "--resume-every must be a number" })
+    .int("--resume-every must be a whole number")
+    .min(0, "--resume-every must be 0 (off) or more")
+    .default(RUN_DEFAULTS.resumeEvery),
+  alertThresholds: z.string().optional(),
+  guardRule: z.array(z.string()).optional(),
+  bashEnv: z.string().optional(),
+  seed: z.coerce
+    .number({ error: "--seed must be a number" })
+    .int("--seed must be a whole number")
+    .min(0, "--seed must be 0 or more")
+    .max(1_000_000, "--seed must be at most 1000000")
+    .optional(),
+});
+export type RunFlags = z.input<typeof runFlagsShape>;
+
+/** A validated run configuration. */
+export type RunConfig = SpendSettings & {
+  model: string;
+  prompt: string;
+  /** Where the prompt came from: "flag", a file path, or a recipe name. */
+  promptSource: string;
+  /** Structured hints for the scripted planner (from --recipe or a prompt file's front matter). */
+  hints: Hints | undefined;
+  templatePath: string;
+  plannerSpec: string | undefined;
+  mcpConfigPath: string | undefined;
+  runDir: string;
+  runId: string;
+  maxTurns: number;
+  maxMinutes: number;
+  maxNudges: number;
+  /** Default per-call tool timeout, seconds; the MCP config may set it per tool. */
+  toolTimeoutSec: number;
+  onWrongModel: "rewrite" | "reject";
+  maxTrainCalls: number | undefined;
+  /** Guard rules switched off. */
+  guardOff: string[];
+  /** Above this estimated size, older tool results in the conversation are elided. */
+  maxContextTokens: number;
+  /** Inline prompts/examples above this size are moved to a file by the guard. */
+  inlineLimitKb: number;
+  /** The harness saves a rolling resume point after this many training calls without a checkpoint (0: never). */
+  resumeEvery: number;
+  /** Overrides of the feedback alerts' thresholds. */
+  alertThresholds: Partial<AlertThresholds>;
+  /** Modules with custom guard rules. */
+  guardRules: string[];
+  /** Environment variables passed into the `bash` sandbox (never secrets). */
+  bashEnv: string[];
+  /** The run's seed (one per sweep cell), handed to the tool servers; unset leaves their defaults. */
+  seed?: number;
+};
+
+/** A model id: `org/name` (Tinker, Hugging Face style) or `local/<folder>`; no spaces, no `..`. */
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._:-]*)+$/;
+
+/** Refuses a model id that cannot name a model, and a local model that is not installed. */
+export function checkModelId(model: string, env: Env): void {
+  if (!MODEL_ID.test(model) || model.split("/").some((p) => p === ".." || p === ".")) {
+    throw new UserError(
+      `--model ${JSON.stringify(model)} is not a model id.`,
+      "Model ids look like local/tiny-arith or Qwen/Qwen3-8B (see tinkerloop models).",
+    );
+  }
+  if (model.startsWith("local/")) {
+    const known = localModelIds(env.TINKERLOOP_MODELS_DIR);
+    if (!known.includes(model)) {
+      throw new UserError(`There is no local model ${model}.`, `Local models: ${known.join(", ") || "(none installed)"}; see tinkerloop models.`);
+    }
+  }
+}
+
+/** The servers of an MCP config; a config that cannot be used is a user error (exit 2). */
+export function loadServers(file: string, env: Env): ServerConfig[] {
+  try {
+    return loadMcpConfig(file, env);
+  } catch (err) {
+    if (err instanceof McpConfigError) throw new UserError(err.message, err.hint);
+    throw err;
+  }
+}
+
+/** The MCP config the user named, else the project's ./.mcp.json, else the bundled one. */
+export function mcpConfigFor(flag: string | undefined, cwd: string): string | undefined {
+  if (flag !== undefined) {
+    const p = path.resolve(cwd, flag);
+    if (!fs.existsSync(p)) throw new UserError(`No MCP config at ${p}.`, "Pass an existing .mcp.json with --mcp-config.");
+    return p;
+  }
+  return [path.join(cwd, ".mcp.json"), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
+}
+
+export function newRunId(now: Date = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  return `${stamp}-${Math.random().toString(16).slice(2, 6)}`;
+}
+
+export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunConfig {
+  const parsed = runFlagsShape.safeParse(flags);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new UserError(first?.message ?? "invalid options", "See tinkerloop run --help.");
+  }
+  const f = parsed.data;
+  if ([f.prompt, f.promptFile, f.recipe].filter((x) => x !== undefined).length > 1) {
+    throw new UserError("Pass only one of --prompt, --prompt-file and --recipe.");
+  }
+  let prompt = f.prompt;
+  let promptSource = "flag";
+  let hints: Hints | undefined;
+  if (f.promptFile !== undefined) {
+    const file = path.resolve(cwd, f.promptFile);
+    let text: string;
+    try {
+      text = readConfigFile(file);
+    } catch (err) {
+      throw new UserError(`Cannot read the prompt file ${file} (${whyUnreadable(err)}).`, "Check the path given to --prompt-file.");
+    }
+    const parsed = parseFrontMatter(text, file);
+    prompt = parsed.body;
+    hints = parsed.hints;
+    promptSource = file;
+  }
+  if (f.recipe !== undefined) {
+    const parsed = loadRecipe(f.recipe);
+    prompt = parsed.body;
+    hints = parsed.hints;
+    promptSource = `recipe:${f.recipe}`;
+  }
+  const model = f.model ?? hints?.model ?? env.TINKERLOOP_MODEL;
+  if (!prompt?.trim()) {
+    throw new UserError("No research prompt given.", "Pass --prompt TEXT, --prompt-file FILE or --recipe NAME (see tinkerloop run --help).");
+  }
+  if (!model?.trim()) {
+    throw new UserError("No base model given.", "Pass --model NAME (the model the planner must post-train).");
+  }
+  checkModelId(model.trim(), env);
+  if (!model.trim().startsWith("local/") && !env.TINKER_API_KEY) {
+    throw new UserError(
+      `The model ${model.trim()} trains on the Tinker service, and TINKER_API_KEY is not set.`,
+      "Either set TINKER_API_KEY (environment or .env), or train a local model on this machine's CPU, e.g. --model local/tiny-arith.",
+    );
+  }
+  const runId = newRunId();
+  const mcpConfigPath = mcpConfigFor(f.mcpConfig, cwd);
+  return {
+    model: model.trim(),
+    prompt,
+    promptSource,
+    hints,
+    templatePath: f.template ? path.resolve(cwd, f.template) : DEFAULT_TEMPLATE,
+    plannerSpec: f.planner ?? env.TINKERLOOP_PLANNER,
+    mcpConfigPath,
+    runDir: path.resolve(cwd, f.runDir ?? path.join("runs", runId)),
+    runId,
+    maxTurns: f.maxTurns,
+    maxMinutes: f.maxMinutes,
+    maxNudges: f.maxNudges,
+    toolTimeoutSec: f.toolTimeout,
+    onWrongModel: f.onWrongModel,
+    maxTrainCalls: f.maxTrainCalls,
+    ...spendSettings(f, cwd, env),
+    maxContextTokens: f.maxContextTokens,
+    inlineLimitKb: f.inlineLimitKb,
+    resumeEvery: f.resumeEvery,
+    alertThresholds: parseThresholds(f.alertThresholds),
+    guardOff: splitList(f.guardOff),
+    guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
+    bashEnv: parseBashEnv(f.bashEnv),
+    ...(f.seed !== undefined ? { seed: f.seed } : {}),
+  };
+}
+
+/** Known alert threshold keys with finite numbers: from a flag or a recorded config. */
+export const thresholdsShape = z.strictObject(
+  Object.fromEntries(Object.keys(ALERT_THRESHOLDS).map((k) => [k, z.number().finite(`alert threshold '${k}' must be a number`).optional()])),
+) as unknown as z.ZodType<Partial<AlertThresholds>>;
+
+/** A name that looks like a secret never enters the sandbox, even when asked for. */
+const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)/i;
+
+/** A comma-separated flag value as its items (empty ones dropped). */
+export function splitList(v: string | undefined): string[] {
+  return (v ?? "")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
+}
+
+/** `--bash-env NAME,NAME`: variable names only; secret-looking names are refused. */
+export function parseBashEnv(list: string | undefined): string[] {
+  const names = splitList(list);
+  for (const n of names) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n))
+      throw new UserError(`--bash-env: '${n}' is not a variable name.`, "e.g. --bash-env HF_HUB_OFFLINE,OMP_NUM_THREADS");
+    if (SECRET_NAME.test(n))
+      throw new UserError(
+        `--bash-env: '${n}' looks like a secret; secrets never enter the bash sandbox.`,
+        "Pass only harmless settings (e.g. OMP_NUM_THREADS).",
+      );
+  }
+  return names;
+}
+
+/** `--alert-thresholds '{"uniformShare": 0.5}'`: known keys with numbers only. */
+export function parseThresholds(json: string | undefined): Partial<AlertThresholds> {
+  if (!json) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw new UserError(
+      "--alert-thresholds is not valid JSON.",
+      `e.g. --alert-thresholds '{"uniformShare": 0.5}'; keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`,
+    );
+  }
+  const r = thresholdsShape.safeParse(v);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const unknownKey = issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
+    if (unknownKey !== undefined) throw new UserError(`Unknown alert threshold '${unknownKey}'.`, `Keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`);
+    throw new UserError(
+      issue.path.length ? `Alert threshold '${issue.path.join(".")}' must be a number.` : "--alert-thresholds must be a JSON object.",
+      `Keys: ${Object.keys(ALERT_THRESHOLDS).join(", ")}.`,
+    );
+  }
+  return r.data;
+}
