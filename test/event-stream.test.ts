@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { replay } from "../agent/core/events.ts";
+import { rebuildState } from "../agent/core/events.ts";
 import { SummaryCollector } from "../agent/summary/summary.ts";
 import { readTranscript } from "../agent/transcript/transcript.ts";
 import { FakeAnthropic, textReply, toolUseReply } from "./fakes/anthropic-server.ts";
@@ -111,12 +111,12 @@ describe("the event stream", () => {
       tool("save", { path: "local://worse" }),
     ];
     const c = new SummaryCollector();
-    replay(events, [c]);
+    rebuildState(events, [c]);
     expect(c.bestCheckpoint).toBe("local://good");
     expect(c.lastCheckpoint).toBe("local://worse");
     // Best weights never saved (training moved on before a save): no best checkpoint is claimed.
     const d = new SummaryCollector();
-    replay(
+    rebuildState(
       [
         tool("init_grpo", {}),
         tool("train_grpo_step", {}),
@@ -133,7 +133,7 @@ describe("the event stream", () => {
     expect(c.lastEvaluationIsCurrent).toBe(true);
     // Loading the checkpoint that was measured makes the last evaluation current again.
     const e = new SummaryCollector();
-    replay(
+    rebuildState(
       [
         tool("init_grpo", {}),
         tool("sample", { mean_reward: 0.9 }),

@@ -2,7 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { bridge } from "../agent/resume/bridge.ts";
-import { replay } from "../agent/core/events.ts";
+import { rebuildState } from "../agent/core/events.ts";
+import { ALLOW_ALL } from "../agent/core/call.ts";
 import type { RunEvent } from "../agent/core/events.ts";
 import { HARNESS_CALL } from "../agent/core/harness-call-ids.ts";
 import { lastCheckpoint } from "../agent/resume/from-recording.ts";
@@ -63,9 +64,9 @@ describe("training state and resume points", () => {
   it("counts what a crash would lose; a resume point is not the planner's save; replaced ones are forgotten", () => {
     const r = recorder();
     const s = new TrainingState();
-    replay([r.tool("init_grpo", { method: "grpo" }), r.train(1), r.train(2), r.save("resume-iter2-turn3", 2, []), r.train(3)], [s]);
+    rebuildState([r.tool("init_grpo", { method: "grpo" }), r.train(1), r.train(2), r.save("resume-iter2-turn3", 2, []), r.train(3)], [s]);
     expect(s).toMatchObject({ sinceCheckpoint: 1, unsavedTrainingCalls: 3, counters: { grpo_iterations: 3 }, lastCheckpoint: "local://resume-iter2-turn3" });
-    replay([r.save("resume-iter3-turn6", 3, ["local://resume-iter2-turn3"])], [s]);
+    rebuildState([r.save("resume-iter3-turn6", 3, ["local://resume-iter2-turn3"])], [s]);
     expect(s.resumePoints).toEqual(["local://resume-iter3-turn6"]);
     expect(resumePointName(s, 12)).toBe("resume-iter3-turn12");
   });
@@ -84,20 +85,22 @@ describe("training state and resume points", () => {
         },
       },
       events: { emit: () => {} },
+      guard: ALLOW_ALL,
+      model: "local/tiny-adder",
       out: () => {},
     };
     const points = new ResumePoints(2, s);
-    replay([r.tool("init_grpo", { method: "grpo" }), r.train(1)], [s]);
+    rebuildState([r.tool("init_grpo", { method: "grpo" }), r.train(1)], [s]);
     await points.afterCall(2, deps);
     expect(calls).toEqual([]);
-    replay([r.train(2)], [s]);
+    rebuildState([r.train(2)], [s]);
     await points.afterCall(3, deps);
     expect(calls.at(-1)).toEqual({ id: HARNESS_CALL.resumePoint, input: { name: "resume-iter2-turn3", keep_resume_points: [] } });
-    replay([r.save("resume-iter2-turn3", 2, []), r.train(3), r.train(4)], [s]);
+    rebuildState([r.save("resume-iter2-turn3", 2, []), r.train(3), r.train(4)], [s]);
     await points.afterCall(7, deps);
     expect(calls.at(-1)!.input).toEqual({ name: "resume-iter4-turn7", keep_resume_points: ["local://resume-iter2-turn3"] });
     // After the planner's own save, every older resume point may go.
-    replay([r.save("resume-iter4-turn7", 4, []), r.save("best", 4), r.train(5), r.train(6)], [s]);
+    rebuildState([r.save("resume-iter4-turn7", 4, []), r.save("best", 4), r.train(5), r.train(6)], [s]);
     await points.afterCall(11, deps);
     expect(calls.at(-1)!.input).toEqual({ name: "resume-iter6-turn11", keep_resume_points: [] });
   });
@@ -140,17 +143,17 @@ describe("the summary's checkpoints", () => {
       r.save("resume-iter2-turn8", 2, ["local://resume-iter1-turn2"]),
     ];
     const c = new SummaryCollector();
-    replay(events, [c]);
+    rebuildState(events, [c]);
     // The 0.7 weights are held by a resume point only (saved after the evaluation, before any training).
     expect(c.bestCheckpoint).toBe("local://resume-iter2-turn8");
     expect(c.resumePointsKept).toEqual(["local://resume-iter2-turn8"]);
     // Replaced by the next one: no checkpoint holds those weights any more, and none is claimed.
     const d = new SummaryCollector();
-    replay([...events, r.train(3), r.save("resume-iter3-turn10", 3, ["local://resume-iter2-turn8"])], [d]);
+    rebuildState([...events, r.train(3), r.save("resume-iter3-turn10", 3, ["local://resume-iter2-turn8"])], [d]);
     expect(d.bestCheckpoint).toBeNull();
     // Restored from the resume point: the weights are those it holds; a save then names them.
     const e = new SummaryCollector();
-    replay([...events, r.tool("load", { path: "local://resume-iter2-turn8" }), r.save("arith-step2-holdout70", 2)], [e]);
+    rebuildState([...events, r.tool("load", { path: "local://resume-iter2-turn8" }), r.save("arith-step2-holdout70", 2)], [e]);
     expect(e.bestCheckpoint).toBe("local://arith-step2-holdout70");
   });
 });
@@ -203,7 +206,7 @@ describe("bridging a resumed conversation", () => {
       { prefix, system: "s", copyPrefix: false, startTurn: 1, lostTrainingCalls: 1, reason: "The run stopped after turn 1 and was resumed." },
       {
         events: { emit: (e) => emitted.push(e) },
-        state: [],
+        stateListeners: [],
         tools: { tools: [], call: async () => ({ content: "", isError: true }) },
         guard: { check: async () => ({ decision: { action: "allow" } }), observe: () => {} },
         model: "m",

@@ -14,7 +14,8 @@ import {
 } from "../config/run-config.ts";
 import type { RunFlags } from "../config/run-config.ts";
 import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "../planners/depth.ts";
-import { EXIT, UserError } from "../core/errors.ts";
+import { UserError } from "../core/errors.ts";
+import { EXIT } from "../core/run-end.ts";
 import { recipeHelp } from "../config/recipes.ts";
 import type { RunIO } from "../session/execute-run.ts";
 import { GATEWAY_DEFAULT_PORT, TOKEN_ENV } from "../gateway/defaults.ts";

@@ -2,6 +2,7 @@ import type { AssistantTurn, Message } from "./conversation.ts";
 import type { GuardDecision, ToolCall } from "./guard.ts";
 import type { CostEstimate } from "../spend/prices.ts";
 import type { ToolResult } from "./tools.ts";
+import type { EndReason } from "./run-end.ts";
 
 /**
  * The run as one typed event stream. The loop emits these and does nothing else with
@@ -77,7 +78,7 @@ export type RunEvent =
       tokensAfter: number;
       trigger: "threshold" | "overflow";
     }
-  | { type: "end"; reason: string; detail?: string; turns: number; elapsedMs: number };
+  | { type: "end"; reason: EndReason; detail?: string; turns: number; elapsedMs: number };
 
 /** Where events go. Implementations persist or act before returning. */
 export interface EventSink {
@@ -136,7 +137,7 @@ export function observing(observer: CallObserver): EventListener {
 }
 
 /** Feeds recorded events into listeners (file writers left out): the one way state is rebuilt from a transcript. */
-export function replay(events: Iterable<RunEvent>, listeners: EventListener[]): void {
+export function rebuildState(events: Iterable<RunEvent>, listeners: EventListener[]): void {
   const bus = new EventBus(listeners);
   for (const e of events) bus.emit(e);
 }

@@ -18,7 +18,7 @@ export type ToolCall = {
   name: string;
   input: unknown;
   /**
-   * Set only by the harness's own calls (harness-calls.ts). What they may do is decided by this
+   * Set only by the harness's own calls (`harnessCall` in core/call.ts). What they may do is decided by this
    * code path, never by an id, which a planner's provider or a transcript chooses.
    */
   harness?: true;

@@ -1,8 +1,11 @@
 import { compactToFit, DEFAULT_CONTEXT, estimateTokens, type ContextPolicy } from "./compaction.ts";
 import { addUsage, toolUses, ZERO_USAGE } from "./conversation.ts";
-import type { AssistantTurn, Block, Message, ToolResultBlock, ToolUseBlock, Usage } from "./conversation.ts";
+import type { AssistantTurn, Block, Message, ToolResultBlock, Usage } from "./conversation.ts";
 import type { EventSink } from "./events.ts";
-import type { Guard, ToolCall } from "./guard.ts";
+import type { Guard } from "./guard.ts";
+import { ALLOW_ALL, runCall } from "./call.ts";
+import type { Clock } from "./call.ts";
+import type { EndReason } from "./run-end.ts";
 import type { Planner } from "./planner.ts";
 import { baseToolName } from "./tool-names.ts";
 import type { ToolExecutor } from "./tools.ts";
@@ -14,9 +17,6 @@ import type { ToolExecutor } from "./tools.ts";
  * event on `events`. Retries, redaction, persistence, metrics and progress wrap the
  * planner or listen to the events.
  */
-
-/** Wall-clock source; injected so tests control time. */
-export type Clock = { now(): number };
 
 /** The per-turn feedback block (training metrics and alerts): text for the end of the next user message, or none. */
 export type FeedbackSource = { block(turn: number): string | undefined };
@@ -51,11 +51,10 @@ export type LoopDeps = {
   events: EventSink;
   clock: Clock;
   signal: AbortSignal;
+  /** Checks every call; without one every call is allowed (the loop's own tests). */
   guard?: Guard;
   feedback?: FeedbackSource;
 };
-
-export type EndReason = "finished" | "max_turns" | "time_limit" | "planner_stopped" | "planner_error" | "refusal" | "guard_stop" | "aborted";
 
 export type LoopResult = { reason: EndReason; detail?: string; turns: number; usage: Usage; messages: Message[]; elapsedMs: number };
 
@@ -174,7 +173,16 @@ async function turns(opts: LoopOptions, deps: LoopDeps, start: number): Promise<
         results.push({ type: "tool_result", toolUseId: use.id, content: truncated ? TRUNCATED_CALL_TEXT : "Not run: the run is stopping.", isError: true });
         continue;
       }
-      const outcome = await runCall(use, turn, { ...deps, model: opts.model, elapsedMs: clock.now() - start, usage });
+      const outcome = await runCall({ id: use.id, name: use.name, input: use.input }, turn, {
+        tools,
+        events,
+        clock,
+        signal,
+        guard: deps.guard ?? ALLOW_ALL,
+        model: opts.model,
+        elapsedMs: clock.now() - start,
+        usage,
+      });
       results.push(outcome.block);
       if (outcome.ran && !signal.aborted) await opts.afterCall?.(turn);
       if (outcome.stop) stopReason = outcome.stop;
@@ -188,64 +196,4 @@ async function turns(opts: LoopOptions, deps: LoopDeps, start: number): Promise<
     if (stopReason) return end("guard_stop", stopReason);
     if (signal.aborted) return end("aborted", "stop requested");
   }
-}
-
-export type CallOutcome = { block: ToolResultBlock; ran: boolean; stop?: string };
-
-export type CallDeps = Pick<LoopDeps, "tools" | "events" | "clock" | "signal" | "guard"> & { model: string; elapsedMs: number; usage: Usage };
-
-/** One call: the guard's decision, then (unless refused) the tool; both are events. The loop's calls and the MCP gateway's go through here. */
-export async function runCall(use: ToolUseBlock, turn: number, deps: CallDeps): Promise<CallOutcome> {
-  const { tools, events, clock, signal, guard } = deps;
-  const call: ToolCall = { id: use.id, name: use.name, input: use.input };
-  const verdict = guard
-    ? await guard.check(call, { tools: tools.tools, model: deps.model, turn, elapsedMs: deps.elapsedMs, usage: deps.usage })
-    : { decision: { action: "allow" as const } };
-  const decision = verdict.decision;
-  const effective = decision.action === "rewrite" ? decision.input : use.input;
-  const runs = decision.action === "allow" || decision.action === "rewrite";
-  events.emit({
-    type: "guard",
-    turn,
-    toolUseId: use.id,
-    name: use.name,
-    decision,
-    ...("rule" in verdict && verdict.rule ? { rule: verdict.rule } : {}),
-    original: use.input,
-    effective: runs ? effective : null,
-    ...("estimate" in verdict && verdict.estimate ? { estimate: verdict.estimate } : {}),
-  });
-  if (!runs) {
-    const text = decision.action === "reject" ? decision.message : `Not run: ${decision.reason}`;
-    return {
-      block: { type: "tool_result", toolUseId: use.id, content: text, isError: true },
-      ran: false,
-      ...(decision.action === "stop" ? { stop: decision.reason } : {}),
-    };
-  }
-  const started = clock.now();
-  const result = await tools.call(use.name, effective, { signal, toolUseId: use.id });
-  events.emit({
-    type: "tool",
-    turn,
-    toolUseId: use.id,
-    name: use.name,
-    input: effective,
-    result: result.content,
-    ...(result.structured !== undefined ? { structured: result.structured } : {}),
-    ...(result.meta !== undefined ? { meta: result.meta } : {}),
-    isError: result.isError,
-    ms: clock.now() - started,
-  });
-  const content = decision.action === "rewrite" ? `[guard] ${decision.note}\n${result.content}` : result.content;
-  return {
-    block: {
-      type: "tool_result",
-      toolUseId: use.id,
-      content,
-      ...(result.isError ? { isError: true } : {}),
-      ...(result.structured !== undefined ? { structured: result.structured } : {}),
-    },
-    ran: true,
-  };
 }

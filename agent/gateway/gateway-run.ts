@@ -1,7 +1,8 @@
 import { ZERO_USAGE } from "../core/conversation.ts";
-import type { Block, ToolUseBlock } from "../core/conversation.ts";
-import { runCall } from "../core/loop.ts";
-import type { EndReason, LoopResult } from "../core/loop.ts";
+import type { Block } from "../core/conversation.ts";
+import { runCall, SYSTEM_CLOCK } from "../core/call.ts";
+import type { LoopResult } from "../core/loop.ts";
+import type { EndReason } from "../core/run-end.ts";
 import type { FilledPrompt } from "../config/system-prompt.ts";
 import type { RunSession } from "../session/run-session.ts";
 import type { RunSummary } from "../summary/summary.ts";
@@ -111,15 +112,14 @@ export class GatewayRun {
     }
     const turn = ++this.turn;
     events.emit({ type: "turn", turn });
-    const use: ToolUseBlock = { type: "tool_use", id: `mcp-${turn}`, name, input };
     const signal = o.signal ? AbortSignal.any([o.signal, this.stopping.signal]) : this.stopping.signal;
     this.progress = o.progress;
     let outcome: Awaited<ReturnType<typeof runCall>>;
     try {
-      outcome = await runCall(use, turn, {
+      outcome = await runCall({ id: `mcp-${turn}`, name, input }, turn, {
         tools: this.session.tools,
         events,
-        clock: { now: () => Date.now() },
+        clock: SYSTEM_CLOCK,
         signal,
         guard: this.session.guard,
         model: this.session.cfg.model,

@@ -32,7 +32,8 @@ export function workflowRule(state: TrainingState): GuardRule {
           message: `Refused: checkpoints named ${RESUME_POINT_PREFIX}* (and save's keep_resume_points) are the harness's rolling resume points. Save under another name.`,
         };
       }
-      if (tool === "finish" && state.unsavedTrainingCalls > 0 && !finishWarned) {
+      // The harness finishes a stopping run only after its own emergency save (or its report of the loss).
+      if (tool === "finish" && call.harness !== true && state.unsavedTrainingCalls > 0 && !finishWarned) {
         finishWarned = true;
         return {
           action: "reject",

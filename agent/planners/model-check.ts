@@ -1,4 +1,5 @@
-import { EXIT, UserError } from "../core/errors.ts";
+import { UserError } from "../core/errors.ts";
+import { EXIT } from "../core/run-end.ts";
 
 /**
  * Checking a planner's model id against its provider's model list before a run starts

@@ -1,18 +1,15 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { buildGuard } from "../guard/index.ts";
 import { runLoop } from "../core/loop.ts";
-import { MetricsLedger } from "../metrics/ledger.ts";
-import { TrainingState } from "../state/training-state.ts";
 import type { AlertThresholds } from "../metrics/alerts.ts";
-import { EventBus, observing } from "../core/events.ts";
+import { EventBus } from "../core/events.ts";
 import type { RunEvent } from "../core/events.ts";
 import type { RecordedEvent } from "../transcript/transcript.ts";
 import { loadRecording, recordedBudgets, recordedConfig, recordedGuardOff } from "../transcript/recording.ts";
-import { SpendLedger } from "../spend/ledger.ts";
 import { RecordedEstimates } from "../spend/estimate.ts";
-import { wrapUp } from "../core/harness-calls.ts";
+import { wrapUp } from "../session/wrap-up.ts";
+import { RunState } from "../session/run-state.ts";
 import { ResumePoints } from "../session/resume-points.ts";
 import { CassetteTools, RecordedPlanner, toolSpecsOf } from "../planners/recorded.ts";
 import { UserError } from "../core/errors.ts";
@@ -60,31 +57,27 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
     const tools = toolSpecsOf(rec.header);
     const cassette = new CassetteTools(tools, rec.read.events);
     const maxTrainCalls = overrides.maxTrainCalls ?? cfg.maxTrainCalls;
-    const training = new TrainingState();
-    // The recorded dollar budgets against the recorded costs and estimates (the calls' data
-    // files are not here to estimate again): nothing is spent, so this only shows refusals.
-    const spend = new SpendLedger();
-    const guard = await buildGuard({
-      trainingState: training,
-      onWrongModel: overrides.onWrongModel ?? cfg.onWrongModel,
-      dataDir: path.join(scratch, "data"),
-      budget: { ...(maxTrainCalls ? { maxTrainCalls } : {}), cost: recordedBudgets(rec), spend, estimator: new RecordedEstimates(rec.read.events) },
-      disabled: overrides.guardOff ?? cfg.guardOff,
-      customRuleFiles: cfg.guardRules,
-    });
-    const ledger = new MetricsLedger({
+    const state = await RunState.build({
       model: rec.header.model,
-      now: Date.now,
-      startedAt: Date.now(),
-      thresholds: overrides.alertThresholds ?? cfg.alertThresholds,
+      guard: {
+        onWrongModel: overrides.onWrongModel ?? cfg.onWrongModel,
+        dataDir: path.join(scratch, "data"),
+        // The recorded dollar budgets against the recorded costs and estimates (the calls' data
+        // files are not here to estimate again): nothing is spent, so this only shows refusals.
+        budget: { ...(maxTrainCalls ? { maxTrainCalls } : {}), cost: recordedBudgets(rec), estimator: new RecordedEstimates(rec.read.events) },
+        disabled: overrides.guardOff ?? cfg.guardOff,
+        customRuleFiles: cfg.guardRules,
+      },
+      ledger: () => ({ model: rec.header.model, now: Date.now, startedAt: Date.now(), thresholds: overrides.alertThresholds ?? cfg.alertThresholds }),
     });
+    const { training, guard } = state;
     const events: RunEvent[] = [];
-    const bus = new EventBus([{ on: (e) => events.push(e) }, training, observing(guard), ledger, spend]);
+    const bus = new EventBus([{ on: (e) => events.push(e) }, ...state.listeners]);
     // The harness's own calls run again too (resume points, the save and finish of a stop), at
     // the recorded interval; a recording from before resume points had none.
     const recordedEvery = (rec.header.config as { resumeEvery?: unknown }).resumeEvery;
     const resumePoints = new ResumePoints(typeof recordedEvery === "number" ? recordedEvery : 0, training);
-    const harness = { tools: cassette, events: bus, out: () => {}, guard: { check: guard.check.bind(guard), model: rec.header.model } };
+    const harness = { ...state.harness(cassette, bus), out: () => {} };
     await runLoop(
       {
         system: rec.system,
@@ -103,7 +96,7 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
         clock: { now: Date.now },
         signal: new AbortController().signal,
         guard,
-        feedback: ledger,
+        feedback: state.ledger,
       },
     );
     return { differences: differencesFrom(rec.read.events, events, cassette), events };

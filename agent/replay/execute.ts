@@ -2,13 +2,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Env } from "../config/run-config.ts";
-import { buildGuard } from "../guard/index.ts";
 import { runLoop } from "../core/loop.ts";
 import { localTools, pickEnv } from "../workspace/workspace-tools.ts";
 import { baseToolName } from "../core/tool-names.ts";
-import { TrainingState } from "../state/training-state.ts";
 import type { RecordedEvent } from "../transcript/transcript.ts";
-import { EventBus, observing } from "../core/events.ts";
+import { EventBus } from "../core/events.ts";
+import { RunState } from "../session/run-state.ts";
 import type { RunEvent } from "../core/events.ts";
 import { loadRecording, recordedConfig } from "../transcript/recording.ts";
 import { RecordedPlanner } from "../planners/recorded.ts";
@@ -47,7 +46,11 @@ export async function executeReplay(
     ...(o.guardOff ? { guardOff: o.guardOff } : {}),
     ...(o.bashEnv ? { bashEnv: o.bashEnv } : {}),
   });
-  const training = new TrainingState();
+  const state = await RunState.build({
+    model: rec.header.model,
+    guard: { onWrongModel: cfg.onWrongModel, dataDir: path.join(runDir, "data"), budget: {}, disabled: cfg.guardOff, customRuleFiles: cfg.guardRules },
+  });
+  const training = state.training;
   o.out(`tool servers from ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
   const hub = await ToolHub.start({
     servers: cfg.mcpConfigPath ? loadServers(cfg.mcpConfigPath, o.env) : [],
@@ -58,23 +61,15 @@ export async function executeReplay(
   o.out(`execute replay of ${rec.file}: recorded planner turns, live tools (scratch dir ${runDir})`);
   const events: RunEvent[] = [];
   try {
-    const guard = await buildGuard({
-      trainingState: training,
-      onWrongModel: cfg.onWrongModel,
-      dataDir: path.join(runDir, "data"),
-      budget: {},
-      disabled: cfg.guardOff,
-      customRuleFiles: cfg.guardRules,
-    });
     await runLoop(
       { system: rec.system, model: rec.header.model, kickoff: rec.kickoff, maxTurns: 100_000, maxMs: Number.MAX_SAFE_INTEGER, maxNudges: cfg.maxNudges },
       {
         planner: RecordedPlanner.fromEvents(rec.read.events, rec.file),
         tools: hub,
-        events: new EventBus([{ on: (e) => events.push(e) }, training, observing(guard)]),
+        events: new EventBus([{ on: (e) => events.push(e) }, ...state.listeners]),
         clock: { now: Date.now },
         signal: new AbortController().signal,
-        guard,
+        guard: state.guard,
       },
     );
   } finally {

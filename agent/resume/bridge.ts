@@ -1,17 +1,16 @@
 import { toolUses } from "../core/conversation.ts";
 import type { Message, ToolResultBlock } from "../core/conversation.ts";
-import { replay } from "../core/events.ts";
-import type { EventListener, EventSink } from "../core/events.ts";
-import type { Guard } from "../core/guard.ts";
+import { rebuildState } from "../core/events.ts";
+import type { EventListener } from "../core/events.ts";
 import { HARNESS_CALL } from "../core/harness-call-ids.ts";
-import { harnessCall } from "../core/harness-calls.ts";
+import { harnessCall } from "../core/call.ts";
+import type { HarnessCallDeps } from "../core/call.ts";
 import { describeRestore, ORPHAN_ANSWER } from "./restore-note.ts";
 import type { RestoreFacts } from "./restore-note.ts";
 import type { SessionCounters } from "../state/training-state.ts";
 import { exposedToolName } from "../core/tool-names.ts";
 import { messagesFromEvents } from "../transcript/transcript.ts";
 import type { RecordedEvent } from "../transcript/transcript.ts";
-import type { ToolExecutor } from "../core/tools.ts";
 
 /**
  * Carrying on from recorded events: a fork copies them into a new run's transcript,
@@ -37,14 +36,10 @@ export type Continuation = {
   reason: string;
 };
 
-export type BridgeDeps = {
-  /** The live stream (transcript writer, state, progress). */
-  events: EventSink;
+/** The harness-call deps (`events` is the live stream: transcript writer, state, progress), plus the state listeners and a line printer. */
+export type BridgeDeps = HarnessCallDeps & {
   /** The listeners that rebuild state from recorded events: training state, guard, metrics (no file writers). */
-  state: EventListener[];
-  tools: ToolExecutor;
-  guard: Guard;
-  model: string;
+  stateListeners: EventListener[];
   out: (line: string) => void;
 };
 
@@ -92,7 +87,7 @@ export async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message
       d.events.emit(event);
     }
   } else {
-    replay(cont.prefix, d.state);
+    rebuildState(cont.prefix, d.stateListeners);
   }
   const messages = messagesFromEvents(cont.prefix);
   const notes = [`[harness] ${cont.reason}`];
@@ -104,7 +99,7 @@ export async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message
   if (cont.checkpoint) {
     const load = exposedToolName(d.tools.tools, "load");
     const r = load
-      ? await harnessCall({ tools: d.tools, events: d.events, guard: { check: (c, x) => d.guard.check(c, x), model: d.model } }, cont.startTurn, {
+      ? await harnessCall(d, cont.startTurn, {
           id: HARNESS_CALL.restore,
           name: load,
           input: { path: cont.checkpoint },

@@ -6,7 +6,7 @@ import { UserError } from "../core/errors.ts";
 import { plannerDepth, resolvePlanner } from "../planners/index.ts";
 import { executeRun } from "../session/execute-run.ts";
 import type { RunIO } from "../session/execute-run.ts";
-import { replay } from "../core/events.ts";
+import { rebuildState } from "../core/events.ts";
 import { replacedBy, TrainingState } from "../state/training-state.ts";
 import type { RecordedEvent } from "../transcript/transcript.ts";
 import { lastTurn, loadRecording, recordedConfig, turnOf } from "../transcript/recording.ts";
@@ -23,7 +23,7 @@ import { RUN_DIRS } from "../../tools/contracts/run-layout.ts";
  */
 export function lastCheckpoint(prefix: RecordedEvent[], runDir: string, later: RecordedEvent[] = []): { path?: string; refused?: string; lost: number } {
   const state = new TrainingState();
-  replay(prefix, [state]);
+  rebuildState(prefix, [state]);
   for (const e of later) if (e.type === "tool" && !e.isError) for (const gone of replacedBy(e.structured)) state.forget(gone);
   const dir = path.join(runDir, RUN_DIRS.checkpoints);
   // Newest first; a local one that is no longer in the folder (deleted by hand) gives way to the one before it.

@@ -48,7 +48,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     session.noteStart(cont?.startTurn ?? 0);
     io.out(`tools: ${session.tools.tools.map((t) => t.name).join(", ")}`);
     const messages = cont
-      ? await bridge(cont, { events: session.events, state: session.state, tools: session.tools, guard: session.guard, model: cfg.model, out: io.out })
+      ? await bridge(cont, { ...session.state.harness(session.tools, session.events), stateListeners: session.state.listeners, out: io.out })
       : undefined;
     const retry = {
       ...DEFAULT_RETRY,

@@ -1,6 +1,6 @@
 import { HARNESS_CALL } from "../core/harness-call-ids.ts";
-import { harnessCall } from "../core/harness-calls.ts";
-import type { HarnessCallDeps } from "../core/harness-calls.ts";
+import { harnessCall } from "../core/call.ts";
+import type { HarnessCallDeps } from "../core/call.ts";
 import { exposedToolName } from "../core/tool-names.ts";
 import { isResumePoint } from "../state/training-state.ts";
 import type { TrainingState } from "../state/training-state.ts";

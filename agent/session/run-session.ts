@@ -2,17 +2,15 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Env, RunConfig } from "../config/run-config.ts";
 import { loadServers } from "../config/run-config.ts";
-import { EXIT, UserError } from "../core/errors.ts";
-import { EventBus, observing } from "../core/events.ts";
-import type { EventListener } from "../core/events.ts";
-import { buildGuard } from "../guard/index.ts";
+import { UserError } from "../core/errors.ts";
+import { EXIT, EXIT_FOR } from "../core/run-end.ts";
+import { EventBus } from "../core/events.ts";
 import type { GuardPipeline } from "../guard/pipeline.ts";
-import { wrapUp } from "../core/harness-calls.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { localTools, pickEnv } from "../workspace/workspace-tools.ts";
 import type { LocalTools } from "../workspace/workspace-tools.ts";
 import type { LoopResult } from "../core/loop.ts";
-import { MetricsLedger } from "../metrics/ledger.ts";
+import type { MetricsLedger } from "../metrics/ledger.ts";
 import { MetricsFileWriter } from "../metrics/metrics-file.ts";
 import { ProgressPrinter } from "./progress-printer.ts";
 import { MIN_SECRET_LENGTH, Redactor } from "../secrets/redactor.ts";
@@ -22,10 +20,13 @@ import { ResumePoints } from "./resume-points.ts";
 import { formatSummary, summarize } from "../summary/summary.ts";
 import type { RunSummary } from "../summary/summary.ts";
 import { CallEstimator } from "../spend/estimate.ts";
-import { costBudgetOf, SpendLedger } from "../spend/ledger.ts";
+import { costBudgetOf } from "../spend/ledger.ts";
+import type { SpendLedger } from "../spend/ledger.ts";
 import { PricedExecutor } from "../spend/priced-executor.ts";
 import type { RunPrices } from "../spend/setup.ts";
-import { TrainingState } from "../state/training-state.ts";
+import type { TrainingState } from "../state/training-state.ts";
+import { RunState } from "./run-state.ts";
+import { wrapUp } from "./wrap-up.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "../transcript/transcript.ts";
 import { ServerStartError, ToolHub } from "../tool-hub/hub.ts";
 import type { ServerConfig } from "../tool-hub/mcp-config.ts";
@@ -52,17 +53,6 @@ export type SessionOptions = {
 /** What the run header says about the one who acts: the planner (or external agent) and the system prompt. */
 export type SessionHeader = { planner: string; system: string; templateSha256: string; parent?: string };
 
-export const EXIT_FOR: Record<LoopResult["reason"], number> = {
-  finished: EXIT.finished,
-  aborted: EXIT.interrupted,
-  planner_error: EXIT.plannerFailed,
-  max_turns: EXIT.unfinished,
-  time_limit: EXIT.unfinished,
-  planner_stopped: EXIT.unfinished,
-  refusal: EXIT.unfinished,
-  guard_stop: EXIT.unfinished,
-};
-
 /**
  * Everything a run has besides whoever decides the calls: the run directory, the tool
  * hub behind redaction, the guard, the training state, and the listeners of the event
@@ -74,13 +64,10 @@ export class RunSession {
     readonly cfg: RunConfig,
     private readonly io: RunIO,
     readonly redactor: Redactor,
-    readonly training: TrainingState,
-    readonly guard: GuardPipeline,
+    /** What the run knows, rebuilt from its events: training state, guard, metrics ledger, spend. */
+    readonly state: RunState,
     readonly ledger: MetricsLedger,
-    readonly spend: SpendLedger,
     readonly events: EventBus,
-    /** The listeners that rebuild state from recorded events (no file writers). */
-    readonly state: EventListener[],
     readonly tools: ToolExecutor,
     private readonly hub: ToolHub,
     private readonly servers: ServerConfig[],
@@ -92,7 +79,19 @@ export class RunSession {
     /** Why `bash` is not offered, when it is not. */
     private readonly bashUnavailable: string | undefined,
   ) {
-    this.resumePoints = new ResumePoints(cfg.resumeEvery, training);
+    this.resumePoints = new ResumePoints(cfg.resumeEvery, state.training);
+  }
+
+  get training(): TrainingState {
+    return this.state.training;
+  }
+
+  get guard(): GuardPipeline {
+    return this.state.guard;
+  }
+
+  get spend(): SpendLedger {
+    return this.state.spend;
   }
 
   private readonly resumePoints: ResumePoints;
@@ -105,12 +104,18 @@ export class RunSession {
     checkRunDir(cfg.runDir, resuming);
     const redactor = Redactor.fromEnv(env);
     const graceMinutes = Math.max(1, Math.min(10, cfg.maxMinutes * 0.2));
-    const training = new TrainingState();
-    const spend = new SpendLedger();
     const prices = o.prices;
     const costBudget = costBudgetOf(cfg);
-    const guard = await buildGuard({
-      trainingState: training,
+    // The run's clock starts as its session opens (tool servers starting count toward --max-minutes).
+    const started = Date.now();
+    // A run that can spend nothing (offline planner, local model, no budget) shows no spend as it goes.
+    const spends =
+      Object.keys(costBudget).length > 0 ||
+      prices.planner === undefined ||
+      prices.training === undefined ||
+      prices.planner.input + prices.planner.output > 0 ||
+      prices.training.prefill + prices.training.sample + prices.training.train > 0;
+    const guard = {
       onWrongModel: cfg.onWrongModel,
       dataDir: layout.data,
       inlineLimitBytes: cfg.inlineLimitKb * 1024,
@@ -119,12 +124,25 @@ export class RunSession {
         graceMinutes,
         ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
         cost: costBudget,
-        spend,
         ...(prices.training ? { estimator: new CallEstimator({ model: cfg.model, price: prices.training, runDir: cfg.runDir }) } : {}),
       },
       disabled: cfg.guardOff,
       customRuleFiles: cfg.guardRules,
+    };
+    const state = await RunState.build({
+      model: cfg.model,
+      guard,
+      ledger: (spend) => ({
+        model: cfg.model,
+        now: Date.now,
+        startedAt: started,
+        maxMinutes: cfg.maxMinutes,
+        ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
+        thresholds: cfg.alertThresholds,
+        ...(spends ? { spendLine: () => `spend ${spend.describe(costBudget)}` } : {}),
+      }),
     });
+    const { training, spend } = state;
     // Every harness-owned name exists before the planner's shell could plant a link there.
     for (const dir of [layout.logs, layout.checkpoints]) fs.mkdirSync(dir, { recursive: true });
     fs.closeSync(fs.openSync(layout.metrics, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o644));
@@ -145,31 +163,12 @@ export class RunSession {
       heartbeat.progress(server, tool, message);
       o.onProgress?.(server, tool, message);
     });
-    const started = Date.now();
-    // A run that can spend nothing (offline planner, local model, no budget) shows no spend as it goes.
-    const spends =
-      Object.keys(costBudget).length > 0 ||
-      prices.planner === undefined ||
-      prices.training === undefined ||
-      prices.planner.input + prices.planner.output > 0 ||
-      prices.training.prefill + prices.training.sample + prices.training.train > 0;
-    const spendLine = spends ? () => `spend ${spend.describe(costBudget)}` : undefined;
-    const ledger = new MetricsLedger({
-      model: cfg.model,
-      now: Date.now,
-      startedAt: started,
-      maxMinutes: cfg.maxMinutes,
-      ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
-      thresholds: cfg.alertThresholds,
-      ...(spendLine ? { spendLine } : {}),
-    });
     if (resuming) truncateTornTail(layout.transcript);
     const writer = new TranscriptWriter(layout.transcript, redactor, () => new Date(), o.resumeSeq ?? 0);
     // State listeners rebuild from recorded events on resume; file writers and printers only see what happens now.
-    const state = [training, observing(guard), ledger, spend];
     const events = new EventBus([
       writer,
-      ...state,
+      ...state.listeners,
       new MetricsFileWriter(layout.metrics, (t) => redactor.text(t)),
       new ProgressPrinter(io.out, redactor, started, Date.now, spends ? () => spend.short(costBudget) : undefined),
       heartbeat,
@@ -180,12 +179,9 @@ export class RunSession {
       cfg,
       io,
       redactor,
-      training,
-      guard,
-      ledger,
-      spend,
-      events,
       state,
+      state.ledger!,
+      events,
       tools,
       hub,
       servers,
@@ -228,16 +224,12 @@ export class RunSession {
 
   /** A graceful stop: unsaved training saved by the harness (through the guard), the training session finished. */
   wrapUp(result: LoopResult): Promise<void> {
-    return wrapUp(result, { ...this.harnessDeps(), training: this.training });
+    return wrapUp(result, { ...this.state.harness(this.tools, this.events), training: this.training, out: this.io.out });
   }
 
   /** After each call that ran: a rolling resume point when one is due (resume-points.ts). */
   afterCall(turn: number): Promise<void> {
-    return this.resumePoints.afterCall(turn, this.harnessDeps());
-  }
-
-  private harnessDeps() {
-    return { tools: this.tools, events: this.events, out: this.io.out, guard: { check: this.guard.check.bind(this.guard), model: this.cfg.model } };
+    return this.resumePoints.afterCall(turn, { ...this.state.harness(this.tools, this.events), out: this.io.out });
   }
 
   /** Stops the heartbeat and the tool servers and closes the transcript. */

@@ -1,9 +1,9 @@
 import path from "node:path";
-import { END_REASON_TEXT } from "../core/end-reasons.ts";
+import { END_REASON_TEXT } from "../core/run-end.ts";
 import { pct } from "../../lib/format.ts";
 import type { RunConfig } from "../config/run-config.ts";
 import type { LoopResult } from "../core/loop.ts";
-import { replay } from "../core/events.ts";
+import { rebuildState } from "../core/events.ts";
 import { tookStep } from "../state/training-state.ts";
 import type { EventListener, RunEvent } from "../core/events.ts";
 import { liftInterval, meanInterval, scoresByPrompt } from "./holdout-stats.ts";
@@ -143,7 +143,7 @@ export class SummaryCollector implements EventListener {
 export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult, transcriptPath: string): RunSummary {
   const c = new SummaryCollector();
   const spend = new SpendLedger();
-  replay(readTranscript(transcriptPath).events, [c, spend]);
+  rebuildState(readTranscript(transcriptPath).events, [c, spend]);
   const budget = costBudgetOf(cfg);
   const scores = c.scores;
   return {

@@ -4,7 +4,7 @@
  * view folds in the events the server pushes (server-sent events) without a reload.
  */
 import type uPlot from "uplot";
-import { END_REASON_TEXT } from "../../core/end-reasons.ts";
+import { END_REASON_TEXT } from "../../core/run-end.ts";
 import { ReportFolder } from "../model.ts";
 import type { CallEntry, ReportModel, TurnEntry } from "../model.ts";
 import type { PagePayload } from "../payload.ts";
