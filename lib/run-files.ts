@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { isHarnessOwned } from "../tools/contracts/run-layout.ts";
+import { isHarnessOwned } from "./run-layout.ts";
 
 /**
  * The one path rule for every tool argument that names a file (reward_function,

@@ -1,14 +1,14 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { bridge } from "../agent/resume/bridge.ts";
+import { bridge } from "../agent/session/continue-from-events.ts";
 import { rebuildState } from "../agent/core/events.ts";
 import { ALLOW_ALL } from "../agent/core/call.ts";
 import type { RunEvent } from "../agent/core/events.ts";
 import { HARNESS_CALL } from "../agent/core/harness-call-ids.ts";
-import { lastCheckpoint } from "../agent/resume/from-recording.ts";
-import { describeRestore, ORPHAN_ANSWER, readRestore } from "../agent/resume/restore-note.ts";
-import type { RestoreFacts } from "../agent/resume/restore-note.ts";
+import { lastCheckpoint } from "../agent/resume/resume-and-fork.ts";
+import { describeRestore, ORPHAN_ANSWER, readRestore } from "../agent/state/restore-note.ts";
+import type { RestoreFacts } from "../agent/state/restore-note.ts";
 import { ResumePoints, resumePointName } from "../agent/session/resume-points.ts";
 import { SummaryCollector } from "../agent/summary/summary.ts";
 import { TrainingState } from "../agent/state/training-state.ts";

@@ -13,7 +13,7 @@ import {
   splitList,
 } from "../config/run-config.ts";
 import type { RunFlags } from "../config/run-config.ts";
-import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "../planners/depth.ts";
+import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "../config/planner-depth.ts";
 import { UserError } from "../core/errors.ts";
 import { EXIT } from "../core/run-end.ts";
 import { recipeHelp } from "../config/recipes.ts";
@@ -31,7 +31,7 @@ import type { SweepFlags } from "../sweep/spec.ts";
 // The commands' code (SDKs, MCP, the training stack) loads when a command runs, so --help
 // and a usage error answer at once.
 const runCode = () => import("../session/execute-run.ts");
-const replayCode = () => Promise.all([import("../replay/cassette.ts"), import("../resume/from-recording.ts"), import("../replay/execute.ts")]);
+const replayCode = () => Promise.all([import("../replay/cassette.ts"), import("../resume/resume-and-fork.ts"), import("../replay/execute.ts")]);
 const gatewayCode = () => import("../gateway/gateway.ts");
 const sweepCode = () => import("../sweep/sweep.ts");
 const doctorCode = () => import("./doctor.ts");
@@ -517,7 +517,7 @@ program
     const f = parseFlags(resumeFlagsShape, flags);
     const cwd = process.cwd();
     const env = loadEnv(cwd);
-    const { resumeRun } = await import("../resume/from-recording.ts");
+    const { resumeRun } = await import("../resume/resume-and-fork.ts");
     const { exitCode } = await withWatchers(runDirOf(runDir), f, env, () =>
       resumeRun(runDir, {
         env,

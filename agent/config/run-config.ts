@@ -11,8 +11,8 @@ import { loadMcpConfig, McpConfigError } from "../tool-hub/mcp-config.ts";
 import type { ServerConfig } from "../tool-hub/mcp-config.ts";
 import { BUNDLED_MCP_CONFIG, DEFAULT_TEMPLATE } from "../../lib/package-paths.ts";
 import { localModelIds } from "../../tools/contracts/local-models.ts";
-import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "../planners/depth.ts";
-import type { ReasoningEffort } from "../planners/depth.ts";
+import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "./planner-depth.ts";
+import type { ReasoningEffort } from "./planner-depth.ts";
 import { readConfigFile, whyUnreadable } from "../../lib/run-files.ts";
 
 export type Env = Record<string, string | undefined>;

@@ -1,6 +1,6 @@
 import type { AssistantTurn, Message } from "./conversation.ts";
 import type { GuardDecision, ToolCall } from "./guard.ts";
-import type { CostEstimate } from "../spend/prices.ts";
+import type { CostEstimate } from "./cost.ts";
 import type { ToolResult } from "./tools.ts";
 import type { EndReason } from "./run-end.ts";
 

@@ -1,5 +1,5 @@
 import type { Usage } from "./conversation.ts";
-import type { CostEstimate } from "../spend/prices.ts";
+import type { CostEstimate } from "./cost.ts";
 import type { ToolSpec } from "./tools.ts";
 
 /** What the guard decided about one tool call. */

@@ -33,3 +33,6 @@ export interface Planner {
    */
   check?(signal?: AbortSignal): Promise<string[]>;
 }
+
+/** A gateway run's planner id is this and the agent's client name: the transcript has no planner turns. */
+export const GATEWAY_PLANNER_PREFIX = "mcp:";

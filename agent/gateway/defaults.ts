@@ -3,8 +3,5 @@
 /** A fixed bearer token for the HTTP gateway (so an agent's config can name it); otherwise a fresh one is printed. */
 export const TOKEN_ENV = "TINKERLOOP_MCP_TOKEN";
 
-/** A gateway run's planner id is this and the agent's client name: the transcript has no planner turns. */
-export const GATEWAY_PLANNER_PREFIX = "mcp:";
-
 /** The HTTP gateway's port when --http names none. */
 export const GATEWAY_DEFAULT_PORT = 8766;

@@ -8,7 +8,7 @@ import type { RunSession } from "../session/run-session.ts";
 import type { RunSummary } from "../summary/summary.ts";
 import { baseToolName } from "../core/tool-names.ts";
 import type { ToolSpec } from "../core/tools.ts";
-import { GATEWAY_PLANNER_PREFIX } from "./defaults.ts";
+import { GATEWAY_PLANNER_PREFIX } from "../core/planner.ts";
 
 /** What an external agent gets back for one call: text for the agent, and the tool's structured result. */
 export type GatewayResult = { text: string; isError: boolean; structured?: unknown };

@@ -3,7 +3,7 @@ import type { CostEstimator } from "../spend/estimate.ts";
 import { isCostlyTool } from "../spend/estimate.ts";
 import type { CostBudget, SpendTotals } from "../spend/ledger.ts";
 import { formatUsd } from "../spend/prices.ts";
-import type { CostEstimate } from "../spend/prices.ts";
+import type { CostEstimate } from "../core/cost.ts";
 import type { EstimatedDecision, GuardRule } from "../core/guard.ts";
 
 export type Budget = {

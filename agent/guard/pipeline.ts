@@ -1,4 +1,4 @@
-import type { CostEstimate } from "../spend/prices.ts";
+import type { CostEstimate } from "../core/cost.ts";
 import type { EstimatedDecision, Guard, GuardContext, GuardDecision, GuardRule, GuardVerdict, ToolCall } from "../core/guard.ts";
 
 /**

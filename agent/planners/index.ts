@@ -3,7 +3,7 @@ import type { Env } from "../config/run-config.ts";
 import type { Hints } from "../config/recipes.ts";
 import { AnthropicPlanner } from "./anthropic.ts";
 import { OpenAIPlanner } from "./openai.ts";
-import type { PlannerDepth, ReasoningEffort } from "./depth.ts";
+import type { PlannerDepth, ReasoningEffort } from "../config/planner-depth.ts";
 import type { Planner } from "../core/planner.ts";
 import { ScriptedPlanner } from "./scripted.ts";
 import { RecordedPlanner } from "./recorded.ts";

@@ -9,7 +9,7 @@ import { apiClientOptions, DEFAULT_PLANNER_MAX_TOKENS } from "./api-client-optio
 import type { ApiPlannerOptions } from "./api-client-options.ts";
 import { refusedKey, unknownModel } from "./model-check.ts";
 
-import type { ReasoningEffort } from "./depth.ts";
+import type { ReasoningEffort } from "../config/planner-depth.ts";
 
 export type OpenAIPlannerOptions = ApiPlannerOptions & { reasoningEffort?: ReasoningEffort };
 

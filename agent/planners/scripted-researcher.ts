@@ -3,7 +3,7 @@ import type { Hints } from "../config/recipes.ts";
 import { writtenFileShape } from "../../tools/contracts/hf-datasets-results.ts";
 import { checkRewardResult, grpoStepRead, sampleResult, sftStepRead } from "../../tools/contracts/tinker-results.ts";
 import { readResult } from "../../tools/contracts/tool-results.ts";
-import type { RestoreFacts } from "../resume/restore-note.ts";
+import type { RestoreFacts } from "../state/restore-note.ts";
 import { checkpointNameOf } from "../../tools/contracts/checkpoint-names.ts";
 import { CHECKLIST } from "../../tools/contracts/checklist.ts";
 import { pct } from "../../lib/format.ts";

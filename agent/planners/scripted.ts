@@ -5,7 +5,7 @@ import type { ToolSpec } from "../core/tools.ts";
 import { ZERO_USAGE } from "../core/conversation.ts";
 import { loadRecipe } from "../config/recipes.ts";
 import type { Hints } from "../config/recipes.ts";
-import { ORPHAN_ANSWER, readRestore } from "../resume/restore-note.ts";
+import { ORPHAN_ANSWER, readRestore } from "../state/restore-note.ts";
 import { baseToolName } from "../core/tool-names.ts";
 import type { Planner, PlannerRequest } from "../core/planner.ts";
 import { Researcher } from "./scripted-researcher.ts";

@@ -13,7 +13,7 @@ import { RunState } from "../session/run-state.ts";
 import { ResumePoints } from "../session/resume-points.ts";
 import { CassetteTools, RecordedPlanner, toolSpecsOf } from "../planners/recorded.ts";
 import { UserError } from "../core/errors.ts";
-import { GATEWAY_PLANNER_PREFIX } from "../gateway/defaults.ts";
+import { GATEWAY_PLANNER_PREFIX } from "../core/planner.ts";
 
 /** What a cassette replay may change; guard rule modules come only from the user's flags, never from the transcript. */
 export type GuardOverrides = {

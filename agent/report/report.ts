@@ -2,7 +2,7 @@
  * `tinkerloop report`: a run directory in, `report.html` out. The model is folded from
  * the transcript; metrics.jsonl and summary.json add what only they hold.
  */
-import { RUN_FILES } from "../../tools/contracts/run-layout.ts";
+import { RUN_FILES } from "../../lib/run-layout.ts";
 import fs from "node:fs";
 import { replaceFile } from "../../lib/run-files.ts";
 import path from "node:path";

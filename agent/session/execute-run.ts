@@ -1,7 +1,7 @@
 import crypto from "node:crypto";
 import type { Env, RunConfig } from "../config/run-config.ts";
-import { bridge } from "../resume/bridge.ts";
-import type { Continuation } from "../resume/bridge.ts";
+import { bridge } from "./continue-from-events.ts";
+import type { Continuation } from "./continue-from-events.ts";
 import { runLoop } from "../core/loop.ts";
 import type { LoopResult } from "../core/loop.ts";
 import { plannerDepth, resolvePlanner } from "../planners/index.ts";

@@ -33,7 +33,7 @@ import type { ServerConfig } from "../tool-hub/mcp-config.ts";
 import { RedactingExecutor } from "../tool-hub/redacting-executor.ts";
 import type { ToolExecutor } from "../core/tools.ts";
 import { replaceFile } from "../../lib/run-files.ts";
-import { RUN_FILES, runLayout } from "../../tools/contracts/run-layout.ts";
+import { RUN_FILES, runLayout } from "../../lib/run-layout.ts";
 import { RUN_SEED_ENV } from "../../tools/contracts/run-seed.ts";
 
 export type RunIO = {

@@ -4,8 +4,10 @@ import { baseToolName, isInitTool } from "../core/tool-names.ts";
 import type { ToolSpec } from "../core/tools.ts";
 import { isPathLike, PathRefused, readAllowedFile } from "../../lib/run-files.ts";
 import { defaultGroupSize, MAX_GROUP_SIZE } from "../../tools/contracts/tinker-models.ts";
-import { formatUsd, trainingCostUsd, ZERO_TOKENS } from "./prices.ts";
-import type { CostEstimate, TokenCounts, TrainingPrice } from "./prices.ts";
+import { formatUsd, trainingCostUsd } from "./prices.ts";
+import type { TrainingPrice } from "./prices.ts";
+import { ZERO_TOKENS } from "../core/cost.ts";
+import type { CostEstimate, TokenCounts } from "../core/cost.ts";
 
 /**
  * What a training or sampling call will cost, from its arguments alone, before it runs:

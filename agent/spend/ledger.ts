@@ -1,6 +1,7 @@
 import type { EventListener, RunEvent } from "../core/events.ts";
-import { addTokens, formatUsd, ZERO_TOKENS } from "./prices.ts";
-import type { TokenCounts } from "./prices.ts";
+import { formatUsd } from "./prices.ts";
+import { addTokens, ZERO_TOKENS } from "../core/cost.ts";
+import type { TokenCounts } from "../core/cost.ts";
 import { SPEND_META, spendShape } from "./priced-executor.ts";
 
 /** One call that processed tokens on the training backend: what the guard expected it to cost, and what it did. */

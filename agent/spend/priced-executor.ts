@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { trainingCostUsd } from "./prices.ts";
-import type { TokenCounts, TrainingPrice } from "./prices.ts";
+import type { TrainingPrice } from "./prices.ts";
+import type { TokenCounts } from "../core/cost.ts";
 import type { ToolCallOptions, ToolExecutor, ToolResult } from "../core/tools.ts";
 import { SPEND_META } from "../../tools/contracts/tool-results.ts";
 import { USAGE_META } from "../../tools/contracts/tinker-results.ts";

@@ -1,4 +1,5 @@
 import type { Usage } from "../core/conversation.ts";
+import type { TokenCounts } from "../core/cost.ts";
 import BUILT_IN from "./prices.json" with { type: "json" };
 
 /**
@@ -19,14 +20,6 @@ export type PlannerPrice = {
 
 /** USD per million tokens of a training model (Tinker's meters). */
 export type TrainingPrice = { prefill: number; cachedPrefill: number; sample: number; train: number };
-
-/** Tokens a training backend processed, by how they are billed. */
-export type TokenCounts = { prefill: number; cachedPrefill: number; sampled: number; trained: number };
-
-export const ZERO_TOKENS: TokenCounts = { prefill: 0, cachedPrefill: 0, sampled: 0, trained: 0 };
-
-/** What a call is expected to cost before it runs (the guard records it on the call's guard event). */
-export type CostEstimate = { usd: number; tokens: TokenCounts; basis: string };
 
 /** A price found for a model, with where it came from; or why there is none. */
 export type Priced<P> = { price: P; source: string; date: string } | { unknown: string };
@@ -105,10 +98,6 @@ export function plannerCostUsd(u: Usage, p: PlannerPrice): number {
 /** What a training backend's tokens cost at a price. */
 export function trainingCostUsd(t: TokenCounts, p: TrainingPrice): number {
   return (t.prefill * p.prefill + t.cachedPrefill * p.cachedPrefill + t.sampled * p.sample + t.trained * p.train) / 1e6;
-}
-
-export function addTokens(a: TokenCounts, b: TokenCounts): TokenCounts {
-  return { prefill: a.prefill + b.prefill, cachedPrefill: a.cachedPrefill + b.cachedPrefill, sampled: a.sampled + b.sampled, trained: a.trained + b.trained };
 }
 
 /** "$0.0042", "$1.23": small sums keep four decimals so a cheap run does not read as free. */

@@ -10,7 +10,7 @@ import { z } from "zod";
 import type { LoopResult } from "../core/loop.ts";
 import { parseTranscriptLine, TRANSCRIPT_SCHEMA_VERSION } from "../transcript/transcript.ts";
 import type { RecordedEvent } from "../transcript/transcript.ts";
-import { runLayout } from "../../tools/contracts/run-layout.ts";
+import { runLayout } from "../../lib/run-layout.ts";
 import type { CellRecord, CellState } from "./manifest.ts";
 
 /** A heartbeat (progress.txt) older than this means the run's process is gone; it is rewritten at least every 30 s while a run lives. */

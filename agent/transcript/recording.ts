@@ -8,7 +8,7 @@ import { UserError } from "../core/errors.ts";
 import { hintsShape } from "../config/recipes.ts";
 import { readTranscript } from "./transcript.ts";
 import type { RecordedEvent, TranscriptReadResult } from "./transcript.ts";
-import { RUN_FILES } from "../../tools/contracts/run-layout.ts";
+import { RUN_FILES } from "../../lib/run-layout.ts";
 
 export type RunHeader = Extract<RecordedEvent, { type: "run" }>;
 

@@ -3,7 +3,7 @@ import { BashTool } from "./bash-tool.ts";
 import type { LocalToolProvider } from "../core/tools.ts";
 import { WorkspaceTools } from "./file-tools.ts";
 import { PLAYBOOK_FILE } from "../../lib/package-paths.ts";
-import { HARNESS_OWNED } from "../../tools/contracts/run-layout.ts";
+import { HARNESS_OWNED } from "../../lib/run-layout.ts";
 import { sandboxStatus } from "../../lib/sandbox/os-sandbox.ts";
 
 export type LocalTools = { providers: LocalToolProvider[] /** Why `bash` is not offered, when it is not. */; bashUnavailable?: string };

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ORPHAN_ANSWER } from "../../agent/resume/restore-note.ts";
+import { ORPHAN_ANSWER } from "../../agent/state/restore-note.ts";
 import { readTranscript } from "../../agent/transcript/transcript.ts";
 import { runCli, shortRecipe, tempDir } from "../helpers.ts";
 import {

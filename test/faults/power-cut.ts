@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { readRestore } from "../../agent/resume/restore-note.ts";
+import { readRestore } from "../../agent/state/restore-note.ts";
 import { CLI, REPO, writeMcpConfig } from "../helpers.ts";
 
 /**

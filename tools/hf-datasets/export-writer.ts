@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { PathRefused, plainFoldersTo, resolveInRoot, writeInsideRoot } from "../../lib/run-files.ts";
-import { isHarnessOwned } from "../contracts/run-layout.ts";
+import { isHarnessOwned } from "../../lib/run-layout.ts";
 
 export class OutputPathError extends Error {}
 

@@ -11,7 +11,7 @@ import { replacedBy, TrainingState } from "../state/training-state.ts";
 import type { RecordedEvent } from "../transcript/transcript.ts";
 import { lastTurn, loadRecording, recordedConfig, turnOf } from "../transcript/recording.ts";
 import { within } from "../../lib/run-files.ts";
-import { RUN_DIRS } from "../../tools/contracts/run-layout.ts";
+import { RUN_DIRS } from "../../lib/run-layout.ts";
 
 /**
  * The checkpoint to restore after `prefix`: the newest one the run's training state

@@ -1,4 +1,4 @@
-import type { SessionCounters } from "../state/training-state.ts";
+import type { SessionCounters } from "./training-state.ts";
 
 /**
  * What a resumed or forked planner is told about its training session, in one
