@@ -23,6 +23,7 @@ export function isPathLike(value: string): boolean {
   return t.length > 0 && !t.includes("\n") && PATH_EXTENSIONS.some((ext) => t.endsWith(ext));
 }
 
+/** Whether `p` is `root` or inside it (lexically: links are the caller's to check). */
 export function within(p: string, root: string): boolean {
   const rel = path.relative(root, p);
   return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));

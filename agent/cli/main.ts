@@ -24,7 +24,8 @@ import { renderTranscript } from "../replay/view.ts";
 import { terminalSafe } from "./terminal.ts";
 import { writeCompare } from "../report/compare.ts";
 import { liveOptionsFrom, LIVE_DEFAULTS, startLiveServer } from "../report/live-server.ts";
-import { readRunTranscript, runDirOf, writeReport } from "../report/report.ts";
+import { readRunTranscript, writeReport } from "../report/report.ts";
+import { runTarget } from "../transcript/recording.ts";
 import { WandbLogger, wandbRequested } from "../wandb/logger.ts";
 import type { SweepFlags } from "../sweep/spec.ts";
 
@@ -518,7 +519,7 @@ program
     const cwd = process.cwd();
     const env = loadEnv(cwd);
     const { resumeRun } = await import("../resume/resume-and-fork.ts");
-    const { exitCode } = await withWatchers(runDirOf(runDir), f, env, () =>
+    const { exitCode } = await withWatchers(runTarget(runDir).runDir, f, env, () =>
       resumeRun(runDir, {
         env,
         io: stdoutIO(interruptible()),
@@ -550,7 +551,7 @@ program
   .option("--port <n>", `port to listen on (default ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
   .option("--host <address>", "listen on this address instead of loopback (e.g. 0.0.0.0)")
   .action(async (target: string, f: { port?: string; host?: string }) => {
-    const runDir = runDirOf(target);
+    const { runDir } = runTarget(target);
     readRunTranscript(runDir);
     const server = await startLiveServer({ runDir, ...liveOptionsFrom({ serve: true, ...f })! });
     print(`watching ${runDir}\nlive view: ${server.url}  (Ctrl-C to stop)\n`);

@@ -1,5 +1,7 @@
 import { baseToolName, isInitTool } from "../core/tool-names.ts";
 import type { GuardRule } from "../core/guard.ts";
+import { checkpointRead } from "../../tools/contracts/tinker-results.ts";
+import { readResult } from "../../tools/contracts/tool-results.ts";
 
 export type WrongModelPolicy = "rewrite" | "reject";
 
@@ -56,16 +58,17 @@ export function baseModelRule(policy: WrongModelPolicy): GuardRule {
       return { action: "allow" };
     },
     observe(call, result) {
-      const s = result.structured as { name?: string; path?: string; base_model?: string } | undefined;
-      if (result.isError || !s) return;
+      if (result.isError) return;
       const tool = baseToolName(call.name);
+      if (tool === "finish") sessionModel = undefined;
+      const s = readResult(checkpointRead, result.structured);
+      if (!s) return;
       if (tool === "save" && s.base_model) {
         if (s.name) origins.set(s.name, s.base_model);
         if (s.path) origins.set(s.path, s.base_model);
       }
       if (tool === "load" && s.base_model && s.path) origins.set(s.path, s.base_model);
       if ((tool === "load" || isInitTool(call.name)) && typeof s.base_model === "string") sessionModel = s.base_model;
-      if (tool === "finish") sessionModel = undefined;
     },
   };
 }

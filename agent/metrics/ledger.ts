@@ -6,6 +6,8 @@ import type { FeedbackSource } from "../core/loop.ts";
 import { baseToolName, isTrainingTool } from "../core/tool-names.ts";
 import type { ToolResult } from "../core/tools.ts";
 import { alertsFor } from "./alerts.ts";
+import { sampleRead } from "../../tools/contracts/tinker-results.ts";
+import { readResult } from "../../tools/contracts/tool-results.ts";
 import type { Alert, AlertThresholds } from "./alerts.ts";
 import { ran, trainingRecordOf } from "./records.ts";
 import type { TrainingOutcome, TrainingRecord } from "./records.ts";
@@ -50,8 +52,8 @@ export class MetricsLedger implements FeedbackSource, EventListener {
   observe(call: ToolCall, result: ToolResult, turn = this.nextTurn): void {
     const tool = baseToolName(call.name);
     if (tool === "sample" && !result.isError) {
-      const s = result.structured as { mean_reward?: number | null; completions?: unknown[] } | undefined;
-      this.lastSample = { turn, mean: typeof s?.mean_reward === "number" ? s.mean_reward : null, n: Array.isArray(s?.completions) ? s.completions.length : 1 };
+      const s = readResult(sampleRead, result.structured);
+      this.lastSample = { turn, mean: s?.mean_reward ?? null, n: s?.completions?.length ?? 1 };
       this.callsSinceSample = 0;
       return;
     }

@@ -8,8 +8,8 @@ import type { Planner } from "../core/planner.ts";
 import { ScriptedPlanner } from "./scripted.ts";
 import { RecordedPlanner } from "./recorded.ts";
 import { readTranscript } from "../transcript/transcript.ts";
+import { runTarget } from "../transcript/recording.ts";
 import fs from "node:fs";
-import path from "node:path";
 
 export const DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5";
 
@@ -65,7 +65,7 @@ function choosePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints;
     case "scripted":
       return { planner: scripted(), why: `--planner ${spec}` };
     case "replay": {
-      const file = arg && fs.existsSync(arg) && fs.statSync(arg).isDirectory() ? path.join(arg, "transcript.jsonl") : arg;
+      const file = arg ? runTarget(arg).transcript : undefined;
       if (!file || !fs.existsSync(file))
         throw new UserError(`--planner replay needs a transcript: replay:<run-dir or transcript.jsonl>; ${JSON.stringify(arg)} does not exist.`);
       return { planner: RecordedPlanner.fromEvents(readTranscript(file).events, file), why: `--planner ${spec}: the recorded planner turns` };

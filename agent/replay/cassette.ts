@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { runLayout } from "../../lib/run-layout.ts";
 import { runLoop } from "../core/loop.ts";
 import type { AlertThresholds } from "../metrics/alerts.ts";
 import { EventBus } from "../core/events.ts";
@@ -61,7 +62,7 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
       model: rec.header.model,
       guard: {
         onWrongModel: overrides.onWrongModel ?? cfg.onWrongModel,
-        dataDir: path.join(scratch, "data"),
+        dataDir: runLayout(scratch).data,
         // The recorded dollar budgets against the recorded costs and estimates (the calls' data
         // files are not here to estimate again): nothing is spent, so this only shows refusals.
         budget: { ...(maxTrainCalls ? { maxTrainCalls } : {}), cost: recordedBudgets(rec), estimator: new RecordedEstimates(rec.read.events) },

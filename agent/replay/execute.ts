@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { runLayout } from "../../lib/run-layout.ts";
 import type { Env } from "../config/run-config.ts";
 import { runLoop } from "../core/loop.ts";
 import { localTools, pickEnv } from "../workspace/workspace-tools.ts";
@@ -48,7 +49,7 @@ export async function executeReplay(
   });
   const state = await RunState.build({
     model: rec.header.model,
-    guard: { onWrongModel: cfg.onWrongModel, dataDir: path.join(runDir, "data"), budget: {}, disabled: cfg.guardOff, customRuleFiles: cfg.guardRules },
+    guard: { onWrongModel: cfg.onWrongModel, dataDir: runLayout(runDir).data, budget: {}, disabled: cfg.guardOff, customRuleFiles: cfg.guardRules },
   });
   const training = state.training;
   o.out(`tool servers from ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);

@@ -10,7 +10,7 @@ import { UserError } from "../core/errors.ts";
 import type { RecordedEvent } from "../transcript/transcript.ts";
 import { ReportFolder } from "./model.ts";
 import { renderPage } from "./page.ts";
-import { transcriptOf } from "./report.ts";
+import { runLayout } from "../../lib/run-layout.ts";
 import { TranscriptTail } from "./tail.ts";
 
 export const LIVE_DEFAULTS = { port: 8765, host: "127.0.0.1", pollMs: 300, keepAliveMs: 15_000 } as const;
@@ -36,7 +36,7 @@ function hostAllowed(header: string | undefined, boundHost: string): boolean {
 export async function startLiveServer(o: LiveOptions): Promise<LiveServer> {
   const host = o.host ?? LIVE_DEFAULTS.host;
   const port = o.port ?? LIVE_DEFAULTS.port;
-  const tail = new TranscriptTail(transcriptOf(o.runDir));
+  const tail = new TranscriptTail(runLayout(o.runDir).transcript);
   const events: RecordedEvent[] = [];
   const clients = new Set<http.ServerResponse>();
 

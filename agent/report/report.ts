@@ -2,7 +2,8 @@
  * `tinkerloop report`: a run directory in, `report.html` out. The model is folded from
  * the transcript; metrics.jsonl and summary.json add what only they hold.
  */
-import { RUN_FILES } from "../../lib/run-layout.ts";
+import { RUN_FILES, runLayout } from "../../lib/run-layout.ts";
+import { runTarget } from "../transcript/recording.ts";
 import fs from "node:fs";
 import { replaceFile } from "../../lib/run-files.ts";
 import path from "node:path";
@@ -14,20 +15,9 @@ import { costOf, foldEvents } from "./model.ts";
 import type { ReportModel } from "./model.ts";
 import { renderPage } from "./page.ts";
 
-/** A run directory from a directory or a path to its transcript. */
-export function runDirOf(target: string): string {
-  const p = path.resolve(target);
-  if (fs.existsSync(p) && fs.statSync(p).isFile()) return path.dirname(p);
-  return p;
-}
-
-export function transcriptOf(runDir: string): string {
-  return path.join(runDir, "transcript.jsonl");
-}
-
 /** Reads a run's transcript or says plainly why it cannot. */
 export function readRunTranscript(runDir: string): TranscriptReadResult {
-  const file = transcriptOf(runDir);
+  const file = runLayout(runDir).transcript;
   if (!fs.existsSync(file)) throw new UserError(`No transcript at ${file}.`, "Pass a run directory (runs/<id>) that holds a transcript.jsonl.");
   const read = readTranscript(file);
   if (!read.events.some((e) => e.type === "run"))
@@ -40,7 +30,7 @@ const summaryShape = z.looseObject({});
 
 /** Lines of metrics.jsonl that parse; a torn or foreign line is skipped. */
 function readMetrics(runDir: string): Array<z.infer<typeof metricsLine>> {
-  const file = path.join(runDir, "metrics.jsonl");
+  const file = runLayout(runDir).metrics;
   if (!fs.existsSync(file)) return [];
   const out: Array<z.infer<typeof metricsLine>> = [];
   for (const line of fs.readFileSync(file, "utf8").split("\n")) {
@@ -56,7 +46,7 @@ function readMetrics(runDir: string): Array<z.infer<typeof metricsLine>> {
 }
 
 export function readSummary(runDir: string): Record<string, unknown> | undefined {
-  const file = path.join(runDir, "summary.json");
+  const file = runLayout(runDir).summary;
   if (!fs.existsSync(file)) return undefined;
   try {
     const r = summaryShape.safeParse(JSON.parse(fs.readFileSync(file, "utf8")));
@@ -88,7 +78,7 @@ export function loadRunModel(runDir: string): ReportModel {
 
 /** Writes runs/<id>/report.html; returns its path. */
 export function writeReport(target: string): string {
-  const runDir = runDirOf(target);
+  const { runDir } = runTarget(target);
   const model = loadRunModel(runDir);
   const file = path.join(runDir, RUN_FILES.report);
   replaceFile(file, renderPage({ kind: "run", model }, `tinkerloop report · ${model.runId}`));

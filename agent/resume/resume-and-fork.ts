@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { LOCAL_CHECKPOINT_PREFIX } from "../../tools/contracts/checkpoint-names.ts";
 import type { Env, RunConfig, SpendSettings } from "../config/run-config.ts";
 import { newRunId } from "../config/run-config.ts";
 import { UserError } from "../core/errors.ts";
@@ -30,8 +31,10 @@ export function lastCheckpoint(prefix: RecordedEvent[], runDir: string, later: R
   let missing: string | undefined;
   for (const found of [...state.checkpoints].reverse()) {
     const lost = found.trainingCallsAfter;
-    if (/^[a-z][a-z0-9+.-]*:\/\//.test(found.path) && !found.path.startsWith("local://")) return { path: found.path, lost };
-    const local = found.path.startsWith("local://") ? path.join(dir, found.path.slice("local://".length)) : path.resolve(dir, found.path);
+    if (/^[a-z][a-z0-9+.-]*:\/\//.test(found.path) && !found.path.startsWith(LOCAL_CHECKPOINT_PREFIX)) return { path: found.path, lost };
+    const local = found.path.startsWith(LOCAL_CHECKPOINT_PREFIX)
+      ? path.join(dir, found.path.slice(LOCAL_CHECKPOINT_PREFIX.length))
+      : path.resolve(dir, found.path);
     let realDir: string;
     try {
       realDir = fs.realpathSync(dir);

@@ -7,7 +7,8 @@ import { harnessCall } from "../core/call.ts";
 import type { HarnessCallDeps } from "../core/call.ts";
 import { describeRestore, ORPHAN_ANSWER } from "../state/restore-note.ts";
 import type { RestoreFacts } from "../state/restore-note.ts";
-import type { SessionCounters } from "../state/training-state.ts";
+import { checkpointRead } from "../../tools/contracts/tinker-results.ts";
+import { readResult } from "../../tools/contracts/tool-results.ts";
 import { exposedToolName } from "../core/tool-names.ts";
 import { messagesFromEvents } from "../transcript/transcript.ts";
 import type { RecordedEvent } from "../transcript/transcript.ts";
@@ -111,11 +112,11 @@ export async function bridge(cont: Continuation, d: BridgeDeps): Promise<Message
       text: `restore from ${cont.checkpoint}: ${r.isError ? "failed" : "ok"} — ${r.content.split("\n")[0]}`,
     });
     d.out(`restore: ${r.isError ? "FAILED" : "loaded"} ${cont.checkpoint}`);
-    const s = r.structured as { path?: unknown; counters?: Partial<SessionCounters> } | undefined;
+    const s = readResult(checkpointRead, r.structured);
     facts = r.isError
       ? { checkpoint: null, why: `restoring ${cont.checkpoint} failed: ${r.content.split("\n")[0]}`, lost: cont.lostTrainingCalls }
       : {
-          checkpoint: typeof s?.path === "string" ? s.path : cont.checkpoint,
+          checkpoint: s?.path ?? cont.checkpoint,
           counters: { grpo_iterations: s?.counters?.grpo_iterations ?? 0, sft_epochs: s?.counters?.sft_epochs ?? 0, sft_steps: s?.counters?.sft_steps ?? 0 },
           lost: cont.lostTrainingCalls,
         };

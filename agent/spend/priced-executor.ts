@@ -3,8 +3,8 @@ import { trainingCostUsd } from "./prices.ts";
 import type { TrainingPrice } from "./prices.ts";
 import type { TokenCounts } from "../core/cost.ts";
 import type { ToolCallOptions, ToolExecutor, ToolResult } from "../core/tools.ts";
-import { SPEND_META } from "../../tools/contracts/tool-results.ts";
-import { USAGE_META } from "../../tools/contracts/tinker-results.ts";
+import { readResult, SPEND_META } from "../../tools/contracts/tool-results.ts";
+import { USAGE_META, usageRead } from "../../tools/contracts/tinker-results.ts";
 
 export { SPEND_META };
 
@@ -15,7 +15,7 @@ export type CallSpendRecord = z.infer<typeof spendShape>;
 
 /** What a result says its call made the backend process: its `_meta` (errors too), else its structured `usage`. */
 export function tokensOf(r: { structured?: unknown; meta?: Record<string, unknown> }): TokenCounts | undefined {
-  const raw = r.meta?.[USAGE_META] ?? (r.structured && typeof r.structured === "object" ? (r.structured as { usage?: unknown }).usage : undefined);
+  const raw = r.meta?.[USAGE_META] ?? readResult(usageRead, r.structured)?.usage;
   const u = usageShape.safeParse(raw);
   if (!u.success) return undefined;
   return { prefill: u.data.prefill_tokens, cachedPrefill: u.data.cached_prefill_tokens, sampled: u.data.sampled_tokens, trained: u.data.trained_tokens };

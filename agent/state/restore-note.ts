@@ -1,4 +1,4 @@
-import type { SessionCounters } from "./training-state.ts";
+import type { SessionCounters } from "../../tools/contracts/tinker-results.ts";
 
 /**
  * What a resumed or forked planner is told about its training session, in one

@@ -2,16 +2,15 @@ import path from "node:path";
 import { toolOutcome } from "../core/events.ts";
 import type { EventListener, RunEvent } from "../core/events.ts";
 import { baseToolName, isInitTool, isTrainingTool } from "../core/tool-names.ts";
-import { SESSION_DIR_META } from "../../tools/contracts/tinker-results.ts";
+import { checkpointRead, SESSION_DIR_META, sessionDirsRead, trainingRead } from "../../tools/contracts/tinker-results.ts";
+import type { SessionCounters } from "../../tools/contracts/tinker-results.ts";
+import { readResult } from "../../tools/contracts/tool-results.ts";
 import { checkpointNameOf, RESUME_POINT_PREFIX } from "../../tools/contracts/checkpoint-names.ts";
 
 /** Session log directories are named like this by the tinker server; nothing else is taken as one. */
 const SESSION_DIR = /^tinkerer_[A-Za-z0-9]+$/;
 
 type Outcome = { isError: boolean; structured?: unknown; meta?: Record<string, unknown> };
-
-/** The session's counters as the tinker server reports them (save, load, finish). */
-export type SessionCounters = { grpo_iterations: number; sft_epochs: number; sft_steps: number };
 
 /** A checkpoint the run made or loaded, and how many training calls came after it. */
 export type KnownCheckpoint = { path: string; turn: number | undefined; trainingCallsAfter: number };
@@ -20,8 +19,7 @@ export const isResumePoint = (p: string) => checkpointNameOf(p).startsWith(RESUM
 
 /** The checkpoints a save result says it deleted (the resume points it replaced). */
 export function replacedBy(structured: unknown): string[] {
-  const r = (structured as { replaced?: unknown } | undefined)?.replaced;
-  return Array.isArray(r) ? r.filter((x): x is string => typeof x === "string") : [];
+  return readResult(checkpointRead, structured)?.replaced ?? [];
 }
 
 /**
@@ -71,18 +69,10 @@ export class TrainingState implements EventListener {
     this.noteSessionDirs(r.structured, r.meta);
     if (r.isError) return;
     const tool = baseToolName(name);
-    const s = r.structured as
-      | {
-          path?: string;
-          method?: unknown;
-          counters?: Partial<SessionCounters>;
-          auto_checkpoints?: Array<{ path: string }>;
-          cumulative_iterations?: unknown;
-          cumulative_epochs?: unknown;
-          cumulative_steps?: unknown;
-        }
-      | undefined;
-    if (s?.method === "grpo" || s?.method === "sft") this.method = s.method;
+    const trained = readResult(trainingRead, r.structured);
+    const checkpoint = readResult(checkpointRead, r.structured);
+    const method = trained?.method ?? checkpoint?.method;
+    if (method === "grpo" || method === "sft") this.method = method;
     if (isInitTool(name)) {
       this.sessionOpen = true;
       this.unsavedTrainingCalls = this.sinceCheckpoint = this.trainingCallsInSession = 0;
@@ -94,25 +84,25 @@ export class TrainingState implements EventListener {
       this.trainingCalls++;
       this.trainingCallsInSession++;
       for (const c of this.checkpoints) c.trainingCallsAfter++;
-      if (typeof s?.cumulative_iterations === "number") this.counters.grpo_iterations = s.cumulative_iterations;
-      if (typeof s?.cumulative_epochs === "number") this.counters.sft_epochs = s.cumulative_epochs;
-      if (typeof s?.cumulative_steps === "number") this.counters.sft_steps = s.cumulative_steps;
-      const auto = s?.auto_checkpoints;
-      if (Array.isArray(auto) && auto.length > 0) {
+      if (trained?.cumulative_iterations !== undefined) this.counters.grpo_iterations = trained.cumulative_iterations;
+      if (trained?.cumulative_epochs !== undefined) this.counters.sft_epochs = trained.cumulative_epochs;
+      if (trained?.cumulative_steps !== undefined) this.counters.sft_steps = trained.cumulative_steps;
+      const auto = trained?.auto_checkpoints;
+      if (auto !== undefined && auto.length > 0) {
         this.unsavedTrainingCalls = this.sinceCheckpoint = 0;
         this.remember(auto[auto.length - 1]!.path, turn);
       }
     }
     if (tool === "save" || tool === "load") {
       this.sessionOpen = true;
-      if (s?.counters) this.counters = { ...this.counters, ...s.counters };
-      const saved = typeof s?.path === "string" ? s.path : undefined;
+      if (checkpoint?.counters) this.counters = { ...this.counters, ...checkpoint.counters };
+      const saved = checkpoint?.path;
       // A resume point saves the weights, but the planner's own save is what `finish` asks for.
       if (tool === "load" || saved === undefined || !isResumePoint(saved)) this.unsavedTrainingCalls = 0;
       this.sinceCheckpoint = 0;
       if (tool === "load") this.trainingCallsInSession = 0;
       if (saved !== undefined) this.remember(saved, turn);
-      for (const gone of replacedBy(s)) this.forget(gone);
+      for (const gone of checkpoint?.replaced ?? []) this.forget(gone);
     }
     if (tool === "finish") {
       this.sessionOpen = false;
@@ -131,8 +121,8 @@ export class TrainingState implements EventListener {
   }
 
   private noteSessionDirs(structured: unknown, meta: Record<string, unknown> | undefined): void {
-    const s = (structured && typeof structured === "object" ? structured : {}) as { session_dir?: unknown; new_session_dir?: unknown };
-    for (const d of [s.session_dir, s.new_session_dir, meta?.[SESSION_DIR_META]]) {
+    const s = readResult(sessionDirsRead, structured);
+    for (const d of [s?.session_dir, s?.new_session_dir, meta?.[SESSION_DIR_META]]) {
       if (typeof d === "string" && path.isAbsolute(d) && SESSION_DIR.test(path.basename(d))) this.sessionDirs.add(path.normalize(d));
     }
   }
@@ -140,6 +130,6 @@ export class TrainingState implements EventListener {
 
 /** Whether a training result changed the weights: a GRPO call with no learning signal took no optimizer step. */
 export function tookStep(structured: unknown): boolean {
-  const steps = (structured as { optimizer_steps?: unknown } | undefined)?.optimizer_steps;
-  return typeof steps !== "number" || steps > 0;
+  const steps = readResult(trainingRead, structured)?.optimizer_steps;
+  return steps === undefined || steps > 0;
 }

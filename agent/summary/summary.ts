@@ -1,4 +1,4 @@
-import path from "node:path";
+import { runLayout } from "../../lib/run-layout.ts";
 import { END_REASON_TEXT } from "../core/run-end.ts";
 import { pct } from "../../lib/format.ts";
 import type { RunConfig } from "../config/run-config.ts";
@@ -14,6 +14,8 @@ import { readTranscript } from "../transcript/transcript.ts";
 import { costBudgetOf, describeSpend, SpendLedger } from "../spend/ledger.ts";
 import type { CallSpend, CostBudget } from "../spend/ledger.ts";
 import { formatUsd } from "../spend/prices.ts";
+import { checkpointRead, sampleRead, trainingRead } from "../../tools/contracts/tinker-results.ts";
+import { readResult } from "../../tools/contracts/tool-results.ts";
 
 export type RunSummary = {
   runId: string;
@@ -104,25 +106,31 @@ export class SummaryCollector implements EventListener {
       return;
     }
     const tool = baseToolName(e.name);
-    const s = e.structured as { mean_reward?: unknown; path?: unknown; completions?: Array<{ prompt: string; reward: number | null }> } | undefined;
-    const path = typeof s?.path === "string" ? s.path : undefined;
+    const path = readResult(checkpointRead, e.structured)?.path;
+    const sample = readResult(sampleRead, e.structured);
     if ((isTrainingTool(e.name) && tookStep(e.structured)) || isInitTool(e.name)) {
       this.weights = ++this.versions;
+      // An auto-checkpoint holds weights from within the call (its best iteration): known, never evaluated here.
+      for (const auto of readResult(trainingRead, e.structured)?.auto_checkpoints ?? []) {
+        this.held.set(auto.path, ++this.versions);
+        this.lastCheckpoint = auto.path;
+      }
     } else if (tool === "save" && path) {
       this.held.delete(path);
       this.held.set(path, this.weights);
       this.lastCheckpoint = path;
       if (isResumePoint(path)) this.resumePointsSaved++;
-      for (const gone of replacedBy(s)) this.held.delete(gone);
+      for (const gone of replacedBy(e.structured)) this.held.delete(gone);
     } else if (tool === "load" && path) {
       this.weights = this.held.get(path) ?? ++this.versions;
       if (!this.held.has(path)) this.held.set(path, this.weights);
       this.lastCheckpoint = path;
-    } else if (tool === "sample" && typeof s?.mean_reward === "number") {
-      this.scores.push(s.mean_reward);
+    } else if (tool === "sample" && typeof sample?.mean_reward === "number") {
+      const score = sample.mean_reward;
+      this.scores.push(score);
       this.lastEvaluated = this.weights;
-      this.perPrompt.push(scoresByPrompt(Array.isArray(s.completions) ? s.completions : []));
-      if (!this.best || s.mean_reward > this.best.score) this.best = { score: s.mean_reward, weights: this.weights };
+      this.perPrompt.push(scoresByPrompt(sample.completions ?? []));
+      if (!this.best || score > this.best.score) this.best = { score, weights: this.weights };
     }
   }
 
@@ -235,6 +243,6 @@ export function formatSummary(s: RunSummary): string[] {
     `   tokens in ${u.inputTokens} out ${u.outputTokens} cache read ${u.cacheReadTokens} write ${u.cacheWriteTokens}`,
     `   ${formatSpend(s.spend)}`,
     `   time ${(s.elapsedMs / 1000).toFixed(1)}s · planner ${s.planner} · model ${s.model}`,
-    `   transcript ${path.join(s.runDir, "transcript.jsonl")}`,
+    `   transcript ${runLayout(s.runDir).transcript}`,
   ];
 }

@@ -8,17 +8,29 @@ import { UserError } from "../core/errors.ts";
 import { hintsShape } from "../config/recipes.ts";
 import { readTranscript } from "./transcript.ts";
 import type { RecordedEvent, TranscriptReadResult } from "./transcript.ts";
+import type { RunHeader } from "../core/events.ts";
 import { RUN_FILES } from "../../lib/run-layout.ts";
 
-export type RunHeader = Extract<RecordedEvent, { type: "run" }>;
+type RecordedHeader = RunHeader & { seq: number; t: string };
 
-export type Recording = { file: string; read: TranscriptReadResult; header: RunHeader; system: string; kickoff: string };
+export type Recording = { file: string; read: TranscriptReadResult; header: RecordedHeader; system: string; kickoff: string };
 
-/** A transcript path from a run directory or a file path. */
-export function transcriptFile(target: string): string {
+/**
+ * What a user named as "a run": a run directory or its transcript file. The one resolver
+ * of that choice (report, compare, watch, replay, resume, fork, `--planner replay:`): a
+ * directory is the run directory; a file is taken as the transcript, and its folder as the
+ * run directory.
+ */
+export function runTarget(target: string): { runDir: string; transcript: string } {
   const p = path.resolve(target);
-  if (fs.existsSync(p) && fs.statSync(p).isDirectory()) return path.join(p, RUN_FILES.transcript);
-  return p;
+  let isDir = false;
+  try {
+    isDir = fs.statSync(p).isDirectory();
+  } catch {
+    // Named but not there: a .jsonl name meant a transcript, anything else a run directory (the error then names its transcript).
+    isDir = !p.endsWith(".jsonl");
+  }
+  return isDir ? { runDir: p, transcript: path.join(p, RUN_FILES.transcript) } : { runDir: path.dirname(p), transcript: p };
 }
 
 /**
@@ -26,7 +38,7 @@ export function transcriptFile(target: string): string {
  * line; everything that acts on a recording refuses one, naming the line and field.
  */
 export function loadRecording(target: string, o: { tolerateDamage?: boolean } = {}): Recording {
-  const file = transcriptFile(target);
+  const file = runTarget(target).transcript;
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
@@ -36,7 +48,7 @@ export function loadRecording(target: string, o: { tolerateDamage?: boolean } = 
   if (!st.isFile()) throw new UserError(`${file} is not a regular file.`, "Pass a run directory (runs/<id>) or a transcript.jsonl file.");
   const read = readTranscript(file);
   const damaged = read.damage ? `${file} line ${read.damage.line}: ${read.damage.reason}` : undefined;
-  const header = read.events.find((e): e is RunHeader => e.type === "run");
+  const header = read.events.find((e): e is RecordedHeader => e.type === "run");
   if (!header) {
     throw new UserError(damaged ?? `${file} has no run header: it is not a tinkerloop transcript.`, "Pass the transcript.jsonl of a tinkerloop run.");
   }

@@ -11,7 +11,8 @@ import readline from "node:readline";
 import { z } from "zod";
 import { UserError } from "../core/errors.ts";
 import { ReportFolder } from "../report/model.ts";
-import { readSummary, transcriptOf } from "../report/report.ts";
+import { readSummary } from "../report/report.ts";
+import { runLayout } from "../../lib/run-layout.ts";
 import { TranscriptTail } from "../report/tail.ts";
 import { WandbFeed } from "./feed.ts";
 import type { WandbChoice, WandbMessage } from "./feed.ts";
@@ -83,7 +84,7 @@ export class WandbLogger {
   private closing = false;
 
   private constructor(private readonly o: WandbLoggerOptions) {
-    this.tail = new TranscriptTail(transcriptOf(o.runDir));
+    this.tail = new TranscriptTail(runLayout(o.runDir).transcript);
     this.feed = new WandbFeed(o.choice);
     this.spawnWorker();
     this.timer = setInterval(() => this.pump(), o.pollMs ?? WANDB_TIMING.pollMs);

@@ -4,6 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { PACKAGE_ROOT } from "../package-paths.ts";
+import { within } from "../run-files.ts";
 import type { ProcessLimits } from "./limits.ts";
 import { createPidsCgroup, pidsCgroupAvailable } from "./pids-cgroup.ts";
 
@@ -244,7 +245,3 @@ function isDir(p: string): boolean {
   }
 }
 
-function within(p: string, root: string): boolean {
-  const rel = path.relative(root, p);
-  return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
-}

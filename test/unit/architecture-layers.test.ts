@@ -25,7 +25,7 @@ function fenced(md: string, lang: string): string[] {
     .filter(Boolean);
 }
 
-export function readLayers(md: string): Layers {
+function readLayers(md: string): Layers {
   return { order: fenced(md, "layers").map((l) => l.split(/\s+/)), servers: fenced(md, "servers") };
 }
 
@@ -62,7 +62,7 @@ function folderOf(file: string, l: Layers): string | undefined {
 }
 
 /** Every import that breaks the declared layers, as one line each. */
-export function violations(edges: Edge[], l: Layers): string[] {
+function violations(edges: Edge[], l: Layers): string[] {
   const rank = new Map<string, number>();
   l.order.forEach((line, i) => {
     for (const f of line) rank.set(f, l.order.length - i);

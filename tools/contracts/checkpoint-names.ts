@@ -8,6 +8,9 @@ export const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
  */
 export const RESUME_POINT_PREFIX = "resume-";
 
+/** A checkpoint in the local backend's checkpoint folder goes by this and its name: `local://name`. */
+export const LOCAL_CHECKPOINT_PREFIX = "local://";
+
 /** The checkpoint's own name in a path: `local://name`, a folder path, or `tinker://run/weights/name`. */
 export function checkpointNameOf(p: string): string {
   const tail = p.replace(/\/+$/, "");

@@ -7,6 +7,8 @@ import { z } from "zod";
  */
 
 export const countersShape = z.object({ sft_epochs: z.number(), sft_steps: z.number(), grpo_iterations: z.number() });
+/** The session's counters as the tinker server reports them (save, load, finish). */
+export type SessionCounters = z.infer<typeof countersShape>;
 
 export const initResult = z.object({
   session_dir: z.string(),
@@ -183,6 +185,41 @@ export const grpoStepRead = z.looseObject({
   iterations: z.array(grpoIterationShape.partial().extend({ groups: groupsShape.partial().optional() })).min(1),
 });
 export const sftStepRead = sftStepResult.partial().extend({ method: z.literal("sft"), epochs: sftStepResult.shape.epochs.min(1) });
+
+/**
+ * What the harness reads of the session and checkpoint results, leniently like the two
+ * above: `save` and `load` (paths, names, base model, counters — partial in older
+ * recordings — and the resume points a save replaced), and every result's session folders.
+ * These are the only readers of those results; nothing casts a structured result inline.
+ */
+export const checkpointRead = z.looseObject({
+  name: saveResult.shape.name.optional(),
+  path: saveResult.shape.path.optional(),
+  // finish reports both as null when no session was open.
+  method: saveResult.shape.method.nullish(),
+  base_model: saveResult.shape.base_model.nullish(),
+  counters: countersShape.partial().optional(),
+  replaced: saveResult.shape.replaced,
+  group_size: loadResult.shape.group_size,
+  default_max_tokens: loadResult.shape.default_max_tokens,
+});
+export const initRead = initResult.partial().loose();
+export const sessionDirsRead = z.looseObject({ session_dir: z.string().optional(), new_session_dir: z.string().optional() });
+/** A training result's progress fields, whichever method: counters, whether it stepped, its auto-checkpoints. */
+export const trainingRead = z.looseObject({
+  method: z.string().optional(),
+  cumulative_iterations: z.number().optional(),
+  cumulative_epochs: z.number().optional(),
+  cumulative_steps: z.number().optional(),
+  optimizer_steps: z.number().optional(),
+  auto_checkpoints: z.array(z.looseObject({ path: z.string() })).optional(),
+});
+/** A `sample` result as the harness scores it: the mean reward and each completion's prompt and reward. */
+export const sampleRead = z.looseObject({
+  mean_reward: sampleResult.shape.mean_reward.optional(),
+  completions: z.array(z.looseObject({ prompt: z.string(), reward: z.number().nullable() })).optional(),
+});
+export const usageRead = z.looseObject({ usage: z.unknown().optional() });
 
 /**
  * The `_meta` key under which a tinker result (an error one included: those carry no

@@ -16,10 +16,10 @@ function fail(code: string, message: string, hint: string): CallToolResult {
 }
 
 /**
- * A tool handler that never throws (the one meaning of `guarded` in both servers): known
+ * A tool handler that never throws (`asToolHandler` means this in both servers): known
  * errors become isError results with a code and a hint. Never echoes HF_TOKEN.
  */
-export function guarded<A>(body: (a: A) => Promise<CallToolResult>) {
+export function asToolHandler<A>(body: (a: A) => Promise<CallToolResult>) {
   return async (a: A): Promise<CallToolResult> => {
     try {
       return await body(a);

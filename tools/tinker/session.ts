@@ -1,5 +1,6 @@
 import os from "node:os";
 import path from "node:path";
+import { runLayout } from "../../lib/run-layout.ts";
 import type { ModelCard, TrainingBackend } from "./backend.ts";
 import { SessionLogs } from "./session-logs.ts";
 
@@ -51,7 +52,7 @@ export class TrainingSession {
   static checkpointDir(): string {
     if (process.env.TINKERLOOP_CHECKPOINT_DIR) return process.env.TINKERLOOP_CHECKPOINT_DIR;
     const run = process.env.TINKERLOOP_RUN_DIR;
-    return run ? path.join(run, "checkpoints") : path.join(os.tmpdir(), `tinkerloop-checkpoints-${process.pid}`);
+    return run ? runLayout(run).checkpoints : path.join(os.tmpdir(), `tinkerloop-checkpoints-${process.pid}`);
   }
 
   /** Forgets all training progress (counters, histories, unsaved steps); checkpoints and logs stay. */

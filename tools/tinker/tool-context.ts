@@ -55,7 +55,7 @@ export function failIn(session: TrainingSession, text: string, kind: ErrorKind =
 type Extra = { _meta?: { progressToken?: string | number }; sendNotification: (n: ServerNotification) => Promise<void> };
 
 /** Runs a tool body under the session lock, turning known errors into instructive isError results. */
-export function guarded<A>(ctx: ToolContext, name: string, body: (args: A, progress: (msg: string) => void) => Promise<CallToolResult>) {
+export function asToolHandler<A>(ctx: ToolContext, name: string, body: (args: A, progress: (msg: string) => void) => Promise<CallToolResult>) {
   const { session, lock } = ctx;
   const fail = (t: string, kind?: ErrorKind) => failIn(session, t, kind);
   return async (args: A, extra: Extra): Promise<CallToolResult> =>

@@ -4,7 +4,7 @@ import { exportRoot, resolveOutput, writeJsonl } from "../export-writer.ts";
 import { generate, TASKS } from "../../../lib/generators.ts";
 import type { Difficulty } from "../../../lib/generators.ts";
 import type { Format } from "../mapping.ts";
-import { guarded, ok } from "../tool-context.ts";
+import { asToolHandler, ok } from "../tool-context.ts";
 import type { HfToolContext } from "../tool-context.ts";
 import { catalogResult, generateResult } from "../../contracts/hf-datasets-results.ts";
 
@@ -29,7 +29,7 @@ export function registerGeneratorTools(ctx: HfToolContext): void {
       },
       outputSchema: generateResult,
     },
-    guarded(
+    asToolHandler(
       async (a: {
         task: (typeof TASKS)[number];
         n: number;
@@ -82,7 +82,7 @@ export function registerGeneratorTools(ctx: HfToolContext): void {
       inputSchema: {},
       outputSchema: catalogResult,
     },
-    guarded(async () => {
+    asToolHandler(async () => {
       const datasets = CATALOG.map((d) => ({
         id: d.id,
         license: d.license,

@@ -5,7 +5,7 @@ import { inspect } from "../inspection.ts";
 import { mapRows, readRows, resolveMapping } from "../row-mapping.ts";
 import type { ExportArgs } from "../row-mapping.ts";
 import { Rng } from "../../../lib/random.ts";
-import { guarded, ok } from "../tool-context.ts";
+import { asToolHandler, ok } from "../tool-context.ts";
 import type { HfToolContext } from "../tool-context.ts";
 import { exportResult, previewResult } from "../../contracts/hf-datasets-results.ts";
 
@@ -39,7 +39,7 @@ export function registerMappingTools(ctx: HfToolContext): void {
       inputSchema: { ...exportArgs, n: z.number().int().min(1).max(20).default(5) },
       outputSchema: previewResult,
     },
-    guarded(async (a: ExportArgs & { n: number }) => {
+    asToolHandler(async (a: ExportArgs & { n: number }) => {
       const { format, mapping } = resolveMapping(a);
       const ins = await inspect(ctx.hub, a.dataset, a.config, a.split, 1);
       const { rows } = await readRows(ctx.hub, ins, a.start, a.n);
@@ -69,7 +69,7 @@ export function registerMappingTools(ctx: HfToolContext): void {
       },
       outputSchema: exportResult,
     },
-    guarded(async (a: ExportArgs & { limit: number; sample?: { n: number; seed: number }; dedupe: boolean; output: string; overwrite: boolean }) => {
+    asToolHandler(async (a: ExportArgs & { limit: number; sample?: { n: number; seed: number }; dedupe: boolean; output: string; overwrite: boolean }) => {
       const { format, mapping, preset } = resolveMapping(a);
       const root = exportRoot(ctx.env);
       const file = resolveOutput(root, a.output, a.overwrite);

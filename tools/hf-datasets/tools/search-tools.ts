@@ -3,7 +3,7 @@ import { findCatalogDataset, licenseWarning, searchCatalog } from "../catalog.ts
 import { HfError } from "../hub-client.ts";
 import { inspect, licenseOf, truncateCells } from "../inspection.ts";
 import { suggestMapping } from "../suggest.ts";
-import { guarded, ok } from "../tool-context.ts";
+import { asToolHandler, ok } from "../tool-context.ts";
 import type { HfToolContext } from "../tool-context.ts";
 import { type datasetHitShape, inspectResult, searchResult } from "../../contracts/hf-datasets-results.ts";
 
@@ -26,7 +26,7 @@ export function registerSearchTools(ctx: HfToolContext): void {
       },
       outputSchema: searchResult,
     },
-    guarded(
+    asToolHandler(
       async (a: { query: string; task_type?: string; language?: string; size_category?: string; license?: string; sort: string; max_results: number }) => {
         const catalog = searchCatalog(a.query).map((d) => ({
           id: d.id,
@@ -107,7 +107,7 @@ export function registerSearchTools(ctx: HfToolContext): void {
       },
       outputSchema: inspectResult,
     },
-    guarded(async (a: { dataset: string; config?: string; split?: string; sample_rows: number }) => {
+    asToolHandler(async (a: { dataset: string; config?: string; split?: string; sample_rows: number }) => {
       const ins = await inspect(ctx.hub, a.dataset, a.config, a.split, a.sample_rows);
       const samples = ins.rows.slice(0, a.sample_rows).map(truncateCells);
       const suggested = suggestMapping(ins.id, ins.features, ins.rows);

@@ -1,6 +1,7 @@
 import { BackendError } from "../backend.ts";
 import type { TrainingBackend } from "../backend.ts";
-import { LOCAL_PREFIX, LocalBackend } from "./local/backend.ts";
+import { LocalBackend } from "./local/backend.ts";
+import { LOCAL_CHECKPOINT_PREFIX } from "../../contracts/checkpoint-names.ts";
 import { listLocalModels } from "../../contracts/local-models.ts";
 import { TinkerBackend } from "./tinker/client.ts";
 import { runSeedOf } from "../../contracts/run-seed.ts";
@@ -30,7 +31,7 @@ export function createBackend(baseModel: string, env: Env, checkpointDir: string
 
 /** The backend that can read a checkpoint path, for `load` before any init. */
 export function backendForCheckpoint(path: string, env: Env, checkpointDir: string): TrainingBackend {
-  if (path.startsWith(LOCAL_PREFIX) || path.startsWith("/"))
+  if (path.startsWith(LOCAL_CHECKPOINT_PREFIX) || path.startsWith("/"))
     return new LocalBackend({ checkpointDir, seed: runSeedOf(env), ...(env.TINKERLOOP_MODELS_DIR ? { modelsDir: env.TINKERLOOP_MODELS_DIR } : {}) });
   if (path.startsWith("tinker://")) {
     if (!env.TINKER_API_KEY) throw new BackendError(`Loading ${path} needs the Tinker service, and TINKER_API_KEY is not set.`, "no_backend");

@@ -7,7 +7,7 @@ import { defaultMaxTokens } from "../generation-defaults.ts";
 import { describeIsolation } from "../reward/sandbox.ts";
 import type { Isolation } from "../reward/sandbox.ts";
 import { logsFooter, truncationLine } from "../reports.ts";
-import { failIn, guarded, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
+import { failIn, asToolHandler, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
 import { checkRewardResult, sampleResult } from "../../contracts/tinker-results.ts";
 
@@ -38,7 +38,7 @@ export function registerSamplingTools(ctx: ToolContext): void {
       inputSchema: sampleInput,
       outputSchema: sampleResult,
     },
-    guarded(ctx, "sample", async (a: z.infer<z.ZodObject<typeof sampleInput>>, progress) => {
+    asToolHandler(ctx, "sample", async (a: z.infer<z.ZodObject<typeof sampleInput>>, progress) => {
       const problem = sessionProblem(session);
       if (problem) return failIn(session, problem);
       if ((a.prompt === undefined) === (a.prompts === undefined))
@@ -137,78 +137,82 @@ export function registerSamplingTools(ctx: ToolContext): void {
       },
       outputSchema: checkRewardResult,
     },
-    guarded(ctx, "check_reward", async (a: { reward_function: string; cases: Array<{ completion: string; ground_truth: string; expected?: number }> }) => {
-      const code = rewardSource(a.reward_function);
-      const invalid = await sandbox.check(code);
-      if (invalid) return failIn(session, `Error: the reward function was refused: ${invalid}.`);
-      const r = await sandbox.score(code, a.cases);
-      session.logs.writeGradingFunction(code);
-      const rows = a.cases.map((c, i) => {
-        const score = r.scores[i]!;
-        const expected = c.expected ?? null;
-        return {
-          completion: c.completion,
-          ground_truth: c.ground_truth,
-          score,
-          error: r.errors[i] ?? null,
-          expected,
-          matches: expected === null ? null : Math.abs(score - expected) < 1e-6,
-        };
-      });
-      const file = writeCompletions(
-        { run: process.env.TINKERLOOP_RUN_DIR, fallback: session.logs.dir },
-        "check_reward",
-        rows.map((x) => ({
-          prompt: "",
-          completion: x.completion,
-          ground_truth: x.ground_truth,
-          reward: x.score,
-          error: x.error,
-          ...(x.expected !== null ? { expected: x.expected } : {}),
-        })),
-      );
-      const where = shownPath(file);
-      const errors = rows.filter((x) => x.error).length;
-      const mismatches = rows.filter((x) => x.matches === false).length;
-      const shares = shareBudget(rows.map((x) => x.completion.length + Math.min(x.ground_truth.length, 400)));
-      const lines = shares.map((n, i) => {
-        const x = rows[i]!;
-        const gtShare = Math.min(x.ground_truth.length, 400, Math.floor(n / 3) || 1);
-        return (
-          `  [${i}] score ${x.score.toFixed(3)}${x.expected === null ? "" : ` (expected ${x.expected}${x.matches ? ", ok" : ", MISMATCH"})`}${x.error ? ` error: ${x.error}` : ""}\n` +
-          `      completion: ${JSON.stringify(cutText(x.completion, Math.max(1, n - gtShare), `${where} line ${i + 1}`))}\n` +
-          `      ground truth: ${JSON.stringify(cutText(x.ground_truth, gtShare, `${where} line ${i + 1}`))}`
+    asToolHandler(
+      ctx,
+      "check_reward",
+      async (a: { reward_function: string; cases: Array<{ completion: string; ground_truth: string; expected?: number }> }) => {
+        const code = rewardSource(a.reward_function);
+        const invalid = await sandbox.check(code);
+        if (invalid) return failIn(session, `Error: the reward function was refused: ${invalid}.`);
+        const r = await sandbox.score(code, a.cases);
+        session.logs.writeGradingFunction(code);
+        const rows = a.cases.map((c, i) => {
+          const score = r.scores[i]!;
+          const expected = c.expected ?? null;
+          return {
+            completion: c.completion,
+            ground_truth: c.ground_truth,
+            score,
+            error: r.errors[i] ?? null,
+            expected,
+            matches: expected === null ? null : Math.abs(score - expected) < 1e-6,
+          };
+        });
+        const file = writeCompletions(
+          { run: process.env.TINKERLOOP_RUN_DIR, fallback: session.logs.dir },
+          "check_reward",
+          rows.map((x) => ({
+            prompt: "",
+            completion: x.completion,
+            ground_truth: x.ground_truth,
+            reward: x.score,
+            error: x.error,
+            ...(x.expected !== null ? { expected: x.expected } : {}),
+          })),
         );
-      });
-      const verdict =
-        errors || mismatches
-          ? `NOT READY: ${errors} error(s), ${mismatches} mismatch(es). Fix the reward before training.`
-          : "OK: every case scored as expected.";
-      if (r.output) session.logs.write("reward_debug.log", `[CHECK OUTPUT] ${r.output.slice(0, 2000)}`);
-      const more = rows.length > lines.length ? `  … ${rows.length - lines.length} more case(s) in ${where}` : "";
-      return ok(
-        [
-          `Reward check in the ${describeIsolation(r.isolation)}, ${r.ms} ms:`,
-          ...lines,
-          more,
-          verdict,
-          r.loadError ? `The module failed to load: ${r.loadError}` : "",
-          r.output ? `The reward printed (first lines): ${r.output.slice(0, 300)}` : "",
-          `Every case with its score is in ${where}.`,
-        ]
-          .filter(Boolean)
-          .join("\n") + logsFooter(session.logs.dir),
-        {
-          session_dir: session.logs.dir,
-          cases: rows,
-          errors,
-          mismatches,
-          ok: errors === 0 && mismatches === 0,
-          completions_file: where,
-          sandbox: r.isolation,
-        },
-      );
-    }),
+        const where = shownPath(file);
+        const errors = rows.filter((x) => x.error).length;
+        const mismatches = rows.filter((x) => x.matches === false).length;
+        const shares = shareBudget(rows.map((x) => x.completion.length + Math.min(x.ground_truth.length, 400)));
+        const lines = shares.map((n, i) => {
+          const x = rows[i]!;
+          const gtShare = Math.min(x.ground_truth.length, 400, Math.floor(n / 3) || 1);
+          return (
+            `  [${i}] score ${x.score.toFixed(3)}${x.expected === null ? "" : ` (expected ${x.expected}${x.matches ? ", ok" : ", MISMATCH"})`}${x.error ? ` error: ${x.error}` : ""}\n` +
+            `      completion: ${JSON.stringify(cutText(x.completion, Math.max(1, n - gtShare), `${where} line ${i + 1}`))}\n` +
+            `      ground truth: ${JSON.stringify(cutText(x.ground_truth, gtShare, `${where} line ${i + 1}`))}`
+          );
+        });
+        const verdict =
+          errors || mismatches
+            ? `NOT READY: ${errors} error(s), ${mismatches} mismatch(es). Fix the reward before training.`
+            : "OK: every case scored as expected.";
+        if (r.output) session.logs.write("reward_debug.log", `[CHECK OUTPUT] ${r.output.slice(0, 2000)}`);
+        const more = rows.length > lines.length ? `  … ${rows.length - lines.length} more case(s) in ${where}` : "";
+        return ok(
+          [
+            `Reward check in the ${describeIsolation(r.isolation)}, ${r.ms} ms:`,
+            ...lines,
+            more,
+            verdict,
+            r.loadError ? `The module failed to load: ${r.loadError}` : "",
+            r.output ? `The reward printed (first lines): ${r.output.slice(0, 300)}` : "",
+            `Every case with its score is in ${where}.`,
+          ]
+            .filter(Boolean)
+            .join("\n") + logsFooter(session.logs.dir),
+          {
+            session_dir: session.logs.dir,
+            cases: rows,
+            errors,
+            mismatches,
+            ok: errors === 0 && mismatches === 0,
+            completions_file: where,
+            sandbox: r.isolation,
+          },
+        );
+      },
+    ),
   );
 }
 

@@ -3,13 +3,13 @@ import fs from "node:fs";
 import { z } from "zod";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { backendForCheckpoint, createBackend } from "../backends/select.ts";
-import { CHECKPOINT_NAME, checkpointNameOf, isResumePointName, RESUME_POINT_PREFIX } from "../../contracts/checkpoint-names.ts";
+import { CHECKPOINT_NAME, checkpointNameOf, isResumePointName, LOCAL_CHECKPOINT_PREFIX, RESUME_POINT_PREFIX } from "../../contracts/checkpoint-names.ts";
 import { defaultMaxTokens } from "../generation-defaults.ts";
 import { defaultGroupSize, MAX_GROUP_SIZE, modelInfo } from "../../contracts/tinker-models.ts";
 import { initReport, logsFooter } from "../reports.ts";
 import { TrainingSession } from "../session.ts";
 import type { Method } from "../session.ts";
-import { failIn, guarded, ok, sessionProblem } from "../tool-context.ts";
+import { failIn, asToolHandler, ok, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
 import { finishResult, initResult, loadResult, saveResult } from "../../contracts/tinker-results.ts";
 
@@ -41,7 +41,7 @@ function canonicalPath(p: string): string {
     }
   };
   const name = path.basename(p);
-  return CHECKPOINT_NAME.test(name) && path.dirname(real(p)) === real(TrainingSession.checkpointDir()) ? `local://${name}` : p;
+  return CHECKPOINT_NAME.test(name) && path.dirname(real(p)) === real(TrainingSession.checkpointDir()) ? `${LOCAL_CHECKPOINT_PREFIX}${name}` : p;
 }
 
 /** The session counters as save, load and finish report them. */
@@ -94,7 +94,9 @@ export function registerSessionTools(ctx: ToolContext): void {
       inputSchema: { base_model: z.string().min(1), lora_rank: z.number().int().min(1).max(256).default(16), ...wandbArgs },
       outputSchema: initResult,
     },
-    guarded(ctx, "init_sft", async (a: { base_model: string; lora_rank: number }, progress) => openSession("sft", a.base_model, a.lora_rank, 0, progress)),
+    asToolHandler(ctx, "init_sft", async (a: { base_model: string; lora_rank: number }, progress) =>
+      openSession("sft", a.base_model, a.lora_rank, 0, progress),
+    ),
   );
 
   ctx.server.registerTool(
@@ -109,7 +111,7 @@ export function registerSessionTools(ctx: ToolContext): void {
       },
       outputSchema: initResult,
     },
-    guarded(ctx, "init_grpo", async (a: { base_model: string; lora_rank: number; group_size?: number }, progress) =>
+    asToolHandler(ctx, "init_grpo", async (a: { base_model: string; lora_rank: number; group_size?: number }, progress) =>
       openSession("grpo", a.base_model, a.lora_rank, a.group_size ?? defaultGroupSize(a.base_model), progress),
     ),
   );
@@ -130,7 +132,7 @@ export function registerSessionTools(ctx: ToolContext): void {
       },
       outputSchema: saveResult,
     },
-    guarded(ctx, "save", async (a: { name: string; keep_resume_points?: string[] }) => {
+    asToolHandler(ctx, "save", async (a: { name: string; keep_resume_points?: string[] }) => {
       const problem = sessionProblem(session);
       if (problem) return failIn(session, problem);
       if (!CHECKPOINT_NAME.test(a.name))
@@ -191,8 +193,8 @@ export function registerSessionTools(ctx: ToolContext): void {
       inputSchema: { path: z.string().min(1) },
       outputSchema: loadResult,
     },
-    guarded(ctx, "load", async (a: { path: string }, progress) => {
-      const resolved = session.checkpoints.get(a.path) ?? (a.path.includes("://") || a.path.includes("/") ? a.path : `local://${a.path}`);
+    asToolHandler(ctx, "load", async (a: { path: string }, progress) => {
+      const resolved = session.checkpoints.get(a.path) ?? (a.path.includes("://") || a.path.includes("/") ? a.path : `${LOCAL_CHECKPOINT_PREFIX}${a.path}`);
       // Before any init (e.g. after a restart), the checkpoint's backend opens its own base model.
       const fresh = session.backend === undefined;
       const backend = session.backend ?? backendForCheckpoint(resolved, process.env, TrainingSession.checkpointDir());
@@ -242,7 +244,7 @@ export function registerSessionTools(ctx: ToolContext): void {
       inputSchema: {},
       outputSchema: finishResult,
     },
-    guarded(ctx, "finish", async () => {
+    asToolHandler(ctx, "finish", async () => {
       const c = session.counters;
       const summary = {
         method: session.method ?? null,

@@ -5,7 +5,7 @@ import { grpoGuidance, runGrpo } from "../grpo.ts";
 import { grpoReport, sftReport } from "../reports.ts";
 import { SCHEDULERS } from "../schedule.ts";
 import { runSft, sftGuidance } from "../sft.ts";
-import { failIn, guarded, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
+import { failIn, asToolHandler, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
 import { grpoStepResult, sftStepResult } from "../../contracts/tinker-results.ts";
 import type { GrpoStepResult } from "../../contracts/tinker-results.ts";
@@ -67,7 +67,7 @@ export function registerTrainingTools(ctx: ToolContext): void {
       inputSchema: sftStepInput,
       outputSchema: sftStepResult,
     },
-    guarded(ctx, "train_sft_step", async (a: z.infer<z.ZodObject<typeof sftStepInput>>, progress) => {
+    asToolHandler(ctx, "train_sft_step", async (a: z.infer<z.ZodObject<typeof sftStepInput>>, progress) => {
       const problem = sessionProblem(session, "sft");
       if (problem) return failIn(session, problem);
       const { records: recs, source } = loadRecords(a.examples, "examples");
@@ -110,7 +110,6 @@ export function registerTrainingTools(ctx: ToolContext): void {
     }),
   );
 
-  /** Reads reward code given inline or as a path to a .py file. */
   ctx.server.registerTool(
     "train_grpo_step",
     {
@@ -122,7 +121,7 @@ export function registerTrainingTools(ctx: ToolContext): void {
       inputSchema: grpoStepInput,
       outputSchema: grpoStepResult,
     },
-    guarded(ctx, "train_grpo_step", async (a: z.infer<z.ZodObject<typeof grpoStepInput>>, progress) => {
+    asToolHandler(ctx, "train_grpo_step", async (a: z.infer<z.ZodObject<typeof grpoStepInput>>, progress) => {
       const problem = sessionProblem(session, "grpo");
       if (problem) return failIn(session, problem);
       const prompts = windowOf(toGrpoPrompts(loadRecords(a.prompts, "prompts").records), a.start, a.limit);

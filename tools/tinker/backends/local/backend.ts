@@ -28,7 +28,7 @@ import type {
 } from "../../backend.ts";
 import { checkAllowedFile, PathRefused, readAllowedFile } from "../../../../lib/run-files.ts";
 import { RolloutStore } from "../../rollouts.ts";
-import { CHECKPOINT_NAME } from "../../../contracts/checkpoint-names.ts";
+import { CHECKPOINT_NAME, LOCAL_CHECKPOINT_PREFIX } from "../../../contracts/checkpoint-names.ts";
 
 /** Rows sampled in one batch; more are split into several batches. */
 const SAMPLE_CHUNK = 256;
@@ -47,8 +47,6 @@ const stateShape = z.object({
   adapters: z.object({ file: z.string(), sha256: z.string(), index: indexShape }),
   optimizer: z.object({ file: z.string(), sha256: z.string(), index: indexShape }),
 });
-
-export const LOCAL_PREFIX = "local://";
 
 type Session = { manifest: ModelManifest; model: Transformer; engine: Engine; base: tf.Tensor[]; card: ModelCard };
 
@@ -228,13 +226,13 @@ export class LocalBackend implements TrainingBackend {
     };
     fs.writeFileSync(path.join(tmp, "state.json"), JSON.stringify(state, null, 1));
     fs.renameSync(tmp, dir);
-    return { path: `${LOCAL_PREFIX}${name}` };
+    return { path: `${LOCAL_CHECKPOINT_PREFIX}${name}` };
   }
 
   /** Resolves `local://name` or a directory path to a checkpoint directory. */
   resolveCheckpoint(p: string): string {
-    if (p.startsWith(LOCAL_PREFIX)) {
-      const name = p.slice(LOCAL_PREFIX.length);
+    if (p.startsWith(LOCAL_CHECKPOINT_PREFIX)) {
+      const name = p.slice(LOCAL_CHECKPOINT_PREFIX.length);
       if (!CHECKPOINT_NAME.test(name)) throw new BackendError(`Invalid checkpoint path '${p}'.`, "bad_name");
       return path.join(this.opts.checkpointDir, name);
     }
@@ -316,7 +314,9 @@ export class LocalBackend implements TrainingBackend {
     } catch {
       return [];
     }
-    return names.filter((n) => CHECKPOINT_NAME.test(n) && fs.existsSync(path.join(this.opts.checkpointDir, n, "state.json"))).map((n) => `${LOCAL_PREFIX}${n}`);
+    return names
+      .filter((n) => CHECKPOINT_NAME.test(n) && fs.existsSync(path.join(this.opts.checkpointDir, n, "state.json")))
+      .map((n) => `${LOCAL_CHECKPOINT_PREFIX}${n}`);
   }
 
   /** Deletes a checkpoint of this backend's own folder (nothing outside it, whatever the path says). */
