@@ -22,7 +22,7 @@ import type { PackedBatch } from "../tools/tinker/backends/local/batch.ts";
 import { loraScale } from "../tools/tinker/backends/local/model.ts";
 import { EOS, PAD } from "../tools/tinker/backends/local/tokenizer.ts";
 import { adamWithDefaults } from "../tools/tinker/backend.ts";
-import { generate } from "../lib/generators.ts";
+import { generate } from "../lib/generators/generate.ts";
 
 const PYTHON = process.env.BENCH_TORCH_PYTHON ?? "/usr/bin/python3";
 const ANCHOR = path.join(path.dirname(fileURLToPath(import.meta.url)), "torch-anchor.py");

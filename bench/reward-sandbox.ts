@@ -12,7 +12,7 @@ import { RewardSandbox } from "../tools/tinker/reward/sandbox.ts";
 import { LocalBackend } from "../tools/tinker/backends/local/backend.ts";
 import { runGrpo } from "../tools/tinker/grpo.ts";
 import { TrainingSession } from "../tools/tinker/session.ts";
-import { generate } from "../lib/generators.ts";
+import { generate } from "../lib/generators/generate.ts";
 import { sandboxStatus } from "../lib/sandbox/os-sandbox.ts";
 
 const PREVIOUS = "previous figures (per-batch audit-hook process): 23–41k rewards/s, GRPO overhead 15.5%";

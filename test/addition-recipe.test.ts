@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadRecipe } from "../agent/config/recipes.ts";
-import { carrylessSum, generate, hasCarry, splitOf, TASKS } from "../lib/generators.ts";
+import { carrylessSum, generate, hasCarry, splitOf, TASKS } from "../lib/generators/generate.ts";
 import { RECIPES } from "../tools/tinker/backends/local/pretrain.ts";
 
 describe("the addition recipe needs generalisation", () => {

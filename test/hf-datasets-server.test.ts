@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { evalCountdown, generate } from "../lib/generators.ts";
+import { evalCountdown, generate } from "../lib/generators/generate.ts";
 import { compileMapping, MappingSkip, parseTemplate, renderTemplate, TemplateError } from "../tools/hf-datasets/mapping.ts";
 import { FakeHfHub } from "./fakes/hf-hub-server.ts";
 import { connectBundled, REPO, tempDir } from "./helpers.ts";

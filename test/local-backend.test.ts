@@ -41,7 +41,7 @@ describe("local CPU backend", () => {
   });
 
   it("ships a model whose arithmetic holdout accuracy starts between 5% and 40%, with its manifest's figure", async () => {
-    const { generate } = await import("../lib/generators.ts");
+    const { generate } = await import("../lib/generators/generate.ts");
     const manifest = JSON.parse(fs.readFileSync(path.join(DEFAULT_MODELS_DIR, "tiny-arith", "manifest.json"), "utf8"));
     const holdout = generate("arithmetic", { n: 200, seed: 2, difficulty: 1, split: "eval" }).items;
     const groups = await backend.sample(

@@ -6,7 +6,7 @@ import { buildGuard } from "../agent/guard/index.ts";
 import { MetricsLedger } from "../agent/metrics/ledger.ts";
 import { TrainingState } from "../agent/state/training-state.ts";
 import { CODE_TESTS, rewardSpecs } from "../agent/planners/reward-library.ts";
-import { generate } from "../lib/generators.ts";
+import { generate } from "../lib/generators/generate.ts";
 import { cutText, SAMPLE_TEXT_BUDGET, shareBudget } from "../tools/tinker/completions.ts";
 import { DEFAULT_MAX_TOKENS, defaultMaxTokens } from "../tools/tinker/generation-defaults.ts";
 import type { ModelCard } from "../tools/tinker/backend.ts";

@@ -9,7 +9,7 @@ import { ORPHAN_ANSWER, readRestore } from "../state/restore-note.ts";
 import { baseToolName } from "../core/tool-names.ts";
 import type { Planner, PlannerRequest } from "../core/planner.ts";
 import { Researcher } from "./scripted-researcher.ts";
-import type { Observation } from "./scripted-researcher.ts";
+import type { Observation } from "./scripted-research-state.ts";
 
 /** Words in an objective that point at a built-in recipe. */
 const KEYWORDS: Array<[RegExp, string]> = [

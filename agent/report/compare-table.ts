@@ -3,7 +3,7 @@
  * Pure: no Node or DOM imports.
  */
 import { plannerCostUsd, PriceTable } from "../spend/prices.ts";
-import type { ReportModel } from "./model.ts";
+import type { ReportModel } from "./model-shape.ts";
 
 /**
  * The run's spend, planner and training: as the run recorded it; for a run from before

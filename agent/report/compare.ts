@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../core/errors.ts";
 import { formatCompareTable } from "./compare-table.ts";
-import type { ReportModel } from "./model.ts";
+import type { ReportModel } from "./model-shape.ts";
 import { renderPage } from "./page.ts";
 import type { TextTable } from "./payload.ts";
 import { loadRunModel } from "./report.ts";

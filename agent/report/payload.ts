@@ -1,4 +1,4 @@
-import type { ReportModel } from "./model.ts";
+import type { ReportModel } from "./model-shape.ts";
 
 /** What a page carries: one run (static or live) or several runs to compare. */
 export type PagePayload = { kind: "run"; model: ReportModel; live?: { events: string } } | { kind: "compare"; runs: ReportModel[]; tables?: TextTable[] };

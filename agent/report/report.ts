@@ -12,7 +12,7 @@ import { UserError } from "../core/errors.ts";
 import { readTranscript } from "../transcript/transcript.ts";
 import type { TranscriptReadResult } from "../transcript/transcript.ts";
 import { costOf, foldEvents } from "./model.ts";
-import type { ReportModel } from "./model.ts";
+import type { ReportModel } from "./model-shape.ts";
 import { renderPage } from "./page.ts";
 
 /** Reads a run's transcript or says plainly why it cannot. */

@@ -4,7 +4,7 @@
  * holdout score at the step it was measured, the run's config once, and the summary
  * at the end. Pure: the logger decides when to call it and where the messages go.
  */
-import type { ReportModel } from "../report/model.ts";
+import type { ReportModel } from "../report/model-shape.ts";
 
 export type WandbMessage =
   | { op: "init"; project: string; name: string; config: Record<string, unknown>; tags: string[]; job_type: string }

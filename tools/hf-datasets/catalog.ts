@@ -1,5 +1,5 @@
 import type { Format, GrpoMapping, SftMapping } from "./mapping.ts";
-import { TASK_INFO, TASKS } from "../../lib/generators.ts";
+import { TASK_INFO, TASKS } from "../../lib/generators/generate.ts";
 
 /**
  * The built-in catalog: the usual first datasets with their real shapes, licenses

@@ -6,7 +6,7 @@
 import type uPlot from "uplot";
 import { END_REASON_TEXT } from "../../core/run-end.ts";
 import { ReportFolder } from "../model.ts";
-import type { CallEntry, ReportModel, TurnEntry } from "../model.ts";
+import type { CallEntry, ReportModel, TurnEntry } from "../model-shape.ts";
 import type { PagePayload } from "../payload.ts";
 import type { RecordedEvent } from "../../transcript/transcript.ts";
 import { compareCharts, mountChart, runCharts, PALETTE } from "./charts.ts";

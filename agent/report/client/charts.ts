@@ -4,7 +4,7 @@
  * as data first (ChartSpec), then mounted, so a live update only swaps the data.
  */
 import uPlot from "uplot";
-import type { CheckpointMark, ReportModel } from "../model.ts";
+import type { CheckpointMark, ReportModel } from "../model-shape.ts";
 
 export type SeriesSpec = {
   label: string;

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { CATALOG, generatorEntries } from "../catalog.ts";
 import { exportRoot, resolveOutput, writeJsonl } from "../export-writer.ts";
-import { generate, TASKS } from "../../../lib/generators.ts";
-import type { Difficulty } from "../../../lib/generators.ts";
+import { generate, TASKS } from "../../../lib/generators/generate.ts";
+import type { Difficulty } from "../../../lib/generators/generate.ts";
 import type { Format } from "../mapping.ts";
 import { asToolHandler, ok } from "../tool-context.ts";
 import type { HfToolContext } from "../tool-context.ts";

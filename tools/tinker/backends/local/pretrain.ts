@@ -17,8 +17,8 @@ import { writeTensorFile } from "./tensor-file.ts";
 import { BOS, EOS, encode, renderPrompt, RENDER_TEMPLATE, VOCAB_SIZE } from "./tokenizer.ts";
 import { DEFAULT_MODELS_DIR } from "../../../../lib/package-paths.ts";
 import type { ModelManifest } from "../../../contracts/local-models.ts";
-import { carrylessSum, generate, hasCarry } from "../../../../lib/generators.ts";
-import type { GeneratedItem, Task } from "../../../../lib/generators.ts";
+import { carrylessSum, generate, hasCarry } from "../../../../lib/generators/generate.ts";
+import type { GeneratedItem, Task } from "../../../../lib/generators/generate.ts";
 import { Rng } from "../../../../lib/random.ts";
 
 type Recipe = {
