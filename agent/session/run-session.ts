@@ -21,11 +21,13 @@ import { formatSummary, summarize } from "../summary/summary.ts";
 import type { RunSummary } from "../summary/summary.ts";
 import { CallEstimator } from "../spend/estimate.ts";
 import { costBudgetOf } from "../spend/ledger.ts";
+import type { CostBudget } from "../spend/ledger.ts";
 import type { SpendLedger } from "../spend/ledger.ts";
 import { PricedExecutor } from "../spend/priced-executor.ts";
 import type { RunPrices } from "../spend/setup.ts";
 import type { TrainingState } from "../state/training-state.ts";
 import { RunState } from "./run-state.ts";
+import type { RunStateOptions } from "./run-state.ts";
 import { wrapUp } from "./wrap-up.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "../transcript/transcript.ts";
 import { ServerStartError, ToolHub } from "../tool-hub/hub.ts";
@@ -108,30 +110,10 @@ export class RunSession {
     const costBudget = costBudgetOf(cfg);
     // The run's clock starts as its session opens (tool servers starting count toward --max-minutes).
     const started = Date.now();
-    // A run that can spend nothing (offline planner, local model, no budget) shows no spend as it goes.
-    const spends =
-      Object.keys(costBudget).length > 0 ||
-      prices.planner === undefined ||
-      prices.training === undefined ||
-      prices.planner.input + prices.planner.output > 0 ||
-      prices.training.prefill + prices.training.sample + prices.training.train > 0;
-    const guard = {
-      onWrongModel: cfg.onWrongModel,
-      dataDir: layout.data,
-      inlineLimitBytes: cfg.inlineLimitKb * 1024,
-      budget: {
-        maxMinutes: cfg.maxMinutes,
-        graceMinutes,
-        ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
-        cost: costBudget,
-        ...(prices.training ? { estimator: new CallEstimator({ model: cfg.model, price: prices.training, runDir: cfg.runDir }) } : {}),
-      },
-      disabled: cfg.guardOff,
-      customRuleFiles: cfg.guardRules,
-    };
+    const spends = canSpend(prices, costBudget);
     const state = await RunState.build({
       model: cfg.model,
-      guard,
+      guard: guardOptions(cfg, prices, graceMinutes),
       ledger: (spend) => ({
         model: cfg.model,
         now: Date.now,
@@ -143,18 +125,8 @@ export class RunSession {
       }),
     });
     const { training, spend } = state;
-    // Every harness-owned name exists before the planner's shell could plant a link there.
-    for (const dir of [layout.logs, layout.checkpoints]) fs.mkdirSync(dir, { recursive: true });
-    fs.closeSync(fs.openSync(layout.metrics, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o644));
-    for (const name of Redactor.tooShort(env))
-      io.out(`warning: ${name} is shorter than ${MIN_SECRET_LENGTH} characters, too short to be redacted from what the run writes`);
-    io.out(`run dir: ${cfg.runDir}`);
-    io.out(`tool servers: ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
-    io.out(
-      cfg.resumeEvery > 0
-        ? `resume points: every ${cfg.resumeEvery} training calls without a checkpoint, at most two kept (${cfg.model.startsWith("local/") ? `in ${layout.checkpoints}` : "on Tinker they count toward your checkpoint storage"})`
-        : "resume points: off (--resume-every 0): a crash loses the training since the last save",
-    );
+    prepareRunDir(layout);
+    announce(cfg, env, io);
 
     const heartbeat = new Heartbeat(layout.progress);
     const local = localTools(cfg.runDir, () => [...training.sessionDirs], pickEnv(env, cfg.bashEnv));
@@ -248,6 +220,54 @@ export class RunSession {
     this.io.out(this.redactor.text(reportLine(this.cfg.runDir)));
     return { exitCode: EXIT_FOR[result.reason], summary };
   }
+}
+
+/** Whether a run can spend anything (offline planner, local model and no budget cannot): only then does it show spend as it goes. */
+function canSpend(prices: RunPrices, costBudget: CostBudget): boolean {
+  return (
+    Object.keys(costBudget).length > 0 ||
+    prices.planner === undefined ||
+    prices.training === undefined ||
+    prices.planner.input + prices.planner.output > 0 ||
+    prices.training.prefill + prices.training.sample + prices.training.train > 0
+  );
+}
+
+/** The guard's rules and budget for this run (its training state and spend come from the run state). */
+function guardOptions(cfg: RunConfig, prices: RunPrices, graceMinutes: number): RunStateOptions["guard"] {
+  return {
+    onWrongModel: cfg.onWrongModel,
+    dataDir: runLayout(cfg.runDir).data,
+    inlineLimitBytes: cfg.inlineLimitKb * 1024,
+    budget: {
+      maxMinutes: cfg.maxMinutes,
+      graceMinutes,
+      ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
+      cost: costBudgetOf(cfg),
+      ...(prices.training ? { estimator: new CallEstimator({ model: cfg.model, price: prices.training, runDir: cfg.runDir }) } : {}),
+    },
+    disabled: cfg.guardOff,
+    customRuleFiles: cfg.guardRules,
+  };
+}
+
+/** Every harness-owned name exists before the planner's shell could plant a link there. */
+function prepareRunDir(layout: ReturnType<typeof runLayout>): void {
+  for (const dir of [layout.logs, layout.checkpoints]) fs.mkdirSync(dir, { recursive: true });
+  fs.closeSync(fs.openSync(layout.metrics, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o644));
+}
+
+/** The lines a run starts with: secrets too short to redact, the run dir, the tool servers, resume points. */
+function announce(cfg: RunConfig, env: Env, io: RunIO): void {
+  for (const name of Redactor.tooShort(env))
+    io.out(`warning: ${name} is shorter than ${MIN_SECRET_LENGTH} characters, too short to be redacted from what the run writes`);
+  io.out(`run dir: ${cfg.runDir}`);
+  io.out(`tool servers: ${cfg.mcpConfigPath ?? "(no MCP config: workspace tools only)"}`);
+  io.out(
+    cfg.resumeEvery > 0
+      ? `resume points: every ${cfg.resumeEvery} training calls without a checkpoint, at most two kept (${cfg.model.startsWith("local/") ? `in ${runLayout(cfg.runDir).checkpoints}` : "on Tinker they count toward your checkpoint storage"})`
+      : "resume points: off (--resume-every 0): a crash loses the training since the last save",
+  );
 }
 
 /** Starts the tool servers (stderr to logs/, progress to `onProgress`) beside the in-process tools. */

@@ -49,6 +49,14 @@ const countersOut = (c: TrainingSession["counters"]) => ({ sft_epochs: c.sftEpoc
 
 /** init_sft, init_grpo, save, load, finish: opening, persisting and closing the session. */
 export function registerSessionTools(ctx: ToolContext): void {
+  registerInitTools(ctx);
+  registerSaveTool(ctx);
+  registerLoadTool(ctx);
+  registerFinishTool(ctx);
+}
+
+/** init_sft and init_grpo: a fresh session on the run's MODEL. */
+function registerInitTools(ctx: ToolContext): void {
   const { session } = ctx;
   async function openSession(method: Method, baseModel: string, loraRank: number, groupSize: number, progress: (m: string) => void): Promise<CallToolResult> {
     const run = runModel();
@@ -115,7 +123,11 @@ export function registerSessionTools(ctx: ToolContext): void {
       openSession("grpo", a.base_model, a.lora_rank, a.group_size ?? defaultGroupSize(a.base_model), progress),
     ),
   );
+}
 
+/** save: weights, optimizer and counters under a name (resume points replace each other). */
+function registerSaveTool(ctx: ToolContext): void {
+  const { session } = ctx;
   ctx.server.registerTool(
     "save",
     {
@@ -184,7 +196,11 @@ export function registerSessionTools(ctx: ToolContext): void {
       );
     }),
   );
+}
 
+/** load: a checkpoint of the run's MODEL, restored with its optimizer and counters. */
+function registerLoadTool(ctx: ToolContext): void {
+  const { session } = ctx;
   ctx.server.registerTool(
     "load",
     {
@@ -236,7 +252,11 @@ export function registerSessionTools(ctx: ToolContext): void {
       );
     }),
   );
+}
 
+/** finish: closes the session and reports what was saved and what was not. */
+function registerFinishTool(ctx: ToolContext): void {
+  const { session } = ctx;
   ctx.server.registerTool(
     "finish",
     {
