@@ -42,11 +42,11 @@ export type GuardConfig = {
   /** The harness's training state (the harness observes every call into it; rules only read it). */
   trainingState: TrainingState;
   /**
-   * The run's exam, when it has one (graded runs): rule \`contamination\` refuses training rows
+   * The run's exam, when it has one (graded runs): rule `contamination` refuses training rows
    * that match its items or come from the generator task whose eval split it reserves.
    */
   exam?: { items: ReadonlyArray<{ prompt: string; ground_truth: string }>; generatorTask?: string };
-  /** Checkpoints from outside this run that the user named at start: rule \`provenance\` lets \`load\` take these and the run's own, no others. */
+  /** Checkpoints from outside this run that the user named at start: rule `provenance` lets `load` take these and the run's own, no others. */
   allowedCheckpoints?: readonly string[];
   /** Whether reward code runs in the OS sandbox (child processes and file writes allowed); default: this machine's. */
   rewardsRunCode?: boolean;
