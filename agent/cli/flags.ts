@@ -1,5 +1,6 @@
 import { Option } from "commander";
 import { flagOf, WRONG_MODEL_POLICIES } from "../config/flag-rules.ts";
+import type { RuledFlag } from "../config/flag-rules.ts";
 import { RUN_DEFAULTS } from "../config/run-config.ts";
 
 /**
@@ -74,7 +75,8 @@ const FLAGS = {
   dryRun: {},
   status: { arg: "<dir>" },
   collect: { arg: "<dirs...>" },
-} as const satisfies Record<string, FlagDecl>;
+  // Every flag with a value rule is declared here (the type says so).
+} as const satisfies Record<string, FlagDecl> & Record<RuledFlag, FlagDecl>;
 
 export type FlagKey = keyof typeof FLAGS;
 

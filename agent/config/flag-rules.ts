@@ -16,7 +16,7 @@ export const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) =>
 export const WRONG_MODEL_POLICIES = ["rewrite", "reject"] as const satisfies readonly WrongModelPolicy[];
 
 /** A whole number above 0 (turns, seconds, calls, tokens). */
-export const positiveInt = (flag: string) =>
+const positiveInt = (flag: string) =>
   z.coerce
     .number({ error: `${flag} must be a number` })
     .int(`${flag} must be a whole number`)
