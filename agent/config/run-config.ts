@@ -11,7 +11,8 @@ import { loadMcpConfig, McpConfigError } from "../tool-hub/mcp-config.ts";
 import type { ServerConfig } from "../tool-hub/mcp-config.ts";
 import { BUNDLED_MCP_CONFIG, DEFAULT_TEMPLATE } from "../../lib/package-paths.ts";
 import { localModelIds } from "../../tools/contracts/local-models.ts";
-import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "./planner-depth.ts";
+import type { WrongModelPolicy } from "./flag-rules.ts";
+import { optionalFlags, parseFlags, ruleOf } from "./flag-rules.ts";
 import type { ReasoningEffort } from "./planner-depth.ts";
 import { readConfigFile, whyUnreadable } from "../../lib/run-files.ts";
 
@@ -47,32 +48,8 @@ export const RUN_DEFAULTS = {
   resumeEvery: 5,
 } as const;
 
-const positiveInt = (what: string) =>
-  z.coerce
-    .number({ error: `${what} must be a number` })
-    .int(`${what} must be a whole number`)
-    .positive(`${what} must be above 0`);
-
-/** A budget in US dollars. */
-export const usdFlag = (what: string) =>
-  z.coerce
-    .number({ error: `${what} must be a number (US dollars)` })
-    .finite(`${what} must be a number (US dollars)`)
-    .positive(`${what} must be above 0`);
-
-/** The flags that set what a run may spend and how deeply its planner thinks: validated alike for run, resume and fork. */
-export const spendFlagsShape = {
-  maxCost: usdFlag("--max-cost").optional(),
-  maxPlannerCost: usdFlag("--max-planner-cost").optional(),
-  maxTrainingCost: usdFlag("--max-training-cost").optional(),
-  prices: z.string().min(1, "--prices needs a file").optional(),
-  thinking: z.coerce
-    .number({ error: "--thinking must be a number of tokens" })
-    .int("--thinking must be a whole number of tokens")
-    .min(MIN_THINKING_BUDGET, `--thinking must be at least ${MIN_THINKING_BUDGET} tokens (the API's smallest thinking budget)`)
-    .optional(),
-  reasoningEffort: z.enum(REASONING_EFFORTS, { error: `--reasoning-effort must be ${REASONING_EFFORTS.join(", ")}` }).optional(),
-};
+/** The flags that set what a run may spend and how deeply its planner thinks: named again on resume and fork (a transcript never sets them). */
+export const SPEND_FLAGS = ["maxCost", "maxPlannerCost", "maxTrainingCost", "prices", "thinking", "reasoningEffort"] as const;
 
 /** What a run may spend and how deeply its planner thinks, as the user named them. */
 export type SpendSettings = {
@@ -103,40 +80,19 @@ export function spendSettings(
   };
 }
 
-/** Flags of `tinkerloop run`, as commander hands them over (strings until validated). */
+/** Flags of `tinkerloop run`, as commander hands them over (strings until validated); the limits default to RUN_DEFAULTS. */
 export const runFlagsShape = z.object({
-  model: z.string().optional(),
-  prompt: z.string().optional(),
-  promptFile: z.string().optional(),
-  recipe: z.string().optional(),
-  template: z.string().optional(),
-  planner: z.string().optional(),
-  mcpConfig: z.string().optional(),
-  runDir: z.string().optional(),
-  maxTurns: positiveInt("--max-turns").default(RUN_DEFAULTS.maxTurns),
-  maxMinutes: z.coerce.number({ error: "--max-minutes must be a number" }).positive("--max-minutes must be above 0").default(RUN_DEFAULTS.maxMinutes),
-  maxNudges: z.coerce.number().int().min(0, "--max-nudges must be 0 or more").default(RUN_DEFAULTS.maxNudges),
-  toolTimeout: positiveInt("--tool-timeout").default(RUN_DEFAULTS.toolTimeoutSec),
-  onWrongModel: z.enum(["rewrite", "reject"], { error: "--on-wrong-model must be rewrite or reject" }).default(RUN_DEFAULTS.onWrongModel),
-  maxTrainCalls: positiveInt("--max-train-calls").optional(),
-  ...spendFlagsShape,
-  guardOff: z.string().optional(),
-  maxContextTokens: positiveInt("--max-context-tokens").default(RUN_DEFAULTS.maxContextTokens),
-  inlineLimitKb: positiveInt("--inline-limit-kb").default(RUN_DEFAULTS.inlineLimitKb),
-  resumeEvery: z.coerce
-    .number({ error: "--resume-every must be a number" })
-    .int("--resume-every must be a whole number")
-    .min(0, "--resume-every must be 0 (off) or more")
-    .default(RUN_DEFAULTS.resumeEvery),
-  alertThresholds: z.string().optional(),
-  guardRule: z.array(z.string()).optional(),
-  bashEnv: z.string().optional(),
-  seed: z.coerce
-    .number({ error: "--seed must be a number" })
-    .int("--seed must be a whole number")
-    .min(0, "--seed must be 0 or more")
-    .max(1_000_000, "--seed must be at most 1000000")
-    .optional(),
+  ...optionalFlags(["model", "prompt", "promptFile", "recipe", "template", "planner", "mcpConfig", "runDir"]),
+  maxTurns: ruleOf("maxTurns").default(RUN_DEFAULTS.maxTurns),
+  maxMinutes: ruleOf("maxMinutes").default(RUN_DEFAULTS.maxMinutes),
+  maxNudges: ruleOf("maxNudges").default(RUN_DEFAULTS.maxNudges),
+  toolTimeout: ruleOf("toolTimeout").default(RUN_DEFAULTS.toolTimeoutSec),
+  onWrongModel: ruleOf("onWrongModel").default(RUN_DEFAULTS.onWrongModel),
+  ...optionalFlags(["maxTrainCalls", ...SPEND_FLAGS, "guardOff"]),
+  maxContextTokens: ruleOf("maxContextTokens").default(RUN_DEFAULTS.maxContextTokens),
+  inlineLimitKb: ruleOf("inlineLimitKb").default(RUN_DEFAULTS.inlineLimitKb),
+  resumeEvery: ruleOf("resumeEvery").default(RUN_DEFAULTS.resumeEvery),
+  ...optionalFlags(["alertThresholds", "guardRule", "bashEnv", "seed"]),
 });
 export type RunFlags = z.input<typeof runFlagsShape>;
 
@@ -158,7 +114,7 @@ export type RunConfig = SpendSettings & {
   maxNudges: number;
   /** Default per-call tool timeout, seconds; the MCP config may set it per tool. */
   toolTimeoutSec: number;
-  onWrongModel: "rewrite" | "reject";
+  onWrongModel: WrongModelPolicy;
   maxTrainCalls: number | undefined;
   /** Guard rules switched off. */
   guardOff: string[];
@@ -223,12 +179,7 @@ export function newRunId(now: Date = new Date()): string {
 }
 
 export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunConfig {
-  const parsed = runFlagsShape.safeParse(flags);
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    throw new UserError(first?.message ?? "invalid options", "See tinkerloop run --help.");
-  }
-  const f = parsed.data;
+  const f = parseFlags(runFlagsShape, flags, "See tinkerloop run --help.");
   if ([f.prompt, f.promptFile, f.recipe].filter((x) => x !== undefined).length > 1) {
     throw new UserError("Pass only one of --prompt, --prompt-file and --recipe.");
   }

@@ -1,9 +1,8 @@
 import { baseToolName, isInitTool } from "../core/tool-names.ts";
 import type { GuardRule } from "../core/guard.ts";
+import type { WrongModelPolicy } from "../config/flag-rules.ts";
 import { checkpointRead } from "../../tools/contracts/tinker-results.ts";
 import { readResult } from "../../tools/contracts/tool-results.ts";
-
-export type WrongModelPolicy = "rewrite" | "reject";
 
 /** Tools that act on whatever model the session holds. */
 const USES_SESSION_MODEL = /^(train_.*_step|save|sample)$/;

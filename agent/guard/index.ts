@@ -2,7 +2,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { UserError } from "../core/errors.ts";
 import { baseModelRule } from "./base-model.ts";
-import type { WrongModelPolicy } from "./base-model.ts";
+import type { WrongModelPolicy } from "../config/flag-rules.ts";
 import { bashCommandRule } from "./bash-command.ts";
 import { budgetRule } from "./budget.ts";
 import type { Budget } from "./budget.ts";

@@ -10,6 +10,7 @@ import YAML from "yaml";
 import { z } from "zod";
 import { UserError } from "../core/errors.ts";
 import { readConfigFile, whyUnreadable } from "../../lib/run-files.ts";
+import { flagOf } from "../config/flag-rules.ts";
 
 /** Options of `tinkerloop run` a sweep passes to every cell (camelCase here, kebab-case as flags). */
 export const CELL_RUN_OPTIONS = [
@@ -41,8 +42,6 @@ const PATH_OPTIONS: ReadonlySet<CellRunOption> = new Set(["mcpConfig", "template
  * how deeply its planner thinks, so an interrupted cell is resumed with them named again.
  */
 const RESUME_OPTIONS: readonly CellRunOption[] = ["mcpConfig", "maxCost", "maxPlannerCost", "maxTrainingCost", "prices", "thinking", "reasoningEffort"];
-
-export const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 export type PlannerEntry = { label: string; spec: string };
 export type PromptEntry = { kind: "recipe" | "file"; value: string; label: string };

@@ -1,15 +1,15 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import type { Env } from "../config/run-config.ts";
-import { Redactor } from "../secrets/redactor.ts";
-import { ToolHub } from "../tool-hub/hub.ts";
-import { loadServers } from "../config/run-config.ts";
-import { BUNDLED_MCP_CONFIG } from "../../lib/package-paths.ts";
-import { BASH_LIMITS, describeLimits } from "../../lib/sandbox/limits.ts";
-import { sandboxStatus } from "../../lib/sandbox/os-sandbox.ts";
-import { UserError } from "../core/errors.ts";
-import { resolvePlanner } from "../planners/index.ts";
+import type { Env } from "../../config/run-config.ts";
+import { Redactor } from "../../secrets/redactor.ts";
+import { ToolHub } from "../../tool-hub/hub.ts";
+import { loadServers } from "../../config/run-config.ts";
+import { BUNDLED_MCP_CONFIG } from "../../../lib/package-paths.ts";
+import { BASH_LIMITS, describeLimits } from "../../../lib/sandbox/limits.ts";
+import { sandboxStatus } from "../../../lib/sandbox/os-sandbox.ts";
+import { UserError } from "../../core/errors.ts";
+import { resolvePlanner } from "../../planners/index.ts";
 
 export type Check = { name: string; ok: boolean; detail: string; required: boolean };
 

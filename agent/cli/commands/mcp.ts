@@ -1,0 +1,80 @@
+import type { Command } from "commander";
+import { portNumber } from "../../config/flag-rules.ts";
+import { loadEnv, resolveRunConfig } from "../../config/run-config.ts";
+import type { RunFlags } from "../../config/run-config.ts";
+import { UserError } from "../../core/errors.ts";
+import { GATEWAY_DEFAULT_PORT, TOKEN_ENV } from "../../gateway/defaults.ts";
+import { flag } from "../flags.ts";
+import { print, printErr } from "../output.ts";
+import { interruptible } from "../signals.ts";
+
+/** `tinkerloop mcp`: the guarded tools as one MCP server for an outside agent. */
+export function registerMcp(program: Command): void {
+  const d = { defaulted: true };
+  program
+    .command("mcp")
+    .description(
+      "serve the guarded tools as one MCP server for your own agent (Claude Code, Codex CLI, …): a run dir like run's, MODEL fixed, feedback in training results",
+    )
+    .addOption(flag("model", "the base model the agent must post-train (fixed: other base models are rewritten or refused)"))
+    .addOption(flag("prompt", "the research objective, for the seed prompt the agent gets as instructions"))
+    .addOption(flag("promptFile", "read the research objective from a file"))
+    .addOption(flag("recipe", "a built-in recipe: objective and model"))
+    .addOption(flag("template", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)"))
+    .addOption(flag("mcpConfig", "MCP servers to put behind the gateway (default: ./.mcp.json, else the bundled tinker and hf-datasets)"))
+    .addOption(flag("runDir", "where to write the transcript and files (default: runs/<run-id>)"))
+    .addOption(
+      flag("http", `serve Streamable HTTP on 127.0.0.1 (default port ${GATEWAY_DEFAULT_PORT}; 0 picks a free one) with a bearer token, instead of stdio`),
+    )
+    .addOption(flag("printPrompt", "print the seed prompt (the agent's instructions) to stdout and exit"))
+    .addOption(flag("maxMinutes", "time budget: past it training is refused; after a grace period the run ends", d))
+    .addOption(flag("toolTimeout", "watchdog for one tool call", d))
+    .addOption(flag("onWrongModel", "a call with another base_model: rewrite it to MODEL, or reject it", d))
+    .addOption(flag("maxTrainCalls", "budget: training calls"))
+    .addOption(
+      flag(
+        "maxCost",
+        "budget: US dollars of training and sampling (your agent's own model is not the gateway's to count); a call that would not fit is refused before it runs",
+      ),
+    )
+    .addOption(flag("prices", "a prices file laid over the built-in table (same shape as agent/spend/prices.json)"))
+    .addOption(flag("guardOff", "comma-separated guard rules to switch off"))
+    .addOption(flag("guardRule", "extra guard rule modules"))
+    .addOption(flag("inlineLimitKb", "inline prompts/examples above this size are moved to a file by the guard", d))
+    .addOption(flag("alertThresholds", "override feedback alert thresholds"))
+    .addOption(flag("seed", "the run's seed (local backend)"))
+    .addOption(flag("bashEnv", "comma-separated environment variables the bash tool's sandbox may see (never secrets)"))
+    .addHelpText(
+      "after",
+      `
+Over stdio (the default) the agent starts the gateway itself; everything the gateway says goes
+to stderr. With --http, it prints its URL and a bearer token (or uses ${TOKEN_ENV}); requests
+without the token are refused, and a second agent is refused as busy: one gateway, one run.
+The run ends when finish() succeeds (then every further call is refused), and otherwise when the
+agent disconnects or on Ctrl-C (unsaved training is saved first). Examples:
+  claude mcp add tinkerloop -- npx tinkerloop mcp --recipe arithmetic
+  tinkerloop mcp --model local/tiny-arith --prompt "Teach one-digit addition" --http`,
+    )
+    .action(async (flags: RunFlags & { http?: string | boolean; printPrompt?: boolean }) => {
+      const cwd = process.cwd();
+      const env = loadEnv(cwd);
+      const cfg = resolveRunConfig(flags, cwd, env);
+      const { runGateway, seedPrompt } = await import("../../gateway/gateway.ts");
+      if (flags.printPrompt) {
+        print(`${seedPrompt(cfg).system}\n`);
+        return;
+      }
+      const httpPort = flags.http === undefined || flags.http === false ? undefined : flags.http === true ? GATEWAY_DEFAULT_PORT : httpPortOf(flags.http);
+      process.exitCode = await runGateway(cfg, env, {
+        ...(httpPort !== undefined ? { httpPort } : {}),
+        out: (l) => printErr(`${l}\n`),
+        signal: interruptible(),
+      });
+    });
+}
+
+function httpPortOf(value: string): number {
+  const r = portNumber.safeParse(value);
+  if (!r.success) throw new UserError(`--http ${value}: ${r.error.issues[0]?.message ?? "not a port"}.`, "e.g. --http 8766, or --http 0 for any free port.");
+  return r.data;
+}

@@ -1,0 +1,101 @@
+import { Option } from "commander";
+import { flagOf, WRONG_MODEL_POLICIES } from "../config/flag-rules.ts";
+import type { RuledFlag } from "../config/flag-rules.ts";
+import { RUN_DEFAULTS } from "../config/run-config.ts";
+
+/**
+ * Every flag of every command, declared once: its argument, its default and its choices. The
+ * spelling is the key's (maxMinutes → --max-minutes), so the name commander hands the action and
+ * the rule that validates it (`agent/config/flag-rules.ts`) cannot drift apart. Each command gives
+ * its own help line, since `--max-minutes` means "the run's limit" to run and "every cell's" to sweep.
+ */
+type FlagDecl = {
+  /** commander's argument: `<x>` required, `[x]` optional, `<x...>` repeatable; none for a switch. */
+  arg?: string;
+  /** Shown in help and handed over when the flag is absent, by the commands that ask for it. */
+  default?: string | number;
+  choices?: readonly string[];
+};
+
+const FLAGS = {
+  // What the run trains, and on what.
+  model: { arg: "<name>" },
+  prompt: { arg: "<text>" },
+  promptFile: { arg: "<file>" },
+  recipe: { arg: "<name>" },
+  planner: { arg: "<spec>" },
+  template: { arg: "<file>" },
+  mcpConfig: { arg: "<file>" },
+  runDir: { arg: "<dir>" },
+  // Limits.
+  maxTurns: { arg: "<n>", default: RUN_DEFAULTS.maxTurns },
+  maxMinutes: { arg: "<n>", default: RUN_DEFAULTS.maxMinutes },
+  maxNudges: { arg: "<n>", default: RUN_DEFAULTS.maxNudges },
+  toolTimeout: { arg: "<seconds>", default: RUN_DEFAULTS.toolTimeoutSec },
+  maxContextTokens: { arg: "<n>", default: RUN_DEFAULTS.maxContextTokens },
+  resumeEvery: { arg: "<calls>", default: RUN_DEFAULTS.resumeEvery },
+  seed: { arg: "<n>" },
+  // Budgets and planner depth.
+  maxTrainCalls: { arg: "<n>" },
+  maxCost: { arg: "<usd>" },
+  maxPlannerCost: { arg: "<usd>" },
+  maxTrainingCost: { arg: "<usd>" },
+  prices: { arg: "<file>" },
+  thinking: { arg: "<tokens>" },
+  reasoningEffort: { arg: "<level>" },
+  // The guard, the feedback and the sandbox.
+  onWrongModel: { arg: "<policy>", default: RUN_DEFAULTS.onWrongModel, choices: WRONG_MODEL_POLICIES },
+  guardOff: { arg: "<rules>" },
+  guardRule: { arg: "<file...>" },
+  inlineLimitKb: { arg: "<n>", default: RUN_DEFAULTS.inlineLimitKb },
+  alertThresholds: { arg: "<json>" },
+  bashEnv: { arg: "<names>" },
+  // Watching a run.
+  serve: { arg: "[port]" },
+  host: { arg: "<address>" },
+  port: { arg: "<n>" },
+  wandb: { arg: "<project>" },
+  // mcp.
+  http: { arg: "[port]" },
+  printPrompt: {},
+  // replay.
+  view: {},
+  full: {},
+  cassette: {},
+  execute: {},
+  fork: { arg: "<turn>" },
+  // compare.
+  out: { arg: "<file>", default: "compare.html" },
+  // sweep.
+  seeds: { arg: "<n>" },
+  name: { arg: "<id>" },
+  dir: { arg: "<dir>" },
+  concurrency: { arg: "<n>" },
+  shard: { arg: "<i/n>" },
+  dryRun: {},
+  status: { arg: "<dir>" },
+  collect: { arg: "<dirs...>" },
+  // Every flag with a value rule is declared here (the type says so).
+} as const satisfies Record<string, FlagDecl> & Record<RuledFlag, FlagDecl>;
+
+export type FlagKey = keyof typeof FLAGS;
+
+/** How a command takes a flag. */
+type Use = {
+  /** Hand over the declared default when the flag is absent (and show it in help). */
+  defaulted?: boolean;
+  /** Passed on as typed, unchecked here (sweep hands its cells' flags to each cell's own run). */
+  asGiven?: boolean;
+};
+
+/** The commander option for a flag, with this command's help line. */
+export function flag(key: FlagKey, help: string, use: Use = {}): Option {
+  const decl: FlagDecl = FLAGS[key];
+  const option = new Option(decl.arg ? `${flagOf(key)} ${decl.arg}` : flagOf(key), help);
+  if (use.defaulted && decl.default !== undefined) option.default(String(decl.default));
+  if (decl.choices && !use.asGiven) option.choices(decl.choices);
+  return option;
+}
+
+/** A repeatable flag's parser: every value given, in order. */
+export const collect = (value: string, previous: string[]): string[] => [...previous, value];
