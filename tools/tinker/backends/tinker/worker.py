@@ -567,22 +567,34 @@ class Worker:
         n = max(1, len(diffs))
         return {"loss": -objective / max(1, count), "kl": sum(diffs) / n, "kl_squared": sum(0.5 * d * d for d in diffs) / n}
 
-    def submit_probe(self, s, datums, spans, used):
-        """The KL probe's forward pass over a few of the step's sequences. Submitted right
-        behind the optimizer step it lands on the step's clock cycle (requests run in order,
-        so it reads the updated weights) and costs no cycle of its own."""
-        probe = datums[:KL_PROBE_SEQUENCES]
-        used["prefill"] += input_tokens(probe)
-        return (s.training.forward(probe, loss_fn="importance_sampling"), spans[:KL_PROBE_SEQUENCES])
+    def submit_probe(self, s, taken, used):
+        """The KL probe's forward pass over the first few of the step's sequences (`taken`:
+        (datum, span, forward-backward future, row) each). Submitted right behind the
+        optimizer step, it lands on the step's clock cycle (requests run in order, so it
+        reads the updated weights) and costs no cycle of its own."""
+        probe = taken[:KL_PROBE_SEQUENCES]
+        datums = [d for d, _span, _fb, _row in probe]
+        used["prefill"] += input_tokens(datums)
+        return (s.training.forward(datums, loss_fn="importance_sampling"), probe)
 
     def read_probe(self, probe):
-        """How far the step moved the policy: mean(sampler - updated learner) log-prob over the
-        probe's sequences (None when the service sends no per-token outputs)."""
-        fut, spans = probe
-        rows = self.per_token_logprobs(resolve(fut, TIMEOUTS["train_policy"]))
-        if rows is None:
+        """How far this step moved the policy: mean(learner before the step - learner after) log-prob
+        over the probe's completion tokens (None when the service sends no per-token outputs).
+        The learner before the step is what its forward-backward read, so the figure is the
+        step's own move even when the rollouts were sampled steps earlier (off-policy overlap),
+        where sampler minus learner after would add the lag; on-policy the two agree."""
+        fut, taken = probe
+        after = self.per_token_logprobs(resolve(fut, TIMEOUTS["train_policy"]))
+        if after is None:
             return None
-        diffs = [a - b for (pad, old, _adv), row in zip(spans, rows) for a, b in zip(old, row[pad:pad + len(old)])]
+        diffs, read = [], {}
+        for (_d, (pad, old, _adv), fb, row), now in zip(taken, after):
+            if id(fb) not in read:
+                read[id(fb)] = self.per_token_logprobs(resolve(fb, TIMEOUTS["train_policy"]))
+            before = read[id(fb)]
+            if before is None:
+                return None
+            diffs.extend(b - a for b, a in zip(before[row][pad:pad + len(old)], now[pad:pad + len(old)]))
         return sum(diffs) / len(diffs) if diffs else None
 
     def train_policy(self, p):
@@ -601,10 +613,11 @@ class Worker:
             out = resolve(fb, TIMEOUTS["train_policy"])
             resolve(opt, TIMEOUTS["train_policy"])
             figures = self.policy_figures(spans, out, count)
-            kl_after = self.read_probe(self.submit_probe(s, datums, spans, used)) if figures["kl"] is not None else None
+            taken = [(d, span, fb, k) for k, (d, span) in enumerate(zip(datums, spans))]
+            kl_after = self.read_probe(self.submit_probe(s, taken, used)) if figures["kl"] is not None else None
             return {**figures, "kl_after": kl_after, "tokens": count, "usage": used, "staleness": self.staleness(kept), "version": self.version}
         opt = s.training.optim_step(self.adam(p))
-        probe = self.submit_probe(s, datums, spans, used)
+        probe = self.submit_probe(s, [(d, span, fb, k) for k, (d, span) in enumerate(zip(datums, spans))], used)
         self.stepped(s)
         version = self.version
 
@@ -626,7 +639,7 @@ class Worker:
         datums, spans = self.policy_datums(chosen, kept)
         count = sum(len(old) for _pad, old, _adv in spans)
         fb = s.training.forward_backward(datums, loss_fn="importance_sampling")
-        self.step_datums.extend(zip(datums, spans))
+        self.step_datums.extend((d, span, fb, k) for k, (d, span) in enumerate(zip(datums, spans)))
         version = self.version
 
         def finish():
@@ -641,11 +654,10 @@ class Worker:
         s = self.need()
         if not self.step_datums:
             raise WorkerError("bad_request", "optim_step needs a forward_backward since the last optimizer step")
-        datums = [d for d, _span in self.step_datums]
-        spans = [span for _d, span in self.step_datums]
+        taken = self.step_datums
         opt = s.training.optim_step(self.adam(p))
         used = usage()
-        probe = self.submit_probe(s, datums, spans, used) if p.get("kl_probe", True) else None
+        probe = self.submit_probe(s, taken, used) if p.get("kl_probe", True) else None
         self.stepped(s)
         version = self.version
 
@@ -686,6 +698,8 @@ class Worker:
             rank = int(getattr(restored, "lora_rank", None) or info.lora_rank or 0)
             self.session = Session(training, made_from, rank, renderer_name)
         self.weights_changed("the model was opened or loaded again")
+        if p.get("schedule") in ("with_step", "serial"):
+            self.schedule = p["schedule"]
         return {"path": path, **self.session.card()}
 
     def delete_state(self, p):
