@@ -224,6 +224,11 @@ class TrainingClient:
             return self._landed(call, 0, error=RequestFailedError("Request failed: %s" % problem))
         if call == "forward_backward" and "die_on_train" in _MODES:
             os._exit(9)
+        # Dies once: the first forward-backward after the file $TINKER_FAKE_DIE_ONCE appears.
+        once = os.environ.get("TINKER_FAKE_DIE_ONCE")
+        if call == "forward_backward" and once and os.path.exists(once):
+            os.remove(once)
+            os._exit(9)
         # Target log-probs drift a little with every optimizer step, so a KL can be measured.
         lp = -0.5 - 0.01 * self._steps
         outputs, loss_sum = [], 0.0

@@ -17,8 +17,9 @@ capacity left (`train_tokens_per_cycle`; an optimizer step or a save costs a fix
 operation submitted only after the previous one's result came back therefore misses a
 cycle; operations submitted back to back share one.
 
-Every request's submission and completion times go to $TINKER_FAKE_LOG as "timing" lines,
-so a bench can tell time in the service from time in the harness.
+Every request's submission and completion times go to $TINKER_FAKE_TIMING_LOG as JSON
+lines, so a bench can tell time in the service from time in the harness (the call log,
+$TINKER_FAKE_LOG, holds whole datums: too slow to write at benchmark sizes).
 """
 import concurrent.futures
 import hashlib
@@ -53,7 +54,7 @@ CONFIG = _config()
 
 
 def _log(kind, **fields):
-    path = os.environ.get("TINKER_FAKE_LOG")
+    path = os.environ.get("TINKER_FAKE_TIMING_LOG")
     if path:
         with open(path, "a") as f:
             f.write(json.dumps({"call": "timing", "kind": kind, **fields}) + "\n")
@@ -121,11 +122,12 @@ class TrainClock:
             if self.used > 0 and self.used + work > cap:
                 c, self.used = c + 1, 0
             # A batch larger than a cycle's capacity spans as many cycles as it fills.
+            first = c
             c += (self.used + work - 1) // cap
             self.used = (self.used + work - 1) % cap + 1
             self.last_cycle = c
             ready = self.t0 + (c + 1) * cycle_s
-        _log("train", op=what, submitted=now, cycle=c, done=ready, tokens=tokens)
+        _log("train", op=what, submitted=now, first_cycle=first, cycle=c, done=ready, tokens=tokens)
         return ready
 
 
