@@ -81,7 +81,13 @@ async function runMode(mode: Mode, sandbox: RewardSandbox): Promise<Figures> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-tinker-pipe-"));
   const log = path.join(dir, "calls.jsonl");
   const backend = new TinkerBackend({
-    env: { PATH: process.env.PATH, PYTHONPATH: FAKE_SDK, TINKER_API_KEY: "tml-bench-key", TINKER_FAKE_TIMING_LOG: log, TINKER_FAKE_TIMING: JSON.stringify(TIMING) },
+    env: {
+      PATH: process.env.PATH,
+      PYTHONPATH: FAKE_SDK,
+      TINKER_API_KEY: "tml-bench-key",
+      TINKER_FAKE_TIMING_LOG: log,
+      TINKER_FAKE_TIMING: JSON.stringify(TIMING),
+    },
     checkpointDir: path.join(dir, "ckpt"),
     schedule: mode.schedule,
   });
@@ -89,7 +95,10 @@ async function runMode(mode: Mode, sandbox: RewardSandbox): Promise<Figures> {
   session.backend = backend;
   session.method = "grpo";
   session.groupSize = GROUP;
-  const prompts = Array.from({ length: PROMPTS }, (_, i) => ({ prompt: `Problem ${i}: what is ${i} + ${i * 3}? Think step by step.`, ground_truth: String(4 * i) }));
+  const prompts = Array.from({ length: PROMPTS }, (_, i) => ({
+    prompt: `Problem ${i}: what is ${i} + ${i * 3}? Think step by step.`,
+    ground_truth: String(4 * i),
+  }));
   const ends: number[] = [];
   let failed: string | undefined;
   try {
@@ -201,9 +210,15 @@ export async function pipelineModes(): Promise<boolean> {
   const stream = by("streaming minibatches (4)");
   const overlap = by("off-policy overlap (k=1)");
   const targets = [
-    { ok: Math.max(arrive.harness, stream.harness, overlap.harness) <= 0.03, line: `harness time outside the service ≤ 3% of the iteration (new modes): ${[arrive, stream, overlap].map((f) => `${(f.harness * 100).toFixed(1)}%`).join(", ")}` },
+    {
+      ok: Math.max(arrive.harness, stream.harness, overlap.harness) <= 0.03,
+      line: `harness time outside the service ≤ 3% of the iteration (new modes): ${[arrive, stream, overlap].map((f) => `${(f.harness * 100).toFixed(1)}%`).join(", ")}`,
+    },
     { ok: stream.wall <= 0.8 * today.wall, line: `streaming ≤ 0.8× today's loop: ${(stream.wall / today.wall).toFixed(2)}×` },
-    { ok: overlap.wall <= 1.15 * Math.max(overlap.sampling, overlap.training), line: `overlap (k=1) ≤ 1.15× max(sampling, training): ${(overlap.wall / Math.max(overlap.sampling, overlap.training)).toFixed(2)}×` },
+    {
+      ok: overlap.wall <= 1.15 * Math.max(overlap.sampling, overlap.training),
+      line: `overlap (k=1) ≤ 1.15× max(sampling, training): ${(overlap.wall / Math.max(overlap.sampling, overlap.training)).toFixed(2)}×`,
+    },
     {
       ok: arrive.probeLag === 0,
       line: `KL probe: today it lands ${today.probeLag.toFixed(1)} cycle(s) after the optimizer step (${today.cyclesPerIteration.toFixed(1)} training cycles an iteration, ${(today.probeLag * TIMING.cycle_s).toFixed(2)} s of it the probe); now on the step's own cycle (+${arrive.probeLag.toFixed(1)} cycles; ${arrive.cyclesPerIteration.toFixed(1)} cycles an iteration)`,

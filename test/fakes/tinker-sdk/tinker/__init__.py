@@ -231,18 +231,24 @@ class TrainingClient:
             os._exit(9)
         # Target log-probs drift a little with every optimizer step, so a KL can be measured.
         lp = -0.5 - 0.01 * self._steps
-        outputs, loss_sum = [], 0.0
-        for d in data:
-            n = d.model_input.length
-            inputs = {k: v.tolist() for k, v in d.loss_fn_inputs.items()}
-            if loss_fn == "cross_entropy":
-                loss_sum += -sum(w * lp for w in inputs["weights"])
-            else:
-                loss_sum += -sum(math.exp(lp - old) * a for old, a in zip(inputs["logprobs"], inputs["advantages"]) if a != 0.0)
-            # A server-side filter can drop the per-token outputs (the metrics stay).
-            outputs.append({} if "drop_logprobs" in _MODES else {"logprobs": types.TensorData(data=[lp] * n, dtype="float32")})
-        out = types.ForwardBackwardOutput(loss_fn_output_type="ArrayRecord", loss_fn_outputs=outputs, metrics={"loss:sum": loss_sum})
-        return self._landed(call, sum(d.model_input.length for d in data), out)
+
+        def compute():
+            outputs, loss_sum = [], 0.0
+            for d in data:
+                n = d.model_input.length
+                inputs = {k: v.tolist() for k, v in d.loss_fn_inputs.items()}
+                if loss_fn == "cross_entropy":
+                    loss_sum += -sum(w * lp for w in inputs["weights"])
+                else:
+                    loss_sum += -sum(math.exp(lp - old) * a for old, a in zip(inputs["logprobs"], inputs["advantages"]) if a != 0.0)
+                # A server-side filter can drop the per-token outputs (the metrics stay).
+                outputs.append({} if "drop_logprobs" in _MODES else {"logprobs": types.TensorData(data=[lp] * n, dtype="float32")})
+            return types.ForwardBackwardOutput(loss_fn_output_type="ArrayRecord", loss_fn_outputs=outputs, metrics={"loss:sum": loss_sum})
+
+        if self._clock is None:
+            return APIFuture(compute())
+        # Under the timing model the service's own work is done while its result is awaited, not on submission.
+        return _timing.DelayedFuture(self._clock.schedule(call, sum(d.model_input.length for d in data)), make=compute)
 
     def forward_backward(self, data, loss_fn, loss_fn_config=None):
         return self._run("forward_backward", data, loss_fn)

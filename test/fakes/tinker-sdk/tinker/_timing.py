@@ -134,12 +134,17 @@ class TrainClock:
 class DelayedFuture:
     """A training result that is ready at a set time: result() waits for it, as the SDK's does."""
 
-    def __init__(self, ready_at, value=None, error=None):
+    def __init__(self, ready_at, value=None, error=None, make=None):
         self._ready_at = ready_at
         self._value = value
         self._error = error
+        self._make = make
+        self._lock = threading.Lock()
 
     def result(self, timeout=None):
+        with self._lock:
+            if self._make is not None:
+                self._value, self._make = self._make(), None
         wait = self._ready_at - time.time()
         if wait > 0:
             if timeout is not None and timeout < wait:

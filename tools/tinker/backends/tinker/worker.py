@@ -49,6 +49,9 @@ TRANSIENT = ("RateLimit", "Timeout", "Connection", "InternalServer", "ServiceUna
 # pass submitted right behind the optimizer step, so it lands on the step's clock cycle).
 KL_PROBE_SEQUENCES = 16
 TIMEOUTS = {"open": 1800, "sample": 600, "train_supervised": 900, "eval_supervised": 900, "train_policy": 900, "save_state": 1500, "load_state": 1500, "delete_state": 600}
+# Tokens of a sample call whose policy datums are built as their groups arrive (beyond it,
+# at the step: a 16k-token batch kept as SDK objects would take gigabytes).
+PREPARED_TOKENS = 1_500_000
 # AdamParams fields a request may set; the rest keep the SDK's defaults (eps 1e-12, no weight decay, no clipping).
 ADAM_FIELDS = ("learning_rate", "beta1", "beta2", "eps", "weight_decay", "grad_clip_norm")
 # The server's summed loss, used when a server-side filter drops the per-token log-probs.
@@ -108,12 +111,15 @@ class Rollout:
     """What a sampled completion leaves here for a policy step (compact arrays: a 16k-token
     GRPO batch is a million tokens and as many log-probs)."""
 
-    __slots__ = ("prompt", "tokens", "logprobs")
+    __slots__ = ("prompt", "tokens", "logprobs", "parts")
 
     def __init__(self, prompt, tokens, logprobs):
         self.prompt = prompt
         self.tokens = array("q", tokens)
         self.logprobs = array("d", logprobs)
+        # The policy datum's parts that do not depend on the advantage, built while the rest
+        # of the batch is still sampling (see Worker.prepare); None: built at the step.
+        self.parts = None
 
 
 class RolloutStore:
@@ -460,11 +466,12 @@ class Worker:
         # Every request is in flight at once; each response is let go as soon as its group is kept and sent.
         pending = deque((k, mi, client.sample(prompt=mi, num_samples=n, sampling_params=params)) for k, mi in enumerate(inputs))
         used = usage()
+        budget = [PREPARED_TOKENS]
 
         def in_order():
             while pending:
                 _k, mi, fut = pending.popleft()
-                yield self.sampled_group(s, batch, ints(mi.to_ints()), fut, user_stops, n, used)
+                yield self.sampled_group(s, batch, ints(mi.to_ints()), fut, user_stops, n, used, budget)
 
         def by_completion():
             waiting = {fut: (k, mi) for k, mi, fut in pending}
@@ -476,14 +483,14 @@ class Worker:
                     raise WorkerError("timeout", "sampling did not finish within %ss" % TIMEOUTS["sample"], retryable=True)
                 for fut in sorted(done, key=lambda f: waiting[f][0]):
                     k, mi = waiting.pop(fut)
-                    yield {"index": k, "group": self.sampled_group(s, batch, ints(mi.to_ints()), fut, user_stops, n, used)}
+                    yield {"index": k, "group": self.sampled_group(s, batch, ints(mi.to_ints()), fut, user_stops, n, used, budget)}
 
         def dropped():
             self.rollouts.drop("the sample call that made them failed", batch)
 
         return Streamed("groups", by_completion() if as_completed else in_order(), lambda: {"usage": used, "version": version}, on_error=dropped)
 
-    def sampled_group(self, s, batch, prompt, fut, user_stops, n, used):
+    def sampled_group(self, s, batch, prompt, fut, user_stops, n, used, budget):
         """One prompt's completions, kept here; what crosses the pipe is ids, texts, finish
         reasons and counts. `used` gains the tokens the request was billed for: the prompt
         once (its prefix-cache hits at the cached rate), the other n-1 samples' shared
@@ -506,7 +513,11 @@ class Worker:
             if cut is not None:
                 tokens, logprobs, text = cut
                 finish = "stop"
-            rid = self.rollouts.add(batch, Rollout(prompt, tokens, logprobs))
+            rollout = Rollout(prompt, tokens, logprobs)
+            if budget[0] >= len(prompt) + len(tokens) and tokens:
+                budget[0] -= len(prompt) + len(tokens)
+                rollout.parts = self.prepare(rollout)
+            rid = self.rollouts.add(batch, rollout)
             group.append({"id": rid, "text": text, "finish_reason": finish, "tokens": len(tokens)})
         return group
 
@@ -528,23 +539,31 @@ class Worker:
         loss, tokens = self.weighted_nll(datums, out, "eval_supervised")
         return {"loss": loss, "tokens": tokens, "usage": usage(prefill=input_tokens(datums))}
 
+    @staticmethod
+    def prepare(k):
+        """The importance-sampling datum's input and its target and old log-prob rows: the
+        prompt (less its last token) padded with zeros, then the completion."""
+        prompt, toks, lps = list(k.prompt), list(k.tokens), list(k.logprobs)
+        pad = len(prompt) - 1
+        return (
+            types.ModelInput.from_ints(prompt + toks[:-1]),
+            types.TensorData(data=[0] * pad + toks, dtype="int64"),
+            types.TensorData(data=[0.0] * pad + lps, dtype="float32"),
+        )
+
     def policy_datums(self, chosen, kept):
         datums, spans = [], []
         for r, (k, _stale) in zip(chosen, kept):
-            prompt, toks, lps = list(k.prompt), list(k.tokens), list(k.logprobs)
-            if len(toks) < 1:
+            if len(k.tokens) < 1:
                 raise WorkerError("bad_rollout", "rollout %s has no tokens" % r["id"])
-            pad = len(prompt) - 1
+            model_input, targets, old = k.parts or self.prepare(k)
+            pad = len(k.prompt) - 1
             adv = float(r["advantage"])
             datums.append(types.Datum(
-                model_input=types.ModelInput.from_ints(prompt + toks[:-1]),
-                loss_fn_inputs={
-                    "target_tokens": [0] * pad + toks,
-                    "logprobs": [0.0] * pad + lps,
-                    "advantages": [0.0] * pad + [adv] * len(toks),
-                },
+                model_input=model_input,
+                loss_fn_inputs={"target_tokens": targets, "logprobs": old, "advantages": [0.0] * pad + [adv] * len(k.tokens)},
             ))
-            spans.append((pad, lps, adv))
+            spans.append((pad, k.logprobs, adv))
         return datums, spans
 
     @staticmethod
