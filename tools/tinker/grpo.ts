@@ -200,8 +200,6 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
       const batch = cur.batch;
       const t1 = batch.lastArrival || Date.now();
       const t2 = Date.now();
-      // Off-policy overlap: the next iteration samples now, on the weights this one trains from.
-      if (offPolicy > 0 && it + 1 < a.numIterations) next = begin();
 
       const counts: GroupCounts = { total: batch.groups.length, mixed: 0, allZero: 0, allOne: 0, uniformOther: 0, failed: 0 };
       const rollouts: Rollout[] = [];
@@ -263,6 +261,10 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
         logs.write("training_debug.log", `[ABORT] ${out.aborted}`);
         break;
       }
+      // Off-policy overlap: the next iteration samples now, on the weights this one trains from
+      // (only once this one is sure to step: a streamed minibatch of the next batch must not
+      // leave its gradient to a later call's step).
+      if (offPolicy > 0 && it + 1 < a.numIterations) next = begin();
       const t3 = Date.now();
       let res: { loss: number | null; kl: number | null; klSquared: number | null; klAfter: number | null };
       if (split) {
