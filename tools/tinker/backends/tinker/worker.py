@@ -49,8 +49,8 @@ TRANSIENT = ("RateLimit", "Timeout", "Connection", "InternalServer", "ServiceUna
 # pass submitted right behind the optimizer step, so it lands on the step's clock cycle).
 KL_PROBE_SEQUENCES = 16
 TIMEOUTS = {"open": 1800, "sample": 600, "train_supervised": 900, "eval_supervised": 900, "train_policy": 900, "save_state": 1500, "load_state": 1500, "delete_state": 600}
-# Tokens of a sample call whose policy datums are built as their groups arrive (beyond it,
-# at the step: a 16k-token batch kept as SDK objects would take gigabytes).
+# Tokens of a GRPO sample call whose policy datums are built as their groups arrive (beyond
+# it, at the step: a 16k-token batch kept as SDK objects would take gigabytes).
 PREPARED_TOKENS = 1_500_000
 # AdamParams fields a request may set; the rest keep the SDK's defaults (eps 1e-12, no weight decay, no clipping).
 ADAM_FIELDS = ("learning_rate", "beta1", "beta2", "eps", "weight_decay", "grad_clip_norm")
@@ -466,7 +466,8 @@ class Worker:
         # Every request is in flight at once; each response is let go as soon as its group is kept and sent.
         pending = deque((k, mi, client.sample(prompt=mi, num_samples=n, sampling_params=params)) for k, mi in enumerate(inputs))
         used = usage()
-        budget = [PREPARED_TOKENS]
+        # Only a GRPO batch (as_completed) will be trained on; a plain sample (the sample tool) is read, not trained.
+        budget = [PREPARED_TOKENS if as_completed else 0]
 
         def in_order():
             while pending:
