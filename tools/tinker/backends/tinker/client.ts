@@ -223,6 +223,8 @@ export class TinkerBackend implements TrainingBackend {
       }, seconds * 1000);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method, items: [], received: 0, ...(onItem ? { onItem } : {}) });
     });
+    // The answer may fail while its lines are still queued behind another call's: it is awaited below.
+    answer.catch(() => undefined);
     await this.send(child, [JSON.stringify(head), ...(items ?? []).map((item) => JSON.stringify({ id, item }))]);
     return answer;
   }
