@@ -187,7 +187,8 @@ export async function pipelineModes(): Promise<boolean> {
   process.stdout.write(
     `GRPO on the fake Tinker timing model: ${PROMPTS} prompts × ${GROUP} samples, completions log-normal (median ${TIMING.median_tokens} tokens, σ ${TIMING.sigma}, max ${MAX_TOKENS}),\n` +
       `  ${TIMING.sample_concurrency} requests sampled at once at ${TIMING.decode_tps} tokens/s, clock cycles of ${TIMING.cycle_s} s taking ${TIMING.train_tokens_per_cycle.toLocaleString("en-US")} tokens; ` +
-      `rewards in the ${sandbox.isolation}; per iteration, iterations ${WARMUP + 1}–${ITERATIONS}\n`,
+      `rewards in the ${sandbox.isolation}; per iteration, iterations ${WARMUP + 1}–${ITERATIONS}\n` +
+      `  machine: ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)} (the harness share is CPU time on the critical path: a loaded machine inflates it)\n`,
   );
   const s = (x: number) => `${x.toFixed(2)} s`.padStart(8);
   process.stdout.write(
