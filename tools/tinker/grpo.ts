@@ -135,15 +135,13 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
 
   /** Starts an iteration's sampling; with a pipelined backend, groups are scored (and, streamed, trained on) as they arrive. */
   const begin = (): Started => {
-    const st: Started = {
-      batch: undefined as unknown as IterationBatch,
-      t0: Date.now(),
-      stepsAtSample: stepsSubmitted,
-      passes: [],
-      firstPass: 0,
-      waiting: [],
-      dropped: 0,
-    };
+    // Streamed: each minibatch's worth of scored groups goes to a forward-backward pass at once.
+    const batch = new IterationBatch(a.prompts, sandbox, a.rewardFunction, a.normalizeAdvantages, logs, (_i, o) => {
+      if (minibatches <= 1) return;
+      st.waiting.push(...o.rollouts);
+      if (batch.scored % perMinibatch === 0) submit();
+    });
+    const st: Started = { batch, t0: Date.now(), stepsAtSample: stepsSubmitted, passes: [], firstPass: 0, waiting: [], dropped: 0 };
     const submit = () => {
       if (st.waiting.length === 0 || !pipeline) return;
       const stale = stepsSubmitted - st.stepsAtSample;
@@ -159,20 +157,15 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
       st.passes.push(pass);
     };
     if (split) st.flush = submit;
-    st.batch = new IterationBatch(a.prompts, sandbox, a.rewardFunction, a.normalizeAdvantages, logs, (_i, o) => {
-      if (minibatches <= 1) return;
-      st.waiting.push(...o.rollouts);
-      if (st.batch.scored % perMinibatch === 0) submit();
-    });
     if (pipeline) {
       pipeline
         .sampleAsCompleted(
           a.prompts.map((p) => p.prompt),
           G,
           sampling,
-          { keepSteps: offPolicy, onGroup: (g) => st.batch.arrive(g) },
+          { keepSteps: offPolicy, onGroup: (g) => batch.arrive(g) },
         )
-        .catch((err: Error) => st.batch.fail(err));
+        .catch((err: Error) => batch.fail(err));
     } else {
       backend
         .sample(
@@ -181,8 +174,8 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
           sampling,
         )
         .then(
-          (groups) => st.batch.arrive(...groups.map((completions, index) => ({ index, completions }))),
-          (err: Error) => st.batch.fail(err),
+          (groups) => batch.arrive(...groups.map((completions, index) => ({ index, completions }))),
+          (err: Error) => batch.fail(err),
         );
     }
     return st;
