@@ -105,6 +105,27 @@ describe("streamed and overlapped GRPO on Tinker", () => {
     expect(y.staleness).toEqual({ max: 0, mean: 0 });
   });
 
+  it("on-policy, the next batch is requested with the step and sampled on the weights saved behind it", async () => {
+    const t = tinker();
+    const o = await runGrpo(await sessionOn(t.backend, MODEL, t.dir), sandbox, args({ numIterations: 3, streamMinibatches: 2 }), () => undefined);
+    await t.backend.close();
+    // The worker refuses a rollout staler than max_steps_off_policy (0): three steps means each batch was on-policy.
+    expect(o.iterations.map((it) => [it.stepped, it.staleness?.max])).toEqual([
+      [true, 0],
+      [true, 0],
+      [true, 0],
+    ]);
+    const seq = t.calls().map((c) => c.call);
+    const steps = seq.flatMap((c, k) => (c === "optim_step" ? [k] : []));
+    const saves = seq.flatMap((c, k) => (c === "save_weights_and_get_sampling_client" ? [k] : []));
+    const samples = seq.flatMap((c, k) => (c === "sample" ? [k] : []));
+    for (const [n, step] of steps.slice(0, 2).entries()) {
+      const save = saves.find((k) => k > step)!;
+      expect(save).toBeDefined();
+      expect(samples[(n + 1) * PROMPTS.length]!).toBeGreaterThan(save);
+    }
+  });
+
   it("groups arrive one by one, each prompt's once, with ids the worker keeps", async () => {
     const t = tinker();
     await t.backend.open(MODEL, { loraRank: 4 });

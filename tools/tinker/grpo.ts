@@ -182,6 +182,14 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
   };
 
   let next: Started | undefined;
+  /**
+   * On-policy, the next iteration's sampling is requested as soon as this step is: the
+   * worker answers it on the sampler it saves behind the step (the step's weights), so the
+   * service samples the moment they are ready instead of after a round trip through here.
+   */
+  const sampleAhead = (it: number) => {
+    if (pipeline && offPolicy === 0 && it + 1 < a.numIterations) next = begin();
+  };
   try {
     for (let it = 0; it < a.numIterations; it++) {
       const step = start + it;
@@ -275,6 +283,7 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
         stepsSubmitted++;
         const optim = pipeline!.optimStep({ learningRate: lr });
         optim.catch(() => undefined);
+        sampleAhead(it);
         const passes = await Promise.all(cur.passes);
         const stepped = await optim;
         const st = passes.map((p) => p.staleness);
@@ -293,8 +302,10 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
         metrics.seconds.training = (Date.now() - (cur.firstPass || t3)) / 1000;
       } else {
         stepsSubmitted++;
-        const r = await backend.trainPolicy(rollouts, { learningRate: lr });
-        res = r;
+        const training = backend.trainPolicy(rollouts, { learningRate: lr });
+        training.catch(() => undefined);
+        sampleAhead(it);
+        res = await training;
         metrics.staleness = { max: 0, mean: 0 };
         metrics.minibatches = 1;
         metrics.seconds.training = (Date.now() - t3) / 1000;
