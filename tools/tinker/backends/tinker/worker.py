@@ -183,9 +183,9 @@ class RolloutStore:
 
     def take(self, ids, version, max_stale=0, consume=True):
         """The kept rollouts for `ids`, in order, with each one's staleness (steps since it was
-        sampled), refused past `max_stale`. With `consume` (a whole policy step) every batch
-        is dropped either way, as the step changes the weights; otherwise the taken
-        rollouts leave their batch and the rest stay (a minibatch of a streamed step)."""
+        sampled), refused past `max_stale`; they leave their batch. With `consume` (a whole
+        policy step) every batch not kept for overlap is dropped too, failed or not, as the
+        step changes the weights; otherwise the rest stay (a minibatch of a streamed step)."""
         with self.lock:
             try:
                 seen, out = set(), []
@@ -201,9 +201,9 @@ class RolloutStore:
                     if stale > max_stale:
                         raise WorkerError("stale_rollout", "rollout %s is stale: it was sampled %d optimizer steps ago and this step accepts at most %d (max_steps_off_policy). Sample again and train on the new ids." % (rid, stale, max_stale))
                     out.append((b["kept"][rid], stale))
-                if not consume:
-                    for rid in ids:
-                        del self.batches[self._batch_of(rid)]["kept"][rid]
+                # A rollout trains once, whether or not the rest of its batch stays.
+                for rid in ids:
+                    del self.batches[self._batch_of(rid)]["kept"][rid]
                 return out
             finally:
                 if consume:
