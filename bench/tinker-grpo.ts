@@ -1,16 +1,24 @@
 /**
- * One GRPO iteration at Tinker scale through the real client and Python worker over
- * the fake SDK (`npm run bench:tinker`): 64 prompts × 16 samples × 4,096 tokens, then
- * the same at 16,384. Prints the bytes crossing the pipe each way, wall time per
- * phase (and the CPU time of each process: steadier than wall time on a shared machine)
- * and the peak RSS of both processes. Each size runs in a fresh Node process
- * (`--one <tokens>`) so its peak RSS is its own.
+ * `npm run bench:tinker`: GRPO on Tinker through the real client, Python worker and
+ * reward sandbox, over the fake SDK's timing model (test/fakes/tinker-sdk/tinker/_timing.py:
+ * clock cycles, a sampling concurrency limit, long-tailed completion lengths). For 64
+ * prompts × 16 samples it runs today's loop (the anchor: every call waits for the one
+ * before, the KL probe after the step), rewards as groups arrive, streaming minibatches
+ * and off-policy overlap (k=1), and prints each mode's iteration wall time beside the sum
+ * and the max of its sampling and training times (the service's own, read from the fake's
+ * timing log), the harness's share of the iteration (time with nothing in the service),
+ * and what the KL probe costs in clock cycles before and after.
+ *
+ * `--pipe`: the earlier bench: one iteration at 64 × 16 × 4,096 tokens, then 16,384, with
+ * the bytes crossing the pipe each way, wall and CPU time per phase and peak RSS (each
+ * size in a fresh Node process, `--one <tokens>`, so its peak RSS is its own).
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { TinkerBackend } from "../tools/tinker/backends/tinker/client.ts";
+import { pipelineModes } from "./tinker-pipeline.ts";
 
 const PROMPTS = 64;
 const GROUP = 16;
@@ -114,6 +122,8 @@ async function one(tokens: number): Promise<void> {
 const flag = process.argv.indexOf("--one");
 if (flag >= 0) {
   await one(Number(process.argv[flag + 1]));
+} else if (!process.argv.includes("--pipe")) {
+  process.exitCode = (await pipelineModes()) ? 0 : 1;
 } else {
   const sizes = process.argv.includes("--tokens") ? [Number(process.argv[process.argv.indexOf("--tokens") + 1])] : SIZES;
   let failed = 0;

@@ -211,7 +211,7 @@ async function main(): Promise<void> {
 
 async function scenario(model: string, python: string, env: Record<string, string>, check: (ok: boolean, line: string) => void): Promise<void> {
   const backendIn = (checkpointDir: string) => new TinkerBackend({ env, checkpointDir, python, workerPath: LAUNCH });
-  const step = async <T>(what: string, fn: () => Promise<T>, verify: (r: T) => [boolean, string]): Promise<T | undefined> => {
+  const step: Step = async <T>(what: string, fn: () => Promise<T>, verify: (r: T) => [boolean, string]): Promise<T | undefined> => {
     try {
       const r = await fn();
       const [ok, detail] = verify(r);
@@ -301,6 +301,7 @@ async function scenario(model: string, python: string, env: Record<string, strin
         (r) => [r.kl !== null && r.loss !== null && r.tokens === count, `loss ${r.loss?.toFixed(4)}, KL ${r.kl?.toFixed(4)}, ${r.tokens} tokens`],
       );
     }
+    await pipelined(b, step);
     saved = await step(
       "save_state",
       () => b.saveState("real-sdk", { method: "grpo", counters: { grpoIterations: 1 } }),
@@ -355,6 +356,76 @@ async function scenario(model: string, python: string, env: Record<string, strin
   } finally {
     await deleter.close();
   }
+}
+
+type Step = <T>(what: string, fn: () => Promise<T>, verify: (r: T) => [boolean, string]) => Promise<T | undefined>;
+
+/**
+ * The calls streamed and overlapped GRPO make (issue 33): a sample whose groups come back
+ * as they complete (the SDK's concurrent futures) and is kept for a step, forward-backward
+ * per minibatch, the optimizer step with the KL probe and the next sampler's save behind
+ * it, a minibatch one step off-policy, the staleness limit, and sampling on the saved sampler.
+ */
+async function pipelined(b: TinkerBackend, step: Step): Promise<void> {
+  const prompts = ["What is 2 + 2?", "What is 3 + 1?"];
+  const groups = new Map<number, string[]>();
+  const sampled = await step(
+    "sample as groups complete, kept for one step",
+    () =>
+      b.pipeline.sampleAsCompleted(
+        prompts,
+        2,
+        { temperature: 1, maxTokens: 64 },
+        {
+          keepSteps: 1,
+          onGroup: (g) =>
+            groups.set(
+              g.index,
+              g.completions.map((c) => c.rolloutId),
+            ),
+        },
+      ),
+    (r) => [groups.size === 2 && [0, 1].every((i) => groups.get(i)?.length === 2), `groups ${[...groups.keys()].join(", ")} back, version ${r.version}`],
+  );
+  if (!sampled) return;
+  const rollouts = (i: number) => groups.get(i)!.map((rolloutId, j) => ({ rolloutId, advantage: j === 0 ? 1 : -1 }));
+  await step(
+    "forward_backward on the first group (a minibatch)",
+    () => b.pipeline.forwardBackward(rollouts(0), { maxStepsOffPolicy: 1 }),
+    (r) => [
+      r.kl !== null && r.loss !== null && r.staleness.max === 0 && r.tokens > 0,
+      `loss ${r.loss?.toFixed(4)}, KL ${r.kl?.toFixed(4)}, staleness ${r.staleness.max}`,
+    ],
+  );
+  await step(
+    "optim_step, the KL probe and the next sampler's save behind it",
+    () => b.pipeline.optimStep({ learningRate: 1e-5 }),
+    (r) => [r.klAfter !== null && Math.abs(r.klAfter - 0.01) < 1e-4, `KL of the step ${r.klAfter?.toFixed(5)}, version ${r.version}`],
+  );
+  await step(
+    "  the second group one step later, with max_steps_off_policy 0: refused",
+    () =>
+      b.pipeline.forwardBackward(rollouts(1), { maxStepsOffPolicy: 0 }).then(
+        () => "accepted",
+        (e: Error) => e.message,
+      ),
+    (m) => [/sampled 1 optimizer steps ago/.test(m), m.split(":").slice(0, 2).join(":")],
+  );
+  await step(
+    "  with max_steps_off_policy 1: trained, one step stale",
+    () => b.pipeline.forwardBackward(rollouts(1), { maxStepsOffPolicy: 1 }),
+    (r) => [r.staleness.max === 1 && r.kl !== null && r.kl > 0, `staleness ${r.staleness.max}, KL sampler vs learner ${r.kl?.toFixed(4)} (the lag)`],
+  );
+  await step(
+    "  optim_step",
+    () => b.pipeline.optimStep({ learningRate: 1e-5 }),
+    (r) => [r.klAfter !== null, `KL of the step ${r.klAfter?.toFixed(5)}`],
+  );
+  await step(
+    "sample on the sampler saved behind the step",
+    () => b.sample(["What is 2 + 2?"], 1, { temperature: 1, maxTokens: 64 }),
+    (g) => [g[0]![0]!.text.startsWith("4"), JSON.stringify(g[0]![0]!.text)],
+  );
 }
 
 await main();

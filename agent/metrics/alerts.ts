@@ -47,7 +47,10 @@ export function alertsFor(h: AlertInput, thresholds: Partial<AlertThresholds> = 
       });
   }
   if (last.kl !== null && last.kl >= t.kl - EPS)
-    out.push({ id: "kl_spike", text: `KL spike: ${last.kl.toFixed(3)} (≥ ${t.kl}). The update was too large: lower the learning rate.` });
+    out.push({
+      id: "kl_spike",
+      text: `KL spike: ${last.kl.toFixed(3)} (≥ ${t.kl}${(last.staleness ?? 0) > 0 ? `; the step's own move, not the ${last.staleness}-step sampling lag` : ""}). The update was too large: lower the learning rate.`,
+    });
   const sft = h.records.filter((r) => r.valLoss !== null && r.trainLoss !== null);
   if (sft.length >= 2) {
     let best = sft[0]!;

@@ -104,6 +104,10 @@ export class MetricsLedger implements FeedbackSource, EventListener {
           `${String(x.turn).padStart(4)}  ${fixed(x.rewardMean, 3)}±${fixed(x.rewardStd, 2)}  ${g ? `${g.mixed}/${g.allZero}/${g.allOne}/${g.failed}`.padEnd(22) : "-".padEnd(22)}  ${x.outcome === "no_signal" ? "no step (no signal)" : fixed(x.kl, 4)}`,
         );
       }
+      if (last && ((last.staleness ?? 0) > 0 || (last.droppedStale ?? 0) > 0))
+        lines.push(
+          `off-policy: the last step trained on rollouts up to ${last.staleness ?? 0} step(s) old; ${last.droppedStale ?? 0} rollout(s) dropped as older than max_steps_off_policy`,
+        );
       const rewards = r.filter((x) => x.rewardMean !== null).map((x) => x.rewardMean!);
       if (rewards.length >= 2)
         lines.push(

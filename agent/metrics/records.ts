@@ -26,8 +26,11 @@ export type TrainingRecord = {
   rewardMean: number | null;
   rewardStd: number | null;
   groups: { total: number; mixed: number; allZero: number; allOne: number; failed: number } | null;
-  /** How far the last step moved the policy (sampler vs updated learner). */
+  /** How far the last step moved the policy (learner before vs after it: the step's own move, off-policy too). */
   kl: number | null;
+  /** Optimizer steps between sampling and training the last step's rollouts (off-policy overlap), and rollouts dropped as too old. */
+  staleness: number | null;
+  droppedStale: number | null;
   rewardErrors: number | null;
   samples: number | null;
   /** Completions that hit max_tokens (GRPO). */
@@ -45,6 +48,8 @@ const EMPTY = {
   rewardStd: null,
   groups: null,
   kl: null,
+  staleness: null,
+  droppedStale: null,
   rewardErrors: null,
   samples: null,
   truncated: null,
@@ -98,6 +103,8 @@ function fromStructured(tool: string, structured: unknown, turn: number): Traini
         failed: (gr.failed ?? 0) + (gr.uniform_other ?? 0),
       },
       kl: last.kl ?? null,
+      staleness: last.staleness?.max ?? null,
+      droppedStale: last.dropped_stale ?? null,
       rewardErrors: last.reward_errors ?? null,
       samples: last.samples_generated ?? null,
       truncated: last.truncated ?? null,

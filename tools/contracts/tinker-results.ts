@@ -101,14 +101,20 @@ export const grpoIterationShape = z.object({
   samples_generated: z.number(),
   samples_used: z.number(),
   reward_errors: z.number(),
-  /** How far the step moved the policy: mean(sampler − updated learner) log-prob on the batch's tokens; null without a step. */
+  /** How far the step moved the policy: mean(learner before − after the step) log-prob on a probe of the batch's tokens; null without a step. */
   kl: z.number().nullable(),
-  /** Sampler against learner before the step (on-policy, ~0; large values mean the two disagree). */
+  /** Sampler against learner before the step (on-policy, ~0; off-policy it holds the lag; large values on-policy mean the two disagree). */
   kl_sampler: z.number().nullable(),
   kl_squared: z.number().nullable(),
   loss: z.number().nullable(),
   tokens_sampled: z.number(),
   truncated: z.number(),
+  /** Optimizer steps between sampling and training the rollouts (0 on-policy; up to max_steps_off_policy with overlap); null without a step. */
+  staleness: z.object({ max: z.number(), mean: z.number() }).nullable().optional(),
+  /** Rollouts left out for being more than max_steps_off_policy steps old. */
+  dropped_stale: z.number().optional(),
+  /** Forward-backward passes the step was made of (stream_minibatches). */
+  minibatches: z.number().optional(),
   seconds: z.object({ sampling: z.number(), reward: z.number(), training: z.number(), other: z.number() }),
 });
 

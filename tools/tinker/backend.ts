@@ -61,17 +61,52 @@ export type Rollout = { rolloutId: string; advantage: number };
 /** Loss and KL are null when the service sent no per-token log-probs back (a server-side filter can drop them). */
 export type PolicyStepResult = {
   loss: number | null;
-  /** mean(sampler logprob − learner logprob) over completion tokens, before the step (on-policy: ~0). */
+  /** mean(sampler logprob − learner logprob) over completion tokens, before the step (on-policy: ~0; off-policy it holds the lag). */
   kl: number | null;
   /**
-   * mean(sampler logprob − updated learner logprob) over (a sample of) the batch's tokens,
-   * after the step: how far the step moved the policy. Null where it could not be measured.
+   * How far this step moved the policy: mean(learner logprob before − after the step) over
+   * (a sample of) the batch's tokens (on-policy the learner before is the sampler). Null
+   * where it could not be measured.
    */
   klAfter: number | null;
   /** mean(½(sampler − learner)²). */
   klSquared: number | null;
   tokens: number;
 };
+
+/** How many optimizer steps before the step the rollouts it trained on were sampled. */
+export type Staleness = { max: number; mean: number };
+
+/** A group of completions as it comes back from the sampler: which prompt it answers. */
+export type ArrivedGroup = { index: number; completions: Completion[] };
+
+/** One forward-backward pass of a streamed policy step (no optimizer step yet). */
+export type MinibatchResult = Omit<PolicyStepResult, "klAfter"> & { staleness: Staleness; version: number };
+
+/**
+ * What a backend that can pipeline a GRPO iteration offers (Tinker): groups as they
+ * complete, forward-backward per minibatch and the optimizer step apart, every call
+ * submitted at once so the service runs them in order while the harness goes on.
+ * Weights are versioned by optimizer steps; a rollout remembers the version that
+ * sampled it. A backend without it runs GRPO sequentially (the local engine).
+ */
+export interface PipelinedPolicy {
+  /**
+   * Samples like `sample`, handing each group to `onGroup` as soon as it is back. With
+   * `keepSteps` > 0 (off-policy overlap) its batch outlives that many optimizer steps and
+   * earlier batches are kept; resolves with the weights version that sampled it.
+   */
+  sampleAsCompleted(
+    prompts: string[],
+    n: number,
+    p: SamplingParams,
+    o: { keepSteps: number; onGroup: (g: ArrivedGroup) => void },
+  ): Promise<{ version: number }>;
+  /** Forward-backward on kept rollouts sampled at most `maxStepsOffPolicy` steps ago; they are used up, the rest of their batch stays. */
+  forwardBackward(rollouts: Rollout[], o: { maxStepsOffPolicy: number }): Promise<MinibatchResult>;
+  /** The optimizer step on the gradients of the forward-backward passes since the last one, and the KL probe on its clock cycle. */
+  optimStep(opt: AdamStep): Promise<{ klAfter: number | null; version: number }>;
+}
 
 /**
  * Tokens a backend has processed since it was created, by the meters Tinker bills:
@@ -106,6 +141,8 @@ export interface TrainingBackend {
   evalSupervised(batch: SftExample[]): Promise<{ loss: number; tokens: number }>;
   /** One policy step on kept rollouts; refuses unknown ids ("unknown_rollout") and ids whose batch was dropped ("stale_rollout"). Consumes the kept batch. */
   trainPolicy(rollouts: Rollout[], opt: AdamStep): Promise<PolicyStepResult>;
+  /** Set where GRPO can stream and overlap (see PipelinedPolicy); absent, the GRPO loop runs sequentially. */
+  readonly pipeline?: PipelinedPolicy;
   /** Saves adapters + optimizer state + meta; returns an addressable path. */
   saveState(name: string, meta: StateMeta): Promise<{ path: string }>;
   /** Restores a saved state; refuses one made from another base model. */

@@ -1,6 +1,7 @@
 import type { Rollout } from "./backend.ts";
 import { CHECKLIST } from "../contracts/checklist.ts";
 import type { GrpoRecord } from "./data-input.ts";
+import { IterationBatch, meanStd } from "./grpo-batch.ts";
 import type { Isolation, RewardSandbox } from "./reward/sandbox.ts";
 import { learningRateAt, scheduleForCall } from "./schedule.ts";
 import type { Scheduler } from "./schedule.ts";
@@ -20,6 +21,10 @@ export type GrpoArgs = {
   autoCheckpointThreshold: number;
   autoCheckpointMinIterations: number;
   normalizeAdvantages: boolean;
+  /** Forward-backward on each of this many minibatches of scored groups as it fills, one optimizer step per iteration; 1: one pass on the whole batch. */
+  streamMinibatches?: number;
+  /** Sample iteration i+1 while iteration i trains, on weights up to this many steps old; 0: sample, then train (the default). */
+  maxStepsOffPolicy?: number;
 };
 
 /** Group outcome counts; total = mixed + allZero + allOne + uniformOther + failed. */
@@ -36,14 +41,21 @@ export type IterationMetrics = {
   samplesGenerated: number;
   samplesUsed: number;
   rewardErrors: number;
-  /** How far the step moved the policy (sampler vs updated learner); null without a step. */
+  /** How far the step moved the policy (learner before vs after the step, on a probe of the batch); null without a step. */
   kl: number | null;
-  /** Sampler vs learner before the step (on-policy: about 0). */
+  /** Sampler vs learner before the step (on-policy: about 0; off-policy it holds the lag). */
   klSampler: number | null;
   klSquared: number | null;
   loss: number | null;
   tokensSampled: number;
   truncated: number;
+  /** Optimizer steps between sampling and training the rollouts used (0 on-policy); null without a step. */
+  staleness: { max: number; mean: number } | null;
+  /** Rollouts not trained on because they were more than max_steps_off_policy steps old. */
+  droppedStale: number;
+  /** Forward-backward passes the step was made of (1 unless streamed). */
+  minibatches: number;
+  /** Sampling: first request to last group back; training: first forward-backward submitted to the step's result (they overlap when streamed). */
   seconds: { sampling: number; reward: number; training: number; other: number };
 };
 
@@ -60,14 +72,30 @@ export type GrpoOutcome = {
   isolation: Isolation;
 };
 
-const UNIFORM_EPS = 1e-6;
+/** A minibatch's figures, weighted by its tokens when a step is made of several. */
+type Pass = { loss: number | null; kl: number | null; klSquared: number | null; tokens: number };
 
-function meanStd(xs: number[]): { mean: number; std: number } {
-  if (xs.length === 0) return { mean: 0, std: 0 };
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const std = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length);
-  return { mean, std };
+function tokenWeighted(passes: Pass[], key: "loss" | "kl" | "klSquared"): number | null {
+  const known = passes.filter((p) => p[key] !== null);
+  if (known.length === 0) return null;
+  const w = known.reduce((a, p) => a + Math.max(1, p.tokens), 0);
+  return known.reduce((a, p) => a + p[key]! * Math.max(1, p.tokens), 0) / w;
 }
+
+/** One iteration under way: its batch (sampling and scoring) and, when streamed, the minibatches already submitted. */
+type Started = {
+  batch: IterationBatch;
+  t0: number;
+  /** Optimizer steps the loop had submitted when this batch's sampling began (its staleness is counted from there). */
+  stepsAtSample: number;
+  passes: Array<Promise<Pass & { staleness: { max: number; mean: number } }>>;
+  firstPass: number;
+  /** Scored groups with signal not yet in a submitted minibatch. */
+  waiting: Rollout[];
+  dropped: number;
+  /** Streamed: submits the scored groups waiting, as one forward-backward pass. */
+  flush?: () => void;
+};
 
 /** Runs `numIterations` GRPO iterations on the open session. */
 export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, a: GrpoArgs, onProgress: (msg: string) => void): Promise<GrpoOutcome> {
@@ -85,153 +113,240 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
   });
   session.counters.grpoHorizon = Math.max(session.counters.grpoHorizon, horizon);
   logs.writeGradingFunction(a.rewardFunction);
+  const pipeline = backend.pipeline;
+  const minibatches = pipeline ? Math.max(1, Math.min(a.streamMinibatches ?? 1, a.prompts.length)) : 1;
+  const offPolicy = pipeline ? Math.max(0, a.maxStepsOffPolicy ?? 0) : 0;
+  const split = minibatches > 1 || offPolicy > 0;
+  if (!pipeline && ((a.streamMinibatches ?? 1) > 1 || (a.maxStepsOffPolicy ?? 0) > 0))
+    warnings.push(
+      "This backend runs GRPO sequentially: stream_minibatches and max_steps_off_policy have no effect here (the result is the same as without them).",
+    );
   logs.write(
     "training_debug.log",
-    `[START] train_grpo_step prompts=${a.prompts.length} iterations=${a.numIterations} group_size=${session.groupSize} lr=${a.learningRate} scheduler=${a.scheduler} horizon=${horizon}`,
+    `[START] train_grpo_step prompts=${a.prompts.length} iterations=${a.numIterations} group_size=${session.groupSize} lr=${a.learningRate} scheduler=${a.scheduler} horizon=${horizon}` +
+      (split ? ` stream_minibatches=${minibatches} max_steps_off_policy=${offPolicy}` : ""),
   );
 
   const out: GrpoOutcome = { iterations: [], warnings, autoCheckpoints: [], horizon, effectiveWarmup: warmup, examples: [], isolation: sandbox.isolation };
   const G = session.groupSize;
-  for (let it = 0; it < a.numIterations; it++) {
-    const step = start + it;
-    const lr = learningRateAt(step, horizon, a.learningRate, warmup, a.scheduler);
-    onProgress(`GRPO iteration ${step + 1} (${it + 1}/${a.numIterations}): sampling ${a.prompts.length}×${G}`);
-    const t0 = Date.now();
-    const groups = await backend.sample(
-      a.prompts.map((p) => p.prompt),
-      G,
-      { temperature: a.temperature, maxTokens: a.maxTokens },
-    );
-    const t1 = Date.now();
-    const flat = groups.flatMap((g, i) => g.map((c) => ({ c, i })));
-    const scored = await sandbox.score(
-      a.rewardFunction,
-      flat.map(({ c, i }) => ({ completion: c.text, ground_truth: a.prompts[i]!.ground_truth })),
-    );
-    const t2 = Date.now();
-    let rewardErrors = 0;
-    scored.errors.forEach((e, k) => {
-      if (e) {
-        rewardErrors++;
-        if (rewardErrors <= 20) logs.write("reward_debug.log", `[REWARD ERROR] item ${k}: ${e}`);
-      }
-    });
-    if (scored.output) logs.write("reward_debug.log", `[REWARD OUTPUT] ${scored.output.slice(0, 2000)}`);
-    logs.write("reward_debug.log", `[REWARD] ${flat.length} completions scored in ${scored.ms} ms (${rewardErrors} errors, isolation ${scored.isolation})`);
+  const perMinibatch = Math.ceil(a.prompts.length / minibatches);
+  let stepsSubmitted = 0;
+  const sampling = { temperature: a.temperature, maxTokens: a.maxTokens };
 
-    const counts: GroupCounts = { total: groups.length, mixed: 0, allZero: 0, allOne: 0, uniformOther: 0, failed: 0 };
-    const rollouts: Rollout[] = [];
-    const all: number[] = [];
-    let tokensSampled = 0;
-    let truncated = 0;
-    let k = 0;
-    groups.forEach((g, i) => {
-      const rewards: number[] = [];
-      const usable: Array<{ rolloutId: string; reward: number }> = [];
-      for (const c of g) {
-        const r = scored.scores[k++]!;
-        tokensSampled += c.tokenCount;
-        if (c.finishReason === "length") truncated++;
-        all.push(r);
-        if (c.tokenCount === 0) continue;
-        rewards.push(r);
-        usable.push({ rolloutId: c.rolloutId, reward: r });
-      }
-      if (i < 3) {
-        logs.write("sampling_debug.log", `[SAMPLE] prompt ${i}: ${JSON.stringify(a.prompts[i]!.prompt.slice(0, 80))}`);
-        for (const [j, c] of g.entries())
-          logs.write(
-            "sampling_debug.log",
-            `  completion ${j} (${c.tokenCount} tokens, ${c.finishReason}, reward ${rewards[j]?.toFixed(2) ?? "-"}): ${JSON.stringify(c.text.slice(0, 120))}`,
-          );
-      }
-      if (usable.length < 2) {
-        counts.failed++;
-        return;
-      }
-      const { mean, std } = meanStd(rewards);
-      if (std < UNIFORM_EPS) {
-        if (mean >= 0.9) counts.allOne++;
-        else if (mean <= 0.1) counts.allZero++;
-        else counts.uniformOther++;
-        logs.write("training_debug.log", `[SKIP] prompt ${i}: uniform rewards (${mean.toFixed(2)})`);
-        return;
-      }
-      counts.mixed++;
-      for (const u of usable) {
-        let adv = u.reward - mean;
-        if (a.normalizeAdvantages) adv = Math.max(-5, Math.min(5, adv / (std + 1e-8)));
-        rollouts.push({ rolloutId: u.rolloutId, advantage: adv });
-      }
+  /** Starts an iteration's sampling; with a pipelined backend, groups are scored (and, streamed, trained on) as they arrive. */
+  const begin = (): Started => {
+    // Streamed: each minibatch's worth of scored groups goes to a forward-backward pass at once.
+    const batch = new IterationBatch(a.prompts, sandbox, a.rewardFunction, a.normalizeAdvantages, logs, (_i, o) => {
+      if (minibatches <= 1) return;
+      st.waiting.push(...o.rollouts);
+      if (batch.scored % perMinibatch === 0) submit();
     });
-    if (out.examples.length < 4 && groups[0]?.[0]) {
-      const g0 = groups.map((g, i) => ({ prompt: a.prompts[i]!.prompt, completion: g[0]?.text ?? "", reward: scored.scores[i * G] ?? 0 }));
-      out.examples = g0.slice(0, 4);
-    }
-    const { mean: rewardMean, std: rewardStd } = meanStd(all);
-    const metrics: IterationMetrics = {
-      iteration: step + 1,
-      stepped: false,
-      rewardMean,
-      rewardStd,
-      learningRate: lr,
-      groups: counts,
-      samplesGenerated: flat.length,
-      samplesUsed: rollouts.length,
-      rewardErrors,
-      kl: null,
-      klSampler: null,
-      klSquared: null,
-      loss: null,
-      tokensSampled,
-      truncated,
-      seconds: { sampling: (t1 - t0) / 1000, reward: (t2 - t1) / 1000, training: 0, other: 0 },
+    const st: Started = { batch, t0: Date.now(), stepsAtSample: stepsSubmitted, passes: [], firstPass: 0, waiting: [], dropped: 0 };
+    const submit = () => {
+      if (st.waiting.length === 0 || !pipeline) return;
+      const stale = stepsSubmitted - st.stepsAtSample;
+      const rollouts = st.waiting;
+      st.waiting = [];
+      if (stale > offPolicy) {
+        st.dropped += rollouts.length;
+        return;
+      }
+      st.firstPass ||= Date.now();
+      const pass = pipeline.forwardBackward(rollouts, { maxStepsOffPolicy: offPolicy });
+      pass.catch(() => undefined);
+      st.passes.push(pass);
     };
-
-    if (rollouts.length === 0) {
-      metrics.seconds.other = (Date.now() - t2) / 1000;
-      out.iterations.push(metrics);
-      out.aborted =
-        `Iteration ${step + 1}: every group was unusable (${counts.allZero} all-0, ${counts.allOne} all-1, ${counts.uniformOther} other uniform, ` +
-        `${counts.failed} failed) — no learning signal, so no optimizer step was taken and the iteration was not counted.`;
-      logs.write("training_debug.log", `[ABORT] ${out.aborted}`);
-      break;
+    if (split) st.flush = submit;
+    if (pipeline) {
+      pipeline
+        .sampleAsCompleted(
+          a.prompts.map((p) => p.prompt),
+          G,
+          sampling,
+          { keepSteps: offPolicy, onGroup: (g) => batch.arrive(g) },
+        )
+        .catch((err: Error) => batch.fail(err));
+    } else {
+      backend
+        .sample(
+          a.prompts.map((p) => p.prompt),
+          G,
+          sampling,
+        )
+        .then(
+          (groups) => batch.arrive(...groups.map((completions, index) => ({ index, completions }))),
+          (err: Error) => batch.fail(err),
+        );
     }
-    const t3 = Date.now();
-    const res = await backend.trainPolicy(rollouts, { learningRate: lr });
-    const t4 = Date.now();
-    metrics.stepped = true;
-    metrics.kl = res.klAfter;
-    metrics.klSampler = res.kl;
-    metrics.klSquared = res.klSquared;
-    metrics.loss = res.loss;
-    metrics.seconds.training = (t4 - t3) / 1000;
-    session.counters.grpoIterations = step + 1;
-    session.unsavedSteps++;
-    session.rewardHistory.push(rewardMean);
-    logs.write(
-      "training_debug.log",
-      `[ITER ${step + 1}] reward=${rewardMean.toFixed(3)}±${rewardStd.toFixed(3)} lr=${lr.toExponential(2)} groups mixed/all0/all1/other/failed=${counts.mixed}/${counts.allZero}/${counts.allOne}/${counts.uniformOther}/${counts.failed} ` +
-        `used=${rollouts.length}/${flat.length} loss=${res.loss?.toFixed(4) ?? "n/a"} kl(step)=${res.klAfter?.toFixed(5) ?? "n/a"} kl(sampler)=${res.kl?.toFixed(5) ?? "n/a"} tokens=${tokensSampled} ` +
-        `time sample/reward/train=${metrics.seconds.sampling.toFixed(2)}/${metrics.seconds.reward.toFixed(2)}/${metrics.seconds.training.toFixed(2)}s`,
-    );
-    onProgress(`GRPO iteration ${step + 1} done: reward ${rewardMean.toFixed(3)}, mixed ${counts.mixed}/${counts.total} groups`);
+    return st;
+  };
 
-    if (a.autoCheckpoint && rewardMean > a.autoCheckpointThreshold && step + 1 >= a.autoCheckpointMinIterations && rewardMean > session.bestAutoReward) {
-      const name = `auto-iter${step + 1}-r${rewardMean.toFixed(2).replace(".", "_")}`;
-      try {
-        const saved = await backend.saveState(name, { method: "grpo", counters: { ...session.counters }, groupSize: session.groupSize });
-        session.checkpoints.set(name, saved.path);
-        session.bestAutoReward = rewardMean;
-        session.unsavedSteps = 0;
-        out.autoCheckpoints.push({ name, path: saved.path, rewardMean });
-        logs.write("save_load_debug.log", `[AUTO-CHECKPOINT] ${name} -> ${saved.path}`);
-      } catch (err) {
-        warnings.push(`auto-checkpoint ${name} failed: ${(err as Error).message}`);
+  let next: Started | undefined;
+  /**
+   * On-policy, the next iteration's sampling is requested as soon as this step is: the
+   * worker answers it on the sampler it saves behind the step (the step's weights), so the
+   * service samples the moment they are ready instead of after a round trip through here.
+   */
+  const sampleAhead = (it: number) => {
+    if (pipeline && offPolicy === 0 && it + 1 < a.numIterations) next = begin();
+  };
+  try {
+    for (let it = 0; it < a.numIterations; it++) {
+      const step = start + it;
+      const lr = learningRateAt(step, horizon, a.learningRate, warmup, a.scheduler);
+      onProgress(`GRPO iteration ${step + 1} (${it + 1}/${a.numIterations}): sampling ${a.prompts.length}×${G}`);
+      const cur = next ?? begin();
+      next = undefined;
+      await cur.batch.done;
+      const batch = cur.batch;
+      const t1 = batch.lastArrival || Date.now();
+      const t2 = Date.now();
+
+      const counts: GroupCounts = { total: batch.groups.length, mixed: 0, allZero: 0, allOne: 0, uniformOther: 0, failed: 0 };
+      const rollouts: Rollout[] = [];
+      const all: number[] = [];
+      let tokensSampled = 0;
+      let truncated = 0;
+      batch.groups.forEach((g, i) => {
+        const o = batch.outcomes[i]!;
+        for (const [j, c] of g!.entries()) {
+          tokensSampled += c.tokenCount;
+          if (c.finishReason === "length") truncated++;
+          all.push(batch.scores[i]![j]!);
+        }
+        if (i < 3) {
+          logs.write("sampling_debug.log", `[SAMPLE] prompt ${i}: ${JSON.stringify(a.prompts[i]!.prompt.slice(0, 80))}`);
+          for (const [j, c] of g!.entries())
+            logs.write(
+              "sampling_debug.log",
+              `  completion ${j} (${c.tokenCount} tokens, ${c.finishReason}, reward ${o.rewards[j]?.toFixed(2) ?? "-"}): ${JSON.stringify(c.text.slice(0, 120))}`,
+            );
+        }
+        counts[o.kind]++;
+        if (o.kind !== "mixed" && o.kind !== "failed") logs.write("training_debug.log", `[SKIP] prompt ${i}: uniform rewards (${o.mean.toFixed(2)})`);
+        rollouts.push(...o.rollouts);
+      });
+      if (out.examples.length < 4 && batch.groups[0]?.[0]) {
+        const g0 = batch.groups.map((g, i) => ({ prompt: a.prompts[i]!.prompt, completion: g?.[0]?.text ?? "", reward: batch.scores[i]?.[0] ?? 0 }));
+        out.examples = g0.slice(0, 4);
       }
+      const { mean: rewardMean, std: rewardStd } = meanStd(all);
+      const metrics: IterationMetrics = {
+        iteration: step + 1,
+        stepped: false,
+        rewardMean,
+        rewardStd,
+        learningRate: lr,
+        groups: counts,
+        samplesGenerated: all.length,
+        samplesUsed: rollouts.length,
+        rewardErrors: batch.rewardErrors,
+        kl: null,
+        klSampler: null,
+        klSquared: null,
+        loss: null,
+        tokensSampled,
+        truncated,
+        staleness: null,
+        droppedStale: 0,
+        minibatches: 0,
+        seconds: { sampling: (t1 - cur.t0) / 1000, reward: batch.rewardMs / 1000, training: 0, other: 0 },
+      };
+
+      if (rollouts.length === 0) {
+        metrics.seconds.other = (Date.now() - t2) / 1000;
+        out.iterations.push(metrics);
+        out.aborted =
+          `Iteration ${step + 1}: every group was unusable (${counts.allZero} all-0, ${counts.allOne} all-1, ${counts.uniformOther} other uniform, ` +
+          `${counts.failed} failed) — no learning signal, so no optimizer step was taken and the iteration was not counted.`;
+        logs.write("training_debug.log", `[ABORT] ${out.aborted}`);
+        break;
+      }
+      // Off-policy overlap: the next iteration samples now, on the weights this one trains from
+      // (only once this one is sure to step: a streamed minibatch of the next batch must not
+      // leave its gradient to a later call's step).
+      if (offPolicy > 0 && it + 1 < a.numIterations) next = begin();
+      const t3 = Date.now();
+      let res: { loss: number | null; kl: number | null; klSquared: number | null; klAfter: number | null };
+      if (split) {
+        // The rest of the batch, then the optimizer step right behind it (one clock cycle).
+        if (minibatches <= 1) cur.waiting.push(...rollouts);
+        cur.flush!();
+        if (cur.passes.length === 0) {
+          metrics.droppedStale = cur.dropped;
+          metrics.seconds.other = (Date.now() - t2) / 1000;
+          out.iterations.push(metrics);
+          out.aborted = `Iteration ${step + 1}: all ${cur.dropped} rollouts were more than max_steps_off_policy=${offPolicy} steps old — no optimizer step was taken.`;
+          logs.write("training_debug.log", `[ABORT] ${out.aborted}`);
+          break;
+        }
+        stepsSubmitted++;
+        const optim = pipeline!.optimStep({ learningRate: lr });
+        optim.catch(() => undefined);
+        sampleAhead(it);
+        const passes = await Promise.all(cur.passes);
+        const stepped = await optim;
+        const st = passes.map((p) => p.staleness);
+        metrics.staleness = {
+          max: Math.max(...st.map((x) => x.max)),
+          mean:
+            tokenWeighted(
+              passes.map((p, k) => ({ ...p, loss: st[k]!.mean })),
+              "loss",
+            ) ?? 0,
+        };
+        metrics.droppedStale = cur.dropped;
+        metrics.minibatches = passes.length;
+        metrics.samplesUsed = rollouts.length - cur.dropped;
+        res = { loss: tokenWeighted(passes, "loss"), kl: tokenWeighted(passes, "kl"), klSquared: tokenWeighted(passes, "klSquared"), klAfter: stepped.klAfter };
+        metrics.seconds.training = (Date.now() - (cur.firstPass || t3)) / 1000;
+      } else {
+        stepsSubmitted++;
+        const training = backend.trainPolicy(rollouts, { learningRate: lr });
+        training.catch(() => undefined);
+        sampleAhead(it);
+        res = await training;
+        metrics.staleness = { max: 0, mean: 0 };
+        metrics.minibatches = 1;
+        metrics.seconds.training = (Date.now() - t3) / 1000;
+      }
+      const t4 = Date.now();
+      metrics.stepped = true;
+      metrics.kl = res.klAfter;
+      metrics.klSampler = res.kl;
+      metrics.klSquared = res.klSquared;
+      metrics.loss = res.loss;
+      session.counters.grpoIterations = step + 1;
+      session.unsavedSteps++;
+      session.rewardHistory.push(rewardMean);
+      logs.write(
+        "training_debug.log",
+        `[ITER ${step + 1}] reward=${rewardMean.toFixed(3)}±${rewardStd.toFixed(3)} lr=${lr.toExponential(2)} groups mixed/all0/all1/other/failed=${counts.mixed}/${counts.allZero}/${counts.allOne}/${counts.uniformOther}/${counts.failed} ` +
+          `used=${metrics.samplesUsed}/${all.length} loss=${res.loss?.toFixed(4) ?? "n/a"} kl(step)=${res.klAfter?.toFixed(5) ?? "n/a"} kl(sampler)=${res.kl?.toFixed(5) ?? "n/a"} tokens=${tokensSampled} ` +
+          (split ? `minibatches=${metrics.minibatches} staleness=${metrics.staleness?.max ?? 0} dropped_stale=${metrics.droppedStale} ` : "") +
+          `time sample/reward/train=${metrics.seconds.sampling.toFixed(2)}/${metrics.seconds.reward.toFixed(2)}/${metrics.seconds.training.toFixed(2)}s`,
+      );
+      onProgress(`GRPO iteration ${step + 1} done: reward ${rewardMean.toFixed(3)}, mixed ${counts.mixed}/${counts.total} groups`);
+
+      if (a.autoCheckpoint && rewardMean > a.autoCheckpointThreshold && step + 1 >= a.autoCheckpointMinIterations && rewardMean > session.bestAutoReward) {
+        const name = `auto-iter${step + 1}-r${rewardMean.toFixed(2).replace(".", "_")}`;
+        try {
+          const saved = await backend.saveState(name, { method: "grpo", counters: { ...session.counters }, groupSize: session.groupSize });
+          session.checkpoints.set(name, saved.path);
+          session.bestAutoReward = rewardMean;
+          session.unsavedSteps = 0;
+          out.autoCheckpoints.push({ name, path: saved.path, rewardMean });
+          logs.write("save_load_debug.log", `[AUTO-CHECKPOINT] ${name} -> ${saved.path}`);
+        } catch (err) {
+          warnings.push(`auto-checkpoint ${name} failed: ${(err as Error).message}`);
+        }
+      }
+      metrics.seconds.other = Math.max(0, (Date.now() - t4) / 1000 + (t3 - t2) / 1000);
+      out.iterations.push(metrics);
     }
-    metrics.seconds.other = (Date.now() - t4) / 1000 + (t3 - t2) / 1000;
-    out.iterations.push(metrics);
+  } finally {
+    // An overlapped batch nobody will train on (the call ended early): let its sampling finish, unused.
+    if (next) await next.batch.done.catch(() => undefined);
   }
   return out;
 }

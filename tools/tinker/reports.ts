@@ -52,7 +52,10 @@ export function grpoReport(o: GrpoOutcome, promptCount: number, groupSize: numbe
         (gr.failed ? `, failed ${gr.failed}` : "") +
         ` · samples used ${it.samplesUsed}/${it.samplesGenerated} (${pct(it.samplesGenerated > 0 ? it.samplesUsed / it.samplesGenerated : 0)})` +
         `\n    tokens sampled ${it.tokensSampled} · ${truncationLine(it.truncated, it.samplesGenerated, maxTokens)} · reward errors ${it.rewardErrors}` +
-        ` · time sample ${it.seconds.sampling.toFixed(1)}s, reward ${it.seconds.reward.toFixed(1)}s, train ${it.seconds.training.toFixed(1)}s, other ${it.seconds.other.toFixed(1)}s`,
+        ` · time sample ${it.seconds.sampling.toFixed(1)}s, reward ${it.seconds.reward.toFixed(1)}s, train ${it.seconds.training.toFixed(1)}s, other ${it.seconds.other.toFixed(1)}s` +
+        (it.minibatches > 1 || (it.staleness?.max ?? 0) > 0 || it.droppedStale > 0
+          ? `\n    pipelined: ${it.minibatches} minibatch(es) · rollouts up to ${it.staleness?.max ?? 0} step(s) old (mean ${(it.staleness?.mean ?? 0).toFixed(2)}) · ${it.droppedStale} dropped as too old · KL of the step is the step's own move, KL sampler ${it.klSampler?.toFixed(5) ?? "n/a"} holds the lag`
+          : ""),
     );
   }
   if (o.aborted)

@@ -6,6 +6,7 @@ test:real-sdk). Case names say what the REAL SDK does:
   accept:   the real SDK accepts it (a check that returns False counts as refused)
   stricter: the real SDK accepts it; the fake refuses it (being stricter is allowed)
 """
+import concurrent.futures
 import json
 import sys
 
@@ -62,12 +63,17 @@ def client_cases():
     path = training.save_state("probe").result().path
     restored = service.create_training_client_from_state_with_optimizer(path)
     _model_input, weights = renderer.build_supervised_example([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}])
+    sampler = training.save_weights_and_get_sampling_client()
+    sampled = sampler.sample(prompt=types.ModelInput.from_ints(tok.encode("Hi", add_special_tokens=False)), num_samples=1, sampling_params=types.SamplingParams(max_tokens=4, stop=list(stop)))
     return {
         "accept:llama3 stops are token ids": lambda: all(isinstance(s, int) for s in stop),
         "accept:parse_response gives (Message, ParseTermination)": lambda: isinstance(parsed, tuple) and len(parsed) == 2 and not isinstance(parsed[1], bool) and parsed[0]["content"] == "4",
         "accept:restoring with the optimizer returns a TrainingClient": lambda: hasattr(restored, "forward_backward") and not hasattr(restored, "result"),
         "accept:supervised weights are a tensor, not a list": lambda: not isinstance(weights, list) and hasattr(weights, "tolist"),
         "accept:get_info names the model": lambda: training.get_info().model_data.model_name == "meta-llama/Llama-3.1-8B-Instruct",
+        # The worker streams groups in the order they complete by waiting on these futures together.
+        "accept:sample returns a concurrent.futures.Future": lambda: isinstance(sampled, concurrent.futures.Future)
+        and len(concurrent.futures.wait([sampled], timeout=60).done) == 1,
     }
 
 

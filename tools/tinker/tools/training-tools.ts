@@ -51,6 +51,20 @@ const grpoStepInput = {
   auto_checkpoint_reward_threshold: z.number().min(0).default(0.3),
   auto_checkpoint_min_iterations: z.number().int().min(0).default(3),
   normalize_advantages: z.boolean().default(true),
+  stream_minibatches: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(1)
+    .describe("Train on the batch in this many minibatches, each as soon as its groups are scored (one optimizer step per iteration). 1: one pass."),
+  max_steps_off_policy: z
+    .number()
+    .int()
+    .min(0)
+    .max(4)
+    .default(0)
+    .describe("Sample the next iteration while this one trains, on weights up to this many steps old (needs num_iterations ≥ 2). 0: on-policy."),
   ...windowArgs,
   ...scheduleArgs,
 };
@@ -151,6 +165,8 @@ export function registerTrainingTools(ctx: ToolContext): void {
           autoCheckpointThreshold: a.auto_checkpoint_reward_threshold,
           autoCheckpointMinIterations: a.auto_checkpoint_min_iterations,
           normalizeAdvantages: a.normalize_advantages,
+          streamMinibatches: a.stream_minibatches,
+          maxStepsOffPolicy: a.max_steps_off_policy,
         },
         progress,
       );
@@ -190,6 +206,9 @@ export function registerTrainingTools(ctx: ToolContext): void {
           loss: it.loss,
           tokens_sampled: it.tokensSampled,
           truncated: it.truncated,
+          staleness: it.staleness,
+          dropped_stale: it.droppedStale,
+          minibatches: it.minibatches,
           seconds: it.seconds,
         })),
         auto_checkpoints: o.autoCheckpoints.map((c) => ({ name: c.name, path: c.path, reward_mean: c.rewardMean })),

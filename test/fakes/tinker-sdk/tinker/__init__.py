@@ -1,5 +1,6 @@
 """Fake tinker SDK (the shape of tinker 0.25): clients, a simulated service, and a call
 log in $TINKER_FAKE_LOG. See README.md beside it."""
+import concurrent.futures
 import json
 import math
 import os
@@ -7,7 +8,7 @@ import re
 import struct
 import time
 
-from . import types
+from . import _timing, types
 from ._tokenizer import tokenizer_for
 
 _MODES = set(filter(None, os.environ.get("TINKER_FAKE_MODE", "").split(",")))
@@ -112,9 +113,9 @@ class SamplingClient:
         self._base_model = base_model
         self._tokenizer = tokenizer
 
-    def _completion(self, i, stop, max_tokens):
+    def _completion(self, i, stop, max_tokens, length=None):
         tok = self._tokenizer
-        long_tokens = int(os.environ.get("TINKER_FAKE_SAMPLE_TOKENS", "0") or 0)
+        long_tokens = length or int(os.environ.get("TINKER_FAKE_SAMPLE_TOKENS", "0") or 0)
         content = os.environ.get("TINKER_FAKE_TEXT", "{n}").replace("{n}", str(i % 3 + 4))
         if isinstance(stop, str):
             stop = [stop]
@@ -144,10 +145,12 @@ class SamplingClient:
         p = sampling_params
         if "slow_sample" in _MODES:
             time.sleep(30)
-        long_mode = bool(os.environ.get("TINKER_FAKE_SAMPLE_TOKENS"))
+        timed = _timing.CONFIG is not None
+        lengths = [_timing.completion_length(prompt.to_ints(), i, p.max_tokens) for i in range(num_samples)] if timed else [None] * num_samples
+        long_mode = timed or bool(os.environ.get("TINKER_FAKE_SAMPLE_TOKENS"))
         seqs = []
         for i in range(num_samples):
-            tokens, reason = self._completion(i, p.stop, p.max_tokens)
+            tokens, reason = self._completion(i, p.stop, p.max_tokens, lengths[i])
             if p.max_tokens is not None and len(tokens) > p.max_tokens:
                 tokens, reason = tokens[: p.max_tokens], "length"
             logprobs = [_LOGPROB_POOL[(k + i * 13) % len(_LOGPROB_POOL)] for k in range(len(tokens))] if long_mode else [-0.25] * len(tokens)
@@ -157,7 +160,13 @@ class SamplingClient:
         hit = prompt.length if key in _PREFILLED else 0
         _PREFILLED.add(key)
         _record("sample", prompt=prompt.to_ints(), num_samples=num_samples, max_tokens=p.max_tokens, temperature=p.temperature, stop=p.stop, seed=p.seed, sequences=sampled, prompt_cache_hit_tokens=hit)
-        return APIFuture(types.SampleResponse(sequences=seqs, prompt_cache_hit_tokens=hit))
+        response = types.SampleResponse(sequences=seqs, prompt_cache_hit_tokens=hit)
+        if timed:
+            return _timing.submit_sample(prompt.length, [len(q.tokens) for q in seqs], lambda: response)
+        # The SDK's sample returns a concurrent.futures.Future (not an APIFuture).
+        done = concurrent.futures.Future()
+        done.set_result(response)
+        return done
 
 
 def _check_batch(data, loss_fn):
@@ -188,6 +197,13 @@ class TrainingClient:
         self._rank = rank
         self._steps = 0
         self._tokenizer = tokenizer_for(base_model)
+        self._clock = _timing.TrainClock() if _timing.CONFIG is not None else None
+
+    def _landed(self, what, tokens, value=None, error=None):
+        """The operation's future: finished now, or under the timing model when its clock cycle ends."""
+        if self._clock is None:
+            return APIFuture(value, error)
+        return _timing.DelayedFuture(self._clock.schedule(what, tokens), value, error)
 
     def get_tokenizer(self):
         return self._tokenizer
@@ -205,22 +221,34 @@ class TrainingClient:
         problem = _check_batch(data, loss_fn)
         _record(call, loss_fn=loss_fn, datums=[_datum(d) for d in data] if problem is None else [])
         if problem:
-            return APIFuture(error=RequestFailedError("Request failed: %s" % problem))
+            return self._landed(call, 0, error=RequestFailedError("Request failed: %s" % problem))
         if call == "forward_backward" and "die_on_train" in _MODES:
+            os._exit(9)
+        # Dies once: the first forward-backward after the file $TINKER_FAKE_DIE_ONCE appears.
+        once = os.environ.get("TINKER_FAKE_DIE_ONCE")
+        if call == "forward_backward" and once and os.path.exists(once):
+            os.remove(once)
             os._exit(9)
         # Target log-probs drift a little with every optimizer step, so a KL can be measured.
         lp = -0.5 - 0.01 * self._steps
-        outputs, loss_sum = [], 0.0
-        for d in data:
-            n = d.model_input.length
-            inputs = {k: v.tolist() for k, v in d.loss_fn_inputs.items()}
-            if loss_fn == "cross_entropy":
-                loss_sum += -sum(w * lp for w in inputs["weights"])
-            else:
-                loss_sum += -sum(math.exp(lp - old) * a for old, a in zip(inputs["logprobs"], inputs["advantages"]) if a != 0.0)
-            # A server-side filter can drop the per-token outputs (the metrics stay).
-            outputs.append({} if "drop_logprobs" in _MODES else {"logprobs": types.TensorData(data=[lp] * n, dtype="float32")})
-        return APIFuture(types.ForwardBackwardOutput(loss_fn_output_type="ArrayRecord", loss_fn_outputs=outputs, metrics={"loss:sum": loss_sum}))
+
+        def compute():
+            outputs, loss_sum = [], 0.0
+            for d in data:
+                n = d.model_input.length
+                inputs = {k: v.tolist() for k, v in d.loss_fn_inputs.items()}
+                if loss_fn == "cross_entropy":
+                    loss_sum += -sum(w * lp for w in inputs["weights"])
+                else:
+                    loss_sum += -sum(math.exp(lp - old) * a for old, a in zip(inputs["logprobs"], inputs["advantages"]) if a != 0.0)
+                # A server-side filter can drop the per-token outputs (the metrics stay).
+                outputs.append({} if "drop_logprobs" in _MODES else {"logprobs": types.TensorData(data=[lp] * n, dtype="float32")})
+            return types.ForwardBackwardOutput(loss_fn_output_type="ArrayRecord", loss_fn_outputs=outputs, metrics={"loss:sum": loss_sum})
+
+        if self._clock is None:
+            return APIFuture(compute())
+        # Under the timing model the service's own work is done while its result is awaited, not on submission.
+        return _timing.DelayedFuture(self._clock.schedule(call, sum(d.model_input.length for d in data)), make=compute)
 
     def forward_backward(self, data, loss_fn, loss_fn_config=None):
         return self._run("forward_backward", data, loss_fn)
@@ -233,10 +261,13 @@ class TrainingClient:
             raise TypeError("optim_step takes AdamParams")
         self._steps += 1
         _record("optim_step", **{k: getattr(adam_params, k) for k in types.AdamParams._fields})
-        return APIFuture(types.OptimStepResponse(metrics={}))
+        return self._landed("optim_step", 0 if self._clock is None else _timing.CONFIG["step_tokens"], types.OptimStepResponse(metrics={}))
 
     def save_weights_and_get_sampling_client(self, name=None, retry_config=None):
         _record("save_weights_and_get_sampling_client")
+        if self._clock is not None:
+            # Synchronous in the SDK: it returns once the weights are saved (a training operation of its own).
+            self._landed("save_weights_for_sampler", _timing.CONFIG["step_tokens"]).result()
         return SamplingClient(self._base_model, self._tokenizer)
 
     def save_state(self, name, ttl_seconds=None, overwrite=False):

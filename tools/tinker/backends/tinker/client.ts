@@ -9,6 +9,7 @@ import type {
   AdamStep,
   Completion,
   ModelCard,
+  PipelinedPolicy,
   PolicyStepResult,
   Rollout,
   SamplingParams,
@@ -19,7 +20,22 @@ import type {
 } from "../../backend.ts";
 import { modelInfo } from "../../../contracts/tinker-models.ts";
 import { LineSplitter } from "./line-splitter.ts";
-import { closed, deletedState, lossResult, MAX_LINE_BYTES, policyResult, sampleResult, savedState, STREAMED_PARAM, workerCard, workerLine } from "./wire.ts";
+import {
+  arrivedGroup,
+  closed,
+  deletedState,
+  lossResult,
+  MAX_LINE_BYTES,
+  minibatchResult,
+  optimResult,
+  policyResult,
+  sampleResult,
+  savedState,
+  STREAMED_PARAM,
+  streamedSampleResult,
+  workerCard,
+  workerLine,
+} from "./wire.ts";
 import type { WorkerCard, workerUsage } from "./wire.ts";
 
 const WORKER = path.join(import.meta.dirname, "worker.py");
@@ -31,6 +47,8 @@ const TIMEOUTS: Record<string, number> = {
   train_supervised: 1000,
   eval_supervised: 1000,
   train_policy: 1000,
+  forward_backward: 1000,
+  optim_step: 1000,
   save_state: 1600,
   load_state: 1600,
   delete_state: 700,
@@ -41,7 +59,16 @@ const TIMEOUTS: Record<string, number> = {
 const PASS_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "HF_TOKEN", "HF_HOME", "HF_HUB_OFFLINE"];
 const passes = (k: string) => PASS_ENV.includes(k) || k.startsWith("TINKER_");
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; method: string; items: unknown[] };
+type Pending = {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+  method: string;
+  items: unknown[];
+  /** Takes each streamed item as it arrives instead of keeping it (groups as they complete). */
+  onItem?: (item: unknown) => void;
+  received: number;
+};
 
 export type TinkerBackendOptions = {
   env: Record<string, string | undefined>;
@@ -53,6 +80,12 @@ export type TinkerBackendOptions = {
   timeouts?: Partial<Record<string, number>>;
   /** The longest line the worker may send (tests lower it). */
   maxLineBytes?: number;
+  /**
+   * "with_step" (default): a policy step's forward-backward, optimizer step and KL probe,
+   * and the next sampler's save, are submitted back to back (one clock cycle). "serial":
+   * each waits for the one before, as before issue 33 (the bench's anchor).
+   */
+  schedule?: "with_step" | "serial";
 };
 
 type IndexEntry = { name: string; baseModel: string; meta: StateMeta };
@@ -132,14 +165,25 @@ export class TinkerBackend implements TrainingBackend {
     const p = msg.id !== null ? this.pending.get(msg.id) : undefined;
     if (!p || msg.id === null) return;
     if ("item" in msg) {
-      p.items.push(msg.item);
+      p.received++;
+      if (!p.onItem) p.items.push(msg.item);
+      else {
+        try {
+          p.onItem(msg.item);
+        } catch (err) {
+          // A malformed item fails the call; the rest of its lines are ignored.
+          clearTimeout(p.timer);
+          this.pending.delete(msg.id);
+          p.reject(err as Error);
+        }
+      }
       return;
     }
     clearTimeout(p.timer);
     this.pending.delete(msg.id);
     if (!msg.ok) return p.reject(new BackendError(`Tinker ${p.method} failed (${msg.error.type}): ${msg.error.message}`, msg.error.type));
     if (msg.streamed) {
-      if (p.items.length !== msg.streamed.count)
+      if (p.received !== msg.streamed.count)
         return p.reject(
           new BackendError(`The Tinker worker announced ${msg.streamed.count} ${msg.streamed.field} but sent ${p.items.length}.`, "bad_response"),
         );
@@ -148,9 +192,9 @@ export class TinkerBackend implements TrainingBackend {
     p.resolve(msg.result);
   }
 
-  /** One request to the worker, its answer checked against `shape`. */
-  async call<S extends z.ZodType>(method: string, params: Record<string, unknown>, shape: S): Promise<z.infer<S>> {
-    const raw = await this.request<unknown>(method, params);
+  /** One request to the worker, its answer checked against `shape`; `onItem` takes streamed items as they come. */
+  async call<S extends z.ZodType>(method: string, params: Record<string, unknown>, shape: S, onItem?: (item: unknown) => void): Promise<z.infer<S>> {
+    const raw = await this.request<unknown>(method, params, onItem);
     const parsed = shape.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -163,7 +207,7 @@ export class TinkerBackend implements TrainingBackend {
   }
 
   /** One request to the worker, with the method's timeout; its list parameter goes one element a line. */
-  async request<T>(method: string, params: Record<string, unknown>): Promise<T> {
+  async request<T>(method: string, params: Record<string, unknown>, onItem?: (item: unknown) => void): Promise<T> {
     const child = this.child ?? this.start();
     const id = ++this.nextId;
     const seconds = this.opts.timeouts?.[method] ?? TIMEOUTS[method] ?? 600;
@@ -177,14 +221,28 @@ export class TinkerBackend implements TrainingBackend {
         if (this.card) this.lost = `a ${method} call timed out`;
         child.kill("SIGKILL");
       }, seconds * 1000);
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method, items: [] });
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method, items: [], received: 0, ...(onItem ? { onItem } : {}) });
     });
+    // The answer may fail while its lines are still queued behind another call's: it is awaited below.
+    answer.catch(() => undefined);
     await this.send(child, [JSON.stringify(head), ...(items ?? []).map((item) => JSON.stringify({ id, item }))]);
     return answer;
   }
 
+  /**
+   * Writes a request's lines after the requests before it (calls in flight at once must not
+   * interleave their item lines, and the worker submits them in the order they arrive).
+   */
+  private send(child: ChildProcessWithoutNullStreams, lines: string[]): Promise<void> {
+    const done = this.writing.then(() => this.write(child, lines));
+    this.writing = done.catch(() => undefined);
+    return done;
+  }
+
+  private writing: Promise<void> = Promise.resolve();
+
   /** Writes lines, waiting for the pipe to drain when it is full (a large batch never sits in memory twice). */
-  private async send(child: ChildProcessWithoutNullStreams, lines: string[]): Promise<void> {
+  private async write(child: ChildProcessWithoutNullStreams, lines: string[]): Promise<void> {
     for (const line of lines) {
       if (child.exitCode !== null || child.signalCode !== null || child.stdin.destroyed) return;
       if (!child.stdin.write(`${line}\n`)) await Promise.race([once(child.stdin, "drain"), once(child, "exit")]);
@@ -204,22 +262,52 @@ export class TinkerBackend implements TrainingBackend {
 
   async open(baseModel: string, o: { loraRank: number }): Promise<ModelCard> {
     const renderer = modelInfo(baseModel)?.renderer;
-    const r = await this.call("open", { base_model: baseModel, rank: o.loraRank, ...(renderer ? { renderer } : {}) }, workerCard);
+    const r = await this.call("open", { base_model: baseModel, rank: o.loraRank, schedule: this.schedule, ...(renderer ? { renderer } : {}) }, workerCard);
     this.lost = undefined;
     this.card = cardFrom(r);
     return this.card;
   }
 
+  private get schedule(): "with_step" | "serial" {
+    return this.opts.schedule ?? "with_step";
+  }
+
   async sample(prompts: string[], n: number, p: SamplingParams): Promise<Completion[][]> {
     this.needSession();
-    const r = await this.call(
-      "sample",
-      { prompts, n, temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) },
-      sampleResult,
-    );
+    const r = await this.call("sample", { prompts, n, ...samplingWire(p) }, sampleResult);
     this.count(r.usage);
-    return r.groups.map((g) => g.map((c) => ({ rolloutId: c.id, text: c.text, tokenCount: c.tokens, finishReason: c.finish_reason })));
+    return r.groups.map(completionsOf);
   }
+
+  /** Streaming and overlap on the service (PipelinedPolicy): every call goes out at once, the worker submits them in order. */
+  readonly pipeline: PipelinedPolicy = {
+    sampleAsCompleted: async (prompts, n, p, o) => {
+      this.needSession();
+      const r = await this.call("sample", { prompts, n, ...samplingWire(p), as_completed: true, keep: o.keepSteps }, streamedSampleResult, (item) => {
+        const g = arrivedGroup.safeParse(item);
+        if (!g.success || g.data.index >= prompts.length) throw new BackendError("The Tinker worker sent a malformed group.", "bad_response");
+        o.onGroup({ index: g.data.index, completions: completionsOf(g.data.group) });
+      });
+      this.count(r.usage);
+      return { version: r.version };
+    },
+    forwardBackward: async (rollouts, o) => {
+      this.needSession();
+      const r = await this.call(
+        "forward_backward",
+        { rollouts: rollouts.map((x) => ({ id: x.rolloutId, advantage: x.advantage })), max_steps_off_policy: o.maxStepsOffPolicy },
+        minibatchResult,
+      );
+      this.count(r.usage);
+      return { loss: r.loss, kl: r.kl, klSquared: r.kl_squared, tokens: r.tokens, staleness: r.staleness, version: r.version };
+    },
+    optimStep: async (opt) => {
+      this.needSession();
+      const r = await this.call("optim_step", { ...adam(opt), kl_probe: true }, optimResult);
+      this.count(r.usage);
+      return { klAfter: r.kl_after, version: r.version };
+    },
+  };
 
   async trainSupervised(batch: SftExample[], opt: AdamStep) {
     this.needSession();
@@ -284,7 +372,11 @@ export class TinkerBackend implements TrainingBackend {
     // What we expect the checkpoint to hold; the worker reads what it does hold from the service and refuses a mismatch.
     const expected = current ?? entry?.baseModel;
     const renderer = expected ? modelInfo(expected)?.renderer : undefined;
-    const r = await this.call("load_state", { path: p, ...(expected ? { base_model: expected } : {}), ...(renderer ? { renderer } : {}) }, workerCard);
+    const r = await this.call(
+      "load_state",
+      { path: p, schedule: this.schedule, ...(expected ? { base_model: expected } : {}), ...(renderer ? { renderer } : {}) },
+      workerCard,
+    );
     this.lost = undefined;
     this.card = cardFrom(r);
     return { card: this.card, meta: entry?.meta ?? {} };
@@ -318,6 +410,14 @@ export class TinkerBackend implements TrainingBackend {
 function adam(o: AdamStep) {
   const wire = { learning_rate: o.learningRate, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weightDecay, grad_clip_norm: o.gradClipNorm };
   return Object.fromEntries(Object.entries(wire).filter(([, v]) => v !== undefined));
+}
+
+function samplingWire(p: SamplingParams) {
+  return { temperature: p.temperature, max_tokens: p.maxTokens, stop: p.stop ?? [], ...(p.seed !== undefined ? { seed: p.seed } : {}) };
+}
+
+function completionsOf(g: Array<{ id: string; text: string; tokens: number; finish_reason: "stop" | "length" }>): Completion[] {
+  return g.map((c) => ({ rolloutId: c.id, text: c.text, tokenCount: c.tokens, finishReason: c.finish_reason }));
 }
 
 function cardFrom(r: WorkerCard): ModelCard {

@@ -20,6 +20,7 @@ export const STREAMED_PARAM: Record<string, string> = {
   train_supervised: "examples",
   eval_supervised: "examples",
   train_policy: "rollouts",
+  forward_backward: "rollouts",
 };
 
 export const workerLine = z.union([
@@ -47,13 +48,37 @@ const count = z.number().int().min(0);
 /** Tokens one operation processed, by the meters the service bills. */
 export const workerUsage = z.object({ prefill: count, cached_prefill: count, sampled: count, trained: count });
 
+const sampledGroup = z.array(z.object({ id: z.string().min(1), text: z.string(), finish_reason: z.enum(["stop", "length"]), tokens: count }));
+
 /** Sampled completions: the rollout id the worker keeps them under, and what the harness reads. */
 export const sampleResult = z.object({
-  groups: z.array(z.array(z.object({ id: z.string().min(1), text: z.string(), finish_reason: z.enum(["stop", "length"]), tokens: count }))),
+  groups: z.array(sampledGroup),
   usage: workerUsage,
 });
 
+/** One group of a sample call with `as_completed`, sent as soon as its completions are back. */
+export const arrivedGroup = z.object({ index: count, group: sampledGroup });
+
+/** The end of a sample call with `as_completed`: the weights version that sampled it. */
+export const streamedSampleResult = z.object({ groups: z.array(z.unknown()), usage: workerUsage, version: count });
+
 export const lossResult = z.object({ loss: z.number(), tokens: count, usage: workerUsage });
+
+/** How many optimizer steps before this one the rollouts were sampled. */
+const staleness = z.object({ max: count, mean: z.number().min(0) });
+
+/** A forward-backward pass on one minibatch of a streamed policy step (no optimizer step). */
+export const minibatchResult = z.object({
+  loss: z.number().nullable(),
+  kl: z.number().nullable(),
+  kl_squared: z.number().nullable(),
+  tokens: count,
+  usage: workerUsage,
+  staleness,
+  version: count,
+});
+
+export const optimResult = z.object({ kl_after: z.number().nullable(), usage: workerUsage, version: count });
 
 export const policyResult = z.object({
   loss: z.number().nullable(),
@@ -62,6 +87,7 @@ export const policyResult = z.object({
   kl_after: z.number().nullable(),
   tokens: count,
   usage: workerUsage,
+  staleness: staleness.optional(),
 });
 
 export const savedState = z.object({ path: z.string().min(1) });
