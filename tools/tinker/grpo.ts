@@ -1,7 +1,8 @@
-import type { Rollout } from "./backend.ts";
+import type { Rollout, TrainingBackend } from "./backend.ts";
 import { CHECKLIST } from "../contracts/checklist.ts";
 import type { GrpoRecord } from "./data-input.ts";
 import { IterationBatch, meanStd } from "./grpo-batch.ts";
+import { autoCheckpoint, firstCompletions, iterationLogLine, tallyBatch } from "./grpo-iteration.ts";
 import type { Isolation, RewardSandbox } from "./reward/sandbox.ts";
 import { learningRateAt, scheduleForCall } from "./schedule.ts";
 import type { Scheduler } from "./schedule.ts";
@@ -131,55 +132,9 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
   const G = session.groupSize;
   const perMinibatch = Math.ceil(a.prompts.length / minibatches);
   let stepsSubmitted = 0;
-  const sampling = { temperature: a.temperature, maxTokens: a.maxTokens };
 
-  /** Starts an iteration's sampling; with a pipelined backend, groups are scored (and, streamed, trained on) as they arrive. */
-  const begin = (): Started => {
-    // Streamed: each minibatch's worth of scored groups goes to a forward-backward pass at once.
-    const batch = new IterationBatch(a.prompts, sandbox, a.rewardFunction, a.normalizeAdvantages, logs, (_i, o) => {
-      if (minibatches <= 1) return;
-      st.waiting.push(...o.rollouts);
-      if (batch.scored % perMinibatch === 0) submit();
-    });
-    const st: Started = { batch, t0: Date.now(), stepsAtSample: stepsSubmitted, passes: [], firstPass: 0, waiting: [], dropped: 0 };
-    const submit = () => {
-      if (st.waiting.length === 0 || !pipeline) return;
-      const stale = stepsSubmitted - st.stepsAtSample;
-      const rollouts = st.waiting;
-      st.waiting = [];
-      if (stale > offPolicy) {
-        st.dropped += rollouts.length;
-        return;
-      }
-      st.firstPass ||= Date.now();
-      const pass = pipeline.forwardBackward(rollouts, { maxStepsOffPolicy: offPolicy });
-      pass.catch(() => undefined);
-      st.passes.push(pass);
-    };
-    if (split) st.flush = submit;
-    if (pipeline) {
-      pipeline
-        .sampleAsCompleted(
-          a.prompts.map((p) => p.prompt),
-          G,
-          sampling,
-          { keepSteps: offPolicy, onGroup: (g) => batch.arrive(g) },
-        )
-        .catch((err: Error) => batch.fail(err));
-    } else {
-      backend
-        .sample(
-          a.prompts.map((p) => p.prompt),
-          G,
-          sampling,
-        )
-        .then(
-          (groups) => batch.arrive(...groups.map((completions, index) => ({ index, completions }))),
-          (err: Error) => batch.fail(err),
-        );
-    }
-    return st;
-  };
+  const begin = (): Started =>
+    startIteration({ backend, sandbox, a, logs, groupSize: G, minibatches, perMinibatch, offPolicy, split, stepsSubmitted: () => stepsSubmitted });
 
   let next: Started | undefined;
   /**
@@ -202,34 +157,8 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
       const t1 = batch.lastArrival || Date.now();
       const t2 = Date.now();
 
-      const counts: GroupCounts = { total: batch.groups.length, mixed: 0, allZero: 0, allOne: 0, uniformOther: 0, failed: 0 };
-      const rollouts: Rollout[] = [];
-      const all: number[] = [];
-      let tokensSampled = 0;
-      let truncated = 0;
-      batch.groups.forEach((g, i) => {
-        const o = batch.outcomes[i]!;
-        for (const [j, c] of g!.entries()) {
-          tokensSampled += c.tokenCount;
-          if (c.finishReason === "length") truncated++;
-          all.push(batch.scores[i]![j]!);
-        }
-        if (i < 3) {
-          logs.write("sampling_debug.log", `[SAMPLE] prompt ${i}: ${JSON.stringify(a.prompts[i]!.prompt.slice(0, 80))}`);
-          for (const [j, c] of g!.entries())
-            logs.write(
-              "sampling_debug.log",
-              `  completion ${j} (${c.tokenCount} tokens, ${c.finishReason}, reward ${o.rewards[j]?.toFixed(2) ?? "-"}): ${JSON.stringify(c.text.slice(0, 120))}`,
-            );
-        }
-        counts[o.kind]++;
-        if (o.kind !== "mixed" && o.kind !== "failed") logs.write("training_debug.log", `[SKIP] prompt ${i}: uniform rewards (${o.mean.toFixed(2)})`);
-        rollouts.push(...o.rollouts);
-      });
-      if (out.examples.length < 4 && batch.groups[0]?.[0]) {
-        const g0 = batch.groups.map((g, i) => ({ prompt: a.prompts[i]!.prompt, completion: g?.[0]?.text ?? "", reward: batch.scores[i]?.[0] ?? 0 }));
-        out.examples = g0.slice(0, 4);
-      }
+      const { counts, rollouts, all, tokensSampled, truncated } = tallyBatch(batch, a.prompts, logs);
+      if (out.examples.length < 4 && batch.groups[0]?.[0]) out.examples = firstCompletions(batch, a.prompts);
       const { mean: rewardMean, std: rewardStd } = meanStd(all);
       const metrics: IterationMetrics = {
         iteration: step + 1,
@@ -267,48 +196,22 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
       // leave its gradient to a later call's step).
       if (offPolicy > 0 && it + 1 < a.numIterations) next = begin();
       const t3 = Date.now();
-      let res: { loss: number | null; kl: number | null; klSquared: number | null; klAfter: number | null };
-      if (split) {
-        // The rest of the batch, then the optimizer step right behind it (one clock cycle).
-        if (minibatches <= 1) cur.waiting.push(...rollouts);
-        cur.flush!();
-        if (cur.passes.length === 0) {
-          metrics.droppedStale = cur.dropped;
-          metrics.seconds.other = (Date.now() - t2) / 1000;
-          out.iterations.push(metrics);
-          out.aborted = `Iteration ${step + 1}: all ${cur.dropped} rollouts were more than max_steps_off_policy=${offPolicy} steps old — no optimizer step was taken.`;
-          logs.write("training_debug.log", `[ABORT] ${out.aborted}`);
-          break;
-        }
-        stepsSubmitted++;
-        const optim = pipeline!.optimStep({ learningRate: lr });
-        optim.catch(() => undefined);
-        sampleAhead(it);
-        const passes = await Promise.all(cur.passes);
-        const stepped = await optim;
-        const st = passes.map((p) => p.staleness);
-        metrics.staleness = {
-          max: Math.max(...st.map((x) => x.max)),
-          mean:
-            tokenWeighted(
-              passes.map((p, k) => ({ ...p, loss: st[k]!.mean })),
-              "loss",
-            ) ?? 0,
-        };
-        metrics.droppedStale = cur.dropped;
-        metrics.minibatches = passes.length;
-        metrics.samplesUsed = rollouts.length - cur.dropped;
-        res = { loss: tokenWeighted(passes, "loss"), kl: tokenWeighted(passes, "kl"), klSquared: tokenWeighted(passes, "klSquared"), klAfter: stepped.klAfter };
-        metrics.seconds.training = (Date.now() - (cur.firstPass || t3)) / 1000;
-      } else {
-        stepsSubmitted++;
-        const training = backend.trainPolicy(rollouts, { learningRate: lr });
-        training.catch(() => undefined);
-        sampleAhead(it);
-        res = await training;
-        metrics.staleness = { max: 0, mean: 0 };
-        metrics.minibatches = 1;
-        metrics.seconds.training = (Date.now() - t3) / 1000;
+      const res = await trainIteration(cur, rollouts, metrics, {
+        backend,
+        split,
+        minibatches,
+        learningRate: lr,
+        submitted: () => {
+          stepsSubmitted++;
+          sampleAhead(it);
+        },
+      });
+      if (res === "all-stale") {
+        metrics.seconds.other = (Date.now() - t2) / 1000;
+        out.iterations.push(metrics);
+        out.aborted = `Iteration ${step + 1}: all ${cur.dropped} rollouts were more than max_steps_off_policy=${offPolicy} steps old — no optimizer step was taken.`;
+        logs.write("training_debug.log", `[ABORT] ${out.aborted}`);
+        break;
       }
       const t4 = Date.now();
       metrics.stepped = true;
@@ -319,28 +222,11 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
       session.counters.grpoIterations = step + 1;
       session.unsavedSteps++;
       session.rewardHistory.push(rewardMean);
-      logs.write(
-        "training_debug.log",
-        `[ITER ${step + 1}] reward=${rewardMean.toFixed(3)}±${rewardStd.toFixed(3)} lr=${lr.toExponential(2)} groups mixed/all0/all1/other/failed=${counts.mixed}/${counts.allZero}/${counts.allOne}/${counts.uniformOther}/${counts.failed} ` +
-          `used=${metrics.samplesUsed}/${all.length} loss=${res.loss?.toFixed(4) ?? "n/a"} kl(step)=${res.klAfter?.toFixed(5) ?? "n/a"} kl(sampler)=${res.kl?.toFixed(5) ?? "n/a"} tokens=${tokensSampled} ` +
-          (split ? `minibatches=${metrics.minibatches} staleness=${metrics.staleness?.max ?? 0} dropped_stale=${metrics.droppedStale} ` : "") +
-          `time sample/reward/train=${metrics.seconds.sampling.toFixed(2)}/${metrics.seconds.reward.toFixed(2)}/${metrics.seconds.training.toFixed(2)}s`,
-      );
+      logs.write("training_debug.log", iterationLogLine(metrics, split));
       onProgress(`GRPO iteration ${step + 1} done: reward ${rewardMean.toFixed(3)}, mixed ${counts.mixed}/${counts.total} groups`);
 
-      if (a.autoCheckpoint && rewardMean > a.autoCheckpointThreshold && step + 1 >= a.autoCheckpointMinIterations && rewardMean > session.bestAutoReward) {
-        const name = `auto-iter${step + 1}-r${rewardMean.toFixed(2).replace(".", "_")}`;
-        try {
-          const saved = await backend.saveState(name, { method: "grpo", counters: { ...session.counters }, groupSize: session.groupSize });
-          session.checkpoints.set(name, saved.path);
-          session.bestAutoReward = rewardMean;
-          session.unsavedSteps = 0;
-          out.autoCheckpoints.push({ name, path: saved.path, rewardMean });
-          logs.write("save_load_debug.log", `[AUTO-CHECKPOINT] ${name} -> ${saved.path}`);
-        } catch (err) {
-          warnings.push(`auto-checkpoint ${name} failed: ${(err as Error).message}`);
-        }
-      }
+      if (a.autoCheckpoint && rewardMean > a.autoCheckpointThreshold && step + 1 >= a.autoCheckpointMinIterations && rewardMean > session.bestAutoReward)
+        await autoCheckpoint(session, step + 1, rewardMean, out);
       metrics.seconds.other = Math.max(0, (Date.now() - t4) / 1000 + (t3 - t2) / 1000);
       out.iterations.push(metrics);
     }
@@ -349,6 +235,116 @@ export async function runGrpo(session: TrainingSession, sandbox: RewardSandbox, 
     if (next) await next.batch.done.catch(() => undefined);
   }
   return out;
+}
+
+/** What starting an iteration's sampling needs from its call. */
+type IterationContext = {
+  backend: TrainingBackend;
+  sandbox: RewardSandbox;
+  a: GrpoArgs;
+  logs: TrainingSession["logs"];
+  groupSize: number;
+  minibatches: number;
+  perMinibatch: number;
+  offPolicy: number;
+  split: boolean;
+  /** Optimizer steps the call has submitted so far (read when sampling starts and when a minibatch is submitted). */
+  stepsSubmitted: () => number;
+};
+
+/** Starts an iteration's sampling; with a pipelined backend, groups are scored (and, streamed, trained on) as they arrive. */
+function startIteration(c: IterationContext): Started {
+  const { backend, a, minibatches, perMinibatch, offPolicy } = c;
+  const pipeline = backend.pipeline;
+  const sampling = { temperature: a.temperature, maxTokens: a.maxTokens };
+  // Streamed: each minibatch's worth of scored groups goes to a forward-backward pass at once.
+  const batch = new IterationBatch(a.prompts, c.sandbox, a.rewardFunction, a.normalizeAdvantages, c.logs, (_i, o) => {
+    if (minibatches <= 1) return;
+    st.waiting.push(...o.rollouts);
+    if (batch.scored % perMinibatch === 0) submit();
+  });
+  const st: Started = { batch, t0: Date.now(), stepsAtSample: c.stepsSubmitted(), passes: [], firstPass: 0, waiting: [], dropped: 0 };
+  const submit = () => {
+    if (st.waiting.length === 0 || !pipeline) return;
+    const stale = c.stepsSubmitted() - st.stepsAtSample;
+    const rollouts = st.waiting;
+    st.waiting = [];
+    if (stale > offPolicy) {
+      st.dropped += rollouts.length;
+      return;
+    }
+    st.firstPass ||= Date.now();
+    const pass = pipeline.forwardBackward(rollouts, { maxStepsOffPolicy: offPolicy });
+    pass.catch(() => undefined);
+    st.passes.push(pass);
+  };
+  if (c.split) st.flush = submit;
+  const prompts = a.prompts.map((p) => p.prompt);
+  if (pipeline) {
+    pipeline
+      .sampleAsCompleted(prompts, c.groupSize, sampling, { keepSteps: offPolicy, onGroup: (g) => batch.arrive(g) })
+      .catch((err: Error) => batch.fail(err));
+  } else {
+    backend.sample(prompts, c.groupSize, sampling).then(
+      (groups) => batch.arrive(...groups.map((completions, index) => ({ index, completions }))),
+      (err: Error) => batch.fail(err),
+    );
+  }
+  return st;
+}
+
+type StepFigures = { loss: number | null; kl: number | null; klSquared: number | null; klAfter: number | null };
+
+/**
+ * Trains on one iteration's rollouts: streamed (the minibatches not yet submitted, then the
+ * optimizer step right behind them, on one clock cycle) or whole (one policy step). Fills the
+ * iteration's training figures; `submitted` is told as soon as the step is submitted (the
+ * next batch may be requested then). "all-stale": every rollout was too old, no step taken.
+ */
+async function trainIteration(
+  cur: Started,
+  rollouts: Rollout[],
+  metrics: IterationMetrics,
+  o: { backend: TrainingBackend; split: boolean; minibatches: number; learningRate: number; submitted: () => void },
+): Promise<StepFigures | "all-stale"> {
+  const t3 = Date.now();
+  const pipeline = o.backend.pipeline;
+  if (!o.split || !pipeline) {
+    const training = o.backend.trainPolicy(rollouts, { learningRate: o.learningRate });
+    training.catch(() => undefined);
+    o.submitted();
+    const res = await training;
+    metrics.staleness = { max: 0, mean: 0 };
+    metrics.minibatches = 1;
+    metrics.seconds.training = (Date.now() - t3) / 1000;
+    return res;
+  }
+  // The rest of the batch, then the optimizer step right behind it (one clock cycle).
+  if (o.minibatches <= 1) cur.waiting.push(...rollouts);
+  cur.flush!();
+  if (cur.passes.length === 0) {
+    metrics.droppedStale = cur.dropped;
+    return "all-stale";
+  }
+  const optim = pipeline.optimStep({ learningRate: o.learningRate });
+  optim.catch(() => undefined);
+  o.submitted();
+  const passes = await Promise.all(cur.passes);
+  const stepped = await optim;
+  const st = passes.map((p) => p.staleness);
+  metrics.staleness = {
+    max: Math.max(...st.map((x) => x.max)),
+    mean:
+      tokenWeighted(
+        passes.map((p, k) => ({ ...p, loss: st[k]!.mean })),
+        "loss",
+      ) ?? 0,
+  };
+  metrics.droppedStale = cur.dropped;
+  metrics.minibatches = passes.length;
+  metrics.samplesUsed = rollouts.length - cur.dropped;
+  metrics.seconds.training = (Date.now() - (cur.firstPass || t3)) / 1000;
+  return { loss: tokenWeighted(passes, "loss"), kl: tokenWeighted(passes, "kl"), klSquared: tokenWeighted(passes, "klSquared"), klAfter: stepped.klAfter };
 }
 
 export type Guidance = { verdict: string; next: string };
