@@ -241,6 +241,20 @@ function embedding(tok: tf.Tensor, pos: tf.Tensor, batch: TokenBatch, train: boo
   }))(tok, pos) as tf.Tensor2D;
 }
 
+/** Rows of x, differentiable (wasm's gather has no gradient): the gradient scatters back, zero elsewhere. */
+function pickRows(x: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
+  const [N, d] = x.shape;
+  return customOp((xx) => ({
+    value: tf.gather(xx as tf.Tensor, tf.tensor1d(rows, "int32")),
+    gradFunc: (dy) => {
+      const g = dy.dataSync() as Float32Array;
+      const out = new Float32Array(N * d);
+      for (let k = 0; k < rows.length; k++) out.set(g.subarray(k * d, (k + 1) * d), rows[k]! * d);
+      return [tf.tensor2d(out, [N, d])];
+    },
+  }))(x) as tf.Tensor2D;
+}
+
 const GELU_C = 2 * Math.sqrt(2 / Math.PI);
 
 function gelu(x: tf.Tensor): tf.Tensor {
@@ -363,7 +377,8 @@ export class Transformer {
       x = tf.add(x, lin(act(lin(h2, l, "w1", "b1")), l, "w2", "b2"));
     }
     // Decode steps ask for every row (one token each): no gather then.
-    if (opts.rows && !(opts.rows.length === batch.ids.length && opts.rows.every((r, i) => r === i))) x = tf.gather(x, tf.tensor1d(opts.rows, "int32"));
+    if (opts.rows && !(opts.rows.length === batch.ids.length && opts.rows.every((r, i) => r === i)))
+      x = grad ? pickRows(x as tf.Tensor2D, opts.rows) : tf.gather(x, tf.tensor1d(opts.rows, "int32"));
     const hf = norm(x, this.w("lnf_g"), this.w("lnf_b"));
     return linear(hf as tf.Tensor2D, this.w("head"), this.w("head_b"), grad && this.trainBase, trainBias, grad);
   }
