@@ -12,7 +12,7 @@ export type StepStats = { loss: number; tokens: number };
 export type PolicyStats = StepStats & { kl: number; klSquared: number; klAfter: number | null };
 
 /** Sequences a policy step re-reads after the update to measure how far it moved (enough for a stable mean, cheap next to the step). */
-const KL_PROBE_SEQUENCES = 32;
+export const KL_PROBE_SEQUENCES = 32;
 
 /**
  * Loss and gradient computations on a Transformer, with an Adam optimizer over its

@@ -170,11 +170,19 @@ function matMulAT(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
 
 /**
  * x·W + bias as one fused XNNPACK matmul. `trainW`/`trainBias` say which gradients
- * the caller needs besides the input's; the others are not computed.
+ * the caller needs besides the input's; the others are not computed. `inputGrad`
+ * false: nothing before x trains (the first layer's input when only adapters do), so
+ * x is held as a constant and its gradient never computed.
  */
-function linear(x: tf.Tensor2D, w: tf.Tensor, bias: tf.Tensor, trainW: boolean, trainBias: boolean, grad: boolean): tf.Tensor2D {
+function linear(x: tf.Tensor2D, w: tf.Tensor, bias: tf.Tensor, trainW: boolean, trainBias: boolean, grad: boolean, inputGrad = true): tf.Tensor2D {
   if (!grad) return tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias }) as tf.Tensor2D;
   const fused = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias: c });
+  if (trainW && !trainBias && !inputGrad) {
+    return customOp((ww, save) => {
+      (save as tf.GradSaveFunc)([x]);
+      return { value: fused(x, ww as tf.Tensor, bias), gradFunc: (dy, [sx]) => [matMulAT(sx!, dy)] };
+    })(w) as tf.Tensor2D;
+  }
   if (trainW && trainBias) {
     return customOp((xx, ww, bb, save) => {
       (save as tf.GradSaveFunc)([xx as tf.Tensor, ww as tf.Tensor]);
@@ -362,8 +370,8 @@ export class Transformer {
     const trainW = grad && (this.trainBase || this.lora !== undefined);
     const trainBias = grad && this.trainBase;
     const attend = opts.attend ?? ((_l: number, qkv: tf.Tensor2D) => causalAttention(qkv, batch.starts, shape, grad));
-    const lin = (x: tf.Tensor, l: number, name: (typeof LORA_TARGETS)[number], bias: string) =>
-      linear(x as tf.Tensor2D, folded.get(`l${l}.${name}`)!, this.w(`l${l}.${bias}`), trainW, trainBias, grad);
+    const lin = (x: tf.Tensor, l: number, name: (typeof LORA_TARGETS)[number], bias: string, inputGrad = true) =>
+      linear(x as tf.Tensor2D, folded.get(`l${l}.${name}`)!, this.w(`l${l}.${bias}`), trainW, trainBias, grad, inputGrad);
     // With only adapters training, norms and GELU use their written-out gradients.
     const fast = grad && !this.trainBase;
     const norm = fast ? layerNormFrozen : layerNorm;
@@ -371,7 +379,8 @@ export class Transformer {
     let x: tf.Tensor = this.embed(batch, grad);
     for (let l = 0; l < c.nLayers; l++) {
       const h = norm(x, this.w(`l${l}.ln1_g`), this.w(`l${l}.ln1_b`));
-      const att = attend(l, lin(h, l, "wqkv", "bqkv"));
+      // The embeddings train only with the base: without it the first projection needs no input gradient.
+      const att = attend(l, lin(h, l, "wqkv", "bqkv", l > 0 || this.trainBase));
       x = tf.add(x, lin(att, l, "wo", "bo"));
       const h2 = norm(x, this.w(`l${l}.ln2_g`), this.w(`l${l}.ln2_b`));
       x = tf.add(x, lin(act(lin(h2, l, "w1", "b1")), l, "w2", "b2"));
