@@ -75,7 +75,7 @@ function attentionForwardSimd(k: WasmKernels, qkv: Float32Array, starts: Int32Ar
     const L = starts[s + 1]! - a;
     for (let h = 0; h < H; h++) {
       const base = (a * row + h * dh) * 4;
-      k.dot(base, row * 4, base + d * 4, row * 4, scoresAt * 4, L * 4, L, dh);
+      k.dot(base, row * 4, base + d * 4, row * 4, scoresAt * 4, L * 4, L, dh, 0);
       const pBase = offsets[s]! + h * L * L;
       for (let i = 0; i < L; i++) {
         const si = scoresAt + i * L;
@@ -96,7 +96,7 @@ function attentionForwardSimd(k: WasmKernels, qkv: Float32Array, starts: Int32Ar
           mem[mi + j] = p;
         }
       }
-      k.rows(pAt * 4, L * 4, base + 2 * d * 4, row * 4, (outAt + a * d + h * dh) * 4, d * 4, L, dh);
+      k.rows(pAt * 4, L * 4, base + 2 * d * 4, row * 4, (outAt + a * d + h * dh) * 4, d * 4, L, dh, 0);
     }
   }
   return { out: mem.slice(outAt, outAt + N * d), saved: { probs, offsets } };
@@ -140,8 +140,8 @@ function attentionBackwardSimd(
       const g = (gAt + a * d + h * dh) * 4;
       const dq = (dAt + a * row + h * dh) * 4;
       // dP = dO·Vᵀ ; dV = Pᵀ·dO
-      k.dot(g, d * 4, v, row * 4, dpAt * 4, L * 4, L, dh);
-      k.cols(pAt * 4, L * 4, g, d * 4, dq + 2 * d * 4, row * 4, L, dh);
+      k.dot(g, d * 4, v, row * 4, dpAt * 4, L * 4, L, dh, 0);
+      k.cols(pAt * 4, L * 4, g, d * 4, dq + 2 * d * 4, row * 4, L, dh, 0);
       for (let i = 0; i < L; i++) {
         const pi = pAt + i * L;
         const dpi = dpAt + i * L;
@@ -151,8 +151,8 @@ function attentionBackwardSimd(
         for (let j = 0; j <= i; j++) mem[dsi + j] = mem[pi + j]! * (mem[dpi + j]! - dot) * scale;
       }
       // dQ = dS·K ; dK = dSᵀ·Q
-      k.rows(dsAt * 4, L * 4, kk, row * 4, dq, row * 4, L, dh);
-      k.cols(dsAt * 4, L * 4, q, row * 4, dq + d * 4, row * 4, L, dh);
+      k.rows(dsAt * 4, L * 4, kk, row * 4, dq, row * 4, L, dh, 0);
+      k.cols(dsAt * 4, L * 4, q, row * 4, dq + d * 4, row * 4, L, dh, 0);
     }
   }
   return mem.slice(dAt, dAt + N * row);
@@ -266,107 +266,4 @@ export function attentionBackwardLoops(qkv: Float32Array, dOut: Float32Array, st
     }
   }
   return dqkv;
-}
-
-/**
- * Keys and values of every layer for a batch of rows being sampled, preallocated for
- * the longest row ([rows, capacity, d] per layer), filled in place.
- */
-export class KvCache {
-  readonly k: Float32Array[];
-  readonly v: Float32Array[];
-  /** Cached positions per row (the same for every layer once a step completes). */
-  readonly length: Int32Array;
-
-  constructor(
-    layers: number,
-    readonly rows: number,
-    readonly capacity: number,
-    readonly shape: HeadShape,
-  ) {
-    const size = rows * capacity * shape.heads * shape.headDim;
-    this.k = Array.from({ length: layers }, () => new Float32Array(size));
-    this.v = Array.from({ length: layers }, () => new Float32Array(size));
-    this.length = new Int32Array(rows);
-  }
-
-  /**
-   * Appends the keys/values of `qkv` (one packed run of tokens per listed row, `starts`
-   * as in attentionForward) to layer `layer` and attends each token to its row's cache
-   * (causally). Returns the merged-head outputs [N, d]. Call `advance` after the last layer.
-   */
-  attend(layer: number, qkv: Float32Array, rowIds: Int32Array, starts: Int32Array): Float32Array {
-    const { heads: H, headDim: dh } = this.shape;
-    const d = H * dh;
-    const row = 3 * d;
-    const N = starts[starts.length - 1]!;
-    const out = new Float32Array(N * d);
-    const K = this.k[layer]!;
-    const V = this.v[layer]!;
-    const scale = 1 / Math.sqrt(dh);
-    let w = new Float64Array(64);
-    for (let s = 0; s < rowIds.length; s++) {
-      const r = rowIds[s]!;
-      const a = starts[s]!;
-      const n = starts[s + 1]! - a;
-      const base = this.length[r]!;
-      if (base + n > this.capacity) throw new Error("KV cache overflow");
-      const cacheRow = r * this.capacity * d;
-      for (let t = 0; t < n; t++) {
-        const src = (a + t) * row;
-        const dst = cacheRow + (base + t) * d;
-        for (let e = 0; e < d; e++) {
-          K[dst + e] = qkv[src + d + e]!;
-          V[dst + e] = qkv[src + 2 * d + e]!;
-        }
-      }
-      if (w.length < base + n) w = new Float64Array(base + n);
-      for (let t = 0; t < n; t++) {
-        const visible = base + t + 1;
-        for (let h = 0; h < H; h++) {
-          const qi = (a + t) * row + h * dh;
-          let max = -Infinity;
-          for (let j = 0; j < visible; j++) {
-            const kj = cacheRow + j * d + h * dh;
-            let acc = 0;
-            for (let e = 0; e < dh; e++) acc += qkv[qi + e]! * K[kj + e]!;
-            acc *= scale;
-            w[j] = acc;
-            if (acc > max) max = acc;
-          }
-          let sum = 0;
-          for (let j = 0; j < visible; j++) {
-            const p = Math.exp(w[j]! - max);
-            w[j] = p;
-            sum += p;
-          }
-          const oi = (a + t) * d + h * dh;
-          for (let j = 0; j < visible; j++) {
-            const p = w[j]! / sum;
-            const vj = cacheRow + j * d + h * dh;
-            for (let e = 0; e < dh; e++) out[oi + e] = out[oi + e]! + p * V[vj + e]!;
-          }
-        }
-      }
-    }
-    return out;
-  }
-
-  /** Makes row `to` a copy of row `from` (every layer, every cached position). */
-  copyRow(from: number, to: number): void {
-    const d = this.shape.heads * this.shape.headDim;
-    const n = this.length[from]! * d;
-    const a = from * this.capacity * d;
-    const b = to * this.capacity * d;
-    for (let l = 0; l < this.k.length; l++) {
-      this.k[l]!.copyWithin(b, a, a + n);
-      this.v[l]!.copyWithin(b, a, a + n);
-    }
-    this.length[to] = this.length[from]!;
-  }
-
-  /** Records that `count[s]` tokens were appended to row `rowIds[s]` (after every layer saw them). */
-  advance(rowIds: Int32Array, starts: Int32Array): void {
-    for (let s = 0; s < rowIds.length; s++) this.length[rowIds[s]!] = this.length[rowIds[s]!]! + starts[s + 1]! - starts[s]!;
-  }
 }

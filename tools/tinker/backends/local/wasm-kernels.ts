@@ -6,13 +6,25 @@
  * slower than 4-wide SIMD.
  *
  * All pointers and strides are byte offsets into `memory`; rows are `dh` floats
- * (a multiple of 4) at `stride` bytes apart; matrices are lower triangles (j ≤ i).
- * - dot(a, as, b, bs, out, os, L, dh):  out[i][j] = a_i · b_j                 (j ≤ i)
- * - rows(p, ps, b, bs, out, os, L, dh): out_i   = Σ_{j ≤ i} p[i][j] · b_j
- * - cols(p, ps, a, as, out, os, L, dh): out_j   = Σ_{i ≥ j} p[i][j] · a_i
+ * (a multiple of 4) at `stride` bytes apart; matrices are lower triangles shifted
+ * right by `shift` (j ≤ i + shift: a KV cache's `shift` earlier keys are visible to
+ * every query row; 0 for a sequence attending to itself). For i < L:
+ * - dot(a, as, b, bs, out, os, L, dh, shift):  out[i][j] = a_i · b_j              (j ≤ i + shift)
+ * - rows(p, ps, b, bs, out, os, L, dh, shift): out_i   = Σ_{j ≤ i + shift} p[i][j] · b_j
+ * - cols(p, ps, a, as, out, os, L, dh, 0):     out_j   = Σ_{j ≤ i < L} p[i][j] · a_i  (shift must be 0)
  */
 
-export type TriangleKernel = (p: number, pStride: number, b: number, bStride: number, out: number, outStride: number, L: number, dh: number) => void;
+export type TriangleKernel = (
+  p: number,
+  pStride: number,
+  b: number,
+  bStride: number,
+  out: number,
+  outStride: number,
+  L: number,
+  dh: number,
+  shift: number,
+) => void;
 
 export type WasmKernels = {
   memory: WebAssembly.Memory;
@@ -79,9 +91,11 @@ const inc = (x: number, n: number) => [...get(x), ...i32(n), ...add, ...set(x)];
 /** base + index·stride */
 const at = (base: number, index: number, stride: number) => [...get(base), ...get(index), ...get(stride), ...mul, ...add];
 
-// Parameters 0-7 as in TriangleKernel; locals: 8 i, 9 j, 10 e (byte offset in a row), 11 row end (dh·4), 12 acc.
-const [P, PS, B, BS, OUT, OS, L, DH] = [0, 1, 2, 3, 4, 5, 6, 7];
-const [Ii, Jj, E, END, ACC] = [8, 9, 10, 11, 12];
+// Parameters 0-8 as in TriangleKernel; locals: 9 i, 10 j, 11 e (byte offset in a row), 12 row end (dh·4), 13 acc.
+const [P, PS, B, BS, OUT, OS, L, DH, SHIFT] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+const [Ii, Jj, E, END, ACC] = [9, 10, 11, 12, 13];
+/** j ≤ i + shift */
+const jVisible = [...get(Jj), ...get(Ii), ...get(SHIFT), ...add, ...leS];
 const locals = vec([
   [4, I32],
   [1, V128],
@@ -159,9 +173,7 @@ const dotBody = [
       f32Add,
       f32Store,
       inc(Jj, 1),
-      get(Jj),
-      get(Ii),
-      leS,
+      jVisible,
       brIf(0),
     ),
     inc(Ii, 1),
@@ -184,7 +196,7 @@ const rowsBody = [
       set(ACC),
       i32(0),
       set(Jj),
-      loop(axpy(Ii, Jj, B, BS, Jj), inc(Jj, 1), get(Jj), get(Ii), leS, brIf(0)),
+      loop(axpy(Ii, Jj, B, BS, Jj), inc(Jj, 1), jVisible, brIf(0)),
       at(OUT, Ii, OS),
       get(E),
       add,
@@ -243,7 +255,7 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   };
   const bytes = [
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([[0x60, ...vec(new Array<number[]>(8).fill([I32])), 0x00]])),
+    ...section(1, vec([[0x60, ...vec(new Array<number[]>(9).fill([I32])), 0x00]])),
     ...section(3, vec([[0], [0], [0]])),
     ...section(5, vec([[0x00, 1]])),
     ...section(
@@ -260,19 +272,30 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   return new Uint8Array(bytes);
 }
 
-let kernels: WasmKernels | null | undefined;
+let compiled: WebAssembly.Module | null | undefined;
+let shared: WasmKernels | null | undefined;
 
-/** The kernels, or null where WebAssembly SIMD is unavailable (callers fall back to plain loops). */
-export function wasmKernels(): WasmKernels | null {
-  if (kernels !== undefined) return kernels;
-  try {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes()));
-    const e = instance.exports as unknown as WasmKernels;
-    kernels = { memory: e.memory, dot: e.dot, rows: e.rows, cols: e.cols };
-  } catch {
-    kernels = null;
+/** A new instance of the kernels with its own memory, or null where WebAssembly SIMD is unavailable. */
+export function newWasmKernels(): WasmKernels | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(moduleBytes());
+    } catch {
+      compiled = null;
+    }
   }
-  return kernels;
+  if (!compiled) return null;
+  const e = new WebAssembly.Instance(compiled).exports as unknown as WasmKernels;
+  return { memory: e.memory, dot: e.dot, rows: e.rows, cols: e.cols };
+}
+
+/**
+ * The instance whose memory is scratch for one call at a time (a training pass's
+ * attention), or null where WebAssembly SIMD is unavailable (callers fall back to plain loops).
+ */
+export function wasmKernels(): WasmKernels | null {
+  if (shared === undefined) shared = newWasmKernels();
+  return shared;
 }
 
 /** A Float32Array over the kernels' memory, grown to hold at least `floats` floats. */
