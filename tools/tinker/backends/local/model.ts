@@ -296,6 +296,30 @@ function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * Layer norm outside any gradient scope (sampling, scoring, the KL probe), one pass
+ * per row here: on the few rows of a decode step tfjs's eight kernels cost more in
+ * dispatch than in arithmetic. Statistics in double precision.
+ */
+function layerNormRows(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const [N, d] = x.shape as [number, number];
+  const v = x.dataSync() as Float32Array;
+  const gv = g.dataSync() as Float32Array;
+  const bv = b.dataSync() as Float32Array;
+  const out = new Float32Array(N * d);
+  for (let i = 0; i < N; i++) {
+    const o = i * d;
+    let mean = 0;
+    for (let e = 0; e < d; e++) mean += v[o + e]!;
+    mean /= d;
+    let variance = 0;
+    for (let e = 0; e < d; e++) variance += (v[o + e]! - mean) ** 2;
+    const rstd = 1 / Math.sqrt(variance / d + 1e-5);
+    for (let e = 0; e < d; e++) out[o + e] = (v[o + e]! - mean) * rstd * gv[e]! + bv[e]!;
+  }
+  return tf.tensor2d(out, [N, d]);
+}
+
+/**
  * Layer norm with frozen gain and bias and its input gradient written out:
  * dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·g. Same forward ops as `layerNorm`.
  */
@@ -372,9 +396,9 @@ export class Transformer {
     const attend = opts.attend ?? ((_l: number, qkv: tf.Tensor2D) => causalAttention(qkv, batch.starts, shape, grad));
     const lin = (x: tf.Tensor, l: number, name: (typeof LORA_TARGETS)[number], bias: string, inputGrad = true) =>
       linear(x as tf.Tensor2D, folded.get(`l${l}.${name}`)!, this.w(`l${l}.${bias}`), trainW, trainBias, grad, inputGrad);
-    // With only adapters training, norms and GELU use their written-out gradients.
+    // With only adapters training, norms and GELU use their written-out gradients; without a gradient, norms run here.
     const fast = grad && !this.trainBase;
-    const norm = fast ? layerNormFrozen : layerNorm;
+    const norm = fast ? layerNormFrozen : grad ? layerNorm : layerNormRows;
     const act = fast ? geluFast : gelu;
     let x: tf.Tensor = this.embed(batch, grad);
     for (let l = 0; l < c.nLayers; l++) {
