@@ -6,9 +6,10 @@ benchmark so both sides run interleaved under the same machine load.
 
 Protocol: one JSON object per line on stdin, one reply per line on stdout.
   setup   {config, weights:{file,index}, adapters:{file,index}, lora_scale, adam:{beta1,beta2,eps}}
-  sft     {batch:{B,T,inputs,positions,targets,weights}, lr}              -> {ms, loss}
-  policy  {batch:{...,old_logprobs,advantages}, lr}                        -> {ms, loss, kl}
-  sample  {prompts:[[ids]], forced:[[ids]], temperature, seed}             -> {ms, tokens, logprobs}
+  sft     {batch:{B,T,inputs,positions,targets,weights}, lr}              -> {ms, cpu_ms, loss}
+  policy  {batch:{...,old_logprobs,advantages}, lr, kl_probe}              -> {ms, cpu_ms, probe_ms, probe_cpu_ms, loss, kl, kl_after}
+  sample  {prompts:[[ids]], forced:[[ids]], temperature, seed}             -> {ms, cpu_ms, tokens, logprobs}
+Every timed reply carries wall and CPU milliseconds (process_time: this process's CPU).
   quit
 Sampling replays the tokens the Node side sampled (after drawing its own sample, so
 the sampling cost is paid), which gives both sides the same number of decode steps
@@ -33,6 +34,16 @@ torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
 
 LORA_TARGETS = ("wqkv", "wo", "w1", "w2")
+
+
+def clocks():
+    """(wall, CPU) seconds now: replies carry both, the CPU time being what a shared machine leaves honest."""
+    return time.perf_counter(), time.process_time()
+
+
+def elapsed(since):
+    wall, cpu = clocks()
+    return {"ms": (wall - since[0]) * 1000, "cpu_ms": (cpu - since[1]) * 1000}
 
 
 def read_tensors(spec):
@@ -130,7 +141,7 @@ def batch_tensors(b):
 
 def sft_step(model, opt, b, lr):
     ids, pos, targets, weights = batch_tensors(b)
-    t0 = time.perf_counter()
+    t0 = clocks()
     for g in opt.param_groups:
         g["lr"] = lr
     opt.zero_grad(set_to_none=True)
@@ -139,14 +150,16 @@ def sft_step(model, opt, b, lr):
     loss.backward()
     opt.step()
     value = loss.item()
-    return {"ms": (time.perf_counter() - t0) * 1000, "loss": value}
+    return {**elapsed(t0), "loss": value}
 
 
-def policy_step(model, opt, b, lr):
+def policy_step(model, opt, b, lr, kl_probe):
+    """One step, then (as the local engine's policy step does) the KL probe: the first
+    `kl_probe` sequences re-read under the updated adapters, mean(sampler − learner) log-prob."""
     ids, pos, targets, weights = batch_tensors(b)
     old = torch.tensor(b["old_logprobs"], dtype=torch.float32)
     adv = torch.tensor(b["advantages"], dtype=torch.float32)
-    t0 = time.perf_counter()
+    t0 = clocks()
     for g in opt.param_groups:
         g["lr"] = lr
     opt.zero_grad(set_to_none=True)
@@ -157,13 +170,19 @@ def policy_step(model, opt, b, lr):
     loss.backward()
     opt.step()
     value = loss.item()
-    return {"ms": (time.perf_counter() - t0) * 1000, "loss": value, "kl": kl.item()}
+    t1 = clocks()
+    with torch.no_grad():
+        n = min(kl_probe, b["B"]) * b["T"]
+        lp_after = torch.log_softmax(model.forward(ids[:kl_probe], pos[:kl_probe], causal(b["T"])), dim=-1).gather(1, targets[:n, None])[:, 0]
+        kl_after = (((old[:n] - lp_after) * weights[:n]).sum() / (weights[:n] > 0).sum()).item()
+    probe = elapsed(t1)
+    return {**elapsed(t0), "probe_ms": probe["ms"], "probe_cpu_ms": probe["cpu_ms"], "loss": value, "kl": kl.item(), "kl_after": kl_after}
 
 
 @torch.no_grad()
 def sample(model, prompts, forced, temperature, seed, eos, pad):
     """Left-padded prefill of each distinct prompt, then one token per step for every row with a preallocated K/V cache."""
-    t0 = time.perf_counter()
+    t0 = clocks()
     gen = torch.Generator().manual_seed(seed)
     cfg = model.cfg
     B = len(prompts)
@@ -221,7 +240,7 @@ def sample(model, prompts, forced, temperature, seed, eos, pad):
         for l in range(cfg["nLayers"]):
             x = model.block(l, x, B, 1, key_mask[..., : n + 1], (caches[l][0], caches[l][1], n), merged)
         logits = model.head(x)
-    return {"ms": (time.perf_counter() - t0) * 1000, "tokens": produced, "logprobs": out_lp}
+    return {**elapsed(t0), "tokens": produced, "logprobs": out_lp}
 
 
 def main():
@@ -244,7 +263,7 @@ def main():
         elif op == "sft":
             reply = sft_step(model, opt, msg["batch"], msg["lr"])
         elif op == "policy":
-            reply = policy_step(model, opt, msg["batch"], msg["lr"])
+            reply = policy_step(model, opt, msg["batch"], msg["lr"], msg["kl_probe"])
         elif op == "sample":
             reply = sample(model, msg["prompts"], msg["forced"], msg["temperature"], msg["seed"], consts["eos"], consts["pad"])
         else:

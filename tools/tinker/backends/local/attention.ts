@@ -9,6 +9,9 @@
  * of each part; outputs are the merged heads [N, d].
  */
 
+import { wasmFloats, wasmKernels } from "./wasm-kernels.ts";
+import type { WasmKernels } from "./wasm-kernels.ts";
+
 /** How heads are laid out in a d-wide row. */
 export type HeadShape = { heads: number; headDim: number };
 
@@ -20,6 +23,143 @@ export type AttentionSaved = { probs: Float32Array; offsets: Int32Array };
  * merged-head output and the softmax weights for the backward pass.
  */
 export function attentionForward(qkv: Float32Array, starts: Int32Array, shape: HeadShape): { out: Float32Array; saved: AttentionSaved } {
+  const k = simdFor(shape);
+  return k ? attentionForwardSimd(k, qkv, starts, shape) : attentionForwardLoops(qkv, starts, shape);
+}
+
+/** Gradient with respect to the fused q|k|v rows, given the gradient of the merged output. */
+export function attentionBackward(qkv: Float32Array, dOut: Float32Array, starts: Int32Array, shape: HeadShape, saved: AttentionSaved): Float32Array {
+  const k = simdFor(shape);
+  return k ? attentionBackwardSimd(k, qkv, dOut, starts, shape, saved) : attentionBackwardLoops(qkv, dOut, starts, shape, saved);
+}
+
+/** The SIMD kernels, when they exist and fit the head width (rows of whole f32x4 lanes). */
+function simdFor(shape: HeadShape): WasmKernels | null {
+  return shape.headDim % 4 === 0 ? wasmKernels() : null;
+}
+
+/** Each sequence's L×L block per head, offsets into one array (upper halves unused). */
+function probOffsets(starts: Int32Array, H: number): { offsets: Int32Array; maxL: number } {
+  const S = starts.length - 1;
+  const offsets = new Int32Array(S + 1);
+  let maxL = 0;
+  for (let s = 0; s < S; s++) {
+    const L = starts[s + 1]! - starts[s]!;
+    if (L > maxL) maxL = L;
+    offsets[s + 1] = offsets[s]! + H * L * L;
+  }
+  return { offsets, maxL };
+}
+
+/**
+ * Forward with the products in wasm SIMD (wasm-kernels.ts) and the softmax here:
+ * q|k|v is copied into the kernels' memory once, each head read in place by stride.
+ */
+function attentionForwardSimd(k: WasmKernels, qkv: Float32Array, starts: Int32Array, shape: HeadShape): { out: Float32Array; saved: AttentionSaved } {
+  const { heads: H, headDim: dh } = shape;
+  const d = H * dh;
+  const row = 3 * d;
+  const N = starts[starts.length - 1]!;
+  const S = starts.length - 1;
+  const { offsets, maxL } = probOffsets(starts, H);
+  const probs = new Float32Array(offsets[S]!);
+  const scale = 1 / Math.sqrt(dh);
+  // Layout (floats): qkv [N, 3d] | out [N, d] | scores [maxL²] | weights [maxL²].
+  const outAt = N * row;
+  const scoresAt = outAt + N * d;
+  const pAt = scoresAt + maxL * maxL;
+  const mem = wasmFloats(k, pAt + maxL * maxL);
+  mem.set(qkv, 0);
+  for (let s = 0; s < S; s++) {
+    const a = starts[s]!;
+    const L = starts[s + 1]! - a;
+    for (let h = 0; h < H; h++) {
+      const base = (a * row + h * dh) * 4;
+      k.dot(base, row * 4, base + d * 4, row * 4, scoresAt * 4, L * 4, L, dh, 0);
+      const pBase = offsets[s]! + h * L * L;
+      for (let i = 0; i < L; i++) {
+        const si = scoresAt + i * L;
+        let max = -Infinity;
+        for (let j = 0; j <= i; j++) if (mem[si + j]! > max) max = mem[si + j]!;
+        const mi = pAt + i * L;
+        let sum = 0;
+        for (let j = 0; j <= i; j++) {
+          const e = Math.exp((mem[si + j]! - max) * scale);
+          mem[mi + j] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        const pi = pBase + i * L;
+        for (let j = 0; j <= i; j++) {
+          const p = mem[mi + j]! * inv;
+          probs[pi + j] = p;
+          mem[mi + j] = p;
+        }
+      }
+      k.rows(pAt * 4, L * 4, base + 2 * d * 4, row * 4, (outAt + a * d + h * dh) * 4, d * 4, L, dh, 0);
+    }
+  }
+  return { out: mem.slice(outAt, outAt + N * d), saved: { probs, offsets } };
+}
+
+/** Backward with the products in wasm SIMD; dS = P ⊙ (dP − rowsum(P ⊙ dP)) here. */
+function attentionBackwardSimd(
+  k: WasmKernels,
+  qkv: Float32Array,
+  dOut: Float32Array,
+  starts: Int32Array,
+  shape: HeadShape,
+  saved: AttentionSaved,
+): Float32Array {
+  const { heads: H, headDim: dh } = shape;
+  const d = H * dh;
+  const row = 3 * d;
+  const N = starts[starts.length - 1]!;
+  const S = starts.length - 1;
+  const scale = 1 / Math.sqrt(dh);
+  const { probs, offsets } = saved;
+  const { maxL } = probOffsets(starts, H);
+  // Layout (floats): qkv [N, 3d] | dOut [N, d] | dqkv [N, 3d] | P, dP, dS [maxL²] each.
+  const gAt = N * row;
+  const dAt = gAt + N * d;
+  const pAt = dAt + N * row;
+  const dpAt = pAt + maxL * maxL;
+  const dsAt = dpAt + maxL * maxL;
+  const mem = wasmFloats(k, dsAt + maxL * maxL);
+  mem.set(qkv, 0);
+  mem.set(dOut, gAt);
+  for (let s = 0; s < S; s++) {
+    const a = starts[s]!;
+    const L = starts[s + 1]! - a;
+    for (let h = 0; h < H; h++) {
+      const pBase = offsets[s]! + h * L * L;
+      mem.set(probs.subarray(pBase, pBase + L * L), pAt);
+      const q = (a * row + h * dh) * 4;
+      const kk = q + d * 4;
+      const v = q + 2 * d * 4;
+      const g = (gAt + a * d + h * dh) * 4;
+      const dq = (dAt + a * row + h * dh) * 4;
+      // dP = dO·Vᵀ ; dV = Pᵀ·dO
+      k.dot(g, d * 4, v, row * 4, dpAt * 4, L * 4, L, dh, 0);
+      k.cols(pAt * 4, L * 4, g, d * 4, dq + 2 * d * 4, row * 4, L, dh, 0);
+      for (let i = 0; i < L; i++) {
+        const pi = pAt + i * L;
+        const dpi = dpAt + i * L;
+        let dot = 0;
+        for (let j = 0; j <= i; j++) dot += mem[pi + j]! * mem[dpi + j]!;
+        const dsi = dsAt + i * L;
+        for (let j = 0; j <= i; j++) mem[dsi + j] = mem[pi + j]! * (mem[dpi + j]! - dot) * scale;
+      }
+      // dQ = dS·K ; dK = dSᵀ·Q
+      k.rows(dsAt * 4, L * 4, kk, row * 4, dq, row * 4, L, dh, 0);
+      k.cols(dsAt * 4, L * 4, q, row * 4, dq + d * 4, row * 4, L, dh, 0);
+    }
+  }
+  return mem.slice(dAt, dAt + N * row);
+}
+
+/** Forward in plain loops (head widths the SIMD kernels do not take; the reference in tests). */
+export function attentionForwardLoops(qkv: Float32Array, starts: Int32Array, shape: HeadShape): { out: Float32Array; saved: AttentionSaved } {
   const { heads: H, headDim: dh } = shape;
   const d = H * dh;
   const row = 3 * d;
@@ -74,8 +214,8 @@ export function attentionForward(qkv: Float32Array, starts: Int32Array, shape: H
   return { out, saved: { probs, offsets } };
 }
 
-/** Gradient with respect to the fused q|k|v rows, given the gradient of the merged output. */
-export function attentionBackward(qkv: Float32Array, dOut: Float32Array, starts: Int32Array, shape: HeadShape, saved: AttentionSaved): Float32Array {
+/** Backward in plain loops. */
+export function attentionBackwardLoops(qkv: Float32Array, dOut: Float32Array, starts: Int32Array, shape: HeadShape, saved: AttentionSaved): Float32Array {
   const { heads: H, headDim: dh } = shape;
   const d = H * dh;
   const row = 3 * d;
@@ -126,107 +266,4 @@ export function attentionBackward(qkv: Float32Array, dOut: Float32Array, starts:
     }
   }
   return dqkv;
-}
-
-/**
- * Keys and values of every layer for a batch of rows being sampled, preallocated for
- * the longest row ([rows, capacity, d] per layer), filled in place.
- */
-export class KvCache {
-  readonly k: Float32Array[];
-  readonly v: Float32Array[];
-  /** Cached positions per row (the same for every layer once a step completes). */
-  readonly length: Int32Array;
-
-  constructor(
-    layers: number,
-    readonly rows: number,
-    readonly capacity: number,
-    readonly shape: HeadShape,
-  ) {
-    const size = rows * capacity * shape.heads * shape.headDim;
-    this.k = Array.from({ length: layers }, () => new Float32Array(size));
-    this.v = Array.from({ length: layers }, () => new Float32Array(size));
-    this.length = new Int32Array(rows);
-  }
-
-  /**
-   * Appends the keys/values of `qkv` (one packed run of tokens per listed row, `starts`
-   * as in attentionForward) to layer `layer` and attends each token to its row's cache
-   * (causally). Returns the merged-head outputs [N, d]. Call `advance` after the last layer.
-   */
-  attend(layer: number, qkv: Float32Array, rowIds: Int32Array, starts: Int32Array): Float32Array {
-    const { heads: H, headDim: dh } = this.shape;
-    const d = H * dh;
-    const row = 3 * d;
-    const N = starts[starts.length - 1]!;
-    const out = new Float32Array(N * d);
-    const K = this.k[layer]!;
-    const V = this.v[layer]!;
-    const scale = 1 / Math.sqrt(dh);
-    let w = new Float64Array(64);
-    for (let s = 0; s < rowIds.length; s++) {
-      const r = rowIds[s]!;
-      const a = starts[s]!;
-      const n = starts[s + 1]! - a;
-      const base = this.length[r]!;
-      if (base + n > this.capacity) throw new Error("KV cache overflow");
-      const cacheRow = r * this.capacity * d;
-      for (let t = 0; t < n; t++) {
-        const src = (a + t) * row;
-        const dst = cacheRow + (base + t) * d;
-        for (let e = 0; e < d; e++) {
-          K[dst + e] = qkv[src + d + e]!;
-          V[dst + e] = qkv[src + 2 * d + e]!;
-        }
-      }
-      if (w.length < base + n) w = new Float64Array(base + n);
-      for (let t = 0; t < n; t++) {
-        const visible = base + t + 1;
-        for (let h = 0; h < H; h++) {
-          const qi = (a + t) * row + h * dh;
-          let max = -Infinity;
-          for (let j = 0; j < visible; j++) {
-            const kj = cacheRow + j * d + h * dh;
-            let acc = 0;
-            for (let e = 0; e < dh; e++) acc += qkv[qi + e]! * K[kj + e]!;
-            acc *= scale;
-            w[j] = acc;
-            if (acc > max) max = acc;
-          }
-          let sum = 0;
-          for (let j = 0; j < visible; j++) {
-            const p = Math.exp(w[j]! - max);
-            w[j] = p;
-            sum += p;
-          }
-          const oi = (a + t) * d + h * dh;
-          for (let j = 0; j < visible; j++) {
-            const p = w[j]! / sum;
-            const vj = cacheRow + j * d + h * dh;
-            for (let e = 0; e < dh; e++) out[oi + e] = out[oi + e]! + p * V[vj + e]!;
-          }
-        }
-      }
-    }
-    return out;
-  }
-
-  /** Makes row `to` a copy of row `from` (every layer, every cached position). */
-  copyRow(from: number, to: number): void {
-    const d = this.shape.heads * this.shape.headDim;
-    const n = this.length[from]! * d;
-    const a = from * this.capacity * d;
-    const b = to * this.capacity * d;
-    for (let l = 0; l < this.k.length; l++) {
-      this.k[l]!.copyWithin(b, a, a + n);
-      this.v[l]!.copyWithin(b, a, a + n);
-    }
-    this.length[to] = this.length[from]!;
-  }
-
-  /** Records that `count[s]` tokens were appended to row `rowIds[s]` (after every layer saw them). */
-  advance(rowIds: Int32Array, starts: Int32Array): void {
-    for (let s = 0; s < rowIds.length; s++) this.length[rowIds[s]!] = this.length[rowIds[s]!]! + starts[s + 1]! - starts[s]!;
-  }
 }

@@ -40,6 +40,34 @@ export function packTokens(seqs: Sequence[]): PackedTokens {
   return { ids, positions, starts, targets, weights, oldLogprobs, advantages };
 }
 
+/**
+ * The packed rows that carry loss (weight > 0), with their per-row values: a loss reads
+ * logits only there, so the head and the log-softmax skip prompt tokens.
+ */
+export type LossRows = { rows: Int32Array; targets: Int32Array; weights: Float32Array; oldLogprobs: Float32Array; advantages: Float32Array };
+
+export function lossRows(b: PackedTokens): LossRows {
+  let n = 0;
+  for (let i = 0; i < b.weights.length; i++) if (b.weights[i]! > 0) n++;
+  const out: LossRows = {
+    rows: new Int32Array(n),
+    targets: new Int32Array(n),
+    weights: new Float32Array(n),
+    oldLogprobs: new Float32Array(n),
+    advantages: new Float32Array(n),
+  };
+  for (let i = 0, k = 0; i < b.weights.length; i++) {
+    if (!(b.weights[i]! > 0)) continue;
+    out.rows[k] = i;
+    out.targets[k] = b.targets[i]!;
+    out.weights[k] = b.weights[i]!;
+    out.oldLogprobs[k] = b.oldLogprobs[i]!;
+    out.advantages[k] = b.advantages[i]!;
+    k++;
+  }
+  return out;
+}
+
 /** A right-padded batch of next-token predictions, flattened to [B*T] where noted (the PyTorch anchor's layout). */
 export type PackedBatch = {
   B: number;

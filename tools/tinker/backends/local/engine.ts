@@ -1,8 +1,8 @@
 import { tf } from "./tf-runtime.ts";
 import { Adam } from "./adam.ts";
 import type { AdamSettings } from "./adam.ts";
-import { packTokens } from "./batch.ts";
-import type { PackedTokens, Sequence } from "./batch.ts";
+import { lossRows, packTokens } from "./batch.ts";
+import type { LossRows, Sequence } from "./batch.ts";
 import { tokenLogprobs, type Transformer } from "./model.ts";
 
 /** Sequences per forward/backward pass; larger batches are split and their gradients summed. */
@@ -12,7 +12,7 @@ export type StepStats = { loss: number; tokens: number };
 export type PolicyStats = StepStats & { kl: number; klSquared: number; klAfter: number | null };
 
 /** Sequences a policy step re-reads after the update to measure how far it moved (enough for a stable mean, cheap next to the step). */
-const KL_PROBE_SEQUENCES = 32;
+export const KL_PROBE_SEQUENCES = 32;
 
 /**
  * Loss and gradient computations on a Transformer, with an Adam optimizer over its
@@ -94,14 +94,20 @@ export class Engine {
     for (let i = 0; i < seqs.length; i += MICRO_BATCH) {
       const chunk = seqs.slice(i, i + MICRO_BATCH);
       const b = packTokens(chunk);
-      const t = tf.tidy(() => tokenLogprobs(this.model.forward(b), tf.tensor1d(b.targets, "int32")));
-      const lp = t.dataSync();
-      t.dispose();
-      chunk.forEach((s, r) => {
+      const sel = lossRows(b);
+      // The weighted rows, in packed order, are each sequence's weighted tokens in turn.
+      let lp: Float32Array<ArrayBufferLike> = new Float32Array(0);
+      if (sel.rows.length > 0) {
+        const t = tf.tidy(() => tokenLogprobs(this.model.forward(b, { rows: sel.rows }), tf.tensor1d(sel.targets, "int32")));
+        lp = t.dataSync() as Float32Array;
+        t.dispose();
+      }
+      let k = 0;
+      for (const s of chunk) {
         const row: number[] = [];
-        for (let t = 0; t < s.tokens.length - 1; t++) if ((s.weights[t + 1] ?? 0) > 0) row.push(lp[b.starts[r]! + t]!);
+        for (let t = 0; t < s.tokens.length - 1; t++) if ((s.weights[t + 1] ?? 0) > 0) row.push(lp[k++]!);
         out.push(row);
-      });
+      }
     }
     return out;
   }
@@ -109,20 +115,23 @@ export class Engine {
   private accumulate(
     seqs: Sequence[],
     withGrads: boolean,
-    lossOf: (b: PackedTokens, logits: tf.Tensor2D) => tf.Scalar,
+    lossOf: (b: LossRows, logits: tf.Tensor2D) => tf.Scalar,
   ): { value: number; grads: Map<string, tf.Tensor> } {
     const grads = new Map<string, tf.Tensor>();
     let value = 0;
     const vars = [...this.trainable.values()];
     for (let i = 0; i < seqs.length; i += MICRO_BATCH) {
       const b = packTokens(seqs.slice(i, i + MICRO_BATCH));
+      // Logits only where the loss reads them; a micro-batch without any adds nothing.
+      const sel = lossRows(b);
+      if (sel.rows.length === 0) continue;
       if (!withGrads) {
-        const loss = tf.tidy(() => lossOf(b, this.model.forward(b)));
+        const loss = tf.tidy(() => lossOf(sel, this.model.forward(b, { rows: sel.rows })));
         value += loss.dataSync()[0]!;
         loss.dispose();
         continue;
       }
-      const res = tf.variableGrads(() => lossOf(b, this.model.forward(b, {}, true)), vars);
+      const res = tf.variableGrads(() => lossOf(sel, this.model.forward(b, { rows: sel.rows }, true)), vars);
       value += res.value.dataSync()[0]!;
       res.value.dispose();
       for (const [name, g] of Object.entries(res.grads)) {

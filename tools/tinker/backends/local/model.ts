@@ -170,11 +170,19 @@ function matMulAT(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
 
 /**
  * x·W + bias as one fused XNNPACK matmul. `trainW`/`trainBias` say which gradients
- * the caller needs besides the input's; the others are not computed.
+ * the caller needs besides the input's; the others are not computed. `inputGrad`
+ * false: nothing before x trains (the first layer's input when only adapters do), so
+ * x is held as a constant and its gradient never computed.
  */
-function linear(x: tf.Tensor2D, w: tf.Tensor, bias: tf.Tensor, trainW: boolean, trainBias: boolean, grad: boolean): tf.Tensor2D {
+function linear(x: tf.Tensor2D, w: tf.Tensor, bias: tf.Tensor, trainW: boolean, trainBias: boolean, grad: boolean, inputGrad = true): tf.Tensor2D {
   if (!grad) return tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias }) as tf.Tensor2D;
   const fused = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias: c });
+  if (trainW && !trainBias && !inputGrad) {
+    return customOp((ww, save) => {
+      (save as tf.GradSaveFunc)([x]);
+      return { value: fused(x, ww as tf.Tensor, bias), gradFunc: (dy, [sx]) => [matMulAT(sx!, dy)] };
+    })(w) as tf.Tensor2D;
+  }
   if (trainW && trainBias) {
     return customOp((xx, ww, bb, save) => {
       (save as tf.GradSaveFunc)([xx as tf.Tensor, ww as tf.Tensor]);
@@ -241,6 +249,20 @@ function embedding(tok: tf.Tensor, pos: tf.Tensor, batch: TokenBatch, train: boo
   }))(tok, pos) as tf.Tensor2D;
 }
 
+/** Rows of x, differentiable (wasm's gather has no gradient): the gradient scatters back, zero elsewhere. */
+function pickRows(x: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
+  const [N, d] = x.shape;
+  return customOp((xx) => ({
+    value: tf.gather(xx as tf.Tensor, tf.tensor1d(rows, "int32")),
+    gradFunc: (dy) => {
+      const g = dy.dataSync() as Float32Array;
+      const out = new Float32Array(N * d);
+      for (let k = 0; k < rows.length; k++) out.set(g.subarray(k * d, (k + 1) * d), rows[k]! * d);
+      return [tf.tensor2d(out, [N, d])];
+    },
+  }))(x) as tf.Tensor2D;
+}
+
 const GELU_C = 2 * Math.sqrt(2 / Math.PI);
 
 function gelu(x: tf.Tensor): tf.Tensor {
@@ -271,6 +293,30 @@ const geluFast: CustomOp = customOp((x, save) => {
 function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
+}
+
+/**
+ * Layer norm outside any gradient scope (sampling, scoring, the KL probe), one pass
+ * per row here: on the few rows of a decode step tfjs's eight kernels cost more in
+ * dispatch than in arithmetic. Statistics in double precision.
+ */
+function layerNormRows(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const [N, d] = x.shape as [number, number];
+  const v = x.dataSync() as Float32Array;
+  const gv = g.dataSync() as Float32Array;
+  const bv = b.dataSync() as Float32Array;
+  const out = new Float32Array(N * d);
+  for (let i = 0; i < N; i++) {
+    const o = i * d;
+    let mean = 0;
+    for (let e = 0; e < d; e++) mean += v[o + e]!;
+    mean /= d;
+    let variance = 0;
+    for (let e = 0; e < d; e++) variance += (v[o + e]! - mean) ** 2;
+    const rstd = 1 / Math.sqrt(variance / d + 1e-5);
+    for (let e = 0; e < d; e++) out[o + e] = (v[o + e]! - mean) * rstd * gv[e]! + bv[e]!;
+  }
+  return tf.tensor2d(out, [N, d]);
 }
 
 /**
@@ -348,22 +394,24 @@ export class Transformer {
     const trainW = grad && (this.trainBase || this.lora !== undefined);
     const trainBias = grad && this.trainBase;
     const attend = opts.attend ?? ((_l: number, qkv: tf.Tensor2D) => causalAttention(qkv, batch.starts, shape, grad));
-    const lin = (x: tf.Tensor, l: number, name: (typeof LORA_TARGETS)[number], bias: string) =>
-      linear(x as tf.Tensor2D, folded.get(`l${l}.${name}`)!, this.w(`l${l}.${bias}`), trainW, trainBias, grad);
-    // With only adapters training, norms and GELU use their written-out gradients.
+    const lin = (x: tf.Tensor, l: number, name: (typeof LORA_TARGETS)[number], bias: string, inputGrad = true) =>
+      linear(x as tf.Tensor2D, folded.get(`l${l}.${name}`)!, this.w(`l${l}.${bias}`), trainW, trainBias, grad, inputGrad);
+    // With only adapters training, norms and GELU use their written-out gradients; without a gradient, norms run here.
     const fast = grad && !this.trainBase;
-    const norm = fast ? layerNormFrozen : layerNorm;
+    const norm = fast ? layerNormFrozen : grad ? layerNorm : layerNormRows;
     const act = fast ? geluFast : gelu;
     let x: tf.Tensor = this.embed(batch, grad);
     for (let l = 0; l < c.nLayers; l++) {
       const h = norm(x, this.w(`l${l}.ln1_g`), this.w(`l${l}.ln1_b`));
-      const att = attend(l, lin(h, l, "wqkv", "bqkv"));
+      // The embeddings train only with the base: without it the first projection needs no input gradient.
+      const att = attend(l, lin(h, l, "wqkv", "bqkv", l > 0 || this.trainBase));
       x = tf.add(x, lin(att, l, "wo", "bo"));
       const h2 = norm(x, this.w(`l${l}.ln2_g`), this.w(`l${l}.ln2_b`));
       x = tf.add(x, lin(act(lin(h2, l, "w1", "b1")), l, "w2", "b2"));
     }
     // Decode steps ask for every row (one token each): no gather then.
-    if (opts.rows && !(opts.rows.length === batch.ids.length && opts.rows.every((r, i) => r === i))) x = tf.gather(x, tf.tensor1d(opts.rows, "int32"));
+    if (opts.rows && !(opts.rows.length === batch.ids.length && opts.rows.every((r, i) => r === i)))
+      x = grad ? pickRows(x as tf.Tensor2D, opts.rows) : tf.gather(x, tf.tensor1d(opts.rows, "int32"));
     const hf = norm(x, this.w("lnf_g"), this.w("lnf_b"));
     return linear(hf as tf.Tensor2D, this.w("head"), this.w("head_b"), grad && this.trainBase, trainBias, grad);
   }

@@ -1,5 +1,5 @@
 import { tf } from "./tf-runtime.ts";
-import { KvCache } from "./attention.ts";
+import { KvCache } from "./kv-cache.ts";
 import type { Transformer, TokenBatch } from "./model.ts";
 import { promptTokens } from "./batch.ts";
 import { EOS, decode } from "./tokenizer.ts";
@@ -133,16 +133,24 @@ function pick(logits: Float32Array, temperature: number, rng: Rng): { token: num
       arg = i;
     }
   }
+  const weights = new Float64Array(logits.length);
   let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  for (let i = 0; i < logits.length; i++) {
+    weights[i] = Math.exp(logits[i]! - max);
+    sum += weights[i]!;
+  }
   const logZ = max + Math.log(sum);
   let token = arg;
   if (temperature > 0) {
-    let tSum = 0;
-    const scaled = new Float64Array(logits.length);
-    for (let i = 0; i < logits.length; i++) {
-      scaled[i] = Math.exp((logits[i]! - max) / temperature);
-      tSum += scaled[i]!;
+    // At temperature 1 the tempered weights are these same numbers (x / 1 is exact).
+    let tSum = sum;
+    const scaled = temperature === 1 ? weights : new Float64Array(logits.length);
+    if (temperature !== 1) {
+      tSum = 0;
+      for (let i = 0; i < logits.length; i++) {
+        scaled[i] = Math.exp((logits[i]! - max) / temperature);
+        tSum += scaled[i]!;
+      }
     }
     let u = rng.next() * tSum;
     token = logits.length - 1;
