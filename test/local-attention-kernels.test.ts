@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { attentionBackward, attentionBackwardLoops, attentionForward, attentionForwardLoops } from "../tools/tinker/backends/local/attention.ts";
 import { KvCache } from "../tools/tinker/backends/local/kv-cache.ts";
 import { wasmKernels } from "../tools/tinker/backends/local/wasm-kernels.ts";
-import { Rng } from "../tools/random.ts";
+import { Rng } from "../lib/random.ts";
 
 /**
  * The wasm SIMD attention (wasm-kernels.ts) must compute what the plain loops compute:

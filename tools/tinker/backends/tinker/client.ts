@@ -245,7 +245,16 @@ export class TinkerBackend implements TrainingBackend {
   private async write(child: ChildProcessWithoutNullStreams, lines: string[]): Promise<void> {
     for (const line of lines) {
       if (child.exitCode !== null || child.signalCode !== null || child.stdin.destroyed) return;
-      if (!child.stdin.write(`${line}\n`)) await Promise.race([once(child.stdin, "drain"), once(child, "exit")]);
+      if (child.stdin.write(`${line}\n`)) continue;
+      // A pipe error (EPIPE) means the worker died: its exit answers the pending call, with the session lost.
+      const drained = await Promise.race([
+        once(child.stdin, "drain").then(
+          () => true,
+          () => false,
+        ),
+        once(child, "exit").then(() => false),
+      ]);
+      if (!drained) return;
     }
   }
 
