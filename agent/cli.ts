@@ -8,6 +8,7 @@ import { EXIT, UserError } from "./errors.ts";
 import { recipeHelp } from "./recipes.ts";
 import type { RunIO } from "./run.ts";
 import { GATEWAY_DEFAULT_PORT, TOKEN_ENV } from "./gateway/defaults.ts";
+import { gatewaySignals } from "./gateway/signals.ts";
 import { loadRecording } from "./replay/recording.ts";
 import { renderTranscript } from "./replay/view.ts";
 import { terminalSafe } from "./terminal.ts";
@@ -76,7 +77,7 @@ program
   .option("--recipe <name>", "a built-in recipe from prompts/recipes/ (listed below): prompt, model and hints")
   .option("--planner <spec>", "anthropic:<model>, openai:<model>, scripted or replay:<run>; default: anthropic when ANTHROPIC_API_KEY is set, else scripted")
   .option("--template <file>", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)")
-  .option("--mcp-config <file>", "MCP servers in Claude Code's .mcp.json format (default: ./.mcp.json, else the bundled one)")
+  .option("--mcp-config <file>", "MCP servers in Claude Code's .mcp.json format (default: ./tinkerloop-servers.json, else the bundled one)")
   .option("--run-dir <dir>", "where to write the transcript and files (default: runs/<run-id>)")
   .addOption(new Option("--max-turns <n>", "stop after this many planner turns").default(String(RUN_DEFAULTS.maxTurns)))
   .addOption(new Option("--max-minutes <n>", "stop after this much wall time").default(String(RUN_DEFAULTS.maxMinutes)))
@@ -340,7 +341,7 @@ program
   .option("--prompt-file <file>", "read the research objective from a file")
   .option("--recipe <name>", "a built-in recipe: objective and model")
   .option("--template <file>", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)")
-  .option("--mcp-config <file>", "MCP servers to put behind the gateway (default: ./.mcp.json, else the bundled tinker and hf-datasets)")
+  .option("--mcp-config <file>", "MCP servers to put behind the gateway (default: ./tinkerloop-servers.json, else the bundled tinker and hf-datasets)")
   .option("--run-dir <dir>", "where to write the transcript and files (default: runs/<run-id>)")
   .option(
     "--http [port]",
@@ -392,7 +393,8 @@ agent disconnects or on Ctrl-C (unsaved training is saved first). Examples:
     }
     const httpPort =
       flags.http === undefined || flags.http === false ? undefined : flags.http === true ? GATEWAY_DEFAULT_PORT : parsePort("--http", flags.http);
-    process.exitCode = await runGateway(cfg, env, { ...(httpPort !== undefined ? { httpPort } : {}), out: (l) => printErr(`${l}\n`), signal: interruptible() });
+    const signal = gatewaySignals({ err: (l) => printErr(`${l}\n`), exitNow: () => process.exit(EXIT.interrupted) });
+    process.exitCode = await runGateway(cfg, env, { ...(httpPort !== undefined ? { httpPort } : {}), out: (l) => printErr(`${l}\n`), signal });
   });
 
 const portShape = z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 to 65535").max(65535, "must be 0 to 65535");
@@ -414,7 +416,7 @@ program
   .option("--fork <turn>", "replay up to this turn, then continue live with --planner into a new run directory")
   .option("--planner <spec>", "with --fork: anthropic:<model>, openai:<model>, scripted")
   .option("--run-dir <dir>", "with --fork: the new run's directory")
-  .option("--mcp-config <file>", "with --execute/--fork: MCP servers (default: ./.mcp.json, else the bundled one; never the recorded config)")
+  .option("--mcp-config <file>", "with --execute/--fork: MCP servers (default: ./tinkerloop-servers.json, else the bundled one; never the recorded config)")
   .addOption(new Option("--on-wrong-model <policy>", "with --cassette: replay under this base-model policy").choices(["rewrite", "reject"]))
   .option("--guard-off <rules>", "with --cassette: switch guard rules off")
   .option("--guard-rule <file...>", "with --cassette/--execute/--fork: add guard rule modules (never taken from the transcript)")
@@ -487,7 +489,7 @@ program
   .description("continue a stopped or crashed run in its own directory: conversation rebuilt, training restored from the last save")
   .argument("<run-dir>", "the run directory (runs/<id>)")
   .option("--planner <spec>", "continue with another planner than the recorded one")
-  .option("--mcp-config <file>", "MCP servers (default: ./.mcp.json, else the bundled one; never the recorded config)")
+  .option("--mcp-config <file>", "MCP servers (default: ./tinkerloop-servers.json, else the bundled one; never the recorded config)")
   .option("--guard-rule <file...>", "extra guard rule modules (never taken from the transcript)")
   .option("--guard-off <rules>", "guard rules to switch off (never taken from the transcript: a recorded --guard-off must be named again)")
   .option("--bash-env <names>", "environment variables the bash sandbox may see (never taken from the transcript)")

@@ -9,7 +9,7 @@ import { ALERT_THRESHOLDS } from "./metrics/alerts.ts";
 import type { AlertThresholds } from "./metrics/alerts.ts";
 import { loadMcpConfig, McpConfigError } from "../tools/client/mcp-config.ts";
 import type { ServerConfig } from "../tools/client/mcp-config.ts";
-import { BUNDLED_MCP_CONFIG, DEFAULT_TEMPLATE } from "../tools/package-paths.ts";
+import { BUNDLED_MCP_CONFIG, DEFAULT_TEMPLATE, SERVERS_FILE } from "../tools/package-paths.ts";
 import { localModelIds } from "../tools/tinker/backends/local/manifest.ts";
 import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "./planners/depth.ts";
 import type { ReasoningEffort } from "./planners/depth.ts";
@@ -207,14 +207,14 @@ export function loadServers(file: string, env: Env): ServerConfig[] {
   }
 }
 
-/** The MCP config the user named, else the project's ./.mcp.json, else the bundled one. */
+/** The MCP config the user named, else the project's ./tinkerloop-servers.json, else the bundled one. */
 export function mcpConfigFor(flag: string | undefined, cwd: string): string | undefined {
   if (flag !== undefined) {
     const p = path.resolve(cwd, flag);
     if (!fs.existsSync(p)) throw new UserError(`No MCP config at ${p}.`, "Pass an existing .mcp.json with --mcp-config.");
     return p;
   }
-  return [path.join(cwd, ".mcp.json"), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
+  return [path.join(cwd, SERVERS_FILE), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
 }
 
 export function newRunId(now: Date = new Date()): string {

@@ -8,3 +8,6 @@ export const GATEWAY_PLANNER_PREFIX = "mcp:";
 
 /** The HTTP gateway's port when --http names none. */
 export const GATEWAY_DEFAULT_PORT = 8766;
+
+/** The seed prompt as an MCP prompt, for agents that show prompts as commands (Claude Code: /mcp__tinkerloop__research-run). */
+export const SEED_PROMPT_NAME = "research-run";

@@ -7,10 +7,17 @@ import type { RunSession } from "../run-session.ts";
 import type { RunSummary } from "../summary.ts";
 import { baseToolName } from "../tool-names.ts";
 import type { ToolSpec } from "../../tools/client/types.ts";
-import { GATEWAY_PLANNER_PREFIX } from "./defaults.ts";
+import { GATEWAY_PLANNER_PREFIX, SEED_PROMPT_NAME } from "./defaults.ts";
+import { gatewayInstructions, writeSeedPromptFile } from "./instructions.ts";
+import { fitResult, keepWholeResult, RESULT_LIMIT_BYTES } from "./result-size.ts";
 
-/** What an external agent gets back for one call: text for the agent, and the tool's structured result. */
-export type GatewayResult = { text: string; isError: boolean; structured?: unknown };
+/**
+ * What an external agent gets back for one call: text only. Claude Code and Codex hand the model
+ * only the structured result when a result has one, which would drop the guard's notes, the
+ * feedback block and the end-of-run text; the structured result stays in the transcript (and
+ * beside a cut result, in its .json).
+ */
+export type GatewayResult = { text: string; isError: boolean };
 
 /** Where a progress notification of the running call goes (the agent's progress token, when it sent one). */
 export type ProgressSink = (message: string | undefined) => void;
@@ -30,10 +37,13 @@ export class GatewayRun {
   private agent: string | undefined;
   private ended: { reason: EndReason; exitCode: number; summary: RunSummary } | undefined;
   private progress: ProgressSink | undefined;
+  private stoppingRecorded = false;
   private readonly stopping = new AbortController();
   private readonly timer: NodeJS.Timeout;
   private readonly maxMs: number;
   private readonly onEnd = new Set<(code: number) => void>();
+  /** The MCP server's instructions: the essentials, then the seed prompt as far as the clients keep it. */
+  readonly instructions: string;
 
   constructor(
     private readonly session: RunSession,
@@ -41,6 +51,8 @@ export class GatewayRun {
     private readonly out: (line: string) => void,
   ) {
     this.maxMs = (session.cfg.maxMinutes + session.graceMinutes) * 60_000;
+    writeSeedPromptFile(session.cfg.runDir, prompt.system);
+    this.instructions = gatewayInstructions({ system: prompt.system, model: session.cfg.model, prompt: session.cfg.prompt, promptName: SEED_PROMPT_NAME });
     // An agent that goes quiet past the time limit still gets its run closed and saved.
     this.timer = setTimeout(() => void this.end("time_limit", `reached the ${Math.round(this.maxMs / 60000)} minute limit`), this.maxMs);
     this.timer.unref();
@@ -90,8 +102,37 @@ export class GatewayRun {
 
   /** Ends the run (once): a graceful stop saves unsaved training and finishes the training session first. */
   end(reason: EndReason, detail?: string): Promise<void> {
-    if (reason === "aborted") this.stopping.abort();
+    if (reason === "aborted") {
+      this.stopping.abort();
+      this.recordStopping(reason, detail);
+    }
     return this.enqueue(() => this.endNow(reason, detail));
+  }
+
+  /**
+   * The run's record as it stands, written at once when the run is stopped from outside (the
+   * agent left, a signal): the clients kill a server within half a second, and a save may take
+   * longer. The summary says what the wrap-up still has to save and, should it be cut short,
+   * which checkpoint holds the rest; the finished wrap-up writes the summary again.
+   */
+  private recordStopping(reason: EndReason, detail: string | undefined): void {
+    if (this.ended || this.stoppingRecorded) return;
+    this.stoppingRecorded = true;
+    if (this.agent === undefined) this.attach("none");
+    const t = this.session.training;
+    const pending =
+      t.sessionOpen && t.sinceCheckpoint > 0
+        ? `${t.sinceCheckpoint} training call${t.sinceCheckpoint === 1 ? "" : "s"} since the newest checkpoint (${t.lastCheckpoint ?? "none"}) not saved yet: the wrap-up is saving them; if this summary still says so, the wrap-up was cut short, they are lost, and ${t.lastCheckpoint ? `${t.lastCheckpoint} holds the training before them` : "no checkpoint holds any of the training"}`
+        : t.sessionOpen
+          ? `nothing unsaved (newest checkpoint: ${t.lastCheckpoint ?? "none"}); the wrap-up finishes the training session`
+          : "no training session open";
+    const stopping = `${detail ?? "stopped"}; wrap-up under way: ${pending}`;
+    this.session.events.emit({ type: "note", turn: this.turn, text: `stopping (${reason}): ${stopping}` });
+    this.out("the run's record as it stands (rewritten when the wrap-up ends):");
+    this.session.conclude(
+      { reason, detail: stopping, turns: this.turn, usage: ZERO_USAGE, messages: [], elapsedMs: Date.now() - this.session.startedAt },
+      this.agent!,
+    );
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
@@ -138,19 +179,27 @@ export class GatewayRun {
       turn,
       message: { role: "user", content: [outcome.block, ...(feedback ? [{ type: "text", text: feedback } satisfies Block] : [])] },
     });
-    let text = feedback ? `${outcome.block.content}\n\n${feedback}` : outcome.block.content;
+    const tail = feedback ? [feedback] : [];
     if (outcome.stop) {
       await this.endNow("guard_stop", outcome.stop);
-      text += `\n\n${this.endedText()}`;
+      tail.push(this.endedText());
     } else if (outcome.ran && !outcome.block.isError && baseToolName(name) === "finish") {
       await this.endNow("finished");
-      text += `\n\n${this.endedText()}`;
+      tail.push(this.endedText());
     }
-    return {
-      text,
-      isError: outcome.block.isError === true,
-      ...(outcome.block.structured !== undefined && !outcome.block.isError ? { structured: outcome.block.structured } : {}),
-    };
+    // Text only, and within what a client passes whole: the clients hand the model only the structured result when there is one.
+    const fitted = fitResult(
+      { body: outcome.block.content, tail },
+      {
+        tool: name,
+        keep: () =>
+          baseToolName(name) === "read_file"
+            ? undefined
+            : keepWholeResult(this.runDir, turn, baseToolName(name), outcome.block.content, outcome.block.structured),
+      },
+    );
+    if (fitted.cut) events.emit({ type: "note", turn, text: `gateway: the result of ${name} was cut to ${RESULT_LIMIT_BYTES} bytes for the agent` });
+    return { text: fitted.text, isError: outcome.block.isError === true };
   }
 
   private async endNow(reason: EndReason, detail?: string): Promise<void> {

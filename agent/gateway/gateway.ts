@@ -1,6 +1,7 @@
 /** `tinkerloop mcp`: the guarded tool hub served as one MCP server to an external agent (stdio, or Streamable HTTP on 127.0.0.1). */
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { Env, RunConfig } from "../config.ts";
+import { loadServers } from "../config.ts";
 import { UserError } from "../errors.ts";
 import { buildSystemPrompt } from "../prompt.ts";
 import { RunSession } from "../run-session.ts";
@@ -9,6 +10,7 @@ import { runPrices } from "../spend/setup.ts";
 import { GatewayRun } from "./gateway-run.ts";
 import { MIN_TOKEN_LENGTH, newToken, serveHttp } from "./http.ts";
 import { gatewayServer } from "./mcp-server.ts";
+import { refuseSelfStart } from "./self-start.ts";
 
 import { TOKEN_ENV } from "./defaults.ts";
 
@@ -41,6 +43,7 @@ export async function runGateway(cfg: RunConfig, env: Env, o: GatewayOptions): P
       `Use a long random value (e.g. openssl rand -base64 32), or unset it for a fresh token.`,
     );
   }
+  refuseSelfStart(cfg.mcpConfigPath ? loadServers(cfg.mcpConfigPath, env) : [], cfg.mcpConfigPath, env);
   let run: GatewayRun | undefined;
   const session = await RunSession.open(
     cfg,
