@@ -7,7 +7,7 @@ import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "./planners/depth.ts";
 import { EXIT, UserError } from "./errors.ts";
 import { recipeHelp } from "./recipes.ts";
 import type { RunIO } from "./run.ts";
-import { GATEWAY_DEFAULT_PORT, TOKEN_ENV } from "./gateway/defaults.ts";
+import { AGENT_GONE_MS, GATEWAY_DEFAULT_PORT, TOKEN_ENV } from "./gateway/defaults.ts";
 import { gatewaySignals } from "./gateway/signals.ts";
 import { loadRecording } from "./replay/recording.ts";
 import { renderTranscript } from "./replay/view.ts";
@@ -349,6 +349,12 @@ program
   )
   .option("--print-prompt", "print the seed prompt (the agent's instructions) to stdout and exit")
   .addOption(
+    new Option(
+      "--agent-gone <seconds>",
+      "with --http: an agent whose session has had no request open (no call, no event stream) this long has left; the run is wrapped up",
+    ).default(String(AGENT_GONE_MS / 1000)),
+  )
+  .addOption(
     new Option("--max-minutes <n>", "time budget: past it training is refused; after a grace period the run ends").default(String(RUN_DEFAULTS.maxMinutes)),
   )
   .addOption(new Option("--tool-timeout <seconds>", "watchdog for one tool call").default(String(RUN_DEFAULTS.toolTimeoutSec)))
@@ -382,7 +388,7 @@ agent disconnects or on Ctrl-C (unsaved training is saved first). Examples:
   claude mcp add tinkerloop -- npx tinkerloop mcp --recipe arithmetic
   tinkerloop mcp --model local/tiny-arith --prompt "Teach one-digit addition" --http`,
   )
-  .action(async (flags: RunFlags & { http?: string | boolean; printPrompt?: boolean }) => {
+  .action(async (flags: RunFlags & { http?: string | boolean; printPrompt?: boolean; agentGone: string }) => {
     const cwd = process.cwd();
     const env = loadEnv(cwd);
     const cfg = resolveRunConfig(flags, cwd, env);
@@ -394,7 +400,15 @@ agent disconnects or on Ctrl-C (unsaved training is saved first). Examples:
     const httpPort =
       flags.http === undefined || flags.http === false ? undefined : flags.http === true ? GATEWAY_DEFAULT_PORT : parsePort("--http", flags.http);
     const signal = gatewaySignals({ err: (l) => printErr(`${l}\n`), exitNow: () => process.exit(EXIT.interrupted) });
-    process.exitCode = await runGateway(cfg, env, { ...(httpPort !== undefined ? { httpPort } : {}), out: (l) => printErr(`${l}\n`), signal });
+    const gone = positiveInt("--agent-gone").safeParse(flags.agentGone);
+    if (!gone.success) throw new UserError(gone.error.issues[0]?.message ?? "--agent-gone must be a number of seconds", "e.g. --agent-gone 60");
+    const agentGoneMs = gone.data * 1000;
+    process.exitCode = await runGateway(cfg, env, {
+      ...(httpPort !== undefined ? { httpPort } : {}),
+      out: (l) => printErr(`${l}\n`),
+      signal,
+      agentGoneMs,
+    });
   });
 
 const portShape = z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 to 65535").max(65535, "must be 0 to 65535");

@@ -150,6 +150,10 @@ export class GatewayRun {
       await this.endNow("time_limit", `reached the ${Math.round(this.maxMs / 60000)} minute limit`);
       return { text: `Not run: ${this.endedText()}`, isError: true };
     }
+    if (o.signal?.aborted) {
+      events.emit({ type: "note", turn: this.turn, text: `the agent cancelled a call to ${name} before it ran` });
+      return { text: `Not run: you cancelled this call to ${name}.`, isError: true };
+    }
     const turn = ++this.turn;
     events.emit({ type: "turn", turn });
     const use: ToolUseBlock = { type: "tool_use", id: `mcp-${turn}`, name, input };
@@ -170,6 +174,8 @@ export class GatewayRun {
     } finally {
       this.progress = undefined;
     }
+    if (o.signal?.aborted && !this.stopping.signal.aborted)
+      events.emit({ type: "note", turn, text: `the agent cancelled ${name}: the call was stopped (a bash command and every process it started are killed)` });
     if (outcome.ran && !signal.aborted) await this.session.afterCall(turn);
     const feedback = this.session.ledger.block(turn);
     if (feedback) events.emit({ type: "feedback", turn, text: feedback });

@@ -12,7 +12,7 @@ import { MIN_TOKEN_LENGTH, newToken, serveHttp } from "./http.ts";
 import { gatewayServer } from "./mcp-server.ts";
 import { refuseSelfStart } from "./self-start.ts";
 
-import { TOKEN_ENV } from "./defaults.ts";
+import { AGENT_GONE_MS, TOKEN_ENV } from "./defaults.ts";
 
 export { TOKEN_ENV };
 
@@ -26,6 +26,8 @@ export type GatewayOptions = {
   out: (line: string) => void;
   /** Tripped by Ctrl-C or SIGTERM: the run stops gracefully. */
   signal: AbortSignal;
+  /** Over HTTP: how long the agent's session may have no open request before the agent counts as gone (default AGENT_GONE_MS). */
+  agentGoneMs?: number;
 };
 
 /** The seed prompt the agent should follow, filled with PROMPT and MODEL. */
@@ -78,6 +80,8 @@ export async function runGateway(cfg: RunConfig, env: Env, o: GatewayOptions): P
       port: o.httpPort,
       token: fixedToken ?? newToken(),
       onClosed: () => leave("the agent closed its session without calling finish()"),
+      goneAfterMs: o.agentGoneMs ?? AGENT_GONE_MS,
+      onGone: () => leave(`the agent's connection closed and stayed gone for ${Math.round((o.agentGoneMs ?? AGENT_GONE_MS) / 1000)} s, without finish()`),
     });
     o.out(`gateway: ${http.url}  (Streamable HTTP, 127.0.0.1 only)`);
     o.out(fixedToken ? `token: the value of ${TOKEN_ENV}` : `token: ${http.token}`);

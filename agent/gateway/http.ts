@@ -28,11 +28,31 @@ export function newToken(): string {
  * One agent session at a time: the run, its MODEL, budget, training session and
  * transcript belong to one researcher, so a second client's initialize is refused as
  * busy (HTTP 409) while the first holds the run, and after the run has ended.
- * `onClosed` is told when the agent ends its session (HTTP DELETE).
+ * `onClosed` is told when the agent ends its session (HTTP DELETE), `onGone` when the session
+ * has had no request open (no call, no event stream) for `goneAfterMs`: the clients close
+ * without a DELETE when they exit, and a live one keeps its event stream open between calls.
  */
-export async function serveHttp(run: GatewayRun, o: { port: number; token: string; onClosed: () => void }): Promise<HttpGateway> {
+export async function serveHttp(
+  run: GatewayRun,
+  o: { port: number; token: string; onClosed: () => void; onGone: () => void; goneAfterMs: number },
+): Promise<HttpGateway> {
   let transport: StreamableHTTPServerTransport | undefined;
   let since: Date | undefined;
+  let openRequests = 0;
+  let goneTimer: NodeJS.Timeout | undefined;
+  /** Counts a request of the session while it is open; the last one to close starts the clock. */
+  const track = (res: http.ServerResponse) => {
+    openRequests++;
+    clearTimeout(goneTimer);
+    res.once("close", () => {
+      openRequests--;
+      if (openRequests > 0 || !transport) return;
+      clearTimeout(goneTimer);
+      goneTimer = setTimeout(() => {
+        if (openRequests === 0 && transport) o.onGone();
+      }, o.goneAfterMs);
+    });
+  };
   const expected = Buffer.from(o.token);
   let port = o.port;
 
@@ -79,6 +99,7 @@ export async function serveHttp(run: GatewayRun, o: { port: number; token: strin
         t.onclose = () => o.onClosed();
         transport = t;
         await gatewayServer(run).connect(t);
+        track(res);
         await t.handleRequest(req, res, body);
         // An initialize the transport refused (bad headers or body) holds nothing: the next one may try again.
         if (t.sessionId === undefined) {
@@ -91,6 +112,7 @@ export async function serveHttp(run: GatewayRun, o: { port: number; token: strin
       }
     }
     if (!transport) return reply(res, 400, "no session: send initialize first.");
+    track(res);
     await transport.handleRequest(req, res, body);
   }
 
@@ -109,6 +131,7 @@ export async function serveHttp(run: GatewayRun, o: { port: number; token: strin
     url: `http://127.0.0.1:${port}${GATEWAY_PATH}`,
     token: o.token,
     close: async () => {
+      clearTimeout(goneTimer);
       await transport?.close().catch(() => undefined);
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

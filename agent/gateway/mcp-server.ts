@@ -13,6 +13,9 @@ import { SEED_PROMPT_NAME } from "./defaults.ts";
 
 export { SEED_PROMPT_NAME };
 
+/** A call that runs longer than this sends a progress notification this often (the clients' idle timeouts are minutes). */
+export const PROGRESS_EVERY_MS = 15_000;
+
 /**
  * The gateway as one MCP server: the hub's tools (every configured server's and the
  * workspace's) under their hub names, each call through the run's guard; the essentials and
@@ -43,7 +46,17 @@ export function gatewayServer(run: GatewayRun): Server {
               .sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: ++step, ...(message ? { message } : {}) } })
               .catch(() => undefined);
           };
-    const r = await run.call(req.params.name, req.params.arguments ?? {}, { signal: extra.signal, ...(progress ? { progress } : {}) });
+    // The clients abort a call that says nothing for minutes: a long call reports that it is still running.
+    const started = Date.now();
+    const alive = progress
+      ? setInterval(() => progress(`${req.params.name}: still running (${Math.round((Date.now() - started) / 1000)} s)`), PROGRESS_EVERY_MS)
+      : undefined;
+    let r: Awaited<ReturnType<GatewayRun["call"]>>;
+    try {
+      r = await run.call(req.params.name, req.params.arguments ?? {}, { signal: extra.signal, ...(progress ? { progress } : {}) });
+    } finally {
+      clearInterval(alive);
+    }
     return { content: [{ type: "text" as const, text: r.text }], ...(r.isError ? { isError: true } : {}) };
   });
 
