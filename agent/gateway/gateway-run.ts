@@ -234,6 +234,6 @@ export class GatewayRun {
 
   private endedText(): string {
     const why = this.ended ? `${this.ended.reason}${this.ended.summary.detail ? `: ${this.ended.summary.detail}` : ""}` : "ending";
-    return `[gateway] This run has ended (${why}). Its record (transcript, metrics, summary, report) is in ${this.runDir}. This gateway takes no more calls; start tinkerloop mcp again for another run.`;
+    return `[gateway] This run has ended (${why}). Its record (transcript, metrics, summary, report) is in ${this.runDir}. This session takes no more calls: over stdio, start tinkerloop mcp again for another run; over HTTP, a new session gets a new run once this one is closed.`;
   }
 }
