@@ -1,22 +1,15 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { describe, expect, it } from "vitest";
 import { readTranscript } from "../agent/transcript.ts";
+import { connect, connectWhenFree, gatewayEnv, startHttpGateway, text } from "./gateway-helpers.ts";
 import { CLI, readJsonl, REPO, runCli, tempDir } from "./helpers.ts";
 
 const INSPECTOR = path.join(REPO, "node_modules", ".bin", "mcp-inspector");
 const MODEL = "local/tiny-arith";
-
-/** The environment of a gateway child: offline, no keys. */
-function gatewayEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_OFFLINE: "1" };
-  for (const k of Object.keys(env)) if (/API_KEY|TOKEN|BASE_URL|^TINKERLOOP_/.test(k)) delete env[k];
-  return env;
-}
 
 /** `mcp-inspector --cli` (a third-party client) against `tinkerloop mcp` over stdio: one method per invocation. */
 async function inspect(runDir: string, gatewayArgs: string[], method: string[]): Promise<any> {
@@ -27,53 +20,6 @@ async function inspect(runDir: string, gatewayArgs: string[], method: string[]):
   );
   return JSON.parse(stdout);
 }
-
-/** Starts `tinkerloop mcp --http 0`; resolves once it has printed its URL and token. */
-async function startHttpGateway(runDir: string, ...more: string[]) {
-  const child = spawn(process.execPath, [CLI, "mcp", "--recipe", "arithmetic", "--run-dir", runDir, "--http", "0", ...more], {
-    cwd: REPO,
-    env: gatewayEnv(),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  let stdout = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-  const ready = await new Promise<{ url: string; token: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${stderr}`)), 90_000);
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-      const url = /gateway: (http:\/\/127\.0\.0\.1:\d+\/mcp)/.exec(stderr)?.[1];
-      const token = /token: (\S+)/.exec(stderr)?.[1];
-      if (url && token) {
-        clearTimeout(timer);
-        resolve({ url, token });
-      }
-    });
-    child.on("close", () => reject(new Error(`gateway exited:\n${stderr}`)));
-  });
-  return { ...ready, child, exited, output: () => ({ stdout, stderr }) };
-}
-
-async function connect(url: string, token: string | undefined, name: string) {
-  const client = new Client({ name, version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), token ? { requestInit: { headers: { Authorization: `Bearer ${token}` } } } : {}));
-  return client;
-}
-
-/** Connects once the gateway's next run has opened (a 409 "opening" until then). */
-async function connectWhenFree(url: string, token: string, name: string) {
-  for (let i = 0; ; i++) {
-    try {
-      return await connect(url, token, name);
-    } catch (err) {
-      if (i > 120 || !/is opening/.test(String(err))) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
-
-const text = (r: any) => (r.content as Array<{ type: string; text: string }>).map((c) => c.text).join("\n");
 
 const REWARD = `import re
 

@@ -38,6 +38,7 @@ export class GatewayRun {
   private ended: { reason: EndReason; exitCode: number; summary: RunSummary } | undefined;
   private progress: ProgressSink | undefined;
   private stoppingRecorded = false;
+  private endRequested = false;
   private readonly stopping = new AbortController();
   private readonly timer: NodeJS.Timeout;
   private readonly maxMs: number;
@@ -75,6 +76,11 @@ export class GatewayRun {
     return this.ended?.reason;
   }
 
+  /** Ended, or ending (the wrap-up under way): a new agent session is not given this run. */
+  get closing(): boolean {
+    return this.endRequested || this.ended !== undefined;
+  }
+
   /** Told once, with the exit code, when the run has ended and its record is complete. */
   whenEnded(listener: (code: number) => void): void {
     if (this.ended) listener(this.ended.exitCode);
@@ -102,6 +108,7 @@ export class GatewayRun {
 
   /** Ends the run (once): a graceful stop saves unsaved training and finishes the training session first. */
   end(reason: EndReason, detail?: string): Promise<void> {
+    this.endRequested = true;
     if (reason === "aborted") {
       this.stopping.abort();
       this.recordStopping(reason, detail);
@@ -120,9 +127,17 @@ export class GatewayRun {
     this.stoppingRecorded = true;
     if (this.agent === undefined) this.attach("none");
     const t = this.session.training;
+    // What the emergency save would save (unsaved by the agent), and what a checkpoint of any kind (a resume point too) holds.
+    const unsaved = t.unsavedTrainingCalls;
+    const holds =
+      t.sinceCheckpoint === 0 && t.lastCheckpoint
+        ? `${t.lastCheckpoint} (a resume point) holds all of it`
+        : t.lastCheckpoint
+          ? `${t.lastCheckpoint} holds the training up to ${t.sinceCheckpoint} call${t.sinceCheckpoint === 1 ? "" : "s"} before the end`
+          : "no checkpoint holds any of the training";
     const pending =
-      t.sessionOpen && t.sinceCheckpoint > 0
-        ? `${t.sinceCheckpoint} training call${t.sinceCheckpoint === 1 ? "" : "s"} since the newest checkpoint (${t.lastCheckpoint ?? "none"}) not saved yet: the wrap-up is saving them; if this summary still says so, the wrap-up was cut short, they are lost, and ${t.lastCheckpoint ? `${t.lastCheckpoint} holds the training before them` : "no checkpoint holds any of the training"}`
+      t.sessionOpen && unsaved > 0
+        ? `${unsaved} training call${unsaved === 1 ? "" : "s"} not saved yet: the wrap-up is saving them; if this summary still says so, the wrap-up was cut short, and ${holds}`
         : t.sessionOpen
           ? `nothing unsaved (newest checkpoint: ${t.lastCheckpoint ?? "none"}); the wrap-up finishes the training session`
           : "no training session open";

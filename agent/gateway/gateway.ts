@@ -5,6 +5,7 @@ import type { Env, RunConfig } from "../config.ts";
 import { loadServers, newRunId } from "../config.ts";
 import { UserError } from "../errors.ts";
 import { buildSystemPrompt } from "../prompt.ts";
+import { warmPageScript } from "../report/page.ts";
 import { RunSession } from "../run-session.ts";
 import { loadPrices } from "../spend/prices-file.ts";
 import { runPrices } from "../spend/setup.ts";
@@ -55,6 +56,7 @@ async function openRun(cfg: RunConfig, env: Env, o: GatewayOptions): Promise<Gat
     },
   );
   run = new GatewayRun(session, seedPrompt(cfg), o.out);
+  warmPageScript();
   return run;
 }
 

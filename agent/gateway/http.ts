@@ -107,10 +107,10 @@ export async function serveHttp(
       }
       const initializing = Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
       const run = current();
-      if (initializing && (transport || run.endReason)) {
+      if (initializing && (transport || run.closing)) {
         const why = transport
           ? `this gateway serves one agent at a time, and ${run.holder ?? "another agent"} has held its run (${run.runDir}) since ${since?.toISOString() ?? "now"}${run.endReason ? `; that run has ended (${run.endReason}), and the next one opens when its session is over` : ""}. Start another tinkerloop mcp --http (another port, its own run dir) for a second agent at once.`
-          : `this gateway's run has ended (${run.endReason}; its record is in ${run.runDir}) and the next run is opening; try again in a few seconds.`;
+          : `this gateway's run is ${run.endReason ? `over (${run.endReason})` : "being wrapped up"} (its record is in ${run.runDir}) and the next run is opening; try again in a few seconds.`;
         return reply(res, 409, `busy: ${why}`);
       }
       if (initializing) {
