@@ -83,13 +83,14 @@ type Wire<Req> = {
 /** The fake model: the next call of the script, by how many results the conversation holds; what each result read. */
 class Brain {
   readonly seen: string[] = [];
+  /** The first request of the main loop, as sent (the instructions are in it). */
   requestsText = "";
   constructor(readonly script: Call[]) {}
   next<Req>(wire: Wire<Req>, req: Req): Call | undefined {
     if (!wire.isMainLoop(req)) return undefined;
     const results = wire.toolResults(req);
-    results.forEach((r, i) => (this.seen[i] = r));
-    this.requestsText += wire.whole(req);
+    for (const [i, r] of results.entries()) this.seen[i] = r;
+    this.requestsText ||= wire.whole(req);
     return this.script[results.length];
   }
 }
