@@ -382,10 +382,13 @@ program
     `
 Over stdio (the default) the agent starts the gateway itself; everything the gateway says goes
 to stderr. With --http, it prints its URL and a bearer token (or uses ${TOKEN_ENV}); requests
-without the token are refused, and a second agent is refused as busy: one gateway, one run.
+without the token are refused, and a second agent at the same time is refused as busy.
 The run ends when finish() succeeds (then every further call is refused), and otherwise when the
-agent disconnects or on Ctrl-C (unsaved training is saved first). Examples:
-  claude mcp add tinkerloop -- npx tinkerloop mcp --recipe arithmetic
+agent disconnects (over HTTP: its session closed, or no request open for --agent-gone seconds) or
+on a signal: the record is written at once, then unsaved training is saved. Over HTTP the next
+agent then gets a new run, until Ctrl-C. Tool servers: --mcp-config, else ./tinkerloop-servers.json,
+else the bundled ones (never .mcp.json; a list naming a gateway is refused). Examples:
+  claude mcp add tinkerloop -- tinkerloop mcp --recipe arithmetic
   tinkerloop mcp --model local/tiny-arith --prompt "Teach one-digit addition" --http`,
   )
   .action(async (flags: RunFlags & { http?: string | boolean; printPrompt?: boolean; agentGone: string }) => {

@@ -62,7 +62,13 @@ export async function harnessCall(d: HarnessCallDeps, turn: number, call: ToolCa
  */
 export async function wrapUp(
   result: LoopResult,
-  d: HarnessCallDeps & { training: TrainingState; out: (line: string) => void; guard: { check: Guard["check"]; model: string } },
+  d: HarnessCallDeps & {
+    training: TrainingState;
+    out: (line: string) => void;
+    guard: { check: Guard["check"]; model: string };
+    /** Told right after the emergency save, before the session is finished (the gateway rewrites its record then). */
+    afterSave?: (saved: string | undefined) => void;
+  },
 ): Promise<void> {
   if (!d.training.sessionOpen) return;
   const turn = result.turns;
@@ -72,6 +78,7 @@ export async function wrapUp(
     d.events.emit({ type: "note", turn, text: `graceful stop (${result.reason}): saving unsaved training as ${name}` });
     const r = await harnessCall(d, turn, { id: HARNESS_CALL.emergencySave, name: save, input: { name } });
     d.out(`emergency save: ${r.isError ? `FAILED (${r.content.split("\n")[0]})` : `${name}`}`);
+    d.afterSave?.(r.isError ? undefined : name);
   }
   const finish = exposedToolName(d.tools.tools, "finish");
   if (finish) {

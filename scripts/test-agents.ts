@@ -330,9 +330,9 @@ function checkFinished(label: string, brain: Brain, runDir: string, instructions
   const big = seen[4] ?? "";
   const whole = /The whole result is in (\S+\.txt)/.exec(big)?.[1];
   check(
-    `${label}: a large result reaches the model as the gateway cut it (${Buffer.byteLength(big)} bytes ≤ ${RESULT_LIMIT_BYTES}, start, middle and pointer intact)`,
+    `${label}: a large result reaches the model as the gateway cut it (${Buffer.byteLength(big)} bytes as the model reads it: the gateway's ≤ ${RESULT_LIMIT_BYTES} and the client's wrapping; start, middle and pointer intact)`,
     Buffer.byteLength(big) <= RESULT_LIMIT_BYTES + 200 &&
-      big.includes("\n1\n2\n3\n") &&
+      /(^|\n)1\n2\n3\n/.test(big) &&
       big.includes("\n1000\n1001\n1002\n") &&
       /read_file \{"path": "[^"]+", "offset": 1, "limit": 100\}\./.test(big),
     big.slice(0, 300) + " … " + big.slice(-400),
@@ -359,7 +359,8 @@ function checkLeft(label: string, brain: Brain, runDir: string): void {
   if (!summary) return;
   const ev = events(runDir);
   const save = ev.find((e) => e.type === "tool" && e.toolUseId === "harness-emergency-save");
-  const stated = /training call not saved yet: the wrap-up is saving them; if this summary still says so, the wrap-up was cut short/.test(summary.detail ?? "");
+  // The loss stated: written at the first signal (the wrap-up cut short), or after the last call (killed without a signal).
+  const stated = /\d+ training calls? not saved yet.*(no checkpoint holds any of the training|holds)/.test(summary.detail ?? "");
   check(
     `${label}: the unsaved training was saved (${save && !save.isError ? save.input?.name : "no"}) or the summary states the loss`,
     summary.reason === "aborted" && ((save !== undefined && !save.isError && /emergency-turn/.test(summary.lastCheckpoint ?? "")) || stated),

@@ -45,7 +45,7 @@ async function stdioGateway(runDir: string, name: string, ...more: string[]) {
   let stderr = "";
   transport.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
   const client = new Client({ name, version: "1.0.0" });
-  await client.connect(transport);
+  await client.connect(transport, { timeout: 180_000 });
   const call = async (tool: string, args: Record<string, unknown>) => {
     const r = await client.callTool({ name: tool, arguments: args }, undefined, { timeout: 120_000 });
     return { seen: asTheModelSeesIt(r), isError: r.isError === true, raw: r };
@@ -156,9 +156,9 @@ describe("the gateway as the agent clients use it", () => {
     const events = readTranscript(path.join(runDir, "transcript.jsonl")).events as any[];
     const saved = events.find((e) => e.type === "tool" && e.toolUseId === "harness-emergency-save" && !e.isError);
     if (saved) {
-      // The wrap-up finished before the SIGKILL: the training is in the emergency checkpoint, and the summary is the final one.
+      // The save finished before the SIGKILL: the training is in the emergency checkpoint, and the summary says so.
       expect(summary.lastCheckpoint).toMatch(/emergency-turn/);
-      expect(events.at(-1)).toMatchObject({ type: "end", reason: "aborted" });
+      expect(summary.detail).toMatch(/the unsaved training was saved as emergency-turn\d+|^the gateway was stopped$/);
     } else {
       // Cut short: the summary written at the first signal says what was not saved and that no checkpoint holds it.
       expect(summary.detail).toMatch(/1 training call not saved yet.*no checkpoint holds any of the training/);

@@ -127,27 +127,49 @@ export class GatewayRun {
     this.stoppingRecorded = true;
     if (this.agent === undefined) this.attach("none");
     const t = this.session.training;
-    // What the emergency save would save (unsaved by the agent), and what a checkpoint of any kind (a resume point too) holds.
-    const unsaved = t.unsavedTrainingCalls;
-    const holds =
-      t.sinceCheckpoint === 0 && t.lastCheckpoint
-        ? `${t.lastCheckpoint} (a resume point) holds all of it`
-        : t.lastCheckpoint
-          ? `${t.lastCheckpoint} holds the training up to ${t.sinceCheckpoint} call${t.sinceCheckpoint === 1 ? "" : "s"} before the end`
-          : "no checkpoint holds any of the training";
     const pending =
-      t.sessionOpen && unsaved > 0
-        ? `${unsaved} training call${unsaved === 1 ? "" : "s"} not saved yet: the wrap-up is saving them; if this summary still says so, the wrap-up was cut short, and ${holds}`
-        : t.sessionOpen
-          ? `nothing unsaved (newest checkpoint: ${t.lastCheckpoint ?? "none"}); the wrap-up finishes the training session`
-          : "no training session open";
+      t.sessionOpen && t.unsavedTrainingCalls > 0
+        ? `${this.unsavedText()} not saved yet: the wrap-up is saving them; if this summary still says so, the wrap-up was cut short, and ${this.holdsText()}`
+        : this.nothingUnsavedText();
     const stopping = `${detail ?? "stopped"}; wrap-up under way: ${pending}`;
     this.session.events.emit({ type: "note", turn: this.turn, text: `stopping (${reason}): ${stopping}` });
     this.out("the run's record as it stands (rewritten when the wrap-up ends):");
-    this.session.conclude(
-      { reason, detail: stopping, turns: this.turn, usage: ZERO_USAGE, messages: [], elapsedMs: Date.now() - this.session.startedAt },
-      this.agent!,
-    );
+    this.session.conclude(this.resultNow(reason, stopping), this.agent!);
+  }
+
+  /**
+   * After every call: summary.json and report.html as if the gateway were killed now (a client
+   * may kill it with no signal it can act on, or its tool servers with it), so a run directory
+   * always says what was done and what would be lost; the run's end writes them again.
+   */
+  private recordInProgress(): void {
+    const t = this.session.training;
+    const lost = t.sessionOpen && t.unsavedTrainingCalls > 0 ? `${this.unsavedText()} not saved yet, and ${this.holdsText()}` : this.nothingUnsavedText();
+    this.session.writeRecord(this.resultNow("aborted", `the run was in progress, or its gateway was killed before any wrap-up: ${lost}`), this.agent!);
+  }
+
+  private resultNow(reason: EndReason, detail: string): LoopResult {
+    return { reason, detail, turns: this.turn, usage: ZERO_USAGE, messages: [], elapsedMs: Date.now() - this.session.startedAt };
+  }
+
+  private unsavedText(): string {
+    const n = this.session.training.unsavedTrainingCalls;
+    return `${n} training call${n === 1 ? "" : "s"}`;
+  }
+
+  /** Which checkpoint (a resume point too) holds the training that is not lost. */
+  private holdsText(): string {
+    const t = this.session.training;
+    if (!t.lastCheckpoint) return "no checkpoint holds any of the training";
+    if (t.sinceCheckpoint === 0) return `${t.lastCheckpoint} (a resume point) holds all of it`;
+    return `${t.lastCheckpoint} holds the training up to ${t.sinceCheckpoint} call${t.sinceCheckpoint === 1 ? "" : "s"} before the end`;
+  }
+
+  private nothingUnsavedText(): string {
+    const t = this.session.training;
+    return t.sessionOpen
+      ? `nothing unsaved (newest checkpoint: ${t.lastCheckpoint ?? "none"}); the wrap-up finishes the training session`
+      : "no training session open";
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
@@ -220,6 +242,7 @@ export class GatewayRun {
       },
     );
     if (fitted.cut) events.emit({ type: "note", turn, text: `gateway: the result of ${name} was cut to ${RESULT_LIMIT_BYTES} bytes for the agent` });
+    if (!this.ended && !this.endRequested) this.recordInProgress();
     return { text: fitted.text, isError: outcome.block.isError === true };
   }
 
@@ -236,7 +259,16 @@ export class GatewayRun {
       elapsedMs: Date.now() - this.session.startedAt,
     };
     try {
-      if (reason !== "finished") await this.session.wrapUp(result);
+      // The clients' SIGKILL may come before the session is finished: the record says the save is done as soon as it is.
+      const afterSave = (saved: string | undefined) =>
+        this.session.writeRecord(
+          this.resultNow(
+            reason,
+            `${detail ?? reason}; wrap-up under way: ${saved ? `the unsaved training was saved as ${saved}; the training session is being finished` : `the emergency save failed, and ${this.holdsText()}`}`,
+          ),
+          this.agent!,
+        );
+      if (reason !== "finished") await this.session.wrapUp(result, afterSave);
       this.session.events.emit({ type: "end", reason, ...(detail ? { detail } : {}), turns: this.turn, elapsedMs: result.elapsedMs });
     } finally {
       await this.session.close();

@@ -34,6 +34,9 @@ export function seedPrompt(cfg: RunConfig) {
   return buildSystemPrompt(cfg.templatePath, cfg.prompt, cfg.model);
 }
 
+/** How long a new agent's initialize waits, over HTTP, for the last run's wrap-up and the next run's start before it is told busy. */
+const NEXT_RUN_WAIT_MS = 120_000;
+
 /** The run after `cfg`'s on an HTTP gateway: a new run id, and a new folder beside the last one. */
 export function nextRunConfig(cfg: RunConfig, n: number): RunConfig {
   const runId = newRunId();
@@ -56,7 +59,8 @@ async function openRun(cfg: RunConfig, env: Env, o: GatewayOptions): Promise<Gat
     },
   );
   run = new GatewayRun(session, seedPrompt(cfg), o.out);
-  warmPageScript();
+  // After the agent's initialize has its answer (the bundling blocks for a second or two).
+  setTimeout(warmPageScript, 0);
   return run;
 }
 
@@ -119,11 +123,20 @@ async function serveRunsOverHttp(first: GatewayRun, cfg: RunConfig, env: Env, o:
       .then((gw) => {
         current = gw;
         watch(gw);
+        for (const w of waiting) w();
+        waiting = [];
         o.out(`next run: ${gw.runDir}, for the next agent`);
       })
       .catch((err: unknown) => o.out(`the next run could not open (${(err as Error).message.split("\n")[0]}); stop the gateway (Ctrl-C) and start it again`))
       .finally(() => (opening = undefined));
   };
+  let waiting: Array<() => void> = [];
+  const nextRun = () =>
+    new Promise<void>((resolve, reject) => {
+      if (!current.closing) return resolve();
+      waiting.push(resolve);
+      setTimeout(() => reject(new Error("the next run did not open in time")), NEXT_RUN_WAIT_MS).unref();
+    });
   const watch = (gw: GatewayRun) =>
     gw.whenEnded((code) => {
       lastCode = code;
@@ -139,6 +152,7 @@ async function serveRunsOverHttp(first: GatewayRun, cfg: RunConfig, env: Env, o:
     onClosed: () => leave("the agent closed its session without calling finish()"),
     goneAfterMs,
     onGone: () => leave(`the agent's connection closed and stayed gone for ${Math.round(goneAfterMs / 1000)} s, without finish()`),
+    nextRun,
   });
   watch(first);
   o.out(`gateway: ${http.url}  (Streamable HTTP, 127.0.0.1 only)`);

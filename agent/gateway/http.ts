@@ -40,7 +40,15 @@ export function newToken(): string {
  */
 export async function serveHttp(
   current: () => GatewayRun,
-  o: { port: number; token: string; onClosed: () => void; onGone: () => void; goneAfterMs: number },
+  o: {
+    port: number;
+    token: string;
+    onClosed: () => void;
+    onGone: () => void;
+    goneAfterMs: number;
+    /** Resolves when a run an agent may take is current (after the last one's wrap-up and the next one's start). */
+    nextRun: () => Promise<void>;
+  },
 ): Promise<HttpGateway> {
   let transport: StreamableHTTPServerTransport | undefined;
   let since: Date | undefined;
@@ -106,6 +114,8 @@ export async function serveHttp(
         return reply(res, 400, "parse error: the body is not JSON.", -32700);
       }
       const initializing = Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
+      // The last agent's run is still being wrapped up, or the next one is opening: this agent waits for it.
+      if (initializing && !transport && current().closing) await o.nextRun().catch(() => undefined);
       const run = current();
       if (initializing && (transport || run.closing)) {
         const why = transport
