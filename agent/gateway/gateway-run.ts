@@ -242,7 +242,14 @@ export class GatewayRun {
       },
     );
     if (fitted.cut) events.emit({ type: "note", turn, text: `gateway: the result of ${name} was cut to ${RESULT_LIMIT_BYTES} bytes for the agent` });
-    if (!this.ended && !this.endRequested) this.recordInProgress();
+    if (!this.ended && !this.endRequested) {
+      try {
+        this.recordInProgress();
+      } catch (err) {
+        // The record is rewritten after the next call and at the end; a call's result never fails for it.
+        this.out(`warning: the run's record could not be written now (${(err as Error).message.split("\n")[0]})`);
+      }
+    }
     return { text: fitted.text, isError: outcome.block.isError === true };
   }
 

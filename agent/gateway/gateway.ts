@@ -88,8 +88,8 @@ async function serveStdio(gw: GatewayRun, o: GatewayOptions): Promise<number> {
   const ended = new Promise<number>((resolve) => gw.whenEnded(resolve));
   let agentGone!: () => void;
   const gone = new Promise<void>((resolve) => (agentGone = resolve));
-  const stopped = new Promise<void>((resolve) => o.signal.addEventListener("abort", () => resolve(), { once: true }));
-  o.signal.addEventListener("abort", () => void gw.end("aborted", "the gateway was stopped"), { once: true });
+  const stopped = new Promise<void>((resolve) => onAbort(o.signal, resolve));
+  onAbort(o.signal, () => void gw.end("aborted", "the gateway was stopped"));
   const leave = (detail: string) => {
     void gw.end("aborted", detail);
     agentGone();
@@ -161,10 +161,16 @@ async function serveRunsOverHttp(first: GatewayRun, cfg: RunConfig, env: Env, o:
   o.out(
     `an agent that leaves without finish() (its session closed, or no request open for ${Math.round(goneAfterMs / 1000)} s) ends its run; the next agent gets a new run`,
   );
-  await new Promise<void>((resolve) => o.signal.addEventListener("abort", () => resolve(), { once: true }));
+  await new Promise<void>((resolve) => onAbort(o.signal, resolve));
   await opening;
   if (!current.endReason) await current.end("aborted", "the gateway was stopped");
   lastCode = await new Promise<number>((resolve) => current.whenEnded(resolve));
   await http.close().catch(() => undefined);
   return lastCode;
+}
+
+/** Runs `fn` when the signal trips, or at once when it has already (a signal during the tool servers' start). */
+function onAbort(signal: AbortSignal, fn: () => void): void {
+  if (signal.aborted) fn();
+  else signal.addEventListener("abort", fn, { once: true });
 }
