@@ -14,7 +14,13 @@ export const RECIPES_DIR = path.join(PACKAGE_ROOT, "prompts", "recipes");
 export const PLAYBOOK_FILE = path.join(PACKAGE_ROOT, "playbook", "AGENTS.md");
 /** Shipped local base models, one folder each with a manifest.json. */
 export const DEFAULT_MODELS_DIR = path.join(PACKAGE_ROOT, "models");
+/**
+ * The tool-server list's file name, in a project (the default when no --mcp-config is given) and in
+ * the package (the bundled tinker and hf-datasets). Not `.mcp.json`: agent clients load that one
+ * on their own, and would hand the model these servers unguarded (or start a gateway from a gateway).
+ */
+export const SERVERS_FILE = "tinkerloop-servers.json";
 /** The MCP config naming the bundled servers. */
-export const BUNDLED_MCP_CONFIG = path.join(PACKAGE_ROOT, ".mcp.json");
+export const BUNDLED_MCP_CONFIG = path.join(PACKAGE_ROOT, SERVERS_FILE);
 /** The CLI entry point, for processes that run tinkerloop itself (sweep cells). */
 export const CLI_ENTRY = path.join(PACKAGE_ROOT, "bin", "tinkerloop.js");

@@ -2,6 +2,7 @@ import { Option } from "commander";
 import { flagOf, WRONG_MODEL_POLICIES } from "../config/flag-rules.ts";
 import type { RuledFlag } from "../config/flag-rules.ts";
 import { RUN_DEFAULTS } from "../config/run-config.ts";
+import { AGENT_GONE_MS } from "../gateway/defaults.ts";
 
 /**
  * Every flag of every command, declared once: its argument, its default and its choices. The
@@ -58,6 +59,7 @@ const FLAGS = {
   // mcp.
   http: { arg: "[port]" },
   printPrompt: {},
+  agentGone: { arg: "<seconds>", default: AGENT_GONE_MS / 1000 },
   // replay.
   view: {},
   full: {},

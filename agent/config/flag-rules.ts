@@ -11,7 +11,6 @@ import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "./planner-depth.ts";
 /** The camelCase key commander gives a flag, back to its spelling: maxMinutes → --max-minutes. */
 export const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
-/** What `--on-wrong-model` may say: rewrite a call's other base model to MODEL, or reject the call. */
 /** What the base-model rule does with a call naming another model (--on-wrong-model). */
 export const WRONG_MODEL_POLICIES = ["rewrite", "reject"] as const;
 export type WrongModelPolicy = (typeof WRONG_MODEL_POLICIES)[number];
@@ -91,6 +90,7 @@ const RULES = {
   cassette: () => z.boolean(),
   execute: () => z.boolean(),
   fork: positiveInt,
+  agentGone: positiveInt,
 };
 
 type Rules = typeof RULES;

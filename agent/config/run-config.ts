@@ -9,7 +9,7 @@ import { ALERT_THRESHOLDS } from "../metrics/alerts.ts";
 import type { AlertThresholds } from "../metrics/alerts.ts";
 import { loadMcpConfig, McpConfigError } from "../tool-hub/mcp-config.ts";
 import type { ServerConfig } from "../tool-hub/mcp-config.ts";
-import { BUNDLED_MCP_CONFIG, DEFAULT_TEMPLATE } from "../../lib/package-paths.ts";
+import { BUNDLED_MCP_CONFIG, DEFAULT_TEMPLATE, SERVERS_FILE } from "../../lib/package-paths.ts";
 import { localModelIds } from "../../tools/contracts/local-models.ts";
 import type { WrongModelPolicy } from "./flag-rules.ts";
 import { optionalFlags, parseFlags, ruleOf } from "./flag-rules.ts";
@@ -163,14 +163,14 @@ export function loadServers(file: string, env: Env): ServerConfig[] {
   }
 }
 
-/** The MCP config the user named, else the project's ./.mcp.json, else the bundled one. */
+/** The MCP config the user named, else the project's ./tinkerloop-servers.json, else the bundled one. */
 export function mcpConfigFor(flag: string | undefined, cwd: string): string | undefined {
   if (flag !== undefined) {
     const p = path.resolve(cwd, flag);
     if (!fs.existsSync(p)) throw new UserError(`No MCP config at ${p}.`, "Pass an existing .mcp.json with --mcp-config.");
     return p;
   }
-  return [path.join(cwd, ".mcp.json"), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
+  return [path.join(cwd, SERVERS_FILE), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
 }
 
 export function newRunId(now: Date = new Date()): string {

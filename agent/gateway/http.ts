@@ -15,7 +15,13 @@ export { GATEWAY_DEFAULT_PORT };
 export const MIN_TOKEN_LENGTH = 16;
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
-export type HttpGateway = { url: string; token: string; close(): Promise<void> };
+export type HttpGateway = {
+  url: string;
+  token: string;
+  /** Whether an agent's session is open (it holds the current run, or still the one that ended). */
+  held(): boolean;
+  close(): Promise<void>;
+};
 
 /** A fresh random bearer token (256 bits). */
 export function newToken(): string {
@@ -27,12 +33,53 @@ export function newToken(): string {
  * (compared in constant time), the Host header a loopback name (no DNS rebinding).
  * One agent session at a time: the run, its MODEL, budget, training session and
  * transcript belong to one researcher, so a second client's initialize is refused as
- * busy (HTTP 409) while the first holds the run, and after the run has ended.
- * `onClosed` is told when the agent ends its session (HTTP DELETE).
+ * busy (HTTP 409) while the first holds the run, and while the next run is opening.
+ * `onClosed` is told when the agent ends its session (HTTP DELETE), `onGone` when the session
+ * has had no request open (no call, no event stream) for `goneAfterMs`: the clients close
+ * without a DELETE when they exit, and a live one keeps its event stream open between calls.
  */
-export async function serveHttp(run: GatewayRun, o: { port: number; token: string; onClosed: () => void }): Promise<HttpGateway> {
+export async function serveHttp(
+  current: () => GatewayRun,
+  o: {
+    port: number;
+    token: string;
+    onClosed: () => void;
+    onGone: () => void;
+    goneAfterMs: number;
+    /** Resolves when a run an agent may take is current (after the last one's wrap-up and the next one's start). */
+    nextRun: () => Promise<void>;
+  },
+): Promise<HttpGateway> {
   let transport: StreamableHTTPServerTransport | undefined;
   let since: Date | undefined;
+  let openRequests = 0;
+  /** The agent's session is over: its transport is let go (a later initialize may take the next run). */
+  const release = () => {
+    const t = transport;
+    transport = undefined;
+    since = undefined;
+    clearTimeout(goneTimer);
+    if (t) {
+      t.onclose = undefined;
+      void t.close().catch(() => undefined);
+    }
+  };
+  let goneTimer: NodeJS.Timeout | undefined;
+  /** Counts a request of the session while it is open; the last one to close starts the clock. */
+  const track = (res: http.ServerResponse) => {
+    openRequests++;
+    clearTimeout(goneTimer);
+    res.once("close", () => {
+      openRequests--;
+      if (openRequests > 0 || !transport) return;
+      clearTimeout(goneTimer);
+      goneTimer = setTimeout(() => {
+        if (openRequests > 0 || !transport) return;
+        release();
+        o.onGone();
+      }, o.goneAfterMs);
+    });
+  };
   const expected = Buffer.from(o.token);
   let port = o.port;
 
@@ -67,18 +114,26 @@ export async function serveHttp(run: GatewayRun, o: { port: number; token: strin
         return reply(res, 400, "parse error: the body is not JSON.", -32700);
       }
       const initializing = Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
-      if (initializing && (transport || run.endReason)) {
-        const why = run.endReason
-          ? `this gateway's run has ended (${run.endReason}); its record is in ${run.runDir}. Start tinkerloop mcp again for another run.`
-          : `this gateway serves one agent at a time, and ${run.holder ?? "another agent"} has held its run (${run.runDir}) since ${since?.toISOString() ?? "now"}. Start another tinkerloop mcp --http (another port, its own run dir) for a second agent.`;
+      // The last agent's run is still being wrapped up, or the next one is opening: this agent waits for it.
+      if (initializing && !transport && current().closing) await o.nextRun().catch(() => undefined);
+      const run = current();
+      if (initializing && (transport || run.closing)) {
+        const why = transport
+          ? `this gateway serves one agent at a time, and ${run.holder ?? "another agent"} has held its run (${run.runDir}) since ${since?.toISOString() ?? "now"}${run.endReason ? `; that run has ended (${run.endReason}), and the next one opens when its session is over` : ""}. Start another tinkerloop mcp --http (another port, its own run dir) for a second agent at once.`
+          : `this gateway's run is ${run.endReason ? `over (${run.endReason})` : "being wrapped up"} (its record is in ${run.runDir}) and the next run is opening; try again in a few seconds.`;
         return reply(res, 409, `busy: ${why}`);
       }
       if (initializing) {
         since = new Date();
         const t = new StreamableHTTPServerTransport({ sessionIdGenerator: () => crypto.randomUUID() });
-        t.onclose = () => o.onClosed();
+        t.onclose = () => {
+          if (transport !== t) return;
+          release();
+          o.onClosed();
+        };
         transport = t;
         await gatewayServer(run).connect(t);
+        track(res);
         await t.handleRequest(req, res, body);
         // An initialize the transport refused (bad headers or body) holds nothing: the next one may try again.
         if (t.sessionId === undefined) {
@@ -91,6 +146,7 @@ export async function serveHttp(run: GatewayRun, o: { port: number; token: strin
       }
     }
     if (!transport) return reply(res, 400, "no session: send initialize first.");
+    track(res);
     await transport.handleRequest(req, res, body);
   }
 
@@ -108,7 +164,9 @@ export async function serveHttp(run: GatewayRun, o: { port: number; token: strin
   return {
     url: `http://127.0.0.1:${port}${GATEWAY_PATH}`,
     token: o.token,
+    held: () => transport !== undefined,
     close: async () => {
+      clearTimeout(goneTimer);
       await transport?.close().catch(() => undefined);
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

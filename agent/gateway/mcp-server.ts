@@ -9,16 +9,21 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import type { GatewayRun } from "./gateway-run.ts";
 
-/** The seed prompt as an MCP prompt, for agents that show prompts as commands (Claude Code: /mcp__tinkerloop__research-run). */
-export const SEED_PROMPT_NAME = "research-run";
+import { SEED_PROMPT_NAME } from "./defaults.ts";
+
+export { SEED_PROMPT_NAME };
+
+/** A call that runs longer than this sends a progress notification this often (the clients' idle timeouts are minutes). */
+export const PROGRESS_EVERY_MS = 15_000;
 
 /**
  * The gateway as one MCP server: the hub's tools (every configured server's and the
- * workspace's) under their hub names, each call through the run's guard; the filled
- * seed prompt as the server's instructions and as a prompt. One Server per connection.
+ * workspace's) under their hub names, each call through the run's guard; the essentials and
+ * the head of the filled seed prompt as the server's instructions (instructions.ts), the
+ * whole seed prompt as a prompt. One Server per connection.
  */
 export function gatewayServer(run: GatewayRun): Server {
-  const server = new Server({ name: "tinkerloop", version: "0.1.0" }, { capabilities: { tools: {}, prompts: {} }, instructions: run.prompt.system });
+  const server = new Server({ name: "tinkerloop", version: "0.1.0" }, { capabilities: { tools: {}, prompts: {} }, instructions: run.instructions });
   server.oninitialized = () => run.attach(server.getClientVersion()?.name ?? "agent");
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
@@ -26,7 +31,7 @@ export function gatewayServer(run: GatewayRun): Server {
       name: t.name,
       description: t.description,
       inputSchema: { ...t.inputSchema, type: "object" as const },
-      ...(t.outputSchema ? { outputSchema: { ...t.outputSchema, type: "object" as const } } : {}),
+      // No outputSchema: results are text only (gateway-run.ts: GatewayResult), and a tool with one must return structured content.
     })),
   }));
 
@@ -41,14 +46,18 @@ export function gatewayServer(run: GatewayRun): Server {
               .sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: ++step, ...(message ? { message } : {}) } })
               .catch(() => undefined);
           };
-    const r = await run.call(req.params.name, req.params.arguments ?? {}, { signal: extra.signal, ...(progress ? { progress } : {}) });
-    return {
-      content: [{ type: "text" as const, text: r.text }],
-      ...(r.isError ? { isError: true } : {}),
-      ...(r.structured !== undefined && typeof r.structured === "object" && r.structured !== null
-        ? { structuredContent: r.structured as Record<string, unknown> }
-        : {}),
-    };
+    // The clients abort a call that says nothing for minutes: a long call reports that it is still running.
+    const started = Date.now();
+    const alive = progress
+      ? setInterval(() => progress(`${req.params.name}: still running (${Math.round((Date.now() - started) / 1000)} s)`), PROGRESS_EVERY_MS)
+      : undefined;
+    let r: Awaited<ReturnType<GatewayRun["call"]>>;
+    try {
+      r = await run.call(req.params.name, req.params.arguments ?? {}, { signal: extra.signal, ...(progress ? { progress } : {}) });
+    } finally {
+      clearInterval(alive);
+    }
+    return { content: [{ type: "text" as const, text: r.text }], ...(r.isError ? { isError: true } : {}) };
   });
 
   server.setRequestHandler(ListPromptsRequestSchema, async () => ({

@@ -30,6 +30,14 @@ function pageScript(): string {
   return cachedScript;
 }
 
+/**
+ * Bundles the page script now, so that a report written later takes milliseconds: the gateway
+ * writes one on the first signal of a client's shutdown, half a second before SIGKILL.
+ */
+export function warmPageScript(): void {
+  pageScript();
+}
+
 function uplotCss(): string {
   return fs.readFileSync(path.join(path.dirname(require.resolve("uplot")), "uPlot.min.css"), "utf8");
 }

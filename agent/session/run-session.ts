@@ -195,8 +195,8 @@ export class RunSession {
   }
 
   /** A graceful stop: unsaved training saved by the harness (through the guard), the training session finished. */
-  wrapUp(result: LoopResult): Promise<void> {
-    return wrapUp(result, { ...this.state.harness(this.tools, this.events), training: this.training, out: this.io.out });
+  wrapUp(result: LoopResult, afterSave?: (saved: string | undefined) => void): Promise<void> {
+    return wrapUp(result, { ...this.state.harness(this.tools, this.events), training: this.training, out: this.io.out, ...(afterSave ? { afterSave } : {}) });
   }
 
   /** After each call that ran: a rolling resume point when one is due (resume-points.ts). */
@@ -213,12 +213,18 @@ export class RunSession {
 
   /** After close(): summary.json, the summary lines and the report; the run's exit code. */
   conclude(result: LoopResult, plannerId: string): { exitCode: number; summary: RunSummary } {
+    const { summary, report } = this.writeRecord(result, plannerId);
+    for (const line of formatSummary(summary)) this.io.out(this.redactor.text(line));
+    this.io.out(this.redactor.text(report));
+    return { exitCode: EXIT_FOR[result.reason], summary };
+  }
+
+  /** summary.json and report.html as the run stands (nothing printed); `report` is the report's line. */
+  writeRecord(result: LoopResult, plannerId: string): { summary: RunSummary; report: string } {
     const layout = runLayout(this.cfg.runDir);
     const summary = summarize(this.cfg, plannerId, result, layout.transcript);
     replaceFile(layout.summary, `${this.redactor.text(JSON.stringify(summary, null, 2))}\n`);
-    for (const line of formatSummary(summary)) this.io.out(this.redactor.text(line));
-    this.io.out(this.redactor.text(reportLine(this.cfg.runDir)));
-    return { exitCode: EXIT_FOR[result.reason], summary };
+    return { summary, report: reportLine(this.cfg.runDir) };
   }
 }
 

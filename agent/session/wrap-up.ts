@@ -12,7 +12,15 @@ import { checkpointNameOf } from "../../tools/contracts/checkpoint-names.ts";
  * finished — both harness calls, through the guard like any call — so nothing trained
  * is lost and a resume can restore it.
  */
-export async function wrapUp(result: LoopResult, d: HarnessCallDeps & { training: TrainingState; out: (line: string) => void }): Promise<void> {
+export async function wrapUp(
+  result: LoopResult,
+  d: HarnessCallDeps & {
+    training: TrainingState;
+    out: (line: string) => void;
+    /** Told right after the emergency save, before the session is finished (the gateway rewrites its record then). */
+    afterSave?: (saved: string | undefined) => void;
+  },
+): Promise<void> {
   if (!d.training.sessionOpen) return;
   const turn = result.turns;
   const save = exposedToolName(d.tools.tools, "save");
@@ -21,6 +29,7 @@ export async function wrapUp(result: LoopResult, d: HarnessCallDeps & { training
     d.events.emit({ type: "note", turn, text: `graceful stop (${result.reason}): saving unsaved training as ${name}` });
     const r = await harnessCall(d, turn, { id: HARNESS_CALL.emergencySave, name: save, input: { name } });
     d.out(`emergency save: ${r.isError ? `FAILED (${r.content.split("\n")[0]})` : `${name}`}`);
+    d.afterSave?.(r.isError ? undefined : name);
   }
   const finish = exposedToolName(d.tools.tools, "finish");
   if (finish) {

@@ -5,7 +5,7 @@ import type { Env } from "../../config/run-config.ts";
 import { Redactor } from "../../secrets/redactor.ts";
 import { ToolHub } from "../../tool-hub/hub.ts";
 import { loadServers } from "../../config/run-config.ts";
-import { BUNDLED_MCP_CONFIG } from "../../../lib/package-paths.ts";
+import { BUNDLED_MCP_CONFIG, SERVERS_FILE } from "../../../lib/package-paths.ts";
 import { BASH_LIMITS, describeLimits } from "../../../lib/sandbox/limits.ts";
 import { sandboxStatus } from "../../../lib/sandbox/os-sandbox.ts";
 import { UserError } from "../../core/errors.ts";
@@ -95,9 +95,9 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
     checks.push({ name: k, ok: Boolean(env[k]), detail: env[k] ? "set" : "not set", required: false });
   }
   checks.push(await plannerCheck(plannerSpec, env));
-  const configPath = mcpConfig ? path.resolve(cwd, mcpConfig) : [path.join(cwd, ".mcp.json"), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
+  const configPath = mcpConfig ? path.resolve(cwd, mcpConfig) : [path.join(cwd, SERVERS_FILE), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
   if (!configPath) {
-    checks.push({ name: "mcp config", ok: false, detail: "no .mcp.json found", required: true });
+    checks.push({ name: "mcp config", ok: false, detail: `no ${SERVERS_FILE} found`, required: true });
     return checks;
   }
   let servers: ReturnType<typeof loadServers>;

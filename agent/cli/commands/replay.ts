@@ -40,7 +40,7 @@ export function registerReplay(program: Command): void {
     .addOption(flag("fork", "replay up to this turn, then continue live with --planner into a new run directory"))
     .addOption(flag("planner", "with --fork: anthropic:<model>, openai:<model>, scripted"))
     .addOption(flag("runDir", "with --fork: the new run's directory"))
-    .addOption(flag("mcpConfig", "with --execute/--fork: MCP servers (default: ./.mcp.json, else the bundled one; never the recorded config)"))
+    .addOption(flag("mcpConfig", "with --execute/--fork: MCP servers (default: ./tinkerloop-servers.json, else the bundled one; never the recorded config)"))
     .addOption(flag("onWrongModel", "with --cassette: replay under this base-model policy"))
     .addOption(flag("guardOff", "with --cassette: switch guard rules off"))
     .addOption(flag("guardRule", "with --cassette/--execute/--fork: add guard rule modules (never taken from the transcript)"))

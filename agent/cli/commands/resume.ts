@@ -19,7 +19,7 @@ export function registerResume(program: Command): void {
     .description("continue a stopped or crashed run in its own directory: conversation rebuilt, training restored from the last save")
     .argument("<run-dir>", "the run directory (runs/<id>)")
     .addOption(flag("planner", "continue with another planner than the recorded one"))
-    .addOption(flag("mcpConfig", "MCP servers (default: ./.mcp.json, else the bundled one; never the recorded config)"))
+    .addOption(flag("mcpConfig", "MCP servers (default: ./tinkerloop-servers.json, else the bundled one; never the recorded config)"))
     .addOption(flag("guardRule", "extra guard rule modules (never taken from the transcript)"))
     .addOption(flag("guardOff", "guard rules to switch off (never taken from the transcript: a recorded --guard-off must be named again)"))
     .addOption(flag("bashEnv", "environment variables the bash sandbox may see (never taken from the transcript)"))

@@ -21,7 +21,7 @@ export function registerRun(program: Command): void {
     .addOption(flag("recipe", "a built-in recipe from prompts/recipes/ (listed below): prompt, model and hints"))
     .addOption(flag("planner", "anthropic:<model>, openai:<model>, scripted or replay:<run>; default: anthropic when ANTHROPIC_API_KEY is set, else scripted"))
     .addOption(flag("template", "system prompt template with <<PROMPT>> and <<MODEL>> (default: prompts/system.md)"))
-    .addOption(flag("mcpConfig", "MCP servers in Claude Code's .mcp.json format (default: ./.mcp.json, else the bundled one)"))
+    .addOption(flag("mcpConfig", "MCP servers in Claude Code's .mcp.json format (default: ./tinkerloop-servers.json, else the bundled one)"))
     .addOption(flag("runDir", "where to write the transcript and files (default: runs/<run-id>)"))
     .addOption(flag("maxTurns", "stop after this many planner turns", d))
     .addOption(flag("maxMinutes", "stop after this much wall time", d))
