@@ -1,18 +1,18 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { PACKAGE_ROOT } from "../package-paths.ts";
 import type { ProcessLimits } from "./limits.ts";
 import { createPidsCgroup, pidsCgroupAvailable } from "./pids-cgroup.ts";
+import { identityArgs, mountArgs, visibleForPath, within } from "./visible-paths.ts";
 
 /**
- * The OS sandbox shared by the `bash` tool and reward code: bubblewrap with the rules of
- * `@anthropic-ai/sandbox-runtime` (read-only root, writes only to named directories, no
- * network, its own PID namespace so no /proc of the harness, home and `.env` files
- * hidden), plus what that library leaves to its caller: a cleared environment,
- * resource limits, a private size-capped /tmp, and a kill of the whole process tree.
+ * The OS sandbox shared by the `bash` tool and reward code: bubblewrap building the file
+ * system from nothing by allowlist (visible-paths.ts: system programs and libraries, a
+ * minimal /etc, the Python installation, the paths the caller names; writes only to named
+ * directories), an unprivileged uid, no network, its own PID namespace so no /proc of the
+ * harness, plus what bubblewrap leaves to its caller: a cleared environment, resource
+ * limits, a private size-capped /tmp, and a kill of the whole process tree.
  */
 
 export type SandboxStatus =
@@ -115,45 +115,13 @@ function pythonInfo(env: Record<string, string | undefined>): PythonInfo {
   return pythonCache;
 }
 
-/** Home directories: hidden whole (SSH keys, cloud credentials, shell history). */
-function hiddenDirs(): string[] {
-  const dirs = new Set<string>([os.homedir(), "/root", "/home"]);
-  // The host's temp dirs: other sessions' files and sockets; the sandbox gets a private /tmp.
-  dirs.add("/tmp");
-  dirs.add(os.tmpdir());
-  // Sockets of system services (docker, dbus, …) live under /run.
-  dirs.add("/run");
-  const existing = [...dirs].filter((d) => d && d !== "/" && isDir(d)).sort((a, b) => a.length - b.length);
-  return existing.filter((d, i) => !existing.slice(0, i).some((outer) => within(d, outer)));
-}
-
-/** The sandbox's scratch space: a private, size-capped, writable /tmp. */
-const SCRATCH = "/tmp";
-
-const ENV_FILE = /^\.env(\..+)?$/;
-const ENV_EXAMPLE = /\.(example|sample|template|dist)$/;
-
-/** `.env` files of the project and of the working directory: never readable inside. */
-function hiddenFiles(): string[] {
-  const out = new Set<string>();
-  for (const dir of new Set([process.cwd(), PACKAGE_ROOT])) {
-    let names: string[] = [];
-    try {
-      names = fs.readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const n of names) if (ENV_FILE.test(n) && !ENV_EXAMPLE.test(n)) out.add(path.join(dir, n));
-  }
-  return [...out];
-}
-
-/** PATH inside the sandbox: the user's python first, then the host PATH without hidden directories. */
+/** PATH inside the sandbox: the user's python first, then the host PATH entries that exist inside. */
 export function sandboxPath(status: SandboxStatus, hostPath = process.env.PATH ?? ""): string {
-  const hidden = hiddenDirs();
-  const entries = hostPath.split(":").filter((p) => p && path.isAbsolute(p) && !hidden.some((h) => within(p, h)));
-  const python = status.available && status.python ? [path.dirname(status.python.executable)] : [];
-  return [...new Set([...python, ...entries, "/usr/local/bin", "/usr/bin", "/bin"])].join(":");
+  const python = status.available && status.python ? status.python.dirs : [];
+  const visible = visibleForPath(python);
+  const entries = hostPath.split(":").filter((p) => p && path.isAbsolute(p) && visible.some((v) => within(p, v)));
+  const first = status.available && status.python ? [path.dirname(status.python.executable)] : [];
+  return [...new Set([...first, ...entries, "/usr/local/bin", "/usr/bin", "/bin"])].join(":");
 }
 
 function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: string | undefined): string[] {
@@ -170,24 +138,15 @@ function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: string
     "--disable-userns",
     "--cap-drop",
     "ALL",
-    "--ro-bind",
-    "/",
-    "/",
-    "--dev",
-    "/dev",
-    "--proc",
-    "/proc",
+    ...identityArgs(),
+    ...mountArgs({
+      python: python?.dirs ?? [],
+      readable: spec.readable ?? [],
+      writable: spec.writable ?? [],
+      readOnly: spec.readOnly ?? [],
+      tmpBytes: L.tmpBytes,
+    }),
   ];
-  const hidden = hiddenDirs();
-  // Hidden directories become empty tmpfs mounts: /tmp is the writable scratch, the others turn read-only below.
-  for (const d of hidden) args.push("--size", String(d === SCRATCH ? L.tmpBytes : 1024 * 1024), "--tmpfs", d);
-  args.push("--size", String(L.tmpBytes), "--tmpfs", "/dev/shm");
-  const show = [...(python?.dirs ?? []), ...(spec.readable ?? [])].filter((p) => fs.existsSync(p) && hidden.some((h) => within(p, h)));
-  for (const p of show) args.push("--ro-bind", p, p);
-  for (const w of spec.writable ?? []) args.push("--bind", w, w);
-  for (const r of spec.readOnly ?? []) if (fs.existsSync(r)) args.push("--ro-bind", r, r);
-  for (const d of hidden) if (d !== SCRATCH) args.push("--remount-ro", d);
-  for (const f of hiddenFiles()) args.push("--ro-bind", "/dev/null", f);
   args.push("--chdir", spec.cwd, "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
   args.push("--", ...spec.argv);
@@ -234,17 +193,4 @@ export function spawnSandboxed(spec: SandboxSpec): SandboxedProcess {
     });
   });
   return { child, kill, exited };
-}
-
-function isDir(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function within(p: string, root: string): boolean {
-  const rel = path.relative(root, p);
-  return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
