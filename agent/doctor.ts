@@ -1,11 +1,9 @@
 import { execFileSync } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
 import type { Env } from "./config.ts";
 import { Redactor } from "./redact.ts";
 import { ToolHub } from "../tools/client/hub.ts";
-import { loadServers } from "./config.ts";
-import { BUNDLED_MCP_CONFIG } from "../tools/package-paths.ts";
+import { loadServers, mcpConfigFor, refuseFromRunDir } from "./config.ts";
 import { BASH_LIMITS, describeLimits } from "../tools/sandbox/limits.ts";
 import { sandboxStatus } from "../tools/sandbox/os-sandbox.ts";
 import { UserError } from "./errors.ts";
@@ -55,6 +53,8 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
   }
   try {
     execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-c", "import tinker, tinker_cookbook"], {
+      // Not the working directory: `-c` would import a tinker.py found there (a run directory's, say).
+      cwd: "/",
       stdio: "ignore",
       timeout: 20_000,
       env: { PATH: env.PATH ?? "", ...(env.PYTHONPATH ? { PYTHONPATH: env.PYTHONPATH } : {}) },
@@ -95,7 +95,8 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
     checks.push({ name: k, ok: Boolean(env[k]), detail: env[k] ? "set" : "not set", required: false });
   }
   checks.push(await plannerCheck(plannerSpec, env));
-  const configPath = mcpConfig ? path.resolve(cwd, mcpConfig) : [path.join(cwd, ".mcp.json"), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
+  if (mcpConfig) refuseFromRunDir(path.resolve(cwd, mcpConfig), "--mcp-config");
+  const configPath = mcpConfig ? path.resolve(cwd, mcpConfig) : mcpConfigFor(undefined, cwd);
   if (!configPath) {
     checks.push({ name: "mcp config", ok: false, detail: "no .mcp.json found", required: true });
     return checks;

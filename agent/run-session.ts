@@ -31,8 +31,8 @@ import { ServerStartError, ToolHub } from "../tools/client/hub.ts";
 import type { ServerConfig } from "../tools/client/mcp-config.ts";
 import { RedactingExecutor } from "../tools/client/redacting-executor.ts";
 import type { ToolExecutor } from "../tools/client/types.ts";
-import { replaceFile } from "../tools/run-files.ts";
-import { RUN_FILES, runLayout } from "../tools/run-layout.ts";
+import { appendRunFile, makePrivateRunDir, mkdirBeneath, openBeneath, replaceFile } from "../tools/run-files.ts";
+import { RUN_DIRS, RUN_FILES, runLayout } from "../tools/run-layout.ts";
 import { RUN_SEED_ENV } from "../tools/run-seed.ts";
 
 export type RunIO = {
@@ -126,8 +126,9 @@ export class RunSession {
       customRuleFiles: cfg.guardRules,
     });
     // Every harness-owned name exists before the planner's shell could plant a link there.
-    for (const dir of [layout.logs, layout.checkpoints]) fs.mkdirSync(dir, { recursive: true });
-    fs.closeSync(fs.openSync(layout.metrics, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o644));
+    makePrivateRunDir(cfg.runDir);
+    for (const dir of [RUN_DIRS.logs, RUN_DIRS.checkpoints, RUN_DIRS.completions]) mkdirBeneath(cfg.runDir, dir);
+    fs.closeSync(openBeneath(cfg.runDir, RUN_FILES.metrics, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND));
     for (const name of Redactor.tooShort(env))
       io.out(`warning: ${name} is shorter than ${MIN_SECRET_LENGTH} characters, too short to be redacted from what the run writes`);
     io.out(`run dir: ${cfg.runDir}`);
@@ -267,14 +268,13 @@ async function startTools(
   redactor: Redactor,
   onProgress: (server: string, tool: string, message: string | undefined) => void,
 ): Promise<ToolHub> {
-  const layout = runLayout(cfg.runDir);
   try {
     return await ToolHub.start({
       servers,
       local: local.providers,
       env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir, TINKERLOOP_MODEL: cfg.model, [RUN_SEED_ENV]: cfg.seed === undefined ? undefined : String(cfg.seed) },
       defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
-      onStderr: (server, chunk) => fs.appendFileSync(path.join(layout.logs, `${server}.stderr.log`), redactor.text(chunk)),
+      onStderr: (server, chunk) => appendRunFile(cfg.runDir, path.join(RUN_DIRS.logs, `${server}.stderr.log`), redactor.text(chunk)),
       onProgress,
     });
   } catch (err) {
@@ -315,5 +315,5 @@ function checkRunDir(dir: string, resuming: boolean): void {
 function truncateTornTail(file: string): void {
   const raw = fs.readFileSync(file, "utf8");
   if (raw.length === 0 || raw.endsWith("\n")) return;
-  fs.writeFileSync(file, raw.slice(0, raw.lastIndexOf("\n") + 1));
+  replaceFile(file, raw.slice(0, raw.lastIndexOf("\n") + 1));
 }

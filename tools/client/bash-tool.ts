@@ -3,6 +3,8 @@ import path from "node:path";
 import { z } from "zod";
 import { BASH_LIMITS, describeLimits } from "../sandbox/limits.ts";
 import { sandboxPath, sandboxStatus, spawnSandboxed } from "../sandbox/os-sandbox.ts";
+import { writeBeneath } from "../run-files.ts";
+import { neutraliseConfigNames } from "./config-neutraliser.ts";
 import type { LocalToolProvider, ToolCallOptions, ToolResult, ToolSpec } from "./types.ts";
 
 export type BashToolOptions = {
@@ -132,6 +134,7 @@ export class BashTool implements LocalToolProvider {
     await Promise.race([Promise.all([ended(proc.child.stdout), ended(proc.child.stderr)]), new Promise((r) => setTimeout(r, 500))]);
     const ms = Date.now() - started;
     const cleaned = this.removePlanted(existing);
+    const neutralised = neutraliseConfigNames(this.runDir);
 
     const text = out.text();
     let outputFile: string | null = null;
@@ -156,6 +159,10 @@ export class BashTool implements LocalToolProvider {
         `stopped: the run directory grew by more than ${BASH_LIMITS.maxRunDirGrowthBytes / (1024 * 1024 * 1024)} GiB in this call; the command was killed. Delete what you do not need.`,
       );
     for (const c of cleaned) notes.push(`removed ${c}: the harness owns that name; commands may not create it.`);
+    for (const c of neutralised)
+      notes.push(
+        `${c.to ? `renamed ${c.from} to ${c.to}` : `removed ${c.from}`}: configuration files (.env, .envrc, .mcp.json, .npmrc, sitecustomize.py, .git, …) may not live in a run directory.`,
+      );
     const exit = stopped ? `killed (${stopped} limit)` : `exit code ${code ?? "?"}`;
     const footer = `[${exit} · ${(ms / 1000).toFixed(1)}s${outputFile ? ` · full output: ${outputFile}` : ""}]`;
     const structured: BashOutcome = { exit_code: stopped ? null : code, stopped, ms, output_chars: text.length, output_file: outputFile };
@@ -168,21 +175,10 @@ export class BashTool implements LocalToolProvider {
 
   /** Writes the whole output under logs/bash/ (a harness folder), never through a link. */
   private saveOutput(n: number, data: Buffer): string {
-    const dir = path.join(this.runDir, BASH_OUTPUT_DIR);
-    fs.mkdirSync(dir, { recursive: true });
     for (let k = 0; ; k++) {
       const rel = path.join(BASH_OUTPUT_DIR, `call-${n}${k ? `-${k}` : ""}.txt`);
       try {
-        const fd = fs.openSync(
-          path.join(this.runDir, rel),
-          fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
-          0o644,
-        );
-        try {
-          fs.writeSync(fd, data);
-        } finally {
-          fs.closeSync(fd);
-        }
+        writeBeneath(this.runDir, rel, data, { how: "create", mkdirs: true });
         return rel;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST" || k > 100) throw err;

@@ -98,6 +98,8 @@ function pythonInfo(env: Record<string, string | undefined>): PythonInfo {
     "print(json.dumps({'executable': os.path.realpath(sys.executable), 'version': sys.version.split()[0], 'dirs': dirs}))";
   try {
     const out = execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-E", "-c", script], {
+      // Not the working directory: `-c` would import a json.py or site.py found there (a run directory's, say).
+      cwd: "/",
       encoding: "utf8",
       timeout: 20_000,
       stdio: ["ignore", "pipe", "ignore"],
