@@ -81,7 +81,7 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
           ok: true,
           detail:
             `${sandbox.version}; bash tool offered; rewards run in it (child processes, ${sandbox.python ? `python ${sandbox.python.version} with its packages` : "no python3 found"}); ` +
-            `process count limited by ${sandbox.processLimit === "cgroup" ? "a pids cgroup" : sandbox.processLimit === "rlimit" ? "RLIMIT_NPROC" : "nothing but the time limit (root without a writable pids cgroup)"}; bash: ${describeLimits(BASH_LIMITS.process)}`,
+            `process count limited by ${sandbox.processLimit === "cgroup" ? "a pids cgroup" : sandbox.processLimit === "rlimit" ? "RLIMIT_NPROC" : "nothing but the time limit (root without a writable pids cgroup)"}; memory ${sandbox.memoryLimit === "cgroup" ? "by a memory cgroup for the whole sandbox" : "per process only (no memory cgroup can be made here)"}; bash: ${describeLimits(BASH_LIMITS.process)}`,
           required: false,
         }
       : {

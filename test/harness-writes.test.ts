@@ -174,9 +174,7 @@ const ALLOWED: Record<string, string> = {
   "tools/client/bash-tool.ts": "creates the run directory itself (the user's path) and removes planted harness names at its top level",
   "tools/client/workspace.ts": "creates its root (the run directory itself)",
   "tools/hf-datasets/export-writer.ts": "creates the export root (the run directory or HF_DATASETS_EXPORT_DIR itself)",
-  "tools/sandbox/pids-cgroup.ts": "cgroup files under /sys/fs/cgroup",
   "tools/sandbox/sandbox-cgroup.ts": "cgroup files under /sys/fs/cgroup",
-  "tools/sandbox/scratch.ts": "the sandbox's own scratch folder outside any run directory",
   "tools/tinker/session-logs.ts": "the session's own owner-only folder under the OS temp dir, not a run directory",
   "tools/tinker/reward/sandbox.ts": "removes its own temporary working folder",
   "tools/tinker/backends/local/backend.ts": "checkpoints/: harness-owned, created before the planner runs, read-only inside the sandbox",
@@ -188,7 +186,6 @@ const ALLOWED: Record<string, string> = {
   "agent/sweep/sweep.ts": "the sweep folder and its leaderboard (harness-owned; no planner writes there)",
   "agent/sweep/manifest.ts": "sweep.json in the sweep folder",
   "agent/sweep/runner.ts": "the sweep's logs/ and moving a cell's run directory aside (paths derived from cell ids)",
-  "agent/report/live-token.ts": "the live view's token file in the user's run directory, owner-only, through the writer",
 };
 
 function sourceFiles(dir: string): string[] {

@@ -18,6 +18,8 @@ export type BashToolOptions = {
   harnessOwned: readonly string[];
   /** Extra environment the user allowed (names and values); never secrets. */
   env?: Record<string, string>;
+  /** How much one call may add to the run directory (default: BASH_LIMITS); tests use small ones. */
+  diskLimits?: { bytes: number; entries: number };
 };
 
 /** Where full outputs go: a harness folder, read-only to commands, so nothing can be planted there. */
@@ -97,7 +99,7 @@ export class BashTool implements LocalToolProvider {
     const existing = new Set(this.o.harnessOwned.filter((h) => lexists(path.join(this.runDir, h))));
     const readOnly = [...existing].map((h) => path.join(this.runDir, h));
     const logs = this.o.sessionDirs().filter((d) => fs.existsSync(d));
-    const sizeBefore = treeSize(this.runDir);
+    const before = treeUsage(this.runDir, Number.POSITIVE_INFINITY);
     const proc = spawnSandboxed({
       argv: ["bash", "--noprofile", "--norc", "-c", command],
       cwd: this.runDir,
@@ -123,10 +125,12 @@ export class BashTool implements LocalToolProvider {
     const timer = setTimeout(() => stop("time"), timeoutSec * 1000);
     const onAbort = () => stop("cancelled");
     signal?.addEventListener("abort", onAbort, { once: true });
+    const limits = this.o.diskLimits ?? { bytes: BASH_LIMITS.maxRunDirGrowthBytes, entries: BASH_LIMITS.maxRunDirNewEntries };
     const disk = setInterval(() => {
-      if (treeSize(this.runDir) - sizeBefore > BASH_LIMITS.maxRunDirGrowthBytes) stop("disk");
+      const now = treeUsage(this.runDir, before.entries + limits.entries);
+      if (now.bytes - before.bytes > limits.bytes || now.entries - before.entries > limits.entries) stop("disk");
     }, 500);
-    const { code } = await proc.exited;
+    const { code, oomKills } = await proc.exited;
     clearTimeout(timer);
     clearInterval(disk);
     signal?.removeEventListener("abort", onAbort);
@@ -153,10 +157,14 @@ export class BashTool implements LocalToolProvider {
       notes.push(
         `stopped: the output passed ${BASH_LIMITS.maxOutputBytes / (1024 * 1024)} MiB; the command and every process it started were killed. Write big results to a file and look at parts of it.`,
       );
+    if (oomKills > 0)
+      notes.push(
+        `the sandbox's memory ceiling (${BASH_LIMITS.process.sandboxMemoryBytes / (1024 * 1024 * 1024)} GiB for all its processes and /tmp together) was reached: the kernel killed ${oomKills} process${oomKills === 1 ? "" : "es"}. Use less memory at once (stream the data, fewer workers).`,
+      );
     if (stopped === "cancelled") notes.push("stopped: the run is stopping; the command and every process it started were killed.");
     if (stopped === "disk")
       notes.push(
-        `stopped: the run directory grew by more than ${BASH_LIMITS.maxRunDirGrowthBytes / (1024 * 1024 * 1024)} GiB in this call; the command was killed. Delete what you do not need.`,
+        `stopped: the run directory grew by more than ${describeBytes(limits.bytes)} or ${limits.entries.toLocaleString("en-US")} entries in this call; the command was killed. Delete what you do not need.`,
       );
     for (const c of cleaned) notes.push(`removed ${c}: the harness owns that name; commands may not create it.`);
     for (const c of neutralised)
@@ -262,12 +270,21 @@ function lexists(p: string): boolean {
   }
 }
 
-/** Bytes under `root`, counting at most 50,000 entries (enough to see a disk being filled). */
-function treeSize(root: string): number {
+function describeBytes(b: number): string {
+  return b >= 1024 ** 3 ? `${b / 1024 ** 3} GiB` : `${Math.round(b / 1024 ** 2)} MiB`;
+}
+
+/**
+ * Blocks allocated and entries under `root`: every entry is counted (a tree of many small
+ * files is not cut off), the walk ends early only once `stopAt` entries are seen (past
+ * the entry limit the command is stopped anyway). Allocated blocks, not sizes: a sparse
+ * or fallocated file counts what it holds on disk.
+ */
+function treeUsage(root: string, stopAt: number): { bytes: number; entries: number } {
   let total = 0;
   let seen = 0;
   const stack = [root];
-  while (stack.length && seen < 50_000) {
+  while (stack.length && seen <= stopAt) {
     const dir = stack.pop()!;
     let entries: fs.Dirent[];
     try {
@@ -279,14 +296,12 @@ function treeSize(root: string): number {
       seen++;
       const p = path.join(dir, e.name);
       if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) {
-        try {
-          total += fs.lstatSync(p).size;
-        } catch {
-          // gone meanwhile
-        }
+      try {
+        total += fs.lstatSync(p).blocks * 512;
+      } catch {
+        // gone meanwhile
       }
     }
   }
-  return total;
+  return { bytes: total, entries: seen };
 }

@@ -3,7 +3,7 @@ import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { ProcessLimits } from "./limits.ts";
-import { createPidsCgroup, pidsCgroupAvailable } from "./pids-cgroup.ts";
+import { createSandboxCgroup, sandboxLimits } from "./sandbox-cgroup.ts";
 import { identityArgs, mountArgs, visibleForPath, within } from "./visible-paths.ts";
 
 /**
@@ -16,7 +16,15 @@ import { identityArgs, mountArgs, visibleForPath, within } from "./visible-paths
  */
 
 export type SandboxStatus =
-  | { available: true; kind: "bubblewrap"; version: string; processLimit: "cgroup" | "rlimit" | "none"; python: PythonInfo }
+  | {
+      available: true;
+      kind: "bubblewrap";
+      version: string;
+      processLimit: "cgroup" | "rlimit" | "none";
+      /** The whole sandbox's memory ceiling: a memory cgroup, or only RLIMIT_AS per process where none can be made. */
+      memoryLimit: "cgroup" | "per-process";
+      python: PythonInfo;
+    }
   | { available: false; reason: string };
 
 export type PythonInfo = { executable: string; version: string; dirs: string[] } | undefined;
@@ -44,8 +52,11 @@ export type SandboxedProcess = {
   /** Kills every process of the sandbox (idempotent). */
   kill(): void;
   /** Resolves when the sandbox's own process has exited; it never waits for pipes held by others. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<SandboxExit>;
 };
+
+/** How a sandbox ended; `oomKills`: processes the kernel killed at the sandbox's memory ceiling. */
+export type SandboxExit = { code: number | null; signal: NodeJS.Signals | null; oomKills: number };
 
 const SWITCH = "TINKERLOOP_SANDBOX";
 let cached: SandboxStatus | undefined;
@@ -73,17 +84,25 @@ function probe(env: Record<string, string | undefined>): SandboxStatus {
   }
   const python = pythonInfo(env);
   // A real start with every rule, so a kernel without user namespaces shows up here, not mid-run.
-  const smoke = buildCommand({ argv: ["/bin/sh", "-c", "echo ok"], cwd: "/tmp", env: { PATH: "/usr/bin:/bin" }, limits: SMOKE_LIMITS }, python, undefined);
+  const smoke = buildCommand({ argv: ["/bin/sh", "-c", "echo ok"], cwd: "/tmp", env: { PATH: "/usr/bin:/bin" }, limits: SMOKE_LIMITS }, python, []);
   const r = spawnSync(smoke[0]!, smoke.slice(1), { encoding: "utf8", timeout: 10_000, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
   if (r.status !== 0 || r.stdout.trim() !== "ok") {
     const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split("\n")[0];
     return { available: false, reason: `bubblewrap cannot build a sandbox here (${why}); unprivileged user namespaces may be disabled` };
   }
-  const processLimit = pidsCgroupAvailable() ? "cgroup" : process.getuid?.() === 0 ? "none" : "rlimit";
-  return { available: true, kind: "bubblewrap", version, processLimit, python };
+  const kernel = sandboxLimits();
+  const processLimit = kernel.processes ? "cgroup" : process.getuid?.() === 0 ? "none" : "rlimit";
+  return { available: true, kind: "bubblewrap", version, processLimit, memoryLimit: kernel.memory ? "cgroup" : "per-process", python };
 }
 
-const SMOKE_LIMITS: ProcessLimits = { memoryBytes: 512 * 1024 * 1024, processes: 16, fileBytes: 1024 * 1024, openFiles: 64, tmpBytes: 1024 * 1024 };
+const SMOKE_LIMITS: ProcessLimits = {
+  memoryBytes: 512 * 1024 * 1024,
+  sandboxMemoryBytes: 512 * 1024 * 1024,
+  processes: 16,
+  fileBytes: 1024 * 1024,
+  openFiles: 64,
+  tmpBytes: 1024 * 1024,
+};
 
 let pythonCache: PythonInfo | null = null;
 
@@ -126,7 +145,7 @@ export function sandboxPath(status: SandboxStatus, hostPath = process.env.PATH ?
   return [...new Set([...first, ...entries, "/usr/local/bin", "/usr/bin", "/bin"])].join(":");
 }
 
-function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: string | undefined): string[] {
+function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: readonly string[]): string[] {
   const L = spec.limits;
   const args: string[] = [
     "--die-with-parent",
@@ -164,16 +183,17 @@ function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: string
     ...(spec.cpuSeconds !== undefined ? [`--cpu=${Math.max(1, Math.ceil(spec.cpuSeconds))}`] : []),
   ];
   const command = ["prlimit", ...limits, "--", "bwrap", ...args];
-  // Join the cgroup before anything forks: the shell enters it, then becomes prlimit, then bwrap.
-  return cgroupProcs ? ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroupProcs, ...command] : command;
+  // Join the cgroups before anything forks: the shell enters them, then becomes prlimit, then bwrap.
+  const join = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; exec "$@"';
+  return cgroupProcs.length ? ["/bin/sh", "-c", join, "sh", String(cgroupProcs.length), ...cgroupProcs, ...command] : command;
 }
 
 /** Starts `spec` in the OS sandbox. Throws when the sandbox is not available (callers check sandboxStatus first). */
 export function spawnSandboxed(spec: SandboxSpec): SandboxedProcess {
   const status = sandboxStatus();
   if (!status.available) throw new Error(`the OS sandbox is not available: ${status.reason}`);
-  const cgroup = createPidsCgroup(spec.limits.processes);
-  const cmd = buildCommand(spec, status.python, cgroup?.procsFile);
+  const cgroup = createSandboxCgroup({ processes: spec.limits.processes, memoryBytes: spec.limits.sandboxMemoryBytes });
+  const cmd = buildCommand(spec, status.python, cgroup?.procsFiles ?? []);
   const child = spawn(cmd[0]!, cmd.slice(1), { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdio: ["pipe", "pipe", "pipe"] });
   let killed = false;
   const kill = () => {
@@ -183,15 +203,16 @@ export function spawnSandboxed(spec: SandboxSpec): SandboxedProcess {
     child.kill("SIGKILL");
     cgroup?.killAll();
   };
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+  const exited = new Promise<SandboxExit>((resolve) => {
     child.once("exit", (code, signal) => {
       cgroup?.killAll();
+      const oomKills = cgroup?.oomKills() ?? 0;
       cgroup?.remove();
-      resolve({ code, signal });
+      resolve({ code, signal, oomKills });
     });
     child.once("error", () => {
       cgroup?.remove();
-      resolve({ code: null, signal: null });
+      resolve({ code: null, signal: null, oomKills: 0 });
     });
   });
   return { child, kill, exited };
