@@ -11,6 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CLI_ENTRY } from "../../tools/package-paths.ts";
+import { RUN_DIR_MODE, RUN_FILE_MODE } from "../../tools/run-files.ts";
 import { signalCell, isCellProcess } from "./cell-process.ts";
 import { isAlive, observeCell } from "./cell-status.ts";
 import type { Observation } from "./cell-status.ts";
@@ -144,9 +145,10 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
     }
     const args = fresh ? ["run", ...runArgs(cell, o.spec), "--run-dir", dir] : ["resume", dir, ...resumeArgs(cell, o.spec)];
     const logs = path.join(o.sweepDir, SWEEP_FILES.logs);
-    fs.mkdirSync(logs, { recursive: true });
+    // A cell's terminal output is as private as its run directory.
+    fs.mkdirSync(logs, { recursive: true, mode: RUN_DIR_MODE });
     const logFile = path.join(logs, `${rec.id}.log`);
-    const fd = fs.openSync(logFile, "a");
+    const fd = fs.openSync(logFile, "a", RUN_FILE_MODE);
     fs.writeSync(fd, `\n── ${new Date().toISOString()} tinkerloop ${args.join(" ")}\n`);
     const child = spawn(process.execPath, [CLI_ENTRY, ...args], { cwd: o.cwd, env: o.env, stdio: ["ignore", fd, fd], detached: true });
     fs.closeSync(fd);
