@@ -101,7 +101,7 @@ describe.skipIf(!available)("the sandbox shows only what it allows", () => {
       .map((p) => `cat "${p}" 2>&1 | head -c 200`)
       .join("; ");
     const [read, search, who, mounts, writes] = await bashCalls([
-      `${reads}; cat /etc/shadow /etc/gshadow 2>&1; ls -a .. ../.. 2>&1`,
+      `${reads}; cat /etc/shadow /etc/gshadow 2>&1; ls -a .. ../.. 2>&1; ls /etc/ssl/private /usr/lib/ssl/private/ 2>&1 | sed 's/^/ssl-private: /'`,
       // The whole visible tree, names and contents (the system directories' names only: they are large).
       `find / -xdev \\( -path /proc -o -path /sys \\) -prune -o -print 2>/dev/null | grep -E 'envrc|/\\.env|other-run|hf/token|tl-allowlist' ; grep -rsl ${MARK} / --exclude-dir=proc --exclude-dir=sys --exclude-dir=usr --exclude-dir=lib --exclude-dir=lib64 --exclude-dir=bin --exclude-dir=sbin --exclude-dir=dev; echo searched`,
       "id -u; id -g; grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status; cut -d: -f1 /etc/passwd | tr '\\n' ' '",
@@ -111,6 +111,7 @@ describe.skipIf(!available)("the sandbox shows only what it allows", () => {
     for (const text of [read, search, who, mounts, writes]) expect(text).not.toContain(MARK);
     expect(read).not.toMatch(/TOKEN=/);
     expect(read).toMatch(/No such file or directory/);
+    for (const line of read!.split("\n").filter((l) => l.startsWith("ssl-private: "))) expect(line).toMatch(/No such file or directory/);
     expect(search).toMatch(/^searched$/m);
     // The run directory's own path exists inside (its parents are empty mount points): nothing else may show.
     const lines = search!.split("\n").filter((l) => l.startsWith("/") && !runDir.startsWith(l) && !l.startsWith(runDir));

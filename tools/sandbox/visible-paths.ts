@@ -32,7 +32,9 @@ const ETC_ENTRIES = [
   "protocols",
   "services",
   "os-release",
-  "ssl",
+  // The public roots only: /etc/ssl/private holds keys (readable here when the harness is root).
+  "ssl/certs",
+  "ssl/openssl.cnf",
   "ca-certificates",
   "mime.types",
   "magic",
