@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import path from "node:path";
 
 /**
@@ -18,12 +19,14 @@ export const RUN_DIRS = {
   logs: "logs",
   /** Saved training states (local backend). */
   checkpoints: "checkpoints",
+  /** Every completion of the sampling calls (harness-generated, so harness-owned). */
+  completions: "completions",
   /** Exported and planner-written data files. */
   data: "data",
 } as const;
 
 /** Top-level names in a run directory that only the harness (and its servers) write. */
-export const HARNESS_OWNED: readonly string[] = [...Object.values(RUN_FILES), RUN_DIRS.logs, RUN_DIRS.checkpoints];
+export const HARNESS_OWNED: readonly string[] = [...Object.values(RUN_FILES), RUN_DIRS.logs, RUN_DIRS.checkpoints, RUN_DIRS.completions];
 
 /** Absolute paths of a run directory's files. */
 export function runLayout(runDir: string) {
@@ -49,4 +52,24 @@ export function isHarnessOwned(rel: string): boolean {
     .filter((p) => p && p !== ".")[0];
   // Compared without case: on a case-insensitive file system "Transcript.jsonl" is the transcript.
   return first !== undefined && HARNESS_OWNED.some((n) => n.toLowerCase() === first.toLowerCase());
+}
+
+/**
+ * The run directory `dir` is, or lies in (the nearest folder upwards holding a
+ * transcript), if any. A run directory is the planner's workspace, so nothing in it is
+ * ever configuration: commands started there load no `.env` and no `.mcp.json`.
+ */
+export function enclosingRunDir(dir: string): string | undefined {
+  let cur = path.resolve(dir);
+  for (;;) {
+    try {
+      fs.lstatSync(path.join(cur, RUN_FILES.transcript));
+      return cur;
+    } catch {
+      // not this one
+    }
+    const up = path.dirname(cur);
+    if (up === cur) return undefined;
+    cur = up;
+  }
 }

@@ -175,7 +175,7 @@ describe("a short real scripted run: live view, report, compare", () => {
     const dir = tempDir("tl-live-");
     runDir = path.join(dir, "run");
     const run = startCli(["run", "--prompt-file", shortRecipe(dir, 4), "--planner", "scripted", "--run-dir", runDir, "--serve", "0"]);
-    const [, url] = await run.line(/live view: (http:\/\/127\.0\.0\.1:\d+\/)/, 120_000);
+    const [, url] = await run.line(/live view: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/, 120_000);
     const w = await watchedPage(browser);
     let navigations = 0;
     w.page.on("framenavigated", (f) => {
@@ -205,7 +205,8 @@ describe("a short real scripted run: live view, report, compare", () => {
     // The live page saw the whole run, and only ever talked to its own server.
     await w.page.waitForFunction(() => (window.__report.model() as { state: string }).state === "ended", undefined, { timeout: 10_000 });
     expect(w.consoleErrors.filter((e) => !/ERR_CONNECTION_REFUSED|EventSource/.test(e))).toEqual([]);
-    for (const r of w.requests) expect(r.startsWith(url!)).toBe(true);
+    // Its own server only (the address carries the token; every request goes to the same origin).
+    for (const r of w.requests) expect(r.startsWith(`${new URL(url!).origin}/`), r).toBe(true);
     await w.page.close();
   }, 360_000);
 
@@ -281,11 +282,11 @@ describe("live view server", () => {
     const runDir = runDirWith(FIXTURE, "tl-host-");
     const server = await startLiveServer({ runDir, port: 0 });
     try {
-      expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{43}$/);
       const get = (host: string) =>
         new Promise<number>((resolve, reject) => {
           http
-            .get({ host: "127.0.0.1", port: server.port, path: "/", headers: { host } }, (r) => {
+            .get({ host: "127.0.0.1", port: server.port, path: `/?token=${server.token}`, headers: { host } }, (r) => {
               r.resume();
               resolve(r.statusCode ?? 0);
             })
@@ -302,12 +303,13 @@ describe("live view server", () => {
   it("watch serves a run's page and its events; the events endpoint replays from a sequence number", async () => {
     const runDir = runDirWith(FIXTURE, "tl-watch-");
     const watch = startCli(["watch", runDir, "--port", "0"]);
-    const [, url] = await watch.line(/live view: (http:\/\/127\.0\.0\.1:\d+\/)/);
+    const [, url] = await watch.line(/live view: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/);
     const page = await fetch(url!).then((r) => r.text());
     expect(page).toContain('"kind":"run"');
     expect(page).toContain("connect-src 'self'");
     const controller = new AbortController();
-    const res = await fetch(`${url}events?after=30`, { signal: controller.signal });
+    const address = new URL(url!);
+    const res = await fetch(`${address.origin}/events?token=${address.searchParams.get("token")}&after=30`, { signal: controller.signal });
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     const reader = res.body!.getReader();
     let body = "";

@@ -47,7 +47,8 @@ blocked = getattr(main, "BLOCKED_EVENTS", None)
 if isinstance(blocked, set):
     blocked.clear()
 open(${py(victim)}, "w").write("pwned")`,
-    refused: /Read-only file system/,
+    // With the allowlist the victim's folder does not exist inside at all; a read-only mount would do too.
+    refused: /Read-only file system|No such file or directory/,
   },
   {
     name: "os.open(O_WRONLY|O_CREAT), os.mkdir, os.mkfifo and os.truncate outside its directory",
@@ -59,14 +60,14 @@ for attempt in (lambda: os.close(os.open(${py(`${victimDir}/created.txt`)}, os.O
     except OSError as e:
         errors.append(e.strerror)
 raise PermissionError("refused: " + ", ".join(errors))`,
-    refused: /refused: Read-only file system, Read-only file system, Read-only file system, Read-only file system/,
+    refused: /refused: (Read-only file system|No such file or directory)(, (Read-only file system|No such file or directory)){3}/,
   },
   {
     name: "_posixsubprocess.fork_exec of /bin/sh (through subprocess) that writes outside and hunts for keys",
     body: () => `import subprocess
 r = subprocess.run(["/bin/sh", "-c", "echo pwned > ${victim}; cat /proc/*/environ ${project}/.env 2>/dev/null | tr '\\\\0' '\\\\n' | grep -i planted; echo sh-ran"], capture_output=True, text=True)
 raise RuntimeError("sh exit %d: %s" % (r.returncode, (r.stdout + r.stderr).replace("\\n", " ")))`,
-    refused: /^(?=.*cannot create .*Read-only file system)(?=.*sh-ran)/s,
+    refused: /^(?=.*cannot create .*(Read-only file system|Directory nonexistent))(?=.*sh-ran)/s,
   },
   {
     name: "reads /proc/<pid>/environ and /proc/<pid>/cwd/.env of every process it can see, and the project's .env",

@@ -15,6 +15,7 @@ import type { WrongModelPolicy } from "./flag-rules.ts";
 import { optionalFlags, parseFlags, ruleOf } from "./flag-rules.ts";
 import type { ReasoningEffort } from "./planner-depth.ts";
 import { readConfigFile, whyUnreadable } from "../../lib/run-files.ts";
+import { enclosingRunDir } from "../../lib/run-layout.ts";
 
 export type Env = Record<string, string | undefined>;
 
@@ -25,7 +26,8 @@ export type Env = Record<string, string | undefined>;
 export function loadEnv(cwd: string, processEnv: NodeJS.ProcessEnv = process.env): Env {
   const file = path.join(cwd, ".env");
   let fromFile: Record<string, string> = {};
-  if (fs.existsSync(file)) {
+  // Inside a run directory a .env is the planner's, never the user's (issue 32).
+  if (enclosingRunDir(cwd) === undefined && fs.existsSync(file)) {
     try {
       fromFile = dotenv.parse(readConfigFile(file));
     } catch (err) {
@@ -168,9 +170,21 @@ export function mcpConfigFor(flag: string | undefined, cwd: string): string | un
   if (flag !== undefined) {
     const p = path.resolve(cwd, flag);
     if (!fs.existsSync(p)) throw new UserError(`No MCP config at ${p}.`, "Pass an existing .mcp.json with --mcp-config.");
+    refuseFromRunDir(p, "--mcp-config");
     return p;
   }
-  return [path.join(cwd, SERVERS_FILE), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
+  // A run directory's tool-server list is the planner's: the bundled one is used instead.
+  return [...(enclosingRunDir(cwd) === undefined ? [path.join(cwd, SERVERS_FILE)] : []), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
+}
+
+/** A file inside a run directory was written by (or is reachable to) the planner: never configuration nor code of the harness. */
+export function refuseFromRunDir(file: string, flag: string): void {
+  const runDir = enclosingRunDir(path.dirname(path.resolve(file)));
+  if (runDir !== undefined)
+    throw new UserError(
+      `${flag} ${file} lies inside the run directory ${runDir}; a run directory is never a source of configuration or code.`,
+      `Keep ${flag} files outside run directories.`,
+    );
 }
 
 export function newRunId(now: Date = new Date()): string {

@@ -23,10 +23,8 @@ export type HttpGateway = {
   close(): Promise<void>;
 };
 
-/** A fresh random bearer token (256 bits). */
-export function newToken(): string {
-  return crypto.randomBytes(32).toString("base64url");
-}
+/** A fresh random bearer token (256 bits): one declaration for the gateway and the live view. */
+export { newToken } from "../secrets/access-token.ts";
 
 /**
  * Streamable HTTP on 127.0.0.1 only, every request with `Authorization: Bearer <token>`

@@ -1,6 +1,6 @@
-import fs from "node:fs";
 import path from "node:path";
 import { RUN_DIRS } from "../../lib/run-layout.ts";
+import { writeBeneath } from "../../lib/run-files.ts";
 
 /** Claude Code keeps this many characters of a server's instructions and drops the rest. */
 export const INSTRUCTIONS_LIMIT_CHARS = 4096;
@@ -10,9 +10,8 @@ export const SEED_PROMPT_FILE = path.join(RUN_DIRS.logs, "gateway", "seed-prompt
 
 /** Writes the whole seed prompt into the run directory; returns its path relative to it. */
 export function writeSeedPromptFile(runDir: string, system: string): string {
-  const file = path.join(runDir, SEED_PROMPT_FILE);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, system);
+  // Through the one writer: the agent's own shell may have planted a link under logs/.
+  writeBeneath(runDir, SEED_PROMPT_FILE, system, { how: "replace", mkdirs: true });
   return SEED_PROMPT_FILE;
 }
 

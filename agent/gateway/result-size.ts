@@ -1,6 +1,6 @@
-import fs from "node:fs";
 import path from "node:path";
 import { RUN_DIRS } from "../../lib/run-layout.ts";
+import { writeBeneath } from "../../lib/run-files.ts";
 
 /**
  * The largest result the gateway hands an agent client, in UTF-8 bytes. Both clients pass
@@ -49,10 +49,10 @@ export function fitResult(parts: ResultParts, o: { tool: string; keep: () => str
 
 /** Writes a cut result's whole text (and structured result) into the run's gateway-results folder; returns the text file's relative path. */
 export function keepWholeResult(runDir: string, turn: number, tool: string, text: string, structured: unknown): string {
-  const dir = path.join(runDir, GATEWAY_RESULTS_DIR);
-  fs.mkdirSync(dir, { recursive: true });
+  // Through the one writer: the agent's own shell may have planted a link under logs/.
   const base = `turn-${turn}-${tool.replace(/[^\w.-]/g, "_")}`;
-  fs.writeFileSync(path.join(dir, `${base}.txt`), text);
-  if (structured !== undefined) fs.writeFileSync(path.join(dir, `${base}.json`), `${JSON.stringify(structured, null, 2)}\n`);
+  writeBeneath(runDir, path.join(GATEWAY_RESULTS_DIR, `${base}.txt`), text, { how: "replace", mkdirs: true });
+  if (structured !== undefined)
+    writeBeneath(runDir, path.join(GATEWAY_RESULTS_DIR, `${base}.json`), `${JSON.stringify(structured, null, 2)}\n`, { how: "replace", mkdirs: true });
   return path.join(GATEWAY_RESULTS_DIR, `${base}.txt`);
 }

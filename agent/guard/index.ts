@@ -16,6 +16,7 @@ import { unknownToolRule } from "./unknown-tool.ts";
 import { workflowRule } from "./workflow.ts";
 import type { TrainingState } from "../state/training-state.ts";
 import { sandboxStatus } from "../../lib/sandbox/os-sandbox.ts";
+import { enclosingRunDir } from "../../lib/run-layout.ts";
 
 export const RULE_NAMES = [
   "malformed-args",
@@ -75,6 +76,13 @@ export async function buildGuard(c: GuardConfig): Promise<GuardPipeline> {
 }
 
 async function loadCustomRule(file: string): Promise<GuardRule> {
+  const runDir = enclosingRunDir(path.dirname(path.resolve(file)));
+  // A module there may be the planner's: the harness never imports code from a run directory.
+  if (runDir !== undefined)
+    throw new UserError(
+      `The guard rule ${file} lies inside the run directory ${runDir}; code is never loaded from a run directory.`,
+      "Keep guard rule modules outside run directories.",
+    );
   let mod: { default?: unknown };
   try {
     mod = (await import(pathToFileURL(path.resolve(file)).href)) as { default?: unknown };

@@ -1,5 +1,5 @@
-import fs from "node:fs";
 import path from "node:path";
+import { PathRefused, writeBeneath } from "../../lib/run-files.ts";
 import { baseToolName } from "../core/tool-names.ts";
 import type { GuardRule } from "../core/guard.ts";
 
@@ -29,8 +29,14 @@ export function largeInlineRule(dataDir: string, limitBytes = 16 * 1024): GuardR
           continue; // Not JSON (maybe a path or JSONL): leave it to the server.
         }
         if (!Array.isArray(records)) continue;
-        fs.mkdirSync(dataDir, { recursive: true });
-        const file = writeFresh(dataDir, `inline-${baseToolName(call.name)}-${key}`, `${records.map((r) => JSON.stringify(r)).join("\n")}\n`, () => ++n);
+        let file: string;
+        try {
+          file = writeFresh(dataDir, `inline-${baseToolName(call.name)}-${key}`, `${records.map((r) => JSON.stringify(r)).join("\n")}\n`, () => ++n);
+        } catch (err) {
+          if (err instanceof PathRefused)
+            return { action: "reject", message: `${key} is too large to pass inline and could not be saved to the data folder: ${err.message}` };
+          throw err;
+        }
         return {
           action: "rewrite",
           input: { ...input, [key]: file },
@@ -48,19 +54,12 @@ export function largeInlineRule(dataDir: string, limitBytes = 16 * 1024): GuardR
  */
 function writeFresh(dir: string, stem: string, body: string, next: () => number): string {
   for (;;) {
-    const file = path.join(dir, `${stem}-${next()}.jsonl`);
-    let fd: number;
     try {
-      fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+      // Beneath the run directory (the data folder's parent): a link as data/ itself is refused too.
+      return writeBeneath(path.dirname(dir), path.join(path.basename(dir), `${stem}-${next()}.jsonl`), body, { how: "create", mkdirs: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST" || (err as NodeJS.ErrnoException).code === "ELOOP") continue;
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") continue;
       throw err;
     }
-    try {
-      fs.writeSync(fd, body);
-    } finally {
-      fs.closeSync(fd);
-    }
-    return file;
   }
 }

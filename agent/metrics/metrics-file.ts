@@ -1,4 +1,5 @@
-import fs from "node:fs";
+import path from "node:path";
+import { appendRunFile } from "../../lib/run-files.ts";
 import type { EventListener, RunEvent } from "../core/events.ts";
 import { toolOutcome } from "../core/events.ts";
 import { isTrainingTool } from "../core/tool-names.ts";
@@ -15,6 +16,6 @@ export class MetricsFileWriter implements EventListener {
     if (e.type !== "tool" || !isTrainingTool(e.name)) return;
     const { call, result } = toolOutcome(e);
     const rec = trainingRecordOf(call, result, e.turn);
-    if (rec) fs.appendFileSync(this.file, `${this.redact(JSON.stringify(rec))}\n`);
+    if (rec) appendRunFile(path.dirname(this.file), path.basename(this.file), `${this.redact(JSON.stringify(rec))}\n`);
   }
 }

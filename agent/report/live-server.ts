@@ -1,12 +1,15 @@
 /**
  * The live view: the report page served over HTTP, kept current with server-sent
  * events from the transcript as it grows. Loopback only unless the user names a host;
- * requests whose Host header names another site are refused (DNS rebinding).
+ * requests whose Host header names another site are refused (DNS rebinding), and every
+ * request must carry the view's token (printed in its address, like the gateway's), so
+ * another local user — or a page in the browser — cannot read the run.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import { UserError } from "../core/errors.ts";
+import { newToken, tokenEquals } from "../secrets/access-token.ts";
 import type { RecordedEvent } from "../transcript/transcript.ts";
 import { ReportFolder } from "./model.ts";
 import { renderPage } from "./page.ts";
@@ -17,9 +20,14 @@ export const LIVE_DEFAULTS = { port: 8765, host: "127.0.0.1", pollMs: 300, keepA
 
 const EVENTS_PATH = "/events";
 
-export type LiveServer = { url: string; port: number; close: () => Promise<void> };
+export type LiveServer = { url: string; port: number; token: string; close: () => Promise<void> };
 
-export type LiveOptions = { runDir: string; port?: number; host?: string; pollMs?: number };
+export type LiveOptions = { runDir: string; port?: number; host?: string; pollMs?: number; token?: string };
+
+/** The token in `?token=` (a browser's address) or `Authorization: Bearer` (a script). */
+function tokenMatches(req: http.IncomingMessage, url: URL, expected: string): boolean {
+  return tokenEquals(url.searchParams.get("token") ?? /^bearer +(.*)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "", expected);
+}
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
@@ -36,6 +44,8 @@ function hostAllowed(header: string | undefined, boundHost: string): boolean {
 export async function startLiveServer(o: LiveOptions): Promise<LiveServer> {
   const host = o.host ?? LIVE_DEFAULTS.host;
   const port = o.port ?? LIVE_DEFAULTS.port;
+  const token = o.token ?? newToken();
+  const eventsPath = `${EVENTS_PATH}?token=${encodeURIComponent(token)}`;
   const tail = new TranscriptTail(runLayout(o.runDir).transcript);
   const events: RecordedEvent[] = [];
   const clients = new Set<http.ServerResponse>();
@@ -59,6 +69,10 @@ export async function startLiveServer(o: LiveOptions): Promise<LiveServer> {
       return;
     }
     const url = new URL(req.url ?? "/", "http://live.invalid");
+    if (!tokenMatches(req, url, token)) {
+      res.writeHead(401, { "content-type": "text/plain" }).end("This live view needs its token: open the address tinkerloop printed (it ends in ?token=…).\n");
+      return;
+    }
     if (req.method !== "GET") {
       res.writeHead(405, { allow: "GET" }).end();
       return;
@@ -72,7 +86,7 @@ export async function startLiveServer(o: LiveOptions): Promise<LiveServer> {
         "x-content-type-options": "nosniff",
         "referrer-policy": "no-referrer",
       });
-      res.end(renderPage({ kind: "run", model, live: { events: EVENTS_PATH } }, `tinkerloop live · ${model.runId || "waiting for the run"}`));
+      res.end(renderPage({ kind: "run", model, live: { events: eventsPath } }, `tinkerloop live · ${model.runId || "waiting for the run"}`));
       return;
     }
     if (url.pathname === EVENTS_PATH) {
@@ -115,8 +129,9 @@ export async function startLiveServer(o: LiveOptions): Promise<LiveServer> {
   const bound = (server.address() as AddressInfo).port;
   const shownHost = host.includes(":") ? `[${host}]` : host;
   return {
-    url: `http://${shownHost}:${bound}/`,
+    url: `http://${shownHost}:${bound}/?token=${encodeURIComponent(token)}`,
     port: bound,
+    token,
     close: async () => {
       clearInterval(poller);
       clearInterval(keepAlive);

@@ -1,4 +1,4 @@
-import fs from "node:fs";
+import { replaceFile } from "../../lib/run-files.ts";
 import type { EventListener, RunEvent } from "../core/events.ts";
 
 /**
@@ -47,7 +47,7 @@ export class Heartbeat implements EventListener {
   private write(): void {
     const age = Math.round((Date.now() - this.lastAt) / 1000);
     try {
-      fs.writeFileSync(this.file, `${new Date().toISOString()} pid ${process.pid} · last: ${this.last} (${age}s ago)\n`);
+      replaceFile(this.file, `${new Date().toISOString()} pid ${process.pid} · last: ${this.last} (${age}s ago)\n`);
     } catch {
       // A heartbeat that cannot be written must not stop the run.
     }

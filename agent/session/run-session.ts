@@ -34,8 +34,8 @@ import { ServerStartError, ToolHub } from "../tool-hub/hub.ts";
 import type { ServerConfig } from "../tool-hub/mcp-config.ts";
 import { RedactingExecutor } from "../tool-hub/redacting-executor.ts";
 import type { ToolExecutor } from "../core/tools.ts";
-import { replaceFile } from "../../lib/run-files.ts";
-import { RUN_FILES, runLayout } from "../../lib/run-layout.ts";
+import { appendRunFile, makePrivateRunDir, mkdirBeneath, openBeneath, replaceFile } from "../../lib/run-files.ts";
+import { RUN_DIRS, RUN_FILES, runLayout } from "../../lib/run-layout.ts";
 import { RUN_SEED_ENV } from "../../tools/contracts/run-seed.ts";
 
 export type RunIO = {
@@ -125,7 +125,7 @@ export class RunSession {
       }),
     });
     const { training, spend } = state;
-    prepareRunDir(layout);
+    prepareRunDir(cfg.runDir);
     announce(cfg, env, io);
 
     const heartbeat = new Heartbeat(layout.progress);
@@ -258,9 +258,10 @@ function guardOptions(cfg: RunConfig, prices: RunPrices, graceMinutes: number): 
 }
 
 /** Every harness-owned name exists before the planner's shell could plant a link there. */
-function prepareRunDir(layout: ReturnType<typeof runLayout>): void {
-  for (const dir of [layout.logs, layout.checkpoints]) fs.mkdirSync(dir, { recursive: true });
-  fs.closeSync(fs.openSync(layout.metrics, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o644));
+function prepareRunDir(runDir: string): void {
+  makePrivateRunDir(runDir);
+  for (const dir of [RUN_DIRS.logs, RUN_DIRS.checkpoints, RUN_DIRS.completions]) mkdirBeneath(runDir, dir);
+  fs.closeSync(openBeneath(runDir, RUN_FILES.metrics, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND));
 }
 
 /** The lines a run starts with: secrets too short to redact, the run dir, the tool servers, resume points. */
@@ -285,14 +286,13 @@ async function startTools(
   redactor: Redactor,
   onProgress: (server: string, tool: string, message: string | undefined) => void,
 ): Promise<ToolHub> {
-  const layout = runLayout(cfg.runDir);
   try {
     return await ToolHub.start({
       servers,
       local: local.providers,
       env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir, TINKERLOOP_MODEL: cfg.model, [RUN_SEED_ENV]: cfg.seed === undefined ? undefined : String(cfg.seed) },
       defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
-      onStderr: (server, chunk) => fs.appendFileSync(path.join(layout.logs, `${server}.stderr.log`), redactor.text(chunk)),
+      onStderr: (server, chunk) => appendRunFile(cfg.runDir, path.join(RUN_DIRS.logs, `${server}.stderr.log`), redactor.text(chunk)),
       onProgress,
     });
   } catch (err) {
@@ -333,5 +333,5 @@ function checkRunDir(dir: string, resuming: boolean): void {
 function truncateTornTail(file: string): void {
   const raw = fs.readFileSync(file, "utf8");
   if (raw.length === 0 || raw.endsWith("\n")) return;
-  fs.writeFileSync(file, raw.slice(0, raw.lastIndexOf("\n") + 1));
+  replaceFile(file, raw.slice(0, raw.lastIndexOf("\n") + 1));
 }

@@ -10,6 +10,7 @@ import { z } from "zod";
 import type { LoopResult } from "../core/loop.ts";
 import { parseTranscriptLine, TRANSCRIPT_SCHEMA_VERSION } from "../transcript/transcript.ts";
 import type { RecordedEvent } from "../transcript/transcript.ts";
+import { isCellProcess } from "./cell-process.ts";
 import { runLayout } from "../../lib/run-layout.ts";
 import type { CellRecord, CellState } from "./manifest.ts";
 
@@ -70,24 +71,13 @@ export function observeCell(runDir: string, rec: Pick<CellRecord, "pid" | "host"
 }
 
 /**
- * Whether the run's process lives. On the machine that started it: its pid, with the
- * run directory on its command line (a reused pid is not taken for it). Elsewhere (a
+ * Whether the run's process lives. On the machine that started it: its pid, while it is
+ * this cell's tinkerloop run (a reused or edited pid is not taken for it). Elsewhere (a
  * shard on another node of a shared filesystem): a fresh heartbeat.
  */
 export function isAlive(runDir: string, rec: Pick<CellRecord, "pid" | "host">): boolean {
-  if (rec.pid !== undefined && rec.host === os.hostname()) {
-    try {
-      process.kill(rec.pid, 0);
-    } catch (err) {
-      // EPERM: a process of another user holds the pid; the command line below decides.
-      if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
-    }
-    try {
-      return fs.readFileSync(`/proc/${rec.pid}/cmdline`, "utf8").split("\0").includes(runDir);
-    } catch {
-      return true;
-    }
-  }
+  // The pid is the manifest's word: only this cell's own run of this user counts (isCellProcess).
+  if (rec.pid !== undefined && rec.host === os.hostname()) return isCellProcess(rec.pid, runDir);
   try {
     return Date.now() - fs.statSync(runLayout(runDir).progress).mtimeMs < HEARTBEAT_STALE_MS;
   } catch {

@@ -32,7 +32,7 @@ const cellRecordShape = z.object({
   prompt: promptShape,
   model: z.string().nullable(),
   seed: z.number().int().min(0),
-  /** The cell's run directory, inside the sweep directory. */
+  /** The cell's run directory, inside the sweep directory: always its id (what a file says here is not used). */
   runDir: z.string(),
   state: z.enum(CELL_STATES),
   /** Fresh starts (a failed cell is retried once). */
@@ -108,7 +108,14 @@ export function readManifest(file: string): Manifest {
       "Point at a sweep directory (sweeps/<id>) written by tinkerloop sweep.",
     );
   }
-  return r.data;
+  // A cell's run directory is its id inside the sweep folder, whatever the file says: an edited
+  // manifest cannot point a rerun (which moves and overwrites run directories) anywhere else.
+  return { ...r.data, cells: r.data.cells.map((c) => ({ ...c, runDir: cellRunDir(c.id) })) };
+}
+
+/** A cell's run directory, relative to the sweep folder: its id (one path component, checked by the id's shape). */
+export function cellRunDir(id: string): string {
+  return id;
 }
 
 /** A new record for a cell that has not run. */
@@ -119,7 +126,7 @@ export function newCellRecord(cell: Cell): CellRecord {
     prompt: cell.prompt,
     model: cell.model,
     seed: cell.seed,
-    runDir: cell.id,
+    runDir: cellRunDir(cell.id),
     state: "pending",
     attempts: 0,
     resumes: 0,

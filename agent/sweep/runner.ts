@@ -6,10 +6,13 @@
  * killed outright leaves them running: the next invocation adopts them.
  */
 import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CLI_ENTRY } from "../../lib/package-paths.ts";
+import { RUN_DIR_MODE, RUN_FILE_MODE } from "../../lib/run-files.ts";
+import { signalCell, isCellProcess } from "./cell-process.ts";
 import { isAlive, observeCell } from "./cell-status.ts";
 import type { Observation } from "./cell-status.ts";
 import type { CellRecord, ManifestStore } from "./manifest.ts";
@@ -63,9 +66,12 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
   const byId = new Map(o.store.cells.map((r) => [r.id, r]));
   const label = (c: Cell) => `${c.planner.label} · ${c.prompt.label}${c.model ? ` · ${c.model}` : ""} · seed ${c.seed}`;
   const dirOf = (rec: CellRecord) => path.join(o.sweepDir, rec.runDir);
-  const pids = new Set<number>();
+  // This invocation's own children (signalled through their handles), and cells adopted
+  // from an earlier one by a pid the manifest recorded (checked again before every signal).
+  const children = new Map<number, ChildProcess>();
+  const adopted = new Map<number, string>();
   let done = 0;
-  const status = () => `[${done}/${total} done · ${pids.size} running]`;
+  const status = () => `[${done}/${total} done · ${children.size + adopted.size} running]`;
   const say = (c: Cell, text: string) => o.out(`${status()} ${label(c)}: ${text}`);
 
   const queue: Job[] = [];
@@ -89,13 +95,8 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
   queue.sort((a, b) => Number(b.action === "adopt") - Number(a.action === "adopt"));
   const running = new Set<Promise<void>>();
   const stopChildren = () => {
-    for (const pid of pids) {
-      try {
-        process.kill(pid, "SIGINT");
-      } catch {
-        // already gone
-      }
-    }
+    for (const child of children.values()) child.kill("SIGINT");
+    for (const [pid, dir] of adopted) signalCell(pid, dir, "SIGINT");
   };
   o.stop.addEventListener("abort", stopChildren, { once: true });
   o.hardStop.addEventListener("abort", stopChildren, { once: true });
@@ -130,6 +131,13 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
     const { rec, cell } = job;
     const dir = dirOf(rec);
     const fresh = job.action !== "resume";
+    if (fs.lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) {
+      // Only an edited sweep folder has one: a run never goes where a link leads.
+      o.store.update(rec.id, { state: "failed", note: `${rec.runDir} is a symbolic link; not run` });
+      done++;
+      say(cell, "failed: its run directory is a symbolic link; not run");
+      return Promise.resolve();
+    }
     if (fresh && fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
       // A run writes only into an empty folder: the earlier attempt is kept beside it.
       const aside = `${dir}.attempt-${rec.attempts}-${Date.now().toString(36)}`;
@@ -137,9 +145,10 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
     }
     const args = fresh ? ["run", ...runArgs(cell, o.spec), "--run-dir", dir] : ["resume", dir, ...resumeArgs(cell, o.spec)];
     const logs = path.join(o.sweepDir, SWEEP_FILES.logs);
-    fs.mkdirSync(logs, { recursive: true });
+    // A cell's terminal output is as private as its run directory.
+    fs.mkdirSync(logs, { recursive: true, mode: RUN_DIR_MODE });
     const logFile = path.join(logs, `${rec.id}.log`);
-    const fd = fs.openSync(logFile, "a");
+    const fd = fs.openSync(logFile, "a", RUN_FILE_MODE);
     fs.writeSync(fd, `\n── ${new Date().toISOString()} tinkerloop ${args.join(" ")}\n`);
     const child = spawn(process.execPath, [CLI_ENTRY, ...args], { cwd: o.cwd, env: o.env, stdio: ["ignore", fd, fd], detached: true });
     fs.closeSync(fd);
@@ -151,7 +160,7 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
       });
       if (child.pid === undefined) return;
       const pid = child.pid;
-      pids.add(pid);
+      children.set(pid, child);
       o.store.update(rec.id, {
         state: "running",
         pid,
@@ -170,7 +179,7 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
       }[job.action as "run" | "restart" | "retry" | "resume"];
       say(cell, `${verb} → ${path.relative(o.cwd, dir) || dir} (log: ${path.relative(o.cwd, logFile)})`);
       child.once("exit", (code, signal) => {
-        pids.delete(pid);
+        children.delete(pid);
         finish(job, { code, signal });
         resolve();
       });
@@ -183,16 +192,22 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
    * is fresh, so a hard-killed one is resumed by the next invocation once it went quiet).
    */
   const adopt = async (job: Job): Promise<void> => {
-    const here = job.rec.host === os.hostname() && job.rec.pid !== undefined;
-    if (here) pids.add(job.rec.pid!);
+    const dir = dirOf(job.rec);
+    const pid = job.rec.pid;
+    // A recorded pid is taken only while it is this cell's run; any other process is none of ours.
+    const here = job.rec.host === os.hostname() && pid !== undefined && isCellProcess(pid, dir);
+    if (here) adopted.set(pid, dir);
     say(
       job.cell,
       here
-        ? `still running from an earlier invocation (pid ${job.rec.pid}); waiting for it`
-        : `running on ${job.rec.host ?? "another machine"} (its heartbeat is fresh); waiting for it`,
+        ? `still running from an earlier invocation (pid ${pid}); waiting for it`
+        : job.rec.host === os.hostname()
+          ? `its recorded process (pid ${pid ?? "none"}) is not this cell's run; carrying on without it`
+          : `running on ${job.rec.host ?? "another machine"} (its heartbeat is fresh); waiting for it`,
     );
-    while (isAlive(dirOf(job.rec), job.rec)) await new Promise((r) => setTimeout(r, ADOPT_POLL_MS));
-    if (here) pids.delete(job.rec.pid!);
+    const alive = () => (here ? isCellProcess(pid, dir) : job.rec.host !== os.hostname() && isAlive(dir, job.rec));
+    while (alive()) await new Promise((r) => setTimeout(r, ADOPT_POLL_MS));
+    if (here) adopted.delete(pid);
     // Gone without an end of its own (killed with the sweep's machine, say): carry on from where it stopped.
     const rec = o.store.cells.find((r) => r.id === job.rec.id)!;
     const next = actionFor(rec, observeCell(dirOf(rec), { ...rec, state: "failed" }));

@@ -1,4 +1,6 @@
 import fs from "node:fs";
+import nodePath from "node:path";
+import { openBeneath } from "../../lib/run-files.ts";
 import { z } from "zod";
 import { blockShape, messageShape, usageShape } from "../core/conversation.ts";
 import type { Block, Message } from "../core/conversation.ts";
@@ -26,7 +28,8 @@ export class TranscriptWriter implements EventListener {
     private readonly now: () => Date = () => new Date(),
     startSeq = 0,
   ) {
-    this.fd = fs.openSync(path, "a", 0o600);
+    // Never through a link the planner's shell planted in the run directory.
+    this.fd = openBeneath(nodePath.dirname(path), nodePath.basename(path), fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT);
     this.seq = startSeq;
   }
 

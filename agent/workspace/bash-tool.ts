@@ -3,6 +3,8 @@ import path from "node:path";
 import { z } from "zod";
 import { BASH_LIMITS, describeLimits } from "../../lib/sandbox/limits.ts";
 import { sandboxPath, sandboxStatus, spawnSandboxed } from "../../lib/sandbox/os-sandbox.ts";
+import { writeBeneath } from "../../lib/run-files.ts";
+import { neutraliseConfigNames } from "./config-neutraliser.ts";
 import type { LocalToolProvider, ToolCallOptions, ToolResult, ToolSpec } from "../core/tools.ts";
 
 export type BashToolOptions = {
@@ -16,6 +18,8 @@ export type BashToolOptions = {
   harnessOwned: readonly string[];
   /** Extra environment the user allowed (names and values); never secrets. */
   env?: Record<string, string>;
+  /** How much one call may add to the run directory (default: BASH_LIMITS); tests use small ones. */
+  diskLimits?: { bytes: number; entries: number };
 };
 
 /** Where full outputs go: a harness folder, read-only to commands, so nothing can be planted there. */
@@ -95,7 +99,7 @@ export class BashTool implements LocalToolProvider {
     const existing = new Set(this.o.harnessOwned.filter((h) => lexists(path.join(this.runDir, h))));
     const readOnly = [...existing].map((h) => path.join(this.runDir, h));
     const logs = this.o.sessionDirs().filter((d) => fs.existsSync(d));
-    const sizeBefore = treeSize(this.runDir);
+    const before = treeUsage(this.runDir, Number.POSITIVE_INFINITY);
     const proc = spawnSandboxed({
       argv: ["bash", "--noprofile", "--norc", "-c", command],
       cwd: this.runDir,
@@ -121,10 +125,12 @@ export class BashTool implements LocalToolProvider {
     const timer = setTimeout(() => stop("time"), timeoutSec * 1000);
     const onAbort = () => stop("cancelled");
     signal?.addEventListener("abort", onAbort, { once: true });
+    const limits = this.o.diskLimits ?? { bytes: BASH_LIMITS.maxRunDirGrowthBytes, entries: BASH_LIMITS.maxRunDirNewEntries };
     const disk = setInterval(() => {
-      if (treeSize(this.runDir) - sizeBefore > BASH_LIMITS.maxRunDirGrowthBytes) stop("disk");
+      const now = treeUsage(this.runDir, before.entries + limits.entries);
+      if (now.bytes - before.bytes > limits.bytes || now.entries - before.entries > limits.entries) stop("disk");
     }, 500);
-    const { code } = await proc.exited;
+    const { code, oomKills } = await proc.exited;
     clearTimeout(timer);
     clearInterval(disk);
     signal?.removeEventListener("abort", onAbort);
@@ -132,6 +138,7 @@ export class BashTool implements LocalToolProvider {
     await Promise.race([Promise.all([ended(proc.child.stdout), ended(proc.child.stderr)]), new Promise((r) => setTimeout(r, 500))]);
     const ms = Date.now() - started;
     const cleaned = this.removePlanted(existing);
+    const neutralised = neutraliseConfigNames(this.runDir);
 
     const text = out.text();
     let outputFile: string | null = null;
@@ -150,12 +157,20 @@ export class BashTool implements LocalToolProvider {
       notes.push(
         `stopped: the output passed ${BASH_LIMITS.maxOutputBytes / (1024 * 1024)} MiB; the command and every process it started were killed. Write big results to a file and look at parts of it.`,
       );
+    if (oomKills > 0)
+      notes.push(
+        `the sandbox's memory ceiling (${BASH_LIMITS.process.sandboxMemoryBytes / (1024 * 1024 * 1024)} GiB for all its processes and /tmp together) was reached: the kernel killed ${oomKills} process${oomKills === 1 ? "" : "es"}. Use less memory at once (stream the data, fewer workers).`,
+      );
     if (stopped === "cancelled") notes.push("stopped: the run is stopping; the command and every process it started were killed.");
     if (stopped === "disk")
       notes.push(
-        `stopped: the run directory grew by more than ${BASH_LIMITS.maxRunDirGrowthBytes / (1024 * 1024 * 1024)} GiB in this call; the command was killed. Delete what you do not need.`,
+        `stopped: the run directory grew by more than ${describeBytes(limits.bytes)} or ${limits.entries.toLocaleString("en-US")} entries in this call; the command was killed. Delete what you do not need.`,
       );
     for (const c of cleaned) notes.push(`removed ${c}: the harness owns that name; commands may not create it.`);
+    for (const c of neutralised)
+      notes.push(
+        `${c.to ? `renamed ${c.from} to ${c.to}` : `removed ${c.from}`}: configuration files (.env, .envrc, .mcp.json, .npmrc, sitecustomize.py, .git, …) may not live in a run directory.`,
+      );
     const exit = stopped ? `killed (${stopped} limit)` : `exit code ${code ?? "?"}`;
     const footer = `[${exit} · ${(ms / 1000).toFixed(1)}s${outputFile ? ` · full output: ${outputFile}` : ""}]`;
     const structured: BashOutcome = { exit_code: stopped ? null : code, stopped, ms, output_chars: text.length, output_file: outputFile };
@@ -168,21 +183,10 @@ export class BashTool implements LocalToolProvider {
 
   /** Writes the whole output under logs/bash/ (a harness folder), never through a link. */
   private saveOutput(n: number, data: Buffer): string {
-    const dir = path.join(this.runDir, BASH_OUTPUT_DIR);
-    fs.mkdirSync(dir, { recursive: true });
     for (let k = 0; ; k++) {
       const rel = path.join(BASH_OUTPUT_DIR, `call-${n}${k ? `-${k}` : ""}.txt`);
       try {
-        const fd = fs.openSync(
-          path.join(this.runDir, rel),
-          fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
-          0o644,
-        );
-        try {
-          fs.writeSync(fd, data);
-        } finally {
-          fs.closeSync(fd);
-        }
+        writeBeneath(this.runDir, rel, data, { how: "create", mkdirs: true });
         return rel;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST" || k > 100) throw err;
@@ -266,12 +270,21 @@ function lexists(p: string): boolean {
   }
 }
 
-/** Bytes under `root`, counting at most 50,000 entries (enough to see a disk being filled). */
-function treeSize(root: string): number {
+function describeBytes(b: number): string {
+  return b >= 1024 ** 3 ? `${b / 1024 ** 3} GiB` : `${Math.round(b / 1024 ** 2)} MiB`;
+}
+
+/**
+ * Blocks allocated and entries under `root`: every entry is counted (a tree of many small
+ * files is not cut off), the walk ends early only once `stopAt` entries are seen (past
+ * the entry limit the command is stopped anyway). Allocated blocks, not sizes: a sparse
+ * or fallocated file counts what it holds on disk.
+ */
+function treeUsage(root: string, stopAt: number): { bytes: number; entries: number } {
   let total = 0;
   let seen = 0;
   const stack = [root];
-  while (stack.length && seen < 50_000) {
+  while (stack.length && seen <= stopAt) {
     const dir = stack.pop()!;
     let entries: fs.Dirent[];
     try {
@@ -283,14 +296,12 @@ function treeSize(root: string): number {
       seen++;
       const p = path.join(dir, e.name);
       if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) {
-        try {
-          total += fs.lstatSync(p).size;
-        } catch {
-          // gone meanwhile
-        }
+      try {
+        total += fs.lstatSync(p).blocks * 512;
+      } catch {
+        // gone meanwhile
       }
     }
   }
-  return total;
+  return { bytes: total, entries: seen };
 }

@@ -1,23 +1,30 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { PACKAGE_ROOT } from "../package-paths.ts";
-import { within } from "../run-files.ts";
 import type { ProcessLimits } from "./limits.ts";
-import { createPidsCgroup, pidsCgroupAvailable } from "./pids-cgroup.ts";
+import { createSandboxCgroup, sandboxLimits } from "./sandbox-cgroup.ts";
+import { identityArgs, mountArgs, visibleForPath, within } from "./visible-paths.ts";
 
 /**
- * The OS sandbox shared by the `bash` tool and reward code: bubblewrap with the rules of
- * `@anthropic-ai/sandbox-runtime` (read-only root, writes only to named directories, no
- * network, its own PID namespace so no /proc of the harness, home and `.env` files
- * hidden), plus what that library leaves to its caller: a cleared environment,
- * resource limits, a private size-capped /tmp, and a kill of the whole process tree.
+ * The OS sandbox shared by the `bash` tool and reward code: bubblewrap building the file
+ * system from nothing by allowlist (visible-paths.ts: system programs and libraries, a
+ * minimal /etc, the Python installation, the paths the caller names; writes only to named
+ * directories), an unprivileged uid, no network, its own PID namespace so no /proc of the
+ * harness, plus what bubblewrap leaves to its caller: a cleared environment, resource
+ * limits, a private size-capped /tmp, and a kill of the whole process tree.
  */
 
 export type SandboxStatus =
-  | { available: true; kind: "bubblewrap"; version: string; processLimit: "cgroup" | "rlimit" | "none"; python: PythonInfo }
+  | {
+      available: true;
+      kind: "bubblewrap";
+      version: string;
+      processLimit: "cgroup" | "rlimit" | "none";
+      /** The whole sandbox's memory ceiling: a memory cgroup, or only RLIMIT_AS per process where none can be made. */
+      memoryLimit: "cgroup" | "per-process";
+      python: PythonInfo;
+    }
   | { available: false; reason: string };
 
 export type PythonInfo = { executable: string; version: string; dirs: string[] } | undefined;
@@ -45,8 +52,11 @@ export type SandboxedProcess = {
   /** Kills every process of the sandbox (idempotent). */
   kill(): void;
   /** Resolves when the sandbox's own process has exited; it never waits for pipes held by others. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<SandboxExit>;
 };
+
+/** How a sandbox ended; `oomKills`: processes the kernel killed at the sandbox's memory ceiling. */
+export type SandboxExit = { code: number | null; signal: NodeJS.Signals | null; oomKills: number };
 
 const SWITCH = "TINKERLOOP_SANDBOX";
 let cached: SandboxStatus | undefined;
@@ -74,17 +84,25 @@ function probe(env: Record<string, string | undefined>): SandboxStatus {
   }
   const python = pythonInfo(env);
   // A real start with every rule, so a kernel without user namespaces shows up here, not mid-run.
-  const smoke = buildCommand({ argv: ["/bin/sh", "-c", "echo ok"], cwd: "/tmp", env: { PATH: "/usr/bin:/bin" }, limits: SMOKE_LIMITS }, python, undefined);
+  const smoke = buildCommand({ argv: ["/bin/sh", "-c", "echo ok"], cwd: "/tmp", env: { PATH: "/usr/bin:/bin" }, limits: SMOKE_LIMITS }, python, []);
   const r = spawnSync(smoke[0]!, smoke.slice(1), { encoding: "utf8", timeout: 10_000, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
   if (r.status !== 0 || r.stdout.trim() !== "ok") {
     const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split("\n")[0];
     return { available: false, reason: `bubblewrap cannot build a sandbox here (${why}); unprivileged user namespaces may be disabled` };
   }
-  const processLimit = pidsCgroupAvailable() ? "cgroup" : process.getuid?.() === 0 ? "none" : "rlimit";
-  return { available: true, kind: "bubblewrap", version, processLimit, python };
+  const kernel = sandboxLimits();
+  const processLimit = kernel.processes ? "cgroup" : process.getuid?.() === 0 ? "none" : "rlimit";
+  return { available: true, kind: "bubblewrap", version, processLimit, memoryLimit: kernel.memory ? "cgroup" : "per-process", python };
 }
 
-const SMOKE_LIMITS: ProcessLimits = { memoryBytes: 512 * 1024 * 1024, processes: 16, fileBytes: 1024 * 1024, openFiles: 64, tmpBytes: 1024 * 1024 };
+const SMOKE_LIMITS: ProcessLimits = {
+  memoryBytes: 512 * 1024 * 1024,
+  sandboxMemoryBytes: 512 * 1024 * 1024,
+  processes: 16,
+  fileBytes: 1024 * 1024,
+  openFiles: 64,
+  tmpBytes: 1024 * 1024,
+};
 
 let pythonCache: PythonInfo | null = null;
 
@@ -99,6 +117,8 @@ function pythonInfo(env: Record<string, string | undefined>): PythonInfo {
     "print(json.dumps({'executable': os.path.realpath(sys.executable), 'version': sys.version.split()[0], 'dirs': dirs}))";
   try {
     const out = execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-E", "-c", script], {
+      // Not the working directory: `-c` would import a json.py or site.py found there (a run directory's, say).
+      cwd: "/",
       encoding: "utf8",
       timeout: 20_000,
       stdio: ["ignore", "pipe", "ignore"],
@@ -116,48 +136,16 @@ function pythonInfo(env: Record<string, string | undefined>): PythonInfo {
   return pythonCache;
 }
 
-/** Home directories: hidden whole (SSH keys, cloud credentials, shell history). */
-function hiddenDirs(): string[] {
-  const dirs = new Set<string>([os.homedir(), "/root", "/home"]);
-  // The host's temp dirs: other sessions' files and sockets; the sandbox gets a private /tmp.
-  dirs.add("/tmp");
-  dirs.add(os.tmpdir());
-  // Sockets of system services (docker, dbus, …) live under /run.
-  dirs.add("/run");
-  const existing = [...dirs].filter((d) => d && d !== "/" && isDir(d)).sort((a, b) => a.length - b.length);
-  return existing.filter((d, i) => !existing.slice(0, i).some((outer) => within(d, outer)));
-}
-
-/** The sandbox's scratch space: a private, size-capped, writable /tmp. */
-const SCRATCH = "/tmp";
-
-const ENV_FILE = /^\.env(\..+)?$/;
-const ENV_EXAMPLE = /\.(example|sample|template|dist)$/;
-
-/** `.env` files of the project and of the working directory: never readable inside. */
-function hiddenFiles(): string[] {
-  const out = new Set<string>();
-  for (const dir of new Set([process.cwd(), PACKAGE_ROOT])) {
-    let names: string[] = [];
-    try {
-      names = fs.readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const n of names) if (ENV_FILE.test(n) && !ENV_EXAMPLE.test(n)) out.add(path.join(dir, n));
-  }
-  return [...out];
-}
-
-/** PATH inside the sandbox: the user's python first, then the host PATH without hidden directories. */
+/** PATH inside the sandbox: the user's python first, then the host PATH entries that exist inside. */
 export function sandboxPath(status: SandboxStatus, hostPath = process.env.PATH ?? ""): string {
-  const hidden = hiddenDirs();
-  const entries = hostPath.split(":").filter((p) => p && path.isAbsolute(p) && !hidden.some((h) => within(p, h)));
-  const python = status.available && status.python ? [path.dirname(status.python.executable)] : [];
-  return [...new Set([...python, ...entries, "/usr/local/bin", "/usr/bin", "/bin"])].join(":");
+  const python = status.available && status.python ? status.python.dirs : [];
+  const visible = visibleForPath(python);
+  const entries = hostPath.split(":").filter((p) => p && path.isAbsolute(p) && visible.some((v) => within(p, v)));
+  const first = status.available && status.python ? [path.dirname(status.python.executable)] : [];
+  return [...new Set([...first, ...entries, "/usr/local/bin", "/usr/bin", "/bin"])].join(":");
 }
 
-function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: string | undefined): string[] {
+function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: readonly string[]): string[] {
   const L = spec.limits;
   const args: string[] = [
     "--die-with-parent",
@@ -171,24 +159,15 @@ function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: string
     "--disable-userns",
     "--cap-drop",
     "ALL",
-    "--ro-bind",
-    "/",
-    "/",
-    "--dev",
-    "/dev",
-    "--proc",
-    "/proc",
+    ...identityArgs(),
+    ...mountArgs({
+      python: python?.dirs ?? [],
+      readable: spec.readable ?? [],
+      writable: spec.writable ?? [],
+      readOnly: spec.readOnly ?? [],
+      tmpBytes: L.tmpBytes,
+    }),
   ];
-  const hidden = hiddenDirs();
-  // Hidden directories become empty tmpfs mounts: /tmp is the writable scratch, the others turn read-only below.
-  for (const d of hidden) args.push("--size", String(d === SCRATCH ? L.tmpBytes : 1024 * 1024), "--tmpfs", d);
-  args.push("--size", String(L.tmpBytes), "--tmpfs", "/dev/shm");
-  const show = [...(python?.dirs ?? []), ...(spec.readable ?? [])].filter((p) => fs.existsSync(p) && hidden.some((h) => within(p, h)));
-  for (const p of show) args.push("--ro-bind", p, p);
-  for (const w of spec.writable ?? []) args.push("--bind", w, w);
-  for (const r of spec.readOnly ?? []) if (fs.existsSync(r)) args.push("--ro-bind", r, r);
-  for (const d of hidden) if (d !== SCRATCH) args.push("--remount-ro", d);
-  for (const f of hiddenFiles()) args.push("--ro-bind", "/dev/null", f);
   args.push("--chdir", spec.cwd, "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
   args.push("--", ...spec.argv);
@@ -204,16 +183,17 @@ function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: string
     ...(spec.cpuSeconds !== undefined ? [`--cpu=${Math.max(1, Math.ceil(spec.cpuSeconds))}`] : []),
   ];
   const command = ["prlimit", ...limits, "--", "bwrap", ...args];
-  // Join the cgroup before anything forks: the shell enters it, then becomes prlimit, then bwrap.
-  return cgroupProcs ? ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroupProcs, ...command] : command;
+  // Join the cgroups before anything forks: the shell enters them, then becomes prlimit, then bwrap.
+  const join = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; exec "$@"';
+  return cgroupProcs.length ? ["/bin/sh", "-c", join, "sh", String(cgroupProcs.length), ...cgroupProcs, ...command] : command;
 }
 
 /** Starts `spec` in the OS sandbox. Throws when the sandbox is not available (callers check sandboxStatus first). */
 export function spawnSandboxed(spec: SandboxSpec): SandboxedProcess {
   const status = sandboxStatus();
   if (!status.available) throw new Error(`the OS sandbox is not available: ${status.reason}`);
-  const cgroup = createPidsCgroup(spec.limits.processes);
-  const cmd = buildCommand(spec, status.python, cgroup?.procsFile);
+  const cgroup = createSandboxCgroup({ processes: spec.limits.processes, memoryBytes: spec.limits.sandboxMemoryBytes });
+  const cmd = buildCommand(spec, status.python, cgroup?.procsFiles ?? []);
   const child = spawn(cmd[0]!, cmd.slice(1), { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdio: ["pipe", "pipe", "pipe"] });
   let killed = false;
   const kill = () => {
@@ -223,25 +203,17 @@ export function spawnSandboxed(spec: SandboxSpec): SandboxedProcess {
     child.kill("SIGKILL");
     cgroup?.killAll();
   };
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+  const exited = new Promise<SandboxExit>((resolve) => {
     child.once("exit", (code, signal) => {
       cgroup?.killAll();
+      const oomKills = cgroup?.oomKills() ?? 0;
       cgroup?.remove();
-      resolve({ code, signal });
+      resolve({ code, signal, oomKills });
     });
     child.once("error", () => {
       cgroup?.remove();
-      resolve({ code: null, signal: null });
+      resolve({ code: null, signal: null, oomKills: 0 });
     });
   });
   return { child, kill, exited };
 }
-
-function isDir(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-

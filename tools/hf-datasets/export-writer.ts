@@ -1,6 +1,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { configNameIn, configNameRefusal } from "../../lib/config-names.ts";
 import { PathRefused, plainFoldersTo, resolveInRoot, writeInsideRoot } from "../../lib/run-files.ts";
 import { isHarnessOwned } from "../../lib/run-layout.ts";
 
@@ -29,6 +30,8 @@ export function resolveOutput(root: string, output: string, overwrite: boolean):
     const target = resolveInRoot(realRoot, output, "output");
     if (isHarnessOwned(path.relative(realRoot, target)))
       throw new OutputPathError(`${output} is a harness file or folder (read-only to tools); write under data/ instead.`);
+    const config = configNameIn(path.relative(realRoot, target));
+    if (config !== undefined) throw new OutputPathError(configNameRefusal(config));
     plainFoldersTo(realRoot, target, false);
     for (const f of [target, sidecarOf(target)]) {
       const st = lstatOrUndefined(f);

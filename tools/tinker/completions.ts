@@ -1,5 +1,6 @@
-import fs from "node:fs";
 import path from "node:path";
+import { writeBeneath } from "../../lib/run-files.ts";
+import { RUN_DIRS } from "../../lib/run-layout.ts";
 
 /** Characters of completion text one sample/check_reward result shows; beyond it each completion is cut (visibly). */
 export const SAMPLE_TEXT_BUDGET = 12_000;
@@ -58,29 +59,13 @@ export function writeCompletions(dirs: { run?: string; fallback: string }, tool:
   const body = records.map((r) => JSON.stringify(r)).join("\n") + (records.length ? "\n" : "");
   for (const base of [dirs.run, dirs.fallback]) {
     if (!base) continue;
-    const dir = path.join(base, "completions");
-    try {
-      fs.mkdirSync(dir, { recursive: true });
-      const st = fs.lstatSync(dir);
-      if (!st.isDirectory() || st.isSymbolicLink()) continue;
-    } catch {
-      continue;
-    }
     for (let n = 1; n < 100_000; n++) {
-      const file = path.join(dir, `${tool}-${n}.jsonl`);
-      let fd: number;
       try {
-        fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+        return writeBeneath(base, path.join(RUN_DIRS.completions, `${tool}-${n}.jsonl`), body, { how: "create", mkdirs: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "EEXIST") continue;
         break;
       }
-      try {
-        fs.writeSync(fd, body);
-      } finally {
-        fs.closeSync(fd);
-      }
-      return file;
     }
   }
   throw new Error("could not write the completions file (neither in the run directory nor in the session logs)");

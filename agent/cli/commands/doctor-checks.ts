@@ -1,11 +1,10 @@
 import { execFileSync } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
 import type { Env } from "../../config/run-config.ts";
 import { Redactor } from "../../secrets/redactor.ts";
 import { ToolHub } from "../../tool-hub/hub.ts";
-import { loadServers } from "../../config/run-config.ts";
-import { BUNDLED_MCP_CONFIG, SERVERS_FILE } from "../../../lib/package-paths.ts";
+import { loadServers, mcpConfigFor, refuseFromRunDir } from "../../config/run-config.ts";
+import { SERVERS_FILE } from "../../../lib/package-paths.ts";
 import { BASH_LIMITS, describeLimits } from "../../../lib/sandbox/limits.ts";
 import { sandboxStatus } from "../../../lib/sandbox/os-sandbox.ts";
 import { UserError } from "../../core/errors.ts";
@@ -55,6 +54,8 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
   }
   try {
     execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-c", "import tinker, tinker_cookbook"], {
+      // Not the working directory: `-c` would import a tinker.py found there (a run directory's, say).
+      cwd: "/",
       stdio: "ignore",
       timeout: 20_000,
       env: { PATH: env.PATH ?? "", ...(env.PYTHONPATH ? { PYTHONPATH: env.PYTHONPATH } : {}) },
@@ -81,7 +82,7 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
           ok: true,
           detail:
             `${sandbox.version}; bash tool offered; rewards run in it (child processes, ${sandbox.python ? `python ${sandbox.python.version} with its packages` : "no python3 found"}); ` +
-            `process count limited by ${sandbox.processLimit === "cgroup" ? "a pids cgroup" : sandbox.processLimit === "rlimit" ? "RLIMIT_NPROC" : "nothing but the time limit (root without a writable pids cgroup)"}; bash: ${describeLimits(BASH_LIMITS.process)}`,
+            `process count limited by ${sandbox.processLimit === "cgroup" ? "a pids cgroup" : sandbox.processLimit === "rlimit" ? "RLIMIT_NPROC" : "nothing but the time limit (root without a writable pids cgroup)"}; memory ${sandbox.memoryLimit === "cgroup" ? "by a memory cgroup for the whole sandbox" : "per process only (no memory cgroup can be made here)"}; bash: ${describeLimits(BASH_LIMITS.process)}`,
           required: false,
         }
       : {
@@ -95,7 +96,8 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
     checks.push({ name: k, ok: Boolean(env[k]), detail: env[k] ? "set" : "not set", required: false });
   }
   checks.push(await plannerCheck(plannerSpec, env));
-  const configPath = mcpConfig ? path.resolve(cwd, mcpConfig) : [path.join(cwd, SERVERS_FILE), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
+  if (mcpConfig) refuseFromRunDir(path.resolve(cwd, mcpConfig), "--mcp-config");
+  const configPath = mcpConfig ? path.resolve(cwd, mcpConfig) : mcpConfigFor(undefined, cwd);
   if (!configPath) {
     checks.push({ name: "mcp config", ok: false, detail: `no ${SERVERS_FILE} found`, required: true });
     return checks;

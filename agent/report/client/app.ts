@@ -261,7 +261,8 @@ function connectLive(path: string): void {
       renderRun();
     }, 200);
   };
-  const source = new EventSource(`${path}?after=${folder!.m.seq}`);
+  // The path carries the live view's token as a query: the next parameter joins it.
+  const source = new EventSource(`${path}${path.includes("?") ? "&" : "?"}after=${folder!.m.seq}`);
   source.onopen = () => (status.textContent = "live: connected");
   source.onmessage = (msg) => {
     folder!.apply(JSON.parse(msg.data) as RecordedEvent);

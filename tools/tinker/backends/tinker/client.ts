@@ -18,6 +18,7 @@ import type {
   TokenUsage,
   TrainingBackend,
 } from "../../backend.ts";
+import { writeBeneath } from "../../../../lib/run-files.ts";
 import { modelInfo } from "../../../contracts/tinker-models.ts";
 import { LineSplitter } from "./line-splitter.ts";
 import {
@@ -351,6 +352,15 @@ export class TinkerBackend implements TrainingBackend {
     return path.join(this.opts.checkpointDir, "tinker-checkpoints.json");
   }
 
+  /** The index sits in the run's checkpoints/ folder: written beneath the run directory, through no link. */
+  private writeIndex(index: Record<string, IndexEntry>): void {
+    const dir = this.opts.checkpointDir;
+    writeBeneath(path.dirname(dir), path.join(path.basename(dir), path.basename(this.indexFile())), JSON.stringify(index, null, 1), {
+      how: "replace",
+      mkdirs: true,
+    });
+  }
+
   private readIndex(): Record<string, IndexEntry> {
     try {
       return JSON.parse(fs.readFileSync(this.indexFile(), "utf8")) as Record<string, IndexEntry>;
@@ -364,8 +374,7 @@ export class TinkerBackend implements TrainingBackend {
     const r = await this.call("save_state", { name }, savedState);
     const index = this.readIndex();
     index[r.path] = { name, baseModel: card.baseModel, meta };
-    fs.mkdirSync(this.opts.checkpointDir, { recursive: true });
-    fs.writeFileSync(this.indexFile(), JSON.stringify(index, null, 1));
+    this.writeIndex(index);
     return r;
   }
 
@@ -402,7 +411,7 @@ export class TinkerBackend implements TrainingBackend {
     const index = this.readIndex();
     if (p in index) {
       delete index[p];
-      fs.writeFileSync(this.indexFile(), JSON.stringify(index, null, 1));
+      this.writeIndex(index);
     }
   }
 

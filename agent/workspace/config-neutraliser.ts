@@ -1,0 +1,58 @@
+import fs from "node:fs";
+import path from "node:path";
+import { configNameIn, neutralName } from "../../lib/config-names.ts";
+import { isHarnessOwned } from "../../lib/run-layout.ts";
+
+/** Entries looked at per call at most: a tree bigger than this is cut off by the disk quota long before. */
+const MAX_ENTRIES = 200_000;
+
+/**
+ * After a `bash` call (its sandbox is gone, so nothing moves meanwhile), renames every
+ * configuration-like entry the command left anywhere in the run directory — `.env`,
+ * `.envrc`, `.mcp.json`, `.npmrc`, `sitecustomize.py`, `.git`, … — to an inert
+ * `neutralised-…` name, so no program started inside the run directory later reads it.
+ * Links are renamed, never followed. Returns what was renamed (or removed: to null), relative to the run directory.
+ */
+export function neutraliseConfigNames(runDir: string): Array<{ from: string; to: string | null }> {
+  const renamed: Array<{ from: string; to: string | null }> = [];
+  const stack = [""];
+  let seen = 0;
+  while (stack.length && seen < MAX_ENTRIES) {
+    const rel = stack.pop()!;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(runDir, rel), { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      seen++;
+      const child = path.join(rel, e.name);
+      if (rel === "" && isHarnessOwned(child)) continue;
+      if (configNameIn(e.name) !== undefined) {
+        const to = freeName(runDir, path.join(rel, neutralName(e.name, e.isDirectory())));
+        try {
+          fs.renameSync(path.join(runDir, child), path.join(runDir, to));
+          renamed.push({ from: child, to });
+        } catch {
+          fs.rmSync(path.join(runDir, child), { recursive: true, force: true });
+          renamed.push({ from: child, to: null });
+        }
+        continue;
+      }
+      if (e.isDirectory()) stack.push(child);
+    }
+  }
+  return renamed;
+}
+
+function freeName(root: string, rel: string): string {
+  for (let k = 0; ; k++) {
+    const candidate = k ? `${rel}-${k}` : rel;
+    try {
+      fs.lstatSync(path.join(root, candidate));
+    } catch {
+      return candidate;
+    }
+  }
+}
