@@ -18,7 +18,7 @@ class Rollout:
         self.tokens = array("q", tokens)
         self.logprobs = array("d", logprobs)
         # The policy datum's parts that do not depend on the advantage, built while the rest
-        # of the batch is still sampling (see Worker.prepare); None: built at the step.
+        # of the batch is still sampling (see PolicyMethods.prepare, worker_policy.py); None: built at the step.
         self.parts = None
 
 

@@ -4,7 +4,7 @@ from worker_sdk import ints, renderers
 
 
 class Session:
-    """One open model: never half-built (see the module docstring)."""
+    """One open model: never half-built (see worker.py's docstring)."""
 
     def __init__(self, training, base_model, rank, renderer_name):
         tokenizer = training.get_tokenizer()
