@@ -4,6 +4,11 @@ import { sandboxPath, sandboxStatus, spawnSandboxed } from "../../../lib/sandbox
 import type { SandboxedProcess } from "../../../lib/sandbox/os-sandbox.ts";
 
 export const RUNNER = path.join(import.meta.dirname, "runner.py");
+/** The runner and the sibling modules it imports: each must be visible inside the OS sandbox. */
+const RUNNER_FILES = [
+  RUNNER,
+  ...["runner_scoring.py", "runner_reaper.py", "runner_serve.py", "runner_fallback.py"].map((f) => path.join(import.meta.dirname, f)),
+];
 
 export type WorkerRecord = Record<string, unknown>;
 export type JobOutcome = { records: WorkerRecord[]; output: string; failure?: string };
@@ -62,7 +67,7 @@ export class RewardWorker {
       argv: [this.python, "-E", RUNNER, "--serve"],
       cwd: "/tmp",
       env: { PATH: sandboxPath(status), LANG: "C.UTF-8", HOME: "/tmp", TMPDIR: "/tmp", PYTHONDONTWRITEBYTECODE: "1", PYTHONIOENCODING: "utf-8" },
-      readable: [RUNNER],
+      readable: RUNNER_FILES,
       limits: REWARD_LIMITS.process,
     });
     this.proc = proc;
