@@ -203,9 +203,9 @@ export class ExamIndex {
 }
 
 function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
-  let s = m.get(k);
-  if (!s) m.set(k, (s = new Set()));
+  const s = m.get(k) ?? new Set<V>();
   s.add(v);
+  m.set(k, s);
 }
 
 /** A 32-bit polynomial hash of a list of word ids. */
