@@ -118,9 +118,14 @@ program
   .option("--reasoning-effort <level>", `openai planners: reasoning effort (${REASONING_EFFORTS.join(", ")})`)
   .option(
     "--guard-off <rules>",
-    "comma-separated guard rules to switch off (malformed-args, unknown-tool, schema, base-model, reward-code, large-inline, workflow, budget)",
+    "comma-separated guard rules to switch off (malformed-args, unknown-tool, schema, base-model, reward-code, bash-command, large-inline, workflow, budget, contamination, provenance)",
   )
   .option("--guard-rule <file...>", "extra guard rule modules (default export {name, check(call, ctx)})")
+  .option(
+    "--allow-checkpoint <path>",
+    "a checkpoint from outside this run that load may take (repeatable; otherwise only this run's own)",
+    (v: string, prev: string[] = []) => [...prev, v],
+  )
   .addOption(
     new Option("--max-context-tokens <n>", "above this estimated size, older tool results are elided from the conversation").default(
       String(RUN_DEFAULTS.maxContextTokens),
@@ -376,6 +381,7 @@ program
   .option("--prices <file>", "a prices file laid over the built-in table (same shape as agent/spend/prices.json)")
   .option("--guard-off <rules>", "comma-separated guard rules to switch off")
   .option("--guard-rule <file...>", "extra guard rule modules")
+  .option("--allow-checkpoint <path>", "a checkpoint from outside this run that load may take (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
   .addOption(
     new Option("--inline-limit-kb <n>", "inline prompts/examples above this size are moved to a file by the guard").default(String(RUN_DEFAULTS.inlineLimitKb)),
   )

@@ -130,6 +130,7 @@ export const runFlagsShape = z.object({
     .default(RUN_DEFAULTS.resumeEvery),
   alertThresholds: z.string().optional(),
   guardRule: z.array(z.string()).optional(),
+  allowCheckpoint: z.array(z.string().min(1, "--allow-checkpoint needs a path, name or URI")).optional(),
   bashEnv: z.string().optional(),
   seed: z.coerce
     .number({ error: "--seed must be a number" })
@@ -172,11 +173,18 @@ export type RunConfig = SpendSettings & {
   alertThresholds: Partial<AlertThresholds>;
   /** Modules with custom guard rules. */
   guardRules: string[];
+  /** Checkpoints from outside this run that `load` may take (--allow-checkpoint; paths made absolute, URIs as given). */
+  allowedCheckpoints?: string[];
   /** Environment variables passed into the `bash` sandbox (never secrets). */
   bashEnv: string[];
   /** The run's seed (one per sweep cell), handed to the tool servers; unset leaves their defaults. */
   seed?: number;
 };
+
+/** A checkpoint the user allows: a URI or a bare name as given, a path made absolute (the planner's `load` is resolved the same way). */
+function allowedCheckpoint(c: string, cwd: string): string {
+  return c.includes("://") || !/[/\\]/.test(c) ? c : path.resolve(cwd, c);
+}
 
 /** A model id: `org/name` (Tinker, Hugging Face style) or `local/<folder>`; no spaces, no `..`. */
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._:-]*)+$/;
@@ -293,6 +301,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     alertThresholds: parseThresholds(f.alertThresholds),
     guardOff: splitList(f.guardOff),
     guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
+    ...(f.allowCheckpoint?.length ? { allowedCheckpoints: f.allowCheckpoint.map((c) => allowedCheckpoint(c, cwd)) } : {}),
     bashEnv: parseBashEnv(f.bashEnv),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
   };
