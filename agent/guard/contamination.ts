@@ -62,7 +62,10 @@ function refusal(hits: Array<{ row: TrainingRow; kind: ContaminationKind }>, tot
 
 const clip = (s: string) => (s.length > ROW_TEXT_CHARS ? `${s.slice(0, ROW_TEXT_CHARS)}…` : s);
 
-/** Row numbers, ranges folded: 1-3, 7, 9-12. */
+/** Ranges of row numbers named in a refusal; the rest are counted. */
+const RANGES_SHOWN = 12;
+
+/** Row numbers, ranges folded: 1-3, 7, 9-12 (and how many more rows past RANGES_SHOWN ranges). */
 function rowList(rows: number[]): string {
   const sorted = [...rows].sort((a, b) => a - b);
   const parts: string[] = [];
@@ -72,5 +75,7 @@ function rowList(rows: number[]): string {
     parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
     i = j + 1;
   }
-  return `row${sorted.length === 1 ? "" : "s"} ${parts.join(", ")}`;
+  const shown = parts.slice(0, RANGES_SHOWN).join(", ");
+  const rest = parts.length > RANGES_SHOWN ? ` and ${parts.length - RANGES_SHOWN} more ranges` : "";
+  return `row${sorted.length === 1 ? "" : "s"} ${shown}${rest}`;
 }

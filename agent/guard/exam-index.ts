@@ -68,8 +68,8 @@ export class ExamIndex {
   private readonly exact = new Set<string>();
   /** Exam words → ids (0 is "not an exam word", which no n-gram of the exam contains). */
   private readonly wordIds = new Map<string, number>();
-  /** Hashes of the exam's n-grams (of word ids) → the n-grams themselves, to confirm a hash hit. */
-  private readonly ngrams = new Map<number, Set<string>>();
+  /** The exam's n-grams (of word ids) as 53-bit hash keys, sorted, for binary search. */
+  private readonly ngrams: Float64Array;
   /** Hashes of the chosen 50-character substrings → the substrings. */
   private readonly substrings = new Map<number, Set<string>>();
   private readonly generatorTask: Task | undefined;
@@ -81,8 +81,11 @@ export class ExamIndex {
   constructor(exam: ExamItems) {
     this.size = exam.items.length;
     const common = Math.max(MIN_COMMON_ITEMS, Math.ceil(exam.items.length * COMMON_SHARE));
-    const gramCount = new Map<string, number>();
-    const windowCount = new Map<number, number>();
+    // Each item's distinct n-gram keys and window hashes, all in one list: sorted, a run of
+    // equal keys is how many items hold it (boilerplate is in many). Sorting beats a hash map
+    // with hundreds of thousands of keys several times over.
+    const allGrams: number[] = [];
+    const allWindows: number[] = [];
     const prepared = exam.items.map((item) => {
       const words = wordsOf(joined(item.prompt, item.ground_truth));
       const prompt = wordsOf(item.prompt).join(" ");
@@ -91,19 +94,18 @@ export class ExamIndex {
       const answer = wordsOf(item.ground_truth);
       if (answer.length >= NGRAM_WORDS) this.exact.add(answer.join(" "));
       if (words.length < NGRAM_WORDS) return undefined;
-      const ids = words.map((w) => this.idOf(w));
-      const grams = new Set<string>();
-      for (let i = 0; i + NGRAM_WORDS <= ids.length; i++) grams.add(ids.slice(i, i + NGRAM_WORDS).join(","));
-      for (const g of grams) gramCount.set(g, (gramCount.get(g) ?? 0) + 1);
+      // Counted once per item: an item repeating a phrase does not make it boilerplate.
+      for (const k of distinct(gramKeys(words.map((w) => this.idOf(w))))) allGrams.push(k);
       const stripped = strippedOf(joined(item.prompt, item.ground_truth));
-      const hashes = new Set(windowHashes(stripped, SUBSTRING_CHARS));
-      for (const h of hashes) windowCount.set(h, (windowCount.get(h) ?? 0) + 1);
-      return { grams, stripped };
+      for (const h of distinct(windowHashes(stripped, SUBSTRING_CHARS))) allWindows.push(h);
+      return stripped;
     });
-    for (const p of prepared) {
-      if (!p) continue;
-      for (const g of p.grams) if ((gramCount.get(g) ?? 0) < common) addTo(this.ngrams, hashIds(g.split(",").map(Number)), g);
-      for (const s of this.chosenSubstrings(p.stripped, (h) => (windowCount.get(h) ?? 0) >= common)) addTo(this.substrings, hashText(s), s);
+    const grams = runsOf(Float64Array.from(allGrams).sort());
+    this.ngrams = Float64Array.from(grams.filter(([, n]) => n < common).map(([k]) => k));
+    const commonWindows = new Set(runsOf(Float64Array.from(allWindows).sort()).flatMap(([h, n]) => (n >= common ? [h] : [])));
+    for (const stripped of prepared) {
+      if (stripped === undefined) continue;
+      for (const s of this.chosenSubstrings(stripped, (h) => commonWindows.has(h))) addTo(this.substrings, hashText(s), s);
     }
     const task = exam.generatorTask;
     this.generatorTask = task !== undefined && (TASKS as readonly string[]).includes(task) ? (task as Task) : undefined;
@@ -138,26 +140,18 @@ export class ExamIndex {
   }
 
   private hitsNgram(words: string[]): boolean {
-    if (words.length < NGRAM_WORDS || this.ngrams.size === 0) return false;
-    const ids = words.map((w) => this.wordIds.get(w) ?? 0);
-    let run = 0;
-    for (let i = 0; i < ids.length; i++) {
-      run = ids[i] === 0 ? 0 : run + 1;
-      if (run < NGRAM_WORDS) continue;
-      const gram = ids.slice(i + 1 - NGRAM_WORDS, i + 1);
-      const found = this.ngrams.get(hashIds(gram));
-      if (found?.has(gram.join(","))) return true;
-    }
+    if (words.length < NGRAM_WORDS || this.ngrams.length === 0) return false;
+    // Words the exam never uses get id 0, and gramKeys skips every window holding one.
+    for (const k of gramKeys(words.map((w) => this.wordIds.get(w) ?? 0))) if (sortedHas(this.ngrams, k)) return true;
     return false;
   }
 
   private hitsSubstring(stripped: string): boolean {
     if (this.substrings.size === 0) return false;
-    let i = 0;
-    for (const h of windowHashes(stripped, SUBSTRING_CHARS)) {
-      const found = this.substrings.get(h);
+    const hashes = windowHashes(stripped, SUBSTRING_CHARS);
+    for (let i = 0; i < hashes.length; i++) {
+      const found = this.substrings.get(hashes[i]!);
       if (found?.has(stripped.slice(i, i + SUBSTRING_CHARS))) return true;
-      i++;
     }
     return false;
   }
@@ -166,11 +160,9 @@ export class ExamIndex {
   private chosenSubstrings(stripped: string, isCommon: (h: number) => boolean): string[] {
     if (stripped.length < SUBSTRING_CHARS) return [];
     const starts: number[] = [];
-    let i = 0;
-    for (const h of windowHashes(stripped, SUBSTRING_CHARS)) {
+    windowHashes(stripped, SUBSTRING_CHARS).forEach((h, i) => {
       if (!isCommon(h)) starts.push(i);
-      i++;
-    }
+    });
     if (starts.length === 0) return [];
     const picks = new Set<number>();
     for (let k = 0; k < SUBSTRINGS_PER_ITEM; k++) picks.add(starts[Math.round((k * (starts.length - 1)) / (SUBSTRINGS_PER_ITEM - 1))]!);
@@ -208,14 +200,63 @@ function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
   m.set(k, s);
 }
 
-/** A 32-bit polynomial hash of a list of word ids. */
-function hashIds(ids: readonly number[]): number {
-  let h = 0x811c9dc5;
-  for (const id of ids) h = (Math.imul(h, 0x01000193) + id) | 0;
-  return h >>> 0;
+/**
+ * Hashes are kept to 30 bits: V8 keeps such numbers as small integers, and a Map keyed by
+ * them is many times faster than one keyed by heap numbers or strings.
+ */
+const HASH_MASK = 0x3fffffff;
+const BASE = 0x01000193;
+const BASE_2 = 0x5bd1e995;
+
+/**
+ * The n-grams of a list of word ids as 53-bit keys made of two independent hashes: two n-grams
+ * are taken as equal when their keys are (a false match has odds near 2^-53 per pair).
+ * Windows holding a 0 (a word the exam never uses) are left out.
+ */
+function gramKeys(ids: readonly number[]): number[] {
+  const out: number[] = [];
+  let run = 0;
+  for (let end = 0; end < ids.length; end++) {
+    run = ids[end] === 0 ? 0 : run + 1;
+    if (run < NGRAM_WORDS) continue;
+    let a = 0x811c9dc5;
+    let b = 0x2545f491;
+    for (let i = end + 1 - NGRAM_WORDS; i <= end; i++) {
+      a = (Math.imul(a, BASE) + ids[i]!) | 0;
+      b = (Math.imul(b ^ ids[i]!, BASE_2) + 0x9e3779b9) | 0;
+    }
+    out.push((a & HASH_MASK) * 2 ** 23 + (b & 0x7fffff));
+  }
+  return out;
 }
 
-const BASE = 0x01000193;
+const distinct = (xs: number[]) => new Set(xs);
+
+/** A sorted list's distinct values and how often each occurs. */
+function runsOf(sorted: Float64Array): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j < sorted.length && sorted[j] === sorted[i]) j++;
+    out.push([sorted[i]!, j - i]);
+    i = j;
+  }
+  return out;
+}
+
+function sortedHas(sorted: Float64Array, k: number): boolean {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = sorted[mid]!;
+    if (v === k) return true;
+    if (v < k) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
+}
+
 /** BASE^(n-1) mod 2^32, the weight of a window's first character. */
 const leadWeight = (n: number) => {
   let p = 1;
@@ -227,18 +268,20 @@ const LEAD_50 = leadWeight(SUBSTRING_CHARS);
 function hashText(s: string): number {
   let h = 0;
   for (let i = 0; i < s.length; i++) h = (Math.imul(h, BASE) + s.charCodeAt(i)) | 0;
-  return h >>> 0;
+  return h & HASH_MASK;
 }
 
 /** The rolling hash of every `n`-character window of `s`, in order (equal to hashText of each window). */
-function* windowHashes(s: string, n: number): Generator<number> {
-  if (s.length < n) return;
+function windowHashes(s: string, n: number): number[] {
+  if (s.length < n) return [];
   const lead = n === SUBSTRING_CHARS ? LEAD_50 : leadWeight(n);
+  const out = new Array<number>(s.length - n + 1);
   let h = 0;
   for (let i = 0; i < n; i++) h = (Math.imul(h, BASE) + s.charCodeAt(i)) | 0;
-  yield h >>> 0;
+  out[0] = h & HASH_MASK;
   for (let i = n; i < s.length; i++) {
     h = (Math.imul(h - Math.imul(s.charCodeAt(i - n), lead), BASE) + s.charCodeAt(i)) | 0;
-    yield h >>> 0;
+    out[i - n + 1] = h & HASH_MASK;
   }
+  return out;
 }
