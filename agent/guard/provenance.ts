@@ -30,7 +30,7 @@ export function provenanceRule(o: { runDir: string; allowed?: readonly string[] 
   const own = new Set<string>();
   const ownOrder: string[] = [];
   const checkpointsDir = runLayout(o.runDir).checkpoints;
-  const allowed = new Set((o.allowed ?? []).flatMap((a) => [a, ...(isFilesystemPath(a) ? [realOrResolved(path.resolve(o.runDir, a))] : [])]));
+  const allowed = new Set((o.allowed ?? []).flatMap((a) => [a, ...(isFilesystemPath(a) && path.isAbsolute(a) ? [realOrResolved(a)] : [])]));
   const remember = (p: string) => {
     for (const k of [p, checkpointNameOf(p)]) own.add(k);
     ownOrder.push(p);
@@ -42,13 +42,14 @@ export function provenanceRule(o: { runDir: string; allowed?: readonly string[] 
       const input = call.input as Record<string, unknown> | null;
       const p = input && typeof input.path === "string" ? input.path.trim() : undefined;
       if (p === undefined) return { action: "allow" };
-      if (allowed.has(p) || (isFilesystemPath(p) && allowed.has(realOrResolved(path.resolve(o.runDir, p))))) return { action: "allow" };
+      if (allowed.has(p) || (isFilesystemPath(p) && path.isAbsolute(p) && allowed.has(realOrResolved(p)))) return { action: "allow" };
       if (own.has(p) && (CHECKPOINT_NAME.test(p) || p.includes("://"))) return { action: "allow" };
       if (p.startsWith(LOCAL_CHECKPOINT_PREFIX) && own.has(p.slice(LOCAL_CHECKPOINT_PREFIX.length))) return { action: "allow" };
-      if (isFilesystemPath(p)) {
+      // Only an absolute folder: the server resolves a relative one from its own working directory, not the run's.
+      if (isFilesystemPath(p) && path.isAbsolute(p)) {
         const name = checkpointNameOf(p);
-        const inThisRun = path.dirname(realOrResolved(path.resolve(o.runDir, p))) === realOrResolved(checkpointsDir);
-        if (own.has(name) && (inThisRun || (call.harness && path.isAbsolute(p)))) return { action: "allow" };
+        const inThisRun = path.dirname(realOrResolved(p)) === realOrResolved(checkpointsDir);
+        if (own.has(name) && (inThisRun || call.harness)) return { action: "allow" };
       }
       const mine = [...new Set(ownOrder)].reverse().slice(0, LISTED);
       return {

@@ -131,6 +131,8 @@ describe("graded runs: contamination and provenance through the real call path",
       expect(o.ran, o.block.content).toBe(true);
       expect(o.result?.isError, o.block.content).toBe(false);
     }
+    // A relative folder is resolved by the server from its own working directory, not the run's: refused.
+    expectRefusedBy(await b.call("load", { path: "checkpoints/b1" }), b.events, "provenance");
     const refused = expectRefusedBy(await b.call("load", { path: "a1" }), b.events, "provenance");
     expect(refused).toContain("b1");
     fs.writeFileSync(path.join(dirB, "events.json"), JSON.stringify(b.events));
