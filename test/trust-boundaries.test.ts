@@ -244,7 +244,24 @@ describe("2. every training path goes through the guard; a checkpoint's own reco
         [{ name: "finish", input: {} }],
       ]);
       const r = await runCli(
-        ["run", "--planner", `replay:${script}`, "--model", MODEL, "--prompt", "p", "--mcp-config", mcp, "--run-dir", runDir, "--on-wrong-model", policy],
+        // Rule provenance would refuse this load first (another run's folder); off, the base-model check behind it is what is tested.
+        [
+          "run",
+          "--planner",
+          `replay:${script}`,
+          "--model",
+          MODEL,
+          "--prompt",
+          "p",
+          "--mcp-config",
+          mcp,
+          "--run-dir",
+          runDir,
+          "--on-wrong-model",
+          policy,
+          "--guard-off",
+          "provenance",
+        ],
         { env: { TINKERLOOP_MODELS_DIR: models } },
       );
       expect(r.code, r.stderr).toBe(0);

@@ -48,6 +48,7 @@ const FLAGS = {
   onWrongModel: { arg: "<policy>", default: RUN_DEFAULTS.onWrongModel, choices: WRONG_MODEL_POLICIES },
   guardOff: { arg: "<rules>" },
   guardRule: { arg: "<file...>" },
+  allowCheckpoint: { arg: "<path>" },
   inlineLimitKb: { arg: "<n>", default: RUN_DEFAULTS.inlineLimitKb },
   alertThresholds: { arg: "<json>" },
   bashEnv: { arg: "<names>" },

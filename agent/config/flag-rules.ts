@@ -67,6 +67,7 @@ const RULES = {
   reasoningEffort: (flag: string) => z.enum(REASONING_EFFORTS, { error: `${flag} must be ${REASONING_EFFORTS.join(", ")}` }),
   guardOff: () => z.string(),
   guardRule: () => z.array(z.string()),
+  allowCheckpoint: (flag: string) => z.array(z.string().min(1, `${flag} needs a path, name or URI`)),
   maxContextTokens: positiveInt,
   inlineLimitKb: positiveInt,
   resumeEvery: (flag: string) =>

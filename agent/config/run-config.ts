@@ -94,7 +94,7 @@ export const runFlagsShape = z.object({
   maxContextTokens: ruleOf("maxContextTokens").default(RUN_DEFAULTS.maxContextTokens),
   inlineLimitKb: ruleOf("inlineLimitKb").default(RUN_DEFAULTS.inlineLimitKb),
   resumeEvery: ruleOf("resumeEvery").default(RUN_DEFAULTS.resumeEvery),
-  ...optionalFlags(["alertThresholds", "guardRule", "bashEnv", "seed"]),
+  ...optionalFlags(["alertThresholds", "guardRule", "allowCheckpoint", "bashEnv", "seed"]),
 });
 export type RunFlags = z.input<typeof runFlagsShape>;
 
@@ -130,11 +130,18 @@ export type RunConfig = SpendSettings & {
   alertThresholds: Partial<AlertThresholds>;
   /** Modules with custom guard rules. */
   guardRules: string[];
+  /** Checkpoints from outside this run that `load` may take (--allow-checkpoint; paths made absolute, URIs as given). */
+  allowedCheckpoints?: string[];
   /** Environment variables passed into the `bash` sandbox (never secrets). */
   bashEnv: string[];
   /** The run's seed (one per sweep cell), handed to the tool servers; unset leaves their defaults. */
   seed?: number;
 };
+
+/** A checkpoint the user allows: a URI or a bare name as given, a path made absolute (the planner's `load` is resolved the same way). */
+function allowedCheckpoint(c: string, cwd: string): string {
+  return c.includes("://") || !/[/\\]/.test(c) ? c : path.resolve(cwd, c);
+}
 
 /** A model id: `org/name` (Tinker, Hugging Face style) or `local/<folder>`; no spaces, no `..`. */
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._:-]*)+$/;
@@ -258,6 +265,7 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     alertThresholds: parseThresholds(f.alertThresholds),
     guardOff: splitList(f.guardOff),
     guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
+    ...(f.allowCheckpoint?.length ? { allowedCheckpoints: f.allowCheckpoint.map((c) => allowedCheckpoint(c, cwd)) } : {}),
     bashEnv: parseBashEnv(f.bashEnv),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
   };

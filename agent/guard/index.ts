@@ -6,9 +6,11 @@ import type { WrongModelPolicy } from "../config/flag-rules.ts";
 import { bashCommandRule } from "./bash-command.ts";
 import { budgetRule } from "./budget.ts";
 import type { Budget } from "./budget.ts";
+import { contaminationRule } from "./contamination.ts";
 import { largeInlineRule } from "./large-inline.ts";
 import { malformedArgsRule } from "./malformed-args.ts";
 import { GuardPipeline } from "./pipeline.ts";
+import { provenanceRule } from "./provenance.ts";
 import { rewardCodeRule } from "./reward-code.ts";
 import { schemaRule } from "./schema.ts";
 import type { GuardRule } from "../core/guard.ts";
@@ -17,18 +19,7 @@ import { workflowRule } from "./workflow.ts";
 import type { TrainingState } from "../state/training-state.ts";
 import { sandboxStatus } from "../../lib/sandbox/os-sandbox.ts";
 import { enclosingRunDir } from "../../lib/run-layout.ts";
-
-export const RULE_NAMES = [
-  "malformed-args",
-  "unknown-tool",
-  "schema",
-  "base-model",
-  "reward-code",
-  "bash-command",
-  "large-inline",
-  "workflow",
-  "budget",
-] as const;
+import { RULE_NAMES } from "./rule-names.ts";
 
 export type GuardConfig = {
   onWrongModel: WrongModelPolicy;
@@ -69,6 +60,9 @@ export async function buildGuard(c: GuardConfig): Promise<GuardPipeline> {
     largeInlineRule(c.dataDir, c.inlineLimitBytes),
     workflowRule(c.trainingState),
     budgetRule(c.budget),
+    // The run directory is the data folder's parent (lib/run-layout.ts): the tools resolve data files and checkpoint folders from it.
+    ...(c.exam ? [contaminationRule(c.exam, path.dirname(c.dataDir))] : []),
+    provenanceRule({ runDir: path.dirname(c.dataDir), ...(c.allowedCheckpoints ? { allowed: c.allowedCheckpoints } : {}) }),
   ];
   const rules = builtIn.filter((r) => !disabled.has(r.name));
   for (const file of c.customRuleFiles ?? []) rules.push(await loadCustomRule(file));

@@ -254,6 +254,7 @@ function guardOptions(cfg: RunConfig, prices: RunPrices, graceMinutes: number): 
     },
     disabled: cfg.guardOff,
     customRuleFiles: cfg.guardRules,
+    ...(cfg.allowedCheckpoints ? { allowedCheckpoints: cfg.allowedCheckpoints } : {}),
   };
 }
 

@@ -7,7 +7,7 @@ import { loadEnv, resolveRunConfig } from "../../config/run-config.ts";
 import type { RunFlags } from "../../config/run-config.ts";
 import { UserError } from "../../core/errors.ts";
 import { GATEWAY_DEFAULT_PORT, TOKEN_ENV } from "../../gateway/defaults.ts";
-import { flag } from "../flags.ts";
+import { collect, flag } from "../flags.ts";
 import { print, printErr } from "../output.ts";
 
 /** `tinkerloop mcp`: the guarded tools as one MCP server for an outside agent. */
@@ -45,6 +45,7 @@ export function registerMcp(program: Command): void {
     .addOption(flag("prices", "a prices file laid over the built-in table (same shape as agent/spend/prices.json)"))
     .addOption(flag("guardOff", "comma-separated guard rules to switch off"))
     .addOption(flag("guardRule", "extra guard rule modules"))
+    .addOption(flag("allowCheckpoint", "a checkpoint from outside this run that load may take (repeatable)").argParser(collect))
     .addOption(flag("inlineLimitKb", "inline prompts/examples above this size are moved to a file by the guard", d))
     .addOption(flag("alertThresholds", "override feedback alert thresholds"))
     .addOption(flag("seed", "the run's seed (local backend)"))

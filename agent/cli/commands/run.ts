@@ -4,10 +4,11 @@ import { loadEnv, resolveRunConfig } from "../../config/run-config.ts";
 import type { RunFlags } from "../../config/run-config.ts";
 import { MIN_THINKING_BUDGET, REASONING_EFFORTS } from "../../config/planner-depth.ts";
 import { LIVE_DEFAULTS } from "../../report/live-server.ts";
-import { flag } from "../flags.ts";
+import { collect, flag } from "../flags.ts";
 import { stdoutIO } from "../output.ts";
 import { interruptible } from "../signals.ts";
 import type { WatcherFlags } from "../watchers.ts";
+import { RULE_NAMES } from "../../guard/rule-names.ts";
 
 /** `tinkerloop run`: one research run into runs/<run-id>/. */
 export function registerRun(program: Command): void {
@@ -42,13 +43,9 @@ export function registerRun(program: Command): void {
       flag("thinking", `anthropic planners: extended thinking, this many tokens a turn, interleaved with tool calls (at least ${MIN_THINKING_BUDGET})`),
     )
     .addOption(flag("reasoningEffort", `openai planners: reasoning effort (${REASONING_EFFORTS.join(", ")})`))
-    .addOption(
-      flag(
-        "guardOff",
-        "comma-separated guard rules to switch off (malformed-args, unknown-tool, schema, base-model, reward-code, large-inline, workflow, budget)",
-      ),
-    )
+    .addOption(flag("guardOff", `comma-separated guard rules to switch off (${RULE_NAMES.join(", ")})`))
     .addOption(flag("guardRule", "extra guard rule modules (default export {name, check(call, ctx)})"))
+    .addOption(flag("allowCheckpoint", "a checkpoint from outside this run that load may take (repeatable; otherwise only this run's own)").argParser(collect))
     .addOption(flag("maxContextTokens", "above this estimated size, older tool results are elided from the conversation", d))
     .addOption(flag("inlineLimitKb", "inline prompts/examples above this size are moved to a file by the guard", d))
     .addOption(flag("resumeEvery", "the harness keeps a rolling resume point every this many training calls, so a crash loses at most that many (0: off)", d))
