@@ -101,4 +101,4 @@ export function flag(key: FlagKey, help: string, use: Use = {}): Option {
 }
 
 /** A repeatable flag's parser: every value given, in order. */
-export const collect = (value: string, previous: string[]): string[] => [...previous, value];
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

@@ -43,7 +43,7 @@ describe("rule provenance through the real CLI", () => {
         "--prompt",
         "Teach addition.",
         "--mcp-config",
-        path.join(REPO, ".mcp.json"),
+        path.join(REPO, "tinkerloop-servers.json"),
         "--run-dir",
         runDir,
         "--allow-checkpoint",
