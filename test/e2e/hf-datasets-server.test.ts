@@ -79,11 +79,17 @@ describe("hf-datasets server against a loopback Hub", () => {
 
   it("exports a GSM8K-shaped split with regex answers, skip counts, paging past 100 rows and a provenance sidecar", async () => {
     const before = hub.requests.filter((q) => q.path === "/rows").length;
+    const GSM8K_MAPPING = {
+      prompt: "{question}",
+      ground_truth: "{answer}",
+      ground_truth_regex: "####\\s*(-?[0-9.,]+)",
+      ground_truth_transforms: ["remove_commas"],
+    };
     const r = await s.call("export_dataset", {
       dataset: "openai/gsm8k",
       split: "train",
       format: "grpo",
-      mapping: { prompt: "{question}", ground_truth: "{answer}", ground_truth_regex: "####\\s*(-?[0-9.,]+)", ground_truth_transforms: ["remove_commas"] },
+      mapping: GSM8K_MAPPING,
       limit: 250,
       output: "gsm8k/train.jsonl",
     });
@@ -108,7 +114,7 @@ describe("hf-datasets server against a loopback Hub", () => {
     for (const row of rows) expect(row.ground_truth).toMatch(/^\d+$/);
     const meta = JSON.parse(fs.readFileSync(`${file}.meta.json`, "utf8"));
     expect(meta).toMatchObject({ dataset: "openai/gsm8k", config: "main", split: "train", license: "mit", rows: 244 });
-    expect(meta.mapping.ground_truth_regex).toBeDefined();
+    expect(meta.mapping).toMatchObject(GSM8K_MAPPING);
 
     const again = await s.call("export_dataset", { dataset: "openai/gsm8k", preset: "gsm8k-sft", limit: 5, output: "gsm8k/train.jsonl" });
     expect(again.isError).toBe(true);

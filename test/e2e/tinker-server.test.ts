@@ -44,7 +44,7 @@ describe("tinker MCP server", () => {
     const { tools } = await s.client.listTools();
     const names = tools.map((t) => t.name).sort();
     expect(names).toEqual(["check_reward", "finish", "init_grpo", "init_sft", "load", "sample", "save", "train_grpo_step", "train_sft_step"]);
-    for (const t of tools) expect(t.outputSchema, t.name).toBeDefined();
+    for (const t of tools) expect(t.outputSchema, t.name).toMatchObject({ type: "object", properties: expect.any(Object) });
   });
 
   it("refuses training, sampling and saving before any session, saying what to do", async () => {
@@ -77,9 +77,18 @@ describe("tinker MCP server", () => {
     expect(g.mixed + g.all_zero + g.all_one + g.uniform_other + g.failed).toBe(g.total);
     expect(it0.samples_generated).toBe(48);
     expect(it0.samples_used).toBe(g.mixed * 4);
-    expect(it0.reward_mean).toBeGreaterThanOrEqual(0);
-    expect(it0.reward_mean).toBeLessThanOrEqual(1);
+    // PARITY scores each sample 0 or 1: the mean is a whole number of 48ths that the group
+    // counts bound (an all-1 group adds 4, a mixed one 1 to 3, a failed one at most 4), no
+    // group can be uniform at another value, and the (population) spread follows from the mean.
+    expect(it0.reward_errors).toBe(0);
+    expect(g.uniform_other).toBe(0);
+    const ones = Math.round(it0.reward_mean * 48);
+    expect(it0.reward_mean).toBe(ones / 48);
+    expect(ones).toBeGreaterThanOrEqual(4 * g.all_one + g.mixed);
+    expect(ones).toBeLessThanOrEqual(4 * g.all_one + 3 * g.mixed + 4 * g.failed);
+    expect(it0.reward_std).toBeCloseTo(Math.sqrt(it0.reward_mean * (1 - it0.reward_mean)), 12);
     expect(it0.tokens_sampled).toBeGreaterThan(0);
+    expect(it0.tokens_sampled).toBeLessThanOrEqual(48 * 6);
     // What the step made the backend process, by meter: each distinct prompt (all of one length
     // here) read once, its other samples (and a repeated prompt's) served from the prefix cache.
     const u = r.structured.usage;

@@ -32,7 +32,10 @@ describe("replay", () => {
     // Recorded before costs were, by a planner with no listed price: said, not guessed.
     expect(full).toMatch(/spend: not recorded, and no price is listed for anthropic:claude-fixture/);
     const torn = readTranscript(path.join(FIXTURES, "v1-torn-tail.jsonl"));
-    expect(torn.tornTail).toBeDefined();
+    // The torn tail is the fixture's unterminated last line, kept as it was cut.
+    const cut = fs.readFileSync(path.join(FIXTURES, "v1-torn-tail.jsonl"), "utf8").split("\n").at(-1);
+    expect(cut).toMatch(/^\{"seq":\d+.*"role":"use$/);
+    expect(torn.tornTail).toBe(cut);
     expect(renderTranscript(torn).join("\n")).toMatch(/last line was cut off mid-write/);
     const old = readTranscript(path.join(FIXTURES, "v0-draft-format.jsonl"));
     expect(old.events[0]).toMatchObject({ type: "run", schema: 1, upgradedFrom: 0 });
