@@ -154,14 +154,10 @@ describe("spend in a run", () => {
     expect(turns).toHaveLength(5);
     expect(planner).toBeCloseTo((5 * (1200 * 2 + 300 * 10 + 4000 * 0.1 + 500 * 2.5)) / 1e6, 12);
     const costly = events.filter((e) => e.type === "tool" && (e.name === "train_grpo_step" || e.name === "sample"));
-    const training = costly.reduce((a, e) => {
-      const u = e.structured.usage;
-      return (
-        a +
-        (u.prefill_tokens * LOCAL.prefill + u.cached_prefill_tokens * LOCAL.cachedPrefill + u.sampled_tokens * LOCAL.sample + u.trained_tokens * LOCAL.train) /
-          1e6
-      );
-    }, 0);
+    const usd = (u: any) =>
+      (u.prefill_tokens * LOCAL.prefill + u.cached_prefill_tokens * LOCAL.cachedPrefill + u.sampled_tokens * LOCAL.sample + u.trained_tokens * LOCAL.train) /
+      1e6;
+    const training = costly.reduce((a, e) => a + usd(e.structured.usage), 0);
     expect(training).toBeGreaterThan(0);
     const summary = JSON.parse(fs.readFileSync(path.join(runDir, "summary.json"), "utf8"));
     expect(summary.spend.plannerUsd).toBeCloseTo(planner, 12);
@@ -172,7 +168,8 @@ describe("spend in a run", () => {
     for (const c of summary.spend.calls) {
       const guard = events.find((e) => e.type === "guard" && e.toolUseId === c.toolUseId);
       expect(c.estimateUsd).toBe(guard.estimate.usd);
-      expect(c.actualUsd).toBeGreaterThan(0);
+      const tool = costly.find((e) => e.toolUseId === c.toolUseId);
+      expect(c.actualUsd).toBeCloseTo(usd(tool.structured.usage), 12);
       expect(c.actualUsd).toBeLessThanOrEqual(c.estimateUsd);
     }
     const sample = costly.find((e) => e.name === "sample");

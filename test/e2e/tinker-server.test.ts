@@ -239,7 +239,7 @@ describe("tinker MCP server", () => {
     const hostile: Array<[string, string, RegExp]> = [
       ["infinite loop", "def compute_reward(c, g):\n    while True:\n        pass\n", /timed out/],
       ["memory bomb", "def compute_reward(c, g):\n    x = bytearray(8 * 1024 ** 3)\n    return 1.0\n", /MemoryError/],
-      // Network, processes, writes, secrets and the rest: test/sandbox-attacks.test.ts.
+      // Network, processes, writes, secrets and the rest: test/e2e/sandbox-attacks-reward.test.ts.
       ["NaN", "def compute_reward(c, g):\n    return float('nan')\n", /not a finite number/],
       ["string", "def compute_reward(c, g):\n    return 'high'\n", /returned str/],
       ["None", "def compute_reward(c, g):\n    return None\n", /returned NoneType/],
