@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { OpenAIPlanner, toOpenAIMessages } from "../../../agent/planners/openai.ts";
 
-describe("swapping planners", () => {
+describe("OpenAI-compatible planner messages", () => {
   it("continues a conversation recorded with one provider on the other (message translation)", () => {
     const msgs = toOpenAIMessages("SYS", [
       { role: "user", content: [{ type: "text", text: "go" }] },

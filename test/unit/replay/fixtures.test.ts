@@ -8,7 +8,7 @@ import { REPO, tempDir } from "../../helpers.ts";
 
 const FIXTURES = path.join(REPO, "test", "fixtures", "transcripts");
 
-describe("replay", () => {
+describe("replay of the fixture corpus (in process)", () => {
   it("cassette replay reproduces the recorded tool calls exactly, and a changed guard rule names the turns it affects", async () => {
     const same = await cassetteReplay(path.join(FIXTURES, "v1-guarded-run.jsonl"));
     expect(same.differences).toEqual([]);

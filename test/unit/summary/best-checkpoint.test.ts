@@ -4,7 +4,7 @@ import { SummaryCollector } from "../../../agent/summary/summary.ts";
 
 const MODEL = "local/tiny-arith";
 
-describe("the event stream", () => {
+describe("the summary collector", () => {
   it("the summary's best checkpoint holds the weights that scored best on the holdout", () => {
     const T = "2026-11-29T00:00:00.000Z";
     let seq = 0;

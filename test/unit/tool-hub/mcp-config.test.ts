@@ -6,7 +6,7 @@ function servers(config: Record<string, unknown>, env: Record<string, string | u
   return loadMcpConfig(writeMcpConfig(tempDir(), config), env);
 }
 
-describe("tool hub", () => {
+describe("MCP config", () => {
   it("refuses a config that names an unset variable without a default", () => {
     expect(() => servers({ t: testServerEntry([], { KEY: "${SURELY_UNSET_VAR_123}" }) }, {})).toThrow(/SURELY_UNSET_VAR_123/);
   });
