@@ -2,5 +2,7 @@
 // Starts the bundled hf-datasets MCP server (stdio).
 import { register } from "tsx/esm/api";
 
-register();
+// The package's own tsconfig, named: tsx would otherwise take the first tsconfig.json from the
+// current folder upwards, and a run directory is the planner's (its `paths` would redirect our imports).
+register({ tsconfig: new URL("../tsconfig.json", import.meta.url).pathname });
 await import("../tools/hf-datasets/server.ts");

@@ -2,5 +2,7 @@
 // Entry point: registers the TypeScript loader, then hands over to the CLI.
 import { register } from "tsx/esm/api";
 
-register();
+// The package's own tsconfig, named: tsx would otherwise take the first tsconfig.json from the
+// current folder upwards, and a run directory is the planner's (its `paths` would redirect our imports).
+register({ tsconfig: new URL("../tsconfig.json", import.meta.url).pathname });
 await import("../agent/cli/main.ts");

@@ -6,7 +6,7 @@
  * is refused (workspace tools, exports) or renamed after a `bash` call.
  */
 const CONFIG_NAME =
-  /^(\.env(\..*)?|\.envrc|\.direnv|\.mcp\.json|tinkerloop-servers\.json|\.claude|\.codex|\.cursor|\.vscode|\.idea|\.npmrc|\.yarnrc(\.yml)?|\.pnpmfile\.cjs|\.nvmrc|\.node-version|\.tool-versions|\.python-version|\.pypirc|pip\.conf|pyvenv\.cfg|sitecustomize\.py|usercustomize\.py|.*\.pth|\.git|\.gitconfig|\.gitattributes|\.hgrc|\.netrc|\.curlrc|\.wgetrc|package\.json|node_modules)$/i;
+  /^(\.env(\..*)?|\.envrc|\.direnv|\.mcp\.json|tinkerloop-servers\.json|tsconfig\.json|jsconfig\.json|deno\.jsonc?|pyproject\.toml|setup\.cfg|conftest\.py|\.pdbrc|\.hg|Makefile|GNUmakefile|\.editorconfig|\.claude|\.codex|\.cursor|\.vscode|\.idea|\.npmrc|\.yarnrc(\.yml)?|\.pnpmfile\.cjs|\.nvmrc|\.node-version|\.tool-versions|\.python-version|\.pypirc|pip\.conf|pyvenv\.cfg|sitecustomize\.py|usercustomize\.py|.*\.pth|\.git|\.gitconfig|\.gitattributes|\.hgrc|\.netrc|\.curlrc|\.wgetrc|package\.json|node_modules)$/i;
 
 /** Examples of a dotenv file are documentation, not configuration. */
 const ENV_EXAMPLE = /^\.env\..*\.?(example|sample|template|dist)$/i;
