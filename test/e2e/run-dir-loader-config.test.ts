@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { isConfigLike } from "../../lib/config-names.ts";
 import { REPO, runCli, tempDir } from "../helpers.ts";
@@ -16,16 +17,17 @@ describe("a run directory's tsconfig.json never reaches the harness's loader", (
     fs.writeFileSync(path.join(runDir, "transcript.jsonl"), '{"type":"run"}\n');
     const marker = path.join(tempDir("tl-loader-marker-"), "imported");
     fs.mkdirSync(path.join(runDir, "notes"));
-    for (const mod of ["zod", "commander", "dotenv"]) {
-      fs.writeFileSync(
-        path.join(runDir, "notes", `${mod}.mts`),
-        `import fs from "node:fs"; fs.appendFileSync(${JSON.stringify(marker)}, "${mod} ");\nexport * from ${JSON.stringify(path.join(REPO, "node_modules", mod))};\n`,
-      );
-    }
-    const paths = Object.fromEntries(["zod", "commander", "dotenv"].map((m) => [m, [`./notes/${m}.mts`]]));
-    for (const name of ["tsconfig.json", "jsconfig.json"]) fs.writeFileSync(path.join(runDir, name), JSON.stringify({ compilerOptions: { paths } }));
+    // The planted module records that it ran, then stands in for zod (so the CLI still works and nothing shows).
+    fs.writeFileSync(
+      path.join(runDir, "notes", "z.mts"),
+      `import fs from "node:fs"; fs.appendFileSync(${JSON.stringify(marker)}, "ran ");\nexport * from ${JSON.stringify(pathToFileURL(path.join(REPO, "node_modules", "zod", "index.js")).href)};\n`,
+    );
+    for (const name of ["tsconfig.json", "jsconfig.json"])
+      fs.writeFileSync(path.join(runDir, name), JSON.stringify({ compilerOptions: { paths: { zod: ["./notes/z.mts"] } } }));
     for (const cwd of [runDir, path.join(runDir, "notes")]) {
-      for (const args of [["--help"], ["doctor"], ["resume", "."]]) await runCli(args, { cwd, timeoutMs: 60_000 });
+      const help = await runCli(["--help"], { cwd, timeoutMs: 60_000 });
+      expect(help.code, help.stderr).toBe(0);
+      for (const args of [["doctor"], ["resume", "."]]) await runCli(args, { cwd, timeoutMs: 60_000 });
     }
     expect(fs.existsSync(marker) ? fs.readFileSync(marker, "utf8") : "").toBe("");
   });
