@@ -138,6 +138,11 @@ program
   .option("--alert-thresholds <json>", `override feedback alert thresholds, e.g. '{"uniformShare":0.5}'`)
   .option("--bash-env <names>", "comma-separated environment variables the bash tool's sandbox may see (never secrets; default: only PATH, HOME, LANG, TMPDIR)")
   .option("--seed <n>", "the run's seed: the local backend's adapter initialisation and sampling (a sweep gives each cell one)")
+  .option(
+    "--exam <spec>",
+    "the exam the harness sits (hidden from the planner): generator:<task> | hub:<dataset>[@<config>]:<split> | jsonl:<file>, then ,scorer=NAME,items=N[,template=…,temperature=…,max_tokens=…,samples=…]; 'none': ungraded (default: the recipe's)",
+  )
+  .option("--exam-every <calls>", "also sit the exam every this many training calls (report curves only; the planner never sees them)")
   .option("--serve [port]", `serve a live view of the run on 127.0.0.1 (default port ${LIVE_DEFAULTS.port}; 0 picks a free one)`)
   .option("--host <address>", "with --serve: listen on this address instead of loopback (e.g. 0.0.0.0 to be reachable from other machines)")
   .option(
@@ -381,6 +386,7 @@ program
   )
   .option("--alert-thresholds <json>", "override feedback alert thresholds")
   .option("--seed <n>", "the run's seed (local backend)")
+  .option("--exam <spec>", "the exam the gateway sits at the start and at finish() (same form as run's --exam; default: the recipe's)")
   .option("--bash-env <names>", "comma-separated environment variables the bash tool's sandbox may see (never secrets)")
   .addHelpText(
     "after",

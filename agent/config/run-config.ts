@@ -3,6 +3,8 @@ import path from "node:path";
 import dotenv from "dotenv";
 import { z } from "zod";
 import { UserError } from "../core/errors.ts";
+import { examSpecOf, parseExamText } from "./exam-spec.ts";
+import type { ExamSpec } from "./exam-spec.ts";
 import { loadRecipe, parseFrontMatter } from "./recipes.ts";
 import type { Hints } from "./recipes.ts";
 import { ALERT_THRESHOLDS } from "../metrics/alerts.ts";
@@ -137,6 +139,12 @@ export const runFlagsShape = z.object({
     .min(0, "--seed must be 0 or more")
     .max(1_000_000, "--seed must be at most 1000000")
     .optional(),
+  exam: z.string().min(1, "--exam needs a source (or none)").optional(),
+  examEvery: z.coerce
+    .number({ error: "--exam-every must be a number" })
+    .int("--exam-every must be a whole number")
+    .min(0, "--exam-every must be 0 (off) or more")
+    .default(0),
 });
 export type RunFlags = z.input<typeof runFlagsShape>;
 
@@ -176,6 +184,10 @@ export type RunConfig = SpendSettings & {
   bashEnv: string[];
   /** The run's seed (one per sweep cell), handed to the tool servers; unset leaves their defaults. */
   seed?: number;
+  /** The exam the harness sits (the run's definition, never the planner's); absent: the run is ungraded. */
+  exam?: ExamSpec;
+  /** A periodic exam every this many training calls (0: none); the planner never sees these. */
+  examEvery?: number;
 };
 
 /** A model id: `org/name` (Tinker, Hugging Face style) or `local/<folder>`; no spaces, no `..`. */
@@ -295,7 +307,16 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     guardRules: (f.guardRule ?? []).map((g) => path.resolve(cwd, g)),
     bashEnv: parseBashEnv(f.bashEnv),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
+    ...examOf(f.exam, hints, promptSource),
+    ...(f.examEvery > 0 ? { examEvery: f.examEvery } : {}),
   };
+}
+
+/** The exam: --exam over the recipe's or prompt file's front matter; `--exam none` makes the run ungraded. */
+function examOf(flag: string | undefined, hints: Hints | undefined, promptSource: string): { exam?: ExamSpec } {
+  const fields = flag !== undefined ? parseExamText(flag, "--exam") : (hints ?? {});
+  const spec = examSpecOf(fields, flag !== undefined ? "--exam" : promptSource, hints?.difficulty);
+  return spec ? { exam: spec } : {};
 }
 
 /** Known alert threshold keys with finite numbers: from a flag or a recorded config. */

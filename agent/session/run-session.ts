@@ -29,6 +29,10 @@ import type { TrainingState } from "../state/training-state.ts";
 import { RunState } from "./run-state.ts";
 import type { RunStateOptions } from "./run-state.ts";
 import { wrapUp } from "./wrap-up.ts";
+import { ExamSitter } from "../exam/sitter.ts";
+import { examHeader, prepareExam, releaseExam } from "../exam/setup.ts";
+import type { PreparedExam } from "../exam/setup.ts";
+import { EXAM_DIR_ENV } from "../../lib/exam-files.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "../transcript/transcript.ts";
 import { ServerStartError, ToolHub } from "../tool-hub/hub.ts";
 import type { ServerConfig } from "../tool-hub/mcp-config.ts";
@@ -80,6 +84,8 @@ export class RunSession {
     readonly graceMinutes: number,
     /** Why `bash` is not offered, when it is not. */
     private readonly bashUnavailable: string | undefined,
+    /** A graded run's exam, its items kept outside the run directory until the run has ended. */
+    readonly exam: PreparedExam | undefined,
   ) {
     this.resumePoints = new ResumePoints(cfg.resumeEvery, state.training);
   }
@@ -111,9 +117,10 @@ export class RunSession {
     // The run's clock starts as its session opens (tool servers starting count toward --max-minutes).
     const started = Date.now();
     const spends = canSpend(prices, costBudget);
+    const exam = cfg.exam ? await prepareExam(cfg.exam) : undefined;
     const state = await RunState.build({
       model: cfg.model,
-      guard: guardOptions(cfg, prices, graceMinutes),
+      guard: guardOptions(cfg, prices, graceMinutes, exam),
       ledger: (spend) => ({
         model: cfg.model,
         now: Date.now,
@@ -131,7 +138,7 @@ export class RunSession {
     const heartbeat = new Heartbeat(layout.progress);
     const local = localTools(cfg.runDir, () => [...training.sessionDirs], pickEnv(env, cfg.bashEnv));
     if (local.bashUnavailable) io.out(`bash: not offered — ${local.bashUnavailable}`);
-    const hub = await startTools(cfg, env, servers, local, redactor, (server, tool, message) => {
+    const hub = await startTools(cfg, env, servers, local, redactor, exam, (server, tool, message) => {
       heartbeat.progress(server, tool, message);
       o.onProgress?.(server, tool, message);
     });
@@ -145,7 +152,8 @@ export class RunSession {
       new ProgressPrinter(io.out, redactor, started, Date.now, spends ? () => spend.short(costBudget) : undefined),
       heartbeat,
     ]);
-    const tools = new RestartNoteExecutor(new PricedExecutor(new RedactingExecutor(hub, redactor), prices.training), training);
+    const served = new RestartNoteExecutor(new PricedExecutor(new RedactingExecutor(hub, redactor), prices.training), training);
+    const tools = exam ? examSitter(cfg, exam, served, state, events, io) : served;
     heartbeat.start();
     return new RunSession(
       cfg,
@@ -162,6 +170,7 @@ export class RunSession {
       started,
       graceMinutes,
       local.bashUnavailable,
+      exam,
     );
   }
 
@@ -185,6 +194,7 @@ export class RunSession {
       tools: this.hub.tools.map((t) => ({ name: t.name, source: t.source })),
       toolSpecs: this.hub.tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema, source: t.source })),
       ...(h.parent ? { parent: h.parent } : {}),
+      ...(this.exam ? { exam: examHeader(this.exam) } : {}),
     });
     this.events.emit({ type: "system", text: h.system });
   }
@@ -209,6 +219,8 @@ export class RunSession {
     this.heartbeat.stop();
     await this.hub.close();
     this.writer.close();
+    // The run has ended: only now do the exam's items and graded completions enter the run directory.
+    if (this.exam) releaseExam(this.exam, this.cfg.runDir);
   }
 
   /** After close(): summary.json, the summary lines and the report; the run's exit code. */
@@ -220,6 +232,23 @@ export class RunSession {
     this.io.out(this.redactor.text(reportLine(this.cfg.runDir)));
     return { exitCode: EXIT_FOR[result.reason], summary };
   }
+}
+
+/** The run's tools with the exam sat around them (exam/sitter.ts); it listens to the events for the turn and the sittings made. */
+function examSitter(cfg: RunConfig, exam: PreparedExam, inner: ToolExecutor, state: RunState, events: EventBus, io: RunIO): ExamSitter {
+  const sitter = new ExamSitter({
+    spec: exam.spec,
+    specHash: exam.hash,
+    inner,
+    training: state.training,
+    every: cfg.examEvery ?? 0,
+    events,
+    guard: state.guard,
+    model: cfg.model,
+    out: io.out,
+  });
+  events.add(sitter);
+  return sitter;
 }
 
 /** Whether a run can spend anything (offline planner, local model and no budget cannot): only then does it show spend as it goes. */
@@ -234,8 +263,9 @@ function canSpend(prices: RunPrices, costBudget: CostBudget): boolean {
 }
 
 /** The guard's rules and budget for this run (its training state and spend come from the run state). */
-function guardOptions(cfg: RunConfig, prices: RunPrices, graceMinutes: number): RunStateOptions["guard"] {
+function guardOptions(cfg: RunConfig, prices: RunPrices, graceMinutes: number, exam: PreparedExam | undefined): RunStateOptions["guard"] {
   return {
+    ...(exam ? { exam: { items: exam.items, ...(exam.spec.source.kind === "generator" ? { generatorTask: exam.spec.source.task } : {}) } } : {}),
     onWrongModel: cfg.onWrongModel,
     dataDir: runLayout(cfg.runDir).data,
     inlineLimitBytes: cfg.inlineLimitKb * 1024,
@@ -277,6 +307,7 @@ async function startTools(
   servers: ServerConfig[],
   local: LocalTools,
   redactor: Redactor,
+  exam: PreparedExam | undefined,
   onProgress: (server: string, tool: string, message: string | undefined) => void,
 ): Promise<ToolHub> {
   const layout = runLayout(cfg.runDir);
@@ -284,7 +315,13 @@ async function startTools(
     return await ToolHub.start({
       servers,
       local: local.providers,
-      env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir, TINKERLOOP_MODEL: cfg.model, [RUN_SEED_ENV]: cfg.seed === undefined ? undefined : String(cfg.seed) },
+      env: {
+        ...env,
+        TINKERLOOP_RUN_DIR: cfg.runDir,
+        TINKERLOOP_MODEL: cfg.model,
+        [RUN_SEED_ENV]: cfg.seed === undefined ? undefined : String(cfg.seed),
+        [EXAM_DIR_ENV]: exam?.dir,
+      },
       defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
       onStderr: (server, chunk) => fs.appendFileSync(path.join(layout.logs, `${server}.stderr.log`), redactor.text(chunk)),
       onProgress,

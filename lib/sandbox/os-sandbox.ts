@@ -7,6 +7,7 @@ import { PACKAGE_ROOT } from "../package-paths.ts";
 import { within } from "../run-files.ts";
 import type { ProcessLimits } from "./limits.ts";
 import { createPidsCgroup, pidsCgroupAvailable } from "./pids-cgroup.ts";
+import { maskedPaths } from "./masked-paths.ts";
 
 /**
  * The OS sandbox shared by the `bash` tool and reward code: bubblewrap with the rules of
@@ -189,6 +190,8 @@ function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: string
   for (const r of spec.readOnly ?? []) if (fs.existsSync(r)) args.push("--ro-bind", r, r);
   for (const d of hidden) if (d !== SCRATCH) args.push("--remount-ro", d);
   for (const f of hiddenFiles()) args.push("--ro-bind", "/dev/null", f);
+  // Last, so no bind above can show them again: a graded run's exam is an empty, read-only folder inside.
+  for (const m of maskedPaths()) if (fs.existsSync(m)) args.push("--tmpfs", m, "--remount-ro", m);
   args.push("--chdir", spec.cwd, "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
   args.push("--", ...spec.argv);

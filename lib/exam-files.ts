@@ -1,0 +1,31 @@
+import crypto from "node:crypto";
+import path from "node:path";
+
+/**
+ * Where a graded run keeps its exam while the run goes on: a folder outside the run
+ * directory, named to the tinker server by this variable (and to nobody the planner
+ * reaches), masked in every OS sandbox. After the run its contents move to `exam/`.
+ */
+export const EXAM_DIR_ENV = "TINKERLOOP_EXAM_DIR";
+
+/** The files of an exam folder. */
+export const EXAM_FILES = {
+  /** One `{prompt, ground_truth}` a line, already in the exam's prompt template. */
+  items: "items.jsonl",
+  /** One sitting's graded completions: `<label>.jsonl`. */
+  sitting: (label: string) => `${label}.jsonl`,
+} as const;
+
+/** The run directory's folder that holds the exam after the run has ended. */
+export const EXAM_RUN_DIR = "exam";
+
+export type ExamItem = { prompt: string; ground_truth: string };
+
+/** An item's key in records and events: a hash, so a score never carries the item's text. */
+export function examItemHash(item: ExamItem): string {
+  return crypto.createHash("sha256").update(`${item.prompt}\u0000${item.ground_truth}`).digest("hex").slice(0, 16);
+}
+
+export function examFile(dir: string, name: string): string {
+  return path.join(dir, name);
+}
