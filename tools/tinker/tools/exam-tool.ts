@@ -52,7 +52,7 @@ export function registerExamTool(ctx: ToolContext): void {
         flat.map((f) => ({ completion: f.c.text, ground_truth: items[f.item]!.ground_truth })),
       );
       const perItem = items.map(() => [] as number[]);
-      flat.forEach((f, k) => perItem[f.item]!.push(scored.scores[k] ?? 0));
+      for (const [k, f] of flat.entries()) perItem[f.item]!.push(scored.scores[k] ?? 0);
       const scores = items.map((it, i) => ({ item: examItemHash(it), score: mean(perItem[i]!) }));
       const lines = flat.map((f, k) =>
         JSON.stringify({
