@@ -1,4 +1,5 @@
 import crypto from "node:crypto";
+import fs from "node:fs";
 import path from "node:path";
 
 /**
@@ -28,4 +29,25 @@ export function examItemHash(item: ExamItem): string {
 
 export function examFile(dir: string, name: string): string {
   return path.join(dir, name);
+}
+
+/**
+ * The exam's prompts, for a server that must leave them out of what it gives the planner
+ * (generate_synthetic: a dev set is the eval split minus the exam); empty without an exam.
+ */
+export function examPrompts(env: Record<string, string | undefined>): Set<string> {
+  const dir = env[EXAM_DIR_ENV];
+  if (!dir) return new Set();
+  let text = "";
+  try {
+    text = fs.readFileSync(examFile(dir, EXAM_FILES.items), "utf8");
+  } catch {
+    return new Set();
+  }
+  return new Set(
+    text
+      .split("\n")
+      .filter((l) => l.trim())
+      .map((l) => (JSON.parse(l) as ExamItem).prompt),
+  );
 }

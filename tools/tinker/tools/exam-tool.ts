@@ -41,7 +41,8 @@ export function registerExamTool(ctx: ToolContext): void {
       const groups = await session.backend!.sample(
         items.map((i) => i.prompt),
         a.samples,
-        { temperature: a.temperature, maxTokens },
+        // A seed of its own: the sitting leaves the seeds of the run's own sampling where they were.
+        { temperature: a.temperature, maxTokens, seed: EXAM_SAMPLING_SEED },
       );
       const flat = groups.flatMap((g, i) => g.map((c) => ({ item: i, c })));
       const code = a.reward_function;
@@ -82,6 +83,9 @@ export function registerExamTool(ctx: ToolContext): void {
     }),
   );
 }
+
+/** The exam's sampling seed (backends that take one): fixed, so a sitting is the same on the same weights. */
+const EXAM_SAMPLING_SEED = 28_028;
 
 function readItems(file: string): ExamItem[] {
   return fs
