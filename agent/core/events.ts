@@ -80,6 +80,8 @@ export type RunEvent =
       mean: number;
       low: number;
       high: number;
+      /** On a sitting after the baseline: its lift over the baseline, paired 95% interval over the items. */
+      lift?: { mean: number; low: number; high: number; paired: boolean };
     }
   /** Older messages (before `boundary`) were shortened to stubs from here on. */
   | {

@@ -6,7 +6,7 @@ import { baseToolName, exposedToolName, isTrainingTool } from "../core/tool-name
 import type { ToolCallOptions, ToolExecutor, ToolResult, ToolSpec } from "../core/tools.ts";
 import { rewardSpecs } from "../planners/reward-library.ts";
 import type { TrainingState } from "../state/training-state.ts";
-import { meanInterval } from "../summary/holdout-stats.ts";
+import { liftInterval, meanInterval } from "../summary/holdout-stats.ts";
 import type { ExamSpec } from "../config/exam-spec.ts";
 import { EXAM_TOOL, examResult } from "../../tools/contracts/exam.ts";
 import { readResult } from "../../tools/contracts/tool-results.ts";
@@ -43,6 +43,7 @@ export class ExamSitter implements ToolExecutor, EventListener {
   private baselineSat = false;
   private finalSat = false;
   private trainingCalls = 0;
+  private baselineScores: Array<{ item: string; score: number }> | undefined;
 
   constructor(private readonly d: SitterDeps) {}
 
@@ -54,7 +55,10 @@ export class ExamSitter implements ToolExecutor, EventListener {
   /** Keeps the turn the harness's calls are recorded under; after a resume, the sittings already made. */
   on(e: RunEvent): void {
     if ("turn" in e && typeof e.turn === "number") this.turn = e.turn;
-    if (e.type === "exam" && e.label === "baseline") this.baselineSat = true;
+    if (e.type === "exam" && e.label === "baseline") {
+      this.baselineSat = true;
+      this.baselineScores = e.scores;
+    }
     if (e.type === "exam" && e.label === "final") this.finalSat = true;
     if (e.type === "tool" && !e.isError && isTrainingTool(e.name)) this.trainingCalls++;
   }
@@ -102,6 +106,8 @@ export class ExamSitter implements ToolExecutor, EventListener {
       return;
     }
     const est = meanInterval(res.scores.map((s) => s.score));
+    const before = label === "baseline" ? undefined : this.baselineScores;
+    const lift = before ? liftInterval(asScores(before), asScores(res.scores)) : undefined;
     this.d.events.emit({
       type: "exam",
       turn: this.turn,
@@ -112,10 +118,13 @@ export class ExamSitter implements ToolExecutor, EventListener {
       mean: est.mean,
       low: est.low,
       high: est.high,
+      ...(lift ? { lift: { mean: lift.mean, low: lift.low, high: lift.high, paired: lift.paired } } : {}),
     });
     this.d.out?.(`exam ${label} (${res.weights}): ${(est.mean * 100).toFixed(1)}% [${(est.low * 100).toFixed(1)}, ${(est.high * 100).toFixed(1)}]`);
   }
 }
+
+const asScores = (xs: Array<{ item: string; score: number }>) => ({ prompts: xs.map((x) => x.item), scores: xs.map((x) => x.score) });
 
 /** The checkpoint a finish call names, when this run saved it; else the current weights sit. */
 function checkpointOf(input: unknown, training: TrainingState): string | undefined {

@@ -109,6 +109,7 @@ const EVENT_SHAPES: Record<RunEvent["type"], z.ZodType> = {
     mean: z.number(),
     low: z.number(),
     high: z.number(),
+    lift: z.looseObject({ mean: z.number(), low: z.number(), high: z.number(), paired: z.boolean() }).optional(),
   }),
   compaction: z.looseObject({
     turn,
