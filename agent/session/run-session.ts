@@ -31,6 +31,7 @@ import type { RunStateOptions } from "./run-state.ts";
 import { wrapUp } from "./wrap-up.ts";
 import { ExamSitter } from "../exam/sitter.ts";
 import { examHeader, prepareExam, releaseExam } from "../exam/setup.ts";
+import { hubExamLoader } from "../exam/hub-items.ts";
 import type { PreparedExam } from "../exam/setup.ts";
 import { EXAM_DIR_ENV } from "../../lib/exam-files.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "../transcript/transcript.ts";
@@ -117,7 +118,7 @@ export class RunSession {
     // The run's clock starts as its session opens (tool servers starting count toward --max-minutes).
     const started = Date.now();
     const spends = canSpend(prices, costBudget);
-    const exam = cfg.exam ? await prepareExam(cfg.exam) : undefined;
+    const exam = cfg.exam ? await prepareExam(cfg.exam, { hub: hubExamLoader(env) }) : undefined;
     const state = await RunState.build({
       model: cfg.model,
       guard: guardOptions(cfg, prices, graceMinutes, exam),

@@ -13,6 +13,8 @@ import { examSpecHash, examSpecOf, parseExamText } from "../../agent/config/exam
 import { resolveRunConfig } from "../../agent/config/run-config.ts";
 import { listRecipes } from "../../agent/config/recipes.ts";
 import { itemsDigest, loadExamItems } from "../../agent/exam/items.ts";
+import { hubExamLoader } from "../../agent/exam/hub-items.ts";
+import { FakeHfHub } from "../fakes/hf-hub-server.ts";
 import { ExamSitter, scorerCode } from "../../agent/exam/sitter.ts";
 import { prepareExam, releaseExam } from "../../agent/exam/setup.ts";
 import { buildGuard } from "../../agent/guard/index.ts";
@@ -64,6 +66,22 @@ describe("an exam in the run's definition", () => {
     expect(a.every((i) => i.prompt.startsWith("Q: What is "))).toBe(true);
     const other = await loadExamItems({ ...spec, seed: 2 });
     expect(examSpecHash(spec, itemsDigest(a))).not.toBe(examSpecHash({ ...spec, seed: 2 }, itemsDigest(other)));
+  });
+
+  it("a Hub exam reads its split's rows through the real Hub client (a loopback fake Hub), and is refused offline", async () => {
+    const hub = await FakeHfHub.start();
+    try {
+      const env = { HF_ENDPOINT: hub.url, HF_DATASETS_SERVER_ENDPOINT: hub.url };
+      const spec = examSpecOf(parseExamText("hub:openai/gsm8k@main:test,scorer=last_number,items=15", "--exam"), "--exam")!;
+      const items = await loadExamItems(spec, { hub: hubExamLoader(env) });
+      expect(items).toHaveLength(15);
+      expect(items[0]!.prompt.length).toBeGreaterThan(10);
+      expect(items.every((i) => i.ground_truth.length > 0)).toBe(true);
+      expect(hub.requests.some((r) => r.path === "/rows" && r.params.get("split") === "test")).toBe(true);
+      await expect(loadExamItems(spec, { hub: hubExamLoader({ ...env, HF_HUB_OFFLINE: "1" }) })).rejects.toThrow(/HF_HUB_OFFLINE/);
+    } finally {
+      await hub.close();
+    }
   });
 
   it("a JSONL exam reads {prompt, ground_truth} lines up to its size and refuses a line without them", async () => {
