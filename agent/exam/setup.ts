@@ -60,6 +60,14 @@ export function releaseExam(e: PreparedExam, runDir: string): void {
   fs.rmSync(e.dir, { recursive: true, force: true });
 }
 
+/** A resumed run: the sittings released when it stopped go back to the private folder, and the run dir's exam folder is removed. */
+export function reclaimExam(e: PreparedExam, runDir: string): void {
+  const released = path.join(runDir, EXAM_RUN_DIR);
+  if (!fs.existsSync(released)) return;
+  for (const f of fs.readdirSync(released)) if (f !== EXAM_FILES.items) fs.copyFileSync(path.join(released, f), path.join(e.dir, f));
+  fs.rmSync(released, { recursive: true, force: true });
+}
+
 function readSitting(file: string): Map<string, { completion: string; score: number }> {
   const m = new Map<string, { completion: string; score: number }>();
   if (!fs.existsSync(file)) return m;

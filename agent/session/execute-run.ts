@@ -49,7 +49,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     session.noteStart(cont?.startTurn ?? 0);
     io.out(`tools: ${session.tools.tools.map((t) => t.name).join(", ")}`);
     const messages = cont
-      ? await bridge(cont, { ...session.state.harness(session.tools, session.events), stateListeners: session.state.listeners, out: io.out })
+      ? await bridge(cont, { ...session.state.harness(session.tools, session.events), stateListeners: session.stateListeners, out: io.out })
       : undefined;
     const retry = {
       ...DEFAULT_RETRY,

@@ -5,6 +5,7 @@ import { loadServers } from "../config/run-config.ts";
 import { UserError } from "../core/errors.ts";
 import { EXIT, EXIT_FOR } from "../core/run-end.ts";
 import { EventBus } from "../core/events.ts";
+import type { EventListener } from "../core/events.ts";
 import type { GuardPipeline } from "../guard/pipeline.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { localTools, pickEnv } from "../workspace/workspace-tools.ts";
@@ -30,7 +31,7 @@ import { RunState } from "./run-state.ts";
 import type { RunStateOptions } from "./run-state.ts";
 import { wrapUp } from "./wrap-up.ts";
 import { ExamSitter } from "../exam/sitter.ts";
-import { examHeader, prepareExam, releaseExam } from "../exam/setup.ts";
+import { examHeader, prepareExam, reclaimExam, releaseExam } from "../exam/setup.ts";
 import { hubExamLoader } from "../exam/hub-items.ts";
 import type { PreparedExam } from "../exam/setup.ts";
 import { EXAM_DIR_ENV } from "../../lib/exam-files.ts";
@@ -105,6 +106,11 @@ export class RunSession {
 
   private readonly resumePoints: ResumePoints;
 
+  /** The listeners a continuation feeds the recorded events to: the run state's, and the exam sitter (which sittings were made). */
+  get stateListeners(): EventListener[] {
+    return this.tools instanceof ExamSitter ? [...this.state.listeners, this.tools] : this.state.listeners;
+  }
+
   /** Checks the run directory, builds the guard, starts the tool servers and the listeners. Refusals throw UserError before anything is written. */
   static async open(cfg: RunConfig, env: Env, io: RunIO, o: SessionOptions): Promise<RunSession> {
     const servers: ServerConfig[] = cfg.mcpConfigPath ? loadServers(cfg.mcpConfigPath, env) : [];
@@ -119,6 +125,8 @@ export class RunSession {
     const started = Date.now();
     const spends = canSpend(prices, costBudget);
     const exam = cfg.exam ? await prepareExam(cfg.exam, { hub: hubExamLoader(env) }) : undefined;
+    // A resumed run's earlier sittings were released into the run dir when it stopped: out of the planner's reach again.
+    if (exam && resuming) reclaimExam(exam, cfg.runDir);
     const state = await RunState.build({
       model: cfg.model,
       guard: guardOptions(cfg, prices, graceMinutes, exam),
