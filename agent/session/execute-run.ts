@@ -10,7 +10,7 @@ import { PricedPlanner } from "../planners/priced.ts";
 import { RedactingPlanner } from "../planners/redacting.ts";
 import { DEFAULT_RETRY, RetryingPlanner } from "../planners/retrying.ts";
 import { buildSystemPrompt } from "../config/system-prompt.ts";
-import { RunSession } from "./run-session.ts";
+import { examReserveNote, RunSession } from "./run-session.ts";
 import { examBrief } from "../exam/setup.ts";
 import type { RunIO } from "./run-session.ts";
 import type { RunSummary } from "../summary/summary.ts";
@@ -60,7 +60,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
       {
         system: prompt.system,
         model: cfg.model,
-        kickoff: KICKOFF + examBrief(session.exam),
+        kickoff: KICKOFF + examBrief(session.exam) + examReserveNote(session, prices),
         maxTurns: cfg.maxTurns,
         maxMs: (cfg.maxMinutes + session.graceMinutes) * 60_000,
         maxNudges: cfg.maxNudges,

@@ -33,6 +33,8 @@ import { wrapUp } from "./wrap-up.ts";
 import { ExamSitter } from "../exam/sitter.ts";
 import { examHeader, prepareExam, reclaimExam, releaseExam } from "../exam/setup.ts";
 import { hubExamLoader } from "../exam/hub-items.ts";
+import { budgetLessReserve, finalExamReserveUsd } from "../exam/reserve.ts";
+import { formatUsd } from "../spend/prices.ts";
 import type { PreparedExam } from "../exam/setup.ts";
 import { EXAM_DIR_ENV } from "../../lib/exam-files.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "../transcript/transcript.ts";
@@ -243,6 +245,17 @@ export class RunSession {
   }
 }
 
+/** The final exam's reserve: only under a dollar budget that covers training. */
+function examReserve(cfg: RunConfig, exam: PreparedExam, prices: RunPrices): number {
+  return cfg.maxCostUsd !== undefined || cfg.maxTrainingCostUsd !== undefined ? finalExamReserveUsd(exam, prices.training) : 0;
+}
+
+/** What the planner is told of the reserve, when there is one. */
+export function examReserveNote(s: RunSession, prices: RunPrices): string {
+  const usd = s.exam ? examReserve(s.cfg, s.exam, prices) : 0;
+  return usd > 0 ? ` Up to ${formatUsd(usd)} of the dollar budget is reserved for the final exam; your calls are checked against the rest.` : "";
+}
+
 /** The run's tools with the exam sat around them (exam/sitter.ts); it listens to the events for the turn and the sittings made. */
 function examSitter(cfg: RunConfig, exam: PreparedExam, inner: ToolExecutor, state: RunState, events: EventBus, io: RunIO): ExamSitter {
   const sitter = new ExamSitter({
@@ -282,7 +295,8 @@ function guardOptions(cfg: RunConfig, prices: RunPrices, graceMinutes: number, e
       maxMinutes: cfg.maxMinutes,
       graceMinutes,
       ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
-      cost: costBudgetOf(cfg),
+      // The final exam's cost is kept out of what the planner may spend (exam/reserve.ts).
+      cost: exam ? budgetLessReserve(costBudgetOf(cfg), examReserve(cfg, exam, prices)) : costBudgetOf(cfg),
       ...(prices.training ? { estimator: new CallEstimator({ model: cfg.model, price: prices.training, runDir: cfg.runDir }) } : {}),
     },
     disabled: cfg.guardOff,

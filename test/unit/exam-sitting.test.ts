@@ -16,6 +16,7 @@ import { itemsDigest, loadExamItems } from "../../agent/exam/items.ts";
 import { hubExamLoader } from "../../agent/exam/hub-items.ts";
 import { FakeHfHub } from "../fakes/hf-hub-server.ts";
 import { ExamSitter, scorerCode } from "../../agent/exam/sitter.ts";
+import { budgetLessReserve, finalExamReserveUsd } from "../../agent/exam/reserve.ts";
 import { prepareExam, releaseExam } from "../../agent/exam/setup.ts";
 import { buildGuard } from "../../agent/guard/index.ts";
 import { TrainingState } from "../../agent/state/training-state.ts";
@@ -242,6 +243,19 @@ describe("the harness sits the exam", () => {
       .map((l) => JSON.parse(l));
     expect(released).toHaveLength(40);
     expect(released[0]).toMatchObject({ prompt: exam.items[0]!.prompt, ground_truth: exam.items[0]!.ground_truth, completion: "x", score: 1 });
+  });
+
+  it("the final exam's worst-case cost is kept out of the planner's dollar budget", async () => {
+    const spec = examSpecOf({ exam: "generator:addition", exam_scorer: "numeric", exam_items: 100, exam_max_tokens: 10 }, "t", 2)!;
+    const exam = await prepareExam(spec);
+    dirs.push(exam.dir);
+    const price = { prefill: 1, cachedPrefill: 0.1, sample: 2, train: 3 };
+    const prefill = exam.items.reduce((a, i) => a + i.prompt.length + 16, 0);
+    const usd = finalExamReserveUsd(exam, price);
+    expect(usd).toBeCloseTo((prefill * 1 + 100 * 10 * 2) / 1e6, 12);
+    expect(finalExamReserveUsd(exam, undefined)).toBe(0);
+    expect(budgetLessReserve({ maxCostUsd: 1, maxPlannerCostUsd: 0.5 }, 0.25)).toEqual({ maxCostUsd: 0.75, maxPlannerCostUsd: 0.5 });
+    expect(budgetLessReserve({ maxTrainingCostUsd: 0.1 }, 0.25)).toEqual({ maxTrainingCostUsd: 0 });
   });
 
   it("an ungraded run says so where the grade would stand", () => {
