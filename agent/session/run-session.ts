@@ -129,6 +129,14 @@ export class RunSession {
     const exam = cfg.exam ? await prepareExam(cfg.exam, { hub: hubExamLoader(env) }) : undefined;
     // A resumed run's earlier sittings were released into the run dir when it stopped: out of the planner's reach again.
     if (exam && resuming) reclaimExam(exam, cfg.runDir);
+    if (exam) {
+      try {
+        checkReserveFits(cfg, exam, prices);
+      } catch (err) {
+        fs.rmSync(exam.dir, { recursive: true, force: true });
+        throw err;
+      }
+    }
     const state = await RunState.build({
       model: cfg.model,
       guard: guardOptions(cfg, prices, graceMinutes, exam),
@@ -248,6 +256,17 @@ export class RunSession {
 /** The final exam's reserve: only under a dollar budget that covers training. */
 function examReserve(cfg: RunConfig, exam: PreparedExam, prices: RunPrices): number {
   return cfg.maxCostUsd !== undefined || cfg.maxTrainingCostUsd !== undefined ? finalExamReserveUsd(exam, prices.training) : 0;
+}
+
+/** A dollar budget the final exam alone could use up leaves the planner nothing: refused before anything starts. */
+function checkReserveFits(cfg: RunConfig, exam: PreparedExam, prices: RunPrices): void {
+  const usd = examReserve(cfg, exam, prices);
+  const budgets = [cfg.maxCostUsd, cfg.maxTrainingCostUsd].filter((x): x is number => x !== undefined);
+  if (usd > 0 && budgets.some((b) => usd >= b))
+    throw new UserError(
+      `The final exam (${exam.spec.name}, ${exam.items.length} items) could cost up to ${formatUsd(usd)}, which leaves nothing of the dollar budget (${budgets.map(formatUsd).join(", ")}).`,
+      "Raise --max-cost / --max-training-cost, make the exam smaller (--exam …,items=N,max_tokens=N), or run ungraded with --exam none.",
+    );
 }
 
 /** What the planner is told of the reserve, when there is one. */
