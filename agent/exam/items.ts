@@ -20,8 +20,10 @@ async function rawItems(spec: ExamSpec, loaders: ExamLoaders): Promise<ExamItem[
   const s = spec.source;
   switch (s.kind) {
     case "generator": {
-      const r = generate(s.task, { n: spec.items, seed: spec.seed, split: "eval", ...(s.difficulty !== undefined ? { difficulty: s.difficulty } : {}) });
-      return r.items.map((i) => ({ prompt: i.prompt, ground_truth: i.ground_truth }));
+      // At most half of the eval split: the rest stays the planner's for a dev set (some splits are small).
+      const r = generate(s.task, { n: spec.items * 2, seed: spec.seed, split: "eval", ...(s.difficulty !== undefined ? { difficulty: s.difficulty } : {}) });
+      const n = Math.min(spec.items, Math.floor(r.items.length / 2));
+      return r.items.slice(0, n).map((i) => ({ prompt: i.prompt, ground_truth: i.ground_truth }));
     }
     case "jsonl":
       return jsonlItems(s.file, spec.items);

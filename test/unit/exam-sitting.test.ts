@@ -85,6 +85,13 @@ describe("an exam in the run's definition", () => {
     }
   });
 
+  it("a generator exam takes at most half of a small eval split, leaving the rest for the planner's dev set", async () => {
+    const spec = examSpecOf({ exam: "generator:arithmetic", exam_scorer: "numeric", exam_items: 200 }, "t", 1)!;
+    const items = await loadExamItems(spec);
+    expect(items.length).toBe(16);
+    expect(new Set(items.map((i) => i.prompt)).size).toBe(16);
+  });
+
   it("a JSONL exam reads {prompt, ground_truth} lines up to its size and refuses a line without them", async () => {
     const d = tmp();
     const file = path.join(d, "exam.jsonl");
