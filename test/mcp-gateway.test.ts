@@ -232,9 +232,12 @@ describe("tinkerloop mcp: the guarded gateway", () => {
       "write_file",
       "check_reward",
       "init_grpo",
+      // The recipe's exam, sat by the harness before the first training call and before finish().
+      "sit_exam",
       "train_grpo_step",
       "sample",
       "save",
+      "sit_exam",
       "finish",
     ]);
     expect(events.filter((e) => e.type === "feedback")).toHaveLength(1);
@@ -247,11 +250,21 @@ describe("tinkerloop mcp: the guarded gateway", () => {
       planner: "mcp:test-agent",
       reason: "finished",
       turns: 9,
-      toolCalls: 9,
+      toolCalls: 11,
       toolErrors: 0,
       lastCheckpoint: "local://after-one-step",
     });
     expect(summary.holdout.evaluations).toBe(1);
+    // The gateway's run is graded like any: the exam's baseline and final, and the items only in exam/ once it ended.
+    expect(summary.exam).toMatchObject({ items: 16, checkpoint: "current weights", refusals: 0 });
+    expect(typeof summary.exam.baseline).toBe("number");
+    expect(typeof summary.exam.final).toBe("number");
+    expect(
+      fs
+        .readFileSync(path.join(runDir, "exam", "items.jsonl"), "utf8")
+        .trim()
+        .split("\n"),
+    ).toHaveLength(16);
     expect(fs.existsSync(path.join(runDir, "report.html"))).toBe(true);
     // An external agent's run has no planner turns: a cassette replay says so instead of listing every call as a difference.
     const cassette = await runCli(["replay", runDir, "--cassette"]);
