@@ -119,7 +119,17 @@ describe("metrics feedback", () => {
     expect(ids(l)).not.toContain("no_sample");
     l.observe(call("train_grpo_step"), grpoResult({}));
     expect(ids(l)).toContain("no_sample");
-    l.observe(call("sample"), { content: "x", isError: false, structured: { mean_reward: 0.7, completions: [{ prompt: "1+1=", reward: 1 }, { prompt: "2+2=", reward: 0.4 }] } });
+    l.observe(call("sample"), {
+      content: "x",
+      isError: false,
+      structured: {
+        mean_reward: 0.7,
+        completions: [
+          { prompt: "1+1=", reward: 1 },
+          { prompt: "2+2=", reward: 0.4 },
+        ],
+      },
+    });
     expect(ids(l)).not.toContain("no_sample");
     expect(l.block(9)).toMatch(/last sample\(\): turn \d+, 2 completion\(s\), mean reward 0\.700/);
   });
