@@ -1,6 +1,7 @@
 import { TEMPLATE_TOKENS } from "../spend/estimate.ts";
 import type { CostBudget } from "../spend/ledger.ts";
-import { trainingCostUsd } from "../spend/prices.ts";
+import { UserError } from "../core/errors.ts";
+import { formatUsd, trainingCostUsd } from "../spend/prices.ts";
 import type { TrainingPrice } from "../spend/prices.ts";
 import type { PreparedExam } from "./setup.ts";
 
@@ -31,4 +32,29 @@ export function budgetLessReserve(b: CostBudget, reserveUsd: number): CostBudget
     ...(total !== undefined ? { maxCostUsd: total } : {}),
     ...(training !== undefined ? { maxTrainingCostUsd: training } : {}),
   };
+}
+
+/** The dollar budgets the reserve is kept out of: the whole run's and training's. */
+type Budgets = { maxCostUsd: number | undefined; maxTrainingCostUsd: number | undefined };
+
+/** The final exam's reserve: only under a dollar budget that covers training. */
+export function examReserve(b: Budgets, exam: PreparedExam, price: TrainingPrice | undefined): number {
+  return b.maxCostUsd !== undefined || b.maxTrainingCostUsd !== undefined ? finalExamReserveUsd(exam, price) : 0;
+}
+
+/** A dollar budget the final exam alone could use up leaves the planner nothing: refused before anything starts. */
+export function checkReserveFits(b: Budgets, exam: PreparedExam, price: TrainingPrice | undefined): void {
+  const usd = examReserve(b, exam, price);
+  const budgets = [b.maxCostUsd, b.maxTrainingCostUsd].filter((x): x is number => x !== undefined);
+  if (usd > 0 && budgets.some((x) => usd >= x))
+    throw new UserError(
+      `The final exam (${exam.spec.name}, ${exam.items.length} items) could cost up to ${formatUsd(usd)}, which leaves nothing of the dollar budget (${budgets.map(formatUsd).join(", ")}).`,
+      "Raise --max-cost / --max-training-cost, make the exam smaller (--exam …,items=N,max_tokens=N), or run ungraded with --exam none.",
+    );
+}
+
+/** What the planner is told of the reserve, when there is one. */
+export function examReserveNote(b: Budgets, exam: PreparedExam | undefined, price: TrainingPrice | undefined): string {
+  const usd = exam ? examReserve(b, exam, price) : 0;
+  return usd > 0 ? ` Up to ${formatUsd(usd)} of the dollar budget is reserved for the final exam; your calls are checked against the rest.` : "";
 }

@@ -10,7 +10,8 @@ import { PricedPlanner } from "../planners/priced.ts";
 import { RedactingPlanner } from "../planners/redacting.ts";
 import { DEFAULT_RETRY, RetryingPlanner } from "../planners/retrying.ts";
 import { buildSystemPrompt } from "../config/system-prompt.ts";
-import { examReserveNote, RunSession } from "./run-session.ts";
+import { RunSession } from "./run-session.ts";
+import { examReserveNote } from "../exam/reserve.ts";
 import { examBrief } from "../exam/setup.ts";
 import type { RunIO } from "./run-session.ts";
 import type { RunSummary } from "../summary/summary.ts";
@@ -60,7 +61,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
       {
         system: prompt.system,
         model: cfg.model,
-        kickoff: KICKOFF + examBrief(session.exam) + examReserveNote(session, prices),
+        kickoff: KICKOFF + examBrief(session.exam) + examReserveNote(cfg, session.exam, prices.training),
         maxTurns: cfg.maxTurns,
         maxMs: (cfg.maxMinutes + session.graceMinutes) * 60_000,
         maxNudges: cfg.maxNudges,

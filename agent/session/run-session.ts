@@ -33,8 +33,7 @@ import { wrapUp } from "./wrap-up.ts";
 import { ExamSitter } from "../exam/sitter.ts";
 import { examHeader, prepareExam, reclaimExam, releaseExam } from "../exam/setup.ts";
 import { hubExamLoader } from "../exam/hub-items.ts";
-import { budgetLessReserve, finalExamReserveUsd } from "../exam/reserve.ts";
-import { formatUsd } from "../spend/prices.ts";
+import { budgetLessReserve, checkReserveFits, examReserve } from "../exam/reserve.ts";
 import type { PreparedExam } from "../exam/setup.ts";
 import { EXAM_DIR_ENV } from "../../lib/exam-files.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "../transcript/transcript.ts";
@@ -131,7 +130,7 @@ export class RunSession {
     if (exam && resuming) reclaimExam(exam, cfg.runDir);
     if (exam) {
       try {
-        checkReserveFits(cfg, exam, prices);
+        checkReserveFits(cfg, exam, prices.training);
       } catch (err) {
         fs.rmSync(exam.dir, { recursive: true, force: true });
         throw err;
@@ -253,28 +252,6 @@ export class RunSession {
   }
 }
 
-/** The final exam's reserve: only under a dollar budget that covers training. */
-function examReserve(cfg: RunConfig, exam: PreparedExam, prices: RunPrices): number {
-  return cfg.maxCostUsd !== undefined || cfg.maxTrainingCostUsd !== undefined ? finalExamReserveUsd(exam, prices.training) : 0;
-}
-
-/** A dollar budget the final exam alone could use up leaves the planner nothing: refused before anything starts. */
-function checkReserveFits(cfg: RunConfig, exam: PreparedExam, prices: RunPrices): void {
-  const usd = examReserve(cfg, exam, prices);
-  const budgets = [cfg.maxCostUsd, cfg.maxTrainingCostUsd].filter((x): x is number => x !== undefined);
-  if (usd > 0 && budgets.some((b) => usd >= b))
-    throw new UserError(
-      `The final exam (${exam.spec.name}, ${exam.items.length} items) could cost up to ${formatUsd(usd)}, which leaves nothing of the dollar budget (${budgets.map(formatUsd).join(", ")}).`,
-      "Raise --max-cost / --max-training-cost, make the exam smaller (--exam …,items=N,max_tokens=N), or run ungraded with --exam none.",
-    );
-}
-
-/** What the planner is told of the reserve, when there is one. */
-export function examReserveNote(s: RunSession, prices: RunPrices): string {
-  const usd = s.exam ? examReserve(s.cfg, s.exam, prices) : 0;
-  return usd > 0 ? ` Up to ${formatUsd(usd)} of the dollar budget is reserved for the final exam; your calls are checked against the rest.` : "";
-}
-
 /** The run's tools with the exam sat around them (exam/sitter.ts); it listens to the events for the turn and the sittings made. */
 function examSitter(cfg: RunConfig, exam: PreparedExam, inner: ToolExecutor, state: RunState, events: EventBus, io: RunIO): ExamSitter {
   const sitter = new ExamSitter({
@@ -315,7 +292,7 @@ function guardOptions(cfg: RunConfig, prices: RunPrices, graceMinutes: number, e
       graceMinutes,
       ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
       // The final exam's cost is kept out of what the planner may spend (exam/reserve.ts).
-      cost: exam ? budgetLessReserve(costBudgetOf(cfg), examReserve(cfg, exam, prices)) : costBudgetOf(cfg),
+      cost: exam ? budgetLessReserve(costBudgetOf(cfg), examReserve(cfg, exam, prices.training)) : costBudgetOf(cfg),
       ...(prices.training ? { estimator: new CallEstimator({ model: cfg.model, price: prices.training, runDir: cfg.runDir }) } : {}),
     },
     disabled: cfg.guardOff,
