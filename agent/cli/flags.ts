@@ -49,6 +49,8 @@ const FLAGS = {
   guardOff: { arg: "<rules>" },
   guardRule: { arg: "<file...>" },
   allowCheckpoint: { arg: "<path>" },
+  exam: { arg: "<spec>" },
+  examEvery: { arg: "<calls>" },
   inlineLimitKb: { arg: "<n>", default: RUN_DEFAULTS.inlineLimitKb },
   alertThresholds: { arg: "<json>" },
   bashEnv: { arg: "<names>" },

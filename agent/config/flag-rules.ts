@@ -92,6 +92,12 @@ const RULES = {
   execute: () => z.boolean(),
   fork: positiveInt,
   agentGone: positiveInt,
+  exam: (flag: string) => z.string().min(1, `${flag} needs a source (or none)`),
+  examEvery: (flag: string) =>
+    z.coerce
+      .number({ error: `${flag} must be a number` })
+      .int(`${flag} must be a whole number`)
+      .min(0, `${flag} must be 0 (off) or more`),
 };
 
 type Rules = typeof RULES;

@@ -32,6 +32,16 @@ export const hintsShape = z.object({
   /** How the holdout is scored: sampling temperature and samples per prompt. */
   eval_temperature: z.number().min(0).optional(),
   eval_samples: z.number().int().min(1).max(64).optional(),
+  /** The run's exam (agent/config/exam-spec.ts): its source, and the rest of its spec as exam_* keys. */
+  exam: z.string().optional(),
+  exam_scorer: z.string().optional(),
+  exam_items: z.number().int().positive().optional(),
+  exam_template: z.string().optional(),
+  exam_temperature: z.number().min(0).optional(),
+  exam_max_tokens: z.number().int().positive().optional(),
+  exam_samples: z.number().int().min(1).optional(),
+  exam_seed: z.number().int().min(0).optional(),
+  exam_difficulty: z.union([z.number().int().min(1).max(4), z.literal("mixed")]).optional(),
   /** What running the recipe needs beyond this machine ("nothing", or keys and Hub access); shown by --help. */
   needs: z.string().optional(),
   /** One line for --help: what the recipe teaches and how it is judged. */

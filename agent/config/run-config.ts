@@ -3,6 +3,8 @@ import path from "node:path";
 import dotenv from "dotenv";
 import { z } from "zod";
 import { UserError } from "../core/errors.ts";
+import { examSpecOf, parseExamText } from "./exam-spec.ts";
+import type { ExamSpec } from "./exam-spec.ts";
 import { loadRecipe, parseFrontMatter } from "./recipes.ts";
 import type { Hints } from "./recipes.ts";
 import { ALERT_THRESHOLDS } from "../metrics/alerts.ts";
@@ -95,6 +97,8 @@ export const runFlagsShape = z.object({
   inlineLimitKb: ruleOf("inlineLimitKb").default(RUN_DEFAULTS.inlineLimitKb),
   resumeEvery: ruleOf("resumeEvery").default(RUN_DEFAULTS.resumeEvery),
   ...optionalFlags(["alertThresholds", "guardRule", "allowCheckpoint", "bashEnv", "seed"]),
+  ...optionalFlags(["exam"]),
+  examEvery: ruleOf("examEvery").default(0),
 });
 export type RunFlags = z.input<typeof runFlagsShape>;
 
@@ -136,6 +140,10 @@ export type RunConfig = SpendSettings & {
   bashEnv: string[];
   /** The run's seed (one per sweep cell), handed to the tool servers; unset leaves their defaults. */
   seed?: number;
+  /** The exam the harness sits (the run's definition, never the planner's); absent: the run is ungraded. */
+  exam?: ExamSpec;
+  /** A periodic exam every this many training calls (0: none); the planner never sees these. */
+  examEvery?: number;
 };
 
 /** A checkpoint the user allows: a URI or a bare name as given, a path made absolute (the planner's `load` is resolved the same way). */
@@ -268,7 +276,16 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     ...(f.allowCheckpoint?.length ? { allowedCheckpoints: f.allowCheckpoint.map((c) => allowedCheckpoint(c, cwd)) } : {}),
     bashEnv: parseBashEnv(f.bashEnv),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
+    ...examOf(f.exam, hints, promptSource),
+    ...(f.examEvery > 0 ? { examEvery: f.examEvery } : {}),
   };
+}
+
+/** The exam: --exam over the recipe's or prompt file's front matter; `--exam none` makes the run ungraded. */
+function examOf(flag: string | undefined, hints: Hints | undefined, promptSource: string): { exam?: ExamSpec } {
+  const fields = flag !== undefined ? parseExamText(flag, "--exam") : (hints ?? {});
+  const spec = examSpecOf(fields, flag !== undefined ? "--exam" : promptSource, hints?.difficulty);
+  return spec ? { exam: spec } : {};
 }
 
 /** Known alert threshold keys with finite numbers: from a flag or a recorded config. */

@@ -27,6 +27,8 @@ export type RunHeader = {
   toolSpecs?: Array<{ name: string; description: string; inputSchema: Record<string, unknown>; source: string }>;
   /** Run this one was forked or resumed from, when any. */
   parent?: string;
+  /** A graded run's exam: its spec (agent/config/exam-spec.ts), hash and size; never its items. */
+  exam?: { spec: Record<string, unknown>; hash: string; items: number };
 };
 
 /** A tool call that ran: the effective input (after any guard rewrite) and its result. */
@@ -67,6 +69,20 @@ export type RunEvent =
   | { type: "feedback"; turn: number; text: string }
   | { type: "retry"; turn: number; attempt: number; delayMs: number; error: string }
   | { type: "note"; turn: number; text: string }
+  /** One sitting of the run's exam by the harness: per-item scores keyed by item hash (never the items), mean and its 95% interval. */
+  | {
+      type: "exam";
+      turn: number;
+      label: string;
+      specHash: string;
+      weights: string;
+      scores: Array<{ item: string; score: number }>;
+      mean: number;
+      low: number;
+      high: number;
+      /** On a sitting after the baseline: its lift over the baseline, paired 95% interval over the items. */
+      lift?: { mean: number; low: number; high: number; paired: boolean };
+    }
   /** Older messages (before `boundary`) were shortened to stubs from here on. */
   | {
       type: "compaction";

@@ -7,4 +7,7 @@ export const HARNESS_CALL = {
   emergencySave: "harness-emergency-save",
   finish: "harness-finish",
   resumePoint: "harness-resume-point",
+  examBaseline: "harness-exam-baseline",
+  examPeriodic: "harness-exam-periodic",
+  examFinal: "harness-exam-final",
 } as const;

@@ -15,6 +15,9 @@ import { ResumePoints } from "../session/resume-points.ts";
 import { CassetteTools, RecordedPlanner, toolSpecsOf } from "../planners/recorded.ts";
 import { UserError } from "../core/errors.ts";
 import { GATEWAY_PLANNER_PREFIX } from "../core/planner.ts";
+import type { RunHeader } from "../core/events.ts";
+import { examSpecShape } from "../config/exam-spec.ts";
+import { ExamSitter } from "../exam/sitter.ts";
 
 /** What a cassette replay may change; guard rule modules come only from the user's flags, never from the transcript. */
 export type GuardOverrides = {
@@ -74,11 +77,13 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
     const { training, guard } = state;
     const events: RunEvent[] = [];
     const bus = new EventBus([{ on: (e) => events.push(e) }, ...state.listeners]);
+    // A graded run's exam sittings are harness calls: they run again here, answered by the recording.
+    const executor = recordedExamSitter(rec.header, cassette, state, bus) ?? cassette;
     // The harness's own calls run again too (resume points, the save and finish of a stop), at
     // the recorded interval; a recording from before resume points had none.
     const recordedEvery = (rec.header.config as { resumeEvery?: unknown }).resumeEvery;
     const resumePoints = new ResumePoints(typeof recordedEvery === "number" ? recordedEvery : 0, training);
-    const harness = { ...state.harness(cassette, bus), out: () => {} };
+    const harness = { ...state.harness(executor, bus), out: () => {} };
     await runLoop(
       {
         system: rec.system,
@@ -92,7 +97,7 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
       },
       {
         planner: RecordedPlanner.fromEvents(rec.read.events, rec.file),
-        tools: cassette,
+        tools: executor,
         events: bus,
         clock: { now: Date.now },
         signal: new AbortController().signal,
@@ -104,6 +109,25 @@ export async function cassetteReplay(target: string, overrides: GuardOverrides =
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** The exam sitter of a graded recording, around the recorded results; undefined for an ungraded one. */
+function recordedExamSitter(header: RunHeader, inner: CassetteTools, state: RunState, bus: EventBus): ExamSitter | undefined {
+  const spec = header.exam ? examSpecShape.safeParse(header.exam.spec) : undefined;
+  if (!header.exam || !spec?.success) return undefined;
+  const every = (header.config as { examEvery?: unknown }).examEvery;
+  const sitter = new ExamSitter({
+    spec: spec.data,
+    specHash: header.exam.hash,
+    inner,
+    training: state.training,
+    every: typeof every === "number" ? every : 0,
+    events: bus,
+    guard: state.guard,
+    model: header.model,
+  });
+  bus.add(sitter);
+  return sitter;
 }
 
 function differencesFrom(recorded: RecordedEvent[], events: RunEvent[], cassette: CassetteTools): string[] {

@@ -4,6 +4,7 @@ import { describeSpend, SpendLedger } from "../spend/ledger.ts";
 import { SPEND_META, spendShape } from "../spend/priced-executor.ts";
 import { formatUsd, plannerCostUsd, PriceTable } from "../spend/prices.ts";
 import type { RecordedEvent, TranscriptReadResult } from "../transcript/transcript.ts";
+import { ExamCollector, formatExam } from "../summary/exam-summary.ts";
 
 const clip = (s: string, n: number) => {
   const one = s.replace(/\s+/g, " ").trim();
@@ -19,7 +20,15 @@ export function renderTranscript(read: TranscriptReadResult, o: ViewOptions = {}
   let usage: Usage = ZERO_USAGE;
   const spend = new SpendLedger();
   const estimates = new Map<string, number>();
+  // The harness's grade comes first, right under the run's header line(s).
+  const exam = new ExamCollector();
+  for (const e of read.events) exam.on(e);
+  let gradeShown = false;
   for (const e of read.events) {
+    if (!gradeShown && e.type !== "run") {
+      out.push(...formatExam(exam.summary(), null).map((l) => l.trim()));
+      gradeShown = true;
+    }
     spend.on(e);
     if (e.type === "guard" && e.estimate) estimates.set(e.toolUseId, e.estimate.usd);
     out.push(...renderEvent(e, w, o.full ?? false, (u) => (usage = addUsage(usage, u)), estimates));
@@ -98,6 +107,10 @@ function renderEvent(e: RecordedEvent, w: number, full: boolean, addU: (u: Usage
       return [`  retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s: ${clip(e.error, w)}`];
     case "note":
       return [`  note: ${clip(e.text, w)}`];
+    case "exam":
+      return [
+        `  exam ${e.label} by the harness (${e.weights}): ${(e.mean * 100).toFixed(1)}% [${(e.low * 100).toFixed(1)}, ${(e.high * 100).toFixed(1)}] over ${e.scores.length} items`,
+      ];
     case "end":
       return [`── end: ${e.reason}${e.detail ? ` (${e.detail})` : ""} after ${e.turns} turns, ${(e.elapsedMs / 1000).toFixed(1)}s`];
     default:

@@ -30,10 +30,13 @@ export const COMPARE_COLUMNS = [
   "planner",
   "model",
   "outcome",
-  "baseline",
+  "exam",
+  "exam lift (95% CI)",
+  "self-reported baseline",
   "final",
   "lift",
   "best",
+  "gap",
   "time",
   "turns",
   "tokens",
@@ -50,7 +53,34 @@ function duration(ms: number): string {
   return m < 60 ? `${m}m ${s % 60}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
 }
 
-/** One row of text cells per run, in COMPARE_COLUMNS order. */
+const finalOf = (m: ReportModel) => m.exam?.sittings.find((s) => s.label === "final")?.mean;
+
+/** The exam's cells, first of the scores: its name and hash, then baseline → final with the lift's interval; "ungraded" without one. */
+function examCells(m: ReportModel): [string, string] {
+  if (!m.exam) return ["ungraded", "–"];
+  const base = m.exam.sittings.find((s) => s.label === "baseline");
+  const final = m.exam.sittings.find((s) => s.label === "final");
+  const lift = final?.lift;
+  const p = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}`;
+  return [
+    `${m.exam.name} (${m.exam.hash.slice(0, 8)})`,
+    lift && base && final ? `${pct(base.mean)} → ${pct(final.mean)}: ${p(lift.mean)} pts [${p(lift.low)}, ${p(lift.high)}]` : "–",
+  ];
+}
+
+/**
+ * Runs in the order they are compared: graded runs by exam (runs graded by different exams
+ * are never put in one order: each exam's runs together, in the order its first run was named),
+ * by exam lift within one, highest first; ungraded runs after every graded one, as named.
+ */
+export function rankedByExam(runs: readonly ReportModel[]): ReportModel[] {
+  const liftOf = (m: ReportModel) => m.exam?.sittings.find((s) => s.label === "final")?.lift?.mean ?? Number.NEGATIVE_INFINITY;
+  const exams = [...new Set(runs.filter((m) => m.exam).map((m) => m.exam!.hash))];
+  const graded = exams.flatMap((h) => runs.filter((m) => m.exam?.hash === h).sort((a, b) => liftOf(b) - liftOf(a)));
+  return [...graded, ...runs.filter((m) => !m.exam)];
+}
+
+/** One row of text cells per run, in COMPARE_COLUMNS order (runs with different exams are never put in one order: the caller lists them as given). */
 export function compareRows(runs: readonly ReportModel[]): { columns: readonly string[]; rows: string[][] } {
   const rows = runs.map((m) => {
     const h = m.holdout;
@@ -62,10 +92,13 @@ export function compareRows(runs: readonly ReportModel[]): { columns: readonly s
       m.planner,
       m.model,
       m.state === "ended" ? (m.endReason ?? "ended") : "running",
+      ...examCells(m),
       base === undefined ? "–" : pct(base),
       last === undefined ? "–" : pct(last),
       base === undefined || last === undefined ? "–" : `${last >= base ? "+" : ""}${((last - base) * 100).toFixed(1)} pts`,
       best === undefined ? "–" : pct(best),
+      // The planner's last self-reported score over the exam's final: how generously it graded itself.
+      last === undefined || finalOf(m) === undefined ? "–" : `${last - finalOf(m)! >= 0 ? "+" : ""}${((last - finalOf(m)!) * 100).toFixed(1)} pts`,
       duration(m.elapsedMs),
       String(m.turns),
       String(m.tokens.input + m.tokens.output),

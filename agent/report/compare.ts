@@ -2,7 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../core/errors.ts";
-import { formatCompareTable } from "./compare-table.ts";
+import { formatCompareTable, rankedByExam } from "./compare-table.ts";
 import type { ReportModel } from "./model-shape.ts";
 import { renderPage } from "./page.ts";
 import type { TextTable } from "./payload.ts";
@@ -18,7 +18,7 @@ export function writeCompare(
   extra: { title?: string; tables?: TextTable[] } = {},
 ): { file: string; table: string[]; runs: ReportModel[] } {
   if (targets.length < 2) throw new UserError("compare needs at least two runs.", "e.g. tinkerloop compare runs/<id-a> runs/<id-b>");
-  const runs = targets.map((t) => loadRunModel(runTarget(t).runDir));
+  const runs = rankedByExam(targets.map((t) => loadRunModel(runTarget(t).runDir)));
   const file = path.resolve(out);
   if (fs.existsSync(file) && fs.statSync(file).isDirectory())
     throw new UserError(`${file} is a directory.`, "Give --out a file name, e.g. --out compare.html.");

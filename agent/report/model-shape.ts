@@ -49,6 +49,18 @@ export type SftPoint = {
   valLoss: number | null;
   learningRate: number | null;
 };
+/** One sitting of the harness's exam (report/model.ts folds exam events). */
+export type ExamSitting = {
+  turn: number;
+  minutes: number;
+  label: string;
+  weights: string;
+  mean: number;
+  low: number;
+  high: number;
+  lift: { mean: number; low: number; high: number; paired: boolean } | null;
+};
+
 export type HoldoutPoint = { turn: number; minutes: number; score: number; scored: number };
 export type CheckpointMark = { turn: number; minutes: number; name: string; kind: "save" | "auto" | "load" | "emergency" | "resume" };
 
@@ -116,6 +128,8 @@ export type ReportModel = {
   session: SessionInfo | null;
   grpo: GrpoPoint[];
   sft: SftPoint[];
+  /** The run's exam (the harness's grade); null: ungraded. */
+  exam: { name: string; items: number; hash: string; sittings: ExamSitting[] } | null;
   holdout: HoldoutPoint[];
   checkpoints: CheckpointMark[];
   timeline: TurnEntry[];
@@ -149,6 +163,7 @@ export function emptyModel(): ReportModel {
     session: null,
     grpo: [],
     sft: [],
+    exam: null,
     holdout: [],
     checkpoints: [],
     timeline: [],

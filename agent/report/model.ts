@@ -73,6 +73,7 @@ export class ReportFolder {
         m.objective = str(e.config?.prompt) ?? "";
         m.startedAt = e.startedAt;
         m.parent = e.parent ?? null;
+        if (e.exam && !m.exam) m.exam = { name: str(e.exam.spec.name) ?? "exam", items: e.exam.items, hash: e.exam.hash, sittings: [] };
         const started = Date.parse(e.startedAt);
         if (Number.isFinite(started)) this.startMs = started;
         break;
@@ -153,6 +154,19 @@ export class ReportFolder {
       }
       case "note": {
         this.turn(Math.max(1, e.turn), minutes).notes.push(e.text);
+        break;
+      }
+      case "exam": {
+        m.exam?.sittings.push({
+          turn: e.turn,
+          minutes,
+          label: e.label,
+          weights: e.weights,
+          mean: e.mean,
+          low: e.low,
+          high: e.high,
+          lift: e.lift ?? null,
+        });
         break;
       }
       case "end": {

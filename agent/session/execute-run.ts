@@ -11,6 +11,8 @@ import { RedactingPlanner } from "../planners/redacting.ts";
 import { DEFAULT_RETRY, RetryingPlanner } from "../planners/retrying.ts";
 import { buildSystemPrompt } from "../config/system-prompt.ts";
 import { RunSession } from "./run-session.ts";
+import { examReserveNote } from "../exam/reserve.ts";
+import { examBrief } from "../exam/setup.ts";
 import type { RunIO } from "./run-session.ts";
 import type { RunSummary } from "../summary/summary.ts";
 import { loadPrices } from "../spend/prices-file.ts";
@@ -48,7 +50,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     session.noteStart(cont?.startTurn ?? 0);
     io.out(`tools: ${session.tools.tools.map((t) => t.name).join(", ")}`);
     const messages = cont
-      ? await bridge(cont, { ...session.state.harness(session.tools, session.events), stateListeners: session.state.listeners, out: io.out })
+      ? await bridge(cont, { ...session.state.harness(session.tools, session.events), stateListeners: session.stateListeners, out: io.out })
       : undefined;
     const retry = {
       ...DEFAULT_RETRY,
@@ -59,7 +61,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
       {
         system: prompt.system,
         model: cfg.model,
-        kickoff: KICKOFF,
+        kickoff: KICKOFF + examBrief(session.exam) + examReserveNote(cfg, session.exam, prices.training),
         maxTurns: cfg.maxTurns,
         maxMs: (cfg.maxMinutes + session.graceMinutes) * 60_000,
         maxNudges: cfg.maxNudges,

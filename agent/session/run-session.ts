@@ -5,6 +5,7 @@ import { loadServers } from "../config/run-config.ts";
 import { UserError } from "../core/errors.ts";
 import { EXIT, EXIT_FOR } from "../core/run-end.ts";
 import { EventBus } from "../core/events.ts";
+import type { EventListener } from "../core/events.ts";
 import type { GuardPipeline } from "../guard/pipeline.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { localTools, pickEnv } from "../workspace/workspace-tools.ts";
@@ -29,6 +30,12 @@ import type { TrainingState } from "../state/training-state.ts";
 import { RunState } from "./run-state.ts";
 import type { RunStateOptions } from "./run-state.ts";
 import { wrapUp } from "./wrap-up.ts";
+import { ExamSitter } from "../exam/sitter.ts";
+import { examHeader, prepareExam, reclaimExam, releaseExam } from "../exam/setup.ts";
+import { hubExamLoader } from "../exam/hub-items.ts";
+import { budgetLessReserve, checkReserveFits, examReserve } from "../exam/reserve.ts";
+import type { PreparedExam } from "../exam/setup.ts";
+import { EXAM_DIR_ENV } from "../../lib/exam-files.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "../transcript/transcript.ts";
 import { ServerStartError, ToolHub } from "../tool-hub/hub.ts";
 import type { ServerConfig } from "../tool-hub/mcp-config.ts";
@@ -80,6 +87,8 @@ export class RunSession {
     readonly graceMinutes: number,
     /** Why `bash` is not offered, when it is not. */
     private readonly bashUnavailable: string | undefined,
+    /** A graded run's exam, its items kept outside the run directory until the run has ended. */
+    readonly exam: PreparedExam | undefined,
   ) {
     this.resumePoints = new ResumePoints(cfg.resumeEvery, state.training);
   }
@@ -98,6 +107,11 @@ export class RunSession {
 
   private readonly resumePoints: ResumePoints;
 
+  /** The listeners a continuation feeds the recorded events to: the run state's, and the exam sitter (which sittings were made). */
+  get stateListeners(): EventListener[] {
+    return this.tools instanceof ExamSitter ? [...this.state.listeners, this.tools] : this.state.listeners;
+  }
+
   /** Checks the run directory, builds the guard, starts the tool servers and the listeners. Refusals throw UserError before anything is written. */
   static async open(cfg: RunConfig, env: Env, io: RunIO, o: SessionOptions): Promise<RunSession> {
     const servers: ServerConfig[] = cfg.mcpConfigPath ? loadServers(cfg.mcpConfigPath, env) : [];
@@ -111,9 +125,20 @@ export class RunSession {
     // The run's clock starts as its session opens (tool servers starting count toward --max-minutes).
     const started = Date.now();
     const spends = canSpend(prices, costBudget);
+    const exam = cfg.exam ? await prepareExam(cfg.exam, { hub: hubExamLoader(env) }) : undefined;
+    // A resumed run's earlier sittings were released into the run dir when it stopped: out of the planner's reach again.
+    if (exam && resuming) reclaimExam(exam, cfg.runDir);
+    if (exam) {
+      try {
+        checkReserveFits(cfg, exam, prices.training);
+      } catch (err) {
+        fs.rmSync(exam.dir, { recursive: true, force: true });
+        throw err;
+      }
+    }
     const state = await RunState.build({
       model: cfg.model,
-      guard: guardOptions(cfg, prices, graceMinutes),
+      guard: guardOptions(cfg, prices, graceMinutes, exam),
       ledger: (spend) => ({
         model: cfg.model,
         now: Date.now,
@@ -131,7 +156,7 @@ export class RunSession {
     const heartbeat = new Heartbeat(layout.progress);
     const local = localTools(cfg.runDir, () => [...training.sessionDirs], pickEnv(env, cfg.bashEnv));
     if (local.bashUnavailable) io.out(`bash: not offered — ${local.bashUnavailable}`);
-    const hub = await startTools(cfg, env, servers, local, redactor, (server, tool, message) => {
+    const hub = await startTools(cfg, env, servers, local, redactor, exam, (server, tool, message) => {
       heartbeat.progress(server, tool, message);
       o.onProgress?.(server, tool, message);
     });
@@ -145,7 +170,8 @@ export class RunSession {
       new ProgressPrinter(io.out, redactor, started, Date.now, spends ? () => spend.short(costBudget) : undefined),
       heartbeat,
     ]);
-    const tools = new RestartNoteExecutor(new PricedExecutor(new RedactingExecutor(hub, redactor), prices.training), training);
+    const served = new RestartNoteExecutor(new PricedExecutor(new RedactingExecutor(hub, redactor), prices.training), training);
+    const tools = exam ? examSitter(cfg, exam, served, state, events, io) : served;
     heartbeat.start();
     return new RunSession(
       cfg,
@@ -162,6 +188,7 @@ export class RunSession {
       started,
       graceMinutes,
       local.bashUnavailable,
+      exam,
     );
   }
 
@@ -185,6 +212,7 @@ export class RunSession {
       tools: this.hub.tools.map((t) => ({ name: t.name, source: t.source })),
       toolSpecs: this.hub.tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema, source: t.source })),
       ...(h.parent ? { parent: h.parent } : {}),
+      ...(this.exam ? { exam: examHeader(this.exam) } : {}),
     });
     this.events.emit({ type: "system", text: h.system });
   }
@@ -209,6 +237,8 @@ export class RunSession {
     this.heartbeat.stop();
     await this.hub.close();
     this.writer.close();
+    // The run has ended: only now do the exam's items and graded completions enter the run directory.
+    if (this.exam) releaseExam(this.exam, this.cfg.runDir);
   }
 
   /** After close(): summary.json, the summary lines and the report; the run's exit code. */
@@ -228,6 +258,23 @@ export class RunSession {
   }
 }
 
+/** The run's tools with the exam sat around them (exam/sitter.ts); it listens to the events for the turn and the sittings made. */
+function examSitter(cfg: RunConfig, exam: PreparedExam, inner: ToolExecutor, state: RunState, events: EventBus, io: RunIO): ExamSitter {
+  const sitter = new ExamSitter({
+    spec: exam.spec,
+    specHash: exam.hash,
+    inner,
+    training: state.training,
+    every: cfg.examEvery ?? 0,
+    events,
+    guard: state.guard,
+    model: cfg.model,
+    out: io.out,
+  });
+  events.add(sitter);
+  return sitter;
+}
+
 /** Whether a run can spend anything (offline planner, local model and no budget cannot): only then does it show spend as it goes. */
 function canSpend(prices: RunPrices, costBudget: CostBudget): boolean {
   return (
@@ -240,8 +287,9 @@ function canSpend(prices: RunPrices, costBudget: CostBudget): boolean {
 }
 
 /** The guard's rules and budget for this run (its training state and spend come from the run state). */
-function guardOptions(cfg: RunConfig, prices: RunPrices, graceMinutes: number): RunStateOptions["guard"] {
+function guardOptions(cfg: RunConfig, prices: RunPrices, graceMinutes: number, exam: PreparedExam | undefined): RunStateOptions["guard"] {
   return {
+    ...(exam ? { exam: { items: exam.items, ...(exam.spec.source.kind === "generator" ? { generatorTask: exam.spec.source.task } : {}) } } : {}),
     onWrongModel: cfg.onWrongModel,
     dataDir: runLayout(cfg.runDir).data,
     inlineLimitBytes: cfg.inlineLimitKb * 1024,
@@ -249,7 +297,8 @@ function guardOptions(cfg: RunConfig, prices: RunPrices, graceMinutes: number): 
       maxMinutes: cfg.maxMinutes,
       graceMinutes,
       ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
-      cost: costBudgetOf(cfg),
+      // The final exam's cost is kept out of what the planner may spend (exam/reserve.ts).
+      cost: exam ? budgetLessReserve(costBudgetOf(cfg), examReserve(cfg, exam, prices.training)) : costBudgetOf(cfg),
       ...(prices.training ? { estimator: new CallEstimator({ model: cfg.model, price: prices.training, runDir: cfg.runDir }) } : {}),
     },
     disabled: cfg.guardOff,
@@ -285,13 +334,20 @@ async function startTools(
   servers: ServerConfig[],
   local: LocalTools,
   redactor: Redactor,
+  exam: PreparedExam | undefined,
   onProgress: (server: string, tool: string, message: string | undefined) => void,
 ): Promise<ToolHub> {
   try {
     return await ToolHub.start({
       servers,
       local: local.providers,
-      env: { ...env, TINKERLOOP_RUN_DIR: cfg.runDir, TINKERLOOP_MODEL: cfg.model, [RUN_SEED_ENV]: cfg.seed === undefined ? undefined : String(cfg.seed) },
+      env: {
+        ...env,
+        TINKERLOOP_RUN_DIR: cfg.runDir,
+        TINKERLOOP_MODEL: cfg.model,
+        [RUN_SEED_ENV]: cfg.seed === undefined ? undefined : String(cfg.seed),
+        [EXAM_DIR_ENV]: exam?.dir,
+      },
       defaultCallTimeoutMs: cfg.toolTimeoutSec * 1000,
       onStderr: (server, chunk) => appendRunFile(cfg.runDir, path.join(RUN_DIRS.logs, `${server}.stderr.log`), redactor.text(chunk)),
       onProgress,

@@ -7,6 +7,8 @@ import { rebuildState } from "../core/events.ts";
 import { tookStep } from "../state/training-state.ts";
 import type { EventListener, RunEvent } from "../core/events.ts";
 import { liftInterval, meanInterval, scoresByPrompt } from "./holdout-stats.ts";
+import { ExamCollector, formatExam } from "./exam-summary.ts";
+import type { ExamSummary } from "./exam-summary.ts";
 import type { Estimate, PromptScores } from "./holdout-stats.ts";
 import { baseToolName, isInitTool, isTrainingTool } from "../core/tool-names.ts";
 import { isResumePoint, replacedBy } from "../state/training-state.ts";
@@ -28,7 +30,11 @@ export type RunSummary = {
   toolCalls: number;
   toolErrors: number;
   guardInterventions: number;
-  /** Holdout evaluations (sample calls scored with a reward): first, best and last. */
+  /** The harness's grade (its hidden exam); null: the run is ungraded. */
+  exam: ExamSummary | null;
+  /** The planner's self-reported score minus the exam's final (points as a fraction); null when either is missing. */
+  selfReportedGap: number | null;
+  /** Holdout evaluations (self-reported: the planner's own sample calls scored with its reward) (sample calls scored with a reward): first, best and last. */
   holdout: {
     baseline: number;
     best: number;
@@ -151,7 +157,10 @@ export class SummaryCollector implements EventListener {
 export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult, transcriptPath: string): RunSummary {
   const c = new SummaryCollector();
   const spend = new SpendLedger();
-  rebuildState(readTranscript(transcriptPath).events, [c, spend]);
+  const exam = new ExamCollector();
+  rebuildState(readTranscript(transcriptPath).events, [c, spend, exam]);
+  const graded = exam.summary();
+  const lastSelf = c.scores.length ? c.scores[c.scores.length - 1]! : null;
   const budget = costBudgetOf(cfg);
   const scores = c.scores;
   return {
@@ -165,6 +174,8 @@ export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult,
     toolCalls: c.toolCalls,
     toolErrors: c.toolErrors,
     guardInterventions: c.guardInterventions,
+    exam: graded,
+    selfReportedGap: graded?.final != null && lastSelf !== null ? lastSelf - graded.final : null,
     holdout: scores.length
       ? {
           baseline: scores[0]!,
@@ -224,9 +235,10 @@ export function formatSummary(s: RunSummary): string[] {
     "",
     `── ${END_REASON_TEXT[s.reason]}${s.detail ? ` (${s.detail})` : ""}`,
     `   turns ${s.turns} · tool calls ${s.toolCalls} (${s.toolErrors} errors) · guard interventions ${s.guardInterventions}`,
+    ...(s.exam !== undefined ? formatExam(s.exam, s.holdout?.final ?? null) : []),
     ...(s.holdout
       ? [
-          `   holdout score: baseline ${pct(s.holdout.baseline, 1)} → final ${pct(s.holdout.final, 1)} (best ${pct(s.holdout.best, 1)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`,
+          `   ${s.exam !== undefined ? "self-reported " : ""}holdout score: baseline ${pct(s.holdout.baseline, 1)} → final ${pct(s.holdout.final, 1)} (best ${pct(s.holdout.best, 1)}, ${s.holdout.evaluations} evaluations; ${s.holdout.final >= s.holdout.baseline ? "+" : ""}${((s.holdout.final - s.holdout.baseline) * 100).toFixed(1)} points)`,
           ...(s.holdout.finalIsCurrent === false
             ? ['   (not measured: the run ended on weights trained or loaded after its last evaluation, so "final" is the score of earlier weights)']
             : []),

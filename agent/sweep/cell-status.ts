@@ -33,6 +33,9 @@ export const summaryShape = z.looseObject({
   usage: z.looseObject({ inputTokens: z.number(), outputTokens: z.number(), cacheReadTokens: z.number().default(0), cacheWriteTokens: z.number().default(0) }),
   elapsedMs: z.number(),
   spend: z.looseObject({ totalUsd: z.number(), plannerUnpriced: z.boolean(), trainingUnpriced: z.boolean() }).optional(),
+  /** The harness's grade (null or absent: ungraded); rankings read only this. */
+  exam: z.looseObject({ specHash: z.string(), lift: z.number().nullable(), refusals: z.number() }).nullable().optional(),
+  selfReportedGap: z.number().nullable().optional(),
 });
 export type SummaryNumbers = z.infer<typeof summaryShape>;
 

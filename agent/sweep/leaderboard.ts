@@ -13,6 +13,8 @@ export type ScoredCell = { id: string; planner: string; prompt: string; model: s
 
 export type LeaderRow = {
   planner: string;
+  /** 1 for the highest mean exam lift of a graded group; null in an ungraded group (never ranked). */
+  rank: number | null;
   /** Cells counted: finished or stopped, with a summary. */
   runs: number;
   finished: number;
@@ -31,11 +33,19 @@ export type LeaderRow = {
   costPerRun: { usd: number; estimated: boolean } | null;
   /** Guard interventions (rewrites, rejects, stops), mean per run. */
   interventionsPerRun: number | null;
+  /** The planner's last self-reported score minus the exam's final, mean per graded run (positive: it graded itself higher). */
+  selfReportedGap: number | null;
+  /** Training calls the guard refused as contaminated by the exam, mean per run. */
+  refusalsPerRun: number | null;
   /** Cells not counted yet (pending, running, interrupted, failed). */
   notCounted: number;
 };
 
-export type LeaderGroup = { prompt: string; model: string; rows: LeaderRow[] };
+/**
+ * One prompt, model and exam. `exam` is the exam's spec hash: cells graded by different exams
+ * are never pooled; null: ungraded cells, listed apart and never ranked (their lift is the planner's own).
+ */
+export type LeaderGroup = { prompt: string; model: string; exam: string | null; rows: LeaderRow[] };
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
 
@@ -68,37 +78,51 @@ export function spendOfSummary(s: SummaryNumbers): { usd: number; estimated: boo
 
 /** One row per planner; planners in the order the sweep names them, groups by prompt then model. */
 export function leaderboard(cells: readonly ScoredCell[]): LeaderGroup[] {
-  const groups = new Map<string, { prompt: string; model: string; cells: ScoredCell[] }>();
+  const groups = new Map<string, { prompt: string; model: string; exam: string | null; cells: ScoredCell[] }>();
+  // A cell not yet summarized joins its prompt and model's graded group when there is one.
+  const examOf = (c: ScoredCell) => c.summary?.exam?.specHash ?? null;
   for (const c of cells) {
     const model = c.summary?.model ?? c.model ?? "(recipe's model)";
-    const key = JSON.stringify([c.prompt, model]);
-    if (!groups.has(key)) groups.set(key, { prompt: c.prompt, model, cells: [] });
+    const key = JSON.stringify([c.prompt, model, examOf(c)]);
+    if (!groups.has(key)) groups.set(key, { prompt: c.prompt, model, exam: examOf(c), cells: [] });
     groups.get(key)!.cells.push(c);
   }
-  return [...groups.values()].map((g) => {
+  const all = [...groups.values()].map((g) => {
     const planners = [...new Set(g.cells.map((c) => c.planner))];
-    return {
-      prompt: g.prompt,
-      model: g.model,
-      rows: planners.map((p) =>
-        row(
-          p,
-          g.cells.filter((c) => c.planner === p),
-        ),
+    const rows = planners.map((p) =>
+      row(
+        p,
+        g.cells.filter((c) => c.planner === p),
+        g.exam !== null,
       ),
-    };
+    );
+    return { prompt: g.prompt, model: g.model, exam: g.exam, rows: g.exam !== null ? ranked(rows) : rows };
   });
+  // Graded groups first; ungraded ones after them, apart.
+  return [...all.filter((g) => g.exam !== null), ...all.filter((g) => g.exam === null)];
 }
 
-function row(planner: string, cells: ScoredCell[]): LeaderRow {
+/** A graded group's rows by mean exam lift, highest first (rows without a graded lift last, unranked). */
+function ranked(rows: LeaderRow[]): LeaderRow[] {
+  const sorted = [...rows].sort((a, b) => (b.lift.mean ?? Number.NEGATIVE_INFINITY) - (a.lift.mean ?? Number.NEGATIVE_INFINITY));
+  let rank = 0;
+  return sorted.map((r) => ({ ...r, rank: r.lift.mean === null ? null : ++rank }));
+}
+
+function row(planner: string, cells: ScoredCell[], graded: boolean): LeaderRow {
   const done = cells.filter(counted);
   const s = done.map((c) => c.summary);
-  const lifts = s.filter((x) => x.holdout).map((x) => x.holdout!.final - x.holdout!.baseline);
+  // A graded group ranks by the exam's lift only; an ungraded one shows the planner's own.
+  const lifts = graded
+    ? s.map((x) => x.exam?.lift).filter((x): x is number => typeof x === "number")
+    : s.filter((x) => x.holdout).map((x) => x.holdout!.final - x.holdout!.baseline);
+  const gaps = s.map((x) => x.selfReportedGap).filter((x): x is number => typeof x === "number");
   const scores = s.filter((x) => x.holdout).map((x) => x.holdout!.best);
   const spends = s.map(spendOfSummary).filter((x) => x !== null);
   const finished = done.filter((c) => c.state === "finished").length;
   return {
     planner,
+    rank: null,
     runs: done.length,
     finished,
     finishedShare: done.length ? finished / done.length : 0,
@@ -111,6 +135,8 @@ function row(planner: string, cells: ScoredCell[]): LeaderRow {
     // Runs whose spend is unknowable are left out of the mean; the figure is then an estimate.
     costPerRun: spends.length ? { usd: mean(spends.map((x) => x.usd))!, estimated: spends.length < s.length || spends.some((x) => x.estimated) } : null,
     interventionsPerRun: mean(s.map((x) => x.guardInterventions)),
+    selfReportedGap: mean(gaps),
+    refusalsPerRun: graded ? mean(s.map((x) => x.exam?.refusals ?? 0)) : null,
     notCounted: cells.length - done.length,
   };
 }
@@ -127,6 +153,8 @@ export const LEADERBOARD_COLUMNS = [
   "tokens/run",
   "cost/run",
   "interventions/run",
+  "self-reported gap",
+  "contamination refusals/run",
 ] as const;
 
 const pts = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)} pts`;
@@ -158,11 +186,13 @@ export function rowCells(r: LeaderRow): string[] {
     r.tokensPerRun === null ? dash : String(Math.round(r.tokensPerRun)),
     r.costPerRun === null ? dash : usd(r.costPerRun),
     r.interventionsPerRun === null ? dash : r.interventionsPerRun.toFixed(1),
+    r.selfReportedGap === null ? dash : pts(r.selfReportedGap),
+    r.refusalsPerRun === null ? dash : r.refusalsPerRun.toFixed(1),
   ];
 }
 
 /** A group's title: the prompt and the model. */
-export const groupTitle = (g: LeaderGroup) => `${g.prompt} · ${g.model}`;
+export const groupTitle = (g: LeaderGroup) => `${g.prompt} · ${g.model}${g.exam ? ` · exam ${g.exam}` : ""}`;
 
 /** The leaderboard as aligned plain-text lines (control characters from labels replaced). */
 export function formatLeaderboard(groups: readonly LeaderGroup[]): string[] {
@@ -175,7 +205,13 @@ export function formatLeaderboard(groups: readonly LeaderGroup[]): string[] {
         .map((c, i) => c.padEnd(widths[i]!))
         .join("  ")
         .trimEnd();
-    out.push(`leaderboard: ${groupTitle(g)}`, line(LEADERBOARD_COLUMNS), line(widths.map((w) => "─".repeat(w))), ...rows.map(line), "");
+    out.push(`leaderboard: ${groupTitle(g)}`, line(LEADERBOARD_COLUMNS), line(widths.map((w) => "─".repeat(w))), ...rows.map(line));
+    out.push(
+      g.exam
+        ? "ranked by the exam's lift (graded by the harness on items the planners never saw)"
+        : "ungraded: no exam, so not ranked; the lift is each planner's own self-reported holdout",
+      "",
+    );
   }
   return out;
 }

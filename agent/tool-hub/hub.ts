@@ -5,6 +5,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { callSignal } from "./call-signal.ts";
 import { RUN_SEED_ENV } from "../../tools/contracts/run-seed.ts";
+import { EXAM_DIR_ENV } from "../../lib/exam-files.ts";
 import type { ToolSpec } from "../core/tools.ts";
 import type { ServerConfig } from "./mcp-config.ts";
 import type { LocalToolProvider, ToolCallOptions, ToolExecutor, ToolResult } from "../core/tools.ts";
@@ -23,6 +24,8 @@ const BASE_ENV_EXTRA = [
   "TINKERLOOP_SANDBOX",
   "TINKERLOOP_PYTHON",
   RUN_SEED_ENV,
+  // A graded run's exam folder: read by the tinker server's harness-only exam tool.
+  EXAM_DIR_ENV,
 ];
 
 export type HubOptions = {

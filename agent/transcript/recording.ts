@@ -10,6 +10,8 @@ import { readTranscript } from "./transcript.ts";
 import type { RecordedEvent, TranscriptReadResult } from "./transcript.ts";
 import type { RunHeader } from "../core/events.ts";
 import { RUN_FILES } from "../../lib/run-layout.ts";
+import { examSpecShape } from "../config/exam-spec.ts";
+import type { ExamSpec } from "../config/exam-spec.ts";
 
 type RecordedHeader = RunHeader & { seq: number; t: string };
 
@@ -196,7 +198,16 @@ export function recordedConfig(rec: Recording, named: UserNamed): RunConfig {
     guardRules: named.guardRules,
     bashEnv: named.bashEnv ?? [],
     ...(c.seed !== undefined ? { seed: c.seed } : {}),
+    ...recordedExam(header),
   };
+}
+
+/** A graded run's exam, from its header: a resumed or forked run is graded by the same exam (and sits it again as often). */
+function recordedExam(header: Recording["header"]): { exam?: ExamSpec; examEvery?: number } {
+  const spec = header.exam ? examSpecShape.safeParse(header.exam.spec) : undefined;
+  if (!spec?.success) return {};
+  const every = (header.config as { examEvery?: unknown }).examEvery;
+  return { exam: spec.data, ...(typeof every === "number" && every > 0 ? { examEvery: every } : {}) };
 }
 
 /** The turn an event belongs to; run-level events (header, system prompt) have none. */

@@ -103,6 +103,17 @@ const EVENT_SHAPES: Record<RunEvent["type"], z.ZodType> = {
   feedback: z.looseObject({ turn, text: z.string() }),
   retry: z.looseObject({ turn, attempt: z.number(), delayMs: z.number(), error: z.string() }),
   note: z.looseObject({ turn, text: z.string() }),
+  exam: z.looseObject({
+    turn,
+    label: z.string(),
+    specHash: z.string(),
+    weights: z.string(),
+    scores: z.array(z.looseObject({ item: z.string(), score: z.number() })),
+    mean: z.number(),
+    low: z.number(),
+    high: z.number(),
+    lift: z.looseObject({ mean: z.number(), low: z.number(), high: z.number(), paired: z.boolean() }).optional(),
+  }),
   compaction: z.looseObject({
     turn,
     boundary: z.number().int().min(0),

@@ -5,6 +5,7 @@ import path from "node:path";
 import type { ProcessLimits } from "./limits.ts";
 import { createSandboxCgroup, sandboxLimits } from "./sandbox-cgroup.ts";
 import { identityArgs, mountArgs, visibleForPath, within } from "./visible-paths.ts";
+import { maskedPaths } from "./masked-paths.ts";
 
 /**
  * The OS sandbox shared by the `bash` tool and reward code: bubblewrap building the file
@@ -168,6 +169,9 @@ function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: readon
       tmpBytes: L.tmpBytes,
     }),
   ];
+  // Last, so no bind above can show them again: a graded run's exam, wherever it lies inside a visible path, is an empty read-only folder.
+  const visible = [...(python?.dirs ?? []), ...(spec.readable ?? []), ...(spec.writable ?? []), ...(spec.readOnly ?? [])];
+  for (const m of maskedPaths()) if (fs.existsSync(m) && visible.some((v) => within(m, v))) args.push("--tmpfs", m, "--remount-ro", m);
   args.push("--chdir", spec.cwd, "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
   args.push("--", ...spec.argv);

@@ -210,9 +210,12 @@ describe("tinkerloop mcp: the guarded gateway", () => {
       "write_file",
       "check_reward",
       "init_grpo",
+      // The recipe's exam, sat by the harness before the first training call and before finish().
+      "sit_exam",
       "train_grpo_step",
       "sample",
       "save",
+      "sit_exam",
       "finish",
     ]);
     expect(events.filter((e) => e.type === "feedback")).toHaveLength(1);
@@ -225,11 +228,21 @@ describe("tinkerloop mcp: the guarded gateway", () => {
       planner: "mcp:test-agent",
       reason: "finished",
       turns: 9,
-      toolCalls: 9,
+      toolCalls: 11,
       toolErrors: 0,
       lastCheckpoint: "local://after-one-step",
     });
     expect(summary.holdout.evaluations).toBe(1);
+    // The gateway's run is graded like any: the exam's baseline and final, and the items only in exam/ once it ended.
+    expect(summary.exam).toMatchObject({ items: 16, checkpoint: "current weights", refusals: 0 });
+    expect(typeof summary.exam.baseline).toBe("number");
+    expect(typeof summary.exam.final).toBe("number");
+    expect(
+      fs
+        .readFileSync(path.join(runDir, "exam", "items.jsonl"), "utf8")
+        .trim()
+        .split("\n"),
+    ).toHaveLength(16);
     expect(fs.existsSync(path.join(runDir, "report.html"))).toBe(true);
     // An external agent's run has no planner turns: a cassette replay says so instead of listing every call as a difference.
     const cassette = await runCli(["replay", runDir, "--cassette"]);
@@ -244,7 +257,8 @@ describe("tinkerloop mcp: the guarded gateway", () => {
     const dir = tempDir("tl-gw-budget-");
     const prices = path.join(dir, "prices.json");
     fs.writeFileSync(prices, JSON.stringify({ training: { [MODEL]: { prefill: 100, cachedPrefill: 10, sample: 1000, train: 1000 } } }));
-    const gw = await startHttpGateway(path.join(dir, "run"), "--prices", prices, "--max-cost", "0.01");
+    // Ungraded: the recipe's exam alone could cost more than this budget at these prices (a graded gateway would refuse to start).
+    const gw = await startHttpGateway(path.join(dir, "run"), "--prices", prices, "--max-cost", "0.01", "--exam", "none");
     try {
       const agent = await connect(gw.url, gw.token, "budget-agent");
       const call = async (name: string, args: Record<string, unknown>) => {

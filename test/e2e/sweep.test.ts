@@ -70,7 +70,10 @@ const dryRun = async (args: string[]) => {
 
 /** The leaderboard row a planner's summaries give, computed here independently of agent/sweep. */
 function expectedRow(summaries: any[]) {
-  const lifts = summaries.filter((s) => s.holdout).map((s) => s.holdout.final - s.holdout.baseline);
+  // Graded runs (the recipe's exam) are ranked by the exam's lift, never the planner's own.
+  const lifts = summaries.every((s) => s.exam)
+    ? summaries.filter((s) => typeof s.exam.lift === "number").map((s) => s.exam.lift)
+    : summaries.filter((s) => s.holdout).map((s) => s.holdout.final - s.holdout.baseline);
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
   const m = mean(lifts);
   const median = (xs: number[]) => {
@@ -212,7 +215,12 @@ describe("tinkerloop sweep", () => {
 
     const board = readJson(path.join(sweepDir, "leaderboard.json"));
     expect(board.groups).toHaveLength(1);
-    expect(board.groups[0].rows.map((r: any) => r.planner)).toEqual(["scripted", "replay:recorded"]);
+    expect(board.groups[0].exam).toMatch(/^[0-9a-f]{16}$/);
+    const rows = board.groups[0].rows;
+    expect(rows.map((r: any) => r.planner).sort()).toEqual(["replay:recorded", "scripted"]);
+    // Ranked by the exam's mean lift, highest first.
+    expect(rows.map((r: any) => r.rank)).toEqual([1, 2]);
+    expect(rows[0].lift.mean).toBeGreaterThanOrEqual(rows[1].lift.mean);
     for (const row of board.groups[0].rows) {
       const summaries = manifest.cells
         .filter((c: any) => c.planner.label === row.planner)
@@ -221,7 +229,7 @@ describe("tinkerloop sweep", () => {
       expect(row).toMatchObject(expectedRow(summaries));
       expect(row.lift.n).toBe(2);
     }
-    expect(res.stdout).toMatch(/leaderboard: tiny · local\/tiny-arith\nplanner +runs +finished +lift \(mean ± sd\)/);
+    expect(res.stdout).toMatch(/leaderboard: tiny · local\/tiny-arith · exam [0-9a-f]{16}\nplanner +runs +finished +lift \(mean ± sd\)/);
     expect(res.stdout).toMatch(/\nscripted +2 +2\/2 \(100%\) +[+-]\d+\.\d pts/);
     const page = fs.readFileSync(path.join(sweepDir, "compare.html"), "utf8");
     expect(page).toContain("Leaderboard: tiny · local/tiny-arith");

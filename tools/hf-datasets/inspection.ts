@@ -1,7 +1,7 @@
 import { CATALOG, findCatalogDataset } from "./catalog.ts";
 import type { CatalogDataset } from "./catalog.ts";
-import { HfError } from "./hub-client.ts";
-import type { HubClient, ViewerFeature } from "./hub-client.ts";
+import { HfError } from "../../lib/hub-client.ts";
+import type { HubClient, ViewerFeature } from "../../lib/hub-client.ts";
 import { compactType } from "./suggest.ts";
 
 const CELL_CHARS = 300;

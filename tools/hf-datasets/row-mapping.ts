@@ -1,5 +1,5 @@
 import { CATALOG, findPreset } from "./catalog.ts";
-import type { HubClient } from "./hub-client.ts";
+import type { HubClient } from "../../lib/hub-client.ts";
 import { InputProblem } from "./inspection.ts";
 import type { Inspection } from "./inspection.ts";
 import { compileMapping, MappingSkip } from "./mapping.ts";

@@ -6,7 +6,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { exportRoot } from "./export-writer.ts";
-import { HubClient, hubConfigFromEnv } from "./hub-client.ts";
+import { HubClient, hubConfigFromEnv } from "../../lib/hub-client.ts";
 import type { HfToolContext } from "./tool-context.ts";
 import { registerGeneratorTools } from "./tools/generator-tools.ts";
 import { registerMappingTools } from "./tools/mapping-tools.ts";

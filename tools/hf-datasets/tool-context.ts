@@ -1,8 +1,8 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { OutputPathError } from "./export-writer.ts";
-import { HfError } from "./hub-client.ts";
-import type { HubClient } from "./hub-client.ts";
+import { HfError } from "../../lib/hub-client.ts";
+import type { HubClient } from "../../lib/hub-client.ts";
 import { InputProblem } from "./inspection.ts";
 import { TemplateError } from "./mapping.ts";
 

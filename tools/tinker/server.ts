@@ -8,6 +8,7 @@ import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { RewardSandbox } from "./reward/sandbox.ts";
 import { CallLock, TrainingSession } from "./session.ts";
 import type { ToolContext } from "./tool-context.ts";
+import { registerExamTool } from "./tools/exam-tool.ts";
 import { registerSamplingTools } from "./tools/sampling-tools.ts";
 import { registerSessionTools } from "./tools/session-tools.ts";
 import { registerTrainingTools } from "./tools/training-tools.ts";
@@ -22,6 +23,7 @@ const ctx: ToolContext = {
 registerSessionTools(ctx);
 registerTrainingTools(ctx);
 registerSamplingTools(ctx);
+registerExamTool(ctx);
 
 await ctx.server.connect(new StdioServerTransport());
 process.stderr.write(`tinker server ready (logs in ${ctx.session.logs.dir})\n`);

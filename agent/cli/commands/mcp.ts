@@ -45,6 +45,7 @@ export function registerMcp(program: Command): void {
     .addOption(flag("prices", "a prices file laid over the built-in table (same shape as agent/spend/prices.json)"))
     .addOption(flag("guardOff", "comma-separated guard rules to switch off"))
     .addOption(flag("guardRule", "extra guard rule modules"))
+    .addOption(flag("exam", "the exam the gateway sits at the start and at finish() (same form as run's --exam; default: the recipe's)"))
     .addOption(flag("allowCheckpoint", "a checkpoint from outside this run that load may take (repeatable)").argParser(collect))
     .addOption(flag("inlineLimitKb", "inline prompts/examples above this size are moved to a file by the guard", d))
     .addOption(flag("alertThresholds", "override feedback alert thresholds"))

@@ -45,6 +45,13 @@ export function registerRun(program: Command): void {
     .addOption(flag("reasoningEffort", `openai planners: reasoning effort (${REASONING_EFFORTS.join(", ")})`))
     .addOption(flag("guardOff", `comma-separated guard rules to switch off (${RULE_NAMES.join(", ")})`))
     .addOption(flag("guardRule", "extra guard rule modules (default export {name, check(call, ctx)})"))
+    .addOption(
+      flag(
+        "exam",
+        "the exam the harness sits (hidden from the planner): generator:<task> | hub:<dataset>[@<config>]:<split> | jsonl:<file>, then ,scorer=NAME,items=N[,template=…,temperature=…,max_tokens=…,samples=…]; 'none': ungraded (default: the recipe's)",
+      ),
+    )
+    .addOption(flag("examEvery", "also sit the exam every this many training calls (report curves only; the planner never sees them)"))
     .addOption(flag("allowCheckpoint", "a checkpoint from outside this run that load may take (repeatable; otherwise only this run's own)").argParser(collect))
     .addOption(flag("maxContextTokens", "above this estimated size, older tool results are elided from the conversation", d))
     .addOption(flag("inlineLimitKb", "inline prompts/examples above this size are moved to a file by the guard", d))

@@ -66,13 +66,24 @@ function holdoutLine(m: ReportModel): string {
   return `${fmt.pct(base)} → ${fmt.pct(last)} (best ${fmt.pct(best)}; ${fmt.signed(last - base)}; ${m.holdout.length} evaluations)`;
 }
 
+/** The harness's grade, first in the header: baseline → final with the lift's interval, or "ungraded". */
+function examLine(m: ReportModel): string {
+  if (!m.exam) return "ungraded (no exam in the run's definition; the holdout below is the planner's own)";
+  const base = m.exam.sittings.find((s) => s.label === "baseline");
+  const final = m.exam.sittings.find((s) => s.label === "final");
+  const head = `${m.exam.name}, ${m.exam.items} hidden items: ${base ? fmt.pct(base.mean) : "—"} → ${final ? fmt.pct(final.mean) : "—"}`;
+  if (!final?.lift) return `${head}${final ? "" : " (no final sitting yet)"}`;
+  return `${head} (lift ${fmt.signed(final.lift.mean)}, 95% CI ${fmt.signed(final.lift.low)} to ${fmt.signed(final.lift.high)}; on ${final.weights})`;
+}
+
 function renderHeader(m: ReportModel): void {
   const state = m.state === "ended" ? ((END_REASON_TEXT as Record<string, string>)[m.endReason ?? ""] ?? m.endReason ?? "ended") : "running";
   const facts: Array<[string, string]> = [
+    ["exam", examLine(m)],
     ["model", m.model],
     ["planner", m.planner],
     ["outcome", `${state}${m.endDetail ? ` — ${m.endDetail}` : ""}`],
-    ["holdout", holdoutLine(m)],
+    [m.exam ? "self-reported holdout" : "holdout", holdoutLine(m)],
     ["time", fmt.duration(m.elapsedMs)],
     ["turns", String(m.turns)],
     [

@@ -103,11 +103,25 @@ export function runCharts(m: ReportModel): ChartSpec[] {
       ]),
     );
   }
+  if (m.exam?.sittings.length) {
+    // The harness's sittings (baseline, --exam-every, final): the graded curve, first of the scores.
+    out.push({
+      ...line(
+        "exam",
+        "Exam score (graded by the harness on hidden items)",
+        "minutes since start",
+        "exam score",
+        m.exam.sittings.map((s) => s.minutes),
+        [{ label: "exam score", values: m.exam.sittings.map((s) => s.mean) }],
+      ),
+      yRange: [0, 1],
+    });
+  }
   if (m.holdout.length) {
     out.push({
       ...line(
         "holdout",
-        "Holdout score over time (checkpoints marked)",
+        m.exam ? "Self-reported holdout score over time (checkpoints marked)" : "Holdout score over time (checkpoints marked)",
         "minutes since start",
         "holdout score",
         m.holdout.map((p) => p.minutes),

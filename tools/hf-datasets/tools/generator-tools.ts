@@ -2,6 +2,7 @@ import { z } from "zod";
 import { CATALOG, generatorEntries } from "../catalog.ts";
 import { exportRoot, resolveOutput, writeJsonl } from "../export-writer.ts";
 import { generate, TASKS } from "../../../lib/generators/generate.ts";
+import { examPrompts } from "../../../lib/exam-files.ts";
 import type { Difficulty } from "../../../lib/generators/generate.ts";
 import type { Format } from "../mapping.ts";
 import { asToolHandler, ok } from "../tool-context.ts";
@@ -42,7 +43,14 @@ export function registerGeneratorTools(ctx: HfToolContext): void {
       }) => {
         const root = exportRoot(ctx.env);
         const file = resolveOutput(root, a.output, a.overwrite);
-        const { items, exhausted } = generate(a.task, { n: a.n, seed: a.seed, difficulty: a.difficulty as Difficulty, split: a.split });
+        // A graded run's exam items are never handed out: the same seed gives the same items in
+        // the same order, so the exam's are dropped and the next ones fill their places.
+        const exam = examPrompts(ctx.env);
+        const drawn = generate(a.task, { n: a.n + exam.size, seed: a.seed, difficulty: a.difficulty as Difficulty, split: a.split });
+        const kept = drawn.items.filter((it) => !exam.has(it.prompt));
+        const items = kept.slice(0, a.n);
+        const exhausted = items.length < a.n;
+        const withheld = drawn.items.length - kept.length;
         const records = items.map(
           (it): Record<string, string> =>
             a.format === "grpo" ? { prompt: it.prompt, ground_truth: it.ground_truth } : { prompt: it.prompt, response: it.response },
@@ -57,6 +65,7 @@ export function registerGeneratorTools(ctx: HfToolContext): void {
         const lines = [
           `Wrote ${records.length} ${a.task} ${a.format} records (${a.split} split, seed ${a.seed}, difficulty ${a.difficulty}) to ${file}.`,
           ...(exhausted ? [`Only ${records.length} distinct items exist at this difficulty and split; asked for ${a.n}.`] : []),
+          ...(withheld ? [`${withheld} item(s) of this split are the run's hidden exam and were left out (others took their places).`] : []),
           ...records.slice(0, 3).map((r) => `  ${JSON.stringify(r)}`),
         ];
         return ok(lines.join("\n"), {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { findCatalogDataset, licenseWarning, searchCatalog } from "../catalog.ts";
-import { HfError } from "../hub-client.ts";
+import { HfError } from "../../../lib/hub-client.ts";
 import { inspect, licenseOf, truncateCells } from "../inspection.ts";
 import { suggestMapping } from "../suggest.ts";
 import { asToolHandler, ok } from "../tool-context.ts";

@@ -1,0 +1,60 @@
+import { TEMPLATE_TOKENS } from "../spend/estimate.ts";
+import type { CostBudget } from "../spend/ledger.ts";
+import { UserError } from "../core/errors.ts";
+import { formatUsd, trainingCostUsd } from "../spend/prices.ts";
+import type { TrainingPrice } from "../spend/prices.ts";
+import type { PreparedExam } from "./setup.ts";
+
+/** max_tokens assumed for an exam that leaves it to the model's kind: the largest non-reasoning default, so the reserve errs high. */
+const UNSIZED_MAX_TOKENS = 4_096;
+
+/**
+ * What the final sitting can cost at most (every completion to max_tokens, one token per
+ * prompt byte, like every other estimate): kept out of the planner's dollar budget from
+ * the start, so a run that spends its budget can still be graded.
+ */
+export function finalExamReserveUsd(e: PreparedExam, price: TrainingPrice | undefined): number {
+  if (!price) return 0;
+  const samples = e.spec.samples;
+  const prefill = e.items.reduce((a, i) => a + (Buffer.byteLength(i.prompt, "utf8") + TEMPLATE_TOKENS) * samples, 0);
+  const sampled = e.items.length * samples * (e.spec.max_tokens ?? UNSIZED_MAX_TOKENS);
+  return trainingCostUsd({ prefill, cachedPrefill: 0, sampled, trained: 0 }, price);
+}
+
+/** The budget the planner's calls are checked against: the whole-run and training budgets less the reserve. */
+export function budgetLessReserve(b: CostBudget, reserveUsd: number): CostBudget {
+  if (reserveUsd <= 0) return b;
+  const less = (x: number | undefined) => (x === undefined ? undefined : Math.max(0, x - reserveUsd));
+  const total = less(b.maxCostUsd);
+  const training = less(b.maxTrainingCostUsd);
+  return {
+    ...b,
+    ...(total !== undefined ? { maxCostUsd: total } : {}),
+    ...(training !== undefined ? { maxTrainingCostUsd: training } : {}),
+  };
+}
+
+/** The dollar budgets the reserve is kept out of: the whole run's and training's. */
+type Budgets = { maxCostUsd: number | undefined; maxTrainingCostUsd: number | undefined };
+
+/** The final exam's reserve: only under a dollar budget that covers training. */
+export function examReserve(b: Budgets, exam: PreparedExam, price: TrainingPrice | undefined): number {
+  return b.maxCostUsd !== undefined || b.maxTrainingCostUsd !== undefined ? finalExamReserveUsd(exam, price) : 0;
+}
+
+/** A dollar budget the final exam alone could use up leaves the planner nothing: refused before anything starts. */
+export function checkReserveFits(b: Budgets, exam: PreparedExam, price: TrainingPrice | undefined): void {
+  const usd = examReserve(b, exam, price);
+  const budgets = [b.maxCostUsd, b.maxTrainingCostUsd].filter((x): x is number => x !== undefined);
+  if (usd > 0 && budgets.some((x) => usd >= x))
+    throw new UserError(
+      `The final exam (${exam.spec.name}, ${exam.items.length} items) could cost up to ${formatUsd(usd)}, which leaves nothing of the dollar budget (${budgets.map(formatUsd).join(", ")}).`,
+      "Raise --max-cost / --max-training-cost, make the exam smaller (--exam …,items=N,max_tokens=N), or run ungraded with --exam none.",
+    );
+}
+
+/** What the planner is told of the reserve, when there is one. */
+export function examReserveNote(b: Budgets, exam: PreparedExam | undefined, price: TrainingPrice | undefined): string {
+  const usd = exam ? examReserve(b, exam, price) : 0;
+  return usd > 0 ? ` Up to ${formatUsd(usd)} of the dollar budget is reserved for the final exam; your calls are checked against the rest.` : "";
+}
