@@ -21,7 +21,7 @@ import type { ModelManifest } from "../tools/contracts/local-models.ts";
 import { DEFAULT_MODELS_DIR } from "../lib/package-paths.ts";
 import { packBatch, promptTokens, rolloutSequence, sftSequence } from "../tools/tinker/backends/local/batch.ts";
 import type { PackedBatch } from "../tools/tinker/backends/local/batch.ts";
-import { loraScale } from "../tools/tinker/backends/local/model.ts";
+import { loraScale } from "../tools/tinker/backends/local/weights.ts";
 import { KL_PROBE_SEQUENCES } from "../tools/tinker/backends/local/engine.ts";
 import { EOS, PAD } from "../tools/tinker/backends/local/tokenizer.ts";
 import { adamWithDefaults } from "../tools/tinker/backend.ts";

@@ -25,19 +25,16 @@ import { RESULT_LIMIT_BYTES } from "../agent/gateway/result-size.ts";
 import { FakeAnthropic, textReply, toolUseReply } from "../test/fakes/anthropic-server.ts";
 import type { RecordedRequest } from "../test/fakes/anthropic-server.ts";
 import { FakeResponses } from "../test/fakes/openai-responses-server.ts";
-import type { ResponsesItem, ResponsesRequest } from "../test/fakes/openai-responses-server.ts";
+import { Brain, claudeWire, codexWire, SERVER } from "./agents/model-wires.ts";
+import { CACHE, CLIENTS, install, sh } from "./agents/clients.ts";
+import type { ClientName } from "./agents/clients.ts";
+import type { Call } from "./agents/model-wires.ts";
+import type { ResponsesItem } from "../test/fakes/openai-responses-server.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const CLI = path.join(REPO, "bin", "tinkerloop.js");
 const MODEL = "local/tiny-arith";
 const RECIPE = "arithmetic";
-/** The clients, pinned. */
-const CLIENTS = {
-  "claude-code": { pkg: "@anthropic-ai/claude-code", version: "2.1.332", bin: "claude" },
-  codex: { pkg: "@openai/codex", version: "0.171.0", bin: "codex" },
-} as const;
-type ClientName = keyof typeof CLIENTS;
-const CACHE = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "tinkerloop", "agents");
 const TOKEN = "test-agents-token-0123456789abcdef";
 const AGENT_GONE_SEC = 3;
 const HELP = `usage: npm run test:agents [-- --clients claude-code,codex] [--transports stdio,http]
@@ -54,7 +51,6 @@ def compute_reward(completion, ground_truth):
     return 1.0 if m and m.group(0) == str(ground_truth).strip() else 0.0
 `;
 
-type Call = { tool: string; args: Record<string, unknown> };
 const pool = { task: "arithmetic", n: 32, seed: 1, difficulty: 1, split: "train", format: "grpo", output: "data/pool.jsonl" };
 /** The agent that finishes: a wrong base model, a reward that never pays (the ALL-0 alert), a large result, finish(). */
 const FINISHING: Call[] = [
@@ -74,49 +70,6 @@ const LEAVING: Call[] = [
 ];
 
 /** How one client's model API looks to the brain: the gateway's tool results in a request, and the replies. */
-type Wire<Req> = {
-  isMainLoop(req: Req): boolean;
-  toolResults(req: Req): string[];
-  whole(req: Req): string;
-};
-
-/** The fake model: the next call of the script, by how many results the conversation holds; what each result read. */
-class Brain {
-  readonly seen: string[] = [];
-  /** The first request of the main loop, as sent (the instructions are in it). */
-  requestsText = "";
-  constructor(readonly script: Call[]) {}
-  next<Req>(wire: Wire<Req>, req: Req): Call | undefined {
-    if (!wire.isMainLoop(req)) return undefined;
-    const results = wire.toolResults(req);
-    for (const [i, r] of results.entries()) this.seen[i] = r;
-    this.requestsText ||= wire.whole(req);
-    return this.script[results.length];
-  }
-}
-
-// ── Claude Code: the Anthropic Messages API ──
-const SERVER = "tinkerloop";
-const claudeWire: Wire<RecordedRequest> = {
-  isMainLoop: (req) => ((req.body?.tools ?? []) as Array<{ name: string }>).some((t) => t.name.startsWith(`mcp__${SERVER}__`)),
-  toolResults: (req) =>
-    ((req.body?.messages ?? []) as Array<{ role: string; content: unknown }>)
-      .filter((m) => m.role === "user" && Array.isArray(m.content))
-      .flatMap((m) => (m.content as Array<{ type: string; content?: unknown }>).filter((b) => b.type === "tool_result"))
-      .map((b) => (typeof b.content === "string" ? b.content : ((b.content ?? []) as Array<{ text?: string }>).map((c) => c.text ?? "").join("\n"))),
-  whole: (req) => JSON.stringify(req.body),
-};
-
-// ── Codex: the OpenAI Responses API ──
-const codexWire: Wire<ResponsesRequest> = {
-  isMainLoop: (req) => ((req.body?.tools ?? []) as Array<{ name?: string }>).some((t) => t.name === `mcp__${SERVER}`),
-  toolResults: (req) =>
-    ((req.body?.input ?? []) as Array<{ type: string; output?: unknown }>)
-      .filter((i) => i.type === "function_call_output")
-      .map((i) => (typeof i.output === "string" ? i.output : ((i.output ?? []) as Array<{ text?: string }>).map((c) => c.text ?? "").join("\n"))),
-  whole: (req) => JSON.stringify(req.body),
-};
-
 // ── checks ──
 let failures = 0;
 function check(label: string, ok: boolean, detail = ""): void {
@@ -124,36 +77,7 @@ function check(label: string, ok: boolean, detail = ""): void {
   console.log(`${ok ? "  ok  " : "  FAIL"} ${label}${!ok && detail ? `\n        ${detail.slice(0, 600).replace(/\n/g, "\n        ")}` : ""}`);
 }
 
-async function sh(cmd: string, args: string[], o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<{ code: number | null; out: string }> {
-  const child = spawn(cmd, args, { cwd: o.cwd, env: o.env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (out += c.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs);
-  const code = await new Promise<number | null>((r) => child.on("close", r));
-  clearTimeout(timer);
-  return { code, out };
-}
-
 /** The client's binary, installed into the cache on first use. */
-async function install(name: ClientName): Promise<string> {
-  const c = CLIENTS[name];
-  const dir = path.join(CACHE, `${name}@${c.version}`);
-  const bin = path.join(dir, "node_modules", ".bin", c.bin);
-  if (!fs.existsSync(bin)) {
-    console.log(`installing ${c.pkg}@${c.version} into ${dir} …`);
-    fs.mkdirSync(dir, { recursive: true });
-    const r = await sh("npm", ["install", "--no-save", "--no-audit", "--no-fund", "--prefix", dir, `${c.pkg}@${c.version}`], {
-      cwd: dir,
-      env: process.env,
-      timeoutMs: 900_000,
-    });
-    if (r.code !== 0 || !fs.existsSync(bin)) throw new Error(`npm install ${c.pkg}@${c.version} failed:\n${r.out.slice(-2000)}`);
-  }
-  const v = await sh(bin, ["--version"], { cwd: dir, env: process.env, timeoutMs: 60_000 });
-  if (!v.out.includes(c.version)) throw new Error(`${bin} --version says ${v.out.trim()}, not ${c.version}`);
-  return bin;
-}
 
 /** Where a client should reach the gateway: started by it (stdio), or at a URL with the token (HTTP). */
 type Gateway = { kind: "stdio"; runDir: string } | { kind: "http"; url: string };

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { RUN_DIRS } from "../../lib/run-layout.ts";
-import { writeBeneath } from "../../lib/run-files.ts";
+import { writeBeneath } from "../../lib/run-file-writes.ts";
 
 /** Claude Code keeps this many characters of a server's instructions and drops the rest. */
 export const INSTRUCTIONS_LIMIT_CHARS = 4096;

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { RUN_DIRS } from "../../lib/run-layout.ts";
-import { writeBeneath } from "../../lib/run-files.ts";
+import { writeBeneath } from "../../lib/run-file-writes.ts";
 
 /**
  * The largest result the gateway hands an agent client, in UTF-8 bytes. Both clients pass

@@ -1,5 +1,6 @@
 import path from "node:path";
-import { PathRefused, writeBeneath } from "../../lib/run-files.ts";
+import { PathRefused } from "../../lib/run-files.ts";
+import { writeBeneath } from "../../lib/run-file-writes.ts";
 import { baseToolName } from "../core/tool-names.ts";
 import type { GuardRule } from "../core/guard.ts";
 

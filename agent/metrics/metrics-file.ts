@@ -1,5 +1,5 @@
 import path from "node:path";
-import { appendRunFile } from "../../lib/run-files.ts";
+import { appendRunFile } from "../../lib/run-file-writes.ts";
 import type { EventListener, RunEvent } from "../core/events.ts";
 import { toolOutcome } from "../core/events.ts";
 import { isTrainingTool } from "../core/tool-names.ts";

@@ -5,7 +5,7 @@
 import { RUN_FILES, runLayout } from "../../lib/run-layout.ts";
 import { runTarget } from "../transcript/recording.ts";
 import fs from "node:fs";
-import { replaceFile } from "../../lib/run-files.ts";
+import { replaceFile } from "../../lib/run-file-writes.ts";
 import path from "node:path";
 import { z } from "zod";
 import { UserError } from "../core/errors.ts";

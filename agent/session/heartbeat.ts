@@ -1,4 +1,4 @@
-import { replaceFile } from "../../lib/run-files.ts";
+import { replaceFile } from "../../lib/run-file-writes.ts";
 import type { EventListener, RunEvent } from "../core/events.ts";
 
 /**

@@ -41,7 +41,7 @@ import { ServerStartError, ToolHub } from "../tool-hub/hub.ts";
 import type { ServerConfig } from "../tool-hub/mcp-config.ts";
 import { RedactingExecutor } from "../tool-hub/redacting-executor.ts";
 import type { ToolExecutor } from "../core/tools.ts";
-import { appendRunFile, makePrivateRunDir, mkdirBeneath, openBeneath, replaceFile } from "../../lib/run-files.ts";
+import { appendRunFile, makePrivateRunDir, mkdirBeneath, openBeneath, replaceFile } from "../../lib/run-file-writes.ts";
 import { RUN_DIRS, RUN_FILES, runLayout } from "../../lib/run-layout.ts";
 import { RUN_SEED_ENV } from "../../tools/contracts/run-seed.ts";
 

@@ -11,7 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CLI_ENTRY } from "../../lib/package-paths.ts";
-import { RUN_DIR_MODE, RUN_FILE_MODE } from "../../lib/run-files.ts";
+import { RUN_DIR_MODE, RUN_FILE_MODE } from "../../lib/run-file-writes.ts";
 import { signalCell, isCellProcess } from "./cell-process.ts";
 import { isAlive, observeCell } from "./cell-status.ts";
 import type { Observation } from "./cell-status.ts";

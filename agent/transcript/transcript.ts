@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import nodePath from "node:path";
-import { openBeneath } from "../../lib/run-files.ts";
+import { openBeneath } from "../../lib/run-file-writes.ts";
 import { z } from "zod";
 import { blockShape, messageShape, usageShape } from "../core/conversation.ts";
 import type { Block, Message } from "../core/conversation.ts";

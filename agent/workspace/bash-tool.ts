@@ -3,7 +3,7 @@ import path from "node:path";
 import { z } from "zod";
 import { BASH_LIMITS, describeLimits } from "../../lib/sandbox/limits.ts";
 import { sandboxPath, sandboxStatus, spawnSandboxed } from "../../lib/sandbox/os-sandbox.ts";
-import { writeBeneath } from "../../lib/run-files.ts";
+import { writeBeneath } from "../../lib/run-file-writes.ts";
 import { neutraliseConfigNames } from "./config-neutraliser.ts";
 import type { LocalToolProvider, ToolCallOptions, ToolResult, ToolSpec } from "../core/tools.ts";
 

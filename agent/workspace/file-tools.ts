@@ -2,7 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import type { ToolSpec } from "../core/tools.ts";
-import { displayName, PathRefused, readAllowedFile, within, writeInsideRoot } from "../../lib/run-files.ts";
+import { displayName, PathRefused, readAllowedFile, within } from "../../lib/run-files.ts";
+import { writeInsideRoot } from "../../lib/run-file-writes.ts";
 import type { LocalToolProvider, ToolResult } from "../core/tools.ts";
 
 export type WorkspaceOptions = {

@@ -7,13 +7,14 @@ import { largeInlineRule } from "../../agent/guard/large-inline.ts";
 import { TranscriptWriter } from "../../agent/transcript/transcript.ts";
 import { Redactor } from "../../agent/secrets/redactor.ts";
 import { writeCompletions } from "../../tools/tinker/completions.ts";
-import { appendRunFile, mkdirBeneath, openBeneath, PathRefused, replaceFile, RUN_FILE_MODE, writeBeneath, writeInsideRoot } from "../../lib/run-files.ts";
+import { PathRefused } from "../../lib/run-files.ts";
+import { appendRunFile, mkdirBeneath, openBeneath, replaceFile, RUN_FILE_MODE, writeBeneath, writeInsideRoot } from "../../lib/run-file-writes.ts";
 import { WorkspaceTools } from "../../agent/workspace/file-tools.ts";
 import { REPO, tempDir } from "../helpers.ts";
 
 /**
  * Every write the harness makes into a folder the planner can touch goes through one
- * writer (lib/run-files.ts) that refuses a symbolic link at any component. The planner
+ * writer (lib/run-file-writes.ts) that refuses a symbolic link at any component. The planner
  * plants links with `bash`; here they are planted directly, at every position of a path
  * (first folder, a folder deeper down, the file itself), pointing outside the run
  * directory and inside it, and for every writer the file outside stays untouched.
@@ -161,7 +162,7 @@ describe("every harness write for a tool call or a record goes through it", () =
 });
 
 /**
- * The lint: outside lib/run-files.ts, a call that writes, renames, creates or removes
+ * The lint: outside lib/run-file-writes.ts, a call that writes, renames, creates or removes
  * files appears only in the files below, each with why it never writes into a run
  * directory except through the writer. A new write elsewhere fails here until it uses
  * the writer or is added with its reason.
@@ -169,7 +170,7 @@ describe("every harness write for a tool call or a record goes through it", () =
 const WRITE_CALL =
   /\b(writeFileSync|appendFileSync|createWriteStream|renameSync|mkdirSync|copyFileSync|symlinkSync|linkSync|truncateSync|rmSync|unlinkSync|rmdirSync|chmodSync|writeFile|appendFile|mkdtempSync|cpSync)\s*\(|openSync\([^)]*("[aw]\+?"|O_WRONLY|O_RDWR|O_CREAT)/;
 const ALLOWED: Record<string, string> = {
-  "lib/run-files.ts": "the writer itself",
+  "lib/run-file-writes.ts": "the writer itself",
   "agent/workspace/config-neutraliser.ts": "renames planted configuration names after the sandbox is gone, walking without following links",
   "agent/workspace/bash-tool.ts": "creates the run directory itself (the user's path) and removes planted harness names at its top level",
   "agent/workspace/file-tools.ts": "creates its root (the run directory itself)",

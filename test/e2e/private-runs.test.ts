@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { startLiveServer } from "../../agent/report/live-server.ts";
-import { RUN_DIR_MODE, RUN_FILE_MODE } from "../../lib/run-files.ts";
+import { RUN_DIR_MODE, RUN_FILE_MODE } from "../../lib/run-file-writes.ts";
 import { REPO, runCli, shortRecipe, tempDir } from "../helpers.ts";
 
 /**

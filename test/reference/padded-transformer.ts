@@ -4,8 +4,8 @@
  * the equivalence tests compare the current engine against.
  */
 import { tf } from "../../tools/tinker/backends/local/tf-runtime.ts";
-import type { LORA_TARGETS } from "../../tools/tinker/backends/local/model.ts";
-import type { Lora, ModelConfig, Weights } from "../../tools/tinker/backends/local/model.ts";
+import type { LORA_TARGETS } from "../../tools/tinker/backends/local/weights.ts";
+import type { Lora, ModelConfig, Weights } from "../../tools/tinker/backends/local/weights.ts";
 
 type MM = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 

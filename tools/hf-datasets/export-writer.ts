@@ -2,7 +2,8 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { configNameIn, configNameRefusal } from "../../lib/config-names.ts";
-import { PathRefused, plainFoldersTo, resolveInRoot, writeInsideRoot } from "../../lib/run-files.ts";
+import { PathRefused, resolveInRoot } from "../../lib/run-files.ts";
+import { plainFoldersTo, writeInsideRoot } from "../../lib/run-file-writes.ts";
 import { isHarnessOwned } from "../../lib/run-layout.ts";
 
 export class OutputPathError extends Error {}

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { writeBeneath } from "../../lib/run-files.ts";
+import { writeBeneath } from "../../lib/run-file-writes.ts";
 import { RUN_DIRS } from "../../lib/run-layout.ts";
 
 /** Characters of completion text one sample/check_reward result shows; beyond it each completion is cut (visibly). */

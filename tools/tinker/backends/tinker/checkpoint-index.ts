@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { StateMeta } from "../../backend.ts";
-import { writeBeneath } from "../../../../lib/run-files.ts";
+import { writeBeneath } from "../../../../lib/run-file-writes.ts";
 
 export type IndexEntry = { name: string; baseModel: string; meta: StateMeta };
 
