@@ -11,6 +11,9 @@ import time
 from . import _timing, types
 from ._tokenizer import tokenizer_for
 
+# The version it has the shape of (the real one reads its package metadata; doctor checks it against the pin).
+__version__ = "0.25.0"
+
 _MODES = set(filter(None, os.environ.get("TINKER_FAKE_MODE", "").split(",")))
 
 # The models the fake service trains; the hybrid ones open their answer with a think block.
