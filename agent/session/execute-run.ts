@@ -16,6 +16,7 @@ import type { RunIO } from "./run-session.ts";
 import type { RunSummary } from "../summary/summary.ts";
 import { loadPrices } from "../spend/prices-file.ts";
 import { runPrices } from "../spend/setup.ts";
+import { elapsedBefore } from "./elapsed-before.ts";
 import { costBudgetOf } from "../spend/ledger.ts";
 
 export type { RunIO };
@@ -42,7 +43,12 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const modelLines = (await planner.check?.(io.signal)) ?? [];
   io.out(`planner: ${planner.id} (${why})`);
   for (const line of [...modelLines, ...prices.lines]) io.out(line);
-  const session = await RunSession.open(cfg, env, io, { prices, ...(resuming ? { resumeSeq: Math.max(0, ...cont!.prefix.map((e) => e.seq)) } : {}) });
+  // A resume continues the run's clock: its summary and feedback give the whole run's time.
+  const elapsedBeforeMs = resuming ? elapsedBefore(cont!.prefix) : 0;
+  const session = await RunSession.open(cfg, env, io, {
+    prices,
+    ...(resuming ? { resumeSeq: Math.max(0, ...cont!.prefix.map((e) => e.seq)), elapsedBeforeMs } : {}),
+  });
   let result: LoopResult;
   try {
     if (!resuming)
@@ -93,7 +99,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   } finally {
     await session.close();
   }
-  return session.conclude(result, planner.id);
+  return session.conclude({ ...result, elapsedMs: result.elapsedMs + elapsedBeforeMs }, planner.id);
 }
 
 const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
