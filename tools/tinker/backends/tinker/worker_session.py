@@ -6,9 +6,10 @@ from worker_sdk import ints, renderers
 class Session:
     """One open model: never half-built (see worker.py's docstring)."""
 
-    def __init__(self, training, base_model, rank, renderer_name):
+    def __init__(self, training, base_model, rank, renderer_name, context_length=None):
         tokenizer = training.get_tokenizer()
         self.training = training
+        self.context_length = context_length
         self.base_model = base_model
         self.rank = rank
         self.tokenizer = tokenizer
@@ -19,7 +20,7 @@ class Session:
 
     def card(self):
         shown = [self.tokenizer.decode([s]) if isinstance(s, int) else s for s in self.stops]
-        return {"base_model": self.base_model, "renderer": self.renderer_name, "stop": shown, "lora_rank": self.rank}
+        return {"base_model": self.base_model, "renderer": self.renderer_name, "stop": shown, "lora_rank": self.rank, "context_length": self.context_length}
 
     def prompt_input(self, prompt):
         return self.renderer.build_generation_prompt([{"role": "user", "content": prompt}])
