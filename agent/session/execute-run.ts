@@ -16,7 +16,6 @@ import type { RunIO } from "./run-session.ts";
 import type { RunSummary } from "../summary/summary.ts";
 import { loadPrices } from "../spend/prices-file.ts";
 import { runPrices } from "../spend/setup.ts";
-import { elapsedBefore } from "./elapsed-before.ts";
 import { costBudgetOf } from "../spend/ledger.ts";
 
 export type { RunIO };
@@ -44,7 +43,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   io.out(`planner: ${planner.id} (${why})`);
   for (const line of [...modelLines, ...prices.lines]) io.out(line);
   // A resume continues the run's clock: its summary and feedback give the whole run's time.
-  const elapsedBeforeMs = resuming ? elapsedBefore(cont!.prefix) : 0;
+  const elapsedBeforeMs = resuming ? (cont!.elapsedBeforeMs ?? 0) : 0;
   const session = await RunSession.open(cfg, env, io, {
     prices,
     ...(resuming ? { resumeSeq: Math.max(0, ...cont!.prefix.map((e) => e.seq)), elapsedBeforeMs } : {}),
