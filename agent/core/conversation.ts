@@ -100,6 +100,8 @@ export type PlannerErrorKind =
   | "timeout"
   | "context_overflow"
   | "aborted"
+  /** Not sent: the request could cost more than the budget has left (the harness wraps up). */
+  | "budget"
   | "other";
 
 /**

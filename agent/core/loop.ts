@@ -145,6 +145,7 @@ async function turns(opts: LoopOptions, deps: LoopDeps, start: number): Promise<
     events.emit({ type: "turn", turn });
 
     const reply = await ask();
+    if (reply.stopReason === "error" && reply.errorKind === "budget" && !signal.aborted) return end("budget", reply.error);
     if (reply.stopReason === "error")
       return signal.aborted || reply.errorKind === "aborted" ? end("aborted", "stop requested") : end("planner_error", reply.error);
     messages.push({ role: "assistant", content: reply.content });

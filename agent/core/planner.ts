@@ -14,6 +14,13 @@ export type PlannerRequest = {
   onRetry?: (r: RetryReport) => void;
 };
 
+/**
+ * The most one request can bill, known before it is sent: its input tokens (counted by the
+ * provider when `exact`, else an upper bound) and the output tokens it may take at most
+ * (max_tokens, thinking included).
+ */
+export type RequestSize = { inputTokens: number; maxOutputTokens: number; exact: boolean };
+
 /** A failed planner attempt that will be tried again after `delayMs`. */
 export type RetryReport = { failed: AssistantTurn; latencyMs: number; attempt: number; delayMs: number };
 
@@ -26,6 +33,8 @@ export interface Planner {
   /** e.g. "anthropic:claude-sonnet-5-5", "scripted", "replay:<file>". */
   readonly id: string;
   next(req: PlannerRequest): Promise<AssistantTurn>;
+  /** How large `req` would be, before it is sent (the budget asks; planners that bill nothing have none). Never throws. */
+  size?(req: PlannerRequest): Promise<RequestSize>;
   /**
    * Before a run (and in `doctor`): checks the model against the provider's model list and
    * settles what depends on the model. Returns lines to print; throws a UserError for a

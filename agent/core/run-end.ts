@@ -4,7 +4,7 @@
  * browser code reads it too.
  */
 
-export type EndReason = "finished" | "max_turns" | "time_limit" | "planner_stopped" | "planner_error" | "refusal" | "guard_stop" | "aborted";
+export type EndReason = "finished" | "max_turns" | "time_limit" | "planner_stopped" | "planner_error" | "refusal" | "guard_stop" | "budget" | "aborted";
 
 /** Why a run ended, in words (terminal summary and report). */
 export const END_REASON_TEXT: Record<EndReason, string> = {
@@ -15,6 +15,7 @@ export const END_REASON_TEXT: Record<EndReason, string> = {
   planner_error: "stopped: the planner failed",
   refusal: "stopped: the planner refused",
   guard_stop: "stopped by the guard",
+  budget: "stopped: the next planner request would not fit the budget",
   aborted: "interrupted",
 };
 
@@ -41,4 +42,5 @@ export const EXIT_FOR: Record<EndReason, number> = {
   planner_stopped: EXIT.unfinished,
   refusal: EXIT.unfinished,
   guard_stop: EXIT.unfinished,
+  budget: EXIT.unfinished,
 };

@@ -1,4 +1,4 @@
-import { TEMPLATE_TOKENS } from "../spend/estimate.ts";
+import { UNCOUNTED_TEMPLATE_TOKENS } from "../../tools/contracts/template-tokens.ts";
 import type { CostBudget } from "../spend/ledger.ts";
 import { UserError } from "../core/errors.ts";
 import { formatUsd, trainingCostUsd } from "../spend/prices.ts";
@@ -16,7 +16,7 @@ const UNSIZED_MAX_TOKENS = 4_096;
 export function finalExamReserveUsd(e: PreparedExam, price: TrainingPrice | undefined): number {
   if (!price) return 0;
   const samples = e.spec.samples;
-  const prefill = e.items.reduce((a, i) => a + (Buffer.byteLength(i.prompt, "utf8") + TEMPLATE_TOKENS) * samples, 0);
+  const prefill = e.items.reduce((a, i) => a + (Buffer.byteLength(i.prompt, "utf8") + UNCOUNTED_TEMPLATE_TOKENS) * samples, 0);
   const sampled = e.items.length * samples * (e.spec.max_tokens ?? UNSIZED_MAX_TOKENS);
   return trainingCostUsd({ prefill, cachedPrefill: 0, sampled, trained: 0 }, price);
 }

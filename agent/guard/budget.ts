@@ -1,8 +1,9 @@
-import { isTrainingTool, baseToolName } from "../core/tool-names.ts";
+import { isTrainingTool } from "../core/tool-names.ts";
 import type { CostEstimator } from "../spend/estimate.ts";
 import { isCostlyTool } from "../spend/estimate.ts";
 import type { CostBudget, SpendTotals } from "../spend/ledger.ts";
 import { formatUsd } from "../spend/prices.ts";
+import { WRAP_UP_RESERVE_USD } from "../spend/reserve.ts";
 import type { CostEstimate } from "../core/cost.ts";
 import type { EstimatedDecision, GuardRule } from "../core/guard.ts";
 
@@ -20,23 +21,18 @@ export type Budget = {
   estimator?: CostEstimator;
 };
 
-/** Turns a planner gets, once a dollar budget is spent, to save and finish before any call stops the run. */
-export const COST_GRACE_TURNS = 3;
-
-/** Calls that never spend and that a stopping run needs: saving what was trained, closing the session. */
-const WRAP_UP = new Set(["save", "finish"]);
-
 /**
  * Past a budget, training calls are refused with "budget spent: save and finish"
  * (saving, sampling and finishing stay allowed; sampling only while it costs nothing once
  * a dollar budget is spent). Before a training or sampling call runs, its cost is
  * estimated from its arguments and the call refused when the estimate exceeds what is
- * left. Past the time grace period, or COST_GRACE_TURNS turns after a dollar budget was
- * spent, any call (but save and finish) stops the run, which then saves and finishes.
+ * left (the wrap-up's reserve held back). Past the time grace period any call stops the
+ * run, which then saves and finishes. There is no grace after a dollar budget: the planner's
+ * own requests are sized before they are sent (planners/budgeted.ts), and the run wraps up
+ * by itself once the next one does not fit.
  */
 export function budgetRule(b: Budget): GuardRule {
   let trainCalls = 0;
-  let costSpentAtTurn: number | undefined;
   const grace = (b.graceMinutes ?? 10) * 60_000;
   const cost = b.cost ?? {};
   return {
@@ -46,18 +42,11 @@ export function budgetRule(b: Budget): GuardRule {
       if (b.maxMinutes !== undefined && ctx.elapsedMs >= b.maxMinutes * 60_000) spent.push(`time (${b.maxMinutes} min)`);
       if (b.maxTrainCalls !== undefined && trainCalls >= b.maxTrainCalls) spent.push(`training calls (${b.maxTrainCalls})`);
       const money = b.spend ? costSpent(b.spend, cost) : [];
-      const tool = baseToolName(call.name);
       const estimated = isCostlyTool(call.name) ? b.estimator?.estimate(call, ctx.tools) : undefined;
       const estimate = estimated && "usd" in estimated ? estimated : undefined;
       const withEstimate = (d: EstimatedDecision): EstimatedDecision => (estimate ? { ...d, estimate } : d);
       if (b.maxMinutes !== undefined && ctx.elapsedMs >= b.maxMinutes * 60_000 + grace && spent.length > 0) {
         return { action: "stop", reason: `budget spent (${spent.join(", ")}) and the ${grace / 60_000}-minute grace period is over` };
-      }
-      if (money.length > 0) {
-        costSpentAtTurn ??= ctx.turn;
-        if (ctx.turn - costSpentAtTurn >= COST_GRACE_TURNS && !WRAP_UP.has(tool)) {
-          return { action: "stop", reason: `budget spent (${money.join(", ")}) ${ctx.turn - costSpentAtTurn} turns ago and the run was not finished` };
-        }
       }
       const all = [...spent, ...money];
       const spends = isTrainingTool(call.name) || (money.length > 0 && isCostlyTool(call.name) && (estimate === undefined || estimate.usd > 0));
@@ -94,7 +83,8 @@ function costSpent(s: SpendTotals, c: CostBudget): string[] {
 /** What training may still spend under the tightest budget that covers it, and which budget that is. */
 function remaining(s: SpendTotals, c: CostBudget): { usd: number; of: string } | undefined {
   const options: Array<{ usd: number; of: string }> = [];
-  if (c.maxCostUsd !== undefined) options.push({ usd: c.maxCostUsd - s.totalUsd, of: `the run's ${formatUsd(c.maxCostUsd)} (${formatUsd(s.totalUsd)} spent)` });
+  if (c.maxCostUsd !== undefined)
+    options.push({ usd: c.maxCostUsd - s.totalUsd - WRAP_UP_RESERVE_USD, of: `the run's ${formatUsd(c.maxCostUsd)} (${formatUsd(s.totalUsd)} spent)` });
   if (c.maxTrainingCostUsd !== undefined)
     options.push({ usd: c.maxTrainingCostUsd - s.trainingUsd, of: `the ${formatUsd(c.maxTrainingCostUsd)} for training (${formatUsd(s.trainingUsd)} spent)` });
   if (options.length === 0) return undefined;

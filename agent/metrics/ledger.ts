@@ -16,6 +16,8 @@ export type LedgerOptions = {
   model: string;
   now: () => number;
   startedAt: number;
+  /** How long the run ran before this session (a resume): the feedback gives the whole run's time. */
+  elapsedBeforeMs?: number;
   maxMinutes?: number;
   maxTrainCalls?: number;
   /** Overrides of the checklist thresholds (from --alert-thresholds). */
@@ -80,6 +82,7 @@ export class MetricsLedger implements FeedbackSource, EventListener {
     const last = r[r.length - 1];
     const latest = all[all.length - 1];
     const elapsed = (this.o.now() - this.o.startedAt) / 60_000;
+    const before = (this.o.elapsedBeforeMs ?? 0) / 60_000;
     const count = (o: TrainingOutcome) => all.filter((x) => x.outcome === o).length;
     const noStep = count("no_signal");
     const refused = count("input_error") + count("failed");
@@ -88,7 +91,9 @@ export class MetricsLedger implements FeedbackSource, EventListener {
       `${last?.method ?? "training"} on ${this.o.model} · ${all.length} training call(s)` +
       `${noStep || refused ? ` (${count("trained")} trained${noStep ? `, ${noStep} without an optimizer step` : ""}${refused ? `, ${refused} refused or failed` : ""})` : ""}` +
       `${last?.cumulative !== null && last?.cumulative !== undefined ? ` · cumulative ${last.method === "grpo" ? "iterations" : "epochs"} ${last.cumulative}` : ""}` +
-      ` · ${elapsed.toFixed(1)}${this.o.maxMinutes ? ` of ${this.o.maxMinutes}` : ""} min` +
+      (before > 0
+        ? ` · ${(before + elapsed).toFixed(1)} min in all (${elapsed.toFixed(1)}${this.o.maxMinutes ? ` of ${this.o.maxMinutes}` : ""} since the resume)`
+        : ` · ${elapsed.toFixed(1)}${this.o.maxMinutes ? ` of ${this.o.maxMinutes}` : ""} min`) +
       `${this.o.maxTrainCalls ? ` · ${all.length} of ${this.o.maxTrainCalls} training calls` : ""} · saves ${this.saves}`;
     const lines = [header];
     if (this.o.spendLine) lines.push(this.o.spendLine());

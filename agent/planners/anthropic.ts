@@ -10,7 +10,8 @@ import type {
 import { plannerErrorTurn } from "../core/conversation.ts";
 import { UserError } from "../core/errors.ts";
 import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../core/conversation.ts";
-import type { Planner, PlannerRequest } from "../core/planner.ts";
+import type { Planner, PlannerRequest, RequestSize } from "../core/planner.ts";
+import { byteBoundTokens } from "../spend/planner-estimate.ts";
 import { callSignal } from "../tool-hub/call-signal.ts";
 import { RetryWatch } from "./retry-watch.ts";
 import { apiClientOptions, DEFAULT_PLANNER_MAX_TOKENS } from "./api-client-options.ts";
@@ -105,6 +106,18 @@ export class AnthropicPlanner implements Planner {
 
   async next(req: PlannerRequest): Promise<AssistantTurn> {
     return this.retries.attachTo(await this.ask(req));
+  }
+
+  /** The request's input counted by the API (POST /v1/messages/count_tokens); where that fails, one token per byte. */
+  async size(req: PlannerRequest): Promise<RequestSize> {
+    const { max_tokens, ...params } = buildAnthropicRequest(this.model, this.maxTokens, req, this.thinking);
+    const headers = this.thinking?.type === "enabled" ? { "anthropic-beta": INTERLEAVED_THINKING_BETA } : undefined;
+    try {
+      const counted = await this.client.messages.countTokens(params, { signal: req.signal, ...(headers ? { headers } : {}) });
+      return { inputTokens: counted.input_tokens, maxOutputTokens: max_tokens, exact: true };
+    } catch {
+      return { inputTokens: byteBoundTokens(params), maxOutputTokens: max_tokens, exact: false };
+    }
   }
 
   private async ask(req: PlannerRequest): Promise<AssistantTurn> {

@@ -2,7 +2,8 @@ import OpenAI from "openai";
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions/completions";
 import { MALFORMED_ARGS, plannerErrorTurn } from "../core/conversation.ts";
 import type { AssistantTurn, Block, Message, PlannerErrorKind, StopReason } from "../core/conversation.ts";
-import type { Planner, PlannerRequest } from "../core/planner.ts";
+import type { Planner, PlannerRequest, RequestSize } from "../core/planner.ts";
+import { byteBoundTokens } from "../spend/planner-estimate.ts";
 import { callSignal } from "../tool-hub/call-signal.ts";
 import { RetryWatch } from "./retry-watch.ts";
 import { apiClientOptions, DEFAULT_PLANNER_MAX_TOKENS } from "./api-client-options.ts";
@@ -41,6 +42,12 @@ export class OpenAIPlanner implements Planner {
     }
     if (!ids.includes(this.opts.model)) throw unknownModel("openai", this.opts.model, ids);
     return [`planner model: ${this.opts.model} is listed by the server${this.opts.reasoningEffort ? `; reasoning effort ${this.opts.reasoningEffort}` : ""}`];
+  }
+
+  /** Chat Completions has no token-counting endpoint: the request's input at one token per byte, its output at max_completion_tokens (reasoning included). */
+  async size(req: PlannerRequest): Promise<RequestSize> {
+    const body = { messages: toOpenAIMessages(req.system, req.messages), tools: req.tools.map(toOpenAITool) };
+    return { inputTokens: byteBoundTokens(body), maxOutputTokens: this.opts.maxTokens ?? DEFAULT_PLANNER_MAX_TOKENS, exact: false };
   }
 
   private async ask(req: PlannerRequest): Promise<AssistantTurn> {

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { elapsedBefore } from "../session/elapsed-before.ts";
 import { LOCAL_CHECKPOINT_PREFIX } from "../../tools/contracts/checkpoint-names.ts";
 import type { Env, RunConfig, SpendSettings } from "../config/run-config.ts";
 import { newRunId } from "../config/run-config.ts";
@@ -166,6 +167,8 @@ export async function resumeRun(
     continuation: {
       prefix,
       copyPrefix: false,
+      // From every recorded event: the prefix leaves out the sessions' `end` events, which tell them apart.
+      elapsedBeforeMs: elapsedBefore(rec.read.events),
       system: rec.system,
       startTurn,
       ...(checkpoint.path ? { checkpoint: checkpoint.path } : {}),

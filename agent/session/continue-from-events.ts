@@ -24,6 +24,8 @@ export type Continuation = {
   system: string;
   /** true: copy `prefix` into a new transcript (fork); false: it is already there (resume). */
   copyPrefix: boolean;
+  /** A resume: how long the run ran before it (its summary and feedback give the whole run's time). */
+  elapsedBeforeMs?: number;
   startTurn: number;
   /** The run this one continues from, named in a fork's header. */
   parent?: string;

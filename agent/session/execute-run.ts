@@ -6,6 +6,7 @@ import { runLoop } from "../core/loop.ts";
 import type { LoopResult } from "../core/loop.ts";
 import { plannerDepth, resolvePlanner } from "../planners/index.ts";
 import type { PlannerChoice } from "../planners/index.ts";
+import { BudgetedPlanner } from "../planners/budgeted.ts";
 import { PricedPlanner } from "../planners/priced.ts";
 import { RedactingPlanner } from "../planners/redacting.ts";
 import { DEFAULT_RETRY, RetryingPlanner } from "../planners/retrying.ts";
@@ -17,6 +18,7 @@ import type { RunIO } from "./run-session.ts";
 import type { RunSummary } from "../summary/summary.ts";
 import { loadPrices } from "../spend/prices-file.ts";
 import { runPrices } from "../spend/setup.ts";
+import { costBudgetOf } from "../spend/ledger.ts";
 
 export type { RunIO };
 
@@ -42,7 +44,12 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const modelLines = (await planner.check?.(io.signal)) ?? [];
   io.out(`planner: ${planner.id} (${why})`);
   for (const line of [...modelLines, ...prices.lines]) io.out(line);
-  const session = await RunSession.open(cfg, env, io, { prices, ...(resuming ? { resumeSeq: Math.max(0, ...cont!.prefix.map((e) => e.seq)) } : {}) });
+  // A resume continues the run's clock: its summary and feedback give the whole run's time.
+  const elapsedBeforeMs = resuming ? (cont!.elapsedBeforeMs ?? 0) : 0;
+  const session = await RunSession.open(cfg, env, io, {
+    prices,
+    ...(resuming ? { resumeSeq: Math.max(0, ...cont!.prefix.map((e) => e.seq)), elapsedBeforeMs } : {}),
+  });
   let result: LoopResult;
   try {
     if (!resuming)
@@ -57,6 +64,16 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
       retries: Number(env.TINKERLOOP_RETRIES ?? DEFAULT_RETRY.retries),
       baseDelayMs: Number(env.TINKERLOOP_RETRY_BASE_MS ?? DEFAULT_RETRY.baseDelayMs),
     };
+    // Innermost the price, then the budget (each attempt, retries too, sized and checked before it is sent).
+    const priced = new PricedPlanner(planner, prices.planner);
+    const budgeted = prices.planner
+      ? new BudgetedPlanner(priced, {
+          price: prices.planner,
+          budget: costBudgetOf(cfg),
+          spend: session.spend,
+          ...(planner.size ? { size: (req) => planner.size!(req) } : {}),
+        })
+      : priced;
     result = await runLoop(
       {
         system: prompt.system,
@@ -71,7 +88,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
         afterCall: (turn) => session.afterCall(turn),
       },
       {
-        planner: new RetryingPlanner(new RedactingPlanner(new PricedPlanner(planner, prices.planner), session.redactor), retry),
+        planner: new RetryingPlanner(new RedactingPlanner(budgeted, session.redactor), retry),
         tools: session.tools,
         events: session.events,
         clock: { now: () => Date.now() },
@@ -83,7 +100,7 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   } finally {
     await session.close();
   }
-  return session.conclude(result, planner.id);
+  return session.conclude({ ...result, elapsedMs: result.elapsedMs + elapsedBeforeMs }, planner.id);
 }
 
 const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");

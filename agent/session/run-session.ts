@@ -55,6 +55,8 @@ export type SessionOptions = {
   prices: RunPrices;
   /** A resumed run: its transcript is there already, and numbering continues after `resumeSeq`. */
   resumeSeq?: number;
+  /** A resumed run: how long it ran before (the feedback and the summary give the whole run's time). */
+  elapsedBeforeMs?: number;
   /** Told about every progress notification of a running tool call (besides the heartbeat). */
   onProgress?: (server: string, tool: string, message: string | undefined) => void;
 };
@@ -143,6 +145,7 @@ export class RunSession {
         model: cfg.model,
         now: Date.now,
         startedAt: started,
+        ...(o.elapsedBeforeMs ? { elapsedBeforeMs: o.elapsedBeforeMs } : {}),
         maxMinutes: cfg.maxMinutes,
         ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
         thresholds: cfg.alertThresholds,

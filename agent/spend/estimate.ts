@@ -4,6 +4,8 @@ import { baseToolName, isInitTool } from "../core/tool-names.ts";
 import type { ToolSpec } from "../core/tools.ts";
 import { isPathLike, PathRefused, readAllowedFile } from "../../lib/run-files.ts";
 import { defaultGroupSize, MAX_GROUP_SIZE } from "../../tools/contracts/tinker-models.ts";
+import { klProbeSequences } from "../../tools/contracts/kl-probe.ts";
+import { templateTokens } from "../../tools/contracts/template-tokens.ts";
 import { formatUsd, trainingCostUsd } from "./prices.ts";
 import type { TrainingPrice } from "./prices.ts";
 import { ZERO_TOKENS } from "../core/cost.ts";
@@ -11,13 +13,13 @@ import type { CostEstimate, TokenCounts } from "../core/cost.ts";
 
 /**
  * What a training or sampling call will cost, from its arguments alone, before it runs:
- * the most it can process (every completion running to max_tokens, every group trained),
- * at the model's prices. Texts are counted at one token per UTF-8 byte plus a chat
- * template's worth; the estimate errs high, and the actual tokens are recorded beside it.
+ * the most it can process (every completion running to max_tokens, every group trained,
+ * every forward pass: the KL probe after each optimizer step too), at the model's prices.
+ * Texts are counted at one token per UTF-8 byte plus the model's chat template
+ * (tools/contracts/template-tokens.ts); the estimate errs high, and the actual tokens are
+ * recorded beside it.
  */
 
-/** Tokens a chat template adds around one message (role markers, turn ends). */
-export const TEMPLATE_TOKENS = 16;
 /** The largest data file read for an estimate (the tinker server reads the same files). */
 const MAX_DATA_FILE_BYTES = 256 * 1024 * 1024;
 
@@ -26,7 +28,7 @@ const MAX_DATA_FILE_BYTES = 256 * 1024 * 1024;
  * tokenizers Tinker's models use (and the local models' character tokenizer) never make more.
  * Ordinary English text is about 4 bytes a token, so this errs high; digits, code and CJK less so.
  */
-const tokensOf = (text: string) => Buffer.byteLength(text, "utf8") + TEMPLATE_TOKENS;
+const bytesOf = (text: string) => Buffer.byteLength(text, "utf8");
 
 /** Tools whose calls make the training backend process tokens. */
 export const COSTLY_TOOLS = new Set(["train_grpo_step", "train_sft_step", "sample"]);
@@ -107,13 +109,17 @@ export class CallEstimator implements CostEstimator {
     const d = defaultsOf(tools.find((t) => t.name === call.name));
     const arg = (k: string) => (a[k] !== undefined ? a[k] : d[k]);
     const maxTokens = numberOr(arg("max_tokens"), this.defaultMaxTokens ?? 4096);
+    const template = templateTokens(this.o.model);
+    const tokensOf = (t: string) => bytesOf(t) + template;
     try {
       if (tool === "train_grpo_step") {
         const prompts = windowed(this.records(a.prompts, "prompts"), arg("start"), arg("limit")).map((r) => tokensOf(text(r.prompt)));
         const g = this.groupSize ?? defaultGroupSize(this.o.model);
         const iterations = numberOr(arg("num_iterations"), 1);
         const perIteration = sampling(prompts, g, maxTokens);
-        perIteration.trained = prompts.reduce((n, p) => n + g * (p + maxTokens - 1), 0);
+        const sequences = prompts.map((p) => p + maxTokens - 1);
+        perIteration.trained = sequences.reduce((n, t) => n + g * t, 0);
+        perIteration.prefill += klProbe(sequences, g, klProbeSequences(this.o.model));
         return this.priced(
           scale(perIteration, iterations),
           `${prompts.length} prompts × group ${g} × up to ${maxTokens} tokens × ${iterations} iteration${iterations === 1 ? "" : "s"}`,
@@ -195,6 +201,22 @@ class UnreadableData extends Error {}
 function sampling(prompts: number[], n: number, maxTokens: number): TokenCounts {
   const read = prompts.reduce((x, p) => x + p, 0);
   return { prefill: read, cachedPrefill: (n - 1) * read, sampled: prompts.length * n * maxTokens, trained: 0 };
+}
+
+/**
+ * The KL probe's forward pass after an iteration's optimizer step: it re-reads up to `probe`
+ * of the step's sequences (each prompt's group of `g`); counted as the longest that many.
+ */
+function klProbe(sequences: number[], g: number, probe: number): number {
+  let left = probe;
+  let tokens = 0;
+  for (const t of [...sequences].sort((a, b) => b - a)) {
+    const k = Math.min(g, left);
+    tokens += k * t;
+    left -= k;
+    if (left === 0) break;
+  }
+  return tokens;
 }
 
 function scale(t: TokenCounts, k: number): TokenCounts {

@@ -18,7 +18,7 @@ import type { CellRecord, CellState } from "./manifest.ts";
 export const HEARTBEAT_STALE_MS = 120_000;
 
 /** End reasons that are results (the run ended on its own terms) but not a finish. */
-const STOPPED: ReadonlySet<LoopResult["reason"]> = new Set(["max_turns", "time_limit", "planner_stopped", "refusal", "guard_stop"]);
+const STOPPED: ReadonlySet<LoopResult["reason"]> = new Set(["max_turns", "time_limit", "planner_stopped", "refusal", "guard_stop", "budget"]);
 
 /** The fields of summary.json the leaderboard reads; anything else in the file is left alone. */
 export const summaryShape = z.looseObject({

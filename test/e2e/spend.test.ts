@@ -39,9 +39,10 @@ const prompts = (n: number) =>
   Array.from({ length: n }, (_, i) => ({ prompt: `What is ${i % 10} + ${(i * 3) % 10}?`, ground_truth: String((i % 10) + ((i * 3) % 10)) }));
 
 /** A run with the fake planner on the bundled servers; `prices` lays the test prices of the local model over the table. */
-async function run(args: string[], steps: ReturnType<typeof toolUseReply>[], o: { usage?: Record<string, number>; prices?: boolean } = {}) {
+async function run(args: string[], steps: ReturnType<typeof toolUseReply>[], o: { usage?: Record<string, number>; prices?: boolean; counted?: number } = {}) {
   fake = await FakeAnthropic.start(
     steps.map((s) => (o.usage ? { ...s, body: { ...(s.body as object), usage: { ...(s.body as { usage: object }).usage, ...o.usage } } } : s)),
+    o.counted !== undefined ? { countTokens: () => o.counted! } : {},
   );
   const dir = tempDir("tl-spend-");
   const runDir = path.join(dir, "run");
@@ -228,30 +229,30 @@ describe("spend in a run", () => {
     expect(cassette.stdout).toBe("cassette replay: no differences from the recording.\n");
   });
 
-  it("a run with --max-cost ends by itself once it is spent: paid calls refused, then stopped, training saved by the harness", async () => {
+  it("a run with --max-cost ends by itself before a planner request could pass it: the request is not sent, training saved by the harness", async () => {
     const train = { name: "train_grpo_step", input: { prompts: prompts(12), reward_function: PARITY, max_tokens: 6, temperature: 1 } };
     const steps = [
       toolUseReply([{ name: "init_grpo", input: { base_model: MODEL, group_size: 4 } }]),
       ...Array.from({ length: 9 }, () => toolUseReply([train])),
     ];
-    // Every planner request costs 10,000 × $2/M = $0.02; the budget is spent by turn 3.
-    const { r, events, runDir } = await run(["--max-cost", "0.05"], steps, { usage: { input_tokens: 10_000, output_tokens: 0 } });
+    // Every planner request costs 10,000 × $2/M = $0.02, and is sized at its most before it is sent:
+    // 10,000 counted tokens × $2.50/M (cache writes) + 8,192 output tokens × $10/M = $0.1069.
+    const { r, events, runDir } = await run(["--max-cost", "0.16"], steps, { usage: { input_tokens: 10_000, output_tokens: 0 }, counted: 10_000 });
     expect(r.code).toBe(1);
     const end = events.find((e) => e.type === "end");
-    expect(end.reason).toBe("guard_stop");
-    // Spent at turn 3 ($0.06); three turns later (turn 6, $0.12) a call stops the run.
-    expect(end.detail).toMatch(/^budget spent \(cost \(\$0\.1200 of \$0\.0500\)\) 3 turns ago and the run was not finished$/);
-    const trains = events.filter((e) => e.type === "guard" && e.name === "train_grpo_step");
-    expect(trains.map((g) => g.decision.action)).toEqual(["allow", "reject", "reject", "reject", "stop"]);
-    expect(events.find((e) => e.type === "tool" && e.toolUseId === trains[0].toolUseId).isError).toBe(false);
-    expect(trains[1].decision.message).toMatch(
-      /^Budget spent: cost \(\$0\.0600 of \$0\.0500\)\. No more training or paid sampling: save your best checkpoint and call finish\(\)\.$/,
+    expect(end.reason).toBe("budget");
+    // Three turns sent ($0.06); a fourth could reach $0.1669.
+    expect(end.detail).toBe(
+      "the next planner request was not sent: it could cost up to $0.1069 (10000 input tokens, up to 8192 output tokens) and $0.1000 is left of --max-cost $0.1600 ($0.0600 spent)",
     );
+    const trains = events.filter((e) => e.type === "guard" && e.name === "train_grpo_step");
+    expect(trains.map((g) => g.decision.action)).toEqual(["allow", "allow"]);
     const save = events.find((e) => e.type === "tool" && e.toolUseId === "harness-emergency-save");
     expect(save.isError).toBe(false);
     expect(save.input.name).toMatch(/^emergency-/);
     expect(r.stdout).toMatch(/^emergency save: emergency-/m);
-    expect(fake!.messageRequests).toHaveLength(6);
+    expect(fake!.messageRequests).toHaveLength(3);
+    expect(fake!.countRequests).toHaveLength(4);
     const cassette = await runCli(["replay", runDir, "--cassette"]);
     expect(cassette.stdout).toBe("cassette replay: no differences from the recording.\n");
 
@@ -259,7 +260,7 @@ describe("spend in a run", () => {
     const resumed = await runCli(["resume", runDir], { env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake!.url } });
     expect(resumed.code).toBe(2);
     expect(resumed.stderr).toBe(
-      "error: The recorded run had a budget (--max-cost 0.05); a transcript cannot set what a run may spend, so name it again: --max-cost 0.05.\n",
+      "error: The recorded run had a budget (--max-cost 0.16); a transcript cannot set what a run may spend, so name it again: --max-cost 0.16.\n",
     );
   });
 

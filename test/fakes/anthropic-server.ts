@@ -88,18 +88,26 @@ export class FakeAnthropic {
   readonly requests: RecordedRequest[] = [];
   /** Requests to the Models API. */
   readonly modelRequests: RecordedRequest[] = [];
+  /** Requests to the token-counting endpoint (POST /v1/messages/count_tokens), off the script. */
+  readonly countRequests: RecordedRequest[] = [];
   /** Thinking blocks returned with each tool_use id: a message with that call must bring them back, unaltered, first. */
   private readonly thinkingFor = new Map<string, Array<Record<string, unknown>>>();
   private constructor(
     private readonly server: LoopbackServer,
     private readonly script: FakeStep[],
     readonly models: FakeModel[],
+    private readonly countTokens: (body: unknown) => number,
   ) {}
 
-  static async start(script: FakeStep[], opts: { models?: FakeModel[] } = {}): Promise<FakeAnthropic> {
+  /**
+   * `countTokens` is the fake's tokenizer for POST /v1/messages/count_tokens (by default one
+   * token per 4 bytes of the request body); scripted replies report their own usage.
+   */
+  static async start(script: FakeStep[], opts: { models?: FakeModel[]; countTokens?: (body: unknown) => number } = {}): Promise<FakeAnthropic> {
     let fake!: FakeAnthropic;
     const server = await listenOnLoopback(async (req, res) => fake.handle(req, await readBody(req), res));
-    fake = new FakeAnthropic(server, script, opts.models ?? FAKE_ANTHROPIC_MODELS);
+    const perFourBytes = (body: unknown) => Math.ceil(Buffer.byteLength(JSON.stringify(body)) / 4);
+    fake = new FakeAnthropic(server, script, opts.models ?? FAKE_ANTHROPIC_MODELS, opts.countTokens ?? perFourBytes);
     return fake;
   }
 
@@ -125,6 +133,12 @@ export class FakeAnthropic {
       const r = this.modelsAnswer(rec.path);
       res.writeHead(r.status ?? 200, { "content-type": "application/json" });
       res.end(JSON.stringify(r.body));
+      return;
+    }
+    if (req.method === "POST" && rec.path.split("?")[0] === "/v1/messages/count_tokens") {
+      this.countRequests.push(rec);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ input_tokens: this.countTokens(body) }));
       return;
     }
     this.requests.push(rec);

@@ -24,6 +24,7 @@ import { ExamCollector, formatExam } from "../../agent/summary/exam-summary.ts";
 import { EXAM_FILES, examItemHash } from "../../lib/exam-files.ts";
 import { maskedPaths } from "../../lib/sandbox/masked-paths.ts";
 import { EXAM_TOOL } from "../../tools/contracts/exam.ts";
+import { UNCOUNTED_TEMPLATE_TOKENS } from "../../tools/contracts/template-tokens.ts";
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -257,7 +258,7 @@ describe("the harness sits the exam", () => {
     const exam = await prepareExam(spec);
     dirs.push(exam.dir);
     const price = { prefill: 1, cachedPrefill: 0.1, sample: 2, train: 3 };
-    const prefill = exam.items.reduce((a, i) => a + i.prompt.length + 16, 0);
+    const prefill = exam.items.reduce((a, i) => a + i.prompt.length + UNCOUNTED_TEMPLATE_TOKENS, 0);
     const usd = finalExamReserveUsd(exam, price);
     expect(usd).toBeCloseTo((prefill * 1 + 100 * 10 * 2) / 1e6, 12);
     expect(finalExamReserveUsd(exam, undefined)).toBe(0);

@@ -18,6 +18,8 @@ export type GrpoArgs = {
   schedulerTotalSteps: number | undefined;
   temperature: number;
   maxTokens: number;
+  /** The caller's stop strings (as for `sample`): a completion ends before the first one, and trains as it was cut. */
+  stop?: string[];
   autoCheckpoint: boolean;
   autoCheckpointThreshold: number;
   autoCheckpointMinIterations: number;
@@ -256,7 +258,7 @@ type IterationContext = {
 function startIteration(c: IterationContext): Started {
   const { backend, a, minibatches, perMinibatch, offPolicy } = c;
   const pipeline = backend.pipeline;
-  const sampling = { temperature: a.temperature, maxTokens: a.maxTokens };
+  const sampling = { temperature: a.temperature, maxTokens: a.maxTokens, ...(a.stop ? { stop: a.stop } : {}) };
   // Streamed: each minibatch's worth of scored groups goes to a forward-backward pass at once.
   const batch = new IterationBatch(a.prompts, c.sandbox, a.rewardFunction, a.normalizeAdvantages, c.logs, (_i, o) => {
     if (minibatches <= 1) return;

@@ -9,6 +9,7 @@ import { BASH_LIMITS, describeLimits } from "../../../lib/sandbox/limits.ts";
 import { sandboxStatus } from "../../../lib/sandbox/os-sandbox.ts";
 import { UserError } from "../../core/errors.ts";
 import { resolvePlanner } from "../../planners/index.ts";
+import { describeSdkVersion, tinkerSdkPin } from "./tinker-sdk-pin.ts";
 
 export type Check = { name: string; ok: boolean; detail: string; required: boolean };
 
@@ -53,17 +54,19 @@ export async function runDoctor(cwd: string, env: Env, mcpConfig: string | undef
     checks.push({ name: "python3", ok: false, detail: "not found on PATH; reward functions need it", required: true });
   }
   try {
-    execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-c", "import tinker, tinker_cookbook"], {
+    const installed = execFileSync(env.TINKERLOOP_PYTHON ?? "python3", ["-c", "import tinker, tinker_cookbook; print(getattr(tinker, '__version__', ''))"], {
       // Not the working directory: `-c` would import a tinker.py found there (a run directory's, say).
       cwd: "/",
-      stdio: "ignore",
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
       timeout: 20_000,
       env: { PATH: env.PATH ?? "", ...(env.PYTHONPATH ? { PYTHONPATH: env.PYTHONPATH } : {}) },
-    });
+    }).trim();
+    const version = describeSdkVersion(installed, tinkerSdkPin());
     checks.push({
       name: "tinker SDK",
-      ok: true,
-      detail: `importable; ${env.TINKER_API_KEY ? "TINKER_API_KEY is set: Tinker model ids train remotely" : "set TINKER_API_KEY to train Tinker model ids"}`,
+      ok: version.ok,
+      detail: `importable, ${version.detail}; ${env.TINKER_API_KEY ? "TINKER_API_KEY is set: Tinker model ids train remotely" : "set TINKER_API_KEY to train Tinker model ids"}`,
       required: false,
     });
   } catch {

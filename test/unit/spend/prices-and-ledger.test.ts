@@ -109,9 +109,11 @@ describe("the spend ledger", () => {
     const est = new CallEstimator({ model: "Qwen/Qwen3-8B", price, runDir: dir });
     est.observe({ id: "i", name: "init_grpo", input: {} }, { isError: false, structured: { group_size: 4, default_max_tokens: 100 } });
     const e = est.estimate({ id: "t", name: "train_grpo_step", input: { prompts: "pool.jsonl", start: 8, limit: 3, num_iterations: 2 } }, []);
-    // Prompts 8, 9, 0 ("What is 8 + 4?" …: 14 bytes → at most 14 tokens + 16 of chat template = 30 each).
-    const p = 3 * 30;
-    const tokens = { prefill: 2 * p, cachedPrefill: 2 * 3 * p, sampled: 2 * 3 * 4 * 100, trained: 2 * 3 * 4 * (30 + 99) };
+    // Prompts 8, 9, 0 ("What is 8 + 4?" …: 14 bytes → at most 14 tokens + 19 of Qwen3's chat template = 33 each).
+    const p = 3 * 33;
+    // After each iteration's optimizer step the KL probe re-reads up to 16 sequences: all 3 × 4 here.
+    const probe = 3 * 4 * (33 + 99);
+    const tokens = { prefill: 2 * (p + probe), cachedPrefill: 2 * 3 * p, sampled: 2 * 3 * 4 * 100, trained: 2 * 3 * 4 * (33 + 99) };
     expect(e).toEqual({
       usd: (tokens.prefill * 1 + tokens.cachedPrefill * 0.5 + tokens.sampled * 2 + tokens.trained * 3) / 1e6,
       tokens,

@@ -11,13 +11,16 @@ import { failIn, asToolHandler, ok, records, rewardSource, sessionProblem } from
 import type { ToolContext } from "../tool-context.ts";
 import { checkRewardResult, sampleResult } from "../../contracts/tinker-results.ts";
 
+/** The caller's stop strings, as `sample` and `train_grpo_step` take them. */
+export const stopStrings = z.array(z.string().min(1).max(200)).max(8).optional().describe("stop strings: a completion ends before the first one that appears");
+
 const sampleInput = {
   prompt: z.string().optional(),
   prompts: records.optional(),
   n: z.number().int().min(1).max(64).default(1),
   max_tokens: z.number().int().min(1).max(32768).optional(),
   temperature: z.number().min(0).max(2).default(0.7),
-  stop: z.array(z.string().min(1).max(200)).max(8).optional().describe("stop strings: a completion ends before the first one that appears"),
+  stop: stopStrings,
   reward_function: z.string().optional(),
   limit: z.number().int().min(1).max(2000).default(200),
 };

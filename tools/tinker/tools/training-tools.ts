@@ -8,6 +8,7 @@ import { runSft, sftGuidance } from "../sft.ts";
 import { failIn, asToolHandler, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
 import { grpoStepResult, sftStepResult } from "../../contracts/tinker-results.ts";
+import { stopStrings } from "./sampling-tools.ts";
 import type { GrpoStepResult } from "../../contracts/tinker-results.ts";
 
 const windowArgs = {
@@ -47,6 +48,7 @@ const grpoStepInput = {
   learning_rate: z.number().positive().max(1).default(4e-5),
   temperature: z.number().min(0).max(2).default(0.7),
   max_tokens: z.number().int().min(1).max(32768).optional(),
+  stop: stopStrings,
   auto_checkpoint: z.boolean().default(true),
   auto_checkpoint_reward_threshold: z.number().min(0).default(0.3),
   auto_checkpoint_min_iterations: z.number().int().min(0).default(3),
@@ -161,6 +163,7 @@ export function registerTrainingTools(ctx: ToolContext): void {
           schedulerTotalSteps: a.scheduler_total_steps || undefined,
           temperature: a.temperature,
           maxTokens,
+          ...(a.stop ? { stop: a.stop } : {}),
           autoCheckpoint: a.auto_checkpoint,
           autoCheckpointThreshold: a.auto_checkpoint_reward_threshold,
           autoCheckpointMinIterations: a.auto_checkpoint_min_iterations,

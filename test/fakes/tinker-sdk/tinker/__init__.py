@@ -11,6 +11,9 @@ import time
 from . import _timing, types
 from ._tokenizer import tokenizer_for
 
+# The version it has the shape of (the real one reads its package metadata; doctor checks it against the pin).
+__version__ = "0.25.0"
+
 _MODES = set(filter(None, os.environ.get("TINKER_FAKE_MODE", "").split(",")))
 
 # The models the fake service trains; the hybrid ones open their answer with a think block.
@@ -29,6 +32,8 @@ _SERVED = {
     "Qwen/Qwen3-4B-Instruct-2507": False,
     "Qwen/Qwen3-30B-A3B-Instruct-2507": False,
 }
+# Each served model's context length, as the service reports it (get_server_capabilities).
+_CONTEXT = {m: 262_144 if m.endswith("-2507") else 40_960 if m.startswith("Qwen/") else 131_072 for m in _SERVED}
 _REQUIRED_INPUTS = {
     "cross_entropy": {"target_tokens", "weights"},
     "importance_sampling": {"target_tokens", "logprobs", "advantages"},
@@ -311,6 +316,10 @@ class ServiceClient:
         if not key.startswith("tml-"):
             raise ValueError("TINKER_API_KEY must start with 'tml-'")
         _record("ServiceClient")
+
+    def get_server_capabilities(self):
+        # Not logged: a read of the service's lineup, not a call the tests follow.
+        return types.GetServerCapabilitiesResponse(supported_models=[types.SupportedModel(model_name=m, max_context_length=_CONTEXT[m]) for m in _SERVED])
 
     def create_lora_training_client(self, base_model, rank=32, seed=None, train_mlp=True, train_attn=True, train_unembed=True, user_metadata=None):
         _record("create_lora_training_client", base_model=base_model, rank=rank)

@@ -239,6 +239,14 @@ class WeightsInfoResponse(_Strict):
     _fields = {"base_model": _REQUIRED, "is_lora": _REQUIRED, "lora_rank": None, "train_unembed": None, "train_mlp": None, "train_attn": None}
 
 
+class SupportedModel(_Strict):
+    _fields = {"model_name": None, "max_context_length": None}
+
+
+class GetServerCapabilitiesResponse(_Strict):
+    _fields = {"supported_models": _REQUIRED}
+
+
 class StopReason(str, Enum):
     LENGTH = "length"
     STOP = "stop"

@@ -4,6 +4,7 @@ import type { AdamSettings } from "./adam.ts";
 import { lossRows, packTokens } from "./batch.ts";
 import type { LossRows, Sequence } from "./batch.ts";
 import { tokenLogprobs, type Transformer } from "./model.ts";
+import { KL_PROBE_SEQUENCES as PROBE_SEQUENCES } from "../../../contracts/kl-probe.ts";
 
 /** Sequences per forward/backward pass; larger batches are split and their gradients summed. */
 const MICRO_BATCH = 64;
@@ -11,8 +12,8 @@ const MICRO_BATCH = 64;
 export type StepStats = { loss: number; tokens: number };
 export type PolicyStats = StepStats & { kl: number; klSquared: number; klAfter: number | null };
 
-/** Sequences a policy step re-reads after the update to measure how far it moved (enough for a stable mean, cheap next to the step). */
-export const KL_PROBE_SEQUENCES = 32;
+/** Sequences a policy step re-reads after the update to measure how far it moved (enough for a stable mean, cheap next to the step); declared in the contracts, where the estimates read it. */
+export const KL_PROBE_SEQUENCES = PROBE_SEQUENCES.local;
 
 /**
  * Loss and gradient computations on a Transformer, with an Adam optimizer over its

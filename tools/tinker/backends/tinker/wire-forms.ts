@@ -16,6 +16,9 @@ export function completionsOf(g: Array<{ id: string; text: string; tokens: numbe
   return g.map((c) => ({ rolloutId: c.id, text: c.text, tokenCount: c.tokens, finishReason: c.finish_reason }));
 }
 
+/** A model's context length when the service does not report one. */
+export const UNREPORTED_CONTEXT_LENGTH = 32_768;
+
 export function cardFrom(r: WorkerCard): ModelCard {
   const info = modelInfo(r.base_model);
   return {
@@ -24,7 +27,7 @@ export function cardFrom(r: WorkerCard): ModelCard {
     parameters: info ? info.totalParamsB * 1e9 : 0,
     trainableParameters: 0,
     loraRank: r.lora_rank,
-    contextLength: 32_768,
+    contextLength: r.context_length ?? UNREPORTED_CONTEXT_LENGTH,
     renderer: r.renderer,
     stop: r.stop,
   };

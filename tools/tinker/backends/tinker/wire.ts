@@ -40,6 +40,8 @@ export const workerCard = z.object({
   renderer: z.string().min(1),
   stop: z.array(z.string()),
   lora_rank: z.number().int().min(0),
+  /** The model's context length as the service reports it; null when it does not say. */
+  context_length: z.number().int().positive().nullable().optional(),
 });
 export type WorkerCard = z.infer<typeof workerCard>;
 

@@ -16,6 +16,7 @@ except Exception as e:  # noqa: BLE001 - reported to the client as a structured 
 
 # Sequences a policy step re-reads after the update to measure how far it moved (a forward
 # pass submitted right behind the optimizer step, so it lands on the step's clock cycle).
+# tools/contracts/kl-probe.ts declares the same number for the harness's estimates (a test holds them equal).
 KL_PROBE_SEQUENCES = 16
 TIMEOUTS = {"open": 1800, "sample": 600, "train_supervised": 900, "eval_supervised": 900, "train_policy": 900, "save_state": 1500, "load_state": 1500, "delete_state": 600}
 # Tokens of a GRPO sample call whose policy datums are built as their groups arrive (beyond

@@ -6,9 +6,10 @@ from worker_sdk import ints, renderers
 class Session:
     """One open model: never half-built (see worker.py's docstring)."""
 
-    def __init__(self, training, base_model, rank, renderer_name):
+    def __init__(self, training, base_model, rank, renderer_name, context_length=None):
         tokenizer = training.get_tokenizer()
         self.training = training
+        self.context_length = context_length
         self.base_model = base_model
         self.rank = rank
         self.tokenizer = tokenizer
@@ -19,17 +20,18 @@ class Session:
 
     def card(self):
         shown = [self.tokenizer.decode([s]) if isinstance(s, int) else s for s in self.stops]
-        return {"base_model": self.base_model, "renderer": self.renderer_name, "stop": shown, "lora_rank": self.rank}
+        return {"base_model": self.base_model, "renderer": self.renderer_name, "stop": shown, "lora_rank": self.rank, "context_length": self.context_length}
 
     def prompt_input(self, prompt):
         return self.renderer.build_generation_prompt([{"role": "user", "content": prompt}])
 
     def text_of(self, tokens):
         try:
-            message, _termination = self.renderer.parse_response(tokens)
+            message, termination = self.renderer.parse_response(tokens)
         except Exception as e:  # noqa: BLE001 - e.g. two stop tokens in one completion
             raise WorkerError("bad_sample", "the renderer could not parse a completion (%s: %s)" % (type(e).__name__, e))
-        return renderers.get_text_content(message)
+        text = renderers.get_text_content(message)
+        return text if termination.is_clean else without_thinking(text)
 
     def closed_text(self, tokens):
         """The text of a completion cut after `tokens`, as if the turn had ended there."""
@@ -60,3 +62,18 @@ class Session:
                     lo = mid + 1
         keep = hi
         return tokens[:keep], logprobs[:keep], text[:at]
+
+
+def without_thinking(text):
+    """The answer in a completion cut off before its turn ended (max_tokens): the renderer
+    parses only a finished turn, so the raw text still holds a think block. What follows a
+    closed block is the answer so far; a block still open (cut off while thinking) has no
+    answer yet, so nothing from its open `<think>` on is the answer's."""
+    at = text.find("<think>")
+    if at < 0:
+        return text
+    end = text.find("</think>", at)
+    if end < 0:
+        return text[:at].rstrip()
+    return text[:at] + text[end + len("</think>"):].lstrip("\n")
+

@@ -13,7 +13,7 @@ class StateMethods:
         renderer_name = p.get("renderer") or recommended_renderer(base_model)
         service = self.service_client()
         training = resolve(with_retries(lambda: service.create_lora_training_client(base_model=base_model, rank=rank), "create_lora_training_client"), TIMEOUTS["open"])
-        self.session = Session(training, base_model, rank, renderer_name)
+        self.session = Session(training, base_model, rank, renderer_name, context_length_of(service, base_model))
         self.weights_changed("the model was opened or loaded again")
         if p.get("schedule") in ("with_step", "serial"):
             self.schedule = p["schedule"]
@@ -48,7 +48,7 @@ class StateMethods:
             if model_name != made_from:
                 raise WorkerError("wrong_base_model", "checkpoint %s restored as %s, but its weights info says %s" % (path, model_name, made_from))
             rank = int(getattr(restored, "lora_rank", None) or info.lora_rank or 0)
-            self.session = Session(training, made_from, rank, renderer_name)
+            self.session = Session(training, made_from, rank, renderer_name, context_length_of(service, made_from))
         self.weights_changed("the model was opened or loaded again")
         if p.get("schedule") in ("with_step", "serial"):
             self.schedule = p["schedule"]
@@ -66,4 +66,18 @@ class StateMethods:
         self.session = None
         self.weights_changed("the session was closed")
         return {"closed": True}
+
+
+def context_length_of(service, base_model):
+    """The model's context length as the service reports it (get_server_capabilities), or None
+    when it does not say (the card then falls back to the harness's default)."""
+    try:
+        caps = with_retries(service.get_server_capabilities, "get_server_capabilities")
+    except Exception:  # noqa: BLE001 - the length is a nicety; opening the model is what matters
+        return None
+    for m in getattr(caps, "supported_models", None) or []:
+        length = getattr(m, "max_context_length", None)
+        if getattr(m, "model_name", None) == base_model and isinstance(length, int) and not isinstance(length, bool) and length > 0:
+            return length
+    return None
 
