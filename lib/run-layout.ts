@@ -14,6 +14,9 @@ export const RUN_FILES = {
   report: "report.html",
 } as const;
 
+/** The run's record: a graded run keeps these from its planner's tools while it runs (they hold the exam's scores). */
+export const RECORD_FILES: readonly string[] = [RUN_FILES.transcript, RUN_FILES.summary, RUN_FILES.report];
+
 export const RUN_DIRS = {
   /** Tool servers' stderr. */
   logs: "logs",

@@ -157,7 +157,7 @@ export class RunSession {
     announce(cfg, env, io);
 
     const heartbeat = new Heartbeat(layout.progress);
-    const local = localTools(cfg.runDir, () => [...training.sessionDirs], pickEnv(env, cfg.bashEnv));
+    const local = localTools(cfg.runDir, () => [...training.sessionDirs], pickEnv(env, cfg.bashEnv), exam !== undefined);
     if (local.bashUnavailable) io.out(`bash: not offered — ${local.bashUnavailable}`);
     const hub = await startTools(cfg, env, servers, local, redactor, exam, (server, tool, message) => {
       heartbeat.progress(server, tool, message);

@@ -16,6 +16,8 @@ export type BashToolOptions = {
   sessionDirs: () => readonly string[];
   /** Top-level names in the run directory that only the harness writes (read-only inside). */
   harnessOwned: readonly string[];
+  /** Run files that read as empty inside (a graded run's record, while it runs). */
+  hidden?: () => readonly string[];
   /** Extra environment the user allowed (names and values); never secrets. */
   env?: Record<string, string>;
   /** How much one call may add to the run directory (default: BASH_LIMITS); tests use small ones. */
@@ -106,6 +108,7 @@ export class BashTool implements LocalToolProvider {
       writable: [this.runDir],
       readOnly,
       readable: [this.o.playbookFile, ...logs],
+      masked: (this.o.hidden?.() ?? []).map((h) => path.join(this.runDir, h)),
       env: { PATH: sandboxPath(status), HOME: this.runDir, LANG: process.env.LANG ?? "C.UTF-8", TMPDIR: "/tmp", ...this.o.env },
       limits: BASH_LIMITS.process,
       cpuSeconds: timeoutSec + 1,

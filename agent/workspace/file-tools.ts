@@ -13,6 +13,8 @@ export type WorkspaceOptions = {
   playbookFile: string;
   /** This run's tinker session log directories (read-only); asked on every call, as sessions come and go. */
   sessionDirs?: () => readonly string[];
+  /** Run files read_file refuses (a graded run's record, while it runs: it holds the exam's scores). */
+  hidden?: () => readonly string[];
   maxReadChars?: number;
   /** Largest file read_file opens. */
   maxReadBytes?: number;
@@ -105,6 +107,13 @@ export class WorkspaceTools implements LocalToolProvider {
     }
   }
 
+  /** A graded run's record (by its real path, so no link or second name reaches it) is not the planner's to read while the run goes on. */
+  private refuseHidden(real: string): void {
+    for (const h of this.opts.hidden?.() ?? [])
+      if (safeRealpath(path.join(this.realRoot, h)) === real)
+        throw new PathRefused(`Refused: ${h} records the exam's scores; a graded run keeps it from the planner until the run has ended.`);
+  }
+
   /** Folders outside the run directory whose files may be read. */
   private readableDirs(): string[] {
     return [...(this.opts.sessionDirs?.() ?? [])];
@@ -115,6 +124,7 @@ export class WorkspaceTools implements LocalToolProvider {
     const file = alias
       ? { bytes: fs.readFileSync(this.opts.playbookFile) }
       : readAllowedFile(a.path, { root: this.realRoot, alsoReadable: this.readableDirs(), maxBytes: this.maxReadBytes, what: "file" });
+    if ("path" in file) this.refuseHidden(file.path);
     const text = file.bytes.toString("utf8");
     const lines = text.split("\n");
     const offset = a.offset ?? 1;

@@ -41,6 +41,8 @@ export type SandboxSpec = {
   readOnly?: string[];
   /** Paths to show read-only even inside hidden areas (home, /tmp): the playbook, tinker logs. */
   readable?: string[];
+  /** Files inside visible paths that read as empty (/dev/null bound over them): a graded run's record. */
+  masked?: string[];
   /** The whole environment of the sandboxed process (nothing is inherited). */
   env: Record<string, string>;
   limits: ProcessLimits;
@@ -172,6 +174,7 @@ function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: readon
   // Last, so no bind above can show them again: a graded run's exam, wherever it lies inside a visible path, is an empty read-only folder.
   const visible = [...(python?.dirs ?? []), ...(spec.readable ?? []), ...(spec.writable ?? []), ...(spec.readOnly ?? [])];
   for (const m of maskedPaths()) if (fs.existsSync(m) && visible.some((v) => within(m, v))) args.push("--tmpfs", m, "--remount-ro", m);
+  for (const f of spec.masked ?? []) if (fs.existsSync(f)) args.push("--ro-bind", "/dev/null", f);
   args.push("--chdir", spec.cwd, "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
   args.push("--", ...spec.argv);
