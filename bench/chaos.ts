@@ -35,7 +35,7 @@ const { values } = parseArgs({
 });
 const seed = Number(values.seed);
 const MAX_ROUNDS = Number(values["max-rounds"]);
-const HUB_OUTAGE_MS = 3000;
+const HUB_OUTAGE_MS = 5000;
 const TINKER_MODEL = "meta-llama/Llama-3.2-1B";
 const FAKE_SDK = path.join(PACKAGE_ROOT, "test", "fakes", "tinker-sdk");
 
@@ -73,7 +73,7 @@ fs.writeFileSync(
     models: ["local/tiny-arith", TINKER_MODEL],
     seeds: Number(values.seeds),
     concurrency: Number(values.concurrency),
-    run: { maxTurns: 14, maxTrainCalls: 4, mcpConfig, toolTimeout: 120 },
+    run: { maxTurns: 15, maxTrainCalls: 4, mcpConfig, toolTimeout: 120 },
   }),
 );
 
@@ -195,7 +195,7 @@ const faults = [...injected].sort(([a], [b]) => a.localeCompare(b));
 const total = faults.reduce((a, [, n]) => a + n, 0);
 const out = [
   `runs: ${cells.length} (${rounds} sweep invocation(s), ${((Date.now() - t0) / 1000).toFixed(0)} s; load now ${os.loadavg()[0]!.toFixed(1)})`,
-  `faults injected: ${total} (${faults.map(([k, n]) => `${k} ${n}`).join(", ")}; Hub requests refused ${hub.refused})`,
+  `faults injected: ${total} (${faults.map(([k, n]) => `${k} ${n}`).join(", ")}; Hub requests refused ${hub.refused} of ${hub.refused + hubFake.requests.length})`,
   `runs lost: ${lost.length}${lost.length ? ` (${lost.join(", ")})` : ""}`,
   `most training calls lost by one run crash: ${mostLost}`,
   `transcripts intact: ${problems.length ? `NO\n  ${problems.join("\n  ")}` : `yes (${cells.length} read; torn tails only at crash points)`}`,

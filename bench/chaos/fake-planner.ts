@@ -15,7 +15,10 @@ const EXACT_REWARD =
 
 type Step = { name: string; input: Record<string, unknown> };
 
-/** The plan for one run: a Hub search (so Hub outages reach it), data, a session, four training calls, a save, finish. */
+/** A dataset the built-in catalog does not hold, so inspecting it asks the Hub (and meets its outages). */
+const hubLook: Step = { name: "inspect_dataset", input: { dataset: "someone/math-word-problems", sample_rows: 2 } };
+
+/** The plan for one run: a look at the Hub, data, a session, four training calls (another look at the Hub among them), a save, finish. */
 function plan(model: string, sft: boolean): Step[] {
   const train = (j: number): Step =>
     sft
@@ -33,7 +36,7 @@ function plan(model: string, sft: boolean): Step[] {
           },
         };
   return [
-    { name: "search_datasets", input: { query: sft ? "json" : "math", max_results: 3 } },
+    hubLook,
     {
       name: "generate_synthetic",
       input: sft
@@ -44,6 +47,7 @@ function plan(model: string, sft: boolean): Step[] {
     { name: sft ? "init_sft" : "init_grpo", input: sft ? { base_model: model } : { base_model: model, group_size: 4 } },
     train(0),
     train(1),
+    hubLook,
     train(2),
     train(3),
     { name: "save", input: { name: "final" } },
