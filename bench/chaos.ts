@@ -60,6 +60,8 @@ const servers = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, "tinkerloop-s
 };
 for (const s of Object.values(servers.mcpServers)) s.args = s.args.map((a) => path.resolve(PACKAGE_ROOT, a));
 servers.mcpServers.tinker!.env.PYTHONPATH = FAKE_SDK;
+// The fake service's latency model (test/fakes/tinker-sdk/tinker/_timing.py), so a Tinker run's worker lives long enough to be killed mid-call.
+servers.mcpServers.tinker!.env.TINKER_FAKE_TIMING = JSON.stringify({ cycle_s: 0.3 });
 const mcpConfig = path.join(root, "mcp.json");
 fs.writeFileSync(mcpConfig, JSON.stringify(servers, null, 2));
 
