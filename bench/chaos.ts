@@ -188,10 +188,12 @@ while (rounds < MAX_ROUNDS) {
 
 const cells = cellsOfSweep(sweepDir);
 const lost = lostCells(sweepDir);
-const problems = cells.flatMap((c) => {
+const checked = cells.map((c) => {
   const dir = path.join(sweepDir, c.runDir);
   return transcriptProblems(runLayout(dir).transcript, crashOffsets.get(dir) ?? []);
 });
+const problems = checked.flatMap((c) => c.problems);
+const torn = checked.reduce((a, c) => a + c.tornAtCrash, 0);
 const board = leaderboardMatches(sweepDir);
 const faults = [...injected].sort(([a], [b]) => a.localeCompare(b));
 const total = faults.reduce((a, [, n]) => a + n, 0);
@@ -200,7 +202,7 @@ const out = [
   `faults injected: ${total} (${faults.map(([k, n]) => `${k} ${n}`).join(", ")}; Hub requests refused ${hub.refused} of ${hub.refused + hubFake.requests.length})`,
   `runs lost: ${lost.length}${lost.length ? ` (${lost.join(", ")})` : ""}`,
   `most training calls lost by one run crash: ${mostLost}`,
-  `transcripts intact: ${problems.length ? `NO\n  ${problems.join("\n  ")}` : `yes (${cells.length} read; torn tails only at crash points)`}`,
+  `transcripts intact: ${problems.length ? `NO\n  ${problems.join("\n  ")}` : `yes (${cells.length} read; ${torn} torn line(s), each at a crash point)`}`,
   `leaderboard equals a clean recomputation from summary.json: ${board.equal ? "yes" : `NO (${board.detail})`}`,
 ];
 process.stdout.write(`${out.join("\n")}\n`);

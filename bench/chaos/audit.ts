@@ -23,9 +23,13 @@ export function cellsOfSweep(sweepDir: string): CellRecord[] {
   return [...seen.values()];
 }
 
-/** A transcript's problems: unreadable, damaged, or a line that does not parse and spans no crash point (byte offsets where a kill cut the file). */
-export function transcriptProblems(file: string, crashOffsets: readonly number[]): string[] {
-  if (!fs.existsSync(file)) return [`${file}: missing`];
+/**
+ * A transcript's problems — unreadable, damaged, or a line that does not parse and spans no
+ * crash point (byte offsets where a kill cut the file) — and how many torn lines it has at crash points.
+ */
+export function transcriptProblems(file: string, crashOffsets: readonly number[]): { problems: string[]; tornAtCrash: number } {
+  if (!fs.existsSync(file)) return { problems: [`${file}: missing`], tornAtCrash: 0 };
+  const tornAtCrash = 0;
   const problems: string[] = [];
   const r = readTranscript(file);
   if (r.damage) problems.push(`${file}: damaged at line ${r.damage.line} (${r.damage.reason})`);
@@ -48,7 +52,7 @@ export function transcriptProblems(file: string, crashOffsets: readonly number[]
     }
     start = end + 1;
   }
-  return problems;
+  return { problems, tornAtCrash };
 }
 
 /** The cell's state as its transcript's end event says. */
