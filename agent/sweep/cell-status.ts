@@ -80,7 +80,9 @@ export function observeCell(runDir: string, rec: Pick<CellRecord, "pid" | "host"
  */
 export function isAlive(runDir: string, rec: Pick<CellRecord, "pid" | "host">): boolean {
   // The pid is the manifest's word: only this cell's own run of this user counts (isCellProcess).
-  if (rec.pid !== undefined && rec.host === os.hostname()) return isCellProcess(rec.pid, runDir);
+  // On this machine it is the only word: no pid means the sweep saw the process end, however
+  // fresh its heartbeat (a run killed a minute ago is not running).
+  if (rec.host === os.hostname()) return rec.pid !== undefined && isCellProcess(rec.pid, runDir);
   try {
     return Date.now() - fs.statSync(runLayout(runDir).progress).mtimeMs < HEARTBEAT_STALE_MS;
   } catch {

@@ -11,6 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CLI_ENTRY } from "../../lib/package-paths.ts";
+import { runLayout } from "../../lib/run-layout.ts";
 import { RUN_DIR_MODE, RUN_FILE_MODE } from "../../lib/run-file-writes.ts";
 import { signalCell, isCellProcess } from "./cell-process.ts";
 import { isAlive, observeCell } from "./cell-status.ts";
@@ -61,6 +62,16 @@ export function actionFor(rec: CellRecord, obs: Observation): Action {
 
 type Job = { rec: CellRecord; cell: Cell; action: Action };
 
+/**
+ * Whether a cell's process was killed from outside (SIGKILL: a power cut of the run, the
+ * OOM killer) before its run began its transcript. The run did not fail — it never got to
+ * run — so the cell is pending again and the attempt is not counted: otherwise two such
+ * kills during start-up (tens of seconds on a loaded machine) give a cell up for good.
+ */
+export function cutBeforeStart(exit: { signal: NodeJS.Signals | null } | undefined, runDir: string): boolean {
+  return exit?.signal === "SIGKILL" && !fs.existsSync(runLayout(runDir).transcript);
+}
+
 export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean }> {
   const total = o.cells.length;
   const byId = new Map(o.store.cells.map((r) => [r.id, r]));
@@ -109,21 +120,29 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
   const finish = (job: Job, exit: { code: number | null; signal: NodeJS.Signals | null } | undefined) => {
     const rec = o.store.cells.find((r) => r.id === job.rec.id)!;
     const obs = observeCell(dirOf(rec), { ...rec, state: "failed" });
-    const state = obs.state === "running" || obs.state === "pending" ? "failed" : obs.state;
+    const cut = cutBeforeStart(exit, dirOf(rec));
+    const state = cut ? "pending" : obs.state === "running" || obs.state === "pending" ? "failed" : obs.state;
     const exitCode = exit ? (exit.code ?? (exit.signal ? 128 + (os.constants.signals[exit.signal] ?? 0) : null)) : null;
     o.store.update(rec.id, {
       state,
       exitCode,
       endedAt: new Date().toISOString(),
       pid: undefined,
-      note: obs.note ?? (exitCode !== null ? `exit ${exitCode}` : undefined),
+      note: cut ? "killed (SIGKILL) before its run began; starts again" : (obs.note ?? (exitCode !== null ? `exit ${exitCode}` : undefined)),
+      ...(cut ? { attempts: Math.max(0, rec.attempts - 1) } : {}),
     });
     done++;
     const h = obs.summary?.holdout;
     const result = h
       ? `holdout ${(h.baseline * 100).toFixed(1)}% → ${(h.final * 100).toFixed(1)}% (${h.final >= h.baseline ? "+" : ""}${((h.final - h.baseline) * 100).toFixed(1)} pts)`
       : "";
-    const why = obs.note && obs.note !== state ? ` (${obs.note})` : state !== "finished" && exitCode !== null ? ` (exit ${exitCode})` : "";
+    const why = cut
+      ? " (killed before its run began; it starts again on the next invocation)"
+      : obs.note && obs.note !== state
+        ? ` (${obs.note})`
+        : state !== "finished" && exitCode !== null
+          ? ` (exit ${exitCode})`
+          : "";
     say(job.cell, `${state}${why}${result ? `: ${result}` : ""}`);
   };
 
