@@ -8,6 +8,7 @@ import type { ExamLoaders } from "./items.ts";
 import { EXAM_FILES, EXAM_RUN_DIR, examFile, examItemHash } from "../../lib/exam-files.ts";
 import type { ExamItem } from "../../lib/exam-files.ts";
 import { maskInSandbox } from "../../lib/sandbox/masked-paths.ts";
+import { mkdirBeneath, writeBeneath } from "../../lib/run-file-writes.ts";
 
 /** A graded run's exam while the run goes on: its spec and hash, its items, and the folder outside the run directory that holds them. */
 export type PreparedExam = { spec: ExamSpec; hash: string; items: ExamItem[]; dir: string };
@@ -48,15 +49,21 @@ export function examBrief(e: PreparedExam | undefined): string {
  * sitting's file beside them; the private folder is removed.
  */
 export function releaseExam(e: PreparedExam, runDir: string): void {
-  const out = path.join(runDir, EXAM_RUN_DIR);
-  fs.mkdirSync(out, { recursive: true });
-  for (const f of fs.readdirSync(e.dir)) if (f !== EXAM_FILES.items) fs.copyFileSync(path.join(e.dir, f), path.join(out, f));
+  // Into the run directory only through the one writer: the planner's shell may have planted a link there.
+  mkdirBeneath(runDir, EXAM_RUN_DIR);
+  for (const f of fs.readdirSync(e.dir))
+    if (f !== EXAM_FILES.items) writeBeneath(runDir, path.join(EXAM_RUN_DIR, f), fs.readFileSync(path.join(e.dir, f)), { how: "replace" });
   const final = readSitting(path.join(e.dir, EXAM_FILES.sitting("final")));
   const rows = e.items.map((it) => {
     const graded = final.get(examItemHash(it));
     return JSON.stringify({ ...it, completion: graded?.completion ?? null, score: graded?.score ?? null });
   });
-  fs.writeFileSync(path.join(out, EXAM_FILES.items), `${rows.join("\n")}\n`);
+  writeBeneath(runDir, path.join(EXAM_RUN_DIR, EXAM_FILES.items), `${rows.join("\n")}\n`, { how: "replace" });
+  discardExam(e);
+}
+
+/** Removes the exam's private folder (outside the run directory). */
+export function discardExam(e: PreparedExam): void {
   fs.rmSync(e.dir, { recursive: true, force: true });
 }
 

@@ -31,7 +31,7 @@ import { RunState } from "./run-state.ts";
 import type { RunStateOptions } from "./run-state.ts";
 import { wrapUp } from "./wrap-up.ts";
 import { ExamSitter } from "../exam/sitter.ts";
-import { examHeader, prepareExam, reclaimExam, releaseExam } from "../exam/setup.ts";
+import { discardExam, examHeader, prepareExam, reclaimExam, releaseExam } from "../exam/setup.ts";
 import { hubExamLoader } from "../exam/hub-items.ts";
 import { budgetLessReserve, checkReserveFits, examReserve } from "../exam/reserve.ts";
 import type { PreparedExam } from "../exam/setup.ts";
@@ -134,7 +134,7 @@ export class RunSession {
       try {
         checkReserveFits(cfg, exam, prices.training);
       } catch (err) {
-        fs.rmSync(exam.dir, { recursive: true, force: true });
+        discardExam(exam);
         throw err;
       }
     }

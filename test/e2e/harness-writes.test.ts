@@ -176,6 +176,9 @@ const ALLOWED: Record<string, string> = {
   "agent/workspace/file-tools.ts": "creates its root (the run directory itself)",
   "tools/hf-datasets/export-writer.ts": "creates the export root (the run directory or HF_DATASETS_EXPORT_DIR itself)",
   "lib/sandbox/sandbox-cgroup.ts": "cgroup files under /sys/fs/cgroup",
+  "agent/exam/setup.ts":
+    "the exam's private folder under the OS temp dir (its release into exam/ goes through the writer; a resume removes exam/, which rmSync never follows out of)",
+  "tools/tinker/tools/exam-tool.ts": "the graded completions, in the exam's private folder under the OS temp dir, not a run directory",
   "tools/tinker/session-logs.ts": "the session's own owner-only folder under the OS temp dir, not a run directory",
   "tools/tinker/reward/sandbox.ts": "removes its own temporary working folder",
   "tools/tinker/backends/local/backend.ts": "checkpoints/: harness-owned, created before the planner runs, read-only inside the sandbox",
