@@ -126,7 +126,9 @@ export class CallEstimator implements CostEstimator {
         );
       }
       if (tool === "train_sft_step") {
-        const examples = windowed(this.records(a.examples, "examples"), arg("start"), arg("limit")).map(
+        // The server drops examples with an empty prompt or response before it takes the window: so must the estimate.
+        const usable = this.records(a.examples, "examples").filter((r) => text(r.prompt ?? r.input) !== "" && text(r.response ?? r.output) !== "");
+        const examples = windowed(usable, arg("start"), arg("limit")).map(
           (r) => tokensOf(text(r.prompt ?? r.input)) + tokensOf(text(r.response ?? r.output)) - 1,
         );
         const epochs = numberOr(arg("num_epochs"), 1);

@@ -115,7 +115,8 @@ describe("prices as data", () => {
           "--max-nudges",
           "0",
         ],
-        { env, timeoutMs: 60_000 },
+        // The fake has no replies: no retries of its errors (only the start's price line is asked for), and room on a loaded box.
+        { env: { ...env, TINKERLOOP_RETRIES: "0" }, timeoutMs: 120_000 },
       );
       expect(free.stdout).toMatch(
         /^price: none for the planner \(no price is listed for openai:qwen3-32b\); its spend is not counted — give one in a prices file and pass --prices FILE, e.g. \{"planners": \{"openai:qwen3-32b": \{"input": 1/m,

@@ -97,6 +97,18 @@ describe("the spend ledger", () => {
     expect(l.describe({ maxCostUsd: 1 })).toBe("≥$0.0065 of $1.00 (planner ≥$0.0040 (some tokens unpriced), training ≥$0.0025 (some tokens unpriced))");
   });
 
+  it("estimates an SFT step on the rows the server trains: empty examples dropped before the window, as the server drops them", () => {
+    const dir = tempDir("tl-est-sft-");
+    // The adversarial pass's payload: large examples first, empty ones after, and a window over the empty ones.
+    const big = "x".repeat(20_000);
+    const rows = [...Array.from({ length: 5 }, () => ({ prompt: "q", response: big })), ...Array.from({ length: 5 }, () => ({ prompt: "", response: "" }))];
+    fs.writeFileSync(path.join(dir, "sft.jsonl"), rows.map((r) => JSON.stringify(r)).join("\n"));
+    const est = new CallEstimator({ model: "Qwen/Qwen3-8B", price: { prefill: 1, cachedPrefill: 1, sample: 1, train: 1 }, runDir: dir });
+    const e = est.estimate({ id: "s", name: "train_sft_step", input: { examples: "sft.jsonl", start: 5, limit: 5, num_epochs: 10, validation_split: 0 } }, []);
+    // The server trains the 5 large examples (the window wraps over the 5 usable ones) for 10 epochs.
+    expect(e && "tokens" in e ? e.tokens.trained : 0).toBeGreaterThanOrEqual(5 * 20_000 * 10);
+  });
+
   it("estimates a GRPO step from its arguments: every prompt read once and shared by its group, every sample to max_tokens, every group trained", () => {
     const dir = tempDir("tl-est-");
     fs.writeFileSync(
