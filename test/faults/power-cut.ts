@@ -117,6 +117,20 @@ const tools = (events: Ev[]) => events.filter((e) => e.type === "tool" && !e.isE
 const isResumePointSave = (e: Ev) =>
   e.type === "tool" && e.name === "save" && !e.isError && typeof e.structured?.name === "string" && e.structured.name.startsWith("resume-");
 
+/**
+ * `tool`'s newest allowed call has no result yet, and every call begun after it (the harness's exam
+ * sitting before a finish) has one: that call alone is running.
+ */
+function aloneInFlight(events: Ev[], tool: string): boolean {
+  let i = events.length - 1;
+  while (i >= 0 && !(events[i]!.type === "guard" && events[i]!.name === tool)) i--;
+  if (i < 0 || !inFlight(events[i], tool)) return false;
+  const after = events.slice(i + 1);
+  const done = new Set(after.filter((e) => e.type === "tool").map((e) => e.toolUseId));
+  if (done.has(events[i]!.toolUseId)) return false;
+  return after.filter((e) => e.type === "guard" && (e.decision.action === "allow" || e.decision.action === "rewrite")).every((g) => done.has(g.toolUseId));
+}
+
 /** Training calls recorded after the newest checkpoint (save, load, auto) in `events`. */
 export function trainingSinceCheckpoint(events: Ev[]): number {
   let n = 0;
@@ -138,8 +152,8 @@ export function killPoints(k: number): Record<string, (events: Ev[]) => boolean>
     "mid-sample": (ev) => inFlight(last(ev), "sample") && tools(ev).filter((e) => e.name === "train_grpo_step").length >= 5,
     /** The harness saving a resume point that replaces an earlier one: the most a crash can lose. */
     "mid-save": (ev) => last(ev)?.type === "guard" && last(ev)?.toolUseId === "harness-resume-point" && ev.some(isResumePointSave),
-    /** finish in flight. */
-    "just before finish": (ev) => inFlight(last(ev), "finish"),
+    /** finish in flight, alone (on a graded run the harness has sat the final exam just before it). */
+    "just before finish": (ev) => aloneInFlight(ev, "finish"),
   };
 }
 
