@@ -3,35 +3,9 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { TinkerBackend } from "../../tools/tinker/backends/tinker/client.ts";
 import { REPO, tempDir } from "../helpers.ts";
+import { backend, FAKE_SDK } from "./tinker-fake-backend.ts";
 
-const FAKE_SDK = path.join(REPO, "test", "fakes", "tinker-sdk");
 const MODEL = "meta-llama/Llama-3.2-1B";
-
-function backend(extra: Record<string, string> = {}, opts: Partial<ConstructorParameters<typeof TinkerBackend>[0]> = {}) {
-  const dir = tempDir("tl-tinker-");
-  const log = path.join(dir, "calls.jsonl");
-  const b = new TinkerBackend({
-    env: {
-      PATH: process.env.PATH,
-      PYTHONPATH: FAKE_SDK,
-      TINKER_API_KEY: "tml-fake-key-123",
-      TINKER_FAKE_LOG: log,
-      ANTHROPIC_API_KEY: "sk-ant-must-not-pass",
-      ...extra,
-    },
-    checkpointDir: path.join(dir, "ckpt"),
-    ...opts,
-  });
-  const calls = () =>
-    fs.existsSync(log)
-      ? fs
-          .readFileSync(log, "utf8")
-          .trim()
-          .split("\n")
-          .map((l) => JSON.parse(l))
-      : [];
-  return { b, calls, dir };
-}
 
 /** A second backend (a restarted worker, or another machine) over the same fake service. */
 function freshBackend(checkpointDir: string, extra: Record<string, string> = {}) {

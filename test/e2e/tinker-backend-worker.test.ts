@@ -2,9 +2,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { TinkerBackend } from "../../tools/tinker/backends/tinker/client.ts";
-import { REPO, tempDir } from "../helpers.ts";
+import { tempDir } from "../helpers.ts";
+import { FORMATS, backend, FAKE_SDK } from "./tinker-fake-backend.ts";
 
-const FAKE_SDK = path.join(REPO, "test", "fakes", "tinker-sdk");
 const MODEL = "meta-llama/Llama-3.2-1B";
 
 /** The fake tokenizers' special tokens (their real ids); every other token is one character. */
@@ -32,60 +32,6 @@ const encode = (text: string): number[] => {
   }
   return out;
 };
-
-/** How each renderer style lays out one exchange, and the stop it samples with. */
-const FORMATS = [
-  {
-    renderer: "role_colon",
-    model: "meta-llama/Llama-3.2-1B",
-    prompt: (q: string) => `<|begin_of_text|>User: ${q}\n\nAssistant:`,
-    answer: (a: string) => ` ${a}\n\nUser:`,
-    stop: ["\n\nUser:"],
-    samplerStop: ["\n\nUser:"],
-  },
-  {
-    renderer: "llama3",
-    model: "meta-llama/Llama-3.1-8B-Instruct",
-    prompt: (q: string) => `<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n${q}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`,
-    answer: (a: string) => `${a}<|eot_id|>`,
-    stop: ["<|eot_id|>"],
-    samplerStop: [128009],
-  },
-  {
-    renderer: "qwen3",
-    model: "Qwen/Qwen3-8B",
-    prompt: (q: string) => `<|im_start|>user\n${q}<|im_end|>\n<|im_start|>assistant\n`,
-    answer: (a: string) => `<think>\n\n</think>\n\n${a}<|im_end|>`,
-    stop: ["<|im_end|>"],
-    samplerStop: [151645],
-  },
-] as const;
-
-function backend(extra: Record<string, string> = {}, opts: Partial<ConstructorParameters<typeof TinkerBackend>[0]> = {}) {
-  const dir = tempDir("tl-tinker-");
-  const log = path.join(dir, "calls.jsonl");
-  const b = new TinkerBackend({
-    env: {
-      PATH: process.env.PATH,
-      PYTHONPATH: FAKE_SDK,
-      TINKER_API_KEY: "tml-fake-key-123",
-      TINKER_FAKE_LOG: log,
-      ANTHROPIC_API_KEY: "sk-ant-must-not-pass",
-      ...extra,
-    },
-    checkpointDir: path.join(dir, "ckpt"),
-    ...opts,
-  });
-  const calls = () =>
-    fs.existsSync(log)
-      ? fs
-          .readFileSync(log, "utf8")
-          .trim()
-          .split("\n")
-          .map((l) => JSON.parse(l))
-      : [];
-  return { b, calls, dir };
-}
 
 /** A second backend (a restarted worker, or another machine) over the same fake service. */
 function freshBackend(checkpointDir: string, extra: Record<string, string> = {}) {
