@@ -284,7 +284,7 @@ function checkLeft(label: string, brain: Brain, runDir: string): void {
   const ev = events(runDir);
   const save = ev.find((e) => e.type === "tool" && e.toolUseId === "harness-emergency-save");
   // The loss stated: written at the first signal (the wrap-up cut short), or after the last call (killed without a signal).
-  const stated = /\d+ training calls? not saved yet.*(no checkpoint holds any of the training|holds)/.test(summary.detail ?? "");
+  const stated = /\d+ training calls? not saved\b.*(no checkpoint holds any of the training|holds)/.test(summary.detail ?? "");
   check(
     `${label}: the unsaved training was saved (${save && !save.isError ? save.input?.name : "no"}) or the summary states the loss`,
     summary.reason === "aborted" && ((save !== undefined && !save.isError && /emergency-turn/.test(summary.lastCheckpoint ?? "")) || stated),

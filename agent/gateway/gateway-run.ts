@@ -272,7 +272,7 @@ export class GatewayRun {
         this.session.writeRecord(
           this.resultNow(
             reason,
-            `${detail ?? reason}; wrap-up under way: ${saved ? `the unsaved training was saved as ${saved}; the training session is being finished` : `the emergency save failed, and ${this.holdsText()}`}`,
+            `${detail ?? reason}; wrap-up under way: ${saved ? `the unsaved training was saved as ${saved}; the training session is being finished` : `the emergency save failed: ${this.unsavedText()} not saved, and ${this.holdsText()}`}`,
           ),
           this.agent!,
         );
