@@ -10,6 +10,8 @@ export const PACKAGE_ROOT = path.resolve(import.meta.dirname, "..");
 export const DEFAULT_TEMPLATE = path.join(PACKAGE_ROOT, "prompts", "system.md");
 /** Built-in recipes: objectives with a hint block for the scripted planner. */
 export const RECIPES_DIR = path.join(PACKAGE_ROOT, "prompts", "recipes");
+/** Shipped suites of the research bench (`tinkerloop sweep --suite <name>`). */
+export const SUITES_DIR = path.join(PACKAGE_ROOT, "suites");
 /** The harness playbook the planner reads at /app/AGENTS.md or /root/CLAUDE.md. */
 export const PLAYBOOK_FILE = path.join(PACKAGE_ROOT, "playbook", "AGENTS.md");
 /** Shipped local base models, one folder each with a manifest.json. */

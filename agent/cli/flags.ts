@@ -80,6 +80,9 @@ const FLAGS = {
   dryRun: {},
   status: { arg: "<dir>" },
   collect: { arg: "<dirs...>" },
+  suite: { arg: "<name|file>" },
+  judge: { arg: "<provider:model>" },
+  judgePolicy: { arg: "<policy>", choices: ["record", "zero"] },
   // Every flag with a value rule is declared here (the type says so).
 } as const satisfies Record<string, FlagDecl> & Record<RuledFlag, FlagDecl>;
 

@@ -16,7 +16,7 @@ def compute_reward(completion, ground_truth):
         if not m:
             return 0.0
         got = float(m.group(0).replace(",", ""))
-        want = float(str(ground_truth).replace(",", "").strip())
+        want = float(str(ground_truth).split("####")[-1].replace(",", "").strip())
         return 1.0 if abs(got - want) < 1e-9 else ${partial.toFixed(2)}
     except Exception:
         return 0.0
@@ -25,14 +25,14 @@ def compute_reward(completion, ground_truth):
 const LAST_NUMBER = (partial: number) => `import re
 
 def compute_reward(completion, ground_truth):
-    """1.0 when the last number in the completion (after "####" if present) is the answer${partial ? `, ${partial} for a wrong but well-formed number` : ""}."""
+    """1.0 when the last number in the completion (after "####" if present) is the answer (a GSM8K answer column's number after "####")${partial ? `, ${partial} for a wrong but well-formed number` : ""}."""
     try:
         text = completion.split("####")[-1]
         found = re.findall(r"-?\\d[\\d,]*(?:\\.\\d+)?", text)
         if not found:
             return 0.0
         got = float(found[-1].replace(",", ""))
-        want = float(str(ground_truth).replace(",", "").strip())
+        want = float(str(ground_truth).split("####")[-1].replace(",", "").strip())
         return 1.0 if abs(got - want) < 1e-9 else ${partial.toFixed(2)}
     except Exception:
         return 0.0
@@ -259,6 +259,7 @@ export function rewardSpecs(kind: string): RewardSpec[] {
       return strictAndPartial("last-number", LAST_NUMBER, "the last number is the answer", "a wrong number", (p) => [
         { completion: "5 + 7 = 12", ground_truth: "12", expected: 1 },
         { completion: "She has 3 left. #### 1,234", ground_truth: "1234", expected: 1 },
+        { completion: "48 - 30 = 18", ground_truth: "48-30=<<48-30=18>>18 remain.\n#### 18", expected: 1 },
         { completion: "5 + 7 = 13", ground_truth: "12", expected: p },
         { completion: "no idea", ground_truth: "12", expected: 0 },
       ]);

@@ -5,7 +5,7 @@ import { UserError } from "../core/errors.ts";
 import { formatCompareTable, rankedByExam } from "./compare-table.ts";
 import type { ReportModel } from "./model-shape.ts";
 import { renderPage } from "./page.ts";
-import type { TextTable } from "./payload.ts";
+import type { BarChart, TextTable } from "./payload.ts";
 import { loadRunModel } from "./report.ts";
 import { runTarget } from "../transcript/recording.ts";
 
@@ -15,7 +15,7 @@ export const COMPARE_FILE = "compare.html";
 export function writeCompare(
   targets: string[],
   out = COMPARE_FILE,
-  extra: { title?: string; tables?: TextTable[] } = {},
+  extra: { title?: string; tables?: TextTable[]; bars?: BarChart } = {},
 ): { file: string; table: string[]; runs: ReportModel[] } {
   if (targets.length < 2) throw new UserError("compare needs at least two runs.", "e.g. tinkerloop compare runs/<id-a> runs/<id-b>");
   const runs = rankedByExam(targets.map((t) => loadRunModel(runTarget(t).runDir)));
@@ -25,7 +25,10 @@ export function writeCompare(
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(
     file,
-    renderPage({ kind: "compare", runs, ...(extra.tables?.length ? { tables: extra.tables } : {}) }, extra.title ?? `tinkerloop compare · ${runs.length} runs`),
+    renderPage(
+      { kind: "compare", runs, ...(extra.tables?.length ? { tables: extra.tables } : {}), ...(extra.bars ? { bars: extra.bars } : {}) },
+      extra.title ?? `tinkerloop compare · ${runs.length} runs`,
+    ),
   );
   return { file, table: formatCompareTable(runs), runs };
 }

@@ -159,5 +159,11 @@ th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: lef
 td pre { margin: 0; max-height: 160px; }
 td.num { text-align: right; }
 table.compare td { white-space: nowrap; }
+.bars { max-width: 760px; margin: 8px 0 16px; }
+.bar-row { display: grid; grid-template-columns: 160px 1fr 140px; gap: 8px; align-items: center; margin: 4px 0; }
+.bar-label { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.bar-track { background: #eef0f3; height: 16px; border-radius: 3px; }
+.bar { display: block; height: 100%; background: #3b6fd8; border-radius: 3px; }
+.bar.bar-ref { background: #9aa3ad; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; }
 `;

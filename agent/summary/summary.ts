@@ -30,6 +30,8 @@ export type RunSummary = {
   toolCalls: number;
   toolErrors: number;
   guardInterventions: number;
+  /** Guard interventions by the rule that made them (base-model, provenance, contamination, …): the bench's integrity columns. */
+  interventionsByRule: Record<string, number>;
   /** The harness's grade (its hidden exam); null: the run is ungraded. */
   exam: ExamSummary | null;
   /** The planner's self-reported score minus the exam's final (points as a fraction); null when either is missing. */
@@ -84,6 +86,7 @@ export class SummaryCollector implements EventListener {
   toolCalls = 0;
   toolErrors = 0;
   guardInterventions = 0;
+  readonly interventionsByRule: Record<string, number> = {};
   readonly scores: number[] = [];
   /** Per-prompt scores of every holdout evaluation, for the intervals. */
   readonly perPrompt: PromptScores[] = [];
@@ -104,7 +107,11 @@ export class SummaryCollector implements EventListener {
   }
 
   on(e: RunEvent): void {
-    if (e.type === "guard" && e.decision.action !== "allow") this.guardInterventions++;
+    if (e.type === "guard" && e.decision.action !== "allow") {
+      this.guardInterventions++;
+      const rule = e.rule ?? "unnamed";
+      this.interventionsByRule[rule] = (this.interventionsByRule[rule] ?? 0) + 1;
+    }
     if (e.type !== "tool") return;
     this.toolCalls++;
     if (e.isError) {
@@ -174,6 +181,7 @@ export function summarize(cfg: RunConfig, plannerId: string, result: LoopResult,
     toolCalls: c.toolCalls,
     toolErrors: c.toolErrors,
     guardInterventions: c.guardInterventions,
+    interventionsByRule: c.interventionsByRule,
     exam: graded,
     selfReportedGap: graded?.final != null && lastSelf !== null ? lastSelf - graded.final : null,
     holdout: scores.length

@@ -34,7 +34,20 @@ export const summaryShape = z.looseObject({
   elapsedMs: z.number(),
   spend: z.looseObject({ totalUsd: z.number(), plannerUnpriced: z.boolean(), trainingUnpriced: z.boolean() }).optional(),
   /** The harness's grade (null or absent: ungraded); rankings read only this. */
-  exam: z.looseObject({ specHash: z.string(), lift: z.number().nullable(), refusals: z.number() }).nullable().optional(),
+  exam: z
+    .looseObject({
+      specHash: z.string(),
+      items: z.number().optional(),
+      baseline: z.number().nullable().optional(),
+      final: z.number().nullable().optional(),
+      lift: z.number().nullable(),
+      interval: z.object({ low: z.number(), high: z.number(), paired: z.boolean() }).loose().nullable().optional(),
+      refusals: z.number(),
+    })
+    .nullable()
+    .optional(),
+  /** Guard interventions by rule (runs before the bench counted them have none: read as unknown). */
+  interventionsByRule: z.record(z.string(), z.number()).optional(),
   selfReportedGap: z.number().nullable().optional(),
 });
 export type SummaryNumbers = z.infer<typeof summaryShape>;

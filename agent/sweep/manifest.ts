@@ -18,13 +18,41 @@ export const SWEEP_FILES = {
   compare: "compare.html",
   /** Each cell's terminal output, one file a cell, appended across attempts. */
   logs: "logs",
+  /** A judge's verdict on each cell (`--judge`), one file a cell: judge/<cell id>.json. */
+  judge: "judge",
 } as const;
 
 export const CELL_STATES = ["pending", "running", "finished", "stopped", "interrupted", "failed"] as const;
 export type CellState = (typeof CELL_STATES)[number];
 
 const plannerShape = z.object({ label: z.string(), spec: z.string() });
-const promptShape = z.object({ kind: z.enum(["recipe", "file"]), value: z.string(), label: z.string() });
+const promptShape = z.object({
+  kind: z.enum(["recipe", "file"]),
+  value: z.string(),
+  label: z.string(),
+  /** A suite task's own models, seeds and run options. */
+  task: z
+    .object({ models: z.array(z.string()).optional(), seeds: z.array(z.number().int()).optional(), run: z.record(z.string(), z.string()).optional() })
+    .optional(),
+});
+
+/** The suite a sweep runs (the research bench): its hash and the tasks' scoring settings, so --status and --collect score without the file. */
+const suiteRecordShape = z.object({
+  name: z.string(),
+  hash: z.string(),
+  file: z.string(),
+  tasks: z.array(
+    z.object({
+      name: z.string(),
+      measures: z.string().optional(),
+      weight: z.number().positive(),
+      reference: z.object({ score: z.number().min(0).max(1), source: z.string() }),
+      budget: z.object({ turns: z.number().int().min(1), minutes: z.number().positive(), usd: z.number().min(0).optional() }),
+      seeds: z.array(z.number().int()),
+    }),
+  ),
+});
+export type SuiteRecord = z.infer<typeof suiteRecordShape>;
 
 const cellRecordShape = z.object({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/),
@@ -62,6 +90,7 @@ const manifestShape = z.object({
     run: z.record(z.string(), z.string()),
   }),
   shard: z.object({ index: z.number().int(), count: z.number().int() }).nullable(),
+  suite: suiteRecordShape.optional(),
   /** The invocation writing this manifest: a second one on the same machine is refused while it lives. */
   owner: z.object({ pid: z.number().int(), host: z.string() }).optional(),
   createdAt: z.string(),
@@ -141,7 +170,10 @@ export class ManifestStore {
   ) {}
 
   /** Opens this invocation's manifest: the existing one (same sweep, else refused) with any new cells added, or a fresh one. */
-  static open(dir: string, o: { sweepId: string; fingerprint: string; spec: SweepSpec; shard: Shard | undefined; cells: Cell[] }): ManifestStore {
+  static open(
+    dir: string,
+    o: { sweepId: string; fingerprint: string; spec: SweepSpec; shard: Shard | undefined; cells: Cell[]; suite?: SuiteRecord },
+  ): ManifestStore {
     const file = path.join(dir, manifestName(o.shard));
     for (const other of manifestFiles(dir)) {
       const m = readManifest(other);
@@ -168,6 +200,7 @@ export class ManifestStore {
       fingerprint: o.fingerprint,
       spec: o.spec,
       shard: o.shard ?? null,
+      ...(o.suite ? { suite: o.suite } : {}),
       owner: { pid: process.pid, host: os.hostname() },
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,

@@ -14,6 +14,7 @@ import { CLI_ENTRY } from "../../lib/package-paths.ts";
 import { runLayout } from "../../lib/run-layout.ts";
 import { RUN_DIR_MODE, RUN_FILE_MODE } from "../../lib/run-file-writes.ts";
 import { signalCell, isCellProcess } from "./cell-process.ts";
+import type { SummaryNumbers } from "./cell-status.ts";
 import { isAlive, observeCell } from "./cell-status.ts";
 import type { Observation } from "./cell-status.ts";
 import type { CellRecord, ManifestStore } from "./manifest.ts";
@@ -132,10 +133,7 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
       ...(cut ? { attempts: Math.max(0, rec.attempts - 1) } : {}),
     });
     done++;
-    const h = obs.summary?.holdout;
-    const result = h
-      ? `holdout ${(h.baseline * 100).toFixed(1)}% → ${(h.final * 100).toFixed(1)}% (${h.final >= h.baseline ? "+" : ""}${((h.final - h.baseline) * 100).toFixed(1)} pts)`
-      : "";
+    const result = cellResult(obs.summary);
     const why = cut
       ? " (killed before its run began; it starts again on the next invocation)"
       : obs.note && obs.note !== state
@@ -241,4 +239,16 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
   }
   for (const job of queue) say(job.cell, "not started (the sweep was stopped)");
   return { interrupted: o.stop.aborted };
+}
+
+const pc = (x: number) => `${(x * 100).toFixed(1)}%`;
+const signed = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)} pts`;
+
+/** A cell's result in its progress line: the exam's grade when graded, else the planner's own holdout, said so. */
+function cellResult(s: SummaryNumbers | undefined): string {
+  const e = s?.exam;
+  if (e && typeof e.baseline === "number" && typeof e.final === "number") return `exam ${pc(e.baseline)} → ${pc(e.final)} (${signed(e.final - e.baseline)})`;
+  if (e) return "exam: no final sitting";
+  const h = s?.holdout;
+  return h ? `self-reported holdout ${pc(h.baseline)} → ${pc(h.final)} (${signed(h.final - h.baseline)})` : "";
 }

@@ -33,6 +33,7 @@ export const CELL_RUN_OPTIONS = [
   "mcpConfig",
   "template",
   "bashEnv",
+  "exam",
 ] as const;
 export type CellRunOption = (typeof CELL_RUN_OPTIONS)[number];
 /** Options naming files: resolved against the sweep file's folder (or the working directory). */
@@ -44,7 +45,12 @@ const PATH_OPTIONS: ReadonlySet<CellRunOption> = new Set(["mcpConfig", "template
 const RESUME_OPTIONS: readonly CellRunOption[] = ["mcpConfig", "maxCost", "maxPlannerCost", "maxTrainingCost", "prices", "thinking", "reasoningEffort"];
 
 export type PlannerEntry = { label: string; spec: string };
-export type PromptEntry = { kind: "recipe" | "file"; value: string; label: string };
+/**
+ * A suite task's own settings (agent/suite/): its models, seeds and run options (budget,
+ * exam) in place of the sweep's. Absent for a plain sweep's prompts.
+ */
+export type TaskSettings = { models?: string[]; seeds?: number[]; run?: Partial<Record<CellRunOption, string>> };
+export type PromptEntry = { kind: "recipe" | "file"; value: string; label: string; task?: TaskSettings };
 export type SweepSpec = {
   /** The sweep id, when the user named it. */
   name?: string;
@@ -56,6 +62,7 @@ export type SweepSpec = {
   run: Partial<Record<CellRunOption, string>>;
 };
 
+/** One run of the matrix. */
 export type Cell = { id: string; planner: PlannerEntry; prompt: PromptEntry; model: string | null; seed: number };
 
 export const SWEEP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -187,10 +194,7 @@ function normalize(
       `The sweep (${where}) names no prompt.`,
       "Give at least one recipe (--recipe NAME / recipes:) or prompt file (--prompt-file FILE / promptFiles:).",
     );
-  const planners = f.planners.map((p) => {
-    const spec = absolutePlanner(typeof p === "string" ? p : p.spec, base);
-    return { spec, label: (typeof p === "string" ? undefined : p.label) ?? plannerLabel(spec) };
-  });
+  const planners = plannerEntries(f.planners, base);
   const prompts: PromptEntry[] = [
     ...f.recipes.map((r) => ({ kind: "recipe" as const, value: r, label: r })),
     ...f.promptFiles.map((p) => {
@@ -198,10 +202,26 @@ function normalize(
       return { kind: "file" as const, value: abs, label: path.basename(abs).replace(/\.[^.]+$/, "") };
     }),
   ];
+  const seeds = typeof f.seeds === "number" ? Array.from({ length: f.seeds }, (_, i) => i + 1) : [...new Set(f.seeds)];
+  const run = withAbsolutePaths(f.run, base);
+  const spec: SweepSpec = { ...(f.name ? { name: f.name } : {}), planners, prompts, models: f.models.length ? f.models : [null], seeds, run };
+  checkSpec(spec, where);
+  return spec;
+}
+
+/** Run options naming files, made absolute against `base` (the file that names them, or the working directory). */
+export function withAbsolutePaths(run: Partial<Record<CellRunOption, string>>, base: string): Partial<Record<CellRunOption, string>> {
+  const out = { ...run };
+  for (const k of PATH_OPTIONS) if (out[k] !== undefined) out[k] = path.resolve(base, out[k]!);
+  return out;
+}
+
+/** What every sweep (flags, sweep file or suite) must satisfy: no label twice, no more than MAX_CELLS cells. */
+export function checkSpec(spec: SweepSpec, where: string): void {
   for (const [what, labels] of [
-    ["planner", planners.map((p) => p.label)],
-    ["prompt", prompts.map((p) => p.label)],
-    ["model", f.models],
+    ["planner", spec.planners.map((p) => p.label)],
+    ["prompt", spec.prompts.map((p) => p.label)],
+    ["model", spec.models.filter((m): m is string => m !== null)],
   ] as const) {
     const dup = labels.find((l, i) => labels.indexOf(l) !== i);
     if (dup !== undefined)
@@ -210,13 +230,21 @@ function normalize(
         what === "planner" ? "Give one of them a label (in a sweep file: { spec: ..., label: ... })." : "Name each once.",
       );
   }
-  const seeds = typeof f.seeds === "number" ? Array.from({ length: f.seeds }, (_, i) => i + 1) : [...new Set(f.seeds)];
-  const run = { ...f.run };
-  for (const k of PATH_OPTIONS) if (run[k] !== undefined) run[k] = path.resolve(base, run[k]!);
-  const spec: SweepSpec = { ...(f.name ? { name: f.name } : {}), planners, prompts, models: f.models.length ? f.models : [null], seeds, run };
-  const count = planners.length * prompts.length * spec.models.length * seeds.length;
+  const count = spec.planners.length * spec.prompts.reduce((n, p) => n + modelsOf(p, spec).length * seedsOf(p, spec).length, 0);
   if (count > MAX_CELLS) throw new UserError(`The sweep has ${count} cells; at most ${MAX_CELLS} are allowed.`);
-  return spec;
+}
+
+const modelsOf = (p: PromptEntry, spec: SweepSpec): Array<string | null> => (p.task?.models?.length ? p.task.models : spec.models);
+const seedsOf = (p: PromptEntry, spec: SweepSpec): number[] => p.task?.seeds ?? spec.seeds;
+/** A cell's run options: the sweep's, with its task's own over them. */
+export const cellRun = (cell: Cell, spec: SweepSpec): Partial<Record<CellRunOption, string>> => ({ ...spec.run, ...cell.prompt.task?.run });
+
+/** Planners as a file or the flags give them, each with its label; `replay:` paths taken against `base`. */
+export function plannerEntries(planners: ReadonlyArray<string | { spec: string; label?: string | undefined }>, base: string): PlannerEntry[] {
+  return planners.map((p) => {
+    const spec = absolutePlanner(typeof p === "string" ? p : p.spec, base);
+    return { spec, label: (typeof p === "string" ? undefined : p.label) ?? plannerLabel(spec) };
+  });
 }
 
 /** `replay:` with a relative path is made absolute, so every cell (and a resume) finds the same recording. */
@@ -245,16 +273,19 @@ export function expandCells(spec: SweepSpec): Cell[] {
   const cells: Cell[] = [];
   for (const planner of spec.planners)
     for (const prompt of spec.prompts)
-      for (const model of spec.models)
-        for (const seed of spec.seeds) {
+      for (const model of modelsOf(prompt, spec))
+        for (const seed of seedsOf(prompt, spec)) {
           const parts = [planner.label, prompt.label, ...(model ? [model] : []), `s${seed}`].map(slug).join("_");
-          cells.push({ id: `${parts}-${hash([planner.spec, prompt.kind, prompt.value, model, seed]).slice(0, 6)}`, planner, prompt, model, seed });
+          // A suite task's name and options are part of what the cell runs (two tasks may share a recipe).
+          const what = [planner.spec, prompt.kind, prompt.value, model, seed, ...(prompt.task ? [prompt.label, prompt.task.run ?? {}] : [])];
+          cells.push({ id: `${parts}-${hash(what).slice(0, 6)}`, planner, prompt, model, seed });
         }
   return cells;
 }
 
 /** What must be equal for two invocations to be the same sweep: the matrix and the shared run options. */
 export function fingerprint(spec: SweepSpec): string {
+  // A suite's tasks carry their settings in `prompts`, so a changed task is another sweep.
   return hash({ planners: spec.planners, prompts: spec.prompts, models: spec.models, seeds: spec.seeds, run: spec.run }).slice(0, 16);
 }
 
@@ -294,7 +325,8 @@ export function runArgs(cell: Cell, spec: SweepSpec): string[] {
     "--seed",
     String(cell.seed),
   ];
-  for (const k of CELL_RUN_OPTIONS) if (spec.run[k] !== undefined && appliesTo(k, cell)) args.push(flagOf(k), spec.run[k]!);
+  const run = cellRun(cell, spec);
+  for (const k of CELL_RUN_OPTIONS) if (run[k] !== undefined && appliesTo(k, cell)) args.push(flagOf(k), run[k]!);
   return args;
 }
 
@@ -308,6 +340,7 @@ function appliesTo(k: CellRunOption, cell: Cell): boolean {
 /** The arguments of `tinkerloop resume` for an interrupted cell (its run directory comes first). */
 export function resumeArgs(cell: Cell, spec: SweepSpec): string[] {
   const args = ["--planner", cell.planner.spec];
-  for (const k of RESUME_OPTIONS) if (spec.run[k] !== undefined && appliesTo(k, cell)) args.push(flagOf(k), spec.run[k]!);
+  const run = cellRun(cell, spec);
+  for (const k of RESUME_OPTIONS) if (run[k] !== undefined && appliesTo(k, cell)) args.push(flagOf(k), run[k]!);
   return args;
 }

@@ -1,4 +1,5 @@
 /** `tinkerloop sweep`: run a matrix of cells, show where a sweep stands (--status), merge shards (--collect). */
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,10 +14,28 @@ import { observeCell } from "./cell-status.ts";
 import { formatLeaderboard, groupTitle, leaderboard, LEADERBOARD_COLUMNS, rowCells } from "./leaderboard.ts";
 import type { LeaderGroup, ScoredCell } from "./leaderboard.ts";
 import { manifestFiles, ManifestStore, readManifest, SWEEP_FILES } from "./manifest.ts";
-import type { CellRecord } from "./manifest.ts";
+import type { CellRecord, SuiteRecord } from "./manifest.ts";
+import { PACKAGE_VERSION } from "../../lib/package-version.ts";
+import { loadSuite, suiteFileOf, suiteSweepSpec } from "./suite/suite-file.ts";
+import type { Suite } from "./suite/suite-file.ts";
+import { JUDGE_POLICIES, scoreSuite } from "./suite/suite-score.ts";
+import type { JudgeNote, JudgePolicy, SuiteBoard } from "./suite/suite-score.ts";
+import { formatSuite, integrityTable, scoreTable, suiteBars, taskTables } from "./suite/suite-table.ts";
 import { runCells } from "./runner.ts";
-import { CELL_RUN_OPTIONS, expandCells, fingerprint, loadSweepFile, parseShard, shardCells, specFromFlags, sweepIdOf } from "./spec.ts";
-import type { Cell, SweepFlags, SweepSpec } from "./spec.ts";
+import {
+  CELL_RUN_OPTIONS,
+  cellRun,
+  expandCells,
+  fingerprint,
+  loadSweepFile,
+  parseShard,
+  plannerEntries,
+  shardCells,
+  specFromFlags,
+  sweepIdOf,
+  withAbsolutePaths,
+} from "./spec.ts";
+import type { Cell, CellRunOption, SweepFlags, SweepSpec } from "./spec.ts";
 
 export type SweepIO = {
   cwd: string;
@@ -30,6 +49,12 @@ export type SweepIO = {
 
 export type SweepRequest = {
   file?: string;
+  /** A suite (the research bench): a shipped suite's name or a suite file. */
+  suite?: string;
+  /** `--judge`: an LLM judge reads each finished cell after the run (agent/judge/). */
+  judge?: string;
+  /** `--judge-policy`: what a judge's flag does to a cell's score (default: recorded only). */
+  judgePolicy?: string;
   flags: SweepFlags;
   concurrency?: string;
   shard?: string;
@@ -37,37 +62,46 @@ export type SweepRequest = {
   dryRun?: boolean;
 };
 
+/** Keys a cell may need that a dry run does without (it starts nothing). */
+const DRY_RUN_KEYS = ["TINKER_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY"] as const;
+
 /** Where sweeps go unless --dir says otherwise. */
 export const SWEEPS_DIR = "sweeps";
 
 /** Runs (or continues) a sweep; returns the exit code: 0 every cell ended on its own, 1 some failed or did not run, 130 interrupted. */
 export async function runSweep(req: SweepRequest, io: SweepIO): Promise<number> {
-  const matrixFlags = (["planner", "recipe", "promptFile", "model", "seeds", "name", ...CELL_RUN_OPTIONS] as const).filter(
-    (k) => req.flags[k] !== undefined && !(Array.isArray(req.flags[k]) && (req.flags[k] as string[]).length === 0),
-  );
-  if (req.file && matrixFlags.length)
-    throw new UserError(
-      `Give the matrix either in the sweep file or as flags, not both (found ${matrixFlags.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")}).`,
-    );
-  const fromFile = req.file ? loadSweepFile(path.resolve(io.cwd, req.file)) : undefined;
-  const spec = fromFile?.spec ?? specFromFlags(req.flags, io.cwd);
+  const plan = planOf(req, io.cwd);
+  const { spec, suite } = plan;
   const shard = req.shard !== undefined ? parseShard(req.shard) : undefined;
   const all = expandCells(spec);
   const mine = shardCells(all, shard);
-  const models = checkCells(spec, all, io);
-  const concurrency = parseConcurrency(req.concurrency) ?? fromFile?.concurrency ?? defaultConcurrency(models);
-  const sweepId = sweepIdOf(spec);
+  // A dry run validates on a machine without the keys (e.g. the tinker suite, before it runs): a missing key is a note.
+  const missing = req.dryRun ? DRY_RUN_KEYS.filter((k) => !io.env[k]) : [];
+  const models = checkCells(spec, all, { ...io, env: { ...io.env, ...Object.fromEntries(missing.map((k) => [k, "dry-run-placeholder"])) } });
+  const concurrency = parseConcurrency(req.concurrency) ?? plan.concurrency ?? defaultConcurrency(models);
+  const policy = judgePolicyOf(req.judgePolicy);
+  // A suite's sweeps differ by planners: each set of planners gets its own directory unless --name says otherwise.
+  const sweepId = suite && !spec.name ? `${suite.name}-${fingerprint(spec).slice(0, 8)}` : sweepIdOf(spec);
   const sweepDir = path.resolve(io.cwd, req.dir ?? path.join(SWEEPS_DIR, sweepId));
 
   const where = `${shard ? `shard ${shard.index}/${shard.count}: ` : ""}${mine.length} of ${all.length} cell(s)`;
   if (req.dryRun) {
+    if (suite) for (const line of describeSuite(suite)) io.out(line);
+    if (missing.length) io.out(`note: ${missing.join(", ")} not set here; cells that need ${missing.length > 1 ? "them" : "it"} would be refused at start`);
     io.out(`sweep ${sweepId} (${where}) → ${sweepDir}`);
     for (const c of mine) io.out(`  ${c.id}`);
     return 0;
   }
   if (fs.existsSync(sweepDir) && !fs.statSync(sweepDir).isDirectory()) throw new UserError(`${sweepDir} is a file, not a folder.`, "Name a folder with --dir.");
   fs.mkdirSync(sweepDir, { recursive: true });
-  const store = ManifestStore.open(sweepDir, { sweepId, fingerprint: fingerprint(spec), spec, shard, cells: mine });
+  const store = ManifestStore.open(sweepDir, {
+    sweepId,
+    fingerprint: fingerprint(spec),
+    spec,
+    shard,
+    cells: mine,
+    ...(suite ? { suite: suiteRecord(suite) } : {}),
+  });
   io.out(`sweep ${sweepId}: ${where}, ${concurrency} at a time → ${sweepDir}`);
   io.out(`manifest: ${store.file}`);
   const { interrupted } = await runCells({
@@ -84,8 +118,9 @@ export async function runSweep(req: SweepRequest, io: SweepIO): Promise<number> 
   });
 
   const scored = store.cells.map((r) => scoredCell(sweepDir, r));
+  const record = suite ? suiteRecord(suite) : undefined;
   io.out("");
-  for (const line of formatLeaderboard(leaderboard(scored))) io.out(line);
+  for (const line of record ? formatSuite(boardOf(record, scored, sweepDir, policy)) : formatLeaderboard(leaderboard(scored))) io.out(line);
   if (shard)
     io.out(
       `shard ${shard.index}/${shard.count} done; merge every shard's cells with: tinkerloop sweep --collect ${path.relative(io.cwd, sweepDir) || sweepDir}`,
@@ -96,6 +131,7 @@ export async function runSweep(req: SweepRequest, io: SweepIO): Promise<number> 
       sweepId,
       scored.map((s, i) => ({ ...s, runDir: path.join(sweepDir, store.cells[i]!.runDir) })),
       io.out,
+      record ? { record, policy, prices: spec.run.prices } : undefined,
     );
   if (interrupted) {
     io.out(`interrupted: run the same command again to continue (finished cells are kept, interrupted ones resumed).`);
@@ -108,8 +144,8 @@ export async function runSweep(req: SweepRequest, io: SweepIO): Promise<number> 
 }
 
 /** `--status <dir>`: every cell's state and the leaderboard so far; reads only. */
-export function sweepStatus(dir: string, io: Pick<SweepIO, "cwd" | "out">): number {
-  const { sweepDir, cells } = cellsOf(path.resolve(io.cwd, dir));
+export function sweepStatus(dir: string, io: Pick<SweepIO, "cwd" | "out">, judgePolicy?: string): number {
+  const { sweepDir, cells, suite } = cellsOf(path.resolve(io.cwd, dir));
   const scored = cells.map((c) => ({ ...scoredCell(sweepDir, c.rec), note: c.note }));
   const counts = new Map<string, number>();
   for (const c of scored) counts.set(c.state, (counts.get(c.state) ?? 0) + 1);
@@ -117,18 +153,21 @@ export function sweepStatus(dir: string, io: Pick<SweepIO, "cwd" | "out">): numb
   const w = Math.max(4, ...scored.map((c) => c.id.length));
   for (const c of scored) io.out(`  ${c.id.padEnd(w)}  ${c.state.padEnd(11)}  ${c.note ?? ""}`.trimEnd());
   io.out("");
-  for (const line of formatLeaderboard(leaderboard(scored))) io.out(line);
+  for (const line of suite ? formatSuite(boardOf(suite, scored, sweepDir, judgePolicyOf(judgePolicy))) : formatLeaderboard(leaderboard(scored))) io.out(line);
   return 0;
 }
 
 /** `--collect <dir>…`: the finished cells of several sweep directories (the shards of one sweep) in one leaderboard, written into `outDir` (default: the first). */
-export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pick<SweepIO, "cwd" | "out">): number {
+export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pick<SweepIO, "cwd" | "out">, judgePolicy?: string): number {
   if (!dirs.length) throw new UserError("--collect needs at least one sweep directory.");
   const byId = new Map<string, ScoredCell & { runDir: string }>();
   let sweepId: string | undefined;
+  let suite: { record: SuiteRecord | undefined; dir: string } | undefined;
   for (const d of dirs) {
-    const { sweepDir, cells, id } = cellsOf(path.resolve(io.cwd, d));
+    const { sweepDir, cells, id, suite: record } = cellsOf(path.resolve(io.cwd, d));
     sweepId ??= id;
+    suite ??= { record, dir: sweepDir };
+    if (suite.record?.hash !== record?.hash) throw differentSuites(suite.dir, suite.record, sweepDir, record);
     for (const c of cells) {
       const s = { ...scoredCell(sweepDir, c.rec), runDir: path.join(sweepDir, c.rec.runDir) };
       const prior = byId.get(s.id);
@@ -141,26 +180,47 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
     `collected ${cells.length} cell(s) from ${dirs.length} director${dirs.length === 1 ? "y" : "ies"}: ${cells.filter((c) => c.state === "finished" || c.state === "stopped").length} ended on their own`,
   );
   io.out("");
-  for (const line of formatLeaderboard(leaderboard(cells))) io.out(line);
+  const policy = judgePolicyOf(judgePolicy);
+  const record = suite?.record;
+  // Judge verdicts live beside each shard's cells; every cell is scored with its own.
+  const verdictDirs = dirs.map((d) => path.resolve(io.cwd, d));
+  for (const line of record ? formatSuite(boardOf(record, cells, verdictDirs, policy)) : formatLeaderboard(leaderboard(cells))) io.out(line);
   const out = path.resolve(io.cwd, outDir ?? dirs[0]!);
   fs.mkdirSync(out, { recursive: true });
-  writeOutputs(out, sweepId ?? "collected", cells, io.out);
+  writeOutputs(out, sweepId ?? "collected", cells, io.out, record ? { record, policy, verdictDirs } : undefined);
   return 0;
 }
 
+/** Results of two suite files (or a suite and a plain sweep) are never merged: their scores mean different things. */
+function differentSuites(a: string, ra: SuiteRecord | undefined, b: string, rb: SuiteRecord | undefined): UserError {
+  const what = (r: SuiteRecord | undefined) => (r ? `suite ${r.name} hash ${r.hash}` : "no suite");
+  return new UserError(
+    `Not merged: ${a} was made from ${what(ra)}, ${b} from ${what(rb)}.`,
+    "Collect only the shards of one suite run (same suite file, same recipes); run the other suite again to compare it.",
+  );
+}
+
 /** The cells recorded in a sweep directory's manifests, each with its state as its run directory shows it. */
-function cellsOf(sweepDir: string): { sweepDir: string; id: string; cells: Array<{ rec: CellRecord; note?: string }> } {
+function cellsOf(sweepDir: string): { sweepDir: string; id: string; suite: SuiteRecord | undefined; cells: Array<{ rec: CellRecord; note?: string }> } {
   const files = manifestFiles(sweepDir);
   if (!files.length)
     throw new UserError(`${sweepDir} holds no sweep (no ${SWEEP_FILES.manifest}).`, "Point at a directory tinkerloop sweep wrote (sweeps/<id>).");
   const seen = new Map<string, CellRecord>();
   let id = "";
+  let suite: { record: SuiteRecord | undefined; file: string } | undefined;
   for (const f of files) {
     const m = readManifest(f);
     id ||= m.sweepId;
+    suite ??= { record: m.suite, file: f };
+    if (suite.record?.hash !== m.suite?.hash) throw differentSuites(suite.file, suite.record, f, m.suite);
     for (const c of m.cells) if (!seen.has(c.id)) seen.set(c.id, c);
   }
-  return { sweepDir, id, cells: [...seen.values()].map((rec) => ({ rec, note: observeCell(path.join(sweepDir, rec.runDir), rec).note ?? rec.note })) };
+  return {
+    sweepDir,
+    id,
+    suite: suite?.record,
+    cells: [...seen.values()].map((rec) => ({ rec, note: observeCell(path.join(sweepDir, rec.runDir), rec).note ?? rec.note })),
+  };
 }
 
 function scoredCell(sweepDir: string, rec: CellRecord): ScoredCell {
@@ -176,25 +236,83 @@ function scoredCell(sweepDir: string, rec: CellRecord): ScoredCell {
   };
 }
 
+/** What a suite adds to the outputs: its board, and what a result was made from. */
+type SuiteOutputs = { record: SuiteRecord; policy: JudgePolicy; prices?: string | undefined; verdictDirs?: string[] };
+
 /** leaderboard.json and (with two or more runs to show) compare.html with the leaderboard on top. Neither can fail the sweep. */
-function writeOutputs(dir: string, sweepId: string, cells: Array<ScoredCell & { runDir: string }>, out: (line: string) => void): void {
+function writeOutputs(dir: string, sweepId: string, cells: Array<ScoredCell & { runDir: string }>, out: (line: string) => void, suite?: SuiteOutputs): void {
   const groups = leaderboard(cells);
+  const board = suite ? boardOf(suite.record, cells, suite.verdictDirs ?? [dir], suite.policy) : undefined;
   const file = path.join(dir, SWEEP_FILES.leaderboard);
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(
     tmp,
-    `${JSON.stringify({ sweepId, generatedAt: new Date().toISOString(), groups, cells: cells.map(({ summary, ...c }) => ({ ...c, ...(summary ? { summary } : {}) })) }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        sweepId,
+        generatedAt: new Date().toISOString(),
+        ...(suite && board ? { suite: board, madeFrom: madeFrom(suite) } : {}),
+        groups,
+        cells: cells.map(({ summary, ...c }) => ({ ...c, ...(summary ? { summary } : {}) })),
+      },
+      null,
+      2,
+    )}\n`,
   );
   fs.renameSync(tmp, file);
   out(`leaderboard: ${file}`);
   const shown = cells.filter((c) => c.state === "finished" || c.state === "stopped").map((c) => c.runDir);
   if (shown.length < 2) return;
   try {
-    const page = writeCompare(shown, path.join(dir, SWEEP_FILES.compare), { title: `tinkerloop sweep ${sweepId}`, tables: leaderboardTables(groups) });
+    const tables = board ? [scoreTable(board), integrityTable(board), ...taskTables(board)] : leaderboardTables(groups);
+    const page = writeCompare(shown, path.join(dir, SWEEP_FILES.compare), {
+      title: board ? `tinkerloop suite ${board.suite.name} · ${sweepId}` : `tinkerloop sweep ${sweepId}`,
+      tables,
+      ...(board ? { bars: { title: `Suite score (${board.suite.name}): weighted mean of normalised gains`, bars: suiteBars(board) } } : {}),
+    });
     out(`compare: ${page.file}`);
   } catch (err) {
     out(`compare: not written (${(err as Error).message.split("\n")[0]})`);
   }
+}
+
+/**
+ * What a suite result was made from, for reproducing it: the suite file's hash, tinkerloop's
+ * version, the prices (a file's hash, or the built-in table) and the judge policy; each cell's
+ * planner, model, seed and exam spec hash are in its summary.
+ */
+function madeFrom(s: SuiteOutputs): Record<string, unknown> {
+  let prices = "built-in table";
+  if (s.prices) {
+    try {
+      prices = `${s.prices} sha256:${crypto.createHash("sha256").update(fs.readFileSync(s.prices)).digest("hex").slice(0, 16)}`;
+    } catch {
+      prices = `${s.prices} (unreadable now)`;
+    }
+  }
+  return { suite: { name: s.record.name, hash: s.record.hash, file: s.record.file }, tinkerloop: PACKAGE_VERSION, prices, judgePolicy: s.policy };
+}
+
+/** The suite's board from the cells' states and summaries, with any judge verdicts found beside them. */
+function boardOf(record: SuiteRecord, cells: readonly ScoredCell[], dirs: string | string[], policy: JudgePolicy): SuiteBoard {
+  const verdictDirs = typeof dirs === "string" ? [dirs] : dirs;
+  return scoreSuite(
+    record,
+    cells.map((c) => {
+      const judge = judgeNoteOf(verdictDirs, c.id);
+      return {
+        id: c.id,
+        planner: c.planner,
+        task: c.prompt,
+        model: c.model,
+        seed: c.seed,
+        state: c.state,
+        ...(c.summary ? { summary: c.summary } : {}),
+        ...(judge ? { judge } : {}),
+      };
+    }),
+    policy,
+  );
 }
 
 const leaderboardTables = (groups: LeaderGroup[]) =>
@@ -208,16 +326,23 @@ const leaderboardTables = (groups: LeaderGroup[]) =>
 function checkCells(spec: SweepSpec, cells: Cell[], io: Pick<SweepIO, "cwd" | "env">): string[] {
   const models = new Map<string, string>();
   for (const c of cells) {
-    const key = JSON.stringify([c.planner.spec, c.prompt.value, c.model]);
+    const key = JSON.stringify([c.planner.spec, c.prompt.value, c.prompt.task?.run, c.model]);
     if (models.has(key)) continue;
     const flags: RunFlags = {
       planner: c.planner.spec,
       ...(c.prompt.kind === "recipe" ? { recipe: c.prompt.value } : { promptFile: c.prompt.value }),
       ...(c.model ? { model: c.model } : {}),
-      ...Object.fromEntries(CELL_RUN_OPTIONS.filter((k) => spec.run[k] !== undefined).map((k) => [k, spec.run[k]])),
+      // Validated by resolveRunConfig below, as the cell's own run would.
+      ...Object.fromEntries(Object.entries(cellRun(c, spec))),
     };
     try {
       const cfg = resolveRunConfig(flags, io.cwd, io.env);
+      // A suite ranks by the harness's grade only: a task without an exam would be ranked on nothing.
+      if (c.prompt.task && !cfg.exam)
+        throw new UserError(
+          `the task has no exam (its ${c.prompt.kind === "recipe" ? "recipe" : "prompt file"} names none).`,
+          'Give the task an exam: (e.g. exam: "generator:addition,scorer=numeric,items=500").',
+        );
       resolvePlanner(c.planner.spec, io.env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model });
       models.set(key, cfg.model);
     } catch (err) {
@@ -240,4 +365,80 @@ function parseConcurrency(v: string | undefined): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new UserError(`--concurrency ${JSON.stringify(v)} must be a whole number from 1 to 256.`);
   return n;
+}
+
+/** The matrix of an invocation: a suite, a sweep file, or flags (one of them). */
+function planOf(req: SweepRequest, cwd: string): { spec: SweepSpec; concurrency?: number; suite?: Suite } {
+  const given = (k: keyof SweepFlags) => req.flags[k] !== undefined && !(Array.isArray(req.flags[k]) && (req.flags[k] as string[]).length === 0);
+  const asFlag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  if (req.suite !== undefined) {
+    if (req.file) throw new UserError("Give a suite (--suite) or a sweep file, not both.");
+    // A suite fixes its tasks, models, seeds, budgets and exams; flags choose planners and shared options only.
+    const fixed = (["recipe", "promptFile", "model", "seeds", "maxTurns", "maxMinutes", "maxCost", "exam"] as const).filter(given);
+    if (fixed.length)
+      throw new UserError(
+        `A suite fixes its tasks, models, seeds, budgets and exams: ${fixed.map(asFlag).join(", ")} cannot change them.`,
+        "Copy the suite file and edit it (then it is another suite, with another hash).",
+      );
+    const suite = loadSuite(suiteFileOf(req.suite, cwd));
+    const planners = plannerEntries(req.flags.planner?.length ? req.flags.planner : suite.planners, req.flags.planner?.length ? cwd : path.dirname(suite.file));
+    const shared: Partial<Record<CellRunOption, string>> = { ...suite.run };
+    for (const k of CELL_RUN_OPTIONS) if (req.flags[k] !== undefined) shared[k] = req.flags[k];
+    const spec = suiteSweepSpec({ ...suite, run: withAbsolutePaths(shared, cwd) }, planners, req.flags.name);
+    return { spec, suite, ...(suite.concurrency !== undefined ? { concurrency: suite.concurrency } : {}) };
+  }
+  const matrixFlags = (["planner", "recipe", "promptFile", "model", "seeds", "name", ...CELL_RUN_OPTIONS] as const).filter(given);
+  if (req.file && matrixFlags.length)
+    throw new UserError(`Give the matrix either in the sweep file or as flags, not both (found ${matrixFlags.map(asFlag).join(", ")}).`);
+  if (req.file) {
+    const f = loadSweepFile(path.resolve(cwd, req.file));
+    return { spec: f.spec, ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}) };
+  }
+  return { spec: specFromFlags(req.flags, cwd) };
+}
+
+/** What the manifest keeps of a suite: enough to score its cells without the file. */
+function suiteRecord(s: Suite): SuiteRecord {
+  return { name: s.name, hash: s.hash, file: s.file, tasks: s.tasks };
+}
+
+/** `--dry-run` of a suite: what each task measures, its models, seeds, budget, reference and weight. */
+function describeSuite(s: Suite): string[] {
+  const lines = [`suite ${s.name} (hash ${s.hash}, ${s.file}): ${s.tasks.length} task(s)`];
+  if (s.description) lines.push(`  ${s.description.replace(/\s+/g, " ")}`);
+  for (const [i, t] of s.tasks.entries()) {
+    const p = s.prompts[i]!;
+    const b = t.budget;
+    lines.push(
+      `  ${t.name} (weight ${t.weight}): ${t.measures ?? ""}`.trimEnd(),
+      `    ${p.kind === "recipe" ? `recipe ${p.value}` : `prompt file ${p.value}`} · models ${p.task?.models?.join(", ") ?? "the prompt's own"} · seeds ${t.seeds.join(", ")} · exam ${p.task?.run?.exam ?? "the prompt's own"}`,
+      `    budget ${b.turns} turns, ${b.minutes} min${b.usd !== undefined ? `, $${b.usd}` : ""} · reference ${(t.reference.score * 100).toFixed(1)}%: ${t.reference.source}`,
+    );
+  }
+  return lines;
+}
+
+function judgePolicyOf(v: string | undefined): JudgePolicy {
+  if (v === undefined) return "record";
+  if ((JUDGE_POLICIES as readonly string[]).includes(v)) return v as JudgePolicy;
+  throw new UserError(
+    `--judge-policy ${JSON.stringify(v)} is not a policy.`,
+    `Use ${JUDGE_POLICIES.join(" or ")} (record: the verdict is shown beside the score; zero: a flagged cell counts as its baseline).`,
+  );
+}
+
+/** A cell's judge verdict, when a judge has read it (judge/<cell id>.json in its sweep directory). */
+function judgeNoteOf(dirs: string[], id: string): JudgeNote | undefined {
+  for (const d of dirs) {
+    try {
+      const v = JSON.parse(fs.readFileSync(path.join(d, SWEEP_FILES.judge, `${id}.json`), "utf8")) as { flagged?: unknown; reasons?: unknown; error?: unknown };
+      if (typeof v.flagged !== "boolean") continue;
+      return {
+        flagged: v.flagged,
+        reasons: Array.isArray(v.reasons) ? v.reasons.filter((r): r is string => typeof r === "string") : [],
+        ...(typeof v.error === "string" ? { error: v.error } : {}),
+      };
+    } catch {}
+  }
+  return undefined;
 }

@@ -5,7 +5,17 @@ import type { SweepFlags } from "../../sweep/spec.ts";
 import { collect, flag } from "../flags.ts";
 import { print, printErr } from "../output.ts";
 
-type SweepCommandFlags = SweepFlags & { concurrency?: string; shard?: string; dir?: string; dryRun?: boolean; status?: string; collect?: string[] };
+type SweepCommandFlags = SweepFlags & {
+  concurrency?: string;
+  shard?: string;
+  dir?: string;
+  dryRun?: boolean;
+  status?: string;
+  collect?: string[];
+  suite?: string;
+  judge?: string;
+  judgePolicy?: string;
+};
 
 /** `tinkerloop sweep`: a matrix of runs and their leaderboard. */
 export function registerSweep(program: Command): void {
@@ -15,6 +25,7 @@ export function registerSweep(program: Command): void {
     .command("sweep")
     .description("planners side by side: a matrix of planners × recipes or prompt files × models × seeds, each cell a tinkerloop run, and a leaderboard")
     .argument("[file]", "a sweep file (JSON or YAML) giving the matrix instead of the flags")
+    .addOption(flag("suite", "run a suite of the research bench: offline (no keys), tinker, or a suite file; planners from --planner or the file"))
     .addOption(
       flag("planner", "a planner to compare (repeat for each): anthropic:<model>, openai:<model>, scripted, replay:<run>").argParser(collect).default([]),
     )
@@ -29,6 +40,8 @@ export function registerSweep(program: Command): void {
     .addOption(flag("dryRun", "list the cells this invocation would run, and exit"))
     .addOption(flag("status", "show a sweep's cells and its leaderboard so far (runs nothing)"))
     .addOption(flag("collect", "merge the cells of sweep directories (the shards of one sweep) into one leaderboard"))
+    .addOption(flag("judge", "a suite: after the cells, an LLM judge (anthropic:<model> or openai:<model>) reads each finished run for exam-targeted data"))
+    .addOption(flag("judgePolicy", "a suite: record (default: the verdict shown beside the score) or zero (a flagged cell counts as its baseline)"))
     .addOption(flag("maxTurns", "every cell: turn limit", cell))
     .addOption(flag("maxMinutes", "every cell: time limit", cell))
     .addOption(flag("maxTrainCalls", "every cell: training-call budget", cell))
@@ -57,6 +70,11 @@ not, 2 bad input, 130 interrupted. A sweep file (YAML or JSON):
   seeds: 3
   concurrency: 2
   run: { maxMinutes: 30, maxTurns: 60 }
+The research bench: --suite runs a fixed list of graded tasks (each with its models, exam, budget,
+seeds, reference score and weight) and ranks planners by the suite score: per task the normalised
+gain (final − baseline) / (reference − baseline) of the harness's exam, weighted over tasks.
+  tinkerloop sweep --suite offline --planner scripted        (no keys; see README "Research bench")
+  tinkerloop sweep --suite tinker --planner anthropic:claude-sonnet-5-5 --dry-run
 Examples:
   tinkerloop sweep --planner scripted --planner openai:qwen3-32b --recipe arithmetic --seeds 3
   tinkerloop sweep sweep.yaml --shard 0/4          (one Slurm array task or Kubernetes Indexed Job pod)
@@ -68,18 +86,21 @@ Examples:
       const out = (l: string) => print(`${l}\n`);
       const { collectSweeps, runSweep, sweepStatus } = await import("../../sweep/sweep.ts");
       if (f.status !== undefined) {
-        process.exitCode = sweepStatus(f.status, { cwd, out });
+        process.exitCode = sweepStatus(f.status, { cwd, out }, f.judgePolicy);
         return;
       }
       if (f.collect !== undefined) {
-        process.exitCode = collectSweeps(f.collect, f.dir, { cwd, out });
+        process.exitCode = collectSweeps(f.collect, f.dir, { cwd, out }, f.judgePolicy);
         return;
       }
       const { stop, hardStop } = sweepSignals();
-      const { concurrency, shard, dir, dryRun, status: _s, collect: _c, ...flags } = f;
+      const { concurrency, shard, dir, dryRun, status: _s, collect: _c, suite, judge, judgePolicy, ...flags } = f;
       process.exitCode = await runSweep(
         {
           ...(file ? { file } : {}),
+          ...(suite !== undefined ? { suite } : {}),
+          ...(judge !== undefined ? { judge } : {}),
+          ...(judgePolicy !== undefined ? { judgePolicy } : {}),
           flags,
           ...(concurrency ? { concurrency } : {}),
           ...(shard ? { shard } : {}),

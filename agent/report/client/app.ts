@@ -305,9 +305,29 @@ function renderTables(tables: NonNullable<Extract<PagePayload, { kind: "compare"
   );
 }
 
+/** A suite's scores as bars above the tables (the value printed; the bar clamped to 0..1). */
+function renderBars(chart: NonNullable<Extract<PagePayload, { kind: "compare" }>["bars"]>): void {
+  const host = document.getElementById("tables-section")!;
+  const rows = chart.bars.map((b) =>
+    el(
+      "div",
+      { class: "bar-row" },
+      el("span", { class: "bar-label" }, b.label),
+      el(
+        "span",
+        { class: "bar-track" },
+        el("span", { class: `bar${b.note === "reference row" ? " bar-ref" : ""}`, style: `width:${Math.max(0, Math.min(1, b.value)) * 100}%` }),
+      ),
+      el("span", { class: "bar-value" }, `${b.value.toFixed(2)}${b.note ? ` (${b.note})` : ""}`),
+    ),
+  );
+  host.prepend(el("h2", {}, chart.title), el("div", { class: "bars", role: "img", "aria-label": chart.title }, ...rows));
+}
+
 function renderCompare(runs: ReportModel[]): void {
   document.getElementById("title")!.textContent = `Comparing ${runs.length} runs`;
   if (payload.kind === "compare" && payload.tables) renderTables(payload.tables);
+  if (payload.kind === "compare" && payload.bars) renderBars(payload.bars);
   const rows = compareRows(runs);
   const table = el(
     "table",
