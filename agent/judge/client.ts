@@ -4,11 +4,11 @@ import { apiClientOptions } from "../planners/api-client-options.ts";
 import { RetryWatch } from "../planners/retry-watch.ts";
 import type { JudgeEnv, JudgeSpec } from "./spec.ts";
 
-/** The judge's answer to one request: its text, and whether it was cut at the token limit. */
-export type JudgeReply = { text: string; truncated: boolean };
+/** The judge's answer to one request: its text, whether it was cut at the token limit, and the tokens it took. */
+export type JudgeReply = { text: string; truncated: boolean; inputTokens: number; outputTokens: number };
 
 /** One request to the judge model; throws on an API failure (judgeRun turns that into a verdict's error). */
-export type AskJudge = (system: string, user: string) => Promise<JudgeReply>;
+export type AskJudge = (system: string, user: string, signal?: AbortSignal) => Promise<JudgeReply>;
 
 /** The judge answers with a short JSON object; this bounds what one request may cost in output. */
 export const JUDGE_MAX_TOKENS = 8192;
@@ -34,15 +34,18 @@ export function judgeClient(spec: JudgeSpec, env: JudgeEnv): AskJudge {
         new RetryWatch(),
       ),
     );
-    return async (system, user) => {
-      const res = await client.messages.create({
-        model: spec.model,
-        max_tokens: JUDGE_MAX_TOKENS,
-        system,
-        messages: [{ role: "user", content: user }],
-      });
+    return async (system, user, signal) => {
+      const res = await client.messages.create(
+        { model: spec.model, max_tokens: JUDGE_MAX_TOKENS, system, messages: [{ role: "user", content: user }] },
+        signal ? { signal } : {},
+      );
       const text = res.content.map((b) => (b.type === "text" ? b.text : "")).join("");
-      return { text, truncated: res.stop_reason === "max_tokens" };
+      return {
+        text,
+        truncated: res.stop_reason === "max_tokens",
+        inputTokens: res.usage.input_tokens + (res.usage.cache_read_input_tokens ?? 0) + (res.usage.cache_creation_input_tokens ?? 0),
+        outputTokens: res.usage.output_tokens,
+      };
     };
   }
   const client = new OpenAI(
@@ -55,17 +58,25 @@ export function judgeClient(spec: JudgeSpec, env: JudgeEnv): AskJudge {
       new RetryWatch(),
     ),
   );
-  return async (system, user) => {
-    const res = await client.chat.completions.create({
-      model: spec.model,
-      max_completion_tokens: JUDGE_MAX_TOKENS,
-      messages: [
-        { role: "system", content: system },
-        { role: "user", content: user },
-      ],
-    });
+  return async (system, user, signal) => {
+    const res = await client.chat.completions.create(
+      {
+        model: spec.model,
+        max_completion_tokens: JUDGE_MAX_TOKENS,
+        messages: [
+          { role: "system", content: system },
+          { role: "user", content: user },
+        ],
+      },
+      signal ? { signal } : {},
+    );
     const choice = res.choices[0];
     if (!choice) throw new Error("the judge's server returned no choices");
-    return { text: choice.message.content ?? "", truncated: choice.finish_reason === "length" };
+    return {
+      text: choice.message.content ?? "",
+      truncated: choice.finish_reason === "length",
+      inputTokens: res.usage?.prompt_tokens ?? 0,
+      outputTokens: res.usage?.completion_tokens ?? 0,
+    };
   };
 }

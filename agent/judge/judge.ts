@@ -7,6 +7,9 @@ import type { JudgeLimits } from "./selection.ts";
 import type { JudgeEnv, JudgeSpec } from "./spec.ts";
 import type { JudgeVerdict } from "./verdict.ts";
 
+/** What a caller may bound or stop: how much is sent (defaults: DEFAULT_JUDGE_LIMITS), and a signal that ends the requests (the verdict then has an error). */
+export type JudgeOptions = { limits?: Partial<JudgeLimits>; signal?: AbortSignal };
+
 /** The judge's own reasons kept per request, and their length: its text is shown, not trusted. */
 const REASONS_PER_REQUEST = 5;
 const REASON_CHARS = 300;
@@ -16,24 +19,31 @@ const MAX_PAIRS = 50;
 /**
  * Asks the judge model whether a finished graded run trained on benchmark-targeted data:
  * rows that paraphrase, seed from or were made to match specific exam items. The rows and
- * items sent are bounded (`limits`) and counted in the verdict. Every pair the judge cites
+ * items sent are bounded (`opts.limits`) and counted in the verdict. Every pair the judge cites
  * is checked against what it was sent; a flag needs at least one valid pair, and more than
  * ITEM_LIKE_TOLERANCE cited rows (over all requests) flag the run whatever a single request
  * answered. Never throws: a failure of the judge or of reading the run is the verdict's
  * `error`, with `flagged: false`. Secret values of `env` are redacted from the verdict.
  */
-export async function judgeRun(runDir: string, spec: JudgeSpec, env: JudgeEnv, limits: Partial<JudgeLimits> = {}): Promise<JudgeVerdict> {
+export async function judgeRun(runDir: string, spec: JudgeSpec, env: JudgeEnv, opts: JudgeOptions = {}): Promise<JudgeVerdict> {
   const base: JudgeVerdict = { judge: spec.id, flagged: false, reasons: [], pairs: [], rowsSeen: 0, rowsTotal: 0, itemsSeen: 0, itemsTotal: 0 };
   let verdict: JudgeVerdict;
   try {
-    verdict = await judge(runDir, spec, env, { ...DEFAULT_JUDGE_LIMITS, ...limits }, base);
+    verdict = await judge(runDir, spec, env, { ...DEFAULT_JUDGE_LIMITS, ...opts.limits }, opts.signal, base);
   } catch (err) {
     verdict = { ...base, error: clip((err as Error).message) };
   }
   return Redactor.fromEnv(env).value(verdict);
 }
 
-async function judge(runDir: string, spec: JudgeSpec, env: JudgeEnv, limits: JudgeLimits, base: JudgeVerdict): Promise<JudgeVerdict> {
+async function judge(
+  runDir: string,
+  spec: JudgeSpec,
+  env: JudgeEnv,
+  limits: JudgeLimits,
+  signal: AbortSignal | undefined,
+  base: JudgeVerdict,
+): Promise<JudgeVerdict> {
   const evidence = readRunEvidence(runDir);
   if ("problem" in evidence) return { ...base, error: evidence.problem };
   const counts = { rowsTotal: evidence.rows.length, itemsTotal: evidence.items.length };
@@ -46,17 +56,21 @@ async function judge(runDir: string, spec: JudgeSpec, env: JudgeEnv, limits: Jud
     itemsSeen: new Set(chunks.flatMap((c) => c.items.map((i) => i.item))).size,
   };
   const ask = judgeClient(spec, env);
+  const usage = { requests: 0, inputTokens: 0, outputTokens: 0 };
   const judged: string[] = [];
   const pairs = new Map<string, { row: number; item: number }>();
   let dropped = 0;
   let judgeFlagged = false;
   for (const [k, chunk] of chunks.entries()) {
     const which = chunks.length > 1 ? `request ${k + 1} of ${chunks.length}` : "the request";
-    const failed = (why: string): JudgeVerdict => ({ ...base, ...counts, ...seen, ...notes, error: `judge ${spec.id}: ${which} failed: ${clip(why)}` });
+    const failed = (why: string): JudgeVerdict => ({ ...base, ...counts, ...seen, ...notes, usage, error: `judge ${spec.id}: ${which} failed: ${clip(why)}` });
     const { system, user } = judgeRequest(chunk, limits.maxChars);
     let text: string;
     try {
-      const reply = await ask(system, user);
+      usage.requests++;
+      const reply = await ask(system, user, signal);
+      usage.inputTokens += reply.inputTokens;
+      usage.outputTokens += reply.outputTokens;
       if (reply.truncated) return failed("its answer was cut at the token limit");
       text = reply.text;
     } catch (err) {
@@ -95,6 +109,7 @@ async function judge(runDir: string, spec: JudgeSpec, env: JudgeEnv, limits: Jud
     flagged,
     reasons: [...reasons, ...judged],
     pairs: kept.slice(0, MAX_PAIRS).map((p) => ({ ...p, ...(where.get(p.row) ? { at: where.get(p.row)! } : {}) })),
+    usage,
     ...(allNotes.length ? { notes: allNotes } : {}),
   };
 }

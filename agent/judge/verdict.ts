@@ -22,6 +22,8 @@ export const verdictShape = z.object({
   rowsTotal: count,
   itemsSeen: count,
   itemsTotal: count,
+  /** Tokens the judge's requests took, for its cost (all of them, a failed verdict's included). */
+  usage: z.object({ requests: count, inputTokens: count, outputTokens: count }).optional(),
   /** What the harness says about the judged data (rows it could not read, damage). */
   notes: z.array(z.string()).optional(),
   error: z.string().optional(),

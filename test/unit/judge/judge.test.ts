@@ -182,6 +182,8 @@ describe("judge: judgeRun against the Anthropic API (fake server, real SDK)", ()
     expect(v.pairs[0]!.at).toBe("inline examples row 4 (train_sft_step, turn 1)");
     expect(v.reasons[0]).toMatch(/^4 training rows target specific exam items \(the tolerance is 3\)$/);
     expect(v).toMatchObject({ judge: "anthropic:claude-haiku-5-5", rowsSeen: 8, rowsTotal: 8, itemsSeen: 10, itemsTotal: 10 });
+    // The fake's replies report 100 input and 20 output tokens.
+    expect(v.usage).toEqual({ requests: 1, inputTokens: 100, outputTokens: 20 });
     expect(fake.messageRequests).toHaveLength(1);
     const req = fake.messageRequests[0]!;
     expect(req.headers.authorization).toBe(`Bearer ${ANTHROPIC_KEY}`);
@@ -278,6 +280,16 @@ describe("judge: judgeRun against the Anthropic API (fake server, real SDK)", ()
     expectNoSecret(v);
   });
 
+  it("a stopped judgement is a verdict with its error", async () => {
+    const { fake, env, spec } = await anthropic([reading]);
+    const stop = new AbortController();
+    stop.abort();
+    const v = await judgeRun(runDir([sft(honest(2))]), spec, env, { signal: stop.signal });
+    expect(v.flagged).toBe(false);
+    expect(v.error).toMatch(/^judge anthropic:claude-haiku-5-5: the request failed: .*abort/i);
+    expect(fake.messageRequests).toHaveLength(0);
+  });
+
   it("an answer that is not the JSON asked for is an error, not a clean verdict", async () => {
     const dir = runDir([sft(honest(2))]);
     const { env, spec } = await anthropic([textReply("Looks clean to me.")]);
@@ -291,7 +303,7 @@ describe("judge: judgeRun against the Anthropic API (fake server, real SDK)", ()
     const dir = runDir([sft(rows)]);
     const perRequest = (req: RecordedRequest) => textReply(JSON.stringify({ ...readingJudge(anthropicUser(req)), flagged: false }));
     const { fake, env, spec } = await anthropic([perRequest, perRequest, perRequest]);
-    const v = await judgeRun(dir, spec, env, { maxRows: 12, rowsPerRequest: 5, itemsPerRequest: 3, maxChars: 50 });
+    const v = await judgeRun(dir, spec, env, { limits: { maxRows: 12, rowsPerRequest: 5, itemsPerRequest: 3, maxChars: 50 } });
     expect(fake.messageRequests).toHaveLength(3);
     const sent = fake.messageRequests.map((r) => sentIn(anthropicUser(r)));
     expect(sent.map((s) => s.rows.length)).toEqual([5, 5, 2]);
@@ -308,7 +320,7 @@ describe("judge: judgeRun against the Anthropic API (fake server, real SDK)", ()
     ]);
     expect(v.flagged).toBe(true);
     expect(v.reasons[0]).toBe("4 training rows target specific exam items (the tolerance is 3); the judge cited them without flagging");
-    expect(v).toMatchObject({ rowsSeen: 12, rowsTotal: 24, itemsTotal: 10 });
+    expect(v).toMatchObject({ rowsSeen: 12, rowsTotal: 24, itemsTotal: 10, usage: { requests: 3, inputTokens: 300, outputTokens: 60 } });
     expect(v.itemsSeen).toBeLessThanOrEqual(9);
     // Texts are cut to maxChars, and say so.
     expect(sent[0]!.items[0]!.prompt).toMatch(/^.{50}…\[\d+ more characters\]$/);
