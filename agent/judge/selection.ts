@@ -29,13 +29,19 @@ const TEMPLATE_SHARE = 0.5;
  * the items most like them, then items spread evenly over the rest, up to `itemsPerRequest`.
  */
 export function chunksFor(rows: JudgedRow[], items: JudgedItem[], limits: JudgeLimits): JudgeChunk[] {
+  // At least one of each: a zero would send nothing, or never end.
+  const [maxRows, perRequest, itemsPerRequest] = [limits.maxRows, limits.rowsPerRequest, limits.itemsPerRequest].map((n) => Math.max(1, Math.floor(n))) as [
+    number,
+    number,
+    number,
+  ];
   const sim = new Similarity(items);
-  const sent = pick(rows, limits.maxRows, (r) => sim.bestItemScore(r));
+  const sent = pick(rows, maxRows, (r) => sim.bestItemScore(r));
   const chunks: JudgeChunk[] = [];
-  for (let i = 0; i < sent.length; i += limits.rowsPerRequest) {
-    const part = sent.slice(i, i + limits.rowsPerRequest);
+  for (let i = 0; i < sent.length; i += perRequest) {
+    const part = sent.slice(i, i + perRequest);
     const scores = sim.itemScores(part);
-    chunks.push({ rows: part, items: pick(items, limits.itemsPerRequest, (it) => scores[it.item - 1] ?? 0) });
+    chunks.push({ rows: part, items: pick(items, itemsPerRequest, (it) => scores[it.item - 1] ?? 0) });
   }
   return chunks;
 }
