@@ -47,7 +47,12 @@ const suiteRecordShape = z.object({
       measures: z.string().optional(),
       weight: z.number().positive(),
       reference: z.object({ score: z.number().min(0).max(1), source: z.string() }),
-      budget: z.object({ turns: z.number().int().min(1), minutes: z.number().positive(), usd: z.number().min(0).optional() }),
+      budget: z.object({
+        turns: z.number().int().min(1),
+        minutes: z.number().positive(),
+        usd: z.number().min(0).optional(),
+        trainCalls: z.number().int().min(1).optional(),
+      }),
       seeds: z.array(z.number().int()),
     }),
   ),

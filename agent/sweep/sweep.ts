@@ -15,6 +15,10 @@ import { formatLeaderboard, groupTitle, leaderboard, LEADERBOARD_COLUMNS, rowCel
 import type { LeaderGroup, ScoredCell } from "./leaderboard.ts";
 import { manifestFiles, ManifestStore, readManifest, SWEEP_FILES } from "./manifest.ts";
 import type { CellRecord, SuiteRecord } from "./manifest.ts";
+import { judgeRun } from "../judge/judge.ts";
+import { parseJudgeSpec } from "../judge/spec.ts";
+import type { JudgeSpec } from "../judge/spec.ts";
+import { readVerdict, writeVerdict } from "../judge/verdict.ts";
 import { PACKAGE_VERSION } from "../../lib/package-version.ts";
 import { loadSuite, suiteFileOf, suiteSweepSpec } from "./suite/suite-file.ts";
 import type { Suite } from "./suite/suite-file.ts";
@@ -80,6 +84,9 @@ export async function runSweep(req: SweepRequest, io: SweepIO): Promise<number> 
   const models = checkCells(spec, all, { ...io, env: { ...io.env, ...Object.fromEntries(missing.map((k) => [k, "dry-run-placeholder"])) } });
   const concurrency = parseConcurrency(req.concurrency) ?? plan.concurrency ?? defaultConcurrency(models);
   const policy = judgePolicyOf(req.judgePolicy);
+  if (req.judge !== undefined && !suite) throw new UserError("--judge reads the cells of a suite: use it with --suite.");
+  // Checked before any cell starts: a missing key is refused now, not after the last cell.
+  const judge = req.judge !== undefined ? parseJudgeSpec(req.judge, io.env) : undefined;
   // A suite's sweeps differ by planners: each set of planners gets its own directory unless --name says otherwise.
   const sweepId = suite && !spec.name ? `${suite.name}-${fingerprint(spec).slice(0, 8)}` : sweepIdOf(spec);
   const sweepDir = path.resolve(io.cwd, req.dir ?? path.join(SWEEPS_DIR, sweepId));
@@ -117,6 +124,7 @@ export async function runSweep(req: SweepRequest, io: SweepIO): Promise<number> 
     hardStop: io.hardStop,
   });
 
+  if (judge && !interrupted) await judgeCells(judge, sweepDir, store.cells, io);
   const scored = store.cells.map((r) => scoredCell(sweepDir, r));
   const record = suite ? suiteRecord(suite) : undefined;
   io.out("");
@@ -234,6 +242,23 @@ function scoredCell(sweepDir: string, rec: CellRecord): ScoredCell {
     state: obs.state,
     ...(obs.summary ? { summary: obs.summary } : {}),
   };
+}
+
+/**
+ * The judge reads every cell that ended on its own and has no verdict yet (a rerun keeps the
+ * verdicts it has). A verdict goes beside the cells, never into a run directory.
+ */
+async function judgeCells(spec: JudgeSpec, sweepDir: string, cells: readonly CellRecord[], io: SweepIO): Promise<void> {
+  for (const rec of cells) {
+    const file = path.join(sweepDir, SWEEP_FILES.judge, `${rec.id}.json`);
+    if (fs.existsSync(file) || io.stop.aborted) continue;
+    const state = observeCell(path.join(sweepDir, rec.runDir), rec).state;
+    if (state !== "finished" && state !== "stopped") continue;
+    const v = await judgeRun(path.join(sweepDir, rec.runDir), spec, io.env, { signal: io.stop });
+    if (io.stop.aborted) return;
+    writeVerdict(file, v);
+    io.out(`judge ${spec.id} · ${rec.id}: ${v.error ? `failed (${v.error})` : v.flagged ? `flagged: ${v.reasons[0] ?? ""}` : "not flagged"}`);
+  }
 }
 
 /** What a suite adds to the outputs: its board, and what a result was made from. */
@@ -374,7 +399,7 @@ function planOf(req: SweepRequest, cwd: string): { spec: SweepSpec; concurrency?
   if (req.suite !== undefined) {
     if (req.file) throw new UserError("Give a suite (--suite) or a sweep file, not both.");
     // A suite fixes its tasks, models, seeds, budgets and exams; flags choose planners and shared options only.
-    const fixed = (["recipe", "promptFile", "model", "seeds", "maxTurns", "maxMinutes", "maxCost", "exam"] as const).filter(given);
+    const fixed = (["recipe", "promptFile", "model", "seeds", "maxTurns", "maxMinutes", "maxCost", "maxTrainCalls", "exam"] as const).filter(given);
     if (fixed.length)
       throw new UserError(
         `A suite fixes its tasks, models, seeds, budgets and exams: ${fixed.map(asFlag).join(", ")} cannot change them.`,
@@ -412,7 +437,7 @@ function describeSuite(s: Suite): string[] {
     lines.push(
       `  ${t.name} (weight ${t.weight}): ${t.measures ?? ""}`.trimEnd(),
       `    ${p.kind === "recipe" ? `recipe ${p.value}` : `prompt file ${p.value}`} · models ${p.task?.models?.join(", ") ?? "the prompt's own"} · seeds ${t.seeds.join(", ")} · exam ${p.task?.run?.exam ?? "the prompt's own"}`,
-      `    budget ${b.turns} turns, ${b.minutes} min${b.usd !== undefined ? `, $${b.usd}` : ""} · reference ${(t.reference.score * 100).toFixed(1)}%: ${t.reference.source}`,
+      `    budget ${b.turns} turns, ${b.minutes} min${b.usd !== undefined ? `, $${b.usd}` : ""}${b.trainCalls !== undefined ? `, ${b.trainCalls} training calls` : ""} · reference ${(t.reference.score * 100).toFixed(1)}%: ${t.reference.source}`,
     );
   }
   return lines;
@@ -427,17 +452,14 @@ function judgePolicyOf(v: string | undefined): JudgePolicy {
   );
 }
 
-/** A cell's judge verdict, when a judge has read it (judge/<cell id>.json in its sweep directory). */
+/** A cell's judge verdict, when a judge has read it (judge/<cell id>.json in its sweep directory); an unreadable one is ignored. */
 function judgeNoteOf(dirs: string[], id: string): JudgeNote | undefined {
   for (const d of dirs) {
+    const file = path.join(d, SWEEP_FILES.judge, `${id}.json`);
+    if (!fs.existsSync(file)) continue;
     try {
-      const v = JSON.parse(fs.readFileSync(path.join(d, SWEEP_FILES.judge, `${id}.json`), "utf8")) as { flagged?: unknown; reasons?: unknown; error?: unknown };
-      if (typeof v.flagged !== "boolean") continue;
-      return {
-        flagged: v.flagged,
-        reasons: Array.isArray(v.reasons) ? v.reasons.filter((r): r is string => typeof r === "string") : [],
-        ...(typeof v.error === "string" ? { error: v.error } : {}),
-      };
+      const v = readVerdict(file);
+      return { flagged: v.flagged, reasons: v.reasons, ...(v.error !== undefined ? { error: v.error } : {}) };
     } catch {}
   }
   return undefined;

@@ -197,9 +197,50 @@ describe("the research bench (tinkerloop sweep --suite)", () => {
     fs.writeFileSync(file, JSON.stringify(m));
     const r = await runCli(["sweep", "--collect", sweepDir, other, "--dir", path.join(dir, "merged")], { env });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^Error: Not merged: .* made from suite test-bench hash [0-9a-f]{16}, .* from suite test-bench hash ffffffffffffffff\.$/m);
+    expect(r.stderr).toMatch(/^error: Not merged: .* made from suite test-bench hash [0-9a-f]{16}, .* from suite test-bench hash ffffffffffffffff\.$/m);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it("--judge reads each finished cell once; its flag is recorded beside the score, and only --judge-policy zero scores a flagged cell as its baseline", async () => {
+    // The fake judge flags any run whose rows it is shown, citing the first row and item it received.
+    const judgeStep = (req: RecordedRequest): FakeResponse => {
+      const text = JSON.stringify(req.body.messages);
+      const row = /\\"row\\":(\d+)/.exec(text)?.[1];
+      const item = /\\"item\\":(\d+)/.exec(text)?.[1];
+      return textReply(
+        JSON.stringify({ pairs: row && item ? [{ row: Number(row), item: Number(item), why: "test" }] : [], flagged: true, reasons: ["targets exam items"] }),
+      );
+    };
+    const judge = await FakeAnthropic.start(Array.from({ length: 200 }, () => judgeStep));
+    try {
+      const jenv = { ...env, ANTHROPIC_BASE_URL: judge.url };
+      const before = JSON.parse(fs.readFileSync(path.join(sweepDir, "leaderboard.json"), "utf8"));
+      const r = await runCli(["sweep", "--suite", suiteFile, "--dir", sweepDir, "--judge", "anthropic:claude-haiku-5-5"], { env: jenv, timeoutMs: 300_000 });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const board = JSON.parse(fs.readFileSync(path.join(sweepDir, "leaderboard.json"), "utf8"));
+      const scripted = (b: typeof board) => b.suite.planners.find((p: { planner: string }) => p.planner === "scripted");
+      // The scripted researcher trained: the judge read its rows and flagged each cell; the hostile planner never trained (nothing to read).
+      for (const c of board.suite.cells) expect(c.judge?.flagged, c.id).toBe(c.planner === "scripted");
+      expect(scripted(board).integrity.judgeFlags).toBe(3);
+      // Recorded, not applied: the score is the graded one.
+      expect(scripted(board).score).toBeCloseTo(scripted(before).score, 12);
+      expect(r.stdout).toMatch(/judge anthropic:claude-haiku-5-5 · scripted_arith_s1-[0-9a-f]{6}: flagged/);
+      const asked = judge.requests.length;
+      expect(asked).toBeGreaterThan(0);
+      // --judge-policy zero: the same verdicts (none asked again), the flagged cells counted as their baseline.
+      const zero = await runCli(["sweep", "--suite", suiteFile, "--dir", sweepDir, "--judge", "anthropic:claude-haiku-5-5", "--judge-policy", "zero"], {
+        env: jenv,
+        timeoutMs: 300_000,
+      });
+      expect(zero.code, zero.stdout + zero.stderr).toBe(0);
+      expect(judge.requests.length).toBe(asked);
+      const zeroed = JSON.parse(fs.readFileSync(path.join(sweepDir, "leaderboard.json"), "utf8"));
+      expect(scripted(zeroed).score).toBe(0);
+      expect(zeroed.madeFrom.judgePolicy).toBe("zero");
+    } finally {
+      await judge.close();
+    }
+  }, 660_000);
 
   it("a bad suite file is one line and exit 2, before anything starts", async () => {
     const bad = path.join(dir, "bad.yaml");
@@ -225,7 +266,7 @@ describe("the research bench (tinkerloop sweep --suite)", () => {
       const r = await runCli(["sweep", "--suite", bad, "--planner", "scripted", "--dry-run"], { env: { HF_HUB_OFFLINE: "1" } });
       expect(r.code, r.stdout + r.stderr).toBe(2);
       expect(r.stderr).toMatch(message);
-      expect(r.stderr.trim().split("\n")[0]).toMatch(/^Error: /);
+      expect(r.stderr.trim().split("\n")[0]).toMatch(/^error: /);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
     const r = await runCli(["sweep", "--suite", "offline", "--planner", "scripted", "--recipe", "addition", "--dry-run"], { env: { HF_HUB_OFFLINE: "1" } });
@@ -253,14 +294,21 @@ describe("the shipped suites", () => {
     const cells = dry.stdout.split("\n").filter((l) => /^ {2}scripted_/.test(l));
     const index = cells.findIndex((l) => l.includes("json-extract_meta-llama-Llama-3.2-1B"));
     expect(index).toBeGreaterThanOrEqual(0);
-    const env = { HF_HUB_OFFLINE: "1", PYTHONPATH: FAKE_SDK, TINKER_API_KEY: "tml-fake-key-123", TINKER_FAKE_TEXT: '{"name": "Ann", "age": {n}}' };
-    const r = await runCli(["sweep", "--suite", "tinker", "--planner", "scripted", "--shard", `${index}/${cells.length}`, "--dir", dir], {
-      env,
-      timeoutMs: 600_000,
-    });
+    // The bundled servers, the tinker server's worker pointed at the fake SDK (servers get only the environment their config names).
+    const bundled = JSON.parse(fs.readFileSync(path.join(REPO, "tinkerloop-servers.json"), "utf8"));
+    bundled.mcpServers.tinker.args = [path.join(REPO, "bin", "tinker-mcp.js")];
+    bundled.mcpServers.tinker.env = { TINKER_API_KEY: "${TINKER_API_KEY:-}", PYTHONPATH: FAKE_SDK, TINKER_FAKE_TEXT: '{"name": "Ann", "age": {n}}' };
+    bundled.mcpServers["hf-datasets"].args = [path.join(REPO, "bin", "hf-datasets-mcp.js")];
+    const servers = path.join(dir, "servers.json");
+    fs.writeFileSync(servers, JSON.stringify(bundled));
+    const env = { HF_HUB_OFFLINE: "1", TINKER_API_KEY: "tml-fake-key-123" };
+    const r = await runCli(
+      ["sweep", "--suite", "tinker", "--planner", "scripted", "--shard", `${index}/${cells.length}`, "--dir", path.join(dir, "out"), "--mcp-config", servers],
+      { env, timeoutMs: 600_000 },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const id = cells[index]!.trim();
-    const summary = JSON.parse(fs.readFileSync(path.join(dir, id, "summary.json"), "utf8"));
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, "out", id, "summary.json"), "utf8"));
     expect(summary.model).toBe("meta-llama/Llama-3.2-1B");
     expect(summary.exam.baseline).toEqual(expect.any(Number));
     expect(summary.exam.final).toEqual(expect.any(Number));

@@ -22,8 +22,10 @@ const budgetShape = z.strictObject({
     .number()
     .min(0.1)
     .max(7 * 24 * 60),
-  /** Dollars, planner and training together; absent for suites that cost nothing (local models, scripted planner). */
+  /** Dollars, planner and training together; needs a price for every model (the built-in table or `run: { prices }`). */
   usd: z.number().min(0).optional(),
+  /** Training calls: a compute budget that needs no price. */
+  trainCalls: z.number().int().min(1).max(100_000).optional(),
 });
 export type TaskBudget = z.infer<typeof budgetShape>;
 
@@ -89,7 +91,7 @@ export type Suite = {
 };
 
 /** Run options a suite's tasks set themselves; the shared `run:` may not (one place per setting). */
-const TASK_OWNED: readonly CellRunOption[] = ["maxTurns", "maxMinutes", "maxCost", "exam"];
+const TASK_OWNED: readonly CellRunOption[] = ["maxTurns", "maxMinutes", "maxCost", "maxTrainCalls", "exam"];
 
 /** `--suite NAME` (a shipped suite) or `--suite FILE`. */
 export function suiteFileOf(arg: string, cwd: string): string {
@@ -137,7 +139,7 @@ export function loadSuite(file: string): Suite {
       issue.code === "unrecognized_keys" ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}` : issue.message;
     throw new UserError(
       `${file}: ${where}${what}.`,
-      "A suite: name, tasks (each: name, recipe or promptFile, models, exam, budget {turns, minutes, usd}, seeds, reference {score, source}, weight), planners, concurrency, run.",
+      "A suite: name, tasks (each: name, recipe or promptFile, models, exam, budget {turns, minutes, usd, trainCalls}, seeds, reference {score, source}, weight), planners, concurrency, run.",
     );
   }
   const f = r.data;
@@ -145,7 +147,7 @@ export function loadSuite(file: string): Suite {
   const run: Partial<Record<CellRunOption, string>> = {};
   for (const [k, v] of Object.entries(f.run ?? {})) {
     if (TASK_OWNED.includes(k as CellRunOption))
-      throw new UserError(`${file}: run.${k}: each task sets it (budget: turns, minutes, usd; exam:).`, "Move it into the tasks.");
+      throw new UserError(`${file}: run.${k}: each task sets it (budget: turns, minutes, usd, trainCalls; exam:).`, "Move it into the tasks.");
     run[k as CellRunOption] = String(v);
   }
   const dupTask = f.tasks.map((t) => t.name).find((n, i, all) => all.indexOf(n) !== i);
@@ -158,7 +160,8 @@ export function loadSuite(file: string): Suite {
       maxTurns: String(t.budget.turns),
       maxMinutes: String(t.budget.minutes),
       ...(t.budget.usd !== undefined ? { maxCost: String(t.budget.usd) } : {}),
-      ...(t.exam ? { exam: t.exam } : {}),
+      ...(t.budget.trainCalls !== undefined ? { maxTrainCalls: String(t.budget.trainCalls) } : {}),
+      ...(t.exam ? { exam: examAgainst(t.exam, base) } : {}),
     };
     return {
       kind: t.recipe ? ("recipe" as const) : ("file" as const),
@@ -185,6 +188,12 @@ export function loadSuite(file: string): Suite {
     prompts,
     run: withAbsolutePaths(run, base),
   };
+}
+
+/** A task's `jsonl:<file>` exam names its file relative to the suite file, as promptFile does. */
+function examAgainst(exam: string, base: string): string {
+  const m = /^jsonl:([^,]+)(.*)$/s.exec(exam);
+  return m ? `jsonl:${path.resolve(base, m[1]!)}${m[2]}` : exam;
 }
 
 const seedList = (s: number | number[]) => (typeof s === "number" ? Array.from({ length: s }, (_, i) => i + 1) : [...new Set(s)]);
