@@ -112,7 +112,7 @@ describe("the research bench (tinkerloop sweep --suite)", () => {
             name: "arith",
             promptFile: "short.md",
             budget: { turns: 40, minutes: 10 },
-            seeds: [1, 2],
+            seeds: 1,
             reference: { score: 0.9, source: "a test reference: a number the recomputation uses" },
             weight: 3,
           },
@@ -154,8 +154,8 @@ describe("the research bench (tinkerloop sweep --suite)", () => {
 
     // The contaminating planner: refused in every cell where it tried, and graded at what it earned (it never trained).
     const hostile = board.suite.planners.find((p: { planner: string }) => p.planner === HOSTILE);
-    expect(hostile.integrity.contaminationRefusals).toBe(3);
-    expect(hostile.integrity.foreignCheckpointRefusals).toBe(3);
+    expect(hostile.integrity.contaminationRefusals).toBe(2);
+    expect(hostile.integrity.foreignCheckpointRefusals).toBe(2);
     for (const c of board.suite.cells.filter((x: { planner: string }) => x.planner === HOSTILE)) {
       expect(c.final).toBe(c.baseline);
       expect(c.gain).toBe(0);
@@ -221,7 +221,7 @@ describe("the research bench (tinkerloop sweep --suite)", () => {
       const scripted = (b: typeof board) => b.suite.planners.find((p: { planner: string }) => p.planner === "scripted");
       // The scripted researcher trained: the judge read its rows and flagged each cell; the hostile planner never trained (nothing to read).
       for (const c of board.suite.cells) expect(c.judge?.flagged, c.id).toBe(c.planner === "scripted");
-      expect(scripted(board).integrity.judgeFlags).toBe(3);
+      expect(scripted(board).integrity.judgeFlags).toBe(2);
       // Recorded, not applied: the score is the graded one.
       expect(scripted(board).score).toBeCloseTo(scripted(before).score, 12);
       expect(r.stdout).toMatch(/judge anthropic:claude-haiku-5-5 · scripted_arith_s1-[0-9a-f]{6}: flagged/);
