@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -107,6 +108,8 @@ const CONFIG_PATHS = [
   "evil.pth",
   "pyvenv.cfg",
   ".git/config",
+  "store/HEAD",
+  "deep/bare/head",
   ".gitconfig",
   ".claude/settings.json",
   ".vscode/tasks.json",
@@ -160,5 +163,81 @@ describe("the planner cannot leave configuration in its run directory", () => {
     },
   );
 });
+
+/**
+ * The git layouts a command can leave, each with a config whose core.fsmonitor runs a
+ * command on the next `git status` there: a repository below the run directory (its .git
+ * renamed still is a git directory under the new name), bare repositories at the top and
+ * at any depth, and a `.git` file pointing at a git directory kept elsewhere in the run dir.
+ */
+const GIT_LAYOUTS = (marker: string) => {
+  const hook = (c: string, worktree: string) =>
+    `printf '[core]\\n\\tbare = false\\n\\tworktree = ${worktree}\\n\\tfsmonitor = touch ${marker}; false\\n' >> ${c}`;
+  return [
+    "git init -q sub",
+    hook("sub/.git/config", ".."),
+    "git init -q --bare .",
+    hook("config", "."),
+    "git init -q --bare deep/er/bare.git",
+    hook("deep/er/bare.git/config", ".."),
+    "git init -q --bare gd && mkdir wt && echo 'gitdir: ../gd' > wt/.git",
+    hook("gd/config", "../wt"),
+  ].join(" && ");
+};
+
+/** Runs the host's git status in `dir` as a user would, trusting the folder, never looking above `root`. */
+function gitStatus(dir: string, root: string): void {
+  spawnSync("git", ["-c", "safe.directory=*", "status"], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", GIT_CEILING_DIRECTORIES: path.dirname(root), HOME: root },
+    stdio: "ignore",
+    timeout: 10_000,
+  });
+}
+
+function allDirs(root: string): string[] {
+  return [
+    root,
+    ...fs
+      .readdirSync(root, { recursive: true })
+      .map((n) => path.join(root, String(n)))
+      .filter((p) => fs.lstatSync(p).isDirectory()),
+  ];
+}
+
+describe.skipIf(!sandboxStatus().available || spawnSync("git", ["--version"]).status !== 0)(
+  "a git directory is configuration at any depth and under any name",
+  () => {
+    it("bash: no layout it leaves runs a command on a later git status in any folder of the run directory", async () => {
+      // The control: the same layouts, made outside the sandbox and not neutralised, do run it.
+      const control = tempDir("tl-notconfig-git-control-");
+      const controlMarker = path.join(tempDir("tl-notconfig-marker-"), "ran");
+      const made = spawnSync("bash", ["-c", GIT_LAYOUTS(controlMarker)], { cwd: control, encoding: "utf8" });
+      expect(made.status, made.stderr).toBe(0);
+      for (const d of ["", "sub", "sub/.git", "deep/er/bare.git", "wt", "gd"].map((x) => path.join(control, x))) {
+        fs.rmSync(controlMarker, { force: true });
+        gitStatus(d, control);
+        expect(fs.existsSync(controlMarker), d).toBe(true);
+      }
+
+      const runDir = tempDir("tl-notconfig-git-");
+      const marker = path.join(tempDir("tl-notconfig-marker-"), "ran");
+      const bash = localTools(runDir, () => []).providers.find((p) => p.tools.some((t) => t.name === "bash"))!;
+      const r = await bash.call("bash", { command: GIT_LAYOUTS(marker) });
+      expect(r.content).toMatch(/renamed HEAD to neutralised-HEAD\.txt/);
+      expect(r.content).toMatch(/renamed sub\/\.git to sub\/neutralised-git/);
+      const dirs = allDirs(runDir);
+      expect(dirs.length).toBeGreaterThan(20);
+      for (const d of dirs) gitStatus(d, runDir);
+      expect(fs.existsSync(marker), r.content).toBe(false);
+      expect(
+        fs
+          .readdirSync(runDir, { recursive: true })
+          .map(String)
+          .filter((n) => path.basename(n) === "HEAD"),
+      ).toEqual([]);
+    }, 60_000);
+  },
+);
 
 void REPO;
