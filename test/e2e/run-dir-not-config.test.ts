@@ -2,7 +2,20 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadEnv, mcpConfigFor } from "../../agent/config/run-config.ts";
+import { Command } from "commander";
+import { registerCompare } from "../../agent/cli/commands/compare.ts";
+import { registerDoctor } from "../../agent/cli/commands/doctor.ts";
+import { registerMcp } from "../../agent/cli/commands/mcp.ts";
+import { registerModels } from "../../agent/cli/commands/models.ts";
+import { registerReplay } from "../../agent/cli/commands/replay.ts";
+import { registerReport } from "../../agent/cli/commands/report.ts";
+import { registerResume } from "../../agent/cli/commands/resume.ts";
+import { registerRun } from "../../agent/cli/commands/run.ts";
+import { registerSweep } from "../../agent/cli/commands/sweep.ts";
+import { registerWatch } from "../../agent/cli/commands/watch.ts";
+import { CONFIG_FILE_FLAGS, configFilesIn } from "../../agent/cli/flags.ts";
+import { flagOf } from "../../agent/config/flag-rules.ts";
+import { loadEnv, mcpConfigFor, refuseFromRunDir } from "../../agent/config/run-config.ts";
 import { UserError } from "../../agent/core/errors.ts";
 import { localTools } from "../../agent/workspace/workspace-tools.ts";
 import { isConfigLike } from "../../lib/config-names.ts";
@@ -73,7 +86,7 @@ describe("a run directory is never a configuration source", () => {
       path.join(out, "run"),
     ]);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/inside the run directory .*code is never loaded from a run directory/);
+    expect(r.stderr).toMatch(/--guard-rule .* inside the run directory .*never a source of configuration or code/);
     expect(fs.existsSync(marker)).toBe(false);
   }, 60_000);
 
@@ -90,6 +103,76 @@ describe("a run directory is never a configuration source", () => {
     expect(explicit.stderr).toMatch(/inside the run directory/);
     expect(fs.existsSync(marker)).toBe(false);
   }, 120_000);
+});
+
+/** The CLI's commands as main.ts registers them (declaring a command has no side effect). */
+function commands(): Command[] {
+  const program = new Command();
+  for (const register of [
+    registerRun,
+    registerSweep,
+    registerMcp,
+    registerReplay,
+    registerResume,
+    registerReport,
+    registerWatch,
+    registerCompare,
+    registerModels,
+    registerDoctor,
+  ])
+    register(program);
+  return program.commands as Command[];
+}
+
+describe("no flag of any command takes a configuration file from inside a run directory", () => {
+  it("every configuration-file flag of every command that has it is refused (exit 2) for a file in a run directory", async () => {
+    const { runDir } = plantedRun("/nonexistent/marker");
+    const inside = (name: string) => {
+      const f = path.join(runDir, "notes", name);
+      fs.mkdirSync(path.dirname(f), { recursive: true });
+      fs.writeFileSync(f, name.endsWith(".jsonl") ? '{"prompt":"1+1","answer":"2"}\n' : "{}\n");
+      return f;
+    };
+    const valueOf: Record<string, string> = { exam: `jsonl:${inside("items.jsonl")},scorer=exact,items=1` };
+    // The flags each command declares, from its own declaration: a new flag on any command is covered without editing this test.
+    const cases: Array<{ command: string; argv: string[] }> = [];
+    for (const c of commands()) {
+      const args = c.registeredArguments.filter((a) => a.required).map(() => runDir);
+      for (const o of c.options) {
+        const key = CONFIG_FILE_FLAGS.find((k) => k === o.attributeName());
+        if (key) cases.push({ command: c.name(), argv: [c.name(), ...args, flagOf(key), valueOf[key] ?? inside(`${key}.json`)] });
+      }
+    }
+    // Each of the flags is taken by some command, and every command that reads configuration is in the list.
+    expect(new Set(cases.map((c) => c.argv[c.argv.length - 2]))).toEqual(new Set(CONFIG_FILE_FLAGS.map(flagOf)));
+    expect(cases.length).toBeGreaterThanOrEqual(20);
+    for (let i = 0; i < cases.length; i += 4) {
+      const results = await Promise.all(cases.slice(i, i + 4).map((c) => runCli(c.argv, { timeoutMs: 60_000 })));
+      results.forEach((r, j) => {
+        const argv = cases[i + j]!.argv.join(" ");
+        expect(r.code, `${argv}\n${r.stderr}`).toBe(2);
+        expect(r.stderr, argv).toMatch(/lies inside the run directory .*never a source of configuration/);
+      });
+    }
+  }, 240_000);
+
+  it("reads the value as the command would: through a link from outside, in a repeated flag, inside an exam spec; a file outside passes", () => {
+    const { runDir } = plantedRun("/nonexistent/marker");
+    const target = path.join(runDir, "notes", "prices.json");
+    fs.writeFileSync(target, "{}");
+    const outside = tempDir("tl-notconfig-outside-");
+    fs.symlinkSync(target, path.join(outside, "prices.json"));
+    expect(() => refuseFromRunDir(path.join(outside, "prices.json"), "--prices")).toThrow(/inside the run directory/);
+    fs.writeFileSync(path.join(outside, "mine.json"), "{}");
+    expect(() => refuseFromRunDir(path.join(outside, "mine.json"), "--prices")).not.toThrow();
+    expect(configFilesIn({ guardRule: ["a.mjs", "b.mjs"], exam: "jsonl:items.jsonl,scorer=exact", model: "m.json", prices: "p.json" })).toEqual([
+      { flag: "--prices", file: "p.json" },
+      { flag: "--guard-rule", file: "a.mjs" },
+      { flag: "--guard-rule", file: "b.mjs" },
+      { flag: "--exam", file: "items.jsonl" },
+    ]);
+    expect(configFilesIn({ exam: "generator:addition,scorer=numeric" })).toEqual([]);
+  });
 });
 
 /** Configuration-like names (any letter case, at any depth, as a folder on the way), and names that are only data. */
