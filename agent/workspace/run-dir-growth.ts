@@ -14,14 +14,16 @@ export type UndoneGrowth = { removed: string[]; cut: string[]; bytes: number; en
  * Blocks allocated and entries under `root`: every entry is counted (a tree of many small
  * files is not cut off), the walk ends early only once `stopAt` entries are seen (past
  * the entry limit the command is stopped anyway). Allocated blocks, not sizes: a sparse
- * or fallocated file counts what it holds on disk. The polling measure while a command runs.
+ * or fallocated file counts what it holds on disk, a file with several names (hard links)
+ * once. The polling measure while a command runs.
  */
 export function treeUsage(root: string, stopAt: number): { bytes: number; entries: number } {
   let bytes = 0;
   let entries = 0;
+  const linked = new Set<string>();
   walk(root, (_p, st) => {
     entries++;
-    bytes += st.blocks * 512;
+    bytes += blocksOnce(st, linked);
     return entries <= stopAt;
   });
   return { bytes, entries };
@@ -30,11 +32,12 @@ export function treeUsage(root: string, stopAt: number): { bytes: number; entrie
 /** Every entry under `root` with its size and blocks, keyed by inode (a rename keeps its key). */
 export function snapshotTree(root: string): TreeSnapshot {
   const byInode = new Map<string, { size: number; bytes: number }>();
+  const linked = new Set<string>();
   let bytes = 0;
   let entries = 0;
   walk(root, (_p, st) => {
     entries++;
-    bytes += st.blocks * 512;
+    bytes += blocksOnce(st, linked);
     byInode.set(key(st), { size: st.size, bytes: st.blocks * 512 });
     return true;
   });
@@ -84,6 +87,15 @@ export function undoGrowth(root: string, before: TreeSnapshot, keep: readonly st
   });
   const after = treeUsage(root, Number.POSITIVE_INFINITY);
   return { removed, cut, bytes: after.bytes - before.bytes, entries: after.entries - before.entries };
+}
+
+/** A file's allocated bytes, counted at its first name only: hard links hold no more on disk. */
+function blocksOnce(st: fs.Stats, linked: Set<string>): number {
+  if (st.nlink > 1 && !st.isDirectory()) {
+    if (linked.has(key(st))) return 0;
+    linked.add(key(st));
+  }
+  return st.blocks * 512;
 }
 
 function key(st: fs.Stats): string {

@@ -171,6 +171,10 @@ print('wrote all')"`,
     expect(fits.isError, fits.content).toBe(false);
     expect(fits.undone).toBeNull();
     expect(fs.statSync(path.join(runDir, "fits.bin")).size).toBe(12 * MiB);
+    // More names for the same file hold nothing more on disk: hard links are counted once.
+    const links = await call("for i in $(seq 1 20); do ln fits.bin link$i; done; echo linked");
+    expect(links.isError, links.content).toBe(false);
+    expect(fs.existsSync(path.join(runDir, "link20"))).toBe(true);
     fs.rmSync(runDir, { recursive: true, force: true });
   }, 240_000);
 });
