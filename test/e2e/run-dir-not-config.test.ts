@@ -133,14 +133,14 @@ describe("no flag of any command takes a configuration file from inside a run di
       fs.writeFileSync(f, name.endsWith(".jsonl") ? '{"prompt":"1+1","answer":"2"}\n' : "{}\n");
       return f;
     };
-    const valueOf: Record<string, string> = { exam: `jsonl:${inside("items.jsonl")},scorer=exact,items=1` };
+    const valueFor: Record<string, string> = { exam: `jsonl:${inside("items.jsonl")},scorer=exact,items=1` };
     // The flags each command declares, from its own declaration: a new flag on any command is covered without editing this test.
     const cases: Array<{ command: string; argv: string[] }> = [];
     for (const c of commands()) {
       const args = c.registeredArguments.filter((a) => a.required).map(() => runDir);
       for (const o of c.options) {
         const key = CONFIG_FILE_FLAGS.find((k) => k === o.attributeName());
-        if (key) cases.push({ command: c.name(), argv: [c.name(), ...args, flagOf(key), valueOf[key] ?? inside(`${key}.json`)] });
+        if (key) cases.push({ command: c.name(), argv: [c.name(), ...args, flagOf(key), valueFor[key] ?? inside(`${key}.json`)] });
       }
     }
     // Each of the flags is taken by some command, and every command that reads configuration is in the list.
