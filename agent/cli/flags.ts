@@ -16,17 +16,26 @@ type FlagDecl = {
   /** Shown in help and handed over when the flag is absent, by the commands that ask for it. */
   default?: string | number;
   choices?: readonly string[];
+  /**
+   * The flag names a file the harness reads as configuration or code (a prompt, a template, a
+   * tool-server list, prices, a guard rule, exam items): never one inside a run directory,
+   * which is the planner's to write. `true`: the value is the file; a function finds it in the value.
+   */
+  configFile?: true | ((value: string) => string | undefined);
 };
+
+/** The items file of an `--exam jsonl:<file>,…` spec; the other sources name no local file. */
+const examItemsFile = (spec: string): string | undefined => /^jsonl:([^,]+)/.exec(spec.trim())?.[1]?.trim();
 
 const FLAGS = {
   // What the run trains, and on what.
   model: { arg: "<name>" },
   prompt: { arg: "<text>" },
-  promptFile: { arg: "<file>" },
+  promptFile: { arg: "<file>", configFile: true },
   recipe: { arg: "<name>" },
   planner: { arg: "<spec>" },
-  template: { arg: "<file>" },
-  mcpConfig: { arg: "<file>" },
+  template: { arg: "<file>", configFile: true },
+  mcpConfig: { arg: "<file>", configFile: true },
   runDir: { arg: "<dir>" },
   // Limits.
   maxTurns: { arg: "<n>", default: RUN_DEFAULTS.maxTurns },
@@ -41,15 +50,15 @@ const FLAGS = {
   maxCost: { arg: "<usd>" },
   maxPlannerCost: { arg: "<usd>" },
   maxTrainingCost: { arg: "<usd>" },
-  prices: { arg: "<file>" },
+  prices: { arg: "<file>", configFile: true },
   thinking: { arg: "<tokens>" },
   reasoningEffort: { arg: "<level>" },
   // The guard, the feedback and the sandbox.
   onWrongModel: { arg: "<policy>", default: RUN_DEFAULTS.onWrongModel, choices: WRONG_MODEL_POLICIES },
   guardOff: { arg: "<rules>" },
-  guardRule: { arg: "<file...>" },
+  guardRule: { arg: "<file...>", configFile: true },
   allowCheckpoint: { arg: "<path>" },
-  exam: { arg: "<spec>" },
+  exam: { arg: "<spec>", configFile: examItemsFile },
   examEvery: { arg: "<calls>" },
   inlineLimitKb: { arg: "<n>", default: RUN_DEFAULTS.inlineLimitKb },
   alertThresholds: { arg: "<json>" },
@@ -107,3 +116,24 @@ export function flag(key: FlagKey, help: string, use: Use = {}): Option {
 
 /** A repeatable flag's parser: every value given, in order. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** The flags that name configuration files (their keys), for the check and its test. */
+export const CONFIG_FILE_FLAGS = (Object.keys(FLAGS) as FlagKey[]).filter((k) => (FLAGS[k] as FlagDecl).configFile !== undefined);
+
+/**
+ * The configuration files named among a command's option values (commander's, by flag key),
+ * each with the flag that names it: what must never lie inside a run directory.
+ */
+export function configFilesIn(opts: Record<string, unknown>): Array<{ flag: string; file: string }> {
+  const out: Array<{ flag: string; file: string }> = [];
+  for (const key of CONFIG_FILE_FLAGS) {
+    const find = (FLAGS[key] as FlagDecl).configFile;
+    const values = opts[key];
+    for (const v of Array.isArray(values) ? values : [values]) {
+      if (typeof v !== "string" || v === "") continue;
+      const file = find === true ? v : find?.(v);
+      if (file) out.push({ flag: flagOf(key), file });
+    }
+  }
+  return out;
+}

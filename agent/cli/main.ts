@@ -1,4 +1,6 @@
+import path from "node:path";
 import { Command, CommanderError } from "commander";
+import { refuseFromRunDir } from "../config/run-config.ts";
 import { UserError } from "../core/errors.ts";
 import { EXIT } from "../core/run-end.ts";
 import { LIVE_DEFAULTS } from "../report/live-server.ts";
@@ -12,6 +14,7 @@ import { registerResume } from "./commands/resume.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerSweep } from "./commands/sweep.ts";
 import { registerWatch } from "./commands/watch.ts";
+import { configFilesIn } from "./flags.ts";
 import { printErr } from "./output.ts";
 
 // The program: its commands, and how an error ends it (one line, an exit code). Each command's
@@ -55,6 +58,12 @@ Examples:
   tinkerloop mcp --recipe arithmetic                 (the guarded tools for your own agent, over stdio)
   tinkerloop doctor`,
   );
+
+// A run directory is never a configuration source: every flag that names a configuration
+// file (flags.ts marks them) is checked here, for every command, before its action runs.
+program.hook("preAction", (_program, action) => {
+  for (const { flag, file } of configFilesIn(action.opts())) refuseFromRunDir(path.resolve(process.cwd(), file), flag);
+});
 
 // In the order `tinkerloop --help` lists them.
 for (const register of [

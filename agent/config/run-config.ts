@@ -192,9 +192,20 @@ export function mcpConfigFor(flag: string | undefined, cwd: string): string | un
   return [...(enclosingRunDir(cwd) === undefined ? [path.join(cwd, SERVERS_FILE)] : []), BUNDLED_MCP_CONFIG].find((p) => fs.existsSync(p));
 }
 
-/** A file inside a run directory was written by (or is reachable to) the planner: never configuration nor code of the harness. */
+/**
+ * A file inside a run directory was written by (or is reachable to) the planner: never
+ * configuration nor code of the harness. Where it lies and where it leads (a link from
+ * outside into a run directory is refused too).
+ */
 export function refuseFromRunDir(file: string, flag: string): void {
-  const runDir = enclosingRunDir(path.dirname(path.resolve(file)));
+  const named = path.resolve(file);
+  let real = named;
+  try {
+    real = fs.realpathSync(named);
+  } catch {
+    // not there: the command says so itself
+  }
+  const runDir = enclosingRunDir(path.dirname(named)) ?? enclosingRunDir(path.dirname(real));
   if (runDir !== undefined)
     throw new UserError(
       `${flag} ${file} lies inside the run directory ${runDir}; a run directory is never a source of configuration or code.`,

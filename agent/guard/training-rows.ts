@@ -1,10 +1,10 @@
 import { isPathLike, readAllowedFile } from "../../lib/run-files.ts";
+import { windowOf } from "../../tools/contracts/sft-split.ts";
 
 /**
  * The rows a training call would train on, read from its arguments as the tinker server
- * reads them (tools/tinker/data-input.ts and the start/limit window of
- * tools/tinker/tools/training-tools.ts; the harness imports no server code, so this is the
- * same reading, written once more here): an inline array, JSON or JSONL text, or a
+ * reads them (tools/tinker/data-input.ts, written once more here: the harness imports no
+ * server code; the start/limit window is the shared one of tools/contracts/sft-split.ts): an inline array, JSON or JSONL text, or a
  * .json/.jsonl file through the one path rule, relative to the run directory.
  */
 
@@ -88,14 +88,4 @@ function parse(text: string, jsonl: boolean): unknown[] {
     .split("\n")
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as unknown);
-}
-
-/** The tools' start/limit window over a pool (wrapping around). */
-function windowOf<T>(items: T[], start: unknown, limit: unknown): T[] {
-  if (typeof start !== "number" && typeof limit !== "number") return items;
-  const n = items.length;
-  if (n === 0) return items;
-  const from = (typeof start === "number" ? start : 0) % n;
-  const count = Math.min(typeof limit === "number" ? limit : n, n);
-  return Array.from({ length: count }, (_, i) => items[(from + i) % n]!);
 }

@@ -5,6 +5,7 @@ import type { ToolSpec } from "../core/tools.ts";
 import { isPathLike, PathRefused, readAllowedFile } from "../../lib/run-files.ts";
 import { defaultGroupSize, MAX_GROUP_SIZE } from "../../tools/contracts/tinker-models.ts";
 import { klProbeSequences } from "../../tools/contracts/kl-probe.ts";
+import { splitExamples, windowOf } from "../../tools/contracts/sft-split.ts";
 import { templateTokens } from "../../tools/contracts/template-tokens.ts";
 import { formatUsd, trainingCostUsd } from "./prices.ts";
 import type { TrainingPrice } from "./prices.ts";
@@ -113,7 +114,7 @@ export class CallEstimator implements CostEstimator {
     const tokensOf = (t: string) => bytesOf(t) + template;
     try {
       if (tool === "train_grpo_step") {
-        const prompts = windowed(this.records(a.prompts, "prompts"), arg("start"), arg("limit")).map((r) => tokensOf(text(r.prompt)));
+        const prompts = windowOf(this.records(a.prompts, "prompts"), arg("start"), arg("limit")).map((r) => tokensOf(text(r.prompt)));
         const g = this.groupSize ?? defaultGroupSize(this.o.model);
         const iterations = numberOr(arg("num_iterations"), 1);
         const perIteration = sampling(prompts, g, maxTokens);
@@ -127,17 +128,18 @@ export class CallEstimator implements CostEstimator {
       }
       if (tool === "train_sft_step") {
         // The server drops examples with an empty prompt or response before it takes the window: so must the estimate.
-        const usable = this.records(a.examples, "examples").filter((r) => text(r.prompt ?? r.input) !== "" && text(r.response ?? r.output) !== "");
-        const examples = windowed(usable, arg("start"), arg("limit")).map(
-          (r) => tokensOf(text(r.prompt ?? r.input)) + tokensOf(text(r.response ?? r.output)) - 1,
-        );
+        const usable = this.records(a.examples, "examples")
+          .map((r) => ({ prompt: text(r.prompt ?? r.input), response: text(r.response ?? r.output) }))
+          .filter((r) => r.prompt !== "" && r.response !== "");
+        const examples = windowOf(usable, arg("start"), arg("limit"));
         const epochs = numberOr(arg("num_epochs"), 1);
-        const share = numberOr(arg("validation_split"), 0.1);
-        const nVal = share > 0 && examples.length >= 2 ? Math.max(1, Math.floor(examples.length * share)) : 0;
-        const total = examples.reduce((n, t) => n + t, 0);
-        const val = nVal === 0 ? 0 : Math.ceil((total * nVal) / examples.length);
+        // The very rows the server keeps for validation (its split, shared): evaluated, not trained.
+        const { train, val } = splitExamples(examples, numberOr(arg("validation_split"), 0.1));
+        const tokensOfRow = (r: { prompt: string; response: string }) => tokensOf(r.prompt) + tokensOf(r.response) - 1;
+        const sum = (rows: Array<{ prompt: string; response: string }>) => rows.reduce((n, r) => n + tokensOfRow(r), 0);
+        const total = sum(examples);
         return this.priced(
-          { ...ZERO_TOKENS, trained: (total - val) * epochs, prefill: val * epochs },
+          { ...ZERO_TOKENS, trained: sum(train) * epochs, prefill: sum(val) * epochs },
           `${examples.length} examples (~${Math.round(total / Math.max(1, examples.length))} tokens each) × ${epochs} epoch${epochs === 1 ? "" : "s"}`,
         );
       }
@@ -236,12 +238,5 @@ function defaultsOf(spec: ToolSpec | undefined): Args {
 }
 
 /** The start/limit window the tools take over a pool (wrapping around). */
-function windowed<T>(items: T[], start: unknown, limit: unknown): T[] {
-  if (typeof start !== "number" && typeof limit !== "number") return items;
-  if (items.length === 0) return items;
-  const count = Math.min(typeof limit === "number" ? limit : items.length, items.length);
-  return Array.from({ length: count }, (_, i) => items[((typeof start === "number" ? start : 0) + i) % items.length]!);
-}
-
 const numberOr = (v: unknown, fallback: number) => (typeof v === "number" && Number.isFinite(v) ? v : fallback);
 const text = (v: unknown) => (typeof v === "string" ? v : v === undefined || v === null ? "" : String(v));

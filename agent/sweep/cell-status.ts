@@ -65,7 +65,7 @@ export function readSummaryNumbers(runDir: string): SummaryNumbers | undefined {
 }
 
 /** The cell's state from its run directory (and, for a run without an end, whether its process still lives). */
-export function observeCell(runDir: string, rec: Pick<CellRecord, "pid" | "host" | "state">): Observation {
+export function observeCell(runDir: string, rec: Pick<CellRecord, "pid" | "pidStart" | "host" | "state">): Observation {
   const layout = runLayout(runDir);
   if (!fs.existsSync(layout.transcript)) {
     if (rec.state === "running" && isAlive(runDir, rec)) return { state: "running", note: "starting" };
@@ -91,11 +91,11 @@ export function observeCell(runDir: string, rec: Pick<CellRecord, "pid" | "host"
  * this cell's tinkerloop run (a reused or edited pid is not taken for it). Elsewhere (a
  * shard on another node of a shared filesystem): a fresh heartbeat.
  */
-export function isAlive(runDir: string, rec: Pick<CellRecord, "pid" | "host">): boolean {
+export function isAlive(runDir: string, rec: Pick<CellRecord, "pid" | "pidStart" | "host">): boolean {
   // The pid is the manifest's word: only this cell's own run of this user counts (isCellProcess).
   // On this machine it is the only word: no pid means the sweep saw the process end, however
   // fresh its heartbeat (a run killed a minute ago is not running).
-  if (rec.host === os.hostname()) return rec.pid !== undefined && isCellProcess(rec.pid, runDir);
+  if (rec.host === os.hostname()) return rec.pid !== undefined && isCellProcess(rec.pid, runDir, rec.pidStart);
   try {
     return Date.now() - fs.statSync(runLayout(runDir).progress).mtimeMs < HEARTBEAT_STALE_MS;
   } catch {

@@ -73,6 +73,8 @@ const cellRecordShape = z.object({
   resumes: z.number().int().min(0),
   exitCode: z.number().int().nullable().optional(),
   pid: z.number().int().optional(),
+  /** When that pid started (/proc/<pid>/stat field 22): a pid reused by another process later does not match. Absent in older manifests. */
+  pidStart: z.number().int().nonnegative().optional(),
   host: z.string().optional(),
   startedAt: z.string().optional(),
   endedAt: z.string().optional(),

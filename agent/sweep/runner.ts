@@ -13,7 +13,7 @@ import path from "node:path";
 import { CLI_ENTRY } from "../../lib/package-paths.ts";
 import { runLayout } from "../../lib/run-layout.ts";
 import { RUN_DIR_MODE, RUN_FILE_MODE } from "../../lib/run-file-writes.ts";
-import { signalCell, isCellProcess } from "./cell-process.ts";
+import { isCellProcess, processStart, signalCell } from "./cell-process.ts";
 import type { SummaryNumbers } from "./cell-status.ts";
 import { isAlive, observeCell } from "./cell-status.ts";
 import type { Observation } from "./cell-status.ts";
@@ -81,7 +81,7 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
   // This invocation's own children (signalled through their handles), and cells adopted
   // from an earlier one by a pid the manifest recorded (checked again before every signal).
   const children = new Map<number, ChildProcess>();
-  const adopted = new Map<number, string>();
+  const adopted = new Map<number, { dir: string; start: number | undefined }>();
   let done = 0;
   const status = () => `[${done}/${total} done · ${children.size + adopted.size} running]`;
   const say = (c: Cell, text: string) => o.out(`${status()} ${label(c)}: ${text}`);
@@ -108,7 +108,7 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
   const running = new Set<Promise<void>>();
   const stopChildren = () => {
     for (const child of children.values()) child.kill("SIGINT");
-    for (const [pid, dir] of adopted) signalCell(pid, dir, "SIGINT");
+    for (const [pid, { dir, start }] of adopted) signalCell(pid, dir, "SIGINT", start);
   };
   o.stop.addEventListener("abort", stopChildren, { once: true });
   o.hardStop.addEventListener("abort", stopChildren, { once: true });
@@ -129,6 +129,7 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
       exitCode,
       endedAt: new Date().toISOString(),
       pid: undefined,
+      pidStart: undefined,
       note: cut ? "killed (SIGKILL) before its run began; starts again" : (obs.note ?? (exitCode !== null ? `exit ${exitCode}` : undefined)),
       ...(cut ? { attempts: Math.max(0, rec.attempts - 1) } : {}),
     });
@@ -181,6 +182,7 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
       o.store.update(rec.id, {
         state: "running",
         pid,
+        pidStart: processStart(pid),
         host: os.hostname(),
         startedAt: new Date().toISOString(),
         endedAt: undefined,
@@ -212,8 +214,9 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
     const dir = dirOf(job.rec);
     const pid = job.rec.pid;
     // A recorded pid is taken only while it is this cell's run; any other process is none of ours.
-    const here = job.rec.host === os.hostname() && pid !== undefined && isCellProcess(pid, dir);
-    if (here) adopted.set(pid, dir);
+    const start = job.rec.pidStart;
+    const here = job.rec.host === os.hostname() && pid !== undefined && isCellProcess(pid, dir, start);
+    if (here) adopted.set(pid, { dir, start });
     say(
       job.cell,
       here
@@ -222,7 +225,7 @@ export async function runCells(o: RunnerOptions): Promise<{ interrupted: boolean
           ? `its recorded process (pid ${pid ?? "none"}) is not this cell's run; carrying on without it`
           : `running on ${job.rec.host ?? "another machine"} (its heartbeat is fresh); waiting for it`,
     );
-    const alive = () => (here ? isCellProcess(pid, dir) : job.rec.host !== os.hostname() && isAlive(dir, job.rec));
+    const alive = () => (here ? isCellProcess(pid, dir, start) : job.rec.host !== os.hostname() && isAlive(dir, job.rec));
     while (alive()) await new Promise((r) => setTimeout(r, ADOPT_POLL_MS));
     if (here) adopted.delete(pid);
     // Gone without an end of its own (killed with the sweep's machine, say): carry on from where it stopped.

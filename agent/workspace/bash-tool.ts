@@ -5,6 +5,7 @@ import { BASH_LIMITS, describeLimits } from "../../lib/sandbox/limits.ts";
 import { sandboxPath, sandboxStatus, spawnSandboxed } from "../../lib/sandbox/os-sandbox.ts";
 import { writeBeneath } from "../../lib/run-file-writes.ts";
 import { neutraliseConfigNames } from "./config-neutraliser.ts";
+import { type GrowthLimits, overLimits, snapshotTree, treeUsage, type UndoneGrowth, undoGrowth } from "./run-dir-growth.ts";
 import type { LocalToolProvider, ToolCallOptions, ToolResult, ToolSpec } from "../core/tools.ts";
 
 export type BashToolOptions = {
@@ -21,7 +22,7 @@ export type BashToolOptions = {
   /** Extra environment the user allowed (names and values); never secrets. */
   env?: Record<string, string>;
   /** How much one call may add to the run directory (default: BASH_LIMITS); tests use small ones. */
-  diskLimits?: { bytes: number; entries: number };
+  diskLimits?: GrowthLimits;
 };
 
 /** Where full outputs go: a harness folder, read-only to commands, so nothing can be planted there. */
@@ -44,6 +45,8 @@ export type BashOutcome = {
   ms: number;
   output_chars: number;
   output_file: string | null;
+  /** The run directory ended the call over its growth limit, and the call's growth was undone. */
+  undone: { removed: number; cut: number } | null;
 };
 
 /**
@@ -101,7 +104,8 @@ export class BashTool implements LocalToolProvider {
     const existing = new Set(this.o.harnessOwned.filter((h) => lexists(path.join(this.runDir, h))));
     const readOnly = [...existing].map((h) => path.join(this.runDir, h));
     const logs = this.o.sessionDirs().filter((d) => fs.existsSync(d));
-    const before = treeUsage(this.runDir, Number.POSITIVE_INFINITY);
+    const before = snapshotTree(this.runDir);
+    const limits = this.o.diskLimits ?? { bytes: BASH_LIMITS.maxRunDirGrowthBytes, entries: BASH_LIMITS.maxRunDirNewEntries };
     const proc = spawnSandboxed({
       argv: ["bash", "--noprofile", "--norc", "-c", command],
       cwd: this.runDir,
@@ -110,7 +114,8 @@ export class BashTool implements LocalToolProvider {
       readable: [this.o.playbookFile, ...logs],
       masked: (this.o.hidden?.() ?? []).map((h) => path.join(this.runDir, h)),
       env: { PATH: sandboxPath(status), HOME: this.runDir, LANG: process.env.LANG ?? "C.UTF-8", TMPDIR: "/tmp", ...this.o.env },
-      limits: BASH_LIMITS.process,
+      // The kernel's part of the disk limit: no single file may be written past the call's whole allowance.
+      limits: { ...BASH_LIMITS.process, fileBytes: Math.min(BASH_LIMITS.process.fileBytes, limits.bytes) },
       cpuSeconds: timeoutSec + 1,
     });
     proc.child.stdin.end();
@@ -128,10 +133,9 @@ export class BashTool implements LocalToolProvider {
     const timer = setTimeout(() => stop("time"), timeoutSec * 1000);
     const onAbort = () => stop("cancelled");
     signal?.addEventListener("abort", onAbort, { once: true });
-    const limits = this.o.diskLimits ?? { bytes: BASH_LIMITS.maxRunDirGrowthBytes, entries: BASH_LIMITS.maxRunDirNewEntries };
+    // Polling stops a command early; the check after it ends (below) is what holds.
     const disk = setInterval(() => {
-      const now = treeUsage(this.runDir, before.entries + limits.entries);
-      if (now.bytes - before.bytes > limits.bytes || now.entries - before.entries > limits.entries) stop("disk");
+      if (overLimits(before, treeUsage(this.runDir, before.entries + limits.entries), limits)) stop("disk");
     }, 500);
     const { code, oomKills } = await proc.exited;
     clearTimeout(timer);
@@ -141,6 +145,9 @@ export class BashTool implements LocalToolProvider {
     await Promise.race([Promise.all([ended(proc.child.stdout), ended(proc.child.stderr)]), new Promise((r) => setTimeout(r, 500))]);
     const ms = Date.now() - started;
     const cleaned = this.removePlanted(existing);
+    // Every process of the sandbox is gone: nothing writes now, so this measure is final.
+    const grown = treeUsage(this.runDir, Number.POSITIVE_INFINITY);
+    const undone = overLimits(before, grown, limits) ? undoGrowth(this.runDir, before, [...existing]) : null;
     const neutralised = neutraliseConfigNames(this.runDir);
 
     const text = out.text();
@@ -165,10 +172,8 @@ export class BashTool implements LocalToolProvider {
         `the sandbox's memory ceiling (${BASH_LIMITS.process.sandboxMemoryBytes / (1024 * 1024 * 1024)} GiB for all its processes and /tmp together) was reached: the kernel killed ${oomKills} process${oomKills === 1 ? "" : "es"}. Use less memory at once (stream the data, fewer workers).`,
       );
     if (stopped === "cancelled") notes.push("stopped: the run is stopping; the command and every process it started were killed.");
-    if (stopped === "disk")
-      notes.push(
-        `stopped: the run directory grew by more than ${describeBytes(limits.bytes)} or ${limits.entries.toLocaleString("en-US")} entries in this call; the command was killed. Delete what you do not need.`,
-      );
+    if (stopped === "disk") notes.push("stopped: the command passed the run directory's disk limit and was killed.");
+    if (undone) notes.push(undoneNote(grown.bytes - before.bytes, grown.entries - before.entries, limits, undone));
     for (const c of cleaned) notes.push(`removed ${c}: the harness owns that name; commands may not create it.`);
     for (const c of neutralised)
       notes.push(
@@ -176,10 +181,17 @@ export class BashTool implements LocalToolProvider {
       );
     const exit = stopped ? `killed (${stopped} limit)` : `exit code ${code ?? "?"}`;
     const footer = `[${exit} · ${(ms / 1000).toFixed(1)}s${outputFile ? ` · full output: ${outputFile}` : ""}]`;
-    const structured: BashOutcome = { exit_code: stopped ? null : code, stopped, ms, output_chars: text.length, output_file: outputFile };
+    const structured: BashOutcome = {
+      exit_code: stopped ? null : code,
+      stopped,
+      ms,
+      output_chars: text.length,
+      output_file: outputFile,
+      undone: undone ? { removed: undone.removed.length, cut: undone.cut.length } : null,
+    };
     return {
       content: [shown.replace(/\s+$/, "") || "(no output)", ...notes.map((x) => `[${x}]`), footer].join("\n"),
-      isError: stopped !== null || code !== 0,
+      isError: stopped !== null || code !== 0 || undone !== null,
       structured,
     };
   }
@@ -273,38 +285,21 @@ function lexists(p: string): boolean {
   }
 }
 
-function describeBytes(b: number): string {
-  return b >= 1024 ** 3 ? `${b / 1024 ** 3} GiB` : `${Math.round(b / 1024 ** 2)} MiB`;
+/**
+ * A call that ends over the limit has its growth undone, like a write refused by a quota:
+ * what it created is removed, what it enlarged is cut back; the planner is told what, and how to fit.
+ */
+function undoneNote(bytes: number, entries: number, limits: GrowthLimits, u: UndoneGrowth): string {
+  const names = (xs: string[]) => `${xs.slice(0, 8).join(", ")}${xs.length > 8 ? `, and ${xs.length - 8} more` : ""}`;
+  const [head, ...what] = [
+    `the run directory grew by ${describeBytes(Math.max(0, bytes))} and ${entries.toLocaleString("en-US")} entries in this call; one call may add ${describeBytes(limits.bytes)} or ${limits.entries.toLocaleString("en-US")} entries. The call's growth was undone`,
+    u.removed.length ? `removed what it created (${names(u.removed)})` : "",
+    u.cut.length ? `cut the files it enlarged back to their sizes before the call (${names(u.cut)})` : "",
+  ].filter(Boolean);
+  const left = u.bytes > limits.bytes || u.entries > limits.entries ? ` The run directory is still ${describeBytes(u.bytes)} larger than before the call.` : "";
+  return `${head}${what.length ? `: ${what.join("; ")}` : ""}. Changes in place were kept.${left} Write less per call (filter or compress first, split the work) or delete what you do not need.`;
 }
 
-/**
- * Blocks allocated and entries under `root`: every entry is counted (a tree of many small
- * files is not cut off), the walk ends early only once `stopAt` entries are seen (past
- * the entry limit the command is stopped anyway). Allocated blocks, not sizes: a sparse
- * or fallocated file counts what it holds on disk.
- */
-function treeUsage(root: string, stopAt: number): { bytes: number; entries: number } {
-  let total = 0;
-  let seen = 0;
-  const stack = [root];
-  while (stack.length && seen <= stopAt) {
-    const dir = stack.pop()!;
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      seen++;
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) stack.push(p);
-      try {
-        total += fs.lstatSync(p).blocks * 512;
-      } catch {
-        // gone meanwhile
-      }
-    }
-  }
-  return { bytes: total, entries: seen };
+function describeBytes(b: number): string {
+  return b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(b % 1024 ** 3 ? 1 : 0)} GiB` : `${Math.round(b / 1024 ** 2)} MiB`;
 }

@@ -3,21 +3,19 @@ import path from "node:path";
 import { configNameIn, neutralName } from "../../lib/config-names.ts";
 import { isHarnessOwned } from "../../lib/run-layout.ts";
 
-/** Entries looked at per call at most: a tree bigger than this is cut off by the disk quota long before. */
-const MAX_ENTRIES = 200_000;
-
 /**
  * After a `bash` call (its sandbox is gone, so nothing moves meanwhile), renames every
  * configuration-like entry the command left anywhere in the run directory — `.env`,
  * `.envrc`, `.mcp.json`, `.npmrc`, `sitecustomize.py`, `.git`, … — to an inert
  * `neutralised-…` name, so no program started inside the run directory later reads it.
- * Links are renamed, never followed. Returns what was renamed (or removed: to null), relative to the run directory.
+ * Links are renamed, never followed. Every entry is looked at, however many there are (no
+ * cap to hide a name behind): the cost per entry is a name test, beside the `bash` call's
+ * own walk of the same tree for its disk limit. Returns what was renamed (or removed: to null), relative to the run directory.
  */
 export function neutraliseConfigNames(runDir: string): Array<{ from: string; to: string | null }> {
   const renamed: Array<{ from: string; to: string | null }> = [];
   const stack = [""];
-  let seen = 0;
-  while (stack.length && seen < MAX_ENTRIES) {
+  while (stack.length) {
     const rel = stack.pop()!;
     let entries: fs.Dirent[];
     try {
@@ -26,7 +24,6 @@ export function neutraliseConfigNames(runDir: string): Array<{ from: string; to:
       continue;
     }
     for (const e of entries) {
-      seen++;
       const child = path.join(rel, e.name);
       if (rel === "" && isHarnessOwned(child)) continue;
       if (configNameIn(e.name) !== undefined) {
@@ -34,6 +31,8 @@ export function neutraliseConfigNames(runDir: string): Array<{ from: string; to:
         try {
           fs.renameSync(path.join(runDir, child), path.join(runDir, to));
           renamed.push({ from: child, to });
+          // What a renamed folder holds is looked at too: a renamed .git still holds a HEAD.
+          if (e.isDirectory()) stack.push(to);
         } catch {
           fs.rmSync(path.join(runDir, child), { recursive: true, force: true });
           renamed.push({ from: child, to: null });

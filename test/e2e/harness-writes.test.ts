@@ -174,6 +174,8 @@ const ALLOWED: Record<string, string> = {
   "agent/workspace/config-neutraliser.ts": "renames planted configuration names after the sandbox is gone, walking without following links",
   "agent/workspace/bash-tool.ts": "creates the run directory itself (the user's path) and removes planted harness names at its top level",
   "agent/workspace/file-tools.ts": "creates its root (the run directory itself)",
+  "agent/workspace/run-dir-growth.ts":
+    "undoes a bash call's growth past its allowance after the sandbox is gone: removes new entries (rm never follows a link) and cuts enlarged regular files (opened with O_NOFOLLOW)",
   "tools/hf-datasets/export-writer.ts": "creates the export root (the run directory or HF_DATASETS_EXPORT_DIR itself)",
   "lib/sandbox/sandbox-cgroup.ts": "cgroup files under /sys/fs/cgroup",
   "agent/exam/setup.ts":

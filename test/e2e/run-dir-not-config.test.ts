@@ -1,7 +1,21 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadEnv, mcpConfigFor } from "../../agent/config/run-config.ts";
+import { Command } from "commander";
+import { registerCompare } from "../../agent/cli/commands/compare.ts";
+import { registerDoctor } from "../../agent/cli/commands/doctor.ts";
+import { registerMcp } from "../../agent/cli/commands/mcp.ts";
+import { registerModels } from "../../agent/cli/commands/models.ts";
+import { registerReplay } from "../../agent/cli/commands/replay.ts";
+import { registerReport } from "../../agent/cli/commands/report.ts";
+import { registerResume } from "../../agent/cli/commands/resume.ts";
+import { registerRun } from "../../agent/cli/commands/run.ts";
+import { registerSweep } from "../../agent/cli/commands/sweep.ts";
+import { registerWatch } from "../../agent/cli/commands/watch.ts";
+import { CONFIG_FILE_FLAGS, configFilesIn } from "../../agent/cli/flags.ts";
+import { flagOf } from "../../agent/config/flag-rules.ts";
+import { loadEnv, mcpConfigFor, refuseFromRunDir } from "../../agent/config/run-config.ts";
 import { UserError } from "../../agent/core/errors.ts";
 import { localTools } from "../../agent/workspace/workspace-tools.ts";
 import { isConfigLike } from "../../lib/config-names.ts";
@@ -72,7 +86,7 @@ describe("a run directory is never a configuration source", () => {
       path.join(out, "run"),
     ]);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/inside the run directory .*code is never loaded from a run directory/);
+    expect(r.stderr).toMatch(/--guard-rule .* inside the run directory .*never a source of configuration or code/);
     expect(fs.existsSync(marker)).toBe(false);
   }, 60_000);
 
@@ -91,6 +105,76 @@ describe("a run directory is never a configuration source", () => {
   }, 120_000);
 });
 
+/** The CLI's commands as main.ts registers them (declaring a command has no side effect). */
+function commands(): Command[] {
+  const program = new Command();
+  for (const register of [
+    registerRun,
+    registerSweep,
+    registerMcp,
+    registerReplay,
+    registerResume,
+    registerReport,
+    registerWatch,
+    registerCompare,
+    registerModels,
+    registerDoctor,
+  ])
+    register(program);
+  return program.commands as Command[];
+}
+
+describe("no flag of any command takes a configuration file from inside a run directory", () => {
+  it("every configuration-file flag of every command that has it is refused (exit 2) for a file in a run directory", async () => {
+    const { runDir } = plantedRun("/nonexistent/marker");
+    const inside = (name: string) => {
+      const f = path.join(runDir, "notes", name);
+      fs.mkdirSync(path.dirname(f), { recursive: true });
+      fs.writeFileSync(f, name.endsWith(".jsonl") ? '{"prompt":"1+1","answer":"2"}\n' : "{}\n");
+      return f;
+    };
+    const valueFor: Record<string, string> = { exam: `jsonl:${inside("items.jsonl")},scorer=exact,items=1` };
+    // The flags each command declares, from its own declaration: a new flag on any command is covered without editing this test.
+    const cases: Array<{ command: string; argv: string[] }> = [];
+    for (const c of commands()) {
+      const args = c.registeredArguments.filter((a) => a.required).map(() => runDir);
+      for (const o of c.options) {
+        const key = CONFIG_FILE_FLAGS.find((k) => k === o.attributeName());
+        if (key) cases.push({ command: c.name(), argv: [c.name(), ...args, flagOf(key), valueFor[key] ?? inside(`${key}.json`)] });
+      }
+    }
+    // Each of the flags is taken by some command, and every command that reads configuration is in the list.
+    expect(new Set(cases.map((c) => c.argv[c.argv.length - 2]))).toEqual(new Set(CONFIG_FILE_FLAGS.map(flagOf)));
+    expect(cases.length).toBeGreaterThanOrEqual(20);
+    for (let i = 0; i < cases.length; i += 4) {
+      const results = await Promise.all(cases.slice(i, i + 4).map((c) => runCli(c.argv, { timeoutMs: 60_000 })));
+      results.forEach((r, j) => {
+        const argv = cases[i + j]!.argv.join(" ");
+        expect(r.code, `${argv}\n${r.stderr}`).toBe(2);
+        expect(r.stderr, argv).toMatch(/lies inside the run directory .*never a source of configuration/);
+      });
+    }
+  }, 240_000);
+
+  it("reads the value as the command would: through a link from outside, in a repeated flag, inside an exam spec; a file outside passes", () => {
+    const { runDir } = plantedRun("/nonexistent/marker");
+    const target = path.join(runDir, "notes", "prices.json");
+    fs.writeFileSync(target, "{}");
+    const outside = tempDir("tl-notconfig-outside-");
+    fs.symlinkSync(target, path.join(outside, "prices.json"));
+    expect(() => refuseFromRunDir(path.join(outside, "prices.json"), "--prices")).toThrow(/inside the run directory/);
+    fs.writeFileSync(path.join(outside, "mine.json"), "{}");
+    expect(() => refuseFromRunDir(path.join(outside, "mine.json"), "--prices")).not.toThrow();
+    expect(configFilesIn({ guardRule: ["a.mjs", "b.mjs"], exam: "jsonl:items.jsonl,scorer=exact", model: "m.json", prices: "p.json" })).toEqual([
+      { flag: "--prices", file: "p.json" },
+      { flag: "--guard-rule", file: "a.mjs" },
+      { flag: "--guard-rule", file: "b.mjs" },
+      { flag: "--exam", file: "items.jsonl" },
+    ]);
+    expect(configFilesIn({ exam: "generator:addition,scorer=numeric" })).toEqual([]);
+  });
+});
+
 /** Configuration-like names (any letter case, at any depth, as a folder on the way), and names that are only data. */
 const CONFIG_PATHS = [
   ".env",
@@ -107,6 +191,8 @@ const CONFIG_PATHS = [
   "evil.pth",
   "pyvenv.cfg",
   ".git/config",
+  "store/HEAD",
+  "deep/bare/head",
   ".gitconfig",
   ".claude/settings.json",
   ".vscode/tasks.json",
@@ -160,5 +246,81 @@ describe("the planner cannot leave configuration in its run directory", () => {
     },
   );
 });
+
+/**
+ * The git layouts a command can leave, each with a config whose core.fsmonitor runs a
+ * command on the next `git status` there: a repository below the run directory (its .git
+ * renamed still is a git directory under the new name), bare repositories at the top and
+ * at any depth, and a `.git` file pointing at a git directory kept elsewhere in the run dir.
+ */
+const GIT_LAYOUTS = (marker: string) => {
+  const hook = (c: string, worktree: string) =>
+    `printf '[core]\\n\\tbare = false\\n\\tworktree = ${worktree}\\n\\tfsmonitor = touch ${marker}; false\\n' >> ${c}`;
+  return [
+    "git init -q sub",
+    hook("sub/.git/config", ".."),
+    "git init -q --bare .",
+    hook("config", "."),
+    "git init -q --bare deep/er/bare.git",
+    hook("deep/er/bare.git/config", ".."),
+    "git init -q --bare gd && mkdir wt && echo 'gitdir: ../gd' > wt/.git",
+    hook("gd/config", "../wt"),
+  ].join(" && ");
+};
+
+/** Runs the host's git status in `dir` as a user would, trusting the folder, never looking above `root`. */
+function gitStatus(dir: string, root: string): void {
+  spawnSync("git", ["-c", "safe.directory=*", "status"], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", GIT_CEILING_DIRECTORIES: path.dirname(root), HOME: root },
+    stdio: "ignore",
+    timeout: 10_000,
+  });
+}
+
+function allDirs(root: string): string[] {
+  return [
+    root,
+    ...fs
+      .readdirSync(root, { recursive: true })
+      .map((n) => path.join(root, String(n)))
+      .filter((p) => fs.lstatSync(p).isDirectory()),
+  ];
+}
+
+describe.skipIf(!sandboxStatus().available || spawnSync("git", ["--version"]).status !== 0)(
+  "a git directory is configuration at any depth and under any name",
+  () => {
+    it("bash: no layout it leaves runs a command on a later git status in any folder of the run directory", async () => {
+      // The control: the same layouts, made outside the sandbox and not neutralised, do run it.
+      const control = tempDir("tl-notconfig-git-control-");
+      const controlMarker = path.join(tempDir("tl-notconfig-marker-"), "ran");
+      const made = spawnSync("bash", ["-c", GIT_LAYOUTS(controlMarker)], { cwd: control, encoding: "utf8" });
+      expect(made.status, made.stderr).toBe(0);
+      for (const d of ["", "sub", "sub/.git", "deep/er/bare.git", "wt", "gd"].map((x) => path.join(control, x))) {
+        fs.rmSync(controlMarker, { force: true });
+        gitStatus(d, control);
+        expect(fs.existsSync(controlMarker), d).toBe(true);
+      }
+
+      const runDir = tempDir("tl-notconfig-git-");
+      const marker = path.join(tempDir("tl-notconfig-marker-"), "ran");
+      const bash = localTools(runDir, () => []).providers.find((p) => p.tools.some((t) => t.name === "bash"))!;
+      const r = await bash.call("bash", { command: GIT_LAYOUTS(marker) });
+      expect(r.content).toMatch(/renamed HEAD to neutralised-HEAD\.txt/);
+      expect(r.content).toMatch(/renamed sub\/\.git to sub\/neutralised-git/);
+      const dirs = allDirs(runDir);
+      expect(dirs.length).toBeGreaterThan(20);
+      for (const d of dirs) gitStatus(d, runDir);
+      expect(fs.existsSync(marker), r.content).toBe(false);
+      expect(
+        fs
+          .readdirSync(runDir, { recursive: true })
+          .map(String)
+          .filter((n) => path.basename(n) === "HEAD"),
+      ).toEqual([]);
+    }, 60_000);
+  },
+);
 
 void REPO;

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -109,6 +110,71 @@ print('wrote all')"`,
       timeout_s: 120,
     });
     expect((e.structured as { stopped: string }).stopped, e.content).toBe("disk");
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }, 240_000);
+
+  it("bash: a call never leaves the run directory more than its disk allowance larger — one big file (kernel: the file size limit), many quick ones, appends, and fallocate --keep-size (the check after the command ends)", async () => {
+    const runDir = tempDir("tl-disk-");
+    const du = () => Number(execFileSync("du", ["-s", "-B1", runDir], { encoding: "utf8" }).split("\t")[0]);
+    const bash = new BashTool({
+      runDir,
+      playbookFile: path.join(REPO, "playbook", "AGENTS.md"),
+      sessionDirs: () => [],
+      harnessOwned: [],
+      diskLimits: { bytes: 16 * MiB, entries: 1000 },
+    });
+    const call = async (command: string) => {
+      const r = await bash.call("bash", { command, timeout_s: 60 });
+      return { ...r, undone: (r.structured as { undone: { removed: number; cut: number } | null }).undone };
+    };
+    // Kept before the attacks, and looked at after each one.
+    const kept = await call("mkdir keep && head -c 1M /dev/urandom > keep/data.bin && : > keep/empty && echo old > keep/notes.txt");
+    expect(kept.isError, kept.content).toBe(false);
+    const keepSum = fs.readFileSync(path.join(runDir, "keep", "data.bin"));
+    const base = du();
+
+    // The kernel: no single file is written past the call's allowance, fallocate included.
+    const big = await call("for i in $(seq 10); do fallocate -l 30M f$i; done; ls -s f1 2>&1");
+    expect(big.content).toMatch(/File size limit exceeded|File too large/);
+    expect(du() - base).toBeLessThanOrEqual(16 * MiB);
+
+    // Many files each under the limit, written faster than any polling: the check after the command undoes them.
+    const quick = await call("for i in $(seq 10); do head -c 8M /dev/zero > q$i; done; mkdir -p deep/er && head -c 3M /dev/zero > deep/er/x; echo wrote");
+    expect(quick.isError).toBe(true);
+    expect(quick.undone?.removed, quick.content).toBeGreaterThanOrEqual(10);
+    expect(quick.content).toMatch(/grew by \d+ MiB .* The call's growth was undone: removed what it created \(.*q\d/);
+    expect(fs.existsSync(path.join(runDir, "q1")) || fs.existsSync(path.join(runDir, "deep"))).toBe(false);
+    expect(du() - base).toBeLessThanOrEqual(16 * MiB);
+
+    // Files that were there before, enlarged: by appends, and by blocks reserved past their end (the size limit does not see those).
+    const grow = await call(
+      "for i in 1 2 3; do head -c 6M /dev/zero >> keep/notes.txt; done; fallocate --keep-size -l 200M keep/empty; ls -s keep/empty; printf X | dd of=keep/data.bin bs=1 seek=10 conv=notrunc 2>/dev/null",
+    );
+    expect(grow.isError).toBe(true);
+    expect(grow.undone?.cut, grow.content).toBe(2);
+    expect(grow.content).toMatch(/cut the files it enlarged back to their sizes before the call \(.*keep\/(notes\.txt|empty)/);
+    expect(fs.readFileSync(path.join(runDir, "keep", "notes.txt"), "utf8")).toBe("old\n");
+    expect(fs.statSync(path.join(runDir, "keep", "empty")).blocks).toBe(0);
+    // A change in place stays: the undo is of growth, not a snapshot restore.
+    const now = fs.readFileSync(path.join(runDir, "keep", "data.bin"));
+    expect(now.length).toBe(keepSum.length);
+    expect(now[10]).toBe("X".charCodeAt(0));
+    expect(du() - base).toBeLessThanOrEqual(16 * MiB);
+
+    // Too many entries at once, each empty: the entry count is checked after the command too.
+    const many = await call("mkdir many && cd many && for i in $(seq 1 1500); do : > e$i; done");
+    expect(many.isError).toBe(true);
+    expect(fs.existsSync(path.join(runDir, "many"))).toBe(false);
+
+    // The control: a call within the allowance keeps everything and is no error.
+    const fits = await call("head -c 12M /dev/zero > fits.bin && echo ok");
+    expect(fits.isError, fits.content).toBe(false);
+    expect(fits.undone).toBeNull();
+    expect(fs.statSync(path.join(runDir, "fits.bin")).size).toBe(12 * MiB);
+    // More names for the same file hold nothing more on disk: hard links are counted once.
+    const links = await call("for i in $(seq 1 20); do ln fits.bin link$i; done; echo linked");
+    expect(links.isError, links.content).toBe(false);
+    expect(fs.existsSync(path.join(runDir, "link20"))).toBe(true);
     fs.rmSync(runDir, { recursive: true, force: true });
   }, 240_000);
 });

@@ -138,4 +138,73 @@ describe("a recorded pid is accepted only while it is the cell's own run", () =>
     expect(lines.join("\n")).not.toMatch(/waiting for it/);
     expect(lines.length).toBeGreaterThan(0);
   }, 30_000);
+
+  /** A process of this user with a cell run's very command line (what a forger after a pid reuse shows); it notes a SIGINT in `dir`. */
+  function forger(runDir: string, dir: string): ChildProcess {
+    const script = `process.on("SIGINT", () => { require("fs").writeFileSync(${JSON.stringify(path.join(dir, "forger-sigint-"))} + process.pid, "x"); process.exit(1); }); setInterval(() => {}, 1000);`;
+    const c = spawn(process.execPath, ["-e", script, CLI_ENTRY, "run", "--run-dir", runDir], { stdio: "ignore" });
+    started.push(c);
+    return c;
+  }
+
+  /** A process's start, in clock ticks since boot: /proc/<pid>/stat field 22 (read here on its own, the test's oracle). */
+  function startOf(pid: number): number {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  }
+
+  /** The start time a cell's run had: a process that lived and ended before the forgers started (its pid may be anyone's now). */
+  async function endedRunStart(): Promise<number> {
+    const gone = spawn(process.execPath, ["-e", "setTimeout(() => {}, 200)"], { stdio: "ignore" });
+    await new Promise((r) => setTimeout(r, 100));
+    const start = startOf(gone.pid!);
+    await new Promise((r) => gone.once("exit", r));
+    // Clock ticks are 10 ms: the forgers start in a later one.
+    await new Promise((r) => setTimeout(r, 50));
+    return start;
+  }
+
+  it("a process that took a cell's pid and forged its command line is not the cell's run: its start time differs; an old record without one is still read", async () => {
+    const { dir } = sweepWithManifest();
+    const store = ManifestStore.open(dir, { sweepId: "t", fingerprint: fingerprint(spec), spec, shard: undefined, cells });
+    const cellDirs = cells.map((c) => path.join(dir, c.id));
+    const recorded = await endedRunStart();
+    const forgers = cellDirs.map((d) => forger(d, dir));
+    await new Promise((r) => setTimeout(r, 300));
+    const f = forgers[0]!;
+    expect(startOf(f.pid!)).toBeGreaterThan(recorded);
+    // Its own start time is what a record made when the sweep launched it would hold; the ended run's is not.
+    expect(isCellProcess(f.pid!, cellDirs[0]!, startOf(f.pid!))).toBe(true);
+    expect(isCellProcess(f.pid!, cellDirs[0]!, recorded)).toBe(false);
+    expect(signalCell(f.pid!, cellDirs[0]!, "SIGINT", recorded)).toBe(false);
+    // A manifest written before start times were recorded: read as before, by the command line alone.
+    expect(isCellProcess(f.pid!, cellDirs[0]!)).toBe(true);
+
+    // A rerun's Ctrl-C with each cell recorded as running under a forger's pid and the ended run's start time.
+    for (const [i, c] of cells.entries()) store.update(c.id, { state: "running", pid: forgers[i]!.pid!, pidStart: recorded, host: os.hostname(), attempts: 2 });
+    expect(readManifest(store.file).cells.map((c) => c.pidStart)).toEqual(cells.map(() => recorded));
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const done = runCells({
+      sweepDir: dir,
+      store,
+      spec,
+      cells,
+      concurrency: 2,
+      cwd: dir,
+      env: {},
+      out: (l) => lines.push(l),
+      stop: stop.signal,
+      hardStop: new AbortController().signal,
+    });
+    setTimeout(() => stop.abort(), 500);
+    await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
+    stop.abort();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith("forger-sigint-"))).toEqual([]);
+    for (const v of forgers) expect(alive(v.pid!), `${v.exitCode} ${v.signalCode}`).toBe(true);
+    expect(lines.join("\n")).not.toMatch(/waiting for it/);
+    // Not taken for the cells' runs: they are not running.
+    expect(readManifest(store.file).cells.map((c) => c.state)).not.toContain("running");
+  }, 30_000);
 });

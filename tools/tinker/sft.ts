@@ -1,5 +1,5 @@
 import type { SftRecord } from "./data-input.ts";
-import { hashString } from "../../lib/random.ts";
+import { splitExamples } from "../contracts/sft-split.ts";
 import { learningRateAt, scheduleForCall } from "./schedule.ts";
 import type { Scheduler } from "./schedule.ts";
 import type { EpochRecord, TrainingSession } from "./session.ts";
@@ -28,20 +28,6 @@ export type SftOutcome = {
   seconds: number;
   warnings: string[];
 };
-
-/**
- * Deterministic train/validation split: examples are ordered by a hash of their
- * content, and the first share goes to validation. The same examples always split
- * the same way, whatever order they come in.
- */
-export function splitExamples(examples: SftRecord[], share: number): { train: SftRecord[]; val: SftRecord[] } {
-  if (share <= 0 || examples.length < 2) return { train: examples, val: [] };
-  const keyed = examples.map((e) => ({ e, h: hashString(`${e.prompt}\n${e.response}`) }));
-  keyed.sort((a, b) => a.h - b.h);
-  const nVal = Math.max(1, Math.floor(examples.length * share));
-  const valSet = new Set(keyed.slice(0, nVal).map((k) => k.e));
-  return { train: examples.filter((e) => !valSet.has(e)), val: examples.filter((e) => valSet.has(e)) };
-}
 
 export async function runSft(session: TrainingSession, a: SftArgs, onProgress: (msg: string) => void): Promise<SftOutcome> {
   const backend = session.backend!;

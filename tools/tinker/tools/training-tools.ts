@@ -8,6 +8,7 @@ import { runSft, sftGuidance } from "../sft.ts";
 import { failIn, asToolHandler, ok, records, rewardSource, sessionProblem } from "../tool-context.ts";
 import type { ToolContext } from "../tool-context.ts";
 import { grpoStepResult, sftStepResult } from "../../contracts/tinker-results.ts";
+import { windowOf } from "../../contracts/sft-split.ts";
 import { stopStrings } from "./sampling-tools.ts";
 import type { GrpoStepResult } from "../../contracts/tinker-results.ts";
 
@@ -15,15 +16,6 @@ const windowArgs = {
   start: z.number().int().min(0).optional(),
   limit: z.number().int().min(1).max(100_000).optional(),
 };
-
-function windowOf<T>(items: T[], start: number | undefined, limit: number | undefined): T[] {
-  if (start === undefined && limit === undefined) return items;
-  const n = items.length;
-  if (n === 0) return items;
-  const from = (start ?? 0) % n;
-  const count = Math.min(limit ?? n, n);
-  return Array.from({ length: count }, (_, i) => items[(from + i) % n]!);
-}
 
 const scheduleArgs = {
   warmup_ratio: z.number().min(0).max(1).default(0.1),
