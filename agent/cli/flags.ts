@@ -1,4 +1,7 @@
+import fs from "node:fs";
+import path from "node:path";
 import { Option } from "commander";
+import { SUITES_DIR } from "../../lib/package-paths.ts";
 import { flagOf, WRONG_MODEL_POLICIES } from "../config/flag-rules.ts";
 import type { RuledFlag } from "../config/flag-rules.ts";
 import { RUN_DEFAULTS } from "../config/run-config.ts";
@@ -26,6 +29,9 @@ type FlagDecl = {
 
 /** The items file of an `--exam jsonl:<file>,…` spec; the other sources name no local file. */
 const examItemsFile = (spec: string): string | undefined => /^jsonl:([^,]+)/.exec(spec.trim())?.[1]?.trim();
+
+/** A `--suite` that names a file (a shipped suite's bare name names none). */
+const suiteFile = (v: string): string | undefined => (/^[A-Za-z0-9_-]+$/.test(v) && fs.existsSync(path.join(SUITES_DIR, `${v}.yaml`)) ? undefined : v);
 
 const FLAGS = {
   // What the run trains, and on what.
@@ -89,7 +95,7 @@ const FLAGS = {
   dryRun: {},
   status: { arg: "<dir>" },
   collect: { arg: "<dirs...>" },
-  suite: { arg: "<name|file>" },
+  suite: { arg: "<name|file>", configFile: suiteFile },
   judge: { arg: "<provider:model>" },
   judgePolicy: { arg: "<policy>", choices: ["record", "zero"] },
   // Every flag with a value rule is declared here (the type says so).
