@@ -213,6 +213,20 @@ export function refuseFromRunDir(file: string, flag: string): void {
     );
 }
 
+/**
+ * Environment variables naming a file or program the harness reads as configuration or runs:
+ * like the flags, never one inside a run directory (a bare program name is a PATH lookup).
+ */
+const ENV_CONFIG_FILES = ["TINKERLOOP_PRICES", "TINKERLOOP_PYTHON", "TINKERLOOP_MODELS_DIR"] as const;
+
+function refuseEnvFromRunDir(env: Env, cwd: string): void {
+  for (const name of ENV_CONFIG_FILES) {
+    const v = env[name];
+    if (!v || (name === "TINKERLOOP_PYTHON" && !v.includes("/"))) continue;
+    refuseFromRunDir(path.resolve(cwd, v), name);
+  }
+}
+
 export function newRunId(now: Date = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
   return `${stamp}-${Math.random().toString(16).slice(2, 6)}`;
@@ -220,6 +234,7 @@ export function newRunId(now: Date = new Date()): string {
 
 export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunConfig {
   const f = parseFlags(runFlagsShape, flags, "See tinkerloop run --help.");
+  refuseEnvFromRunDir(env, cwd);
   if ([f.prompt, f.promptFile, f.recipe].filter((x) => x !== undefined).length > 1) {
     throw new UserError("Pass only one of --prompt, --prompt-file and --recipe.");
   }

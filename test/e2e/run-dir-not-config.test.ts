@@ -15,7 +15,7 @@ import { registerSweep } from "../../agent/cli/commands/sweep.ts";
 import { registerWatch } from "../../agent/cli/commands/watch.ts";
 import { CONFIG_FILE_FLAGS, configFilesIn } from "../../agent/cli/flags.ts";
 import { flagOf } from "../../agent/config/flag-rules.ts";
-import { loadEnv, mcpConfigFor, refuseFromRunDir } from "../../agent/config/run-config.ts";
+import { loadEnv, mcpConfigFor, refuseFromRunDir, resolveRunConfig } from "../../agent/config/run-config.ts";
 import { UserError } from "../../agent/core/errors.ts";
 import { localTools } from "../../agent/workspace/workspace-tools.ts";
 import { isConfigLike } from "../../lib/config-names.ts";
@@ -172,6 +172,21 @@ describe("no flag of any command takes a configuration file from inside a run di
       { flag: "--exam", file: "items.jsonl" },
     ]);
     expect(configFilesIn({ exam: "generator:addition,scorer=numeric" })).toEqual([]);
+  });
+
+  it("environment variables naming a prices file, a Python program or a models folder inside a run directory are refused as the flags are", () => {
+    const { runDir } = plantedRun("/nonexistent/marker");
+    const inside = path.join(runDir, "notes", "thing");
+    fs.mkdirSync(inside, { recursive: true });
+    const outside = tempDir("tl-notconfig-env-");
+    for (const name of ["TINKERLOOP_PRICES", "TINKERLOOP_PYTHON", "TINKERLOOP_MODELS_DIR"]) {
+      expect(() => resolveRunConfig({ recipe: "addition" }, outside, { [name]: inside }), name).toThrow(
+        new RegExp(`^${name} .* lies inside the run directory`),
+      );
+    }
+    // A bare program name is a PATH lookup, not a file here; a file outside passes.
+    expect(() => resolveRunConfig({ recipe: "addition" }, outside, { TINKERLOOP_PYTHON: "python3" })).not.toThrow();
+    expect(() => resolveRunConfig({ recipe: "addition" }, outside, { TINKERLOOP_MODELS_DIR: path.join(REPO, "models") })).not.toThrow();
   });
 });
 
