@@ -37,7 +37,7 @@ export const CELL_RUN_OPTIONS = [
 ] as const;
 export type CellRunOption = (typeof CELL_RUN_OPTIONS)[number];
 /** Options naming files: resolved against the sweep file's folder (or the working directory). */
-const PATH_OPTIONS: ReadonlySet<CellRunOption> = new Set(["mcpConfig", "template", "prices"]);
+export const PATH_OPTIONS: ReadonlySet<CellRunOption> = new Set(["mcpConfig", "template", "prices"]);
 /**
  * Options `tinkerloop resume` takes again: a transcript never sets what a run may spend or
  * how deeply its planner thinks, so an interrupted cell is resumed with them named again.

@@ -4,7 +4,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Env } from "../config/run-config.ts";
-import { resolveRunConfig } from "../config/run-config.ts";
+import { refuseFromRunDir, resolveRunConfig } from "../config/run-config.ts";
+import { flagOf } from "../config/flag-rules.ts";
 import type { RunFlags } from "../config/run-config.ts";
 import { UserError } from "../core/errors.ts";
 import { EXIT } from "../core/run-end.ts";
@@ -30,6 +31,7 @@ import {
   CELL_RUN_OPTIONS,
   cellRun,
   expandCells,
+  PATH_OPTIONS,
   fingerprint,
   loadSweepFile,
   parseShard,
@@ -353,6 +355,10 @@ function checkCells(spec: SweepSpec, cells: Cell[], io: Pick<SweepIO, "cwd" | "e
   for (const c of cells) {
     const key = JSON.stringify([c.planner.spec, c.prompt.value, c.prompt.task?.run, c.model]);
     if (models.has(key)) continue;
+    // Files a cell reads as configuration: refused here, before anything starts, as each cell's own run would.
+    if (c.prompt.kind === "file") refuseFromRunDir(c.prompt.value, "a prompt file");
+    const run = cellRun(c, spec);
+    for (const k of PATH_OPTIONS) if (run[k] !== undefined) refuseFromRunDir(run[k]!, flagOf(k));
     const flags: RunFlags = {
       planner: c.planner.spec,
       ...(c.prompt.kind === "recipe" ? { recipe: c.prompt.value } : { promptFile: c.prompt.value }),
@@ -416,6 +422,7 @@ function planOf(req: SweepRequest, cwd: string): { spec: SweepSpec; concurrency?
   if (req.file && matrixFlags.length)
     throw new UserError(`Give the matrix either in the sweep file or as flags, not both (found ${matrixFlags.map(asFlag).join(", ")}).`);
   if (req.file) {
+    refuseFromRunDir(path.resolve(cwd, req.file), "the sweep file");
     const f = loadSweepFile(path.resolve(cwd, req.file));
     return { spec: f.spec, ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}) };
   }

@@ -174,6 +174,33 @@ describe("no flag of any command takes a configuration file from inside a run di
     expect(configFilesIn({ exam: "generator:addition,scorer=numeric" })).toEqual([]);
   });
 
+  it("a sweep file or suite file inside a run directory, or one naming a prompt file or prices inside one, is refused before any cell starts", async () => {
+    const { runDir } = plantedRun("/nonexistent/marker");
+    const outside = tempDir("tl-notconfig-sweep-");
+    const prompt = path.join(runDir, "notes", "objective.md");
+    fs.writeFileSync(prompt, "---\nmodel: local/tiny-arith\n---\nDo it.");
+    const prices = path.join(runDir, "notes", "prices.json");
+    fs.writeFileSync(prices, "{}");
+    const files = {
+      sweepInside: [path.join(runDir, "notes", "sweep.yaml"), "planners: [scripted]\nrecipes: [addition]\n"],
+      promptInside: [path.join(outside, "a.yaml"), `planners: [scripted]\npromptFiles: [${JSON.stringify(prompt)}]\n`],
+      pricesInside: [path.join(outside, "b.yaml"), `planners: [scripted]\nrecipes: [addition]\nrun: { prices: ${JSON.stringify(prices)} }\n`],
+      suitePrompt: [
+        path.join(outside, "suite.yaml"),
+        `name: s\nplanners: [scripted]\ntasks:\n  - { name: a, promptFile: ${JSON.stringify(prompt)}, budget: { turns: 5, minutes: 1 }, reference: { score: 1, source: "the ceiling of it" } }\n`,
+      ],
+    } as const;
+    for (const [what, [file, text]] of Object.entries(files)) {
+      fs.writeFileSync(file, text);
+      const r = await runCli(what === "suitePrompt" ? ["sweep", "--suite", file, "--dry-run"] : ["sweep", file, "--dry-run"], {
+        cwd: outside,
+        timeoutMs: 60_000,
+      });
+      expect(r.code, `${what}: ${r.stdout}${r.stderr}`).toBe(2);
+      expect(r.stderr, what).toMatch(/lies inside the run directory/);
+    }
+  }, 120_000);
+
   it("environment variables naming a prices file, a Python program or a models folder inside a run directory are refused as the flags are", () => {
     const { runDir } = plantedRun("/nonexistent/marker");
     const inside = path.join(runDir, "notes", "thing");
