@@ -20,7 +20,7 @@ import { parseJudgeSpec } from "../judge/spec.ts";
 import type { JudgeSpec } from "../judge/spec.ts";
 import { readVerdict, writeVerdict } from "../judge/verdict.ts";
 import { PACKAGE_VERSION } from "../../lib/package-version.ts";
-import { loadSuite, suiteFileOf, suiteSweepSpec } from "./suite/suite-file.ts";
+import { loadSuite, SUITE_REFUSED, suiteFileOf, suiteSweepSpec } from "./suite/suite-file.ts";
 import type { Suite } from "./suite/suite-file.ts";
 import { JUDGE_POLICIES, scoreSuite } from "./suite/suite-score.ts";
 import type { JudgeNote, JudgePolicy, SuiteBoard } from "./suite/suite-score.ts";
@@ -399,6 +399,12 @@ function planOf(req: SweepRequest, cwd: string): { spec: SweepSpec; concurrency?
   if (req.suite !== undefined) {
     if (req.file) throw new UserError("Give a suite (--suite) or a sweep file, not both.");
     // A suite fixes its tasks, models, seeds, budgets and exams; flags choose planners and shared options only.
+    const refused = SUITE_REFUSED.filter(given);
+    if (refused.length)
+      throw new UserError(
+        `A suite runs with every guard rule on: ${refused.map(asFlag).join(", ")} is not taken with --suite.`,
+        "To study a rule switched off, use a plain sweep.",
+      );
     const fixed = (["recipe", "promptFile", "model", "seeds", "maxTurns", "maxMinutes", "maxCost", "maxTrainCalls", "exam"] as const).filter(given);
     if (fixed.length)
       throw new UserError(

@@ -92,6 +92,12 @@ export type Suite = {
 
 /** Run options a suite's tasks set themselves; the shared `run:` may not (one place per setting). */
 const TASK_OWNED: readonly CellRunOption[] = ["maxTurns", "maxMinutes", "maxCost", "maxTrainCalls", "exam"];
+/**
+ * Run options no suite may set, in its file or on the command line: they change what a score
+ * means (the guard's rules are what make a cell's grade trustworthy) and the suite hash does not
+ * cover a flag, so results made with them would merge and rank with results made without.
+ */
+export const SUITE_REFUSED: readonly CellRunOption[] = ["guardOff"];
 
 /** `--suite NAME` (a shipped suite) or `--suite FILE`. */
 export function suiteFileOf(arg: string, cwd: string): string {
@@ -146,12 +152,18 @@ export function loadSuite(file: string): Suite {
   const base = path.dirname(file);
   const run: Partial<Record<CellRunOption, string>> = {};
   for (const [k, v] of Object.entries(f.run ?? {})) {
+    if (SUITE_REFUSED.includes(k as CellRunOption))
+      throw new UserError(`${file}: run.${k}: a suite runs with every guard rule on.`, "Remove it; to study a rule switched off, use a plain sweep.");
     if (TASK_OWNED.includes(k as CellRunOption))
       throw new UserError(`${file}: run.${k}: each task sets it (budget: turns, minutes, usd, trainCalls; exam:).`, "Move it into the tasks.");
     run[k as CellRunOption] = String(v);
   }
   const dupTask = f.tasks.map((t) => t.name).find((n, i, all) => all.indexOf(n) !== i);
   if (dupTask) throw new UserError(`${file}: the task '${dupTask}' is named twice.`, "Name each task once.");
+  for (const t of f.tasks) {
+    const dupModel = t.models?.find((m, i, all) => all.indexOf(m) !== i);
+    if (dupModel) throw new UserError(`${file}: tasks.${t.name}.models: '${dupModel}' is named twice.`, "Name each model once (two cells would share one id).");
+  }
   const named: string[] = [];
   const prompts: PromptEntry[] = f.tasks.map((t) => {
     const value = t.recipe ?? path.resolve(base, t.promptFile!);
