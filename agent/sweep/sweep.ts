@@ -171,8 +171,11 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
   const byId = new Map<string, ScoredCell & { runDir: string }>();
   let sweepId: string | undefined;
   let suite: { record: SuiteRecord | undefined; dir: string } | undefined;
+  // Every cell the merged sweeps were made of: a shard left out is cells not run, not cells that never were.
+  const expected: Cell[] = [];
   for (const d of dirs) {
-    const { sweepDir, cells, id, suite: record } = cellsOf(path.resolve(io.cwd, d));
+    const { sweepDir, cells, id, suite: record, specs } = cellsOf(path.resolve(io.cwd, d));
+    if (record) for (const spec of specs) expected.push(...expandCells(spec));
     sweepId ??= id;
     suite ??= { record, dir: sweepDir };
     if (suite.record?.hash !== record?.hash) throw differentSuites(suite.dir, suite.record, sweepDir, record);
@@ -183,6 +186,17 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
       if (!prior || (!done(prior) && done(s))) byId.set(s.id, s);
     }
   }
+  for (const c of expected)
+    if (!byId.has(c.id))
+      byId.set(c.id, {
+        id: c.id,
+        planner: c.planner.label,
+        prompt: c.prompt.label,
+        model: c.model,
+        seed: c.seed,
+        state: "pending",
+        runDir: path.join(dirs[0]!, c.id),
+      });
   const cells = [...byId.values()];
   io.out(
     `collected ${cells.length} cell(s) from ${dirs.length} director${dirs.length === 1 ? "y" : "ies"}: ${cells.filter((c) => c.state === "finished" || c.state === "stopped").length} ended on their own`,
@@ -209,11 +223,19 @@ function differentSuites(a: string, ra: SuiteRecord | undefined, b: string, rb: 
 }
 
 /** The cells recorded in a sweep directory's manifests, each with its state as its run directory shows it. */
-function cellsOf(sweepDir: string): { sweepDir: string; id: string; suite: SuiteRecord | undefined; cells: Array<{ rec: CellRecord; note?: string }> } {
+function cellsOf(sweepDir: string): {
+  sweepDir: string;
+  id: string;
+  suite: SuiteRecord | undefined;
+  /** The matrix each manifest was made from (a shard's manifest lists only its own cells). */
+  specs: SweepSpec[];
+  cells: Array<{ rec: CellRecord; note?: string }>;
+} {
   const files = manifestFiles(sweepDir);
   if (!files.length)
     throw new UserError(`${sweepDir} holds no sweep (no ${SWEEP_FILES.manifest}).`, "Point at a directory tinkerloop sweep wrote (sweeps/<id>).");
   const seen = new Map<string, CellRecord>();
+  const specs: SweepSpec[] = [];
   let id = "";
   let suite: { record: SuiteRecord | undefined; file: string } | undefined;
   for (const f of files) {
@@ -222,11 +244,13 @@ function cellsOf(sweepDir: string): { sweepDir: string; id: string; suite: Suite
     suite ??= { record: m.suite, file: f };
     if (suite.record?.hash !== m.suite?.hash) throw differentSuites(suite.file, suite.record, f, m.suite);
     for (const c of m.cells) if (!seen.has(c.id)) seen.set(c.id, c);
+    specs.push(m.spec as SweepSpec);
   }
   return {
     sweepDir,
     id,
     suite: suite?.record,
+    specs,
     cells: [...seen.values()].map((rec) => ({ rec, note: observeCell(path.join(sweepDir, rec.runDir), rec).note ?? rec.note })),
   };
 }

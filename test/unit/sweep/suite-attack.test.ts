@@ -6,7 +6,7 @@ import { UserError } from "../../../agent/core/errors.ts";
 import { ManifestStore } from "../../../agent/sweep/manifest.ts";
 import type { SuiteRecord } from "../../../agent/sweep/manifest.ts";
 import { expandCells, fingerprint } from "../../../agent/sweep/spec.ts";
-import { runSweep } from "../../../agent/sweep/sweep.ts";
+import { collectSweeps, runSweep } from "../../../agent/sweep/sweep.ts";
 import { loadSuite, suiteSweepSpec } from "../../../agent/sweep/suite/suite-file.ts";
 import { tempDir } from "../../helpers.ts";
 
@@ -75,5 +75,49 @@ describe("suite attacks", () => {
     const second = open();
     expect(second.fp).toBe(first.fp);
     expect(second.store).toThrow(/suite hash differ/);
+  });
+});
+
+/** A cell's run directory as a finished graded run leaves it: an end event and a summary with its exam. */
+function finishedCell(runDir: string, baseline: number, final: number, reason = "finished"): void {
+  fs.mkdirSync(runDir, { recursive: true });
+  fs.writeFileSync(
+    path.join(runDir, "transcript.jsonl"),
+    `${JSON.stringify({ seq: 0, t: new Date().toISOString(), type: "end", reason, turns: 3, elapsedMs: 60_000 })}\n`,
+  );
+  const summary = {
+    reason,
+    turns: 3,
+    guardInterventions: 0,
+    holdout: null,
+    usage: { inputTokens: 0, outputTokens: 0 },
+    elapsedMs: 60_000,
+    exam: { specHash: "h", baseline, final, lift: final - baseline, refusals: 0 },
+  };
+  fs.writeFileSync(path.join(runDir, "summary.json"), JSON.stringify(summary));
+}
+
+describe("collect attacks", () => {
+  it("--collect of some shards only: the cells of the shards left out count as not run (the score is partial), not as cells that never were", () => {
+    const dir = tempDir("tl-suite-atk-");
+    const suite = loadSuite(writeSuite(dir, { name: "s", tasks: [{ ...TASK, seeds: [1, 2] }] }));
+    const spec = suiteSweepSpec(suite, [{ spec: "scripted", label: "scripted" }], undefined);
+    const cells = expandCells(spec);
+    const record: SuiteRecord = { name: suite.name, hash: suite.hash, file: suite.file, tasks: suite.tasks };
+    // Shard 0 (seed 1) went well and is kept; shard 1 (seed 2, a loss) ran elsewhere and is left out.
+    const kept = path.join(dir, "shard0");
+    fs.mkdirSync(kept);
+    ManifestStore.open(kept, { sweepId: "s-x", fingerprint: fingerprint(spec), spec, shard: { index: 0, count: 2 }, cells: [cells[0]!], suite: record });
+    finishedCell(path.join(kept, cells[0]!.id), 0.2, 1);
+    const o = io(dir);
+    collectSweeps([kept], undefined, o.io);
+    const board = JSON.parse(fs.readFileSync(path.join(kept, "leaderboard.json"), "utf8")) as {
+      suite: { planners: Array<{ score: number; partial: boolean; tasks: Record<string, { notDone: number }> }> };
+    };
+    const p = board.suite.planners[0]!;
+    expect(p.score).toBe(1);
+    expect(p.tasks.a!.notDone).toBe(1);
+    expect(p.partial).toBe(true);
+    expect(o.lines.join("\n")).toMatch(/1\.00 \(partial\)/);
   });
 });
