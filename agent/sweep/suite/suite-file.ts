@@ -80,7 +80,7 @@ export type Suite = {
   description?: string;
   /** The suite file, absolute. */
   file: string;
-  /** sha256 (16 hex) of the suite file's bytes and of every recipe or prompt file its tasks name. */
+  /** sha256 (16 hex) of the suite file's bytes and of every recipe, prompt file or jsonl exam file its tasks name. */
   hash: string;
   tasks: SuiteTask[];
   planners: Array<string | { spec: string; label?: string | undefined }>;
@@ -168,6 +168,9 @@ export function loadSuite(file: string): Suite {
   const prompts: PromptEntry[] = f.tasks.map((t) => {
     const value = t.recipe ?? path.resolve(base, t.promptFile!);
     named.push(t.recipe ? path.join(RECIPES_DIR, `${t.recipe}.md`) : value);
+    // A jsonl exam's items are the task's grade: editing them is another suite.
+    const examFile = t.exam ? /^jsonl:([^,]+)/.exec(examAgainst(t.exam, base))?.[1] : undefined;
+    if (examFile) named.push(examFile);
     const taskRun: Partial<Record<CellRunOption, string>> = {
       maxTurns: String(t.budget.turns),
       maxMinutes: String(t.budget.minutes),
@@ -210,7 +213,7 @@ function examAgainst(exam: string, base: string): string {
 
 const seedList = (s: number | number[]) => (typeof s === "number" ? Array.from({ length: s }, (_, i) => i + 1) : [...new Set(s)]);
 
-/** The suite file's bytes and those of every recipe or prompt file it names (a missing one hashes as absent: the run reports it). */
+/** The suite file's bytes and those of every recipe, prompt or jsonl exam file it names (a missing one hashes as absent: the run reports it). */
 function suiteHash(file: string, named: string[]): string {
   const h = crypto.createHash("sha256").update(fs.readFileSync(file));
   for (const f of named) {

@@ -121,3 +121,14 @@ describe("collect attacks", () => {
     expect(o.lines.join("\n")).toMatch(/1\.00 \(partial\)/);
   });
 });
+
+describe("suite hash", () => {
+  it("covers a task's jsonl exam file: editing the items is another suite", () => {
+    const dir = tempDir("tl-suite-atk-");
+    fs.writeFileSync(path.join(dir, "items.jsonl"), `${JSON.stringify({ prompt: "1+1=", ground_truth: "2" })}\n`);
+    const file = writeSuite(dir, { name: "s", tasks: [{ ...TASK, exam: "jsonl:items.jsonl,scorer=exact,items=1" }] });
+    const first = loadSuite(file).hash;
+    fs.writeFileSync(path.join(dir, "items.jsonl"), `${JSON.stringify({ prompt: "1+1=", ground_truth: "3" })}\n`);
+    expect(loadSuite(file).hash).not.toBe(first);
+  });
+});
