@@ -3,7 +3,9 @@ import path from "node:path";
 import YAML from "yaml";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../../../agent/core/errors.ts";
+import { summaryShape } from "../../../agent/sweep/cell-status.ts";
 import { ManifestStore } from "../../../agent/sweep/manifest.ts";
+import { scoreSuite } from "../../../agent/sweep/suite/suite-score.ts";
 import type { SuiteRecord } from "../../../agent/sweep/manifest.ts";
 import { expandCells, fingerprint } from "../../../agent/sweep/spec.ts";
 import { collectSweeps, runSweep } from "../../../agent/sweep/sweep.ts";
@@ -130,5 +132,36 @@ describe("suite hash", () => {
     const first = loadSuite(file).hash;
     fs.writeFileSync(path.join(dir, "items.jsonl"), `${JSON.stringify({ prompt: "1+1=", ground_truth: "3" })}\n`);
     expect(loadSuite(file).hash).not.toBe(first);
+  });
+});
+
+describe("scoring attacks (open: a policy for the lead)", () => {
+  const task = { name: "a", weight: 1, reference: { score: 1, source: "the ceiling: every item right" }, budget: { turns: 10, minutes: 1 }, seeds: [1] };
+  const suite = { name: "s", hash: "0123456789abcdef", tasks: [task] };
+  const sum = (reason: string) =>
+    summaryShape.parse({
+      reason,
+      turns: 3,
+      guardInterventions: 0,
+      holdout: null,
+      usage: { inputTokens: 0, outputTokens: 0 },
+      elapsedMs: 60_000,
+      exam: { specHash: "h", baseline: 0.5, final: 0.3, lift: -0.2, refusals: 0 },
+    });
+  const cellIn = (planner: string, state: "stopped" | "failed", reason: string) => ({
+    id: planner,
+    planner,
+    task: "a",
+    model: "m",
+    seed: 1,
+    state,
+    summary: sum(reason),
+  });
+
+  it.fails("OPEN: a planner that crashes a losing cell (planner_error) must not outrank one that finishes it honestly with the same measured final", () => {
+    // Both runs ended with the same graded final below baseline; one of them then made its planner fail.
+    const board = scoreSuite(suite, [cellIn("honest", "stopped", "max_turns"), cellIn("crasher", "failed", "planner_error")]);
+    const score = (p: string) => board.planners.find((x) => x.planner === p)!.score!;
+    expect(score("crasher")).toBeLessThanOrEqual(score("honest"));
   });
 });
