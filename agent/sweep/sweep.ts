@@ -173,6 +173,7 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
   let suite: { record: SuiteRecord | undefined; dir: string } | undefined;
   // Every cell the merged sweeps were made of: a shard left out is cells not run, not cells that never were.
   const expected: Cell[] = [];
+  const specOfLabel = new Map<string, string>();
   for (const d of dirs) {
     const { sweepDir, cells, id, suite: record, specs } = cellsOf(path.resolve(io.cwd, d));
     if (record) for (const spec of specs) expected.push(...expandCells(spec));
@@ -180,6 +181,14 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
     suite ??= { record, dir: sweepDir };
     if (suite.record?.hash !== record?.hash) throw differentSuites(suite.dir, suite.record, sweepDir, record);
     for (const c of cells) {
+      // Rows are a planner's label: two planners under one label would be averaged into one row.
+      const spec = specOfLabel.get(c.rec.planner.label) ?? c.rec.planner.spec;
+      if (spec !== c.rec.planner.spec)
+        throw new UserError(
+          `Not merged: the planner label '${c.rec.planner.label}' names ${spec} in one directory and ${c.rec.planner.spec} in ${sweepDir}.`,
+          "Give one of them another label (in the sweep or suite file: { spec: ..., label: ... }) and run it again.",
+        );
+      specOfLabel.set(c.rec.planner.label, spec);
       const s = { ...scoredCell(sweepDir, c.rec), runDir: path.join(sweepDir, c.rec.runDir) };
       const prior = byId.get(s.id);
       const done = (x: ScoredCell) => x.state === "finished" || x.state === "stopped";

@@ -165,3 +165,24 @@ describe("scoring attacks (open: a policy for the lead)", () => {
     expect(score("crasher")).toBeLessThanOrEqual(score("honest"));
   });
 });
+
+describe("collect: planner labels", () => {
+  it("refuses two directories whose planners share a label but not a spec (their cells would be averaged into one row)", () => {
+    const dir = tempDir("tl-suite-atk-");
+    const suite = loadSuite(writeSuite(dir, { name: "s", tasks: [TASK] }));
+    const record: SuiteRecord = { name: suite.name, hash: suite.hash, file: suite.file, tasks: suite.tasks };
+    const dirs = [
+      ["mine", "anthropic:claude-sonnet-5-5"],
+      ["theirs", "scripted"],
+    ].map(([name, plannerSpec]) => {
+      const spec = suiteSweepSpec(suite, [{ spec: plannerSpec!, label: "scripted" }], undefined);
+      const d = path.join(dir, name!);
+      fs.mkdirSync(d);
+      ManifestStore.open(d, { sweepId: "s-x", fingerprint: fingerprint(spec), spec, shard: undefined, cells: expandCells(spec), suite: record });
+      return d;
+    });
+    expect(() => collectSweeps(dirs, undefined, io(dir).io)).toThrow(
+      /the planner label 'scripted' names anthropic:claude-sonnet-5-5 in one directory and scripted in/,
+    );
+  });
+});
