@@ -186,3 +186,15 @@ describe("collect: planner labels", () => {
     );
   });
 });
+
+describe("cell ids", () => {
+  it("two planner labels that differ only in punctuation are refused (their cells would share one id and one run directory)", () => {
+    const dir = tempDir("tl-suite-atk-");
+    const suite = loadSuite(writeSuite(dir, { name: "s", tasks: [TASK] }));
+    const planners = [
+      { spec: "scripted", label: "a b" },
+      { spec: "scripted", label: "a_b" },
+    ];
+    expect(() => suiteSweepSpec(suite, planners, undefined)).toThrow(/has two cells with the id a-b_a_s1-/);
+  });
+});
