@@ -174,9 +174,12 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
   // Every cell the merged sweeps were made of: a shard left out is cells not run, not cells that never were.
   const expected: Cell[] = [];
   const specOfLabel = new Map<string, string>();
+  /** The prices file the cells were run with (madeFrom names it, as the run's own leaderboard does). */
+  let prices: string | undefined;
   for (const d of dirs) {
     const { sweepDir, cells, id, suite: record, specs } = cellsOf(path.resolve(io.cwd, d));
     if (record) for (const spec of specs) expected.push(...expandCells(spec));
+    prices ??= specs.find((x) => x.run.prices !== undefined)?.run.prices;
     sweepId ??= id;
     suite ??= { record, dir: sweepDir };
     if (suite.record?.hash !== record?.hash) throw differentSuites(suite.dir, suite.record, sweepDir, record);
@@ -218,7 +221,7 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
   for (const line of record ? formatSuite(boardOf(record, cells, verdictDirs, policy)) : formatLeaderboard(leaderboard(cells))) io.out(line);
   const out = path.resolve(io.cwd, outDir ?? dirs[0]!);
   fs.mkdirSync(out, { recursive: true });
-  writeOutputs(out, sweepId ?? "collected", cells, io.out, record ? { record, policy, verdictDirs } : undefined);
+  writeOutputs(out, sweepId ?? "collected", cells, io.out, record ? { record, policy, prices, verdictDirs } : undefined);
   return 0;
 }
 

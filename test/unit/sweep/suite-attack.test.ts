@@ -198,3 +198,19 @@ describe("cell ids", () => {
     expect(() => suiteSweepSpec(suite, planners, undefined)).toThrow(/has two cells with the id a-b_a_s1-/);
   });
 });
+
+describe("collect: madeFrom", () => {
+  it("names the prices file the shards ran with (not the built-in table)", () => {
+    const dir = tempDir("tl-suite-atk-");
+    fs.writeFileSync(path.join(dir, "prices.json"), "{}");
+    const suite = loadSuite(writeSuite(dir, { name: "s", run: { prices: "prices.json" }, tasks: [TASK] }));
+    const spec = suiteSweepSpec(suite, [{ spec: "scripted", label: "scripted" }], undefined);
+    const record: SuiteRecord = { name: suite.name, hash: suite.hash, file: suite.file, tasks: suite.tasks };
+    const d = path.join(dir, "shard0");
+    fs.mkdirSync(d);
+    ManifestStore.open(d, { sweepId: "s-x", fingerprint: fingerprint(spec), spec, shard: undefined, cells: expandCells(spec), suite: record });
+    collectSweeps([d], undefined, io(dir).io);
+    const board = JSON.parse(fs.readFileSync(path.join(d, "leaderboard.json"), "utf8")) as { madeFrom: { prices: string } };
+    expect(board.madeFrom.prices).toMatch(/prices\.json sha256:[0-9a-f]{16}$/);
+  });
+});
