@@ -31,7 +31,8 @@ export type TaskBudget = z.infer<typeof budgetShape>;
 
 /** The score a task's gain is measured against: the reference row of the leaderboard (gain 1). */
 const referenceShape = z.strictObject({
-  score: z.number().min(0).max(1),
+  /** Above 0: a reference of 0 is reached by every baseline, and no cell could be normalised. */
+  score: z.number().gt(0, "above 0 (every baseline reaches 0)").max(1),
   /** Where the number comes from, in words a reader can check (shown beside it). */
   source: z.string().min(10, "reference.source: say where the number comes from"),
 });

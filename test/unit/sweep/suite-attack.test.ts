@@ -214,3 +214,12 @@ describe("collect: madeFrom", () => {
     expect(board.madeFrom.prices).toMatch(/prices\.json sha256:[0-9a-f]{16}$/);
   });
 });
+
+describe("suite file values", () => {
+  it("refuses a reference of 0 (every cell would be unnormalisable and drop out of the score)", () => {
+    const dir = tempDir("tl-suite-atk-");
+    expect(() => loadSuite(writeSuite(dir, { name: "s", tasks: [{ ...TASK, reference: { score: 0, source: "the floor: nothing right" } }] }))).toThrow(
+      /reference\.score: above 0 \(every baseline reaches 0\)/,
+    );
+  });
+});
