@@ -13,7 +13,15 @@ export type JudgedRow = { row: number; prompt: string; answer: string; at: strin
 export type JudgedItem = { item: number; prompt: string; answer: string };
 
 /** What a finished graded run trained on and was graded by, or why it cannot be judged. */
-export type RunEvidence = { rows: JudgedRow[]; items: JudgedItem[]; notes: string[] } | { problem: string };
+export type RunEvidence =
+  | {
+      rows: JudgedRow[];
+      items: JudgedItem[];
+      notes: string[];
+      /** Training calls whose rows cannot be read now (a file changed or removed after the call): the judge cannot vouch for them. */
+      unreadableCalls: number;
+    }
+  | { problem: string };
 
 /** The largest exam items file read. */
 const MAX_ITEMS_BYTES = 64 * 1024 * 1024;
@@ -38,6 +46,7 @@ export function readRunEvidence(runDir: string): RunEvidence {
 
   const rows: JudgedRow[] = [];
   const seen = new Set<string>();
+  let unreadableCalls = 0;
   for (const e of t.events) {
     if (e.type !== "tool" || e.isError) continue;
     const tool = baseToolName(e.name);
@@ -45,6 +54,7 @@ export function readRunEvidence(runDir: string): RunEvidence {
     const data = trainingRowsOf(tool, e.input as Record<string, unknown>, runDir);
     if ("unreadable" in data) {
       notes.push(`the rows of ${tool} at turn ${e.turn} cannot be read now (${data.unreadable}); they are not judged`);
+      unreadableCalls++;
       continue;
     }
     for (const r of data.rows) {
@@ -54,7 +64,7 @@ export function readRunEvidence(runDir: string): RunEvidence {
       rows.push({ row: rows.length + 1, prompt: r.prompt, answer: r.answer, at: `${data.source} row ${r.row} (${tool}, turn ${e.turn})` });
     }
   }
-  return { rows, items: items.items, notes };
+  return { rows, items: items.items, notes, unreadableCalls };
 }
 
 function readItems(runDir: string): { items: JudgedItem[] } | { problem: string } {

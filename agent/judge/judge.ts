@@ -48,7 +48,12 @@ async function judge(
   if ("problem" in evidence) return { ...base, error: evidence.problem };
   const counts = { rowsTotal: evidence.rows.length, itemsTotal: evidence.items.length };
   const notes = evidence.notes.length ? { notes: evidence.notes } : {};
-  if (evidence.rows.length === 0) return { ...base, ...counts, ...notes, reasons: ["the run trained on no rows: nothing to judge"] };
+  // Rows that cannot be read now were trained on all the same: a verdict without them is no clean bill (shown as "judge failed").
+  const unread =
+    evidence.unreadableCalls > 0
+      ? { error: `the rows of ${evidence.unreadableCalls} training call(s) cannot be read now (see notes): the judge cannot vouch for the run` }
+      : {};
+  if (evidence.rows.length === 0) return { ...base, ...counts, ...notes, ...unread, reasons: ["the run trained on no rows: nothing to judge"] };
 
   const chunks = chunksFor(evidence.rows, evidence.items, limits);
   const seen = {
@@ -106,6 +111,7 @@ async function judge(
     ...base,
     ...counts,
     ...seen,
+    ...(flagged ? {} : unread),
     flagged,
     reasons: [...reasons, ...judged],
     pairs: kept.slice(0, MAX_PAIRS).map((p) => ({ ...p, ...(where.get(p.row) ? { at: where.get(p.row)! } : {}) })),

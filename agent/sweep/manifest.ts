@@ -184,9 +184,10 @@ export class ManifestStore {
     const file = path.join(dir, manifestName(o.shard));
     for (const other of manifestFiles(dir)) {
       const m = readManifest(other);
-      if (m.fingerprint !== o.fingerprint) {
+      // A suite's hash covers what the fingerprint does not (prompt files' text, references, weights): finished cells stand for the suite they ran.
+      if (m.fingerprint !== o.fingerprint || m.suite?.hash !== o.suite?.hash) {
         throw new UserError(
-          `${dir} holds another sweep (${m.sweepId}: its planners, prompts, models, seeds or run options differ).`,
+          `${dir} holds another sweep (${m.sweepId}: its planners, prompts, models, seeds, run options or suite hash differ).`,
           "Give this one another --name, or continue that one with the options it was started with (see its sweep.json).",
         );
       }

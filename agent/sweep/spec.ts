@@ -232,6 +232,14 @@ export function checkSpec(spec: SweepSpec, where: string): void {
   }
   const count = spec.planners.length * spec.prompts.reduce((n, p) => n + modelsOf(p, spec).length * seedsOf(p, spec).length, 0);
   if (count > MAX_CELLS) throw new UserError(`The sweep has ${count} cells; at most ${MAX_CELLS} are allowed.`);
+  // An id names a run directory: labels that differ only where the id has a '-' (e.g. "a b" and "a_b") would share one.
+  const seen = new Set<string>();
+  const dupId = expandCells(spec).find((c) => seen.size === seen.add(c.id).size)?.id;
+  if (dupId !== undefined)
+    throw new UserError(
+      `The sweep (${where}) has two cells with the id ${dupId}: their labels or models differ only in characters a cell id cannot hold.`,
+      "Give them labels that differ in letters or digits.",
+    );
 }
 
 const modelsOf = (p: PromptEntry, spec: SweepSpec): Array<string | null> => (p.task?.models?.length ? p.task.models : spec.models);

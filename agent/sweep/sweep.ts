@@ -21,7 +21,7 @@ import { parseJudgeSpec } from "../judge/spec.ts";
 import type { JudgeSpec } from "../judge/spec.ts";
 import { readVerdict, writeVerdict } from "../judge/verdict.ts";
 import { PACKAGE_VERSION } from "../../lib/package-version.ts";
-import { loadSuite, suiteFileOf, suiteSweepSpec } from "./suite/suite-file.ts";
+import { loadSuite, SUITE_REFUSED, suiteFileOf, suiteSweepSpec } from "./suite/suite-file.ts";
 import type { Suite } from "./suite/suite-file.ts";
 import { JUDGE_POLICIES, scoreSuite } from "./suite/suite-score.ts";
 import type { JudgeNote, JudgePolicy, SuiteBoard } from "./suite/suite-score.ts";
@@ -173,18 +173,44 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
   const byId = new Map<string, ScoredCell & { runDir: string }>();
   let sweepId: string | undefined;
   let suite: { record: SuiteRecord | undefined; dir: string } | undefined;
+  // Every cell the merged sweeps were made of: a shard left out is cells not run, not cells that never were.
+  const expected: Cell[] = [];
+  const specOfLabel = new Map<string, string>();
+  /** The prices file the cells were run with (madeFrom names it, as the run's own leaderboard does). */
+  let prices: string | undefined;
   for (const d of dirs) {
-    const { sweepDir, cells, id, suite: record } = cellsOf(path.resolve(io.cwd, d));
+    const { sweepDir, cells, id, suite: record, specs } = cellsOf(path.resolve(io.cwd, d));
+    if (record) for (const spec of specs) expected.push(...expandCells(spec));
+    prices ??= specs.find((x) => x.run.prices !== undefined)?.run.prices;
     sweepId ??= id;
     suite ??= { record, dir: sweepDir };
     if (suite.record?.hash !== record?.hash) throw differentSuites(suite.dir, suite.record, sweepDir, record);
     for (const c of cells) {
+      // Rows are a planner's label: two planners under one label would be averaged into one row.
+      const spec = specOfLabel.get(c.rec.planner.label) ?? c.rec.planner.spec;
+      if (spec !== c.rec.planner.spec)
+        throw new UserError(
+          `Not merged: the planner label '${c.rec.planner.label}' names ${spec} in one directory and ${c.rec.planner.spec} in ${sweepDir}.`,
+          "Give one of them another label (in the sweep or suite file: { spec: ..., label: ... }) and run it again.",
+        );
+      specOfLabel.set(c.rec.planner.label, spec);
       const s = { ...scoredCell(sweepDir, c.rec), runDir: path.join(sweepDir, c.rec.runDir) };
       const prior = byId.get(s.id);
       const done = (x: ScoredCell) => x.state === "finished" || x.state === "stopped";
       if (!prior || (!done(prior) && done(s))) byId.set(s.id, s);
     }
   }
+  for (const c of expected)
+    if (!byId.has(c.id))
+      byId.set(c.id, {
+        id: c.id,
+        planner: c.planner.label,
+        prompt: c.prompt.label,
+        model: c.model,
+        seed: c.seed,
+        state: "pending",
+        runDir: path.join(dirs[0]!, c.id),
+      });
   const cells = [...byId.values()];
   io.out(
     `collected ${cells.length} cell(s) from ${dirs.length} director${dirs.length === 1 ? "y" : "ies"}: ${cells.filter((c) => c.state === "finished" || c.state === "stopped").length} ended on their own`,
@@ -197,7 +223,7 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
   for (const line of record ? formatSuite(boardOf(record, cells, verdictDirs, policy)) : formatLeaderboard(leaderboard(cells))) io.out(line);
   const out = path.resolve(io.cwd, outDir ?? dirs[0]!);
   fs.mkdirSync(out, { recursive: true });
-  writeOutputs(out, sweepId ?? "collected", cells, io.out, record ? { record, policy, verdictDirs } : undefined);
+  writeOutputs(out, sweepId ?? "collected", cells, io.out, record ? { record, policy, prices, verdictDirs } : undefined);
   return 0;
 }
 
@@ -211,11 +237,19 @@ function differentSuites(a: string, ra: SuiteRecord | undefined, b: string, rb: 
 }
 
 /** The cells recorded in a sweep directory's manifests, each with its state as its run directory shows it. */
-function cellsOf(sweepDir: string): { sweepDir: string; id: string; suite: SuiteRecord | undefined; cells: Array<{ rec: CellRecord; note?: string }> } {
+function cellsOf(sweepDir: string): {
+  sweepDir: string;
+  id: string;
+  suite: SuiteRecord | undefined;
+  /** The matrix each manifest was made from (a shard's manifest lists only its own cells). */
+  specs: SweepSpec[];
+  cells: Array<{ rec: CellRecord; note?: string }>;
+} {
   const files = manifestFiles(sweepDir);
   if (!files.length)
     throw new UserError(`${sweepDir} holds no sweep (no ${SWEEP_FILES.manifest}).`, "Point at a directory tinkerloop sweep wrote (sweeps/<id>).");
   const seen = new Map<string, CellRecord>();
+  const specs: SweepSpec[] = [];
   let id = "";
   let suite: { record: SuiteRecord | undefined; file: string } | undefined;
   for (const f of files) {
@@ -224,11 +258,13 @@ function cellsOf(sweepDir: string): { sweepDir: string; id: string; suite: Suite
     suite ??= { record: m.suite, file: f };
     if (suite.record?.hash !== m.suite?.hash) throw differentSuites(suite.file, suite.record, f, m.suite);
     for (const c of m.cells) if (!seen.has(c.id)) seen.set(c.id, c);
+    specs.push(m.spec as SweepSpec);
   }
   return {
     sweepDir,
     id,
     suite: suite?.record,
+    specs,
     cells: [...seen.values()].map((rec) => ({ rec, note: observeCell(path.join(sweepDir, rec.runDir), rec).note ?? rec.note })),
   };
 }
@@ -405,6 +441,12 @@ function planOf(req: SweepRequest, cwd: string): { spec: SweepSpec; concurrency?
   if (req.suite !== undefined) {
     if (req.file) throw new UserError("Give a suite (--suite) or a sweep file, not both.");
     // A suite fixes its tasks, models, seeds, budgets and exams; flags choose planners and shared options only.
+    const refused = SUITE_REFUSED.filter(given);
+    if (refused.length)
+      throw new UserError(
+        `A suite runs with every guard rule on: ${refused.map(asFlag).join(", ")} is not taken with --suite.`,
+        "To study a rule switched off, use a plain sweep.",
+      );
     const fixed = (["recipe", "promptFile", "model", "seeds", "maxTurns", "maxMinutes", "maxCost", "maxTrainCalls", "exam"] as const).filter(given);
     if (fixed.length)
       throw new UserError(

@@ -31,7 +31,8 @@ export type TaskBudget = z.infer<typeof budgetShape>;
 
 /** The score a task's gain is measured against: the reference row of the leaderboard (gain 1). */
 const referenceShape = z.strictObject({
-  score: z.number().min(0).max(1),
+  /** Above 0: a reference of 0 is reached by every baseline, and no cell could be normalised. */
+  score: z.number().gt(0, "above 0 (every baseline reaches 0)").max(1),
   /** Where the number comes from, in words a reader can check (shown beside it). */
   source: z.string().min(10, "reference.source: say where the number comes from"),
 });
@@ -80,7 +81,7 @@ export type Suite = {
   description?: string;
   /** The suite file, absolute. */
   file: string;
-  /** sha256 (16 hex) of the suite file's bytes and of every recipe or prompt file its tasks name. */
+  /** sha256 (16 hex) of the suite file's bytes and of every recipe, prompt file or jsonl exam file its tasks name. */
   hash: string;
   tasks: SuiteTask[];
   planners: Array<string | { spec: string; label?: string | undefined }>;
@@ -92,6 +93,12 @@ export type Suite = {
 
 /** Run options a suite's tasks set themselves; the shared `run:` may not (one place per setting). */
 const TASK_OWNED: readonly CellRunOption[] = ["maxTurns", "maxMinutes", "maxCost", "maxTrainCalls", "exam"];
+/**
+ * Run options no suite may set, in its file or on the command line: they change what a score
+ * means (the guard's rules are what make a cell's grade trustworthy) and the suite hash does not
+ * cover a flag, so results made with them would merge and rank with results made without.
+ */
+export const SUITE_REFUSED: readonly CellRunOption[] = ["guardOff"];
 
 /** `--suite NAME` (a shipped suite) or `--suite FILE`. */
 export function suiteFileOf(arg: string, cwd: string): string {
@@ -146,16 +153,25 @@ export function loadSuite(file: string): Suite {
   const base = path.dirname(file);
   const run: Partial<Record<CellRunOption, string>> = {};
   for (const [k, v] of Object.entries(f.run ?? {})) {
+    if (SUITE_REFUSED.includes(k as CellRunOption))
+      throw new UserError(`${file}: run.${k}: a suite runs with every guard rule on.`, "Remove it; to study a rule switched off, use a plain sweep.");
     if (TASK_OWNED.includes(k as CellRunOption))
       throw new UserError(`${file}: run.${k}: each task sets it (budget: turns, minutes, usd, trainCalls; exam:).`, "Move it into the tasks.");
     run[k as CellRunOption] = String(v);
   }
   const dupTask = f.tasks.map((t) => t.name).find((n, i, all) => all.indexOf(n) !== i);
   if (dupTask) throw new UserError(`${file}: the task '${dupTask}' is named twice.`, "Name each task once.");
+  for (const t of f.tasks) {
+    const dupModel = t.models?.find((m, i, all) => all.indexOf(m) !== i);
+    if (dupModel) throw new UserError(`${file}: tasks.${t.name}.models: '${dupModel}' is named twice.`, "Name each model once (two cells would share one id).");
+  }
   const named: string[] = [];
   const prompts: PromptEntry[] = f.tasks.map((t) => {
     const value = t.recipe ?? path.resolve(base, t.promptFile!);
     named.push(t.recipe ? path.join(RECIPES_DIR, `${t.recipe}.md`) : value);
+    // A jsonl exam's items are the task's grade: editing them is another suite.
+    const examFile = t.exam ? /^jsonl:([^,]+)/.exec(examAgainst(t.exam, base))?.[1] : undefined;
+    if (examFile) named.push(examFile);
     const taskRun: Partial<Record<CellRunOption, string>> = {
       maxTurns: String(t.budget.turns),
       maxMinutes: String(t.budget.minutes),
@@ -198,7 +214,7 @@ function examAgainst(exam: string, base: string): string {
 
 const seedList = (s: number | number[]) => (typeof s === "number" ? Array.from({ length: s }, (_, i) => i + 1) : [...new Set(s)]);
 
-/** The suite file's bytes and those of every recipe or prompt file it names (a missing one hashes as absent: the run reports it). */
+/** The suite file's bytes and those of every recipe, prompt or jsonl exam file it names (a missing one hashes as absent: the run reports it). */
 function suiteHash(file: string, named: string[]): string {
   const h = crypto.createHash("sha256").update(fs.readFileSync(file));
   for (const f of named) {
