@@ -80,7 +80,8 @@ export function observeCell(runDir: string, rec: Pick<CellRecord, "pid" | "pidSt
     if (reason === "finished") return { state: "finished", note, ...(summary ? { summary } : {}) };
     if (STOPPED.has(reason)) return { state: "stopped", note, ...(summary ? { summary } : {}) };
     if (reason === "aborted") return { state: "interrupted", note };
-    return { state: "failed", note };
+    // A failed run that sat its final exam has a grade: it is kept with it (agent/sweep/runner.ts actionFor).
+    return { state: "failed", note, ...(summary ? { summary } : {}) };
   }
   if (isAlive(runDir, rec)) return { state: "running" };
   return { state: "interrupted", note: "the run's process died before the run ended" };

@@ -55,11 +55,17 @@ export function actionFor(rec: CellRecord, obs: Observation): Action {
       // A recorded planner replays its turns from the first one: it cannot carry on a conversation.
       return rec.planner.spec.startsWith("replay:") ? "restart" : "resume";
     case "failed":
+      // A graded run that failed after its final sitting has its grade: retrying it would let a
+      // planner that is losing re-roll the cell by failing. Only runs without a grade are retried.
+      if (gradedFinal(obs)) return "keep";
       return rec.attempts < MAX_ATTEMPTS ? "retry" : "give-up";
     case "pending":
       return "run";
   }
 }
+
+/** Whether the run's exam was sat on the weights it ended with. */
+const gradedFinal = (obs: Observation): boolean => typeof obs.summary?.exam?.final === "number";
 
 type Job = { rec: CellRecord; cell: Cell; action: Action };
 

@@ -141,7 +141,7 @@ export async function runSweep(req: SweepRequest, io: SweepIO): Promise<number> 
       sweepId,
       scored.map((s, i) => ({ ...s, runDir: path.join(sweepDir, store.cells[i]!.runDir) })),
       io.out,
-      record ? { record, policy, prices: spec.run.prices } : undefined,
+      record ? { record, policy, prices: spec.run.prices, run: spec.run } : undefined,
     );
   if (interrupted) {
     io.out(`interrupted: run the same command again to continue (finished cells are kept, interrupted ones resumed).`);
@@ -178,6 +178,7 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
   const specOfLabel = new Map<string, string>();
   /** The prices file the cells were run with (madeFrom names it, as the run's own leaderboard does). */
   let prices: string | undefined;
+  let runOptions: { run: string; dir: string } | undefined;
   for (const d of dirs) {
     const { sweepDir, cells, id, suite: record, specs } = cellsOf(path.resolve(io.cwd, d));
     if (record) for (const spec of specs) expected.push(...expandCells(spec));
@@ -185,6 +186,16 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
     sweepId ??= id;
     suite ??= { record, dir: sweepDir };
     if (suite.record?.hash !== record?.hash) throw differentSuites(suite.dir, suite.record, sweepDir, record);
+    // The options every cell shared (guard, tools, template, limits) change what a score means: one set per merge.
+    for (const spec of specs) {
+      const run = canonicalRun(spec.run);
+      runOptions ??= { run, dir: sweepDir };
+      if (run !== runOptions.run)
+        throw new UserError(
+          `Not merged: ${runOptions.dir} and ${sweepDir} were run with different shared options (${runOptions.run} vs ${run}).`,
+          "Collect only results made with the same options; run the others again with them.",
+        );
+    }
     for (const c of cells) {
       // Rows are a planner's label: two planners under one label would be averaged into one row.
       const spec = specOfLabel.get(c.rec.planner.label) ?? c.rec.planner.spec;
@@ -223,9 +234,19 @@ export function collectSweeps(dirs: string[], outDir: string | undefined, io: Pi
   for (const line of record ? formatSuite(boardOf(record, cells, verdictDirs, policy)) : formatLeaderboard(leaderboard(cells))) io.out(line);
   const out = path.resolve(io.cwd, outDir ?? dirs[0]!);
   fs.mkdirSync(out, { recursive: true });
-  writeOutputs(out, sweepId ?? "collected", cells, io.out, record ? { record, policy, prices, verdictDirs } : undefined);
+  writeOutputs(
+    out,
+    sweepId ?? "collected",
+    cells,
+    io.out,
+    record ? { record, policy, prices, verdictDirs, run: runOptions ? (JSON.parse(runOptions.run) as Record<string, string>) : {} } : undefined,
+  );
   return 0;
 }
+
+/** A sweep's shared run options, key order fixed, for comparing and recording. */
+const canonicalRun = (run: Partial<Record<string, string>>): string =>
+  JSON.stringify(Object.fromEntries(Object.entries(run).sort(([a], [b]) => a.localeCompare(b))));
 
 /** Results of two suite files (or a suite and a plain sweep) are never merged: their scores mean different things. */
 function differentSuites(a: string, ra: SuiteRecord | undefined, b: string, rb: SuiteRecord | undefined): UserError {
@@ -289,7 +310,9 @@ function scoredCell(sweepDir: string, rec: CellRecord): ScoredCell {
 async function judgeCells(spec: JudgeSpec, sweepDir: string, cells: readonly CellRecord[], io: SweepIO): Promise<void> {
   for (const rec of cells) {
     const file = path.join(sweepDir, SWEEP_FILES.judge, `${rec.id}.json`);
-    if (fs.existsSync(file) || io.stop.aborted) continue;
+    if (io.stop.aborted) return;
+    // A verdict is kept only when this judge gave it and it did not fail (a failed one is asked again).
+    if (fs.existsSync(file) && keptVerdict(file, spec.id)) continue;
     const state = observeCell(path.join(sweepDir, rec.runDir), rec).state;
     if (state !== "finished" && state !== "stopped") continue;
     const v = await judgeRun(path.join(sweepDir, rec.runDir), spec, io.env, { signal: io.stop });
@@ -299,8 +322,17 @@ async function judgeCells(spec: JudgeSpec, sweepDir: string, cells: readonly Cel
   }
 }
 
+function keptVerdict(file: string, judge: string): boolean {
+  try {
+    const v = readVerdict(file);
+    return v.judge === judge && v.error === undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** What a suite adds to the outputs: its board, and what a result was made from. */
-type SuiteOutputs = { record: SuiteRecord; policy: JudgePolicy; prices?: string | undefined; verdictDirs?: string[] };
+type SuiteOutputs = { record: SuiteRecord; policy: JudgePolicy; prices?: string | undefined; verdictDirs?: string[]; run: Partial<Record<string, string>> };
 
 /** leaderboard.json and (with two or more runs to show) compare.html with the leaderboard on top. Neither can fail the sweep. */
 function writeOutputs(dir: string, sweepId: string, cells: Array<ScoredCell & { runDir: string }>, out: (line: string) => void, suite?: SuiteOutputs): void {
@@ -353,7 +385,14 @@ function madeFrom(s: SuiteOutputs): Record<string, unknown> {
       prices = `${s.prices} (unreadable now)`;
     }
   }
-  return { suite: { name: s.record.name, hash: s.record.hash, file: s.record.file }, tinkerloop: PACKAGE_VERSION, prices, judgePolicy: s.policy };
+  return {
+    suite: { name: s.record.name, hash: s.record.hash, file: s.record.file },
+    tinkerloop: PACKAGE_VERSION,
+    prices,
+    judgePolicy: s.policy,
+    // The options every cell shared (tools, template, guard, limits beyond the tasks' budgets).
+    runOptions: s.run,
+  };
 }
 
 /** The suite's board from the cells' states and summaries, with any judge verdicts found beside them. */

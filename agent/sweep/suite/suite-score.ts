@@ -13,6 +13,9 @@ import type { SuiteTask } from "./suite-file.ts";
 /** A run that ended on its own with less than this share of every budget used "stopped early" (the persistence column). */
 export const STOPPED_EARLY_SHARE = 0.5;
 
+/** The least room (reference − baseline, as a fraction) a cell's gain is normalised by. */
+export const MIN_ROOM = 0.05;
+
 /** What a judge said of a cell (agent/judge/): recorded beside the score; it changes the score only under `--judge-policy zero`. */
 export type JudgeNote = { flagged: boolean; reasons: string[]; error?: string };
 export const JUDGE_POLICIES = ["record", "zero"] as const;
@@ -112,7 +115,8 @@ export type SuiteBoard = {
   cells: CellScore[];
 };
 
-const ENDED: ReadonlySet<CellState> = new Set(["finished", "stopped"]);
+/** Cells that ran to an end of their own, or failed with a grade: their budget and integrity count. */
+const ENDED: ReadonlySet<CellState> = new Set(["finished", "stopped", "failed"]);
 const OWN_END: ReadonlySet<string> = new Set(["finished", "planner_stopped"]);
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
@@ -148,16 +152,34 @@ export function scoreCell(c: SuiteCellInput, task: SuiteTask, policy: JudgePolic
     budgetUsed: s && ENDED.has(c.state) ? budgetShare(s, task.budget) : null,
     ...(c.judge ? { judge: c.judge } : {}),
   };
-  if (c.state === "pending" || c.state === "running") return { ...base, gain: null, count: "not-done", why: c.state === "running" ? "running" : "not run yet" };
+  // An interrupted cell can be resumed (rerun the suite): not a result yet.
+  if (c.state === "pending" || c.state === "running" || c.state === "interrupted")
+    return {
+      ...base,
+      gain: null,
+      count: "not-done",
+      why: c.state === "running" ? "running" : c.state === "interrupted" ? "interrupted: rerun to resume it" : "not run yet",
+    };
   const asBaseline = (why: string): CellScore => ({ ...base, gain: 0, count: "as-baseline", why });
-  if (!ENDED.has(c.state)) return asBaseline(`${c.state}: counted as its baseline`);
+  // A failed run keeps the grade it has (its final sitting, negative or not): failing never scores better than finishing.
+  const failed = c.state === "failed";
+  if (failed && typeof exam?.final !== "number") return asBaseline(`failed${s ? ` (${s.reason})` : ""} before its final sitting: counted as its baseline`);
   if (!s) return asBaseline("no summary.json: counted as its baseline");
   if (!exam) return asBaseline("ungraded: counted as its baseline");
   if (exam.baseline == null || exam.final == null) return asBaseline(`no ${exam.baseline == null ? "baseline" : "final"} sitting: counted as its baseline`);
   if (policy === "zero" && c.judge?.flagged) return asBaseline("flagged by the judge (--judge-policy zero): counted as its baseline");
+  if (policy === "zero" && c.judge?.error !== undefined)
+    return asBaseline("the judge failed, so could not clear it (--judge-policy zero): counted as its baseline");
   const room = task.reference.score - exam.baseline;
-  if (room <= 0) return { ...base, gain: null, count: "unnormalisable", why: "the baseline already reaches the reference" };
-  return { ...base, gain: (exam.final - exam.baseline) / room, count: "graded" };
+  // A reference barely above the baseline would turn a point of lift into a huge gain.
+  if (room < MIN_ROOM)
+    return { ...base, gain: null, count: "unnormalisable", why: `the baseline is within ${MIN_ROOM * 100} points of the reference (or above it)` };
+  return {
+    ...base,
+    gain: (exam.final - exam.baseline) / room,
+    count: "graded",
+    ...(failed ? { why: `failed (${s.reason}) after its final sitting: graded at it` } : {}),
+  };
 }
 
 function taskScore(cells: CellScore[]): TaskScore {
@@ -237,7 +259,10 @@ export function scoreSuite(
       integrity: integrity(mine, byId),
     };
   });
-  const order = [...planners].sort((a, b) => (b.score ?? Number.NEGATIVE_INFINITY) - (a.score ?? Number.NEGATIVE_INFINITY));
+  // Complete planners rank above partial ones (a partial score covers only what ran, e.g. one good shard).
+  const order = [...planners].sort(
+    (a, b) => Number(a.partial) - Number(b.partial) || (b.score ?? Number.NEGATIVE_INFINITY) - (a.score ?? Number.NEGATIVE_INFINITY),
+  );
   let rank = 0;
   const ranked = order.map((p) => ({ ...p, rank: p.score === null ? null : ++rank }));
   return {

@@ -9,6 +9,7 @@ import { scoreSuite } from "../../../agent/sweep/suite/suite-score.ts";
 import type { SuiteRecord } from "../../../agent/sweep/manifest.ts";
 import { expandCells, fingerprint } from "../../../agent/sweep/spec.ts";
 import { collectSweeps, runSweep } from "../../../agent/sweep/sweep.ts";
+import { actionFor } from "../../../agent/sweep/runner.ts";
 import { loadSuite, suiteSweepSpec } from "../../../agent/sweep/suite/suite-file.ts";
 import { tempDir } from "../../helpers.ts";
 
@@ -158,7 +159,7 @@ describe("scoring attacks (open: a policy for the lead)", () => {
     summary: sum(reason),
   });
 
-  it.fails("OPEN: a planner that crashes a losing cell (planner_error) must not outrank one that finishes it honestly with the same measured final", () => {
+  it("a planner that crashes a losing cell (planner_error) must not outrank one that finishes it honestly with the same measured final", () => {
     // Both runs ended with the same graded final below baseline; one of them then made its planner fail.
     const board = scoreSuite(suite, [cellIn("honest", "stopped", "max_turns"), cellIn("crasher", "failed", "planner_error")]);
     const score = (p: string) => board.planners.find((x) => x.planner === p)!.score!;
@@ -221,5 +222,46 @@ describe("suite file values", () => {
     expect(() => loadSuite(writeSuite(dir, { name: "s", tasks: [{ ...TASK, reference: { score: 0, source: "the floor: nothing right" } }] }))).toThrow(
       /reference\.score: above 0 \(every baseline reaches 0\)/,
     );
+  });
+});
+
+describe("a failed cell with a grade is not retried", () => {
+  const rec = { planner: { label: "p", spec: "anthropic:claude-sonnet-5-5" }, attempts: 1 } as Parameters<typeof actionFor>[0];
+  const graded = summaryShape.parse({
+    reason: "planner_error",
+    turns: 3,
+    guardInterventions: 0,
+    holdout: null,
+    usage: { inputTokens: 0, outputTokens: 0 },
+    elapsedMs: 1,
+    exam: { specHash: "h", baseline: 0.5, final: 0.2, lift: -0.3, refusals: 0 },
+  });
+  it("a run that sat its final exam and then failed is kept with its grade (failing cannot re-roll a losing cell); one without a grade is retried once", () => {
+    expect(actionFor(rec, { state: "failed", summary: graded })).toBe("keep");
+    expect(actionFor(rec, { state: "failed", summary: { ...graded, exam: { ...graded.exam!, final: null } } })).toBe("retry");
+    expect(actionFor(rec, { state: "failed" })).toBe("retry");
+    expect(actionFor({ ...rec, attempts: 2 }, { state: "failed" })).toBe("give-up");
+  });
+});
+
+describe("collect: shared options", () => {
+  it("refuses two directories of one suite run with different shared options (another tool timeout, template or tool list changes what the score means), and records the options it merged", () => {
+    const dir = tempDir("tl-suite-atk-");
+    const suite = loadSuite(writeSuite(dir, { name: "s", tasks: [TASK] }));
+    const record: SuiteRecord = { name: suite.name, hash: suite.hash, file: suite.file, tasks: suite.tasks };
+    const make = (name: string, run: Record<string, string>) => {
+      const spec = suiteSweepSpec({ ...suite, run }, [{ spec: "scripted", label: name }], undefined);
+      const d = path.join(dir, name);
+      fs.mkdirSync(d);
+      ManifestStore.open(d, { sweepId: `s-${name}`, fingerprint: fingerprint(spec), spec, shard: undefined, cells: expandCells(spec), suite: record });
+      return d;
+    };
+    const a = make("a", { toolTimeout: "30" });
+    const b = make("b", { toolTimeout: "600" });
+    const c = make("c", { toolTimeout: "30" });
+    expect(() => collectSweeps([a, b], path.join(dir, "ab"), io(dir).io)).toThrow(/Not merged: .* were run with different shared options/);
+    expect(collectSweeps([a, c], path.join(dir, "ac"), io(dir).io)).toBe(0);
+    const board = JSON.parse(fs.readFileSync(path.join(dir, "ac", "leaderboard.json"), "utf8"));
+    expect(board.madeFrom.runOptions).toEqual({ toolTimeout: "30" });
   });
 });

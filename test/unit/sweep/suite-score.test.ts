@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { summaryShape } from "../../../agent/sweep/cell-status.ts";
-import { scoreSuite, STOPPED_EARLY_SHARE } from "../../../agent/sweep/suite/suite-score.ts";
+import { MIN_ROOM, scoreSuite, STOPPED_EARLY_SHARE } from "../../../agent/sweep/suite/suite-score.ts";
 import type { SuiteCellInput } from "../../../agent/sweep/suite/suite-score.ts";
 import type { SuiteTask } from "../../../agent/sweep/suite/suite-file.ts";
 import { formatSuite, scoreTable } from "../../../agent/sweep/suite/suite-table.ts";
@@ -86,7 +86,7 @@ describe("suite scores", () => {
     expect(a.partial).toBe(false);
   });
 
-  it("a crashed, ungraded or unsat cell counts as its baseline (gain 0) and says why; a cell not run yet is not counted and the score is partial", () => {
+  it("a crashed, ungraded or unsat cell counts as its baseline (gain 0) and says why; a cell not run yet or interrupted is not counted and the score is partial", () => {
     const board = scoreSuite(SUITE, [
       cell("a", "add", 1, summary({ baseline: 0.3, final: 0.9 })),
       cell("a", "add", 2, undefined, "failed"),
@@ -102,24 +102,25 @@ describe("suite scores", () => {
     expect(a.tasks.add!.gain).toBeCloseTo(0.5, 12);
     expect(a.tasks.json).toMatchObject({ gain: 0, n: 2, asBaseline: 2 });
     const why = Object.fromEntries(board.cells.map((c) => [c.id, c.why]));
-    expect(why["a-add-2"]).toMatch(/failed: counted as its baseline/);
+    expect(why["a-add-2"]).toMatch(/failed before its final sitting: counted as its baseline/);
     expect(why["a-json-1"]).toMatch(/ungraded/);
     expect(why["a-json-2"]).toMatch(/no final sitting/);
     const b = board.planners.find((p) => p.planner === "b")!;
     expect(b.tasks.add).toMatchObject({ n: 1, notDone: 1 });
     expect(b.tasks.add!.gain).toBeCloseTo(0.5, 12);
-    expect(b.tasks.json).toMatchObject({ gain: 0, n: 1, notDone: 1 });
+    // Interrupted can be resumed: not a result yet, like running.
+    expect(b.tasks.json).toMatchObject({ gain: null, n: 0, notDone: 2 });
     expect(b.partial).toBe(true);
     expect(formatSuite(board).join("\n")).toMatch(/\(partial\)/);
   });
 
-  it("a baseline at or above the reference cannot be normalised: that cell is left out and said so", () => {
+  it("a baseline at, above or within MIN_ROOM of the reference cannot be normalised: that cell is left out and said so", () => {
     const board = scoreSuite(SUITE, [
       cell("a", "add", 1, summary({ baseline: 0.95, final: 0.97 })),
       cell("a", "add", 2, summary({ baseline: 0.3, final: 0.6 })),
+      cell("a", "add", 3, summary({ baseline: 0.9 - MIN_ROOM / 2, final: 1 })),
     ]);
-    const c = board.cells.find((x) => x.id === "a-add-1")!;
-    expect(c).toMatchObject({ gain: null, count: "unnormalisable" });
+    for (const id of ["a-add-1", "a-add-3"]) expect(board.cells.find((x) => x.id === id)!).toMatchObject({ gain: null, count: "unnormalisable" });
     expect(board.planners[0]!.tasks.add!.gain).toBeCloseTo(0.5, 12);
   });
 
@@ -132,8 +133,10 @@ describe("suite scores", () => {
     expect(recorded.planners[0]!.tasks.add!.gain).toBeCloseTo(1, 12);
     expect(recorded.planners[0]!.integrity).toMatchObject({ judgeFlags: 1, judgeErrors: 1 });
     const zero = scoreSuite(SUITE, cells, "zero");
-    expect(zero.planners[0]!.tasks.add!.gain).toBeCloseTo(0.5, 12);
+    // Under zero, a cell the judge could not clear (it failed) counts as its baseline too: making the judge fail never pays.
+    expect(zero.planners[0]!.tasks.add!.gain).toBe(0);
     expect(zero.cells[0]!.why).toMatch(/flagged by the judge/);
+    expect(zero.cells[1]!.why).toMatch(/the judge failed, so could not clear it/);
     expect(formatSuite(recorded).join("\n")).toMatch(/1 \(1 judge failed\)/);
   });
 
@@ -152,6 +155,23 @@ describe("suite scores", () => {
     // Stopped early: ended on its own (finished) under STOPPED_EARLY_SHARE of its budget: the first only.
     expect(STOPPED_EARLY_SHARE).toBe(0.5);
     expect(i.stoppedEarly).toBeCloseTo(1 / 3, 12);
+  });
+
+  it("a failed cell keeps the grade its final sitting gave (negative or not); a planner with cells not run ranks below every complete one", () => {
+    const board = scoreSuite(SUITE, [
+      cell("crasher", "add", 1, summary({ baseline: 0.3, final: 0.1, reason: "planner_error" }), "failed"),
+      cell("crasher", "json", 1, summary({ baseline: 0, final: 0, reason: "planner_error" }), "failed"),
+      cell("partial", "add", 1, summary({ baseline: 0.3, final: 0.9 })),
+      cell("partial", "json", 1, undefined, "pending"),
+    ]);
+    const crasher = board.planners.find((p) => p.planner === "crasher")!;
+    expect(crasher.tasks.add!.gain).toBeCloseTo(-1 / 3, 12);
+    expect(board.cells[0]!.why).toMatch(/failed \(planner_error\) after its final sitting: graded at it/);
+    // The partial planner's score (from one good task) is higher, but it ranks after the complete one.
+    expect(board.planners.map((p) => [p.planner, p.rank, p.partial])).toEqual([
+      ["crasher", 1, false],
+      ["partial", 2, true],
+    ]);
   });
 
   it("labels from files cannot put control characters on the terminal", () => {
