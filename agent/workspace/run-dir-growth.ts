@@ -44,6 +44,36 @@ export function snapshotTree(root: string): TreeSnapshot {
   return { bytes, entries, byInode };
 }
 
+/**
+ * Gives the owner back read, write and search on `root` and every folder below it. A
+ * command runs as the harness's own user (mapped), so it can `chmod 300` a folder: the
+ * harness could then not list it, and what it holds — files past the disk allowance, a
+ * git directory for a later `git status` — would be invisible to the walks that measure,
+ * undo and neutralise. Only after the sandbox is gone (nothing can swap a folder for a link
+ * between the lstat and the chmod). Returns the folders changed, relative to `root`.
+ */
+export function restoreOwnerAccess(root: string): string[] {
+  const changed: string[] = [];
+  const open = (dir: string) => {
+    const st = fs.lstatSync(dir);
+    if (st.isDirectory() && (st.mode & 0o700) !== 0o700) {
+      fs.chmodSync(dir, (st.mode & 0o7777) | 0o700);
+      changed.push(path.relative(root, dir) || ".");
+    }
+  };
+  open(root);
+  walk(root, (p, st) => {
+    if (!st.isDirectory()) return true;
+    try {
+      open(p);
+    } catch {
+      // gone, or not ours (then it was not the command's either)
+    }
+    return true;
+  });
+  return changed;
+}
+
 /** Whether `now` passes `limits` over `before`. */
 export function overLimits(before: { bytes: number; entries: number }, now: { bytes: number; entries: number }, limits: GrowthLimits): boolean {
   return now.bytes - before.bytes > limits.bytes || now.entries - before.entries > limits.entries;
@@ -74,11 +104,13 @@ export function undoGrowth(root: string, before: TreeSnapshot, keep: readonly st
     if (st.isFile() && (st.blocks * 512 > old.bytes || st.size > old.size)) {
       let fd: number | undefined;
       try {
+        // A command can grow a file and then take its write permission away: ours to give back.
+        if ((st.mode & 0o200) === 0) fs.chmodSync(p, (st.mode & 0o7777) | 0o200);
         fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
         fs.ftruncateSync(fd, Math.min(st.size, old.size));
         cut.push(rel);
       } catch {
-        // not writable by us (it could not have grown then); left as it is, and the re-measure below says so
+        // not ours to write; left as it is, and the re-measure below says so
       } finally {
         if (fd !== undefined) fs.closeSync(fd);
       }
