@@ -54,23 +54,22 @@ export function snapshotTree(root: string): TreeSnapshot {
  */
 export function restoreOwnerAccess(root: string): string[] {
   const changed: string[] = [];
-  const open = (dir: string) => {
-    const st = fs.lstatSync(dir);
-    if (st.isDirectory() && (st.mode & 0o700) !== 0o700) {
-      fs.chmodSync(dir, (st.mode & 0o7777) | 0o700);
-      changed.push(path.relative(root, dir) || ".");
-    }
-  };
-  open(root);
-  walk(root, (p, st) => {
-    if (!st.isDirectory()) return true;
+  const stack = [root];
+  while (stack.length) {
+    const dir = stack.pop()!;
     try {
-      open(p);
+      const st = fs.lstatSync(dir);
+      if (!st.isDirectory()) continue;
+      if ((st.mode & 0o700) !== 0o700) {
+        fs.chmodSync(dir, (st.mode & 0o7777) | 0o700);
+        changed.push(path.relative(root, dir) || ".");
+      }
+      // Entry types from the listing itself: only folders are looked at again (a name test per entry, no stat).
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) stack.push(path.join(dir, e.name));
     } catch {
       // gone, or not ours (then it was not the command's either)
     }
-    return true;
-  });
+  }
   return changed;
 }
 
