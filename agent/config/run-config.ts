@@ -74,6 +74,8 @@ export function spendSettings(
   env: Env,
 ): SpendSettings {
   const prices = f.prices ?? env.TINKERLOOP_PRICES;
+  // --prices is checked with every flag (cli/main.ts); the variable names a file as much.
+  if (f.prices === undefined && prices) refuseFromRunDir(path.resolve(cwd, prices), "TINKERLOOP_PRICES");
   return {
     maxCostUsd: f.maxCost,
     maxPlannerCostUsd: f.maxPlannerCost,
