@@ -94,4 +94,22 @@ describe("a dollar budget bounds the planner's own requests", () => {
     expect(fake!.messageRequests).toHaveLength(3);
     expect(events.find((e) => e.type === "end").reason).toBe("max_turns");
   });
+
+  it("--max-cost 2: attempts that fail mid-stream after message_start (their 400,000 input tokens read) count against the budget, so at most one such $1.20 attempt is sent", async () => {
+    const usage = { input_tokens: INPUT_TOKENS, output_tokens: OUTPUT_TOKENS };
+    // An overload inside a 200 stream: message_start (with its usage) reached the client, then the error event.
+    const overloaded = { ...toolUseReply([train]), sseError: { type: "overloaded_error", message: "Overloaded" } };
+    const steps = Array.from({ length: 8 }, () => ({ ...overloaded, body: { ...(overloaded.body as object), usage } }));
+    fake = await FakeAnthropic.start(steps, { countTokens: () => INPUT_TOKENS });
+    const runDir = path.join(tempDir("tl-planner-budget-"), "run");
+    const r = await runCli(["run", "--planner", PLANNER, "--model", MODEL, "--prompt", "p", "--run-dir", runDir, "--max-nudges", "0", "--max-cost", "2"], {
+      env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url, HF_HUB_OFFLINE: "1" },
+      timeoutMs: 240_000,
+    });
+    const summary = JSON.parse(fs.readFileSync(path.join(runDir, "summary.json"), "utf8"));
+    // What the API reported reading for the attempts it received, against what the run counted.
+    const read = (fake.messageRequests.length * INPUT_TOKENS * SONNET.input) / 1e6;
+    expect(read, `${fake.messageRequests.length} attempts sent; counted $${summary.spend.plannerUsd}\n${r.stdout}`).toBeLessThanOrEqual(2);
+    expect(summary.spend.plannerUsd).toBeCloseTo(read, 3);
+  });
 });
