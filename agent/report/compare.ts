@@ -8,6 +8,7 @@ import { renderPage } from "./page.ts";
 import type { BarChart, TextTable } from "./payload.ts";
 import { loadRunModel } from "./report.ts";
 import { runTarget } from "../transcript/recording.ts";
+import { RUN_FILE_MODE } from "../../lib/run-file-writes.ts";
 
 export const COMPARE_FILE = "compare.html";
 
@@ -29,6 +30,8 @@ export function writeCompare(
       { kind: "compare", runs, ...(extra.tables?.length ? { tables: extra.tables } : {}), ...(extra.bars ? { bars: extra.bars } : {}) },
       extra.title ?? `tinkerloop compare · ${runs.length} runs`,
     ),
+    // It holds the runs' text: as private as their folders.
+    { mode: RUN_FILE_MODE },
   );
   return { file, table: formatCompareTable(runs), runs };
 }
