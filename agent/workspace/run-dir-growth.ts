@@ -11,11 +11,11 @@ export type TreeSnapshot = { bytes: number; entries: number; byInode: Map<string
 export type UndoneGrowth = { removed: string[]; cut: string[]; bytes: number; entries: number };
 
 /**
- * Blocks allocated and entries under `root`: every entry is counted (a tree of many small
- * files is not cut off), the walk ends early only once `stopAt` entries are seen (past
- * the entry limit the command is stopped anyway). Allocated blocks, not sizes: a sparse
- * or fallocated file counts what it holds on disk, a file with several names (hard links)
- * once. The polling measure while a command runs.
+ * Bytes and entries under `root`: every entry is counted (a tree of many small files is
+ * not cut off), the walk ends early only once `stopAt` entries are seen (past the entry
+ * limit the command is stopped anyway). A file counts its allocated blocks or its size,
+ * whichever is more (blocks reserved past its end, or holes it may fill later), and a
+ * file with several names (hard links) once. The polling measure while a command runs.
  */
 export function treeUsage(root: string, stopAt: number): { bytes: number; entries: number } {
   let bytes = 0;
@@ -38,7 +38,7 @@ export function snapshotTree(root: string): TreeSnapshot {
   walk(root, (_p, st) => {
     entries++;
     bytes += blocksOnce(st, linked);
-    byInode.set(key(st), { size: st.size, bytes: st.blocks * 512 });
+    byInode.set(key(st), { size: st.size, bytes: charged(st) });
     return true;
   });
   return { bytes, entries, byInode };
@@ -100,7 +100,7 @@ export function undoGrowth(root: string, before: TreeSnapshot, keep: readonly st
       removed.push(st.isDirectory() ? `${rel}/` : rel);
       return "skip";
     }
-    if (st.isFile() && (st.blocks * 512 > old.bytes || st.size > old.size)) {
+    if (st.isFile() && (charged(st) > old.bytes || st.size > old.size)) {
       let fd: number | undefined;
       try {
         // A command can grow a file and then take its write permission away: ours to give back.
@@ -120,13 +120,22 @@ export function undoGrowth(root: string, before: TreeSnapshot, keep: readonly st
   return { removed, cut, bytes: after.bytes - before.bytes, entries: after.entries - before.entries };
 }
 
-/** A file's allocated bytes, counted at its first name only: hard links hold no more on disk. */
+/** A file's charge, counted at its first name only: hard links hold no more on disk. */
 function blocksOnce(st: fs.Stats, linked: Set<string>): number {
   if (st.nlink > 1 && !st.isDirectory()) {
     if (linked.has(key(st))) return 0;
     linked.add(key(st));
   }
-  return st.blocks * 512;
+  return charged(st);
+}
+
+/**
+ * What an entry is charged: its allocated blocks, or its size when that is more. A sparse
+ * file is charged its whole size when it is made: filling its holes later allocates blocks
+ * without changing its size, and no cut back to the same size frees them.
+ */
+function charged(st: fs.Stats): number {
+  return st.isFile() ? Math.max(st.size, st.blocks * 512) : st.blocks * 512;
 }
 
 function key(st: fs.Stats): string {

@@ -260,4 +260,24 @@ print('wrote all')"`,
     },
     240_000,
   );
+
+  it("bash: sparse files made in one call and filled in the next do not pass the allowance (a file is charged its size or its blocks, whichever is more)", async () => {
+    const runDir = tempDir("tl-disk-");
+    const du = () => Number(execFileSync("du", ["-s", "-B1", runDir], { encoding: "utf8" }).split("\t")[0]);
+    const bash = new BashTool({
+      runDir,
+      playbookFile: path.join(REPO, "playbook", "AGENTS.md"),
+      sessionDirs: () => [],
+      harnessOwned: [],
+      diskLimits: { bytes: 16 * MiB, entries: 1000 },
+    });
+    const call = (command: string) => bash.call("bash", { command, timeout_s: 60 });
+    await call("for i in 1 2 3 4; do truncate -s 15M s$i; done; echo made");
+    await call("for i in 1 2 3 4; do dd if=/dev/zero of=s$i bs=1M count=15 conv=notrunc 2>/dev/null; done; echo filled");
+    expect(du()).toBeLessThanOrEqual(16 * MiB);
+    // The control: one sparse file within the allowance is kept, and filling it is no growth.
+    const one = await call("truncate -s 12M ok && dd if=/dev/zero of=ok bs=1M count=12 conv=notrunc 2>/dev/null && echo ok");
+    expect(one.isError, one.content).toBe(false);
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }, 120_000);
 });
