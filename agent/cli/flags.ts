@@ -123,6 +123,9 @@ export function flag(key: FlagKey, help: string, use: Use = {}): Option {
 /** A repeatable flag's parser: every value given, in order. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
+/** Commands whose argument (by its name) is a configuration file, like a flag marked `configFile`: a sweep file names planners, prompt files and run flags. */
+export const CONFIG_FILE_ARGUMENTS: Readonly<Record<string, string>> = { sweep: "file" };
+
 /** The flags that name configuration files (their keys), for the check and its test. */
 export const CONFIG_FILE_FLAGS = (Object.keys(FLAGS) as FlagKey[]).filter((k) => (FLAGS[k] as FlagDecl).configFile !== undefined);
 

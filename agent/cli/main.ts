@@ -14,7 +14,7 @@ import { registerResume } from "./commands/resume.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerSweep } from "./commands/sweep.ts";
 import { registerWatch } from "./commands/watch.ts";
-import { configFilesIn } from "./flags.ts";
+import { CONFIG_FILE_ARGUMENTS, configFilesIn } from "./flags.ts";
 import { printErr } from "./output.ts";
 
 // The program: its commands, and how an error ends it (one line, an exit code). Each command's
@@ -63,6 +63,10 @@ Examples:
 // file (flags.ts marks them) is checked here, for every command, before its action runs.
 program.hook("preAction", (_program, action) => {
   for (const { flag, file } of configFilesIn(action.opts())) refuseFromRunDir(path.resolve(process.cwd(), file), flag);
+  const argument = CONFIG_FILE_ARGUMENTS[action.name()];
+  const at = action.registeredArguments.findIndex((a) => a.name() === argument);
+  const value = at >= 0 ? action.args[at] : undefined;
+  if (value) refuseFromRunDir(path.resolve(process.cwd(), value), `the ${action.name()} file`);
 });
 
 // In the order `tinkerloop --help` lists them.

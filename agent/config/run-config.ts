@@ -74,6 +74,8 @@ export function spendSettings(
   env: Env,
 ): SpendSettings {
   const prices = f.prices ?? env.TINKERLOOP_PRICES;
+  // --prices is checked with every flag (cli/main.ts); the variable names a file as much.
+  if (f.prices === undefined && prices) refuseFromRunDir(path.resolve(cwd, prices), "TINKERLOOP_PRICES");
   return {
     maxCostUsd: f.maxCost,
     maxPlannerCostUsd: f.maxPlannerCost,
@@ -214,10 +216,11 @@ export function refuseFromRunDir(file: string, flag: string): void {
 }
 
 /**
- * Environment variables naming a file or program the harness reads as configuration or runs:
- * like the flags, never one inside a run directory (a bare program name is a PATH lookup).
+ * Environment variables naming a program the harness runs or models it loads: like the flags,
+ * never inside a run directory (a bare program name is a PATH lookup; TINKERLOOP_PRICES is
+ * refused where it is read, spendSettings).
  */
-const ENV_CONFIG_FILES = ["TINKERLOOP_PRICES", "TINKERLOOP_PYTHON", "TINKERLOOP_MODELS_DIR"] as const;
+const ENV_CONFIG_FILES = ["TINKERLOOP_PYTHON", "TINKERLOOP_MODELS_DIR"] as const;
 
 function refuseEnvFromRunDir(env: Env, cwd: string): void {
   for (const name of ENV_CONFIG_FILES) {

@@ -34,6 +34,14 @@ export function budgetLessReserve(b: CostBudget, reserveUsd: number): CostBudget
   };
 }
 
+/**
+ * The budgets every spender of the run is checked against — the guard for training calls and
+ * the budgeted planner for its requests — with the final exam's reserve kept out (none ungraded).
+ */
+export function budgetBesideExam(b: CostBudget, exam: PreparedExam | undefined, price: TrainingPrice | undefined): CostBudget {
+  return exam ? budgetLessReserve(b, examReserve({ maxCostUsd: b.maxCostUsd, maxTrainingCostUsd: b.maxTrainingCostUsd }, exam, price)) : b;
+}
+
 /** The dollar budgets the reserve is kept out of: the whole run's and training's. */
 type Budgets = { maxCostUsd: number | undefined; maxTrainingCostUsd: number | undefined };
 

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { RUN_FILE_MODE } from "../../lib/run-file-writes.ts";
 
 const count = z.number().int().min(0);
 
@@ -36,7 +37,7 @@ export function writeVerdict(file: string, verdict: JudgeVerdict): void {
   const valid = verdictShape.parse(verdict);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, `${JSON.stringify(valid, null, 2)}\n`);
+  fs.writeFileSync(tmp, `${JSON.stringify(valid, null, 2)}\n`, { mode: RUN_FILE_MODE });
   fs.renameSync(tmp, file);
 }
 

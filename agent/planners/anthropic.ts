@@ -123,33 +123,46 @@ export class AnthropicPlanner implements Planner {
   private async ask(req: PlannerRequest): Promise<AssistantTurn> {
     const params = buildAnthropicRequest(this.model, this.maxTokens, req, this.thinking);
     const perCall = callSignal(req.signal);
+    let stream: ReturnType<typeof this.client.messages.stream> | undefined;
     try {
       // Streamed, so long replies are not cut by the non-streaming time limit; the SDK
       // does not retry errors inside a stream, which the loop's retry covers.
       const headers = this.thinking?.type === "enabled" ? { "anthropic-beta": INTERLEAVED_THINKING_BETA } : undefined;
-      const msg = await this.client.messages.stream(params, { signal: perCall.signal, ...(headers ? { headers } : {}) }).finalMessage();
+      stream = this.client.messages.stream(params, { signal: perCall.signal, ...(headers ? { headers } : {}) });
+      const msg = await stream.finalMessage();
       if (msg.stop_reason === null) {
         // The stream ended without message_delta: the reply is incomplete, whatever it holds.
-        return plannerErrorTurn("connection", "The reply stream from the Anthropic API ended before the message was complete.");
+        return withUsage(plannerErrorTurn("connection", "The reply stream from the Anthropic API ended before the message was complete."), msg);
       }
       return {
         content: fromAnthropicContent(msg.content),
         stopReason: mapStopReason(msg.stop_reason),
-        usage: {
-          inputTokens: msg.usage.input_tokens ?? 0,
-          outputTokens: msg.usage.output_tokens ?? 0,
-          cacheReadTokens: msg.usage.cache_read_input_tokens ?? 0,
-          cacheWriteTokens: msg.usage.cache_creation_input_tokens ?? 0,
-        },
+        usage: usageOf(msg),
         model: msg.model,
       };
     } catch (err) {
       const { kind, message } = describeAnthropicError(err);
-      return plannerErrorTurn(kind, message);
+      // A stream that failed after message_start had its input read: what it reported is spent, and counts against the budget.
+      return withUsage(plannerErrorTurn(kind, message), stream?.currentMessage);
     } finally {
       perCall.release();
     }
   }
+}
+
+/** The tokens a reply (or the part of one that arrived) reports. */
+function usageOf(msg: Anthropic.Message): AssistantTurn["usage"] {
+  return {
+    inputTokens: msg.usage.input_tokens ?? 0,
+    outputTokens: msg.usage.output_tokens ?? 0,
+    cacheReadTokens: msg.usage.cache_read_input_tokens ?? 0,
+    cacheWriteTokens: msg.usage.cache_creation_input_tokens ?? 0,
+  };
+}
+
+/** A failed turn carrying what the part of the reply that arrived reports having spent. */
+function withUsage(turn: AssistantTurn, partial: Anthropic.Message | undefined): AssistantTurn {
+  return partial ? { ...turn, usage: usageOf(partial) } : turn;
 }
 
 /**

@@ -12,7 +12,7 @@ import { RedactingPlanner } from "../planners/redacting.ts";
 import { DEFAULT_RETRY, RetryingPlanner } from "../planners/retrying.ts";
 import { buildSystemPrompt } from "../config/system-prompt.ts";
 import { RunSession } from "./run-session.ts";
-import { examReserveNote } from "../exam/reserve.ts";
+import { budgetBesideExam, examReserveNote } from "../exam/reserve.ts";
 import { examBrief } from "../exam/setup.ts";
 import type { RunIO } from "./run-session.ts";
 import type { RunSummary } from "../summary/summary.ts";
@@ -69,7 +69,8 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
     const budgeted = prices.planner
       ? new BudgetedPlanner(priced, {
           price: prices.planner,
-          budget: costBudgetOf(cfg),
+          // Less the final exam's reserve, like the guard's: the planner may not spend what grading the run needs.
+          budget: budgetBesideExam(costBudgetOf(cfg), session.exam, prices.training),
           spend: session.spend,
           ...(planner.size ? { size: (req) => planner.size!(req) } : {}),
         })

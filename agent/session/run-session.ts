@@ -33,7 +33,7 @@ import { wrapUp } from "./wrap-up.ts";
 import { ExamSitter } from "../exam/sitter.ts";
 import { discardExam, examHeader, prepareExam, reclaimExam, releaseExam } from "../exam/setup.ts";
 import { hubExamLoader } from "../exam/hub-items.ts";
-import { budgetLessReserve, checkReserveFits, examReserve } from "../exam/reserve.ts";
+import { budgetBesideExam, checkReserveFits } from "../exam/reserve.ts";
 import type { PreparedExam } from "../exam/setup.ts";
 import { EXAM_DIR_ENV } from "../../lib/exam-files.ts";
 import { TRANSCRIPT_SCHEMA_VERSION, TranscriptWriter } from "../transcript/transcript.ts";
@@ -301,7 +301,7 @@ function guardOptions(cfg: RunConfig, prices: RunPrices, graceMinutes: number, e
       graceMinutes,
       ...(cfg.maxTrainCalls ? { maxTrainCalls: cfg.maxTrainCalls } : {}),
       // The final exam's cost is kept out of what the planner may spend (exam/reserve.ts).
-      cost: exam ? budgetLessReserve(costBudgetOf(cfg), examReserve(cfg, exam, prices.training)) : costBudgetOf(cfg),
+      cost: budgetBesideExam(costBudgetOf(cfg), exam, prices.training),
       ...(prices.training ? { estimator: new CallEstimator({ model: cfg.model, price: prices.training, runDir: cfg.runDir }) } : {}),
     },
     disabled: cfg.guardOff,

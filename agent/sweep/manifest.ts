@@ -9,6 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { RUN_FILE_MODE } from "../../lib/run-file-writes.ts";
 import { UserError } from "../core/errors.ts";
 import type { Cell, Shard, SweepSpec } from "./spec.ts";
 
@@ -241,7 +242,7 @@ export class ManifestStore {
   private write(): void {
     this.m.updatedAt = new Date().toISOString();
     const tmp = `${this.file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, `${JSON.stringify(this.m, null, 2)}\n`);
+    fs.writeFileSync(tmp, `${JSON.stringify(this.m, null, 2)}\n`, { mode: RUN_FILE_MODE });
     fs.renameSync(tmp, this.file);
   }
 }

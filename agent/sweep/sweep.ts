@@ -21,6 +21,7 @@ import { parseJudgeSpec } from "../judge/spec.ts";
 import type { JudgeSpec } from "../judge/spec.ts";
 import { readVerdict, writeVerdict } from "../judge/verdict.ts";
 import { PACKAGE_VERSION } from "../../lib/package-version.ts";
+import { makePrivateRunDir, RUN_FILE_MODE } from "../../lib/run-file-writes.ts";
 import { loadSuite, SUITE_REFUSED, suiteFileOf, suiteSweepSpec } from "./suite/suite-file.ts";
 import type { Suite } from "./suite/suite-file.ts";
 import { JUDGE_POLICIES, scoreSuite } from "./suite/suite-score.ts";
@@ -102,7 +103,8 @@ export async function runSweep(req: SweepRequest, io: SweepIO): Promise<number> 
     return 0;
   }
   if (fs.existsSync(sweepDir) && !fs.statSync(sweepDir).isDirectory()) throw new UserError(`${sweepDir} is a file, not a folder.`, "Name a folder with --dir.");
-  fs.mkdirSync(sweepDir, { recursive: true });
+  // What the sweep writes about its runs (summaries, compare.html with their text) is as private as the runs.
+  makePrivateRunDir(sweepDir);
   const store = ManifestStore.open(sweepDir, {
     sweepId,
     fingerprint: fingerprint(spec),
@@ -353,6 +355,7 @@ function writeOutputs(dir: string, sweepId: string, cells: Array<ScoredCell & { 
       null,
       2,
     )}\n`,
+    { mode: RUN_FILE_MODE },
   );
   fs.renameSync(tmp, file);
   out(`leaderboard: ${file}`);
@@ -503,7 +506,6 @@ function planOf(req: SweepRequest, cwd: string): { spec: SweepSpec; concurrency?
   if (req.file && matrixFlags.length)
     throw new UserError(`Give the matrix either in the sweep file or as flags, not both (found ${matrixFlags.map(asFlag).join(", ")}).`);
   if (req.file) {
-    refuseFromRunDir(path.resolve(cwd, req.file), "the sweep file");
     const f = loadSweepFile(path.resolve(cwd, req.file));
     return { spec: f.spec, ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}) };
   }

@@ -5,7 +5,7 @@ import { BASH_LIMITS, describeLimits } from "../../lib/sandbox/limits.ts";
 import { sandboxPath, sandboxStatus, spawnSandboxed } from "../../lib/sandbox/os-sandbox.ts";
 import { writeBeneath } from "../../lib/run-file-writes.ts";
 import { neutraliseConfigNames } from "./config-neutraliser.ts";
-import { type GrowthLimits, overLimits, snapshotTree, treeUsage, type UndoneGrowth, undoGrowth } from "./run-dir-growth.ts";
+import { type GrowthLimits, overLimits, restoreOwnerAccess, snapshotTree, treeUsage, type UndoneGrowth, undoGrowth } from "./run-dir-growth.ts";
 import type { LocalToolProvider, ToolCallOptions, ToolResult, ToolSpec } from "../core/tools.ts";
 
 export type BashToolOptions = {
@@ -144,6 +144,8 @@ export class BashTool implements LocalToolProvider {
     // The sandbox is gone, so nobody holds the pipes any more; read what is left, briefly.
     await Promise.race([Promise.all([ended(proc.child.stdout), ended(proc.child.stderr)]), new Promise((r) => setTimeout(r, 500))]);
     const ms = Date.now() - started;
+    // Before any walk: a folder the command made unreadable would hide what it holds from all of them.
+    restoreOwnerAccess(this.runDir);
     const cleaned = this.removePlanted(existing);
     // Every process of the sandbox is gone: nothing writes now, so this measure is final.
     const grown = treeUsage(this.runDir, Number.POSITIVE_INFINITY);

@@ -11,11 +11,11 @@ export type TreeSnapshot = { bytes: number; entries: number; byInode: Map<string
 export type UndoneGrowth = { removed: string[]; cut: string[]; bytes: number; entries: number };
 
 /**
- * Blocks allocated and entries under `root`: every entry is counted (a tree of many small
- * files is not cut off), the walk ends early only once `stopAt` entries are seen (past
- * the entry limit the command is stopped anyway). Allocated blocks, not sizes: a sparse
- * or fallocated file counts what it holds on disk, a file with several names (hard links)
- * once. The polling measure while a command runs.
+ * Bytes and entries under `root`: every entry is counted (a tree of many small files is
+ * not cut off), the walk ends early only once `stopAt` entries are seen (past the entry
+ * limit the command is stopped anyway). A file counts its allocated blocks or its size,
+ * whichever is more (blocks reserved past its end, or holes it may fill later), and a
+ * file with several names (hard links) once. The polling measure while a command runs.
  */
 export function treeUsage(root: string, stopAt: number): { bytes: number; entries: number } {
   let bytes = 0;
@@ -38,10 +38,39 @@ export function snapshotTree(root: string): TreeSnapshot {
   walk(root, (_p, st) => {
     entries++;
     bytes += blocksOnce(st, linked);
-    byInode.set(key(st), { size: st.size, bytes: st.blocks * 512 });
+    byInode.set(key(st), { size: st.size, bytes: charged(st) });
     return true;
   });
   return { bytes, entries, byInode };
+}
+
+/**
+ * Gives the owner back read, write and search on `root` and every folder below it. A
+ * command runs as the harness's own user (mapped), so it can `chmod 300` a folder: the
+ * harness could then not list it, and what it holds — files past the disk allowance, a
+ * git directory for a later `git status` — would be invisible to the walks that measure,
+ * undo and neutralise. Only after the sandbox is gone (nothing can swap a folder for a link
+ * between the lstat and the chmod). Returns the folders changed, relative to `root`.
+ */
+export function restoreOwnerAccess(root: string): string[] {
+  const changed: string[] = [];
+  const stack = [root];
+  while (stack.length) {
+    const dir = stack.pop()!;
+    try {
+      const st = fs.lstatSync(dir);
+      if (!st.isDirectory()) continue;
+      if ((st.mode & 0o700) !== 0o700) {
+        fs.chmodSync(dir, (st.mode & 0o7777) | 0o700);
+        changed.push(path.relative(root, dir) || ".");
+      }
+      // Entry types from the listing itself: only folders are looked at again (a name test per entry, no stat).
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) stack.push(path.join(dir, e.name));
+    } catch {
+      // gone, or not ours (then it was not the command's either)
+    }
+  }
+  return changed;
 }
 
 /** Whether `now` passes `limits` over `before`. */
@@ -71,14 +100,16 @@ export function undoGrowth(root: string, before: TreeSnapshot, keep: readonly st
       removed.push(st.isDirectory() ? `${rel}/` : rel);
       return "skip";
     }
-    if (st.isFile() && (st.blocks * 512 > old.bytes || st.size > old.size)) {
+    if (st.isFile() && (charged(st) > old.bytes || st.size > old.size)) {
       let fd: number | undefined;
       try {
+        // A command can grow a file and then take its write permission away: ours to give back.
+        if ((st.mode & 0o200) === 0) fs.chmodSync(p, (st.mode & 0o7777) | 0o200);
         fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
         fs.ftruncateSync(fd, Math.min(st.size, old.size));
         cut.push(rel);
       } catch {
-        // not writable by us (it could not have grown then); left as it is, and the re-measure below says so
+        // not ours to write; left as it is, and the re-measure below says so
       } finally {
         if (fd !== undefined) fs.closeSync(fd);
       }
@@ -89,13 +120,22 @@ export function undoGrowth(root: string, before: TreeSnapshot, keep: readonly st
   return { removed, cut, bytes: after.bytes - before.bytes, entries: after.entries - before.entries };
 }
 
-/** A file's allocated bytes, counted at its first name only: hard links hold no more on disk. */
+/** A file's charge, counted at its first name only: hard links hold no more on disk. */
 function blocksOnce(st: fs.Stats, linked: Set<string>): number {
   if (st.nlink > 1 && !st.isDirectory()) {
     if (linked.has(key(st))) return 0;
     linked.add(key(st));
   }
-  return st.blocks * 512;
+  return charged(st);
+}
+
+/**
+ * What an entry is charged: its allocated blocks, or its size when that is more. A sparse
+ * file is charged its whole size when it is made: filling its holes later allocates blocks
+ * without changing its size, and no cut back to the same size frees them.
+ */
+function charged(st: fs.Stats): number {
+  return st.isFile() ? Math.max(st.size, st.blocks * 512) : st.blocks * 512;
 }
 
 function key(st: fs.Stats): string {

@@ -62,6 +62,8 @@ export type SandboxedProcess = {
 export type SandboxExit = { code: number | null; signal: NodeJS.Signals | null; oomKills: number };
 
 const SWITCH = "TINKERLOOP_SANDBOX";
+/** prlimit as the sandbox sees it (/usr is shown inside), for limits that must be set inside its user namespace. */
+const PRLIMIT_INSIDE = ["/usr/bin/prlimit", "/bin/prlimit"].find((p) => fs.existsSync(p)) ?? "/usr/bin/prlimit";
 let cached: SandboxStatus | undefined;
 
 /** Whether the OS sandbox works on this machine, and if not, why (cached per process). */
@@ -177,16 +179,18 @@ function buildCommand(spec: SandboxSpec, python: PythonInfo, cgroupProcs: readon
   for (const f of spec.masked ?? []) if (fs.existsSync(f)) args.push("--ro-bind", "/dev/null", f);
   args.push("--chdir", spec.cwd, "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
-  args.push("--", ...spec.argv);
-
   const rootUser = process.getuid?.() === 0;
+  // RLIMIT_NPROC counts every task of the real uid, the user's whole desktop included, when it
+  // is set before the user namespace exists (clone fails with EAGAIN past it). Set inside the
+  // sandbox's own user namespace it counts only the sandbox's tasks, and cannot be raised there.
+  const nproc = rootUser ? [] : [PRLIMIT_INSIDE, `--nproc=${L.processes}`, "--"];
+  args.push("--", ...nproc, ...spec.argv);
+
   const limits = [
     `--as=${L.memoryBytes}`,
     `--fsize=${L.fileBytes}`,
     `--nofile=${L.openFiles}`,
     "--core=0",
-    // As root RLIMIT_NPROC does not bind (the pids cgroup does); as a user it counts this sandbox's own user namespace.
-    ...(rootUser ? [] : [`--nproc=${L.processes}`]),
     ...(spec.cpuSeconds !== undefined ? [`--cpu=${Math.max(1, Math.ceil(spec.cpuSeconds))}`] : []),
   ];
   const command = ["prlimit", ...limits, "--", "bwrap", ...args];

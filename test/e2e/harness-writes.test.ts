@@ -10,7 +10,7 @@ import { writeCompletions } from "../../tools/tinker/completions.ts";
 import { PathRefused } from "../../lib/run-files.ts";
 import { appendRunFile, mkdirBeneath, openBeneath, replaceFile, RUN_FILE_MODE, writeBeneath, writeInsideRoot } from "../../lib/run-file-writes.ts";
 import { WorkspaceTools } from "../../agent/workspace/file-tools.ts";
-import { REPO, tempDir } from "../helpers.ts";
+import { REPO, runCli, tempDir } from "../helpers.ts";
 
 /**
  * Every write the harness makes into a folder the planner can touch goes through one
@@ -161,6 +161,28 @@ describe("every harness write for a tool call or a record goes through it", () =
   });
 });
 
+describe("compare's page, written where the user stands", () => {
+  it("never through a link the planner planted: from inside a run directory (the default compare.html there) or an --out into one", async () => {
+    const runs = ["v1-bash-run", "v1-guarded-run"].map((f) => {
+      const d = path.join(tempDir("tl-writes-cmp-"), f);
+      fs.mkdirSync(d);
+      fs.copyFileSync(path.join(REPO, "test", "fixtures", "transcripts", `${f}.jsonl`), path.join(d, "transcript.jsonl"));
+      return d;
+    });
+    const [a, b] = runs as [string, string];
+    fs.symlinkSync(path.join(victim, "file.jsonl"), path.join(a, "compare.html"));
+    fs.mkdirSync(path.join(a, "pages"));
+    fs.symlinkSync(victim, path.join(a, "pages", "out"));
+    const here = await runCli(["compare", ".", b], { cwd: a });
+    const into = await runCli(["compare", a, b, "--out", path.join(a, "pages", "out", "transcript.jsonl")], { cwd: REPO });
+    expect(victimState()).toEqual(["file.jsonl=original\n", "transcript.jsonl=original\n"]);
+    // The page was still written where it was asked for, as a file of its own (the link replaced), or refused with a line.
+    expect(here.code, here.stderr).toBe(0);
+    expect(fs.lstatSync(path.join(a, "compare.html")).isFile()).toBe(true);
+    expect(into.code === 0 || into.code === 2, into.stderr).toBe(true);
+  });
+});
+
 /**
  * The lint: outside lib/run-file-writes.ts, a call that writes, renames, creates or removes
  * files appears only in the files below, each with why it never writes into a run
@@ -186,11 +208,12 @@ const ALLOWED: Record<string, string> = {
   "tools/tinker/backends/local/backend.ts": "checkpoints/: harness-owned, created before the planner runs, read-only inside the sandbox",
   "tools/tinker/backends/local/tensor-file.ts": "checkpoints/ (see backend.ts)",
   "tools/tinker/backends/local/pretrain.ts": "the models folder (a developer command), not a run directory",
-  "agent/report/compare.ts": "the comparison page at the path the user names",
+  "agent/report/compare.ts": "the comparison page at the path the user names: inside a run directory through the writer, elsewhere by replaceFile",
   "agent/replay/cassette.ts": "removes its own scratch folder",
   "agent/replay/execute.ts": "makes a fresh temporary run directory for an execute replay",
   "agent/sweep/sweep.ts": "the sweep folder and its leaderboard (harness-owned; no planner writes there)",
   "agent/sweep/manifest.ts": "sweep.json in the sweep folder",
+  "agent/judge/verdict.ts": "judge verdicts in the sweep folder's judge/ (harness-owned; no planner writes there)",
   "agent/sweep/runner.ts": "the sweep's logs/ and moving a cell's run directory aside (paths derived from cell ids)",
 };
 

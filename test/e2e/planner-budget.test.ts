@@ -94,4 +94,60 @@ describe("a dollar budget bounds the planner's own requests", () => {
     expect(fake!.messageRequests).toHaveLength(3);
     expect(events.find((e) => e.type === "end").reason).toBe("max_turns");
   });
+
+  it("--max-cost 2: attempts that fail mid-stream after message_start (their 400,000 input tokens read) count against the budget, so at most one such $1.20 attempt is sent", async () => {
+    const usage = { input_tokens: INPUT_TOKENS, output_tokens: OUTPUT_TOKENS };
+    // An overload inside a 200 stream: message_start (with its usage) reached the client, then the error event.
+    const overloaded = { ...toolUseReply([train]), sseError: { type: "overloaded_error", message: "Overloaded" } };
+    const steps = Array.from({ length: 8 }, () => ({ ...overloaded, body: { ...(overloaded.body as object), usage } }));
+    fake = await FakeAnthropic.start(steps, { countTokens: () => INPUT_TOKENS });
+    const runDir = path.join(tempDir("tl-planner-budget-"), "run");
+    const r = await runCli(["run", "--planner", PLANNER, "--model", MODEL, "--prompt", "p", "--run-dir", runDir, "--max-nudges", "0", "--max-cost", "2"], {
+      env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url, HF_HUB_OFFLINE: "1" },
+      timeoutMs: 240_000,
+    });
+    const summary = JSON.parse(fs.readFileSync(path.join(runDir, "summary.json"), "utf8"));
+    // What the API reported reading for the attempts it received, against what the run counted.
+    const read = (fake.messageRequests.length * INPUT_TOKENS * SONNET.input) / 1e6;
+    expect(read, `${fake.messageRequests.length} attempts sent; counted $${summary.spend.plannerUsd}\n${r.stdout}`).toBeLessThanOrEqual(2);
+    expect(summary.spend.plannerUsd).toBeCloseTo(read, 3);
+  });
+
+  it("--max-cost 2 on a graded run: the final exam's reserve is held back from the planner's requests too, so a $1.62 request does not go out when only about $1.1 is left beside the reserve", async () => {
+    const usage = { input_tokens: INPUT_TOKENS, output_tokens: OUTPUT_TOKENS };
+    fake = await FakeAnthropic.start([{ ...toolUseReply([train]), body: { ...(toolUseReply([train]).body as object), usage } }], {
+      countTokens: () => INPUT_TOKENS,
+    });
+    const dir = tempDir("tl-planner-budget-");
+    // The local model priced like a paid one, so the exam has a reserve (about $0.87: 20 items, prompt bytes plus the 256-token template allowance at $100/M, 8 tokens each at $2,000/M).
+    const prices = path.join(dir, "prices.json");
+    fs.writeFileSync(prices, JSON.stringify({ training: { "local/*": { prefill: 100, cachedPrefill: 100, sample: 2000, train: 2000 } } }));
+    const runDir = path.join(dir, "run");
+    const r = await runCli(
+      [
+        "run",
+        "--planner",
+        PLANNER,
+        "--model",
+        MODEL,
+        "--prompt",
+        "p",
+        "--run-dir",
+        runDir,
+        "--max-nudges",
+        "0",
+        "--max-cost",
+        "2",
+        "--prices",
+        prices,
+        "--exam",
+        "generator:addition,scorer=numeric,items=20,max_tokens=8",
+      ],
+      { env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url, HF_HUB_OFFLINE: "1" }, timeoutMs: 240_000 },
+    );
+    expect(r.stdout, r.stderr).toMatch(/reserved for the final exam|stopped: the next planner request would not fit the budget/);
+    expect(fake.messageRequests, r.stdout + r.stderr).toHaveLength(0);
+    const end = (readTranscript(path.join(runDir, "transcript.jsonl")).events as any[]).find((e) => e.type === "end");
+    expect(end.reason).toBe("budget");
+  });
 });

@@ -79,4 +79,23 @@ describe("a run directory is the owner's alone", () => {
       if (e.isFile()) expect(fs.statSync(p).mode & 0o077, rel).toBe(0);
     }
   }, 300_000);
+
+  it("a sweep's folder and what it writes about its runs (leaderboard with each summary, compare.html with their text, sweep.json) are the owner's alone; so is compare's page", async () => {
+    const dir = tempDir("tl-private-sweep-");
+    const r = await runCli(["sweep", "--planner", "scripted", "--recipe", "addition", "--seeds", "2", "--max-turns", "2", "--dir", path.join(dir, "sw")], {
+      cwd: dir,
+      timeoutMs: 240_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const sweepDir = path.join(dir, "sw");
+    expect(fs.statSync(sweepDir).mode & 0o077, "the sweep folder").toBe(0);
+    for (const f of ["leaderboard.json", "compare.html", "sweep.json"])
+      if (fs.existsSync(path.join(sweepDir, f))) expect(fs.statSync(path.join(sweepDir, f)).mode & 0o077, f).toBe(0);
+    const cells = fs.readdirSync(sweepDir).filter((d) => fs.existsSync(path.join(sweepDir, d, "transcript.jsonl")));
+    expect(cells).toHaveLength(2);
+    const out = path.join(dir, "pages", "both.html");
+    const c = await runCli(["compare", ...cells.map((d) => path.join(sweepDir, d)), "--out", out], { cwd: dir });
+    expect(c.code, c.stderr).toBe(0);
+    expect(fs.statSync(out).mode & 0o077, "compare --out").toBe(0);
+  }, 300_000);
 });

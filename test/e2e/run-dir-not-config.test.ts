@@ -245,6 +245,36 @@ const CONFIG_PATHS = [
 ];
 const DATA_PATHS = ["data/pool.jsonl", "notes/env.txt", ".env.example", "notes/mcp-json-notes.md", "reward.py", "config.json"];
 
+describe("no other way names a configuration file inside a run directory", () => {
+  it("the sweep file (an argument, not a flag) and TINKERLOOP_PRICES are refused (exit 2) inside a run directory; outside they pass", async () => {
+    const { runDir } = plantedRun("/nonexistent/marker");
+    fs.writeFileSync(path.join(runDir, "sweep.yaml"), "planners: [scripted]\nrecipes: [addition]\nseeds: 2\n");
+    fs.writeFileSync(path.join(runDir, "prices.json"), '{ "planners": {}, "training": {} }');
+    const outside = tempDir("tl-notconfig-outside-");
+    fs.copyFileSync(path.join(runDir, "sweep.yaml"), path.join(outside, "sweep.yaml"));
+    fs.copyFileSync(path.join(runDir, "prices.json"), path.join(outside, "prices.json"));
+    const sweepIn = await runCli(["sweep", path.join(runDir, "sweep.yaml"), "--dry-run"], { cwd: outside });
+    expect(sweepIn.code, sweepIn.stderr).toBe(2);
+    expect(sweepIn.stderr).toMatch(/sweep file .*lies inside the run directory/);
+    // Named relative to a working directory inside the run directory, as a person there would.
+    const sweepHere = await runCli(["sweep", "sweep.yaml", "--dry-run"], { cwd: runDir });
+    expect(sweepHere.code, sweepHere.stderr).toBe(2);
+    const sweepOut = await runCli(["sweep", "sweep.yaml", "--dry-run"], { cwd: outside });
+    expect(sweepOut.code, sweepOut.stderr).toBe(0);
+    const run = (prices: string) =>
+      runCli(["run", "--recipe", "addition", "--max-turns", "1", "--run-dir", path.join(tempDir("tl-notconfig-new-"), "r")], {
+        cwd: outside,
+        env: { TINKERLOOP_PRICES: prices },
+        timeoutMs: 120_000,
+      });
+    const pricesIn = await run(path.join(runDir, "prices.json"));
+    expect(pricesIn.code, pricesIn.stderr).toBe(2);
+    expect(pricesIn.stderr).toMatch(/TINKERLOOP_PRICES .*lies inside the run directory/);
+    const pricesOut = await run(path.join(outside, "prices.json"));
+    expect(pricesOut.stderr).not.toMatch(/lies inside the run directory/);
+  }, 240_000);
+});
+
 describe("the planner cannot leave configuration in its run directory", () => {
   it("write_file refuses every configuration-like name and writes the data names", async () => {
     const runDir = tempDir("tl-notconfig-ws-");

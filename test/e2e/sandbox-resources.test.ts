@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -177,4 +177,107 @@ print('wrote all')"`,
     expect(fs.existsSync(path.join(runDir, "link20"))).toBe(true);
     fs.rmSync(runDir, { recursive: true, force: true });
   }, 240_000);
+
+  // As root every folder reads whatever its mode; as a user, the harness's walks skip one it cannot list.
+  const asUser = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+  const setprivMissing = asUser.length > 0 && spawnSync("setpriv", ["--version"]).status !== 0;
+
+  it.skipIf(setprivMissing)(
+    "bash (the harness as a user without root): a folder made unlistable (chmod 300) or a file made read-only hides nothing from the disk allowance or the neutraliser",
+    () => {
+      const runDir = tempDir("tl-disk-");
+      if (asUser.length) fs.chownSync(runDir, 65534, 65534);
+      const calls = (...commands: string[]) => {
+        const out = execFileSync(
+          asUser[0] ?? process.execPath,
+          [
+            ...asUser.slice(1),
+            ...(asUser.length ? [process.execPath] : []),
+            "--import",
+            "tsx",
+            path.join(REPO, "test", "e2e", "bash-calls-script.ts"),
+            runDir,
+            String(16 * MiB),
+            ...commands,
+          ],
+          { cwd: REPO, encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: runDir }, timeout: 120_000 },
+        );
+        return out
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as { content: string; structured: { undone: { removed: number; cut: number } | null } });
+      };
+      const du = () => Number(execFileSync("du", ["-s", "-B1", runDir], { encoding: "utf8" }).split("\t")[0]);
+      const [, hidden, repo, grown] = calls(
+        "echo old > kept.txt",
+        // Files past the allowance, in a folder the harness may not list.
+        "mkdir d && chmod 300 d && for i in 1 2 3; do head -c 10M /dev/zero > d/f$i; done; echo wrote",
+        // A git directory at the top, behind a run directory nobody but the command may list.
+        "git init -q r && mv r/.git .git && rm -rf r && chmod 300 . && echo planted",
+        // An old file grown past the allowance (blocks past its end) and then made read-only.
+        "chmod 700 . && fallocate --keep-size -l 200M kept.txt && chmod 444 kept.txt && echo grown",
+      );
+      expect(hidden?.structured.undone?.removed, hidden?.content).toBe(1);
+      expect(fs.existsSync(path.join(runDir, "d"))).toBe(false);
+      expect(repo?.content).toMatch(/renamed \.git to neutralised-git/);
+      expect(fs.existsSync(path.join(runDir, ".git"))).toBe(false);
+      expect(fs.statSync(runDir).mode & 0o700).toBe(0o700);
+      expect(grown?.structured.undone?.cut, grown?.content).toBe(1);
+      expect(fs.statSync(path.join(runDir, "kept.txt")).blocks * 512).toBeLessThan(MiB);
+      expect(du()).toBeLessThan(16 * MiB);
+      fs.rmSync(runDir, { recursive: true, force: true });
+    },
+    240_000,
+  );
+
+  it.skipIf(setprivMissing)(
+    "bash (the harness as a user without root): the process limit counts the sandbox's processes, not the user's others (a desktop has hundreds)",
+    () => {
+      const runDir = tempDir("tl-nproc-");
+      if (asUser.length) fs.chownSync(runDir, 65534, 65534);
+      // 300 other processes of the same user, alive while the sandbox starts: more than its limit of 128.
+      const script = `for i in $(seq 300); do sleep 60 & done; "$@"; s=$?; kill $(jobs -p) 2>/dev/null; exit $s`;
+      const r = spawnSync(
+        asUser[0] ?? "bash",
+        [
+          ...asUser.slice(1),
+          ...(asUser.length ? ["bash"] : []),
+          "-c",
+          script,
+          "bash",
+          process.execPath,
+          "--import",
+          "tsx",
+          path.join(REPO, "test", "e2e", "bash-calls-script.ts"),
+          runDir,
+          String(MiB),
+          "echo inside-ok",
+        ],
+        { cwd: REPO, encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: runDir }, timeout: 120_000 },
+      );
+      expect(r.stdout + r.stderr).toMatch(/inside-ok/);
+      fs.rmSync(runDir, { recursive: true, force: true });
+    },
+    240_000,
+  );
+
+  it("bash: sparse files made in one call and filled in the next do not pass the allowance (a file is charged its size or its blocks, whichever is more)", async () => {
+    const runDir = tempDir("tl-disk-");
+    const du = () => Number(execFileSync("du", ["-s", "-B1", runDir], { encoding: "utf8" }).split("\t")[0]);
+    const bash = new BashTool({
+      runDir,
+      playbookFile: path.join(REPO, "playbook", "AGENTS.md"),
+      sessionDirs: () => [],
+      harnessOwned: [],
+      diskLimits: { bytes: 16 * MiB, entries: 1000 },
+    });
+    const call = (command: string) => bash.call("bash", { command, timeout_s: 60 });
+    await call("for i in 1 2 3 4; do truncate -s 15M s$i; done; echo made");
+    await call("for i in 1 2 3 4; do dd if=/dev/zero of=s$i bs=1M count=15 conv=notrunc 2>/dev/null; done; echo filled");
+    expect(du()).toBeLessThanOrEqual(16 * MiB);
+    // The control: one sparse file within the allowance is kept, and filling it is no growth.
+    const one = await call("truncate -s 12M ok && dd if=/dev/zero of=ok bs=1M count=12 conv=notrunc 2>/dev/null && echo ok");
+    expect(one.isError, one.content).toBe(false);
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }, 120_000);
 });
