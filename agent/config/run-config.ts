@@ -238,6 +238,7 @@ export function newRunId(now: Date = new Date()): string {
 export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunConfig {
   const f = parseFlags(runFlagsShape, flags, "See tinkerloop run --help.");
   refuseEnvFromRunDir(env, cwd);
+  refusePeriodicExamUnderBudget(f);
   if ([f.prompt, f.promptFile, f.recipe].filter((x) => x !== undefined).length > 1) {
     throw new UserError("Pass only one of --prompt, --prompt-file and --recipe.");
   }
@@ -308,6 +309,19 @@ export function resolveRunConfig(flags: RunFlags, cwd: string, env: Env): RunCon
     ...examOf(f.exam, hints, promptSource),
     ...(f.examEvery > 0 ? { examEvery: f.examEvery } : {}),
   };
+}
+
+/**
+ * Periodic sittings (--exam-every) cost as much as the final one each, and how many there will be
+ * is not known in advance: under a dollar budget that covers training they could not be reserved,
+ * so the two are refused together rather than let a sitting go past the budget.
+ */
+function refusePeriodicExamUnderBudget(f: { examEvery: number; maxCost?: number | undefined; maxTrainingCost?: number | undefined }): void {
+  if (f.examEvery > 0 && (f.maxCost !== undefined || f.maxTrainingCost !== undefined))
+    throw new UserError(
+      "--exam-every cannot be combined with a dollar budget on training (--max-cost, --max-training-cost): the periodic sittings' cost cannot be reserved.",
+      "Drop --exam-every (the baseline and final sittings are reserved), or the dollar budget.",
+    );
 }
 
 /** The exam: --exam over the recipe's or prompt file's front matter; `--exam none` makes the run ungraded. */

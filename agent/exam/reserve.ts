@@ -45,9 +45,17 @@ export function budgetBesideExam(b: CostBudget, exam: PreparedExam | undefined, 
 /** The dollar budgets the reserve is kept out of: the whole run's and training's. */
 type Budgets = { maxCostUsd: number | undefined; maxTrainingCostUsd: number | undefined };
 
-/** The final exam's reserve: only under a dollar budget that covers training. */
+/**
+ * Sittings the reserve covers: the baseline and the final. The baseline is sat by the harness
+ * before the first training call, when the planner may already have spent all but the reserve;
+ * a reserve for the final alone would let the baseline go past the budget. (Periodic sittings
+ * cannot be reserved: --exam-every is refused under a dollar budget, agent/config/run-config.ts.)
+ */
+export const RESERVED_SITTINGS = 2;
+
+/** The exam's reserve (baseline and final sittings): only under a dollar budget that covers training. */
 export function examReserve(b: Budgets, exam: PreparedExam, price: TrainingPrice | undefined): number {
-  return b.maxCostUsd !== undefined || b.maxTrainingCostUsd !== undefined ? finalExamReserveUsd(exam, price) : 0;
+  return b.maxCostUsd !== undefined || b.maxTrainingCostUsd !== undefined ? RESERVED_SITTINGS * finalExamReserveUsd(exam, price) : 0;
 }
 
 /** A dollar budget the final exam alone could use up leaves the planner nothing: refused before anything starts. */
@@ -56,7 +64,7 @@ export function checkReserveFits(b: Budgets, exam: PreparedExam, price: Training
   const budgets = [b.maxCostUsd, b.maxTrainingCostUsd].filter((x): x is number => x !== undefined);
   if (usd > 0 && budgets.some((x) => usd >= x))
     throw new UserError(
-      `The final exam (${exam.spec.name}, ${exam.items.length} items) could cost up to ${formatUsd(usd)}, which leaves nothing of the dollar budget (${budgets.map(formatUsd).join(", ")}).`,
+      `The exam's baseline and final sittings (${exam.spec.name}, ${exam.items.length} items) could cost up to ${formatUsd(usd)}, which leaves nothing of the dollar budget (${budgets.map(formatUsd).join(", ")}).`,
       "Raise --max-cost / --max-training-cost, make the exam smaller (--exam …,items=N,max_tokens=N), or run ungraded with --exam none.",
     );
 }
@@ -64,5 +72,7 @@ export function checkReserveFits(b: Budgets, exam: PreparedExam, price: Training
 /** What the planner is told of the reserve, when there is one. */
 export function examReserveNote(b: Budgets, exam: PreparedExam | undefined, price: TrainingPrice | undefined): string {
   const usd = exam ? examReserve(b, exam, price) : 0;
-  return usd > 0 ? ` Up to ${formatUsd(usd)} of the dollar budget is reserved for the final exam; your calls are checked against the rest.` : "";
+  return usd > 0
+    ? ` Up to ${formatUsd(usd)} of the dollar budget is reserved for the exam's baseline and final sittings; your calls are checked against the rest.`
+    : "";
 }

@@ -145,7 +145,7 @@ describe("a dollar budget bounds the planner's own requests", () => {
       ],
       { env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url, HF_HUB_OFFLINE: "1" }, timeoutMs: 240_000 },
     );
-    expect(r.stdout, r.stderr).toMatch(/reserved for the final exam|stopped: the next planner request would not fit the budget/);
+    expect(r.stdout, r.stderr).toMatch(/reserved for the exam's baseline and final sittings|stopped: the next planner request would not fit the budget/);
     expect(fake.messageRequests, r.stdout + r.stderr).toHaveLength(0);
     const end = (readTranscript(path.join(runDir, "transcript.jsonl")).events as any[]).find((e) => e.type === "end");
     expect(end.reason).toBe("budget");

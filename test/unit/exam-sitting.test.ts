@@ -16,7 +16,7 @@ import { itemsDigest, loadExamItems } from "../../agent/exam/items.ts";
 import { hubExamLoader } from "../../agent/exam/hub-items.ts";
 import { FakeHfHub } from "../fakes/hf-hub-server.ts";
 import { ExamSitter, scorerCode } from "../../agent/exam/sitter.ts";
-import { budgetLessReserve, finalExamReserveUsd } from "../../agent/exam/reserve.ts";
+import { budgetBesideExam, budgetLessReserve, finalExamReserveUsd, RESERVED_SITTINGS } from "../../agent/exam/reserve.ts";
 import { prepareExam, releaseExam } from "../../agent/exam/setup.ts";
 import { buildGuard } from "../../agent/guard/index.ts";
 import { TrainingState } from "../../agent/state/training-state.ts";
@@ -264,6 +264,20 @@ describe("the harness sits the exam", () => {
     expect(finalExamReserveUsd(exam, undefined)).toBe(0);
     expect(budgetLessReserve({ maxCostUsd: 1, maxPlannerCostUsd: 0.5 }, 0.25)).toEqual({ maxCostUsd: 0.75, maxPlannerCostUsd: 0.5 });
     expect(budgetLessReserve({ maxTrainingCostUsd: 0.1 }, 0.25)).toEqual({ maxTrainingCostUsd: 0 });
+    // Two sittings are reserved (baseline and final): the baseline comes after the planner may have spent all but the reserve.
+    expect(RESERVED_SITTINGS).toBe(2);
+    expect(budgetBesideExam({ maxCostUsd: 1 }, exam, price).maxCostUsd).toBeCloseTo(1 - 2 * usd, 12);
+    expect(budgetBesideExam({ maxPlannerCostUsd: 1 }, exam, price)).toEqual({ maxPlannerCostUsd: 1 });
+  });
+
+  it("periodic sittings cannot be reserved: --exam-every is refused under a dollar budget on training", () => {
+    const cwd = os.tmpdir();
+    expect(() => resolveRunConfig({ recipe: "addition", examEvery: "2", maxCost: "5" }, cwd, {})).toThrow(
+      /--exam-every cannot be combined with a dollar budget/,
+    );
+    expect(() => resolveRunConfig({ recipe: "addition", examEvery: "2", maxTrainingCost: "5" }, cwd, {})).toThrow(/--exam-every cannot be combined/);
+    expect(() => resolveRunConfig({ recipe: "addition", examEvery: "2", maxPlannerCost: "5" }, cwd, {})).not.toThrow();
+    expect(() => resolveRunConfig({ recipe: "addition", maxCost: "5" }, cwd, {})).not.toThrow();
   });
 
   it("an ungraded run says so where the grade would stand", () => {
