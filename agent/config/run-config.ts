@@ -67,6 +67,11 @@ export type SpendSettings = {
   reasoningEffort: ReasoningEffort | undefined;
 };
 
+/** A planner under a dollar budget makes no SDK-internal retries: each attempt is priced and checked before it is sent. */
+export function sdkRetriesFor(s: Pick<SpendSettings, "maxCostUsd" | "maxPlannerCostUsd">): { sdkRetries?: number } {
+  return s.maxCostUsd !== undefined || s.maxPlannerCostUsd !== undefined ? { sdkRetries: 0 } : {};
+}
+
 /** Spend settings from validated flags; the prices file from --prices, else TINKERLOOP_PRICES. */
 export function spendSettings(
   f: { maxCost?: number; maxPlannerCost?: number; maxTrainingCost?: number; prices?: string; thinking?: number; reasoningEffort?: ReasoningEffort },

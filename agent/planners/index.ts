@@ -15,6 +15,13 @@ export const DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5";
 
 export type PlannerChoice = { planner: Planner; why: string };
 
+/**
+ * What a run tells the planner it builds. `sdkRetries`: the SDK's own HTTP retries; 0 under a
+ * dollar budget, where every attempt must be priced and checked before it is sent (the SDK
+ * resends on its own, unseen; RetryingPlanner's retries are sized by the budgeted planner).
+ */
+export type PlannerContext = { hints?: Hints; model?: string; depth?: PlannerDepth; sdkRetries?: number };
+
 /** A run's depth settings as resolvePlanner takes them. */
 export function plannerDepth(cfg: { thinkingBudget?: number | undefined; reasoningEffort?: ReasoningEffort | undefined }): PlannerDepth {
   return {
@@ -28,7 +35,7 @@ export function plannerDepth(cfg: { thinkingBudget?: number | undefined; reasoni
  * spec, picks Anthropic when ANTHROPIC_API_KEY is set and says why. A depth setting
  * the chosen planner cannot take is refused (one line, exit 2).
  */
-export function resolvePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints; model?: string; depth?: PlannerDepth } = {}): PlannerChoice {
+export function resolvePlanner(spec: string | undefined, env: Env, ctx: PlannerContext = {}): PlannerChoice {
   const choice = choosePlanner(spec, env, ctx);
   const depth = ctx.depth ?? {};
   const kind = choice.planner.id.split(":")[0];
@@ -45,13 +52,13 @@ export function resolvePlanner(spec: string | undefined, env: Env, ctx: { hints?
   return choice;
 }
 
-function choosePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints; model?: string; depth?: PlannerDepth }): PlannerChoice {
+function choosePlanner(spec: string | undefined, env: Env, ctx: PlannerContext): PlannerChoice {
   const depth = ctx.depth ?? {};
   const scripted = () => new ScriptedPlanner({ ...(ctx.hints ? { hints: ctx.hints } : {}), ...(ctx.model ? { model: ctx.model } : {}) });
   if (spec === undefined || spec === "") {
     if (env.ANTHROPIC_API_KEY) {
       return {
-        planner: makeAnthropic(DEFAULT_ANTHROPIC_MODEL, env, depth),
+        planner: makeAnthropic(DEFAULT_ANTHROPIC_MODEL, env, depth, ctx.sdkRetries),
         why: `no --planner given and ANTHROPIC_API_KEY is set: using anthropic:${DEFAULT_ANTHROPIC_MODEL}`,
       };
     }
@@ -61,7 +68,7 @@ function choosePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints;
   const arg = rest.join(":");
   switch (kind) {
     case "anthropic":
-      return { planner: makeAnthropic(arg || DEFAULT_ANTHROPIC_MODEL, env, depth), why: `--planner ${spec}` };
+      return { planner: makeAnthropic(arg || DEFAULT_ANTHROPIC_MODEL, env, depth, ctx.sdkRetries), why: `--planner ${spec}` };
     case "scripted":
       return { planner: scripted(), why: `--planner ${spec}` };
     case "replay": {
@@ -88,6 +95,7 @@ function choosePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints;
           apiKey,
           ...(env.OPENAI_BASE_URL ? { baseURL: env.OPENAI_BASE_URL } : {}),
           ...(depth.reasoningEffort ? { reasoningEffort: depth.reasoningEffort } : {}),
+          ...sdkRetriesOption(env, ctx.sdkRetries),
         }),
         why: `--planner ${spec}`,
       };
@@ -97,7 +105,13 @@ function choosePlanner(spec: string | undefined, env: Env, ctx: { hints?: Hints;
   }
 }
 
-function makeAnthropic(model: string, env: Env, depth: PlannerDepth): Planner {
+/** The SDK's retries: the run's word (0 under a dollar budget) over TINKERLOOP_SDK_MAX_RETRIES over the SDK's default. */
+function sdkRetriesOption(env: Env, sdkRetries: number | undefined): { maxRetries?: number } {
+  if (sdkRetries !== undefined) return { maxRetries: sdkRetries };
+  return env.TINKERLOOP_SDK_MAX_RETRIES ? { maxRetries: Number(env.TINKERLOOP_SDK_MAX_RETRIES) } : {};
+}
+
+function makeAnthropic(model: string, env: Env, depth: PlannerDepth, sdkRetries: number | undefined): Planner {
   const apiKey = env.ANTHROPIC_API_KEY;
   if (!apiKey) {
     throw new UserError(`The planner anthropic:${model} needs ANTHROPIC_API_KEY, which is not set.`, "Set it in the environment or in .env.");
@@ -107,7 +121,7 @@ function makeAnthropic(model: string, env: Env, depth: PlannerDepth): Planner {
     apiKey,
     ...(env.ANTHROPIC_BASE_URL ? { baseURL: env.ANTHROPIC_BASE_URL } : {}),
     ...(env.TINKERLOOP_PLANNER_MAX_TOKENS ? { maxTokens: Number(env.TINKERLOOP_PLANNER_MAX_TOKENS) } : {}),
-    ...(env.TINKERLOOP_SDK_MAX_RETRIES ? { maxRetries: Number(env.TINKERLOOP_SDK_MAX_RETRIES) } : {}),
+    ...sdkRetriesOption(env, sdkRetries),
     ...(depth.thinkingBudget !== undefined ? { thinkingBudget: depth.thinkingBudget } : {}),
   });
 }

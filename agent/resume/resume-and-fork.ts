@@ -1,3 +1,4 @@
+import { sdkRetriesFor } from "../config/run-config.ts";
 import fs from "node:fs";
 import path from "node:path";
 import { elapsedBefore } from "../session/elapsed-before.ts";
@@ -95,7 +96,12 @@ export async function forkRun(
     runId,
     plannerSpec,
   };
-  const planner = resolvePlanner(plannerSpec, o.env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg) });
+  const planner = resolvePlanner(plannerSpec, o.env, {
+    ...(cfg.hints ? { hints: cfg.hints } : {}),
+    model: cfg.model,
+    depth: plannerDepth(cfg),
+    ...sdkRetriesFor(cfg),
+  });
   const checkpoint = lastCheckpoint(
     prefix,
     parentDir,
@@ -159,7 +165,12 @@ export async function resumeRun(
       "Name the planner that continues it: tinkerloop resume <run> --planner anthropic:<model> | openai:<model> | scripted.",
     );
   cfg.plannerSpec = spec;
-  const planner = resolvePlanner(spec, o.env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg) });
+  const planner = resolvePlanner(spec, o.env, {
+    ...(cfg.hints ? { hints: cfg.hints } : {}),
+    model: cfg.model,
+    depth: plannerDepth(cfg),
+    ...sdkRetriesFor(cfg),
+  });
   const checkpoint = lastCheckpoint(prefix, cfg.runDir);
   const lostNote = rec.read.tornTail !== undefined ? " The transcript's last line was cut off by the crash and was dropped." : "";
   return executeRun(cfg, o.env, o.io, {

@@ -1,3 +1,4 @@
+import { sdkRetriesFor } from "../config/run-config.ts";
 import crypto from "node:crypto";
 import type { Env, RunConfig } from "../config/run-config.ts";
 import { bridge } from "./continue-from-events.ts";
@@ -37,7 +38,8 @@ export async function executeRun(cfg: RunConfig, env: Env, io: RunIO, opts: RunO
   const cont = opts.continuation;
   const prompt = cont ? { system: cont.system, templateSha256: sha256(cont.system) } : buildSystemPrompt(cfg.templatePath, cfg.prompt, cfg.model);
   const { planner, why } =
-    opts.planner ?? resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg) });
+    opts.planner ??
+    resolvePlanner(cfg.plannerSpec, env, { ...(cfg.hints ? { hints: cfg.hints } : {}), model: cfg.model, depth: plannerDepth(cfg), ...sdkRetriesFor(cfg) });
   const resuming = cont !== undefined && !cont.copyPrefix;
   const prices = runPrices(cfg, planner.id, loadPrices(cfg.pricesFile));
   // The model id against the provider's list (network): last of the checks, before anything starts.
