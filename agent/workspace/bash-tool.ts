@@ -23,6 +23,8 @@ export type BashToolOptions = {
   env?: Record<string, string>;
   /** How much one call may add to the run directory (default: BASH_LIMITS); tests use small ones. */
   diskLimits?: GrowthLimits;
+  /** What the run directory may hold in all, across calls (default BASH_LIMITS.maxRunDirBytes / maxRunDirEntries). */
+  runDirLimits?: GrowthLimits;
 };
 
 /** Where full outputs go: a harness folder, read-only to commands, so nothing can be planted there. */
@@ -105,7 +107,11 @@ export class BashTool implements LocalToolProvider {
     const readOnly = [...existing].map((h) => path.join(this.runDir, h));
     const logs = this.o.sessionDirs().filter((d) => fs.existsSync(d));
     const before = snapshotTree(this.runDir);
-    const limits = this.o.diskLimits ?? { bytes: BASH_LIMITS.maxRunDirGrowthBytes, entries: BASH_LIMITS.maxRunDirNewEntries };
+    const limits = callAllowance(
+      this.o.diskLimits ?? { bytes: BASH_LIMITS.maxRunDirGrowthBytes, entries: BASH_LIMITS.maxRunDirNewEntries },
+      this.o.runDirLimits ?? { bytes: BASH_LIMITS.maxRunDirBytes, entries: BASH_LIMITS.maxRunDirEntries },
+      before,
+    );
     const proc = spawnSandboxed({
       argv: ["bash", "--noprofile", "--norc", "-c", command],
       cwd: this.runDir,
@@ -291,15 +297,26 @@ function lexists(p: string): boolean {
  * A call that ends over the limit has its growth undone, like a write refused by a quota:
  * what it created is removed, what it enlarged is cut back; the planner is told what, and how to fit.
  */
-function undoneNote(bytes: number, entries: number, limits: GrowthLimits, u: UndoneGrowth): string {
+function undoneNote(bytes: number, entries: number, limits: GrowthLimits & { runWide?: boolean }, u: UndoneGrowth): string {
   const names = (xs: string[]) => `${xs.slice(0, 8).join(", ")}${xs.length > 8 ? `, and ${xs.length - 8} more` : ""}`;
   const [head, ...what] = [
-    `the run directory grew by ${describeBytes(Math.max(0, bytes))} and ${entries.toLocaleString("en-US")} entries in this call; one call may add ${describeBytes(limits.bytes)} or ${limits.entries.toLocaleString("en-US")} entries. The call's growth was undone`,
+    `the run directory grew by ${describeBytes(Math.max(0, bytes))} and ${entries.toLocaleString("en-US")} entries in this call; ${limits.runWide ? "with what the run directory already holds, this call" : "one call"} may add ${describeBytes(limits.bytes)} or ${limits.entries.toLocaleString("en-US")} entries. The call's growth was undone`,
     u.removed.length ? `removed what it created (${names(u.removed)})` : "",
     u.cut.length ? `cut the files it enlarged back to their sizes before the call (${names(u.cut)})` : "",
   ].filter(Boolean);
   const left = u.bytes > limits.bytes || u.entries > limits.entries ? ` The run directory is still ${describeBytes(u.bytes)} larger than before the call.` : "";
   return `${head}${what.length ? `: ${what.join("; ")}` : ""}. Changes in place were kept.${left} Write less per call (filter or compress first, split the work) or delete what you do not need.`;
+}
+
+/** One call's allowance: the per-call limits, or what is left of the run-wide ones if less (never below 0: a full run directory may only shrink). */
+export function callAllowance(perCall: GrowthLimits, runWide: GrowthLimits, now: { bytes: number; entries: number }): GrowthLimits & { runWide: boolean } {
+  const bytesLeft = Math.max(0, runWide.bytes - now.bytes);
+  const entriesLeft = Math.max(0, runWide.entries - now.entries);
+  return {
+    bytes: Math.min(perCall.bytes, bytesLeft),
+    entries: Math.min(perCall.entries, entriesLeft),
+    runWide: bytesLeft < perCall.bytes || entriesLeft < perCall.entries,
+  };
 }
 
 function describeBytes(b: number): string {

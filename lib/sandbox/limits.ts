@@ -41,6 +41,13 @@ export const BASH_LIMITS = {
   maxRunDirGrowthBytes: 1 * GiB,
   /** How many entries (files, folders, links) one call may add to the run directory. */
   maxRunDirNewEntries: 100_000,
+  /**
+   * What the run directory may hold in all, across calls (allocated bytes and entries): each call's
+   * allowance is the smaller of the per-call one and what is left of these. A full run directory
+   * still takes commands that shrink it. The entry cap also bounds the harness's walks of it.
+   */
+  maxRunDirBytes: 10 * GiB,
+  maxRunDirEntries: 500_000,
 } as const;
 
 /** Reward code: one persistent worker per tinker session. */

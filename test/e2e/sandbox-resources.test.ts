@@ -113,6 +113,41 @@ print('wrote all')"`,
     fs.rmSync(runDir, { recursive: true, force: true });
   }, 240_000);
 
+  it("bash: the run directory's total is capped across calls — each call gets what is left, a full one takes only commands that shrink it", async () => {
+    const runDir = tempDir("tl-disk-total-");
+    const du = () => Number(execFileSync("du", ["-s", "-B1", runDir], { encoding: "utf8" }).split("\t")[0]);
+    const bash = new BashTool({
+      runDir,
+      playbookFile: path.join(REPO, "playbook", "AGENTS.md"),
+      sessionDirs: () => [],
+      harnessOwned: [],
+      diskLimits: { bytes: 16 * MiB, entries: 1000 },
+      runDirLimits: { bytes: 24 * MiB, entries: 50 },
+    });
+    const call = (command: string) => bash.call("bash", { command, timeout_s: 60 });
+    // Two calls of 10 MiB each, within the per-call 16 MiB; a third call's 9 MiB (three 3 MiB files, each under the 4 MiB left) would pass the 24 MiB total.
+    for (const i of [1, 2]) expect((await call(`head -c 10M /dev/urandom > f${i}`)).isError).toBe(false);
+    const third = await call("for i in 1 2 3; do head -c 3M /dev/urandom > g$i; done; echo wrote");
+    expect(third.isError, third.content).toBe(true);
+    expect(third.content).toMatch(/with what the run directory already holds, this call may add 4 MiB or 48 entries/);
+    expect(fs.readdirSync(runDir).filter((n) => n.startsWith("g"))).toEqual([]);
+    // And one file past what is left is stopped by the kernel at it.
+    const big = await call("head -c 10M /dev/urandom > f3");
+    expect(big.content).toMatch(/File size limit exceeded|File too large/);
+    // (du counts the folder's own block as well.)
+    expect(du()).toBeLessThanOrEqual(24 * MiB + 64 * 1024);
+    // Full: a command that frees space still runs, and then there is room again.
+    const freed = await call("rm f1 f3 && echo freed");
+    expect(freed.isError, freed.content).toBe(false);
+    expect((await call("head -c 5M /dev/urandom > f4")).isError).toBe(false);
+    // Entries too: many small files across calls (50 in all).
+    expect((await call("mkdir a && cd a && for i in $(seq 1 30); do : > f$i; done")).isError).toBe(false);
+    const more = await call("mkdir b && cd b && for i in $(seq 1 30); do : > f$i; done");
+    expect(more.isError, more.content).toBe(true);
+    expect(fs.existsSync(path.join(runDir, "b"))).toBe(false);
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }, 240_000);
+
   it("bash: a call never leaves the run directory more than its disk allowance larger — one big file (kernel: the file size limit), many quick ones, appends, and fallocate --keep-size (the check after the command ends)", async () => {
     const runDir = tempDir("tl-disk-");
     const du = () => Number(execFileSync("du", ["-s", "-B1", runDir], { encoding: "utf8" }).split("\t")[0]);
