@@ -2,7 +2,7 @@
 one (forward_backward per minibatch, then optim_step), with the KL probe behind the update."""
 import math
 from itertools import repeat
-from operator import mul, neg, sub
+from operator import mul, sub
 
 from worker_protocol import Later, WorkerError
 from worker_sdk import KL_PROBE_SEQUENCES, LOSS_SUM, TIMEOUTS, floats, input_tokens, resolve, types, usage
@@ -71,16 +71,20 @@ class PolicyMethods:
             # A server-side filter dropped the per-token outputs: no KL; the summed loss if the service sent it.
             loss_sum = (out.metrics or {}).get(LOSS_SUM)
             return {"loss": None if loss_sum is None else float(loss_sum) / max(1, count), "kl": None, "kl_squared": None}
-        # Element-wise in C (map) rather than a Python loop: this runs after the step's last
-        # cycle, on the critical path of the iteration. exp(-(a - b)) is exp(b - a) exactly, and
-        # half a sum of squares the sum of halves, so the figures are the loop's.
-        diffs, objective = [], 0.0
+        # Element-wise in C (map, running sums) rather than a Python loop: this runs after the
+        # step's last cycle, on the critical path of the iteration. With e = learner - sampler,
+        # the sum of (sampler - learner) is minus the sum of e, and half a sum of squares the sum
+        # of halves, exactly: the figures are the per-token loop's.
+        back = squares = objective = 0.0
+        n = 0
         for (pad, old, adv), row in zip(spans, learner):
-            d = list(map(sub, old, row[pad:pad + len(old)]))
-            diffs += d
-            objective = sum(map(mul, map(math.exp, map(neg, d)), repeat(adv, len(d))), objective)
-        n = max(1, len(diffs))
-        return {"loss": -objective / max(1, count), "kl": sum(diffs) / n, "kl_squared": 0.5 * sum(map(mul, diffs, diffs)) / n}
+            e = list(map(sub, row[pad:pad + len(old)], old))
+            n += len(e)
+            back = sum(e, back)
+            squares = sum(map(mul, e, e), squares)
+            objective = sum(map(mul, map(math.exp, e), repeat(adv, len(e))), objective)
+        n = max(1, n)
+        return {"loss": -objective / max(1, count), "kl": (0.0 - back) / n, "kl_squared": 0.5 * squares / n}
 
     def submit_probe(self, s, taken, used):
         """The KL probe's forward pass over the first few of the step's sequences (`taken`:
