@@ -98,7 +98,8 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
           r.finishReason = "stop";
           return;
         }
-        const text = (texts[b] += decode([token]));
+        texts[b] += decode([token]);
+        const text = texts[b]!;
         if (req.stop.some((x) => x && text.endsWith(x))) {
           done[b] = true;
           r.finishReason = "stop";
