@@ -276,6 +276,52 @@ export class Transformer {
     return out;
   }
 
+  /**
+   * foldedWeights() for calls outside any gradient scope (sampling), kept between calls
+   * while every tensor folded holds the same data (an optimizer step or a load assigns
+   * new data): sampling calls in a row fold once, and XNNPACK, which packs a weight once
+   * per tensor, packs them once. Owned by the model (releaseFolded): callers never dispose them.
+   */
+  keptFoldedWeights(): Map<string, tf.Tensor> {
+    const data = this.foldInputs();
+    if (this.kept && this.kept.data.length === data.length && this.kept.data.every((d, i) => d === data[i])) return this.kept.folded;
+    this.releaseFolded();
+    const base = new Set(this.weights.values());
+    let folded = new Map<string, tf.Tensor>();
+    tf.tidy(() => {
+      folded = this.foldedWeights();
+      for (const t of folded.values()) if (!base.has(t)) tf.keep(t);
+    });
+    this.kept = { data, folded };
+    return folded;
+  }
+
+  /** Disposes the kept folded weights (before the model's weights are). */
+  releaseFolded(): void {
+    if (!this.kept) return;
+    const base = new Set(this.weights.values());
+    for (const t of this.kept.folded.values()) if (!base.has(t)) t.dispose();
+    this.kept = undefined;
+  }
+
+  private kept: { data: object[]; folded: Map<string, tf.Tensor> } | undefined;
+
+  /** The data of every tensor a fold reads (a Variable that is assigned gets new data). */
+  private foldInputs(): object[] {
+    const out: object[] = [];
+    for (let l = 0; l < this.config.nLayers; l++) {
+      for (const t of LORA_TARGETS) {
+        const key = `l${l}.${t}`;
+        out.push(this.w(key).dataId as object);
+        for (const part of ["A", "B"]) {
+          const v = this.lora?.vars.get(`${key}.${part}`);
+          if (v) out.push(v.dataId as object);
+        }
+      }
+    }
+    return out;
+  }
+
   private embed(batch: TokenBatch, grad: boolean): tf.Tensor2D {
     return embedding(this.w("tok_emb"), this.w("pos_emb"), batch, grad && this.trainBase);
   }

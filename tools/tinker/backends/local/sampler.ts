@@ -16,7 +16,7 @@ export type SampledRow = {
 
 /**
  * Samples one completion per prompt with a preallocated K/V cache. The adapters are
- * folded into the weights once per call; prompts are packed without padding and only
+ * folded into the weights once per weights version (kept by the model); prompts are packed without padding and only
  * each prompt's last position goes through the head; each decode step runs only the
  * rows still going. Every row computes exactly what it would alone. Log-probs are of
  * the sampled token under the untempered model (what the learner recomputes).
@@ -30,12 +30,7 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
   const rng = new Rng(req.seed);
   const longest = Math.max(...prompts.map((p) => p.length));
   const cache = new KvCache(model.config.nLayers, B, Math.min(ctx, longest + maxNew), model.heads);
-  const base = new Set(model.weights.values());
-  let folded = new Map<string, tf.Tensor>();
-  tf.tidy(() => {
-    folded = model.foldedWeights();
-    for (const t of folded.values()) if (!base.has(t)) tf.keep(t);
-  });
+  const folded = model.keptFoldedWeights();
 
   /** Runs `batch` (one run of tokens per row in `rowIds`) through the model against the cache; logits of each run's last token. */
   const step = (batch: TokenBatch, rowIds: Int32Array): Float32Array<ArrayBufferLike> => {
@@ -115,7 +110,6 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
       logits = step({ ids: Int32Array.from(next), positions: positionsNow, starts: Int32Array.from({ length: still.length + 1 }, (_, i) => i) }, active);
     }
   } finally {
-    for (const t of folded.values()) if (!base.has(t)) t.dispose();
     cache.release();
   }
 
