@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { modelInfo } from "../../tools/contracts/tinker-models.ts";
 import { TinkerBackend } from "../../tools/tinker/backends/tinker/client.ts";
+import { stagedResult } from "../../tools/tinker/backends/tinker/wire.ts";
 import { LAUNCH } from "./chroot.ts";
 
 export type Check = { ok: boolean; line: string };
@@ -192,7 +193,12 @@ async function pipelined(b: TinkerBackend, step: Step): Promise<void> {
   if (!sampled) return;
   const rollouts = (i: number) => groups.get(i)!.map((rolloutId, j) => ({ rolloutId, advantage: j === 0 ? 1 : -1 }));
   await step(
-    "forward_backward on the first group (a minibatch)",
+    "stage the first group's advantages (its datums built before the step)",
+    () => b.call("stage_advantages", { rollouts: rollouts(0).map((r) => ({ id: r.rolloutId, advantage: r.advantage })) }, stagedResult),
+    (r) => [r.staged === 2, `${r.staged} datums staged`],
+  );
+  await step(
+    "forward_backward on the first group (a minibatch, on its staged datums)",
     () => b.pipeline.forwardBackward(rollouts(0), { maxStepsOffPolicy: 1 }),
     (r) => [
       r.kl !== null && r.loss !== null && r.staleness.max === 0 && r.tokens > 0,

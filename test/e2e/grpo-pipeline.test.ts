@@ -9,6 +9,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LocalBackend } from "../../tools/tinker/backends/local/backend.ts";
 import { TinkerBackend } from "../../tools/tinker/backends/tinker/client.ts";
+import { stagedResult } from "../../tools/tinker/backends/tinker/wire.ts";
 import type { ArrivedGroup } from "../../tools/tinker/backend.ts";
 import { runGrpo } from "../../tools/tinker/grpo.ts";
 import type { GrpoArgs } from "../../tools/tinker/grpo.ts";
@@ -146,6 +147,37 @@ describe("streamed and overlapped GRPO on Tinker", () => {
     );
     expect(pass.staleness).toEqual({ max: 0, mean: 0 });
     await t.backend.close();
+  });
+
+  it("staged advantages are only a cache: the step sends the datums it names, staged or not", async () => {
+    const run = async (stage: Array<number | undefined>) => {
+      const t = tinker();
+      await t.backend.open(MODEL, { loraRank: 4 });
+      const ids: string[] = [];
+      await t.backend.pipeline.sampleAsCompleted(
+        ["What is 2 + 2?"],
+        4,
+        { temperature: 1, maxTokens: 16 },
+        {
+          keepSteps: 0,
+          onGroup: (g) => ids.push(...g.completions.map((c) => c.rolloutId)),
+        },
+      );
+      const staged = ids.flatMap((rolloutId, k) => (stage[k] === undefined ? [] : [{ id: rolloutId, advantage: stage[k] }]));
+      const r = await t.backend.call("stage_advantages", { rollouts: staged }, stagedResult);
+      expect(r.staged).toBe(staged.length);
+      await t.backend.pipeline.forwardBackward(
+        ids.map((rolloutId, k) => ({ rolloutId, advantage: k % 2 ? -1 : 0.5 })),
+        { maxStepsOffPolicy: 0 },
+      );
+      await t.backend.close();
+      return t.calls().find((c) => c.call === "forward_backward")!.datums!;
+    };
+    const plain = await run([]);
+    // Rollouts 0 and 1 staged with the step's advantages, 2 and 3 with others: the step's win.
+    const cached = await run([0.5, -1, 2, 3]);
+    expect(cached.map(datumKey)).toEqual(plain.map(datumKey));
+    expect(cached.map((d) => Math.max(...d.loss_fn_inputs.advantages!.data.map(Math.abs)))).toEqual([0.5, 1, 0.5, 1]);
   });
 
   it("overlap k=1: the next batch is sampled while this one trains, trained one step later, never staler than allowed", async () => {

@@ -102,6 +102,12 @@ export interface PipelinedPolicy {
     p: SamplingParams,
     o: { keepSteps: number; onGroup: (g: ArrivedGroup) => void },
   ): Promise<{ version: number }>;
+  /**
+   * The advantages of a group scored before its step: the backend may build the group's
+   * training data now, off the step's critical path. A hint only: nothing is trained, the
+   * step still names every rollout and advantage, and a failure here is not reported.
+   */
+  stageAdvantages(rollouts: Rollout[]): void;
   /** Forward-backward on kept rollouts sampled at most `maxStepsOffPolicy` steps ago; they are used up, the rest of their batch stays. */
   forwardBackward(rollouts: Rollout[], o: { maxStepsOffPolicy: number }): Promise<MinibatchResult>;
   /** The optimizer step on the gradients of the forward-backward passes since the last one, and the KL probe on its clock cycle. */

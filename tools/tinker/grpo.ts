@@ -259,8 +259,10 @@ function startIteration(c: IterationContext): Started {
   const { backend, a, minibatches, perMinibatch, offPolicy } = c;
   const pipeline = backend.pipeline;
   const sampling = { temperature: a.temperature, maxTokens: a.maxTokens, ...(a.stop ? { stop: a.stop } : {}) };
-  // Streamed: each minibatch's worth of scored groups goes to a forward-backward pass at once.
+  // Each scored group's advantages go to the backend at once, so its training data is built
+  // while the rest samples; streamed, each minibatch's worth of scored groups goes to a forward-backward pass.
   const batch = new IterationBatch(a.prompts, c.sandbox, a.rewardFunction, a.normalizeAdvantages, c.logs, (_i, o) => {
+    pipeline?.stageAdvantages(o.rollouts);
     if (minibatches <= 1) return;
     st.waiting.push(...o.rollouts);
     if (batch.scored % perMinibatch === 0) submit();

@@ -126,6 +126,32 @@ describe("local CPU backend", () => {
     await c.close();
   });
 
+  it("samples on the adapters as they are now: the weights it keeps folded between calls are refolded after a step and after a load", async () => {
+    const b = new LocalBackend({ checkpointDir: checkpoints });
+    await b.open(MODEL, { loraRank: 8, seed: 21 });
+    const draw = async (x: LocalBackend) =>
+      (await x.sample(["What is 12 + 30?", "Say hi"], 2, { temperature: 1, maxTokens: 8, seed: 3 })).flat().map((c) => {
+        const k = x.keptRollout(c.rolloutId)!;
+        return { tokens: k.tokens, logprobs: k.logprobs };
+      });
+    const before = await draw(b);
+    expect(await draw(b)).toEqual(before);
+    const start = await b.saveState("fold-0", {});
+    await b.trainSupervised(sftSet, adam(5e-2));
+    const stepped = await b.saveState("fold-1", {});
+    const after = await draw(b);
+    expect(after.map((r) => r.logprobs)).not.toEqual(before.map((r) => r.logprobs));
+    await b.loadState(start.path);
+    expect(await draw(b)).toEqual(before);
+    await b.close();
+    // A backend that never sampled the old adapters draws what the stepped one drew.
+    const fresh = new LocalBackend({ checkpointDir: checkpoints });
+    await fresh.open(MODEL, { loraRank: 8, seed: 5 });
+    await fresh.loadState(stepped.path);
+    expect(await draw(fresh)).toEqual(after);
+    await fresh.close();
+  });
+
   it("refuses a corrupted base weight file with a clear error", async () => {
     const models = tempDir("tl-models-");
     fs.cpSync(path.join(DEFAULT_MODELS_DIR, "tiny-arith"), path.join(models, "tiny-arith"), { recursive: true });

@@ -62,10 +62,12 @@ class RequestFailedError(TinkerError):
 
 
 def _record(call, **fields):
+    """Appends a call to $TINKER_FAKE_LOG; a field given as a function is made only then
+    (a batch's datums as JSON cost a benchmark's step more than the harness's own work)."""
     path = os.environ.get("TINKER_FAKE_LOG")
     if path:
         with open(path, "a") as f:
-            f.write(json.dumps({"call": call, **fields}) + "\n")
+            f.write(json.dumps({"call": call, **{k: v() if callable(v) else v for k, v in fields.items()}}) + "\n")
 
 
 def _datum(d):
@@ -224,7 +226,7 @@ class TrainingClient:
 
     def _run(self, call, data, loss_fn):
         problem = _check_batch(data, loss_fn)
-        _record(call, loss_fn=loss_fn, datums=[_datum(d) for d in data] if problem is None else [])
+        _record(call, loss_fn=loss_fn, datums=lambda: [_datum(d) for d in data] if problem is None else [])
         if problem:
             return self._landed(call, 0, error=RequestFailedError("Request failed: %s" % problem))
         if call == "forward_backward" and "die_on_train" in _MODES:

@@ -343,6 +343,7 @@ export class LocalBackend implements TrainingBackend {
     this.rollouts.drop("the session was closed");
     if (!s) return;
     s.engine.dispose();
+    s.model.releaseFolded();
     for (const v of s.model.lora?.vars.values() ?? []) v.dispose();
     for (const t of s.base) t.dispose();
   }

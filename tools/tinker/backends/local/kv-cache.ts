@@ -2,6 +2,9 @@ import type { HeadShape } from "./attention.ts";
 import { newWasmKernels, wasmFloats } from "./wasm-kernels.ts";
 import type { WasmKernels } from "./wasm-kernels.ts";
 
+/** A released cache's wasm instance, for the next cache (see KvCache.release). */
+let spare: WasmKernels | undefined;
+
 /**
  * Keys and values of every layer for a batch of rows being sampled, preallocated for
  * the longest row ([rows, capacity, d] per layer), filled in place. The cache lives in
@@ -24,7 +27,10 @@ export class KvCache {
     readonly shape: HeadShape,
   ) {
     this.layerSize = rows * capacity * shape.heads * shape.headDim;
-    this.simd = shape.headDim % 4 === 0 ? newWasmKernels() : null;
+    // The last cache's instance when it was released: its memory is already mapped and
+    // touched (a fresh one costs a page fault per 4 KB written, the bulk of a small call's copies).
+    this.simd = shape.headDim % 4 === 0 ? (spare ?? newWasmKernels()) : null;
+    spare = undefined;
     const size = 2 * layers * this.layerSize;
     this.mem = this.simd ? wasmFloats(this.simd, size) : new Float32Array(size);
     this.length = new Int32Array(rows);
@@ -152,6 +158,15 @@ export class KvCache {
       }
     }
     return out;
+  }
+
+  /**
+   * Hands this cache's memory to the next cache made (sampling calls come one after
+   * another); the cache must not be used after. Its contents are never read unwritten:
+   * every position attended to was appended first.
+   */
+  release(): void {
+    if (this.simd) spare = this.simd;
   }
 
   /** Makes row `to` a copy of row `from` (every layer, every cached position). */

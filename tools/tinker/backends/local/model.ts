@@ -276,6 +276,52 @@ export class Transformer {
     return out;
   }
 
+  /**
+   * foldedWeights() for calls outside any gradient scope (sampling), kept between calls
+   * while every tensor folded holds the same data (an optimizer step or a load assigns
+   * new data): sampling calls in a row fold once, and XNNPACK, which packs a weight once
+   * per tensor, packs them once. Owned by the model (releaseFolded): callers never dispose them.
+   */
+  keptFoldedWeights(): Map<string, tf.Tensor> {
+    const data = this.foldInputs();
+    if (this.kept && this.kept.data.length === data.length && this.kept.data.every((d, i) => d === data[i])) return this.kept.folded;
+    this.releaseFolded();
+    const base = new Set(this.weights.values());
+    let folded = new Map<string, tf.Tensor>();
+    tf.tidy(() => {
+      folded = this.foldedWeights();
+      for (const t of folded.values()) if (!base.has(t)) tf.keep(t);
+    });
+    this.kept = { data, folded };
+    return folded;
+  }
+
+  /** Disposes the kept folded weights (before the model's weights are). */
+  releaseFolded(): void {
+    if (!this.kept) return;
+    const base = new Set(this.weights.values());
+    for (const t of this.kept.folded.values()) if (!base.has(t)) t.dispose();
+    this.kept = undefined;
+  }
+
+  private kept: { data: object[]; folded: Map<string, tf.Tensor> } | undefined;
+
+  /** The data of every tensor a fold reads (a Variable that is assigned gets new data). */
+  private foldInputs(): object[] {
+    const out: object[] = [];
+    for (let l = 0; l < this.config.nLayers; l++) {
+      for (const t of LORA_TARGETS) {
+        const key = `l${l}.${t}`;
+        out.push(this.w(key).dataId as object);
+        for (const part of ["A", "B"]) {
+          const v = this.lora?.vars.get(`${key}.${part}`);
+          if (v) out.push(v.dataId as object);
+        }
+      }
+    }
+    return out;
+  }
+
   private embed(batch: TokenBatch, grad: boolean): tf.Tensor2D {
     return embedding(this.w("tok_emb"), this.w("pos_emb"), batch, grad && this.trainBase);
   }
@@ -297,18 +343,28 @@ export class Transformer {
     const fast = grad && !this.trainBase;
     const norm = fast ? layerNormFrozen : grad ? layerNorm : layerNormRows;
     const act = fast ? geluFast : gelu;
+    // Decode steps ask for every row (one token each): no gather then.
+    const rows = opts.rows && !(opts.rows.length === batch.ids.length && opts.rows.every((r, i) => r === i)) ? opts.rows : undefined;
+    let picked = false;
     let x: tf.Tensor = this.embed(batch, grad);
     for (let l = 0; l < c.nLayers; l++) {
       const h = norm(x, this.w(`l${l}.ln1_g`), this.w(`l${l}.ln1_b`));
       // The embeddings train only with the base: without it the first projection needs no input gradient.
-      const att = attend(l, lin(h, l, "wqkv", "bqkv", l > 0 || this.trainBase));
+      let att: tf.Tensor = attend(l, lin(h, l, "wqkv", "bqkv", l > 0 || this.trainBase));
+      if (rows && !grad && l === c.nLayers - 1) {
+        // Past the last layer's attention every op works row by row, and only the rows asked
+        // for reach the logits: the rest of the layer runs on them alone (a prompt's prefill
+        // is most of its tokens). Each row's arithmetic is unchanged.
+        const at = tf.tensor1d(rows, "int32");
+        x = tf.gather(x, at);
+        att = tf.gather(att, at);
+        picked = true;
+      }
       x = tf.add(x, lin(att, l, "wo", "bo"));
       const h2 = norm(x, this.w(`l${l}.ln2_g`), this.w(`l${l}.ln2_b`));
       x = tf.add(x, lin(act(lin(h2, l, "w1", "b1")), l, "w2", "b2"));
     }
-    // Decode steps ask for every row (one token each): no gather then.
-    if (opts.rows && !(opts.rows.length === batch.ids.length && opts.rows.every((r, i) => r === i)))
-      x = grad ? pickRows(x as tf.Tensor2D, opts.rows) : tf.gather(x, tf.tensor1d(opts.rows, "int32"));
+    if (rows && !picked) x = grad ? pickRows(x as tf.Tensor2D, rows) : tf.gather(x, tf.tensor1d(rows, "int32"));
     const hf = norm(x, this.w("lnf_g"), this.w("lnf_b"));
     return linear(hf as tf.Tensor2D, this.w("head"), this.w("head_b"), grad && this.trainBase, trainBias, grad);
   }

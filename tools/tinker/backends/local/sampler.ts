@@ -16,7 +16,7 @@ export type SampledRow = {
 
 /**
  * Samples one completion per prompt with a preallocated K/V cache. The adapters are
- * folded into the weights once per call; prompts are packed without padding and only
+ * folded into the weights once per weights version (kept by the model); prompts are packed without padding and only
  * each prompt's last position goes through the head; each decode step runs only the
  * rows still going. Every row computes exactly what it would alone. Log-probs are of
  * the sampled token under the untempered model (what the learner recomputes).
@@ -30,12 +30,7 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
   const rng = new Rng(req.seed);
   const longest = Math.max(...prompts.map((p) => p.length));
   const cache = new KvCache(model.config.nLayers, B, Math.min(ctx, longest + maxNew), model.heads);
-  const base = new Set(model.weights.values());
-  let folded = new Map<string, tf.Tensor>();
-  tf.tidy(() => {
-    folded = model.foldedWeights();
-    for (const t of folded.values()) if (!base.has(t)) tf.keep(t);
-  });
+  const folded = model.keptFoldedWeights();
 
   /** Runs `batch` (one run of tokens per row in `rowIds`) through the model against the cache; logits of each run's last token. */
   const step = (batch: TokenBatch, rowIds: Int32Array): Float32Array<ArrayBufferLike> => {
@@ -51,6 +46,9 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
   };
 
   const rows: SampledRow[] = prompts.map((p) => ({ tokens: [], logprobs: [], text: "", finishReason: "length", promptTokens: p.length }));
+  // Each row's text so far (decode is one character a token, so it grows by the new token's).
+  const texts = rows.map(() => "");
+  const scratch: PickScratch = { weights: new Float64Array(model.config.vocabSize), scaled: new Float64Array(model.config.vocabSize), logprob: 0 };
   const done = new Array<boolean>(B).fill(false);
   const nextPos = prompts.map((p) => p.length);
   try {
@@ -86,16 +84,17 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
       const next: number[] = [];
       const still: number[] = [];
       active.forEach((b, i) => {
-        const { token, logprob } = pick(logits.subarray(i * V, (i + 1) * V), req.temperature, rng);
+        const token = pick(logits.subarray(i * V, (i + 1) * V), req.temperature, rng, scratch);
         const r = rows[b]!;
         r.tokens.push(token);
-        r.logprobs.push(logprob);
+        r.logprobs.push(scratch.logprob);
         if (token === EOS) {
           done[b] = true;
           r.finishReason = "stop";
           return;
         }
-        const text = decode(r.tokens);
+        texts[b] += decode([token]);
+        const text = texts[b]!;
         if (req.stop.some((x) => x && text.endsWith(x))) {
           done[b] = true;
           r.finishReason = "stop";
@@ -111,7 +110,7 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
       logits = step({ ids: Int32Array.from(next), positions: positionsNow, starts: Int32Array.from({ length: still.length + 1 }, (_, i) => i) }, active);
     }
   } finally {
-    for (const t of folded.values()) if (!base.has(t)) t.dispose();
+    cache.release();
   }
 
   for (const r of rows) {
@@ -123,8 +122,12 @@ export function sampleBatch(model: Transformer, req: SampleRequest): SampledRow[
   return rows;
 }
 
-/** Samples a token at `temperature` (0 → argmax); returns it with its untempered log-prob. */
-function pick(logits: Float32Array, temperature: number, rng: Rng): { token: number; logprob: number } {
+/** pick's working arrays (the vocabulary's size each), reused so a decode step allocates nothing per row, and its log-prob out. */
+type PickScratch = { weights: Float64Array; scaled: Float64Array; logprob: number };
+
+/** Samples a token at `temperature` (0 → argmax) and returns it; its untempered log-prob is left in `s.logprob`. */
+function pick(logits: Float32Array, temperature: number, rng: Rng, s: PickScratch): number {
+  const weights = s.weights;
   let max = -Infinity;
   let arg = 0;
   for (let i = 0; i < logits.length; i++) {
@@ -133,7 +136,6 @@ function pick(logits: Float32Array, temperature: number, rng: Rng): { token: num
       arg = i;
     }
   }
-  const weights = new Float64Array(logits.length);
   let sum = 0;
   for (let i = 0; i < logits.length; i++) {
     weights[i] = Math.exp(logits[i]! - max);
@@ -144,7 +146,7 @@ function pick(logits: Float32Array, temperature: number, rng: Rng): { token: num
   if (temperature > 0) {
     // At temperature 1 the tempered weights are these same numbers (x / 1 is exact).
     let tSum = sum;
-    const scaled = temperature === 1 ? weights : new Float64Array(logits.length);
+    const scaled = temperature === 1 ? weights : s.scaled;
     if (temperature !== 1) {
       tSum = 0;
       for (let i = 0; i < logits.length; i++) {
@@ -162,5 +164,6 @@ function pick(logits: Float32Array, temperature: number, rng: Rng): { token: num
       }
     }
   }
-  return { token, logprob: logits[token]! - logZ };
+  s.logprob = logits[token]! - logZ;
+  return token;
 }

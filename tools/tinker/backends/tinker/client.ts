@@ -27,6 +27,7 @@ import {
   policyResult,
   sampleResult,
   savedState,
+  stagedResult,
   streamedSampleResult,
   workerCard,
 } from "./wire.ts";
@@ -122,6 +123,11 @@ export class TinkerBackend implements TrainingBackend {
       });
       this.count(r.usage);
       return { version: r.version };
+    },
+    stageAdvantages: (rollouts) => {
+      // Never starts a worker (a restarted one holds no rollouts); the step reports any failure.
+      if (rollouts.length === 0 || !this.card || this.lost || !this.worker.running) return;
+      this.call("stage_advantages", { rollouts: rollouts.map((x) => ({ id: x.rolloutId, advantage: x.advantage })) }, stagedResult).catch(() => undefined);
     },
     forwardBackward: async (rollouts, o) => {
       this.needSession();

@@ -80,6 +80,9 @@ export const minibatchResult = z.object({
   version: count,
 });
 
+/** How many rollouts' datums stage_advantages built (those still kept, within the prepared-token budget). */
+export const stagedResult = z.object({ staged: count });
+
 export const optimResult = z.object({ kl_after: z.number().nullable(), usage: workerUsage, version: count });
 
 export const policyResult = z.object({

@@ -16,6 +16,7 @@ const TIMEOUTS: Record<string, number> = {
   train_supervised: 1000,
   eval_supervised: 1000,
   train_policy: 1000,
+  stage_advantages: 120,
   forward_backward: 1000,
   optim_step: 1000,
   save_state: 1600,
@@ -23,6 +24,9 @@ const TIMEOUTS: Record<string, number> = {
   delete_state: 700,
   close: 30,
 };
+
+/** About how many characters of request lines go to the worker's stdin in one write. */
+const WRITE_CHUNK_CHARS = 64 * 1024;
 
 /** Only what the worker needs (and the SDK's own TINKER_* settings): never the planner's keys. */
 const PASS_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "HF_TOKEN", "HF_HOME", "HF_HUB_OFFLINE"];
@@ -215,11 +219,20 @@ export class WorkerProcess {
 
   private writing: Promise<void> = Promise.resolve();
 
-  /** Writes lines, waiting for the pipe to drain when it is full (a large batch never sits in memory twice). */
+  /**
+   * Writes lines in chunks of about WRITE_CHUNK_CHARS (a thousand one-rollout lines are one
+   * write, not a thousand), waiting for the pipe to drain when it is full (a large batch
+   * never sits in memory twice).
+   */
   private async write(child: ChildProcessWithoutNullStreams, lines: string[]): Promise<void> {
-    for (const line of lines) {
+    let chunk = "";
+    for (let k = 0; k < lines.length; k++) {
+      chunk += `${lines[k]}\n`;
+      if (chunk.length < WRITE_CHUNK_CHARS && k + 1 < lines.length) continue;
       if (child.exitCode !== null || child.signalCode !== null || child.stdin.destroyed) return;
-      if (child.stdin.write(`${line}\n`)) continue;
+      const full = !child.stdin.write(chunk);
+      chunk = "";
+      if (!full) continue;
       // A pipe error (EPIPE) means the worker died: its exit answers the pending call, with the session lost.
       const drained = await Promise.race([
         once(child.stdin, "drain").then(

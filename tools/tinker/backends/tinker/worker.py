@@ -93,12 +93,18 @@ class Worker(StateMethods, SamplingMethods, SupervisedMethods, PolicyMethods):
         return self.service
 
     @staticmethod
-    def per_token_logprobs(output):
-        """Each datum's learner log-probs, or None when the service sent none back."""
+    def logprob_tensors(output):
+        """Each datum's learner log-probs as the service sent them (unconverted), or None when it sent none."""
         outs = [o.get("logprobs") if hasattr(o, "get") else None for o in output.loss_fn_outputs]
         if len(outs) == 0 or any(o is None for o in outs):
             return None
-        return [floats(o) for o in outs]
+        return outs
+
+    @classmethod
+    def per_token_logprobs(cls, output):
+        """Each datum's learner log-probs, or None when the service sent none back."""
+        outs = cls.logprob_tensors(output)
+        return None if outs is None else [floats(o) for o in outs]
 
     def adam(self, p):
         given = {k: float(p[k]) for k in ADAM_FIELDS if p.get(k) is not None}
@@ -107,7 +113,7 @@ class Worker(StateMethods, SamplingMethods, SupervisedMethods, PolicyMethods):
         return types.AdamParams(**given)
 
 
-METHODS = ("open", "sample", "train_supervised", "eval_supervised", "train_policy", "forward_backward", "optim_step", "save_state", "load_state", "delete_state", "close")
+METHODS = ("open", "sample", "train_supervised", "eval_supervised", "train_policy", "stage_advantages", "forward_backward", "optim_step", "save_state", "load_state", "delete_state", "close")
 
 
 def main():

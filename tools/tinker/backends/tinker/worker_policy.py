@@ -1,9 +1,11 @@
 """The worker's policy steps on kept rollouts: a whole step (train_policy) or a streamed
 one (forward_backward per minibatch, then optim_step), with the KL probe behind the update."""
 import math
+from itertools import repeat
+from operator import mul, sub
 
 from worker_protocol import Later, WorkerError
-from worker_sdk import KL_PROBE_SEQUENCES, LOSS_SUM, TIMEOUTS, input_tokens, resolve, types, usage
+from worker_sdk import KL_PROBE_SEQUENCES, LOSS_SUM, TIMEOUTS, floats, input_tokens, resolve, types, usage
 
 
 class PolicyMethods:
@@ -21,20 +23,41 @@ class PolicyMethods:
             types.TensorData(data=[0.0] * pad + lps, dtype="float32"),
         )
 
+    def datum(self, k, adv):
+        """A rollout's importance-sampling datum with its advantage on every completion token."""
+        model_input, targets, old = k.parts or self.prepare(k)
+        pad = len(k.prompt) - 1
+        return types.Datum(
+            model_input=model_input,
+            loss_fn_inputs={"target_tokens": targets, "logprobs": old, "advantages": [0.0] * pad + [adv] * len(k.tokens)},
+        )
+
     def policy_datums(self, chosen, kept):
         datums, spans = [], []
         for r, (k, _stale) in zip(chosen, kept):
             if len(k.tokens) < 1:
                 raise WorkerError("bad_rollout", "rollout %s has no tokens" % r["id"])
-            model_input, targets, old = k.parts or self.prepare(k)
-            pad = len(k.prompt) - 1
             adv = float(r["advantage"])
-            datums.append(types.Datum(
-                model_input=model_input,
-                loss_fn_inputs={"target_tokens": targets, "logprobs": old, "advantages": [0.0] * pad + [adv] * len(k.tokens)},
-            ))
-            spans.append((pad, k.logprobs, adv))
+            staged = k.staged
+            datums.append(staged[1] if staged is not None and staged[0] == adv else self.datum(k, adv))
+            spans.append((len(k.prompt) - 1, k.logprobs, adv))
         return datums, spans
+
+    def stage_advantages(self, p):
+        """Advantages of groups scored before their step (sent as each group is scored): each
+        kept rollout's whole datum is built now, while the rest of the batch samples, instead
+        of on the step's critical path. Only a cache: the step still names every id and
+        advantage, and a staged datum is used only for the advantage it was built with.
+        Within the prepared-token budget only (rollouts whose parts were built as they arrived)."""
+        staged = 0
+        for r in p.get("rollouts") or []:
+            k = self.rollouts.peek(r.get("id"))
+            if k is None or k.parts is None:
+                continue
+            adv = float(r["advantage"])
+            k.staged = (adv, self.datum(k, adv))
+            staged += 1
+        return {"staged": staged}
 
     @staticmethod
     def staleness(kept):
@@ -48,13 +71,20 @@ class PolicyMethods:
             # A server-side filter dropped the per-token outputs: no KL; the summed loss if the service sent it.
             loss_sum = (out.metrics or {}).get(LOSS_SUM)
             return {"loss": None if loss_sum is None else float(loss_sum) / max(1, count), "kl": None, "kl_squared": None}
-        diffs, objective = [], 0.0
+        # Element-wise in C (map, running sums) rather than a Python loop: this runs after the
+        # step's last cycle, on the critical path of the iteration. With e = learner - sampler,
+        # the sum of (sampler - learner) is minus the sum of e, and half a sum of squares the sum
+        # of halves, exactly: the figures are the per-token loop's.
+        back = squares = objective = 0.0
+        n = 0
         for (pad, old, adv), row in zip(spans, learner):
-            for a, b in zip(old, row[pad:pad + len(old)]):
-                diffs.append(a - b)
-                objective += math.exp(b - a) * adv
-        n = max(1, len(diffs))
-        return {"loss": -objective / max(1, count), "kl": sum(diffs) / n, "kl_squared": sum(0.5 * d * d for d in diffs) / n}
+            e = list(map(sub, row[pad:pad + len(old)], old))
+            n += len(e)
+            back = sum(e, back)
+            squares = sum(map(mul, e, e), squares)
+            objective = sum(map(mul, map(math.exp, e), repeat(adv, len(e))), objective)
+        n = max(1, n)
+        return {"loss": -objective / max(1, count), "kl": (0.0 - back) / n, "kl_squared": 0.5 * squares / n}
 
     def submit_probe(self, s, taken, used):
         """The KL probe's forward pass over the first few of the step's sequences (`taken`:
@@ -79,11 +109,12 @@ class PolicyMethods:
         diffs, read = [], {}
         for (_d, (pad, old, _adv), fb, row), now in zip(taken, after):
             if id(fb) not in read:
-                read[id(fb)] = self.per_token_logprobs(resolve(fb, TIMEOUTS["train_policy"]))
+                # Unconverted: only the probe's few rows of the forward-backward are read.
+                read[id(fb)] = self.logprob_tensors(resolve(fb, TIMEOUTS["train_policy"]))
             before = read[id(fb)]
             if before is None:
                 return None
-            diffs.extend(b - a for b, a in zip(before[row][pad:pad + len(old)], now[pad:pad + len(old)]))
+            diffs += map(sub, floats(before[row])[pad:pad + len(old)], now[pad:pad + len(old)])
         return sum(diffs) / len(diffs) if diffs else None
 
     def train_policy(self, p):

@@ -11,7 +11,7 @@ class Rollout:
     """What a sampled completion leaves here for a policy step (compact arrays: a 16k-token
     GRPO batch is a million tokens and as many log-probs)."""
 
-    __slots__ = ("prompt", "tokens", "logprobs", "parts")
+    __slots__ = ("prompt", "tokens", "logprobs", "parts", "staged")
 
     def __init__(self, prompt, tokens, logprobs):
         self.prompt = prompt
@@ -20,6 +20,9 @@ class Rollout:
         # The policy datum's parts that do not depend on the advantage, built while the rest
         # of the batch is still sampling (see PolicyMethods.prepare, worker_policy.py); None: built at the step.
         self.parts = None
+        # (advantage, datum): the whole datum, built when its group's advantages were staged
+        # (PolicyMethods.stage_advantages); used by a step that names the same advantage.
+        self.staged = None
 
 
 class RolloutStore:
@@ -111,6 +114,13 @@ class RolloutStore:
                     for n, b in list(self.batches.items()):
                         if b["keep"] <= 0:
                             self._drop(n, "a training step changed the weights")
+
+    def peek(self, rid):
+        """The kept rollout for `rid`, left in place; None when it is not kept (the step says why)."""
+        with self.lock:
+            batch = self._batch_of(rid)
+            b = self.batches.get(batch) if batch is not None else None
+            return b["kept"].get(rid) if b is not None else None
 
     def _batch_of(self, rid):
         parts = rid.split("-") if isinstance(rid, str) else []

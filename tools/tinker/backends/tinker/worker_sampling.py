@@ -39,10 +39,11 @@ class SamplingMethods:
         params = types.SamplingParams(max_tokens=int(p["max_tokens"]), temperature=float(p["temperature"]), stop=stop, seed=p.get("seed"))
         keep = max(0, int(p.get("keep") or 0))
         as_completed = bool(p.get("as_completed"))
+        # Rendered before waiting for the sampler (saved behind a step that may still be on its clock cycle).
+        inputs = [s.prompt_input(text) for text in p["prompts"]]
         client = self.sampling_client(s)
         version = self.version
         batch = self.rollouts.new_batch(version, keep)
-        inputs = [s.prompt_input(text) for text in p["prompts"]]
         n = int(p["n"])
         # Every request is in flight at once; each response is let go as soon as its group is kept and sent.
         pending = deque((k, mi, client.sample(prompt=mi, num_samples=n, sampling_params=params)) for k, mi in enumerate(inputs))

@@ -53,9 +53,7 @@ def with_retries(fn, what, attempts=3):
 
 def floats(tensor_like):
     """TensorData, torch.Tensor or list -> list of Python floats."""
-    if hasattr(tensor_like, "tolist"):
-        return [float(x) for x in tensor_like.tolist()]
-    return [float(x) for x in tensor_like]
+    return list(map(float, tensor_like.tolist() if hasattr(tensor_like, "tolist") else tensor_like))
 
 
 def ints(values):

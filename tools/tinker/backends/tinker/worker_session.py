@@ -3,6 +3,10 @@ from worker_protocol import WorkerError
 from worker_sdk import ints, renderers
 
 
+# Rendered prompts a session remembers (a dataset's prompts for a GRPO call; past it, it starts over).
+RENDERED = 4096
+
+
 class Session:
     """One open model: never half-built (see worker.py's docstring)."""
 
@@ -17,13 +21,23 @@ class Session:
         self.renderer = renderers.get_renderer(renderer_name, tokenizer)
         self.stops = list(self.renderer.get_stop_sequences())
         self.token_stops = bool(self.stops) and all(isinstance(s, int) for s in self.stops)
+        self.rendered = {}
 
     def card(self):
         shown = [self.tokenizer.decode([s]) if isinstance(s, int) else s for s in self.stops]
         return {"base_model": self.base_model, "renderer": self.renderer_name, "stop": shown, "lora_rank": self.rank, "context_length": self.context_length}
 
     def prompt_input(self, prompt):
-        return self.renderer.build_generation_prompt([{"role": "user", "content": prompt}])
+        """The prompt rendered for sampling, remembered (up to RENDERED prompts): a GRPO call
+        samples the same prompts every iteration, and with overlap, rendering them again sat
+        between one batch's last group and the next batch's first request."""
+        found = self.rendered.get(prompt)
+        if found is None:
+            found = self.renderer.build_generation_prompt([{"role": "user", "content": prompt}])
+            if len(self.rendered) >= RENDERED:
+                self.rendered.clear()
+            self.rendered[prompt] = found
+        return found
 
     def text_of(self, tokens):
         try:
