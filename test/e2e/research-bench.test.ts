@@ -3,6 +3,10 @@ import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UserError } from "../../agent/core/errors.ts";
+import { expandCells } from "../../agent/sweep/spec.ts";
+import { loadSuite, suiteFileOf, suiteSweepSpec } from "../../agent/sweep/suite/suite-file.ts";
+import { runSweep } from "../../agent/sweep/sweep.ts";
 import { readTranscript } from "../../agent/transcript/transcript.ts";
 import { FakeAnthropic, textReply, toolUseReply } from "../fakes/anthropic-server.ts";
 import type { FakeResponse, RecordedRequest } from "../fakes/anthropic-server.ts";
@@ -263,15 +267,20 @@ describe("the research bench (tinkerloop sweep --suite)", () => {
       ],
     ] as const) {
       fs.writeFileSync(bad, text);
-      const r = await runCli(["sweep", "--suite", bad, "--planner", "scripted", "--dry-run"], { env: { HF_HUB_OFFLINE: "1" } });
-      expect(r.code, r.stdout + r.stderr).toBe(2);
-      expect(r.stderr).toMatch(message);
-      expect(r.stderr.trim().split("\n")[0]).toMatch(/^error: /);
-      expect(r.stderr).not.toMatch(/\n\s+at /);
+      // In process (a CLI start per case is seconds of CPU): the same UserError the CLI prints as one line, exit 2 (checked below).
+      const io = { cwd: dir, env: { HF_HUB_OFFLINE: "1" }, out: () => {}, stop: new AbortController().signal, hardStop: new AbortController().signal };
+      const err = await runSweep({ suite: bad, flags: { planner: ["scripted"] }, dryRun: true }, io).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, text).toBeInstanceOf(UserError);
+      expect((err as Error).message).toMatch(message);
     }
     const r = await runCli(["sweep", "--suite", "offline", "--planner", "scripted", "--recipe", "addition", "--dry-run"], { env: { HF_HUB_OFFLINE: "1" } });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/A suite fixes its tasks.*--recipe/);
+    expect(r.stderr.trim().split("\n")[0]).toMatch(/^error: /);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
 
@@ -290,8 +299,10 @@ describe("the shipped suites", () => {
 
   it("one cell of the tinker suite runs end to end against the fake Tinker SDK and is graded", async () => {
     const dir = tempDir("tl-bench-tinker-");
-    const dry = await runCli(["sweep", "--suite", "tinker", "--planner", "scripted", "--dry-run"], { env: { HF_HUB_OFFLINE: "1" } });
-    const cells = dry.stdout.split("\n").filter((l) => /^ {2}scripted_/.test(l));
+    // The suite's cells in their fixed order, as --dry-run lists them (the test above checks that listing).
+    const cells = expandCells(suiteSweepSpec(loadSuite(suiteFileOf("tinker", REPO)), [{ spec: "scripted", label: "scripted" }], undefined)).map(
+      (c) => `  ${c.id}`,
+    );
     const index = cells.findIndex((l) => l.includes("json-extract_meta-llama-Llama-3.2-1B"));
     expect(index).toBeGreaterThanOrEqual(0);
     // The bundled servers, the tinker server's worker pointed at the fake SDK (servers get only the environment their config names).

@@ -17,6 +17,7 @@ import { CONFIG_FILE_FLAGS, configFilesIn } from "../../agent/cli/flags.ts";
 import { flagOf } from "../../agent/config/flag-rules.ts";
 import { loadEnv, mcpConfigFor, refuseFromRunDir, resolveRunConfig } from "../../agent/config/run-config.ts";
 import { UserError } from "../../agent/core/errors.ts";
+import { runSweep } from "../../agent/sweep/sweep.ts";
 import { localTools } from "../../agent/workspace/workspace-tools.ts";
 import { isConfigLike } from "../../lib/config-names.ts";
 import { resolveOutput } from "../../tools/hf-datasets/export-writer.ts";
@@ -192,12 +193,17 @@ describe("no flag of any command takes a configuration file from inside a run di
     } as const;
     for (const [what, [file, text]] of Object.entries(files)) {
       fs.writeFileSync(file, text);
-      const r = await runCli(what === "suitePrompt" ? ["sweep", "--suite", file, "--dry-run"] : ["sweep", file, "--dry-run"], {
-        cwd: outside,
-        timeoutMs: 60_000,
-      });
-      expect(r.code, `${what}: ${r.stdout}${r.stderr}`).toBe(2);
-      expect(r.stderr, what).toMatch(/lies inside the run directory/);
+      if (what === "sweepInside") {
+        // The sweep file itself: refused by the CLI's hook, as every configuration file a command names.
+        const r = await runCli(["sweep", file, "--dry-run"], { cwd: outside, timeoutMs: 60_000 });
+        expect(r.code, `${what}: ${r.stdout}${r.stderr}`).toBe(2);
+        expect(r.stderr, what).toMatch(/lies inside the run directory/);
+        continue;
+      }
+      // Files named inside a sweep or suite file: refused by the sweep itself (in process here), before any cell starts.
+      const io = { cwd: outside, env: {}, out: () => {}, stop: new AbortController().signal, hardStop: new AbortController().signal };
+      const req = what === "suitePrompt" ? { suite: file, flags: {}, dryRun: true } : { file, flags: {}, dryRun: true };
+      await expect(runSweep(req, io), what).rejects.toThrow(/lies inside the run directory/);
     }
   }, 120_000);
 
