@@ -11,9 +11,8 @@ export default defineConfig({
     exclude: ["node_modules/**", "runs/**"],
     testTimeout: 180_000,
     hookTimeout: 60_000,
-    // End-to-end tests spawn real processes and mostly wait on them: three files at a time keep two cores busy
-    // (two left them at about 1.7 cores on average); more would starve the processes they wait on.
-    maxWorkers: 3,
+    // End-to-end tests spawn real processes; two cores cannot run many at once.
+    maxWorkers: 2,
     reporters: ["default", "./test/summary-reporter.ts"],
     projects: [
       { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },

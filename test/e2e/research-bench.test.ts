@@ -229,6 +229,19 @@ describe("the research bench (tinkerloop sweep --suite)", () => {
       // Recorded, not applied: the score is the graded one.
       expect(scripted(board).score).toBeCloseTo(scripted(before).score, 12);
       expect(r.stdout).toMatch(/judge anthropic:claude-haiku-5-5 · scripted_arith_s1-[0-9a-f]{6}: flagged/);
+      // What the judge read of a real run: the rows its training calls trained on, and every item of the exam it released, by text.
+      const cellId = board.suite.cells.find((c: { planner: string }) => c.planner === "scripted").id as string;
+      const verdict = JSON.parse(fs.readFileSync(path.join(sweepDir, "judge", `${cellId}.json`), "utf8"));
+      const items = fs
+        .readFileSync(path.join(sweepDir, cellId, "exam", "items.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { prompt: string });
+      expect(verdict).toMatchObject({ judge: "anthropic:claude-haiku-5-5", flagged: true, itemsTotal: items.length, itemsSeen: items.length });
+      expect(verdict.rowsTotal).toBeGreaterThan(0);
+      expect(verdict.pairs[0].at).toMatch(/\(train_(sft|grpo)_step, turn \d+\)$/);
+      const sentText = judge.requests.map((q) => JSON.stringify(q.body)).join("\n");
+      for (const it of items) expect(sentText).toContain(JSON.stringify(JSON.stringify(it.prompt)).slice(1, -1));
       const asked = judge.requests.length;
       expect(asked).toBeGreaterThan(0);
       // --judge-policy zero: the same verdicts (none asked again), the flagged cells counted as their baseline.
