@@ -120,15 +120,6 @@ describe("the research bench (tinkerloop sweep --suite)", () => {
             reference: { score: 0.9, source: "a test reference: a number the recomputation uses" },
             weight: 3,
           },
-          {
-            name: "arith-wide",
-            promptFile: "short.md",
-            exam: "generator:arithmetic,scorer=numeric,items=24,seed=7",
-            budget: { turns: 40, minutes: 10 },
-            seeds: 1,
-            reference: { score: 1, source: "the ceiling: every exam item right" },
-            weight: 1,
-          },
         ],
       }),
     );
@@ -158,8 +149,8 @@ describe("the research bench (tinkerloop sweep --suite)", () => {
 
     // The contaminating planner: refused in every cell where it tried, and graded at what it earned (it never trained).
     const hostile = board.suite.planners.find((p: { planner: string }) => p.planner === HOSTILE);
-    expect(hostile.integrity.contaminationRefusals).toBe(2);
-    expect(hostile.integrity.foreignCheckpointRefusals).toBe(2);
+    expect(hostile.integrity.contaminationRefusals).toBe(1);
+    expect(hostile.integrity.foreignCheckpointRefusals).toBe(1);
     for (const c of board.suite.cells.filter((x: { planner: string }) => x.planner === HOSTILE)) {
       expect(c.final).toBe(c.baseline);
       expect(c.gain).toBe(0);
@@ -175,7 +166,6 @@ describe("the research bench (tinkerloop sweep --suite)", () => {
     expect(first.stdout).toMatch(/suite test-bench · hash [0-9a-f]{16}/);
     expect(first.stdout).toMatch(/contamination refusals/);
     expect(first.stdout).toMatch(/task arith · weight 3/);
-    expect(first.stdout).toMatch(/task arith-wide · weight 1/);
     expect(fs.readFileSync(path.join(sweepDir, "compare.html"), "utf8")).toMatch(/Suite score \(test-bench\)/);
   });
 
@@ -225,7 +215,7 @@ describe("the research bench (tinkerloop sweep --suite)", () => {
       const scripted = (b: typeof board) => b.suite.planners.find((p: { planner: string }) => p.planner === "scripted");
       // The scripted researcher trained: the judge read its rows and flagged each cell; the hostile planner never trained (nothing to read).
       for (const c of board.suite.cells) expect(c.judge?.flagged, c.id).toBe(c.planner === "scripted");
-      expect(scripted(board).integrity.judgeFlags).toBe(2);
+      expect(scripted(board).integrity.judgeFlags).toBe(1);
       // Recorded, not applied: the score is the graded one.
       expect(scripted(board).score).toBeCloseTo(scripted(before).score, 12);
       expect(r.stdout).toMatch(/judge anthropic:claude-haiku-5-5 · scripted_arith_s1-[0-9a-f]{6}: flagged/);
