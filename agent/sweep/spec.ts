@@ -102,30 +102,12 @@ export type SweepFlags = {
 /** Reads and validates a sweep file (.json, .yaml, .yml); returns the spec and its concurrency, if it sets one. */
 export function loadSweepFile(file: string): { spec: SweepSpec; concurrency?: number } {
   const abs = path.resolve(file);
-  let text: string;
-  try {
-    text = readConfigFile(abs);
-  } catch (err) {
-    throw new UserError(`Cannot read the sweep file ${abs} (${whyUnreadable(err)}).`, "Pass an existing .json, .yaml or .yml file.");
-  }
-  let raw: unknown;
-  try {
-    raw = /\.ya?ml$/i.test(abs) ? YAML.parse(text) : JSON.parse(text);
-  } catch (err) {
-    throw new UserError(`${abs} is not valid ${/\.ya?ml$/i.test(abs) ? "YAML" : "JSON"}: ${(err as Error).message.split("\n")[0]!.replace(/:$/, "")}`);
-  }
-  const r = sweepFileShape.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const where = issue.path.length ? `${issue.path.join(".")}: ` : "";
-    const what =
-      issue.code === "unrecognized_keys" ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}` : issue.message;
-    throw new UserError(
-      `${abs}: ${where}${what}.`,
-      `Keys: name, planners, recipes, promptFiles, models, seeds, concurrency, run (${CELL_RUN_OPTIONS.join(", ")}).`,
-    );
-  }
-  const f = r.data;
+  const f = readDataFile(abs, sweepFileShape, {
+    what: "sweep file",
+    unreadable: "Pass an existing .json, .yaml or .yml file.",
+    keys: `Keys: name, planners, recipes, promptFiles, models, seeds, concurrency, run (${CELL_RUN_OPTIONS.join(", ")}).`,
+    yaml: /\.ya?ml$/i.test(abs),
+  });
   const base = path.dirname(abs);
   const run: Partial<Record<CellRunOption, string>> = {};
   for (const [k, v] of Object.entries(f.run ?? {}) as Array<[CellRunOption, z.infer<typeof runValue> | undefined]>) {
@@ -140,6 +122,34 @@ export function loadSweepFile(file: string): { spec: SweepSpec; concurrency?: nu
     ),
     ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}),
   };
+}
+
+/**
+ * A sweep or suite file: read (as configuration), parsed (YAML or JSON) and validated against
+ * `shape`, every failure one line naming the file and the key (a misspelt key included).
+ */
+export function readDataFile<T extends z.ZodType>(file: string, shape: T, o: { what: string; unreadable: string; keys: string; yaml: boolean }): z.infer<T> {
+  let text: string;
+  try {
+    text = readConfigFile(file);
+  } catch (err) {
+    throw new UserError(`Cannot read the ${o.what} ${file} (${whyUnreadable(err)}).`, o.unreadable);
+  }
+  let raw: unknown;
+  try {
+    raw = o.yaml ? YAML.parse(text) : JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`${file} is not valid ${o.yaml ? "YAML" : "JSON"}: ${(err as Error).message.split("\n")[0]!.replace(/:$/, "")}`);
+  }
+  const r = shape.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const where = issue.path.length ? `${issue.path.join(".")}: ` : "";
+    const what =
+      issue.code === "unrecognized_keys" ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}` : issue.message;
+    throw new UserError(`${file}: ${where}${what}.`, o.keys);
+  }
+  return r.data;
 }
 
 const seedsFlag = z.coerce

@@ -7,12 +7,10 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import YAML from "yaml";
 import { z } from "zod";
 import { UserError } from "../../core/errors.ts";
-import { readConfigFile, whyUnreadable } from "../../../lib/run-files.ts";
 import { RECIPES_DIR, SUITES_DIR } from "../../../lib/package-paths.ts";
-import { checkSpec, SWEEP_ID, withAbsolutePaths } from "../spec.ts";
+import { checkSpec, readDataFile, SWEEP_ID, withAbsolutePaths } from "../spec.ts";
 import type { CellRunOption, PlannerEntry, PromptEntry, SweepSpec } from "../spec.ts";
 
 /** What a cell of a task may use: each limit becomes the run flag beside it. */
@@ -126,30 +124,12 @@ export function listSuites(): string[] {
 
 /** Reads and validates a suite file; every error is one line naming the file and the key. */
 export function loadSuite(file: string): Suite {
-  let text: string;
-  try {
-    text = readConfigFile(file);
-  } catch (err) {
-    throw new UserError(`Cannot read the suite file ${file} (${whyUnreadable(err)}).`, "Name a shipped suite (offline, tinker) or a .yaml/.json suite file.");
-  }
-  let raw: unknown;
-  try {
-    raw = /\.json$/i.test(file) ? JSON.parse(text) : YAML.parse(text);
-  } catch (err) {
-    throw new UserError(`${file} is not valid ${/\.json$/i.test(file) ? "JSON" : "YAML"}: ${(err as Error).message.split("\n")[0]!.replace(/:$/, "")}`);
-  }
-  const r = suiteFileShape.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const where = issue.path.length ? `${issue.path.join(".")}: ` : "";
-    const what =
-      issue.code === "unrecognized_keys" ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}` : issue.message;
-    throw new UserError(
-      `${file}: ${where}${what}.`,
-      "A suite: name, tasks (each: name, recipe or promptFile, models, exam, budget {turns, minutes, usd, trainCalls}, seeds, reference {score, source}, weight), planners, concurrency, run.",
-    );
-  }
-  const f = r.data;
+  const f = readDataFile(file, suiteFileShape, {
+    what: "suite file",
+    unreadable: "Name a shipped suite (offline, tinker) or a .yaml/.json suite file.",
+    keys: "A suite: name, tasks (each: name, recipe or promptFile, models, exam, budget {turns, minutes, usd, trainCalls}, seeds, reference {score, source}, weight), planners, concurrency, run.",
+    yaml: !/\.json$/i.test(file),
+  });
   const base = path.dirname(file);
   const run: Partial<Record<CellRunOption, string>> = {};
   for (const [k, v] of Object.entries(f.run ?? {})) {
