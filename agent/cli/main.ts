@@ -1,19 +1,10 @@
 import path from "node:path";
+import { COMMANDS } from "./commands/index.ts";
 import { Command, CommanderError } from "commander";
 import { refuseFromRunDir } from "../config/run-config.ts";
 import { UserError } from "../core/errors.ts";
 import { EXIT } from "../core/run-end.ts";
 import { LIVE_DEFAULTS } from "../report/live-server.ts";
-import { registerCompare } from "./commands/compare.ts";
-import { registerDoctor } from "./commands/doctor.ts";
-import { registerMcp } from "./commands/mcp.ts";
-import { registerModels } from "./commands/models.ts";
-import { registerReplay } from "./commands/replay.ts";
-import { registerReport } from "./commands/report.ts";
-import { registerResume } from "./commands/resume.ts";
-import { registerRun } from "./commands/run.ts";
-import { registerSweep } from "./commands/sweep.ts";
-import { registerWatch } from "./commands/watch.ts";
 import { CONFIG_FILE_ARGUMENTS, configFilesIn } from "./flags.ts";
 import { printErr } from "./output.ts";
 
@@ -69,21 +60,7 @@ program.hook("preAction", (_program, action) => {
   if (value) refuseFromRunDir(path.resolve(process.cwd(), value), `the ${action.name()} file`);
 });
 
-// In the order `tinkerloop --help` lists them.
-for (const register of [
-  registerRun,
-  registerSweep,
-  registerMcp,
-  registerReplay,
-  registerResume,
-  registerReport,
-  registerWatch,
-  registerCompare,
-  registerModels,
-  registerDoctor,
-]) {
-  register(program);
-}
+for (const register of COMMANDS) register(program);
 
 try {
   if (process.argv.length <= 2) {

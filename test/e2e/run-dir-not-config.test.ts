@@ -3,16 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { Command } from "commander";
-import { registerCompare } from "../../agent/cli/commands/compare.ts";
-import { registerDoctor } from "../../agent/cli/commands/doctor.ts";
-import { registerMcp } from "../../agent/cli/commands/mcp.ts";
-import { registerModels } from "../../agent/cli/commands/models.ts";
-import { registerReplay } from "../../agent/cli/commands/replay.ts";
-import { registerReport } from "../../agent/cli/commands/report.ts";
-import { registerResume } from "../../agent/cli/commands/resume.ts";
-import { registerRun } from "../../agent/cli/commands/run.ts";
-import { registerSweep } from "../../agent/cli/commands/sweep.ts";
-import { registerWatch } from "../../agent/cli/commands/watch.ts";
+import { COMMANDS } from "../../agent/cli/commands/index.ts";
 import { CONFIG_FILE_FLAGS, configFilesIn } from "../../agent/cli/flags.ts";
 import { flagOf } from "../../agent/config/flag-rules.ts";
 import { loadEnv, mcpConfigFor, refuseFromRunDir, resolveRunConfig } from "../../agent/config/run-config.ts";
@@ -109,19 +100,7 @@ describe("a run directory is never a configuration source", () => {
 /** The CLI's commands as main.ts registers them (declaring a command has no side effect). */
 function commands(): Command[] {
   const program = new Command();
-  for (const register of [
-    registerRun,
-    registerSweep,
-    registerMcp,
-    registerReplay,
-    registerResume,
-    registerReport,
-    registerWatch,
-    registerCompare,
-    registerModels,
-    registerDoctor,
-  ])
-    register(program);
+  for (const register of COMMANDS) register(program);
   return program.commands as Command[];
 }
 
